@@ -1,0 +1,77 @@
+/*
+ * include/linux/sched.ts - struct task_struct: a process of the simulated
+ * machine.
+ *
+ * Models the parts of include/linux/sched.h a memory-management reader
+ * needs: pid, comm, mm, the file table, parent/children for wait(), exit
+ * state and pending fatal signals. One task has one mm and runs one or
+ * more simulated threads (lib/sim/sched.ts Thread.task points back here).
+ */
+import type { mm_struct } from './mm_types.js';
+
+/** struct file_operations - what a file (a device node here) does. */
+export interface file_operations {
+  /* open(): set up per-open state in file.private_data; return 0 or -errno */
+  open?(inode: inode, file: file): import('../../lib/sim/sched.js').Sleepable<number>;
+  /* release(): last close of the file; Context: may sleep */
+  release?(inode: inode, file: file): import('../../lib/sim/sched.js').Sleepable<number>;
+  /* unlocked_ioctl(): cmd and a user pointer argument; return >= 0 or -errno */
+  unlocked_ioctl?(file: file, cmd: number, arg: number): import('../../lib/sim/sched.js').Sleepable<number>;
+  /* mmap(): set vma->vm_ops and flags for a mapping of this file */
+  mmap?(file: file, vma: import('./mm_types.js').vm_area_struct): number;
+  /* read()/write() at a position, for regular files */
+  read?(file: file, buf: Uint8Array, pos: number): import('../../lib/sim/sched.js').Sleepable<number>;
+  write?(file: file, buf: Uint8Array, pos: number): import('../../lib/sim/sched.js').Sleepable<number>;
+}
+
+/** struct inode - a file system object: a character device or a regular file. */
+export interface inode {
+  i_ino: number;
+  i_mode: 'chr' | 'reg';
+  i_rdev: number;                   /* device number for character devices */
+  i_size: number;                   /* bytes, regular files */
+  i_fop: file_operations;
+  i_mapping: import('./mm_types.js').address_space | null;
+  i_private: unknown;               /* owner's data (the driver's device) */
+  i_nlink: number;
+}
+
+/** struct file - an open file description. */
+export interface file {
+  f_inode: inode;
+  f_op: file_operations;
+  f_flags: number;
+  f_pos: number;
+  f_count: number;                  /* references: fds and mappings */
+  private_data: unknown;
+  f_mapping: import('./mm_types.js').address_space | null;
+  path: string;
+}
+
+export const TASK_RUNNING = 0;
+export const EXIT_ZOMBIE = 16;
+export const EXIT_DEAD = 32;
+
+/** struct task_struct - a process. */
+export class task_struct {
+  comm: string;
+  mm: mm_struct | null;
+  /* file descriptor table: fd -> file */
+  files = new Map<number, file>();
+  parent: task_struct | null = null;
+  children: task_struct[] = [];
+  /* 0 while alive; EXIT_ZOMBIE after exit until reaped; EXIT_DEAD once reaped */
+  exit_state = 0;
+  /* wait status as wait4() reports it: (code << 8) | termsig */
+  exit_code = 0;
+  /* the fatal signal delivered, 0 if none */
+  killed_by = 0;
+  /* last fault details, for tests and traces: address and si_code of the signal */
+  last_fault_addr = 0;
+  last_fault_code = 0;
+
+  constructor(readonly pid: number, comm: string, mm: mm_struct | null) {
+    this.comm = comm;
+    this.mm = mm;
+  }
+}

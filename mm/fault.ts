@@ -1,0 +1,293 @@
+/*
+ * mm/fault.ts - the CPU side: loads and stores through the MMU, the page
+ * fault entry, and copy_{from,to}_user.
+ *
+ * Models arch/x86/mm/fault.c (do_user_addr_fault, access_error,
+ * bad_area, mm_fault_error) and the user-copy helpers of
+ * include/linux/uaccess.h. The "hardware" is mmu_translate(): it walks
+ * the CPU page table exactly as the MMU would (no TLB: see
+ * flush_tlb_range in mm/pgtable.ts), sets the accessed and dirty bits
+ * locklessly, and reports a miss for anything else, which becomes a page
+ * fault.
+ *
+ * Signals: a fault that cannot be resolved records the signal on the task
+ * (force_sig_fault) and throws UserFault into the JS code that made the
+ * access, standing for the synchronous signal a real program receives.
+ */
+import type { mm_struct } from '../include/linux/mm_types.js';
+import type { task_struct } from '../include/linux/sched.js';
+import {
+  PAGE_SIZE, PMD_SIZE, VM_WRITE, VM_ACCESS_FLAGS, FAULT_FLAG_DEFAULT, FAULT_FLAG_USER, FAULT_FLAG_WRITE,
+  FAULT_FLAG_REMOTE, FAULT_FLAG_TRIED, VM_FAULT_OOM, VM_FAULT_SIGBUS, VM_FAULT_SIGSEGV, VM_FAULT_HWPOISON,
+  VM_FAULT_HWPOISON_LARGE, VM_FAULT_RETRY, VM_FAULT_ERROR,
+} from '../include/linux/mm.js';
+import { _PAGE_PRESENT, _PAGE_RW, _PAGE_USER, _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PSE, PTE_LEVEL, PMD_LEVEL } from '../include/linux/pgtable.js';
+import { EFAULT } from '../include/uapi/asm-generic/errno.js';
+import {
+  SIGSEGV, SIGBUS, SIGKILL, SEGV_MAPERR, SEGV_ACCERR, BUS_ADRERR, BUS_MCEERR_AR, signal_name,
+} from '../include/uapi/asm-generic/signal.js';
+import type { Sleepable } from '../lib/sim/sched.js';
+import { trace_event, count_event } from '../lib/sim/trace.js';
+import { ram_bytes, pfn_to_page, page_backing } from './page_alloc.js';
+import { handle_mm_fault } from './memory.js';
+import { vma_lookup } from './vma.js';
+import { mmap_read_lock, mmap_read_unlock } from './mmap_lock.js';
+import { force_sig_fault } from './task.js';
+
+/** A synchronous signal delivered to the user code that made an access. */
+export class UserFault extends Error {
+  constructor(readonly sig: number, readonly code: number, readonly addr: number) {
+    super(`${signal_name(sig)} at 0x${addr.toString(16)} (si_code ${code})`);
+    this.name = 'UserFault';
+  }
+}
+
+const NEED_FAULT = -1;
+
+/**
+ * mmu_translate() - what the MMU does for one access: the physical byte
+ * address for addr, or -1 when the access must fault (entry absent, not
+ * present, not user, or read-only for a write). Sets _PAGE_ACCESSED and,
+ * for writes, _PAGE_DIRTY like x86 hardware (atomically, no lock).
+ */
+export function mmu_translate(mm: mm_struct, addr: number, write: boolean): number {
+  const pgt = mm.pgd;
+  const need = write ? (_PAGE_PRESENT | _PAGE_USER | _PAGE_RW) : (_PAGE_PRESENT | _PAGE_USER);
+  const ptep = pgt.lookup(addr, PTE_LEVEL);
+  let e: number, size: number, ptr: number;
+  if (ptep >= 0) {
+    ptr = ptep;
+    e = pgt.load(ptep);
+    size = PAGE_SIZE;
+  } else {
+    /* a huge PMD leaf: the walk stops one level up */
+    const pmdp = pgt.lookup(addr, PMD_LEVEL);
+    if (pmdp < 0) return NEED_FAULT;
+    e = pgt.load(pmdp);
+    if ((e & _PAGE_PSE) === 0) return NEED_FAULT;
+    ptr = pmdp;
+    size = PMD_SIZE;
+  }
+  if ((e & need) !== need) return NEED_FAULT;
+  const bits = write ? (_PAGE_ACCESSED | _PAGE_DIRTY) : _PAGE_ACCESSED;
+  if ((e & bits) !== bits) pgt.set_bits(ptr, bits);
+  const lo = e & 0xfff;
+  const base = e - lo - ((e - lo) % size);    /* frame address: entry minus flags, aligned to the leaf size */
+  return base + (addr % size);
+}
+
+/*
+ * access_error() - does the VMA forbid this access? x86 lets any of
+ * read/write/exec imply read.
+ */
+function access_error(write: boolean, vm_flags: number): boolean {
+  if (write) return (vm_flags & VM_WRITE) === 0;
+  return (vm_flags & VM_ACCESS_FLAGS) === 0;
+}
+
+/**
+ * do_user_addr_fault() - a user access at addr missed in the MMU.
+ * Return: 0 when the access can be retried, or the signal to deliver
+ * (the task is marked with force_sig_fault).
+ * Context: may sleep (takes mmap_lock for read).
+ */
+export function* do_user_addr_fault(task: task_struct, addr: number, write: boolean): Sleepable<number> {
+  const mm = task.mm;
+  if (mm === null) return SIGKILL;
+  let flags = FAULT_FLAG_DEFAULT | FAULT_FLAG_USER | (write ? FAULT_FLAG_WRITE : 0);
+  for (;;) {
+    yield* mmap_read_lock(mm);
+    const vma = vma_lookup(mm, addr);
+    if (vma === null) {
+      mmap_read_unlock(mm);
+      force_sig_fault(task, SIGSEGV, SEGV_MAPERR, addr);
+      return SIGSEGV;
+    }
+    if (access_error(write, vma.vm_flags)) {
+      mmap_read_unlock(mm);
+      force_sig_fault(task, SIGSEGV, SEGV_ACCERR, addr);
+      return SIGSEGV;
+    }
+    const fault = yield* handle_mm_fault(vma, addr, flags);
+    mmap_read_unlock(mm);
+    if (fault & VM_FAULT_RETRY) { flags |= FAULT_FLAG_TRIED; continue; }
+    if (!(fault & VM_FAULT_ERROR)) return 0;
+    return mm_fault_error(task, addr, fault);
+  }
+}
+
+/* mm_fault_error() - turn VM_FAULT_* into the signal Linux sends. */
+function mm_fault_error(task: task_struct, addr: number, fault: number): number {
+  if (fault & VM_FAULT_OOM) {
+    /* pagefault_out_of_memory(): the OOM killer picks the faulting task here */
+    count_event('oom_kill');
+    force_sig_fault(task, SIGKILL, 0, addr);
+    return SIGKILL;
+  }
+  if (fault & (VM_FAULT_HWPOISON | VM_FAULT_HWPOISON_LARGE)) {
+    force_sig_fault(task, SIGBUS, BUS_MCEERR_AR, addr);
+    return SIGBUS;
+  }
+  if (fault & VM_FAULT_SIGBUS) {
+    force_sig_fault(task, SIGBUS, BUS_ADRERR, addr);
+    return SIGBUS;
+  }
+  force_sig_fault(task, SIGSEGV, SEGV_MAPERR, addr);
+  return SIGSEGV;
+}
+
+/* Translate, faulting as often as needed; throws UserFault on a signal. */
+function* translate_or_fault(task: task_struct, addr: number, write: boolean): Sleepable<number> {
+  for (let tries = 0; ; tries++) {
+    const mm = task.mm;
+    if (mm === null) throw new UserFault(SIGKILL, 0, addr);
+    const phys = mmu_translate(mm, addr, write);
+    if (phys >= 0) return phys;
+    if (tries > 16) throw new Error(`BUG: fault livelock at 0x${addr.toString(16)} write=${write}`);
+    const sig = yield* do_user_addr_fault(task, addr, write);
+    if (sig !== 0) {
+      trace_event('user_signal', { pid: task.pid, sig, addr });
+      throw new UserFault(sig, task.last_fault_code, addr);
+    }
+  }
+}
+
+/* The bytes and offset of a physical address (RAM fast path, device memory otherwise). */
+function phys_bytes(phys: number): { bytes: Uint8Array; off: number } {
+  const ram = ram_bytes();
+  if (phys < ram.length) return { bytes: ram, off: phys };
+  const pfn = Math.floor(phys / PAGE_SIZE);
+  const b = page_backing(pfn_to_page(pfn));
+  return { bytes: b.bytes, off: b.offset + (phys % PAGE_SIZE) };
+}
+
+/**
+ * user_read() - a user-mode read of buf.length bytes at addr into buf.
+ * Context: may sleep (faults). Throws UserFault on SIGSEGV/SIGBUS.
+ */
+export function* user_read(task: task_struct, addr: number, buf: Uint8Array): Sleepable {
+  let done = 0;
+  while (done < buf.length) {
+    const a = addr + done;
+    const n = Math.min(buf.length - done, PAGE_SIZE - (a % PAGE_SIZE));
+    const phys = yield* translate_or_fault(task, a, false);
+    const { bytes, off } = phys_bytes(phys);
+    buf.set(bytes.subarray(off, off + n), done);
+    done += n;
+  }
+}
+
+/**
+ * user_write() - a user-mode write of buf at addr.
+ * Context: may sleep (faults). Throws UserFault on SIGSEGV/SIGBUS.
+ */
+export function* user_write(task: task_struct, addr: number, buf: Uint8Array): Sleepable {
+  let done = 0;
+  while (done < buf.length) {
+    const a = addr + done;
+    const n = Math.min(buf.length - done, PAGE_SIZE - (a % PAGE_SIZE));
+    const phys = yield* translate_or_fault(task, a, true);
+    const { bytes, off } = phys_bytes(phys);
+    bytes.set(buf.subarray(done, done + n), off);
+    done += n;
+  }
+}
+
+/* little-endian scalar access inside one page (callers split page-crossing accesses) */
+function read_scalar(bytes: Uint8Array, off: number, size: number): number {
+  let v = 0;
+  for (let i = size - 1; i >= 0; i--) v = v * 256 + bytes[off + i];
+  return v;
+}
+function write_scalar(bytes: Uint8Array, off: number, size: number, v: number): void {
+  for (let i = 0; i < size; i++) { bytes[off + i] = v % 256; v = Math.floor(v / 256); }
+}
+
+/**
+ * user_load() - load an unsigned little-endian value of size 1, 2, 4 or 8
+ * bytes (8-byte values must stay below 2^53). Fast path: no fault, no
+ * generator switch beyond this one.
+ */
+export function* user_load(task: task_struct, addr: number, size: 1 | 2 | 4 | 8): Sleepable<number> {
+  if ((addr % PAGE_SIZE) + size > PAGE_SIZE) {
+    const b = new Uint8Array(size);
+    yield* user_read(task, addr, b);
+    return read_scalar(b, 0, size);
+  }
+  const phys = yield* translate_or_fault(task, addr, false);
+  const { bytes, off } = phys_bytes(phys);
+  return read_scalar(bytes, off, size);
+}
+
+/** user_store() - store an unsigned little-endian value of size 1, 2, 4 or 8 bytes. */
+export function* user_store(task: task_struct, addr: number, size: 1 | 2 | 4 | 8, value: number): Sleepable {
+  if ((addr % PAGE_SIZE) + size > PAGE_SIZE) {
+    const b = new Uint8Array(size);
+    write_scalar(b, 0, size, value);
+    yield* user_write(task, addr, b);
+    return;
+  }
+  const phys = yield* translate_or_fault(task, addr, true);
+  const { bytes, off } = phys_bytes(phys);
+  write_scalar(bytes, off, size, value);
+}
+
+/**
+ * user_atomic_rmw() - an atomic read-modify-write (lock xadd, cmpxchg...)
+ * of a naturally aligned value: translate for write once, then apply op
+ * to the old value. Return: the old value. A device-exclusive entry
+ * faults here and is restored before the operation, as on real hardware.
+ */
+export function* user_atomic_rmw(task: task_struct, addr: number, size: 1 | 2 | 4 | 8,
+                                 op: (old: number) => number): Sleepable<number> {
+  if (addr % size !== 0) throw new UserFault(SIGBUS, BUS_ADRERR, addr);
+  const phys = yield* translate_or_fault(task, addr, true);
+  const { bytes, off } = phys_bytes(phys);
+  const old = read_scalar(bytes, off, size);
+  write_scalar(bytes, off, size, op(old) % 2 ** (size * 8));
+  return old;
+}
+
+/**
+ * copy_from_user() - the kernel reads user memory of mm (for a syscall or
+ * ioctl argument). Faults are resolved; an address that cannot be
+ * faulted in gives -EFAULT instead of a signal.
+ * Return: 0 or -EFAULT.
+ */
+export function* copy_from_user(mm: mm_struct, dst: Uint8Array, src_addr: number): Sleepable<number> {
+  return yield* kernel_user_copy(mm, src_addr, dst, false);
+}
+
+/** copy_to_user() - the kernel writes user memory. Return: 0 or -EFAULT. */
+export function* copy_to_user(mm: mm_struct, dst_addr: number, src: Uint8Array): Sleepable<number> {
+  return yield* kernel_user_copy(mm, dst_addr, src, true);
+}
+
+function* kernel_user_copy(mm: mm_struct, addr: number, buf: Uint8Array, write: boolean): Sleepable<number> {
+  let done = 0;
+  while (done < buf.length) {
+    const a = addr + done;
+    const n = Math.min(buf.length - done, PAGE_SIZE - (a % PAGE_SIZE));
+    let phys = mmu_translate(mm, a, write);
+    if (phys < 0) {
+      yield* mmap_read_lock(mm);
+      const vma = vma_lookup(mm, a);
+      let ok = vma !== null && !access_error(write, vma.vm_flags);
+      if (ok) {
+        const fault = yield* handle_mm_fault(vma!, a, (write ? FAULT_FLAG_WRITE : 0) | FAULT_FLAG_REMOTE);
+        ok = (fault & VM_FAULT_ERROR) === 0;
+      }
+      mmap_read_unlock(mm);
+      if (!ok) return -EFAULT;
+      phys = mmu_translate(mm, a, write);
+      if (phys < 0) return -EFAULT;
+    }
+    const { bytes, off } = phys_bytes(phys);
+    if (write) bytes.set(buf.subarray(done, done + n), off);
+    else buf.set(bytes.subarray(off, off + n), done);
+    done += n;
+  }
+  return 0;
+}
+
+

@@ -1,0 +1,178 @@
+/*
+ * mm/file.ts - open files, the descriptor table and device nodes.
+ *
+ * The tree has no fs/: this file models, in the small, fs/open.c
+ * (do_sys_open, close), fs/file_table.c (fget/fput), fs/ioctl.c and
+ * drivers/char/misc.c (misc_register: a named character device with its
+ * file_operations, reachable as /dev/<name>). Regular files arrive with
+ * the tmpfs of issue 4 (mm/shmem.ts) through the same table.
+ */
+import type { file, file_operations, inode, task_struct } from '../include/linux/sched.js';
+import { EBADF, EMFILE, ENODEV, ENOENT, ENOTTY } from '../include/uapi/asm-generic/errno.js';
+import type { Sleepable } from '../lib/sim/sched.js';
+
+export const O_RDONLY = 0o0;
+export const O_WRONLY = 0o1;
+export const O_RDWR = 0o2;
+export const O_ACCMODE = 0o3;
+export const O_CREAT = 0o100;
+export const O_EXCL = 0o200;
+export const O_TRUNC = 0o1000;
+export const O_APPEND = 0o2000;
+export const O_NONBLOCK = 0o4000;
+export const O_CLOEXEC = 0o2000000;
+export const O_TMPFILE = 0o20200000;
+const NR_OPEN = 1024;
+
+/* /dev/<name> -> inode; reset with every boot */
+let devices = new Map<string, inode>();
+let next_ino = 1;
+
+/** resetFiles() - forget every registered device (a fresh machine). */
+export function resetFiles(): void {
+  devices = new Map();
+  next_ino = 1;
+}
+
+/** alloc_inode() - a new inode number for a filesystem object. */
+export function alloc_ino(): number { return next_ino++; }
+
+/**
+ * misc_register() - create /dev/<name> backed by fops.
+ * @private_data: stored in inode.i_private for the driver's open().
+ * Return: the inode.
+ */
+export function misc_register(name: string, rdev: number, fops: file_operations, private_data: unknown): inode {
+  const ino: inode = { i_ino: next_ino++, i_mode: 'chr', i_rdev: rdev, i_size: 0, i_fop: fops,
+    i_mapping: null, i_private: private_data, i_nlink: 1 };
+  devices.set(`/dev/${name}`, ino);
+  return ino;
+}
+
+/** misc_deregister() - remove a device node. */
+export function misc_deregister(name: string): void {
+  devices.delete(`/dev/${name}`);
+}
+
+/** lookup_path() - the inode of a registered path, or null. */
+export function lookup_path(path: string): inode | null {
+  return devices.get(path) ?? null;
+}
+
+/** register_path() - bind a path to an inode (tmpfs files, issue 4). */
+export function register_path(path: string, ino: inode): void {
+  devices.set(path, ino);
+}
+
+/** unregister_path() - unlink a path. */
+export function unregister_path(path: string): void {
+  devices.delete(path);
+}
+
+function alloc_fd(task: task_struct): number {
+  for (let fd = 0; fd < NR_OPEN; fd++) if (!task.files.has(fd)) return fd;
+  return -EMFILE;
+}
+
+/** alloc_file() - an open file description for an inode. */
+export function alloc_file(ino: inode, flags: number, path: string): file {
+  return { f_inode: ino, f_op: ino.i_fop, f_flags: flags, f_pos: 0, f_count: 1, private_data: null,
+    f_mapping: ino.i_mapping, path };
+}
+
+/** fd_install() - put a file into the lowest free descriptor. Return: fd or -EMFILE. */
+export function fd_install(task: task_struct, f: file): number {
+  const fd = alloc_fd(task);
+  if (fd >= 0) task.files.set(fd, f);
+  return fd;
+}
+
+/**
+ * do_sys_open() - open a path: a device node or a file.
+ * Return: a new fd, or -ENOENT, -ENODEV, -EMFILE, or what ->open returns.
+ */
+export function* do_sys_open(task: task_struct, path: string, flags: number): Sleepable<number> {
+  const ino = lookup_path(path);
+  if (ino === null) return -ENOENT;
+  const f = alloc_file(ino, flags, path);
+  if (ino.i_fop.open) {
+    const ret = yield* ino.i_fop.open(ino, f);
+    if (ret < 0) return ret;
+  } else if (ino.i_mode === 'chr' && ino.i_fop.unlocked_ioctl === undefined && ino.i_fop.mmap === undefined) {
+    return -ENODEV;
+  }
+  ino.i_nlink += 0;
+  const fd = fd_install(task, f);
+  if (fd < 0) yield* fput(f);
+  return fd;
+}
+
+/** fget() - the file behind fd of the task, or null. */
+export function fget(task: task_struct, fd: number): file | null {
+  return task.files.get(fd) ?? null;
+}
+
+/** fget_ref() - take a reference on a file (a mapping of it, or a dup). */
+export function fget_ref(f: unknown): void {
+  (f as file).f_count++;
+}
+
+/**
+ * fput() - drop a reference; the last one calls ->release.
+ * Context: may sleep.
+ */
+export function* fput(f: file): Sleepable {
+  if (--f.f_count > 0) return;
+  if (f.f_op.release) yield* f.f_op.release(f.f_inode, f);
+}
+
+/* Deferred fput for paths that cannot sleep (VMA teardown inside locks). */
+let deferred: file[] = [];
+
+/** fput_ref() - drop a reference without sleeping; a final release runs at the next flush_delayed_fput(). */
+export function fput_ref(f: unknown): void {
+  const file = f as file;
+  if (--file.f_count > 0) return;
+  file.f_count = 1;
+  deferred.push(file);
+}
+
+/** flush_delayed_fput() - run the releases fput_ref() deferred. Context: may sleep. */
+export function* flush_delayed_fput(): Sleepable {
+  while (deferred.length > 0) {
+    const list = deferred;
+    deferred = [];
+    for (const f of list) yield* fput(f);
+  }
+}
+
+/** close_fd() - close a descriptor. Return: 0 or -EBADF. Context: may sleep. */
+export function* close_fd(task: task_struct, fd: number): Sleepable<number> {
+  const f = task.files.get(fd);
+  if (f === undefined) return -EBADF;
+  task.files.delete(fd);
+  yield* fput(f);
+  return 0;
+}
+
+/** vfs_ioctl() - pass an ioctl to the file's driver. Return: its result, -EBADF or -ENOTTY. */
+export function* vfs_ioctl(task: task_struct, fd: number, cmd: number, arg: number): Sleepable<number> {
+  const f = task.files.get(fd);
+  if (f === undefined) return -EBADF;
+  if (f.f_op.unlocked_ioctl === undefined) return -ENOTTY;
+  return yield* f.f_op.unlocked_ioctl(f, cmd, arg);
+}
+
+/** exit_files() - close every descriptor of an exiting task. */
+export function* exit_files(task: task_struct): Sleepable {
+  const fds = [...task.files.keys()];
+  for (const fd of fds) yield* close_fd(task, fd);
+}
+
+/** dup_fd() - the child's copy of the descriptor table at fork: same files, one more reference each. */
+export function dup_fd(parent: task_struct, child: task_struct): void {
+  for (const [fd, f] of parent.files) {
+    f.f_count++;
+    child.files.set(fd, f);
+  }
+}

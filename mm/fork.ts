@@ -1,0 +1,261 @@
+/*
+ * mm/fork.ts - duplicating an address space at fork().
+ *
+ * Models dup_mm()/dup_mmap() of kernel/fork.c and copy_page_range() of
+ * mm/memory.c (the tree has no kernel/; fork's mm half lives here):
+ *
+ *  - every VMA is copied unless VM_DONTCOPY; VM_WIPEONFORK VMAs are copied
+ *    empty; the child's VMAs join the parent's anon_vma;
+ *  - page tables are copied only where a refault could not rebuild them
+ *    (VMAs with an anon_vma, or VM_PFNMAP/VM_MIXEDMAP): shared file and
+ *    shmem mappings are left for the child to fault;
+ *  - in private writable (COW) mappings both parent and child entries
+ *    lose write permission, inside one MMU_NOTIFY_PROTECTION_PAGE
+ *    invalidation of the parent's range; anonymous pages become shared
+ *    (PageAnonExclusive cleared) unless a DMA pin forces an immediate copy;
+ *  - swap entries and the special entries are copied by the rules of
+ *    copy_nonpresent_pte(): writable migration and device-private entries
+ *    become read-only in both, device-exclusive entries are restored in
+ *    the parent first (issue 5 completes the device cases).
+ */
+import type { page, vm_area_struct, mm_struct } from '../include/linux/mm_types.js';
+import { MM_ANONPAGES, MM_SWAPENTS } from '../include/linux/mm_types.js';
+import {
+  PAGE_SIZE, VM_DONTCOPY, VM_WIPEONFORK, VM_PFNMAP, VM_MIXEDMAP, VM_SHARED,
+  is_cow_mapping, inc_mm_counter, mm_counter,
+} from '../include/linux/mm.js';
+import { pte_none, pte_present, pte_write, pte_wrprotect, pte_mkclean, pte_mkold, pmd_is_table, type pte_t } from '../include/linux/pgtable.js';
+import {
+  pte_to_swp_entry, swp_entry_to_pte, non_swap_entry, is_writable_migration_entry, make_readable_migration_entry,
+  is_device_private_entry, is_writable_device_private_entry, make_readable_device_private_entry,
+  is_device_exclusive_entry, is_migration_entry, is_hmm_entry, swp_offset_pfn, pte_swp_clear_exclusive,
+  type swp_entry_t,
+} from '../include/linux/swapops.js';
+import { PageAnonExclusive, ClearPageAnonExclusive } from '../include/linux/page-flags.js';
+import { GFP_HIGHUSER_MOVABLE } from '../include/linux/gfp.js';
+import { MMU_NOTIFY_PROTECTION_PAGE, MMU_NOTIFIER_RANGE_BLOCKABLE } from '../include/linux/mmu_notifier.js';
+import { ENOMEM } from '../include/uapi/asm-generic/errno.js';
+import type { Sleepable } from '../lib/sim/sched.js';
+import { spin_lock, spin_unlock } from '../lib/locking/spinlock.js';
+import { count_event, trace_event } from '../lib/sim/trace.js';
+import { alloc_page, get_page, pfn_to_page, copy_highpage } from './page_alloc.js';
+import { pte_offset_map, pte_alloc_map, pte_lockptr, ptep_get, set_pte_at, flush_tlb_range, pmd_off } from './pgtable.js';
+import { vm_normal_page, mk_pte, maybe_mkwrite, restore_exclusive_pte } from './memory.js';
+import { anon_vma_fork, folio_add_new_anon_rmap, folio_add_anon_rmap_pte, folio_add_file_rmap_pte } from './rmap.js';
+import { folio_maybe_dma_pinned } from './gup.js';
+import { pmd_addr_end } from './zap.js';
+import { vm_area_dup, vma_link } from './vma.js';
+import {
+  mmu_notifier_range_init, mmu_notifier_invalidate_range_start, mmu_notifier_invalidate_range_end,
+} from './mmu_notifier.js';
+import { mmap_write_lock, mmap_write_unlock } from './mmap_lock.js';
+
+/**
+ * Slots for later subsystems: duplicating a swap slot (issue 4:
+ * swap_duplicate), copying a huge PMD (issue 4: copy_huge_pmd), and the
+ * HMM v8 fork hook (issue 6: hmm_mm_fork copies device-resident pages
+ * into the child).
+ */
+export const fork_hooks: {
+  swap_duplicate: ((entry: swp_entry_t) => number) | null;
+  copy_huge_pmd: ((dst: vm_area_struct, src: vm_area_struct, dst_pmdp: number, src_pmdp: number, addr: number) => number) | null;
+  hmm_mm_fork: ((src: vm_area_struct, dst: vm_area_struct, addr: number) => Sleepable<number>) | null;
+} = { swap_duplicate: null, copy_huge_pmd: null, hmm_mm_fork: null };
+
+/* vma_needs_copy() - must fork copy the page tables of this VMA? */
+function vma_needs_copy(src: vm_area_struct): boolean {
+  if (src.vm_flags & (VM_PFNMAP | VM_MIXEDMAP)) return true;
+  return src.anon_vma !== null;
+}
+
+/*
+ * copy_present_page() - a DMA-pinned exclusive anon page cannot be shared
+ * with the child (the device would write under the child's COW): give the
+ * child its own copy now.
+ */
+function copy_present_page(dst: vm_area_struct, addr: number, dst_ptep: number, src_page: page): number {
+  const np = alloc_page(GFP_HIGHUSER_MOVABLE);
+  if (np === null) return -ENOMEM;
+  copy_highpage(np, src_page);
+  folio_add_new_anon_rmap(np, dst, addr);
+  inc_mm_counter(dst.vm_mm, MM_ANONPAGES);
+  set_pte_at(dst.vm_mm, addr, dst_ptep, maybe_mkwrite(mk_pte(np, dst.vm_page_prot), dst));
+  count_event('fork_copy_pinned');
+  return 0;
+}
+
+/* copy_present_pte() - share one present entry with the child. Return 0 or -ENOMEM. */
+function copy_present_pte(dst: vm_area_struct, src: vm_area_struct, dst_ptep: number, src_ptep: number,
+                          addr: number, pte: pte_t): number {
+  const src_mm = src.vm_mm;
+  const p = vm_normal_page(src, addr, pte);
+  if (p !== null) {
+    if (p.mapping !== null && p.mapping.kind === 'anon') {
+      if (PageAnonExclusive(p) && folio_maybe_dma_pinned(p)) return copy_present_page(dst, addr, dst_ptep, p);
+      get_page(p);
+      ClearPageAnonExclusive(p);
+      folio_add_anon_rmap_pte(p, dst, addr, false);
+    } else {
+      get_page(p);
+      folio_add_file_rmap_pte(p, dst);
+    }
+    inc_mm_counter(dst.vm_mm, mm_counter(p));
+  }
+  if (is_cow_mapping(src.vm_flags) && pte_write(pte)) {
+    set_pte_at(src_mm, addr, src_ptep, pte_wrprotect(pte));
+    pte = pte_wrprotect(pte);
+  }
+  if (src.vm_flags & VM_SHARED) pte = pte_mkclean(pte);
+  set_pte_at(dst.vm_mm, addr, dst_ptep, pte_mkold(pte));
+  return 0;
+}
+
+/*
+ * copy_nonpresent_pte() - copy a swap or special entry.
+ * Return: 0, or -EBUSY when a device-exclusive entry had to be restored in
+ * the parent first (the caller retries the same entry).
+ */
+function copy_nonpresent_pte(dst: vm_area_struct, src: vm_area_struct, dst_ptep: number, src_ptep: number,
+                             addr: number, pte: pte_t): number {
+  const entry = pte_to_swp_entry(pte);
+  const cow = is_cow_mapping(src.vm_flags);
+  if (!non_swap_entry(entry)) {
+    fork_hooks.swap_duplicate?.(entry);
+    inc_mm_counter(dst.vm_mm, MM_SWAPENTS);
+    set_pte_at(dst.vm_mm, addr, dst_ptep, pte_swp_clear_exclusive(pte));
+    if (cow) set_pte_at(src.vm_mm, addr, src_ptep, pte_swp_clear_exclusive(pte));
+    return 0;
+  }
+  if (is_migration_entry(entry)) {
+    inc_mm_counter(dst.vm_mm, mm_counter(pfn_to_page(swp_offset_pfn(entry))));
+    if (is_writable_migration_entry(entry) && cow) {
+      pte = swp_entry_to_pte(make_readable_migration_entry(swp_offset_pfn(entry)));
+      set_pte_at(src.vm_mm, addr, src_ptep, pte);
+    }
+    set_pte_at(dst.vm_mm, addr, dst_ptep, pte);
+    return 0;
+  }
+  if (is_device_private_entry(entry)) {
+    const p = pfn_to_page(swp_offset_pfn(entry));
+    get_page(p);
+    ClearPageAnonExclusive(p);
+    folio_add_anon_rmap_pte(p, dst, addr, false);
+    inc_mm_counter(dst.vm_mm, mm_counter(p));
+    if (is_writable_device_private_entry(entry) && cow) {
+      pte = swp_entry_to_pte(make_readable_device_private_entry(swp_offset_pfn(entry)));
+      set_pte_at(src.vm_mm, addr, src_ptep, pte);
+    }
+    set_pte_at(dst.vm_mm, addr, dst_ptep, pte_swp_clear_exclusive(pte));
+    return 0;
+  }
+  if (is_device_exclusive_entry(entry)) {
+    /* the device gives the page up: restore the ordinary PTE, then copy that */
+    restore_exclusive_pte(src, pfn_to_page(swp_offset_pfn(entry)), addr, src_ptep);
+    count_event('fork_restore_exclusive');
+    return -16;
+  }
+  if (is_hmm_entry(entry)) {
+    /* v8: the child gets a system copy through hmm_mm_fork after the PTE block */
+    return 0;
+  }
+  set_pte_at(dst.vm_mm, addr, dst_ptep, pte);   /* hwpoison, markers */
+  return 0;
+}
+
+/* copy_pte_range() - copy the entries of one PTE page. Return 0 or -ENOMEM. */
+function copy_pte_range(dst: vm_area_struct, src: vm_area_struct, addr: number, end: number): { ret: number; hmm: number[] } {
+  const src_mm = src.vm_mm, dst_mm = dst.vm_mm;
+  const hmm: number[] = [];
+  let src_ptep = pte_offset_map(src_mm, addr);
+  if (src_ptep < 0) return { ret: 0, hmm };
+  let dst_ptep = pte_alloc_map(dst_mm, addr);
+  if (dst_ptep < 0) return { ret: -ENOMEM, hmm };
+  const src_ptl = pte_lockptr(src_mm, src_ptep), dst_ptl = pte_lockptr(dst_mm, dst_ptep);
+  spin_lock(dst_ptl);
+  spin_lock(src_ptl);
+  let ret = 0;
+  for (; addr < end; addr += PAGE_SIZE, src_ptep++, dst_ptep++) {
+    const pte = ptep_get(src_mm, src_ptep);
+    if (pte_none(pte)) continue;
+    if (!pte_present(pte)) {
+      const r = copy_nonpresent_pte(dst, src, dst_ptep, src_ptep, addr, pte);
+      if (r === -16) { addr -= PAGE_SIZE; src_ptep--; dst_ptep--; continue; }   /* retry as present */
+      if (is_hmm_entry(pte_to_swp_entry(pte))) hmm.push(addr);
+      continue;
+    }
+    ret = copy_present_pte(dst, src, dst_ptep, src_ptep, addr, pte);
+    if (ret < 0) break;
+  }
+  spin_unlock(src_ptl);
+  spin_unlock(dst_ptl);
+  return { ret, hmm };
+}
+
+/**
+ * copy_page_range() - copy the page-table entries of src into dst (the
+ * child's copy of the VMA), write-protecting COW mappings in both.
+ * Context: both mmap_locks held for write; may sleep (notifiers).
+ * Return: 0 or -ENOMEM.
+ */
+export function* copy_page_range(dst: vm_area_struct, src: vm_area_struct): Sleepable<number> {
+  if (!vma_needs_copy(src)) return 0;
+  const cow = is_cow_mapping(src.vm_flags);
+  const range = mmu_notifier_range_init(MMU_NOTIFY_PROTECTION_PAGE, MMU_NOTIFIER_RANGE_BLOCKABLE, src.vm_mm,
+    src.vm_start, src.vm_end);
+  if (cow) yield* mmu_notifier_invalidate_range_start(range);
+  let ret = 0;
+  const hmm_addrs: number[] = [];
+  for (let addr = src.vm_start; addr < src.vm_end && ret === 0;) {
+    const next = pmd_addr_end(addr, src.vm_end);
+    const pmdp = pmd_off(src.vm_mm, addr);
+    if (pmdp >= 0) {
+      const pmd = src.vm_mm.pgd.load(pmdp);
+      if (pmd !== 0 && !pmd_is_table(pmd)) {
+        if (fork_hooks.copy_huge_pmd === null) throw new Error('BUG: huge PMD without THP support');
+        ret = fork_hooks.copy_huge_pmd(dst, src, -1, pmdp, addr);
+      } else if (pmd !== 0) {
+        const r = copy_pte_range(dst, src, addr, next);
+        ret = r.ret;
+        hmm_addrs.push(...r.hmm);
+      }
+    }
+    addr = next;
+  }
+  if (cow) {
+    flush_tlb_range(src, src.vm_start, src.vm_end);
+    yield* mmu_notifier_invalidate_range_end(range);
+  }
+  if (ret === 0 && hmm_addrs.length > 0 && fork_hooks.hmm_mm_fork !== null) {
+    for (const a of hmm_addrs) {
+      ret = yield* fork_hooks.hmm_mm_fork(src, dst, a);
+      if (ret) break;
+    }
+  }
+  return ret;
+}
+
+/**
+ * dup_mmap() - copy the parent's VMAs and page tables into the child's
+ * empty mm. Context: may sleep; takes both mmap_locks for write.
+ * Return: 0 or -ENOMEM.
+ */
+export function* dup_mmap(mm: mm_struct, oldmm: mm_struct): Sleepable<number> {
+  yield* mmap_write_lock(oldmm);
+  yield* mmap_write_lock(mm);
+  let ret = 0;
+  for (const src of oldmm.mmap) {
+    if (src.vm_flags & VM_DONTCOPY) continue;
+    const dst = vm_area_dup(src, mm);
+    if (!(src.vm_flags & VM_WIPEONFORK)) anon_vma_fork(dst, src);
+    dst.vm_ops?.open?.(dst);
+    vma_link(mm, dst);
+    mm.total_vm += (dst.vm_end - dst.vm_start) / PAGE_SIZE;
+    if (!(src.vm_flags & VM_WIPEONFORK)) ret = yield* copy_page_range(dst, src);
+    if (ret) break;
+  }
+  mmap_write_unlock(mm);
+  mmap_write_unlock(oldmm);
+  trace_event('dup_mmap', { parent: oldmm.id, child: mm.id, vmas: mm.map_count, ret });
+  return ret;
+}
+

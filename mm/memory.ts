@@ -1,0 +1,547 @@
+/*
+ * mm/memory.ts - the page fault handlers.
+ *
+ * Models the fault half of mm/memory.c: handle_mm_fault() ->
+ * __handle_mm_fault() -> handle_pte_fault(), which dispatches on the
+ * entry found in the page table:
+ *
+ *   none            anonymous VMA: do_anonymous_page()  (zero page on read,
+ *                                                       new zeroed page on write)
+ *                   file/driver VMA: do_fault() -> vm_ops->fault
+ *   present, write  not writable: do_wp_page()  (reuse or copy on write)
+ *   not present     do_swap_page(): swap, migration, device-private,
+ *                   device-exclusive, hwpoison, HMM v8 entries
+ *
+ * Zapping (munmap) lives in mm/zap.ts, fork's copy_page_range in
+ * mm/fork.ts, both halves of mm/memory.c in Linux.
+ *
+ * The slots later subsystems fill are named hooks (fault_hooks): swap-in
+ * and THP (issue 4), migration-entry waits and device-private faults are
+ * generic here, the HMM v8 SWP_HMM handler is installed by mm/hmm_v8.
+ */
+import type { page, vm_area_struct, vm_fault, mm_struct } from '../include/linux/mm_types.js';
+import { MM_ANONPAGES } from '../include/linux/mm_types.js';
+import {
+  PAGE_SIZE, VM_WRITE, VM_SHARED, VM_PFNMAP, VM_MIXEDMAP, FAULT_FLAG_WRITE, FAULT_FLAG_UNSHARE,
+  FAULT_FLAG_REMOTE, FAULT_FLAG_ORIG_PTE_VALID,
+  VM_FAULT_OOM, VM_FAULT_SIGBUS, VM_FAULT_HWPOISON, VM_FAULT_FALLBACK, VM_FAULT_NOPAGE, VM_FAULT_RETRY, VM_FAULT_ERROR,
+  vma_is_anonymous, linear_page_index, inc_mm_counter, dec_mm_counter, mm_counter, page_mapcount,
+} from '../include/linux/mm.js';
+import {
+  pte_none, pte_present, pte_write, pte_protnone, pte_special, pte_pfn, pfn_pte, pte_mkwrite,
+  pte_mkdirty, pte_mkyoung, pte_mkspecial, pte_modify, pmd_is_table, type pte_t,
+} from '../include/linux/pgtable.js';
+import {
+  pte_to_swp_entry, non_swap_entry, is_migration_entry, is_device_private_entry, is_device_exclusive_entry,
+  is_hwpoison_entry, is_hmm_entry, swp_offset_pfn, is_writable_device_private_entry, type swp_entry_t,
+} from '../include/linux/swapops.js';
+import { PageAnonExclusive, SetPageAnonExclusive, PageLocked, SetPageDirty } from '../include/linux/page-flags.js';
+import { is_device_private_page } from '../include/linux/memremap.js';
+import { GFP_HIGHUSER_MOVABLE, __GFP_ZERO } from '../include/linux/gfp.js';
+import { MMU_NOTIFY_CLEAR, MMU_NOTIFY_EXCLUSIVE, MMU_NOTIFIER_RANGE_BLOCKABLE } from '../include/linux/mmu_notifier.js';
+import { ENOMEM } from '../include/uapi/asm-generic/errno.js';
+import type { Sleepable } from '../lib/sim/sched.js';
+import { spin_lock, spin_unlock } from '../lib/locking/spinlock.js';
+import { charge } from '../lib/sim/clock.js';
+import { MINOR_FAULT_NS } from '../lib/sim/costs.js';
+import { trace_event, count_event } from '../lib/sim/trace.js';
+import {
+  alloc_page, pfn_to_page, pfn_valid, put_page, get_page, copy_highpage, is_zero_pfn, ZERO_PAGE,
+} from './page_alloc.js';
+import {
+  pmd_alloc, pte_offset_map, pte_alloc_map, pte_lockptr, ptep_get, set_pte_at, flush_tlb_page,
+} from './pgtable.js';
+import { anon_vma_prepare, folio_add_new_anon_rmap, folio_add_file_rmap_pte, folio_remove_rmap_pte } from './rmap.js';
+import {
+  mmu_notifier_range_init, mmu_notifier_range_init_owner, mmu_notifier_invalidate_range_start,
+  mmu_notifier_invalidate_range_end,
+} from './mmu_notifier.js';
+import { folio_lock, folio_trylock, folio_unlock, folio_wait_locked } from './filemap.js';
+import { mmap_assert_locked } from './mmap_lock.js';
+
+/**
+ * Slots for fault handling that later subsystems provide. Each is null
+ * until its subsystem installs it; the fault path documents the outcome
+ * while the slot is empty.
+ */
+export interface fault_hooks_t {
+  /* issue 4, mm/swap_state.ts: swap-in of a real swap entry (do_swap_page's main body) */
+  swapin: ((vmf: vm_fault, entry: swp_entry_t) => Sleepable<number>) | null;
+  /* issue 4, mm/huge_memory.ts: fault on an empty PMD of a THP-eligible VMA; VM_FAULT_FALLBACK to go on with PTEs */
+  huge_pmd_anonymous: ((vmf: vm_fault) => Sleepable<number>) | null;
+  /* issue 4: fault on a present huge PMD (write-protect/COW/split) */
+  huge_pmd_fault: ((vmf: vm_fault, pmd: number) => Sleepable<number>) | null;
+  /* issue 6, mm/hmm_v8: CPU fault on a SWP_HMM entry (hmm_handle_cpu_fault) */
+  hmm_cpu_fault: ((vmf: vm_fault, entry: swp_entry_t) => Sleepable<number>) | null;
+  /* issue 4: memcg charge of a new anon page; returns 0 or -ENOMEM */
+  memcg_charge: ((f: page, mm: mm_struct) => number) | null;
+  /* issue 4: put a new page on the LRU */
+  lru_add: ((f: page, vma: vm_area_struct) => void) | null;
+}
+
+export const fault_hooks: fault_hooks_t = {
+  swapin: null, huge_pmd_anonymous: null, huge_pmd_fault: null, hmm_cpu_fault: null,
+  memcg_charge: null, lru_add: null,
+};
+
+/** resetFaultHooks() - clear every slot (a fresh machine). */
+export function resetFaultHooks(): void {
+  for (const k of Object.keys(fault_hooks) as (keyof fault_hooks_t)[]) fault_hooks[k] = null;
+}
+
+/**
+ * vm_normal_page() - the struct page behind a present PTE, or null for
+ * entries that map no normal page: the zero page, raw pfns of VM_PFNMAP
+ * and special entries of VM_MIXEDMAP.
+ */
+export function vm_normal_page(vma: vm_area_struct, _addr: number, pte: pte_t): page | null {
+  const pfn = pte_pfn(pte);
+  if (pte_special(pte)) return null;
+  if (is_zero_pfn(pfn)) return null;
+  if ((vma.vm_flags & (VM_PFNMAP | VM_MIXEDMAP)) !== 0 && !pfn_valid(pfn)) return null;
+  return pfn_to_page(pfn);
+}
+
+/** maybe_mkwrite() - make the entry writable if the VMA allows writes. */
+export function maybe_mkwrite(pte: pte_t, vma: vm_area_struct): pte_t {
+  return (vma.vm_flags & VM_WRITE) !== 0 ? pte_mkwrite(pte) : pte;
+}
+
+/** mk_pte() - a present entry mapping page with the VMA's protection. */
+export function mk_pte(p: page, prot: number): pte_t {
+  return pfn_pte(p.pfn, prot);
+}
+
+function new_anon_page(vma: vm_area_struct): page | null {
+  const p = alloc_page(GFP_HIGHUSER_MOVABLE | __GFP_ZERO);
+  if (p === null) return null;
+  if (fault_hooks.memcg_charge !== null && fault_hooks.memcg_charge(p, vma.vm_mm) !== 0) {
+    put_page(p);
+    return null;
+  }
+  return p;
+}
+
+function lru_add(p: page, vma: vm_area_struct): void {
+  if (fault_hooks.lru_add !== null) fault_hooks.lru_add(p, vma);
+}
+
+/**
+ * do_anonymous_page() - first touch of an anonymous page.
+ *
+ * A read maps the shared zero page read-only (a later write copies it); a
+ * write allocates a zeroed page and maps it writable and dirty.
+ * Context: mmap_lock held for read. Return: 0 or VM_FAULT_OOM.
+ */
+function* do_anonymous_page(vmf: vm_fault): Sleepable<number> {
+  const vma = vmf.vma, mm = vma.vm_mm;
+  if (vma.vm_flags & VM_SHARED) throw new Error('BUG: shared anonymous VMA without shmem vm_ops');
+  const ptep = vmf.pte >= 0 ? vmf.pte : pte_alloc_map(mm, vmf.address);
+  if (ptep < 0) return VM_FAULT_OOM;
+  vmf.pte = ptep;
+  const ptl = pte_lockptr(mm, ptep);
+
+  if (!(vmf.flags & FAULT_FLAG_WRITE)) {
+    const entry = pte_mkspecial(pfn_pte(ZERO_PAGE(vmf.address).pfn, vma.vm_page_prot));
+    spin_lock(ptl);
+    if (pte_none(ptep_get(mm, ptep))) set_pte_at(mm, vmf.address, ptep, entry);
+    spin_unlock(ptl);
+    count_event('fault_anon_zero');
+    return 0;
+  }
+
+  if (anon_vma_prepare(vma) !== 0) return VM_FAULT_OOM;
+  const p = new_anon_page(vma);
+  if (p === null) return VM_FAULT_OOM;
+  const entry = maybe_mkwrite(pte_mkdirty(mk_pte(p, vma.vm_page_prot)), vma);
+  spin_lock(ptl);
+  if (!pte_none(ptep_get(mm, ptep))) {     /* someone else faulted it in */
+    spin_unlock(ptl);
+    put_page(p);
+    return 0;
+  }
+  inc_mm_counter(mm, MM_ANONPAGES);
+  folio_add_new_anon_rmap(p, vma, vmf.address);
+  lru_add(p, vma);
+  set_pte_at(mm, vmf.address, ptep, entry);
+  spin_unlock(ptl);
+  count_event('fault_anon');
+  return 0;
+}
+
+/*
+ * wp_page_reuse() - the faulting mm is the only user of the page: make the
+ * existing entry writable instead of copying. Called with the PTE lock
+ * held; drops it.
+ */
+function wp_page_reuse(vmf: vm_fault): number {
+  const mm = vmf.vma.vm_mm;
+  const entry = maybe_mkwrite(pte_mkdirty(pte_mkyoung(vmf.orig_pte)), vmf.vma);
+  set_pte_at(mm, vmf.address, vmf.pte, entry);
+  spin_unlock(pte_lockptr(mm, vmf.pte));
+  count_event('fault_wp_reuse');
+  return 0;
+}
+
+/*
+ * wp_page_copy() - break COW: copy the old page (or allocate a zeroed one
+ * for the zero page) and map the copy writable. Secondary MMUs are told
+ * with MMU_NOTIFY_CLEAR because the old page is replaced under them.
+ * Called without the PTE lock.
+ */
+function* wp_page_copy(vmf: vm_fault, old: page | null): Sleepable<number> {
+  const vma = vmf.vma, mm = vma.vm_mm;
+  if (anon_vma_prepare(vma) !== 0) return VM_FAULT_OOM;
+  const np = new_anon_page(vma);
+  if (np === null) return VM_FAULT_OOM;
+  if (old !== null) copy_highpage(np, old);
+
+  const range = mmu_notifier_range_init(MMU_NOTIFY_CLEAR, MMU_NOTIFIER_RANGE_BLOCKABLE, mm,
+    vmf.address, vmf.address + PAGE_SIZE);
+  yield* mmu_notifier_invalidate_range_start(range);
+  const ptl = pte_lockptr(mm, vmf.pte);
+  spin_lock(ptl);
+  let installed = false;
+  if (ptep_get(mm, vmf.pte) === vmf.orig_pte) {
+    if (old !== null) {
+      if (mm_counter(old) !== MM_ANONPAGES) { dec_mm_counter(mm, mm_counter(old)); inc_mm_counter(mm, MM_ANONPAGES); }
+    } else {
+      inc_mm_counter(mm, MM_ANONPAGES);
+    }
+    const entry = maybe_mkwrite(pte_mkdirty(mk_pte(np, vma.vm_page_prot)), vma);
+    flush_tlb_page(vma, vmf.address);
+    folio_add_new_anon_rmap(np, vma, vmf.address);
+    lru_add(np, vma);
+    set_pte_at(mm, vmf.address, vmf.pte, entry);
+    if (old !== null) folio_remove_rmap_pte(old, vma);
+    installed = true;
+  }
+  spin_unlock(ptl);
+  yield* mmu_notifier_invalidate_range_end(range);
+  if (!installed) { put_page(np); return 0; }
+  if (old !== null) put_page(old);      /* the reference the old PTE held */
+  count_event(old === null ? 'fault_cow_zero' : 'fault_cow');
+  trace_event('wp_page_copy', { addr: vmf.address, old_pfn: old === null ? 0 : old.pfn, new_pfn: np.pfn });
+  return 0;
+}
+
+/*
+ * wp_can_reuse_anon_folio() - is the faulting mm provably the only user of
+ * this anonymous page? Exclusive pages are; otherwise one reference and
+ * one mapping, checked under the folio lock.
+ */
+function wp_can_reuse_anon_folio(p: page): boolean {
+  if (PageAnonExclusive(p)) return true;
+  if (p._refcount !== 1 || page_mapcount(p) !== 1) return false;
+  if (!folio_trylock(p)) return false;
+  const ok = p._refcount === 1 && page_mapcount(p) === 1;
+  if (ok) SetPageAnonExclusive(p);
+  folio_unlock(p);
+  return ok;
+}
+
+/**
+ * do_wp_page() - write fault on a present, write-protected entry.
+ * Called with the PTE lock held (it is dropped on every path).
+ * Context: mmap_lock held for read. Return: 0 or VM_FAULT_*.
+ */
+function* do_wp_page(vmf: vm_fault): Sleepable<number> {
+  const vma = vmf.vma, mm = vma.vm_mm;
+  const p = vm_normal_page(vma, vmf.address, vmf.orig_pte);
+
+  if ((vma.vm_flags & (VM_SHARED | VM_WRITE)) === (VM_SHARED | VM_WRITE)) {
+    /* shared writable mapping: no copy, the page gets dirty */
+    if (p !== null) SetPageDirty(p);
+    return wp_page_reuse(vmf);
+  }
+  if (p !== null && p.mapping !== null && p.mapping.kind === 'anon' && wp_can_reuse_anon_folio(p)) {
+    return wp_page_reuse(vmf);
+  }
+  if (p !== null) get_page(p);          /* keep the old page while we copy it */
+  spin_unlock(pte_lockptr(mm, vmf.pte));
+  const ret = yield* wp_page_copy(vmf, p);
+  if (p !== null) put_page(p);
+  return ret;
+}
+
+/*
+ * remove_device_exclusive_entry() - the CPU touched a page a device holds
+ * exclusively: tell the device (MMU_NOTIFY_EXCLUSIVE, no owner, so the
+ * holder does not skip it) and restore the ordinary PTE.
+ */
+function* remove_device_exclusive_entry(vmf: vm_fault, entry: swp_entry_t): Sleepable<number> {
+  const vma = vmf.vma, mm = vma.vm_mm;
+  const p = pfn_to_page(swp_offset_pfn(entry));
+  get_page(p);
+  yield* folio_lock(p);
+  const range = mmu_notifier_range_init_owner(MMU_NOTIFY_EXCLUSIVE, MMU_NOTIFIER_RANGE_BLOCKABLE, mm,
+    vmf.address, vmf.address + PAGE_SIZE, null);
+  yield* mmu_notifier_invalidate_range_start(range);
+  const ptl = pte_lockptr(mm, vmf.pte);
+  spin_lock(ptl);
+  if (ptep_get(mm, vmf.pte) === vmf.orig_pte) restore_exclusive_pte(vma, p, vmf.address, vmf.pte);
+  spin_unlock(ptl);
+  yield* mmu_notifier_invalidate_range_end(range);
+  folio_unlock(p);
+  put_page(p);
+  count_event('fault_device_exclusive_restore');
+  return 0;
+}
+
+/**
+ * restore_exclusive_pte() - turn a device-exclusive entry back into a
+ * present PTE for the same page. Caller holds the PTE lock.
+ */
+export function restore_exclusive_pte(vma: vm_area_struct, p: page, addr: number, ptep: number): void {
+  let pte = pte_mkyoung(mk_pte(p, vma.vm_page_prot));
+  const orig = ptep_get(vma.vm_mm, ptep);
+  const e = pte_to_swp_entry(orig);
+  /* device-exclusive entries are made from writable mappings only if the VMA is writable */
+  if ((vma.vm_flags & VM_WRITE) && is_device_exclusive_entry(e)) pte = pte_mkdirty(pte_mkwrite(pte));
+  set_pte_at(vma.vm_mm, addr, ptep, pte);
+}
+
+/*
+ * do_device_private_fault() - the CPU touched a device-private page: lock
+ * and reference it and ask its driver to migrate it to RAM
+ * (pgmap->ops->migrate_to_ram), as do_swap_page does in Linux.
+ */
+function* do_device_private_fault(vmf: vm_fault, entry: swp_entry_t): Sleepable<number> {
+  const p = pfn_to_page(swp_offset_pfn(entry));
+  if (!is_device_private_page(p) || p.pgmap === null) throw new Error('BUG: device-private entry to a non-device page');
+  const mm = vmf.vma.vm_mm;
+  const ptl = pte_lockptr(mm, vmf.pte);
+  spin_lock(ptl);
+  if (ptep_get(mm, vmf.pte) !== vmf.orig_pte) { spin_unlock(ptl); return 0; }
+  get_page(p);
+  spin_unlock(ptl);
+  if (!folio_trylock(p)) {             /* someone is migrating it: wait and retry the fault */
+    put_page(p);
+    yield* folio_wait_locked(p);
+    return 0;
+  }
+  vmf.page = p;
+  const migrate_to_ram = p.pgmap.ops.migrate_to_ram;
+  const ret = migrate_to_ram ? yield* migrate_to_ram.call(p.pgmap.ops, vmf) : VM_FAULT_SIGBUS;
+  folio_unlock(p);
+  put_page(p);
+  count_event('fault_device_private');
+  trace_event('do_swap_page_device_private', { addr: vmf.address, pfn: p.pfn, ret,
+    write: is_writable_device_private_entry(entry) });
+  return ret;
+}
+
+/**
+ * do_swap_page() - fault on a non-present, non-empty entry.
+ * Dispatches on the swap type (include/linux/swapops.ts):
+ *  - migration entry: wait for the migration to finish, then retry (0);
+ *  - device-private: pgmap->ops->migrate_to_ram();
+ *  - device-exclusive: tell the device, restore the PTE;
+ *  - hwpoison: VM_FAULT_HWPOISON (SIGBUS);
+ *  - SWP_HMM (v8): hmm_handle_cpu_fault() through fault_hooks.hmm_cpu_fault;
+ *  - a real swap slot: swap-in through fault_hooks.swapin (issue 4).
+ * Context: mmap_lock held for read; may sleep.
+ */
+export function* do_swap_page(vmf: vm_fault): Sleepable<number> {
+  const entry = pte_to_swp_entry(vmf.orig_pte);
+  if (non_swap_entry(entry)) {
+    if (is_migration_entry(entry)) {
+      yield* migration_entry_wait(vmf.vma.vm_mm, entry);
+      return 0;
+    }
+    if (is_device_private_entry(entry)) return yield* do_device_private_fault(vmf, entry);
+    if (is_device_exclusive_entry(entry)) return yield* remove_device_exclusive_entry(vmf, entry);
+    if (is_hwpoison_entry(entry)) return VM_FAULT_HWPOISON;
+    if (is_hmm_entry(entry)) {
+      if (fault_hooks.hmm_cpu_fault === null) return VM_FAULT_SIGBUS;
+      return yield* fault_hooks.hmm_cpu_fault(vmf, entry);
+    }
+    return VM_FAULT_SIGBUS;            /* PTE markers: none are installed in this model */
+  }
+  if (fault_hooks.swapin === null) return VM_FAULT_SIGBUS;
+  return yield* fault_hooks.swapin(vmf, entry);
+}
+
+/**
+ * migration_entry_wait() - a page under migration: sleep until the
+ * migrating thread unlocks it, then let the fault retry.
+ */
+export function* migration_entry_wait(_mm: mm_struct, entry: swp_entry_t): Sleepable {
+  const p = pfn_to_page(swp_offset_pfn(entry));
+  count_event('fault_migration_wait');
+  if (PageLocked(p)) yield* folio_wait_locked(p);
+}
+
+/*
+ * finish_fault() - map the page a ->fault handler returned (vmf.page, with
+ * a reference), or a private copy of it for a write to a private mapping.
+ */
+function* finish_fault(vmf: vm_fault): Sleepable<number> {
+  const vma = vmf.vma, mm = vma.vm_mm;
+  const p = vmf.cow_page ?? vmf.page!;
+  const ptep = vmf.pte >= 0 ? vmf.pte : pte_alloc_map(mm, vmf.address);
+  if (ptep < 0) return VM_FAULT_OOM;
+  vmf.pte = ptep;
+  const ptl = pte_lockptr(mm, ptep);
+  spin_lock(ptl);
+  if (!pte_none(ptep_get(mm, ptep))) { spin_unlock(ptl); return VM_FAULT_NOPAGE; }
+  let entry = mk_pte(p, vma.vm_page_prot);
+  const write = (vmf.flags & FAULT_FLAG_WRITE) !== 0;
+  if (vmf.cow_page !== null) {
+    entry = maybe_mkwrite(pte_mkdirty(entry), vma);
+    inc_mm_counter(mm, MM_ANONPAGES);
+    folio_add_new_anon_rmap(p, vma, vmf.address);
+    lru_add(p, vma);
+  } else {
+    if (write) entry = maybe_mkwrite(pte_mkdirty(entry), vma);
+    if (write) SetPageDirty(p);
+    inc_mm_counter(mm, mm_counter(p));
+    folio_add_file_rmap_pte(p, vma);
+  }
+  set_pte_at(mm, vmf.address, ptep, entry);
+  spin_unlock(ptl);
+  return 0;
+}
+
+/**
+ * do_fault() - fault in a VMA with vm_ops: ask ->fault for the page, then
+ * map it (do_read_fault / do_shared_fault), or copy it first for a write
+ * to a private mapping (do_cow_fault). A handler that installed the PTE
+ * itself (vmf_insert_pfn) returns VM_FAULT_NOPAGE.
+ */
+function* do_fault(vmf: vm_fault): Sleepable<number> {
+  const vma = vmf.vma;
+  if (vma.vm_ops === null || vma.vm_ops.fault === undefined) return VM_FAULT_SIGBUS;
+  const cow = (vmf.flags & FAULT_FLAG_WRITE) !== 0 && (vma.vm_flags & VM_SHARED) === 0;
+  if (cow) {
+    if (anon_vma_prepare(vma) !== 0) return VM_FAULT_OOM;
+    vmf.cow_page = new_anon_page(vma);
+    if (vmf.cow_page === null) return VM_FAULT_OOM;
+  }
+  let ret = vma.vm_ops.fault(vmf);
+  if (ret & (VM_FAULT_ERROR | VM_FAULT_NOPAGE | VM_FAULT_RETRY)) {
+    if (vmf.cow_page !== null) put_page(vmf.cow_page);
+    return ret;
+  }
+  if (cow) copy_highpage(vmf.cow_page!, vmf.page!);
+  ret |= yield* finish_fault(vmf);
+  /* the file page's reference from ->fault: kept by the PTE unless we copied it or lost the race */
+  if (cow || (ret & VM_FAULT_NOPAGE)) put_page(vmf.page!);
+  if (cow && (ret & VM_FAULT_NOPAGE)) put_page(vmf.cow_page!);
+  count_event(cow ? 'fault_file_cow' : 'fault_file');
+  return ret & ~VM_FAULT_NOPAGE;
+}
+
+/*
+ * handle_pte_fault() - dispatch on the PTE for the faulting address.
+ */
+function* handle_pte_fault(vmf: vm_fault): Sleepable<number> {
+  const vma = vmf.vma, mm = vma.vm_mm;
+  vmf.pte = pte_offset_map(mm, vmf.address);
+  vmf.orig_pte = vmf.pte >= 0 ? ptep_get(mm, vmf.pte) : 0;
+  if (pte_none(vmf.orig_pte)) {
+    return vma_is_anonymous(vma) ? yield* do_anonymous_page(vmf) : yield* do_fault(vmf);
+  }
+  vmf.flags |= FAULT_FLAG_ORIG_PTE_VALID;
+  if (!pte_present(vmf.orig_pte)) return yield* do_swap_page(vmf);
+  const ptl = pte_lockptr(mm, vmf.pte);
+  spin_lock(ptl);
+  let entry = ptep_get(mm, vmf.pte);
+  if (entry !== vmf.orig_pte) { spin_unlock(ptl); return 0; }   /* raced: retry from user space */
+  if (pte_protnone(entry)) {
+    /* NUMA hinting entry in an accessible VMA: make it present again */
+    entry = pte_modify(entry, vma.vm_page_prot);
+    set_pte_at(mm, vmf.address, vmf.pte, entry);
+    spin_unlock(ptl);
+    return 0;
+  }
+  if (vmf.flags & (FAULT_FLAG_WRITE | FAULT_FLAG_UNSHARE)) {
+    if (!pte_write(entry)) return yield* do_wp_page(vmf);
+    entry = pte_mkdirty(entry);
+  }
+  set_pte_at(mm, vmf.address, vmf.pte, pte_mkyoung(entry));
+  spin_unlock(ptl);
+  count_event('fault_spurious');
+  return 0;
+}
+
+/*
+ * __handle_mm_fault() - walk (and build) the upper levels, then handle the
+ * PMD level (THP, issue 4) or go down to the PTE.
+ */
+function* __handle_mm_fault(vma: vm_area_struct, address: number, flags: number): Sleepable<number> {
+  const mm = vma.vm_mm;
+  const addr = address - (address % PAGE_SIZE);
+  const pmd = pmd_alloc(mm, addr);
+  if (pmd < 0) return VM_FAULT_OOM;
+  const vmf: vm_fault = {
+    vma, address: addr, real_address: address, flags, pgoff: linear_page_index(vma, addr),
+    pmd, pte: -1, orig_pte: 0, page: null, cow_page: null,
+  };
+  const pmdval = mm.pgd.load(pmd);
+  if (pmdval === 0 && fault_hooks.huge_pmd_anonymous !== null) {
+    const ret = yield* fault_hooks.huge_pmd_anonymous(vmf);
+    if (!(ret & VM_FAULT_FALLBACK)) return ret;
+  } else if (pmdval !== 0 && !pmd_is_table(pmdval)) {
+    if (fault_hooks.huge_pmd_fault === null) return VM_FAULT_SIGBUS;
+    return yield* fault_hooks.huge_pmd_fault(vmf, pmd);
+  }
+  return yield* handle_pte_fault(vmf);
+}
+
+/**
+ * handle_mm_fault() - resolve a fault at address in vma.
+ * @flags: FAULT_FLAG_WRITE for writes, FAULT_FLAG_REMOTE for GUP of
+ * another mm, FAULT_FLAG_USER from user mode...
+ *
+ * The caller checked that the VMA allows the access (access_error()).
+ * Context: mmap_lock held for read; may sleep. Return: 0 or VM_FAULT_*
+ * bits (VM_FAULT_OOM, VM_FAULT_SIGBUS, VM_FAULT_SIGSEGV, VM_FAULT_HWPOISON,
+ * VM_FAULT_RETRY); the arch code turns them into signals.
+ */
+export function* handle_mm_fault(vma: vm_area_struct, address: number, flags: number): Sleepable<number> {
+  const mm = vma.vm_mm;
+  mmap_assert_locked(mm);
+  charge(MINOR_FAULT_NS);
+  count_event('pgfault');
+  if (flags & FAULT_FLAG_REMOTE) count_event('pgfault_remote');
+  const ret = yield* __handle_mm_fault(vma, address, flags);
+  trace_event('handle_mm_fault', { mm: mm.id, addr: address, write: (flags & FAULT_FLAG_WRITE) !== 0, ret });
+  return ret;
+}
+
+/**
+ * vmf_insert_pfn() - a driver's ->fault maps a raw pfn (VM_PFNMAP): the
+ * entry is special, so no struct page is referenced or rmapped.
+ * Return: VM_FAULT_NOPAGE, or VM_FAULT_OOM.
+ */
+export function vmf_insert_pfn(vma: vm_area_struct, addr: number, pfn: number): number {
+  const mm = vma.vm_mm;
+  const ptep = pte_alloc_map(mm, addr);
+  if (ptep < 0) return ptep === -ENOMEM ? VM_FAULT_OOM : VM_FAULT_SIGBUS;
+  const ptl = pte_lockptr(mm, ptep);
+  spin_lock(ptl);
+  if (pte_none(ptep_get(mm, ptep))) set_pte_at(mm, addr, ptep, pte_mkspecial(pfn_pte(pfn, vma.vm_page_prot)));
+  spin_unlock(ptl);
+  return VM_FAULT_NOPAGE;
+}
+
+/**
+ * vm_insert_page() - a driver maps one of its pages into a VM_MIXEDMAP
+ * VMA: the page is referenced and counted like a file page.
+ * Return: 0, -ENOMEM, or -EBUSY when the address is already mapped.
+ */
+export function vm_insert_page(vma: vm_area_struct, addr: number, p: page): number {
+  const mm = vma.vm_mm;
+  const ptep = pte_alloc_map(mm, addr);
+  if (ptep < 0) return -ENOMEM;
+  const ptl = pte_lockptr(mm, ptep);
+  spin_lock(ptl);
+  if (!pte_none(ptep_get(mm, ptep))) { spin_unlock(ptl); return -16; /* -EBUSY */ }
+  get_page(p);
+  inc_mm_counter(mm, mm_counter(p));
+  folio_add_file_rmap_pte(p, vma);
+  set_pte_at(mm, addr, ptep, mk_pte(p, vma.vm_page_prot));
+  spin_unlock(ptl);
+  return 0;
+}

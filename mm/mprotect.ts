@@ -1,0 +1,182 @@
+/*
+ * mm/mprotect.ts - mprotect(): change the protection of a range.
+ *
+ * Models mm/mprotect.c: the syscall checks, mprotect_fixup() (split the
+ * VMA at the range edges, set the new flags, merge) and
+ * change_protection() (rewrite the PTEs of the range under one
+ * MMU_NOTIFY_PROTECTION_VMA invalidation).
+ *
+ * Which PTEs become writable: a private writable VMA's vm_page_prot is
+ * read-only (COW), so change_protection() makes an entry writable only
+ * where Linux's can_change_pte_writable() would: an anonymous page that
+ * is exclusive to this mm and already dirty. Shared writable mappings get
+ * writable entries from vm_page_prot. Writable migration and
+ * device-private entries are downgraded to read-only ones.
+ */
+import type { vm_area_struct, mm_struct } from '../include/linux/mm_types.js';
+import {
+  PAGE_SIZE, PAGE_ALIGN, VM_READ, VM_WRITE, VM_EXEC, VM_SHARED, VM_ACCESS_FLAGS,
+} from '../include/linux/mm.js';
+import { pte_none, pte_present, pte_modify, pte_mkwrite, pte_dirty, pmd_is_table } from '../include/linux/pgtable.js';
+import {
+  pte_to_swp_entry, swp_entry_to_pte, is_writable_migration_entry, is_writable_device_private_entry,
+  make_readable_migration_entry, make_readable_device_private_entry, swp_offset_pfn, pte_swp_exclusive,
+  pte_swp_mkexclusive,
+} from '../include/linux/swapops.js';
+import { PageAnonExclusive } from '../include/linux/page-flags.js';
+import { PROT_READ, PROT_WRITE, PROT_EXEC, PROT_GROWSDOWN, PROT_GROWSUP } from '../include/uapi/asm-generic/mman.js';
+import { EINVAL, ENOMEM, EACCES } from '../include/uapi/asm-generic/errno.js';
+import { MMU_NOTIFY_PROTECTION_VMA, MMU_NOTIFIER_RANGE_BLOCKABLE } from '../include/linux/mmu_notifier.js';
+import type { Sleepable } from '../lib/sim/sched.js';
+import { spin_lock, spin_unlock } from '../lib/locking/spinlock.js';
+import { count_event, trace_event } from '../lib/sim/trace.js';
+import { mmap_write_lock, mmap_write_unlock } from './mmap_lock.js';
+import { find_vma, split_vma, vma_merge } from './vma.js';
+import { vm_get_page_prot, calc_vm_prot_bits } from './mmap.js';
+import { pmd_addr_end } from './zap.js';
+import { pmd_off, pte_offset_map, pte_lockptr, ptep_get, set_pte_at, flush_tlb_range } from './pgtable.js';
+import { vm_normal_page } from './memory.js';
+import {
+  mmu_notifier_range_init, mmu_notifier_invalidate_range_start, mmu_notifier_invalidate_range_end,
+} from './mmu_notifier.js';
+
+/**
+ * Slot for huge PMDs (issue 4: change_huge_pmd) inside a range being
+ * changed. Return true when the PMD was handled as a whole.
+ */
+export const mprotect_hooks: {
+  change_huge_pmd: ((vma: vm_area_struct, pmdp: number, addr: number, next: number, newprot: number) => boolean) | null;
+} = { change_huge_pmd: null };
+
+/* can_change_pte_writable() for a private mapping: exclusive anonymous page, already dirty */
+function can_change_pte_writable(vma: vm_area_struct, addr: number, pte: number): boolean {
+  if (!(vma.vm_flags & VM_WRITE)) return false;
+  if (vma.vm_flags & VM_SHARED) return pte_dirty(pte);
+  const p = vm_normal_page(vma, addr, pte);
+  return p !== null && PageAnonExclusive(p) && pte_dirty(pte);
+}
+
+/* change_pte_range() - rewrite the PTEs of one PTE page. Returns entries changed. */
+function change_pte_range(vma: vm_area_struct, ptep: number, addr: number, end: number, newprot: number): number {
+  const mm = vma.vm_mm;
+  const ptl = pte_lockptr(mm, ptep);
+  let pages = 0;
+  spin_lock(ptl);
+  for (; addr < end; addr += PAGE_SIZE, ptep++) {
+    const old = ptep_get(mm, ptep);
+    if (pte_none(old)) continue;
+    if (pte_present(old)) {
+      let pte = pte_modify(old, newprot);
+      if (!(newprot & 2 /* _PAGE_RW */) && can_change_pte_writable(vma, addr, pte)) pte = pte_mkwrite(pte);
+      if (pte !== old) { set_pte_at(mm, addr, ptep, pte); pages++; }
+      continue;
+    }
+    const entry = pte_to_swp_entry(old);
+    let npte = old;
+    if (is_writable_migration_entry(entry)) {
+      npte = swp_entry_to_pte(make_readable_migration_entry(swp_offset_pfn(entry)));
+    } else if (is_writable_device_private_entry(entry)) {
+      npte = swp_entry_to_pte(make_readable_device_private_entry(swp_offset_pfn(entry)));
+    }
+    if (npte !== old) {
+      if (pte_swp_exclusive(old)) npte = pte_swp_mkexclusive(npte);
+      set_pte_at(mm, addr, ptep, npte);
+      pages++;
+    }
+  }
+  spin_unlock(ptl);
+  return pages;
+}
+
+/**
+ * change_protection() - apply newprot to the entries of [start, end) of
+ * vma, inside one MMU_NOTIFY_PROTECTION_VMA invalidation.
+ * Context: mmap_lock held for write; may sleep. Return: entries changed.
+ */
+export function* change_protection(vma: vm_area_struct, start: number, end: number, newprot: number): Sleepable<number> {
+  const mm = vma.vm_mm;
+  const range = mmu_notifier_range_init(MMU_NOTIFY_PROTECTION_VMA, MMU_NOTIFIER_RANGE_BLOCKABLE, mm, start, end);
+  yield* mmu_notifier_invalidate_range_start(range);
+  let pages = 0;
+  for (let addr = start; addr < end;) {
+    const next = pmd_addr_end(addr, end);
+    const pmdp = pmd_off(mm, addr);
+    if (pmdp >= 0) {
+      const pmd = mm.pgd.load(pmdp);
+      if (pmd !== 0 && !pmd_is_table(pmd)) {
+        if (mprotect_hooks.change_huge_pmd === null) throw new Error('BUG: huge PMD without THP support');
+        mprotect_hooks.change_huge_pmd(vma, pmdp, addr, next, newprot);
+      } else if (pmd !== 0) {
+        pages += change_pte_range(vma, pte_offset_map(mm, addr), addr, next, newprot);
+      }
+    }
+    addr = next;
+  }
+  if (pages > 0) flush_tlb_range(vma, start, end);
+  yield* mmu_notifier_invalidate_range_end(range);
+  count_event('mprotect_pages', pages);
+  return pages;
+}
+
+/**
+ * mprotect_fixup() - give [start, end) of vma the flags newflags: split
+ * the VMA at the edges, update it, rewrite the PTEs, merge neighbours.
+ * Return: 0 or -errno.
+ */
+export function* mprotect_fixup(mm: mm_struct, vma: vm_area_struct, start: number, end: number,
+                                newflags: number): Sleepable<number> {
+  if (newflags === vma.vm_flags) return 0;
+  if (start > vma.vm_start) {
+    const r = split_vma(mm, vma, start, true);
+    if (r < 0) return r;
+  }
+  if (end < vma.vm_end) {
+    const r = split_vma(mm, vma, end, false);
+    if (r < 0) return r;
+  }
+  vma.vm_flags = newflags;
+  vma.vm_page_prot = vm_get_page_prot(newflags);
+  yield* change_protection(vma, start, end, vma.vm_page_prot);
+  vma_merge(mm, vma);
+  return 0;
+}
+
+/**
+ * do_mprotect_pkey() - mprotect(2).
+ * Return: 0; -EINVAL for a misaligned start or unknown prot bits;
+ * -ENOMEM when part of the range is not mapped (the mapped part before the
+ * hole is already changed, as in Linux); -EACCES when the mapping may
+ * never get the requested access (a read-only file mapped shared).
+ */
+export function* do_mprotect_pkey(mm: mm_struct, start: number, len: number, prot: number): Sleepable<number> {
+  if (start % PAGE_SIZE !== 0) return -EINVAL;
+  if (len === 0) return 0;
+  len = PAGE_ALIGN(len);
+  const end = start + len;
+  if (end <= start) return -ENOMEM;
+  if (prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC | PROT_GROWSDOWN | PROT_GROWSUP)) return -EINVAL;
+  if ((prot & (PROT_GROWSDOWN | PROT_GROWSUP)) === (PROT_GROWSDOWN | PROT_GROWSUP)) return -EINVAL;
+  const reqflags = calc_vm_prot_bits(prot);
+
+  yield* mmap_write_lock(mm);
+  let error = 0;
+  let vma = find_vma(mm, start);
+  if (vma === null || vma.vm_start > start) error = -ENOMEM;
+  let nstart = start;
+  while (error === 0 && vma !== null) {
+    const newflags = reqflags | (vma.vm_flags & ~(VM_READ | VM_WRITE | VM_EXEC));
+    /* VM_MAYREAD/MAYWRITE/MAYEXEC sit 4 bits above READ/WRITE/EXEC */
+    if ((newflags & ~(newflags >> 4)) & VM_ACCESS_FLAGS) { error = -EACCES; break; }
+    const tmp = Math.min(vma.vm_end, end);
+    const cur = vma;
+    error = yield* mprotect_fixup(mm, cur, nstart, tmp, newflags);
+    if (error) break;
+    nstart = tmp;
+    if (nstart >= end) break;
+    vma = find_vma(mm, nstart);
+    if (vma === null || vma.vm_start !== nstart) error = -ENOMEM;
+  }
+  mmap_write_unlock(mm);
+  trace_event('mprotect', { mm: mm.id, start, end, prot, ret: error });
+  return error;
+}

@@ -1,0 +1,364 @@
+/*
+ * mm/page_alloc.ts - physical memory: the page frames, their bytes, and the
+ * buddy allocator.
+ *
+ * Models mm/page_alloc.c, mm/mm_init.c (memmap) and the refcount helpers
+ * of include/linux/mm.h. RAM is one ArrayBuffer whose bytes are the pages'
+ * contents; mem_map holds one struct page per frame. ZONE_DEVICE ranges
+ * (mm/memremap.ts) register their own struct pages and bytes with
+ * register_pfn_range() so that pfn_to_page() finds them.
+ *
+ * Simplified: one node, one zone, no per-cpu lists, no watermarks here
+ * (reclaim hooks in through set_reclaim_hook, issue 4). The buddy lists
+ * are doubly linked through two Int32Arrays indexed by pfn, so allocation
+ * and freeing of any order are O(order).
+ */
+import { page } from '../include/linux/mm_types.js';
+import { PAGE_SHIFT, PAGE_SIZE } from '../include/linux/mm.js';
+import { PG_head, PG_reserved, PageLRU } from '../include/linux/page-flags.js';
+import { __GFP_ZERO, __GFP_NOFAIL, __GFP_NORETRY, type gfp_t } from '../include/linux/gfp.js';
+import { charge } from '../lib/sim/clock.js';
+import { PAGE_ZERO_NS } from '../lib/sim/costs.js';
+import { count_event } from '../lib/sim/trace.js';
+
+export const MAX_ORDER = 10;          /* largest block: 2^10 pages = 4 MiB */
+
+/** A pfn range with its own struct pages and bytes (RAM, or a ZONE_DEVICE range). */
+export interface pfn_range {
+  start_pfn: number;
+  nr_pages: number;
+  pages: page[];
+  bytes: Uint8Array;                  /* nr_pages * PAGE_SIZE bytes of content */
+  owner: string;                      /* 'ram' or the pagemap name */
+}
+
+interface mem_state {
+  nr_pages: number;
+  ram: Uint8Array;
+  view: DataView;
+  mem_map: page[];
+  ranges: pfn_range[];                /* sorted by start_pfn; ranges[0] is RAM */
+  next_device_pfn: number;            /* where the next ZONE_DEVICE range starts */
+  free_head: Int32Array;              /* per order: first free block pfn or -1 */
+  free_next: Int32Array;              /* per pfn: next free block of the same order */
+  free_prev: Int32Array;
+  free_order: Int8Array;              /* per pfn: order if it heads a free block, else -1 */
+  nr_free: number;
+  zero_page: page;
+  reclaim_hook: ((nr: number, gfp: gfp_t) => number) | null;
+  stats: { pgalloc: number; pgfree: number; alloc_fail: number };
+}
+
+let mem: mem_state;
+
+/**
+ * mem_init() - boot the physical memory: nr_pages frames of RAM, all free
+ * except the zero page (pfn 0, reserved and never freed).
+ * @nr_pages: RAM size in pages; rounded up to a multiple of 2^MAX_ORDER.
+ */
+export function mem_init(nr_pages: number): void {
+  const block = 1 << MAX_ORDER;
+  nr_pages = Math.ceil(nr_pages / block) * block;
+  const ram = new Uint8Array(nr_pages * PAGE_SIZE);
+  const mem_map = new Array<page>(nr_pages);
+  for (let pfn = 0; pfn < nr_pages; pfn++) mem_map[pfn] = new page(pfn);
+  mem = {
+    nr_pages, ram, view: new DataView(ram.buffer), mem_map,
+    ranges: [{ start_pfn: 0, nr_pages, pages: mem_map, bytes: ram, owner: 'ram' }],
+    next_device_pfn: nr_pages + block * 16,
+    free_head: new Int32Array(MAX_ORDER + 1).fill(-1),
+    free_next: new Int32Array(nr_pages).fill(-1),
+    free_prev: new Int32Array(nr_pages).fill(-1),
+    free_order: new Int8Array(nr_pages).fill(-1),
+    nr_free: 0, zero_page: mem_map[0], reclaim_hook: null,
+    stats: { pgalloc: 0, pgfree: 0, alloc_fail: 0 },
+  };
+  for (let pfn = 0; pfn < nr_pages; pfn += block) free_block(pfn, MAX_ORDER);
+  /* carve the zero page out of the first block */
+  const zp = __alloc_pages_nocharge(0);
+  if (zp === null || zp.pfn !== 0) throw new Error('BUG: zero page is not pfn 0');
+  zp.flags |= 1 << PG_reserved;
+  zp._refcount = 1;
+  mem.zero_page = zp;
+}
+
+/** totalram_pages() - frames of RAM. */
+export function totalram_pages(): number { return mem.nr_pages; }
+/** nr_free_pages() - frames on the free lists. */
+export function nr_free_pages(): number { return mem.nr_free; }
+/** page_alloc_stats() - allocation counters (pgalloc, pgfree, alloc_fail). */
+export function page_alloc_stats(): Readonly<mem_state['stats']> { return mem.stats; }
+
+/** ZERO_PAGE() - the shared page of zeroes mapped read-only by read faults. */
+export function ZERO_PAGE(_addr = 0): page { return mem.zero_page; }
+/** is_zero_pfn() - true for the zero page's pfn. */
+export function is_zero_pfn(pfn: number): boolean { return pfn === 0; }
+export function is_zero_page(p: page): boolean { return p === mem.zero_page; }
+
+function list_add(pfn: number, order: number): void {
+  const head = mem.free_head[order];
+  mem.free_next[pfn] = head;
+  mem.free_prev[pfn] = -1;
+  if (head >= 0) mem.free_prev[head] = pfn;
+  mem.free_head[order] = pfn;
+  mem.free_order[pfn] = order;
+}
+
+function list_del(pfn: number, order: number): void {
+  const next = mem.free_next[pfn], prev = mem.free_prev[pfn];
+  if (prev >= 0) mem.free_next[prev] = next; else mem.free_head[order] = next;
+  if (next >= 0) mem.free_prev[next] = prev;
+  mem.free_order[pfn] = -1;
+}
+
+/* Return a block to the free lists, merging with free buddies. */
+function free_block(pfn: number, order: number): void {
+  mem.nr_free += 1 << order;
+  while (order < MAX_ORDER) {
+    const buddy = pfn ^ (1 << order);
+    if (buddy >= mem.nr_pages || mem.free_order[buddy] !== order) break;
+    list_del(buddy, order);
+    pfn = Math.min(pfn, buddy);
+    order++;
+  }
+  list_add(pfn, order);
+}
+
+function __alloc_pages_nocharge(order: number): page | null {
+  let o = order;
+  while (o <= MAX_ORDER && mem.free_head[o] < 0) o++;
+  if (o > MAX_ORDER) return null;
+  const pfn = mem.free_head[o];
+  list_del(pfn, o);
+  while (o > order) {          /* split: keep the low half, free the high half */
+    o--;
+    list_add(pfn + (1 << o), o);
+  }
+  mem.nr_free -= 1 << order;
+  const p = mem.mem_map[pfn];
+  p._refcount = 1;
+  return p;
+}
+
+/**
+ * set_reclaim_hook() - let mm/vmscan register direct reclaim (issue 4).
+ * The hook frees up to nr pages and returns how many it freed.
+ */
+export function set_reclaim_hook(fn: ((nr: number, gfp: gfp_t) => number) | null): void {
+  mem.reclaim_hook = fn;
+}
+
+/**
+ * alloc_pages() - allocate 2^order contiguous frames.
+ * @gfp: GFP_* flags; __GFP_ZERO clears the bytes, __GFP_COMP makes a folio.
+ * @order: 0 for one page, HPAGE_PMD_ORDER for a PMD-sized folio.
+ *
+ * The first page comes back with _refcount 1; for a compound allocation
+ * the tail pages point at it through compound_head.
+ *
+ * Context: does not sleep in this model (direct reclaim runs inline).
+ * Return: the first page, or null when memory is exhausted and reclaim
+ * could not free enough (the caller turns that into -ENOMEM/VM_FAULT_OOM).
+ */
+export function alloc_pages(gfp: gfp_t, order = 0): page | null {
+  let p = __alloc_pages_nocharge(order);
+  if (p === null && mem.reclaim_hook !== null && (gfp & __GFP_NORETRY) === 0) {
+    mem.reclaim_hook(1 << order, gfp);
+    p = __alloc_pages_nocharge(order);
+  }
+  if (p === null) {
+    mem.stats.alloc_fail++;
+    count_event('alloc_fail');
+    if (gfp & __GFP_NOFAIL) throw new Error('BUG: __GFP_NOFAIL allocation failed: out of memory');
+    return null;
+  }
+  mem.stats.pgalloc += 1 << order;
+  if (order > 0) prep_compound_page(p, order);
+  if (gfp & __GFP_ZERO) clear_pages(p, 1 << order);
+  return p;
+}
+
+/** alloc_page() - allocate one page. */
+export function alloc_page(gfp: gfp_t): page | null { return alloc_pages(gfp, 0); }
+
+/** folio_alloc() - allocate a folio of 2^order pages. */
+export function folio_alloc(gfp: gfp_t, order: number): page | null { return alloc_pages(gfp, order); }
+
+/** prep_compound_page() - make pages [head, head + 2^order) one folio. */
+export function prep_compound_page(head: page, order: number): void {
+  head.order = order;
+  head.flags |= 1 << PG_head;
+  for (let i = 1; i < 1 << order; i++) {
+    const t = mem.mem_map[head.pfn + i];
+    t.compound_head = head;
+    t._refcount = 0;
+  }
+}
+
+function reset_page(p: page): void {
+  p.flags = 0;
+  p.mapping = null;
+  p.index = 0;
+  p.private = 0;
+  p.memcg = null;
+  p._mapcount = -1;
+  p._pincount = 0;
+  p.compound_head = p;
+  p.order = 0;
+}
+
+/**
+ * __free_pages() - return a block of 2^order frames to the allocator.
+ * The caller dropped the last reference. Freeing a mapped page, a page on
+ * the LRU or the zero page is a simulator bug and throws.
+ */
+export function __free_pages(p: page, order = 0): void {
+  if (p.pfn >= mem.nr_pages) throw new Error(`BUG: __free_pages of non-RAM pfn ${p.pfn}`);
+  if (p === mem.zero_page) throw new Error('BUG: freeing the zero page');
+  if (p._mapcount !== -1) throw new Error(`BUG: freeing mapped page pfn ${p.pfn} mapcount ${p._mapcount + 1}`);
+  if (PageLRU(p)) throw new Error(`BUG: freeing page on LRU pfn ${p.pfn}`);
+  for (let i = 0; i < 1 << order; i++) reset_page(mem.mem_map[p.pfn + i]);
+  p._refcount = 0;
+  mem.stats.pgfree += 1 << order;
+  free_block(p.pfn, order);
+}
+
+/* Hooks other subsystems install for pages they own when the last reference drops. */
+type free_hook = (p: page) => boolean;
+const free_hooks: free_hook[] = [];
+
+/**
+ * register_free_hook() - called on the last put of a page before it goes
+ * back to the buddy allocator; a hook returning true took the page (used
+ * by ZONE_DEVICE: pgmap->ops->folio_free, and by the LRU to delete it).
+ */
+export function register_free_hook(fn: free_hook): void { free_hooks.push(fn); }
+
+/** get_page() - take a reference on the page's folio. */
+export function get_page(p: page): void {
+  const h = p.compound_head;
+  if (h._refcount <= 0) throw new Error(`BUG: get_page on free page pfn ${p.pfn}`);
+  h._refcount++;
+}
+
+/** folio_get() - take a reference on a folio. */
+export const folio_get = get_page;
+
+/** get_page_unless_zero() - take a reference unless the page is being freed. */
+export function get_page_unless_zero(p: page): boolean {
+  const h = p.compound_head;
+  if (h._refcount <= 0) return false;
+  h._refcount++;
+  return true;
+}
+
+/**
+ * put_page() - drop a reference; the last one frees the folio (or hands a
+ * ZONE_DEVICE page back to its driver through the free hooks).
+ */
+export function put_page(p: page): void {
+  const h = p.compound_head;
+  if (h._refcount <= 0) throw new Error(`BUG: put_page underflow pfn ${p.pfn}`);
+  if (--h._refcount > 0) return;
+  if (h === mem.zero_page) throw new Error('BUG: zero page refcount dropped to 0');
+  for (const fn of free_hooks) if (fn(h)) return;
+  __free_pages(h, h.order);
+}
+
+/** folio_put() - drop a reference on a folio. */
+export const folio_put = put_page;
+
+/** folio_ref_add() / folio_ref_sub(): bulk reference changes that must not free. */
+export function folio_ref_add(f: page, nr: number): void { f._refcount += nr; }
+
+/**
+ * register_pfn_range() - add a ZONE_DEVICE pfn range (mm/memremap.ts).
+ * @nr_pages: size of the range; its pfns start above RAM.
+ * @owner: a name for dumps.
+ * Return: the range, with struct pages and zeroed bytes.
+ */
+export function register_pfn_range(nr_pages: number, owner: string): pfn_range {
+  const start_pfn = mem.next_device_pfn;
+  mem.next_device_pfn += Math.ceil(nr_pages / (1 << MAX_ORDER) + 1) * (1 << MAX_ORDER);
+  const pages = new Array<page>(nr_pages);
+  for (let i = 0; i < nr_pages; i++) pages[i] = new page(start_pfn + i);
+  const r: pfn_range = { start_pfn, nr_pages, pages, bytes: new Uint8Array(nr_pages * PAGE_SIZE), owner };
+  mem.ranges.push(r);
+  return r;
+}
+
+/** unregister_pfn_range() - remove a ZONE_DEVICE range (memunmap_pages). */
+export function unregister_pfn_range(r: pfn_range): void {
+  mem.ranges = mem.ranges.filter((x) => x !== r);
+}
+
+function find_range(pfn: number): pfn_range | null {
+  if (pfn < mem.nr_pages) return mem.ranges[0];
+  for (let i = 1; i < mem.ranges.length; i++) {
+    const r = mem.ranges[i];
+    if (pfn >= r.start_pfn && pfn < r.start_pfn + r.nr_pages) return r;
+  }
+  return null;
+}
+
+/** pfn_valid() - a struct page exists for this pfn. */
+export function pfn_valid(pfn: number): boolean { return find_range(pfn) !== null; }
+
+/** pfn_to_page() - the struct page of a pfn; a BUG if there is none. */
+export function pfn_to_page(pfn: number): page {
+  if (pfn < mem.nr_pages) return mem.mem_map[pfn];
+  const r = find_range(pfn);
+  if (r === null) throw new Error(`BUG: pfn_to_page of invalid pfn ${pfn}`);
+  return r.pages[pfn - r.start_pfn];
+}
+
+/** page_to_pfn() - the frame number of a page. */
+export function page_to_pfn(p: page): number { return p.pfn; }
+
+/** is_ram_page() - the page is ordinary RAM (not ZONE_DEVICE). */
+export function is_ram_page(p: page): boolean { return p.pfn < mem.nr_pages; }
+
+/**
+ * page_backing() - the byte array that holds a page's contents and the
+ * page's offset in it (what kmap returns a pointer to in Linux).
+ */
+export function page_backing(p: page): { bytes: Uint8Array; offset: number } {
+  if (p.pfn < mem.nr_pages) return { bytes: mem.ram, offset: p.pfn * PAGE_SIZE };
+  const r = find_range(p.pfn)!;
+  return { bytes: r.bytes, offset: (p.pfn - r.start_pfn) * PAGE_SIZE };
+}
+
+/** kmap_local_page() - a view of the page's 4096 bytes. */
+export function kmap_local_page(p: page): Uint8Array {
+  if (p.pfn < mem.nr_pages) return mem.ram.subarray(p.pfn * PAGE_SIZE, (p.pfn + 1) * PAGE_SIZE);
+  const { bytes, offset } = page_backing(p);
+  return bytes.subarray(offset, offset + PAGE_SIZE);
+}
+
+/** ram_bytes() / ram_view(): the whole RAM, for the MMU's fast load/store path. */
+export function ram_bytes(): Uint8Array { return mem.ram; }
+export function ram_view(): DataView { return mem.view; }
+
+function clear_pages(p: page, nr: number): void {
+  const { bytes, offset } = page_backing(p);
+  bytes.fill(0, offset, offset + nr * PAGE_SIZE);
+  charge(PAGE_ZERO_NS * nr);
+}
+
+/** clear_highpage() - fill a page with zeroes. */
+export function clear_highpage(p: page): void { clear_pages(p, 1); }
+
+/** copy_highpage() - copy one page's bytes to another. */
+export function copy_highpage(to: page, from: page): void {
+  const src = page_backing(from), dst = page_backing(to);
+  dst.bytes.set(src.bytes.subarray(src.offset, src.offset + PAGE_SIZE), dst.offset);
+}
+
+/** pages_identical() - compare two pages' bytes (KSM-style; used by tests and checks). */
+export function pages_identical(a: page, b: page): boolean {
+  const x = kmap_local_page(a), y = kmap_local_page(b);
+  for (let i = 0; i < PAGE_SIZE; i++) if (x[i] !== y[i]) return false;
+  return true;
+}
+
+export { PAGE_SHIFT };

@@ -1,0 +1,163 @@
+/*
+ * mm/pgtable.ts - the CPU page table of an mm, as a lib/gpt instance.
+ *
+ * Models the page-table accessors of include/linux/pgtable.h and
+ * mm/pgtable-generic.c (pgd_offset/pmd_offset/pte_offset_map_lock,
+ * pte_alloc, set_pte_at, ptep_get_and_clear, the split PTE locks of
+ * include/linux/mm.h). The table itself is the generic engine of lib/gpt
+ * with the x86-64 entry format: four levels of 512 entries, PGD/PUD/PMD/PTE.
+ *
+ * "Pointers" to entries (pmdp, ptep) are numbers that gpt hands out; they
+ * stay valid while the directory holding them is not pruned, which happens
+ * only with mmap_lock held for write (free_pgtables on munmap/exit).
+ *
+ * Locking, as in Linux with split PTE locks: the entries of one PTE page
+ * are changed under that page's ptl (pte_lockptr); PMD and upper entries
+ * under mm->page_table_lock. The hardware-side updates of the accessed
+ * and dirty bits happen without a lock (atomic bit set), as on x86.
+ */
+import type { mm_struct, vm_area_struct } from '../include/linux/mm_types.js';
+import { PAGE_SIZE } from '../include/linux/mm.js';
+import { PMD_LEVEL, PTE_LEVEL, type pte_t } from '../include/linux/pgtable.js';
+import { ENOMEM } from '../include/uapi/asm-generic/errno.js';
+import { gpt } from '../lib/gpt/gpt.js';
+import { GPT_NO_DIR } from '../include/linux/gpt.js';
+import { x86_64_pgtable_format } from '../lib/gpt/formats.js';
+import { spinlock_t, spin_lock, spin_unlock } from '../lib/locking/spinlock.js';
+import { charge } from '../lib/sim/clock.js';
+import { TLB_FLUSH_PAGE_NS } from '../lib/sim/costs.js';
+import { count_event } from '../lib/sim/trace.js';
+
+export { GPT_NO_DIR };
+
+/** pgd_alloc() - a new, empty page table for an mm. */
+export function pgd_alloc(): gpt {
+  return new gpt({ address_bits: 48, level_bits: 9, page_shift: 12 }, x86_64_pgtable_format);
+}
+
+/* one simulated spinlock per PTE page, created with the page */
+const ptlocks = new WeakMap<gpt, Map<number, spinlock_t>>();
+
+/**
+ * pte_lockptr() - the split page-table lock of the PTE page holding ptep.
+ */
+export function pte_lockptr(mm: mm_struct, ptep: number): spinlock_t {
+  let m = ptlocks.get(mm.pgd);
+  if (m === undefined) { m = new Map(); ptlocks.set(mm.pgd, m); }
+  const slot = mm.pgd.dir_of(ptep);
+  let l = m.get(slot);
+  if (l === undefined) { l = new spinlock_t(`ptl[mm${mm.id}:${slot}]`); m.set(slot, l); }
+  return l;
+}
+
+/** pmd_lockptr() - the lock of PMD entries: mm->page_table_lock, as without split PMD locks. */
+export function pmd_lockptr(mm: mm_struct, _pmdp: number): spinlock_t {
+  return mm.page_table_lock;
+}
+
+/**
+ * pmd_off() - the PMD entry covering addr, or GPT_NO_DIR when an upper
+ * level has no directory. Lockless (mmap_lock held keeps it stable).
+ */
+export function pmd_off(mm: mm_struct, addr: number): number {
+  return mm.pgd.lookup(addr, PMD_LEVEL);
+}
+
+/**
+ * pmd_alloc() - make sure the PUD and PMD directories for addr exist.
+ * Return: the PMD entry pointer, or -ENOMEM.
+ */
+export function pmd_alloc(mm: mm_struct, addr: number): number {
+  const pmdp = mm.pgd.populate(addr, PMD_LEVEL);
+  return pmdp < 0 && pmdp !== GPT_NO_DIR ? pmdp : pmdp;
+}
+
+/**
+ * pte_offset_map() - the PTE entry for addr, or GPT_NO_DIR when the PMD is
+ * empty or a huge leaf. Takes no lock.
+ */
+export function pte_offset_map(mm: mm_struct, addr: number): number {
+  return mm.pgd.lookup(addr, PTE_LEVEL);
+}
+
+/**
+ * pte_alloc_map() - populate the page-table pages down to the PTE level.
+ * Return: the PTE entry pointer, -ENOMEM, or -EEXIST when a huge PMD maps
+ * the range (the caller handles the huge entry instead).
+ */
+export function pte_alloc_map(mm: mm_struct, addr: number): number {
+  const ptep = mm.pgd.populate(addr, PTE_LEVEL);
+  if (ptep === GPT_NO_DIR) return -ENOMEM;
+  return ptep;
+}
+
+/**
+ * pte_offset_map_lock() - find the PTE for addr and take its page's lock.
+ * Return: the PTE pointer with the lock held, or GPT_NO_DIR (no lock taken).
+ */
+export function pte_offset_map_lock(mm: mm_struct, addr: number): number {
+  const ptep = mm.pgd.lookup(addr, PTE_LEVEL);
+  if (ptep >= 0) spin_lock(pte_lockptr(mm, ptep));
+  return ptep;
+}
+
+/** pte_unmap_unlock() - drop the lock taken by pte_offset_map_lock(). */
+export function pte_unmap_unlock(mm: mm_struct, ptep: number): void {
+  spin_unlock(pte_lockptr(mm, ptep));
+}
+
+/** ptep_get() - read a PTE (READ_ONCE). */
+export function ptep_get(mm: mm_struct, ptep: number): pte_t {
+  return mm.pgd.load(ptep);
+}
+
+/** set_pte_at() - install a PTE value. Caller holds the PTE lock. */
+export function set_pte_at(mm: mm_struct, _addr: number, ptep: number, pte: pte_t): void {
+  mm.pgd.set(ptep, pte);
+}
+
+/** ptep_get_and_clear() - read and clear a PTE. Caller holds the PTE lock. */
+export function ptep_get_and_clear(mm: mm_struct, _addr: number, ptep: number): pte_t {
+  const old = mm.pgd.load(ptep);
+  if (old !== 0) mm.pgd.set(ptep, 0);
+  return old;
+}
+
+/** pte_clear() - empty a PTE. */
+export function pte_clear(mm: mm_struct, _addr: number, ptep: number): void {
+  mm.pgd.set(ptep, 0);
+}
+
+/** pte_addr() - the first virtual address an entry pointer covers. */
+export function pte_addr(mm: mm_struct, ptep: number): number {
+  return mm.pgd.entry_addr(ptep);
+}
+
+/**
+ * flush_tlb_range() - drop stale translations for [start, end).
+ *
+ * The simulated MMU has no TLB: every access walks the table, so a stale
+ * translation cannot survive a PTE change. The call still charges the
+ * time a shootdown costs and counts it, so traces show where Linux
+ * flushes.
+ */
+export function flush_tlb_range(_vma: vm_area_struct, start: number, end: number): void {
+  charge(TLB_FLUSH_PAGE_NS);
+  count_event('tlb_flush');
+  count_event('tlb_flush_pages', Math.ceil((end - start) / PAGE_SIZE));
+}
+
+/** flush_tlb_page() - flush one page's translation. */
+export function flush_tlb_page(vma: vm_area_struct, addr: number): void {
+  flush_tlb_range(vma, addr, addr + PAGE_SIZE);
+}
+
+/**
+ * free_pgtables() - release the page-table pages no VMA needs any more in
+ * [start, end). Called with mmap_lock held for write after the range was
+ * zapped; gpt prunes the empty directories past any lockless walker.
+ */
+export function free_pgtables(mm: mm_struct, start: number, end: number): void {
+  const freed = mm.pgd.prune(start, end);
+  if (freed > 0) count_event('pgtable_free', freed);
+}
