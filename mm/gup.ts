@@ -23,7 +23,7 @@ import {
   VM_FAULT_OOM, VM_FAULT_SIGBUS, VM_FAULT_SIGSEGV, VM_FAULT_HWPOISON, VM_FAULT_HWPOISON_LARGE, VM_FAULT_ERROR,
   is_cow_mapping, vma_is_anonymous,
 } from '../include/linux/mm.js';
-import { pte_present, pte_write, pte_special, pte_pfn, pte_none } from '../include/linux/pgtable.js';
+import { pte_present, pte_write, pte_special, pte_pfn, pte_none, pte_dirty } from '../include/linux/pgtable.js';
 import { PageAnonExclusive } from '../include/linux/page-flags.js';
 import { is_zone_device_page } from '../include/linux/memremap.js';
 import { EFAULT, ENOMEM, EHWPOISON, EBUSY, EINVAL } from '../include/uapi/asm-generic/errno.js';
@@ -111,6 +111,16 @@ function check_vma_flags(vma: vm_area_struct, gup_flags: number): number {
 }
 
 /*
+ * can_follow_write_pte() - FOLL_FORCE may write through a read-only PTE of
+ * a private mapping once the write fault has broken COW: the page is then
+ * an exclusive anonymous page and the PTE is dirty (how ptrace pokes text).
+ */
+function can_follow_write_pte(pte: number, p: page | null, vma: vm_area_struct, flags: number): boolean {
+  if (!(flags & FOLL_FORCE) || !is_cow_mapping(vma.vm_flags)) return false;
+  return p !== null && p.mapping !== null && p.mapping.kind === 'anon' && PageAnonExclusive(p) && pte_dirty(pte);
+}
+
+/*
  * follow_page_pte() - the page mapped at addr if the entry allows the
  * access, else null (fault needed). Pages reached through device-private
  * or other swap entries are never returned: the fault resolves them.
@@ -127,8 +137,8 @@ function follow_page_pte(vma: vm_area_struct, addr: number, flags: number): page
   }
   const pte = ptep_get(mm, ptep);
   if (pte_none(pte) || !pte_present(pte)) return null;
-  if ((flags & FOLL_WRITE) && !pte_write(pte)) return null;
   const p = vm_normal_page(vma, addr, pte);
+  if ((flags & FOLL_WRITE) && !pte_write(pte) && !can_follow_write_pte(pte, p, vma, flags)) return null;
   if (p === null) {
     if (is_zero_pfn(pte_pfn(pte))) return ZERO_PAGE(addr);
     return pte_special(pte) ? 'efault' : null;

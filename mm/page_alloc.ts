@@ -73,7 +73,8 @@ export function mem_init(nr_pages: number): void {
     nr_free: 0, zero_page: mem_map[0], reclaim_hook: null,
     stats: { pgalloc: 0, pgfree: 0, alloc_fail: 0 },
   };
-  for (let pfn = 0; pfn < nr_pages; pfn += block) free_block(pfn, MAX_ORDER);
+  /* free high blocks first so the lowest frames sit at the head of the lists */
+  for (let pfn = nr_pages - block; pfn >= 0; pfn -= block) free_block(pfn, MAX_ORDER);
   /* carve the zero page out of the first block */
   const zp = __alloc_pages_nocharge(0);
   if (zp === null || zp.pfn !== 0) throw new Error('BUG: zero page is not pfn 0');

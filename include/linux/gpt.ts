@@ -167,8 +167,10 @@ export interface gpt_format {
  *   before the walked range), @level its level, @e its value.
  * @hole: for each maximal run of addresses with no entry (none entries,
  *   missing directories, dying directories, young directories the walker
- *   must ignore), coalesced across levels. @level is the level where the
- *   run began.
+ *   must ignore), coalesced across levels and directories. A run is
+ *   reported when it ends: before the next leaf, or at the end of the walk
+ *   (before the root's post), so it may come after the post of the
+ *   directory where it began. @level is the level where the run began.
  * @post: after directory @slot was walked (even when the walk stopped
  *   inside it), so a lock taken in pre can be dropped in post.
  * Context: the walker holds a reference on every directory on its path and

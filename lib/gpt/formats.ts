@@ -20,6 +20,7 @@
  */
 import type { gpt_format } from '../../include/linux/gpt.js';
 import { HMM_PDE_VALID } from '../../include/linux/gpt.js';
+import { EEXIST } from '../../include/uapi/asm-generic/errno.js';
 import { _PAGE_PRESENT, _PAGE_PSE, _PAGE_TABLE } from '../../include/linux/pgtable_types.js';
 
 /**
@@ -110,11 +111,11 @@ const registry = new Map<string, gpt_format>();
 /**
  * gpt_format_register() - make a format findable by name (worker threads
  * attach by name: functions cannot cross threads).
- * Return: 0, or -EEXIST (-17) if another format already has that name.
+ * Return: 0, or -EEXIST if another format already has that name.
  */
 export function gpt_format_register(fmt: gpt_format): number {
   const cur = registry.get(fmt.name);
-  if (cur !== undefined && cur !== fmt) return -17;
+  if (cur !== undefined && cur !== fmt) return -EEXIST;
   registry.set(fmt.name, fmt);
   return 0;
 }

@@ -87,8 +87,8 @@ function walk_dir(w: gpt_walk_state, slot: number, level: number, start: number,
         if (w.hole_start < 0) { w.hole_start = lo; w.hole_level = level; }
         continue;
       }
-      r = flush_hole(w, lo);
-      if (!r && ops.pre !== undefined) r = ops.pre(child, level + 1, lo, hi) || 0;
+      /* a pending hole stays open: it may continue inside the child */
+      r = ops.pre !== undefined ? ops.pre(child, level + 1, lo, hi) || 0 : 0;
       if (r) { pt.dir_put(child); return r; }
       r = walk_dir(w, child, level + 1, lo, hi);
       if (ops.post !== undefined) {
@@ -122,11 +122,11 @@ export function gpt_walk_range(pt: gpt, start: number, end: number, ops: gpt_wal
     let r = ops.pre !== undefined ? ops.pre(pt.root, 0, start, end) || 0 : 0;
     if (r) return r;
     r = walk_dir(w, pt.root, 0, start, end);
+    if (!r) r = flush_hole(w, end);
     if (ops.post !== undefined) {
       const r2 = ops.post(pt.root, 0, start, end) || 0;
       if (!r) r = r2;
     }
-    if (!r) r = flush_hole(w, end);
     return r;
   } finally {
     pt.rcu_read_unlock();

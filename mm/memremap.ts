@@ -1,0 +1,214 @@
+/*
+ * mm/memremap.ts - ZONE_DEVICE memory: struct pages for device memory.
+ *
+ * Models mm/memremap.c (memremap_pages, memunmap_pages,
+ * free_zone_device_folio, zone_device_page_init) and the
+ * request_free_mem_region() of kernel/resource.c. A driver describes its
+ * memory with a dev_pagemap (include/linux/memremap.ts) and gets one
+ * struct page per frame; core mm then maps, refcounts, rmaps and migrates
+ * those pages like anonymous memory, except that they never sit on the
+ * LRU and never go back to the buddy allocator: the last put_page() hands
+ * them to the driver through pgmap->ops->folio_free().
+ *
+ * Simplified: the struct pages and the bytes of a range come from
+ * page_alloc.register_pfn_range(), which also places the range above RAM
+ * (so request_free_mem_region() only reserves a name and a size); there is
+ * no percpu_ref: pgmap.ref counts the pages handed out with
+ * zone_device_page_init(), and memunmap_pages() cannot sleep waiting for
+ * it, so it records a warning if pages are still in use.
+ *
+ * Bytes: a device-coherent page's bytes are what the CPU reads and writes
+ * through its PTE (page_backing() gives them). A device-private page's
+ * bytes are "device memory": the CPU never maps them, the driver may keep
+ * the device's copy of the data there (or elsewhere, as lib/test_hmm does
+ * with a backing RAM page).
+ */
+import type { page } from '../include/linux/mm_types.js';
+import { PAGE_SIZE } from '../include/linux/mm.js';
+import {
+  MEMORY_DEVICE_PRIVATE, MEMORY_DEVICE_COHERENT, type dev_pagemap,
+} from '../include/linux/memremap.js';
+import { ClearPageAnonExclusive, PG_head } from '../include/linux/page-flags.js';
+import { EINVAL, EBUSY } from '../include/uapi/asm-generic/errno.js';
+import { count_event, trace_event } from '../lib/sim/trace.js';
+import {
+  register_pfn_range, unregister_pfn_range, register_free_hook, pfn_to_page, type pfn_range,
+} from './page_alloc.js';
+import { folio_trylock } from './filemap.js';
+import { register_boot_hook } from './init.js';
+
+/* the pfn range behind every live pagemap, and warnings tests can read */
+interface memremap_state {
+  ranges: Map<dev_pagemap, pfn_range>;
+  warnings: string[];
+  next_region: number;
+}
+let ms: memremap_state = fresh();
+function fresh(): memremap_state { return { ranges: new Map(), warnings: [], next_region: 0 }; }
+
+/**
+ * Slots for accounting that lives elsewhere: the memcg uncharge of a freed
+ * device folio (issue 4, mm/memcontrol). Empty until installed.
+ */
+export const memremap_hooks: { memcg_uncharge: ((f: page) => void) | null } = { memcg_uncharge: null };
+
+/** memremap_warnings() - WARN_ON_ONCE-style reports of this file, for tests. */
+export function memremap_warnings(): readonly string[] { return ms.warnings; }
+
+function WARN(msg: string): void {
+  ms.warnings.push(msg);
+  count_event('memremap_warn');
+}
+
+/**
+ * request_free_mem_region() - reserve a physical address range no RAM or
+ * device uses, to give device-private pages an identity.
+ * @size: bytes, a multiple of PAGE_SIZE.
+ * @name: for dumps.
+ *
+ * The simulated machine places every ZONE_DEVICE range above RAM when
+ * memremap_pages() runs, so this only checks the size and hands back a
+ * cookie range; pgmap.range is overwritten with the real one.
+ * Return: the range, or null for a bad size.
+ */
+export function request_free_mem_region(size: number, name: string): { start: number; end: number; name: string } | null {
+  if (size <= 0 || size % PAGE_SIZE !== 0) return null;
+  const start = ms.next_region;
+  ms.next_region += size;
+  return { start, end: start + size - 1, name };
+}
+
+/** release_mem_region() - give a reserved region back (nothing to do here). */
+export function release_mem_region(_start: number, _size: number): void {}
+
+/**
+ * memremap_pages() - create the struct pages of a device memory range.
+ * @pgmap: type, ops and owner filled by the driver; range, start_pfn,
+ *         nr_pages and ref are filled here.
+ * @nr_pages: size of the range in pages.
+ *
+ * Device-private memory needs ops.migrate_to_ram (the CPU must always be
+ * able to get its data back), ops.folio_free and an owner; coherent
+ * memory needs folio_free and an owner. The new pages have refcount 0 and
+ * belong to the driver until zone_device_page_init() hands one out.
+ *
+ * Context: process context. Return: 0, or -EINVAL for a bad pagemap or
+ * size, -EBUSY if the pagemap is already mapped.
+ */
+export function memremap_pages(pgmap: dev_pagemap, nr_pages: number): number {
+  if (!Number.isInteger(nr_pages) || nr_pages <= 0) return -EINVAL;
+  if (ms.ranges.has(pgmap)) return -EBUSY;
+  switch (pgmap.type) {
+    case MEMORY_DEVICE_PRIVATE:
+      if (!pgmap.ops || !pgmap.ops.migrate_to_ram || !pgmap.ops.folio_free) return -EINVAL;
+      if (pgmap.owner === null || pgmap.owner === undefined) return -EINVAL;
+      break;
+    case MEMORY_DEVICE_COHERENT:
+      if (!pgmap.ops || !pgmap.ops.folio_free) return -EINVAL;
+      if (pgmap.owner === null || pgmap.owner === undefined) return -EINVAL;
+      break;
+    default:
+      return -EINVAL;
+  }
+  const r = register_pfn_range(nr_pages, pgmap.name ?? `pgmap-${pgmap.type}`);
+  for (const p of r.pages) p.pgmap = pgmap;
+  pgmap.start_pfn = r.start_pfn;
+  pgmap.nr_pages = nr_pages;
+  pgmap.range = { start: r.start_pfn * PAGE_SIZE, end: (r.start_pfn + nr_pages) * PAGE_SIZE - 1 };
+  pgmap.nr_range = 1;
+  pgmap.ref = 0;
+  ms.ranges.set(pgmap, r);
+  trace_event('memremap_pages', { type: pgmap.type, start_pfn: r.start_pfn, nr_pages });
+  return 0;
+}
+
+/**
+ * memunmap_pages() - remove the struct pages of a pagemap. The driver
+ * must first have migrated every page back and seen it freed (Linux
+ * waits for the pagemap's refcount to drain; this model cannot sleep
+ * here, so pages still in use are reported with a warning and their
+ * struct pages stay reachable through existing references only).
+ * Context: process context.
+ */
+export function memunmap_pages(pgmap: dev_pagemap): void {
+  const r = ms.ranges.get(pgmap);
+  if (r === undefined) { WARN('memunmap_pages of a pagemap that is not mapped'); return; }
+  if ((pgmap.ref ?? 0) !== 0) WARN(`memunmap_pages: ${pgmap.ref} pages of ${r.owner} still in use`);
+  unregister_pfn_range(r);
+  ms.ranges.delete(pgmap);
+  trace_event('memunmap_pages', { start_pfn: r.start_pfn, nr_pages: r.nr_pages });
+}
+
+/** pgmap_pages() - the struct pages of a mapped pagemap (drivers fill free lists from it). */
+export function pgmap_pages(pgmap: dev_pagemap): readonly page[] {
+  const r = ms.ranges.get(pgmap);
+  return r === undefined ? [] : r.pages;
+}
+
+/* make [head, head + 2^order) of a device range one folio */
+function prep_device_compound(head: page, order: number): void {
+  head.order = order;
+  head.flags |= 1 << PG_head;
+  for (let i = 1; i < 1 << order; i++) {
+    const t = pfn_to_page(head.pfn + i);
+    t.compound_head = head;
+    t._refcount = 0;
+  }
+}
+
+/**
+ * zone_device_page_init() - hand a free device page (or, with @order, a
+ * folio of 2^order pages) to its driver's user: refcount 1, locked, as
+ * migrate_vma_pages() expects of a destination page.
+ * Context: any; the page must be free (refcount 0).
+ */
+export function zone_device_page_init(p: page, order = 0): void {
+  const pgmap = p.pgmap;
+  if (pgmap === null) throw new Error(`BUG: zone_device_page_init of non-device pfn ${p.pfn}`);
+  if (p._refcount !== 0) throw new Error(`BUG: zone_device_page_init of busy device pfn ${p.pfn}`);
+  if (!ms.ranges.has(pgmap)) WARN('zone_device_page_init after memunmap_pages');
+  pgmap.ref = (pgmap.ref ?? 0) + (1 << order);
+  p._refcount = 1;
+  if (!folio_trylock(p)) throw new Error(`BUG: free device pfn ${p.pfn} is locked`);
+  if (order > 0) prep_device_compound(p, order);
+}
+
+/** zone_device_folio_init() - the folio spelling of zone_device_page_init(). */
+export const zone_device_folio_init = zone_device_page_init;
+
+/*
+ * free_zone_device_folio() - the last reference to a device folio went
+ * away: clear what core mm left in it and give it to the driver.
+ */
+function free_zone_device_folio(f: page): void {
+  const pgmap = f.pgmap!;
+  memremap_hooks.memcg_uncharge?.(f);
+  f.memcg = null;
+  if (f.mapping !== null && f.mapping.kind === 'anon') ClearPageAnonExclusive(f);
+  f.mapping = null;
+  f.index = 0;
+  f._mapcount = -1;
+  const nr = 1 << f.order;
+  switch (pgmap.type) {
+    case MEMORY_DEVICE_PRIVATE:
+    case MEMORY_DEVICE_COHERENT:
+      pgmap.ops.folio_free(f);          /* the driver still sees the folio's order */
+      pgmap.ref = (pgmap.ref ?? 0) - nr;
+      break;
+    default:
+      WARN(`free of a device page of unsupported type ${pgmap.type}`);
+  }
+  for (let i = 1; i < nr; i++) pfn_to_page(f.pfn + i).compound_head = pfn_to_page(f.pfn + i);
+  f.order = 0;
+  f.flags = 0;
+  count_event('zone_device_free', nr);
+}
+
+/* installed once: put_page() of a ZONE_DEVICE page ends here */
+register_free_hook((p: page) => {
+  if (p.pgmap === null) return false;
+  free_zone_device_folio(p);
+  return true;
+});
+
+register_boot_hook(() => { ms = fresh(); memremap_hooks.memcg_uncharge = null; });

@@ -1,0 +1,121 @@
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { boot, RW, ANON, recordNotifier, starts, pte_at } from '../helpers.js';
+import type { Process } from '../../tools/include/nolibc/nolibc.js';
+import { PROT_READ, PROT_NONE } from '../../include/uapi/asm-generic/mman.js';
+import { MM_ANONPAGES } from '../../include/linux/mm_types.js';
+import { get_mm_counter, page_mapcount } from '../../include/linux/mm.js';
+import { pte_present, pte_write, pte_dirty, pte_special, pte_pfn, pte_young } from '../../include/linux/pgtable.js';
+import { PageAnonExclusive } from '../../include/linux/page-flags.js';
+import { pfn_to_page, nr_free_pages } from '../../mm/page_alloc.js';
+import { get_counter } from '../../lib/sim/trace.js';
+import { machineTime } from '../../lib/sim/clock.js';
+import { UserFault } from '../../mm/fault.js';
+import { SIGSEGV, SEGV_ACCERR, SEGV_MAPERR } from '../../include/uapi/asm-generic/signal.js';
+
+const t = suite('mm/memory');
+let p: Process;
+t.before.each(() => { p = boot(); });
+
+t('a read fault maps the shared zero page read-only, special, without rss', () => {
+  const a = p.mmap(0, 4096, RW, ANON);
+  assert.is(p.read32(a + 100), 0);
+  const pte = pte_at(p.mm, a);
+  assert.ok(pte_present(pte));
+  assert.is(pte_pfn(pte), 0);
+  assert.ok(pte_special(pte));
+  assert.not.ok(pte_write(pte));
+  assert.is(get_mm_counter(p.mm, MM_ANONPAGES), 0);
+  assert.is(get_counter('fault_anon_zero'), 1);
+});
+
+t('a write fault allocates a zeroed private page, writable, dirty and exclusive', () => {
+  const a = p.mmap(0, 4096, RW, ANON);
+  const free = nr_free_pages();
+  p.write8(a + 5, 0x7f);
+  const pte = pte_at(p.mm, a);
+  assert.ok(pte_write(pte) && pte_dirty(pte) && pte_young(pte));
+  const pg = pfn_to_page(pte_pfn(pte));
+  assert.is(pg._refcount, 1);
+  assert.is(page_mapcount(pg), 1);
+  assert.ok(PageAnonExclusive(pg));
+  assert.is(get_mm_counter(p.mm, MM_ANONPAGES), 1);
+  assert.ok(nr_free_pages() <= free - 1);
+  const bytes = p.read(a, 4096);
+  assert.is(bytes[5], 0x7f);
+  assert.is(bytes.reduce((s, b) => s + b, 0), 0x7f, 'all other bytes are zero');
+  assert.ok(machineTime() >= 1400, 'a fault costs simulated time');
+});
+
+t('writing after a read replaces the zero page with a fresh copy and notifies CLEAR', () => {
+  const a = p.mmap(0, 4096, RW, ANON);
+  p.read32(a);
+  const seen = recordNotifier(p);
+  p.write32(a, 9);
+  assert.is(get_counter('fault_cow_zero'), 1);
+  assert.equal(starts(seen), [`CLEAR ${a.toString(16)}-${(a + 4096).toString(16)}`]);
+  assert.ok(pte_pfn(pte_at(p.mm, a)) !== 0);
+  assert.is(p.read32(a), 9);
+});
+
+t('after fork both sides share read-only pages; a write copies only in the writer', () => {
+  const a = p.mmap(0, 2 * 4096, RW, ANON);
+  p.fill32(a, 8192, 1000);
+  const parent_pfn = pte_pfn(pte_at(p.mm, a));
+  const c = p.fork();
+  const pg = pfn_to_page(parent_pfn);
+  assert.is(page_mapcount(pg), 2);
+  assert.is(pg._refcount, 2);
+  assert.not.ok(PageAnonExclusive(pg));
+  assert.not.ok(pte_write(pte_at(p.mm, a)));
+  assert.not.ok(pte_write(pte_at(c.mm, a)));
+
+  c.write32(a, 1);
+  assert.is(get_counter('fault_cow'), 1);
+  const child_pfn = pte_pfn(pte_at(c.mm, a));
+  assert.ok(child_pfn !== parent_pfn);
+  assert.is(page_mapcount(pg), 1);
+  assert.is(pg._refcount, 1);
+  assert.is(c.read32(a), 1);
+  assert.is(c.read32(a + 4), 1001, 'the copy carries the rest of the page');
+  assert.is(p.check32(a, 8192, 1000), -1, 'the parent sees its own data');
+
+  p.write32(a, 2);   /* the parent is now the only user: reuse, no copy */
+  assert.is(get_counter('fault_cow'), 1);
+  assert.is(get_counter('fault_wp_reuse'), 1);
+  assert.is(pte_pfn(pte_at(p.mm, a)), parent_pfn);
+});
+
+t('bad accesses raise SIGSEGV with the Linux si_code', () => {
+  const a = p.mmap(0, 4096, PROT_READ, ANON);
+  const n = p.mmap(0, 4096, PROT_NONE, ANON);
+  const err = (fn: () => void) => { try { fn(); } catch (e) { return e as UserFault; } return null; };
+  const w = err(() => p.write32(a, 1));
+  assert.ok(w instanceof UserFault);
+  assert.is(w!.sig, SIGSEGV);
+  assert.is(w!.code, SEGV_ACCERR);
+  assert.is(err(() => p.read32(n))!.code, SEGV_ACCERR);
+  const m = err(() => p.read32(0x1000));
+  assert.is(m!.sig, SIGSEGV);
+  assert.is(m!.code, SEGV_MAPERR);
+  assert.is(p.task.last_fault_addr, 0x1000);
+  assert.is(p.read32(a), 0, 'the read-only mapping still reads');
+});
+
+t('accesses that cross a page boundary fault both pages and keep byte order', () => {
+  const a = p.mmap(0, 2 * 4096, RW, ANON);
+  p.write64(a + 4092, 0x1122334455667);
+  assert.is(p.read64(a + 4092), 0x1122334455667);
+  assert.is(p.read8(a + 4092), 0x67);
+  assert.is(get_mm_counter(p.mm, MM_ANONPAGES), 2);
+});
+
+t('an atomic add is a write access and returns the old value', () => {
+  const a = p.mmap(0, 4096, RW, ANON);
+  assert.is(p.atomicAdd32(a + 8, 5), 0);
+  assert.is(p.atomicAdd32(a + 8, 5), 5);
+  assert.is(p.read32(a + 8), 10);
+  assert.throws(() => p.atomicAdd32(a + 6, 1), /SIGBUS/);
+});
+
+t.run();

@@ -1,0 +1,76 @@
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { start_kernel } from '../../mm/init.js';
+import {
+  alloc_pages, alloc_page, put_page, get_page, nr_free_pages, totalram_pages, ZERO_PAGE, kmap_local_page,
+  page_alloc_stats, copy_highpage, pfn_to_page, __free_pages,
+} from '../../mm/page_alloc.js';
+import { GFP_KERNEL, __GFP_ZERO } from '../../include/linux/gfp.js';
+import { PageReserved } from '../../include/linux/page-flags.js';
+
+const t = suite('mm/page_alloc');
+t.before.each(() => { start_kernel({ ram_bytes: 8 << 20 }); });
+
+t('boot makes every frame free except the reserved zero page at pfn 0', () => {
+  assert.is(totalram_pages(), 2048);
+  assert.is(nr_free_pages(), 2047);
+  const zp = ZERO_PAGE();
+  assert.is(zp.pfn, 0);
+  assert.ok(PageReserved(zp));
+  assert.ok(kmap_local_page(zp).every((b) => b === 0));
+});
+
+t('a page comes back with refcount 1 and the last put frees it', () => {
+  const p = alloc_page(GFP_KERNEL)!;
+  assert.is(p._refcount, 1);
+  assert.is(nr_free_pages(), 2046);
+  get_page(p);
+  put_page(p);
+  assert.is(nr_free_pages(), 2046, 'still held');
+  put_page(p);
+  assert.is(nr_free_pages(), 2047);
+  assert.is(p._refcount, 0);
+  assert.throws(() => put_page(p), /underflow/);
+});
+
+t('__GFP_ZERO clears bytes a previous user left behind', () => {
+  const p = alloc_page(GFP_KERNEL)!;
+  kmap_local_page(p).fill(0xaa);
+  const pfn = p.pfn;
+  put_page(p);
+  const q = alloc_page(GFP_KERNEL | __GFP_ZERO)!;
+  assert.is(q.pfn, pfn, 'the buddy allocator hands the same frame back');
+  assert.ok(kmap_local_page(q).every((b) => b === 0));
+});
+
+t('a compound allocation is contiguous, aligned and links tails to the head', () => {
+  const h = alloc_pages(GFP_KERNEL, 9)!;
+  assert.is(h.pfn % 512, 0);
+  assert.is(h.order, 9);
+  assert.is(pfn_to_page(h.pfn + 511).compound_head, h);
+  assert.is(nr_free_pages(), 2047 - 512);
+  put_page(pfn_to_page(h.pfn + 3));      /* a put through a tail drops the folio */
+  assert.is(nr_free_pages(), 2047);
+});
+
+t('running out of RAM returns null and leaves the counters consistent', () => {
+  const got = [];
+  for (;;) { const p = alloc_page(GFP_KERNEL); if (p === null) break; got.push(p); }
+  assert.is(got.length, 2047);
+  assert.is(nr_free_pages(), 0);
+  assert.is(page_alloc_stats().alloc_fail, 1);
+  for (const p of got) put_page(p);
+  assert.is(nr_free_pages(), 2047);
+  assert.ok(alloc_pages(GFP_KERNEL, 10) !== null, 'buddies merged back into a 4 MiB block');
+});
+
+t('copy_highpage copies every byte; freeing a mapped page is a BUG', () => {
+  const a = alloc_page(GFP_KERNEL)!, b = alloc_page(GFP_KERNEL)!;
+  kmap_local_page(a).forEach((_, i, arr) => { arr[i] = i & 0xff; });
+  copy_highpage(b, a);
+  assert.equal(kmap_local_page(b), kmap_local_page(a));
+  b._mapcount = 0;
+  assert.throws(() => __free_pages(b), /mapped/);
+});
+
+t.run();
