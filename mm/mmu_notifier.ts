@@ -137,9 +137,9 @@ function trace_range(name: string, range: mmu_notifier_range): void {
  */
 export function* mmu_notifier_invalidate_range_start(range: mmu_notifier_range): Sleepable<number> {
   count_event('mmu_notifier_invalidate');
+  trace_range('mmu_notifier_invalidate_range_start', range);
   const s = subs_of(range.mm);
   if (s === null) return 0;
-  trace_range('mmu_notifier_invalidate_range_start', range);
   if (s.has_itree) {
     const ret = yield* mn_itree_invalidate(s, range);
     if (ret) return ret;
@@ -176,10 +176,11 @@ export function* mmu_notifier_invalidate_range_start_nonblock(range: mmu_notifie
  */
 export function* mmu_notifier_invalidate_range_end(range: mmu_notifier_range): Sleepable {
   const s = subs_of(range.mm);
-  if (s === null) return;
-  if (s.has_itree) mn_itree_inv_end(s);
-  for (const sub of s.list.slice()) {
-    if (sub.ops.invalidate_range_end) yield* sub.ops.invalidate_range_end(sub, range);
+  if (s !== null) {
+    if (s.has_itree) mn_itree_inv_end(s);
+    for (const sub of s.list.slice()) {
+      if (sub.ops.invalidate_range_end) yield* sub.ops.invalidate_range_end(sub, range);
+    }
   }
   trace_range('mmu_notifier_invalidate_range_end', range);
 }

@@ -82,7 +82,9 @@ export function trace_event(name: string, fields: Record<string, TraceField>): v
   const t = current();
   if (count === ring.length) lost++;
   else count++;
-  ring[head] = { ts: t.vtime, thread: t.name, name, fields };
+  const task = t.task as { comm?: string; pid?: number } | null;
+  const who = task !== null && task !== undefined && task.pid !== undefined ? `${task.comm}-${task.pid}` : t.name;
+  ring[head] = { ts: t.vtime, thread: who, name, fields };
   head = (head + 1) % ring.length;
 }
 
@@ -99,7 +101,7 @@ export function trace_lost(): number {
   return lost;
 }
 
-const ADDRESS_FIELD = /(^|_)(addr|address|start|end|pfn|iova|va|pa|dma)$|^(addr|start|end|pfn)/i;
+const ADDRESS_FIELD = /(^|_)(addr|address|start|end|pfn|iova|va|pa|dma|flags)$|^(addr|start|end|pfn)/i;
 
 function formatField(k: string, v: TraceField): string {
   if ((typeof v === 'number' && Number.isInteger(v) && v >= 0) || typeof v === 'bigint') {

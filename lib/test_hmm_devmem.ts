@@ -1,0 +1,500 @@
+/*
+ * lib/test_hmm_devmem.ts - the dmirror driver's data structures and its
+ * device memory: chunks of ZONE_DEVICE pages, free lists, allocation, the
+ * free and split callbacks, and eviction back to RAM.
+ *
+ * Follows lib/test_hmm.c of Linux (the devmem half: dmirror_allocate_chunk,
+ * dmirror_devmem_alloc_page, dmirror_devmem_free, dmirror_devmem_folio_split,
+ * dmirror_device_evict_chunk, dmirror_device_remove_chunks). The front door
+ * (ioctls, device page table faults, snapshot) is lib/test_hmm.ts, the
+ * migrations lib/test_hmm_migrate.ts; Documentation/vm/parts/test_hmm.txt
+ * walks through all three.
+ *
+ * Simplified or scaled:
+ *  - A chunk is DEVMEM_CHUNK_SIZE = 16 MiB (4096 pages) instead of Linux's
+ *    256 MiB, so that four devices fit a simulated machine cheaply; chunks
+ *    are still added on demand, so nothing else changes.
+ *  - The device page table is a Map from virtual page number to
+ *    { page, tag } instead of an xarray of tagged pointers; the tags keep
+ *    Linux's values (0 read, 1 atomic, 3 write).
+ *  - container_of(pgmap, struct dmirror_chunk, pagemap) is a WeakMap.
+ *  - Device-coherent memory is "special purpose memory" the simulated
+ *    machine always provides (Linux needs the spm_addr_dev0/1 module
+ *    parameters); dmirror_params.spm can turn it off to see the skip path.
+ *
+ * Ownership chain of a device-private page (as in Linux):
+ *
+ *   device page (ZONE_DEVICE, no bytes the CPU can map)
+ *     .zone_device_data -> backing RAM page (holds the data)
+ *                            .zone_device_data -> the dmirror that migrated it
+ *
+ * A device-coherent page holds its data itself (BACKING_PAGE(p) === p).
+ * A free device page is linked into its device's free list through
+ * .zone_device_data instead.
+ *
+ * Lock order: dmirror_device.devmem_lock (mutex) -> dmirror_device.lock
+ * (spinlock). dmirror.mutex is never held while allocating device memory.
+ */
+import type { page } from '../include/linux/mm_types.js';
+import { PAGE_SIZE, HPAGE_PMD_NR, HPAGE_PMD_ORDER, folio_order } from '../include/linux/mm.js';
+import {
+  MEMORY_DEVICE_PRIVATE, MEMORY_DEVICE_COHERENT, is_device_private_page, is_device_coherent_page,
+  type dev_pagemap, type dev_pagemap_ops,
+} from '../include/linux/memremap.js';
+import type { mmu_interval_notifier } from '../include/linux/mmu_notifier.js';
+import { HMM_DMIRROR_MEMORY_DEVICE_PRIVATE, HMM_DMIRROR_MEMORY_DEVICE_COHERENT } from '../include/uapi/linux/test_hmm.js';
+import { GFP_HIGHUSER, GFP_HIGHUSER_MOVABLE, __GFP_NOFAIL } from '../include/linux/gfp.js';
+import { ENOMEM, EINVAL, EFAULT } from '../include/uapi/asm-generic/errno.js';
+import type { Sleepable } from './sim/sched.js';
+import { mutex, mutex_lock, mutex_unlock } from './locking/mutex.js';
+import { spinlock_t, spin_lock, spin_unlock } from './locking/spinlock.js';
+import { trace_event, count_event } from './sim/trace.js';
+import { folio_alloc, alloc_page, __free_pages, pfn_to_page, copy_highpage } from '../mm/page_alloc.js';
+import {
+  memremap_pages, memunmap_pages, request_free_mem_region, release_mem_region, zone_device_folio_init,
+} from '../mm/memremap.js';
+import { folio_lock } from '../mm/filemap.js';
+import {
+  MIGRATE_PFN_MIGRATE, MIGRATE_PFN_WRITE, MIGRATE_PFN_COMPOUND, migrate_pfn, migrate_pfn_to_page,
+} from '../include/linux/migrate.js';
+import { migrate_device_range, migrate_device_pages, migrate_device_finalize } from '../mm/migrate_device.js';
+
+export const DMIRROR_NDEVICES = 4;
+export const DMIRROR_RANGE_FAULT_TIMEOUT = 1000;                 /* ms */
+/** Bytes per chunk of device memory: 16 MiB here, 256 MiB in Linux (scaled, see header). */
+export const DEVMEM_CHUNK_SIZE = 16 * 1024 * 1024;
+export const DEVMEM_CHUNK_PAGES = DEVMEM_CHUNK_SIZE / PAGE_SIZE;
+/** Chunk-array growth step. */
+export const DEVMEM_CHUNKS_RESERVE = 16;
+
+/* device page table tags (low bits of the xarray entry in Linux) */
+export const DPT_XA_TAG_READ = 0;
+export const DPT_XA_TAG_ATOMIC = 1;
+export const DPT_XA_TAG_WRITE = 3;
+
+/** Module parameters: whether the machine provides SPM for the coherent devices 2 and 3. */
+export const dmirror_params = { spm: true };
+
+/** One entry of a mirror's device page table: the page holding the data and its tag. */
+export interface dpt_entry {
+  page: page;
+  tag: number;                    /* DPT_XA_TAG_READ, _ATOMIC or _WRITE */
+}
+
+/**
+ * struct dmirror_chunk - one memremap_pages() range of a device.
+ */
+export interface dmirror_chunk {
+  pagemap: dev_pagemap;
+  mdevice: dmirror_device;
+  remove: boolean;                /* being torn down: freed pages are not recycled */
+}
+
+/**
+ * struct dmirror_device - one /dev/hmm_dmirror<N>.
+ */
+export class dmirror_device {
+  /* minor number N of /dev/hmm_dmirror<N> */
+  readonly minor: number;
+  /* HMM_DMIRROR_MEMORY_DEVICE_PRIVATE or _COHERENT */
+  readonly zone_device_type: number;
+
+  /* protected by devmem_lock */
+  devmem_capacity = 0;            /* slots in devmem_chunks */
+  devmem_count = 0;               /* chunks in use */
+  devmem_chunks: dmirror_chunk[] | null = null;
+  readonly devmem_lock: mutex;
+
+  /* protected by lock */
+  calloc = 0;                     /* device pages handed out (512 per THP) */
+  cfree = 0;                      /* device pages returned */
+  free_pages: page | null = null; /* single pages, linked through zone_device_data */
+  free_folios: page | null = null;/* PMD-sized folio heads, linked the same way */
+  readonly lock: spinlock_t;
+
+  constructor(minor: number, type: number) {
+    this.minor = minor;
+    this.zone_device_type = type;
+    this.devmem_lock = new mutex(`hmm_dmirror${minor}.devmem_lock`);
+    this.lock = new spinlock_t(`hmm_dmirror${minor}.lock`);
+  }
+}
+
+/**
+ * struct dmirror - the state of one open file: a mirror of the opener's
+ * address space on one device. Shared by every fd that refers to the
+ * same open file (dup, fork), and it keeps following the opener's mm.
+ */
+export class dmirror {
+  readonly mdevice: dmirror_device;
+  /* the device page table: virtual page number -> entry; protected by mutex */
+  readonly pt = new Map<number, dpt_entry>();
+  /* the interval notifier over the whole address space (filled by open) */
+  notifier!: mmu_interval_notifier;
+  readonly mutex: mutex;
+  /* HMM_DMIRROR_FLAG_*, set by HMM_DMIRROR_FLAGS; FAIL_ALLOC is consumed once */
+  flags = 0n;
+
+  constructor(mdevice: dmirror_device, id: number) {
+    this.mdevice = mdevice;
+    this.mutex = new mutex(`dmirror${mdevice.minor}.${id}.mutex`);
+  }
+}
+
+/* ---- the device page table (xa_load / xa_store / xa_erase) ---- */
+
+/** dpt_load() - the entry at virtual page @pfn, or undefined. Caller holds dmirror.mutex. */
+export function dpt_load(d: dmirror, pfn: number): dpt_entry | undefined {
+  return d.pt.get(pfn);
+}
+
+/** dpt_store() - map virtual page @pfn to @p with @tag. Caller holds dmirror.mutex. */
+export function dpt_store(d: dmirror, pfn: number, p: page, tag: number): void {
+  d.pt.set(pfn, { page: p, tag });
+}
+
+/** dpt_erase() - unmap virtual page @pfn. */
+export function dpt_erase(d: dmirror, pfn: number): void {
+  d.pt.delete(pfn);
+}
+
+/**
+ * dpt_erase_range() - unmap virtual pages first..last (inclusive), walking
+ * whichever is smaller: the range or the table (xa_for_each_range).
+ */
+export function dpt_erase_range(d: dmirror, first: number, last: number): void {
+  if (d.pt.size === 0) return;
+  if (last - first + 1 <= d.pt.size) {
+    for (let pfn = first; pfn <= last; pfn++) d.pt.delete(pfn);
+    return;
+  }
+  for (const pfn of [...d.pt.keys()]) if (pfn >= first && pfn <= last) d.pt.delete(pfn);
+}
+
+/* ---- chunks and pages ---- */
+
+/* container_of(page->pgmap, struct dmirror_chunk, pagemap) */
+const chunk_of_pgmap = new WeakMap<dev_pagemap, dmirror_chunk>();
+
+/** dmirror_page_to_chunk() - the chunk a device page belongs to. */
+export function dmirror_page_to_chunk(p: page): dmirror_chunk {
+  const c = p.pgmap === null ? undefined : chunk_of_pgmap.get(p.pgmap);
+  if (c === undefined) throw new Error(`BUG: pfn ${p.pfn} is not dmirror device memory`);
+  return c;
+}
+
+/** dmirror_page_to_device() - the device a device page belongs to. */
+export function dmirror_page_to_device(p: page): dmirror_device {
+  return dmirror_page_to_chunk(p).mdevice;
+}
+
+/** dmirror_is_private_zone() - does this device have device-private memory? */
+export function dmirror_is_private_zone(mdevice: dmirror_device): boolean {
+  return mdevice.zone_device_type === HMM_DMIRROR_MEMORY_DEVICE_PRIVATE;
+}
+
+/**
+ * BACKING_PAGE() - the page that holds a device page's data: the hidden
+ * RAM page of a device-private page, the page itself when coherent.
+ */
+export function BACKING_PAGE(p: page): page {
+  return is_device_private_page(p) ? (p.zone_device_data as page) : p;
+}
+
+/* The dev_pagemap_ops of every chunk; filled by the modules that implement them. */
+export const dmirror_devmem_ops: dev_pagemap_ops = {
+  folio_free: (f: page) => dmirror_devmem_free(f),
+};
+
+function push_free(mdevice: dmirror_device, p: page, large: boolean): void {
+  if (large) {
+    p.zone_device_data = mdevice.free_folios;
+    mdevice.free_folios = p;
+  } else {
+    p.zone_device_data = mdevice.free_pages;
+    mdevice.free_pages = p;
+  }
+}
+
+function pop_free(mdevice: dmirror_device, large: boolean): page | null {
+  const p = large ? mdevice.free_folios : mdevice.free_pages;
+  if (p === null) return null;
+  if (large) mdevice.free_folios = p.zone_device_data as page | null;
+  else mdevice.free_pages = p.zone_device_data as page | null;
+  p.zone_device_data = null;
+  mdevice.calloc += large ? HPAGE_PMD_NR : 1;
+  return p;
+}
+
+/*
+ * Describe a new chunk: a reserved physical region for device-private
+ * memory, the SPM range for coherent memory.
+ */
+function dmirror_chunk_pagemap(mdevice: dmirror_device): dev_pagemap | null {
+  const owner_name = `hmm_dmirror${mdevice.minor}`;
+  switch (mdevice.zone_device_type) {
+    case HMM_DMIRROR_MEMORY_DEVICE_PRIVATE: {
+      const res = request_free_mem_region(DEVMEM_CHUNK_SIZE, 'hmm_dmirror');
+      if (res === null) return null;
+      return { type: MEMORY_DEVICE_PRIVATE, range: { start: res.start, end: res.end }, nr_range: 1,
+        ops: dmirror_devmem_ops, owner: mdevice, name: owner_name };
+    }
+    case HMM_DMIRROR_MEMORY_DEVICE_COHERENT:
+      return { type: MEMORY_DEVICE_COHERENT, range: { start: 0, end: DEVMEM_CHUNK_SIZE - 1 }, nr_range: 1,
+        ops: dmirror_devmem_ops, owner: mdevice, name: owner_name };
+    default:
+      return null;
+  }
+}
+
+/**
+ * dmirror_allocate_chunk() - add a chunk of device memory and put its
+ * pages on the free lists.
+ * @mdevice: the device.
+ * @want: if not null, one page (or a PMD folio when @is_large) is taken
+ *        for the caller and stored in want.page.
+ * @is_large: the chunk serves a huge request: every PMD-aligned run of
+ *            HPAGE_PMD_NR pages goes on the folio free list.
+ *
+ * Context: may sleep (devmem_lock). Return: 0, -ENOMEM, -EINVAL for an
+ * unknown device type, or the memremap_pages() error.
+ */
+export function* dmirror_allocate_chunk(mdevice: dmirror_device, want: { page: page | null } | null,
+                                        is_large: boolean): Sleepable<number> {
+  const pagemap = dmirror_chunk_pagemap(mdevice);
+  if (pagemap === null) return mdevice.zone_device_type === HMM_DMIRROR_MEMORY_DEVICE_PRIVATE ? -ENOMEM : -EINVAL;
+  const devmem: dmirror_chunk = { pagemap, mdevice, remove: false };
+
+  yield* mutex_lock(mdevice.devmem_lock);
+  if (mdevice.devmem_count === mdevice.devmem_capacity) {
+    mdevice.devmem_capacity += DEVMEM_CHUNKS_RESERVE;
+    mdevice.devmem_chunks = (mdevice.devmem_chunks ?? []).slice();
+  }
+  const ret = memremap_pages(pagemap, DEVMEM_CHUNK_PAGES);
+  if (ret < 0) {
+    mutex_unlock(mdevice.devmem_lock);
+    if (pagemap.type === MEMORY_DEVICE_PRIVATE) release_mem_region(pagemap.range.start, DEVMEM_CHUNK_SIZE);
+    return ret === 0 ? -EFAULT : ret;
+  }
+  chunk_of_pgmap.set(pagemap, devmem);
+  mdevice.devmem_chunks![mdevice.devmem_count++] = devmem;
+  mutex_unlock(mdevice.devmem_lock);
+
+  const pfn_first = pagemap.start_pfn!, pfn_last = pfn_first + DEVMEM_CHUNK_PAGES;
+  trace_event('dmirror_allocate_chunk', { dev: mdevice.minor, chunks: mdevice.devmem_count,
+    start_pfn: pfn_first, end_pfn: pfn_last, large: is_large });
+
+  spin_lock(mdevice.lock);
+  for (let pfn = pfn_first; pfn < pfn_last;) {
+    const p = pfn_to_page(pfn);
+    if (is_large && pfn % HPAGE_PMD_NR === 0 && pfn + HPAGE_PMD_NR <= pfn_last) {
+      push_free(mdevice, p, true);
+      pfn += HPAGE_PMD_NR;
+      continue;
+    }
+    push_free(mdevice, p, false);
+    pfn++;
+  }
+  let err = 0;
+  if (want !== null) {
+    want.page = pop_free(mdevice, is_large);
+    if (want.page === null) err = -ENOMEM;
+  }
+  spin_unlock(mdevice.lock);
+  return err;
+}
+
+/**
+ * dmirror_devmem_alloc_page() - a device page (or a PMD-sized device
+ * folio) for a migration, refcounted and locked.
+ * @d: the mirror doing the migration (its device provides the memory).
+ * @is_large: a PMD-sized folio instead of one page.
+ *
+ * On a private device a RAM page (or folio) is allocated first as the
+ * backing store and hung off the device page's zone_device_data; a
+ * coherent device page stores its data itself.
+ * Context: may sleep (a new chunk may be added).
+ * Return: the device page, or null when RAM or device memory ran out.
+ */
+export function* dmirror_devmem_alloc_page(d: dmirror, is_large: boolean): Sleepable<page | null> {
+  const mdevice = d.mdevice;
+  const order = is_large ? HPAGE_PMD_ORDER : 0;
+  let rpage: page | null = null;
+  if (dmirror_is_private_zone(mdevice)) {
+    rpage = folio_alloc(GFP_HIGHUSER, order);
+    if (rpage === null) return null;
+  }
+  spin_lock(mdevice.lock);
+  let dpage = pop_free(mdevice, is_large);
+  spin_unlock(mdevice.lock);
+  if (dpage === null) {
+    const want = { page: null as page | null };
+    const ret = yield* dmirror_allocate_chunk(mdevice, want, is_large);
+    if (ret !== 0 || want.page === null) {
+      if (rpage !== null) __free_pages(rpage, order);
+      return null;
+    }
+    dpage = want.page;
+  }
+  zone_device_folio_init(dpage, order);
+  dpage.zone_device_data = rpage;
+  count_event('dmirror_devmem_alloc', 1 << order);
+  return dpage;
+}
+
+/**
+ * dmirror_devmem_free() - dev_pagemap_ops.folio_free: the last reference
+ * to a device folio is gone. Free the backing RAM and recycle the device
+ * page unless its chunk is being removed.
+ * Context: any; does not sleep.
+ */
+export function dmirror_devmem_free(f: page): void {
+  let rpage: page | null = BACKING_PAGE(f);
+  const order = rpage !== null ? folio_order(rpage) : folio_order(f);
+  if (rpage !== f) {
+    if (rpage !== null) {
+      rpage.zone_device_data = null;
+      rpage._refcount = 0;
+      __free_pages(rpage, order);
+    }
+    rpage = null;
+  }
+  const mdevice = dmirror_page_to_device(f);
+  spin_lock(mdevice.lock);
+  if (!dmirror_page_to_chunk(f).remove) {
+    mdevice.cfree += 1 << order;
+    push_free(mdevice, f, order > 0);
+  } else {
+    f.zone_device_data = null;
+  }
+  spin_unlock(mdevice.lock);
+}
+
+/**
+ * dmirror_devmem_folio_split() - dev_pagemap_ops.folio_split: core mm
+ * splits a device THP. Split the backing folio the same way so that each
+ * device page keeps pointing at its own backing page, which points at the
+ * mirror. @tail null means "the split is done": the head's backing folio
+ * becomes a single page.
+ * Context: any; does not sleep.
+ */
+export function dmirror_devmem_folio_split(head: page, tail: page | null): void {
+  const rpage = BACKING_PAGE(head);
+  if (tail !== null && rpage === null) { tail.zone_device_data = null; return; }
+  if (rpage === null) return;
+  if (tail === null) {
+    if (rpage !== head) {
+      rpage.order = 0;
+      rpage.flags &= ~(1 << 6 /* PG_head */);
+      rpage.mapping = null;
+      rpage._refcount = 1;
+    }
+    return;
+  }
+  if (rpage === head) return;            /* coherent: the device page holds its data */
+  const rpage_tail = pfn_to_page(rpage.pfn + (tail.pfn - head.pfn));
+  tail.zone_device_data = rpage_tail;
+  rpage_tail.zone_device_data = rpage.zone_device_data;
+  rpage_tail.compound_head = rpage_tail;
+  rpage_tail.mapping = null;
+  rpage_tail._refcount = 1;
+  tail.mapping = head.mapping;
+  tail.pgmap = head.pgmap;
+}
+dmirror_devmem_ops.folio_split = dmirror_devmem_folio_split;
+
+/* ---- eviction and removal ---- */
+
+/**
+ * dmirror_device_evict_chunk() - migrate every in-use page of a chunk back
+ * to system memory, whoever maps it (migrate_device_range): allocate a RAM
+ * page or folio per source, copy, then let core mm switch the mappings.
+ * Context: may sleep; no mmap_lock needed (the core finds the mappings
+ * through rmap).
+ */
+export function* dmirror_device_evict_chunk(chunk: dmirror_chunk): Sleepable {
+  const start_pfn = chunk.pagemap.start_pfn!;
+  const npages = chunk.pagemap.nr_pages!;
+  const src = new Array<number>(npages).fill(0);
+  const dst = new Array<number>(npages).fill(0);
+  yield* migrate_device_range(src, start_pfn, npages);
+  for (let i = 0; i < npages; i++) {
+    const sp = migrate_pfn_to_page(src[i]);
+    if (sp === null || !(src[i] & MIGRATE_PFN_MIGRATE)) continue;
+    if (!is_device_private_page(sp) && !is_device_coherent_page(sp)) {
+      count_event('dmirror_warn');
+      continue;
+    }
+    let order = folio_order(sp.compound_head);
+    const spage = BACKING_PAGE(sp);
+    let dpage: page;
+    if (src[i] & MIGRATE_PFN_COMPOUND) {
+      dpage = folio_alloc(GFP_HIGHUSER_MOVABLE | __GFP_NOFAIL, order)!;
+    } else {
+      dpage = alloc_page(GFP_HIGHUSER_MOVABLE | __GFP_NOFAIL)!;
+      order = 0;
+    }
+    yield* folio_lock(dpage);
+    dst[i] = migrate_pfn(dpage.pfn) | (src[i] & MIGRATE_PFN_WRITE);
+    if (order) dst[i] |= MIGRATE_PFN_COMPOUND;
+    for (let k = 0; k < 1 << order; k++) copy_highpage(pfn_to_page(dpage.pfn + k), pfn_to_page(spage.pfn + k));
+  }
+  yield* migrate_device_pages(src, dst, npages);
+  yield* migrate_device_finalize(src, dst, npages);
+}
+
+/* Take a chunk's free pages off both free lists so they are not handed out again. */
+function dmirror_remove_free_pages(devmem: dmirror_chunk): void {
+  const mdevice = devmem.mdevice;
+  const keep = (head: page | null): page | null => {
+    const kept: page[] = [];
+    for (let p = head; p !== null; p = p.zone_device_data as page | null) {
+      if (dmirror_page_to_chunk(p) !== devmem) kept.push(p);
+    }
+    for (let i = 0; i < kept.length; i++) kept[i].zone_device_data = i + 1 < kept.length ? kept[i + 1] : null;
+    return kept.length > 0 ? kept[0] : null;
+  };
+  mdevice.free_folios = keep(mdevice.free_folios);
+  mdevice.free_pages = keep(mdevice.free_pages);
+}
+
+/**
+ * dmirror_device_remove_chunks() - HMM_DMIRROR_RELEASE and module unload:
+ * evict every chunk, unmap its struct pages and forget it. Later
+ * allocations add new chunks on demand.
+ * Context: may sleep.
+ */
+export function* dmirror_device_remove_chunks(mdevice: dmirror_device): Sleepable {
+  yield* mutex_lock(mdevice.devmem_lock);
+  if (mdevice.devmem_chunks !== null) {
+    for (let i = 0; i < mdevice.devmem_count; i++) {
+      const devmem = mdevice.devmem_chunks[i];
+      spin_lock(mdevice.lock);
+      devmem.remove = true;
+      dmirror_remove_free_pages(devmem);
+      spin_unlock(mdevice.lock);
+      yield* dmirror_device_evict_chunk(devmem);
+      memunmap_pages(devmem.pagemap);
+      if (devmem.pagemap.type === MEMORY_DEVICE_PRIVATE) release_mem_region(devmem.pagemap.range.start, DEVMEM_CHUNK_SIZE);
+    }
+    mdevice.devmem_count = 0;
+    mdevice.devmem_capacity = 0;
+    mdevice.free_pages = null;
+    mdevice.free_folios = null;
+    mdevice.devmem_chunks = null;
+  }
+  mutex_unlock(mdevice.devmem_lock);
+  trace_event('dmirror_remove_chunks', { dev: mdevice.minor });
+}
+
+/**
+ * dmirror_device_evict_all() - what closing a file of the device does:
+ * evict every chunk back to RAM, keeping the chunks.
+ * Context: may sleep.
+ */
+export function* dmirror_device_evict_all(mdevice: dmirror_device): Sleepable {
+  if (mdevice.devmem_chunks === null) return;
+  for (let i = 0; i < mdevice.devmem_count; i++) yield* dmirror_device_evict_chunk(mdevice.devmem_chunks[i]);
+}
+
+export { HMM_DMIRROR_MEMORY_DEVICE_COHERENT };

@@ -1,0 +1,55 @@
+/*
+ * tools/hmm-sim/main.ts - run a scenario and show what the kernel did.
+ *
+ *   node dist/tools/hmm-sim/main.js [--scenario NAME] [--list] [--no-trace]
+ *
+ * Prints the ftrace-like trace of the run (faults, notifier invalidations,
+ * COW, fork, exit...), the scenario's outcome, and a summary: faults by
+ * kind, pages allocated and freed, simulated time. `npm start` runs the
+ * default scenario.
+ */
+import { scenarios, defaultScenario } from './scenarios.js';
+import { trace_dump, trace_counters, trace_lost } from '../../lib/sim/trace.js';
+import { machineTime, formatNs } from '../../lib/sim/clock.js';
+import { page_alloc_stats } from '../../mm/page_alloc.js';
+
+function arg(name: string): string | null {
+  const i = process.argv.indexOf(name);
+  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1] : null;
+}
+
+function main(): void {
+  if (process.argv.includes('--list')) {
+    for (const s of Object.values(scenarios)) console.log(`${s.name.padEnd(16)} ${s.summary}`);
+    return;
+  }
+  const name = arg('--scenario') ?? defaultScenario;
+  const s = scenarios[name];
+  if (s === undefined) {
+    console.error(`hmm-sim: unknown scenario '${name}' (try --list)`);
+    process.exitCode = 2;
+    return;
+  }
+  console.log(`# hmm-sim: scenario '${s.name}': ${s.summary}`);
+  const outcome = s.run();
+  if (!process.argv.includes('--no-trace')) {
+    console.log('#\n# trace (thread [simulated time] event: fields)\n#');
+    console.log(trace_dump());
+    if (trace_lost() > 0) console.log(`# (${trace_lost()} older events were overwritten)`);
+  }
+  console.log('#\n# outcome\n#');
+  for (const l of outcome) console.log(`  ${l}`);
+  console.log('#\n# summary\n#');
+  const counters = [...trace_counters.entries()].sort(([a], [b]) => a.localeCompare(b));
+  const faults = counters.filter(([k]) => k.startsWith('fault_') || k.startsWith('pgfault'));
+  const other = counters.filter(([k]) => !k.startsWith('fault_') && !k.startsWith('pgfault'));
+  console.log('  faults by kind:');
+  for (const [k, v] of faults) console.log(`    ${k.padEnd(34)} ${v}`);
+  console.log('  other events:');
+  for (const [k, v] of other) console.log(`    ${k.padEnd(34)} ${v}`);
+  const st = page_alloc_stats();
+  console.log(`  pages allocated ${st.pgalloc}, freed ${st.pgfree}, failed allocations ${st.alloc_fail}`);
+  console.log(`  simulated time ${formatNs(machineTime())}`);
+}
+
+main();
