@@ -40,7 +40,7 @@ import { is_device_private_page } from '../include/linux/memremap.js';
 import { GFP_HIGHUSER_MOVABLE, __GFP_ZERO } from '../include/linux/gfp.js';
 import { MMU_NOTIFY_CLEAR, MMU_NOTIFY_EXCLUSIVE, MMU_NOTIFIER_RANGE_BLOCKABLE } from '../include/linux/mmu_notifier.js';
 import { ENOMEM } from '../include/uapi/asm-generic/errno.js';
-import type { Sleepable } from '../lib/sim/sched.js';
+import { cond_resched, type Sleepable } from '../lib/sim/sched.js';
 import { spin_lock, spin_unlock } from '../lib/locking/spinlock.js';
 import { charge } from '../lib/sim/clock.js';
 import { MINOR_FAULT_NS } from '../lib/sim/costs.js';
@@ -153,6 +153,7 @@ function* do_anonymous_page(vmf: vm_fault): Sleepable<number> {
   if (anon_vma_prepare(vma) !== 0) return VM_FAULT_OOM;
   const p = new_anon_page(vma);
   if (p === null) return VM_FAULT_OOM;
+  yield* cond_resched();        /* the allocation may sleep in Linux: another thread can fault here */
   const entry = maybe_mkwrite(pte_mkdirty(mk_pte(p, vma.vm_page_prot)), vma);
   spin_lock(ptl);
   if (!pte_none(ptep_get(mm, ptep))) {     /* someone else faulted it in */
@@ -195,6 +196,7 @@ function* wp_page_copy(vmf: vm_fault, old: page | null): Sleepable<number> {
   const np = new_anon_page(vma);
   if (np === null) return VM_FAULT_OOM;
   if (old !== null) copy_highpage(np, old);
+  yield* cond_resched();
 
   const range = mmu_notifier_range_init(MMU_NOTIFY_CLEAR, MMU_NOTIFIER_RANGE_BLOCKABLE, mm,
     vmf.address, vmf.address + PAGE_SIZE);

@@ -11,6 +11,7 @@ import { pfn_to_page, nr_free_pages } from '../../mm/page_alloc.js';
 import { get_counter } from '../../lib/sim/trace.js';
 import { machineTime } from '../../lib/sim/clock.js';
 import { UserFault } from '../../mm/fault.js';
+import { explore } from '../../lib/sim/sched.js';
 import { SIGSEGV, SEGV_ACCERR, SEGV_MAPERR } from '../../include/uapi/asm-generic/signal.js';
 
 const t = suite('mm/memory');
@@ -116,6 +117,26 @@ t('an atomic add is a write access and returns the old value', () => {
   assert.is(p.atomicAdd32(a + 8, 5), 5);
   assert.is(p.read32(a + 8), 10);
   assert.throws(() => p.atomicAdd32(a + 6, 1), /SIGBUS/);
+});
+
+t('two threads faulting one page race safely under every interleaving', () => {
+  let pages = -1, words: number[] = [];
+  const res = explore((s) => {
+    const q = boot();
+    const a = q.mmap(0, 4096, RW, ANON);
+    for (const [i, v] of [[0, 11], [4, 22]] as const) {
+      s.spawn(`writer${i}`, function* () { yield* q.sys.store(a + i, 4, v); }, 'user', q.task);
+    }
+    s.run();
+    pages = get_mm_counter(q.mm, MM_ANONPAGES);
+    words = [q.read32(a), q.read32(a + 4)];
+  }, { check: () => {
+    if (pages !== 1) throw new Error(`expected one page, got ${pages}`);
+    if (words[0] !== 11 || words[1] !== 22) throw new Error(`lost a write: ${words}`);
+  } });
+  assert.is(res.failure, null);
+  assert.ok(res.complete);
+  assert.ok(res.runs >= 2, `explored ${res.runs} interleavings`);
 });
 
 t.run();

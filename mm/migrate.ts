@@ -1,0 +1,242 @@
+/*
+ * mm/migrate.ts - the generic half of page migration that device
+ * migration uses: migration entries in, migration entries out, and the
+ * transfer of a folio's identity to its copy.
+ *
+ * Models, from mm/migrate.c: remove_migration_ptes() (remove_migration_pte),
+ * folio_migrate_mapping(), folio_migrate_flags(); and from mm/rmap.c:
+ * try_to_migrate() (try_to_migrate_one), which Linux keeps with the other
+ * rmap walkers. The device-specific driver API is mm/migrate_device.ts.
+ *
+ * A migration entry (include/linux/swapops.ts, SWP_MIGRATION_*) replaces
+ * every mapping of a page while it is locked and being copied; a CPU or
+ * device fault that finds one waits for the folio lock
+ * (migration_entry_wait in mm/memory.ts) and retries. The entry records
+ * whether the mapping was writable (WRITE), or read-only but exclusive to
+ * this mm (READ_EXCLUSIVE), or read-only and maybe shared (READ), so the
+ * mapping of the new page gets back exactly what the old one had.
+ *
+ * Simplified: migration entries do not carry the young and dirty bits
+ * (Linux keeps them in spare offset bits); the restored PTE is young, and
+ * dirty when it is writable and the folio is dirty. Only PTE-mapped folios
+ * are handled here; PMD migration entries belong to mm/huge_memory.ts.
+ */
+import type { page, vm_area_struct, address_space } from '../include/linux/mm_types.js';
+import { PAGE_SIZE } from '../include/linux/mm.js';
+import {
+  pte_present, pte_write, pte_dirty, pte_soft_dirty, pte_mkwrite, pte_mkdirty, pte_mkyoung,
+  _PAGE_SOFT_DIRTY, type pte_t,
+} from '../include/linux/pgtable.js';
+import {
+  pte_to_swp_entry, swp_entry_to_pte, is_swap_pte, is_migration_entry, is_writable_migration_entry,
+  is_readable_exclusive_migration_entry, is_device_private_entry, is_writable_device_private_entry,
+  make_writable_migration_entry, make_readable_exclusive_migration_entry, make_readable_migration_entry,
+  make_writable_device_private_entry, make_readable_device_private_entry, swp_offset_pfn, _PAGE_SWP_SOFT_DIRTY,
+} from '../include/linux/swapops.js';
+import {
+  PageAnonExclusive, ClearPageAnonExclusive, SetPageDirty, ClearPageDirty, PageDirty, PG_uptodate, PG_referenced,
+  PG_active, PG_swapbacked, PG_mlocked, PG_workingset, folio_test_anon,
+} from '../include/linux/page-flags.js';
+import { is_device_private_page } from '../include/linux/memremap.js';
+import { MMU_NOTIFY_CLEAR, MMU_NOTIFIER_RANGE_BLOCKABLE } from '../include/linux/mmu_notifier.js';
+import { EAGAIN } from '../include/uapi/asm-generic/errno.js';
+import type { Sleepable } from '../lib/sim/sched.js';
+import { spin_lock, spin_unlock } from '../lib/locking/spinlock.js';
+import { count_event } from '../lib/sim/trace.js';
+import { get_page, put_page } from './page_alloc.js';
+import { pte_offset_map, pte_lockptr, ptep_get, ptep_get_and_clear, set_pte_at, flush_tlb_page } from './pgtable.js';
+import { mk_pte } from './memory.js';
+import { rmap_walk, folio_add_anon_rmap_pte, folio_add_file_rmap_pte, folio_remove_rmap_pte } from './rmap.js';
+import { folio_maybe_dma_pinned } from './gup.js';
+import {
+  mmu_notifier_range_init, mmu_notifier_invalidate_range_start, mmu_notifier_invalidate_range_end,
+} from './mmu_notifier.js';
+
+export const MIGRATEPAGE_SUCCESS = 0;
+
+/** folio_mapped() - is any page-table entry mapping the folio? */
+export function folio_mapped(f: page): boolean {
+  return f.compound_head._mapcount >= 0;
+}
+
+/** folio_mapping() - the page cache a folio belongs to; null for anonymous memory. */
+export function folio_mapping(f: page): address_space | null {
+  const m = f.compound_head.mapping;
+  return m !== null && m.kind === 'file' ? m : null;
+}
+
+/* every (vma, address) the folio may be mapped at, found through rmap */
+function rmap_candidates(f: page): { vma: vm_area_struct; addr: number }[] {
+  const out: { vma: vm_area_struct; addr: number }[] = [];
+  rmap_walk(f, { rmap_one(_f, vma, addr) { out.push({ vma, addr }); return true; } });
+  return out;
+}
+
+/*
+ * remove_migration_pte() - at one candidate address, turn a migration
+ * entry for @src into a mapping of @dst. Return true if it did.
+ */
+function remove_migration_pte(dst: page, src: page, vma: vm_area_struct, addr: number): boolean {
+  const mm = vma.vm_mm;
+  const ptep = pte_offset_map(mm, addr);
+  if (ptep < 0) return false;
+  const ptl = pte_lockptr(mm, ptep);
+  spin_lock(ptl);
+  const old = ptep_get(mm, ptep);
+  if (!is_swap_pte(old)) { spin_unlock(ptl); return false; }
+  const entry = pte_to_swp_entry(old);
+  if (!is_migration_entry(entry) || swp_offset_pfn(entry) !== src.pfn) { spin_unlock(ptl); return false; }
+  const writable = is_writable_migration_entry(entry);
+  const exclusive = writable || is_readable_exclusive_migration_entry(entry);
+  const soft_dirty = (old & _PAGE_SWP_SOFT_DIRTY) !== 0;
+  let pte: pte_t;
+  if (is_device_private_page(dst)) {
+    const e = writable ? make_writable_device_private_entry(dst.pfn) : make_readable_device_private_entry(dst.pfn);
+    pte = swp_entry_to_pte(e);
+    if (soft_dirty) pte += _PAGE_SWP_SOFT_DIRTY;
+  } else {
+    pte = pte_mkyoung(mk_pte(dst, vma.vm_page_prot));
+    pte -= pte & _PAGE_SOFT_DIRTY;
+    if (soft_dirty) pte += _PAGE_SOFT_DIRTY;
+    if (writable) {
+      pte = pte_mkwrite(pte);
+      if (PageDirty(dst)) pte = pte_mkdirty(pte);
+    }
+  }
+  get_page(dst);
+  if (folio_test_anon(dst)) folio_add_anon_rmap_pte(dst, vma, addr, exclusive);
+  else folio_add_file_rmap_pte(dst, vma);
+  set_pte_at(mm, addr, ptep, pte);
+  spin_unlock(ptl);
+  return true;
+}
+
+/**
+ * remove_migration_ptes() - replace every migration entry for @src by a
+ * mapping of @dst (@dst === @src restores the original mappings after a
+ * failed migration). A device-private @dst is mapped with a
+ * SWP_DEVICE_WRITE/READ entry, anything else with a present PTE.
+ * Context: @src and @dst locked; mmap_lock of the mm(s) held or the VMAs
+ * otherwise stable; takes PTE locks. Return: mappings restored.
+ */
+export function remove_migration_ptes(src: page, dst: page): number {
+  let n = 0;
+  /* dst took src's mapping and index in folio_migrate_mapping(), so either rmap finds the VMAs */
+  for (const { vma, addr } of rmap_candidates(src.mapping !== null ? src : dst)) {
+    if (remove_migration_pte(dst, src, vma, addr)) n++;
+  }
+  count_event('remove_migration_ptes', n);
+  return n;
+}
+
+/*
+ * try_to_migrate_one() - at one address, replace the mapping of @f (a
+ * present PTE or a device-private entry) by a migration entry.
+ * Return: false if the page turned out to be DMA-pinned (stop the walk).
+ */
+function* try_to_migrate_one(f: page, vma: vm_area_struct, addr: number): Sleepable<boolean> {
+  const mm = vma.vm_mm;
+  const range = mmu_notifier_range_init(MMU_NOTIFY_CLEAR, MMU_NOTIFIER_RANGE_BLOCKABLE, mm, addr, addr + PAGE_SIZE);
+  yield* mmu_notifier_invalidate_range_start(range);
+  let ok = true;
+  const ptep = pte_offset_map(mm, addr);
+  if (ptep >= 0) {
+    const ptl = pte_lockptr(mm, ptep);
+    spin_lock(ptl);
+    ok = migrate_one_pte(f, vma, addr, ptep);
+    spin_unlock(ptl);
+  }
+  yield* mmu_notifier_invalidate_range_end(range);
+  return ok;
+}
+
+/* the locked part of try_to_migrate_one(); caller holds the PTE lock */
+function migrate_one_pte(f: page, vma: vm_area_struct, addr: number, ptep: number): boolean {
+  const mm = vma.vm_mm;
+  const pte = ptep_get(mm, ptep);
+  let writable: boolean;
+  if (pte_present(pte)) {
+    if (Math.floor(pte / PAGE_SIZE) !== f.pfn) return true;
+    writable = pte_write(pte);
+  } else if (is_swap_pte(pte)) {
+    const e = pte_to_swp_entry(pte);
+    if (!is_device_private_entry(e) || swp_offset_pfn(e) !== f.pfn) return true;
+    writable = is_writable_device_private_entry(e);
+  } else {
+    return true;
+  }
+  const anon_exclusive = folio_test_anon(f) && PageAnonExclusive(f);
+  const old = ptep_get_and_clear(mm, addr, ptep);
+  if (pte_present(old)) flush_tlb_page(vma, addr);
+  if (anon_exclusive && !is_device_private_page(f)) {
+    /* a pinned exclusive page must stay exclusive: give up */
+    if (folio_maybe_dma_pinned(f)) { set_pte_at(mm, addr, ptep, old); return false; }
+    ClearPageAnonExclusive(f);
+  }
+  if (pte_present(old) && pte_dirty(old)) SetPageDirty(f);
+  const e = writable ? make_writable_migration_entry(f.pfn)
+    : anon_exclusive ? make_readable_exclusive_migration_entry(f.pfn)
+      : make_readable_migration_entry(f.pfn);
+  let swp = swp_entry_to_pte(e);
+  const sd = pte_present(old) ? pte_soft_dirty(old) : (old & _PAGE_SWP_SOFT_DIRTY) !== 0;
+  if (sd) swp += _PAGE_SWP_SOFT_DIRTY;
+  set_pte_at(mm, addr, ptep, swp);
+  folio_remove_rmap_pte(f, vma);
+  put_page(f);
+  count_event('try_to_migrate_one');
+  return true;
+}
+
+/**
+ * try_to_migrate() - replace every mapping of @f, in every mm, by a
+ * migration entry. Each mapping is cleared inside its own MMU_NOTIFY_CLEAR
+ * invalidation. A DMA-pinned anonymous page keeps its mappings.
+ * Context: @f locked and referenced by the caller; may sleep (notifiers).
+ */
+export function* try_to_migrate(f: page): Sleepable {
+  for (const { vma, addr } of rmap_candidates(f)) {
+    if (!folio_mapped(f)) break;
+    if (!(yield* try_to_migrate_one(f, vma, addr))) break;
+  }
+}
+
+/**
+ * folio_migrate_mapping() - give @newf the place of @f in its mapping.
+ * @mapping: folio_mapping(@f): null for anonymous memory.
+ * @extra_count: references the caller holds beyond the usual one
+ *               (1 for the faulting page of a device-private fault).
+ *
+ * Fails if someone else holds a reference (a GUP pin, a racing lookup):
+ * the caller must then keep @f. For page-cache folios the cache slot and
+ * its reference move to @newf.
+ * Context: both folios locked. Return: MIGRATEPAGE_SUCCESS or -EAGAIN.
+ */
+export function folio_migrate_mapping(mapping: address_space | null, newf: page, f: page, extra_count: number): number {
+  const expected = 1 + extra_count + (mapping !== null ? 1 : 0);
+  if (f._refcount !== expected) return -EAGAIN;
+  newf.index = f.index;
+  newf.mapping = f.mapping;
+  if (f.flags & (1 << PG_swapbacked)) newf.flags |= 1 << PG_swapbacked;
+  if (mapping !== null) {
+    mapping.i_pages.set(f.index, newf);
+    newf._refcount++;         /* the page cache's reference moves to the copy */
+    f._refcount--;
+  }
+  return MIGRATEPAGE_SUCCESS;
+}
+
+/**
+ * folio_migrate_flags() - copy the state bits (dirty, uptodate, LRU
+ * hints, mlock) and the memcg charge from @f to @newf.
+ * Context: both folios locked.
+ */
+export function folio_migrate_flags(newf: page, f: page): void {
+  for (const bit of [PG_uptodate, PG_referenced, PG_active, PG_workingset, PG_mlocked]) {
+    if (f.flags & (1 << bit)) newf.flags |= 1 << bit;
+  }
+  if (PageDirty(f)) { ClearPageDirty(f); SetPageDirty(newf); }
+  newf.memcg = f.memcg;       /* mem_cgroup_migrate(): the charge follows the data */
+  f.memcg = null;
+}
+
+export { put_page };
