@@ -47,6 +47,7 @@ import {
 } from './shm.js';
 import { gpt_clear_range, gpt_prune, gpt_walk_range } from './walk.js';
 import { gpt_iter } from './iter.js';
+import { gpt_pwc } from './pwc.js';
 
 const TWO32 = 4294967296;
 const MAX53 = 9007199254740991;
@@ -80,6 +81,9 @@ export class gpt extends gpt_pool {
   private readonly pde_div: number;
   private readonly pde_hi_mul: number;
   private readonly leaf_bits: number;
+  private readonly leaf_inv: number;
+  /* paging-structure cache (private tables only; lib/gpt/pwc.ts) */
+  private readonly pwc: gpt_pwc | null;
   /* this thread's epoch reader slot and read-section nesting */
   private rslot = -1;
   private rcu_nest = 0;
@@ -115,6 +119,8 @@ export class gpt extends gpt_pool {
     let lb = 1 << L.llevel;
     for (const l of fmt.leaf_levels) if (l < L.levels) lb |= 1 << l;
     this.leaf_bits = lb;
+    this.leaf_inv = 1 / L.span[L.llevel];
+    this.pwc = this.smp || L.llevel === 0 ? null : new gpt_pwc(L.span[L.llevel] * L.entries);
     this.check_format();
     const h = this.hdr;
     if (opts.shared !== undefined) {
@@ -407,12 +413,26 @@ export class gpt extends gpt_pool {
    * the table).
    */
   lookup(addr: number, level: number = this.llevel): number {
-    if (!(addr >= 0 && addr < this.limit) || level > this.llevel) return GPT_NO_DIR;
+    if (!(addr >= 0 && addr < this.limit)) return GPT_NO_DIR;
+    const c = this.pwc;
+    if (c !== null && level === this.llevel) {
+      const key = Math.floor(addr * c.inv);
+      const h = key & c.mask;
+      if (c.tag[h] === key) return (c.slot[h] << this.lbits) | ((addr * this.leaf_inv) & this.mask);
+    }
+    return this.lookup_walk(addr, level);
+  }
+
+  /* lookup() past the paging-structure cache: walk from the root */
+  private lookup_walk(addr: number, level: number): number {
+    if (!(level >= 0 && level <= this.llevel)) return GPT_NO_DIR;
     let slot = this.root;
     for (let l = 0; l < level; l++) {
       slot = this.child_at(slot * this.entries_per_dir + ((addr / this.span[l]) & this.mask));
       if (slot < 0) return GPT_NO_DIR;
     }
+    if (this.pwc !== null && level === this.llevel && level > 0)
+      this.pwc.fill(addr, slot, this.hdr[HDR_LEVEL_COUNT + level]);
     return slot * this.entries_per_dir + ((addr / this.span[level]) & this.mask);
   }
 
@@ -451,6 +471,16 @@ export class gpt extends gpt_pool {
    */
   populate(addr: number, level: number = this.llevel): number {
     if (!(addr >= 0 && addr < this.limit)) return -EFAULT;
+    const c = this.pwc;
+    if (c !== null && level === this.llevel) {
+      const key = Math.floor(addr * c.inv);
+      const h = key & c.mask;
+      if (c.tag[h] === key) return (c.slot[h] << this.lbits) | ((addr * this.leaf_inv) & this.mask);
+    }
+    return this.populate_walk(addr, level);
+  }
+
+  private populate_walk(addr: number, level: number): number {
     if (!(level >= 0 && level <= this.llevel)) BUG(`populate() level ${level}`);
     let slot = this.root;
     for (let l = 0; l < level; l++) {
@@ -463,6 +493,8 @@ export class gpt extends gpt_pool {
       }
       slot = child;
     }
+    if (this.pwc !== null && level === this.llevel && level > 0)
+      this.pwc.fill(addr, slot, this.hdr[HDR_LEVEL_COUNT + level]);
     return slot * this.entries_per_dir + ((addr / this.span[level]) & this.mask);
   }
 
@@ -515,6 +547,8 @@ export class gpt extends gpt_pool {
     if (this.child_at(ptr) === child &&
         Atomics.compareExchange(this.meta, child * META_WORDS + M_REF, 1, 0) === 1) {
       this.xchg_raw(ptr, 0);
+      if (this.pwc !== null && this.meta[child * META_WORDS + M_LEVEL] === this.llevel)
+        this.pwc.invalidate(this.metaf[child * 8 + M_BASE_F64]);
       this.pool_retire(child, gpt_epoch_retire_tag(this.hdr));
       dead = true;
     }

@@ -1,0 +1,393 @@
+/*
+ * lib/test_hmm_migrate.ts - the dmirror driver's migrations: system memory
+ * to device memory (HMM_DMIRROR_MIGRATE_TO_DEV), device memory back to
+ * system memory (HMM_DMIRROR_MIGRATE_TO_SYS) and the CPU fault on a
+ * device-private page (dev_pagemap_ops.migrate_to_ram).
+ *
+ * Follows lib/test_hmm.c of Linux (dmirror_migrate_alloc_and_copy,
+ * dmirror_migrate_finalize_and_map, dmirror_migrate_to_device,
+ * dmirror_devmem_fault_alloc_and_copy, dmirror_migrate_to_system,
+ * dmirror_devmem_fault), the version with large (PMD-sized) device folios.
+ * Each migration is the three-step protocol of mm/migrate_device.ts:
+ *
+ *   migrate_vma_setup()     core: collect and lock sources, unmap them
+ *                           (migration entries), MMU_NOTIFY_MIGRATE
+ *   *_alloc_and_copy()      driver: allocate destinations, copy the data
+ *   migrate_vma_pages()     core: switch struct page metadata
+ *   *_finalize_and_map()    driver: program the device page table
+ *   migrate_vma_finalize()  core: map the new pages, unlock, release
+ *
+ * Differences from Linux, all defensive: dst[] is cleared before every
+ * window (Linux reuses the arrays), a failed small allocation inside the
+ * huge-allocation fallback skips the page instead of dereferencing NULL,
+ * and the device-to-RAM copy takes the folio order only from entries the
+ * core marked MIGRATE_PFN_COMPOUND.
+ */
+import type { page, vm_fault } from '../include/linux/mm_types.js';
+import {
+  PAGE_SIZE, PTRS_PER_PTE, HPAGE_PMD_NR, VM_READ, VM_FAULT_OOM, VM_FAULT_SIGBUS, folio_order,
+} from '../include/linux/mm.js';
+import { is_device_private_page, is_device_coherent_page, is_zone_device_page } from '../include/linux/memremap.js';
+import {
+  MIGRATE_PFN_VALID, MIGRATE_PFN_MIGRATE, MIGRATE_PFN_WRITE, MIGRATE_PFN_COMPOUND, MIGRATE_VMA_SELECT_SYSTEM,
+  MIGRATE_VMA_SELECT_DEVICE_PRIVATE, MIGRATE_VMA_SELECT_DEVICE_COHERENT, MIGRATE_VMA_SELECT_COMPOUND,
+  migrate_pfn, migrate_pfn_to_page, migrate_pfn_to_pfn, type migrate_vma,
+} from '../include/linux/migrate.js';
+import { HMM_DMIRROR_FLAG_FAIL_ALLOC, HMM_DMIRROR_MEMORY_DEVICE_PRIVATE, type hmm_dmirror_cmd } from '../include/uapi/linux/test_hmm.js';
+import { GFP_HIGHUSER_MOVABLE } from '../include/linux/gfp.js';
+import { EINVAL, ENOMEM } from '../include/uapi/asm-generic/errno.js';
+import type { Sleepable } from './sim/sched.js';
+import { mutex_lock, mutex_unlock } from './locking/mutex.js';
+import { count_event, trace_event } from './sim/trace.js';
+import { alloc_page, folio_alloc, pfn_to_page, copy_highpage, clear_highpage, put_page } from '../mm/page_alloc.js';
+import { folio_lock, folio_unlock } from '../mm/filemap.js';
+import { vma_lookup } from '../mm/vma.js';
+import { mmap_read_lock, mmap_read_unlock } from '../mm/mmap_lock.js';
+import { mmget_not_zero, mmput } from '../mm/task.js';
+import { migrate_vma_setup, migrate_vma_pages, migrate_vma_finalize } from '../mm/migrate_device.js';
+import {
+  type dmirror, DPT_XA_TAG_READ, DPT_XA_TAG_WRITE, BACKING_PAGE, dpt_store, dpt_erase,
+  dmirror_devmem_alloc_page, dmirror_bounce_init, dmirror_do_read, dmirror_bounce_copy_out,
+} from './test_hmm_devmem.js';
+
+/** dmirror_select_device() - the MIGRATE_VMA_SELECT_* flag for this mirror's kind of device memory. */
+export function dmirror_select_device(d: dmirror): number {
+  return d.mdevice.zone_device_type === HMM_DMIRROR_MEMORY_DEVICE_PRIVATE
+    ? MIGRATE_VMA_SELECT_DEVICE_PRIVATE : MIGRATE_VMA_SELECT_DEVICE_COHERENT;
+}
+
+/* take the one-shot FAIL_ALLOC flag if it is set */
+function dmirror_take_fail_alloc(d: dmirror): boolean {
+  if ((d.flags & HMM_DMIRROR_FLAG_FAIL_ALLOC) === 0n) return false;
+  d.flags &= ~HMM_DMIRROR_FLAG_FAIL_ALLOC;
+  count_event('dmirror_fail_alloc');
+  return true;
+}
+
+/* copy @nr pages starting at @from into @to, or zero @to when there is no source */
+function copy_or_clear(to: page, from: page | null, nr: number): void {
+  for (let i = 0; i < nr; i++) {
+    const d = pfn_to_page(to.pfn + i);
+    if (from !== null) copy_highpage(d, pfn_to_page(from.pfn + i));
+    else clear_highpage(d);
+  }
+}
+
+/*
+ * The huge device allocation failed (or FAIL_ALLOC forced it to): fill
+ * up to @nr entries from index @i with small device pages instead. The
+ * core then splits the source THP. Returns the index after the last one.
+ */
+function* dmirror_migrate_fallback(args: migrate_vma, d: dmirror, i: number, nr: number, write: number): Sleepable<number> {
+  const spfn = migrate_pfn_to_pfn(args.src[i]);
+  const has_src = (args.src[i] & MIGRATE_PFN_VALID) !== 0;
+  const last = (args.end - args.start) / PAGE_SIZE;
+  for (let k = 0; k < nr && i < last; k++, i++) {
+    const dpage = yield* dmirror_devmem_alloc_page(d, false);
+    if (dpage === null) continue;
+    const rpage = BACKING_PAGE(dpage);
+    rpage.zone_device_data = d;
+    args.dst[i] = migrate_pfn(dpage.pfn) + write;
+    copy_or_clear(rpage, has_src ? pfn_to_page(spfn + k) : null, 1);
+  }
+  return i;
+}
+
+/**
+ * dmirror_migrate_alloc_and_copy() - allocate device memory for every
+ * selected source of a window and copy the data into it (zero-fill
+ * sources without a page: holes and the zero page).
+ * @args: the window, after migrate_vma_setup().
+ * @d: the mirror; its device provides the memory, its flags may force
+ *     one allocation failure.
+ *
+ * A compound source gets a PMD-sized device folio when possible, else it
+ * falls back to HPAGE_PMD_NR small device pages. A source that is already
+ * device memory is skipped (with a warning), as is a small source whose
+ * allocation failed: it stays in system memory.
+ * Context: mmap_lock held for read; may sleep.
+ */
+export function* dmirror_migrate_alloc_and_copy(args: migrate_vma, d: dmirror): Sleepable {
+  const src = args.src, dst = args.dst;
+  const n = (args.end - args.start) / PAGE_SIZE;
+  for (let i = 0; i < n;) {
+    const is_large = (src[i] & MIGRATE_PFN_COMPOUND) !== 0;
+    const write = (src[i] & MIGRATE_PFN_WRITE) !== 0 ? MIGRATE_PFN_WRITE : 0;
+    if (!(src[i] & MIGRATE_PFN_MIGRATE)) { i++; continue; }
+    const spage = migrate_pfn_to_page(src[i]);
+    if (spage !== null && is_zone_device_page(spage)) {
+      count_event('dmirror_warn');
+      trace_event('dmirror_warn', { msg: 'page already in device', pfn: spage.pfn });
+      i++;
+      continue;
+    }
+    const dpage = dmirror_take_fail_alloc(d) ? null : yield* dmirror_devmem_alloc_page(d, is_large);
+    if (dpage === null) {
+      if (!is_large) { i++; continue; }
+      const nr = spage === null ? HPAGE_PMD_NR : 1 << folio_order(spage.compound_head);
+      i = yield* dmirror_migrate_fallback(args, d, i, nr, write);
+      continue;
+    }
+    const rpage = BACKING_PAGE(dpage);
+    rpage.zone_device_data = d;
+    dst[i] = migrate_pfn(dpage.pfn) + write;
+    if (is_large && dpage.order > 0) {
+      dst[i] += MIGRATE_PFN_COMPOUND;
+      copy_or_clear(rpage, spage, 1 << dpage.order);
+      i += 1 << dpage.order;
+      continue;
+    }
+    copy_or_clear(rpage, spage, 1);
+    i++;
+  }
+}
+
+/**
+ * dmirror_migrate_finalize_and_map() - program the device page table for
+ * the pages that did migrate: the backing page (private) or the device
+ * page (coherent) of each, tagged WRITE when the mapping is writable;
+ * HPAGE_PMD_NR consecutive entries for a device folio.
+ * Context: takes dmirror.mutex. Return: 0.
+ */
+export function* dmirror_migrate_finalize_and_map(args: migrate_vma, d: dmirror): Sleepable<number> {
+  const start_pfn = args.start / PAGE_SIZE, end_pfn = args.end / PAGE_SIZE;
+  yield* mutex_lock(d.mutex);
+  for (let i = 0, pfn = start_pfn; pfn < end_pfn; pfn++, i++) {
+    if (!(args.src[i] & MIGRATE_PFN_MIGRATE)) continue;
+    const dpage = migrate_pfn_to_page(args.dst[i]);
+    if (dpage === null) continue;
+    const nr = (args.dst[i] & MIGRATE_PFN_COMPOUND) ? 1 << folio_order(dpage.compound_head) : 1;
+    if (end_pfn < pfn + nr) count_event('dmirror_warn');
+    const rpage = BACKING_PAGE(dpage);
+    const tag = (args.dst[i] & MIGRATE_PFN_WRITE) ? DPT_XA_TAG_WRITE : DPT_XA_TAG_READ;
+    for (let k = 0; k < nr; k++) dpt_store(d, pfn + k, pfn_to_page(rpage.compound_head.pfn + k), tag);
+  }
+  mutex_unlock(d.mutex);
+  return 0;
+}
+
+/* One window of a migration: [addr, next) inside one readable VMA, or -EINVAL. */
+function window_end(vma: { vm_end: number }, addr: number, end: number): number {
+  return Math.min(end, addr + PTRS_PER_PTE * PAGE_SIZE, vma.vm_end);
+}
+
+function new_args(vma: migrate_vma['vma'], d: dmirror, start: number, end: number, flags: number,
+                  src: Float64Array, dst: Float64Array): migrate_vma {
+  src.fill(0);
+  dst.fill(0);
+  return { vma, src, dst, cpages: 0, npages: 0, start, end, pgmap_owner: d.mdevice, flags, fault_page: null };
+}
+
+/**
+ * dmirror_migrate_to_device() - HMM_DMIRROR_MIGRATE_TO_DEV: move the
+ * system-memory pages of [addr, addr + npages pages) to this device, then
+ * read the whole range back through the device page table into cmd.ptr.
+ * @d: the mirror.
+ * @cmd: the command block; cpages is set to the pages found mirrored.
+ *
+ * Context: may sleep; takes mmap_lock for read and dmirror.mutex.
+ * Return: 0; -EINVAL when part of the range has no VMA or an unreadable
+ * one; -ENOENT when some page is not in this device's page table
+ * afterwards (shared memory, another device's page); -ENOMEM; -EFAULT
+ * when the read-back cannot be copied out.
+ */
+export function* dmirror_migrate_to_device(d: dmirror, cmd: hmm_dmirror_cmd): Sleepable<number> {
+  const start = Number(cmd.addr), size = Number(cmd.npages) * PAGE_SIZE, end = start + size;
+  const mm = d.notifier.mm;
+  if (!mmget_not_zero(mm)) return -EINVAL;
+  const src = new Float64Array(PTRS_PER_PTE), dst = new Float64Array(PTRS_PER_PTE);
+  yield* mmap_read_lock(mm);
+  let ret = 0;
+  for (let addr = start; addr < end;) {
+    const vma = vma_lookup(mm, addr);
+    if (vma === null || !(vma.vm_flags & VM_READ)) { ret = -EINVAL; break; }
+    const next = window_end(vma, addr, end);
+    const args = new_args(vma, d, addr, next, MIGRATE_VMA_SELECT_SYSTEM | MIGRATE_VMA_SELECT_COMPOUND, src, dst);
+    ret = yield* migrate_vma_setup(args);
+    if (ret) break;
+    yield* dmirror_migrate_alloc_and_copy(args, d);
+    yield* migrate_vma_pages(args);
+    yield* dmirror_migrate_finalize_and_map(args, d);
+    yield* migrate_vma_finalize(args);
+    addr = next;
+  }
+  mmap_read_unlock(mm);
+  yield* mmput(mm);
+  if (ret) return ret;
+
+  /* read back what the device now holds, for the test to check */
+  const bounce = dmirror_bounce_init(start, size);
+  if (bounce === null) return -ENOMEM;
+  yield* mutex_lock(d.mutex);
+  ret = dmirror_do_read(d, start, end, bounce);
+  mutex_unlock(d.mutex);
+  if (ret === 0) ret = yield* dmirror_bounce_copy_out(bounce, cmd.ptr);
+  cmd.cpages = BigInt(bounce.cpages);
+  trace_event('dmirror_migrate_to_device', { dev: d.mdevice.minor, start, end, cpages: bounce.cpages, ret });
+  return ret;
+}
+
+/* allocate one locked RAM page, or a folio of @order */
+function* alloc_locked_ram(order: number): Sleepable<page | null> {
+  const p = order > 0 ? folio_alloc(GFP_HIGHUSER_MOVABLE, order) : alloc_page(GFP_HIGHUSER_MOVABLE);
+  if (p !== null) yield* folio_lock(p);
+  return p;
+}
+
+/**
+ * dmirror_devmem_fault_alloc_and_copy() - allocate system memory for each
+ * selected device page of a window, drop its device page table entry
+ * (the mirror ignores its own MIGRATE invalidation, so it must do it
+ * here) and copy the data back.
+ * @args: after migrate_vma_setup() with a DEVICE_PRIVATE/COHERENT select.
+ * @d: the mirror.
+ *
+ * A compound source gets a RAM folio of the same order, or, when that
+ * fails or FAIL_ALLOC forces it, one small page per subpage (the core
+ * splits the device folio).
+ * Context: may sleep. Return: 0, or VM_FAULT_OOM (every page allocated so
+ * far is released and the remaining dst entries cleared).
+ */
+export function* dmirror_devmem_fault_alloc_and_copy(args: migrate_vma, d: dmirror): Sleepable<number> {
+  const src = args.src, dst = args.dst;
+  const n = (args.end - args.start) / PAGE_SIZE;
+  let addr = args.start;
+  for (let i = 0; i < n;) {
+    const sp = migrate_pfn_to_page(src[i]);
+    if (sp === null || !(src[i] & MIGRATE_PFN_MIGRATE) || (!is_device_private_page(sp) && !is_device_coherent_page(sp))) {
+      if (sp !== null && (src[i] & MIGRATE_PFN_MIGRATE)) count_event('dmirror_warn');
+      addr += PAGE_SIZE;
+      i++;
+      continue;
+    }
+    const spage = BACKING_PAGE(sp);
+    const order = (src[i] & MIGRATE_PFN_COMPOUND) ? folio_order(spage.compound_head) : 0;
+    let flags = (order ? MIGRATE_PFN_COMPOUND : 0) + ((src[i] & MIGRATE_PFN_WRITE) ? MIGRATE_PFN_WRITE : 0);
+    let dpage: page | null;
+    if (dmirror_take_fail_alloc(d)) {
+      flags &= ~MIGRATE_PFN_COMPOUND;
+      dpage = null;
+    } else {
+      dpage = yield* alloc_locked_ram(order);
+    }
+    if (dpage === null && !order) return VM_FAULT_OOM;
+    if (dpage !== null) {
+      dst[i] = migrate_pfn(dpage.pfn) + flags;
+      for (let k = 0; k < 1 << order; k++, addr += PAGE_SIZE) {
+        dpt_erase(d, addr / PAGE_SIZE);
+        copy_highpage(pfn_to_page(dpage.pfn + k), pfn_to_page(spage.pfn + k));
+      }
+    } else {
+      /* the huge allocation failed: one small page per subpage */
+      for (let k = 0; k < 1 << order; k++, addr += PAGE_SIZE) {
+        const small = yield* alloc_locked_ram(0);
+        if (small === null) {
+          for (let j = i; j < i + k; j++) {
+            const f = migrate_pfn_to_page(dst[j]);
+            if (f !== null) { folio_unlock(f); put_page(f); }
+          }
+          for (let j = i; j < i + (1 << order); j++) dst[j] = 0;
+          return VM_FAULT_OOM;
+        }
+        dst[i + k] = migrate_pfn(small.pfn) + flags;
+        dpt_erase(d, addr / PAGE_SIZE);
+        copy_highpage(small, pfn_to_page(spage.pfn + k));
+      }
+    }
+    i += 1 << order;
+  }
+  return 0;
+}
+
+/** dmirror_successful_migrated_pages() - source entries that migrated; a device THP counts once. */
+export function dmirror_successful_migrated_pages(m: migrate_vma): number {
+  let cpages = 0;
+  for (let i = 0; i < m.npages; i++) {
+    if ((m.src[i] & MIGRATE_PFN_VALID) && (m.src[i] & MIGRATE_PFN_MIGRATE)) cpages++;
+  }
+  return cpages;
+}
+
+/**
+ * dmirror_migrate_to_system() - HMM_DMIRROR_MIGRATE_TO_SYS: move this
+ * device's pages of the range back to system memory.
+ * @d: the mirror.
+ * @cmd: cpages is set to the source entries migrated (a device THP moved
+ *       as one unit counts one).
+ *
+ * Context: may sleep; takes mmap_lock for read.
+ * Return: 0, -EINVAL (no VMA or unreadable), -ENOMEM.
+ */
+export function* dmirror_migrate_to_system(d: dmirror, cmd: hmm_dmirror_cmd): Sleepable<number> {
+  const start = Number(cmd.addr), end = start + Number(cmd.npages) * PAGE_SIZE;
+  const mm = d.notifier.mm;
+  if (!mmget_not_zero(mm)) return -EINVAL;
+  const src = new Float64Array(PTRS_PER_PTE), dst = new Float64Array(PTRS_PER_PTE);
+  let cpages = 0, ret = 0;
+  yield* mmap_read_lock(mm);
+  for (let addr = start; addr < end;) {
+    const vma = vma_lookup(mm, addr);
+    if (vma === null || !(vma.vm_flags & VM_READ)) { ret = -EINVAL; break; }
+    const next = window_end(vma, addr, end);
+    const args = new_args(vma, d, addr, next, dmirror_select_device(d) | MIGRATE_VMA_SELECT_COMPOUND, src, dst);
+    ret = yield* migrate_vma_setup(args);
+    if (ret) break;
+    if ((yield* dmirror_devmem_fault_alloc_and_copy(args, d)) !== 0) {
+      yield* migrate_vma_finalize(args);
+      ret = -ENOMEM;
+      break;
+    }
+    yield* migrate_vma_pages(args);
+    cpages += dmirror_successful_migrated_pages(args);
+    yield* migrate_vma_finalize(args);
+    addr = next;
+  }
+  mmap_read_unlock(mm);
+  yield* mmput(mm);
+  cmd.cpages = BigInt(cpages);
+  trace_event('dmirror_migrate_to_system', { dev: d.mdevice.minor, start, end, cpages, ret });
+  return ret;
+}
+
+/**
+ * dmirror_devmem_fault() - dev_pagemap_ops.migrate_to_ram: the CPU touched
+ * one of this driver's device-private pages. Migrate the page (or, when
+ * the fault came through a PMD, the whole device THP) back to RAM.
+ * @vmf: the fault; vmf.page is the device page, locked and referenced by
+ *       do_swap_page.
+ *
+ * The mirror is found through the ownership chain: device page -> backing
+ * page -> dmirror. No device finalize step is needed: the copy already
+ * erased the device page table entries.
+ * Context: mmap_lock held for read; may sleep.
+ * Return: 0, VM_FAULT_SIGBUS when migrate_vma_setup() refuses the window,
+ * VM_FAULT_OOM.
+ */
+export function* dmirror_devmem_fault(vmf: vm_fault): Sleepable<number> {
+  const fpage = vmf.page!;
+  const folio = fpage.compound_head;
+  const rpage = folio.zone_device_data as page;
+  const d = rpage.zone_device_data as dmirror;
+  /* a fault through a PTE may hit a partly mapped folio: migrate one page */
+  const order = vmf.pte >= 0 ? 0 : folio_order(folio);
+  const span = PAGE_SIZE * 2 ** order;
+  const start = vmf.address - (vmf.address % span);
+  const nr = span / PAGE_SIZE;
+  const args: migrate_vma = {
+    vma: vmf.vma, src: new Float64Array(nr), dst: new Float64Array(nr), cpages: 0, npages: 0,
+    start, end: start + span, pgmap_owner: d.mdevice,
+    flags: dmirror_select_device(d) | (order ? MIGRATE_VMA_SELECT_COMPOUND : 0), fault_page: fpage,
+  };
+  if ((yield* migrate_vma_setup(args)) !== 0) return VM_FAULT_SIGBUS;
+  const ret = yield* dmirror_devmem_fault_alloc_and_copy(args, d);
+  if (ret) {
+    yield* migrate_vma_finalize(args);
+    return ret;
+  }
+  yield* migrate_vma_pages(args);
+  yield* migrate_vma_finalize(args);
+  count_event('dmirror_devmem_fault');
+  trace_event('dmirror_devmem_fault', { dev: d.mdevice.minor, addr: vmf.address, order });
+  return 0;
+}
+
