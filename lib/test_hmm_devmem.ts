@@ -35,7 +35,9 @@
  * Lock order: dmirror_device.devmem_lock (mutex) -> dmirror_device.lock
  * (spinlock). dmirror.mutex is never held while allocating device memory.
  */
-import type { page } from '../include/linux/mm_types.js';
+import type { page, vm_fault, mm_struct } from '../include/linux/mm_types.js';
+import type { task_struct } from '../include/linux/sched.js';
+import { PG_head } from '../include/linux/page-flags.js';
 import { PAGE_SIZE, HPAGE_PMD_NR, HPAGE_PMD_ORDER, folio_order } from '../include/linux/mm.js';
 import {
   MEMORY_DEVICE_PRIVATE, MEMORY_DEVICE_COHERENT, is_device_private_page, is_device_coherent_page,
@@ -44,12 +46,14 @@ import {
 import type { mmu_interval_notifier } from '../include/linux/mmu_notifier.js';
 import { HMM_DMIRROR_MEMORY_DEVICE_PRIVATE, HMM_DMIRROR_MEMORY_DEVICE_COHERENT } from '../include/uapi/linux/test_hmm.js';
 import { GFP_HIGHUSER, GFP_HIGHUSER_MOVABLE, __GFP_NOFAIL } from '../include/linux/gfp.js';
-import { ENOMEM, EINVAL, EFAULT } from '../include/uapi/asm-generic/errno.js';
+import { ENOMEM, EINVAL, EFAULT, ENOENT } from '../include/uapi/asm-generic/errno.js';
 import type { Sleepable } from './sim/sched.js';
 import { mutex, mutex_lock, mutex_unlock } from './locking/mutex.js';
 import { spinlock_t, spin_lock, spin_unlock } from './locking/spinlock.js';
 import { trace_event, count_event } from './sim/trace.js';
-import { folio_alloc, alloc_page, __free_pages, pfn_to_page, copy_highpage } from '../mm/page_alloc.js';
+import { charge } from './sim/clock.js';
+import { copy_cost_ns, PCIE_BW } from './sim/costs.js';
+import { folio_alloc, alloc_page, __free_pages, pfn_to_page, copy_highpage, kmap_local_page } from '../mm/page_alloc.js';
 import {
   memremap_pages, memunmap_pages, request_free_mem_region, release_mem_region, zone_device_folio_init,
 } from '../mm/memremap.js';
@@ -58,6 +62,9 @@ import {
   MIGRATE_PFN_MIGRATE, MIGRATE_PFN_WRITE, MIGRATE_PFN_COMPOUND, migrate_pfn, migrate_pfn_to_page,
 } from '../include/linux/migrate.js';
 import { migrate_device_range, migrate_device_pages, migrate_device_finalize } from '../mm/migrate_device.js';
+import { copy_to_user } from '../mm/fault.js';
+import { current } from './sim/sched.js';
+import { dmirror_devmem_fault } from './test_hmm_migrate.js';
 
 export const DMIRROR_NDEVICES = 4;
 export const DMIRROR_RANGE_FAULT_TIMEOUT = 1000;                 /* ms */
@@ -72,8 +79,17 @@ export const DPT_XA_TAG_READ = 0;
 export const DPT_XA_TAG_ATOMIC = 1;
 export const DPT_XA_TAG_WRITE = 3;
 
-/** Module parameters: whether the machine provides SPM for the coherent devices 2 and 3. */
-export const dmirror_params = { spm: true };
+/**
+ * Module parameters.
+ *  spm: the machine provides special-purpose memory for the coherent
+ *       devices 2 and 3 (Linux: spm_addr_dev0/1); without it they are
+ *       not created and the coherent self-test variants skip.
+ *  broken_skip_read_retry: TEST ONLY - publish device faults without
+ *       checking mmu_interval_read_retry(), the bug the retry protocol
+ *       exists to prevent; race checkers use it to prove they would
+ *       catch it. Never set outside such a check.
+ */
+export const dmirror_params = { spm: true, broken_skip_read_retry: false };
 
 /** One entry of a mirror's device page table: the page holding the data and its tag. */
 export interface dpt_entry {
@@ -171,6 +187,58 @@ export function dpt_erase_range(d: dmirror, first: number, last: number): void {
   for (const pfn of [...d.pt.keys()]) if (pfn >= first && pfn <= last) d.pt.delete(pfn);
 }
 
+/* ---- bounce buffers: the device's view of a range, copied to or from user space ---- */
+
+/** struct dmirror_bounce - a kernel buffer covering [addr, addr + size). */
+export interface dmirror_bounce {
+  ptr: Uint8Array;
+  size: number;
+  addr: number;
+  cpages: number;                 /* pages copied so far */
+}
+
+/* a vmalloc() that fails for absurd sizes instead of throwing */
+const BOUNCE_MAX = 1024 * 1024 * 1024;
+
+/** dmirror_bounce_init() - a zeroed bounce buffer, or null (-ENOMEM) when too large. */
+export function dmirror_bounce_init(addr: number, size: number): dmirror_bounce | null {
+  if (!(size >= 0 && size <= BOUNCE_MAX)) return null;
+  return { ptr: new Uint8Array(size), size, addr, cpages: 0 };
+}
+
+/** current_mm() - the address space of the task making the system call. */
+export function current_mm(): mm_struct | null {
+  const t = current().task as task_struct | null;
+  return t === null || t === undefined ? null : t.mm;
+}
+
+/**
+ * dmirror_bounce_copy_out() - copy the whole bounce buffer to the caller's
+ * user buffer at @uptr. Context: may sleep (faults). Return: 0 or -EFAULT.
+ */
+export function* dmirror_bounce_copy_out(bounce: dmirror_bounce, uptr: bigint): Sleepable<number> {
+  const mm = current_mm();
+  if (mm === null) return -EFAULT;
+  return (yield* copy_to_user(mm, Number(uptr), bounce.ptr)) === 0 ? 0 : -EFAULT;
+}
+
+/**
+ * dmirror_do_read() - copy [start, end) from the device page table into
+ * the bounce buffer, counting pages in bounce.cpages; the entry tag is
+ * ignored. Caller holds dmirror.mutex.
+ * Return: 0, or -ENOENT at the first page with no entry.
+ */
+export function dmirror_do_read(d: dmirror, start: number, end: number, bounce: dmirror_bounce): number {
+  let off = start - bounce.addr - ((start - bounce.addr) % PAGE_SIZE);
+  for (let pfn = start / PAGE_SIZE; pfn < end / PAGE_SIZE; pfn++, off += PAGE_SIZE) {
+    const e = d.pt.get(pfn);
+    if (e === undefined) return -ENOENT;
+    bounce.ptr.set(kmap_local_page(e.page), off);
+    bounce.cpages++;
+  }
+  return 0;
+}
+
 /* ---- chunks and pages ---- */
 
 /* container_of(page->pgmap, struct dmirror_chunk, pagemap) */
@@ -200,11 +268,6 @@ export function dmirror_is_private_zone(mdevice: dmirror_device): boolean {
 export function BACKING_PAGE(p: page): page {
   return is_device_private_page(p) ? (p.zone_device_data as page) : p;
 }
-
-/* The dev_pagemap_ops of every chunk; filled by the modules that implement them. */
-export const dmirror_devmem_ops: dev_pagemap_ops = {
-  folio_free: (f: page) => dmirror_devmem_free(f),
-};
 
 function push_free(mdevice: dmirror_device, p: page, large: boolean): void {
   if (large) {
@@ -385,7 +448,7 @@ export function dmirror_devmem_folio_split(head: page, tail: page | null): void 
   if (tail === null) {
     if (rpage !== head) {
       rpage.order = 0;
-      rpage.flags &= ~(1 << 6 /* PG_head */);
+      rpage.flags &= ~(1 << PG_head);
       rpage.mapping = null;
       rpage._refcount = 1;
     }
@@ -401,7 +464,13 @@ export function dmirror_devmem_folio_split(head: page, tail: page | null): void 
   tail.mapping = head.mapping;
   tail.pgmap = head.pgmap;
 }
-dmirror_devmem_ops.folio_split = dmirror_devmem_folio_split;
+
+/** The dev_pagemap_ops of every chunk of every dmirror device. */
+export const dmirror_devmem_ops: dev_pagemap_ops = Object.freeze({
+  folio_free: dmirror_devmem_free,
+  migrate_to_ram: (vmf: vm_fault) => dmirror_devmem_fault(vmf),
+  folio_split: dmirror_devmem_folio_split,
+});
 
 /* ---- eviction and removal ---- */
 
@@ -435,9 +504,9 @@ export function* dmirror_device_evict_chunk(chunk: dmirror_chunk): Sleepable {
       order = 0;
     }
     yield* folio_lock(dpage);
-    dst[i] = migrate_pfn(dpage.pfn) | (src[i] & MIGRATE_PFN_WRITE);
-    if (order) dst[i] |= MIGRATE_PFN_COMPOUND;
+    dst[i] = migrate_pfn(dpage.pfn) + (src[i] & MIGRATE_PFN_WRITE) + (order ? MIGRATE_PFN_COMPOUND : 0);
     for (let k = 0; k < 1 << order; k++) copy_highpage(pfn_to_page(dpage.pfn + k), pfn_to_page(spage.pfn + k));
+    charge(copy_cost_ns(PAGE_SIZE << order, PCIE_BW));
   }
   yield* migrate_device_pages(src, dst, npages);
   yield* migrate_device_finalize(src, dst, npages);
@@ -497,4 +566,3 @@ export function* dmirror_device_evict_all(mdevice: dmirror_device): Sleepable {
   for (let i = 0; i < mdevice.devmem_count; i++) yield* dmirror_device_evict_chunk(mdevice.devmem_chunks[i]);
 }
 
-export { HMM_DMIRROR_MEMORY_DEVICE_COHERENT };

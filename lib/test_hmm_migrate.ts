@@ -39,6 +39,8 @@ import { EINVAL, ENOMEM } from '../include/uapi/asm-generic/errno.js';
 import type { Sleepable } from './sim/sched.js';
 import { mutex_lock, mutex_unlock } from './locking/mutex.js';
 import { count_event, trace_event } from './sim/trace.js';
+import { charge } from './sim/clock.js';
+import { copy_cost_ns, PCIE_BW } from './sim/costs.js';
 import { alloc_page, folio_alloc, pfn_to_page, copy_highpage, clear_highpage, put_page } from '../mm/page_alloc.js';
 import { folio_lock, folio_unlock } from '../mm/filemap.js';
 import { vma_lookup } from '../mm/vma.js';
@@ -64,8 +66,14 @@ function dmirror_take_fail_alloc(d: dmirror): boolean {
   return true;
 }
 
+/* a page crossing the bus between system and device memory costs its PCIe transfer */
+function charge_copy(nr: number): void {
+  charge(copy_cost_ns(nr * PAGE_SIZE, PCIE_BW));
+}
+
 /* copy @nr pages starting at @from into @to, or zero @to when there is no source */
 function copy_or_clear(to: page, from: page | null, nr: number): void {
+  if (from !== null) charge_copy(nr);
   for (let i = 0; i < nr; i++) {
     const d = pfn_to_page(to.pfn + i);
     if (from !== null) copy_highpage(d, pfn_to_page(from.pfn + i));
@@ -277,6 +285,7 @@ export function* dmirror_devmem_fault_alloc_and_copy(args: migrate_vma, d: dmirr
         dpt_erase(d, addr / PAGE_SIZE);
         copy_highpage(pfn_to_page(dpage.pfn + k), pfn_to_page(spage.pfn + k));
       }
+      charge_copy(1 << order);
     } else {
       /* the huge allocation failed: one small page per subpage */
       for (let k = 0; k < 1 << order; k++, addr += PAGE_SIZE) {
@@ -292,6 +301,7 @@ export function* dmirror_devmem_fault_alloc_and_copy(args: migrate_vma, d: dmirr
         dst[i + k] = migrate_pfn(small.pfn) + flags;
         dpt_erase(d, addr / PAGE_SIZE);
         copy_highpage(small, pfn_to_page(spage.pfn + k));
+        charge_copy(1);
       }
     }
     i += 1 << order;

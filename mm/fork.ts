@@ -242,6 +242,7 @@ export function* copy_page_range(dst: vm_area_struct, src: vm_area_struct): Slee
 export function* dup_mmap(mm: mm_struct, oldmm: mm_struct): Sleepable<number> {
   yield* mmap_write_lock(oldmm);
   yield* mmap_write_lock(mm);
+  mm.memcg = oldmm.memcg;              /* the child starts in its parent's memory cgroup (cgroup_fork) */
   let ret = 0;
   for (const src of oldmm.mmap) {
     if (src.vm_flags & VM_DONTCOPY) continue;

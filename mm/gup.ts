@@ -26,7 +26,7 @@ import {
 import { pte_present, pte_write, pte_special, pte_pfn, pte_none, pte_dirty } from '../include/linux/pgtable.js';
 import { PageAnonExclusive } from '../include/linux/page-flags.js';
 import { is_zone_device_page } from '../include/linux/memremap.js';
-import { EFAULT, ENOMEM, EHWPOISON, EBUSY, EINVAL } from '../include/uapi/asm-generic/errno.js';
+import { EFAULT, ENOMEM, EHWPOISON, EBUSY, EINVAL, EAGAIN } from '../include/uapi/asm-generic/errno.js';
 import type { Sleepable } from '../lib/sim/sched.js';
 import { count_event } from '../lib/sim/trace.js';
 import { pte_offset_map, ptep_get } from './pgtable.js';
@@ -226,12 +226,15 @@ export function* get_user_pages(mm: mm_struct, start: number, nr_pages: number, 
 export function* pin_user_pages(mm: mm_struct, start: number, nr_pages: number, gup_flags: number,
                                 pages: page[]): Sleepable<number> {
   if (gup_flags & FOLL_GET) return -EINVAL;
-  const ret = yield* __get_user_pages(mm, start, nr_pages, gup_flags | FOLL_PIN, pages);
-  if (ret > 0 && (gup_flags & FOLL_LONGTERM) && gup_hooks.longterm_check !== null) {
+  for (;;) {
+    const ret = yield* __get_user_pages(mm, start, nr_pages, gup_flags | FOLL_PIN, pages);
+    if (ret <= 0 || !(gup_flags & FOLL_LONGTERM) || gup_hooks.longterm_check === null) return ret;
     const err = yield* gup_hooks.longterm_check(mm, pages, gup_flags);
+    /* -EAGAIN: the check released every pin and migrated what could not stay pinned; pin again */
+    if (err === -EAGAIN) continue;
     if (err < 0) { unpin_user_pages(pages.splice(0)); return err; }
+    return ret;
   }
-  return ret;
 }
 
 /** pin_user_pages_unlocked() - pin_user_pages() taking mmap_lock itself. */

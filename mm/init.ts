@@ -10,7 +10,7 @@ import { PAGE_SIZE } from '../include/linux/mm.js';
 import { resetScheduler } from '../lib/sim/sched.js';
 import { resetTrace } from '../lib/sim/trace.js';
 import { resetLockdep } from '../lib/locking/lockdep.js';
-import { mem_init, totalram_pages } from './page_alloc.js';
+import { mem_init, totalram_pages, setup_per_zone_wmarks } from './page_alloc.js';
 import { resetTasks } from './task.js';
 import { resetFiles } from './file.js';
 import { resetFaultHooks } from './memory.js';
@@ -19,13 +19,22 @@ import { resetFaultHooks } from './memory.js';
 export interface boot_params {
   /* RAM in bytes (default 64 MiB); rounded up to 4 MiB */
   ram_bytes?: number;
+  /* swap device size in bytes, swapped on at boot (mm/swapfile.ts); default 0: no swap */
+  swap_bytes?: number;
+  /*
+   * vm.min_free_kbytes: the reserve that sets the zone watermarks
+   * (setup_per_zone_wmarks). Linux derives it from the RAM size; the
+   * default here is 0 (no reserve, no kswapd wake-ups), so a machine
+   * booted without it hands out every frame.
+   */
+  min_free_kbytes?: number;
 }
 
 /* subsystems that keep state register a reset to run at every boot */
-const boot_hooks: (() => void)[] = [];
+const boot_hooks: ((params: boot_params) => void)[] = [];
 
-/** register_boot_hook() - run fn at every start_kernel() (after memory is up). */
-export function register_boot_hook(fn: () => void): void {
+/** register_boot_hook() - run fn(params) at every start_kernel() (after memory is up). */
+export function register_boot_hook(fn: (params: boot_params) => void): void {
   if (!boot_hooks.includes(fn)) boot_hooks.push(fn);
 }
 
@@ -41,6 +50,7 @@ export function start_kernel(params: boot_params = {}): number {
   resetFiles();
   resetFaultHooks();
   mem_init(Math.ceil((params.ram_bytes ?? 64 * 1024 * 1024) / PAGE_SIZE));
-  for (const fn of boot_hooks) fn();
+  setup_per_zone_wmarks(params.min_free_kbytes ?? 0);
+  for (const fn of boot_hooks) fn(params);
   return totalram_pages();
 }

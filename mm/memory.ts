@@ -35,7 +35,7 @@ import {
   pte_to_swp_entry, non_swap_entry, is_migration_entry, is_device_private_entry, is_device_exclusive_entry,
   is_hwpoison_entry, is_hmm_entry, swp_offset_pfn, is_writable_device_private_entry, type swp_entry_t,
 } from '../include/linux/swapops.js';
-import { PageAnonExclusive, SetPageAnonExclusive, PageLocked, SetPageDirty } from '../include/linux/page-flags.js';
+import { PageAnonExclusive, SetPageAnonExclusive, PageLocked, SetPageDirty, PageSwapCache } from '../include/linux/page-flags.js';
 import { is_device_private_page } from '../include/linux/memremap.js';
 import { GFP_HIGHUSER_MOVABLE, __GFP_ZERO } from '../include/linux/gfp.js';
 import { MMU_NOTIFY_CLEAR, MMU_NOTIFY_EXCLUSIVE, MMU_NOTIFIER_RANGE_BLOCKABLE } from '../include/linux/mmu_notifier.js';
@@ -77,11 +77,13 @@ export interface fault_hooks_t {
   memcg_charge: ((f: page, mm: mm_struct) => number) | null;
   /* issue 4: put a new page on the LRU */
   lru_add: ((f: page, vma: vm_area_struct) => void) | null;
+  /* issue 4, mm/swapfile.ts: drop a locked folio's swap slot if no PTE names it (folio_free_swap) */
+  folio_free_swap: ((f: page) => boolean) | null;
 }
 
 export const fault_hooks: fault_hooks_t = {
   swapin: null, huge_pmd_anonymous: null, huge_pmd_fault: null, hmm_cpu_fault: null,
-  memcg_charge: null, lru_add: null,
+  memcg_charge: null, lru_add: null, folio_free_swap: null,
 };
 
 /** resetFaultHooks() - clear every slot (a fresh machine). */
@@ -230,12 +232,15 @@ function* wp_page_copy(vmf: vm_fault, old: page | null): Sleepable<number> {
 /*
  * wp_can_reuse_anon_folio() - is the faulting mm provably the only user of
  * this anonymous page? Exclusive pages are; otherwise one reference and
- * one mapping, checked under the folio lock.
+ * one mapping, checked under the folio lock, after dropping the swap
+ * cache's reference when no PTE names the folio's slot any more.
  */
 function wp_can_reuse_anon_folio(p: page): boolean {
   if (PageAnonExclusive(p)) return true;
-  if (p._refcount !== 1 || page_mapcount(p) !== 1) return false;
+  const swapcache = PageSwapCache(p) ? 1 : 0;       /* the swap cache's reference may be dropped below */
+  if (p._refcount !== 1 + swapcache || page_mapcount(p) !== 1) return false;
   if (!folio_trylock(p)) return false;
+  if (swapcache) fault_hooks.folio_free_swap?.(p);
   const ok = p._refcount === 1 && page_mapcount(p) === 1;
   if (ok) SetPageAnonExclusive(p);
   folio_unlock(p);
@@ -244,10 +249,11 @@ function wp_can_reuse_anon_folio(p: page): boolean {
 
 /**
  * do_wp_page() - write fault on a present, write-protected entry.
- * Called with the PTE lock held (it is dropped on every path).
+ * Called with the PTE lock held (it is dropped on every path); also by
+ * swap-in (mm/swap_state.ts) for a write to a folio it mapped read-only.
  * Context: mmap_lock held for read. Return: 0 or VM_FAULT_*.
  */
-function* do_wp_page(vmf: vm_fault): Sleepable<number> {
+export function* do_wp_page(vmf: vm_fault): Sleepable<number> {
   const vma = vmf.vma, mm = vma.vm_mm;
   const p = vm_normal_page(vma, vmf.address, vmf.orig_pte);
 

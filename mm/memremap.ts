@@ -211,4 +211,5 @@ register_free_hook((p: page) => {
   return true;
 });
 
-register_boot_hook(() => { ms = fresh(); memremap_hooks.memcg_uncharge = null; });
+/* memremap_hooks belong to their installers (mm/memcontrol.ts sets memcg_uncharge at boot) */
+register_boot_hook(() => { ms = fresh(); });

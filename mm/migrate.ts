@@ -239,4 +239,3 @@ export function folio_migrate_flags(newf: page, f: page): void {
   f.memcg = null;
 }
 
-export { put_page };

@@ -120,6 +120,18 @@ function* mn_itree_invalidate(s: mmu_notifier_subscriptions, range: mmu_notifier
   return 0;
 }
 
+/**
+ * HMM v8 hook (issue 6, mm/hmm_v8/mmu_notifier.ts): the 2015 layer links
+ * every range on its per-mm active list before any start callback runs and
+ * unlinks it after the last end callback (patch 02), and tags it with its
+ * 2015 event in range.v8_event (patch 01). Both are null until that layer
+ * is loaded; neither sleeps.
+ */
+export const mmu_notifier_v8_hooks: {
+  range_start: ((range: mmu_notifier_range) => void) | null;
+  range_end: ((range: mmu_notifier_range) => void) | null;
+} = { range_start: null, range_end: null };
+
 function trace_range(name: string, range: mmu_notifier_range): void {
   trace_event(name, {
     mm: range.mm.id, start: range.start, end: range.end,
@@ -140,9 +152,10 @@ export function* mmu_notifier_invalidate_range_start(range: mmu_notifier_range):
   trace_range('mmu_notifier_invalidate_range_start', range);
   const s = subs_of(range.mm);
   if (s === null) return 0;
+  mmu_notifier_v8_hooks.range_start?.(range);
   if (s.has_itree) {
     const ret = yield* mn_itree_invalidate(s, range);
-    if (ret) return ret;
+    if (ret) { mmu_notifier_v8_hooks.range_end?.(range); return ret; }
   }
   for (const sub of s.list.slice()) {
     if (sub.ops.invalidate_range_start === undefined) continue;
@@ -155,6 +168,7 @@ export function* mmu_notifier_invalidate_range_start(range: mmu_notifier_range):
         if (prev.ops.invalidate_range_end) yield* prev.ops.invalidate_range_end(prev, range);
       }
       if (s.has_itree) mn_itree_inv_end(s);
+      mmu_notifier_v8_hooks.range_end?.(range);
       return ret;
     }
   }
@@ -181,8 +195,23 @@ export function* mmu_notifier_invalidate_range_end(range: mmu_notifier_range): S
     for (const sub of s.list.slice()) {
       if (sub.ops.invalidate_range_end) yield* sub.ops.invalidate_range_end(sub, range);
     }
+    mmu_notifier_v8_hooks.range_end?.(range);
   }
   trace_range('mmu_notifier_invalidate_range_end', range);
+}
+
+/**
+ * mmu_notifier_clear_young() - ask whole-mm subscribers whether a
+ * secondary MMU accessed [start, end), clearing their accessed state
+ * (reclaim's aging, mm/rmap_reclaim.ts).
+ * Context: page-table lock held; never sleeps. Return: nonzero if young.
+ */
+export function mmu_notifier_clear_young(mm: mm_struct, start: number, end: number): number {
+  const s = subs_of(mm);
+  if (s === null) return 0;
+  let young = 0;
+  for (const sub of s.list) if (sub.ops.clear_young !== undefined) young |= sub.ops.clear_young(sub, mm, start, end);
+  return young;
 }
 
 /**

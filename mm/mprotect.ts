@@ -11,7 +11,9 @@
  * where Linux's can_change_pte_writable() would: an anonymous page that
  * is exclusive to this mm and already dirty. Shared writable mappings get
  * writable entries from vm_page_prot. Writable migration and
- * device-private entries are downgraded to read-only ones.
+ * device-private entries are downgraded to read-only ones; a
+ * device-exclusive entry is restored to a present PTE of the new
+ * protection (the invalidation revoked the device's access; issue 5).
  */
 import type { vm_area_struct, mm_struct } from '../include/linux/mm_types.js';
 import {
@@ -21,7 +23,7 @@ import { pte_none, pte_present, pte_modify, pte_mkwrite, pte_dirty, pmd_is_table
 import {
   pte_to_swp_entry, swp_entry_to_pte, is_writable_migration_entry, is_writable_device_private_entry,
   make_readable_migration_entry, make_readable_device_private_entry, swp_offset_pfn, pte_swp_exclusive,
-  pte_swp_mkexclusive,
+  pte_swp_mkexclusive, is_device_exclusive_entry,
 } from '../include/linux/swapops.js';
 import { PageAnonExclusive } from '../include/linux/page-flags.js';
 import { PROT_READ, PROT_WRITE, PROT_EXEC, PROT_GROWSDOWN, PROT_GROWSUP } from '../include/uapi/asm-generic/mman.js';
@@ -35,7 +37,8 @@ import { find_vma, split_vma, vma_merge } from './vma.js';
 import { vm_get_page_prot, calc_vm_prot_bits } from './mmap.js';
 import { pmd_addr_end } from './zap.js';
 import { pmd_off, pte_offset_map, pte_lockptr, ptep_get, set_pte_at, flush_tlb_range } from './pgtable.js';
-import { vm_normal_page } from './memory.js';
+import { vm_normal_page, restore_exclusive_pte } from './memory.js';
+import { pfn_to_page } from './page_alloc.js';
 import {
   mmu_notifier_range_init, mmu_notifier_invalidate_range_start, mmu_notifier_invalidate_range_end,
 } from './mmu_notifier.js';
@@ -72,6 +75,13 @@ function change_pte_range(vma: vm_area_struct, ptep: number, addr: number, end: 
       continue;
     }
     const entry = pte_to_swp_entry(old);
+    if (is_device_exclusive_entry(entry)) {
+      /* this invalidation ends the device's exclusive access: restore the PTE with the new protection */
+      restore_exclusive_pte(vma, pfn_to_page(swp_offset_pfn(entry)), addr, ptep);
+      count_event('mprotect_restore_exclusive');
+      pages++;
+      continue;
+    }
     let npte = old;
     if (is_writable_migration_entry(entry)) {
       npte = swp_entry_to_pte(make_readable_migration_entry(swp_offset_pfn(entry)));

@@ -16,7 +16,11 @@
 import { page } from '../include/linux/mm_types.js';
 import { PAGE_SHIFT, PAGE_SIZE } from '../include/linux/mm.js';
 import { PG_head, PG_reserved, PageLRU } from '../include/linux/page-flags.js';
-import { __GFP_ZERO, __GFP_NOFAIL, __GFP_NORETRY, type gfp_t } from '../include/linux/gfp.js';
+import {
+  __GFP_ZERO, __GFP_NOFAIL, __GFP_NORETRY, __GFP_DIRECT_RECLAIM, __GFP_KSWAPD_RECLAIM, type gfp_t,
+} from '../include/linux/gfp.js';
+import { WMARK_MIN, WMARK_LOW } from '../include/linux/mmzone.js';
+import { MAX_RECLAIM_RETRIES } from '../include/linux/swap.js';
 import { charge } from '../lib/sim/clock.js';
 import { PAGE_ZERO_NS } from '../lib/sim/costs.js';
 import { count_event } from '../lib/sim/trace.js';
@@ -46,6 +50,8 @@ interface mem_state {
   nr_free: number;
   zero_page: page;
   reclaim_hook: ((nr: number, gfp: gfp_t) => number) | null;
+  kswapd_hook: ((order: number) => void) | null;
+  watermark: number[];                /* [WMARK_MIN, WMARK_LOW, WMARK_HIGH] in pages (include/linux/mmzone.ts) */
   stats: { pgalloc: number; pgfree: number; alloc_fail: number };
 }
 
@@ -70,7 +76,7 @@ export function mem_init(nr_pages: number): void {
     free_next: new Int32Array(nr_pages).fill(-1),
     free_prev: new Int32Array(nr_pages).fill(-1),
     free_order: new Int8Array(nr_pages).fill(-1),
-    nr_free: 0, zero_page: mem_map[0], reclaim_hook: null,
+    nr_free: 0, zero_page: mem_map[0], reclaim_hook: null, kswapd_hook: null, watermark: [0, 0, 0],
     stats: { pgalloc: 0, pgfree: 0, alloc_fail: 0 },
   };
   /* free high blocks first so the lowest frames sit at the head of the lists */
@@ -149,6 +155,60 @@ export function set_reclaim_hook(fn: ((nr: number, gfp: gfp_t) => number) | null
   mem.reclaim_hook = fn;
 }
 
+/** set_kswapd_hook() - let mm/vmscan be told when free memory drops below the low watermark. */
+export function set_kswapd_hook(fn: ((order: number) => void) | null): void {
+  mem.kswapd_hook = fn;
+}
+
+/**
+ * setup_per_zone_wmarks() - derive the watermarks from vm.min_free_kbytes
+ * as Linux does: min is the reserve, low and high sit above it by a
+ * quarter of min or 0.1% of RAM (watermark_scale_factor 10), whichever
+ * is larger. 0 turns them off.
+ */
+export function setup_per_zone_wmarks(min_free_kbytes: number): void {
+  const min = Math.floor(min_free_kbytes / (PAGE_SIZE / 1024));
+  const tmp = min === 0 ? 0 : Math.max(min >> 2, Math.floor(mem.nr_pages * 10 / 10000));
+  mem.watermark = [min, min + tmp, min + 2 * tmp];
+}
+
+/** wmark_pages() - a watermark (WMARK_MIN, WMARK_LOW, WMARK_HIGH) in pages. */
+export function wmark_pages(which: number): number { return mem.watermark[which]; }
+
+/**
+ * zone_watermark_ok() - would free memory stay at or above mark after an
+ * allocation of 2^order pages?
+ */
+export function zone_watermark_ok(order: number, mark: number): boolean {
+  return mem.nr_free - (1 << order) >= mark;
+}
+
+/* get_page_from_freelist() - allocate unless it takes free memory below mark. */
+function get_page_from_freelist(order: number, mark: number): page | null {
+  return zone_watermark_ok(order, mark) ? __alloc_pages_nocharge(order) : null;
+}
+
+/*
+ * __alloc_pages_slowpath() - free memory is below the low watermark: wake
+ * kswapd, allow down to min (half of min for callers that cannot
+ * reclaim: ALLOC_NON_BLOCK), then reclaim directly while it makes
+ * progress.
+ */
+function __alloc_pages_slowpath(gfp: gfp_t, order: number): page | null {
+  if ((gfp & __GFP_KSWAPD_RECLAIM) && mem.kswapd_hook !== null) mem.kswapd_hook(order);
+  const can_reclaim = (gfp & __GFP_DIRECT_RECLAIM) !== 0;
+  const min = mem.watermark[WMARK_MIN];
+  const mark = can_reclaim ? min : min - (min >> 1);
+  let p = get_page_from_freelist(order, mark);
+  if (p !== null || !can_reclaim || mem.reclaim_hook === null || (gfp & __GFP_NORETRY)) return p;
+  for (let retries = 0; p === null && retries < MAX_RECLAIM_RETRIES; retries++) {
+    const progress = mem.reclaim_hook(1 << order, gfp);
+    p = get_page_from_freelist(order, mark);
+    if (progress === 0) break;
+  }
+  return p;
+}
+
 /**
  * alloc_pages() - allocate 2^order contiguous frames.
  * @gfp: GFP_* flags; __GFP_ZERO clears the bytes, __GFP_COMP makes a folio.
@@ -157,16 +217,18 @@ export function set_reclaim_hook(fn: ((nr: number, gfp: gfp_t) => number) | null
  * The first page comes back with _refcount 1; for a compound allocation
  * the tail pages point at it through compound_head.
  *
+ * The fast path allocates while free memory stays above the low
+ * watermark; below it, __alloc_pages_slowpath() wakes kswapd and, under
+ * the min watermark, reclaims directly (include/linux/mmzone.ts draws
+ * the watermarks; they are all 0 unless booted with min_free_kbytes).
+ *
  * Context: does not sleep in this model (direct reclaim runs inline).
  * Return: the first page, or null when memory is exhausted and reclaim
  * could not free enough (the caller turns that into -ENOMEM/VM_FAULT_OOM).
  */
 export function alloc_pages(gfp: gfp_t, order = 0): page | null {
-  let p = __alloc_pages_nocharge(order);
-  if (p === null && mem.reclaim_hook !== null && (gfp & __GFP_NORETRY) === 0) {
-    mem.reclaim_hook(1 << order, gfp);
-    p = __alloc_pages_nocharge(order);
-  }
+  let p = get_page_from_freelist(order, mem.watermark[WMARK_LOW]);
+  if (p === null) p = __alloc_pages_slowpath(gfp, order);
   if (p === null) {
     mem.stats.alloc_fail++;
     count_event('alloc_fail');

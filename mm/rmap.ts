@@ -13,7 +13,7 @@
 import type { page, vm_area_struct, mm_struct } from '../include/linux/mm_types.js';
 import { anon_vma } from '../include/linux/mm_types.js';
 import { PAGE_SIZE, linear_page_index } from '../include/linux/mm.js';
-import { SetPageAnonExclusive, ClearPageAnonExclusive } from '../include/linux/page-flags.js';
+import { SetPageAnonExclusive, ClearPageAnonExclusive, SetPageSwapBacked } from '../include/linux/page-flags.js';
 import { pte_present, pte_pfn, type pte_t } from '../include/linux/pgtable.js';
 import { is_swap_pte, pte_to_swp_entry, is_pfn_swap_entry, swp_offset_pfn } from '../include/linux/swapops.js';
 import { ENOMEM } from '../include/uapi/asm-generic/errno.js';
@@ -57,10 +57,12 @@ export function unlink_anon_vmas(vma: vm_area_struct): void {
 
 /**
  * folio_add_new_anon_rmap() - map a freshly allocated anonymous folio for
- * the first time: it becomes anon, exclusive to this mm, mapcount 1.
+ * the first time: it becomes anon, swap-backed (reclaim writes it to
+ * swap), exclusive to this mm, mapcount 1.
  */
 export function folio_add_new_anon_rmap(f: page, vma: vm_area_struct, addr: number): void {
   if (vma.anon_vma === null) throw new Error('BUG: anon rmap without anon_vma');
+  SetPageSwapBacked(f);
   f.mapping = vma.anon_vma;
   f.index = linear_page_index(vma, addr);
   f._mapcount = 0;

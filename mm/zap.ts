@@ -52,23 +52,32 @@ export function tlb_remove_page(tlb: mmu_gather, p: page): void {
   tlb.pages.push(p);
 }
 
-/** tlb_finish_mmu() - flush the TLB for the range touched, then release the pages. */
+/**
+ * tlb_finish_mmu() - flush the TLB for the range touched, then release the
+ * pages (free_pages_and_swap_cache: a swap-cache folio mapped nowhere any
+ * more also leaves the swap cache, through zap_hooks.free_swap_cache).
+ */
 export function tlb_finish_mmu(tlb: mmu_gather, vma: vm_area_struct | null): void {
   if (tlb.end > tlb.start && vma !== null) flush_tlb_range(vma, tlb.start, tlb.end);
-  for (const p of tlb.pages) put_page(p);
+  for (const p of tlb.pages) {
+    zap_hooks.free_swap_cache?.(p);
+    put_page(p);
+  }
   tlb.pages = [];
 }
 
 /**
  * Slots for entry kinds whose teardown belongs to a later subsystem:
- * swap slots (issue 4: free_swap_and_cache), huge PMDs (issue 4:
+ * swap slots (issue 4: free_swap_and_cache, and free_swap_cache for a
+ * swap-cache folio whose last mapping goes), huge PMDs (issue 4:
  * zap_huge_pmd), SWP_HMM entries (issue 6: the v8 core frees device
  * memory from its MUNMAP notifier, so the CPU side only clears).
  */
 export const zap_hooks: {
   free_swap: ((entry: swp_entry_t) => void) | null;
+  free_swap_cache: ((p: page) => void) | null;
   zap_huge_pmd: ((tlb: mmu_gather, vma: vm_area_struct, pmdp: number, addr: number) => void) | null;
-} = { free_swap: null, zap_huge_pmd: null };
+} = { free_swap: null, free_swap_cache: null, zap_huge_pmd: null };
 
 /* Tear down one non-present entry (its PTE is cleared by the caller). */
 function zap_nonpresent(vma: vm_area_struct, entry: swp_entry_t): void {

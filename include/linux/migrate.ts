@@ -19,6 +19,11 @@
  *        unit (the following 2^order - 1 elements are then 0)
  *     bit 2 was MIGRATE_PFN_LOCKED until Linux 5.16; it stays unused.
  *
+ * Elements are JS numbers. While pfn < 2^25 (128 GiB of 4 KiB pages; the
+ * simulated machine stays far below) an element fits in 31 bits, so the
+ * Linux idioms `migrate_pfn(pfn) | MIGRATE_PFN_MIGRATE` and
+ * `src[i] & MIGRATE_PFN_MIGRATE` are exact; migrate_pfn() BUGs beyond.
+ *
  * src[i] = MIGRATE_PFN_MIGRATE with no VALID means "no page here (a hole,
  * or the zero page): the driver may populate it"; src[i] = 0 means "do
  * not touch". A driver sets dst[i] = migrate_pfn(pfn of a locked page),
@@ -37,6 +42,7 @@ export const MIGRATE_PFN_WRITE = 1 << 3;
 export const MIGRATE_PFN_COMPOUND = 1 << 4;
 export const MIGRATE_PFN_SHIFT = 6;
 const MIGRATE_PFN_BASE = 1 << MIGRATE_PFN_SHIFT;
+const MIGRATE_PFN_MAX = 2 ** (31 - MIGRATE_PFN_SHIFT);
 
 /* enum migrate_vma_direction: which source pages migrate_vma_setup() may select */
 export const MIGRATE_VMA_SELECT_SYSTEM = 1 << 0;
@@ -64,6 +70,7 @@ export interface migrate_vma {
 
 /** migrate_pfn() - the VALID element for pfn. */
 export function migrate_pfn(pfn: number): number {
+  if (!(pfn >= 0 && pfn < MIGRATE_PFN_MAX)) throw new Error(`BUG: migrate_pfn(${pfn}) does not fit in 31 bits`);
   return pfn * MIGRATE_PFN_BASE + MIGRATE_PFN_VALID;
 }
 

@@ -123,9 +123,18 @@ export function page_count(p: page): number {
   return p.compound_head._refcount;
 }
 
-/** folio_mapcount() - mapcount of a folio (head page here). */
+/**
+ * folio_mapcount() - mapcount of a small folio (its one page). A large
+ * folio also has PMD/PUD mappings of the whole and PTE mappings of each
+ * page: folio_large_mapcount() in mm/huge_memory.ts adds them up.
+ */
 export function folio_mapcount(f: page): number {
   return f._mapcount + 1;
+}
+
+/** folio_entire_mapcount() - PMD/PUD mappings of a large folio as a whole. */
+export function folio_entire_mapcount(f: page): number {
+  return f._entire_mapcount + 1;
 }
 
 /** folio_ref_count() - references held on a folio. */
@@ -185,4 +194,42 @@ export function get_mm_rss(mm: mm_struct): number {
 export function mm_counter(f: page): number {
   if (f.mapping !== null && f.mapping.kind === 'anon') return MM_ANONPAGES;
   return PageSwapBacked(f) ? MM_SHMEMPAGES : MM_FILEPAGES;
+}
+
+/*
+ * Zones (include/linux/mmzone.h, enum zone_type, as far as this machine
+ * has them). RAM is one node; with the movablecore= boot parameter its top
+ * part is ZONE_MOVABLE, memory that must stay migratable (memory hot
+ * unplug, and the reason a FOLL_LONGTERM pin migrates a page out of it
+ * first: mm/gup_longterm.ts). ZONE_DEVICE is every dev_pagemap range.
+ *
+ *   pfn 0                zone_movable_pfn          totalram      device ranges
+ *   +---------------------+--------------------------+  ....  +--------------+
+ *   |     ZONE_NORMAL     |       ZONE_MOVABLE       |        |  ZONE_DEVICE |
+ *   +---------------------+--------------------------+  ....  +--------------+
+ */
+export const ZONE_NORMAL = 0;
+export const ZONE_MOVABLE = 1;
+export const ZONE_DEVICE = 2;
+
+/* first pfn of ZONE_MOVABLE (set at boot by mm/init.ts from movablecore=); Infinity: no movable zone */
+let zone_movable_pfn = Infinity;
+/* first pfn above RAM; ZONE_DEVICE pages carry their pgmap instead */
+let zone_end_pfn = Infinity;
+
+/** set_zone_movable_pfn() - boot: where ZONE_MOVABLE starts and RAM ends (find_zone_movable_pfns_for_nodes). */
+export function set_zone_movable_pfn(start_pfn: number, end_pfn: number): void {
+  zone_movable_pfn = start_pfn;
+  zone_end_pfn = end_pfn;
+}
+
+/** page_zonenum() - the zone a page belongs to. */
+export function page_zonenum(p: page): number {
+  if (p.pgmap !== null) return ZONE_DEVICE;
+  return p.pfn >= zone_movable_pfn && p.pfn < zone_end_pfn ? ZONE_MOVABLE : ZONE_NORMAL;
+}
+
+/** folio_is_zone_movable() - the folio lies in ZONE_MOVABLE. */
+export function folio_is_zone_movable(f: page): boolean {
+  return page_zonenum(f) === ZONE_MOVABLE;
 }

@@ -68,6 +68,8 @@ export class page {
   _refcount = 0;
   /* number of PTEs mapping this page, minus one */
   _mapcount = -1;
+  /* head of a large folio only: PMD/PUD mappings of the whole folio, minus one (mm/huge_memory.ts) */
+  _entire_mapcount = -1;
   /* anon_vma for anonymous pages, address_space for page cache, null otherwise */
   mapping: anon_vma | address_space | null = null;
   /* page offset: in the file, or the linear index for anon (vm_pgoff units) */

@@ -76,6 +76,14 @@ export interface mmu_notifier_ops {
   invalidate_range_start?(sub: mmu_notifier, range: mmu_notifier_range): Sleepable<number>;
   /** invalidate_range_end() - the CPU page-table change is complete. */
   invalidate_range_end?(sub: mmu_notifier, range: mmu_notifier_range): Sleepable;
+  /**
+   * clear_young() - reclaim ages [start, end): report whether the
+   * secondary MMU accessed it since the last call, and forget that it did.
+   * Optional (KVM has accessed bits to report; HMM mirrors do not).
+   * Context: called under the CPU page-table lock: must not sleep.
+   * Return: nonzero if young.
+   */
+  clear_young?(sub: mmu_notifier, mm: mm_struct, start: number, end: number): number;
 }
 
 /** struct mmu_notifier - a whole-mm subscription. */

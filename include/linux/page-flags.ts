@@ -26,6 +26,12 @@ export const PG_mlocked = 14;
 export const PG_hwpoison = 15;     /* hardware poisoned: any access is SIGBUS */
 export const PG_anon_exclusive = 16; /* anon page mapped by exactly one process, may be reused on write fault */
 export const PG_swapcache = PG_owner_priv_1;
+/*
+ * A hugetlb folio (head page). Linux keeps this in page->page_type
+ * (PGTY_hugetlb), not in the flags; a high bit stands for it here, clear
+ * of the bits above that other subsystems may still take.
+ */
+export const PG_hugetlb = 28;
 
 function test(p: page, bit: number): boolean { return (p.flags & (1 << bit)) !== 0; }
 function set(p: page, bit: number): void { p.flags |= 1 << bit; }
@@ -73,6 +79,9 @@ export const SetPageAnonExclusive = (p: page) => set(p, PG_anon_exclusive);
 export const ClearPageAnonExclusive = (p: page) => clear(p, PG_anon_exclusive);
 export const PageMlocked = (p: page) => test(p, PG_mlocked);
 export const PageUnevictable = (p: page) => test(p, PG_unevictable);
+export const folio_test_hugetlb = (p: page) => test(p, PG_hugetlb);
+export const __folio_set_hugetlb = (p: page) => set(p, PG_hugetlb);
+export const __folio_clear_hugetlb = (p: page) => clear(p, PG_hugetlb);
 
 /* folio spellings of the same tests: a folio is its head page here */
 export const folio_test_locked = PageLocked;

@@ -98,6 +98,31 @@ export const pmd_young = pte_young;
 export const pmd_pfn = pte_pfn;
 export const pmd_mkwrite = pte_mkwrite;
 export const pmd_wrprotect = pte_wrprotect;
+export const pmd_mkdirty = pte_mkdirty;
+export const pmd_mkclean = pte_mkclean;
+export const pmd_mkyoung = pte_mkyoung;
+export const pmd_mkold = pte_mkold;
+export const pmd_protnone = pte_protnone;
+
+/* a huge leaf keeps _PAGE_PSE through a protection change (_HPAGE_CHG_MASK) */
+export const _HPAGE_CHG_MASK = _PAGE_CHG_MASK | _PAGE_PSE;
+
+/** pmd_mkhuge() - mark a PMD (or PUD) entry as a huge leaf. */
+export function pmd_mkhuge(pmd: pmd_t): pmd_t { return pte_set_flags(pmd, _PAGE_PSE); }
+/** pfn_pmd() - a huge leaf for the 2 MiB (or 1 GiB) frame starting at pfn. */
+export function pfn_pmd(pfn: number, prot: number): pmd_t { return pmd_mkhuge(pfn_pte(pfn, prot)); }
+/** pmd_modify() - pte_modify() for a huge leaf: the leaf stays huge. */
+export function pmd_modify(pmd: pmd_t, newprot: number): pmd_t {
+  const keep = pmd & _HPAGE_CHG_MASK;
+  return pfn_pte(pte_pfn(pmd), (newprot & ~_HPAGE_CHG_MASK) | keep);
+}
+
+/* PUD-level leaves (1 GiB hugetlb pages) use the same bits */
+export type pud_t = number;
+export const pud_none = pmd_none;
+export const pud_trans_huge = pmd_trans_huge;
+export const pud_pfn = pte_pfn;
+export const pud_write = pte_write;
 
 /** The base protection bits every user mapping carries. */
 export const _PAGE_TABLE_USER = _PAGE_PRESENT | _PAGE_USER | _PAGE_ACCESSED;

@@ -22,18 +22,37 @@ export interface file_operations {
   /* read()/write() at a position, for regular files */
   read?(file: file, buf: Uint8Array, pos: number): import('../../lib/sim/sched.js').Sleepable<number>;
   write?(file: file, buf: Uint8Array, pos: number): import('../../lib/sim/sched.js').Sleepable<number>;
+  /*
+   * get_unmapped_area(): pick the address of a new mapping of len bytes
+   * (hugetlbfs aligns it to the huge page size); an address or -errno.
+   */
+  get_unmapped_area?(file: file, mm: mm_struct, addr: number, len: number, pgoff: number, flags: number): number;
+}
+
+/**
+ * struct inode_operations - what a directory or a regular file of a
+ * filesystem (tmpfs, mm/shmem.ts) does for the VFS (mm/file.ts).
+ */
+export interface inode_operations {
+  /* create(): a new regular file @name in directory @dir (open O_CREAT); the inode or -errno */
+  create?(dir: inode, name: string, flags: number): inode | number;
+  /* tmpfile(): an unnamed regular file in @dir (open O_TMPFILE); the inode or -errno */
+  tmpfile?(dir: inode, flags: number): inode | number;
+  /* setattr(): change the size (truncate, ftruncate); 0 or -errno. Context: may sleep */
+  setattr?(inode: inode, size: number): import('../../lib/sim/sched.js').Sleepable<number>;
 }
 
 /** struct inode - a file system object: a character device or a regular file. */
 export interface inode {
   i_ino: number;
-  i_mode: 'chr' | 'reg';
+  i_mode: 'chr' | 'reg' | 'dir';
   i_rdev: number;                   /* device number for character devices */
   i_size: number;                   /* bytes, regular files */
   i_fop: file_operations;
   i_mapping: import('./mm_types.js').address_space | null;
   i_private: unknown;               /* owner's data (the driver's device) */
   i_nlink: number;
+  i_op?: inode_operations;          /* regular files and directories of a filesystem */
 }
 
 /** struct file - an open file description. */

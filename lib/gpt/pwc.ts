@@ -9,8 +9,11 @@
  * invalidating the line of every last-level directory it kills.
  *
  * A line maps key = floor(addr / coverage of one last-level directory) to
- * that directory's slot; lookups at the last level that hit it skip the
- * upper levels (one tag compare, one slot read). Only links are cached
+ * the pointer of that directory's entry 0; lookups at the last level that
+ * hit it skip the upper levels (one tag compare, one read). Empty lines
+ * hold NaN, which equals no key, so an address outside the table (a
+ * negative or too large key, never cached) always misses and the walk
+ * rejects it. Only links are cached
  * (never "no directory"), so populate() needs no invalidation; links are
  * removed only by prune(), which invalidates. The cache grows with the
  * number of last-level directories, up to PWC_MAX lines.
@@ -24,19 +27,26 @@ const PWC_MIN = 64;
 const PWC_MAX = 8192;
 
 export class gpt_pwc {
-  /** key of each line, -1 if empty (keys are exact integers below 2^53) */
+  /** key of each line, NaN if empty (keys are exact integers below 2^53) */
   tag: Float64Array;
-  /** last-level directory slot of each line */
-  slot: Int32Array;
+  /** pointer of entry 0 of the cached last-level directory */
+  base: Int32Array;
   /** lines - 1 */
   mask: number;
   /** 1 / bytes covered by one last-level directory (exact: a power of two) */
   readonly inv: number;
+  /** 1 / bytes covered by one last-level entry, and the entry-index mask */
+  readonly pinv: number;
+  readonly emask: number;
+  private readonly epd: number;
 
-  constructor(dir_span: number) {
-    this.inv = 1 / dir_span;
-    this.tag = new Float64Array(PWC_MIN).fill(-1);
-    this.slot = new Int32Array(PWC_MIN);
+  constructor(page_span: number, epd: number) {
+    this.inv = 1 / (page_span * epd);
+    this.pinv = 1 / page_span;
+    this.emask = epd - 1;
+    this.epd = epd;
+    this.tag = new Float64Array(PWC_MIN).fill(NaN);
+    this.base = new Int32Array(PWC_MIN);
     this.mask = PWC_MIN - 1;
   }
 
@@ -49,22 +59,30 @@ export class gpt_pwc {
     const key = Math.floor(addr * this.inv);
     const h = key & this.mask;
     this.tag[h] = key;
-    this.slot[h] = slot;
+    this.base[h] = slot * this.epd;
   }
 
   /** invalidate() - forget the directory covering @base (prune killed it). */
   invalidate(base: number): void {
     const key = Math.floor(base * this.inv);
     const h = key & this.mask;
-    if (this.tag[h] === key) this.tag[h] = -1;
+    if (this.tag[h] === key) this.tag[h] = NaN;
   }
 
   /** flush() - forget everything. */
-  flush(): void { this.tag.fill(-1); }
+  flush(): void { this.tag.fill(NaN); }
 
+  /* grow, keeping the lines (a flush here would make every lookup miss once more) */
   private resize(n: number): void {
-    this.tag = new Float64Array(n).fill(-1);
-    this.slot = new Int32Array(n);
+    const tag = this.tag, base = this.base;
+    this.tag = new Float64Array(n).fill(NaN);
+    this.base = new Int32Array(n);
     this.mask = n - 1;
+    for (let i = 0; i < tag.length; i++) {
+      if (tag[i] !== tag[i]) continue;          /* NaN: empty */
+      const h = tag[i] & this.mask;
+      this.tag[h] = tag[i];
+      this.base[h] = base[i];
+    }
   }
 }

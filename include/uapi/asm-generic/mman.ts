@@ -24,6 +24,15 @@ export const MAP_NONBLOCK = 0x10000;
 export const MAP_HUGETLB = 0x40000;
 export const MAP_FIXED_NOREPLACE = 0x100000;
 
+/*
+ * MAP_HUGETLB page size: log2 of the size in bits 26..31 of the flags
+ * (include/uapi/asm-generic/hugetlb_encode.h); 0 means the default size.
+ */
+export const MAP_HUGE_SHIFT = 26;
+export const MAP_HUGE_MASK = 0x3f;
+export const MAP_HUGE_2MB = 21 << MAP_HUGE_SHIFT;
+export const MAP_HUGE_1GB = 30 << MAP_HUGE_SHIFT;
+
 export const MAP_FAILED = -1;
 
 export const MADV_NORMAL = 0;

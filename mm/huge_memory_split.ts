@@ -1,0 +1,328 @@
+/*
+ * mm/huge_memory_split.ts - splitting a large folio into small ones, and
+ * the deferred split queue.
+ *
+ * Models the folio half of mm/huge_memory.c (split_huge_page_to_list_to_order
+ * for order 0: can_split_folio, unmap_folio, __split_huge_page,
+ * remap_page; deferred_split_folio and the deferred split shrinker). The
+ * PMD half (split_huge_pmd) is mm/huge_memory.ts.
+ *
+ * The steps, as in Linux:
+ *   1. can_split_folio(): every reference is a mapping or the caller's;
+ *      a GUP pin or any other reference makes the split fail (-EAGAIN).
+ *   2. unmap_folio(): split every PMD mapping it, then replace each PTE
+ *      mapping of each page by a migration entry, inside MMU_NOTIFY_CLEAR
+ *      of the folio's range in that VMA (try_to_migrate with
+ *      TTU_SPLIT_HUGE_PMD). A fault on the range now waits for the folio
+ *      lock (migration_entry_wait).
+ *   3. the reference count must now be the caller's alone (the freeze).
+ *   4. __split_huge_page(): each page becomes an order-0 folio with the
+ *      folio's mapping, index + i, flags and memcg, locked, with one
+ *      temporary reference.
+ *   5. remap_page(): every migration entry becomes a PTE again, now
+ *      mapping a small folio (same pfn, same permissions, same
+ *      exclusivity).
+ *   6. the pages other than the caller's are unlocked and their temporary
+ *      reference dropped: a page nobody maps any more is freed here, which
+ *      is what gives memory back after a partial munmap of a THP.
+ *
+ * The deferred split queue holds folios whose PMD was split; the shrinker
+ * (deferred_split_scan, run by reclaim or called directly) splits those
+ * that are partly unmapped.
+ *
+ * Simplified: only anonymous folios are split (no page-cache THPs here);
+ * migration entries keep write and exclusivity, not the young/dirty bits
+ * (the folio's dirty flag carries the latter).
+ */
+import type { page, vm_area_struct } from '../include/linux/mm_types.js';
+import { PAGE_SIZE } from '../include/linux/mm.js';
+import {
+  pte_present, pte_write, pte_dirty, pte_pfn, pte_mkwrite, pte_mkdirty, pte_mkyoung, pmd_trans_huge, pmd_pfn,
+} from '../include/linux/pgtable.js';
+import {
+  pte_to_swp_entry, swp_entry_to_pte, is_swap_pte, is_migration_entry, is_writable_migration_entry,
+  is_readable_exclusive_migration_entry, make_writable_migration_entry, make_readable_exclusive_migration_entry,
+  make_readable_migration_entry, swp_offset_pfn,
+} from '../include/linux/swapops.js';
+import {
+  PageAnonExclusive, ClearPageAnonExclusive, SetPageDirty, PageDirty, PageLocked, folio_test_anon, folio_test_hugetlb,
+  PG_head, PG_locked, PG_uptodate, PG_dirty, PG_swapbacked, PG_referenced, PG_active, PG_workingset, PG_mlocked,
+  PG_unevictable, PG_anon_exclusive, PG_hwpoison,
+} from '../include/linux/page-flags.js';
+import { MMU_NOTIFY_CLEAR, MMU_NOTIFIER_RANGE_BLOCKABLE } from '../include/linux/mmu_notifier.js';
+import { THP_SPLIT_PAGE, THP_SPLIT_PAGE_FAILED, THP_DEFERRED_SPLIT_PAGE } from '../include/linux/huge_mm.js';
+import { EAGAIN, EBUSY } from '../include/uapi/asm-generic/errno.js';
+import type { Sleepable } from '../lib/sim/sched.js';
+import { spin_lock, spin_unlock } from '../lib/locking/spinlock.js';
+import { charge } from '../lib/sim/clock.js';
+import { PTE_UPDATE_NS } from '../lib/sim/costs.js';
+import { count_event, trace_event } from '../lib/sim/trace.js';
+import { pfn_to_page, get_page, put_page, register_free_hook } from './page_alloc.js';
+import { pmd_off, pte_offset_map, pte_lockptr, ptep_get, ptep_get_and_clear, set_pte_at, flush_tlb_range } from './pgtable.js';
+import { mk_pte } from './memory.js';
+import { folio_remove_rmap_pte, folio_add_anon_rmap_pte } from './rmap.js';
+import { folio_trylock, folio_unlock } from './filemap.js';
+import {
+  mmu_notifier_range_init, mmu_notifier_invalidate_range_start, mmu_notifier_invalidate_range_end,
+} from './mmu_notifier.js';
+import { __split_huge_pmd } from './huge_memory.js';
+
+/**
+ * Slots for the LRU (issue 4, mm/swap.ts): a page split off a folio that
+ * was on the LRU joins the same list (lru_add_split_folio). Empty: the
+ * pages are not put on any list.
+ */
+export const huge_memory_split_hooks: {
+  lru_add_split_folio: ((head: page, tail: page) => void) | null;
+} = { lru_add_split_folio: null };
+
+/* folios whose PMD mapping was split, waiting for the shrinker; reset at boot */
+let deferred_split_queue = new Set<page>();
+
+/** huge_memory_split_reset() - a fresh machine: empty queue (called by hugepage_init). */
+export function huge_memory_split_reset(): void {
+  deferred_split_queue = new Set();
+}
+
+/* a folio leaving the allocator's hands leaves the queue (folio_unqueue_deferred_split) */
+register_free_hook((p: page) => {
+  deferred_split_queue.delete(p);
+  return false;
+});
+
+/**
+ * folio_large_mapcount() - every mapping of a large folio: its PMD/PUD
+ * mappings plus the PTE mapping of each page (Linux keeps the sum in
+ * folio->_large_mapcount).
+ */
+export function folio_large_mapcount(f: page): number {
+  const h = f.compound_head;
+  if (h.order === 0) return h._mapcount + 1;
+  let n = h._entire_mapcount + 1 + h._mapcount + 1;
+  for (let i = 1; i < 1 << h.order; i++) n += pfn_to_page(h.pfn + i)._mapcount + 1;
+  return n;
+}
+
+/**
+ * can_split_folio() - may the folio be split: is every reference a
+ * mapping, or one of the caller's @caller_pins?
+ */
+export function can_split_folio(f: page, caller_pins = 1): boolean {
+  return folio_large_mapcount(f) === f._refcount - caller_pins;
+}
+
+/*
+ * folio_vma_ranges() - where the nr pages at page offset @index of
+ * @mapping may be mapped: [start, end) in each VMA of its rmap (Linux's
+ * rmap walk over a folio's pgoff range).
+ */
+function folio_vma_ranges(m: page['mapping'], index: number, nr: number): { vma: vm_area_struct; start: number; end: number }[] {
+  if (m === null) return [];
+  const out: { vma: vm_area_struct; start: number; end: number }[] = [];
+  const vmas = m.kind === 'anon' ? [...m.vmas] : [...m.i_mmap];
+  for (const vma of vmas) {
+    const s = vma.vm_start + (index - vma.vm_pgoff) * PAGE_SIZE;
+    const start = Math.max(s, vma.vm_start), end = Math.min(s + nr * PAGE_SIZE, vma.vm_end);
+    if (start < end) out.push({ vma, start, end });
+  }
+  return out;
+}
+
+/* try_to_migrate_one() for a large folio: the PTEs of [start, end) that map one of its pages */
+function unmap_folio_ptes(f: page, vma: vm_area_struct, start: number, end: number): number {
+  const mm = vma.vm_mm, first = f.pfn, last = f.pfn + (1 << f.order);
+  let n = 0;
+  for (let addr = start; addr < end; addr += PAGE_SIZE) {
+    const ptep = pte_offset_map(mm, addr);
+    if (ptep < 0) continue;
+    const ptl = pte_lockptr(mm, ptep);
+    spin_lock(ptl);
+    const pte = ptep_get(mm, ptep);
+    if (pte_present(pte) && pte_pfn(pte) >= first && pte_pfn(pte) < last) {
+      const p = pfn_to_page(pte_pfn(pte));
+      const exclusive = PageAnonExclusive(p);
+      ptep_get_and_clear(mm, addr, ptep);
+      if (pte_dirty(pte)) SetPageDirty(f);
+      const e = pte_write(pte) ? make_writable_migration_entry(p.pfn)
+        : exclusive ? make_readable_exclusive_migration_entry(p.pfn) : make_readable_migration_entry(p.pfn);
+      if (exclusive) ClearPageAnonExclusive(p);
+      set_pte_at(mm, addr, ptep, swp_entry_to_pte(e));
+      folio_remove_rmap_pte(p, vma);
+      put_page(p);
+      n++;
+    }
+    spin_unlock(ptl);
+  }
+  if (n > 0) flush_tlb_range(vma, start, end);
+  return n;
+}
+
+/**
+ * unmap_folio() - replace every mapping of the locked large folio by
+ * migration entries: PMD mappings are split first, then each VMA's PTEs
+ * go inside one MMU_NOTIFY_CLEAR of the folio's range there.
+ * Context: folio locked and referenced; mmap_lock held; may sleep.
+ */
+export function* unmap_folio(f: page): Sleepable {
+  const nr = 1 << f.order;
+  for (const { vma, start } of folio_vma_ranges(f.mapping, f.index, nr)) {
+    const pmdp = pmd_off(vma.vm_mm, start);
+    if (pmdp < 0) continue;
+    const pmd = vma.vm_mm.pgd.load(pmdp);
+    if (pmd_trans_huge(pmd) && pmd_pfn(pmd) === f.pfn) yield* __split_huge_pmd(vma, pmdp, start);
+  }
+  for (const { vma, start, end } of folio_vma_ranges(f.mapping, f.index, nr)) {
+    const range = mmu_notifier_range_init(MMU_NOTIFY_CLEAR, MMU_NOTIFIER_RANGE_BLOCKABLE, vma.vm_mm, start, end);
+    yield* mmu_notifier_invalidate_range_start(range);
+    charge(PTE_UPDATE_NS * unmap_folio_ptes(f, vma, start, end));
+    yield* mmu_notifier_invalidate_range_end(range);
+  }
+}
+
+/*
+ * remap_page() - turn the migration entries for pages [first, first + nr)
+ * back into PTEs, each mapping the folio its page belongs to now. The
+ * walk covers the folio as it was: @m and @index of its head.
+ */
+function remap_page(m: page['mapping'], index: number, first: number, nr: number): void {
+  for (const { vma, start, end } of folio_vma_ranges(m, index, nr)) {
+    const mm = vma.vm_mm;
+    for (let addr = start; addr < end; addr += PAGE_SIZE) {
+      const ptep = pte_offset_map(mm, addr);
+      if (ptep < 0) continue;
+      const old = ptep_get(mm, ptep);
+      if (!is_swap_pte(old)) continue;
+      const e = pte_to_swp_entry(old);
+      if (!is_migration_entry(e) || swp_offset_pfn(e) < first || swp_offset_pfn(e) >= first + nr) continue;
+      const p = pfn_to_page(swp_offset_pfn(e));
+      const writable = is_writable_migration_entry(e);
+      let pte = pte_mkyoung(mk_pte(p, vma.vm_page_prot));
+      if (writable) {
+        pte = pte_mkwrite(pte);
+        if (PageDirty(p.compound_head)) pte = pte_mkdirty(pte);
+      }
+      const ptl = pte_lockptr(mm, ptep);
+      spin_lock(ptl);
+      get_page(p);
+      folio_add_anon_rmap_pte(p, vma, addr, writable || is_readable_exclusive_migration_entry(e));
+      set_pte_at(mm, addr, ptep, pte);
+      spin_unlock(ptl);
+    }
+  }
+}
+
+/* the bits of the head's flags every page of a split folio inherits (__split_huge_page_tail) */
+const TAIL_INHERIT = (1 << PG_locked) | (1 << PG_uptodate) | (1 << PG_dirty) | (1 << PG_swapbacked) |
+  (1 << PG_referenced) | (1 << PG_active) | (1 << PG_workingset) | (1 << PG_mlocked) | (1 << PG_unevictable);
+/* the bits that belong to each page, not to the folio */
+const PAGE_OWN = (1 << PG_anon_exclusive) | (1 << PG_hwpoison);
+
+/*
+ * __split_huge_page() - the frozen, unmapped folio becomes 2^order small
+ * folios. The head keeps the caller's reference; every other page gets a
+ * temporary one and stays locked until after remap_page().
+ */
+function __split_huge_page(h: page): void {
+  const nr = 1 << h.order;
+  for (let i = 1; i < nr; i++) {
+    const t = pfn_to_page(h.pfn + i);
+    t.compound_head = t;
+    t.order = 0;
+    t.flags = (t.flags & PAGE_OWN) | (h.flags & TAIL_INHERIT);
+    t.mapping = h.mapping;
+    t.index = h.index + i;
+    t.memcg = h.memcg;
+    t.private = 0;
+    t._refcount = 1;
+    huge_memory_split_hooks.lru_add_split_folio?.(h, t);
+  }
+  h.order = 0;
+  h.flags &= ~(1 << PG_head);
+  h._entire_mapcount = -1;
+}
+
+/**
+ * split_folio() - split a large anonymous folio into order-0 folios
+ * (split_huge_page_to_list_to_order with new_order 0), with its data
+ * where it was: the pages do not move, only the struct pages change.
+ * @f: the folio, locked and referenced by the caller; still locked (as
+ *     the first small folio) and referenced on return.
+ *
+ * Context: mmap_lock held; may sleep (notifiers).
+ * Return: 0; -EAGAIN when there are references other than mappings and
+ * the caller's (a GUP pin: the folio cannot be split now); -EBUSY for a
+ * hugetlb or non-anonymous folio.
+ */
+export function* split_folio(f: page): Sleepable<number> {
+  const h = f.compound_head;
+  if (!PageLocked(h)) throw new Error(`BUG: split_folio of unlocked folio pfn ${h.pfn}`);
+  if (h.order === 0) return 0;
+  if (folio_test_hugetlb(h) || !folio_test_anon(h)) return -EBUSY;
+  if (!can_split_folio(h)) { count_event(THP_SPLIT_PAGE_FAILED); return -EAGAIN; }
+  const nr = 1 << h.order;
+  deferred_split_queue.delete(h);
+  yield* unmap_folio(h);
+  if (h._refcount !== 1) {
+    /* someone took a reference meanwhile: put the mappings back, unsplit */
+    remap_page(h.mapping, h.index, h.pfn, nr);
+    count_event(THP_SPLIT_PAGE_FAILED);
+    return -EAGAIN;
+  }
+  __split_huge_page(h);
+  remap_page(h.mapping, h.index, h.pfn, nr);
+  for (let i = 1; i < nr; i++) {
+    const t = pfn_to_page(h.pfn + i);
+    folio_unlock(t);
+    put_page(t);                 /* frees the pages nobody maps any more */
+  }
+  count_event(THP_SPLIT_PAGE);
+  trace_event('split_folio', { pfn: h.pfn, nr });
+  return 0;
+}
+
+/**
+ * deferred_split_folio() - queue a large folio whose PMD mapping was
+ * split, so that the split shrinker can split it if it ends up partly
+ * mapped.
+ */
+export function deferred_split_folio(f: page): void {
+  const h = f.compound_head;
+  if (h.order === 0 || deferred_split_queue.has(h)) return;
+  deferred_split_queue.add(h);
+  count_event(THP_DEFERRED_SPLIT_PAGE);
+}
+
+/** deferred_split_count() - folios on the deferred split queue. */
+export function deferred_split_count(): number { return deferred_split_queue.size; }
+
+/* partly mapped: no PMD mapping, some pages mapped and some not */
+function folio_partially_mapped(h: page): boolean {
+  if (h._entire_mapcount >= 0) return false;
+  let mapped = 0;
+  const nr = 1 << h.order;
+  for (let i = 0; i < nr; i++) if (pfn_to_page(h.pfn + i)._mapcount >= 0) mapped++;
+  return mapped > 0 && mapped < nr;
+}
+
+/**
+ * deferred_split_scan() - the deferred split shrinker: split queued
+ * folios that are partly mapped, freeing their unmapped pages. Folios
+ * that are mapped whole, or locked, leave the queue untouched.
+ * @nr_to_scan: folios to look at (default: all).
+ * Context: mmap_lock of the mappings' mms held (or none running); may sleep.
+ * Return: folios split.
+ */
+export function* deferred_split_scan(nr_to_scan = Infinity): Sleepable<number> {
+  let split = 0, scanned = 0;
+  for (const h of [...deferred_split_queue]) {
+    if (scanned++ >= nr_to_scan) break;
+    deferred_split_queue.delete(h);
+    if (h.order === 0 || h._refcount === 0 || !folio_partially_mapped(h)) continue;
+    get_page(h);
+    if (!folio_trylock(h)) { put_page(h); continue; }
+    if ((yield* split_folio(h)) === 0) split++;
+    folio_unlock(h);
+    put_page(h);
+  }
+  return split;
+}

@@ -1,0 +1,130 @@
+/*
+ * mm/madvise_free.ts - MADV_FREE: lazily freed anonymous memory.
+ *
+ * Models madvise_free_single_vma() and madvise_free_pte_range() of
+ * mm/madvise.c (the rest of madvise is mm/madvise.ts, which dispatches
+ * MADV_FREE here through madvise_handlers).
+ *
+ * MADV_FREE tells the kernel that the contents of a private anonymous
+ * range are no longer needed, but does not drop them now:
+ *
+ *   madvise(MADV_FREE)   PTEs made clean and old, PG_dirty cleared, the
+ *                        folio moved to the inactive file list with
+ *                        PG_swapbacked cleared (folio_mark_lazyfree);
+ *                        swap entries in the range are freed at once
+ *                        (those pages read back as zeroes)
+ *   no write, reclaim    try_to_unmap discards the folio: the PTE becomes
+ *                        empty, a later read sees zeroes (no swap I/O)
+ *   write, then reclaim  the MMU set the PTE's dirty bit: try_to_unmap
+ *                        puts the PTE back and makes the folio swap-backed
+ *                        again; every byte is kept
+ *
+ * Secondary MMUs are told with one MMU_NOTIFY_CLEAR over the advised part
+ * of each VMA (the PTEs lose their dirty and accessed bits, so a device
+ * mapping must be dropped too), and again per page if reclaim discards it.
+ *
+ * Simplified: large folios (THP) in the range are left alone rather than
+ * split (madvise_free_huge_pmd belongs to mm/huge_memory.ts).
+ */
+import type { vm_area_struct } from '../include/linux/mm_types.js';
+import { MM_SWAPENTS } from '../include/linux/mm_types.js';
+import {
+  PAGE_SIZE, VM_LOCKED, VM_PFNMAP, VM_HUGETLB, vma_is_anonymous, folio_mapcount, add_mm_counter,
+} from '../include/linux/mm.js';
+import {
+  pte_none, pte_present, pte_young, pte_dirty, pte_mkold, pte_mkclean, pmd_is_table,
+} from '../include/linux/pgtable.js';
+import { pte_to_swp_entry, non_swap_entry, is_hwpoison_entry } from '../include/linux/swapops.js';
+import { PageSwapCache, PageDirty, ClearPageDirty } from '../include/linux/page-flags.js';
+import { MMU_NOTIFY_CLEAR, MMU_NOTIFIER_RANGE_BLOCKABLE } from '../include/linux/mmu_notifier.js';
+import { MADV_FREE } from '../include/uapi/asm-generic/mman.js';
+import { EINVAL } from '../include/uapi/asm-generic/errno.js';
+import type { Sleepable } from '../lib/sim/sched.js';
+import { spin_lock, spin_unlock } from '../lib/locking/spinlock.js';
+import { count_event } from '../lib/sim/trace.js';
+import { pte_offset_map, pte_lockptr, ptep_get, set_pte_at, pte_clear, pmd_off, flush_tlb_range } from './pgtable.js';
+import { vm_normal_page } from './memory.js';
+import { pmd_addr_end } from './zap.js';
+import { folio_trylock, folio_unlock } from './filemap.js';
+import { folio_mark_lazyfree } from './swap.js';
+import { free_swap_and_cache, folio_free_swap } from './swapfile.js';
+import { madvise_handlers } from './madvise.js';
+import {
+  mmu_notifier_range_init, mmu_notifier_invalidate_range_start, mmu_notifier_invalidate_range_end,
+} from './mmu_notifier.js';
+
+/*
+ * madvise_free_pte_range() - the PTEs of [addr, end) in one PTE page.
+ * Return: true if a present PTE changed (the TLB must be flushed).
+ */
+function madvise_free_pte_range(vma: vm_area_struct, addr: number, end: number): boolean {
+  const mm = vma.vm_mm;
+  let ptep = pte_offset_map(mm, addr);
+  if (ptep < 0) return false;
+  const ptl = pte_lockptr(mm, ptep);
+  let nr_swap = 0, flush = false;
+  spin_lock(ptl);
+  for (; addr < end; addr += PAGE_SIZE, ptep++) {
+    const pte = ptep_get(mm, ptep);
+    if (pte_none(pte)) continue;
+    if (!pte_present(pte)) {
+      /* a swapped-out page: dropping it now is cheaper than a swap-in later */
+      const entry = pte_to_swp_entry(pte);
+      if (!non_swap_entry(entry)) {
+        nr_swap--;
+        free_swap_and_cache(entry);
+        pte_clear(mm, addr, ptep);
+      } else if (is_hwpoison_entry(entry)) {
+        pte_clear(mm, addr, ptep);
+      }
+      continue;
+    }
+    const f = vm_normal_page(vma, addr, pte);
+    if (f === null || f.pgmap !== null || f.compound_head.order > 0) continue;
+    if (PageSwapCache(f) || PageDirty(f)) {
+      if (!folio_trylock(f)) continue;
+      /* shared with another mm (after fork): its data must stay */
+      if (folio_mapcount(f) !== 1 || (PageSwapCache(f) && !folio_free_swap(f))) { folio_unlock(f); continue; }
+      ClearPageDirty(f);
+      folio_unlock(f);
+    }
+    if (pte_young(pte) || pte_dirty(pte)) {
+      set_pte_at(mm, addr, ptep, pte_mkclean(pte_mkold(pte)));
+      flush = true;
+    }
+    folio_mark_lazyfree(f);
+  }
+  spin_unlock(ptl);
+  if (nr_swap !== 0) add_mm_counter(mm, MM_SWAPENTS, nr_swap);
+  return flush;
+}
+
+/**
+ * madvise_free_single_vma() - MADV_FREE over [start, end) of one VMA.
+ * Installed in madvise_handlers (mmap_lock held for read).
+ * Context: may sleep (notifiers).
+ * Return: 0; -EINVAL for a VMA that is not private anonymous memory, or
+ * is locked, VM_PFNMAP or hugetlb (madvise_dontneed_free_valid_vma).
+ */
+export function* madvise_free_single_vma(vma: vm_area_struct, start: number, end: number): Sleepable<number> {
+  if (vma.vm_flags & (VM_LOCKED | VM_PFNMAP | VM_HUGETLB)) return -EINVAL;
+  if (!vma_is_anonymous(vma)) return -EINVAL;
+  const mm = vma.vm_mm;
+  const s = Math.max(vma.vm_start, start), e = Math.min(vma.vm_end, end);
+  if (s >= e) return -EINVAL;
+  const range = mmu_notifier_range_init(MMU_NOTIFY_CLEAR, MMU_NOTIFIER_RANGE_BLOCKABLE, mm, s, e);
+  yield* mmu_notifier_invalidate_range_start(range);
+  let flush = false;
+  for (let addr = s; addr < e;) {
+    const next = pmd_addr_end(addr, e);
+    const pmdp = pmd_off(mm, addr);
+    if (pmdp >= 0 && pmd_is_table(mm.pgd.load(pmdp))) flush = madvise_free_pte_range(vma, addr, next) || flush;
+    addr = next;
+  }
+  if (flush) flush_tlb_range(vma, s, e);
+  yield* mmu_notifier_invalidate_range_end(range);
+  count_event('madvise_free');
+  return 0;
+}
+
+madvise_handlers.set(MADV_FREE, { write: false, fn: madvise_free_single_vma });

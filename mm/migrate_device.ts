@@ -1,0 +1,685 @@
+/*
+ * mm/migrate_device.ts - migrating a virtual range to device memory and
+ * back: migrate_vma_setup() / migrate_vma_pages() / migrate_vma_finalize(),
+ * and the driver-side eviction migrate_device_range() / _pages() /
+ * _finalize().
+ *
+ * Models mm/migrate_device.c (Linux 6.x; split out of mm/migrate.c in
+ * 6.0). The API, the encoding of src[]/dst[] and the lock order are in
+ * include/linux/migrate.ts; the walk-through is the "Migration" section
+ * of Documentation/vm/hmm.txt. The steps, as Linux orders them:
+ *
+ *   setup:    collect   walk the range under one MMU_NOTIFY_MIGRATE
+ *                       invalidation tagged with pgmap_owner; select pages
+ *                       by the SELECT flags and owner; trylock each one and
+ *                       replace its PTE by a migration entry on the spot
+ *             unmap     isolate from the LRU, try_to_migrate() mappings in
+ *                       other mms, check for extra references (GUP pins);
+ *                       a page that fails gets its mappings back (restore)
+ *   driver:             allocate, lock and fill destinations; set dst[]
+ *   pages:              move each source's identity (anon rmap anchor,
+ *                       index, flags, memcg) to its destination; holes in
+ *                       anonymous VMAs get a brand new mapping
+ *   driver:             update the device page table
+ *   finalize:           migration entries become mappings of the winner
+ *                       (the destination if still MIGRATE, else the
+ *                       source); unlock and release both
+ *
+ * Simplified: there is no LRU or swap cache in this file's world unless
+ * issue 4 installs migrate_device_hooks; large folios are migrated as one
+ * unit when MIGRATE_VMA_SELECT_COMPOUND asks for it and THP support
+ * (mm/huge_memory.ts) is present, and split otherwise (see
+ * migrate_device_hooks).
+ */
+import type { page, vm_area_struct } from '../include/linux/mm_types.js';
+import { MM_ANONPAGES } from '../include/linux/mm_types.js';
+import {
+  PAGE_SIZE, VM_WRITE, VM_SPECIAL, VM_HUGETLB, vma_is_anonymous, inc_mm_counter,
+} from '../include/linux/mm.js';
+import {
+  pte_none, pte_present, pte_write, pte_dirty, pte_pfn, pte_soft_dirty, pte_mkwrite, pte_mkdirty,
+  pmd_trans_huge, pmd_is_table, type pte_t,
+} from '../include/linux/pgtable.js';
+import {
+  pte_to_swp_entry, swp_entry_to_pte, is_device_private_entry, is_writable_device_private_entry,
+  make_writable_migration_entry, make_readable_exclusive_migration_entry, make_readable_migration_entry,
+  make_writable_device_private_entry, make_readable_device_private_entry, swp_offset_pfn,
+  _PAGE_SWP_SOFT_DIRTY,
+} from '../include/linux/swapops.js';
+import {
+  PageAnonExclusive, ClearPageAnonExclusive, PageLocked, SetPageDirty, PageWriteback, SetPageUptodate,
+  folio_test_anon, folio_test_large,
+} from '../include/linux/page-flags.js';
+import {
+  is_device_private_page, is_device_coherent_page, is_zone_device_page,
+} from '../include/linux/memremap.js';
+import {
+  MIGRATE_PFN_MIGRATE, MIGRATE_PFN_WRITE, MIGRATE_VMA_SELECT_SYSTEM,
+  MIGRATE_VMA_SELECT_DEVICE_PRIVATE, MIGRATE_VMA_SELECT_DEVICE_COHERENT, migrate_pfn, migrate_pfn_to_page,
+  type migrate_vma,
+} from '../include/linux/migrate.js';
+import { MMU_NOTIFY_MIGRATE, MMU_NOTIFIER_RANGE_BLOCKABLE, type mmu_notifier_range } from '../include/linux/mmu_notifier.js';
+import { GFP_USER, __GFP_NOWARN } from '../include/linux/gfp.js';
+import { EINVAL, EBUSY, EAGAIN } from '../include/uapi/asm-generic/errno.js';
+import type { Sleepable } from '../lib/sim/sched.js';
+import { spin_lock, spin_unlock } from '../lib/locking/spinlock.js';
+import { count_event, trace_event } from '../lib/sim/trace.js';
+import {
+  pfn_to_page, pfn_valid, put_page, get_page, get_page_unless_zero, is_zero_pfn, alloc_pages, copy_highpage,
+} from './page_alloc.js';
+import {
+  pmd_off, pmd_alloc, pte_offset_map, pte_alloc_map, pte_lockptr, ptep_get, ptep_get_and_clear, set_pte_at,
+  flush_tlb_range, flush_tlb_page,
+} from './pgtable.js';
+import { vm_normal_page, mk_pte, fault_hooks } from './memory.js';
+import { anon_vma_prepare, folio_add_new_anon_rmap, folio_remove_rmap_pte } from './rmap.js';
+import { folio_maybe_dma_pinned, gup_hooks, unpin_user_page } from './gup.js';
+import { folio_trylock, folio_lock, folio_unlock } from './filemap.js';
+import { pmd_addr_end } from './zap.js';
+import {
+  folio_mapped, folio_mapping, try_to_migrate, remove_migration_ptes, folio_migrate_mapping, folio_migrate_flags,
+  MIGRATEPAGE_SUCCESS,
+} from './migrate.js';
+import {
+  mmu_notifier_range_init_owner, mmu_notifier_invalidate_range_start, mmu_notifier_invalidate_range_end,
+} from './mmu_notifier.js';
+import { mmap_assert_locked } from './mmap_lock.js';
+
+/**
+ * Slots for the subsystems this file leans on but does not own. Each is
+ * null until its subsystem installs it; the behaviour while empty is
+ * written next to each slot.
+ */
+export const migrate_device_hooks: {
+  /* issue 4 (LRU): folio_isolate_lru(): take a reference and remove the folio from its LRU list; false if it
+     was not on one. Empty: folios are not on any LRU, and collect's reference stands for the isolation one. */
+  isolate_lru: ((f: page) => boolean) | null;
+  /* issue 4: folio_putback_lru(): back on the LRU, dropping the isolation reference. Empty: put_page(). */
+  putback_lru: ((f: page) => void) | null;
+  /* issue 4: folio_add_lru() of a migrated or restored system folio. Empty: nothing. */
+  add_lru: ((f: page) => void) | null;
+  /* THP (mm/huge_memory.ts): split_huge_pmd(); empty: huge PMDs in the range are skipped */
+  split_huge_pmd: ((vma: vm_area_struct, pmdp: number, addr: number) => Sleepable) | null;
+  /* THP: split_folio() of a locked large folio, 0 or -errno; empty: large folios are skipped */
+  split_folio: ((f: page) => Sleepable<number>) | null;
+} = { isolate_lru: null, putback_lru: null, add_lru: null, split_huge_pmd: null, split_folio: null };
+
+/* ------------------------------------------------------------------ collect */
+
+/* migrate_vma_collect_skip() - entries the migration must not touch */
+function collect_skip(m: migrate_vma, start: number, end: number): void {
+  for (let addr = start; addr < end; addr += PAGE_SIZE) {
+    m.dst[m.npages] = 0;
+    m.src[m.npages++] = 0;
+  }
+}
+
+/* migrate_vma_collect_hole() - nothing mapped: anonymous VMAs may be populated */
+function collect_hole(m: migrate_vma, start: number, end: number): void {
+  if (!vma_is_anonymous(m.vma)) { collect_skip(m, start, end); return; }
+  for (let addr = start; addr < end; addr += PAGE_SIZE) {
+    m.src[m.npages] = MIGRATE_PFN_MIGRATE;
+    m.dst[m.npages] = 0;
+    m.npages++;
+    m.cpages++;
+  }
+}
+
+/*
+ * select_pte() - is the entry a candidate? Returns the mpfn to record
+ * (0 to skip, MIGRATE alone for the zero page) and the page, if any.
+ */
+function select_pte(m: migrate_vma, addr: number, pte: pte_t): { mpfn: number; p: page | null } {
+  if (!pte_present(pte)) {
+    const entry = pte_to_swp_entry(pte);
+    if (!is_device_private_entry(entry)) return { mpfn: 0, p: null };
+    const p = pfn_to_page(swp_offset_pfn(entry));
+    if (!(m.flags & MIGRATE_VMA_SELECT_DEVICE_PRIVATE) || p.pgmap!.owner !== m.pgmap_owner) return { mpfn: 0, p: null };
+    let mpfn = migrate_pfn(p.pfn) | MIGRATE_PFN_MIGRATE;
+    if (is_writable_device_private_entry(entry)) mpfn |= MIGRATE_PFN_WRITE;
+    return { mpfn, p };
+  }
+  const pfn = pte_pfn(pte);
+  if (is_zero_pfn(pfn) && (m.flags & MIGRATE_VMA_SELECT_SYSTEM)) return { mpfn: MIGRATE_PFN_MIGRATE, p: null };
+  const p = vm_normal_page(m.vma, addr, pte);
+  if (p !== null && !is_zone_device_page(p) && !(m.flags & MIGRATE_VMA_SELECT_SYSTEM)) return { mpfn: 0, p: null };
+  if (p !== null && is_device_coherent_page(p) &&
+      (!(m.flags & MIGRATE_VMA_SELECT_DEVICE_COHERENT) || p.pgmap!.owner !== m.pgmap_owner)) {
+    return { mpfn: 0, p: null };
+  }
+  let mpfn = migrate_pfn(pfn) | MIGRATE_PFN_MIGRATE;
+  if (pte_write(pte)) mpfn |= MIGRATE_PFN_WRITE;
+  return { mpfn, p };
+}
+
+/*
+ * collect_one() - lock the selected page and replace its entry by a
+ * migration entry. Called with the PTE lock held. Return: the mpfn to
+ * record (0 if the page could not be taken) and whether a present PTE
+ * was cleared (the caller flushes the TLB once).
+ */
+function collect_one(m: migrate_vma, addr: number, ptep: number, pte: pte_t, p: page, mpfn: number):
+    { mpfn: number; unmapped: boolean } {
+  const mm = m.vma.vm_mm;
+  const f = p.compound_head;
+  const fault_folio = m.fault_page !== null ? m.fault_page.compound_head : null;
+  get_page(f);          /* holds the page, and so the entry, until unmap/restore */
+  if (fault_folio !== f && !folio_trylock(f)) { put_page(f); return { mpfn: 0, unmapped: false }; }
+  const anon_exclusive = folio_test_anon(f) && PageAnonExclusive(p);
+  const old = ptep_get_and_clear(mm, addr, ptep);
+  if (anon_exclusive) {
+    if (pte_present(old)) flush_tlb_page(m.vma, addr);
+    /* folio_try_share_anon_rmap_pte(): a pinned exclusive page cannot become shared */
+    if (!is_device_private_page(f) && folio_maybe_dma_pinned(f)) {
+      set_pte_at(mm, addr, ptep, old);
+      if (fault_folio !== f) folio_unlock(f);
+      put_page(f);
+      count_event('migrate_collect_pinned');
+      return { mpfn: 0, unmapped: false };
+    }
+    ClearPageAnonExclusive(p);
+  }
+  m.cpages++;
+  if (pte_present(old) && pte_dirty(old)) SetPageDirty(f);
+  const e = (mpfn & MIGRATE_PFN_WRITE) ? make_writable_migration_entry(p.pfn)
+    : anon_exclusive ? make_readable_exclusive_migration_entry(p.pfn)
+      : make_readable_migration_entry(p.pfn);
+  let swp = swp_entry_to_pte(e);
+  const sd = pte_present(old) ? pte_soft_dirty(old) : (old & _PAGE_SWP_SOFT_DIRTY) !== 0;
+  if (sd) swp += _PAGE_SWP_SOFT_DIRTY;
+  set_pte_at(mm, addr, ptep, swp);
+  folio_remove_rmap_pte(f, m.vma);
+  put_page(f);          /* the reference of the mapping just removed */
+  return { mpfn, unmapped: pte_present(old) };
+}
+
+/* migrate_vma_collect_pmd() for a PMD that points to a PTE page */
+function collect_pte_range(m: migrate_vma, start: number, end: number): void {
+  const mm = m.vma.vm_mm;
+  let ptep = pte_offset_map(mm, start);
+  if (ptep < 0) { collect_hole(m, start, end); return; }
+  const ptl = pte_lockptr(mm, ptep);
+  let unmapped = 0;
+  spin_lock(ptl);
+  for (let addr = start; addr < end; addr += PAGE_SIZE, ptep++) {
+    const pte = ptep_get(mm, ptep);
+    let mpfn = 0;
+    if (pte_none(pte)) {
+      if (vma_is_anonymous(m.vma)) { mpfn = MIGRATE_PFN_MIGRATE; m.cpages++; }
+    } else {
+      const sel = select_pte(m, addr, pte);
+      mpfn = sel.mpfn;
+      if (mpfn !== 0 && sel.p === null) {
+        m.cpages++;                     /* the zero page: migrate as if it were a hole */
+      } else if (mpfn !== 0) {
+        const p = sel.p!;
+        /* only mapped, small pages here; large folios were split before (or are skipped) */
+        if (p.mapping === null || folio_test_large(p.compound_head)) mpfn = 0;
+        else {
+          const r = collect_one(m, addr, ptep, pte, p, mpfn);
+          mpfn = r.mpfn;
+          if (r.unmapped) unmapped++;
+        }
+      }
+    }
+    m.dst[m.npages] = 0;
+    m.src[m.npages++] = mpfn;
+  }
+  if (unmapped > 0) flush_tlb_range(m.vma, start, end);
+  spin_unlock(ptl);
+}
+
+/* migrate_vma_collect_pmd() - one PMD's worth of [start, end) */
+function* collect_pmd(m: migrate_vma, start: number, end: number): Sleepable {
+  const mm = m.vma.vm_mm;
+  const pmdp = pmd_off(mm, start);
+  if (pmdp < 0) { collect_hole(m, start, end); return; }
+  let pmd = mm.pgd.load(pmdp);
+  if (pmd === 0) { collect_hole(m, start, end); return; }
+  if (pmd_trans_huge(pmd)) {
+    /* a huge page: Linux splits it (the huge zero page by its PMD, a THP folio with split_folio) */
+    if (migrate_device_hooks.split_huge_pmd === null) { collect_skip(m, start, end); return; }
+    yield* migrate_device_hooks.split_huge_pmd(m.vma, pmdp, start);
+    pmd = mm.pgd.load(pmdp);
+  }
+  if (pmd === 0) { collect_hole(m, start, end); return; }
+  if (!pmd_is_table(pmd)) { collect_skip(m, start, end); return; }   /* PMD migration or device entry */
+  yield* split_large_folios(m, start, end);
+  collect_pte_range(m, start, end);
+}
+
+/*
+ * split_large_folios() - PTE-mapped large folios in [start, end) are split
+ * before the PTE walk (Linux does it from the walk, dropping the PTE lock).
+ */
+function* split_large_folios(m: migrate_vma, start: number, end: number): Sleepable {
+  const split = migrate_device_hooks.split_folio;
+  if (split === null) return;
+  const mm = m.vma.vm_mm;
+  for (let addr = start; addr < end; addr += PAGE_SIZE) {
+    const ptep = pte_offset_map(mm, addr);
+    if (ptep < 0) return;
+    const pte = ptep_get(mm, ptep);
+    if (!pte_present(pte)) continue;
+    const p = vm_normal_page(m.vma, addr, pte);
+    if (p === null || !folio_test_large(p.compound_head)) continue;
+    const f = p.compound_head;
+    get_page(f);
+    if (folio_trylock(f)) {
+      yield* split(f);
+      folio_unlock(f);
+    }
+    put_page(f);
+  }
+}
+
+/*
+ * migrate_vma_collect() - walk [start, end) inside one MMU_NOTIFY_MIGRATE
+ * invalidation whose owner lets the migrating driver skip its own event.
+ */
+function* migrate_vma_collect(m: migrate_vma): Sleepable {
+  const range: mmu_notifier_range = mmu_notifier_range_init_owner(MMU_NOTIFY_MIGRATE, MMU_NOTIFIER_RANGE_BLOCKABLE,
+    m.vma.vm_mm, m.start, m.end, m.pgmap_owner);
+  yield* mmu_notifier_invalidate_range_start(range);
+  for (let addr = m.start; addr < m.end;) {
+    const next = pmd_addr_end(addr, m.end);
+    yield* collect_pmd(m, addr, next);
+    addr = next;
+  }
+  yield* mmu_notifier_invalidate_range_end(range);
+  m.end = m.start + m.npages * PAGE_SIZE;
+}
+
+/* -------------------------------------------------------------------- unmap */
+
+/*
+ * migrate_vma_check_page() - no reference beyond what the migration
+ * itself holds may remain (a GUP pin, a racing lookup).
+ */
+function migrate_vma_check_page(p: page, fault_page: page | null): boolean {
+  const f = p.compound_head;
+  let extra = 1 + (p === fault_page ? 1 : 0);   /* collect's (or isolation's) reference, do_swap_page's */
+  if (folio_test_large(f)) return false;
+  if (is_zone_device_page(f)) extra++;
+  if (folio_mapping(f) !== null) extra += 1;    /* the page cache */
+  return f._refcount - extra <= f._mapcount + 1;
+}
+
+/* folio_isolate_lru() through the hook; without an LRU the collect reference stands in */
+function isolate(f: page): boolean {
+  const iso = migrate_device_hooks.isolate_lru;
+  if (iso === null) return true;
+  if (!iso(f)) return false;
+  put_page(f);          /* isolation took its own reference: drop collect's */
+  return true;
+}
+
+function putback(f: page): void {
+  if (migrate_device_hooks.putback_lru !== null) migrate_device_hooks.putback_lru(f);
+  else put_page(f);
+}
+
+/**
+ * migrate_device_unmap() - make sure no mapping is left of each selected
+ * source and that nothing else holds it; give the rest their mappings
+ * back. Return: entries still migrating.
+ * Context: sources locked and referenced; may sleep (try_to_migrate).
+ */
+function* migrate_device_unmap(src: Float64Array | number[], npages: number, fault_page: page | null): Sleepable<number> {
+  const fault_folio = fault_page !== null ? fault_page.compound_head : null;
+  let restore = 0, unmapped = 0;
+  for (let i = 0; i < npages; i++) {
+    const p = migrate_pfn_to_page(src[i]);
+    if (p === null) {
+      if (src[i] & MIGRATE_PFN_MIGRATE) unmapped++;
+      continue;
+    }
+    const f = p.compound_head;
+    if (!is_zone_device_page(f) && !isolate(f)) {
+      src[i] -= src[i] & MIGRATE_PFN_MIGRATE;
+      restore++;
+      continue;
+    }
+    if (folio_mapped(f)) yield* try_to_migrate(f);
+    if (folio_mapped(f) || !migrate_vma_check_page(p, fault_page)) {
+      if (!is_zone_device_page(f)) { get_page(f); putback(f); }
+      src[i] -= src[i] & MIGRATE_PFN_MIGRATE;
+      restore++;
+      count_event('migrate_unmap_busy');
+      continue;
+    }
+    unmapped++;
+  }
+  for (let i = 0; i < npages && restore > 0; i++) {
+    const p = migrate_pfn_to_page(src[i]);
+    if (p === null || (src[i] & MIGRATE_PFN_MIGRATE)) continue;
+    const f = p.compound_head;
+    remove_migration_ptes(f, f);
+    src[i] = 0;
+    if (fault_folio !== f) folio_unlock(f);
+    put_page(f);
+    restore--;
+  }
+  return unmapped;
+}
+
+/* -------------------------------------------------------------------- setup */
+
+function align_down(x: number): number { return x - (x % PAGE_SIZE); }
+
+/**
+ * migrate_vma_setup() - collect, lock and unmap the pages of a range.
+ * @args: vma, start, end, src, dst, pgmap_owner, flags (MIGRATE_VMA_SELECT_*)
+ *        and fault_page filled by the driver.
+ *
+ * On return, src[i] has MIGRATE set for every entry that may migrate:
+ * with VALID and a locked, unmapped page (replaced in the page table by a
+ * migration entry), or without VALID for a hole or the zero page in an
+ * anonymous VMA (the driver may populate it). Entries that cannot move
+ * (pinned, locked by someone else, not selected) are 0. args.cpages is
+ * the number of MIGRATE entries, args.npages the number walked. The
+ * driver then fills dst[] and calls migrate_vma_pages(); it must always
+ * call migrate_vma_finalize() afterwards, even if it migrates nothing.
+ *
+ * Context: mmap_lock held for read; may sleep (notifiers, try_to_migrate).
+ * Return: 0; -EINVAL for a missing, hugetlb or VM_SPECIAL VMA, a range
+ * that is empty or not inside the VMA, missing or short src/dst arrays,
+ * or a fault_page that is not a locked device-private page.
+ */
+export function* migrate_vma_setup(args: migrate_vma): Sleepable<number> {
+  const nr_pages = Math.floor((args.end - args.start) / PAGE_SIZE);
+  args.start = align_down(args.start);
+  args.end = align_down(args.end);
+  const vma = args.vma;
+  if (!vma || (vma.vm_flags & (VM_HUGETLB | VM_SPECIAL))) return -EINVAL;
+  if (nr_pages <= 0) return -EINVAL;
+  if (args.start < vma.vm_start || args.start >= vma.vm_end) return -EINVAL;
+  if (args.end <= vma.vm_start || args.end > vma.vm_end) return -EINVAL;
+  if (!args.src || !args.dst || args.src.length < nr_pages || args.dst.length < nr_pages) return -EINVAL;
+  args.fault_page = args.fault_page ?? null;
+  if (args.fault_page && !is_device_private_page(args.fault_page)) return -EINVAL;
+  if (args.fault_page && !PageLocked(args.fault_page.compound_head)) return -EINVAL;
+  mmap_assert_locked(vma.vm_mm);
+
+  for (let i = 0; i < nr_pages; i++) args.src[i] = 0;
+  args.cpages = 0;
+  args.npages = 0;
+  yield* migrate_vma_collect(args);
+  if (args.cpages) args.cpages = yield* migrate_device_unmap(args.src, args.npages, args.fault_page);
+  trace_event('migrate_vma_setup', {
+    mm: vma.vm_mm.id, start: args.start, end: args.end, npages: args.npages, cpages: args.cpages, flags: args.flags,
+  });
+  return 0;
+}
+
+/* -------------------------------------------------------------------- pages */
+
+/*
+ * migrate_vma_insert_page() - map a driver-provided page where nothing
+ * (or the zero page) was mapped: the do_anonymous_page() of device
+ * memory. Clears MIGRATE in *src on any failure.
+ */
+function migrate_vma_insert_page(m: migrate_vma, addr: number, p: page, src: Float64Array | number[], i: number): void {
+  const vma = m.vma, mm = vma.vm_mm;
+  const abort = () => { src[i] -= src[i] & MIGRATE_PFN_MIGRATE; count_event('migrate_insert_abort'); };
+  if (!vma_is_anonymous(vma)) return abort();
+  const pmdp = pmd_alloc(mm, addr);
+  if (pmdp < 0) return abort();
+  const pmd = mm.pgd.load(pmdp);
+  if (pmd !== 0 && !pmd_is_table(pmd)) return abort();
+  const ptep = pte_alloc_map(mm, addr);
+  if (ptep < 0) return abort();
+  if (anon_vma_prepare(vma) !== 0) return abort();
+  if (fault_hooks.memcg_charge !== null && fault_hooks.memcg_charge(p, mm) !== 0) return abort();
+  SetPageUptodate(p);
+
+  let entry: pte_t;
+  if (is_device_private_page(p)) {
+    const e = (vma.vm_flags & VM_WRITE) ? make_writable_device_private_entry(p.pfn)
+      : make_readable_device_private_entry(p.pfn);
+    entry = swp_entry_to_pte(e);
+  } else {
+    if (is_zone_device_page(p) && !is_device_coherent_page(p)) return abort();
+    entry = mk_pte(p, vma.vm_page_prot);
+    if (vma.vm_flags & VM_WRITE) entry = pte_mkwrite(pte_mkdirty(entry));
+  }
+  const ptl = pte_lockptr(mm, ptep);
+  spin_lock(ptl);
+  const orig = ptep_get(mm, ptep);
+  let flush = false;
+  if (pte_present(orig)) {
+    if (!is_zero_pfn(pte_pfn(orig))) { spin_unlock(ptl); return abort(); }
+    flush = true;
+  } else if (!pte_none(orig)) {
+    spin_unlock(ptl);
+    return abort();
+  }
+  inc_mm_counter(mm, MM_ANONPAGES);
+  folio_add_new_anon_rmap(p, vma, addr);
+  if (!is_zone_device_page(p)) migrate_device_hooks.add_lru?.(p);
+  get_page(p);
+  if (flush) { ptep_get_and_clear(mm, addr, ptep); flush_tlb_page(vma, addr); }
+  set_pte_at(mm, addr, ptep, entry);
+  spin_unlock(ptl);
+  src[i] = MIGRATE_PFN_MIGRATE;
+  count_event('migrate_insert_page');
+}
+
+/* __migrate_device_pages() - the body of migrate_vma_pages() and migrate_device_pages() */
+function* __migrate_device_pages(src: Float64Array | number[], dst: Float64Array | number[], npages: number,
+                                 m: migrate_vma | null): Sleepable {
+  let range: mmu_notifier_range | null = null;
+  for (let i = 0; i < npages; i++) {
+    const newp = migrate_pfn_to_page(dst[i]);
+    const p = migrate_pfn_to_page(src[i]);
+    if (newp === null) { src[i] -= src[i] & MIGRATE_PFN_MIGRATE; continue; }
+    if (p === null) {
+      if (!(src[i] & MIGRATE_PFN_MIGRATE)) continue;
+      if (m === null) throw new Error('BUG: hole to populate without a VMA (migrate_device_pages)');
+      const addr = m.start + i * PAGE_SIZE;
+      if (range === null) {
+        range = mmu_notifier_range_init_owner(MMU_NOTIFY_MIGRATE, MMU_NOTIFIER_RANGE_BLOCKABLE, m.vma.vm_mm,
+          addr, m.end, m.pgmap_owner);
+        yield* mmu_notifier_invalidate_range_start(range);
+      }
+      migrate_vma_insert_page(m, addr, newp, src, i);
+      continue;
+    }
+    const newf = newp.compound_head, f = p.compound_head;
+    const mapping = folio_mapping(f);
+    if (is_device_private_page(newf) || is_device_coherent_page(newf)) {
+      /* only anonymous memory may move to a device (a swap-cache copy would be dropped first) */
+      if (mapping !== null) { src[i] -= src[i] & MIGRATE_PFN_MIGRATE; count_event('migrate_refuse_file'); continue; }
+    } else if (is_zone_device_page(newf)) {
+      src[i] -= src[i] & MIGRATE_PFN_MIGRATE;
+      continue;
+    }
+    if (PageWriteback(f)) throw new Error(`BUG: migrating a folio under writeback pfn ${f.pfn}`);
+    const extra = m !== null && m.fault_page === p ? 1 : 0;
+    const r = folio_migrate_mapping(mapping, newf, f, extra);
+    if (r !== MIGRATEPAGE_SUCCESS) src[i] -= src[i] & MIGRATE_PFN_MIGRATE;
+    else folio_migrate_flags(newf, f);
+  }
+  if (range !== null) yield* mmu_notifier_invalidate_range_end(range);
+}
+
+/**
+ * migrate_vma_pages() - move the identity of each source page to its
+ * destination; populate the holes the driver filled.
+ * @m: as returned by migrate_vma_setup(), dst[] filled by the driver with
+ *     locked pages (an entry with no dst stops migrating).
+ *
+ * After it returns, src[i] still has MIGRATE for the entries that moved;
+ * the others (destination missing, source referenced elsewhere, file page
+ * to device memory, hole that could not be populated) lost it. It is safe
+ * to update the device page table now: both pages stay locked until
+ * migrate_vma_finalize().
+ * Context: mmap_lock held for read; may sleep (notifier for holes).
+ */
+export function* migrate_vma_pages(m: migrate_vma): Sleepable {
+  yield* __migrate_device_pages(m.src, m.dst, m.npages, m);
+}
+
+/**
+ * migrate_device_pages() - migrate_vma_pages() for a migrate_device_range()
+ * (no VMA: there are no holes to populate).
+ * Context: may sleep. Return: 0.
+ */
+export function* migrate_device_pages(src: Float64Array | number[], dst: Float64Array | number[],
+                                      npages: number): Sleepable<number> {
+  yield* __migrate_device_pages(src, dst, npages, null);
+  return 0;
+}
+
+/* ----------------------------------------------------------------- finalize */
+
+function release_dst(d: page, fault_folio: page | null): void {
+  if (fault_folio === d) throw new Error('BUG: the faulting page used as a destination');
+  folio_unlock(d);
+  put_page(d);
+}
+
+/* __migrate_device_finalize() - the body of both finalize calls */
+function __migrate_device_finalize(src: Float64Array | number[], dst: Float64Array | number[], npages: number,
+                                   fault_page: page | null): void {
+  const fault_folio = fault_page !== null ? fault_page.compound_head : null;
+  for (let i = 0; i < npages; i++) {
+    const newp = migrate_pfn_to_page(dst[i]);
+    const p = migrate_pfn_to_page(src[i]);
+    let d = newp !== null ? newp.compound_head : null;
+    if (p === null) {
+      if (d !== null) release_dst(d, fault_folio);
+      continue;
+    }
+    const s = p.compound_head;
+    if (!(src[i] & MIGRATE_PFN_MIGRATE) || d === null) {
+      if (d !== null) release_dst(d, fault_folio);
+      d = s;
+    }
+    if (!is_zone_device_page(d)) migrate_device_hooks.add_lru?.(d);
+    remove_migration_ptes(s, d);
+    if (fault_folio !== s) folio_unlock(s);
+    put_page(s);
+    if (d !== s) release_dst(d, fault_folio);
+  }
+}
+
+/**
+ * migrate_vma_finalize() - replace the migration entries by mappings of
+ * the new pages (or of the old ones where migration failed), unlock and
+ * release every source and destination (except the caller's fault_page,
+ * which do_swap_page unlocks). Sources that moved are freed here when
+ * their last reference goes.
+ * Context: mmap_lock held for read.
+ */
+export function* migrate_vma_finalize(m: migrate_vma): Sleepable {
+  __migrate_device_finalize(m.src, m.dst, m.npages, m.fault_page);
+  trace_event('migrate_vma_finalize', { mm: m.vma.vm_mm.id, start: m.start, npages: m.npages });
+}
+
+/** migrate_device_finalize() - migrate_vma_finalize() for migrate_device_range(). Context: may sleep. */
+export function* migrate_device_finalize(src: Float64Array | number[], dst: Float64Array | number[],
+                                         npages: number): Sleepable {
+  __migrate_device_finalize(src, dst, npages, null);
+}
+
+/* ---------------------------------------------------------- device eviction */
+
+/* migrate_device_pfn_lock() - reference and trylock one device pfn; 0 if free or busy */
+function migrate_device_pfn_lock(pfn: number): number {
+  if (!pfn_valid(pfn)) return 0;
+  const p = pfn_to_page(pfn);
+  if (p.compound_head !== p) return 0;              /* folio_get_nontail_page() */
+  if (!get_page_unless_zero(p)) return 0;
+  if (!folio_trylock(p)) { put_page(p); return 0; }
+  return migrate_pfn(pfn) | MIGRATE_PFN_MIGRATE;
+}
+
+/**
+ * migrate_device_range() - start migrating the device pages of a pfn
+ * range back to system memory, wherever (and in whichever mm) they are
+ * mapped: the driver's tool to empty its memory (unbind, RELEASE).
+ * @src_pfns: filled with one migrate_pfn entry per pfn (0 for free pages
+ *            and pages someone else is migrating).
+ * @start_pfn: first device pfn. @npages: how many.
+ *
+ * Like migrate_vma_setup(), the selected pages come back locked and
+ * unmapped (every mapping replaced by a migration entry). The driver then
+ * allocates system pages, copies, and calls migrate_device_pages() and
+ * migrate_device_finalize().
+ * Context: no mmap_lock needed; may sleep. Return: 0.
+ */
+export function* migrate_device_range(src_pfns: Float64Array | number[], start_pfn: number,
+                                      npages: number): Sleepable<number> {
+  for (let i = 0; i < npages; i++) src_pfns[i] = migrate_device_pfn_lock(start_pfn + i);
+  yield* migrate_device_unmap(src_pfns, npages, null);
+  trace_event('migrate_device_range', { start_pfn, npages });
+  return 0;
+}
+
+/**
+ * migrate_device_pfns() - migrate_device_range() for a list of pfns
+ * given in @src_pfns (replaced by their migrate_pfn entries).
+ * Context: may sleep. Return: 0.
+ */
+export function* migrate_device_pfns(src_pfns: Float64Array | number[], npages: number): Sleepable<number> {
+  for (let i = 0; i < npages; i++) src_pfns[i] = migrate_device_pfn_lock(src_pfns[i]);
+  yield* migrate_device_unmap(src_pfns, npages, null);
+  return 0;
+}
+
+/**
+ * migrate_device_coherent_folio() - move one device-coherent page to
+ * system memory (before a long-term pin, which must not hold device
+ * memory). The caller's reference moves to the new page on success and is
+ * dropped on failure.
+ * Context: may sleep (folio lock). Return: 0, or -EBUSY when the page is
+ * still referenced elsewhere or no system page is available.
+ */
+export function* migrate_device_coherent_folio(f: page): Sleepable<number> {
+  if (folio_test_large(f)) count_event('migrate_coherent_large');
+  yield* folio_lock(f);
+  const src = [migrate_pfn(f.pfn) | MIGRATE_PFN_MIGRATE];
+  const dst = [0];
+  yield* migrate_device_unmap(src, 1, null);
+  if (!(src[0] & MIGRATE_PFN_MIGRATE)) return -EBUSY;
+  const d = alloc_pages(GFP_USER | __GFP_NOWARN, 0);
+  if (d !== null) {
+    folio_trylock(d);
+    dst[0] = migrate_pfn(d.pfn);
+  }
+  yield* migrate_device_pages(src, dst, 1);
+  if (src[0] & MIGRATE_PFN_MIGRATE) copy_highpage(d!, f);
+  yield* migrate_device_finalize(src, dst, 1);
+  count_event('migrate_device_coherent');
+  return (src[0] & MIGRATE_PFN_MIGRATE) ? 0 : -EBUSY;
+}
+
+/* ------------------------------------------------- long-term pins (mm/gup.c) */
+
+/*
+ * check_and_migrate_movable_pages() - the device part of Linux's
+ * FOLL_LONGTERM check: a pin must not hold device-coherent memory, so
+ * each such page is turned from a pin into a reference, migrated to
+ * system memory, and GUP is asked to pin again (-EAGAIN, with every pin
+ * released). Installed in gup_hooks.longterm_check, in front of whatever
+ * check was there (issue 4's movable-memory check).
+ */
+function install_longterm_check(): void {
+  const prev = gup_hooks.longterm_check;
+  gup_hooks.longterm_check = function* check_and_migrate_movable_pages(mm, pages, flags): Sleepable<number> {
+    const coherent = pages.filter((p) => is_device_coherent_page(p));
+    if (coherent.length === 0) return prev !== null ? yield* prev(mm, pages, flags) : 0;
+    for (const p of pages) if (!is_device_coherent_page(p)) unpin_user_page(p);
+    for (const p of coherent) { get_page(p); unpin_user_page(p); }
+    pages.splice(0);
+    let ret = -EAGAIN;
+    for (const p of coherent) {
+      /* consumes the reference taken above, whatever the outcome */
+      if ((yield* migrate_device_coherent_folio(p.compound_head)) !== 0) ret = -EBUSY;
+    }
+    return ret;
+  };
+}
+install_longterm_check();
+

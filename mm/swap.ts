@@ -1,0 +1,212 @@
+/*
+ * mm/swap.ts - the LRU lists: adding folios, aging them, isolating them
+ * for reclaim and putting them back.
+ *
+ * Models mm/swap.c (folio_add_lru, folio_add_lru_vma, folio_mark_accessed,
+ * folio_activate, folio_mark_lazyfree and the release of a folio from the
+ * LRU when its last reference goes), include/linux/mm_inline.h
+ * (folio_lru_list, lruvec_add_folio, lruvec_del_folio) and the isolation
+ * helpers of mm/vmscan.c (folio_isolate_lru, folio_putback_lru). The lists
+ * and their rules are drawn in include/linux/mmzone.ts.
+ *
+ * Who puts folios on the LRU: the fault path for every new anonymous
+ * folio (fault_hooks.lru_add, installed here), swap-in for every folio
+ * read from swap. New folios start on the inactive list; a second look
+ * (folio_mark_accessed, or reclaim seeing the accessed bit twice) moves
+ * them to the active list.
+ *
+ * Simplified: no per-CPU folio batches. Linux queues additions and
+ * activations in cpu_fbatches (holding a reference) and moves them under
+ * one lru_lock round, lru_add_drain() flushing them; here a folio is on
+ * its list as soon as folio_add_lru() returns, so refcounts never carry
+ * a batch reference.
+ */
+import type { page, vm_area_struct } from '../include/linux/mm_types.js';
+import {
+  LRU_INACTIVE_ANON, LRU_ACTIVE, LRU_FILE, LRU_UNEVICTABLE, type lru_list, type lruvec,
+} from '../include/linux/mmzone.js';
+import {
+  PageLRU, SetPageLRU, ClearPageLRU, TestClearPageLRU, PageActive, SetPageActive, ClearPageActive,
+  PageReferenced, SetPageReferenced, TestClearPageReferenced, PageSwapBacked, ClearPageSwapBacked,
+  PageSwapCache, PageUnevictable, folio_test_anon,
+} from '../include/linux/page-flags.js';
+import { BUG } from '../lib/sim/errors.js';
+import { spin_lock, spin_unlock } from '../lib/locking/spinlock.js';
+import { count_event } from '../lib/sim/trace.js';
+import { put_page, register_free_hook } from './page_alloc.js';
+import { fault_hooks } from './memory.js';
+import { folio_lruvec, mem_cgroup_uncharge } from './memcontrol.js';
+import { register_boot_hook } from './init.js';
+
+/** folio_lru_list() - the list a folio belongs on, from its flags. */
+export function folio_lru_list(f: page): lru_list {
+  if (PageUnevictable(f)) return LRU_UNEVICTABLE;
+  let lru = PageSwapBacked(f) ? LRU_INACTIVE_ANON : LRU_INACTIVE_ANON + LRU_FILE;
+  if (PageActive(f)) lru += LRU_ACTIVE;
+  return lru;
+}
+
+/** folio_is_file_lru() - the folio ages on the file lists (not swap-backed). */
+export function folio_is_file_lru(f: page): boolean {
+  return !PageSwapBacked(f);
+}
+
+/* Link f at the head (or tail) of its list. Caller holds lv.lru_lock. */
+function list_add(lv: lruvec, f: page, tail: boolean): void {
+  const lru = folio_lru_list(f);
+  const l = lv.lists[lru];
+  if (tail) {
+    f.lru_prev = l.tail; f.lru_next = null;
+    if (l.tail !== null) l.tail.lru_next = f; else l.head = f;
+    l.tail = f;
+  } else {
+    f.lru_next = l.head; f.lru_prev = null;
+    if (l.head !== null) l.head.lru_prev = f; else l.tail = f;
+    l.head = f;
+  }
+  lv.nr_pages[lru] += 1 << f.order;
+}
+
+/** lruvec_add_folio() - put f at the head of its list. Caller holds lv.lru_lock. */
+export function lruvec_add_folio(lv: lruvec, f: page): void { list_add(lv, f, false); }
+
+/** lruvec_add_folio_tail() - put f at the tail: the next one reclaim looks at. */
+export function lruvec_add_folio_tail(lv: lruvec, f: page): void { list_add(lv, f, true); }
+
+/** lruvec_del_folio() - unlink f from its list. Caller holds lv.lru_lock. */
+export function lruvec_del_folio(lv: lruvec, f: page): void {
+  const lru = folio_lru_list(f);
+  const l = lv.lists[lru];
+  if (f.lru_prev !== null) f.lru_prev.lru_next = f.lru_next; else l.head = f.lru_next;
+  if (f.lru_next !== null) f.lru_next.lru_prev = f.lru_prev; else l.tail = f.lru_prev;
+  f.lru_prev = f.lru_next = null;
+  lv.nr_pages[lru] -= 1 << f.order;
+  if (lv.nr_pages[lru] < 0) BUG(`lru list ${lru} size underflow removing pfn ${f.pfn}`);
+}
+
+/** lruvec_lru_size() - pages on one list. */
+export function lruvec_lru_size(lv: lruvec, lru: lru_list): number { return lv.nr_pages[lru]; }
+
+/**
+ * folio_add_lru() - a new folio joins the inactive list of its memcg.
+ * Context: any; takes the lru_lock. The folio must not be on an LRU.
+ */
+export function folio_add_lru(f: page): void {
+  if (PageLRU(f)) BUG(`folio_add_lru: pfn ${f.pfn} already on the LRU`);
+  const lv = folio_lruvec(f);
+  spin_lock(lv.lru_lock);
+  SetPageLRU(f);
+  lruvec_add_folio(lv, f);
+  spin_unlock(lv.lru_lock);
+}
+
+/**
+ * folio_add_lru_vma() - folio_add_lru() for a folio just mapped into vma
+ * (Linux sends folios of VM_LOCKED VMAs to the unevictable list; mlock is
+ * not modelled). Installed as fault_hooks.lru_add.
+ */
+export function folio_add_lru_vma(f: page, _vma: vm_area_struct): void {
+  folio_add_lru(f);
+}
+
+/**
+ * folio_isolate_lru() - take a folio off its LRU for reclaim or migration,
+ * with a reference the caller gives back through folio_putback_lru().
+ * Return: false if it was not on an LRU (someone else isolated it).
+ */
+export function folio_isolate_lru(f: page): boolean {
+  const lv = folio_lruvec(f);
+  spin_lock(lv.lru_lock);
+  const was = TestClearPageLRU(f);
+  if (was) {
+    lruvec_del_folio(lv, f);
+    f._refcount++;                     /* folio_get under the lock: the folio is live, it was on the LRU */
+  }
+  spin_unlock(lv.lru_lock);
+  return was;
+}
+
+/**
+ * folio_putback_lru() - return an isolated folio to the head of its list
+ * (PG_active picks the list) and drop the isolation reference; if that
+ * was the last one the folio is freed (it was unmapped meanwhile).
+ */
+export function folio_putback_lru(f: page): void {
+  const lv = folio_lruvec(f);
+  spin_lock(lv.lru_lock);
+  SetPageLRU(f);
+  lruvec_add_folio(lv, f);
+  spin_unlock(lv.lru_lock);
+  put_page(f);
+}
+
+/* Move a folio on the LRU to the active list (folio_activate's lru_activate). */
+function lru_activate(f: page): void {
+  const lv = folio_lruvec(f);
+  spin_lock(lv.lru_lock);
+  if (PageLRU(f) && !PageActive(f) && !PageUnevictable(f)) {
+    lruvec_del_folio(lv, f);
+    SetPageActive(f);
+    lruvec_add_folio(lv, f);
+    count_event('pgactivate', 1 << f.order);
+  }
+  spin_unlock(lv.lru_lock);
+}
+
+/** folio_activate() - a folio on the inactive list proved it is used: activate it. */
+export function folio_activate(f: page): void { lru_activate(f); }
+
+/**
+ * folio_mark_accessed() - the kernel used the folio (a read(), a GUP):
+ * inactive,unreferenced -> inactive,referenced -> active,unreferenced.
+ * Mapped folios are aged through their PTEs' accessed bits instead.
+ */
+export function folio_mark_accessed(f: page): void {
+  if (!PageReferenced(f)) {
+    SetPageReferenced(f);
+  } else if (!PageActive(f) && !PageUnevictable(f)) {
+    if (PageLRU(f)) lru_activate(f); else SetPageActive(f);
+    TestClearPageReferenced(f);
+  }
+}
+export const mark_page_accessed = folio_mark_accessed;
+
+/**
+ * folio_mark_lazyfree() - MADV_FREE: a clean anonymous folio moves to the
+ * inactive FILE list with PG_swapbacked cleared, so reclaim frees it
+ * without writing it to swap unless it is dirtied again first.
+ */
+export function folio_mark_lazyfree(f: page): void {
+  if (!folio_test_anon(f) || !PageSwapBacked(f) || PageSwapCache(f) || PageUnevictable(f)) return;
+  const lv = folio_lruvec(f);
+  spin_lock(lv.lru_lock);
+  if (PageLRU(f)) {
+    lruvec_del_folio(lv, f);
+    ClearPageActive(f);
+    TestClearPageReferenced(f);
+    ClearPageSwapBacked(f);
+    lruvec_add_folio(lv, f);
+    count_event('pglazyfree', 1 << f.order);
+  }
+  spin_unlock(lv.lru_lock);
+}
+
+/*
+ * The last reference to a folio went away (__folio_put): unlink it from
+ * its LRU (__page_cache_release), then uncharge its memcg, in that order
+ * because the memcg names the list. Returns false: the page is then
+ * freed (or handed to its ZONE_DEVICE driver).
+ */
+register_free_hook((f: page): boolean => {
+  if (PageLRU(f)) {
+    const lv = folio_lruvec(f);
+    spin_lock(lv.lru_lock);
+    lruvec_del_folio(lv, f);
+    ClearPageLRU(f);
+    spin_unlock(lv.lru_lock);
+  }
+  mem_cgroup_uncharge(f);
+  return false;
+});
+
+register_boot_hook(() => { fault_hooks.lru_add = folio_add_lru_vma; });

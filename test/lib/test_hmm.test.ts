@@ -1,0 +1,206 @@
+/*
+ * test/lib/test_hmm.test.ts - the dmirror driver (lib/test_hmm.ts): its
+ * ioctl front door and bookkeeping, then every ported HMM self-test
+ * (tools/testing/selftests/mm/hmm-tests.ts) for both variants, one uvu
+ * test per run, so that `npm test` includes them.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { start_kernel } from '../../mm/init.js';
+import { Process } from '../../tools/include/nolibc/nolibc.js';
+import { PAGE_SIZE } from '../../include/linux/mm.js';
+import { PROT_NONE, PROT_READ, PROT_WRITE, MAP_PRIVATE, MAP_ANONYMOUS } from '../../include/uapi/asm-generic/mman.js';
+import { EINVAL, EFAULT, ENOENT } from '../../include/uapi/asm-generic/errno.js';
+import {
+  HMM_DMIRROR_READ, HMM_DMIRROR_WRITE, HMM_DMIRROR_MIGRATE_TO_DEV, HMM_DMIRROR_MIGRATE_TO_SYS, HMM_DMIRROR_SNAPSHOT,
+  HMM_DMIRROR_EXCLUSIVE, HMM_DMIRROR_CHECK_EXCLUSIVE, HMM_DMIRROR_RELEASE, HMM_DMIRROR_FLAGS,
+  HMM_DMIRROR_READ_UNLOCKABLE, HMM_DMIRROR_FLAG_FAIL_ALLOC, HMM_DMIRROR_CMD_SIZE, hmm_dmirror_cmd_encode,
+  hmm_dmirror_cmd_decode, type hmm_dmirror_cmd,
+} from '../../include/uapi/linux/test_hmm.js';
+import { dmirror_device_get } from '../../lib/test_hmm.js';
+import { DEVMEM_CHUNK_PAGES } from '../../lib/test_hmm_devmem.js';
+import { hmm_test_runs, hmm_test_ram_bytes } from '../../tools/testing/selftests/mm/hmm-tests.js';
+import { runTest } from '../../tools/testing/selftests/mm/hmm-tests-helpers.js';
+
+const RW = PROT_READ | PROT_WRITE;
+const ANON = MAP_PRIVATE | MAP_ANONYMOUS;
+
+interface rig { p: Process; fd: number; cmd: number; buf: number; mirror: number; }
+
+/* a fresh machine, a process with /dev/hmm_dmirror<unit> open, 16 pages filled with i, a mirror, a command block */
+function setup(unit = 0, npages = 16): rig {
+  start_kernel({});
+  const p = Process.spawn('t');
+  const fd = p.open(`/dev/hmm_dmirror${unit}`, 2);
+  const cmd = p.mmap(0, PAGE_SIZE, RW, ANON);
+  const buf = p.mmap(0, npages * PAGE_SIZE, RW, ANON);
+  const mirror = p.mmap(0, npages * PAGE_SIZE, RW, ANON);
+  p.fill32(buf, npages * PAGE_SIZE, 0);
+  return { p, fd, cmd, buf, mirror };
+}
+
+/* issue one ioctl with the given block; returns the ioctl result and the block as user space sees it after */
+function ioctl(r: rig, request: number, c: Partial<hmm_dmirror_cmd>): { ret: number; out: hmm_dmirror_cmd } {
+  const block: hmm_dmirror_cmd = { addr: BigInt(r.buf), ptr: BigInt(r.mirror), npages: 16n, cpages: 77n, faults: 88n, ...c };
+  r.p.write(r.cmd, hmm_dmirror_cmd_encode(block));
+  const ret = r.p.ioctl(r.fd, request, r.cmd);
+  return { ret, out: hmm_dmirror_cmd_decode(r.p.read(r.cmd, HMM_DMIRROR_CMD_SIZE)) };
+}
+
+test('the ioctl numbers are _IOWR(\'H\', nr, 40-byte struct hmm_dmirror_cmd)', () => {
+  const cmds = [HMM_DMIRROR_READ, HMM_DMIRROR_WRITE, HMM_DMIRROR_MIGRATE_TO_DEV, HMM_DMIRROR_MIGRATE_TO_SYS,
+    HMM_DMIRROR_SNAPSHOT, HMM_DMIRROR_EXCLUSIVE, HMM_DMIRROR_CHECK_EXCLUSIVE, HMM_DMIRROR_RELEASE, HMM_DMIRROR_FLAGS,
+    HMM_DMIRROR_READ_UNLOCKABLE];
+  cmds.forEach((c, nr) => assert.is(c, 0xc0284800 + nr));
+  assert.is(HMM_DMIRROR_CMD_SIZE, 40);
+});
+
+test('the front door rejects a misaligned address, an empty or wrapping range and unknown commands with -EINVAL', () => {
+  const r = setup();
+  assert.is(ioctl(r, HMM_DMIRROR_READ, { addr: BigInt(r.buf + 8) }).ret, -EINVAL);
+  assert.is(ioctl(r, HMM_DMIRROR_READ, { npages: 0n }).ret, -EINVAL);
+  assert.is(ioctl(r, HMM_DMIRROR_READ, { npages: 1n << 52n }).ret, -EINVAL);
+  assert.is(ioctl(r, HMM_DMIRROR_FLAGS, { npages: 0n }).ret, -EINVAL, 'FLAGS can never set the flag word to 0');
+  assert.is(ioctl(r, HMM_DMIRROR_READ_UNLOCKABLE, {}).ret, -EINVAL);
+  assert.is(ioctl(r, 0xc0284863, {}).ret, -EINVAL);
+});
+
+test('a command block the driver cannot copy in gives -EFAULT', () => {
+  const r = setup();
+  assert.is(r.p.ioctl(r.fd, HMM_DMIRROR_READ, 0x1000), -EFAULT);
+});
+
+test('a failing command leaves cpages and faults as user space wrote them', () => {
+  const r = setup();
+  assert.is(r.p.mprotect(r.buf, 16 * PAGE_SIZE, PROT_NONE), 0);
+  const { ret, out } = ioctl(r, HMM_DMIRROR_READ, {});
+  assert.is(ret, -EFAULT);
+  assert.is(out.cpages, 77n);
+  assert.is(out.faults, 88n);
+});
+
+test('a successful command zeroes the counters first and copies the whole block back', () => {
+  const r = setup();
+  const first = ioctl(r, HMM_DMIRROR_READ, {});
+  assert.is(first.ret, 0);
+  assert.is(first.out.cpages, 16n);
+  assert.is(first.out.faults, 1n);
+  const second = ioctl(r, HMM_DMIRROR_READ, {});
+  assert.is(second.out.faults, 0n, 'a fully mirrored range needs no fault round');
+  assert.is(ioctl(r, HMM_DMIRROR_CHECK_EXCLUSIVE, {}).out.cpages, 0n);
+  assert.is(r.p.check32(r.mirror, 16 * PAGE_SIZE, 0), -1);
+});
+
+test('an invalidation (mprotect) drops the device page table, so the next READ faults again', () => {
+  const r = setup();
+  assert.is(ioctl(r, HMM_DMIRROR_READ, {}).out.faults, 1n);
+  assert.is(r.p.mprotect(r.buf, 16 * PAGE_SIZE, PROT_READ), 0);
+  assert.is(ioctl(r, HMM_DMIRROR_READ, {}).out.faults, 1n);
+});
+
+test('migration counts device pages out and back in (calloc, cfree) on a private device', () => {
+  const r = setup(0);
+  const dev = dmirror_device_get(0)!;
+  const { ret, out } = ioctl(r, HMM_DMIRROR_MIGRATE_TO_DEV, {});
+  assert.is(ret, 0);
+  assert.is(out.cpages, 16n);
+  assert.is(dev.calloc, 16);
+  assert.is(dev.cfree, 0);
+  assert.is(r.p.check32(r.buf, 16 * PAGE_SIZE, 0), -1, 'the CPU faults every page back with its data');
+  assert.is(dev.cfree, 16);
+});
+
+test('MIGRATE_TO_SYS moves coherent pages back and counts the entries migrated', () => {
+  const r = setup(2);
+  assert.is(ioctl(r, HMM_DMIRROR_MIGRATE_TO_DEV, {}).out.cpages, 16n);
+  const { ret, out } = ioctl(r, HMM_DMIRROR_MIGRATE_TO_SYS, {});
+  assert.is(ret, 0);
+  assert.is(out.cpages, 16n);
+  assert.is(dmirror_device_get(2)!.cfree, 16);
+  assert.is(r.p.check32(r.buf, 16 * PAGE_SIZE, 0), -1);
+});
+
+test('FAIL_ALLOC fails exactly one device allocation: that page stays in RAM and the read-back finds it missing', () => {
+  const r = setup(0);
+  assert.is(ioctl(r, HMM_DMIRROR_FLAGS, { npages: HMM_DMIRROR_FLAG_FAIL_ALLOC }).ret, 0);
+  assert.is(ioctl(r, HMM_DMIRROR_MIGRATE_TO_DEV, {}).ret, -ENOENT);
+  const again = ioctl(r, HMM_DMIRROR_MIGRATE_TO_DEV, {});
+  assert.is(again.ret, 0, 'the flag was consumed');
+  assert.is(again.out.cpages, 16n);
+});
+
+test('closing the file evicts every device page of the device back to RAM', () => {
+  const r = setup(0);
+  assert.is(ioctl(r, HMM_DMIRROR_MIGRATE_TO_DEV, {}).ret, 0);
+  assert.is(r.p.close(r.fd), 0);
+  assert.is(dmirror_device_get(0)!.cfree, 16);
+  r.fd = r.p.open('/dev/hmm_dmirror0', 2);
+  const { ret } = ioctl(r, HMM_DMIRROR_SNAPSHOT, { npages: 16n });
+  assert.is(ret, 0);
+  assert.equal([...r.p.read(r.mirror, 16)], new Array(16).fill(0x02), 'plain writable system pages');
+  assert.is(r.p.check32(r.buf, 16 * PAGE_SIZE, 0), -1);
+});
+
+test('RELEASE removes every chunk; the next migration adds one on demand', () => {
+  const r = setup(0);
+  const dev = dmirror_device_get(0)!;
+  assert.is(dev.devmem_count, 1, 'the first chunk is made at boot');
+  assert.is(ioctl(r, HMM_DMIRROR_MIGRATE_TO_DEV, {}).ret, 0);
+  assert.is(ioctl(r, HMM_DMIRROR_RELEASE, {}).ret, 0);
+  assert.is(dev.devmem_count, 0);
+  assert.is(dev.free_pages, null);
+  assert.is(r.p.check32(r.buf, 16 * PAGE_SIZE, 0), -1, 'eviction kept the data');
+  assert.is(ioctl(r, HMM_DMIRROR_MIGRATE_TO_DEV, {}).ret, 0);
+  assert.is(dev.devmem_count, 1);
+});
+
+test('device memory grows by a chunk when the free list runs dry', () => {
+  start_kernel({ ram_bytes: 96 * 1024 * 1024 });
+  const p = Process.spawn('t');
+  const fd = p.open('/dev/hmm_dmirror2', 2);
+  const npages = DEVMEM_CHUNK_PAGES + 16;
+  const r: rig = { p, fd, cmd: p.mmap(0, PAGE_SIZE, RW, ANON), buf: p.mmap(0, npages * PAGE_SIZE, RW, ANON),
+    mirror: p.mmap(0, npages * PAGE_SIZE, RW, ANON) };
+  p.fill32(r.buf, npages * PAGE_SIZE, 0);
+  const { ret, out } = ioctl(r, HMM_DMIRROR_MIGRATE_TO_DEV, { npages: BigInt(npages) });
+  assert.is(ret, 0);
+  assert.is(out.cpages, BigInt(npages));
+  assert.is(dmirror_device_get(2)!.devmem_count, 2);
+  assert.is(p.check32(r.mirror, npages * PAGE_SIZE, 0), -1);
+});
+
+test('EXCLUSIVE tags the entries ATOMIC until the CPU touches the pages', () => {
+  const r = setup(0);
+  assert.is(ioctl(r, HMM_DMIRROR_EXCLUSIVE, {}).ret, 0);
+  assert.is(ioctl(r, HMM_DMIRROR_CHECK_EXCLUSIVE, {}).ret, -1);
+  assert.is(r.p.read32(r.buf + 5 * PAGE_SIZE), 5 * 1024);
+  assert.is(ioctl(r, HMM_DMIRROR_CHECK_EXCLUSIVE, { addr: BigInt(r.buf + 5 * PAGE_SIZE), npages: 1n }).ret, 0);
+  assert.is(ioctl(r, HMM_DMIRROR_CHECK_EXCLUSIVE, {}).ret, -1, 'the other pages are still exclusive');
+});
+
+test('a READ of untouched memory maps the zero page read-only; a WRITE then faults the range again for write', () => {
+  const r = setup(0);
+  r.buf = r.p.mmap(0, 16 * PAGE_SIZE, RW, ANON);
+  const rd = ioctl(r, HMM_DMIRROR_READ, {});
+  assert.is(rd.out.faults, 1n);
+  assert.is(r.p.check32(r.mirror, 16 * PAGE_SIZE, 0) >= 0, true, 'the device read zeroes');
+  assert.is(ioctl(r, HMM_DMIRROR_READ, {}).out.faults, 0n, 'read-only entries satisfy a READ');
+  r.p.fill32(r.mirror, 16 * PAGE_SIZE, 1000);
+  const { ret, out } = ioctl(r, HMM_DMIRROR_WRITE, {});
+  assert.is(ret, 0);
+  assert.is(out.faults, 1n);
+  assert.is(r.p.check32(r.buf, 16 * PAGE_SIZE, 1000), -1);
+});
+
+/* ---- the self-tests, one uvu test per run ---- */
+
+for (const run of hmm_test_runs()) {
+  const name = `${run.tc.fixture}.${run.variant.name}.${run.tc.name}`;
+  test(`self-test ${run.index} ${name} passes`, () => {
+    const res = runTest(run.tc, run.variant, () => { start_kernel({ ram_bytes: hmm_test_ram_bytes(run.tc) }); });
+    assert.ok(!res.skipped, `${name} skipped: ${res.messages.join('; ')}`);
+    assert.ok(res.passed, `${name} failed:\n${res.messages.join('\n')}`);
+  });
+}
+
+test.run();

@@ -1,0 +1,148 @@
+/*
+ * test/mm/memremap.test.ts - ZONE_DEVICE pages (mm/memremap.ts):
+ * memremap_pages() checks and fills the pagemap, device pages are handed
+ * out with zone_device_page_init() and come back through folio_free,
+ * never through the buddy allocator.
+ */
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { boot } from '../helpers.js';
+import { PAGE_SIZE } from '../../include/linux/mm.js';
+import {
+  MEMORY_DEVICE_PRIVATE, MEMORY_DEVICE_COHERENT, MEMORY_DEVICE_FS_DAX, is_device_private_page,
+  is_device_coherent_page, type dev_pagemap,
+} from '../../include/linux/memremap.js';
+import type { page } from '../../include/linux/mm_types.js';
+import { PageLocked } from '../../include/linux/page-flags.js';
+import { EINVAL, EBUSY } from '../../include/uapi/asm-generic/errno.js';
+import {
+  memremap_pages, memunmap_pages, zone_device_page_init, pgmap_pages, memremap_warnings, request_free_mem_region,
+} from '../../mm/memremap.js';
+import {
+  pfn_to_page, pfn_valid, put_page, get_page, nr_free_pages, page_backing, kmap_local_page, totalram_pages,
+} from '../../mm/page_alloc.js';
+import { folio_unlock } from '../../mm/filemap.js';
+import { get_counter } from '../../lib/sim/trace.js';
+
+const t = suite('mm/memremap');
+t.before.each(() => { boot(); });
+
+function pgmap(type: number, freed: page[] = [], owner: unknown = 'dev'): dev_pagemap {
+  return {
+    type, range: { start: 0, end: 0 }, nr_range: 0, owner, name: 'test',
+    ops: { folio_free(f: page) { freed.push(f); }, *migrate_to_ram() { return 0; } },
+  };
+}
+
+t('memremap_pages refuses what Linux refuses', () => {
+  assert.is(memremap_pages(pgmap(MEMORY_DEVICE_PRIVATE), 0), -EINVAL, 'empty range');
+  assert.is(memremap_pages(pgmap(MEMORY_DEVICE_PRIVATE, [], null), 16), -EINVAL, 'private memory needs an owner');
+  const nofault = pgmap(MEMORY_DEVICE_PRIVATE);
+  delete (nofault.ops as { migrate_to_ram?: unknown }).migrate_to_ram;
+  assert.is(memremap_pages(nofault, 16), -EINVAL, 'private memory needs migrate_to_ram');
+  assert.is(memremap_pages(pgmap(MEMORY_DEVICE_COHERENT, [], null), 16), -EINVAL, 'coherent needs an owner');
+  assert.is(memremap_pages(pgmap(MEMORY_DEVICE_FS_DAX), 16), -EINVAL, 'type not modelled');
+  const ok = pgmap(MEMORY_DEVICE_COHERENT);
+  assert.is(memremap_pages(ok, 16), 0);
+  assert.is(memremap_pages(ok, 16), -EBUSY, 'already mapped');
+});
+
+t('memremap_pages creates one free struct page per frame, above RAM, pointing at the pagemap', () => {
+  const pg = pgmap(MEMORY_DEVICE_PRIVATE);
+  assert.is(memremap_pages(pg, 32), 0);
+  assert.is(pg.nr_pages, 32);
+  assert.ok(pg.start_pfn! >= totalram_pages(), 'device pfns sit above RAM');
+  assert.equal(pg.range, { start: pg.start_pfn! * PAGE_SIZE, end: (pg.start_pfn! + 32) * PAGE_SIZE - 1 });
+  const pages = pgmap_pages(pg);
+  assert.is(pages.length, 32);
+  for (const [i, p] of pages.entries()) {
+    assert.is(p.pfn, pg.start_pfn! + i);
+    assert.is(pfn_to_page(p.pfn), p);
+    assert.is(p.pgmap, pg);
+    assert.is(p._refcount, 0, 'free: owned by the driver');
+    assert.ok(is_device_private_page(p));
+    assert.not.ok(is_device_coherent_page(p));
+  }
+  assert.ok(pfn_valid(pg.start_pfn! + 31));
+  assert.not.ok(pfn_valid(pg.start_pfn! + 32));
+});
+
+t('a device page is handed out locked with one reference and its last put goes to folio_free, not the buddy allocator', () => {
+  const freed: page[] = [];
+  const pg = pgmap(MEMORY_DEVICE_PRIVATE, freed);
+  memremap_pages(pg, 8);
+  const p = pgmap_pages(pg)[3];
+  const free_before = nr_free_pages();
+  zone_device_page_init(p);
+  assert.is(p._refcount, 1);
+  assert.ok(PageLocked(p));
+  assert.is(pg.ref, 1, 'the pagemap counts pages in use');
+  get_page(p);
+  put_page(p);
+  assert.is(freed.length, 0, 'not the last reference');
+  folio_unlock(p);
+  put_page(p);
+  assert.equal(freed, [p], 'folio_free got the page');
+  assert.is(p._refcount, 0);
+  assert.is(p.mapping, null);
+  assert.is(pg.ref, 0);
+  assert.is(nr_free_pages(), free_before, 'the buddy allocator never saw it');
+  assert.is(get_counter('zone_device_free'), 1);
+  zone_device_page_init(p);
+  assert.throws(() => zone_device_page_init(p), /busy device pfn/, 'handing out a busy page is a simulator bug');
+});
+
+t('a compound device folio is freed as one unit and the driver sees its order', () => {
+  const freed: page[] = [];
+  const orders: number[] = [];
+  const pg = pgmap(MEMORY_DEVICE_COHERENT, freed);
+  pg.ops.folio_free = (f: page) => { freed.push(f); orders.push(f.order); };
+  memremap_pages(pg, 16);
+  const head = pgmap_pages(pg)[0];
+  zone_device_page_init(head, 2);
+  assert.is(pg.ref, 4);
+  const tail = pgmap_pages(pg)[3];
+  assert.is(tail.compound_head, head);
+  folio_unlock(head);
+  put_page(tail);
+  assert.equal(freed, [head]);
+  assert.equal(orders, [2]);
+  assert.is(pg.ref, 0);
+  assert.is(tail.compound_head, tail, 'split back into small pages for the free list');
+});
+
+t('device-coherent bytes are real memory the CPU (and the driver) can read and write', () => {
+  const pg = pgmap(MEMORY_DEVICE_COHERENT);
+  memremap_pages(pg, 4);
+  const p = pgmap_pages(pg)[1];
+  kmap_local_page(p).fill(0xab);
+  const { bytes, offset } = page_backing(p);
+  assert.is(bytes[offset], 0xab);
+  assert.is(bytes[offset + PAGE_SIZE - 1], 0xab);
+  assert.is(kmap_local_page(pgmap_pages(pg)[0])[0], 0, 'neighbours untouched');
+});
+
+t('memunmap_pages removes the range and warns about pages still in use', () => {
+  const pg = pgmap(MEMORY_DEVICE_PRIVATE);
+  memremap_pages(pg, 4);
+  memunmap_pages(pg);
+  assert.not.ok(pfn_valid(pg.start_pfn!));
+  assert.equal(memremap_warnings(), []);
+  const busy = pgmap(MEMORY_DEVICE_PRIVATE);
+  memremap_pages(busy, 4);
+  zone_device_page_init(pgmap_pages(busy)[0]);
+  memunmap_pages(busy);
+  assert.is(memremap_warnings().length, 1);
+  assert.match(memremap_warnings()[0], /1 pages .* still in use/);
+  assert.is(memremap_pages(busy, 4), 0, 'the pagemap can be mapped again');
+});
+
+t('request_free_mem_region hands out disjoint page-multiple regions', () => {
+  const a = request_free_mem_region(256 * PAGE_SIZE, 'a')!;
+  const b = request_free_mem_region(PAGE_SIZE, 'b')!;
+  assert.is(a.end - a.start + 1, 256 * PAGE_SIZE);
+  assert.ok(b.start > a.end);
+  assert.is(request_free_mem_region(100, 'c'), null);
+});
+
+t.run();
