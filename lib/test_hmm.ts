@@ -576,8 +576,8 @@ export function* dmirror_fops_unlocked_ioctl(filp: file, command: number, arg: n
     default:
       return -EINVAL;
   }
-  trace_event('dmirror_ioctl', { dev: d.mdevice.minor, cmd: hmm_dmirror_cmd_name(command), addr: Number(cmd.addr),
-    npages: Number(BigInt.asUintN(52, cmd.npages)), cpages: Number(cmd.cpages), faults: Number(cmd.faults), ret });
+  trace_event('dmirror_ioctl', { dev: d.mdevice.minor, cmd: hmm_dmirror_cmd_name(command), addr: cmd.addr,
+    npages: cmd.npages, cpages: cmd.cpages, faults: cmd.faults, ret });
   if (ret) return ret;
   if ((yield* copy_to_user(umm, arg, hmm_dmirror_cmd_encode(cmd))) !== 0) return -EFAULT;
   return 0;

@@ -251,9 +251,14 @@ export function dmirror_page_to_chunk(p: page): dmirror_chunk {
   return c;
 }
 
-/** dmirror_page_to_device() - the device a device page belongs to. */
-export function dmirror_page_to_device(p: page): dmirror_device {
-  return dmirror_page_to_chunk(p).mdevice;
+/**
+ * dmirror_page_to_device() - the dmirror device a device page belongs to,
+ * or null for device memory of another driver (Linux's container_of would
+ * give a pointer that simply compares unequal to every dmirror device).
+ */
+export function dmirror_page_to_device(p: page): dmirror_device | null {
+  const c = p.pgmap === null ? undefined : chunk_of_pgmap.get(p.pgmap);
+  return c === undefined ? null : c.mdevice;
 }
 
 /** dmirror_is_private_zone() - does this device have device-private memory? */
@@ -337,7 +342,7 @@ export function* dmirror_allocate_chunk(mdevice: dmirror_device, want: { page: p
   if (ret < 0) {
     mutex_unlock(mdevice.devmem_lock);
     if (pagemap.type === MEMORY_DEVICE_PRIVATE) release_mem_region(pagemap.range.start, DEVMEM_CHUNK_SIZE);
-    return ret === 0 ? -EFAULT : ret;
+    return ret;
   }
   chunk_of_pgmap.set(pagemap, devmem);
   mdevice.devmem_chunks![mdevice.devmem_count++] = devmem;
@@ -422,7 +427,7 @@ export function dmirror_devmem_free(f: page): void {
     }
     rpage = null;
   }
-  const mdevice = dmirror_page_to_device(f);
+  const mdevice = dmirror_page_to_chunk(f).mdevice;
   spin_lock(mdevice.lock);
   if (!dmirror_page_to_chunk(f).remove) {
     mdevice.cfree += 1 << order;

@@ -376,8 +376,9 @@ export function* dmirror_migrate_to_system(d: dmirror, cmd: hmm_dmirror_cmd): Sl
 export function* dmirror_devmem_fault(vmf: vm_fault): Sleepable<number> {
   const fpage = vmf.page!;
   const folio = fpage.compound_head;
-  const rpage = folio.zone_device_data as page;
-  const d = rpage.zone_device_data as dmirror;
+  const rpage = folio.zone_device_data as page | null;
+  const d = rpage === null ? null : rpage.zone_device_data as dmirror | null;
+  if (d === null) return VM_FAULT_SIGBUS;       /* a device page with no mirror behind it: a driver bug */
   /* a fault through a PTE may hit a partly mapped folio: migrate one page */
   const order = vmf.pte >= 0 ? 0 : folio_order(folio);
   const span = PAGE_SIZE * 2 ** order;

@@ -21,7 +21,7 @@
 import type { page, vm_area_struct, mm_struct } from '../include/linux/mm_types.js';
 import { MM_ANONPAGES, MM_SWAPENTS } from '../include/linux/mm_types.js';
 import {
-  PAGE_SIZE, VM_DONTCOPY, VM_WIPEONFORK, VM_PFNMAP, VM_MIXEDMAP, VM_SHARED,
+  PAGE_SIZE, VM_DONTCOPY, VM_WIPEONFORK, VM_PFNMAP, VM_MIXEDMAP, VM_SHARED, VM_HUGETLB,
   is_cow_mapping, inc_mm_counter, mm_counter,
 } from '../include/linux/mm.js';
 import { pte_none, pte_present, pte_write, pte_wrprotect, pte_mkclean, pte_mkold, pmd_is_table, type pte_t } from '../include/linux/pgtable.js';
@@ -34,7 +34,7 @@ import {
 import { PageAnonExclusive, ClearPageAnonExclusive } from '../include/linux/page-flags.js';
 import { GFP_HIGHUSER_MOVABLE } from '../include/linux/gfp.js';
 import { MMU_NOTIFY_PROTECTION_PAGE, MMU_NOTIFIER_RANGE_BLOCKABLE } from '../include/linux/mmu_notifier.js';
-import { ENOMEM } from '../include/uapi/asm-generic/errno.js';
+import { ENOMEM, EAGAIN } from '../include/uapi/asm-generic/errno.js';
 import type { Sleepable } from '../lib/sim/sched.js';
 import { spin_lock, spin_unlock } from '../lib/locking/spinlock.js';
 import { count_event, trace_event } from '../lib/sim/trace.js';
@@ -58,9 +58,12 @@ import { mmap_write_lock, mmap_write_unlock } from './mmap_lock.js';
  */
 export const fork_hooks: {
   swap_duplicate: ((entry: swp_entry_t) => number) | null;
+  /* issue 4: 0, -ENOMEM, or -EAGAIN after splitting the source PMD (a pinned THP): copy its PTEs */
   copy_huge_pmd: ((dst: vm_area_struct, src: vm_area_struct, dst_pmdp: number, src_pmdp: number, addr: number) => number) | null;
+  /* issue 4, mm/hugetlb.ts: copy a VM_HUGETLB VMA (copy_hugetlb_page_range) */
+  copy_hugetlb_page_range: ((dst: vm_area_struct, src: vm_area_struct) => Sleepable<number>) | null;
   hmm_mm_fork: ((src: vm_area_struct, dst: vm_area_struct, addr: number) => Sleepable<number>) | null;
-} = { swap_duplicate: null, copy_huge_pmd: null, hmm_mm_fork: null };
+} = { swap_duplicate: null, copy_huge_pmd: null, copy_hugetlb_page_range: null, hmm_mm_fork: null };
 
 /* vma_needs_copy() - must fork copy the page tables of this VMA? */
 function vma_needs_copy(src: vm_area_struct): boolean {
@@ -199,6 +202,10 @@ function copy_pte_range(dst: vm_area_struct, src: vm_area_struct, addr: number, 
  */
 export function* copy_page_range(dst: vm_area_struct, src: vm_area_struct): Sleepable<number> {
   if (!vma_needs_copy(src)) return 0;
+  if (src.vm_flags & VM_HUGETLB) {
+    if (fork_hooks.copy_hugetlb_page_range === null) throw new Error('BUG: hugetlb VMA without hugetlb support');
+    return yield* fork_hooks.copy_hugetlb_page_range(dst, src);
+  }
   const cow = is_cow_mapping(src.vm_flags);
   const range = mmu_notifier_range_init(MMU_NOTIFY_PROTECTION_PAGE, MMU_NOTIFIER_RANGE_BLOCKABLE, src.vm_mm,
     src.vm_start, src.vm_end);
@@ -213,7 +220,9 @@ export function* copy_page_range(dst: vm_area_struct, src: vm_area_struct): Slee
       if (pmd !== 0 && !pmd_is_table(pmd)) {
         if (fork_hooks.copy_huge_pmd === null) throw new Error('BUG: huge PMD without THP support');
         ret = fork_hooks.copy_huge_pmd(dst, src, -1, pmdp, addr);
-      } else if (pmd !== 0) {
+        if (ret === -EAGAIN) ret = 0;            /* split: its PTEs are copied below */
+      }
+      if (ret === 0 && pmd_is_table(src.vm_mm.pgd.load(pmdp))) {
         const r = copy_pte_range(dst, src, addr, next);
         ret = r.ret;
         hmm_addrs.push(...r.hmm);

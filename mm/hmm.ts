@@ -189,52 +189,68 @@ function hmm_vma_handle_nonpresent(w: hmm_vma_walk, vma: vm_area_struct, addr: n
 }
 
 /*
- * hmm_vma_walk_ptes() - the PTEs of [addr, end) inside one PMD (the loop of
- * hmm_vma_walk_pmd with hmm_vma_handle_pte inlined: this is the hot path).
+ * hmm_vma_handle_pte() - one PTE that is not a plain present page: none,
+ * swap-type, special or PROT_NONE. Writes element i, or returns a walk
+ * outcome (a fault spans to @end, the end of the PMD being walked).
+ */
+function hmm_vma_handle_pte(w: hmm_vma_walk, vma: vm_area_struct, addr: number, end: number, pte: number,
+                            i: number): number {
+  const range = w.range, pfns = range.hmm_pfns, req = pfns[i];
+  if (pte === 0) {
+    const required = hmm_pte_need_fault(range, req, 0);
+    if (required) return hmm_vma_fault(w, vma, addr, end, required);
+    pfns[i] = hmm_pfn_make(0, sticky(req));
+    return 0;
+  }
+  if ((pte & (_PAGE_PRESENT | _PAGE_PROTNONE)) === 0) {
+    return hmm_vma_handle_nonpresent(w, vma, addr, addr + PAGE_SIZE, end, pte_to_swp_entry(pte), 0);
+  }
+  /* PROT_NONE is present to the kernel but gives the device nothing */
+  const cpu_flags = (pte & _PAGE_PRESENT) === 0 ? 0 : (pte & _PAGE_RW) ? HMM_PFN_VALID | HMM_PFN_WRITE : HMM_PFN_VALID;
+  const required = hmm_pte_need_fault(range, req, cpu_flags);
+  if (required) return hmm_vma_fault(w, vma, addr, end, required);
+  const pfn = (pte - (pte & (PAGE_SIZE - 1))) / PAGE_SIZE;
+  if ((pte & _PAGE_SPECIAL) && !is_zero_pfn(pfn)) {
+    /* no struct page behind it (vmf_insert_pfn): the zero page alone is reported as a page */
+    if (hmm_pte_need_fault(range, req, 0)) return -EFAULT;
+    pfns[i] = hmm_pfn_make(0, sticky(req) | HMM_PFN_ERROR);
+    return 0;
+  }
+  pfns[i] = hmm_pfn_make(pfn, sticky(req) | cpu_flags);
+  return 0;
+}
+
+/*
+ * hmm_vma_walk_ptes() - the PTEs of [addr, end) inside one PMD. This is
+ * the hot path of a snapshot: a present PTE mapping a page is handled
+ * inline, everything else by hmm_vma_handle_pte().
  */
 function hmm_vma_walk_ptes(w: hmm_vma_walk, vma: vm_area_struct, addr: number, end: number): number {
   const range = w.range, mm = vma.vm_mm, pgd = mm.pgd, pfns = range.hmm_pfns;
   const may_fault = ((range.default_flags | range.pfn_flags_mask) & HMM_PFN_REQ_FAULT) !== 0;
-  let ptep = pte_offset_map(mm, addr);
+  const ptep = pte_offset_map(mm, addr);
   if (ptep < 0) return hmm_vma_walk_hole(w, vma, addr, end);
-  /* a small-integer index keeps the typed-array accesses fast (ranges are below 2^31 pages) */
-  for (let i = ((addr - range.start) / PAGE_SIZE) | 0; addr < end; addr += PAGE_SIZE, ptep++, i++) {
-    const pte = pgd.load(ptep);
-    const req = pfns[i];
-    if ((pte & (_PAGE_PRESENT | _PAGE_SPECIAL)) === _PAGE_PRESENT) {
-      /* the common case: a present page with a struct page */
-      const cpu_flags = (pte & _PAGE_RW) ? HMM_PFN_VALID | HMM_PFN_WRITE : HMM_PFN_VALID;
+  /* small-integer indexes keep the typed-array accesses fast (ranges are below 2^31 pages) */
+  const i0 = ((addr - range.start) / PAGE_SIZE) | 0, n = ((end - addr) / PAGE_SIZE) | 0;
+  /* the constants as locals: imported bindings are re-read on every use */
+  const P = _PAGE_PRESENT, PS = _PAGE_PRESENT | _PAGE_SPECIAL, RW = _PAGE_RW, LOW = PAGE_SIZE - 1;
+  const V = HMM_PFN_VALID, VW = HMM_PFN_VALID | HMM_PFN_WRITE, BASE = HMM_PFN_FLAGS_BASE;
+  for (let k = 0; k < n; k++) {
+    const pte = pgd.load(ptep + k);
+    const i = i0 + k;
+    if ((pte & PS) === P) {
+      const cpu_flags = (pte & RW) ? VW : V;
+      const req = pfns[i];
       if (may_fault) {
         const required = hmm_pte_need_fault(range, req, cpu_flags);
-        if (required) return hmm_vma_fault(w, vma, addr, end, required);
+        if (required) return hmm_vma_fault(w, vma, addr + k * PAGE_SIZE, end, required);
       }
-      const flags = req < HMM_PFN_FLAGS_BASE ? cpu_flags : sticky(req) | cpu_flags;
-      pfns[i] = flags * HMM_PFN_FLAGS_BASE + (pte - (pte & (PAGE_SIZE - 1))) / PAGE_SIZE;
+      const flags = req < BASE ? cpu_flags : sticky(req) | cpu_flags;
+      pfns[i] = flags * BASE + (pte - (pte & LOW)) / (LOW + 1);
       continue;
     }
-    if (pte === 0) {
-      const required = may_fault ? hmm_pte_need_fault(range, req, 0) : 0;
-      if (required) return hmm_vma_fault(w, vma, addr, end, required);
-      pfns[i] = hmm_pfn_make(0, sticky(req));
-      continue;
-    }
-    if ((pte & (_PAGE_PRESENT | _PAGE_PROTNONE)) === 0) {
-      const r = hmm_vma_handle_nonpresent(w, vma, addr, addr + PAGE_SIZE, end, pte_to_swp_entry(pte), 0);
-      if (r) return r;
-      continue;
-    }
-    /* special, or PROT_NONE (present to the kernel, but gives the device nothing) */
-    const cpu_flags = (pte & _PAGE_PRESENT) === 0 ? 0 : (pte & _PAGE_RW) ? HMM_PFN_VALID | HMM_PFN_WRITE : HMM_PFN_VALID;
-    const required = hmm_pte_need_fault(range, req, cpu_flags);
-    if (required) return hmm_vma_fault(w, vma, addr, end, required);
-    const pfn = (pte - (pte & (PAGE_SIZE - 1))) / PAGE_SIZE;
-    if ((pte & _PAGE_SPECIAL) && !is_zero_pfn(pfn)) {
-      /* no struct page behind it (vmf_insert_pfn): the zero page alone is reported as a page */
-      if (hmm_pte_need_fault(range, req, 0)) return -EFAULT;
-      pfns[i] = hmm_pfn_make(0, sticky(req) | HMM_PFN_ERROR);
-      continue;
-    }
-    pfns[i] = hmm_pfn_make(pfn, sticky(req) | cpu_flags);
+    const r = hmm_vma_handle_pte(w, vma, addr + k * PAGE_SIZE, end, pte, i);
+    if (r) return r;
   }
   return 0;
 }

@@ -73,6 +73,7 @@ import {
 } from './mmu_notifier.js';
 import { follow_hugetlb_page } from './hugetlb.js';
 import { deferred_split_folio, folio_large_mapcount, huge_memory_split_reset } from './huge_memory_split.js';
+import { khugepaged_init } from './khugepaged.js';
 
 /* ------------------------------------------------------------ global state */
 
@@ -106,6 +107,7 @@ export function hugepage_init(mode: thp_mode = 'madvise'): void {
   fork_hooks.copy_huge_pmd = copy_huge_pmd;
   mprotect_hooks.change_huge_pmd = change_huge_pmd;
   gup_hooks.follow_huge_pmd = follow_huge_pmd;
+  khugepaged_init();
 }
 
 /**
@@ -226,7 +228,7 @@ export function folio_remove_rmap_pmd(f: page): void {
  * and dirty if the VMA allows writes, rmap, LRU, rss. Caller holds the
  * PMD lock and checked the PMD is empty.
  */
-function map_anon_folio_pmd(f: page, pmdp: number, vma: vm_area_struct, haddr: number): void {
+export function map_anon_folio_pmd(f: page, pmdp: number, vma: vm_area_struct, haddr: number): void {
   const mm = vma.vm_mm;
   let entry = pmd_mkdirty(pfn_pmd(f.pfn, vma.vm_page_prot));
   if (vma.vm_flags & VM_WRITE) entry = pmd_mkwrite(entry);

@@ -23,6 +23,7 @@ import type { Sleepable } from '../lib/sim/sched.js';
 import { mmap_read_lock, mmap_read_unlock, mmap_write_lock, mmap_write_unlock } from './mmap_lock.js';
 import { find_vma, split_vma, vma_merge } from './vma.js';
 import { zap_page_range_single } from './zap.js';
+import { vma_adjust_trans_huge } from './huge_memory.js';
 
 /**
  * Extra advice handlers later subsystems register (issue 4: MADV_FREE,
@@ -89,6 +90,7 @@ function* madvise_vma_behavior(mm: mm_struct, vma: vm_area_struct, start: number
       return yield* h.fn(vma, start, end);
     }
   }
+  if (flags !== vma.vm_flags) yield* vma_adjust_trans_huge(vma, start, end);   /* no huge PMD across the new edges */
   return madvise_update_vma(mm, vma, start, end, flags);
 }
 

@@ -1,9 +1,12 @@
 /*
- * mm/madvise_free.ts - MADV_FREE: lazily freed anonymous memory.
+ * mm/madvise_free.ts - MADV_FREE (lazily freed anonymous memory) and
+ * MADV_PAGEOUT (reclaim this range now): the advice that hands memory to
+ * reclaim.
  *
- * Models madvise_free_single_vma() and madvise_free_pte_range() of
- * mm/madvise.c (the rest of madvise is mm/madvise.ts, which dispatches
- * MADV_FREE here through madvise_handlers).
+ * Models madvise_free_single_vma()/madvise_free_pte_range() and
+ * madvise_pageout()/madvise_cold_or_pageout_pte_range() of mm/madvise.c
+ * (the rest of madvise is mm/madvise.ts, which dispatches these two here
+ * through madvise_handlers).
  *
  * MADV_FREE tells the kernel that the contents of a private anonymous
  * range are no longer needed, but does not drop them now:
@@ -23,6 +26,11 @@
  * of each VMA (the PTEs lose their dirty and accessed bits, so a device
  * mapping must be dropped too), and again per page if reclaim discards it.
  *
+ * MADV_PAGEOUT isolates the private anonymous folios of the range that
+ * no other mm maps and runs them through reclaim at once, ignoring their
+ * accessed bits (reclaim_pages): each is swapped out, with the usual
+ * MMU_NOTIFY_CLEAR per PTE from try_to_unmap.
+ *
  * Simplified: large folios (THP) in the range are left alone rather than
  * split (madvise_free_huge_pmd belongs to mm/huge_memory.ts).
  */
@@ -35,9 +43,10 @@ import {
   pte_none, pte_present, pte_young, pte_dirty, pte_mkold, pte_mkclean, pmd_is_table,
 } from '../include/linux/pgtable.js';
 import { pte_to_swp_entry, non_swap_entry, is_hwpoison_entry } from '../include/linux/swapops.js';
-import { PageSwapCache, PageDirty, ClearPageDirty } from '../include/linux/page-flags.js';
+import { PageSwapCache, PageDirty, ClearPageDirty, TestClearPageReferenced } from '../include/linux/page-flags.js';
+import type { page } from '../include/linux/mm_types.js';
 import { MMU_NOTIFY_CLEAR, MMU_NOTIFIER_RANGE_BLOCKABLE } from '../include/linux/mmu_notifier.js';
-import { MADV_FREE } from '../include/uapi/asm-generic/mman.js';
+import { MADV_FREE, MADV_PAGEOUT } from '../include/uapi/asm-generic/mman.js';
 import { EINVAL } from '../include/uapi/asm-generic/errno.js';
 import type { Sleepable } from '../lib/sim/sched.js';
 import { spin_lock, spin_unlock } from '../lib/locking/spinlock.js';
@@ -46,7 +55,8 @@ import { pte_offset_map, pte_lockptr, ptep_get, set_pte_at, pte_clear, pmd_off, 
 import { vm_normal_page } from './memory.js';
 import { pmd_addr_end } from './zap.js';
 import { folio_trylock, folio_unlock } from './filemap.js';
-import { folio_mark_lazyfree } from './swap.js';
+import { folio_mark_lazyfree, folio_isolate_lru } from './swap.js';
+import { reclaim_pages } from './vmscan.js';
 import { free_swap_and_cache, folio_free_swap } from './swapfile.js';
 import { madvise_handlers } from './madvise.js';
 import {
@@ -127,4 +137,50 @@ export function* madvise_free_single_vma(vma: vm_area_struct, start: number, end
   return 0;
 }
 
+/* madvise_pageout_pte_range() - isolate the folios of [addr, end) in one PTE page that only this mm maps. */
+function madvise_pageout_pte_range(vma: vm_area_struct, addr: number, end: number, list: page[]): void {
+  const mm = vma.vm_mm;
+  let ptep = pte_offset_map(mm, addr);
+  if (ptep < 0) return;
+  const ptl = pte_lockptr(mm, ptep);
+  spin_lock(ptl);
+  for (; addr < end; addr += PAGE_SIZE, ptep++) {
+    const pte = ptep_get(mm, ptep);
+    if (!pte_present(pte)) continue;
+    const f = vm_normal_page(vma, addr, pte);
+    if (f === null || f.pgmap !== null || f.compound_head.order > 0) continue;
+    if (folio_mapcount(f) !== 1) continue;          /* do not reclaim under another process's feet */
+    TestClearPageReferenced(f);
+    if (folio_isolate_lru(f)) list.push(f);
+  }
+  spin_unlock(ptl);
+}
+
+/**
+ * madvise_pageout() - MADV_PAGEOUT over [start, end) of one VMA. Installed
+ * in madvise_handlers (mmap_lock held for read).
+ * Context: may sleep (notifiers). Return: 0; -EINVAL for a locked,
+ * VM_PFNMAP or hugetlb VMA (can_madv_lru_vma). File mappings are skipped
+ * (file writeback is not modelled).
+ */
+export function* madvise_pageout(vma: vm_area_struct, start: number, end: number): Sleepable<number> {
+  if (vma.vm_flags & (VM_LOCKED | VM_PFNMAP | VM_HUGETLB)) return -EINVAL;
+  if (!vma_is_anonymous(vma)) return 0;
+  const mm = vma.vm_mm;
+  const s = Math.max(vma.vm_start, start), e = Math.min(vma.vm_end, end);
+  const list: page[] = [];
+  for (let addr = s; addr < e;) {
+    const next = pmd_addr_end(addr, e);
+    const pmdp = pmd_off(mm, addr);
+    if (pmdp >= 0 && pmd_is_table(mm.pgd.load(pmdp))) {
+      madvise_pageout_pte_range(vma, addr, next, list);
+      yield* reclaim_pages(list);
+    }
+    addr = next;
+  }
+  count_event('madvise_pageout');
+  return 0;
+}
+
 madvise_handlers.set(MADV_FREE, { write: false, fn: madvise_free_single_vma });
+madvise_handlers.set(MADV_PAGEOUT, { write: false, fn: madvise_pageout });

@@ -291,7 +291,7 @@ export function mem_cgroup_swap_full(f: page): boolean {
 function reclaim_to_max(memcg: mem_cgroup): number {
   for (let tries = MAX_RECLAIM_RETRIES; memcg.memory.usage > memcg.memory.max; tries--) {
     if (tries === 0) { mem_cgroup_oom(memcg, memcg.memory.usage - memcg.memory.max); return -EBUSY; }
-    try_to_free_mem_cgroup_pages(memcg, memcg.memory.usage - memcg.memory.max, __GFP_DIRECT_RECLAIM, true);
+    try_to_free_mem_cgroup_pages(memcg, memcg.memory.usage - memcg.memory.max, GFP_KERNEL, true);
   }
   return 0;
 }

@@ -22,7 +22,7 @@
 import type { page, vm_area_struct, vm_fault, mm_struct } from '../include/linux/mm_types.js';
 import { MM_ANONPAGES } from '../include/linux/mm_types.js';
 import {
-  PAGE_SIZE, VM_WRITE, VM_SHARED, VM_PFNMAP, VM_MIXEDMAP, FAULT_FLAG_WRITE, FAULT_FLAG_UNSHARE,
+  PAGE_SIZE, VM_WRITE, VM_SHARED, VM_PFNMAP, VM_MIXEDMAP, VM_HUGETLB, FAULT_FLAG_WRITE, FAULT_FLAG_UNSHARE,
   FAULT_FLAG_REMOTE, FAULT_FLAG_ORIG_PTE_VALID,
   VM_FAULT_OOM, VM_FAULT_SIGBUS, VM_FAULT_HWPOISON, VM_FAULT_FALLBACK, VM_FAULT_NOPAGE, VM_FAULT_RETRY, VM_FAULT_ERROR,
   vma_is_anonymous, linear_page_index, inc_mm_counter, dec_mm_counter, mm_counter, page_mapcount,
@@ -69,8 +69,10 @@ export interface fault_hooks_t {
   swapin: ((vmf: vm_fault, entry: swp_entry_t) => Sleepable<number>) | null;
   /* issue 4, mm/huge_memory.ts: fault on an empty PMD of a THP-eligible VMA; VM_FAULT_FALLBACK to go on with PTEs */
   huge_pmd_anonymous: ((vmf: vm_fault) => Sleepable<number>) | null;
-  /* issue 4: fault on a present huge PMD (write-protect/COW/split) */
+  /* issue 4: fault on a present huge PMD (write-protect/COW/split); VM_FAULT_FALLBACK (after a split) goes on with PTEs */
   huge_pmd_fault: ((vmf: vm_fault, pmd: number) => Sleepable<number>) | null;
+  /* issue 4, mm/hugetlb.ts: every fault in a VM_HUGETLB VMA (hugetlb_fault); empty: SIGBUS */
+  hugetlb_fault: ((vma: vm_area_struct, address: number, flags: number) => Sleepable<number>) | null;
   /* issue 6, mm/hmm_v8: CPU fault on a SWP_HMM entry (hmm_handle_cpu_fault) */
   hmm_cpu_fault: ((vmf: vm_fault, entry: swp_entry_t) => Sleepable<number>) | null;
   /* issue 4: memcg charge of a new anon page; returns 0 or -ENOMEM */
@@ -82,7 +84,7 @@ export interface fault_hooks_t {
 }
 
 export const fault_hooks: fault_hooks_t = {
-  swapin: null, huge_pmd_anonymous: null, huge_pmd_fault: null, hmm_cpu_fault: null,
+  swapin: null, huge_pmd_anonymous: null, huge_pmd_fault: null, hugetlb_fault: null, hmm_cpu_fault: null,
   memcg_charge: null, lru_add: null, folio_free_swap: null,
 };
 
@@ -377,7 +379,7 @@ export function* do_swap_page(vmf: vm_fault): Sleepable<number> {
 export function* migration_entry_wait(_mm: mm_struct, entry: swp_entry_t): Sleepable {
   const p = pfn_to_page(swp_offset_pfn(entry));
   count_event('fault_migration_wait');
-  if (PageLocked(p)) yield* folio_wait_locked(p);
+  if (PageLocked(p.compound_head)) yield* folio_wait_locked(p);   /* the folio's lock, also for a page of a large folio */
 }
 
 /*
@@ -492,7 +494,8 @@ function* __handle_mm_fault(vma: vm_area_struct, address: number, flags: number)
     if (!(ret & VM_FAULT_FALLBACK)) return ret;
   } else if (pmdval !== 0 && !pmd_is_table(pmdval)) {
     if (fault_hooks.huge_pmd_fault === null) return VM_FAULT_SIGBUS;
-    return yield* fault_hooks.huge_pmd_fault(vmf, pmd);
+    const ret = yield* fault_hooks.huge_pmd_fault(vmf, pmd);
+    if (!(ret & VM_FAULT_FALLBACK)) return ret;
   }
   return yield* handle_pte_fault(vmf);
 }
@@ -513,7 +516,9 @@ export function* handle_mm_fault(vma: vm_area_struct, address: number, flags: nu
   charge(MINOR_FAULT_NS);
   count_event('pgfault');
   if (flags & FAULT_FLAG_REMOTE) count_event('pgfault_remote');
-  const ret = yield* __handle_mm_fault(vma, address, flags);
+  let ret: number;
+  if (vma.vm_flags & VM_HUGETLB) ret = fault_hooks.hugetlb_fault !== null ? yield* fault_hooks.hugetlb_fault(vma, address, flags) : VM_FAULT_SIGBUS;
+  else ret = yield* __handle_mm_fault(vma, address, flags);
   trace_event('handle_mm_fault', { mm: mm.id, addr: address, write: (flags & FAULT_FLAG_WRITE) !== 0, ret });
   return ret;
 }

@@ -18,13 +18,14 @@
  *
  * Simplified: migration entries do not carry the young and dirty bits
  * (Linux keeps them in spare offset bits); the restored PTE is young, and
- * dirty when it is writable and the folio is dirty. Only PTE-mapped folios
- * are handled here; PMD migration entries belong to mm/huge_memory.ts.
+ * dirty when it is writable and the folio is dirty. Large folios are
+ * handled page by page: this model has no PMD-level migration entries
+ * (mm/huge_memory.ts splits a huge PMD before migrating).
  */
 import type { page, vm_area_struct, address_space } from '../include/linux/mm_types.js';
 import { PAGE_SIZE } from '../include/linux/mm.js';
 import {
-  pte_present, pte_write, pte_dirty, pte_soft_dirty, pte_mkwrite, pte_mkdirty, pte_mkyoung,
+  pte_present, pte_write, pte_dirty, pte_soft_dirty, pte_mkwrite, pte_mkdirty, pte_mkyoung, pte_pfn,
   _PAGE_SOFT_DIRTY, type pte_t,
 } from '../include/linux/pgtable.js';
 import {
@@ -43,10 +44,10 @@ import { EAGAIN } from '../include/uapi/asm-generic/errno.js';
 import type { Sleepable } from '../lib/sim/sched.js';
 import { spin_lock, spin_unlock } from '../lib/locking/spinlock.js';
 import { count_event } from '../lib/sim/trace.js';
-import { get_page, put_page } from './page_alloc.js';
+import { get_page, put_page, pfn_to_page } from './page_alloc.js';
 import { pte_offset_map, pte_lockptr, ptep_get, ptep_get_and_clear, set_pte_at, flush_tlb_page } from './pgtable.js';
 import { mk_pte } from './memory.js';
-import { rmap_walk, folio_add_anon_rmap_pte, folio_add_file_rmap_pte, folio_remove_rmap_pte } from './rmap.js';
+import { folio_add_anon_rmap_pte, folio_add_file_rmap_pte, folio_remove_rmap_pte } from './rmap.js';
 import { folio_maybe_dma_pinned } from './gup.js';
 import {
   mmu_notifier_range_init, mmu_notifier_invalidate_range_start, mmu_notifier_invalidate_range_end,
@@ -54,9 +55,21 @@ import {
 
 export const MIGRATEPAGE_SUCCESS = 0;
 
+/**
+ * folio_total_mapcount() - every mapping of a folio: for a large folio its
+ * PMD mappings plus the PTE mapping of each page (folio_large_mapcount).
+ */
+export function folio_total_mapcount(f: page): number {
+  const h = f.compound_head;
+  if (h.order === 0) return h._mapcount + 1;
+  let n = h._entire_mapcount + 1 + h._mapcount + 1;
+  for (let i = 1; i < 1 << h.order; i++) n += pfn_to_page(h.pfn + i)._mapcount + 1;
+  return n;
+}
+
 /** folio_mapped() - is any page-table entry mapping the folio? */
 export function folio_mapped(f: page): boolean {
-  return f.compound_head._mapcount >= 0;
+  return folio_total_mapcount(f) > 0;
 }
 
 /** folio_mapping() - the page cache a folio belongs to; null for anonymous memory. */
@@ -65,18 +78,33 @@ export function folio_mapping(f: page): address_space | null {
   return m !== null && m.kind === 'file' ? m : null;
 }
 
-/* every (vma, address) the folio may be mapped at, found through rmap */
-function rmap_candidates(f: page): { vma: vm_area_struct; addr: number }[] {
-  const out: { vma: vm_area_struct; addr: number }[] = [];
-  rmap_walk(f, { rmap_one(_f, vma, addr) { out.push({ vma, addr }); return true; } });
+/*
+ * folio_vma_ranges() - where the pages of folio @f may be mapped: in each
+ * VMA of its rmap, the address of its first page (which may lie outside
+ * the VMA after a partial munmap or mremap) and the part of the folio's
+ * span inside the VMA. The rmap walk finds candidates; callers check the
+ * PTE.
+ */
+function folio_vma_ranges(f: page): { vma: vm_area_struct; base: number; start: number; end: number }[] {
+  const m = f.mapping;
+  if (m === null) return [];
+  const nr = 1 << f.order;
+  const out: { vma: vm_area_struct; base: number; start: number; end: number }[] = [];
+  const vmas = m.kind === 'anon' ? [...m.vmas] : [...m.i_mmap];
+  for (const vma of vmas) {
+    const base = vma.vm_start + (f.index - vma.vm_pgoff) * PAGE_SIZE;
+    const start = Math.max(base, vma.vm_start), end = Math.min(base + nr * PAGE_SIZE, vma.vm_end);
+    if (start < end) out.push({ vma, base, start, end });
+  }
   return out;
 }
 
 /*
- * remove_migration_pte() - at one candidate address, turn a migration
- * entry for @src into a mapping of @dst. Return true if it did.
+ * remove_migration_pte() - at one address, turn a migration entry for
+ * @src_pfn into a mapping of page @d (a page of the destination folio
+ * @dst). Return true if it did.
  */
-function remove_migration_pte(dst: page, src: page, vma: vm_area_struct, addr: number): boolean {
+function remove_migration_pte(dst: page, d: page, src_pfn: number, vma: vm_area_struct, addr: number): boolean {
   const mm = vma.vm_mm;
   const ptep = pte_offset_map(mm, addr);
   if (ptep < 0) return false;
@@ -85,17 +113,17 @@ function remove_migration_pte(dst: page, src: page, vma: vm_area_struct, addr: n
   const old = ptep_get(mm, ptep);
   if (!is_swap_pte(old)) { spin_unlock(ptl); return false; }
   const entry = pte_to_swp_entry(old);
-  if (!is_migration_entry(entry) || swp_offset_pfn(entry) !== src.pfn) { spin_unlock(ptl); return false; }
+  if (!is_migration_entry(entry) || swp_offset_pfn(entry) !== src_pfn) { spin_unlock(ptl); return false; }
   const writable = is_writable_migration_entry(entry);
   const exclusive = writable || is_readable_exclusive_migration_entry(entry);
   const soft_dirty = (old & _PAGE_SWP_SOFT_DIRTY) !== 0;
   let pte: pte_t;
   if (is_device_private_page(dst)) {
-    const e = writable ? make_writable_device_private_entry(dst.pfn) : make_readable_device_private_entry(dst.pfn);
+    const e = writable ? make_writable_device_private_entry(d.pfn) : make_readable_device_private_entry(d.pfn);
     pte = swp_entry_to_pte(e);
     if (soft_dirty) pte += _PAGE_SWP_SOFT_DIRTY;
   } else {
-    pte = pte_mkyoung(mk_pte(dst, vma.vm_page_prot));
+    pte = pte_mkyoung(mk_pte(d, vma.vm_page_prot));
     pte -= pte & _PAGE_SOFT_DIRTY;
     if (soft_dirty) pte += _PAGE_SOFT_DIRTY;
     if (writable) {
@@ -103,100 +131,108 @@ function remove_migration_pte(dst: page, src: page, vma: vm_area_struct, addr: n
       if (PageDirty(dst)) pte = pte_mkdirty(pte);
     }
   }
-  get_page(dst);
-  if (folio_test_anon(dst)) folio_add_anon_rmap_pte(dst, vma, addr, exclusive);
-  else folio_add_file_rmap_pte(dst, vma);
+  get_page(d);
+  if (folio_test_anon(dst)) folio_add_anon_rmap_pte(d, vma, addr, exclusive);
+  else folio_add_file_rmap_pte(d, vma);
   set_pte_at(mm, addr, ptep, pte);
   spin_unlock(ptl);
   return true;
 }
 
 /**
- * remove_migration_ptes() - replace every migration entry for @src by a
- * mapping of @dst (@dst === @src restores the original mappings after a
- * failed migration). A device-private @dst is mapped with a
- * SWP_DEVICE_WRITE/READ entry, anything else with a present PTE.
+ * remove_migration_ptes() - replace every migration entry for a page of
+ * folio @src by a mapping of the page at the same offset in folio @dst
+ * (@dst === @src restores the original mappings after a failed
+ * migration). A device-private @dst is mapped with SWP_DEVICE_WRITE/READ
+ * entries, anything else with present PTEs; a large folio is mapped page
+ * by page (this model has no PMD migration entries).
  * Context: @src and @dst locked; mmap_lock of the mm(s) held or the VMAs
  * otherwise stable; takes PTE locks. Return: mappings restored.
  */
 export function remove_migration_ptes(src: page, dst: page): number {
   let n = 0;
   /* dst took src's mapping and index in folio_migrate_mapping(), so either rmap finds the VMAs */
-  for (const { vma, addr } of rmap_candidates(src.mapping !== null ? src : dst)) {
-    if (remove_migration_pte(dst, src, vma, addr)) n++;
+  for (const { vma, base, start, end } of folio_vma_ranges(src.mapping !== null ? src : dst)) {
+    for (let addr = start; addr < end; addr += PAGE_SIZE) {
+      const j = (addr - base) / PAGE_SIZE;
+      if (remove_migration_pte(dst, j === 0 ? dst : pfn_to_page(dst.pfn + j), src.pfn + j, vma, addr)) n++;
+    }
   }
   count_event('remove_migration_ptes', n);
   return n;
 }
 
 /*
- * try_to_migrate_one() - at one address, replace the mapping of @f (a
- * present PTE or a device-private entry) by a migration entry.
- * Return: false if the page turned out to be DMA-pinned (stop the walk).
+ * try_to_migrate_one() - in one VMA, replace the mappings of folio @f (present
+ * PTEs or device-private entries) in [start, end) by migration entries,
+ * inside one MMU_NOTIFY_CLEAR. Return: false if the folio turned out to
+ * be DMA-pinned (stop the walk).
  */
-function* try_to_migrate_one(f: page, vma: vm_area_struct, addr: number): Sleepable<boolean> {
+function* try_to_migrate_one(f: page, vma: vm_area_struct, base: number, start: number, end: number): Sleepable<boolean> {
   const mm = vma.vm_mm;
-  const range = mmu_notifier_range_init(MMU_NOTIFY_CLEAR, MMU_NOTIFIER_RANGE_BLOCKABLE, mm, addr, addr + PAGE_SIZE);
+  const range = mmu_notifier_range_init(MMU_NOTIFY_CLEAR, MMU_NOTIFIER_RANGE_BLOCKABLE, mm, start, end);
   yield* mmu_notifier_invalidate_range_start(range);
   let ok = true;
-  const ptep = pte_offset_map(mm, addr);
-  if (ptep >= 0) {
+  for (let addr = start; addr < end && ok; addr += PAGE_SIZE) {
+    const ptep = pte_offset_map(mm, addr);
+    if (ptep < 0) continue;
     const ptl = pte_lockptr(mm, ptep);
     spin_lock(ptl);
-    ok = migrate_one_pte(f, vma, addr, ptep);
+    ok = migrate_one_pte(f, f.pfn + (addr - base) / PAGE_SIZE, vma, addr, ptep);
     spin_unlock(ptl);
   }
   yield* mmu_notifier_invalidate_range_end(range);
   return ok;
 }
 
-/* the locked part of try_to_migrate_one(); caller holds the PTE lock */
-function migrate_one_pte(f: page, vma: vm_area_struct, addr: number, ptep: number): boolean {
+/* the locked part of try_to_migrate_one() for page @pfn of folio @f; caller holds the PTE lock */
+function migrate_one_pte(f: page, pfn: number, vma: vm_area_struct, addr: number, ptep: number): boolean {
   const mm = vma.vm_mm;
   const pte = ptep_get(mm, ptep);
   let writable: boolean;
   if (pte_present(pte)) {
-    if (Math.floor(pte / PAGE_SIZE) !== f.pfn) return true;
+    if (pte_pfn(pte) !== pfn) return true;
     writable = pte_write(pte);
   } else if (is_swap_pte(pte)) {
     const e = pte_to_swp_entry(pte);
-    if (!is_device_private_entry(e) || swp_offset_pfn(e) !== f.pfn) return true;
+    if (!is_device_private_entry(e) || swp_offset_pfn(e) !== pfn) return true;
     writable = is_writable_device_private_entry(e);
   } else {
     return true;
   }
-  const anon_exclusive = folio_test_anon(f) && PageAnonExclusive(f);
+  const p = pfn === f.pfn ? f : pfn_to_page(pfn);
+  const anon_exclusive = folio_test_anon(f) && PageAnonExclusive(p);
   const old = ptep_get_and_clear(mm, addr, ptep);
   if (pte_present(old)) flush_tlb_page(vma, addr);
   if (anon_exclusive && !is_device_private_page(f)) {
     /* a pinned exclusive page must stay exclusive: give up */
     if (folio_maybe_dma_pinned(f)) { set_pte_at(mm, addr, ptep, old); return false; }
-    ClearPageAnonExclusive(f);
   }
+  if (anon_exclusive) ClearPageAnonExclusive(p);
   if (pte_present(old) && pte_dirty(old)) SetPageDirty(f);
-  const e = writable ? make_writable_migration_entry(f.pfn)
-    : anon_exclusive ? make_readable_exclusive_migration_entry(f.pfn)
-      : make_readable_migration_entry(f.pfn);
+  const e = writable ? make_writable_migration_entry(pfn)
+    : anon_exclusive ? make_readable_exclusive_migration_entry(pfn)
+      : make_readable_migration_entry(pfn);
   let swp = swp_entry_to_pte(e);
   const sd = pte_present(old) ? pte_soft_dirty(old) : (old & _PAGE_SWP_SOFT_DIRTY) !== 0;
   if (sd) swp += _PAGE_SWP_SOFT_DIRTY;
   set_pte_at(mm, addr, ptep, swp);
-  folio_remove_rmap_pte(f, vma);
-  put_page(f);
+  folio_remove_rmap_pte(p, vma);
+  put_page(p);
   count_event('try_to_migrate_one');
   return true;
 }
 
 /**
- * try_to_migrate() - replace every mapping of @f, in every mm, by a
- * migration entry. Each mapping is cleared inside its own MMU_NOTIFY_CLEAR
- * invalidation. A DMA-pinned anonymous page keeps its mappings.
+ * try_to_migrate() - replace every mapping of folio @f, in every mm, by
+ * migration entries: each VMA's part inside its own MMU_NOTIFY_CLEAR. A
+ * DMA-pinned anonymous page keeps its mappings.
  * Context: @f locked and referenced by the caller; may sleep (notifiers).
  */
 export function* try_to_migrate(f: page): Sleepable {
-  for (const { vma, addr } of rmap_candidates(f)) {
+  for (const { vma, base, start, end } of folio_vma_ranges(f)) {
     if (!folio_mapped(f)) break;
-    if (!(yield* try_to_migrate_one(f, vma, addr))) break;
+    if (!(yield* try_to_migrate_one(f, vma, base, start, end))) break;
   }
 }
 

@@ -11,7 +11,7 @@
 import { vm_area_struct, type mm_struct } from '../include/linux/mm_types.js';
 import type { file } from '../include/linux/sched.js';
 import {
-  PAGE_SIZE, PAGE_ALIGN, VM_READ, VM_WRITE, VM_EXEC, VM_SHARED, VM_MAYREAD, VM_MAYWRITE, VM_MAYEXEC,
+  PAGE_SIZE, PMD_SIZE, PAGE_ALIGN, VM_READ, VM_WRITE, VM_EXEC, VM_SHARED, VM_MAYREAD, VM_MAYWRITE, VM_MAYEXEC,
   VM_MAYSHARE, VM_NORESERVE, VM_HUGETLB, VM_ACCESS_FLAGS, FOLL_WRITE,
 } from '../include/linux/mm.js';
 import { _PAGE_PRESENT, _PAGE_USER, _PAGE_ACCESSED, _PAGE_RW, _PAGE_PROTNONE } from '../include/linux/pgtable.js';
@@ -30,6 +30,8 @@ import { unlink_anon_vmas } from './rmap.js';
 import { fget_ref, fput_ref, flush_delayed_fput, O_ACCMODE, O_RDONLY, O_WRONLY } from './file.js';
 import { shmem_zero_setup } from './shmem.js';
 import { populate_vma_page_range } from './gup.js';
+import { thp_get_unmapped_area, vma_adjust_trans_huge } from './huge_memory.js';
+import { hugetlb_file_setup, hugetlb_vm_op_split } from './hugetlb.js';
 
 /**
  * vm_get_page_prot() - the PTE protection bits for a VMA's flags.
@@ -84,6 +86,20 @@ function* mmap_region(mm: mm_struct, f: file | null, addr: number, len: number, 
 }
 
 /**
+ * mm_get_unmapped_area() - where a new mapping of len bytes goes
+ * (__get_unmapped_area): the file's own choice (hugetlbfs aligns to its
+ * page size), a PMD-aligned place for an anonymous mapping of a multiple
+ * of 2 MiB without a hint (so THPs can map it), or the generic top-down
+ * search. Return: the address, or -ENOMEM / -EINVAL.
+ */
+export function mm_get_unmapped_area(mm: mm_struct, f: file | null, addr: number, len: number, pgoff: number,
+                                     flags: number): number {
+  if (f !== null && f.f_op.get_unmapped_area !== undefined) return f.f_op.get_unmapped_area(f, mm, addr, len, pgoff, flags);
+  if (f === null && addr === 0 && len % PMD_SIZE === 0 && (flags & MAP_TYPE) !== MAP_SHARED) return thp_get_unmapped_area(mm, len);
+  return get_unmapped_area(mm, addr, len);
+}
+
+/**
  * do_mmap() - the body of mmap(2) with mmap_lock held for write.
  * @f: the file for file mappings, null for MAP_ANONYMOUS.
  * @pgoff: offset in the file, in pages.
@@ -121,7 +137,7 @@ export function* do_mmap(mm: mm_struct, f: file | null, addr: number, len: numbe
       if (ret < 0) return ret;
     }
   } else {
-    addr = get_unmapped_area(mm, addr, len);
+    addr = mm_get_unmapped_area(mm, f, addr, len, pgoff, flags);
     if (addr < 0) return addr;
   }
   return yield* mmap_region(mm, f, addr, len, vm_flags, f !== null ? pgoff : 0);
@@ -137,9 +153,18 @@ export function* ksys_mmap_pgoff(mm: mm_struct, addr: number, len: number, prot:
                                  f: file | null, pgoff: number): Sleepable<number> {
   if (!(flags & MAP_ANONYMOUS) && f === null) return -EBADF;
   if (flags & MAP_ANONYMOUS) f = null;
+  let hugetlb_file: file | null = null;
+  if (f === null && (flags & MAP_HUGETLB)) {
+    /* an anonymous MAP_HUGETLB mapping is a mapping of an unlinked hugetlbfs file */
+    const r = hugetlb_file_setup(len, flags);
+    if (typeof r === 'number') return r;
+    f = hugetlb_file = r;
+    len = r.f_inode.i_size;
+  }
   yield* mmap_write_lock(mm);
   const ret = yield* do_mmap(mm, f, addr, len, prot, flags, pgoff);
   mmap_write_unlock(mm);
+  if (hugetlb_file !== null) { fput_ref(hugetlb_file); yield* flush_delayed_fput(); }
   if (ret >= 0 && (flags & (MAP_POPULATE | MAP_NONBLOCK)) === MAP_POPULATE && prot !== PROT_NONE) {
     yield* mm_populate(mm, ret, PAGE_ALIGN(len));
   }
@@ -185,8 +210,11 @@ export function* do_munmap(mm: mm_struct, start: number, len: number): Sleepable
   const end = start + len;
   let vmas = vmas_in_range(mm, start, end);
   if (vmas.length === 0) return 0;
-  if (vmas[0].vm_start < start) split_vma(mm, vmas[0], start, true);
   const last = vmas[vmas.length - 1];
+  if (hugetlb_vm_op_split(vmas[0], start) < 0 || hugetlb_vm_op_split(last, end) < 0) return -EINVAL;
+  yield* vma_adjust_trans_huge(vmas[0], start, end);      /* no huge PMD across the cuts */
+  if (last !== vmas[0]) yield* vma_adjust_trans_huge(last, start, end);
+  if (vmas[0].vm_start < start) split_vma(mm, vmas[0], start, true);
   if (last.vm_end > end) split_vma(mm, last, end, false);
   vmas = vmas_in_range(mm, start, end);
   const zs = Math.max(start, vmas[0].vm_start), ze = Math.min(end, vmas[vmas.length - 1].vm_end);

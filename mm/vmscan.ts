@@ -60,7 +60,9 @@ import {
 } from './page_alloc.js';
 import { folio_trylock, folio_unlock } from './filemap.js';
 import { folio_maybe_dma_pinned } from './gup.js';
-import { lruvec_add_folio, lruvec_del_folio, lruvec_lru_size, folio_is_file_lru } from './swap.js';
+import {
+  lruvec_add_folio, lruvec_del_folio, lruvec_lru_size, folio_is_file_lru, folio_putback_lru,
+} from './swap.js';
 import { folio_referenced, try_to_unmap } from './rmap_reclaim.js';
 import { add_to_swap, __delete_from_swap_cache } from './swap_state.js';
 import { swap_writepage, put_swap_folio, folio_free_swap, get_nr_swap_pages } from './swapfile.js';
@@ -159,7 +161,7 @@ function __remove_mapping(f: page): boolean {
 type verdict = 'free' | 'keep' | 'activate';
 
 /* The decisions of shrink_folio_list for one locked folio. */
-function* shrink_folio(f: page, sc: scan_control, more: page[]): Sleepable<verdict> {
+function* shrink_folio(f: page, sc: scan_control, more: page[], ignore_references: boolean): Sleepable<verdict> {
   if (PageUnevictable(f)) return 'activate';
   if (!sc.may_unmap && f._mapcount >= 0) return 'keep';
   if (!folio_test_anon(f) && !PageSwapCache(f)) { count_event('reclaim_skip_file'); return 'keep'; }
@@ -168,7 +170,7 @@ function* shrink_folio(f: page, sc: scan_control, more: page[]): Sleepable<verdi
     if (split === null || split(f, more) !== 0) return 'keep';
   }
   if (PageWriteback(f)) return 'keep';
-  const references = folio_check_references(f);
+  const references = ignore_references ? folio_references.FOLIOREF_RECLAIM : folio_check_references(f);
   if (references === folio_references.FOLIOREF_ACTIVATE) return 'activate';
   if (references === folio_references.FOLIOREF_KEEP) return 'keep';
   if (folio_test_anon(f) && PageSwapBacked(f) && !PageSwapCache(f)) {
@@ -195,18 +197,19 @@ function* shrink_folio(f: page, sc: scan_control, more: page[]): Sleepable<verdi
 
 /**
  * shrink_folio_list() - try to free each isolated folio of list.
+ * @ignore_references: reclaim even recently used folios (MADV_PAGEOUT).
  * Return: pages freed; the folios that stay are left in list (with their
  * isolation reference), PG_active set on those to promote.
  * Context: may sleep (notifiers) when sc.blockable.
  */
-export function* shrink_folio_list(list: page[], sc: scan_control): Sleepable<number> {
+export function* shrink_folio_list(list: page[], sc: scan_control, ignore_references = false): Sleepable<number> {
   const kept: page[] = [];
   let nr_reclaimed = 0;
   for (let i = 0; i < list.length; i++) {
     const f = list[i];
     if (!folio_trylock(f)) { kept.push(f); continue; }
     sc.nr_scanned += 1 << f.order;
-    const v = yield* shrink_folio(f, sc, list);
+    const v = yield* shrink_folio(f, sc, list, ignore_references);
     if (v === 'activate') {
       if (PageSwapCache(f) && mem_cgroup_swap_full(f)) folio_free_swap(f);
       SetPageActive(f);
@@ -401,6 +404,20 @@ export function try_to_free_mem_cgroup_pages(memcg: mem_cgroup, nr_pages: number
   const sc = new_scan_control(Math.max(nr_pages, SWAP_CLUSTER_MAX), gfp, memcg, false, may_swap);
   const nr = reclaim_inline(sc);
   trace_event('mm_vmscan_memcg_reclaim', { memcg: memcg.name, nr_reclaimed: nr });
+  return nr;
+}
+
+/**
+ * reclaim_pages() - reclaim the isolated folios of list now, whatever
+ * their accessed bits say (MADV_PAGEOUT); the survivors go back to their
+ * LRU. Context: may sleep (blockable notifiers). Return: pages freed.
+ */
+export function* reclaim_pages(list: page[]): Sleepable<number> {
+  const sc = new_scan_control(SWAP_CLUSTER_MAX, GFP_KERNEL, null, true);
+  const nr = yield* shrink_folio_list(list, sc, true);
+  for (const f of list) folio_putback_lru(f);
+  list.length = 0;
+  count_event('pgsteal_pageout', nr);
   return nr;
 }
 

@@ -13,7 +13,7 @@
  */
 import type { page, vm_area_struct, mm_struct } from '../include/linux/mm_types.js';
 import { MM_SWAPENTS } from '../include/linux/mm_types.js';
-import { PAGE_SIZE, PMD_SIZE, dec_mm_counter, mm_counter } from '../include/linux/mm.js';
+import { PAGE_SIZE, PMD_SIZE, VM_HUGETLB, dec_mm_counter, mm_counter } from '../include/linux/mm.js';
 import { pte_none, pte_present, pte_dirty, pmd_is_table } from '../include/linux/pgtable.js';
 import {
   pte_to_swp_entry, non_swap_entry, is_device_private_entry, is_device_exclusive_entry, is_migration_entry,
@@ -77,7 +77,11 @@ export const zap_hooks: {
   free_swap: ((entry: swp_entry_t) => void) | null;
   free_swap_cache: ((p: page) => void) | null;
   zap_huge_pmd: ((tlb: mmu_gather, vma: vm_area_struct, pmdp: number, addr: number) => void) | null;
-} = { free_swap: null, free_swap_cache: null, zap_huge_pmd: null };
+  /* issue 4: split a huge PMD the range covers only in part (the zap's invalidation covers the range) */
+  split_huge_pmd: ((vma: vm_area_struct, pmdp: number, addr: number) => void) | null;
+  /* issue 4, mm/hugetlb.ts: zap a VM_HUGETLB range (unmap_hugepage_range) */
+  unmap_hugepage_range: ((tlb: mmu_gather, vma: vm_area_struct, start: number, end: number) => void) | null;
+} = { free_swap: null, free_swap_cache: null, zap_huge_pmd: null, split_huge_pmd: null, unmap_hugepage_range: null };
 
 /* Tear down one non-present entry (its PTE is cleared by the caller). */
 function zap_nonpresent(vma: vm_area_struct, entry: swp_entry_t): void {
@@ -141,17 +145,22 @@ export function pmd_addr_end(addr: number, end: number): number {
  */
 export function unmap_page_range(tlb: mmu_gather, vma: vm_area_struct, addr: number, end: number): void {
   const mm = vma.vm_mm;
+  if (vma.vm_flags & VM_HUGETLB) {
+    if (zap_hooks.unmap_hugepage_range === null) throw new Error('BUG: hugetlb VMA without hugetlb support');
+    zap_hooks.unmap_hugepage_range(tlb, vma, addr, end);
+    return;
+  }
   while (addr < end) {
     const next = pmd_addr_end(addr, end);
     const pmdp = pmd_off(mm, addr);
     if (pmdp >= 0) {
       const pmd = mm.pgd.load(pmdp);
       if (pmd !== 0 && !pmd_is_table(pmd)) {
-        if (zap_hooks.zap_huge_pmd === null) throw new Error('BUG: huge PMD without THP support');
-        zap_hooks.zap_huge_pmd(tlb, vma, pmdp, addr);
-      } else if (pmd !== 0) {
-        zap_pte_range(tlb, vma, pte_offset_map(mm, addr), addr, next);
+        if (zap_hooks.zap_huge_pmd === null || zap_hooks.split_huge_pmd === null) throw new Error('BUG: huge PMD without THP support');
+        if (next - addr === PMD_SIZE) zap_hooks.zap_huge_pmd(tlb, vma, pmdp, addr);
+        else zap_hooks.split_huge_pmd(vma, pmdp, addr);    /* part of it: split, then zap those PTEs */
       }
+      if (pmd_is_table(mm.pgd.load(pmdp))) zap_pte_range(tlb, vma, pte_offset_map(mm, addr), addr, next);
     }
     addr = next;
   }

@@ -230,7 +230,8 @@ export interface gpt_shared {
 /**
  * struct gpt_opts - table creation options.
  * @initialSlots: directories the pool holds before its first growth (default 16)
- * @maxSlots: the pool never grows beyond this (default 65536); populate then
+ * @maxSlots: the pool never grows beyond this (default 65536, fewer for
+ *   directories above 4 KiB: at most 1 GiB is reserved); populate then
  *   returns -ENOMEM
  * @smp: the table will be shared with worker threads: every entry access
  *   uses Atomics (default false: plain typed-array accesses, one thread)

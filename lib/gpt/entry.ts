@@ -68,7 +68,6 @@ export class gpt_base extends gpt_pool {
   private readonly pde_hi_mul: number;
   private readonly leaf_bits: number;
 
-
   /**
    * gpt_base() - create a table, or attach to one another thread created
    * (the constructor of struct gpt; see gpt()).
@@ -80,7 +79,10 @@ export class gpt_base extends gpt_pool {
   constructor(geom: gpt_geometry, fmt: gpt_format, opts: gpt_opts = {}) {
     const L = gpt_layout_init(geom);
     if (fmt.entry_bits !== 32 && fmt.entry_bits !== 64) BUG(`entry_bits ${fmt.entry_bits}`);
-    super(L.entries * (fmt.entry_bits >> 5), opts);
+    /* default max_slots: 65536, or fewer so that pointers stay below 2^31
+       and the reserved entry buffer below 1 GiB */
+    const slot_words = L.entries * (fmt.entry_bits >> 5);
+    super(slot_words, { ...opts, maxSlots: opts.maxSlots ?? Math.min(65536, 2 ** 31 / L.entries, 2 ** 28 / slot_words) });
     this.format = fmt;
     this.geometry = { address_bits: geom.address_bits, level_bits: geom.level_bits, page_shift: geom.page_shift };
     this.layout = L;
@@ -104,6 +106,7 @@ export class gpt_base extends gpt_pool {
     this.check_format();
     const h = this.hdr;
     if (opts.shared !== undefined) {
+      if (opts.shared.format !== fmt.name) BUG(`attach with format ${fmt.name} to a ${opts.shared.format} table`);
       if (h[HDR_ADDRESS_BITS] !== geom.address_bits || h[HDR_LEVEL_BITS] !== geom.level_bits ||
           h[HDR_PAGE_SHIFT] !== geom.page_shift || h[HDR_ENTRY_BITS] !== fmt.entry_bits)
         BUG('attach with a different geometry or entry width');

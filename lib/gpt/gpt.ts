@@ -83,14 +83,14 @@ export class gpt extends gpt_base {
    * Return: the entry pointer, or GPT_NO_DIR (also for addresses outside
    * the table).
    */
-  lookup(addr: number, level: number = this.llevel): number {
+  lookup(addr: number, level?: number): number {
     const c = this.pwc;
-    if (c !== null && level === this.llevel) {
+    if (c !== null && (level === undefined || level === this.llevel)) {
       const key = Math.floor(addr * c.inv);
       const h = key & c.mask;
       if (c.tag[h] === key) return c.base[h] + ((addr * c.pinv) & c.emask);
     }
-    return this.lookup_walk(addr, level);
+    return this.lookup_walk(addr, level === undefined ? this.llevel : level);
   }
 
   /* lookup() past the paging-structure cache: walk from the root */

@@ -62,6 +62,7 @@ import {
 import { hmm_pt_init, hmm_pt_fini, type hmm_pt } from './hmm_pt.js';
 import { hmm_mirror_update, hmm_mirror_update_pt } from './update.js';
 import { kasan_check } from './kasan.js';
+import './migrate_back.js';   /* installs fault_hooks.hmm_cpu_fault and fork_hooks.hmm_mm_fork */
 
 /**
  * hmm_v8_config - which era's rules the core follows; reset at every boot.

@@ -46,6 +46,8 @@ export const MADV_DONTFORK = 10;
 export const MADV_DOFORK = 11;
 export const MADV_HUGEPAGE = 14;
 export const MADV_NOHUGEPAGE = 15;
+export const MADV_COLD = 20;
+export const MADV_PAGEOUT = 21;
 export const MADV_COLLAPSE = 25;
 
 export const MREMAP_MAYMOVE = 1;

@@ -16,6 +16,7 @@ const shapes = [
   { g: { address_bits: 53, level_bits: 9, page_shift: 12 }, levels: 5, shifts: [48, 39, 30, 21, 12], top: 32 },
   { g: { address_bits: 32, level_bits: 10, page_shift: 12 }, levels: 2, shifts: [22, 12], top: 1024 },
   { g: { address_bits: 36, level_bits: 8, page_shift: 12 }, levels: 3, shifts: [28, 20, 12], top: 256 },
+  { g: { address_bits: 44, level_bits: 16, page_shift: 12 }, levels: 2, shifts: [28, 12], top: 65536 },
 ];
 
 for (const s of shapes) {

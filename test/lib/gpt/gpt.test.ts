@@ -8,7 +8,7 @@ import * as assert from 'uvu/assert';
 import { gpt } from '../../../lib/gpt/gpt.js';
 import {
   x86_64_pgtable_format, hmm_pt_format, gpt_u32_format, gpt_format_define, gpt_format_find,
-  GPT_U32_VALID, GPT_U32_HUGE,
+  gpt_format_register, gpt_format_registry_reset, GPT_U32_VALID, GPT_U32_HUGE,
 } from '../../../lib/gpt/formats.js';
 import { GPT_NO_DIR, HMM_PTE_VALID_DMA, HMM_PTE_WRITE, HMM_PTE_DIRTY, HMM_PDE_VALID } from '../../../include/linux/gpt.js';
 import {
@@ -261,6 +261,36 @@ test('directory locks record their owner and refuse an unlock by a non-owner', (
   pt.dir_unlock(s);
   assert.not.ok(pt.dir_locked_by_me(s));
   assert.throws(() => pt.dir_unlock(s));
+});
+
+test('formats are found by name; a second format with a taken name is refused; reset forgets drivers', () => {
+  const mine = gpt_format_define({ name: 'mock_gpu', entry_bits: 64, leaf_levels: [], pde_mask: 1,
+    pde_value: 1, pde_shift: 12, pde_bits: 1 });
+  assert.is(gpt_format_register(mine), 0);
+  assert.is(gpt_format_register(mine), 0);
+  assert.is(gpt_format_find('mock_gpu'), mine);
+  assert.is(gpt_format_register({ ...mine }), -17);
+  gpt_format_registry_reset();
+  assert.is(gpt_format_find('mock_gpu'), null);
+  assert.is(gpt_format_find('x86_64'), x86_64_pgtable_format);
+});
+
+test('the paging-structure cache never returns a pruned directory', () => {
+  const pt = x86();
+  const a = 0x7f0000201000;
+  const p = pt.populate(a);
+  put(pt, p, pte(9));
+  assert.is(pt.lookup(a), p);                    /* cached now */
+  put(pt, p, 0);
+  assert.is(pt.prune(a, a + 4096), 3);
+  assert.is(pt.lookup(a), GPT_NO_DIR);
+  pt.populate(GB1 * 100);                        /* recycles the freed slots elsewhere */
+  assert.is(pt.lookup(a), GPT_NO_DIR);
+  const q = pt.populate(a);
+  assert.is(pt.lookup(a), q);
+  assert.is(pt.entry_addr(q), a);
+  assert.is(pt.lookup(a + 2 ** 48), GPT_NO_DIR);
+  assert.is(pt.lookup(-a), GPT_NO_DIR);
 });
 
 test.run();

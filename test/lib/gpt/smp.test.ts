@@ -8,7 +8,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Worker } from 'node:worker_threads';
 import { gpt } from '../../../lib/gpt/gpt.js';
-import { hmm_pt_format } from '../../../lib/gpt/formats.js';
+import { hmm_pt_format, x86_64_pgtable_format } from '../../../lib/gpt/formats.js';
 import { HMM_PTE_DIRTY, type gpt_walk_ops } from '../../../include/linux/gpt.js';
 import {
   C_BITS, C_FAULTS, C_HALF, C_OTHER, C_PRUNED, C_READS, C_STOP, C_TORN, C_WALKED, C_WORDS,
@@ -145,6 +145,7 @@ test('a second instance attached to a table sees entries and follows the pool as
   }
   assert.is(other.nview, pt.nview);
   assert.throws(() => new gpt({ ...GEOM, level_bits: 8 }, hmm_pt_format, { shared: pt.share() }));
+  assert.throws(() => new gpt(GEOM, x86_64_pgtable_format, { shared: pt.share() }), /format/);
   other.detach();
 });
 

@@ -25,30 +25,30 @@
 import '../../../../lib/test_hmm.js';             /* insmod test_hmm: /dev/hmm_dmirror0..3 at every boot */
 import { Scheduler, type Sleepable } from '../../../../lib/sim/sched.js';
 import { Rng } from '../../../../lib/sim/rng.js';
-import { now, schedule_timeout } from '../../../../lib/sim/clock.js';
+import { schedule_timeout } from '../../../../lib/sim/clock.js';
 import { PROT_NONE, PROT_READ, PROT_WRITE, MAP_SHARED, MAP_PRIVATE, MAP_ANONYMOUS, MAP_HUGETLB,
-  MADV_HUGEPAGE, MADV_NOHUGEPAGE, MADV_FREE, MADV_COLLAPSE, MREMAP_MAYMOVE, MREMAP_FIXED, MREMAP_DONTUNMAP,
+  MADV_HUGEPAGE,
 } from '../../../../include/uapi/asm-generic/mman.js';
 import { EFAULT, EPERM, ENOENT, EINVAL, errno_name } from '../../../../include/uapi/asm-generic/errno.js';
 import { SIGKILL } from '../../../../include/uapi/asm-generic/signal.js';
 import {
   HMM_DMIRROR_READ, HMM_DMIRROR_WRITE, HMM_DMIRROR_SNAPSHOT, HMM_DMIRROR_EXCLUSIVE, HMM_DMIRROR_CHECK_EXCLUSIVE,
-  HMM_DMIRROR_RELEASE, HMM_DMIRROR_FLAGS, HMM_DMIRROR_FLAG_FAIL_ALLOC, HMM_DMIRROR_PROT_ERROR, HMM_DMIRROR_PROT_NONE,
+  HMM_DMIRROR_RELEASE, HMM_DMIRROR_PROT_ERROR, HMM_DMIRROR_PROT_NONE,
   HMM_DMIRROR_PROT_READ, HMM_DMIRROR_PROT_WRITE, HMM_DMIRROR_PROT_PMD, HMM_DMIRROR_PROT_PUD, HMM_DMIRROR_PROT_ZERO,
   HMM_DMIRROR_PROT_DEV_PRIVATE_LOCAL, HMM_DMIRROR_PROT_DEV_COHERENT_LOCAL, HMM_DMIRROR_PROT_DEV_COHERENT_REMOTE,
 } from '../../../../include/uapi/linux/test_hmm.js';
-import { O_RDONLY, O_RDWR } from '../../../../mm/file.js';
-import type { Process } from '../../../include/nolibc/nolibc.js';
+import { O_RDWR } from '../../../../mm/file.js';
 import {
   type hmm_self, type hmm_variant, type TestCase, type FixtureName, type hmm_buffer,
-  HMM_BUFFER_SIZE, NTIMES, ONEKB, ONEMEG, TWOMEG, RW, PRIV_ANON,
+  HMM_BUFFER_SIZE, NTIMES, TWOMEG, RW, PRIV_ANON,
   ASSERT_EQ, ASSERT_NE, ASSERT_GE, ASSERT_INTS, ASSERT_MAPPED, EXPECT_EQ, EXPECT_NE, SKIP, missing,
   ALIGN, hmm_open, hmm_is_coherent_type, hmm_buffer_new, hmm_buffer_free, hmm_dmirror_cmd, hmm_dmirror_cmd_sys,
   hmm_migrate_sys_to_dev, hmm_migrate_dev_to_sys, fill_ints, check_inc_ints, read_ints, memset, run_child,
-  read_pmd_pagesize, default_huge_page_size, hmm_create_file, pwrite, pread, mremap, malloc, free, ksft_print,
+  read_pmd_pagesize, default_huge_page_size, hmm_create_file, pwrite, pread, ksft_print,
   WIFEXITED, WEXITSTATUS, WIFSIGNALED, WTERMSIG, gup_test_exec, GUP_BASIC_TEST, GUP_FAST_BENCHMARK,
   PIN_FAST_BENCHMARK, PIN_LONGTERM_BENCHMARK, FOLL_LONGTERM, hmm_variants, hmm2_variants,
 } from './hmm-tests-helpers.js';
+import { register_huge_tests, BENCHMARK_RAM_BYTES } from './hmm-tests-huge.js';
 
 const tests: TestCase[] = [];
 /* TEST_F(): register a test of a fixture, in file order */

@@ -1,0 +1,203 @@
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { RW, ANON, recordNotifier, starts } from '../helpers.js';
+import { boot_swap, reclaim_all, pte_of, check_invariants, MiB } from './swap_helpers.js';
+import { runAs, type Process } from '../../tools/include/nolibc/nolibc.js';
+import { MM_ANONPAGES, MM_SWAPENTS, type page } from '../../include/linux/mm_types.js';
+import { PAGE_SIZE, FOLL_WRITE } from '../../include/linux/mm.js';
+import { pte_present, pte_pfn, pte_young } from '../../include/linux/pgtable.js';
+import { pte_kind } from '../../include/linux/swapops.js';
+import { WMARK_MIN, WMARK_LOW, WMARK_HIGH } from '../../include/linux/mmzone.js';
+import { GFP_KERNEL, GFP_ATOMIC } from '../../include/linux/gfp.js';
+import { MADV_PAGEOUT } from '../../include/uapi/asm-generic/mman.js';
+import {
+  MMU_NOTIFIER_RANGE_BLOCKABLE, type mmu_notifier, type mmu_interval_notifier,
+} from '../../include/linux/mmu_notifier.js';
+import { Scheduler, sched_yield, type Sleepable } from '../../lib/sim/sched.js';
+import { get_counter } from '../../lib/sim/trace.js';
+import { mmu_notifier_register, mmu_interval_notifier_insert, mmu_interval_set_seq } from '../../mm/mmu_notifier.js';
+import { alloc_page, nr_free_pages, wmark_pages, pfn_to_page } from '../../mm/page_alloc.js';
+import { pin_user_pages_unlocked, unpin_user_pages } from '../../mm/gup.js';
+import { kswapd_run, kswapd_stop } from '../../mm/vmscan.js';
+import { folio_referenced } from '../../mm/rmap_reclaim.js';
+
+const t = suite('mm/vmscan');
+const P = PAGE_SIZE;
+const hex = (n: number) => n.toString(16);
+
+t('reclaim sends MMU_NOTIFY_CLEAR over exactly each page it unmaps, before the PTE changes', () => {
+  const p = boot_swap(16 * MiB, 4 * MiB);
+  const a = p.mmap(0, 8 * P, RW, ANON);
+  p.fill32(a, 8 * P, 1);
+  const seen = recordNotifier(p);
+  const at_start: string[] = [], at_end: string[] = [];
+  const sub: mmu_notifier = {
+    mm: null,
+    ops: {
+      *invalidate_range_start(_s, r) { at_start.push(pte_kind(pte_of(p.mm, r.start)).kind); return 0; },
+      *invalidate_range_end(_s, r) { at_end.push(pte_kind(pte_of(p.mm, r.start)).kind); },
+    },
+  };
+  runAs(p.task, mmu_notifier_register(sub, p.mm));
+  assert.is(p.madvise(a + 2 * P, 3 * P, MADV_PAGEOUT), 0);
+  assert.equal(starts(seen), [2, 3, 4].map((i) => `CLEAR ${hex(a + i * P)}-${hex(a + (i + 1) * P)}`));
+  assert.equal(at_start, ['present', 'present', 'present'], 'secondary MMUs hear before the CPU PTE changes');
+  assert.equal(at_end, ['swap', 'swap', 'swap']);
+  seen.length = 0;
+  assert.ok(reclaim_all() >= 5);
+  const got = starts(seen).sort();
+  const want = [0, 1, 5, 6, 7].map((i) => `CLEAR ${hex(a + i * P)}-${hex(a + (i + 1) * P)}`).sort();
+  assert.equal(got, want, 'global reclaim: one CLEAR per remaining page, nothing else');
+  assert.is(p.check32(a, 8 * P, 1), -1);
+});
+
+t('an interval notifier that cannot sleep keeps its pages mapped under direct reclaim; no byte is lost', () => {
+  const p = boot_swap(8 * MiB, 32 * MiB);
+  const n = 64, a = p.mmap(0, n * P, RW, ANON);
+  p.fill32(a, n * P, 9);
+  let blockable = 0, refused = 0;
+  const sub = { start: 0, last: 0, invalidate_seq: 0 } as unknown as mmu_interval_notifier;
+  const ops = {
+    *invalidate(s: mmu_interval_notifier, r: { flags: number }, seq: number): Sleepable<boolean> {
+      if (!(r.flags & MMU_NOTIFIER_RANGE_BLOCKABLE)) { refused++; return false; }
+      blockable++;
+      mmu_interval_set_seq(s, seq);
+      return true;
+    },
+  };
+  assert.is(runAs(p.task, mmu_interval_notifier_insert(sub, p.mm, a, n * P, ops as never)), 0);
+  const b = p.mmap(0, 16 * MiB, RW, ANON);
+  p.fill32(b, 16 * MiB, 77);                      /* twice the RAM: direct reclaim on every fault */
+  assert.ok(get_counter('allocstall') > 0);
+  assert.ok(refused > 0 && get_counter('unmap_notifier_busy') === refused);
+  for (let i = 0; i < n; i++) assert.ok(pte_present(pte_of(p.mm, a + i * P)), `page ${i} stayed mapped`);
+  assert.is(p.check32(b, 16 * MiB, 77), -1);
+  assert.is(p.check32(a, n * P, 9), -1);
+  assert.is(p.madvise(a, n * P, MADV_PAGEOUT), 0, 'MADV_PAGEOUT may sleep: blockable ranges');
+  assert.is(blockable, n);
+  assert.is(pte_kind(pte_of(p.mm, a)).kind, 'swap');
+  check_invariants([p.mm]);
+});
+
+t('accessed bits age the LRU: a secondary MMU reporting young keeps a page, idle ones are swapped', () => {
+  const p = boot_swap(16 * MiB, 4 * MiB);
+  const a = p.mmap(0, 4 * P, RW, ANON);
+  p.fill32(a, 4 * P, 2);
+  let young = true;
+  const sub: mmu_notifier = {
+    mm: null,
+    ops: { clear_young: (_s, _mm, start) => (young && start === a ? 1 : 0) },
+  };
+  runAs(p.task, mmu_notifier_register(sub, p.mm));
+  reclaim_all();
+  assert.ok(pte_present(pte_of(p.mm, a)), 'the device keeps using page 0');
+  assert.ok(get_counter('pgactivate') > 0, 'it was activated on its second young look');
+  for (let i = 1; i < 4; i++) assert.is(pte_kind(pte_of(p.mm, a + i * P)).kind, 'swap');
+  young = false;
+  reclaim_all();
+  assert.is(pte_kind(pte_of(p.mm, a)).kind, 'swap', 'once idle, it goes too');
+  assert.is(p.check32(a, 4 * P, 2), -1);
+});
+
+t('folio_referenced() tests and clears the accessed bit the MMU sets on each access', () => {
+  const p = boot_swap(16 * MiB, 4 * MiB);
+  const a = p.mmap(0, P, RW, ANON);
+  p.write32(a, 1);
+  const f = pfn_to_page(pte_pfn(pte_of(p.mm, a)));
+  assert.ok(pte_young(pte_of(p.mm, a)), 'the fault maps it young');
+  assert.is(folio_referenced(f).referenced, 1);
+  assert.not.ok(pte_young(pte_of(p.mm, a)), 'cleared');
+  assert.is(folio_referenced(f).referenced, 0, 'no access since');
+  p.read32(a);
+  assert.is(folio_referenced(f).referenced, 1, 'the MMU set it again');
+  const c = p.fork();
+  p.read32(a);
+  c.read32(a);
+  assert.is(folio_referenced(f).referenced, 2, 'one per mapping');
+  assert.ok(folio_referenced(f).vm_flags & 2, 'VM_WRITE of the mapping VMAs');
+});
+
+t('a DMA-pinned page is not swapped out', () => {
+  const p = boot_swap(16 * MiB, 4 * MiB);
+  const a = p.mmap(0, 2 * P, RW, ANON);
+  p.fill32(a, 2 * P, 4);
+  const pages: page[] = [];
+  assert.is(runAs(p.task, pin_user_pages_unlocked(p.mm, a, 1, FOLL_WRITE, pages)), 1);
+  assert.is(p.madvise(a, 2 * P, MADV_PAGEOUT), 0);
+  assert.ok(pte_present(pte_of(p.mm, a)), 'pinned: stays');
+  assert.is(pte_kind(pte_of(p.mm, a + P)).kind, 'swap');
+  unpin_user_pages(pages);
+  assert.is(p.madvise(a, P, MADV_PAGEOUT), 0);
+  assert.is(pte_kind(pte_of(p.mm, a)).kind, 'swap');
+  assert.is(p.check32(a, 2 * P, 4), -1);
+});
+
+t('watermarks: GFP_KERNEL stops at min without reclaimable memory, GFP_ATOMIC may take half of it', () => {
+  boot_swap(16 * MiB, 0, 512);
+  const [min, low, high] = [wmark_pages(WMARK_MIN), wmark_pages(WMARK_LOW), wmark_pages(WMARK_HIGH)];
+  assert.equal([min, low, high], [128, 160, 192], 'min = 512 kB; low/high + max(min/4, 0.1% of RAM)');
+  while (alloc_page(GFP_KERNEL) !== null);
+  assert.is(nr_free_pages(), min);
+  while (alloc_page(GFP_ATOMIC) !== null);
+  assert.is(nr_free_pages(), min - min / 2);
+});
+
+t('direct reclaim keeps free memory at the min watermark while a process fills twice the RAM', () => {
+  const p = boot_swap(16 * MiB, 64 * MiB, 512);
+  const a = p.mmap(0, 32 * MiB, RW, ANON);
+  p.fill32(a, 32 * MiB, 11);
+  assert.ok(get_counter('allocstall') > 0 && get_counter('pgsteal_direct') > 0);
+  assert.is(get_counter('pgsteal_kswapd'), 0, 'no kswapd thread was started');
+  assert.ok(nr_free_pages() >= wmark_pages(WMARK_MIN));
+  assert.is(p.check32(a, 32 * MiB, 11), -1);
+  check_invariants([p.mm]);
+});
+
+/* The user thread: fill, yielding now and then so kswapd can run, then check every word. */
+function* filler(p: Process, len: number, every: number, out: { a: number; bad: number }): Sleepable {
+  const a = yield* p.sys.mmap(0, len, RW, ANON);
+  out.a = a;
+  for (let i = 0; i < len / 4; i += 1024) {
+    yield* p.sys.store(a + i * 4, 4, i);
+    if ((i / 1024) % every === 0) yield* sched_yield();
+  }
+  out.bad = -1;
+  for (let i = 0; i < len / 4; i += 1024) {
+    if ((yield* p.sys.load(a + i * 4, 4)) !== i) { out.bad = i; break; }
+    if ((i / 1024) % every === 0) yield* sched_yield();
+  }
+  kswapd_stop();
+}
+
+t('kswapd, a kernel thread under the Scheduler, reclaims to the high watermark so faults never stall', () => {
+  const p = boot_swap(16 * MiB, 64 * MiB, 512);
+  const s = new Scheduler();
+  const k = kswapd_run();
+  const out = { a: 0, bad: 0 };
+  s.spawn('filler', () => filler(p, 32 * MiB, 8, out), 'user', p.task);
+  s.run();
+  assert.is(out.bad, -1, 'every page reads back');
+  assert.is(k.state, 'done');
+  assert.ok((k.result as number) > 0, 'kswapd ran balance_pgdat');
+  assert.ok(get_counter('kswapd_wakeup') > 0 && get_counter('pgsteal_kswapd') > 0);
+  assert.is(get_counter('allocstall'), 0, 'the filler never reclaimed directly');
+  assert.ok(p.mm.rss_stat[MM_SWAPENTS] > 0);
+  assert.is(p.mm.rss_stat[MM_ANONPAGES] + p.mm.rss_stat[MM_SWAPENTS], 8192);
+  check_invariants([p.mm]);
+});
+
+t('kswapd and direct reclaim interleaved at random keep every byte (seeds 1..4)', () => {
+  for (let seed = 1; seed <= 4; seed++) {
+    const p = boot_swap(8 * MiB, 32 * MiB, 256);
+    const s = new Scheduler({ mode: 'random', seed });
+    kswapd_run();
+    const out = { a: 0, bad: 0 };
+    s.spawn('filler', () => filler(p, 16 * MiB, 64, out), 'user', p.task);
+    s.run();
+    assert.is(out.bad, -1, `seed ${seed}`);
+    assert.ok(get_counter('pgsteal_kswapd') > 0, `seed ${seed}: kswapd reclaimed`);
+    check_invariants([p.mm]);
+  }
+});
+
+t.run();
