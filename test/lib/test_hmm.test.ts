@@ -19,7 +19,7 @@ import {
 } from '../../include/uapi/linux/test_hmm.js';
 import { dmirror_device_get } from '../../lib/test_hmm.js';
 import { DEVMEM_CHUNK_PAGES } from '../../lib/test_hmm_devmem.js';
-import { hmm_test_runs, hmm_test_ram_bytes } from '../../tools/testing/selftests/mm/hmm-tests.js';
+import { hmm_test_runs, hmm_test_boot_params } from '../../tools/testing/selftests/mm/hmm-tests.js';
 import { runTest } from '../../tools/testing/selftests/mm/hmm-tests-helpers.js';
 
 const RW = PROT_READ | PROT_WRITE;
@@ -197,7 +197,7 @@ test('a READ of untouched memory maps the zero page read-only; a WRITE then faul
 for (const run of hmm_test_runs()) {
   const name = `${run.tc.fixture}.${run.variant.name}.${run.tc.name}`;
   test(`self-test ${run.index} ${name} passes`, () => {
-    const res = runTest(run.tc, run.variant, () => { start_kernel({ ram_bytes: hmm_test_ram_bytes(run.tc) }); });
+    const res = runTest(run.tc, run.variant, () => { start_kernel(hmm_test_boot_params(run.tc)); });
     assert.ok(!res.skipped, `${name} skipped: ${res.messages.join('; ')}`);
     assert.ok(res.passed, `${name} failed:\n${res.messages.join('\n')}`);
   });

@@ -22,7 +22,7 @@ import { hmm_of } from '../../../mm/hmm_v8/hmm.js';
 import { mmu_notifier_invalidate_page } from '../../../mm/hmm_v8/mmu_notifier.js';
 import { dma_fault_inject, IOVA_BASE } from '../../../lib/dma/mapping.js';
 import { pfn_to_page } from '../../../mm/page_alloc.js';
-import { Scheduler, sched_yield, type Sleepable } from '../../../lib/sim/sched.js';
+import { Scheduler } from '../../../lib/sim/sched.js';
 import { get_counter, tracing_on, trace_records } from '../../../lib/sim/trace.js';
 import { tdev } from './tdev.js';
 
@@ -168,16 +168,7 @@ t('an invalidation overlapping a device fault in flight sets backoff and waits; 
   tracing_on();
   const s = new Scheduler();
   let fault_ret = -1;
-  /* the device's update() sleeps so that the madvise lands in the middle of the fault */
-  const update = d.update.bind(d);
-  let stalled = false;
-  (d.device.ops as { update: unknown }).update = function* (m: never, e: hmm_event): Sleepable<number> {
-    if (e.etype === HMM_DEVICE_RFAULT && !stalled) {
-      stalled = true;
-      for (let i = 0; i < 5; i++) yield* sched_yield();
-    }
-    return update(m, e);
-  };
+  d.stall_fault = 5;                       /* the fault's update() sleeps: the madvise lands in the middle */
   s.spawn('device', function* () { fault_ret = yield* hmm_mirror_fault(d.mirror, ev(a, a + 2 * PAGE_SIZE)); }, 'user', p.task);
   s.spawn('madvise', function* () { yield* p.sys.madvise(a, PAGE_SIZE, MADV_DONTNEED); }, 'user', p.task);
   s.run();

@@ -12,7 +12,7 @@ import {
 } from '../../../include/linux/hmm_v8.js';
 import type { mm_struct } from '../../../include/linux/mm_types.js';
 import { device, dma_to_pfn } from '../../../lib/dma/mapping.js';
-import type { Sleepable } from '../../../lib/sim/sched.js';
+import { sched_yield, type Sleepable } from '../../../lib/sim/sched.js';
 import { kmap_local_page, pfn_to_page } from '../../../mm/page_alloc.js';
 import { hmm_device_new, hmm_mirror_register } from '../../../mm/hmm_v8/hmm.js';
 import { hmm_pt_lookup, hmm_pt_load, hmm_pt_set_dirty, type hmm_pt } from '../../../mm/hmm_v8/hmm_pt.js';
@@ -29,6 +29,8 @@ export class tdev {
   next_dev = 0x10000000;
   /* pages the device "wrote": reported dirty at the next invalidation */
   readonly wrote = new Set<number>();
+  /* the next device fault's update() yields this many times first */
+  stall_fault = 0;
   /* make update() fail with this errno once */
   fail_update = 0;
   /* copy_to_device refuses these addresses (partial failure) */
@@ -43,7 +45,14 @@ export class tdev {
     const ops: hmm_device_ops = Object.freeze({
       *release(_m: hmm_mirror): Sleepable { self.calls.push({ op: 'release', etype: '', start: 0, end: 0 }); },
       free(_m: hmm_mirror): void { self.calls.push({ op: 'free', etype: '', start: 0, end: 0 }); },
-      *update(m: hmm_mirror, e: hmm_event): Sleepable<number> { return self.update(m, e); },
+      *update(m: hmm_mirror, e: hmm_event): Sleepable<number> {
+        if ((e.etype === HMM_DEVICE_RFAULT || e.etype === HMM_DEVICE_WFAULT) && self.stall_fault > 0) {
+          const n = self.stall_fault;
+          self.stall_fault = 0;
+          for (let i = 0; i < n; i++) yield* sched_yield();
+        }
+        return self.update(m, e);
+      },
       *copy_from_device(m: hmm_mirror, e: hmm_event, dst: Float64Array, s: number, end: number): Sleepable<number> {
         return self.copy_from(m, e, dst, s, end);
       },
@@ -71,15 +80,17 @@ export class tdev {
     this.calls.push({ op: 'update', etype: hmm_etype_names[e.etype], start: e.start, end: e.end });
     if (this.fail_update) { const r = this.fail_update; this.fail_update = 0; return -r; }
     const pt = m.pt as hmm_pt;
-    for (let a = e.start; a < e.end; a += PAGE_SIZE) {
-      const p = hmm_pt_lookup(pt, a);
-      if (e.etype === HMM_DEVICE_RFAULT || e.etype === HMM_DEVICE_WFAULT) {
+    if (e.etype === HMM_DEVICE_RFAULT || e.etype === HMM_DEVICE_WFAULT) {
+      for (let a = e.start; a < e.end; a += PAGE_SIZE) {
+        const p = hmm_pt_lookup(pt, a);
         const me = p < 0 ? 0 : hmm_pt_load(pt, p);
         if (hmm_pte_valid(me) && hmm_pte_test_select(me)) this.pt.set(a, me);
-        continue;
       }
-      const cur = this.pt.get(a);
-      if (cur === undefined) continue;
+      return 0;
+    }
+    for (const [a, cur] of [...this.pt.entries()]) {
+      if (a < e.start || a >= e.end) continue;
+      const p = hmm_pt_lookup(pt, a);
       if (this.wrote.has(a) && p >= 0) { hmm_pt_set_dirty(pt, p); this.wrote.delete(a); }
       if (hmm_pte_test_valid_dev(cur) && e.etype === HMM_FORK) { this.pt.set(a, hmm_pte_mask(cur, e.pte_mask)); continue; }
       const n = hmm_pte_mask(cur, e.pte_mask);

@@ -19,7 +19,7 @@
  * test failed (or none ran), 0 otherwise.
  */
 import { start_kernel } from '../../../mm/init.js';
-import { hmm_test_runs, hmm_test_ram_bytes, type TestRun } from './mm/hmm-tests.js';
+import { hmm_test_runs, hmm_test_boot_params, type TestRun } from './mm/hmm-tests.js';
 import { runTest } from './mm/hmm-tests-helpers.js';
 
 function parseArgs(argv: string[]): { f: string[]; v: string[]; t: string[] } {
@@ -48,7 +48,7 @@ let pass = 0, fail = 0, skip = 0;
 for (const r of runs) {
   const name = `${r.tc.fixture}.${r.variant.name}.${r.tc.name}`;
   out(`#  RUN           ${name} ...`);
-  const res = runTest(r.tc, r.variant, () => { start_kernel({ ram_bytes: hmm_test_ram_bytes(r.tc) }); });
+  const res = runTest(r.tc, r.variant, () => { start_kernel(hmm_test_boot_params(r.tc)); });
   for (const line of res.output) out(`# ${line}`);
   for (const line of res.messages) out(`# ${r.tc.name}: ${line}`);
   if (res.skipped) {

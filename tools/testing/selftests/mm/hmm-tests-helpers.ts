@@ -25,7 +25,10 @@
  *    skipping (the port must run every test).
  */
 import { Process } from '../../../include/nolibc/nolibc.js';
-import { PAGE_SIZE, PAGE_SHIFT, PMD_SIZE } from '../../../../include/linux/mm.js';
+import { PAGE_SIZE, PAGE_SHIFT } from '../../../../include/linux/mm.js';
+import { huge_page_size } from '../../../../include/linux/hugetlb.js';
+import { hpage_pmd_size } from '../../../../mm/huge_memory.js';
+import { default_hstate, hugetlb_report_meminfo } from '../../../../mm/hugetlb.js';
 import {
   HMM_DMIRROR_CMD_SIZE, HMM_DMIRROR_MIGRATE_TO_DEV, HMM_DMIRROR_MIGRATE_TO_SYS, hmm_dmirror_cmd_decode,
   hmm_dmirror_cmd_encode, _IOWR,
@@ -374,15 +377,27 @@ export function run_child(child: Process, body: (c: Process) => void): void {
 
 /* ------------------------------------------------------------ system information */
 
-/** read_pmd_pagesize() - /sys/kernel/mm/transparent_hugepage/hpage_pmd_size: the PMD size (x86-64: 2 MiB). */
+/** read_pmd_pagesize() - /sys/kernel/mm/transparent_hugepage/hpage_pmd_size (x86-64: 2 MiB). */
 export function read_pmd_pagesize(): number {
-  return PMD_SIZE;
+  return hpage_pmd_size();
 }
 
-/** default_huge_page_size() - "Hugepagesize" of /proc/meminfo: 2 MiB, the x86-64 default. */
+/** default_huge_page_size() - "Hugepagesize" of /proc/meminfo: the default hugetlb page size. */
 export function default_huge_page_size(): number {
-  return PMD_SIZE;
+  return huge_page_size(default_hstate());
 }
+
+/** hugetlb_free_default_pages() - "HugePages_Free" of /proc/meminfo for the default size. */
+export function hugetlb_free_default_pages(): number {
+  return hugetlb_report_meminfo()[0]?.free ?? 0;
+}
+
+/**
+ * HUGETLB_SETUP_DEFAULT_PAGES - the C file's global setup asks for one
+ * default-size hugetlb page before any test runs; every test's machine
+ * boots with this many in its pool (hugepagesz=2M hugepages=1).
+ */
+export const HUGETLB_SETUP_DEFAULT_PAGES = 1;
 
 /* ------------------------------------------------------------ calls the machine may lack */
 
