@@ -30,7 +30,7 @@
  */
 import type { page, mm_struct } from '../include/linux/mm_types.js';
 import { PAGE_SIZE, FOLL_WRITE, FOLL_SPLIT_PMD } from '../include/linux/mm.js';
-import { pte_write, pte_dirty, pte_soft_dirty, pte_present, pmd_is_table } from '../include/linux/pgtable.js';
+import { pte_write, pte_dirty, pte_soft_dirty, pte_present } from '../include/linux/pgtable.js';
 import { swp_entry_to_pte, make_device_exclusive_entry, _PAGE_SWP_SOFT_DIRTY } from '../include/linux/swapops.js';
 import { SetPageDirty, folio_test_anon } from '../include/linux/page-flags.js';
 import { MMU_NOTIFY_EXCLUSIVE, MMU_NOTIFIER_RANGE_BLOCKABLE } from '../include/linux/mmu_notifier.js';
@@ -39,11 +39,11 @@ import type { Sleepable } from '../lib/sim/sched.js';
 import { spin_lock, spin_unlock } from '../lib/locking/spinlock.js';
 import { count_event, trace_event } from '../lib/sim/trace.js';
 import { put_page } from './page_alloc.js';
-import { pmd_off, pte_offset_map, pte_lockptr, ptep_get, ptep_get_and_clear, set_pte_at, flush_tlb_page } from './pgtable.js';
+import { pte_offset_map, pte_lockptr, ptep_get, ptep_get_and_clear, set_pte_at, flush_tlb_page } from './pgtable.js';
 import { get_user_pages_remote } from './gup.js';
 import { vma_lookup } from './vma.js';
 import { folio_lock, folio_unlock } from './filemap.js';
-import { migrate_device_hooks } from './migrate_device.js';
+import { split_huge_pmd_address } from './huge_memory.js';
 import {
   mmu_notifier_range_init_owner, mmu_notifier_invalidate_range_start, mmu_notifier_invalidate_range_end,
 } from './mmu_notifier.js';
@@ -124,12 +124,8 @@ export function* make_device_exclusive(mm: mm_struct, addr: number, owner: unkno
     folio_unlock(f);
     put_page(f);
     /* a huge PMD maps it: split it so the second walk finds a PTE (FOLL_SPLIT_PMD) */
-    const pmdp = pmd_off(mm, addr);
     const vma = vma_lookup(mm, addr);
-    if (pmdp >= 0 && vma !== null && migrate_device_hooks.split_huge_pmd !== null) {
-      const pmd = mm.pgd.load(pmdp);
-      if (pmd !== 0 && !pmd_is_table(pmd)) yield* migrate_device_hooks.split_huge_pmd(vma, pmdp, addr);
-    }
+    if (vma !== null) yield* split_huge_pmd_address(vma, addr);
     count_event('make_device_exclusive_retry');
   }
   return { ret: -EBUSY, page: null };

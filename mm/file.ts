@@ -4,12 +4,16 @@
  * The tree has no fs/: this file models, in the small, fs/open.c
  * (do_sys_open, close), fs/file_table.c (fget/fput), fs/ioctl.c and
  * drivers/char/misc.c (misc_register: a named character device with its
- * file_operations, reachable as /dev/<name>). Regular files arrive with
- * the tmpfs of issue 4 (mm/shmem.ts) through the same table.
+ * file_operations, reachable as /dev/<name>). Regular files are tmpfs
+ * files (mm/shmem.ts) in the same table; fs/read_write.c (pread, pwrite,
+ * read, write) and do_sys_ftruncate() are at the end.
  */
 import type { file, file_operations, inode, task_struct } from '../include/linux/sched.js';
-import { EBADF, EMFILE, ENODEV, ENOENT, ENOTTY } from '../include/uapi/asm-generic/errno.js';
+import {
+  EBADF, EMFILE, ENODEV, ENOENT, ENOTTY, EINVAL, EEXIST, EISDIR, ENOTDIR, EOPNOTSUPP, EACCES, EFAULT,
+} from '../include/uapi/asm-generic/errno.js';
 import type { Sleepable } from '../lib/sim/sched.js';
+import { copy_to_user, copy_from_user } from './fault.js';
 
 export const O_RDONLY = 0o0;
 export const O_WRONLY = 0o1;
@@ -21,7 +25,9 @@ export const O_TRUNC = 0o1000;
 export const O_APPEND = 0o2000;
 export const O_NONBLOCK = 0o4000;
 export const O_CLOEXEC = 0o2000000;
-export const O_TMPFILE = 0o20200000;
+export const O_DIRECTORY = 0o200000;
+export const __O_TMPFILE = 0o20000000;
+export const O_TMPFILE = __O_TMPFILE | O_DIRECTORY;
 const NR_OPEN = 1024;
 
 /* /dev/<name> -> inode; reset with every boot */
@@ -87,13 +93,46 @@ export function fd_install(task: task_struct, f: file): number {
   return fd;
 }
 
+/*
+ * path_openat() - the inode an open names: the one at path, a new file in
+ * path's directory (O_CREAT, through the directory's i_op->create), or an
+ * unnamed file in the directory path (O_TMPFILE, i_op->tmpfile).
+ * Return: the inode, or -ENOENT, -EEXIST (O_CREAT|O_EXCL), -EISDIR,
+ * -ENOTDIR, -EINVAL (O_TMPFILE without write access or with O_CREAT),
+ * -EOPNOTSUPP, -EACCES (a directory that cannot create files).
+ */
+function path_openat(path: string, flags: number): inode | number {
+  if (flags & __O_TMPFILE) {
+    if ((flags & (O_TMPFILE | O_CREAT)) !== O_TMPFILE || (flags & O_ACCMODE) === O_RDONLY) return -EINVAL;
+    const dir = lookup_path(path);
+    if (dir === null) return -ENOENT;
+    if (dir.i_mode !== 'dir') return -ENOTDIR;
+    return dir.i_op?.tmpfile !== undefined ? dir.i_op.tmpfile(dir, flags) : -EOPNOTSUPP;
+  }
+  const ino = lookup_path(path);
+  if (ino !== null) {
+    if ((flags & (O_CREAT | O_EXCL)) === (O_CREAT | O_EXCL)) return -EEXIST;
+    if (ino.i_mode === 'dir' && ((flags & O_ACCMODE) !== O_RDONLY || (flags & O_CREAT))) return -EISDIR;
+    return ino;
+  }
+  if (!(flags & O_CREAT)) return -ENOENT;
+  const slash = path.lastIndexOf('/');
+  const dir = slash > 0 ? lookup_path(path.slice(0, slash)) : null;
+  if (dir === null) return -ENOENT;
+  if (dir.i_mode !== 'dir') return -ENOTDIR;
+  return dir.i_op?.create !== undefined ? dir.i_op.create(dir, path.slice(slash + 1), flags) : -EACCES;
+}
+
 /**
- * do_sys_open() - open a path: a device node or a file.
- * Return: a new fd, or -ENOENT, -ENODEV, -EMFILE, or what ->open returns.
+ * do_sys_open() - open a path: a device node, a file, or a new tmpfs
+ * file (O_CREAT, O_TMPFILE); O_TRUNC empties a regular file opened for
+ * writing.
+ * Return: a new fd, or -ENOENT, -ENODEV, -EMFILE, the errno of
+ * path_openat(), or what ->open returns.
  */
 export function* do_sys_open(task: task_struct, path: string, flags: number): Sleepable<number> {
-  const ino = lookup_path(path);
-  if (ino === null) return -ENOENT;
+  const ino = path_openat(path, flags);
+  if (typeof ino === 'number') return ino;
   const f = alloc_file(ino, flags, path);
   if (ino.i_fop.open) {
     const ret = yield* ino.i_fop.open(ino, f);
@@ -101,7 +140,10 @@ export function* do_sys_open(task: task_struct, path: string, flags: number): Sl
   } else if (ino.i_mode === 'chr' && ino.i_fop.unlocked_ioctl === undefined && ino.i_fop.mmap === undefined) {
     return -ENODEV;
   }
-  ino.i_nlink += 0;
+  if ((flags & O_TRUNC) && ino.i_mode === 'reg' && (flags & O_ACCMODE) !== O_RDONLY && ino.i_op?.setattr !== undefined) {
+    const ret = yield* ino.i_op.setattr(ino, 0);
+    if (ret < 0) { yield* fput(f); return ret; }
+  }
   const fd = fd_install(task, f);
   if (fd < 0) yield* fput(f);
   return fd;
@@ -175,4 +217,95 @@ export function dup_fd(parent: task_struct, child: task_struct): void {
     f.f_count++;
     child.files.set(fd, f);
   }
+}
+
+/* ------------------------------------------------------------------
+ * fs/read_write.c and fs/open.c (ftruncate) in the small: the kernel
+ * reads or writes a kernel buffer through f_op, and copies it to or from
+ * the caller's memory.
+ * ------------------------------------------------------------------ */
+
+/* the most one read or write moves (MAX_RW_COUNT is INT_MAX & PAGE_MASK) */
+export const MAX_RW_COUNT = 0x7ffff000;
+
+/*
+ * vfs_read() - read count bytes at pos into user memory at buf.
+ * Return: bytes read; -EBADF (not open for reading), -EISDIR, -EINVAL
+ * (no ->read), -EFAULT (buf not writable).
+ */
+function* vfs_read(task: task_struct, f: file, buf: number, count: number, pos: number): Sleepable<number> {
+  if ((f.f_flags & O_ACCMODE) === O_WRONLY) return -EBADF;
+  if (f.f_inode.i_mode === 'dir') return -EISDIR;
+  if (f.f_op.read === undefined) return -EINVAL;
+  if (count === 0) return 0;
+  const kbuf = new Uint8Array(Math.min(count, MAX_RW_COUNT));
+  const n = yield* f.f_op.read(f, kbuf, pos);
+  if (n <= 0) return n;
+  if ((yield* copy_to_user(task.mm!, buf, kbuf.subarray(0, n))) < 0) return -EFAULT;
+  return n;
+}
+
+/*
+ * vfs_write() - write count bytes from user memory at buf at pos.
+ * Return: bytes written; -EBADF (not open for writing), -EISDIR, -EINVAL
+ * (no ->write), -EFAULT (buf not readable), or ->write's errno.
+ */
+function* vfs_write(task: task_struct, f: file, buf: number, count: number, pos: number): Sleepable<number> {
+  if ((f.f_flags & O_ACCMODE) === O_RDONLY) return -EBADF;
+  if (f.f_inode.i_mode === 'dir') return -EISDIR;
+  if (f.f_op.write === undefined) return -EINVAL;
+  if (count === 0) return 0;
+  const kbuf = new Uint8Array(Math.min(count, MAX_RW_COUNT));
+  if ((yield* copy_from_user(task.mm!, kbuf, buf)) < 0) return -EFAULT;
+  return yield* f.f_op.write(f, kbuf, pos);
+}
+
+/** ksys_pread64() - pread(2). Return: bytes read, or -EBADF, -EINVAL (negative pos), -EFAULT, -EISDIR. */
+export function* ksys_pread64(task: task_struct, fd: number, buf: number, count: number, pos: number): Sleepable<number> {
+  if (pos < 0) return -EINVAL;
+  const f = fget(task, fd);
+  if (f === null) return -EBADF;
+  return yield* vfs_read(task, f, buf, count, pos);
+}
+
+/** ksys_pwrite64() - pwrite(2). Return: bytes written, or -EBADF, -EINVAL, -EFAULT, -EFBIG, -ENOMEM. */
+export function* ksys_pwrite64(task: task_struct, fd: number, buf: number, count: number, pos: number): Sleepable<number> {
+  if (pos < 0) return -EINVAL;
+  const f = fget(task, fd);
+  if (f === null) return -EBADF;
+  return yield* vfs_write(task, f, buf, count, pos);
+}
+
+/** ksys_read() - read(2) at the file position, which moves past what was read. */
+export function* ksys_read(task: task_struct, fd: number, buf: number, count: number): Sleepable<number> {
+  const f = fget(task, fd);
+  if (f === null) return -EBADF;
+  const n = yield* vfs_read(task, f, buf, count, f.f_pos);
+  if (n > 0) f.f_pos += n;
+  return n;
+}
+
+/** ksys_write() - write(2) at the file position (at the end with O_APPEND), which moves past it. */
+export function* ksys_write(task: task_struct, fd: number, buf: number, count: number): Sleepable<number> {
+  const f = fget(task, fd);
+  if (f === null) return -EBADF;
+  if (f.f_flags & O_APPEND) f.f_pos = f.f_inode.i_size;
+  const n = yield* vfs_write(task, f, buf, count, f.f_pos);
+  if (n > 0) f.f_pos += n;
+  return n;
+}
+
+/**
+ * do_sys_ftruncate() - ftruncate(2): set the size of a regular file open
+ * for writing (i_op->setattr).
+ * Return: 0, -EBADF, or -EINVAL (negative length, not a regular file,
+ * not open for writing, a file that cannot change size).
+ */
+export function* do_sys_ftruncate(task: task_struct, fd: number, length: number): Sleepable<number> {
+  if (length < 0) return -EINVAL;
+  const f = fget(task, fd);
+  if (f === null) return -EBADF;
+  const ino = f.f_inode;
+  if (ino.i_mode !== 'reg' || (f.f_flags & O_ACCMODE) === O_RDONLY || ino.i_op?.setattr === undefined) return -EINVAL;
+  return yield* ino.i_op.setattr(ino, length);
 }

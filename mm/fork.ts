@@ -31,7 +31,7 @@ import {
   is_device_exclusive_entry, is_migration_entry, is_hmm_entry, swp_offset_pfn, pte_swp_clear_exclusive,
   type swp_entry_t,
 } from '../include/linux/swapops.js';
-import { PageAnonExclusive, ClearPageAnonExclusive } from '../include/linux/page-flags.js';
+import { PageAnonExclusive, ClearPageAnonExclusive, folio_test_anon } from '../include/linux/page-flags.js';
 import { GFP_HIGHUSER_MOVABLE } from '../include/linux/gfp.js';
 import { MMU_NOTIFY_PROTECTION_PAGE, MMU_NOTIFIER_RANGE_BLOCKABLE } from '../include/linux/mmu_notifier.js';
 import { ENOMEM, EAGAIN } from '../include/uapi/asm-generic/errno.js';
@@ -93,7 +93,7 @@ function copy_present_pte(dst: vm_area_struct, src: vm_area_struct, dst_ptep: nu
   const src_mm = src.vm_mm;
   const p = vm_normal_page(src, addr, pte);
   if (p !== null) {
-    if (p.mapping !== null && p.mapping.kind === 'anon') {
+    if (folio_test_anon(p)) {
       if (PageAnonExclusive(p) && folio_maybe_dma_pinned(p)) return copy_present_page(dst, addr, dst_ptep, p);
       get_page(p);
       ClearPageAnonExclusive(p);

@@ -24,7 +24,7 @@ import {
   is_cow_mapping, vma_is_anonymous,
 } from '../include/linux/mm.js';
 import { pte_present, pte_write, pte_special, pte_pfn, pte_none, pte_dirty } from '../include/linux/pgtable.js';
-import { PageAnonExclusive } from '../include/linux/page-flags.js';
+import { PageAnonExclusive, folio_test_anon } from '../include/linux/page-flags.js';
 import { is_zone_device_page } from '../include/linux/memremap.js';
 import { EFAULT, ENOMEM, EHWPOISON, EBUSY, EINVAL, EAGAIN } from '../include/uapi/asm-generic/errno.js';
 import type { Sleepable } from '../lib/sim/sched.js';
@@ -40,6 +40,9 @@ export const GUP_PIN_COUNTING_BIAS = 1024;
 /**
  * Slots for checks later subsystems add: FOLL_LONGTERM on movable or
  * device-coherent memory (issue 4 / 5), following huge PMDs (issue 4).
+ * longterm_check returns 0 to keep the pins, -EAGAIN after releasing
+ * every pin and migrating what may not stay pinned (pin_user_pages()
+ * then pins again), or another -errno (pins dropped by the caller).
  */
 export const gup_hooks: {
   longterm_check: ((mm: mm_struct, pages: page[], flags: number) => Sleepable<number>) | null;
@@ -117,7 +120,7 @@ function check_vma_flags(vma: vm_area_struct, gup_flags: number): number {
  */
 function can_follow_write_pte(pte: number, p: page | null, vma: vm_area_struct, flags: number): boolean {
   if (!(flags & FOLL_FORCE) || !is_cow_mapping(vma.vm_flags)) return false;
-  return p !== null && p.mapping !== null && p.mapping.kind === 'anon' && PageAnonExclusive(p) && pte_dirty(pte);
+  return p !== null && folio_test_anon(p) && PageAnonExclusive(p) && pte_dirty(pte);
 }
 
 /*
@@ -144,7 +147,7 @@ function follow_page_pte(vma: vm_area_struct, addr: number, flags: number): page
     return pte_special(pte) ? 'efault' : null;
   }
   /* a pin of a shared anon page must unshare it first (FAULT_FLAG_UNSHARE) */
-  if ((flags & FOLL_PIN) && p.mapping !== null && p.mapping.kind === 'anon' && !PageAnonExclusive(p)) return null;
+  if ((flags & FOLL_PIN) && folio_test_anon(p) && !PageAnonExclusive(p)) return null;
   return p;
 }
 

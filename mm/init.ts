@@ -17,6 +17,17 @@ import { resetFiles } from './file.js';
 import { resetFaultHooks } from './memory.js';
 import { hugepage_init } from './huge_memory.js';
 import { hugetlb_init } from './hugetlb.js';
+import { shmem_init } from './shmem.js';
+import { gup_longterm_init } from './gup_longterm.js';
+/*
+ * Built in, installing themselves through boot hooks (issue 4): swap
+ * devices and the swap cache, the LRU and reclaim (kswapd, direct, memcg),
+ * memory cgroups, MADV_FREE/MADV_PAGEOUT, /proc/self/pagemap and smaps.
+ */
+import './swap_state.js';
+import './vmscan.js';
+import './madvise_free.js';
+import './pagemap.js';
 
 /** Machine configuration. */
 export interface boot_params {
@@ -40,11 +51,18 @@ export interface boot_params {
   movablecore?: number;
 }
 
-/* subsystems that keep state register a reset to run at every boot */
-const boot_hooks: ((params: boot_params) => void)[] = [];
+/*
+ * Subsystems that keep state register a reset to run at every boot. The
+ * list is a hoisted `var` created on first use, not a const set up by this
+ * module's body: a module that this file imports (directly or through a
+ * cycle) may register while this file is still being evaluated.
+ */
+// eslint-disable-next-line no-var
+var boot_hooks: ((params: boot_params) => void)[] | undefined;
 
 /** register_boot_hook() - run fn(params) at every start_kernel() (after memory is up). */
 export function register_boot_hook(fn: (params: boot_params) => void): void {
+  boot_hooks ??= [];
   if (!boot_hooks.includes(fn)) boot_hooks.push(fn);
 }
 
@@ -65,6 +83,8 @@ export function start_kernel(params: boot_params = {}): number {
   set_zone_movable_pfn(movable > 0 ? ram - movable : Infinity, ram);
   hugepage_init(params.transparent_hugepage ?? 'madvise');
   hugetlb_init(params.hugepages_2m ?? 0, params.hugepages_1g ?? 0);
-  for (const fn of boot_hooks) fn(params);
+  shmem_init();
+  gup_longterm_init();
+  for (const fn of boot_hooks ?? []) fn(params);
   return totalram_pages();
 }

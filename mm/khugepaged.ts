@@ -142,12 +142,12 @@ function __collapse_huge_page_isolate(vma: vm_area_struct, address: number): pag
 
 /*
  * __collapse_huge_page_copy() - copy the 512 PTEs' pages into the new
- * folio (zeroes for none and zero-page PTEs), then clear the PTEs and
- * release the old pages. Caller holds the PMD lock.
+ * folio (zeroes for none and zero-page PTEs) and clear the PTEs. Caller
+ * holds the PMD lock. Return: the old pages, whose PTE references the
+ * caller drops once their folios are unlocked.
  */
-function __collapse_huge_page_copy(vma: vm_area_struct, address: number, nf: page): void {
-  const mm = vma.vm_mm;
-  let present = 0;
+function __collapse_huge_page_copy(vma: vm_area_struct, address: number, nf: page): page[] {
+  const mm = vma.vm_mm, old: page[] = [];
   for (let i = 0; i < HPAGE_PMD_NR; i++) {
     const addr = address + i * PAGE_SIZE;
     const dst = pfn_to_page(nf.pfn + i);
@@ -158,11 +158,11 @@ function __collapse_huge_page_copy(vma: vm_area_struct, address: number, nf: pag
     copy_highpage(dst, src);
     ptep_get_and_clear(mm, addr, ptep);
     folio_remove_rmap_pte(src, vma);
-    put_page(src);
-    present++;
+    old.push(src);
   }
-  charge(copy_cost_ns(present * PAGE_SIZE, SYSTEM_MEMCPY_BW));
-  add_mm_counter(mm, MM_ANONPAGES, -present);   /* map_anon_folio_pmd() counts all 512 again */
+  charge(copy_cost_ns(old.length * PAGE_SIZE, SYSTEM_MEMCPY_BW));
+  add_mm_counter(mm, MM_ANONPAGES, -old.length);   /* map_anon_folio_pmd() counts all 512 again */
+  return old;
 }
 
 /*
@@ -187,7 +187,7 @@ function* collapse_huge_page(vma: vm_area_struct, address: number, unmapped: num
   yield* mmu_notifier_invalidate_range_start(range);
   const ptl = pmd_lockptr(mm, pmd_off(mm, address));
   spin_lock(ptl);
-  __collapse_huge_page_copy(vma, address, nf);
+  const old = __collapse_huge_page_copy(vma, address, nf);
   flush_tlb_range(vma, address, address + HPAGE_PMD_SIZE);
   /* the empty PTE page goes (pmdp_collapse_flush), the PMD becomes the leaf */
   mm.pgd.prune(address, address + HPAGE_PMD_SIZE);
@@ -197,6 +197,7 @@ function* collapse_huge_page(vma: vm_area_struct, address: number, unmapped: num
   spin_unlock(ptl);
   yield* mmu_notifier_invalidate_range_end(range);
   for (const f of locked) folio_unlock(f);
+  for (const p of old) put_page(p);               /* release_pte_folio(): the old pages go */
   count_event('thp_collapse');
   trace_event('collapse_huge_page', { mm: mm.id, addr: address, pfn: nf.pfn });
   return SCAN_SUCCEED;

@@ -29,9 +29,6 @@ import {
   MEMCG_SWAP_MAX, MEMCG_SWAP_FAIL,
 } from '../include/linux/memcontrol.js';
 import { MAX_RECLAIM_RETRIES } from '../include/linux/swap.js';
-
-/* charges larger than this many pages do not loop on partial reclaim progress (include/linux/mmzone.h) */
-const PAGE_ALLOC_COSTLY_ORDER = 3;
 import { PAGE_SIZE } from '../include/linux/mm.js';
 import { swp_type, swp_offset, type swp_entry_t } from '../include/linux/swapops.js';
 import { GFP_KERNEL, __GFP_DIRECT_RECLAIM, __GFP_NORETRY, __GFP_NOFAIL, type gfp_t } from '../include/linux/gfp.js';
@@ -44,6 +41,9 @@ import { memremap_hooks } from './memremap.js';
 import { swap_info_of, vm_swap_full } from './swapfile.js';
 import { try_to_free_mem_cgroup_pages } from './vmscan.js';
 import { register_boot_hook } from './init.js';
+
+/* charges larger than 2^this pages do not loop on partial reclaim progress (include/linux/mmzone.h) */
+const PAGE_ALLOC_COSTLY_ORDER = 3;
 
 interface memcg_state {
   root: mem_cgroup;

@@ -35,7 +35,7 @@ import {
   pte_to_swp_entry, non_swap_entry, is_migration_entry, is_device_private_entry, is_device_exclusive_entry,
   is_hwpoison_entry, is_hmm_entry, swp_offset_pfn, is_writable_device_private_entry, type swp_entry_t,
 } from '../include/linux/swapops.js';
-import { PageAnonExclusive, SetPageAnonExclusive, PageLocked, SetPageDirty, PageSwapCache } from '../include/linux/page-flags.js';
+import { PageAnonExclusive, SetPageAnonExclusive, PageLocked, SetPageDirty, PageSwapCache, folio_test_anon } from '../include/linux/page-flags.js';
 import { is_device_private_page } from '../include/linux/memremap.js';
 import { GFP_HIGHUSER_MOVABLE, __GFP_ZERO } from '../include/linux/gfp.js';
 import { MMU_NOTIFY_CLEAR, MMU_NOTIFY_EXCLUSIVE, MMU_NOTIFIER_RANGE_BLOCKABLE } from '../include/linux/mmu_notifier.js';
@@ -264,7 +264,7 @@ export function* do_wp_page(vmf: vm_fault): Sleepable<number> {
     if (p !== null) SetPageDirty(p);
     return wp_page_reuse(vmf);
   }
-  if (p !== null && p.mapping !== null && p.mapping.kind === 'anon' && wp_can_reuse_anon_folio(p)) {
+  if (p !== null && folio_test_anon(p) && wp_can_reuse_anon_folio(p)) {
     return wp_page_reuse(vmf);
   }
   if (p !== null) get_page(p);          /* keep the old page while we copy it */

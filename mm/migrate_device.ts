@@ -25,16 +25,16 @@
  *                       (the destination if still MIGRATE, else the
  *                       source); unlock and release both
  *
- * Simplified: there is no LRU or swap cache in this file's world unless
- * issue 4 installs migrate_device_hooks; large folios are migrated as one
- * unit when MIGRATE_VMA_SELECT_COMPOUND asks for it and THP support
- * (mm/huge_memory.ts) is present, and split otherwise (see
- * migrate_device_hooks).
+ * Simplified: the LRU calls go through migrate_device_hooks (installed by
+ * the LRU code, issue 4); large folios (MIGRATE_VMA_SELECT_COMPOUND, the
+ * split fallback) are in mm/migrate_device_huge.ts, which also says how
+ * this model maps a device THP (by PTEs: there are no PMD-level
+ * migration or device entries).
  */
-import type { page, vm_area_struct } from '../include/linux/mm_types.js';
+import type { page } from '../include/linux/mm_types.js';
 import { MM_ANONPAGES } from '../include/linux/mm_types.js';
 import {
-  PAGE_SIZE, VM_WRITE, VM_SPECIAL, VM_HUGETLB, vma_is_anonymous, inc_mm_counter,
+  PAGE_SIZE, HPAGE_PMD_NR, VM_WRITE, VM_SPECIAL, VM_HUGETLB, vma_is_anonymous, inc_mm_counter,
 } from '../include/linux/mm.js';
 import {
   pte_none, pte_present, pte_write, pte_dirty, pte_pfn, pte_soft_dirty, pte_mkwrite, pte_mkdirty,
@@ -54,7 +54,7 @@ import {
   is_device_private_page, is_device_coherent_page, is_zone_device_page,
 } from '../include/linux/memremap.js';
 import {
-  MIGRATE_PFN_MIGRATE, MIGRATE_PFN_WRITE, MIGRATE_VMA_SELECT_SYSTEM,
+  MIGRATE_PFN_MIGRATE, MIGRATE_PFN_WRITE, MIGRATE_PFN_COMPOUND, MIGRATE_VMA_SELECT_SYSTEM,
   MIGRATE_VMA_SELECT_DEVICE_PRIVATE, MIGRATE_VMA_SELECT_DEVICE_COHERENT, migrate_pfn, migrate_pfn_to_page,
   type migrate_vma,
 } from '../include/linux/migrate.js';
@@ -77,13 +77,22 @@ import { folio_maybe_dma_pinned, gup_hooks, unpin_user_page } from './gup.js';
 import { folio_trylock, folio_lock, folio_unlock } from './filemap.js';
 import { pmd_addr_end } from './zap.js';
 import {
-  folio_mapped, folio_mapping, try_to_migrate, remove_migration_ptes, folio_migrate_mapping, folio_migrate_flags,
+  folio_mapped, folio_mapping, folio_total_mapcount, try_to_migrate, remove_migration_ptes, folio_migrate_mapping, folio_migrate_flags,
   MIGRATEPAGE_SUCCESS,
 } from './migrate.js';
 import {
   mmu_notifier_range_init_owner, mmu_notifier_invalidate_range_start, mmu_notifier_invalidate_range_end,
 } from './mmu_notifier.js';
 import { mmap_assert_locked } from './mmap_lock.js';
+import { __split_huge_pmd } from './huge_memory.js';
+import {
+  compound_chunk, collect_compound_hole, migrate_vma_collect_huge, split_large_folios, expand_compound_entry,
+  migrate_vma_insert_folio,
+} from './migrate_device_huge.js';
+import { memory_model } from '../include/asm-generic/memory_model.js';
+
+/* the headers' pfn_to_page() (include/asm-generic/memory_model.ts) */
+memory_model.pfn_to_page ??= pfn_to_page;
 
 /**
  * Slots for the subsystems this file leans on but does not own. Each is
@@ -98,11 +107,7 @@ export const migrate_device_hooks: {
   putback_lru: ((f: page) => void) | null;
   /* issue 4: folio_add_lru() of a migrated or restored system folio. Empty: nothing. */
   add_lru: ((f: page) => void) | null;
-  /* THP (mm/huge_memory.ts): split_huge_pmd(); empty: huge PMDs in the range are skipped */
-  split_huge_pmd: ((vma: vm_area_struct, pmdp: number, addr: number) => Sleepable) | null;
-  /* THP: split_folio() of a locked large folio, 0 or -errno; empty: large folios are skipped */
-  split_folio: ((f: page) => Sleepable<number>) | null;
-} = { isolate_lru: null, putback_lru: null, add_lru: null, split_huge_pmd: null, split_folio: null };
+} = { isolate_lru: null, putback_lru: null, add_lru: null };
 
 /* ------------------------------------------------------------------ collect */
 
@@ -229,48 +234,33 @@ function collect_pte_range(m: migrate_vma, start: number, end: number): void {
   spin_unlock(ptl);
 }
 
-/* migrate_vma_collect_pmd() - one PMD's worth of [start, end) */
-function* collect_pmd(m: migrate_vma, start: number, end: number): Sleepable {
-  const mm = m.vma.vm_mm;
-  const pmdp = pmd_off(mm, start);
-  if (pmdp < 0) { collect_hole(m, start, end); return; }
-  let pmd = mm.pgd.load(pmdp);
-  if (pmd === 0) { collect_hole(m, start, end); return; }
-  if (pmd_trans_huge(pmd)) {
-    /* a huge page: Linux splits it (the huge zero page by its PMD, a THP folio with split_folio) */
-    if (migrate_device_hooks.split_huge_pmd === null) { collect_skip(m, start, end); return; }
-    yield* migrate_device_hooks.split_huge_pmd(m.vma, pmdp, start);
-    pmd = mm.pgd.load(pmdp);
-  }
-  if (pmd === 0) { collect_hole(m, start, end); return; }
-  if (!pmd_is_table(pmd)) { collect_skip(m, start, end); return; }   /* PMD migration or device entry */
-  yield* split_large_folios(m, start, end);
-  collect_pte_range(m, start, end);
+/* a hole over [start, end): one compound entry for a whole PMD when asked, else small ones */
+function collect_hole_chunk(m: migrate_vma, start: number, end: number): void {
+  if (vma_is_anonymous(m.vma) && compound_chunk(m, start, end)) collect_compound_hole(m);
+  else collect_hole(m, start, end);
 }
 
 /*
- * split_large_folios() - PTE-mapped large folios in [start, end) are split
- * before the PTE walk (Linux does it from the walk, dropping the PTE lock).
+ * migrate_vma_collect_pmd() - one PMD's worth of [start, end). A huge PMD
+ * is split to PTEs first (this model has no PMD migration entries); a
+ * whole 2 MiB chunk may then be collected as one compound entry
+ * (mm/migrate_device_huge.ts); otherwise large folios are split and the
+ * PTEs collected one by one.
  */
-function* split_large_folios(m: migrate_vma, start: number, end: number): Sleepable {
-  const split = migrate_device_hooks.split_folio;
-  if (split === null) return;
+function* collect_pmd(m: migrate_vma, start: number, end: number): Sleepable {
   const mm = m.vma.vm_mm;
-  for (let addr = start; addr < end; addr += PAGE_SIZE) {
-    const ptep = pte_offset_map(mm, addr);
-    if (ptep < 0) return;
-    const pte = ptep_get(mm, ptep);
-    if (!pte_present(pte)) continue;
-    const p = vm_normal_page(m.vma, addr, pte);
-    if (p === null || !folio_test_large(p.compound_head)) continue;
-    const f = p.compound_head;
-    get_page(f);
-    if (folio_trylock(f)) {
-      yield* split(f);
-      folio_unlock(f);
-    }
-    put_page(f);
+  const pmdp = pmd_off(mm, start);
+  if (pmdp < 0) { collect_hole_chunk(m, start, end); return; }
+  let pmd = mm.pgd.load(pmdp);
+  if (pmd_trans_huge(pmd)) {
+    yield* __split_huge_pmd(m.vma, pmdp, start);
+    pmd = mm.pgd.load(pmdp);
   }
+  if (pmd === 0) { collect_hole_chunk(m, start, end); return; }
+  if (!pmd_is_table(pmd)) { collect_skip(m, start, end); return; }
+  if (compound_chunk(m, start, end) && migrate_vma_collect_huge(m, start)) return;
+  yield* split_large_folios(m, start, end);
+  collect_pte_range(m, start, end);
 }
 
 /*
@@ -299,10 +289,9 @@ function* migrate_vma_collect(m: migrate_vma): Sleepable {
 function migrate_vma_check_page(p: page, fault_page: page | null): boolean {
   const f = p.compound_head;
   let extra = 1 + (p === fault_page ? 1 : 0);   /* collect's (or isolation's) reference, do_swap_page's */
-  if (folio_test_large(f)) return false;
   if (is_zone_device_page(f)) extra++;
   if (folio_mapping(f) !== null) extra += 1;    /* the page cache */
-  return f._refcount - extra <= f._mapcount + 1;
+  return f._refcount - extra <= folio_total_mapcount(f);
 }
 
 /* folio_isolate_lru() through the hook; without an LRU the collect reference stands in */
@@ -465,14 +454,29 @@ function migrate_vma_insert_page(m: migrate_vma, addr: number, p: page, src: Flo
   count_event('migrate_insert_page');
 }
 
+/* any destination among the entries a compound source covers? */
+function any_dst(dst: Float64Array | number[], i: number, npages: number): boolean {
+  for (let j = i; j < i + HPAGE_PMD_NR && j < npages; j++) if (migrate_pfn_to_page(dst[j]) !== null) return true;
+  return false;
+}
+
 /* __migrate_device_pages() - the body of migrate_vma_pages() and migrate_device_pages() */
 function* __migrate_device_pages(src: Float64Array | number[], dst: Float64Array | number[], npages: number,
                                  m: migrate_vma | null): Sleepable {
   let range: mmu_notifier_range | null = null;
   for (let i = 0; i < npages; i++) {
+    if ((src[i] & MIGRATE_PFN_COMPOUND) && (src[i] & MIGRATE_PFN_MIGRATE) && !(dst[i] & MIGRATE_PFN_COMPOUND) &&
+        any_dst(dst, i, npages)) {
+      /* small destinations for a compound source: split it and migrate page by page */
+      expand_compound_entry(src, i, npages, migrate_pfn_to_page(src[i]));
+    }
     const newp = migrate_pfn_to_page(dst[i]);
     const p = migrate_pfn_to_page(src[i]);
     if (newp === null) { src[i] -= src[i] & MIGRATE_PFN_MIGRATE; continue; }
+    if ((dst[i] & MIGRATE_PFN_COMPOUND) && !(src[i] & MIGRATE_PFN_COMPOUND)) {
+      src[i] -= src[i] & MIGRATE_PFN_MIGRATE;   /* a large destination needs a compound source */
+      continue;
+    }
     if (p === null) {
       if (!(src[i] & MIGRATE_PFN_MIGRATE)) continue;
       if (m === null) throw new Error('BUG: hole to populate without a VMA (migrate_device_pages)');
@@ -482,7 +486,8 @@ function* __migrate_device_pages(src: Float64Array | number[], dst: Float64Array
           addr, m.end, m.pgmap_owner);
         yield* mmu_notifier_invalidate_range_start(range);
       }
-      migrate_vma_insert_page(m, addr, newp, src, i);
+      if (dst[i] & MIGRATE_PFN_COMPOUND) migrate_vma_insert_folio(m, addr, newp.compound_head, src, i);
+      else migrate_vma_insert_page(m, addr, newp, src, i);
       continue;
     }
     const newf = newp.compound_head, f = p.compound_head;
@@ -592,7 +597,7 @@ function migrate_device_pfn_lock(pfn: number): number {
   if (p.compound_head !== p) return 0;              /* folio_get_nontail_page() */
   if (!get_page_unless_zero(p)) return 0;
   if (!folio_trylock(p)) { put_page(p); return 0; }
-  return migrate_pfn(pfn) | MIGRATE_PFN_MIGRATE;
+  return migrate_pfn(pfn) | MIGRATE_PFN_MIGRATE | (p.order > 0 ? MIGRATE_PFN_COMPOUND : 0);
 }
 
 /**

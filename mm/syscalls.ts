@@ -2,7 +2,8 @@
  * mm/syscalls.ts - the system calls of the simulated machine.
  *
  * Models the SYSCALL_DEFINE entry points (mm/mmap.c, mm/mprotect.c,
- * mm/madvise.c, kernel/fork.c, kernel/exit.c, fs/open.c, fs/ioctl.c) as
+ * mm/madvise.c, mm/mremap.c, kernel/fork.c, kernel/exit.c, fs/open.c,
+ * fs/read_write.c, fs/ioctl.c) as
  * functions of the calling task. Each returns what the raw syscall
  * returns: a value, or a negative errno. A syscall costs SYSCALL_NS of
  * simulated time.
@@ -16,7 +17,10 @@ import { ksys_mmap_pgoff, __vm_munmap } from './mmap.js';
 import { do_mprotect_pkey } from './mprotect.js';
 import { do_madvise } from './madvise.js';
 import { kernel_clone, do_exit, kernel_wait4, kill_pid, W_EXITCODE } from './task.js';
-import { do_sys_open, close_fd, vfs_ioctl, fget } from './file.js';
+import {
+  do_sys_open, close_fd, vfs_ioctl, fget, ksys_pread64, ksys_pwrite64, ksys_read, ksys_write, do_sys_ftruncate,
+} from './file.js';
+import { do_mremap } from './mremap.js';
 
 function mm_of(t: task_struct) {
   if (t.mm === null) throw new Error(`BUG: syscall from task ${t.pid} without mm`);
@@ -86,6 +90,43 @@ export function* sys_openat(t: task_struct, path: string, flags: number): Sleepa
 export function* sys_close(t: task_struct, fd: number): Sleepable<number> {
   charge(SYSCALL_NS);
   return yield* close_fd(t, fd);
+}
+
+/** sys_mremap() - mremap(2). Return: the (new) address or -errno (mm/mremap.ts). */
+export function* sys_mremap(t: task_struct, addr: number, old_len: number, new_len: number, flags: number,
+                            new_addr = 0): Sleepable<number> {
+  charge(SYSCALL_NS);
+  return yield* do_mremap(mm_of(t), addr, old_len, new_len, flags, new_addr);
+}
+
+/** sys_pread64() - pread(2): count bytes at file offset pos into user memory at buf. */
+export function* sys_pread64(t: task_struct, fd: number, buf: number, count: number, pos: number): Sleepable<number> {
+  charge(SYSCALL_NS);
+  return yield* ksys_pread64(t, fd, buf, count, pos);
+}
+
+/** sys_pwrite64() - pwrite(2): count bytes from user memory at buf to file offset pos. */
+export function* sys_pwrite64(t: task_struct, fd: number, buf: number, count: number, pos: number): Sleepable<number> {
+  charge(SYSCALL_NS);
+  return yield* ksys_pwrite64(t, fd, buf, count, pos);
+}
+
+/** sys_read() - read(2) at the file position. */
+export function* sys_read(t: task_struct, fd: number, buf: number, count: number): Sleepable<number> {
+  charge(SYSCALL_NS);
+  return yield* ksys_read(t, fd, buf, count);
+}
+
+/** sys_write() - write(2) at the file position. */
+export function* sys_write(t: task_struct, fd: number, buf: number, count: number): Sleepable<number> {
+  charge(SYSCALL_NS);
+  return yield* ksys_write(t, fd, buf, count);
+}
+
+/** sys_ftruncate() - ftruncate(2). */
+export function* sys_ftruncate(t: task_struct, fd: number, length: number): Sleepable<number> {
+  charge(SYSCALL_NS);
+  return yield* do_sys_ftruncate(t, fd, length);
 }
 
 /** sys_ioctl() - ioctl(2): arg is a user pointer or a value. */

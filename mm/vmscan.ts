@@ -46,12 +46,12 @@ import {
 import { SWAP_CLUSTER_MAX, DEF_PRIORITY } from '../include/linux/swap.js';
 import { VM_EXEC, PAGE_SHIFT } from '../include/linux/mm.js';
 import {
-  PageLRU, SetPageLRU, TestClearPageLRU, PageActive, SetPageActive, ClearPageActive, PageReferenced,
-  SetPageReferenced, TestClearPageReferenced, PageSwapBacked, PageSwapCache, PageDirty, ClearPageDirty,
+  SetPageLRU, TestClearPageLRU, SetPageActive, ClearPageActive, SetPageReferenced, TestClearPageReferenced, PageSwapBacked, PageSwapCache, PageDirty, ClearPageDirty,
   SetPageWriteback, ClearPageWriteback, PageWriteback, PageUnevictable, folio_test_anon,
 } from '../include/linux/page-flags.js';
 import { GFP_KERNEL, __GFP_IO, type gfp_t } from '../include/linux/gfp.js';
 import { runSync, in_atomic, current, cond_resched, kthread_run, type Sleepable, type Thread } from '../lib/sim/sched.js';
+import { BUG } from '../lib/sim/errors.js';
 import { spin_lock, spin_unlock } from '../lib/locking/spinlock.js';
 import { wait_queue_head, wait_event, wake_up_interruptible, waitqueue_active } from '../lib/locking/wait.js';
 import { count_event, trace_event } from '../lib/sim/trace.js';
@@ -236,7 +236,7 @@ function isolate_lru_folios(nr_to_scan: number, lv: lruvec, lru: lru_list): page
     const f = lv.lists[lru].tail;
     if (f === null) break;
     scanned += 1 << f.order;
-    if (!TestClearPageLRU(f)) throw new Error(`BUG: pfn ${f.pfn} on an LRU list without PG_lru`);
+    if (!TestClearPageLRU(f)) BUG(`pfn ${f.pfn} on an LRU list without PG_lru`);
     lruvec_del_folio(lv, f);
     f._refcount++;                                 /* the isolation reference */
     out.push(f);

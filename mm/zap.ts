@@ -19,7 +19,7 @@ import {
   pte_to_swp_entry, non_swap_entry, is_device_private_entry, is_device_exclusive_entry, is_migration_entry,
   is_hmm_entry, swp_offset_pfn, type swp_entry_t,
 } from '../include/linux/swapops.js';
-import { SetPageDirty } from '../include/linux/page-flags.js';
+import { SetPageDirty, folio_test_anon } from '../include/linux/page-flags.js';
 import {
   MMU_NOTIFY_UNMAP, MMU_NOTIFY_CLEAR, MMU_NOTIFIER_RANGE_BLOCKABLE, type mmu_notifier_event,
 } from '../include/linux/mmu_notifier.js';
@@ -124,7 +124,7 @@ function zap_pte_range(tlb: mmu_gather, vma: vm_area_struct, ptep: number, addr:
     if (!pte_present(pte)) { zap_nonpresent(vma, pte_to_swp_entry(pte)); continue; }
     const p = vm_normal_page(vma, addr, pte);
     if (p === null) continue;
-    if (pte_dirty(pte) && !(p.mapping !== null && p.mapping.kind === 'anon')) SetPageDirty(p);
+    if (pte_dirty(pte) && !folio_test_anon(p)) SetPageDirty(p);
     dec_mm_counter(mm, mm_counter(p));
     folio_remove_rmap_pte(p, vma);
     tlb_remove_page(tlb, p);

@@ -53,8 +53,7 @@
  */
 import type { mmu_interval_notifier } from './mmu_notifier.js';
 import type { page } from './mm_types.js';
-import { HMM_RANGE_DEFAULT_TIMEOUT_NS } from '../../lib/sim/costs.js';
-import { pfn_to_page } from '../../mm/page_alloc.js';
+import { pfn_to_page } from '../asm-generic/memory_model.js';
 
 /* where the flag word starts in an element: above the 40-bit pfn field */
 export const HMM_PFN_FLAGS_SHIFT = 40;
@@ -79,7 +78,8 @@ export const HMM_PFN_REQ_WRITE = HMM_PFN_WRITE;
 
 /** HMM_RANGE_DEFAULT_TIMEOUT - the driver's retry budget, in ms (1000, as Linux). */
 export const HMM_RANGE_DEFAULT_TIMEOUT = 1000;
-export { HMM_RANGE_DEFAULT_TIMEOUT_NS };
+/* the same budget in simulated ns (lib/sim/costs.ts cites it with the other timings) */
+export const HMM_RANGE_DEFAULT_TIMEOUT_NS = HMM_RANGE_DEFAULT_TIMEOUT * 1_000_000;
 
 /**
  * struct hmm_range - one call of hmm_range_fault().

@@ -34,7 +34,7 @@
  * the driver) -> PTE lock.
  */
 import type { page, vm_area_struct } from './mm_types.js';
-import { pfn_to_page } from '../../mm/page_alloc.js';
+import { pfn_to_page } from '../asm-generic/memory_model.js';
 
 export const MIGRATE_PFN_VALID = 1 << 0;
 export const MIGRATE_PFN_MIGRATE = 1 << 1;

@@ -191,7 +191,8 @@ export function get_mm_rss(mm: mm_struct): number {
   return mm.rss_stat[MM_FILEPAGES] + mm.rss_stat[MM_ANONPAGES] + mm.rss_stat[MM_SHMEMPAGES];
 }
 /** mm_counter() - which rss counter a mapped folio is accounted in. */
-export function mm_counter(f: page): number {
+export function mm_counter(p: page): number {
+  const f = p.compound_head;
   if (f.mapping !== null && f.mapping.kind === 'anon') return MM_ANONPAGES;
   return PageSwapBacked(f) ? MM_SHMEMPAGES : MM_FILEPAGES;
 }

@@ -92,5 +92,6 @@ export const folio_test_swapcache = PageSwapCache;
 export const folio_test_swapbacked = PageSwapBacked;
 export const folio_mark_uptodate = SetPageUptodate;
 export const folio_test_large = (p: page) => p.order > 0;
-export const folio_test_anon = (p: page) => p.mapping !== null && p.mapping.kind === 'anon';
+/* anonymous: the folio's mapping is an anon_vma (a page of a large folio asks its head) */
+export const folio_test_anon = (p: page) => { const m = p.compound_head.mapping; return m !== null && m.kind === 'anon'; };
 export const PageAnon = folio_test_anon;

@@ -15,7 +15,8 @@
  *     mmap_read_lock; the VMA must cover event.start (-EFAULT), end is
  *     clipped to it; VM_IO / VM_PFNMAP / VM_MIXEDMAP / VM_HUGETLB and VMAs
  *     without VM_READ are refused (-EFAULT; the VM_READ test is the
- *     "Fix PROT_NONE case" of v11); a write fault needs VM_WRITE (-EACCES)
+ *     "Fix PROT_NONE case" of v11); a write fault needs VM_WRITE first
+ *     (-EACCES, also on a PROT_NONE VMA)
  *     hmm_device_fault_start()   (wait out invalidations, register)
  *     walk the CPU table, filling SELECTed pfn entries in the mirror;
  *       a missing or too weak CPU PTE stops the walk: -ENOENT
@@ -183,6 +184,7 @@ function* hmm_mm_fault(vma: vm_area_struct, event: hmm_event, addr: number): Sle
 function* hmm_mirror_handle_fault(h: hmm, mirror: hmm_mirror, event: hmm_event, vma: vm_area_struct): Sleepable<number> {
   const write = event.etype === HMM_DEVICE_WFAULT;
   if (write && !(vma.vm_flags & VM_WRITE)) return -EACCES;
+  if (!(vma.vm_flags & VM_READ)) return -EFAULT;
   let ret = yield* hmm_device_fault_start(h, event);
   if (ret) return ret;
   const pt = mirror_pt(mirror);
@@ -207,7 +209,7 @@ function* hmm_mirror_fault_locked(h: hmm, mirror: hmm_mirror, event: hmm_event):
   if (vma === null || vma.vm_start > event.start) return -EFAULT;
   if (event.end > vma.vm_end) event.end = vma.vm_end;
   if (vma.vm_flags & (VM_IO | VM_PFNMAP | VM_MIXEDMAP | VM_HUGETLB)) return -EFAULT;
-  if (!(vma.vm_flags & VM_READ)) return -EFAULT;
+  if (event.etype !== HMM_DEVICE_WFAULT && !(vma.vm_flags & VM_READ)) return -EFAULT;
   switch (event.etype) {
     case HMM_DEVICE_RFAULT: case HMM_DEVICE_WFAULT:
       return yield* hmm_mirror_handle_fault(h, mirror, event, vma);

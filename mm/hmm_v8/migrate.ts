@@ -26,8 +26,11 @@
  *     others get their saved PTE back. The locked entry is how "two threads
  *     never both migrate one page": a second migration (or a CPU fault) finds
  *     a non-present entry it does not own and leaves it alone (or waits)
- *  3. invalidate the *other* mirrors of the mm (HMM_MIGRATE): the CPU table
- *     holds only special entries now, so nobody can refault meanwhile
+ *  3. invalidate the *other* mirrors of the mm (HMM_MIGRATE) over the pages
+ *     that move: the CPU table holds only special entries there now, so
+ *     nobody can refault meanwhile. Only those pages: a page already on
+ *     another device has its only copy there, and an HMM_MIGRATE of the
+ *     whole range would make that device free it
  *  4. this mirror's table gets SELECTed pfn entries for the pages that move
  *     (WRITE as the saved PTE, or the VMA, allows), DMA-mapped if needed
  *  5. ->copy_to_device() fills dst[] with device entries; partial failure
@@ -278,6 +281,19 @@ function hmm_migrate_install(mirror: hmm_mirror, it: hmm_pt_iter, dst: Float64Ar
   return moved;
 }
 
+/* the [start, end) runs of pages that move (save_pte[i] != 0) */
+function moving_runs(save_pte: Float64Array, start: number): [number, number][] {
+  const runs: [number, number][] = [];
+  for (let i = 0; i < save_pte.length; i++) {
+    if (save_pte[i] === 0) continue;
+    const a = start + i * PAGE_SIZE;
+    const last = runs[runs.length - 1];
+    if (last !== undefined && last[1] === a) last[1] = a + PAGE_SIZE;
+    else runs.push([a, a + PAGE_SIZE]);
+  }
+  return runs;
+}
+
 /**
  * hmm_mirror_migrate() - migrate [event.start, event.end) of @vma to
  * @mirror's device (HMM_COPY_TO_DEVICE from hmm_mirror_fault()).
@@ -296,11 +312,13 @@ export function* hmm_mirror_migrate(h: hmm, mirror: hmm_mirror, event: hmm_event
   const save_pte = new Float64Array(npages), dst = new Float64Array(npages);
   ret = yield* mm_hmm_migrate(mm, vma, save_pte, event, h.mmu_notifier, event.start, event.end);
   if (ret) { hmm_device_fault_end(h, event); return ret; }
-  /* 3: the other mirrors must drop the old pages */
-  const other = hmm_event_new(h, event.start, event.end, HMM_MIGRATE);
+  /* 3: the other mirrors must drop the old pages (only those: a device entry elsewhere is the only copy) */
   const failed: hmm_mirror[] = [];
   yield* down_read(h.rwsem);
-  for (const m of h.mirrors.slice()) if (m !== mirror && (yield* hmm_mirror_update(m, other, null))) failed.push(m);
+  for (const [s, e] of moving_runs(save_pte, event.start)) {
+    const other = hmm_event_new(h, s, e, HMM_MIGRATE);
+    for (const m of h.mirrors.slice()) if (m !== mirror && (yield* hmm_mirror_update(m, other, null)) && !failed.includes(m)) failed.push(m);
+  }
   up_read(h.rwsem);
   /* 4-6 */
   const it = hmm_pt_iter_init(mirror_pt(mirror));

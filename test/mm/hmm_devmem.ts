@@ -7,27 +7,27 @@
  * enough to drive core mm from a test.
  */
 import type { page, mm_struct, vm_fault } from '../../include/linux/mm_types.js';
-import { PAGE_SIZE, VM_FAULT_SIGBUS, VM_FAULT_OOM, TASK_SIZE } from '../../include/linux/mm.js';
+import { PAGE_SIZE, VM_FAULT_SIGBUS, VM_FAULT_OOM, TASK_SIZE, HPAGE_PMD_NR, HPAGE_PMD_ORDER } from '../../include/linux/mm.js';
 import {
   MEMORY_DEVICE_PRIVATE, MEMORY_DEVICE_COHERENT, type dev_pagemap,
 } from '../../include/linux/memremap.js';
 import {
-  MIGRATE_PFN_MIGRATE, MIGRATE_PFN_WRITE, MIGRATE_VMA_SELECT_SYSTEM, MIGRATE_VMA_SELECT_DEVICE_PRIVATE,
+  MIGRATE_PFN_MIGRATE, MIGRATE_PFN_WRITE, MIGRATE_PFN_COMPOUND, MIGRATE_VMA_SELECT_SYSTEM, MIGRATE_VMA_SELECT_DEVICE_PRIVATE,
   MIGRATE_VMA_SELECT_DEVICE_COHERENT, migrate_pfn, migrate_pfn_to_page, type migrate_vma,
 } from '../../include/linux/migrate.js';
 import {
   mmu_notifier_event_names, MMU_NOTIFY_MIGRATE, type mmu_interval_notifier, type mmu_notifier_range,
 } from '../../include/linux/mmu_notifier.js';
-import { GFP_HIGHUSER_MOVABLE } from '../../include/linux/gfp.js';
+import { GFP_HIGHUSER_MOVABLE, __GFP_COMP } from '../../include/linux/gfp.js';
 import { runSync, type Sleepable } from '../../lib/sim/sched.js';
 import { runAs } from '../../tools/include/nolibc/nolibc.js';
 import type { Process } from '../../tools/include/nolibc/nolibc.js';
-import { memremap_pages, zone_device_page_init, pgmap_pages } from '../../mm/memremap.js';
+import { memremap_pages, zone_device_page_init, zone_device_folio_init, pgmap_pages } from '../../mm/memremap.js';
 import {
   migrate_vma_setup, migrate_vma_pages, migrate_vma_finalize, migrate_device_range, migrate_device_pages,
   migrate_device_finalize,
 } from '../../mm/migrate_device.js';
-import { alloc_page, copy_highpage, clear_highpage } from '../../mm/page_alloc.js';
+import { alloc_page, folio_alloc, copy_highpage, clear_highpage, pfn_to_page } from '../../mm/page_alloc.js';
 import { folio_trylock } from '../../mm/filemap.js';
 import { vma_lookup } from '../../mm/vma.js';
 import { mmap_read_lock, mmap_read_unlock } from '../../mm/mmap_lock.js';
@@ -40,24 +40,30 @@ export interface seen_inv { event: string; start: number; end: number; owner: un
 export class TinyDev {
   readonly pgmap: dev_pagemap;
   readonly free: page[] = [];
+  /* heads of free PMD-sized folios (reserved at the start of the range) */
+  readonly huge_free: page[] = [];
+  folio_split_calls = 0;
   migrate_to_ram_calls = 0;
   freed = 0;
   /* make the next allocation fail (like dmirror's FAIL_ALLOC) */
   fail_alloc = false;
 
-  constructor(readonly name: string, coherent = false, nr_pages = 64) {
+  constructor(readonly name: string, coherent = false, nr_pages = 64, huge_folios = 0) {
     const dev = this;
     this.pgmap = {
       type: coherent ? MEMORY_DEVICE_COHERENT : MEMORY_DEVICE_PRIVATE,
       range: { start: 0, end: 0 }, nr_range: 0, owner: this, name,
       ops: Object.freeze({
-        folio_free(f: page) { dev.freed++; dev.free.push(f); },
+        folio_free(f: page) { dev.freed += 1 << f.order; (f.order > 0 ? dev.huge_free : dev.free).push(f); },
         migrate_to_ram(vmf: vm_fault) { return dev.migrate_to_ram(vmf); },
+        folio_split(_head: page, tail: page | null) { if (tail !== null) dev.folio_split_calls++; },
       }),
     };
     const ret = memremap_pages(this.pgmap, nr_pages);
     if (ret !== 0) throw new Error(`memremap_pages: ${ret}`);
-    for (const p of [...pgmap_pages(this.pgmap)].reverse()) this.free.push(p);
+    const pages = pgmap_pages(this.pgmap);
+    for (let k = huge_folios - 1; k >= 0; k--) this.huge_free.push(pages[k * HPAGE_PMD_NR]);
+    for (let i = pages.length - 1; i >= huge_folios * HPAGE_PMD_NR; i--) this.free.push(pages[i]);
   }
 
   /** A locked, referenced device page, or null. */
@@ -69,15 +75,55 @@ export class TinyDev {
     return p;
   }
 
-  /** Copy each selected source to a new page from alloc() and record it in dst. */
-  fillDst(m: migrate_vma, alloc: () => page | null): void {
+  /** A locked, referenced PMD-sized device folio, or null. */
+  allocHuge(): page | null {
+    if (this.fail_alloc) { this.fail_alloc = false; return null; }
+    const h = this.huge_free.pop();
+    if (h === undefined) return null;
+    zone_device_folio_init(h, HPAGE_PMD_ORDER);
+    return h;
+  }
+
+  /**
+   * Copy each selected source to a new page from alloc() and record it in
+   * dst; a compound source gets a folio from allocHuge when @huge gives
+   * one, else 512 small pages (the core then splits the source).
+   */
+  fillDst(m: migrate_vma, alloc: () => page | null, huge: (() => page | null) | null = null): void {
     for (let i = 0; i < m.npages; i++) {
       if (!(m.src[i] & MIGRATE_PFN_MIGRATE)) continue;
+      if ((m.src[i] & MIGRATE_PFN_COMPOUND) && huge !== null) {
+        const h = huge();
+        if (h !== null) {
+          const s = migrate_pfn_to_page(m.src[i]);
+          for (let j = 0; j < HPAGE_PMD_NR; j++) {
+            const d = pfn_to_page(h.pfn + j);
+            if (s !== null) copy_highpage(d, pfn_to_page(s.pfn + j)); else clear_highpage(d);
+          }
+          m.dst[i] = migrate_pfn(h.pfn) | MIGRATE_PFN_COMPOUND | (m.src[i] & MIGRATE_PFN_WRITE);
+          i += HPAGE_PMD_NR - 1;
+          continue;
+        }
+        this.fillSmall(m, i, alloc);
+        i += HPAGE_PMD_NR - 1;
+        continue;
+      }
       const s = migrate_pfn_to_page(m.src[i]);
       const d = alloc();
       if (d === null) continue;
       if (s !== null) copy_highpage(d, s); else clear_highpage(d);
       m.dst[i] = migrate_pfn(d.pfn) | (m.src[i] & MIGRATE_PFN_WRITE);
+    }
+  }
+
+  /* the fallback for a compound entry: 512 small destinations */
+  private fillSmall(m: migrate_vma, i: number, alloc: () => page | null): void {
+    const s = migrate_pfn_to_page(m.src[i]);
+    for (let j = 0; j < HPAGE_PMD_NR && i + j < m.npages; j++) {
+      const d = alloc();
+      if (d === null) continue;
+      if (s !== null) copy_highpage(d, pfn_to_page(s.pfn + j)); else clear_highpage(d);
+      m.dst[i + j] = migrate_pfn(d.pfn) | (m.src[i] & MIGRATE_PFN_WRITE);
     }
   }
 
@@ -124,7 +170,7 @@ export class TinyDev {
       m.setup_cpages = m.cpages;
       if (m.ret === 0) {
         after_setup?.(m);
-        dev.fillDst(m, () => dev.alloc());
+        dev.fillDst(m, () => dev.alloc(), () => dev.allocHuge());
         yield* migrate_vma_pages(m);
         yield* migrate_vma_finalize(m);
       }
@@ -134,17 +180,18 @@ export class TinyDev {
   }
 
   /** Migrate this device's pages in [start, end) of p back to RAM (MIGRATE_TO_SYS). */
-  toSystem(p: Process, start: number, end: number): migrate_vma & { ret: number; setup_cpages: number } {
+  toSystem(p: Process, start: number, end: number, compound = 0): migrate_vma & { ret: number; setup_cpages: number } {
     const dev = this;
     return runAs(p.task, (function* () {
       yield* mmap_read_lock(p.mm);
       const sel = dev.pgmap.type === MEMORY_DEVICE_COHERENT ? MIGRATE_VMA_SELECT_DEVICE_COHERENT
         : MIGRATE_VMA_SELECT_DEVICE_PRIVATE;
-      const m = dev.args(p.mm, start, end, sel) as migrate_vma & { ret: number; setup_cpages: number };
+      const m = dev.args(p.mm, start, end, sel | compound) as migrate_vma & { ret: number; setup_cpages: number };
       m.ret = yield* migrate_vma_setup(m);
       m.setup_cpages = m.cpages;
       if (m.ret === 0) {
-        dev.fillDst(m, () => { const d = alloc_page(GFP_HIGHUSER_MOVABLE); if (d) folio_trylock(d); return d; });
+        dev.fillDst(m, () => { const d = alloc_page(GFP_HIGHUSER_MOVABLE); if (d) folio_trylock(d); return d; },
+          () => { const d = dev.fail_alloc ? null : folio_alloc(GFP_HIGHUSER_MOVABLE | __GFP_COMP, HPAGE_PMD_ORDER); dev.fail_alloc = false; if (d) folio_trylock(d); return d; });
         yield* migrate_vma_pages(m);
         yield* migrate_vma_finalize(m);
       }
@@ -163,10 +210,11 @@ export class TinyDev {
       for (let i = 0; i < n; i++) {
         const s = migrate_pfn_to_page(src[i]);
         if (s === null || !(src[i] & MIGRATE_PFN_MIGRATE)) continue;
-        const d = alloc_page(GFP_HIGHUSER_MOVABLE)!;
+        const order = (src[i] & MIGRATE_PFN_COMPOUND) ? s.order : 0;
+        const d = (order ? folio_alloc(GFP_HIGHUSER_MOVABLE | __GFP_COMP, order) : alloc_page(GFP_HIGHUSER_MOVABLE))!;
         folio_trylock(d);
-        copy_highpage(d, s);
-        dst[i] = migrate_pfn(d.pfn);
+        for (let j = 0; j < 1 << order; j++) copy_highpage(pfn_to_page(d.pfn + j), pfn_to_page(s.pfn + j));
+        dst[i] = migrate_pfn(d.pfn) | (order ? MIGRATE_PFN_COMPOUND : 0);
       }
       yield* migrate_device_pages(src, dst, n);
       for (let i = 0; i < n; i++) if (src[i] & MIGRATE_PFN_MIGRATE) moved++;

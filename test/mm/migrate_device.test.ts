@@ -8,18 +8,21 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { boot, RW, ANON, pte_at } from '../helpers.js';
 import type { Process } from '../../tools/include/nolibc/nolibc.js';
-import { PAGE_SIZE, FOLL_WRITE, FOLL_LONGTERM, get_mm_counter, page_mapcount } from '../../include/linux/mm.js';
+import {
+  PAGE_SIZE, PMD_SIZE, HPAGE_PMD_NR, HPAGE_PMD_ORDER, FOLL_WRITE, FOLL_LONGTERM, get_mm_counter, page_mapcount,
+} from '../../include/linux/mm.js';
 import { MM_ANONPAGES } from '../../include/linux/mm_types.js';
 import type { page } from '../../include/linux/mm_types.js';
-import { PROT_READ, MAP_SHARED, MAP_ANONYMOUS } from '../../include/uapi/asm-generic/mman.js';
+import { PROT_READ, MAP_SHARED, MAP_ANONYMOUS, MADV_HUGEPAGE } from '../../include/uapi/asm-generic/mman.js';
 import { EINVAL } from '../../include/uapi/asm-generic/errno.js';
-import { pte_present, pte_write, pte_pfn } from '../../include/linux/pgtable.js';
+import { pte_present, pte_write, pte_pfn, pmd_trans_huge } from '../../include/linux/pgtable.js';
 import {
   pte_to_swp_entry, swp_type, swp_offset_pfn, SWP_DEVICE_WRITE, SWP_DEVICE_READ,
 } from '../../include/linux/swapops.js';
 import { is_device_private_page, is_device_coherent_page } from '../../include/linux/memremap.js';
 import {
-  MIGRATE_PFN_VALID, MIGRATE_PFN_MIGRATE, MIGRATE_PFN_WRITE, MIGRATE_PFN_SHIFT, MIGRATE_VMA_SELECT_SYSTEM,
+  MIGRATE_PFN_VALID, MIGRATE_PFN_MIGRATE, MIGRATE_PFN_WRITE, MIGRATE_PFN_COMPOUND, MIGRATE_PFN_SHIFT,
+  MIGRATE_VMA_SELECT_SYSTEM, MIGRATE_VMA_SELECT_COMPOUND,
   MIGRATE_VMA_SELECT_DEVICE_PRIVATE, migrate_pfn, migrate_pfn_flags, migrate_pfn_to_page, type migrate_vma,
 } from '../../include/linux/migrate.js';
 import { PageLocked } from '../../include/linux/page-flags.js';
@@ -28,6 +31,7 @@ import { pfn_to_page, get_page, put_page, nr_free_pages, kmap_local_page } from 
 import { pin_user_pages, get_user_pages, unpin_user_pages } from '../../mm/gup.js';
 import { migrate_vma_setup, migrate_vma_finalize } from '../../mm/migrate_device.js';
 import { vma_lookup } from '../../mm/vma.js';
+import { pmd_off } from '../../mm/pgtable.js';
 import { TinyDev, watch, locked } from './hmm_devmem.js';
 
 const t = suite('mm/migrate_device');
@@ -338,6 +342,111 @@ t('migrating to system memory selects only the owner\'s pages', () => {
   assert.is(setup_only, 0, 'nothing of d0 left; setup + finalize with no destination is a no-op');
   assert.equal(kinds(p, a, 2), ['ram rw', 'device rw']);
   assert.ok(vma_lookup(p.mm, a) !== null);
+});
+
+/* ------------------------------------------------------------------ THP */
+
+const H = PMD_SIZE;
+/* a THP-advised, PMD-aligned 2 MiB of p, filled with i + base: one PMD-mapped THP */
+function thp(proc: Process, base: number): number {
+  const raw = proc.mmap(0, 2 * H, RW, ANON);
+  const a = Math.ceil(raw / H) * H;
+  assert.is(proc.madvise(a, H, MADV_HUGEPAGE), 0);
+  proc.fill32(a, H, base);
+  assert.ok(pmd_trans_huge(proc.mm.pgd.load(pmd_off(proc.mm, a))), 'a huge PMD maps it');
+  return a;
+}
+const COMPOUND = MIGRATE_VMA_SELECT_SYSTEM | MIGRATE_VMA_SELECT_COMPOUND;
+
+t('a THP migrates to a device folio as one compound entry', () => {
+  const dev = new TinyDev('dev0', false, HPAGE_PMD_NR * 2, 1);
+  const a = thp(p, 3);
+  const rss = get_mm_counter(p.mm, MM_ANONPAGES);
+  const free_before = nr_free_pages();
+  const m = dev.toDevice(p, a, a + H, COMPOUND);
+  assert.is(m.setup_cpages, 1, 'one entry for the whole folio');
+  assert.is(migrate_pfn_flags(m.src[0]), MIGRATE_PFN_VALID | MIGRATE_PFN_MIGRATE | MIGRATE_PFN_WRITE | MIGRATE_PFN_COMPOUND);
+  assert.ok([...m.src].slice(1).every((x) => x === 0), 'the other 511 entries stay empty');
+  assert.is(get_counter('migrate_collect_compound'), 1);
+  const head = page_at(p, a);
+  assert.ok(is_device_private_page(head));
+  assert.is(head.order, HPAGE_PMD_ORDER, 'still one device folio');
+  assert.is(page_at(p, a + 100 * PAGE_SIZE), pfn_to_page(head.pfn + 100), 'page j maps subpage j');
+  assert.equal(new Set(kinds(p, a, HPAGE_PMD_NR)), new Set(['device rw']));
+  assert.is(head._refcount, HPAGE_PMD_NR, 'one reference per mapping');
+  assert.is(get_mm_counter(p.mm, MM_ANONPAGES), rss);
+  assert.is(nr_free_pages(), free_before + HPAGE_PMD_NR, 'the system THP was freed');
+  assert.is(dev.huge_free.length, 0);
+  assert.is(p.munmap(a, H), 0);
+  assert.is(dev.huge_free.length, 1, 'the device folio came back to the driver whole');
+  assert.is(dev.freed, HPAGE_PMD_NR);
+});
+
+t('without a device folio the driver gives small pages and the core splits the source THP', () => {
+  const dev = new TinyDev('dev0', false, HPAGE_PMD_NR + 16, 0);
+  const a = thp(p, 11);
+  const m = dev.toDevice(p, a, a + H, COMPOUND);
+  assert.is(m.setup_cpages, 1);
+  assert.is(get_counter('migrate_compound_fallback'), 1);
+  for (let i = 0; i < HPAGE_PMD_NR; i++) assert.ok(m.src[i] & MIGRATE_PFN_MIGRATE, 'expanded to 512 entries');
+  assert.equal(new Set(kinds(p, a, HPAGE_PMD_NR)), new Set(['device rw']));
+  assert.is(page_at(p, a).order, 0);
+  assert.is(p.read32(a + 2048 * 4), 2048 + 11);
+  assert.is(p.check32(a, H, 11), -1);
+});
+
+t('a CPU fault on a device THP splits it in place and brings back one page', () => {
+  const dev = new TinyDev('dev0', false, HPAGE_PMD_NR * 2, 1);
+  const a = thp(p, 21);
+  dev.toDevice(p, a, a + H, COMPOUND);
+  const head = page_at(p, a);
+  assert.is(p.read32(a + 5 * PAGE_SIZE), 5 * 1024 + 21);
+  assert.is(dev.migrate_to_ram_calls, 1);
+  assert.is(get_counter('migrate_device_split_folio'), 1);
+  assert.is(dev.folio_split_calls, HPAGE_PMD_NR - 1, 'the driver was told about every new folio');
+  assert.is(head.order, 0);
+  assert.is(kind(p, a + 5 * PAGE_SIZE), 'ram rw');
+  assert.is(kind(p, a + 6 * PAGE_SIZE), 'device rw', 'the rest stays on the device');
+  assert.is(page_at(p, a + 6 * PAGE_SIZE)._refcount, 1);
+  assert.not.ok(PageLocked(page_at(p, a + 6 * PAGE_SIZE)));
+  assert.is(dev.freed, 1);
+  assert.is(p.check32(a, H, 21), -1);
+  assert.is(dev.freed, HPAGE_PMD_NR);
+});
+
+t('an untouched aligned 2 MiB is one compound hole, populated with a whole device folio', () => {
+  const dev = new TinyDev('dev0', false, HPAGE_PMD_NR * 2, 1);
+  const raw = p.mmap(0, 2 * H, RW, ANON);
+  const a = Math.ceil(raw / H) * H;
+  const rss = get_mm_counter(p.mm, MM_ANONPAGES);
+  const m = dev.toDevice(p, a, a + H, COMPOUND);
+  assert.is(m.setup_cpages, 1);
+  assert.is(m.src[0], MIGRATE_PFN_MIGRATE | MIGRATE_PFN_COMPOUND);
+  assert.is(get_counter('migrate_insert_folio'), 1);
+  assert.equal(new Set(kinds(p, a, HPAGE_PMD_NR)), new Set(['device rw']));
+  assert.is(get_mm_counter(p.mm, MM_ANONPAGES), rss + HPAGE_PMD_NR);
+  assert.is(page_at(p, a).order, HPAGE_PMD_ORDER);
+  assert.is(p.read32(a + H - 4), 0);
+});
+
+t('a device THP migrates back to a system THP as one unit, and eviction keeps it whole too', () => {
+  const dev = new TinyDev('dev0', false, HPAGE_PMD_NR * 2, 2);
+  const a = thp(p, 31);
+  dev.toDevice(p, a, a + H, COMPOUND);
+  const back = dev.toSystem(p, a, a + H, MIGRATE_VMA_SELECT_COMPOUND);
+  assert.is(back.setup_cpages, 1);
+  const f = page_at(p, a);
+  assert.is(f.order, HPAGE_PMD_ORDER, 'a PTE-mapped system THP');
+  assert.equal(new Set(kinds(p, a, HPAGE_PMD_NR)), new Set(['ram rw']));
+  assert.is(p.check32(a, H, 31), -1);
+  dev.toDevice(p, a, a + H, COMPOUND);
+  const child = p.fork();
+  assert.is(dev.evict(), 1, 'one compound entry');
+  assert.is(page_at(p, a).order, HPAGE_PMD_ORDER);
+  assert.is(page_at(child, a + PAGE_SIZE), page_at(p, a + PAGE_SIZE), 'both processes map the new folio');
+  assert.is(p.check32(a, H, 31), -1);
+  assert.is(child.check32(a, H, 31), -1);
+  assert.is(dev.huge_free.length, 2);
 });
 
 t.run();

@@ -31,6 +31,8 @@ export class tdev {
   readonly wrote = new Set<number>();
   /* the next device fault's update() yields this many times first */
   stall_fault = 0;
+  /* the next copy_to_device() yields this many times first */
+  stall_copy = 0;
   /* make update() fail with this errno once */
   fail_update = 0;
   /* copy_to_device refuses these addresses (partial failure) */
@@ -57,6 +59,9 @@ export class tdev {
         return self.copy_from(m, e, dst, s, end);
       },
       *copy_to_device(m: hmm_mirror, e: hmm_event, _v: unknown, dst: Float64Array, s: number, end: number): Sleepable<number> {
+        const n = self.stall_copy;
+        self.stall_copy = 0;
+        for (let i = 0; i < n; i++) yield* sched_yield();
         return self.copy_to(m, e, dst, s, end);
       },
     });

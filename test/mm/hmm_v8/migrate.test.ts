@@ -1,0 +1,192 @@
+/*
+ * test/mm/hmm_v8/migrate.test.ts - migration to device memory and back,
+ * SWP_HMM entries, fork and memcg (mm/hmm_v8/migrate.ts, migrate_back.ts,
+ * memcg.ts: HMM v8 patches 14-16, 20-22, 25-28).
+ */
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { boot, RW, ANON, pte_at } from '../../helpers.js';
+import { runAs, type Process } from '../../../tools/include/nolibc/nolibc.js';
+import { UserFault } from '../../../mm/fault.js';
+import { PAGE_SIZE, FOLL_WRITE, get_mm_counter } from '../../../include/linux/mm.js';
+import { MM_ANONPAGES, type page } from '../../../include/linux/mm_types.js';
+import { MAP_SHARED, MAP_ANONYMOUS } from '../../../include/uapi/asm-generic/mman.js';
+import { pte_kind, pte_to_swp_entry, is_hmm_entry_locked, is_hmm_entry_poisonous } from '../../../include/linux/swapops.js';
+import {
+  HMM_COPY_TO_DEVICE, hmm_pte_test_valid_dev, hmm_pte_test_valid_pfn, type hmm_event,
+} from '../../../include/linux/hmm_v8.js';
+import { EINVAL } from '../../../include/uapi/asm-generic/errno.js';
+import { hmm_mirror_fault } from '../../../mm/hmm_v8/fault.js';
+import { HMM_MIGRATE_MAX_PAGES } from '../../../mm/hmm_v8/migrate.js';
+import { pin_user_pages, unpin_user_pages } from '../../../mm/gup.js';
+import { mmap_read_lock, mmap_read_unlock } from '../../../mm/mmap_lock.js';
+import { fault_hooks } from '../../../mm/memory.js';
+import { Scheduler } from '../../../lib/sim/sched.js';
+import { get_counter } from '../../../lib/sim/trace.js';
+import { tdev } from './tdev.js';
+
+const t = suite('mm/hmm_v8/migrate');
+let p: Process;
+t.before.each(() => { p = boot(); });
+
+const kind = (addr: number, pp: Process = p) => pte_kind(pte_at(pp.mm, addr)).kind;
+
+function mig(d: tdev, start: number, npages: number) {
+  const e: hmm_event = { start, end: start + npages * PAGE_SIZE, etype: HMM_COPY_TO_DEVICE, pte_mask: 0, backoff: false };
+  return runAs(p.task, hmm_mirror_fault(d.mirror, e));
+}
+
+function setup(npages: number, name = 'tdev'): { d: tdev; a: number } {
+  const a = p.mmap(0, npages * PAGE_SIZE, RW, ANON);
+  const d = new tdev(name);
+  assert.is(runAs(p.task, d.register(p.mm)), 0);
+  return { d, a };
+}
+
+t('present pages move: the CPU PTE becomes SWP_HMM, the mirror a device entry, rss and pages go down', () => {
+  const { d, a } = setup(4);
+  p.fill32(a, 4 * PAGE_SIZE, 7);
+  const rss = get_mm_counter(p.mm, MM_ANONPAGES);
+  assert.is(mig(d, a, 4), 0);
+  for (let i = 0; i < 4; i++) {
+    assert.is(kind(a + i * PAGE_SIZE), 'hmm');
+    assert.ok(hmm_pte_test_valid_dev(d.mentry(a + i * PAGE_SIZE)));
+  }
+  assert.is(get_mm_counter(p.mm, MM_ANONPAGES), rss - 4);
+  assert.is(d.mem.size, 4);
+  assert.is(get_counter('hmm_v8_migrate_to_device'), 4);
+  assert.is(p.check32(a, 4 * PAGE_SIZE, 7), -1, 'CPU reads migrate every page back with its data');
+  assert.is(get_mm_counter(p.mm, MM_ANONPAGES), rss);
+  assert.is(d.mem.size, 0);
+});
+
+t('holes and zero-page PTEs are filled with fresh zeroed pages, which migrate too', () => {
+  const { d, a } = setup(3);
+  p.read32(a + PAGE_SIZE);                    /* the zero page */
+  assert.is(mig(d, a, 3), 0);
+  assert.is(get_counter('hmm_v8_migrate_hole'), 3);
+  assert.is(d.mem.size, 3);
+  assert.is(p.read32(a + 2 * PAGE_SIZE), 0);
+});
+
+t('only private anonymous memory, and at most HMM_MIGRATE_MAX_PAGES at once', () => {
+  const { d, a } = setup(HMM_MIGRATE_MAX_PAGES + 1);
+  assert.is(mig(d, a, HMM_MIGRATE_MAX_PAGES + 1), -EINVAL);
+  const s = p.mmap(0, PAGE_SIZE, RW, MAP_SHARED | MAP_ANONYMOUS);
+  assert.is(mig(d, s, 1), -EINVAL);
+  assert.is(mig(d, a, HMM_MIGRATE_MAX_PAGES), 0);
+});
+
+t('a GUP-pinned page fails the mapcount-vs-refcount filter and keeps its PTE', () => {
+  const { d, a } = setup(2);
+  p.fill32(a, 2 * PAGE_SIZE, 0);
+  const pinned: page[] = [];
+  runAs(p.task, (function* () {
+    yield* mmap_read_lock(p.mm);
+    yield* pin_user_pages(p.mm, a, 1, FOLL_WRITE, pinned);
+    mmap_read_unlock(p.mm);
+  })());
+  assert.is(mig(d, a, 2), 0);
+  assert.is(kind(a), 'present');
+  assert.is(kind(a + PAGE_SIZE), 'hmm');
+  assert.is(get_counter('hmm_v8_migrate_pinned'), 1);
+  assert.ok(!hmm_pte_test_valid_dev(d.mentry(a)));
+  unpin_user_pages(pinned);
+});
+
+t('partial copy_to_device: refused pages get their saved PTE back', () => {
+  const { d, a } = setup(3);
+  p.fill32(a, 3 * PAGE_SIZE, 1);
+  d.refuse.add(a + PAGE_SIZE);
+  assert.is(mig(d, a, 3), 0);
+  assert.equal([kind(a), kind(a + PAGE_SIZE), kind(a + 2 * PAGE_SIZE)], ['hmm', 'present', 'hmm']);
+  assert.ok(hmm_pte_test_valid_pfn(d.mentry(a + PAGE_SIZE)));
+  assert.is(p.check32(a, 3 * PAGE_SIZE, 1), -1);
+});
+
+t('the other mirrors of the mm are invalidated with HMM_MIGRATE; the migrating one is not', () => {
+  const { d, a } = setup(2, 'one');
+  const other = new tdev('two');
+  runAs(p.task, other.register(p.mm));
+  p.fill32(a, 2 * PAGE_SIZE, 0);
+  runAs(p.task, other.read32(a));
+  assert.is(mig(d, a, 2), 0);
+  assert.equal(other.ops_of('HMM_MIGRATE').length, 1);
+  assert.is(other.mentry(a), 0);
+  assert.is(d.ops_of('HMM_MIGRATE').length, 0, 'its own listener was excluded');
+  assert.is(runAs(p.task, other.read32(a)), 0, 'the other device faults it back through system memory');
+  assert.is(kind(a), 'present');
+});
+
+t('a page already on another device is neither migrated again nor dropped by the second device', () => {
+  const { d, a } = setup(2, 'one');
+  const other = new tdev('two');
+  runAs(p.task, other.register(p.mm));
+  p.fill32(a, 2 * PAGE_SIZE, 5);
+  assert.is(mig(d, a, 1), 0);
+  assert.is(mig(other, a, 2), 0);
+  assert.ok(hmm_pte_test_valid_dev(d.mentry(a)), 'device one keeps the first page');
+  assert.ok(hmm_pte_test_valid_dev(other.mentry(a + PAGE_SIZE)), 'device two took the second');
+  assert.is(other.mentry(a), 0);
+  assert.equal([d.mem.size, other.mem.size], [1, 1]);
+  assert.is(p.check32(a, 2 * PAGE_SIZE, 5), -1);
+});
+
+t('a device copy that fails migrating back poisons the entry: SIGBUS on the CPU', () => {
+  const { d, a } = setup(1);
+  p.write32(a, 3);
+  mig(d, a, 1);
+  d.lose.add(a);
+  assert.throws(() => p.read32(a), (e: unknown) => e instanceof UserFault && /SIGBUS/.test(String(e)));
+  assert.ok(is_hmm_entry_poisonous(pte_to_swp_entry(pte_at(p.mm, a))));
+  assert.is(get_counter('hmm_v8_poisoned'), 1);
+});
+
+t('a CPU fault on a locked entry waits for the migrating thread, then sees the result', () => {
+  const { d, a } = setup(1);
+  p.write32(a, 11);
+  const s = new Scheduler();
+  let seen_locked = false, value = -1;
+  d.stall_copy = 3;
+  s.spawn('migrate', function* () {
+    const e: hmm_event = { start: a, end: a + PAGE_SIZE, etype: HMM_COPY_TO_DEVICE, pte_mask: 0, backoff: false };
+    yield* hmm_mirror_fault(d.mirror, e);
+  }, 'user', p.task);
+  s.spawn('cpu', function* () {
+    seen_locked = is_hmm_entry_locked(pte_to_swp_entry(pte_at(p.mm, a)));
+    value = yield* p.sys.load(a, 4);
+  }, 'user', p.task);
+  s.run();
+  assert.ok(seen_locked, 'the CPU found the locked entry');
+  assert.is(get_counter('hmm_v8_cpu_fault_wait'), 1);
+  assert.is(value, 11);
+});
+
+t('fork: the child gets system copies through copy_from_device(HMM_FORK); the parent keeps device pages', () => {
+  const { d, a } = setup(2);
+  p.fill32(a, 2 * PAGE_SIZE, 40);
+  mig(d, a, 2);
+  const c = p.fork();
+  assert.equal(d.ops_of('HMM_FORK').filter((x) => x.op === 'copy_from_device').length, 2);
+  assert.equal([kind(a), kind(a, c)], ['hmm', 'present']);
+  assert.is(c.check32(a, 2 * PAGE_SIZE, 40), -1);
+  assert.is(get_mm_counter(c.mm, MM_ANONPAGES), 2);
+  assert.is(d.mem.size, 2, 'device memory untouched');
+  assert.is(p.check32(a, 2 * PAGE_SIZE, 40), -1);
+});
+
+t('memcg (2015): device-resident data is not charged, so migrating back can fail on the limit -> OOM', () => {
+  const { d, a } = setup(4);
+  p.fill32(a, 4 * PAGE_SIZE, 0);
+  let usage = 4;
+  const limit = 4;
+  fault_hooks.memcg_charge = () => (usage < limit ? (usage++, 0) : -12);
+  mig(d, a, 4);
+  usage -= 4;                                   /* the freed system pages were uncharged */
+  for (let i = 0; i < 4; i++) p.write32(p.mmap(0, PAGE_SIZE, RW, ANON), 1);   /* the memcg fills up meanwhile */
+  assert.throws(() => p.read32(a), (e: unknown) => e instanceof UserFault && /SIGKILL/.test(String(e)));
+  assert.is(get_counter('hmm_v8_memcg_charge_fail'), 1);
+  assert.is(kind(a), 'hmm', 'the data stays on the device');
+});
+
+t.run();
