@@ -55,10 +55,7 @@ import { find_vma } from './vma.js';
 import { pmd_addr_end } from './zap.js';
 import { mmu_interval_check_retry } from './mmu_notifier.js';
 import { mmap_assert_locked } from './mmap_lock.js';
-import { memory_model } from '../include/asm-generic/memory_model.js';
 
-/* the headers' pfn_to_page() (include/asm-generic/memory_model.ts) */
-memory_model.pfn_to_page ??= pfn_to_page;
 
 /* what an entry needs: HMM_NEED_FAULT, plus HMM_NEED_WRITE_FAULT for write */
 const HMM_NEED_FAULT = 1 << 0;

@@ -36,10 +36,7 @@ import {
 } from './page_alloc.js';
 import { folio_trylock } from './filemap.js';
 import { register_boot_hook } from './init.js';
-import { memory_model } from '../include/asm-generic/memory_model.js';
 
-/* the headers' pfn_to_page() (include/asm-generic/memory_model.ts) */
-memory_model.pfn_to_page ??= pfn_to_page;
 
 /* the pfn range behind every live pagemap, and warnings tests can read */
 interface memremap_state {

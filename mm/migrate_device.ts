@@ -89,10 +89,7 @@ import {
   compound_chunk, collect_compound_hole, migrate_vma_collect_huge, split_large_folios, expand_compound_entry,
   migrate_vma_insert_folio,
 } from './migrate_device_huge.js';
-import { memory_model } from '../include/asm-generic/memory_model.js';
 
-/* the headers' pfn_to_page() (include/asm-generic/memory_model.ts) */
-memory_model.pfn_to_page ??= pfn_to_page;
 
 /**
  * Slots for the subsystems this file leans on but does not own. Each is

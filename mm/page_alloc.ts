@@ -14,6 +14,7 @@
  * and freeing of any order are O(order).
  */
 import { page } from '../include/linux/mm_types.js';
+import { memory_model } from '../include/asm-generic/memory_model.js';
 import { PAGE_SHIFT, PAGE_SIZE } from '../include/linux/mm.js';
 import { PG_head, PG_reserved, PageLRU } from '../include/linux/page-flags.js';
 import {
@@ -63,6 +64,7 @@ let mem: mem_state;
  * @nr_pages: RAM size in pages; rounded up to a multiple of 2^MAX_ORDER.
  */
 export function mem_init(nr_pages: number): void {
+  memory_model.pfn_to_page = pfn_to_page;     /* the headers' pfn_to_page() reads this memory map */
   const block = 1 << MAX_ORDER;
   nr_pages = Math.ceil(nr_pages / block) * block;
   const ram = new Uint8Array(nr_pages * PAGE_SIZE);

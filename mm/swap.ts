@@ -11,7 +11,9 @@
  *
  * Who puts folios on the LRU: the fault path for every new anonymous
  * folio (fault_hooks.lru_add, installed here), swap-in for every folio
- * read from swap. New folios start on the inactive list; a second look
+ * read from swap, tmpfs for every new shmem folio (shmem_hooks), and a
+ * THP split for the pages of a folio that was on a list
+ * (huge_memory_split_hooks). New folios start on the inactive list; a second look
  * (folio_mark_accessed, or reclaim seeing the accessed bit twice) moves
  * them to the active list.
  *
@@ -27,7 +29,7 @@ import {
 } from '../include/linux/mmzone.js';
 import {
   PageLRU, SetPageLRU, ClearPageLRU, TestClearPageLRU, PageActive, SetPageActive, ClearPageActive,
-  PageReferenced, SetPageReferenced, TestClearPageReferenced, PageSwapBacked, ClearPageSwapBacked,
+  PageReferenced, SetPageReferenced, TestClearPageReferenced, PageSwapBacked, SetPageSwapBacked, ClearPageSwapBacked,
   PageSwapCache, PageUnevictable, folio_test_anon,
 } from '../include/linux/page-flags.js';
 import { BUG } from '../lib/sim/errors.js';
@@ -35,6 +37,8 @@ import { spin_lock, spin_unlock } from '../lib/locking/spinlock.js';
 import { count_event } from '../lib/sim/trace.js';
 import { put_page, register_free_hook } from './page_alloc.js';
 import { fault_hooks } from './memory.js';
+import { shmem_hooks } from './shmem.js';
+import { huge_memory_split_hooks } from './huge_memory_split.js';
 import { folio_lruvec, mem_cgroup_uncharge } from './memcontrol.js';
 import { register_boot_hook } from './init.js';
 
@@ -104,8 +108,17 @@ export function folio_add_lru(f: page): void {
  * folio_add_lru_vma() - folio_add_lru() for a folio just mapped into vma
  * (Linux sends folios of VM_LOCKED VMAs to the unevictable list; mlock is
  * not modelled). Installed as fault_hooks.lru_add.
+ *
+ * A new anonymous folio is swap-backed: folio_add_new_anon_rmap() says so
+ * in Linux for every size. It is asserted again here because the list is
+ * chosen from that flag, and an anonymous folio without it would be taken
+ * for a lazily freed one (MADV_FREE) and discarded by reclaim.
  */
 export function folio_add_lru_vma(f: page, _vma: vm_area_struct): void {
+  if (folio_test_anon(f) && !PageSwapBacked(f)) {
+    count_event('lru_add_anon_not_swapbacked');
+    SetPageSwapBacked(f);
+  }
   folio_add_lru(f);
 }
 
@@ -209,4 +222,28 @@ register_free_hook((f: page): boolean => {
   return false;
 });
 
-register_boot_hook(() => { fault_hooks.lru_add = folio_add_lru_vma; });
+/**
+ * lru_add_split_folio() - a large folio on the LRU was split (mm/huge_memory_split.ts):
+ * each new small folio joins the list right behind the head. The list
+ * already counts all the pages of the folio, so sizes do not change. A
+ * head off the LRU (isolated) leaves its tails to be added like new folios.
+ */
+export function lru_add_split_folio(head: page, tail: page): void {
+  if (PageLRU(tail)) BUG(`lru_add_split_folio: tail pfn ${tail.pfn} already on the LRU`);
+  if (!PageLRU(head)) { folio_add_lru(tail); return; }
+  const lv = folio_lruvec(head);
+  const l = lv.lists[folio_lru_list(head)];
+  spin_lock(lv.lru_lock);
+  tail.lru_prev = head;
+  tail.lru_next = head.lru_next;
+  if (head.lru_next !== null) head.lru_next.lru_prev = tail; else l.tail = tail;
+  head.lru_next = tail;
+  SetPageLRU(tail);
+  spin_unlock(lv.lru_lock);
+}
+
+register_boot_hook(() => {
+  fault_hooks.lru_add = folio_add_lru_vma;
+  shmem_hooks.folio_add_lru = folio_add_lru;
+  huge_memory_split_hooks.lru_add_split_folio = lru_add_split_folio;
+});

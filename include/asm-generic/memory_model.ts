@@ -6,13 +6,13 @@
  * memory map belongs to mm/page_alloc.ts, and include/ may not import mm/
  * at runtime (test/tree.test.ts), so the inline helpers of
  * include/linux/hmm.ts and include/linux/migrate.ts (hmm_pfn_to_page,
- * migrate_pfn_to_page) look pages up through this slot, which mm/ fills
- * when it loads (mm/memremap.ts, mm/hmm.ts and mm/migrate_device.ts each
- * install page_alloc's pfn_to_page; the first one wins, they are equal).
+ * migrate_pfn_to_page) look pages up through this slot, which
+ * mem_init() (mm/page_alloc.ts) fills at boot, as the kernel sets up
+ * mem_map before anything calls pfn_to_page().
  */
 import type { page } from '../linux/mm_types.js';
 
-/** The memory map's lookup, installed by mm/ at load time. */
+/** The memory map's lookup, installed by mem_init() at boot. */
 export const memory_model: { pfn_to_page: ((pfn: number) => page) | null } = { pfn_to_page: null };
 
 /** pfn_to_page() - the struct page of a pfn (a BUG before mm/ installed the memory map). */

@@ -146,6 +146,7 @@ function hmm_mirror_fault_pmd(c: hmm_mirror_fault_ctx, vma: vm_area_struct, addr
 function* hmm_mirror_fault_walk(c: hmm_mirror_fault_ctx, vma: vm_area_struct): Sleepable<number> {
   const end = c.event.end;
   while (c.addr < end) {
+    yield* cond_resched();                 /* a walk is long: invalidations may start meanwhile */
     if (c.event.backoff) return -EAGAIN;
     const addr = c.addr;
     const next = pmd_addr_end(addr, end);
@@ -153,8 +154,8 @@ function* hmm_mirror_fault_walk(c: hmm_mirror_fault_ctx, vma: vm_area_struct): S
     if (pmdp < 0 || vma.vm_mm.pgd.load(pmdp) === 0) return -ENOENT;
     const ret = hmm_mirror_fault_pmd(c, vma, addr, next);
     if (ret) return ret;
-    yield* cond_resched();
   }
+  yield* cond_resched();
   return 0;
 }
 

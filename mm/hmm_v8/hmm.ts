@@ -271,6 +271,8 @@ function* hmm_notifier_invalidate(h: hmm, p: page | null, start: number, end: nu
   const event = hmm_event_new(h, start, end, etype);
   trace_event('hmm_notifier_invalidate', { mm: h.mm.id, start: event.start, end: event.end, etype: hmm_etype_names[etype] });
   yield* hmm_update(h, event, p);
+  /* the core changes the CPU PTEs after start() returns: on SMP another CPU runs in between */
+  yield* cond_resched();
 }
 
 const hmm_notifier_ops: mmu_notifier_ops_v8 = Object.freeze({

@@ -10,8 +10,8 @@ import { boot } from '../helpers.js';
 import { runAs, type Process } from '../../tools/include/nolibc/nolibc.js';
 import type { mm_struct, page } from '../../include/linux/mm_types.js';
 import { MM_ANONPAGES, MM_SWAPENTS } from '../../include/linux/mm_types.js';
-import { PAGE_SIZE } from '../../include/linux/mm.js';
-import { pte_present, pte_none, pte_pfn } from '../../include/linux/pgtable.js';
+import { PAGE_SIZE, PMD_SIZE } from '../../include/linux/mm.js';
+import { pte_present, pte_none, pte_pfn, PMD_LEVEL, _PAGE_PSE } from '../../include/linux/pgtable.js';
 import { pte_to_swp_entry, non_swap_entry, swp_entry } from '../../include/linux/swapops.js';
 import { SWAP_HAS_CACHE, SWAP_COUNT_MASK } from '../../include/linux/swap.js';
 import { PageLRU, PageSwapCache, folio_test_anon } from '../../include/linux/page-flags.js';
@@ -48,6 +48,20 @@ export function reclaim_all(): number {
 export function pte_of(mm: mm_struct, addr: number): number {
   const ptep = pte_offset_map(mm, addr);
   return ptep < 0 ? 0 : ptep_get(mm, ptep);
+}
+
+/* The present pfn mapping addr through a PTE or a huge PMD leaf, or -1; and the swap PTE, or 0. */
+function leaf_of(mm: mm_struct, addr: number): { pfn: number; swp: number } {
+  const ptep = pte_offset_map(mm, addr);
+  if (ptep >= 0) {
+    const pte = ptep_get(mm, ptep);
+    if (pte_present(pte)) return { pfn: pte_pfn(pte), swp: 0 };
+    return { pfn: -1, swp: pte_none(pte) ? 0 : pte };
+  }
+  const pmdp = mm.pgd.lookup(addr, PMD_LEVEL);
+  const pmd = pmdp < 0 ? 0 : mm.pgd.load(pmdp);
+  if (!pte_present(pmd) || !(pmd & _PAGE_PSE)) return { pfn: -1, swp: 0 };
+  return { pfn: pte_pfn(pmd) + Math.floor((addr % PMD_SIZE) / PAGE_SIZE), swp: 0 };
 }
 
 /** Read n pagemap entries from vaddr through /proc/self/pagemap (open, ->read at vaddr/4096*8, close). */
@@ -102,15 +116,15 @@ export function check_invariants(mms: mm_struct[]): void {
     let anon = 0, swp = 0;
     for (const vma of mm.mmap) {
       for (let a = vma.vm_start; a < vma.vm_end; a += PAGE_SIZE) {
-        const pte = pte_of(mm, a);
-        if (pte_none(pte)) continue;
-        if (pte_present(pte)) {
-          if (is_zero_pfn(pte_pfn(pte))) continue;
-          const pg = pfn_to_page(pte_pfn(pte));
-          assert.ok(pg._refcount > 0, `mapped page pfn ${pg.pfn} is free`);
-          if (folio_test_anon(pg)) anon++;
+        const { pfn, swp: pte } = leaf_of(mm, a);
+        if (pfn >= 0) {
+          if (is_zero_pfn(pfn)) continue;
+          const pg = pfn_to_page(pfn);
+          assert.ok(pg.compound_head._refcount > 0, `mapped page pfn ${pg.pfn} is free`);
+          if (folio_test_anon(pg.compound_head)) anon++;
           continue;
         }
+        if (pte === 0) continue;
         const e = pte_to_swp_entry(pte);
         if (non_swap_entry(e)) continue;
         swp++;

@@ -104,6 +104,7 @@ export function v8_race_handshake(broken: boolean): v8_race {
     name: `handshake${broken ? ' (no backoff)' : ''}`,
     run(s) {
       start_kernel({ ram_bytes: 4 << 20 });
+      watch_frees(null);
       hmm_v8_config.no_fault_backoff = broken;
       p = Process.spawn('hs');
       const { fd, arg } = bind(p, 0, 0);
@@ -131,6 +132,7 @@ export function v8_race_locked(): v8_race {
     name: 'locked entry',
     run(s) {
       start_kernel({ ram_bytes: 4 << 20 });
+      watch_frees(null);
       p = Process.spawn('lk');
       const b0 = bind(p, 0, 0), b1 = bind(p, 1, 0);
       a = p.mmap(0, PAGE_SIZE, RW, PA);
@@ -159,6 +161,7 @@ export function v8_race_teardown(lifetime: 'v8' | 'v9'): v8_race {
     name: `teardown (${lifetime})`,
     run(s) {
       start_kernel({ ram_bytes: 4 << 20 });
+      watch_frees(null);
       hmm_v8_config.lifetime = lifetime;
       p = Process.spawn('owner');
       const { fd, arg } = bind(p, 0, 0);
@@ -180,6 +183,7 @@ export function v8_race_munmap_read(): v8_race {
     name: 'munmap vs device read',
     run(s) {
       start_kernel({ ram_bytes: 4 << 20 });
+      watch_frees(null);
       p = Process.spawn('mr');
       const { fd, arg } = bind(p, 0, 0);
       const a = p.mmap(0, 2 * PAGE_SIZE, RW, PA);

@@ -19,10 +19,10 @@
  *  - fork(): the child's part runs first, to its exit, then the parent's
  *    (the tests only need the child to have finished when the parent
  *    waits, or to be killed); a failed ASSERT in a child fails the test;
- *  - system calls the machine does not offer yet (pread, pwrite,
- *    ftruncate, mremap) are looked up on Process at run time; a missing
- *    one fails the test with MissingFeature naming it, instead of
- *    skipping (the port must run every test).
+ *  - system calls beyond nolibc's first set (pread, pwrite, ftruncate,
+ *    mremap) are looked up at run time, on Process or in mm/syscalls.ts;
+ *    a missing one fails the test with MissingFeature naming it, instead
+ *    of skipping (the port must run every test).
  */
 import { Process } from '../../../include/nolibc/nolibc.js';
 import { PAGE_SIZE, PAGE_SHIFT } from '../../../../include/linux/mm.js';
@@ -39,6 +39,7 @@ import { O_RDWR, O_EXCL, O_TMPFILE } from '../../../../mm/file.js';
 import type { Sleepable } from '../../../../lib/sim/sched.js';
 import { runAs } from '../../../include/nolibc/nolibc.js';
 import { UserFault } from '../../../../mm/fault.js';
+import * as syscalls from '../../../../mm/syscalls.js';
 
 export const MAP_FAILED = -1;
 export const ONEKB = 1 << 10;
@@ -402,30 +403,37 @@ export const HUGETLB_SETUP_DEFAULT_PAGES = 1;
 /* ------------------------------------------------------------ calls the machine may lack */
 
 type AnyFn = (...args: unknown[]) => unknown;
-function process_call(p: Process, name: string, feature: string): AnyFn {
-  const fn = (p as unknown as Record<string, unknown>)[name];
-  if (typeof fn !== 'function') missing(feature);
-  return (fn as AnyFn).bind(p);
+/*
+ * A system call of the simulated machine: nolibc's Process method if it
+ * has one, else the raw sys_* entry point of mm/syscalls.ts run as the
+ * process, else MissingFeature naming it.
+ */
+function syscall(p: Process, method: string, sys: string, feature: string): AnyFn {
+  const m = (p as unknown as Record<string, unknown>)[method];
+  if (typeof m === 'function') return (m as AnyFn).bind(p);
+  const s = (syscalls as unknown as Record<string, unknown>)[sys];
+  if (typeof s !== 'function') missing(feature);
+  return (...args: unknown[]) => runAs(p.task, (s as AnyFn)(p.task, ...args) as Sleepable<unknown>);
 }
 
-/** ftruncate(2) through nolibc, or MissingFeature. */
+/** ftruncate(2), or MissingFeature. */
 export function ftruncate(p: Process, fd: number, size: number): number {
-  return process_call(p, 'ftruncate', 'ftruncate(2) (tmpfs files: mm/shmem.ts + nolibc Process.ftruncate)')(fd, size) as number;
+  return syscall(p, 'ftruncate', 'sys_ftruncate', 'ftruncate(2) (tmpfs files, mm/shmem.ts)')(fd, size) as number;
 }
 
 /** pwrite(2) of user memory [buf, buf + len) at file offset @off. */
 export function pwrite(p: Process, fd: number, buf: number, len: number, off: number): number {
-  return process_call(p, 'pwrite', 'pwrite(2) (tmpfs files: mm/shmem.ts + nolibc Process.pwrite)')(fd, buf, len, off) as number;
+  return syscall(p, 'pwrite', 'sys_pwrite64', 'pwrite(2) (tmpfs files, mm/shmem.ts)')(fd, buf, len, off) as number;
 }
 
 /** pread(2) into user memory [buf, buf + len) from file offset @off. */
 export function pread(p: Process, fd: number, buf: number, len: number, off: number): number {
-  return process_call(p, 'pread', 'pread(2) (tmpfs files: mm/shmem.ts + nolibc Process.pread)')(fd, buf, len, off) as number;
+  return syscall(p, 'pread', 'sys_pread64', 'pread(2) (tmpfs files, mm/shmem.ts)')(fd, buf, len, off) as number;
 }
 
 /** mremap(2). Return: the new address or -errno. */
 export function mremap(p: Process, old: number, old_len: number, new_len: number, flags: number, new_addr: number): number {
-  return process_call(p, 'mremap', 'mremap(2) (mm/mremap.ts + nolibc Process.mremap)')(old, old_len, new_len, flags, new_addr) as number;
+  return syscall(p, 'mremap', 'sys_mremap', 'mremap(2) (mm/mremap.ts)')(old, old_len, new_len, flags, new_addr) as number;
 }
 
 /**
