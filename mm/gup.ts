@@ -178,6 +178,7 @@ function* faultin_page(vma: vm_area_struct, addr: number, flags: number, unshare
 export function* __get_user_pages(mm: mm_struct, start: number, nr_pages: number, gup_flags: number,
                                   pages: page[] | null): Sleepable<number> {
   mmap_assert_locked(mm);
+  if ((gup_flags & FOLL_LONGTERM) && !(gup_flags & FOLL_PIN)) return -EINVAL;   /* is_valid_gup_args(): LONGTERM only when pinning */
   let done = 0;
   let vma: vm_area_struct | null = null;
   for (let addr = start - (start % PAGE_SIZE); done < nr_pages; addr += PAGE_SIZE) {

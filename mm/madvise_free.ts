@@ -31,8 +31,9 @@
  * accessed bits (reclaim_pages): each is swapped out, with the usual
  * MMU_NOTIFY_CLEAR per PTE from try_to_unmap.
  *
- * Simplified: large folios (THP) in the range are left alone rather than
- * split (madvise_free_huge_pmd belongs to mm/huge_memory.ts).
+ * A THP in a MADV_PAGEOUT range is isolated whole and split by reclaim
+ * (mm/vmscan.ts). Simplified: MADV_FREE leaves large folios alone rather
+ * than splitting them (madvise_free_huge_pmd belongs to mm/huge_memory.ts).
  */
 import type { vm_area_struct } from '../include/linux/mm_types.js';
 import { MM_SWAPENTS } from '../include/linux/mm_types.js';
@@ -40,7 +41,8 @@ import {
   PAGE_SIZE, VM_LOCKED, VM_PFNMAP, VM_HUGETLB, vma_is_anonymous, folio_mapcount, add_mm_counter,
 } from '../include/linux/mm.js';
 import {
-  pte_none, pte_present, pte_young, pte_dirty, pte_mkold, pte_mkclean, pmd_is_table,
+  pte_none, pte_present, pte_young, pte_dirty, pte_mkold, pte_mkclean, pmd_is_table, pmd_trans_huge,
+  pmd_present, pmd_pfn,
 } from '../include/linux/pgtable.js';
 import { pte_to_swp_entry, non_swap_entry, is_hwpoison_entry } from '../include/linux/swapops.js';
 import { PageSwapCache, PageDirty, ClearPageDirty, TestClearPageReferenced } from '../include/linux/page-flags.js';
@@ -53,6 +55,7 @@ import { spin_lock, spin_unlock } from '../lib/locking/spinlock.js';
 import { count_event } from '../lib/sim/trace.js';
 import { pte_offset_map, pte_lockptr, ptep_get, set_pte_at, pte_clear, pmd_off, flush_tlb_range } from './pgtable.js';
 import { vm_normal_page } from './memory.js';
+import { pfn_to_page } from './page_alloc.js';
 import { pmd_addr_end } from './zap.js';
 import { folio_trylock, folio_unlock } from './filemap.js';
 import { folio_mark_lazyfree, folio_isolate_lru } from './swap.js';
@@ -137,6 +140,28 @@ export function* madvise_free_single_vma(vma: vm_area_struct, start: number, end
   return 0;
 }
 
+/*
+ * folio_maybe_mapped_shared() - might another mapping (another mm after
+ * fork) use this folio? Any page mapped twice, or the whole folio.
+ */
+function folio_maybe_mapped_shared(f: page): boolean {
+  if (f.order === 0) return folio_mapcount(f) > 1;
+  if (f._entire_mapcount > 0) return true;
+  for (let i = 0; i < 1 << f.order; i++) {
+    const n = pfn_to_page(f.pfn + i)._mapcount + 1 + (f._entire_mapcount + 1);
+    if (n > 1) return true;
+  }
+  return false;
+}
+
+/* Isolate one folio for MADV_PAGEOUT unless another mm may use it (a large one once, by its head). */
+function pageout_isolate(f: page, list: page[]): void {
+  const h = f.compound_head;
+  if (h.pgmap !== null || folio_maybe_mapped_shared(h)) return;
+  TestClearPageReferenced(h);
+  if (folio_isolate_lru(h)) list.push(h);
+}
+
 /* madvise_pageout_pte_range() - isolate the folios of [addr, end) in one PTE page that only this mm maps. */
 function madvise_pageout_pte_range(vma: vm_area_struct, addr: number, end: number, list: page[]): void {
   const mm = vma.vm_mm;
@@ -148,10 +173,7 @@ function madvise_pageout_pte_range(vma: vm_area_struct, addr: number, end: numbe
     const pte = ptep_get(mm, ptep);
     if (!pte_present(pte)) continue;
     const f = vm_normal_page(vma, addr, pte);
-    if (f === null || f.pgmap !== null || f.compound_head.order > 0) continue;
-    if (folio_mapcount(f) !== 1) continue;          /* do not reclaim under another process's feet */
-    TestClearPageReferenced(f);
-    if (folio_isolate_lru(f)) list.push(f);
+    if (f !== null) pageout_isolate(f, list);
   }
   spin_unlock(ptl);
 }
@@ -172,10 +194,10 @@ export function* madvise_pageout(vma: vm_area_struct, start: number, end: number
   for (let addr = s; addr < e;) {
     const next = pmd_addr_end(addr, e);
     const pmdp = pmd_off(mm, addr);
-    if (pmdp >= 0 && pmd_is_table(mm.pgd.load(pmdp))) {
-      madvise_pageout_pte_range(vma, addr, next, list);
-      yield* reclaim_pages(list);
-    }
+    const pmd = pmdp >= 0 ? mm.pgd.load(pmdp) : 0;
+    if (pmd_is_table(pmd)) madvise_pageout_pte_range(vma, addr, next, list);
+    else if (pmd_trans_huge(pmd) && pmd_present(pmd)) pageout_isolate(pfn_to_page(pmd_pfn(pmd)), list);
+    if (list.length > 0) yield* reclaim_pages(list);   /* reclaim splits a THP into small folios first */
     addr = next;
   }
   count_event('madvise_pageout');

@@ -89,7 +89,7 @@ export function mem_cgroup_attach_task(memcg: mem_cgroup, task: task_struct): vo
  */
 export function get_mem_cgroup_from_mm(mm: mm_struct | null): mem_cgroup {
   const memcg = mm === null ? null : (mm.memcg as mem_cgroup | null);
-  return memcg === null || memcg.offline ? ms.root : memcg;
+  return memcg ?? ms.root;
 }
 
 /** mem_cgroup_lruvec() - the LRU lists of a memcg (the root's for null). */
@@ -220,7 +220,7 @@ export function mem_cgroup_charge(f: page, mm: mm_struct | null, gfp: gfp_t): nu
  */
 export function mem_cgroup_swapin_charge_folio(f: page, mm: mm_struct | null, gfp: gfp_t, entry: swp_entry_t): number {
   const owner = mem_cgroup_from_id(lookup_swap_cgroup_id(entry));
-  const memcg = owner !== null && !owner.offline ? owner : get_mem_cgroup_from_mm(mm);
+  const memcg = owner ?? get_mem_cgroup_from_mm(mm);
   return charge_memcg(f, memcg, gfp);
 }
 

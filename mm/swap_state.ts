@@ -44,10 +44,10 @@ import { folio_add_new_anon_rmap, folio_add_anon_rmap_pte } from './rmap.js';
 import { folio_lock, folio_unlock } from './filemap.js';
 import {
   get_swap_device, folio_alloc_swap, swapcache_prepare, put_swap_folio, swap_free, folio_free_swap,
-  swap_read_folio, vm_swap_full, __swap_count, swap_devices,
+  swap_read_folio, __swap_count, swap_devices,
 } from './swapfile.js';
 import { folio_add_lru } from './swap.js';
-import { mem_cgroup_swapin_charge_folio } from './memcontrol.js';
+import { mem_cgroup_swapin_charge_folio, mem_cgroup_swap_full } from './memcontrol.js';
 import { register_boot_hook } from './init.js';
 
 /**
@@ -167,7 +167,7 @@ export function read_swap_cache_async(entry: swp_entry_t, gfp: gfp_t, mm: mm_str
 /* should_try_to_free_swap() - drop the slot at swap-in when swap is tight or the write makes it useless. */
 function should_try_to_free_swap(f: page, vm_flags: number, fault_flags: number): boolean {
   if (!PageSwapCache(f)) return false;
-  if (vm_swap_full() || (vm_flags & VM_LOCKED)) return true;
+  if (mem_cgroup_swap_full(f) || (vm_flags & VM_LOCKED)) return true;
   return (fault_flags & FAULT_FLAG_WRITE) !== 0 && f._refcount === 2;
 }
 

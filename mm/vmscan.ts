@@ -56,17 +56,18 @@ import { spin_lock, spin_unlock } from '../lib/locking/spinlock.js';
 import { wait_queue_head, wait_event, wake_up_interruptible, waitqueue_active } from '../lib/locking/wait.js';
 import { count_event, trace_event } from '../lib/sim/trace.js';
 import {
-  put_page, nr_free_pages, zone_watermark_ok, wmark_pages, set_reclaim_hook, set_kswapd_hook,
+  put_page, pfn_to_page, nr_free_pages, zone_watermark_ok, wmark_pages, set_reclaim_hook, set_kswapd_hook,
 } from './page_alloc.js';
 import { folio_trylock, folio_unlock } from './filemap.js';
 import { folio_maybe_dma_pinned } from './gup.js';
 import {
-  lruvec_add_folio, lruvec_del_folio, lruvec_lru_size, folio_is_file_lru, folio_putback_lru,
+  lruvec_add_folio, lruvec_del_folio, lruvec_lru_size, folio_is_file_lru, folio_putback_lru, folio_isolate_lru,
 } from './swap.js';
 import { folio_referenced, try_to_unmap } from './rmap_reclaim.js';
 import { add_to_swap, __delete_from_swap_cache } from './swap_state.js';
 import { swap_writepage, put_swap_folio, folio_free_swap, get_nr_swap_pages } from './swapfile.js';
-import { mem_cgroup_subtree, root_mem_cgroup, mem_cgroup_swap_full } from './memcontrol.js';
+import { mem_cgroup_subtree, root_mem_cgroup, mem_cgroup_swap_full, folio_lruvec } from './memcontrol.js';
+import { split_folio } from './huge_memory_split.js';
 import { register_boot_hook } from './init.js';
 
 /** struct scan_control - one reclaim pass: what to reclaim and what it did. */
@@ -89,11 +90,6 @@ function new_scan_control(nr_to_reclaim: number, gfp: gfp_t, target: mem_cgroup 
   return { nr_to_reclaim, gfp_mask: gfp, order: 0, priority: DEF_PRIORITY, may_unmap: true, may_swap,
     target_mem_cgroup: target, nr_scanned: 0, nr_reclaimed: 0, blockable };
 }
-
-/** Slot for the THP code: split a large folio about to be reclaimed (split_folio_to_list). */
-export const vmscan_hooks: {
-  split_folio_to_list: ((f: page, list: page[]) => number) | null;
-} = { split_folio_to_list: null };
 
 interface kswapd_state {
   thread: Thread | null;
@@ -166,8 +162,18 @@ function* shrink_folio(f: page, sc: scan_control, more: page[], ignore_reference
   if (!sc.may_unmap && f._mapcount >= 0) return 'keep';
   if (!folio_test_anon(f) && !PageSwapCache(f)) { count_event('reclaim_skip_file'); return 'keep'; }
   if (f.order > 0) {
-    const split = vmscan_hooks.split_folio_to_list;
-    if (split === null || split(f, more) !== 0) return 'keep';
+    /*
+     * Swap holds small pages: split the THP first (split_folio_to_list),
+     * only where the split's notifiers may sleep. The new small folios
+     * join this list, isolated like the head.
+     */
+    const nr = 1 << f.order;
+    if (!sc.blockable || !folio_test_anon(f) || (yield* split_folio(f)) !== 0) return 'keep';
+    for (let i = 1; i < nr; i++) {
+      const t = pfn_to_page(f.pfn + i);
+      if (folio_isolate_lru(t)) more.push(t);
+    }
+    count_event('thp_split_for_reclaim');
   }
   if (PageWriteback(f)) return 'keep';
   const references = ignore_references ? folio_references.FOLIOREF_RECLAIM : folio_check_references(f);
@@ -214,6 +220,7 @@ export function* shrink_folio_list(list: page[], sc: scan_control, ignore_refere
       if (PageSwapCache(f) && mem_cgroup_swap_full(f)) folio_free_swap(f);
       SetPageActive(f);
       count_event('pgactivate', 1 << f.order);
+      (folio_lruvec(f).owner as mem_cgroup).stat.pgactivate += 1 << f.order;
     }
     folio_unlock(f);
     if (v === 'free') {

@@ -123,7 +123,9 @@ export class dummy_mirror {
   naccess = 0;
   readonly lock: spinlock_t;
   readonly wait_queue: wait_queue_head;
+  /* ioctls in flight: the structures outlive them (v9 ->free defers to the last one) */
   nworkers = 0;
+  free_pending = false;
   dead = false;
   freed = false;
   constructor(readonly ddevice: dummy_device, readonly minor: number, readonly pid: number) {
@@ -353,8 +355,10 @@ function* dummy_copy_from_device(mirror: hmm_mirror, event: hmm_event, dst: Floa
   return 0;
 }
 
+/* free the driver's structures; with a worker (an ioctl) in flight, its exit frees them */
 function dummy_mirror_free(dm: dummy_mirror): void {
   if (dm.freed) return;
+  if (dm.nworkers > 0) { dm.free_pending = true; return; }
   dm.freed = true;
   hmm_pt_fini(dm.pt);
   kfree(dm.mirror, 'struct hmm_mirror');
@@ -447,6 +451,7 @@ function* dummy_fops_rw(dm: dummy_mirror, uarg: number, write: boolean): Sleepab
     while (left > 0) {
       const off = addr % PAGE_SIZE, n = Math.min(left, PAGE_SIZE - off), page = addr - off;
       if (write && (yield* copy_from_user(mm, bounce.subarray(0, n), uptr)) !== 0) { ret = -EFAULT; break; }
+      kasan_check(dm, 'dummy_fops_rw');
       const dp = hmm_pt_lookup(dm.pt, page);
       if (dp < 0) break;
       const acc: dummy_access = { start: page, end: page + PAGE_SIZE, backoff: false };
@@ -515,7 +520,7 @@ function* dummy_fops_unlocked_ioctl(f: file, cmd: number, arg: number): Sleepabl
     if (cmd === HMM_DUMMY_MIGRATE_TO) return yield* dummy_fops_migrate(dm, arg);
     return yield* dummy_fops_rw(dm, arg, cmd === HMM_DUMMY_WRITE);
   } finally {
-    dm.nworkers--;
+    if (--dm.nworkers === 0 && dm.free_pending) dummy_mirror_free(dm);
   }
 }
 

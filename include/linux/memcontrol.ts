@@ -68,10 +68,8 @@ export class mem_cgroup {
   readonly children: mem_cgroup[] = [];
   /* memory.events (hierarchical, as the file shows) */
   readonly events = new Array<number>(MEMCG_NR_MEMORY_EVENTS).fill(0);
-  /* memory.stat, in pages or events: anon, swapped-out pages, reclaim counters */
-  readonly stat = { anon: 0, pgscan: 0, pgsteal: 0, pgactivate: 0, pgdeactivate: 0 };
-  /* set when the cgroup is removed: no new charges, reclaim still works */
-  offline = false;
+  /* memory.stat: the reclaim counters, in pages */
+  readonly stat = { pgscan: 0, pgsteal: 0, pgactivate: 0, pgdeactivate: 0 };
 
   constructor(readonly id: number, readonly name: string, readonly parent: mem_cgroup | null, lru_lock: spinlock_t) {
     this.memory = new page_counter(parent === null ? null : parent.memory);

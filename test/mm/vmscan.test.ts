@@ -1,13 +1,13 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { RW, ANON, recordNotifier, starts } from '../helpers.js';
-import { boot_swap, reclaim_all, pte_of, check_invariants, MiB } from './swap_helpers.js';
+import { boot, RW, ANON, recordNotifier, starts } from '../helpers.js';
+import { boot_swap, reclaim_all, pte_of, check_invariants, pagemap, proc_text, smaps_field, MiB } from './swap_helpers.js';
 import { runAs, type Process } from '../../tools/include/nolibc/nolibc.js';
 import { MM_ANONPAGES, MM_SWAPENTS, type page } from '../../include/linux/mm_types.js';
 import { PAGE_SIZE, FOLL_WRITE } from '../../include/linux/mm.js';
 import { pte_present, pte_pfn, pte_young } from '../../include/linux/pgtable.js';
 import { pte_kind } from '../../include/linux/swapops.js';
-import { WMARK_MIN, WMARK_LOW, WMARK_HIGH } from '../../include/linux/mmzone.js';
+import { WMARK_MIN, WMARK_LOW, WMARK_HIGH, LRU_INACTIVE_ANON } from '../../include/linux/mmzone.js';
 import { GFP_KERNEL, GFP_ATOMIC } from '../../include/linux/gfp.js';
 import { MADV_PAGEOUT } from '../../include/uapi/asm-generic/mman.js';
 import {
@@ -20,6 +20,8 @@ import { alloc_page, nr_free_pages, wmark_pages, pfn_to_page } from '../../mm/pa
 import { pin_user_pages_unlocked, unpin_user_pages } from '../../mm/gup.js';
 import { kswapd_run, kswapd_stop } from '../../mm/vmscan.js';
 import { folio_referenced } from '../../mm/rmap_reclaim.js';
+import { root_mem_cgroup } from '../../mm/memcontrol.js';
+import { get_nr_swap_pages, total_swap_pages } from '../../mm/swapfile.js';
 
 const t = suite('mm/vmscan');
 const P = PAGE_SIZE;
@@ -115,6 +117,28 @@ t('folio_referenced() tests and clears the accessed bit the MMU sets on each acc
   c.read32(a);
   assert.is(folio_referenced(f).referenced, 2, 'one per mapping');
   assert.ok(folio_referenced(f).vm_flags & 2, 'VM_WRITE of the mapping VMAs');
+});
+
+t('a THP is split by reclaim and swapped out page by page; MADV_PAGEOUT of a PMD-mapped THP too', () => {
+  const p = boot({ ram_bytes: 16 * MiB, swap_bytes: 16 * MiB, transparent_hugepage: 'always' });
+  const a0 = p.mmap(0, 6 * MiB, RW, ANON);
+  const a = Math.ceil(a0 / (2 * MiB)) * 2 * MiB, b = a + 2 * MiB;
+  p.fill32(a, 4 * MiB, 0x33);
+  assert.is(get_counter('thp_fault_alloc'), 2, 'two PMD-mapped THPs');
+  assert.is(root_mem_cgroup().lruvec.nr_pages[LRU_INACTIVE_ANON], 1024, 'on the anon list, 512 pages each');
+  check_invariants([p.mm]);
+  assert.is(smaps_field(proc_text(p, '/proc/self/smaps_rollup'), 'AnonHugePages'), 4096);
+  assert.is(p.madvise(a, 2 * MiB, MADV_PAGEOUT), 0);
+  assert.is(p.mm.rss_stat[MM_SWAPENTS], 512, 'the first THP: split, every page swapped');
+  assert.equal(pagemap(p, a, 1)[0] >> 62n, 1n, 'PM_SWAP');
+  assert.ok(reclaim_all() >= 512);
+  assert.is(p.mm.rss_stat[MM_SWAPENTS], 1024);
+  assert.is(get_counter('thp_split_for_reclaim'), 2);
+  check_invariants([p.mm]);
+  assert.is(p.check32(a, 4 * MiB, 0x33), -1);
+  assert.is(p.check32(b, P, 0x33 + 2 * MiB / 4), -1);
+  p.exit(0);
+  assert.equal([get_nr_swap_pages(), root_mem_cgroup().memory.usage], [total_swap_pages(), 0]);
 });
 
 t('a DMA-pinned page is not swapped out', () => {

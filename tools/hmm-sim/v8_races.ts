@@ -108,20 +108,22 @@ export function v8_race_handshake(broken: boolean): v8_race {
       hmm_v8_config.no_fault_backoff = broken;
       p = Process.spawn('hs');
       const { fd, arg } = bind(p, 0, 0);
-      a = p.mmap(0, PAGE_SIZE, RW, PA);
-      const buf = p.mmap(0, PAGE_SIZE, RW, PA);
-      p.write32(a, 42);
-      p.write32(buf, 0);
+      a = p.mmap(0, 2 * PAGE_SIZE, RW, PA);
+      const buf = p.mmap(0, 2 * PAGE_SIZE, RW, PA);
+      p.fill32(a, 2 * PAGE_SIZE, 42);
+      p.fill32(buf, 2 * PAGE_SIZE, 0);
       const dm = dmirror(0, 0);
       watch_frees((pg) => {
-        const dp = hmm_pt_lookup(dm.pt, a);
-        const e = dp < 0 ? 0 : hmm_pt_load(dm.pt, dp);
-        if (hmm_pte_test_valid_pfn(e) && hmm_pte_pfn(e) === pg.pfn) throw new Error(`page ${pg.pfn} freed while the device maps it`);
+        for (let i = 0; i < 2; i++) {
+          const dp = hmm_pt_lookup(dm.pt, a + i * PAGE_SIZE);
+          const e = dp < 0 ? 0 : hmm_pt_load(dm.pt, dp);
+          if (hmm_pte_test_valid_pfn(e) && hmm_pte_pfn(e) === pg.pfn) throw new Error(`page ${pg.pfn} freed while the device maps it`);
+        }
       });
-      s.spawn('device', function* () { yield* read_ioctl(p, fd, arg, a, PAGE_SIZE, buf); }, 'user', p.task);
-      s.spawn('madvise', function* () { yield* p.sys.madvise(a, PAGE_SIZE, MADV_DONTNEED); }, 'user', p.task);
+      s.spawn('device', function* () { yield* read_ioctl(p, fd, arg, a, 2 * PAGE_SIZE, buf); }, 'user', p.task);
+      s.spawn('madvise', function* () { yield* p.sys.madvise(a + PAGE_SIZE, PAGE_SIZE, MADV_DONTNEED); }, 'user', p.task);
     },
-    check() { watch_frees(null); check_device_table(p, dmirror(0, 0), a, 1); },
+    check() { watch_frees(null); check_device_table(p, dmirror(0, 0), a, 2); },
   };
 }
 
@@ -154,11 +156,15 @@ export function v8_race_locked(): v8_race {
   };
 }
 
-/** teardown: exit of the mirrored mm against the driver's close; @lifetime: 'v8' shows the use-after-free. */
-export function v8_race_teardown(lifetime: 'v8' | 'v9'): v8_race {
+/**
+ * teardown: exit of the mirrored mm against the driver's close; @lifetime:
+ * 'v8' shows the use-after-free. @with_reader: a third thread has a device
+ * READ in flight (the driver's worker count must keep its table alive).
+ */
+export function v8_race_teardown(lifetime: 'v8' | 'v9', with_reader = false): v8_race {
   let p: Process, c: Process;
   return {
-    name: `teardown (${lifetime})`,
+    name: `teardown (${lifetime}${with_reader ? ', device READ in flight' : ''})`,
     run(s) {
       start_kernel({ ram_bytes: 4 << 20 });
       watch_frees(null);
@@ -169,6 +175,8 @@ export function v8_race_teardown(lifetime: 'v8' | 'v9'): v8_race {
       p.write32(a, 1);
       runAs(p.task, read_ioctl(p, fd, arg, a, PAGE_SIZE, arg));   /* the device table maps the page */
       c = p.fork();                                  /* the child shares the open file */
+      /* the child drives the device on the parent's address space (the fd is shared) */
+      if (with_reader) s.spawn('device', function* () { yield* read_ioctl(c, fd, arg, a, PAGE_SIZE, arg); }, 'user', c.task);
       s.spawn('exit', function* () { yield* p.sys.exit(0); }, 'user', p.task);
       s.spawn('close', function* () { yield* c.sys.close(fd); }, 'user', c.task);
     },

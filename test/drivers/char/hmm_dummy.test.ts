@@ -15,14 +15,14 @@ import { EACCES, EBUSY, EFAULT, EINVAL, ENOMEM } from '../../../include/uapi/asm
 import { pte_kind } from '../../../include/linux/swapops.js';
 import {
   HMM_DUMMY_EXPOSE_MM, HMM_DUMMY_READ, HMM_DUMMY_WRITE, HMM_DUMMY_MIGRATE_TO, HMM_DUMMY_STRUCT_SIZE,
-  hmm_dummy_migrate_encode, hmm_dummy_migrate_decode, hmm_dummy_path,
+  hmm_dummy_migrate_encode, hmm_dummy_migrate_decode, hmm_dummy_rw_encode, hmm_dummy_path,
 } from '../../../include/uapi/linux/hmm_dummy.js';
 import { O_RDWR, O_EXCL } from '../../../mm/file.js';
 import { hmm_dummy_params, hmm_dummy_init, hmm_dummy_rmem_used, hmm_dummy_device_of } from '../../../drivers/char/hmm_dummy.js';
 import {
   hmm_ctx, hmm_ctx_init, hmm_ctx_fini, hmm_buffer_new_anon, hmm_buffer_new_share, hmm_buffer_nbytes,
   hmm_buffer_mirror_read, hmm_buffer_mirror_write, hmm_buffer_mirror_migrate_to, hmm_buffer_mprotect,
-  ints_fill, ints_check, type hmm_buffer,
+  ints_fill, ints_check, hmm_create_file, hmm_buffer_new_file, hmm_ftruncate, type hmm_buffer,
 } from '../../../tools/testing/selftests/hmm-dummy/hmm_test_framework.js';
 import { get_counter } from '../../../lib/sim/trace.js';
 
@@ -91,6 +91,20 @@ t('errno of the 2015 core: EACCES for a write to a read-only VMA, EFAULT for PRO
   assert.is(hmm_buffer_mirror_write(ctx, b, -1, 0), -EACCES);
   const hole = Object.assign(Object.create(b), { ptr: 0x10000 });
   assert.is(hmm_buffer_mirror_read(ctx, hole, PAGE_SIZE, 0), -EFAULT);
+});
+
+t('file truncate as the 2015 commit intended: a device READ of the truncated half gets EFAULT', () => {
+  const fd = hmm_create_file(p, 8 << 12);
+  const b = hmm_buffer_new_file(p, 'f', fd, 8 << 12);
+  ints_fill(p, b.ptr, 8 << 12, K);
+  assert.is(hmm_ftruncate(p, fd, 4 << 12), 0);
+  const raw = new Uint8Array(HMM_DUMMY_STRUCT_SIZE);
+  hmm_dummy_rw_encode(raw, { address: b.ptr + (4 << 12), size: 4 << 12, ptr: b.mirror, nsys_pages: 0, nfaulted_sys_pages: 0, ndev_pages: 0, nfaulted_dev_pages: 0 });
+  p.write(ctx.arg, raw);
+  assert.is(p.ioctl(ctx.fd, HMM_DUMMY_READ, ctx.arg), -EFAULT);
+  assert.is(hmm_buffer_mirror_read(ctx, b, 4 << 12, 0), 0);
+  assert.is(ints_check(p, b.mirror, 4 << 12, K).k, -1);
+  assert.is(migrate_rc(b.ptr, 4 << 12).rc, -EINVAL, 'file memory does not migrate in 2015');
 });
 
 t('MIGRATE_TO: 256 pages copied, CPU PTEs become SWP_HMM, munmap gives the fake pages back', () => {

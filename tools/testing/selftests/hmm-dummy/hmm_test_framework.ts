@@ -20,11 +20,12 @@
  *    that had returned, i.e. undefined behaviour): the test fails;
  *  - hmm_random() is a seeded generator (tests must be reproducible), not
  *    /dev/urandom; hmm_nanosleep() sleeps in simulated time;
- *  - system calls the machine may not offer yet (ftruncate, unlink) are
- *    looked up on Process at run time and fail the test, naming the
- *    feature, when missing.
+ *  - ftruncate and unlink are looked up on Process at run time; without
+ *    them the helpers call sys_ftruncate() as the process, and unlink
+ *    removes the name from mm/file.ts's path table (there is no unlink(2)
+ *    yet).
  */
-import { Process } from '../../../include/nolibc/nolibc.js';
+import { Process, runAs } from '../../../include/nolibc/nolibc.js';
 import { PAGE_SIZE } from '../../../../include/linux/mm.js';
 import {
   PROT_READ, PROT_WRITE, MAP_PRIVATE, MAP_SHARED, MAP_ANONYMOUS,
@@ -34,7 +35,8 @@ import {
   HMM_DUMMY_STRUCT_SIZE, HMM_DUMMY_EXPOSE_MM, HMM_DUMMY_READ, HMM_DUMMY_WRITE, HMM_DUMMY_MIGRATE_TO,
   hmm_dummy_rw_decode, hmm_dummy_rw_encode, hmm_dummy_migrate_decode, hmm_dummy_migrate_encode, hmm_dummy_path,
 } from '../../../../include/uapi/linux/hmm_dummy.js';
-import { O_RDWR, O_CREAT, O_EXCL } from '../../../../mm/file.js';
+import { O_RDWR, O_CREAT, O_EXCL, unregister_path } from '../../../../mm/file.js';
+import { sys_ftruncate } from '../../../../mm/syscalls.js';
 import { Rng } from '../../../../lib/sim/rng.js';
 
 /** A fatal helper error (the C helpers longjmp back into the test). */
@@ -191,11 +193,12 @@ export function hmm_buffer_free(b: hmm_buffer | null): void {
   b.p.munmap(b.mirror, hmm_buffer_nbytes(b));
 }
 
-/* a Process method the machine may not have yet */
-function sys(p: Process, name: string): (...a: unknown[]) => number {
+/* a Process method the machine may not have yet, or the kernel entry point behind it */
+function sys(p: Process, name: string, fallback?: (...a: never[]) => number): (...a: unknown[]) => number {
   const f = (p as unknown as Record<string, unknown>)[name];
-  if (typeof f !== 'function') fatal(`missing core feature: ${name}(2) on nolibc Process`);
-  return (f as (...a: unknown[]) => number).bind(p);
+  if (typeof f === 'function') return (f as (...a: unknown[]) => number).bind(p);
+  if (fallback !== undefined) return fallback as (...a: unknown[]) => number;
+  fatal(`missing core feature: ${name}(2) on nolibc Process`);
 }
 
 /**
@@ -210,7 +213,7 @@ export function hmm_create_file(p: Process, size: number, path_out: string[] = [
     const fd = p.open(path, O_CREAT | O_EXCL | O_RDWR);
     if (fd < 0) continue;
     let r: number;
-    do r = sys(p, 'ftruncate')(fd, size); while (r === -EINTR);
+    do r = hmm_ftruncate(p, fd, size); while (r === -EINTR);
     if (r < 0) { hmm_unlink(p, path); return -1; }
     path_out[0] = path;
     return fd;
@@ -218,10 +221,14 @@ export function hmm_create_file(p: Process, size: number, path_out: string[] = [
   return -1;
 }
 
-/** unlink(2), looked up on Process. */
-export function hmm_unlink(p: Process, path: string): number { return sys(p, 'unlink')(path); }
-/** ftruncate(2), looked up on Process. */
-export function hmm_ftruncate(p: Process, fd: number, size: number): number { return sys(p, 'ftruncate')(fd, size); }
+/** unlink(2): Process.unlink, or removing the name from the path table (mm/file.ts has no unlink yet). */
+export function hmm_unlink(p: Process, path: string): number {
+  return sys(p, 'unlink', (path_: string) => { unregister_path(path_); return 0; })(path);
+}
+/** ftruncate(2): Process.ftruncate, or the system call itself run as the process. */
+export function hmm_ftruncate(p: Process, fd: number, size: number): number {
+  return sys(p, 'ftruncate', (fd_: number, size_: number) => runAs(p.task, sys_ftruncate(p.task, fd_, size_)))(fd, size);
+}
 
 /* the host is little-endian (as x86-64 and the simulated machine): Int32Array views are the ints */
 const LE = new Uint8Array(new Int32Array([1]).buffer)[0] === 1;

@@ -31,7 +31,7 @@ import { hpage_pmd_size } from '../../../../mm/huge_memory.js';
 import { default_hstate, hugetlb_report_meminfo } from '../../../../mm/hugetlb.js';
 import {
   HMM_DMIRROR_CMD_SIZE, HMM_DMIRROR_MIGRATE_TO_DEV, HMM_DMIRROR_MIGRATE_TO_SYS, hmm_dmirror_cmd_decode,
-  hmm_dmirror_cmd_encode, _IOWR,
+  hmm_dmirror_cmd_encode,
 } from '../../../../include/uapi/linux/test_hmm.js';
 import { PROT_READ, PROT_WRITE, MAP_PRIVATE, MAP_ANONYMOUS } from '../../../../include/uapi/asm-generic/mman.js';
 import { EINTR, errno_name } from '../../../../include/uapi/asm-generic/errno.js';
@@ -40,6 +40,9 @@ import type { Sleepable } from '../../../../lib/sim/sched.js';
 import { runAs } from '../../../include/nolibc/nolibc.js';
 import { UserFault } from '../../../../mm/fault.js';
 import * as syscalls from '../../../../mm/syscalls.js';
+import {
+  GUP_BASIC_TEST, GUP_FAST_BENCHMARK, PIN_FAST_BENCHMARK, PIN_LONGTERM_BENCHMARK, GUP_TEST_PATH, gup_test_encode,
+} from '../../../../mm/gup_test.js';
 
 export const MAP_FAILED = -1;
 export const ONEKB = 1 << 10;
@@ -452,24 +455,17 @@ export function hmm_create_file(p: Process, size: number): number {
 
 /* ------------------------------------------------------------ gup_test (mm/gup_test.h) */
 
-export const GUP_TEST_STRUCT_SIZE = 80;   /* 4 x u64, 3 x u32, 8 x u32, padded to 8 */
-export const GUP_FAST_BENCHMARK = _IOWR('g', 1, GUP_TEST_STRUCT_SIZE);
-export const PIN_FAST_BENCHMARK = _IOWR('g', 2, GUP_TEST_STRUCT_SIZE);
-export const PIN_LONGTERM_BENCHMARK = _IOWR('g', 3, GUP_TEST_STRUCT_SIZE);
-export const GUP_BASIC_TEST = _IOWR('g', 4, GUP_TEST_STRUCT_SIZE);
+export { GUP_BASIC_TEST, GUP_FAST_BENCHMARK, PIN_FAST_BENCHMARK, PIN_LONGTERM_BENCHMARK, GUP_TEST_PATH };
 export const FOLL_WRITE = 0x01;
 export const FOLL_LONGTERM = 0x100;
 
 /** gup_test_exec() - one gup_test ioctl over @npages at @addr, always with FOLL_WRITE. Return: 0 or errno. */
 export function gup_test_exec(self: hmm_self, gup_fd: number, addr: number, cmd: number, npages: number,
                               size: number, flags: number): number {
-  const b = new Uint8Array(GUP_TEST_STRUCT_SIZE);
-  const v = new DataView(b.buffer);
-  v.setBigUint64(16, BigInt(addr), true);
-  v.setBigUint64(24, BigInt(size), true);
-  v.setUint32(32, npages, true);
-  v.setUint32(36, FOLL_WRITE | flags, true);
-  self.p.write(self.cmd_addr, b);
+  self.p.write(self.cmd_addr, gup_test_encode({
+    get_delta_usec: 0, put_delta_usec: 0, addr, size, nr_pages_per_call: npages, gup_flags: FOLL_WRITE | flags,
+    test_flags: 0, which_pages: [],
+  }));
   const ret = self.p.ioctl(gup_fd, cmd, self.cmd_addr);
   if (ret < 0) { ksft_print(`ioctl on error: ${errno_name(ret)}`); return -ret; }
   return 0;

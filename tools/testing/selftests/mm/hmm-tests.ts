@@ -46,7 +46,7 @@ import {
   hmm_migrate_sys_to_dev, hmm_migrate_dev_to_sys, fill_ints, check_inc_ints, read_ints, memset, run_child,
   read_pmd_pagesize, default_huge_page_size, hmm_create_file, pwrite, pread, ksft_print,
   WIFEXITED, WEXITSTATUS, WIFSIGNALED, WTERMSIG, gup_test_exec, GUP_BASIC_TEST, GUP_FAST_BENCHMARK,
-  PIN_FAST_BENCHMARK, PIN_LONGTERM_BENCHMARK, FOLL_LONGTERM, hmm_variants, hmm2_variants,
+  PIN_FAST_BENCHMARK, PIN_LONGTERM_BENCHMARK, FOLL_LONGTERM, GUP_TEST_PATH, hmm_variants, hmm2_variants,
   HUGETLB_SETUP_DEFAULT_PAGES, hugetlb_free_default_pages,
 } from './hmm-tests-helpers.js';
 import { register_huge_tests, BENCHMARK_RAM_BYTES } from './hmm-tests-huge.js';
@@ -609,8 +609,8 @@ TEST_F('hmm', 'exclusive_cow', (self) => {
 /* GUP and pins of device pages: private pages come back; coherent ones only for long-term pins. */
 TEST_F('hmm', 'hmm_gup_test', (self, variant) => {
   const p = self.p;
-  const gup_fd = p.open('/sys/kernel/debug/gup_test', O_RDWR);
-  if (gup_fd < 0) missing(`/sys/kernel/debug/gup_test (CONFIG_GUP_TEST, mm/gup_test.ts): open returned ${gup_fd}`);
+  const gup_fd = p.open(GUP_TEST_PATH, O_RDWR);
+  if (gup_fd < 0) missing(`${GUP_TEST_PATH} (CONFIG_GUP_TEST, mm/gup_test.ts): open returned ${gup_fd}`);
   const npages = 4, size = npages << self.page_shift;
   const b = anon_buffer(self, size);
   fill_ints(p, b.ptr, size / 4, I);
