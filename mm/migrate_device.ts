@@ -519,6 +519,7 @@ function* __migrate_device_pages(src: Float64Array | number[], dst: Float64Array
  * Context: mmap_lock held for read; may sleep (notifier for holes).
  */
 export function* migrate_vma_pages(m: migrate_vma): Sleepable {
+  trace_event('migrate_vma_pages', { mm: m.vma.vm_mm.id, start: m.start, npages: m.npages, cpages: m.cpages });
   yield* __migrate_device_pages(m.src, m.dst, m.npages, m);
 }
 

@@ -359,6 +359,7 @@ export function* mmu_interval_read_begin(sub: mmu_interval_notifier): Sleepable<
     count_event('mmu_interval_read_begin_wait');
     yield* wait_event(s.wq, () => s.invalidate_seq !== seq);
   }
+  trace_event('mmu_interval_read_begin', { start: sub.start, seq, waited: is_invalidating });
   return seq;
 }
 
@@ -368,7 +369,12 @@ export function* mmu_interval_read_begin(sub: mmu_interval_notifier): Sleepable<
  * held, before publishing anything derived from the read.
  */
 export function mmu_interval_read_retry(sub: mmu_interval_notifier, seq: number): boolean {
-  return sub.invalidate_seq !== seq;
+  const retry = sub.invalidate_seq !== seq;
+  if (retry) {
+    count_event('mmu_interval_read_retry');
+    trace_event('mmu_interval_read_retry', { start: sub.start, seq, now: sub.invalidate_seq });
+  }
+  return retry;
 }
 
 /**
@@ -386,6 +392,7 @@ export function mmu_interval_check_retry(sub: mmu_interval_notifier, seq: number
  */
 export function mmu_interval_set_seq(sub: mmu_interval_notifier, cur_seq: number): void {
   sub.invalidate_seq = cur_seq;
+  trace_event('mmu_interval_set_seq', { start: sub.start, seq: cur_seq });
 }
 
 /** mmu_notifier_subscriptions_of() - the per-mm state, for tests and dumps. */

@@ -117,7 +117,7 @@ interface dummy_access { start: number; end: number; backoff: boolean }
 export class dummy_mirror {
   readonly mirror: hmm_mirror;
   /* the device page table */
-  readonly pt: hmm_pt = hmm_pt_init();
+  readonly pt: hmm_pt = hmm_pt_init(undefined, 'hmm_dummy_pte_touched');
   /* accesses in flight; protected by lock */
   readonly accesses: dummy_access[] = [];
   naccess = 0;

@@ -241,7 +241,7 @@ export function* hmm_mirror_fault(mirror: hmm_mirror, event: hmm_event): Sleepab
   if (event.start >= h.vm_end) { yield* hmm_mirror_unref(mirror); return -EINVAL; }
   hmm_event_init(event, h, event.start, event.end, event.etype);
   if (event.start >= event.end) { yield* hmm_mirror_unref(mirror); return -EINVAL; }
-  count_event('hmm_v8_mirror_fault');
+  count_event(event.etype === HMM_COPY_TO_DEVICE ? 'hmm_v8_migrate_request' : 'hmm_v8_mirror_fault');
   trace_event('hmm_mirror_fault', { mm: h.mm.id, start: event.start, end: event.end, etype: hmm_etype_names[event.etype] });
   let ret: number;
   for (;;) {

@@ -62,7 +62,8 @@ export class hmm_pt {
   readonly gpt: gpt;
   readonly llevel: number;
   dead = false;
-  constructor(readonly last: number) {
+  /* @counter: the event counter entry writes go to (a mirror table, or a driver's own table) */
+  constructor(readonly last: number, readonly counter = 'hmm_v8_pte_touched') {
     this.gpt = new gpt({ address_bits: address_bits(last), level_bits: 9, page_shift: 12 }, hmm_pt_format,
       { initialSlots: 8 });
     this.llevel = this.gpt.llevel;
@@ -71,10 +72,12 @@ export class hmm_pt {
 
 /**
  * hmm_pt_init() - a new, empty mirror table covering [0, last].
+ * @counter: event counter of entry writes (default hmm_v8_pte_touched;
+ *   a driver using hmm_pt for its own table names its own)
  * Context: allocates the root directory.
  */
-export function hmm_pt_init(last: number = TASK_SIZE - 1): hmm_pt {
-  return new hmm_pt(last);
+export function hmm_pt_init(last: number = TASK_SIZE - 1, counter?: string): hmm_pt {
+  return new hmm_pt(last, counter);
 }
 
 /**
@@ -195,7 +198,7 @@ export function hmm_pt_load(pt: hmm_pt, ptr: number): number {
  * Return: the previous value.
  */
 export function hmm_pt_store(pt: hmm_pt, ptr: number, e: number): number {
-  count_event('hmm_v8_pte_touched');
+  count_event(pt.counter);
   return pt.gpt.set(ptr, e);
 }
 

@@ -22,15 +22,11 @@ import type { mmu_interval_notifier } from '../../include/linux/mmu_notifier.js'
 import { hmm_range_fault } from '../../mm/hmm.js';
 import { mmu_interval_notifier_insert, mmu_interval_read_begin, mmu_interval_set_seq } from '../../mm/mmu_notifier.js';
 import { mmap_read_lock, mmap_read_unlock } from '../../mm/mmap_lock.js';
-import {
-  HMM_DMIRROR_MIGRATE_TO_DEV, HMM_DMIRROR_MIGRATE_TO_SYS, hmm_dmirror_cmd_encode, hmm_dmirror_cmd_decode,
-  HMM_DMIRROR_CMD_SIZE,
-} from '../../include/uapi/linux/test_hmm.js';
-import { O_RDWR } from '../../mm/file.js';
+import { HMM_DMIRROR_MIGRATE_TO_DEV, HMM_DMIRROR_MIGRATE_TO_SYS } from '../../include/uapi/linux/test_hmm.js';
+import { Dmirror } from '../lib/dmirror.js';
 import { tracing_off } from '../../lib/sim/trace.js';
 import type { Sleepable } from '../../lib/sim/sched.js';
 import { hostNs, row } from './harness.js';
-import '../../lib/test_hmm.js';          /* module_init: registers /dev/hmm_dmirror* at boot */
 
 const SNAP_PAGES = 262144;
 
@@ -92,23 +88,11 @@ function bench_snapshot(): void {
   row('hmm_range_fault (Mpages/s)', rate(th), 'Mpages/s', 'plain walk', rate(tw), '(target ratio >= 0.25)');
 }
 
-/* One dmirror ioctl on [addr, addr + npages pages); the driver copies the data it saw to mirror. */
-function dmirror_cmd(p: Process, fd: number, cmd_addr: number, req: number, addr: number, mirror: number,
-                     npages: number): number {
-  p.write(cmd_addr, hmm_dmirror_cmd_encode({ addr: BigInt(addr), ptr: BigInt(mirror), npages: BigInt(npages),
-    cpages: 0n, faults: 0n }));
-  const ret = p.ioctl(fd, req, cmd_addr);
-  if (ret < 0) return ret;
-  return Number(hmm_dmirror_cmd_decode(p.read(cmd_addr, HMM_DMIRROR_CMD_SIZE)).cpages);
-}
-
 function bench_migrate(huge: boolean, bytes: number): void {
   start_kernel({ ram_bytes: 4 * bytes + (128 << 20) });
   tracing_off();
   const p = Process.spawn('bench');
-  const fd = p.open('/dev/hmm_dmirror0', O_RDWR);
-  if (fd < 0) throw new Error(`open /dev/hmm_dmirror0: ${fd}`);
-  const cmd = p.mmap(0, PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
+  const dev = new Dmirror(p, 0);
   /* over-map by one PMD so a 2 MiB aligned window exists for THP */
   const raw = p.mmap(0, bytes + PMD_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
   const a = Math.ceil(raw / PMD_SIZE) * PMD_SIZE;
@@ -117,9 +101,9 @@ function bench_migrate(huge: boolean, bytes: number): void {
   p.fill32(a, bytes, 0x51);
   const npages = bytes / PAGE_SIZE;
   const t0 = hostNs();
-  const to = dmirror_cmd(p, fd, cmd, HMM_DMIRROR_MIGRATE_TO_DEV, a, mirror, npages);
+  const to = dev.ioctl(HMM_DMIRROR_MIGRATE_TO_DEV, a, npages, mirror) || dev.cpages;
   const t1 = hostNs();
-  const back = dmirror_cmd(p, fd, cmd, HMM_DMIRROR_MIGRATE_TO_SYS, a, mirror, npages);
+  const back = dev.ioctl(HMM_DMIRROR_MIGRATE_TO_SYS, a, npages, mirror) || dev.cpages;
   const t2 = hostNs();
   const label = huge ? 'THP' : '4 KiB';
   if (to !== npages || back !== npages) {

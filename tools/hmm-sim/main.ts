@@ -8,7 +8,7 @@
  * kind, pages allocated and freed, simulated time. `npm start` runs the
  * default scenario.
  */
-import { scenarios, defaultScenario } from './scenarios.js';
+import { scenarios, defaultScenario, type Scenario } from './scenarios.js';
 import { trace_dump, trace_counters, trace_lost } from '../../lib/sim/trace.js';
 import { machineTime, formatNs } from '../../lib/sim/clock.js';
 import { page_alloc_stats } from '../../mm/page_alloc.js';
@@ -30,6 +30,11 @@ function main(): void {
     process.exitCode = 2;
     return;
   }
+  for (const part of s.parts ?? [s.name]) runOne(scenarios[part]!);
+}
+
+/* Run one scenario on a fresh machine and print its trace, outcome and summary. */
+function runOne(s: Scenario): void {
   console.log(`# hmm-sim: scenario '${s.name}': ${s.summary}`);
   const outcome = s.run();
   if (!process.argv.includes('--no-trace')) {
@@ -50,6 +55,7 @@ function main(): void {
   const st = page_alloc_stats();
   console.log(`  pages allocated ${st.pgalloc}, freed ${st.pgfree}, failed allocations ${st.alloc_fail}`);
   console.log(`  simulated time ${formatNs(machineTime())}`);
+  console.log('#');
 }
 
 main();
