@@ -84,6 +84,7 @@ import {
 import { dmirror_migrate_to_device, dmirror_migrate_to_system } from './test_hmm_migrate.js';
 
 export { dmirror, dmirror_device, dmirror_params } from './test_hmm_devmem.js';
+import { BACKING_PAGE } from './test_hmm_devmem.js';
 
 /** Pages a device fault or a snapshot handles per hmm_range_fault() call. */
 export const DMIRROR_FAULT_WINDOW = 32;
@@ -224,6 +225,7 @@ export function* dmirror_range_fault(d: dmirror, range: hmm_range): Sleepable<nu
       if (ret === -EBUSY) { count_event('dmirror_fault_retry'); continue; }
       return ret;
     }
+    yield* cond_resched();    /* the window the retry check closes: an invalidation may run here */
     yield* mutex_lock(d.mutex);
     if (mmu_interval_read_retry(range.notifier, range.notifier_seq) && !dmirror_params.broken_skip_read_retry) {
       mutex_unlock(d.mutex);
@@ -277,7 +279,8 @@ function dmirror_do_write(d: dmirror, start: number, end: number, bounce: dmirro
   for (let pfn = start / PAGE_SIZE; pfn < end / PAGE_SIZE; pfn++, off += PAGE_SIZE) {
     const e = d.pt.get(pfn);
     if (e === undefined || e.tag !== DPT_XA_TAG_WRITE) return -ENOENT;
-    kmap_local_page(e.page).set(bounce.ptr.subarray(off, off + PAGE_SIZE));
+    /* own device-private pages: the device writes its own memory (see dmirror_do_read) */
+    kmap_local_page(BACKING_PAGE(e.page)).set(bounce.ptr.subarray(off, off + PAGE_SIZE));
     bounce.cpages++;
   }
   return 0;

@@ -233,7 +233,13 @@ export function dmirror_do_read(d: dmirror, start: number, end: number, bounce: 
   for (let pfn = start / PAGE_SIZE; pfn < end / PAGE_SIZE; pfn++, off += PAGE_SIZE) {
     const e = d.pt.get(pfn);
     if (e === undefined) return -ENOENT;
-    bounce.ptr.set(kmap_local_page(e.page), off);
+    /*
+     * A device-private entry lands here when hmm_range_fault() reported
+     * one of this device's own pages (dev_private_owner). The device reads
+     * its own memory, which the simulator keeps in BACKING_PAGE(); Linux's
+     * memcpy_from_page() would touch the page's unbacked physical range.
+     */
+    bounce.ptr.set(kmap_local_page(BACKING_PAGE(e.page)), off);
     bounce.cpages++;
   }
   return 0;

@@ -24,7 +24,7 @@ import {
   PAGE_SIZE, VM_DONTCOPY, VM_WIPEONFORK, VM_PFNMAP, VM_MIXEDMAP, VM_SHARED, VM_HUGETLB,
   is_cow_mapping, inc_mm_counter, mm_counter,
 } from '../include/linux/mm.js';
-import { pte_none, pte_present, pte_write, pte_wrprotect, pte_mkclean, pte_mkold, pmd_is_table, type pte_t } from '../include/linux/pgtable.js';
+import { pte_none, pte_present, pte_write, pte_wrprotect, pte_mkclean, pte_mkold, pte_mkdirty, pmd_is_table, type pte_t } from '../include/linux/pgtable.js';
 import {
   pte_to_swp_entry, swp_entry_to_pte, non_swap_entry, is_writable_migration_entry, make_readable_migration_entry,
   is_device_private_entry, is_writable_device_private_entry, make_readable_device_private_entry,
@@ -38,9 +38,9 @@ import { ENOMEM, EAGAIN } from '../include/uapi/asm-generic/errno.js';
 import type { Sleepable } from '../lib/sim/sched.js';
 import { spin_lock, spin_unlock } from '../lib/locking/spinlock.js';
 import { count_event, trace_event } from '../lib/sim/trace.js';
-import { alloc_page, get_page, pfn_to_page, copy_highpage } from './page_alloc.js';
+import { alloc_page, get_page, put_page, pfn_to_page, copy_highpage } from './page_alloc.js';
 import { pte_offset_map, pte_alloc_map, pte_lockptr, ptep_get, set_pte_at, flush_tlb_range, pmd_off } from './pgtable.js';
-import { vm_normal_page, mk_pte, maybe_mkwrite, restore_exclusive_pte } from './memory.js';
+import { vm_normal_page, mk_pte, maybe_mkwrite, restore_exclusive_pte, fault_hooks } from './memory.js';
 import { anon_vma_fork, folio_add_new_anon_rmap, folio_add_anon_rmap_pte, folio_add_file_rmap_pte } from './rmap.js';
 import { folio_maybe_dma_pinned } from './gup.js';
 import { pmd_addr_end } from './zap.js';
@@ -79,10 +79,15 @@ function vma_needs_copy(src: vm_area_struct): boolean {
 function copy_present_page(dst: vm_area_struct, addr: number, dst_ptep: number, src_page: page): number {
   const np = alloc_page(GFP_HIGHUSER_MOVABLE);
   if (np === null) return -ENOMEM;
+  if (fault_hooks.memcg_charge !== null && fault_hooks.memcg_charge(np, dst.vm_mm) !== 0) {
+    put_page(np);
+    return -ENOMEM;
+  }
   copy_highpage(np, src_page);
   folio_add_new_anon_rmap(np, dst, addr);
+  fault_hooks.lru_add?.(np, dst);
   inc_mm_counter(dst.vm_mm, MM_ANONPAGES);
-  set_pte_at(dst.vm_mm, addr, dst_ptep, maybe_mkwrite(mk_pte(np, dst.vm_page_prot), dst));
+  set_pte_at(dst.vm_mm, addr, dst_ptep, maybe_mkwrite(pte_mkdirty(mk_pte(np, dst.vm_page_prot)), dst));
   count_event('fork_copy_pinned');
   return 0;
 }

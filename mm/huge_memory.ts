@@ -72,7 +72,9 @@ import {
   mmu_notifier_range_init, mmu_notifier_invalidate_range_start, mmu_notifier_invalidate_range_end,
 } from './mmu_notifier.js';
 import { follow_hugetlb_page } from './hugetlb.js';
-import { deferred_split_folio, folio_large_mapcount, huge_memory_split_reset } from './huge_memory_split.js';
+import {
+  folio_large_mapcount, huge_memory_split_reset, __split_huge_pmd, __split_huge_pmd_locked, split_huge_pmd_in_zap,
+} from './huge_memory_split.js';
 import { khugepaged_init } from './khugepaged.js';
 
 /* ------------------------------------------------------------ global state */
@@ -413,121 +415,6 @@ function* huge_pmd_fault(vmf: vm_fault, pmdp: number): Sleepable<number> {
   return 0;
 }
 
-/* ------------------------------------------------------------ splitting a PMD */
-
-/*
- * __split_huge_zero_page_pmd() - the huge zero page becomes 512 read-only
- * special PTEs of the ordinary zero page.
- */
-function __split_huge_zero_page_pmd(vma: vm_area_struct, pmdp: number, haddr: number): void {
-  const mm = vma.vm_mm;
-  mm.pgd.set(pmdp, 0);
-  const ptep = mm.pgd.populate(haddr, PTE_LEVEL);
-  if (ptep < 0) throw new Error(`BUG: split_huge_pmd: no page-table page (${ptep})`);
-  const entry = pte_mkspecial(pfn_pte(ZERO_PAGE(haddr).pfn, vma.vm_page_prot & ~_PAGE_RW));
-  for (let i = 0; i < HPAGE_PMD_NR; i++) mm.pgd.set(ptep + i, entry);
-}
-
-/**
- * __split_huge_pmd_locked() - turn the huge PMD at haddr into a table of
- * 512 PTEs mapping the same pages with the same permissions and state.
- * The folio stays large and is now PTE-mapped: each page gets a PTE
- * mapping and a reference, the PMD mapping goes. Anonymous exclusivity
- * moves from the head page to every page. The folio joins the deferred
- * split queue: if part of it is unmapped later, the split shrinker
- * (deferred_split_scan) frees that part.
- * Context: PMD lock held; no notifier (see the callers).
- */
-export function __split_huge_pmd_locked(vma: vm_area_struct, pmdp: number, haddr: number): void {
-  const mm = vma.vm_mm;
-  const old = mm.pgd.load(pmdp);
-  if (!pmd_trans_huge(old)) return;
-  count_event(THP_SPLIT_PMD);
-  charge(PTE_UPDATE_NS * HPAGE_PMD_NR);
-  if (is_huge_zero_pmd(old)) { __split_huge_zero_page_pmd(vma, pmdp, haddr); return; }
-  const f = pfn_to_page(pmd_pfn(old));
-  if (!vma_is_anonymous(vma)) {
-    /* a file THP is only unmapped: the PTE level refaults it from the page cache */
-    mm.pgd.set(pmdp, 0);
-    if (pmd_dirty(old)) SetPageDirty(f);
-    folio_remove_rmap_pmd(f);
-    add_mm_counter(mm, mm_counter(f), -HPAGE_PMD_NR);
-    put_page(f);
-    return;
-  }
-  const write = pmd_write(old), young = pmd_young(old), dirty = pmd_dirty(old);
-  const exclusive = PageAnonExclusive(f);
-  if (dirty) SetPageDirty(f);
-  f._refcount += HPAGE_PMD_NR - 1;               /* folio_ref_add: one per PTE, the PMD's becomes the first */
-  mm.pgd.set(pmdp, 0);                           /* pmdp_invalidate */
-  const ptep = mm.pgd.populate(haddr, PTE_LEVEL);
-  if (ptep < 0) throw new Error(`BUG: split_huge_pmd: no page-table page (${ptep})`);
-  for (let i = 0; i < HPAGE_PMD_NR; i++) {
-    const p = i === 0 ? f : pfn_to_page(f.pfn + i);
-    p._mapcount++;                               /* folio_add_anon_rmap_ptes */
-    if (exclusive) SetPageAnonExclusive(p);
-    let pte = mk_pte(p, vma.vm_page_prot);
-    if (write) pte = pte_mkwrite(pte);
-    if (!young) pte = pte_mkold(pte);
-    if (dirty) pte = pte_mkdirty(pte);
-    mm.pgd.set(ptep + i, pte);
-  }
-  folio_remove_rmap_pmd(f);
-  deferred_split_folio(f);
-}
-
-/**
- * __split_huge_pmd() - split the huge PMD covering address, telling
- * secondary MMUs with MMU_NOTIFY_CLEAR over the 2 MiB range.
- * Context: mmap_lock held; may sleep.
- */
-export function* __split_huge_pmd(vma: vm_area_struct, pmdp: number, address: number): Sleepable {
-  const mm = vma.vm_mm;
-  const haddr = haddr_of(address);
-  const range = mmu_notifier_range_init(MMU_NOTIFY_CLEAR, MMU_NOTIFIER_RANGE_BLOCKABLE, mm, haddr, haddr + HPAGE_PMD_SIZE);
-  yield* mmu_notifier_invalidate_range_start(range);
-  const ptl = pmd_lockptr(mm, pmdp);
-  spin_lock(ptl);
-  __split_huge_pmd_locked(vma, pmdp, haddr);
-  spin_unlock(ptl);
-  flush_tlb_range(vma, haddr, haddr + HPAGE_PMD_SIZE);
-  yield* mmu_notifier_invalidate_range_end(range);
-}
-
-/**
- * split_huge_pmd_address() - split the huge PMD covering address in vma,
- * if there is one (hugetlb PMDs are never split).
- * Context: mmap_lock held; may sleep.
- */
-export function* split_huge_pmd_address(vma: vm_area_struct, address: number): Sleepable {
-  if (vma.vm_flags & VM_HUGETLB) return;
-  const pmdp = pmd_off(vma.vm_mm, haddr_of(address));
-  if (pmdp < 0 || !pmd_trans_huge(vma.vm_mm.pgd.load(pmdp))) return;
-  yield* __split_huge_pmd(vma, pmdp, address);
-}
-
-/**
- * vma_adjust_trans_huge() - before a VMA is cut at start and end (munmap,
- * mprotect, mremap of part of it), split any huge PMD a cut would go
- * through: a PMD leaf cannot belong to two VMAs.
- * Context: mmap_lock held for write; may sleep.
- */
-export function* vma_adjust_trans_huge(vma: vm_area_struct, start: number, end: number): Sleepable {
-  for (const a of [start, end]) {
-    if (a % HPAGE_PMD_SIZE === 0) continue;
-    const h = haddr_of(a);
-    if (h >= vma.vm_start && h + HPAGE_PMD_SIZE <= vma.vm_end) yield* split_huge_pmd_address(vma, a);
-  }
-}
-
-/* zap_hooks.split_huge_pmd: a zap that covers part of a huge PMD (inside the zap's own invalidation) */
-function split_huge_pmd_in_zap(vma: vm_area_struct, pmdp: number, addr: number): void {
-  const ptl = pmd_lockptr(vma.vm_mm, pmdp);
-  spin_lock(ptl);
-  __split_huge_pmd_locked(vma, pmdp, haddr_of(addr));
-  spin_unlock(ptl);
-}
-
 /* ------------------------------------------------------------ zap, fork, mprotect */
 
 /**
@@ -691,9 +578,3 @@ export function thp_get_unmapped_area(mm: mm_struct, len: number): number {
   return haddr_of(pad + HPAGE_PMD_SIZE);
 }
 
-/** folio_entire_mapped() - is the large folio mapped by a PMD somewhere? */
-export function folio_entire_mapped(f: page): boolean {
-  return folio_entire_mapcount(f) > 0;
-}
-
-export { EAGAIN, pmd_is_table };

@@ -41,6 +41,7 @@ import { shmem_hooks } from './shmem.js';
 import { huge_memory_split_hooks } from './huge_memory_split.js';
 import { folio_lruvec, mem_cgroup_uncharge } from './memcontrol.js';
 import { register_boot_hook } from './init.js';
+import { migrate_device_hooks } from './migrate_device.js';
 
 /** folio_lru_list() - the list a folio belongs on, from its flags. */
 export function folio_lru_list(f: page): lru_list {
@@ -246,4 +247,7 @@ register_boot_hook(() => {
   fault_hooks.lru_add = folio_add_lru_vma;
   shmem_hooks.folio_add_lru = folio_add_lru;
   huge_memory_split_hooks.lru_add_split_folio = lru_add_split_folio;
+  migrate_device_hooks.isolate_lru = folio_isolate_lru;
+  migrate_device_hooks.putback_lru = folio_putback_lru;
+  migrate_device_hooks.add_lru = folio_add_lru;
 });
