@@ -8,9 +8,9 @@
  * page by a new THP, otherwise split the PMD and let the PTE path copy
  * one 4 KiB page, as current Linux does), split_huge_pmd(), zap_huge_pmd(),
  * copy_huge_pmd(), change_huge_pmd(), move_huge_pmd(), GUP of a huge PMD,
- * and the anonymous THP get_unmapped_area. The folio split (split_folio,
- * the deferred split queue) is mm/huge_memory_split.ts; MADV_COLLAPSE is
- * mm/khugepaged.ts; hugetlb is mm/hugetlb.ts. Sizes, counts and the lock
+ * and the anonymous THP get_unmapped_area. Splitting (split_huge_pmd,
+ * split_folio, the deferred split queue) is mm/huge_memory_split.ts;
+ * MADV_COLLAPSE is mm/khugepaged.ts; hugetlb is mm/hugetlb.ts. Sizes, counts and the lock
  * order are in include/linux/huge_mm.ts.
  *
  * The hooks the core files left for THP are filled by hugepage_init() at
@@ -36,12 +36,11 @@ import { MM_ANONPAGES } from '../include/linux/mm_types.js';
 import {
   PAGE_SIZE, VM_NOHUGEPAGE, VM_HUGEPAGE, VM_HUGETLB, VM_PFNMAP, VM_MIXEDMAP, VM_IO, VM_WRITE, VM_SHARED,
   FAULT_FLAG_WRITE, FAULT_FLAG_UNSHARE, VM_FAULT_FALLBACK, VM_FAULT_OOM, VM_FAULT_SIGBUS,
-  FOLL_WRITE, FOLL_PIN, vma_is_anonymous, add_mm_counter, mm_counter, folio_entire_mapcount,
+  FOLL_WRITE, FOLL_PIN, vma_is_anonymous, add_mm_counter, mm_counter,
 } from '../include/linux/mm.js';
 import {
-  pmd_write, pmd_dirty, pmd_young, pmd_pfn, pmd_mkwrite, pmd_wrprotect, pmd_mkdirty, pmd_mkyoung, pmd_mkold,
-  pmd_trans_huge, pmd_is_table, pmd_modify, pmd_protnone, pfn_pmd, pfn_pte, pte_mkwrite, pte_mkold, pte_mkdirty,
-  pte_mkspecial, _PAGE_RW, PTE_LEVEL, type pmd_t,
+  pmd_write, pmd_dirty, pmd_pfn, pmd_mkwrite, pmd_wrprotect, pmd_mkdirty, pmd_mkyoung, pmd_mkold,
+  pmd_trans_huge, pmd_modify, pmd_protnone, pfn_pmd, _PAGE_RW, type pmd_t,
 } from '../include/linux/pgtable.js';
 import {
   PageAnonExclusive, SetPageAnonExclusive, ClearPageAnonExclusive, SetPageDirty, folio_test_anon,
@@ -50,17 +49,15 @@ import { GFP_TRANSHUGE_LIGHT, __GFP_ZERO, __GFP_NORETRY, __GFP_MOVABLE } from '.
 import { MMU_NOTIFY_CLEAR, MMU_NOTIFIER_RANGE_BLOCKABLE } from '../include/linux/mmu_notifier.js';
 import {
   HPAGE_PMD_NR, HPAGE_PMD_ORDER, HPAGE_PMD_SIZE, haddr_of, TVA_IN_PF, TVA_ENFORCE_SYSFS, type thp_mode,
-  THP_FAULT_ALLOC, THP_FAULT_FALLBACK, THP_FAULT_FALLBACK_CHARGE, THP_SPLIT_PMD, THP_ZERO_PAGE_ALLOC,
+  THP_FAULT_ALLOC, THP_FAULT_FALLBACK, THP_FAULT_FALLBACK_CHARGE, THP_ZERO_PAGE_ALLOC,
 } from '../include/linux/huge_mm.js';
 import { EAGAIN, EINVAL, ENOMEM } from '../include/uapi/asm-generic/errno.js';
 import type { Sleepable } from '../lib/sim/sched.js';
 import { spin_lock, spin_unlock } from '../lib/locking/spinlock.js';
-import { charge } from '../lib/sim/clock.js';
-import { PTE_UPDATE_NS } from '../lib/sim/costs.js';
 import { count_event, trace_event } from '../lib/sim/trace.js';
-import { alloc_pages, pfn_to_page, put_page, get_page, ZERO_PAGE } from './page_alloc.js';
+import { alloc_pages, pfn_to_page, put_page, get_page } from './page_alloc.js';
 import { pmd_off, pmd_alloc, pmd_lockptr, flush_tlb_range } from './pgtable.js';
-import { fault_hooks, maybe_mkwrite, mk_pte } from './memory.js';
+import { fault_hooks } from './memory.js';
 import { zap_hooks, tlb_remove_page, type mmu_gather } from './zap.js';
 import { fork_hooks } from './fork.js';
 import { mprotect_hooks } from './mprotect.js';
@@ -75,6 +72,9 @@ import { follow_hugetlb_page } from './hugetlb.js';
 import {
   folio_large_mapcount, huge_memory_split_reset, __split_huge_pmd, __split_huge_pmd_locked, split_huge_pmd_in_zap,
 } from './huge_memory_split.js';
+
+/* the PMD split API, for the other paths of mm (mprotect, munmap, madvise, mremap, migration) */
+export { __split_huge_pmd, __split_huge_pmd_locked, split_huge_pmd_address, vma_adjust_trans_huge } from './huge_memory_split.js';
 import { khugepaged_init } from './khugepaged.js';
 
 /* ------------------------------------------------------------ global state */

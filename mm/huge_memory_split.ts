@@ -1,11 +1,16 @@
 /*
- * mm/huge_memory_split.ts - splitting a large folio into small ones, and
- * the deferred split queue.
+ * mm/huge_memory_split.ts - splitting THPs: a huge PMD into PTEs, a
+ * large folio into small ones, and the deferred split queue.
  *
- * Models the folio half of mm/huge_memory.c (split_huge_page_to_list_to_order
- * for order 0: can_split_folio, unmap_folio, __split_huge_page,
- * remap_page; deferred_split_folio and the deferred split shrinker). The
- * PMD half (split_huge_pmd) is mm/huge_memory.ts.
+ * Models the splitting half of mm/huge_memory.c: __split_huge_pmd() and
+ * its callers (split_huge_pmd_address, vma_adjust_trans_huge), and
+ * split_huge_page_to_list_to_order() for order 0 (can_split_folio,
+ * unmap_folio, __split_huge_page, remap_page) with deferred_split_folio()
+ * and the deferred split shrinker. mm/huge_memory.ts (mapping THPs)
+ * re-exports the PMD split API.
+ *
+ * A PMD split keeps the folio large and maps it by 512 PTEs (see
+ * __split_huge_pmd_locked); a folio split then goes as follows.
  *
  * The steps, as in Linux:
  *   1. can_split_folio(): every reference is a mapping or the caller's;
@@ -35,9 +40,10 @@
  * (the folio's dirty flag carries the latter).
  */
 import type { page, vm_area_struct } from '../include/linux/mm_types.js';
-import { PAGE_SIZE } from '../include/linux/mm.js';
+import { PAGE_SIZE, VM_HUGETLB, vma_is_anonymous, add_mm_counter, mm_counter } from '../include/linux/mm.js';
 import {
-  pte_present, pte_write, pte_dirty, pte_pfn, pte_mkwrite, pte_mkdirty, pte_mkyoung, pmd_trans_huge, pmd_pfn,
+  pte_present, pte_write, pte_dirty, pte_pfn, pte_mkwrite, pte_mkdirty, pte_mkyoung, pte_mkold, pte_mkspecial,
+  pfn_pte, pmd_trans_huge, pmd_pfn, pmd_write, pmd_young, pmd_dirty, _PAGE_RW, PTE_LEVEL,
 } from '../include/linux/pgtable.js';
 import {
   pte_to_swp_entry, swp_entry_to_pte, is_swap_pte, is_migration_entry, is_writable_migration_entry,
@@ -45,20 +51,22 @@ import {
   make_readable_migration_entry, swp_offset_pfn,
 } from '../include/linux/swapops.js';
 import {
-  PageAnonExclusive, ClearPageAnonExclusive, SetPageDirty, PageDirty, PageLocked, folio_test_anon, folio_test_hugetlb,
+  PageAnonExclusive, SetPageAnonExclusive, ClearPageAnonExclusive, SetPageDirty, PageDirty, PageLocked, folio_test_anon, folio_test_hugetlb,
   PG_head, PG_locked, PG_uptodate, PG_dirty, PG_swapbacked, PG_referenced, PG_active, PG_workingset, PG_mlocked,
   PG_unevictable, PG_anon_exclusive, PG_hwpoison,
 } from '../include/linux/page-flags.js';
 import { MMU_NOTIFY_CLEAR, MMU_NOTIFIER_RANGE_BLOCKABLE } from '../include/linux/mmu_notifier.js';
-import { THP_SPLIT_PAGE, THP_SPLIT_PAGE_FAILED, THP_DEFERRED_SPLIT_PAGE } from '../include/linux/huge_mm.js';
+import {
+  HPAGE_PMD_NR, HPAGE_PMD_SIZE, haddr_of, THP_SPLIT_PAGE, THP_SPLIT_PAGE_FAILED, THP_DEFERRED_SPLIT_PAGE, THP_SPLIT_PMD,
+} from '../include/linux/huge_mm.js';
 import { EAGAIN, EBUSY } from '../include/uapi/asm-generic/errno.js';
 import type { Sleepable } from '../lib/sim/sched.js';
 import { spin_lock, spin_unlock } from '../lib/locking/spinlock.js';
 import { charge } from '../lib/sim/clock.js';
 import { PTE_UPDATE_NS } from '../lib/sim/costs.js';
 import { count_event, trace_event } from '../lib/sim/trace.js';
-import { pfn_to_page, get_page, put_page, register_free_hook } from './page_alloc.js';
-import { pmd_off, pte_offset_map, pte_lockptr, ptep_get, ptep_get_and_clear, set_pte_at, flush_tlb_range } from './pgtable.js';
+import { pfn_to_page, get_page, put_page, register_free_hook, ZERO_PAGE } from './page_alloc.js';
+import { pmd_off, pmd_lockptr, pte_offset_map, pte_lockptr, ptep_get, ptep_get_and_clear, set_pte_at, flush_tlb_range } from './pgtable.js';
 import { mk_pte } from './memory.js';
 import { folio_remove_rmap_pte, folio_add_anon_rmap_pte } from './rmap.js';
 import { folio_trylock, folio_unlock } from './filemap.js';

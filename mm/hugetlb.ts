@@ -2,12 +2,11 @@
  * mm/hugetlb.ts - hugetlb: pools of 2 MiB and 1 GiB pages reserved at
  * boot, mapped by PMD and PUD leaves.
  *
- * Models mm/hugetlb.c and the part of fs/hugetlbfs/inode.c that
- * MAP_HUGETLB uses: hugetlb_init() fills the pools (hugepagesz=2M
- * hugepages=N, hugepagesz=1G hugepages=N), hugetlb_file_setup() gives an
- * anonymous MAP_HUGETLB mapping its hugetlbfs file, hugetlbfs_file_mmap()
- * reserves the pages (-ENOMEM when the pool cannot back the mapping),
- * hugetlb_fault() -> hugetlb_no_page() maps a page from the pool (shared:
+ * Models mm/hugetlb.c: hugetlb_init() fills the pools (hugepagesz=2M
+ * hugepages=N, hugepagesz=1G hugepages=N), hugetlb_reserve_pages()
+ * promises pages to a mapping (-ENOMEM when the pool cannot back it; the
+ * hugetlbfs file of a MAP_HUGETLB mapping calls it from its ->mmap, see
+ * mm/hugetlbfs.ts), hugetlb_fault() -> hugetlb_no_page() maps a page from the pool (shared:
  * through the file's page cache; private: as an anonymous page) and
  * hugetlb_wp() copies on write. The core paths call in here where Linux
  * tests is_vm_hugetlb_page(): the fault (fault_hooks.hugetlb_fault), zap
@@ -22,9 +21,9 @@
  * gigantic pages from memblock).
  */
 import type { page, vm_area_struct, mm_struct, vm_operations_struct } from '../include/linux/mm_types.js';
-import type { file, file_operations, inode } from '../include/linux/sched.js';
+import type { file } from '../include/linux/sched.js';
 import {
-  PAGE_SIZE, VM_HUGETLB, VM_DONTEXPAND, VM_MAYSHARE, VM_NORESERVE, VM_WRITE, FAULT_FLAG_WRITE,
+  PAGE_SIZE, VM_HUGETLB, VM_MAYSHARE, VM_WRITE, FAULT_FLAG_WRITE,
   FAULT_FLAG_UNSHARE, VM_FAULT_OOM, VM_FAULT_SIGBUS, FOLL_WRITE, FOLL_PIN, is_cow_mapping,
 } from '../include/linux/mm.js';
 import {
@@ -40,7 +39,6 @@ import {
 } from '../include/linux/hugetlb.js';
 import { GFP_HIGHUSER_MOVABLE, __GFP_COMP, __GFP_NORETRY, __GFP_NOWARN } from '../include/linux/gfp.js';
 import { MMU_NOTIFY_CLEAR, MMU_NOTIFIER_RANGE_BLOCKABLE } from '../include/linux/mmu_notifier.js';
-import { MAP_HUGE_SHIFT, MAP_HUGE_MASK } from '../include/uapi/asm-generic/mman.js';
 import { EINVAL, ENOMEM, ENOSPC } from '../include/uapi/asm-generic/errno.js';
 import type { Sleepable } from '../lib/sim/sched.js';
 import { spin_lock, spin_unlock } from '../lib/locking/spinlock.js';
@@ -57,12 +55,11 @@ import { fork_hooks } from './fork.js';
 import { mprotect_hooks } from './mprotect.js';
 import { folio_maybe_dma_pinned } from './gup.js';
 import { anon_vma_prepare } from './rmap.js';
-import { alloc_file, alloc_ino } from './file.js';
-import { get_unmapped_area } from './vma.js';
 import { mmap_assert_locked } from './mmap_lock.js';
 import {
   mmu_notifier_range_init, mmu_notifier_invalidate_range_start, mmu_notifier_invalidate_range_end,
 } from './mmu_notifier.js';
+import { hugetlb_info } from './hugetlbfs.js';
 
 /* ------------------------------------------------------------ state */
 
@@ -74,12 +71,6 @@ let hs: hugetlb_state = fresh();
 function fresh(): hugetlb_state {
   return { hstates: [new hstate(HUGETLB_DEFAULT_ORDER, 'hugepages-2048kB'), new hstate(HUGETLB_GIGANTIC_ORDER, 'hugepages-1048576kB')],
     usage: new WeakMap() };
-}
-
-/** hugetlb_inode_info - what the hugetlbfs file of a mapping knows. */
-interface hugetlbfs_inode_info {
-  hstate: hstate;
-  resv: resv_map;                                 /* reservations of shared mappings */
 }
 
 /** size_to_hstate() - the hstate of a huge page size in bytes, or null. */
@@ -94,8 +85,6 @@ export function default_hstate(): hstate { return hs.hstates[0]; }
 export function hstate_vma(vma: vm_area_struct): hstate {
   return hugetlb_info((vma.vm_file as file).f_inode).hstate;
 }
-
-function hugetlb_info(ino: inode): hugetlbfs_inode_info { return ino.i_private as hugetlbfs_inode_info; }
 
 /** hugetlb_usage() - base pages of hugetlb memory mapped by mm (HugetlbPages). */
 export function hugetlb_usage(mm: mm_struct): number { return hs.usage.get(mm) ?? 0; }
@@ -223,12 +212,12 @@ function resv_chg(m: resv_map, from: number, to: number, cached: Map<number, pag
   return chg;
 }
 
-/*
+/**
  * hugetlb_reserve_pages() - promise the pages of indexes [from, to) to a
  * mapping. Return: 0, or -ENOMEM when the pool's unpromised free pages
  * cannot cover it.
  */
-function hugetlb_reserve_pages(h: hstate, m: resv_map, from: number, to: number, cached: Map<number, page> | null): number {
+export function hugetlb_reserve_pages(h: hstate, m: resv_map, from: number, to: number, cached: Map<number, page> | null): number {
   const chg = resv_chg(m, from, to, cached);
   if (h.free_huge_pages - h.resv_huge_pages < chg) return -ENOMEM;
   for (let i = from; i < to; i++) if (!(cached?.has(i) ?? false)) m.reserved.add(i);
@@ -237,7 +226,7 @@ function hugetlb_reserve_pages(h: hstate, m: resv_map, from: number, to: number,
 }
 
 /* give back the reservations of [from, to) still in the map */
-function hugetlb_unreserve_pages(h: hstate, m: resv_map, from: number, to: number): void {
+export function hugetlb_unreserve_pages(h: hstate, m: resv_map, from: number, to: number): void {
   for (let i = from; i < to; i++) if (m.reserved.delete(i)) h.resv_huge_pages--;
 }
 
@@ -282,7 +271,7 @@ function copy_user_large_folio(dst: page, src: page, nr: number): void {
   charge(copy_cost_ns(nr * PAGE_SIZE, SYSTEM_MEMCPY_BW));
 }
 
-/* ------------------------------------------------------------ the hugetlbfs file */
+/* ------------------------------------------------------------ the VMA operations */
 
 function hugetlb_vm_op_open(vma: vm_area_struct): void {
   const ino = (vma.vm_file as file).f_inode;
@@ -304,83 +293,12 @@ function hugetlb_vm_op_close(vma: vm_area_struct): void {
 }
 
 /* ->fault is never called: handle_mm_fault() sends hugetlb VMAs to hugetlb_fault() */
-const hugetlb_vm_ops: vm_operations_struct = Object.freeze({
+export const hugetlb_vm_ops: vm_operations_struct = Object.freeze({
   fault: () => VM_FAULT_SIGBUS,
   open: hugetlb_vm_op_open,
   close: hugetlb_vm_op_close,
   name: () => 'anon_hugepage (deleted)',
 });
-
-/*
- * hugetlbfs_file_mmap() - f_op->mmap: aligned, VM_HUGETLB, and the pages
- * reserved (unless MAP_NORESERVE). Return: 0, -EINVAL, or -ENOMEM.
- */
-function hugetlbfs_file_mmap(f: file, vma: vm_area_struct): number {
-  const info = hugetlb_info(f.f_inode), h = info.hstate, size = huge_page_size(h);
-  if (vma.vm_start % size !== 0 || vma.vm_end % size !== 0 || vma.vm_pgoff % pages_per_huge_page(h) !== 0) return -EINVAL;
-  vma.vm_flags |= VM_HUGETLB | VM_DONTEXPAND;
-  vma.vm_ops = hugetlb_vm_ops;
-  const from = vma_hugecache_offset(h, vma, vma.vm_start), to = vma_hugecache_offset(h, vma, vma.vm_end);
-  if (!(vma.vm_flags & VM_NORESERVE)) {
-    const shared = (vma.vm_flags & VM_MAYSHARE) !== 0;
-    const m: resv_map = shared ? info.resv : { reserved: new Set(), owner: vma.vm_mm, refs: 1 };
-    const ret = hugetlb_reserve_pages(h, m, from, to, shared ? f.f_inode.i_mapping!.i_pages : null);
-    if (ret < 0) return ret;
-    if (!shared) vma.vm_private_data = m;
-  }
-  f.f_inode.i_size = Math.max(f.f_inode.i_size, to * size);
-  f.f_inode.i_mapping!.i_mmap.add(vma);
-  return 0;
-}
-
-/* the last reference to the file: its pages go back to the pool, its reservations too */
-function* hugetlbfs_release(ino: inode, _f: file): Sleepable<number> {
-  const info = hugetlb_info(ino), mapping = ino.i_mapping!;
-  for (const p of mapping.i_pages.values()) put_page(p);   /* no VMA maps the file any more: only the cache's reference is left */
-  mapping.i_pages.clear();
-  hugetlb_unreserve_pages(info.hstate, info.resv, 0, Math.max(0, ...info.resv.reserved) + 1);
-  return 0;
-}
-
-/* hugetlb_get_unmapped_area() - an address aligned to the huge page size */
-function hugetlb_get_unmapped_area(f: file, mm: mm_struct, addr: number, len: number): number {
-  const size = huge_page_size(hugetlb_info(f.f_inode).hstate);
-  if (len % size !== 0) return -EINVAL;
-  if (addr !== 0 && addr % size === 0) {
-    const a = get_unmapped_area(mm, addr, len);
-    if (a === addr) return a;
-  }
-  const pad = get_unmapped_area(mm, 0, len + size);
-  return pad < 0 ? pad : Math.floor((pad + size) / size) * size;   /* the top aligned start inside the padded gap */
-}
-
-const hugetlbfs_file_operations: file_operations = Object.freeze({
-  mmap: hugetlbfs_file_mmap,
-  release: hugetlbfs_release,
-  get_unmapped_area: hugetlb_get_unmapped_area,
-});
-
-/**
- * hugetlb_file_setup() - the unlinked hugetlbfs file behind an anonymous
- * MAP_HUGETLB mapping (ksys_mmap_pgoff): its size is len rounded up to
- * the huge page size that the MAP_HUGE_* bits of flags name.
- * Return: the file (one reference, which the caller drops after mmap),
- * or -EINVAL for a size this machine has no pool for.
- */
-export function hugetlb_file_setup(len: number, flags: number): file | number {
-  const log = Math.floor(flags / 2 ** MAP_HUGE_SHIFT) & MAP_HUGE_MASK;
-  const h = log === 0 ? default_hstate() : size_to_hstate(2 ** log);
-  if (h === null) return -EINVAL;
-  const size = huge_page_size(h);
-  const ino: inode = {
-    i_ino: alloc_ino(), i_mode: 'reg', i_rdev: 0, i_size: Math.ceil(len / size) * size,
-    i_fop: hugetlbfs_file_operations, i_mapping: null, i_private: null, i_nlink: 0,
-  };
-  ino.i_mapping = { kind: 'file', host: ino, i_pages: new Map(), i_mmap: new Set() };
-  const info: hugetlbfs_inode_info = { hstate: h, resv: { reserved: new Set(), owner: null, refs: 0 } };
-  ino.i_private = info;
-  return alloc_file(ino, 0o2 /* O_RDWR */, 'anon_hugepage');
-}
 
 /* ------------------------------------------------------------ faults */
 

@@ -61,7 +61,7 @@ import {
 import { MMU_NOTIFY_MIGRATE, MMU_NOTIFIER_RANGE_BLOCKABLE, type mmu_notifier_range } from '../include/linux/mmu_notifier.js';
 import { GFP_USER, __GFP_NOWARN } from '../include/linux/gfp.js';
 import { EINVAL, EBUSY, EAGAIN } from '../include/uapi/asm-generic/errno.js';
-import type { Sleepable } from '../lib/sim/sched.js';
+import { cond_resched, type Sleepable } from '../lib/sim/sched.js';
 import { spin_lock, spin_unlock } from '../lib/locking/spinlock.js';
 import { count_event, trace_event } from '../lib/sim/trace.js';
 import {
@@ -314,6 +314,7 @@ function putback(f: page): void {
 function* migrate_device_unmap(src: Float64Array | number[], npages: number, fault_page: page | null): Sleepable<number> {
   const fault_folio = fault_page !== null ? fault_page.compound_head : null;
   let restore = 0, unmapped = 0;
+  yield* cond_resched();        /* lru_add_drain() may sleep: the sources are locked, their entries in place */
   for (let i = 0; i < npages; i++) {
     const p = migrate_pfn_to_page(src[i]);
     if (p === null) {
@@ -616,6 +617,7 @@ export function* migrate_device_range(src_pfns: Float64Array | number[], start_p
                                       npages: number): Sleepable<number> {
   for (let i = 0; i < npages; i++) src_pfns[i] = migrate_device_pfn_lock(start_pfn + i);
   yield* migrate_device_unmap(src_pfns, npages, null);
+  yield* cond_resched();        /* the driver allocates and copies next: migration entries in place */
   trace_event('migrate_device_range', { start_pfn, npages });
   return 0;
 }

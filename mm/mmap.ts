@@ -31,7 +31,8 @@ import { fget_ref, fput_ref, flush_delayed_fput, O_ACCMODE, O_RDONLY, O_WRONLY }
 import { shmem_zero_setup } from './shmem.js';
 import { populate_vma_page_range } from './gup.js';
 import { thp_get_unmapped_area, vma_adjust_trans_huge } from './huge_memory.js';
-import { hugetlb_file_setup, hugetlb_vm_op_split } from './hugetlb.js';
+import { hugetlb_vm_op_split } from './hugetlb.js';
+import { hugetlb_file_setup } from './hugetlbfs.js';
 
 /**
  * vm_get_page_prot() - the PTE protection bits for a VMA's flags.

@@ -29,7 +29,7 @@ import { PageAnonExclusive } from '../include/linux/page-flags.js';
 import { PROT_READ, PROT_WRITE, PROT_EXEC, PROT_GROWSDOWN, PROT_GROWSUP } from '../include/uapi/asm-generic/mman.js';
 import { EINVAL, ENOMEM, EACCES } from '../include/uapi/asm-generic/errno.js';
 import { MMU_NOTIFY_PROTECTION_VMA, MMU_NOTIFIER_RANGE_BLOCKABLE } from '../include/linux/mmu_notifier.js';
-import type { Sleepable } from '../lib/sim/sched.js';
+import { cond_resched, type Sleepable } from '../lib/sim/sched.js';
 import { spin_lock, spin_unlock } from '../lib/locking/spinlock.js';
 import { count_event, trace_event } from '../lib/sim/trace.js';
 import { mmap_write_lock, mmap_write_unlock } from './mmap_lock.js';
@@ -126,6 +126,7 @@ export function* change_protection(vma: vm_area_struct, start: number, end: numb
       }
       if (pmd_is_table(mm.pgd.load(pmdp))) pages += change_pte_range(vma, pte_offset_map(mm, addr), addr, next, newprot);
     }
+    yield* cond_resched();        /* change_pmd_range() reschedules per PMD */
     addr = next;
   }
   if (pages > 0) flush_tlb_range(vma, start, end);

@@ -23,7 +23,7 @@ import { SetPageDirty, folio_test_anon } from '../include/linux/page-flags.js';
 import {
   MMU_NOTIFY_UNMAP, MMU_NOTIFY_CLEAR, MMU_NOTIFIER_RANGE_BLOCKABLE, type mmu_notifier_event,
 } from '../include/linux/mmu_notifier.js';
-import type { Sleepable } from '../lib/sim/sched.js';
+import { cond_resched, type Sleepable } from '../lib/sim/sched.js';
 import { spin_lock, spin_unlock } from '../lib/locking/spinlock.js';
 import { count_event } from '../lib/sim/trace.js';
 import { pfn_to_page, put_page } from './page_alloc.js';
@@ -179,6 +179,7 @@ export function* unmap_vmas(mm: mm_struct, vmas: vm_area_struct[], start: number
   for (const vma of vmas) {
     const s = Math.max(start, vma.vm_start), e = Math.min(end, vma.vm_end);
     if (s < e) unmap_page_range(tlb, vma, s, e);
+    yield* cond_resched();      /* zap_pmd_range() reschedules; the pages are still in the gather */
   }
   tlb_finish_mmu(tlb, vmas[0]);
   yield* mmu_notifier_invalidate_range_end(range);

@@ -29,6 +29,7 @@ export function kfree(obj: object, what: string): void {
     throw new KernelBugError(`KASAN: double-free of ${what}, first freed by thread "${prev.by}"`);
   freed.set(obj, { by: current().name, what });
   count_event('kfree');
+  trace_event('kfree', { object: what });
 }
 
 /** kasan_freed() - has @obj been kfree()d? */

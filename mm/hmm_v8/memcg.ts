@@ -20,25 +20,21 @@
  * fault then gets VM_FAULT_OOM). Mainline instead charges device-private
  * pages like ordinary ones, so migrating back never needs a new charge.
  *
- * How it sits on this tree: the mainline memcg of issue 4 charges new
+ * How it sits on this tree: the memcg of mm/memcontrol.ts charges new
  * anonymous pages through fault_hooks.memcg_charge (one step, as Linux's
- * mem_cgroup_charge() is today) and uncharges in the page-free path. The
- * three 2015 steps map onto that: try = charge, commit = nothing more,
- * cancel = the uncharge that freeing the page does. Without a memcg
- * subsystem loaded every charge succeeds.
+ * mem_cgroup_charge() is today, with reclaim inside the memcg before it
+ * fails) and uncharges in the page-free path. The three 2015 steps map
+ * onto that: try = charge, commit = nothing more, cancel = the uncharge
+ * that freeing the page does.
  */
 import type { mm_struct, page } from '../../include/linux/mm_types.js';
 import { ENOMEM } from '../../include/uapi/asm-generic/errno.js';
 import { count_event } from '../../lib/sim/trace.js';
 import { fault_hooks } from '../memory.js';
+import { get_mem_cgroup_from_mm } from '../memcontrol.js';
 
-/**
- * get_mem_cgroup_from_mm() - the memcg @mm's pages are charged to (null:
- * the root, or no memcg subsystem).
- */
-export function get_mem_cgroup_from_mm(mm: mm_struct): unknown {
-  return mm.memcg ?? null;
-}
+/* patch 15's export: mainline has it (mm/memcontrol.ts), HMM uses that one */
+export { get_mem_cgroup_from_mm };
 
 /**
  * mem_cgroup_try_charge() - charge @p to @mm's memcg before it is mapped.

@@ -19,8 +19,10 @@
  *     *locked* SWP_HMM entry, saving the PTE; an empty PTE (or the zero
  *     page) first gets a fresh zeroed, memcg-charged anon page so there is
  *     something to move; a real swap entry stops the pass (-ENOENT: fault it
- *     in, go on from there); a huge PMD must be split first. A backoff seen
- *     at the end restores everything (-EAGAIN). Then the page filter: a
+ *     in, go on from there); THPs were split (PMD, then folio) before
+ *     registering (a split's own invalidation would otherwise wait for
+ *     us). A backoff seen at the end restores everything (-EAGAIN). Then
+ *     the page filter: a
  *     page may move only if its page-table mappings explain every reference
  *     (mapcount + swapcache == refcount: no GUP pin, no other user); the
  *     others get their saved PTE back. The locked entry is how "two threads
@@ -70,7 +72,7 @@ import { dma_unmap_page, DMA_BIDIRECTIONAL } from '../../lib/dma/mapping.js';
 import { charge } from '../../lib/sim/clock.js';
 import { PTE_UPDATE_NS } from '../../lib/sim/costs.js';
 import { count_event, trace_event } from '../../lib/sim/trace.js';
-import { alloc_page, put_page, pfn_to_page, is_zero_pfn } from '../page_alloc.js';
+import { alloc_page, put_page, get_page, pfn_to_page, is_zero_pfn } from '../page_alloc.js';
 import { pmd_alloc, pte_alloc_map, pte_offset_map, pte_lockptr, ptep_get, set_pte_at, flush_tlb_range } from '../pgtable.js';
 import { anon_vma_prepare, folio_add_new_anon_rmap, folio_remove_rmap_pte } from '../rmap.js';
 import { handle_mm_fault, vm_normal_page, mk_pte, maybe_mkwrite, fault_hooks } from '../memory.js';
@@ -86,6 +88,8 @@ import {
   hmm_pt_load, hmm_pt_store, type hmm_pt_iter,
 } from './hmm_pt.js';
 import { hmm_mirror_dma_map } from './dma.js';
+import { split_huge_pmd_address, split_folio } from '../huge_memory_split.js';
+import { folio_lock, folio_unlock } from '../filemap.js';
 import { mem_cgroup_try_charge, mem_cgroup_commit_charge } from './memcg.js';
 
 /** One migration moves at most this many pages: PAGE_SIZE / sizeof(dma_addr_t). */
@@ -112,7 +116,7 @@ function mm_hmm_migrate_pass(vma: vm_area_struct, save_pte: Float64Array, start:
     const pmdp = pmd_alloc(mm, addr);
     if (pmdp < 0) { out.ret = -ENOMEM; return addr; }
     const pmd = mm.pgd.load(pmdp);
-    if (pmd !== 0 && !pmd_is_table(pmd)) { out.ret = -EINVAL; return addr; }   /* THP: split first (issue 4) */
+    if (pmd !== 0 && !pmd_is_table(pmd)) { out.ret = -EAGAIN; return addr; }   /* a THP came back: split and retry */
     let ptep = pte_alloc_map(mm, addr);
     if (ptep < 0) { out.ret = -ENOMEM; return addr; }
     const ptl = pte_lockptr(mm, ptep);
@@ -281,6 +285,28 @@ function hmm_migrate_install(mirror: hmm_mirror, it: hmm_pt_iter, dst: Float64Ar
   return moved;
 }
 
+/*
+ * Split the THPs of [start, end) before registering as a device fault:
+ * each split sends its own invalidation, which must not find this
+ * migration registered (it would wait for it). The PMD goes first, then
+ * the folio, so that each 4 KiB page passes the refcount filter on its own.
+ */
+function* hmm_migrate_split_thp(vma: vm_area_struct, start: number, end: number): Sleepable {
+  for (let addr = start; addr < end; addr = pmd_addr_end(addr, end)) yield* split_huge_pmd_address(vma, addr);
+  for (let addr = start; addr < end; addr += PAGE_SIZE) {
+    const ptep = pte_offset_map(vma.vm_mm, addr);
+    const pte = ptep < 0 ? 0 : ptep_get(vma.vm_mm, ptep);
+    if (!pte_present(pte) || is_zero_pfn(pte_pfn(pte))) continue;
+    const f = pfn_to_page(pte_pfn(pte)).compound_head;
+    if (f.order === 0) continue;
+    get_page(f);
+    yield* folio_lock(f);
+    if ((yield* split_folio(f)) === 0) count_event('hmm_v8_migrate_thp_split');
+    folio_unlock(f);
+    put_page(f);
+  }
+}
+
 /* the [start, end) runs of pages that move (save_pte[i] != 0) */
 function moving_runs(save_pte: Float64Array, start: number): [number, number][] {
   const runs: [number, number][] = [];
@@ -307,6 +333,7 @@ export function* hmm_mirror_migrate(h: hmm, mirror: hmm_mirror, event: hmm_event
   if (vma.vm_ops !== null || vma.vm_file !== null || (vma.vm_flags & (VM_PFNMAP | VM_MIXEDMAP | VM_SHARED))) return -EINVAL;
   const npages = (event.end - event.start) / PAGE_SIZE;
   if (npages > HMM_MIGRATE_MAX_PAGES) return -EINVAL;
+  yield* hmm_migrate_split_thp(vma, event.start, event.end);
   let ret = yield* hmm_device_fault_start(h, event);
   if (ret) return ret;
   const save_pte = new Float64Array(npages), dst = new Float64Array(npages);

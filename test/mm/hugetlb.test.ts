@@ -45,7 +45,9 @@ t('boot fills the pool; MAP_HUGETLB maps 2 MiB pool pages by PMD leaves, outside
   assert.is(get_mm_counter(p.mm, MM_ANONPAGES), 0, 'hugetlb pages are not rss');
   assert.is(hugetlb_usage(p.mm), 1024);
   assert.is(p.check32(a, 2 * TWO_MB, 17), -1);
+  const seen = recordNotifier(p);
   assert.is(p.munmap(a, 2 * TWO_MB), 0);
+  assert.equal(starts(seen), [`UNMAP ${hex(a)}-${hex(a + 2 * TWO_MB)}`]);
   assert.equal(pool2m(), { size: TWO_MB, total: 4, free: 4, rsvd: 0 }, 'back in the pool');
 });
 
@@ -78,7 +80,9 @@ t('munmap of part of a mapping gives back its pages and its unused reservations'
 t('fork of a private hugetlb mapping: a write copies the huge page inside a CLEAR; each side keeps its data', () => {
   const a = p.mmap(0, TWO_MB, RW, MAP_PRIVATE | HUGE);
   p.fill32(a, TWO_MB, 4);
+  const pseen = recordNotifier(p);
   const c = p.fork();
+  assert.equal(starts(pseen), [`CLEAR ${hex(a)}-${hex(a + TWO_MB)}`], 'fork write-protects the parent\'s huge page');
   assert.is(pmd_pfn(leaf_at(c.mm, a, PMD_LEVEL)), pmd_pfn(leaf_at(p.mm, a, PMD_LEVEL)), 'shared after fork');
   assert.not.ok(pmd_write(leaf_at(p.mm, a, PMD_LEVEL)), 'write-protected in the parent');
   const seen = recordNotifier(c);

@@ -37,7 +37,8 @@ import {
   HMM_DUMMY_STRUCT_SIZE, HMM_DUMMY_EXPOSE_MM, HMM_DUMMY_READ, HMM_DUMMY_MIGRATE_TO, hmm_dummy_rw_encode,
   hmm_dummy_migrate_encode, hmm_dummy_path,
 } from '../../include/uapi/linux/hmm_dummy.js';
-import type { Scheduler, Sleepable } from '../../lib/sim/sched.js';
+import { Scheduler, explore, type Sleepable } from '../../lib/sim/sched.js';
+import { tracing_on, trace_dump } from '../../lib/sim/trace.js';
 import { start_kernel } from '../../mm/init.js';
 import { O_RDWR } from '../../mm/file.js';
 import { register_free_hook } from '../../mm/page_alloc.js';
@@ -216,3 +217,20 @@ export function v8_race_munmap_read(): v8_race {
   };
 }
 
+
+/**
+ * v8_race_replay() - explore @r; if an interleaving breaks it, run that one
+ * again with tracing on and return the error and the kernel trace (what
+ * `hmm-sim` shows for the v8 teardown race). Return: null when no
+ * interleaving breaks it.
+ */
+export function v8_race_replay(r: v8_race): { runs: number; error: string; trace: string } | null {
+  const res = explore((s) => r.run(s), { check: () => r.check(), maxRuns: 5000 });
+  if (res.failure === null) return null;
+  const s = new Scheduler({ mode: 'enumerate', choices: res.failure.choices });
+  r.run(s);
+  tracing_on();
+  let error = '';
+  try { s.run(); r.check(); } catch (e) { error = (e as Error).message; }
+  return { runs: res.runs, error, trace: trace_dump() };
+}

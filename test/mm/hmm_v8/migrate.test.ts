@@ -6,11 +6,13 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { boot, RW, ANON, pte_at } from '../../helpers.js';
-import { runAs, type Process } from '../../../tools/include/nolibc/nolibc.js';
+import { runAs } from '../../../tools/include/nolibc/nolibc.js';
 import { UserFault } from '../../../mm/fault.js';
 import { PAGE_SIZE, FOLL_WRITE, get_mm_counter } from '../../../include/linux/mm.js';
 import { MM_ANONPAGES, type page } from '../../../include/linux/mm_types.js';
-import { MAP_SHARED, MAP_ANONYMOUS } from '../../../include/uapi/asm-generic/mman.js';
+import { MAP_SHARED, MAP_ANONYMOUS, MADV_HUGEPAGE } from '../../../include/uapi/asm-generic/mman.js';
+import { pmd_trans_huge, pmd_pfn } from '../../../include/linux/pgtable.js';
+import { pmd_off } from '../../../mm/pgtable.js';
 import { pte_kind, pte_to_swp_entry, is_hmm_entry_locked, is_hmm_entry_poisonous } from '../../../include/linux/swapops.js';
 import {
   HMM_COPY_TO_DEVICE, hmm_pte_test_valid_dev, hmm_pte_test_valid_pfn, type hmm_event,
@@ -20,7 +22,10 @@ import { hmm_mirror_fault } from '../../../mm/hmm_v8/fault.js';
 import { HMM_MIGRATE_MAX_PAGES } from '../../../mm/hmm_v8/migrate.js';
 import { pin_user_pages, unpin_user_pages } from '../../../mm/gup.js';
 import { mmap_read_lock, mmap_read_unlock } from '../../../mm/mmap_lock.js';
-import { fault_hooks } from '../../../mm/memory.js';
+import { mem_cgroup_create, mem_cgroup_attach_task, memory_max_write } from '../../../mm/memcontrol.js';
+import { start_kernel } from '../../../mm/init.js';
+import { Process } from '../../../tools/include/nolibc/nolibc.js';
+import { reclaim_all } from '../swap_helpers.js';
 import { Scheduler } from '../../../lib/sim/sched.js';
 import { get_counter } from '../../../lib/sim/trace.js';
 import { tdev } from './tdev.js';
@@ -132,6 +137,25 @@ t('a page already on another device is neither migrated again nor dropped by the
   assert.is(p.check32(a, 2 * PAGE_SIZE, 5), -1);
 });
 
+t('a THP is mirrored as 512 entries of its subpages, and split before it migrates', () => {
+  const TWO_MB = 2 << 20;
+  const a = p.mmap(0, TWO_MB, RW, ANON);
+  assert.is(p.madvise(a, TWO_MB, MADV_HUGEPAGE), 0);
+  p.fill32(a, TWO_MB, 9);
+  const d = new tdev();
+  runAs(p.task, d.register(p.mm));
+  const pmd = p.mm.pgd.load(pmd_off(p.mm, a));
+  assert.ok(pmd_trans_huge(pmd), 'a huge PMD to start with');
+  assert.is(runAs(p.task, d.read32(a + 300 * PAGE_SIZE + 4)), 300 * 1024 + 1 + 9);
+  const e = d.mentry(a + 300 * PAGE_SIZE);
+  assert.ok(hmm_pte_test_valid_pfn(e));
+  assert.is(e / PAGE_SIZE >>> 0, (pmd_pfn(pmd) + 300) >>> 0, 'the subpage of the folio');
+  assert.is(mig(d, a, 512), 0);
+  assert.not.ok(pmd_trans_huge(p.mm.pgd.load(pmd_off(p.mm, a))), 'split first');
+  assert.is(d.mem.size, 512);
+  assert.is(p.check32(a, TWO_MB, 9), -1);
+});
+
 t('a device copy that fails migrating back poisons the entry: SIGBUS on the CPU', () => {
   const { d, a } = setup(1);
   p.write32(a, 3);
@@ -175,18 +199,36 @@ t('fork: the child gets system copies through copy_from_device(HMM_FORK); the pa
   assert.is(p.check32(a, 2 * PAGE_SIZE, 40), -1);
 });
 
-t('memcg (2015): device-resident data is not charged, so migrating back can fail on the limit -> OOM', () => {
+t('memcg (2015): pages moved to the device are uncharged, so migrating back can fail on the limit -> OOM', () => {
+  const memcg = mem_cgroup_create('gpu');
+  mem_cgroup_attach_task(memcg, p.task);
+  assert.is(memory_max_write(memcg, 8 * PAGE_SIZE), 0);
   const { d, a } = setup(4);
   p.fill32(a, 4 * PAGE_SIZE, 0);
-  let usage = 4;
-  const limit = 4;
-  fault_hooks.memcg_charge = () => (usage < limit ? (usage++, 0) : -12);
-  mig(d, a, 4);
-  usage -= 4;                                   /* the freed system pages were uncharged */
-  for (let i = 0; i < 4; i++) p.write32(p.mmap(0, PAGE_SIZE, RW, ANON), 1);   /* the memcg fills up meanwhile */
+  const used = memcg.memory.usage;
+  assert.is(mig(d, a, 4), 0);
+  assert.is(memcg.memory.usage, used - 4, 'the system pages left the memcg with their data');
+  const filler = p.mmap(0, 8 * PAGE_SIZE, RW, ANON);
+  for (let i = 0; memcg.memory.usage < 8; i++) p.write32(filler + i * PAGE_SIZE, 1);
   assert.throws(() => p.read32(a), (e: unknown) => e instanceof UserFault && /SIGKILL/.test(String(e)));
   assert.is(get_counter('hmm_v8_memcg_charge_fail'), 1);
   assert.is(kind(a), 'hmm', 'the data stays on the device');
+  p.munmap(filler, 8 * PAGE_SIZE);
+  assert.is(p.read32(a), 0, 'room again: it comes back');
+  assert.is(memcg.memory.usage, used - 3);
+});
+
+t('a swapped-out page in the range is swapped in first (-ENOENT, fault, go on), then migrates', () => {
+  start_kernel({ ram_bytes: 8 << 20, swap_bytes: 16 << 20 });
+  p = Process.spawn('swap');
+  const { d, a } = setup(8);
+  p.fill32(a, 8 * PAGE_SIZE, 77);
+  reclaim_all();
+  assert.is(kind(a), 'swap', 'reclaim swapped the buffer out');
+  assert.is(mig(d, a, 8), 0);
+  assert.ok(get_counter('hmm_v8_migrate_swapin') >= 1);
+  assert.is(d.mem.size, 8);
+  assert.is(p.check32(a, 8 * PAGE_SIZE, 77), -1);
 });
 
 t.run();
