@@ -17,11 +17,11 @@
 import type { mm_struct } from '../include/linux/mm_types.js';
 import type { task_struct } from '../include/linux/sched.js';
 import {
-  PAGE_SIZE, PMD_SIZE, VM_WRITE, VM_ACCESS_FLAGS, FAULT_FLAG_DEFAULT, FAULT_FLAG_USER, FAULT_FLAG_WRITE,
+  PAGE_SIZE, PMD_SIZE, PUD_SIZE, VM_WRITE, VM_ACCESS_FLAGS, FAULT_FLAG_DEFAULT, FAULT_FLAG_USER, FAULT_FLAG_WRITE,
   FAULT_FLAG_REMOTE, FAULT_FLAG_TRIED, VM_FAULT_OOM, VM_FAULT_SIGBUS, VM_FAULT_SIGSEGV, VM_FAULT_HWPOISON,
   VM_FAULT_HWPOISON_LARGE, VM_FAULT_RETRY, VM_FAULT_ERROR,
 } from '../include/linux/mm.js';
-import { _PAGE_PRESENT, _PAGE_RW, _PAGE_USER, _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PSE, PTE_LEVEL, PMD_LEVEL } from '../include/linux/pgtable.js';
+import { _PAGE_PRESENT, _PAGE_RW, _PAGE_USER, _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PSE, PTE_LEVEL, PMD_LEVEL, PUD_LEVEL } from '../include/linux/pgtable.js';
 import { EFAULT } from '../include/uapi/asm-generic/errno.js';
 import {
   SIGSEGV, SIGBUS, SIGKILL, SEGV_MAPERR, SEGV_ACCERR, BUS_ADRERR, BUS_MCEERR_AR, signal_name,
@@ -44,6 +44,16 @@ export class UserFault extends Error {
 
 const NEED_FAULT = -1;
 
+/* The PMD or PUD entry pointer of a present huge leaf covering addr, or -1. */
+function huge_leaf(pgt: mm_struct['pgd'], addr: number): number {
+  for (const level of [PMD_LEVEL, PUD_LEVEL]) {
+    const p = pgt.lookup(addr, level);
+    if (p < 0) continue;
+    return (pgt.load(p) & (_PAGE_PSE | _PAGE_PRESENT)) === (_PAGE_PSE | _PAGE_PRESENT) ? p : -1;
+  }
+  return -1;
+}
+
 /**
  * mmu_translate() - what the MMU does for one access: the physical byte
  * address for addr, or -1 when the access must fault (entry absent, not
@@ -60,13 +70,12 @@ export function mmu_translate(mm: mm_struct, addr: number, write: boolean): numb
     e = pgt.load(ptep);
     size = PAGE_SIZE;
   } else {
-    /* a huge PMD leaf: the walk stops one level up */
-    const pmdp = pgt.lookup(addr, PMD_LEVEL);
-    if (pmdp < 0) return NEED_FAULT;
-    e = pgt.load(pmdp);
-    if ((e & _PAGE_PSE) === 0) return NEED_FAULT;
-    ptr = pmdp;
-    size = PMD_SIZE;
+    /* a huge leaf: the walk stopped one (PMD) or two (PUD, 1 GiB hugetlb) levels up */
+    const leaf = huge_leaf(pgt, addr);
+    if (leaf < 0) return NEED_FAULT;
+    ptr = leaf;
+    e = pgt.load(leaf);
+    size = pgt.entry_level(leaf) === PMD_LEVEL ? PMD_SIZE : PUD_SIZE;
   }
   if ((e & need) !== need) return NEED_FAULT;
   const bits = write ? (_PAGE_ACCESSED | _PAGE_DIRTY) : _PAGE_ACCESSED;

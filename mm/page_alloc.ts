@@ -267,6 +267,7 @@ function reset_page(p: page): void {
   p.private = 0;
   p.memcg = null;
   p._mapcount = -1;
+  p._entire_mapcount = -1;
   p._pincount = 0;
   p.compound_head = p;
   p.order = 0;

@@ -44,7 +44,7 @@ import {
   type hmm_device, type hmm_mirror,
 } from '../../include/linux/hmm_v8.js';
 import { EINVAL, EAGAIN, EBUSY } from '../../include/uapi/asm-generic/errno.js';
-import { current, cond_resched, type Sleepable } from '../../lib/sim/sched.js';
+import { cond_resched, type Sleepable } from '../../lib/sim/sched.js';
 import { KernelBugError } from '../../lib/sim/errors.js';
 import { rw_semaphore, down_read, up_read, down_write, up_write } from '../../lib/locking/rwsem.js';
 import { mutex, mutex_lock, mutex_unlock } from '../../lib/locking/mutex.js';
@@ -470,7 +470,3 @@ export function hmm_mirror_is_dead(mirror: hmm_mirror): boolean {
   return mirror.dead || mirror.hmm === null;
 }
 
-/** current_comm() - the running thread's name (traces). */
-export function current_comm(): string { return current().name; }
-
-export { HMM_DEVICE_RFAULT, HMM_DEVICE_WFAULT, HMM_COPY_TO_DEVICE, HMM_COPY_FROM_DEVICE };

@@ -64,7 +64,7 @@ import {
   type hmm_event, type hmm_mirror, type mmu_notifier_v8,
 } from '../../include/linux/hmm_v8.js';
 import { EINVAL, ENOENT, ENOMEM, EAGAIN, EFAULT } from '../../include/uapi/asm-generic/errno.js';
-import type { Sleepable } from '../../lib/sim/sched.js';
+import { cond_resched, type Sleepable } from '../../lib/sim/sched.js';
 import { spin_lock, spin_unlock } from '../../lib/locking/spinlock.js';
 import { down_read, up_read } from '../../lib/locking/rwsem.js';
 import { wake_up_all } from '../../lib/locking/wait.js';
@@ -168,6 +168,7 @@ export function* mm_hmm_migrate(mm: mm_struct, vma: vm_area_struct, save_pte: Fl
     const range = mmu_notifier_range_init(MMU_NOTIFY_CLEAR, MMU_NOTIFIER_RANGE_BLOCKABLE, mm, addr, end);
     range.v8_event = MMU_MIGRATE;
     yield* mmu_notifier_invalidate_range_start_excluding(range, exclude);
+    yield* cond_resched();                     /* the walk takes time: others run meanwhile */
     const out = { ret: 0 };
     const stop = mm_hmm_migrate_pass(vma, save_pte, start, addr, end, out);
     flush_tlb_range(vma, addr, stop);
@@ -182,7 +183,7 @@ export function* mm_hmm_migrate(mm: mm_struct, vma: vm_area_struct, save_pte: Fl
     addr = stop;
     ret = 0;
   }
-  if (ret === 0 && backoff.backoff) ret = -EAGAIN;
+  if (ret === 0 && backoff.backoff) { ret = -EAGAIN; count_event('hmm_v8_migrate_backoff'); }
   if (ret) {
     mm_hmm_migrate_cleanup(mm, vma, save_pte, null, start, end);
     return ret;
@@ -365,4 +366,3 @@ export function* hmm_mirror_migrate(h: hmm, mirror: hmm_mirror, event: hmm_event
   return ret;
 }
 
-export { EAGAIN };

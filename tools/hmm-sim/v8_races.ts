@@ -45,7 +45,10 @@ import { register_free_hook } from '../../mm/page_alloc.js';
 import { pte_offset_map, ptep_get } from '../../mm/pgtable.js';
 import { hmm_v8_config } from '../../mm/hmm_v8/hmm.js';
 import { hmm_pt_lookup, hmm_pt_load } from '../../mm/hmm_v8/hmm_pt.js';
-import { hmm_dummy_device_of, hmm_dummy_rmem_used, type dummy_mirror } from '../../drivers/char/hmm_dummy.js';
+import { hmm_dummy_device_of, hmm_dummy_rmem_used, hmm_dummy_params, hmm_dummy_init, type dummy_mirror } from '../../drivers/char/hmm_dummy.js';
+import { get_counter } from '../../lib/sim/trace.js';
+import { hmm_pte_test_valid_dma } from '../../include/linux/hmm_v8.js';
+import { hmm_of, mirror_pt } from '../../mm/hmm_v8/hmm.js';
 import { Process, runAs } from '../include/nolibc/nolibc.js';
 
 /* One free hook for every scenario; it asks the scenario that runs now. */
@@ -217,6 +220,79 @@ export function v8_race_munmap_read(): v8_race {
   };
 }
 
+
+/**
+ * dma_two_faults: two threads read the same page through a device with a
+ * DMA device: both faults DMA-map it, and the recheck under the directory
+ * lock (patch 13) undoes the loser's mapping. Checked: exactly one live
+ * mapping, held by the mirror entry, no IOMMU fault, exact data.
+ * @seen.raced counts runs where the recheck path ran.
+ */
+export function v8_race_dma_two_faults(seen: { raced: number }): v8_race {
+  let p: Process, a = 0, bufs: number[] = [];
+  return {
+    name: 'two faults DMA-map one page',
+    run(s) {
+      start_kernel({ ram_bytes: 4 << 20 });
+      watch_frees(null);
+      hmm_dummy_params.dma = true;
+      hmm_dummy_init();
+      p = Process.spawn('dma');
+      const { fd } = bind(p, 0, 0);
+      a = p.mmap(0, PAGE_SIZE, RW, PA);
+      p.fill32(a, PAGE_SIZE, 11);
+      bufs = [p.mmap(0, PAGE_SIZE, RW, PA), p.mmap(0, PAGE_SIZE, RW, PA)];
+      const args = [p.mmap(0, PAGE_SIZE, RW, PA), p.mmap(0, PAGE_SIZE, RW, PA)];
+      for (const i of [0, 1]) s.spawn(`dev${i}`, function* () { yield* read_ioctl(p, fd, args[i], a, PAGE_SIZE, bufs[i]); }, 'user', p.task);
+    },
+    check() {
+      const dev = hmm_dummy_device_of(0).device.dev!;
+      const mirror = hmm_of(p.mm)!.mirrors[0];
+      const mp = hmm_pt_lookup(mirror_pt(mirror), a);
+      const dma = mp >= 0 && hmm_pte_test_valid_dma(hmm_pt_load(mirror_pt(mirror), mp)) ? 1 : 0;
+      if (dev.nr_mapped !== dma) throw new Error(`${dev.nr_mapped} live DMA mappings, ${dma} held by the mirror`);
+      if (dev.iommu_faults !== 0) throw new Error('IOMMU fault');
+      for (const b of bufs) if (p.check32(b, PAGE_SIZE, 11) !== -1) throw new Error('a READ returned wrong data');
+      if (get_counter('hmm_v8_dma_map_raced') > 0) seen.raced++;
+    },
+  };
+}
+
+/**
+ * migrate_madvise: MIGRATE_TO of two pages against madvise(DONTNEED) of the
+ * second: the invalidation backs the migration off (mm_hmm_migrate restores
+ * everything, -EAGAIN, retry) or comes before or after it. Checked: the
+ * first page keeps its data, the second reads 0, device memory matches the
+ * CPU's SWP_HMM entries. @seen.backoff counts runs where the migration backed off.
+ */
+export function v8_race_migrate_madvise(seen: { backoff: number }): v8_race {
+  let p: Process, a = 0;
+  return {
+    name: 'migration vs madvise',
+    run(s) {
+      start_kernel({ ram_bytes: 4 << 20 });
+      watch_frees(null);
+      p = Process.spawn('mm');
+      const { fd, arg } = bind(p, 0, 0);
+      a = p.mmap(0, 2 * PAGE_SIZE, RW, PA);
+      p.fill32(a, 2 * PAGE_SIZE, 21);
+      s.spawn('migrate', function* () { yield* migrate_ioctl(p, fd, arg, a, 2 * PAGE_SIZE); }, 'user', p.task);
+      s.spawn('madvise', function* () { yield* p.sys.madvise(a + PAGE_SIZE, PAGE_SIZE, MADV_DONTNEED); }, 'user', p.task);
+    },
+    check() {
+      let on_dev = 0;
+      for (const i of [0, 1]) {
+        const ptep = pte_offset_map(p.mm, a + i * PAGE_SIZE);
+        const pte = ptep < 0 ? 0 : ptep_get(p.mm, ptep);
+        if (pte !== 0 && !pte_present(pte) && is_hmm_entry(pte_to_swp_entry(pte))) on_dev++;
+      }
+      if (hmm_dummy_rmem_used(0) !== on_dev) throw new Error(`device holds ${hmm_dummy_rmem_used(0)} pages, the CPU says ${on_dev}`);
+      if (get_counter('hmm_v8_migrate_backoff') > 0) seen.backoff++;
+      if (p.check32(a, PAGE_SIZE, 21) !== -1) throw new Error('first page lost its data');
+      if (p.read32(a + PAGE_SIZE) !== 0) throw new Error('second page kept data across MADV_DONTNEED');
+    },
+  };
+}
 
 /**
  * v8_race_replay() - explore @r; if an interleaving breaks it, run that one

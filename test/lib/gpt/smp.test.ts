@@ -17,6 +17,7 @@ import {
 
 const GEOM = { address_bits: 48, level_bits: 9, page_shift: 12 };
 const RUN_MS = 2500;
+const MAX_RUN_MS = 30000;
 
 function start(args: stress_args): Promise<Float64Array> {
   const w = new Worker(new URL('./stress-worker.js', import.meta.url), { workerData: args });
@@ -66,7 +67,16 @@ test('readers, a faulter and a pruner at once: no torn or half entry, no use aft
     start({ role: 'faulter', shared, ctl: ctlbuf, seed: 33 }),
     start({ role: 'pruner', shared, ctl: ctlbuf, seed: 44 }),
   ];
+  /*
+   * Run for RUN_MS, then on until every role has made the progress the
+   * assertions below ask for (a loaded CI machine can starve a worker),
+   * but never past MAX_RUN_MS.
+   */
+  const t0 = Date.now();
   await new Promise((r) => setTimeout(r, RUN_MS));
+  const progressed = () => ctl[C_READS] > 1000 && ctl[C_WALKED] > 0 && ctl[C_FAULTS] > 10 &&
+    ctl[C_YOUNG_SEEN] > 0 && ctl[C_PRUNED] > 0;
+  while (!progressed() && Date.now() - t0 < MAX_RUN_MS) await new Promise((r) => setTimeout(r, 100));
   Atomics.store(ctl, C_STOP, 1);
   const [, , flog, plog] = await Promise.all(jobs);
 

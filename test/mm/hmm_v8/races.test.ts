@@ -16,7 +16,8 @@ import * as assert from 'uvu/assert';
 import { explore, resetScheduler, Scheduler, type ExploreResult } from '../../../lib/sim/sched.js';
 import { tracing_on, trace_records } from '../../../lib/sim/trace.js';
 import {
-  v8_race_handshake, v8_race_locked, v8_race_teardown, v8_race_munmap_read, type v8_race,
+  v8_race_handshake, v8_race_locked, v8_race_teardown, v8_race_munmap_read, v8_race_dma_two_faults,
+  v8_race_migrate_madvise, type v8_race,
 } from '../../../tools/hmm-sim/v8_races.js';
 
 const t = suite('mm/hmm_v8 races');
@@ -76,6 +77,22 @@ t('a device READ racing munmap fails with EFAULT or returns exact data, in every
   const res = all(v8_race_munmap_read());
   assert.is(res.failure, null, res.failure ? message(res) : '');
   assert.ok(res.complete);
+});
+
+t('DMA: two faults mapping one page leave exactly one mapping; the recheck under the lock runs in some interleaving', () => {
+  const seen = { raced: 0 };
+  const res = all(v8_race_dma_two_faults(seen));
+  assert.is(res.failure, null, res.failure ? message(res) : '');
+  assert.ok(res.complete);
+  assert.ok(seen.raced > 0, 'the map-then-recheck race was exercised');
+});
+
+t('migration vs madvise: backoff restores and retries, data and device memory stay consistent', () => {
+  const seen = { backoff: 0 };
+  const res = all(v8_race_migrate_madvise(seen));
+  assert.is(res.failure, null, res.failure ? message(res) : '');
+  assert.ok(res.complete);
+  assert.ok(seen.backoff > 0, 'some interleaving backed the migration off');
 });
 
 t.run();

@@ -18,7 +18,7 @@ import type { task_struct } from '../../../include/linux/sched.js';
 import { current, runSync, type Sleepable } from '../../../lib/sim/sched.js';
 import {
   sys_mmap, sys_munmap, sys_mprotect, sys_madvise, sys_fork, sys_exit_group, sys_wait4, sys_kill,
-  sys_openat, sys_close, sys_ioctl,
+  sys_openat, sys_close, sys_ioctl, sys_mremap, sys_pread64, sys_pwrite64, sys_read, sys_write, sys_ftruncate,
 } from '../../../mm/syscalls.js';
 import { user_read, user_write, user_load, user_store, user_atomic_rmw } from '../../../mm/fault.js';
 import { createProcess, find_task_by_vpid } from '../../../mm/task.js';
@@ -45,6 +45,12 @@ export class Syscalls {
   open(path: string, flags: number) { return sys_openat(this.t, path, flags); }
   close(fd: number) { return sys_close(this.t, fd); }
   ioctl(fd: number, cmd: number, arg: number) { return sys_ioctl(this.t, fd, cmd, arg); }
+  mremap(addr: number, old_len: number, new_len: number, flags: number, new_addr = 0) { return sys_mremap(this.t, addr, old_len, new_len, flags, new_addr); }
+  pread(fd: number, buf: number, count: number, pos: number) { return sys_pread64(this.t, fd, buf, count, pos); }
+  pwrite(fd: number, buf: number, count: number, pos: number) { return sys_pwrite64(this.t, fd, buf, count, pos); }
+  readfd(fd: number, buf: number, count: number) { return sys_read(this.t, fd, buf, count); }
+  writefd(fd: number, buf: number, count: number) { return sys_write(this.t, fd, buf, count); }
+  ftruncate(fd: number, length: number) { return sys_ftruncate(this.t, fd, length); }
   read(addr: number, buf: Uint8Array) { return user_read(this.t, addr, buf); }
   write(addr: number, buf: Uint8Array) { return user_write(this.t, addr, buf); }
   load(addr: number, size: 1 | 2 | 4 | 8) { return user_load(this.t, addr, size); }
@@ -87,6 +93,14 @@ export class Process {
   open(path: string, flags = 2): number { return this.run(this.sys.open(path, flags)); }
   close(fd: number): number { return this.run(this.sys.close(fd)); }
   ioctl(fd: number, cmd: number, arg: number): number { return this.run(this.sys.ioctl(fd, cmd, arg)); }
+  mremap(addr: number, old_len: number, new_len: number, flags: number, new_addr = 0): number {
+    return this.run(this.sys.mremap(addr, old_len, new_len, flags, new_addr));
+  }
+  /** pread() - pread64(2) into user memory at buf. */
+  pread(fd: number, buf: number, count: number, pos: number): number { return this.run(this.sys.pread(fd, buf, count, pos)); }
+  /** pwrite() - pwrite64(2) from user memory at buf. */
+  pwrite(fd: number, buf: number, count: number, pos: number): number { return this.run(this.sys.pwrite(fd, buf, count, pos)); }
+  ftruncate(fd: number, length: number): number { return this.run(this.sys.ftruncate(fd, length)); }
 
   read(addr: number, len: number): Uint8Array { const b = new Uint8Array(len); this.run(this.sys.read(addr, b)); return b; }
   write(addr: number, buf: Uint8Array): void { this.run(this.sys.write(addr, buf)); }
