@@ -38,7 +38,7 @@
 import type { vm_area_struct } from '../include/linux/mm_types.js';
 import { MM_SWAPENTS } from '../include/linux/mm_types.js';
 import {
-  PAGE_SIZE, VM_LOCKED, VM_PFNMAP, VM_HUGETLB, vma_is_anonymous, folio_mapcount, add_mm_counter,
+  PAGE_SIZE, PMD_SIZE, VM_LOCKED, VM_PFNMAP, VM_HUGETLB, vma_is_anonymous, folio_mapcount, add_mm_counter,
 } from '../include/linux/mm.js';
 import {
   pte_none, pte_present, pte_young, pte_dirty, pte_mkold, pte_mkclean, pmd_is_table, pmd_trans_huge,
@@ -55,7 +55,8 @@ import { spin_lock, spin_unlock } from '../lib/locking/spinlock.js';
 import { count_event } from '../lib/sim/trace.js';
 import { pte_offset_map, pte_lockptr, ptep_get, set_pte_at, pte_clear, pmd_off, flush_tlb_range } from './pgtable.js';
 import { vm_normal_page } from './memory.js';
-import { pfn_to_page } from './page_alloc.js';
+import { pfn_to_page, get_page_unless_zero, put_page } from './page_alloc.js';
+import { split_huge_pmd_address, split_folio } from './huge_memory_split.js';
 import { pmd_addr_end } from './zap.js';
 import { folio_trylock, folio_unlock } from './filemap.js';
 import { folio_mark_lazyfree, folio_isolate_lru } from './swap.js';
@@ -178,6 +179,33 @@ function madvise_pageout_pte_range(vma: vm_area_struct, addr: number, end: numbe
   spin_unlock(ptl);
 }
 
+/*
+ * pageout_split_partial_folios() - a large folio that [addr, end) covers
+ * only in part is split first (madvise_cold_or_pageout_pte_range drops the
+ * PTE lock and calls split_folio), so only the advised pages go to swap.
+ * A folio that cannot be split now (pinned) is left alone.
+ */
+function* pageout_split_partial_folios(vma: vm_area_struct, addr: number, end: number): Sleepable {
+  const mm = vma.vm_mm;
+  for (; addr < end; addr += PAGE_SIZE) {
+    const ptep = pte_offset_map(mm, addr);
+    if (ptep < 0) return;
+    const pte = ptep_get(mm, ptep);
+    if (!pte_present(pte)) continue;
+    const p = vm_normal_page(vma, addr, pte);
+    if (p === null || p.compound_head.order === 0) continue;
+    const h = p.compound_head;
+    const first = addr - (p.pfn - h.pfn) * PAGE_SIZE;
+    if (first >= vma.vm_start && first >= addr && first + (PAGE_SIZE << h.order) <= end) continue;
+    if (!get_page_unless_zero(h)) continue;
+    if (folio_trylock(h)) {
+      yield* split_folio(h);
+      folio_unlock(h);
+    }
+    put_page(h);
+  }
+}
+
 /**
  * madvise_pageout() - MADV_PAGEOUT over [start, end) of one VMA. Installed
  * in madvise_handlers (mmap_lock held for read).
@@ -194,9 +222,18 @@ export function* madvise_pageout(vma: vm_area_struct, start: number, end: number
   for (let addr = s; addr < e;) {
     const next = pmd_addr_end(addr, e);
     const pmdp = pmd_off(mm, addr);
-    const pmd = pmdp >= 0 ? mm.pgd.load(pmdp) : 0;
-    if (pmd_is_table(pmd)) madvise_pageout_pte_range(vma, addr, next, list);
-    else if (pmd_trans_huge(pmd) && pmd_present(pmd)) pageout_isolate(pfn_to_page(pmd_pfn(pmd)), list);
+    let pmd = pmdp >= 0 ? mm.pgd.load(pmdp) : 0;
+    if (pmd_trans_huge(pmd) && pmd_present(pmd) && next - addr < PMD_SIZE) {
+      /* only part of the THP is advised: split the PMD, then the folio below */
+      yield* split_huge_pmd_address(vma, addr);
+      pmd = mm.pgd.load(pmd_off(mm, addr));
+    }
+    if (pmd_is_table(pmd)) {
+      yield* pageout_split_partial_folios(vma, addr, next);
+      madvise_pageout_pte_range(vma, addr, next, list);
+    } else if (pmd_trans_huge(pmd) && pmd_present(pmd)) {
+      pageout_isolate(pfn_to_page(pmd_pfn(pmd)), list);
+    }
     if (list.length > 0) yield* reclaim_pages(list);   /* reclaim splits a THP into small folios first */
     addr = next;
   }

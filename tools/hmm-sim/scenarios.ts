@@ -7,9 +7,12 @@
  * it. Each scenario is small enough to read next to its trace.
  */
 import { start_kernel } from '../../mm/init.js';
-import { Process } from '../include/nolibc/nolibc.js';
-import { PROT_READ, PROT_WRITE, MAP_PRIVATE, MAP_ANONYMOUS, MAP_POPULATE } from '../../include/uapi/asm-generic/mman.js';
-import { PAGE_SIZE } from '../../include/linux/mm.js';
+import { Process, runAs } from '../include/nolibc/nolibc.js';
+import {
+  PROT_READ, PROT_WRITE, MAP_PRIVATE, MAP_ANONYMOUS, MAP_POPULATE, MADV_HUGEPAGE, MADV_PAGEOUT,
+} from '../../include/uapi/asm-generic/mman.js';
+import { smaps_rollup } from '../../mm/pagemap.js';
+import { PAGE_SIZE, PMD_SIZE } from '../../include/linux/mm.js';
 import { tracing_on } from '../../lib/sim/trace.js';
 import { Dmirror } from '../lib/dmirror.js';
 import {
@@ -93,13 +96,45 @@ const mirror: Scenario = {
   },
 };
 
+/*
+ * thp_swap: the memory manager HMM stands on. A 4 MiB buffer with
+ * MADV_HUGEPAGE is faulted as two PMD-mapped THPs; MADV_PAGEOUT of 8
+ * pages splits the first one and writes those pages to swap (reclaim,
+ * MMU_NOTIFY_CLEAR per page); the next reads swap them back in.
+ */
+const thp_swap: Scenario = {
+  name: 'thp_swap',
+  summary: 'a THP fault, then reclaim to swap (split, CLEAR notifications) and swap-in with the data intact',
+  run() {
+    start_kernel({ ram_bytes: 64 << 20, swap_bytes: 32 << 20 });
+    tracing_on();
+    const p = Process.spawn('app');
+    const len = 2 * PMD_SIZE;
+    const a = p.mmap(0, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
+    const out: string[] = [];
+    out.push(`mapped ${len >> 20} MiB at 0x${a.toString(16)} (PMD aligned: ${a % PMD_SIZE === 0})`);
+    p.madvise(a, len, MADV_HUGEPAGE);
+    p.fill32(a, len, 0x7000);
+    const thp = runAs(p.task, smaps_rollup(p.mm));
+    out.push(`after the first touch: AnonHugePages ${thp.anonymous_thp >> 10} kB, Rss ${thp.resident >> 10} kB`);
+    p.madvise(a, 8 * PAGE_SIZE, MADV_PAGEOUT);
+    const swapped = runAs(p.task, smaps_rollup(p.mm));
+    out.push(`after MADV_PAGEOUT of the first 8 pages: Swap ${swapped.swap >> 10} kB, ` +
+      `AnonHugePages ${swapped.anonymous_thp >> 10} kB`);
+    const ok = p.check32(a, 16 * PAGE_SIZE, 0x7000) === -1 && p.check32(a, len, 0x7000) === -1;
+    const back = runAs(p.task, smaps_rollup(p.mm));
+    out.push(`after reading everything back: Swap ${back.swap >> 10} kB, data intact: ${ok}`);
+    return out;
+  },
+};
+
 /* tour: the default; every scenario above in turn, each on a fresh machine */
 const tour: Scenario = {
   name: 'tour',
-  summary: 'the default: fork and COW, then mainline HMM mirroring and migration',
-  parts: ['cow', 'mirror'],
+  summary: 'the default: fork and COW, THP and swap, then mainline HMM mirroring and migration',
+  parts: ['cow', 'thp_swap', 'mirror'],
   run() { return []; },
 };
 
-export const scenarios: Record<string, Scenario> = { tour, cow, mirror };
+export const scenarios: Record<string, Scenario> = { tour, cow, thp_swap, mirror };
 export const defaultScenario = 'tour';
