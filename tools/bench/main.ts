@@ -6,8 +6,9 @@
 const benches: Record<string, () => Promise<void>> = {
   fault: async () => (await import('./fault.js')).bench_fault(),
   gpt: async () => (await import('./gpt.js')).bench_gpt(),
-  thp: async () => (await import('./thp.js' as string)).bench_thp(),
-  hmm: async () => (await import('./hmm.js' as string)).bench_hmm(),
+  thp: async () => (await import('./thp.js')).bench_thp(),
+  hmm: async () => (await import('./hmm.js')).bench_hmm(),
+  era: async () => (await import('./era.js')).bench_era(),
 };
 
 async function main(): Promise<void> {

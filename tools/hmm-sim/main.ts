@@ -2,6 +2,15 @@
  * tools/hmm-sim/main.ts - run a scenario and show what the kernel did.
  *
  *   node dist/tools/hmm-sim/main.js [--scenario NAME] [--list] [--no-trace]
+ *   node dist/tools/hmm-sim/main.js --era v8|mainline|both [SCENARIO...]
+ *   node dist/tools/hmm-sim/main.js --v8-lifetime-race
+ *
+ * --era runs the scenarios written once for both designs (tools/hmm-sim/
+ * era.ts) under the 2015 v8 code and/or mainline and prints, per era,
+ * faults, notifier calls, page-table entries touched, pages copied and
+ * simulated time, with the difference. --v8-lifetime-race replays Mark
+ * Hairgrove's unregister-vs-exit race under the faithful v8 lifetimes and
+ * prints the use after free the simulator catches.
  *
  * Prints the ftrace-like trace of the run (faults, notifier invalidations,
  * COW, fork, exit...), the scenario's outcome, and a summary: faults by
@@ -9,6 +18,8 @@
  * default scenario.
  */
 import { scenarios, defaultScenario, type Scenario } from './scenarios.js';
+import { era_report, type era } from './era.js';
+import { v8_race_replay, v8_race_teardown } from './v8_races.js';
 import { trace_dump, trace_counters, trace_lost } from '../../lib/sim/trace.js';
 import { machineTime, formatNs } from '../../lib/sim/clock.js';
 import { page_alloc_stats } from '../../mm/page_alloc.js';
@@ -19,6 +30,26 @@ function arg(name: string): string | null {
 }
 
 function main(): void {
+  const era = arg('--era');
+  if (era !== null) {
+    const eras: era[] = era === 'both' ? ['v8', 'mainline'] : [era as era];
+    if (!eras.every((e) => e === 'v8' || e === 'mainline')) {
+      console.error(`hmm-sim: --era takes v8, mainline or both`);
+      process.exitCode = 2;
+      return;
+    }
+    const names = process.argv.slice(process.argv.indexOf('--era') + 2).filter((a) => !a.startsWith('--'));
+    for (const line of era_report(eras, names)) console.log(line);
+    return;
+  }
+  if (process.argv.includes('--v8-lifetime-race')) {
+    const r = v8_race_replay(v8_race_teardown('v8'));
+    if (r === null) { console.log('no failing interleaving found'); return; }
+    console.log(`# unregister vs exit under v8 lifetimes: caught after ${r.runs} interleavings`);
+    console.log(`# schedule: ${r.trace}`);
+    console.log(r.error);
+    return;
+  }
   if (process.argv.includes('--list')) {
     for (const s of Object.values(scenarios)) console.log(`${s.name.padEnd(16)} ${s.summary}`);
     return;

@@ -3,10 +3,10 @@
  * scenarios run over every interleaving (up to a stated bound) against the
  * coherence invariant of a mirrored address space.
  *
- * No Linux twin. Linux finds these races with the hmm self-tests under
- * stress (hmm-tests.c anon_teardown, the 1000-iteration loops) and with
- * KCSAN; here explore() (lib/sim/explore.ts) enumerates the interleavings
- * of two or three simulated threads, and a checker states what must hold:
+ * No Linux twin: in Linux these races are argued in review and shaken out
+ * by running the hmm self-tests under load. Here explore()
+ * (lib/sim/explore.ts) enumerates the interleavings of two or three
+ * simulated threads, and a checker states what must hold:
  *
  *   After mmu_notifier_invalidate_range_end() returns, no device page
  *   table maps a page that the CPU page table no longer maps at that
@@ -19,8 +19,11 @@
  *    whole-mm invalidate_range_end() callbacks run after the CPU change
  *    and after the interval side closed its sequence (mm/mmu_notifier.ts),
  *    so at that point every mirror must agree with the CPU over the range;
- *  - a page-free hook (register_free_hook): the last put of a page that a
- *    device page table still holds is a violation on the spot;
+ *  - a page-free hook (register_free_hook): the last put of a RAM page
+ *    that a device page table still holds is a violation on the spot
+ *    (ZONE_DEVICE pages go to their driver's hook first; for them, and
+ *    for backing pages the driver frees directly, the comparisons below
+ *    find the entry's page with no reference left);
  *  - the same comparison over every entry of every mirror at the end of
  *    each run, with no thread left running.
  *
@@ -231,8 +234,9 @@ const race_checker_ops = Object.freeze({ invalidate_range_end: checker_invalidat
 
 /**
  * installRaceChecker() - watch @p's address space: register the whole-mm
- * notifier (after the mirrors, so it is called after them) and point the
- * free hook at it. Call on a fresh machine, from plain code.
+ * notifier (called after every interval notifier, whenever those were
+ * registered) and point the free hook at it. Call on a fresh machine,
+ * from plain code (it takes mmap_lock for write).
  * Return: the checker, also the active one until the next install or
  * resetRaceChecker().
  */

@@ -22,6 +22,11 @@ import '../../../../drivers/char/hmm_dummy.js';
 /** The programs of the suite: HEAD first (sanity, stress), then the historical ones. */
 export const hmm_dummy_programs: hmm_dummy_test[] = [...sanity_tests, ...stress_tests, ...historical_tests];
 
+/** hmm_dummy_count() - how many programs a run would execute (HEAD's, plus the historical ones). */
+export function hmm_dummy_count(historical: boolean): number {
+  return hmm_dummy_programs.filter((t) => historical || !t.historical).length;
+}
+
 /**
  * hmm_dummy_selftests() - run the suite, writing TAP lines with @out.
  * @names: run only these (default: HEAD's 15, plus the historical ones with @historical)
