@@ -9,7 +9,7 @@ import { pte_present, pte_pfn, pte_young } from '../../include/linux/pgtable.js'
 import { pte_kind } from '../../include/linux/swapops.js';
 import { WMARK_MIN, WMARK_LOW, WMARK_HIGH, LRU_INACTIVE_ANON } from '../../include/linux/mmzone.js';
 import { GFP_KERNEL, GFP_ATOMIC } from '../../include/linux/gfp.js';
-import { MADV_PAGEOUT } from '../../include/uapi/asm-generic/mman.js';
+import { MADV_PAGEOUT, MADV_HUGEPAGE } from '../../include/uapi/asm-generic/mman.js';
 import {
   MMU_NOTIFIER_RANGE_BLOCKABLE, type mmu_notifier, type mmu_interval_notifier,
 } from '../../include/linux/mmu_notifier.js';
@@ -18,7 +18,9 @@ import { get_counter } from '../../lib/sim/trace.js';
 import { mmu_notifier_register, mmu_interval_notifier_insert, mmu_interval_set_seq } from '../../mm/mmu_notifier.js';
 import { alloc_page, nr_free_pages, wmark_pages, pfn_to_page } from '../../mm/page_alloc.js';
 import { pin_user_pages_unlocked, unpin_user_pages } from '../../mm/gup.js';
-import { kswapd_run, kswapd_stop } from '../../mm/vmscan.js';
+import { kswapd_run, kswapd_stop, shrink_all_memory } from '../../mm/vmscan.js';
+import { deferred_split_count } from '../../mm/huge_memory_split.js';
+import { nr_anon_thps } from '../../mm/huge_memory.js';
 import { folio_referenced } from '../../mm/rmap_reclaim.js';
 import { root_mem_cgroup } from '../../mm/memcontrol.js';
 import { get_nr_swap_pages, total_swap_pages } from '../../mm/swapfile.js';
@@ -222,6 +224,23 @@ t('kswapd and direct reclaim interleaved at random keep every byte (seeds 1..4)'
     assert.ok(get_counter('pgsteal_kswapd') > 0, `seed ${seed}: kswapd reclaimed`);
     check_invariants([p.mm]);
   }
+});
+
+t('reclaim runs the deferred-split shrinker: a partly unmapped THP is split and its unmapped part freed', () => {
+  const p = boot_swap(64 * MiB, 16 * MiB);
+  const len = 2 * MiB;
+  const raw = p.mmap(0, 2 * len, RW, ANON);
+  const a = Math.ceil(raw / len) * len;
+  p.madvise(a, len, MADV_HUGEPAGE);
+  p.fill32(a, len, 9);
+  assert.is(nr_anon_thps(), 512, 'NR_ANON_THPS counts pages');
+  assert.is(p.munmap(a + len / 2, len / 2), 0);
+  assert.is(deferred_split_count(), 1, 'the half-unmapped THP waits on the deferred split queue');
+  const free = nr_free_pages();
+  runAs(p.task, shrink_all_memory(0));
+  assert.is(deferred_split_count(), 0);
+  assert.ok(nr_free_pages() >= free + 256, `the unmapped half came back (${nr_free_pages() - free} pages)`);
+  assert.is(p.check32(a, len / 2, 9), -1, 'the mapped half keeps its data');
 });
 
 t.run();
