@@ -100,14 +100,23 @@ function bench_migrate(huge: boolean, bytes: number): void {
   const mirror = p.mmap(0, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE);
   p.fill32(a, bytes, 0x51);
   const npages = bytes / PAGE_SIZE;
-  const t0 = hostNs();
-  const to = dev.ioctl(HMM_DMIRROR_MIGRATE_TO_DEV, a, npages, mirror) || dev.cpages;
-  const t1 = hostNs();
-  const back = dev.ioctl(HMM_DMIRROR_MIGRATE_TO_SYS, a, npages, mirror) || dev.cpages;
-  const t2 = hostNs();
   const label = huge ? 'THP' : '4 KiB';
-  if (to !== npages || back !== npages) {
-    console.log(`hmm: ${label} migration: migrated ${to} / ${back} of ${npages} pages (negative: errno); not measured`);
+  /*
+   * One untimed round trip first: it allocates the device chunks and lets
+   * the host fault in the simulator's buffers, which is host cost, not
+   * migration cost. Then the best of three timed round trips.
+   */
+  let to = 0, back = 0, tto = Infinity, tback = Infinity;
+  for (let r = 0; r < 4 && to === 0 && back === 0; r++) {
+    const t0 = hostNs();
+    to = dev.ioctl(HMM_DMIRROR_MIGRATE_TO_DEV, a, npages, mirror);
+    const t1 = hostNs();
+    back = dev.ioctl(HMM_DMIRROR_MIGRATE_TO_SYS, a, npages, mirror);
+    const t2 = hostNs();
+    if (r > 0) { tto = Math.min(tto, t1 - t0); tback = Math.min(tback, t2 - t1); }
+  }
+  if (to !== 0 || back !== 0) {
+    console.log(`hmm: ${label} migration failed: to device ${to}, back ${back} (errno); not measured`);
     return;
   }
   if (p.check32(a, bytes, 0x51) !== -1) throw new Error('data lost in the round trip');
@@ -122,6 +131,7 @@ function bench_migrate(huge: boolean, bytes: number): void {
     copy = Math.min(copy, hostNs() - c0);
   }
   const gbs = (b: number, ns: number) => b / ns;   /* bytes per ns = GB/s */
+  const t0 = 0, t1 = tto, t2 = tto + tback;
   console.log(`hmm: migration to device-private memory and back, ${bytes >> 20} MiB of ${label} pages`);
   row(`to device (${label})`, gbs(bytes, t1 - t0), 'GB/s', 'copy', gbs(2 * bytes, copy));
   row(`back to RAM (${label})`, gbs(bytes, t2 - t1), 'GB/s', 'copy', gbs(2 * bytes, copy));
