@@ -33,7 +33,7 @@ import {
 test.before.each(() => { resetScheduler(); });
 test.after.each(() => { resetRaceChecker(); });
 
-/* user 0's command on the page under test, from plain code */
+/* device user @u's command on the page under test, from plain code */
 function cmd(m: RaceMachine, request: number, u = 0): number {
   const x = m.users[u]!;
   return runAs(m.p.task, hmm_dmirror_cmd_sys(m.p, x.cmd, x.fd, request, x.buf, 1));

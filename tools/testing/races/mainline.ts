@@ -323,7 +323,7 @@ export function bootRaceMachine(units: number[], opts: RaceOptions = {}): RaceMa
 }
 
 /* device user @u's command on the page under test, from a simulated thread */
-function dev_cmd(r: RaceMachine, u: number, request: number): Sleepable<number> {
+function devCmd(r: RaceMachine, u: number, request: number): Sleepable<number> {
   const x = r.users[u]!;
   return hmm_dmirror_cmd_sys(r.p, x.cmd, x.fd, request, x.buf, 1);
 }
@@ -375,7 +375,7 @@ export function raceFaultVsMunmap(opts: RaceOptions & { op?: 'READ' | 'WRITE' } 
       const r = bootRaceMachine([0], opts);
       if (op === 'WRITE') r.p.fill32(r.users[0]!.buf.mirror, PAGE_SIZE, PATTERN);
       ret = 1;
-      spawnUser(s, r, 'device', function* () { ret = yield* dev_cmd(r, 0, op === 'READ' ? HMM_DMIRROR_READ : HMM_DMIRROR_WRITE); });
+      spawnUser(s, r, 'device', function* () { ret = yield* devCmd(r, 0, op === 'READ' ? HMM_DMIRROR_READ : HMM_DMIRROR_WRITE); });
       spawnUser(s, r, 'munmap', function* () { yield* r.p.sys.munmap(r.addr, PAGE_SIZE); });
       return r;
     },
@@ -398,7 +398,7 @@ export function raceWriteVsMprotect(opts: RaceOptions = {}): MainlineRace {
       const r = bootRaceMachine([0], opts);
       r.p.fill32(r.users[0]!.buf.mirror, PAGE_SIZE, DEVDATA);
       ret = 1;
-      spawnUser(s, r, 'device', function* () { ret = yield* dev_cmd(r, 0, HMM_DMIRROR_WRITE); });
+      spawnUser(s, r, 'device', function* () { ret = yield* devCmd(r, 0, HMM_DMIRROR_WRITE); });
       spawnUser(s, r, 'mprotect', function* () { yield* r.p.sys.mprotect(r.addr, PAGE_SIZE, PROT_READ); });
       return r;
     },
@@ -423,7 +423,7 @@ export function raceMigrateVsCpuFault(opts: RaceOptions = {}): MainlineRace {
     (s) => {
       const r = bootRaceMachine([0], opts);
       ret = 1;
-      spawnUser(s, r, 'migrate', function* () { ret = yield* dev_cmd(r, 0, HMM_DMIRROR_MIGRATE_TO_DEV); });
+      spawnUser(s, r, 'migrate', function* () { ret = yield* devCmd(r, 0, HMM_DMIRROR_MIGRATE_TO_DEV); });
       spawnUser(s, r, 'cpu', function* () { yield* r.p.sys.store(r.addr, 4, STORED); });
       return r;
     },
@@ -452,9 +452,9 @@ export function raceOwnMigrationVsDeviceFault(opts: RaceOptions = {}): MainlineR
     (s) => {
       const r = bootRaceMachine([0, 0], opts);
       rets.fill(1);
-      spawnUser(s, r, 'migrate', function* () { rets[0] = yield* dev_cmd(r, 0, HMM_DMIRROR_MIGRATE_TO_DEV); });
+      spawnUser(s, r, 'migrate', function* () { rets[0] = yield* devCmd(r, 0, HMM_DMIRROR_MIGRATE_TO_DEV); });
       spawnUser(s, r, 'cpu', function* () { yield* r.p.sys.store(r.addr, 4, STORED); });
-      spawnUser(s, r, 'device', function* () { rets[1] = yield* dev_cmd(r, 1, HMM_DMIRROR_READ); });
+      spawnUser(s, r, 'device', function* () { rets[1] = yield* devCmd(r, 1, HMM_DMIRROR_READ); });
       return r;
     },
     (r) => {
@@ -481,10 +481,10 @@ export function raceTwoDevicesMigrate(opts: RaceOptions = {}): MainlineRace {
   return scenario('two devices MIGRATE_TO_DEV one page while the CPU loads', opts,
     (s) => {
       const r = bootRaceMachine([0, 1], opts);
-      for (const u of [0, 1]) expect(runAs(r.p.task, dev_cmd(r, u, HMM_DMIRROR_READ)) === 0, 'setup READ');
+      for (const u of [0, 1]) expect(runAs(r.p.task, devCmd(r, u, HMM_DMIRROR_READ)) === 0, 'setup READ');
       rets.fill(1);
       loaded = -1;
-      for (const u of [0, 1]) spawnUser(s, r, `dev${u}`, function* () { rets[u] = yield* dev_cmd(r, u, HMM_DMIRROR_MIGRATE_TO_DEV); });
+      for (const u of [0, 1]) spawnUser(s, r, `dev${u}`, function* () { rets[u] = yield* devCmd(r, u, HMM_DMIRROR_MIGRATE_TO_DEV); });
       spawnUser(s, r, 'cpu', function* () { loaded = yield* r.p.sys.load(r.addr + 4, 4); });
       return r;
     },
@@ -519,9 +519,9 @@ export function raceForkDuringMigration(opts: RaceOptions = {}): MainlineRace {
       const r = bootRaceMachine([0, 0], opts);
       rets.fill(1);
       child = 0;
-      spawnUser(s, r, 'migrate', function* () { rets[0] = yield* dev_cmd(r, 0, HMM_DMIRROR_MIGRATE_TO_DEV); });
+      spawnUser(s, r, 'migrate', function* () { rets[0] = yield* devCmd(r, 0, HMM_DMIRROR_MIGRATE_TO_DEV); });
       spawnUser(s, r, 'fork', function* () { child = yield* r.p.sys.fork(); });
-      spawnUser(s, r, 'evict', function* () { rets[1] = yield* dev_cmd(r, 1, HMM_DMIRROR_RELEASE); });
+      spawnUser(s, r, 'evict', function* () { rets[1] = yield* devCmd(r, 1, HMM_DMIRROR_RELEASE); });
       return r;
     },
     (r) => {
