@@ -11,7 +11,7 @@
  * device-exclusive access. Device memory lives in lib/test_hmm_devmem.ts,
  * the migrations in lib/test_hmm_migrate.ts; the ABI is
  * include/uapi/linux/test_hmm.ts and the walk-through
- * Documentation/vm/parts/test_hmm.txt.
+ * Documentation/vm/hmm.txt, Part 7.
  *
  * The devices, created at every boot (module_init):
  *

@@ -7,7 +7,7 @@
  * dmirror_devmem_alloc_page, dmirror_devmem_free, dmirror_devmem_folio_split,
  * dmirror_device_evict_chunk, dmirror_device_remove_chunks). The front door
  * (ioctls, device page table faults, snapshot) is lib/test_hmm.ts, the
- * migrations lib/test_hmm_migrate.ts; Documentation/vm/parts/test_hmm.txt
+ * migrations lib/test_hmm_migrate.ts; Documentation/vm/hmm.txt, Part 7
  * walks through all three.
  *
  * Simplified or scaled:

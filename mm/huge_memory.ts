@@ -26,10 +26,15 @@
  * and the split sends no nested CLEAR; the page-table change it makes
  * maps the same pages with the same permissions.
  *
+ * Non-present PMD leaves (THP migration entries and device-private THPs,
+ * include/linux/swapops.ts) go through the same hooks; their halves of
+ * the fault, zap, fork, mprotect and split live in
+ * mm/huge_memory_nonpresent.ts.
+ *
  * Simplified: no THP for files or shmem (tmpfs huge=never), no PMD-level
- * swap or migration entries (a THP is split first), no mTHP orders, no
- * khugepaged thread, and a THP fault never reclaims to find 2 MiB (it
- * falls back to 4 KiB pages instead).
+ * swap slots (reclaim splits a THP first), no mTHP orders, no khugepaged
+ * thread, and a THP fault never reclaims to find 2 MiB (it falls back to
+ * 4 KiB pages instead).
  */
 import type { page, vm_area_struct, vm_fault, mm_struct } from '../include/linux/mm_types.js';
 import { MM_ANONPAGES } from '../include/linux/mm_types.js';
@@ -42,6 +47,9 @@ import {
   pmd_write, pmd_dirty, pmd_pfn, pmd_mkwrite, pmd_wrprotect, pmd_mkdirty, pmd_mkyoung, pmd_mkold,
   pmd_trans_huge, pmd_modify, pmd_protnone, pfn_pmd, _PAGE_RW, type pmd_t,
 } from '../include/linux/pgtable.js';
+import {
+  is_swap_pmd, is_pmd_device_private_entry, is_pmd_migration_entry, pmd_is_huge,
+} from '../include/linux/swapops.js';
 import {
   PageAnonExclusive, SetPageAnonExclusive, ClearPageAnonExclusive, SetPageDirty, folio_test_anon,
 } from '../include/linux/page-flags.js';
@@ -57,7 +65,7 @@ import { spin_lock, spin_unlock } from '../lib/locking/spinlock.js';
 import { count_event, trace_event } from '../lib/sim/trace.js';
 import { alloc_pages, pfn_to_page, put_page, get_page } from './page_alloc.js';
 import { pmd_off, pmd_alloc, pmd_lockptr, flush_tlb_range } from './pgtable.js';
-import { fault_hooks } from './memory.js';
+import { fault_hooks, pmd_migration_entry_wait } from './memory.js';
 import { zap_hooks, tlb_remove_page, type mmu_gather } from './zap.js';
 import { fork_hooks } from './fork.js';
 import { mprotect_hooks } from './mprotect.js';
@@ -76,6 +84,9 @@ import {
 /* the PMD split API, for the other paths of mm (mprotect, munmap, madvise, mremap, migration) */
 export { __split_huge_pmd, __split_huge_pmd_locked, split_huge_pmd_address, vma_adjust_trans_huge } from './huge_memory_split.js';
 import { khugepaged_init } from './khugepaged.js';
+import {
+  do_huge_pmd_device_private, zap_huge_non_present_pmd, copy_huge_non_present_pmd, change_non_present_huge_pmd,
+} from './huge_memory_nonpresent.js';
 
 /* ------------------------------------------------------------ global state */
 
@@ -389,15 +400,24 @@ export function* do_huge_pmd_wp_page(vmf: vm_fault, orig: pmd_t): Sleepable<numb
 }
 
 /*
- * huge_pmd_fault() - fault_hooks.huge_pmd_fault: an access to a present
- * huge PMD that the MMU refused. A write to a read-only PMD goes to
- * wp_huge_pmd(); anything else only sets the accessed (and dirty) bits.
- * VM_FAULT_FALLBACK tells handle_mm_fault to go on at PTE level.
+ * huge_pmd_fault() - fault_hooks.huge_pmd_fault: an access to a PMD leaf
+ * that the MMU refused. A device-private THP goes to its driver
+ * (do_huge_pmd_device_private), a THP under migration is waited for (the
+ * access is then retried); on a present huge PMD a write to a read-only
+ * PMD goes to wp_huge_pmd() and anything else only sets the accessed (and
+ * dirty) bits. VM_FAULT_FALLBACK tells handle_mm_fault to go on at PTE
+ * level.
  */
 function* huge_pmd_fault(vmf: vm_fault, pmdp: number): Sleepable<number> {
   const vma = vmf.vma, mm = vma.vm_mm;
   const orig = mm.pgd.load(pmdp);
-  if (!pmd_trans_huge(orig)) return VM_FAULT_SIGBUS;   /* no PMD swap entries in this model */
+  vmf.orig_pmd = orig;
+  if (is_swap_pmd(orig)) {
+    if (is_pmd_device_private_entry(orig)) return yield* do_huge_pmd_device_private(vmf);
+    if (is_pmd_migration_entry(orig)) { yield* pmd_migration_entry_wait(mm, pmdp); return 0; }
+    return VM_FAULT_SIGBUS;                          /* no other PMD swap entries in this model */
+  }
+  if (!pmd_trans_huge(orig)) return VM_FAULT_SIGBUS;
   if ((vmf.flags & (FAULT_FLAG_WRITE | FAULT_FLAG_UNSHARE)) && !pmd_write(orig)) {
     if (vma_is_anonymous(vma)) return yield* do_huge_pmd_wp_page(vmf, orig);
     yield* __split_huge_pmd(vma, pmdp, vmf.address);
@@ -420,7 +440,9 @@ function* huge_pmd_fault(vmf: vm_fault, pmdp: number): Sleepable<number> {
 /**
  * zap_huge_pmd() - zap_hooks.zap_huge_pmd: unmap a whole huge PMD. The
  * folio's reference goes to the mmu_gather and is dropped after the TLB
- * flush. The huge zero page holds no reference and no rss.
+ * flush. The huge zero page holds no reference and no rss. A PMD swap
+ * entry (migration, device-private) needs no flush:
+ * zap_huge_non_present_pmd().
  * Context: mmap_lock held, inside the caller's invalidation.
  */
 export function zap_huge_pmd(tlb: mmu_gather, vma: vm_area_struct, pmdp: number, addr: number): void {
@@ -429,6 +451,11 @@ export function zap_huge_pmd(tlb: mmu_gather, vma: vm_area_struct, pmdp: number,
   const ptl = pmd_lockptr(mm, pmdp);
   spin_lock(ptl);
   const orig = mm.pgd.load(pmdp);
+  if (is_swap_pmd(orig) && pmd_is_huge(orig)) {
+    zap_huge_non_present_pmd(vma, pmdp, orig);
+    spin_unlock(ptl);
+    return;
+  }
   if (!pmd_trans_huge(orig)) { spin_unlock(ptl); return; }
   mm.pgd.set(pmdp, 0);
   tlb.start = Math.min(tlb.start, haddr);
@@ -448,7 +475,9 @@ export function zap_huge_pmd(tlb: mmu_gather, vma: vm_area_struct, pmdp: number,
  * with the child, write-protected in both (the huge zero page is shared
  * as it is). A DMA-pinned exclusive THP cannot be shared: the parent's
  * PMD is split and -EAGAIN makes fork copy the PTEs, which gives the child
- * its own copy of each pinned page (copy_present_page).
+ * its own copy of each pinned page (copy_present_page). A PMD migration
+ * entry or device-private THP is copied read-only in both
+ * (copy_huge_non_present_pmd).
  * Context: both mmap_locks held for write, inside fork's invalidation.
  * Return: 0, -EAGAIN (copy the PTEs instead) or -ENOMEM.
  */
@@ -462,6 +491,12 @@ export function copy_huge_pmd(dst: vm_area_struct, src: vm_area_struct, _dst_pmd
   spin_lock(dst_ptl);
   spin_lock(src_ptl);
   let pmd = src_mm.pgd.load(src_pmdp);
+  if (is_swap_pmd(pmd) && pmd_is_huge(pmd)) {
+    copy_huge_non_present_pmd(dst, src, dst_pmdp, src_pmdp, pmd);
+    spin_unlock(src_ptl);
+    spin_unlock(dst_ptl);
+    return 0;
+  }
   if (!pmd_trans_huge(pmd)) { spin_unlock(src_ptl); spin_unlock(dst_ptl); return -EAGAIN; }
   if (!is_huge_zero_pmd(pmd)) {
     const f = pfn_to_page(pmd_pfn(pmd));
@@ -496,7 +531,8 @@ function can_change_pmd_writable(vma: vm_area_struct, pmd: pmd_t): boolean {
 /**
  * change_huge_pmd() - mprotect_hooks.change_huge_pmd: apply newprot to a
  * huge PMD that the range covers whole; a PMD the range covers only in
- * part is split first and left to the PTE loop.
+ * part is split first and left to the PTE loop. A PMD swap entry only
+ * loses write permission (change_non_present_huge_pmd).
  * Context: mmap_lock held for write, inside the caller's invalidation.
  * Return: true when the PMD was changed as a whole, false after a split.
  */
@@ -510,6 +546,11 @@ export function change_huge_pmd(vma: vm_area_struct, pmdp: number, addr: number,
     return false;
   }
   const old = mm.pgd.load(pmdp);
+  if (is_swap_pmd(old) && pmd_is_huge(old)) {
+    change_non_present_huge_pmd(vma, pmdp, old);
+    spin_unlock(ptl);
+    return true;
+  }
   if (!pmd_trans_huge(old)) { spin_unlock(ptl); return false; }
   let entry = pmd_modify(old, newprot);
   if (!(newprot & _PAGE_RW) && !pmd_protnone(entry) && can_change_pmd_writable(vma, entry)) entry = pmd_mkwrite(entry);
@@ -544,7 +585,8 @@ export function follow_huge_pmd(vma: vm_area_struct, addr: number, flags: number
 
 /**
  * move_huge_pmd() - mremap: move a whole huge PMD from old_pmdp to the
- * empty new_pmdp (same mm, both 2 MiB aligned). The caller's
+ * empty new_pmdp (same mm, both 2 MiB aligned): a present huge PMD or a
+ * PMD swap entry (migration, device-private) alike. The caller's
  * MMU_NOTIFY_UNMAP covers the old range; rmap follows from page->index,
  * which the new VMA's vm_pgoff keeps valid.
  * Context: mmap_lock held for write. Return: true if moved.
@@ -555,7 +597,7 @@ export function move_huge_pmd(vma: vm_area_struct, old_addr: number, new_addr: n
   const ptl = pmd_lockptr(mm, old_pmdp);
   spin_lock(ptl);
   const pmd = mm.pgd.load(old_pmdp);
-  if (!pmd_trans_huge(pmd) || mm.pgd.load(new_pmdp) !== 0) { spin_unlock(ptl); return false; }
+  if (!pmd_is_huge(pmd) || mm.pgd.load(new_pmdp) !== 0) { spin_unlock(ptl); return false; }
   mm.pgd.set(old_pmdp, 0);
   mm.pgd.set(new_pmdp, pmd);
   spin_unlock(ptl);

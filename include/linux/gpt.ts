@@ -17,7 +17,7 @@
  *    walk with pre / leaf / hole / post callbacks, locking left to the
  *    caller where the caller knows better.
  * The code is in lib/gpt/; the long explanation is the gpt section of
- * Documentation/vm/hmm.txt (Documentation/vm/parts/gpt.txt).
+ * Documentation/vm/hmm.txt (Part 3).
  *
  * Vocabulary. A table is a tree of directories; every directory is one
  * fixed-size slot of 2^level_bits entries in a typed-array pool. Level 0

@@ -5,7 +5,7 @@
  * Models include/linux/huge_mm.h. The code is mm/huge_memory.ts (fault,
  * COW, split, zap, fork, mprotect, GUP of huge PMDs) and mm/khugepaged.ts
  * (MADV_COLLAPSE); the long explanation is the THP section of
- * Documentation/vm/hmm.txt (Documentation/vm/parts/thp.txt).
+ * Documentation/vm/hmm.txt (Part 4).
  *
  * A PMD-mapped THP is one folio of HPAGE_PMD_NR pages mapped by a single
  * PMD leaf (_PAGE_PSE). Its counts live in the head page:

@@ -3,7 +3,7 @@
  * reservation map.
  *
  * Models include/linux/hugetlb.h. The code is mm/hugetlb.ts; the long
- * explanation is the hugetlb part of Documentation/vm/parts/thp.txt.
+ * explanation is the hugetlb part of Documentation/vm/hmm.txt, Part 4.
  *
  * A hugetlb page is a folio of 2^order pages (order 9: 2 MiB, mapped by a
  * PMD leaf; order 18: 1 GiB, mapped by a PUD leaf) that never goes back

@@ -126,6 +126,7 @@ export interface vm_fault {
   pmd: number;            /* pointer to the PMD entry */
   pte: number;            /* pointer to the PTE, or -1 when not mapped */
   orig_pte: number;       /* the PTE value read when the fault started */
+  orig_pmd?: number;      /* the PMD value read when a PMD-level fault started (huge PMD faults only) */
   page: page | null;      /* the page a ->fault handler returns */
   cow_page: page | null;  /* a page allocated for COW of a file page */
 }

@@ -6,7 +6,7 @@
  * encoding, SWAP_CLUSTER_MAX) and the reclaim constants of mm/internal.h.
  * The behaviour lives in mm/swapfile.ts (slots and counts),
  * mm/swap_state.ts (the swap cache and swap-in), mm/swap.ts (the LRU
- * lists) and mm/vmscan.ts (reclaim); Documentation/vm/parts/swap.txt tells
+ * lists) and mm/vmscan.ts (reclaim); Documentation/vm/hmm.txt, Part 5 tells
  * the whole story. In short, the life of an anonymous page that is
  * swapped out and back in:
  *

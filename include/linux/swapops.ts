@@ -31,7 +31,7 @@
  *     S = _PAGE_SWP_SOFT_DIRTY.
  */
 import { PAGE_SIZE } from './mm.js';
-import { pte_none, pte_present, type pte_t } from './pgtable.js';
+import { pte_none, pte_present, pmd_present, pmd_trans_huge, type pte_t, type pmd_t } from './pgtable.js';
 
 export type swp_entry_t = number;
 
@@ -168,3 +168,53 @@ export function pte_kind(pte: pte_t): pte_kind {
   if (is_hmm_entry(entry)) return { kind: 'hmm', entry };
   return { kind: 'marker', entry };
 }
+
+/*
+ * PMD-level swap entries (THP migration and device-private THPs).
+ *
+ * A non-present PMD that is not empty is a leaf holding a swap entry for
+ * the whole 2 MiB, with the pfn of the folio's head page in the offset.
+ * x86 encodes it exactly like a swap PTE (the layout at the top of this
+ * file), so pmd_to_swp_entry()/swp_entry_to_pmd() are the PTE codecs at
+ * PMD level. Bit 7, _PAGE_PSE in a present PMD, is _PAGE_SWP_EXCLUSIVE
+ * here and never set at PMD level: exclusivity of a PMD-mapped anonymous
+ * folio lives in PageAnonExclusive of its head page. lib/gpt never takes
+ * such an entry for a directory link (links are present), so it is a
+ * leaf: lookups below it return GPT_NO_DIR.
+ *
+ * Only two kinds occur at PMD level: SWP_MIGRATION_* while the folio is
+ * being migrated as a whole, and SWP_DEVICE_WRITE/READ for a PMD-sized
+ * device-private folio. Swap slots, hwpoison and markers stay PTE-level.
+ */
+
+/** is_swap_pmd() - a non-empty, non-present PMD: a PMD-level swap entry. */
+export function is_swap_pmd(pmd: pmd_t): boolean { return pmd !== 0 && !pmd_present(pmd); }
+
+/** pmd_to_swp_entry() - decode a swap PMD (caller checked is_swap_pmd). */
+export function pmd_to_swp_entry(pmd: pmd_t): swp_entry_t { return pte_to_swp_entry(pmd); }
+
+/** swp_entry_to_pmd() - encode a swap entry as a non-present PMD leaf. */
+export function swp_entry_to_pmd(e: swp_entry_t): pmd_t { return swp_entry_to_pte(e); }
+
+/** is_pmd_migration_entry() - the PMD is a migration entry for a whole THP. */
+export function is_pmd_migration_entry(pmd: pmd_t): boolean {
+  return is_swap_pmd(pmd) && is_migration_entry(pmd_to_swp_entry(pmd));
+}
+
+/** is_pmd_device_private_entry() - the PMD maps a PMD-sized device-private folio. */
+export function is_pmd_device_private_entry(pmd: pmd_t): boolean {
+  return is_swap_pmd(pmd) && is_device_private_entry(pmd_to_swp_entry(pmd));
+}
+
+/** is_pmd_non_present_folio_entry() - a PMD swap entry that stands for a folio (migration or device-private). */
+export function is_pmd_non_present_folio_entry(pmd: pmd_t): boolean {
+  return is_pmd_migration_entry(pmd) || is_pmd_device_private_entry(pmd);
+}
+
+/** pmd_is_huge() - a PMD leaf of any kind: a present huge PMD or a folio's PMD swap entry. */
+export function pmd_is_huge(pmd: pmd_t): boolean {
+  return pmd_trans_huge(pmd) || is_pmd_non_present_folio_entry(pmd);
+}
+
+export function pmd_swp_soft_dirty(pmd: pmd_t): boolean { return (pmd & _PAGE_SWP_SOFT_DIRTY) !== 0; }
+export function pmd_swp_mksoft_dirty(pmd: pmd_t): pmd_t { return pmd + (_PAGE_SWP_SOFT_DIRTY & ~pmd); }

@@ -28,7 +28,7 @@
  *
  *  Snapshot bytes (HMM_DMIRROR_PROT_*): high nibble = page kind, low nibble
  *  = access and mapping size; 0xFF (error) and 0x00 (nothing visible) are
- *  whole-byte values. See Documentation/vm/parts/test_hmm.txt.
+ *  whole-byte values. See Documentation/vm/hmm.txt, Part 7.
  */
 
 /* ---- asm-generic ioctl encoding (include/uapi/asm-generic/ioctl.h) ---- */

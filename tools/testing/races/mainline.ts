@@ -37,7 +37,7 @@
  *
  * The scenarios, their bounds and what breaks with the TEST-ONLY
  * dmirror_params.broken_skip_read_retry are described in
- * Documentation/vm/parts/races.txt.
+ * Documentation/vm/hmm.txt, Part 8.
  */
 import type { mm_struct, page } from '../../../include/linux/mm_types.js';
 import { PAGE_SIZE, PMD_SIZE, PUD_SIZE } from '../../../include/linux/mm.js';
@@ -442,7 +442,7 @@ export function raceMigrateVsCpuFault(opts: RaceOptions = {}): MainlineRace {
  * on its memory, is in flight. The mirror ignores MMU_NOTIFY_MIGRATE
  * ranges it owns and, as written, does not publish their sequence either,
  * so the READ's mmu_interval_read_retry() misses them: see "The
- * own-migration race" in Documentation/vm/parts/races.txt. Outcome as
+ * own-migration race" in Documentation/vm/hmm.txt, Part 8. Outcome as
  * above, and the READ returns 0 with the data before or after the store.
  */
 export function raceOwnMigrationVsDeviceFault(opts: RaceOptions = {}): MainlineRace {
@@ -536,7 +536,7 @@ export function raceForkDuringMigration(opts: RaceOptions = {}): MainlineRace {
     });
 }
 
-/** Every scenario, in the order of Documentation/vm/parts/races.txt. */
+/** Every scenario, in the order of Documentation/vm/hmm.txt, Part 8. */
 export const mainlineRaces: readonly ((opts?: RaceOptions) => MainlineRace)[] = Object.freeze([
   (o: RaceOptions = {}) => raceFaultVsMunmap({ ...o, op: 'READ' }),
   (o: RaceOptions = {}) => raceFaultVsMunmap({ ...o, op: 'WRITE' }),
