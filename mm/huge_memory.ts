@@ -48,7 +48,7 @@ import {
   pmd_trans_huge, pmd_modify, pmd_protnone, pfn_pmd, _PAGE_RW, type pmd_t,
 } from '../include/linux/pgtable.js';
 import {
-  is_swap_pmd, is_pmd_device_private_entry, is_pmd_migration_entry, pmd_is_huge,
+  is_swap_pmd, is_pmd_device_private_entry, is_pmd_migration_entry, is_pmd_non_present_folio_entry, pmd_is_huge,
 } from '../include/linux/swapops.js';
 import {
   PageAnonExclusive, SetPageAnonExclusive, ClearPageAnonExclusive, SetPageDirty, folio_test_anon,
@@ -451,11 +451,7 @@ export function zap_huge_pmd(tlb: mmu_gather, vma: vm_area_struct, pmdp: number,
   const ptl = pmd_lockptr(mm, pmdp);
   spin_lock(ptl);
   const orig = mm.pgd.load(pmdp);
-  if (is_swap_pmd(orig) && pmd_is_huge(orig)) {
-    zap_huge_non_present_pmd(vma, pmdp, orig);
-    spin_unlock(ptl);
-    return;
-  }
+  if (is_pmd_non_present_folio_entry(orig)) { zap_huge_non_present_pmd(vma, pmdp, orig); spin_unlock(ptl); return; }
   if (!pmd_trans_huge(orig)) { spin_unlock(ptl); return; }
   mm.pgd.set(pmdp, 0);
   tlb.start = Math.min(tlb.start, haddr);
@@ -491,7 +487,7 @@ export function copy_huge_pmd(dst: vm_area_struct, src: vm_area_struct, _dst_pmd
   spin_lock(dst_ptl);
   spin_lock(src_ptl);
   let pmd = src_mm.pgd.load(src_pmdp);
-  if (is_swap_pmd(pmd) && pmd_is_huge(pmd)) {
+  if (is_pmd_non_present_folio_entry(pmd)) {
     copy_huge_non_present_pmd(dst, src, dst_pmdp, src_pmdp, pmd);
     spin_unlock(src_ptl);
     spin_unlock(dst_ptl);
@@ -546,7 +542,7 @@ export function change_huge_pmd(vma: vm_area_struct, pmdp: number, addr: number,
     return false;
   }
   const old = mm.pgd.load(pmdp);
-  if (is_swap_pmd(old) && pmd_is_huge(old)) {
+  if (is_pmd_non_present_folio_entry(old)) {
     change_non_present_huge_pmd(vma, pmdp, old);
     spin_unlock(ptl);
     return true;

@@ -142,7 +142,8 @@ export function remove_migration_pmd(dst: page, src_pfn: number, vma: vm_area_st
   const exclusive = writable || is_readable_exclusive_migration_entry(e);
   let pmd: pmd_t;
   if (is_device_private_page(dst)) {
-    pmd = swp_entry_to_pmd(writable ? make_writable_device_private_entry(dst.pfn) : make_readable_device_private_entry(dst.pfn));
+    const e2 = writable ? make_writable_device_private_entry(dst.pfn) : make_readable_device_private_entry(dst.pfn);
+    pmd = swp_entry_to_pmd(e2);
     if (pmd_swp_soft_dirty(old)) pmd = pmd_swp_mksoft_dirty(pmd);
   } else {
     pmd = pmd_mkyoung(pfn_pmd(dst.pfn, vma.vm_page_prot));
@@ -240,7 +241,9 @@ export function copy_huge_non_present_pmd(dst: vm_area_struct, src: vm_area_stru
       readonly = swp_entry_to_pmd(make_readable_migration_entry(swp_offset_pfn(e)));
     }
   } else {
-    if (is_writable_device_private_entry(e)) readonly = swp_entry_to_pmd(make_readable_device_private_entry(swp_offset_pfn(e)));
+    if (is_writable_device_private_entry(e)) {
+      readonly = swp_entry_to_pmd(make_readable_device_private_entry(swp_offset_pfn(e)));
+    }
     get_page(f);
     ClearPageAnonExclusive(f);        /* folio_try_dup_anon_rmap_pmd() */
     folio_add_anon_rmap_pmd(f);

@@ -48,7 +48,7 @@ import {
 import {
   pte_to_swp_entry, swp_entry_to_pte, is_swap_pte, is_migration_entry, is_writable_migration_entry,
   is_readable_exclusive_migration_entry, make_writable_migration_entry, make_readable_exclusive_migration_entry,
-  make_readable_migration_entry, swp_offset_pfn,
+  make_readable_migration_entry, swp_offset_pfn, is_swap_pmd, pmd_is_huge,
 } from '../include/linux/swapops.js';
 import {
   PageAnonExclusive, SetPageAnonExclusive, ClearPageAnonExclusive, SetPageDirty, PageDirty, PageLocked, folio_test_anon, folio_test_hugetlb,
@@ -74,6 +74,7 @@ import {
   mmu_notifier_range_init, mmu_notifier_invalidate_range_start, mmu_notifier_invalidate_range_end,
 } from './mmu_notifier.js';
 import { is_huge_zero_pmd, folio_remove_rmap_pmd } from './huge_memory.js';
+import { __split_huge_swap_pmd_locked } from './huge_memory_nonpresent.js';
 
 /**
  * Slots for the LRU (issue 4, mm/swap.ts): a page split off a folio that
@@ -115,7 +116,9 @@ function __split_huge_zero_page_pmd(vma: vm_area_struct, pmdp: number, haddr: nu
 
 /**
  * __split_huge_pmd_locked() - turn the huge PMD at haddr into a table of
- * 512 PTEs mapping the same pages with the same permissions and state.
+ * 512 PTEs mapping the same pages with the same permissions and state
+ * (a PMD migration or device-private entry into 512 PTE entries of the
+ * same kind: __split_huge_swap_pmd_locked).
  * The folio stays large and is now PTE-mapped: each page gets a PTE
  * mapping and a reference, the PMD mapping goes. Anonymous exclusivity
  * moves from the head page to every page. The folio joins the deferred
@@ -126,9 +129,10 @@ function __split_huge_zero_page_pmd(vma: vm_area_struct, pmdp: number, haddr: nu
 export function __split_huge_pmd_locked(vma: vm_area_struct, pmdp: number, haddr: number): void {
   const mm = vma.vm_mm;
   const old = mm.pgd.load(pmdp);
-  if (!pmd_trans_huge(old)) return;
+  if (!pmd_is_huge(old)) return;
   count_event(THP_SPLIT_PMD);
   charge(PTE_UPDATE_NS * HPAGE_PMD_NR);
+  if (is_swap_pmd(old)) { __split_huge_swap_pmd_locked(vma, pmdp, haddr, old); return; }
   if (is_huge_zero_pmd(old)) { __split_huge_zero_page_pmd(vma, pmdp, haddr); return; }
   const f = pfn_to_page(pmd_pfn(old));
   if (!vma_is_anonymous(vma)) {
@@ -187,7 +191,7 @@ export function* __split_huge_pmd(vma: vm_area_struct, pmdp: number, address: nu
 export function* split_huge_pmd_address(vma: vm_area_struct, address: number): Sleepable {
   if (vma.vm_flags & VM_HUGETLB) return;
   const pmdp = pmd_off(vma.vm_mm, haddr_of(address));
-  if (pmdp < 0 || !pmd_trans_huge(vma.vm_mm.pgd.load(pmdp))) return;
+  if (pmdp < 0 || !pmd_is_huge(vma.vm_mm.pgd.load(pmdp))) return;
   yield* __split_huge_pmd(vma, pmdp, address);
 }
 

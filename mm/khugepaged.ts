@@ -24,7 +24,7 @@
 import type { page, vm_area_struct, mm_struct } from '../include/linux/mm_types.js';
 import { MM_ANONPAGES } from '../include/linux/mm_types.js';
 import { PAGE_SIZE, FAULT_FLAG_ALLOW_RETRY, VM_FAULT_ERROR, add_mm_counter } from '../include/linux/mm.js';
-import { pte_none, pte_present, pte_write, pte_pfn, pmd_trans_huge } from '../include/linux/pgtable.js';
+import { pte_none, pte_present, pte_write, pte_pfn, pmd_trans_huge, pmd_present } from '../include/linux/pgtable.js';
 import { is_swap_pte, pte_to_swp_entry, non_swap_entry } from '../include/linux/swapops.js';
 import { folio_test_anon, folio_test_swapcache } from '../include/linux/page-flags.js';
 import { is_zone_device_page } from '../include/linux/memremap.js';
@@ -83,6 +83,7 @@ function folio_expected_ref_count(f: page): number {
 function hpage_collapse_scan_pmd(mm: mm_struct, vma: vm_area_struct, address: number): { result: number; unmapped: number } {
   const pmdp = pmd_off(mm, address);
   if (pmdp < 0 || mm.pgd.load(pmdp) === 0) return { result: SCAN_PMD_NULL, unmapped: 0 };
+  if (!pmd_present(mm.pgd.load(pmdp))) return { result: SCAN_PMD_NULL, unmapped: 0 };   /* THP migration, device THP */
   if (pmd_trans_huge(mm.pgd.load(pmdp))) return { result: SCAN_PMD_MAPPED, unmapped: 0 };
   let unmapped = 0, writable = false;
   for (let i = 0; i < HPAGE_PMD_NR; i++) {

@@ -33,7 +33,8 @@ import {
 } from '../include/linux/pgtable.js';
 import {
   pte_to_swp_entry, non_swap_entry, is_migration_entry, is_device_private_entry, is_device_exclusive_entry,
-  is_hwpoison_entry, is_hmm_entry, swp_offset_pfn, is_writable_device_private_entry, type swp_entry_t,
+  is_hwpoison_entry, is_hmm_entry, swp_offset_pfn, is_writable_device_private_entry, is_pmd_migration_entry,
+  pmd_to_swp_entry, type swp_entry_t,
 } from '../include/linux/swapops.js';
 import { PageAnonExclusive, SetPageAnonExclusive, PageLocked, SetPageDirty, PageSwapCache, folio_test_anon } from '../include/linux/page-flags.js';
 import { is_device_private_page } from '../include/linux/memremap.js';
@@ -49,7 +50,7 @@ import {
   alloc_page, pfn_to_page, pfn_valid, put_page, get_page, copy_highpage, is_zero_pfn, ZERO_PAGE,
 } from './page_alloc.js';
 import {
-  pmd_alloc, pte_offset_map, pte_alloc_map, pte_lockptr, ptep_get, set_pte_at, flush_tlb_page,
+  pmd_alloc, pmd_lockptr, pte_offset_map, pte_alloc_map, pte_lockptr, ptep_get, set_pte_at, flush_tlb_page,
 } from './pgtable.js';
 import { anon_vma_prepare, folio_add_new_anon_rmap, folio_add_file_rmap_pte, folio_remove_rmap_pte } from './rmap.js';
 import {
@@ -69,7 +70,8 @@ export interface fault_hooks_t {
   swapin: ((vmf: vm_fault, entry: swp_entry_t) => Sleepable<number>) | null;
   /* issue 4, mm/huge_memory.ts: fault on an empty PMD of a THP-eligible VMA; VM_FAULT_FALLBACK to go on with PTEs */
   huge_pmd_anonymous: ((vmf: vm_fault) => Sleepable<number>) | null;
-  /* issue 4: fault on a present huge PMD (write-protect/COW/split); VM_FAULT_FALLBACK (after a split) goes on with PTEs */
+  /* issue 4: fault on a PMD leaf: present (write-protect/COW/split; VM_FAULT_FALLBACK after a split goes on with
+     PTEs), device-private (migrate_to_ram) or a migration entry (wait) */
   huge_pmd_fault: ((vmf: vm_fault, pmd: number) => Sleepable<number>) | null;
   /* issue 4, mm/hugetlb.ts: every fault in a VM_HUGETLB VMA (hugetlb_fault); empty: SIGBUS */
   hugetlb_fault: ((vma: vm_area_struct, address: number, flags: number) => Sleepable<number>) | null;
@@ -380,6 +382,23 @@ export function* migration_entry_wait(_mm: mm_struct, entry: swp_entry_t): Sleep
   const p = pfn_to_page(swp_offset_pfn(entry));
   count_event('fault_migration_wait');
   if (PageLocked(p.compound_head)) yield* folio_wait_locked(p);   /* the folio's lock, also for a page of a large folio */
+}
+
+/**
+ * pmd_migration_entry_wait() - a THP under migration, mapped by a PMD
+ * migration entry: if the entry is still there, sleep until the migrating
+ * thread unlocks the folio, then let the fault (or walk) retry.
+ * Context: mmap_lock held for read; takes the PMD lock briefly; may sleep.
+ */
+export function* pmd_migration_entry_wait(mm: mm_struct, pmdp: number): Sleepable {
+  const ptl = pmd_lockptr(mm, pmdp);
+  spin_lock(ptl);
+  const pmd = mm.pgd.load(pmdp);
+  if (!is_pmd_migration_entry(pmd)) { spin_unlock(ptl); return; }
+  const p = pfn_to_page(swp_offset_pfn(pmd_to_swp_entry(pmd)));
+  spin_unlock(ptl);
+  count_event('fault_pmd_migration_wait');
+  if (PageLocked(p.compound_head)) yield* folio_wait_locked(p);
 }
 
 /*

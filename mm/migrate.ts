@@ -16,23 +16,27 @@
  * this mm (READ_EXCLUSIVE), or read-only and maybe shared (READ), so the
  * mapping of the new page gets back exactly what the old one had.
  *
+ * A large folio mapped by a PMD (a THP, or a device-private THP) gets
+ * one PMD migration entry for the whole folio (set_pmd_migration_entry
+ * and remove_migration_pmd, mm/huge_memory_nonpresent.ts); a PTE-mapped
+ * large folio gets one migration PTE per page.
+ *
  * Simplified: migration entries do not carry the young and dirty bits
  * (Linux keeps them in spare offset bits); the restored PTE is young, and
- * dirty when it is writable and the folio is dirty. Large folios are
- * handled page by page: this model has no PMD-level migration entries
- * (mm/huge_memory.ts splits a huge PMD before migrating).
+ * dirty when it is writable and the folio is dirty.
  */
 import type { page, vm_area_struct, address_space } from '../include/linux/mm_types.js';
-import { PAGE_SIZE } from '../include/linux/mm.js';
+import { PAGE_SIZE, PMD_SIZE, HPAGE_PMD_ORDER } from '../include/linux/mm.js';
 import {
   pte_present, pte_write, pte_dirty, pte_soft_dirty, pte_mkwrite, pte_mkdirty, pte_mkyoung, pte_pfn,
-  _PAGE_SOFT_DIRTY, type pte_t,
+  pmd_trans_huge, pmd_pfn, _PAGE_SOFT_DIRTY, type pte_t,
 } from '../include/linux/pgtable.js';
 import {
   pte_to_swp_entry, swp_entry_to_pte, is_swap_pte, is_migration_entry, is_writable_migration_entry,
   is_readable_exclusive_migration_entry, is_device_private_entry, is_writable_device_private_entry,
   make_writable_migration_entry, make_readable_exclusive_migration_entry, make_readable_migration_entry,
   make_writable_device_private_entry, make_readable_device_private_entry, swp_offset_pfn, _PAGE_SWP_SOFT_DIRTY,
+  is_pmd_device_private_entry, pmd_to_swp_entry,
 } from '../include/linux/swapops.js';
 import {
   PageAnonExclusive, ClearPageAnonExclusive, SetPageDirty, ClearPageDirty, PageDirty, PG_uptodate, PG_referenced,
@@ -45,13 +49,16 @@ import type { Sleepable } from '../lib/sim/sched.js';
 import { spin_lock, spin_unlock } from '../lib/locking/spinlock.js';
 import { count_event } from '../lib/sim/trace.js';
 import { get_page, put_page, pfn_to_page } from './page_alloc.js';
-import { pte_offset_map, pte_lockptr, ptep_get, ptep_get_and_clear, set_pte_at, flush_tlb_page } from './pgtable.js';
+import {
+  pmd_off, pmd_lockptr, pte_offset_map, pte_lockptr, ptep_get, ptep_get_and_clear, set_pte_at, flush_tlb_page,
+} from './pgtable.js';
 import { mk_pte } from './memory.js';
 import { folio_add_anon_rmap_pte, folio_add_file_rmap_pte, folio_remove_rmap_pte } from './rmap.js';
 import { folio_maybe_dma_pinned } from './gup.js';
 import {
   mmu_notifier_range_init, mmu_notifier_invalidate_range_start, mmu_notifier_invalidate_range_end,
 } from './mmu_notifier.js';
+import { set_pmd_migration_entry, remove_migration_pmd } from './huge_memory_nonpresent.js';
 
 export const MIGRATEPAGE_SUCCESS = 0;
 
@@ -85,7 +92,7 @@ export function folio_mapping(f: page): address_space | null {
  * span inside the VMA. The rmap walk finds candidates; callers check the
  * PTE.
  */
-function folio_vma_ranges(f: page): { vma: vm_area_struct; base: number; start: number; end: number }[] {
+export function folio_vma_ranges(f: page): { vma: vm_area_struct; base: number; start: number; end: number }[] {
   const m = f.mapping;
   if (m === null) return [];
   const nr = 1 << f.order;
@@ -139,20 +146,31 @@ function remove_migration_pte(dst: page, d: page, src_pfn: number, vma: vm_area_
   return true;
 }
 
+/* does [start, end) of a VMA cover the whole PMD-aligned span of a PMD-sized folio based at @base? */
+function pmd_span(f: page, base: number, start: number, end: number): boolean {
+  return f.order === HPAGE_PMD_ORDER && base % PMD_SIZE === 0 && start === base && end === base + PMD_SIZE;
+}
+
 /**
  * remove_migration_ptes() - replace every migration entry for a page of
  * folio @src by a mapping of the page at the same offset in folio @dst
  * (@dst === @src restores the original mappings after a failed
  * migration). A device-private @dst is mapped with SWP_DEVICE_WRITE/READ
- * entries, anything else with present PTEs; a large folio is mapped page
- * by page (this model has no PMD migration entries).
+ * entries, anything else with present PTEs; a PMD migration entry (a
+ * PMD-sized @src migrated as a whole) becomes one PMD mapping of @dst
+ * (remove_migration_pmd), PTE migration entries one PTE each.
  * Context: @src and @dst locked; mmap_lock of the mm(s) held or the VMAs
- * otherwise stable; takes PTE locks. Return: mappings restored.
+ * otherwise stable; takes PMD and PTE locks. Return: mappings restored.
  */
 export function remove_migration_ptes(src: page, dst: page): number {
   let n = 0;
   /* dst took src's mapping and index in folio_migrate_mapping(), so either rmap finds the VMAs */
   for (const { vma, base, start, end } of folio_vma_ranges(src.mapping !== null ? src : dst)) {
+    if (pmd_span(src, base, start, end) && dst.order === HPAGE_PMD_ORDER &&
+        remove_migration_pmd(dst, src.pfn, vma, base)) {
+      n++;
+      continue;
+    }
     for (let addr = start; addr < end; addr += PAGE_SIZE) {
       const j = (addr - base) / PAGE_SIZE;
       if (remove_migration_pte(dst, j === 0 ? dst : pfn_to_page(dst.pfn + j), src.pfn + j, vma, addr)) n++;
@@ -164,15 +182,16 @@ export function remove_migration_ptes(src: page, dst: page): number {
 
 /*
  * try_to_migrate_one() - in one VMA, replace the mappings of folio @f (present
- * PTEs or device-private entries) in [start, end) by migration entries,
- * inside one MMU_NOTIFY_CLEAR. Return: false if the folio turned out to
- * be DMA-pinned (stop the walk).
+ * PTEs or device-private entries, or a PMD mapping the whole folio) in
+ * [start, end) by migration entries, inside one MMU_NOTIFY_CLEAR.
+ * Return: false if the folio turned out to be DMA-pinned (stop the walk).
  */
 function* try_to_migrate_one(f: page, vma: vm_area_struct, base: number, start: number, end: number): Sleepable<boolean> {
   const mm = vma.vm_mm;
   const range = mmu_notifier_range_init(MMU_NOTIFY_CLEAR, MMU_NOTIFIER_RANGE_BLOCKABLE, mm, start, end);
   yield* mmu_notifier_invalidate_range_start(range);
   let ok = true;
+  if (pmd_span(f, base, start, end)) ok = migrate_one_pmd(f, vma, base);
   for (let addr = start; addr < end && ok; addr += PAGE_SIZE) {
     const ptep = pte_offset_map(mm, addr);
     if (ptep < 0) continue;
@@ -182,6 +201,22 @@ function* try_to_migrate_one(f: page, vma: vm_area_struct, base: number, start: 
     spin_unlock(ptl);
   }
   yield* mmu_notifier_invalidate_range_end(range);
+  return ok;
+}
+
+/* the PMD of try_to_migrate_one(): a present huge PMD or device-private PMD mapping @f becomes a PMD migration entry */
+function migrate_one_pmd(f: page, vma: vm_area_struct, haddr: number): boolean {
+  const mm = vma.vm_mm;
+  const pmdp = pmd_off(mm, haddr);
+  if (pmdp < 0) return true;
+  const ptl = pmd_lockptr(mm, pmdp);
+  spin_lock(ptl);
+  const pmd = mm.pgd.load(pmdp);
+  const maps = pmd_trans_huge(pmd) ? pmd_pfn(pmd) === f.pfn
+    : is_pmd_device_private_entry(pmd) && swp_offset_pfn(pmd_to_swp_entry(pmd)) === f.pfn;
+  const ok = !maps || set_pmd_migration_entry(vma, pmdp, haddr, f) === 0;
+  spin_unlock(ptl);
+  if (maps && ok) count_event('try_to_migrate_one_pmd');
   return ok;
 }
 

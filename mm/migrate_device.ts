@@ -26,10 +26,10 @@
  *                       source); unlock and release both
  *
  * Simplified: the LRU calls go through migrate_device_hooks (installed by
- * the LRU code, issue 4); large folios (MIGRATE_VMA_SELECT_COMPOUND, the
- * split fallback) are in mm/migrate_device_huge.ts, which also says how
- * this model maps a device THP (by PTEs: there are no PMD-level
- * migration or device entries).
+ * the LRU code, issue 4). Large folios (MIGRATE_VMA_SELECT_COMPOUND: a
+ * THP collected into one PMD migration entry and mapped on the device
+ * side by one device-private PMD; the split fallback) are in
+ * mm/migrate_device_huge.ts.
  */
 import type { page } from '../include/linux/mm_types.js';
 import { MM_ANONPAGES } from '../include/linux/mm_types.js';
@@ -44,7 +44,7 @@ import {
   pte_to_swp_entry, swp_entry_to_pte, is_device_private_entry, is_writable_device_private_entry,
   make_writable_migration_entry, make_readable_exclusive_migration_entry, make_readable_migration_entry,
   make_writable_device_private_entry, make_readable_device_private_entry, swp_offset_pfn,
-  _PAGE_SWP_SOFT_DIRTY,
+  _PAGE_SWP_SOFT_DIRTY, pmd_is_huge,
 } from '../include/linux/swapops.js';
 import {
   PageAnonExclusive, ClearPageAnonExclusive, PageLocked, SetPageDirty, PageWriteback, SetPageUptodate,
@@ -84,10 +84,10 @@ import {
   mmu_notifier_range_init_owner, mmu_notifier_invalidate_range_start, mmu_notifier_invalidate_range_end,
 } from './mmu_notifier.js';
 import { mmap_assert_locked } from './mmap_lock.js';
-import { __split_huge_pmd } from './huge_memory.js';
+import { __split_huge_pmd, is_huge_zero_pmd } from './huge_memory.js';
 import {
-  compound_chunk, collect_compound_hole, migrate_vma_collect_huge, split_large_folios, expand_compound_entry,
-  migrate_vma_insert_folio,
+  compound_chunk, collect_compound_hole, migrate_vma_collect_huge_pmd, split_large_folios,
+  expand_compound_entry, migrate_vma_insert_huge_pmd_page,
 } from './migrate_device_huge.js';
 
 
@@ -238,24 +238,28 @@ function collect_hole_chunk(m: migrate_vma, start: number, end: number): void {
 }
 
 /*
- * migrate_vma_collect_pmd() - one PMD's worth of [start, end). A huge PMD
- * is split to PTEs first (this model has no PMD migration entries); a
- * whole 2 MiB chunk may then be collected as one compound entry
- * (mm/migrate_device_huge.ts); otherwise large folios are split and the
- * PTEs collected one by one.
+ * migrate_vma_collect_pmd() - one PMD's worth of [start, end). A PMD leaf
+ * (a THP, or a device-private THP) goes to migrate_vma_collect_huge_pmd()
+ * (mm/migrate_device_huge.ts): one compound entry, or a split; the huge
+ * zero page is a hole (one compound hole when asked, else it is split
+ * first). Under a PTE page, large folios are split and the PTEs collected
+ * one by one.
  */
 function* collect_pmd(m: migrate_vma, start: number, end: number): Sleepable {
   const mm = m.vma.vm_mm;
   const pmdp = pmd_off(mm, start);
   if (pmdp < 0) { collect_hole_chunk(m, start, end); return; }
   let pmd = mm.pgd.load(pmdp);
-  if (pmd_trans_huge(pmd)) {
+  if (pmd_trans_huge(pmd) && is_huge_zero_pmd(pmd)) {
+    if (vma_is_anonymous(m.vma) && compound_chunk(m, start, end)) { collect_compound_hole(m); return; }
     yield* __split_huge_pmd(m.vma, pmdp, start);
+    pmd = mm.pgd.load(pmdp);
+  } else if (pmd_is_huge(pmd)) {
+    if ((yield* migrate_vma_collect_huge_pmd(m, pmdp, start, end)) === 0) return;
     pmd = mm.pgd.load(pmdp);
   }
   if (pmd === 0) { collect_hole_chunk(m, start, end); return; }
   if (!pmd_is_table(pmd)) { collect_skip(m, start, end); return; }
-  if (compound_chunk(m, start, end) && migrate_vma_collect_huge(m, start)) return;
   yield* split_large_folios(m, start, end);
   collect_pte_range(m, start, end);
 }
@@ -404,15 +408,21 @@ export function* migrate_vma_setup(args: migrate_vma): Sleepable<number> {
 /*
  * migrate_vma_insert_page() - map a driver-provided page where nothing
  * (or the zero page) was mapped: the do_anonymous_page() of device
- * memory. Clears MIGRATE in *src on any failure.
+ * memory. The huge zero page is split first; any other PMD leaf means
+ * something was mapped meanwhile. Clears MIGRATE in *src on any failure.
+ * May sleep (the split).
  */
-function migrate_vma_insert_page(m: migrate_vma, addr: number, p: page, src: Float64Array | number[], i: number): void {
+function* migrate_vma_insert_page(m: migrate_vma, addr: number, p: page, src: Float64Array | number[], i: number): Sleepable {
   const vma = m.vma, mm = vma.vm_mm;
   const abort = () => { src[i] -= src[i] & MIGRATE_PFN_MIGRATE; count_event('migrate_insert_abort'); };
   if (!vma_is_anonymous(vma)) return abort();
   const pmdp = pmd_alloc(mm, addr);
   if (pmdp < 0) return abort();
-  const pmd = mm.pgd.load(pmdp);
+  let pmd = mm.pgd.load(pmdp);
+  if (pmd_trans_huge(pmd) && is_huge_zero_pmd(pmd)) {
+    yield* __split_huge_pmd(vma, pmdp, addr);
+    pmd = mm.pgd.load(pmdp);
+  }
   if (pmd !== 0 && !pmd_is_table(pmd)) return abort();
   const ptep = pte_alloc_map(mm, addr);
   if (ptep < 0) return abort();
@@ -465,8 +475,13 @@ function* __migrate_device_pages(src: Float64Array | number[], dst: Float64Array
   for (let i = 0; i < npages; i++) {
     if ((src[i] & MIGRATE_PFN_COMPOUND) && (src[i] & MIGRATE_PFN_MIGRATE) && !(dst[i] & MIGRATE_PFN_COMPOUND) &&
         any_dst(dst, i, npages)) {
+      if (m === null && migrate_pfn_to_page(src[i]) !== null) {
+        /* no VMA to split the PMD migration entries in: the folio stays where it is */
+        src[i] -= src[i] & (MIGRATE_PFN_MIGRATE | MIGRATE_PFN_COMPOUND);
+        continue;
+      }
       /* small destinations for a compound source: split it and migrate page by page */
-      expand_compound_entry(src, i, npages, migrate_pfn_to_page(src[i]));
+      yield* expand_compound_entry(src, i, npages, migrate_pfn_to_page(src[i]));
     }
     const newp = migrate_pfn_to_page(dst[i]);
     const p = migrate_pfn_to_page(src[i]);
@@ -484,8 +499,8 @@ function* __migrate_device_pages(src: Float64Array | number[], dst: Float64Array
           addr, m.end, m.pgmap_owner);
         yield* mmu_notifier_invalidate_range_start(range);
       }
-      if (dst[i] & MIGRATE_PFN_COMPOUND) migrate_vma_insert_folio(m, addr, newp.compound_head, src, i);
-      else migrate_vma_insert_page(m, addr, newp, src, i);
+      if (dst[i] & MIGRATE_PFN_COMPOUND) migrate_vma_insert_huge_pmd_page(m, addr, newp.compound_head, src, i);
+      else yield* migrate_vma_insert_page(m, addr, newp, src, i);
       continue;
     }
     const newf = newp.compound_head, f = p.compound_head;

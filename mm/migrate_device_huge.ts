@@ -3,30 +3,42 @@
  * migrated to device memory as one unit, and the splits when it cannot
  * be.
  *
- * Models the large-folio half of mm/migrate_device.c (Linux 6.19-era:
- * MIGRATE_VMA_SELECT_COMPOUND, MIGRATE_PFN_COMPOUND, the split fallback,
- * and pgmap->ops->folio_split for device THPs). The base API is in
- * mm/migrate_device.ts; the flags in include/linux/migrate.ts.
+ * Models the large-folio half of mm/migrate_device.c (Linux 6.19, Balbir
+ * Singh's "mm: support device-private THP" series:
+ * MIGRATE_VMA_SELECT_COMPOUND, MIGRATE_PFN_COMPOUND,
+ * migrate_vma_collect_huge_pmd(), migrate_vma_insert_huge_pmd_page(), the
+ * split fallback, and pgmap->ops->folio_split for device THPs). The base
+ * API is in mm/migrate_device.ts; the flags in include/linux/migrate.ts;
+ * the PMD entries in mm/huge_memory_nonpresent.ts.
  *
  * With MIGRATE_VMA_SELECT_COMPOUND, a PMD-aligned 2 MiB chunk of the range
- * is collected as ONE entry when it holds a whole order-9 folio mapped in
- * order, or nothing at all (a hole, or the huge zero page):
+ * is collected as ONE entry when a PMD maps a whole order-9 folio (a
+ * present THP, or a device-private THP of the caller's pgmap owner), or
+ * nothing at all (a hole, or the huge zero page):
  *
- *     src[i]       = migrate_pfn(head) | MIGRATE | COMPOUND [| WRITE]
+ *     src[i]        = migrate_pfn(head) | MIGRATE | COMPOUND [| WRITE]
  *     src[i+1..511] = 0
  *
- * The driver answers with a folio of the same order (dst[i] | COMPOUND)
- * or, when it has none, with 512 small pages (no COMPOUND): the core then
- * splits the source entry, and the source folio with it, into 512 small
- * entries and migrates those.
+ * The PMD becomes one PMD migration entry (set_pmd_migration_entry). The
+ * driver answers with a folio of the same order (dst[i] | COMPOUND):
+ * finalize maps it with one PMD, a device-private PMD (SWP_DEVICE_WRITE/
+ * READ, head pfn) for device-private memory, a present huge PMD
+ * otherwise; a hole gets the same from migrate_vma_insert_huge_pmd_page().
+ * When the driver has no large folio it answers with 512 small pages (no
+ * COMPOUND): the core then splits the PMD migration entry into 512 PTE
+ * ones, and the source folio with it, and migrates page by page.
  *
- * Where this model differs from Linux: there are no PMD-level migration or
- * device-private entries (mm/huge_memory.ts splits a huge PMD before
- * anything else is done with it). A THP is therefore collected after its
- * PMD was split, and a device THP is mapped by 512 device-private PTEs:
- * it migrates and is freed as one folio, but hmm_range_fault() reports it
- * with order 0, and a CPU fault, which always comes through a PTE, splits
- * it (as Linux does for a PTE-mapped device THP).
+ * Without COMPOUND (or for a chunk the range covers only in part) a huge
+ * PMD is split first and its folio split by the PTE walk: a system THP
+ * with split_folio(), a device folio in place with
+ * migrate_device_split_folio(). That is how a CPU fault through a PTE
+ * (after a partial munmap or mprotect split the device PMD) brings back
+ * a single page.
+ *
+ * A compound hole is a PMD with nothing at all (or the huge zero page):
+ * under a PTE page, even one holding only none and zero-page entries,
+ * each page is its own entry, and a large folio mapped by PTEs is split,
+ * as in Linux.
  */
 import type { page, vm_area_struct } from '../include/linux/mm_types.js';
 import { MM_ANONPAGES } from '../include/linux/mm_types.js';
@@ -34,16 +46,15 @@ import {
   PAGE_SIZE, PMD_SIZE, HPAGE_PMD_NR, HPAGE_PMD_ORDER, VM_WRITE, vma_is_anonymous, add_mm_counter,
 } from '../include/linux/mm.js';
 import {
-  pte_none, pte_present, pte_write, pte_dirty, pte_pfn, pte_soft_dirty, pte_mkwrite, pte_mkdirty, type pte_t,
+  pte_present, pmd_trans_huge, pmd_write, pmd_pfn, pmd_mkwrite, pmd_mkdirty, pfn_pmd, type pte_t, type pmd_t,
 } from '../include/linux/pgtable.js';
 import {
-  pte_to_swp_entry, swp_entry_to_pte, is_swap_pte, is_device_private_entry, make_writable_migration_entry,
-  make_readable_exclusive_migration_entry, make_readable_migration_entry, make_writable_device_private_entry,
-  make_readable_device_private_entry, is_writable_device_private_entry, swp_offset_pfn, _PAGE_SWP_SOFT_DIRTY,
+  pte_to_swp_entry, is_swap_pte, is_device_private_entry, make_writable_device_private_entry,
+  make_readable_device_private_entry, is_writable_device_private_entry, swp_offset_pfn, swp_entry_to_pmd,
+  pmd_to_swp_entry, is_pmd_device_private_entry, is_pmd_migration_entry,
 } from '../include/linux/swapops.js';
 import {
-  PageAnonExclusive, SetPageAnonExclusive, ClearPageAnonExclusive, SetPageDirty, SetPageUptodate,
-  PG_locked, PG_head, PG_anon_exclusive, PG_hwpoison, folio_test_anon,
+  SetPageUptodate, PG_locked, PG_head, PG_anon_exclusive, PG_hwpoison,
 } from '../include/linux/page-flags.js';
 import {
   is_device_private_page, is_device_coherent_page, is_zone_device_page,
@@ -53,20 +64,19 @@ import {
   MIGRATE_VMA_SELECT_DEVICE_PRIVATE, MIGRATE_VMA_SELECT_DEVICE_COHERENT, MIGRATE_VMA_SELECT_COMPOUND,
   migrate_pfn, type migrate_vma,
 } from '../include/linux/migrate.js';
-import { EAGAIN } from '../include/uapi/asm-generic/errno.js';
+import { EAGAIN, ENOENT } from '../include/uapi/asm-generic/errno.js';
 import type { Sleepable } from '../lib/sim/sched.js';
 import { spin_lock, spin_unlock } from '../lib/locking/spinlock.js';
 import { count_event, trace_event } from '../lib/sim/trace.js';
-import { pfn_to_page, get_page, put_page, is_zero_pfn } from './page_alloc.js';
-import {
-  pte_offset_map, pte_alloc_map, pmd_alloc, pte_lockptr, ptep_get, ptep_get_and_clear, set_pte_at, flush_tlb_range,
-} from './pgtable.js';
-import { vm_normal_page, mk_pte, fault_hooks } from './memory.js';
-import { anon_vma_prepare, folio_remove_rmap_pte } from './rmap.js';
-import { folio_maybe_dma_pinned } from './gup.js';
+import { pfn_to_page, get_page, put_page } from './page_alloc.js';
+import { pte_offset_map, pmd_off, pmd_alloc, pmd_lockptr, ptep_get, flush_tlb_range } from './pgtable.js';
+import { vm_normal_page, fault_hooks } from './memory.js';
+import { anon_vma_prepare } from './rmap.js';
 import { folio_trylock, folio_unlock } from './filemap.js';
-import { split_folio } from './huge_memory_split.js';
-import { folio_total_mapcount } from './migrate.js';
+import { split_folio, __split_huge_pmd } from './huge_memory_split.js';
+import { is_huge_zero_pmd, folio_add_new_anon_rmap_pmd } from './huge_memory.js';
+import { set_pmd_migration_entry } from './huge_memory_nonpresent.js';
+import { folio_total_mapcount, folio_vma_ranges } from './migrate.js';
 
 /** compound_chunk() - may [start, end) be collected as one compound entry? */
 export function compound_chunk(m: migrate_vma, start: number, end: number): boolean {
@@ -92,6 +102,75 @@ export function collect_compound_hole(m: migrate_vma): void {
   m.cpages++;
 }
 
+/* migrate_vma_collect_skip() for [start, end): entries the migration does not touch */
+function collect_skip_range(m: migrate_vma, start: number, end: number): void {
+  for (let addr = start; addr < end; addr += PAGE_SIZE) {
+    m.src[m.npages] = 0;
+    m.dst[m.npages++] = 0;
+  }
+}
+
+/* the folio a PMD leaf maps, if the migration may select it; null to skip the chunk */
+function pmd_selectable(m: migrate_vma, pmd: pmd_t): page | null {
+  if (pmd_trans_huge(pmd)) {
+    const f = pfn_to_page(pmd_pfn(pmd));
+    if (is_device_coherent_page(f)) {
+      return (m.flags & MIGRATE_VMA_SELECT_DEVICE_COHERENT) && f.pgmap!.owner === m.pgmap_owner ? f : null;
+    }
+    return !is_zone_device_page(f) && (m.flags & MIGRATE_VMA_SELECT_SYSTEM) ? f : null;
+  }
+  if (!is_pmd_device_private_entry(pmd)) return null;        /* a THP someone else is migrating */
+  const f = pfn_to_page(swp_offset_pfn(pmd_to_swp_entry(pmd)));
+  return (m.flags & MIGRATE_VMA_SELECT_DEVICE_PRIVATE) && f.pgmap!.owner === m.pgmap_owner ? f : null;
+}
+
+/**
+ * migrate_vma_collect_huge_pmd() - collect the chunk [start, end) that
+ * the PMD leaf at @pmdp maps: a present THP (not the huge zero page, see
+ * the caller) or a device-private PMD. With MIGRATE_VMA_SELECT_COMPOUND
+ * and a whole aligned chunk, the folio is locked and its PMD replaced by
+ * a PMD migration entry: one compound entry. Otherwise (or when the THP
+ * may be DMA-pinned) the PMD is split and the PTE walk goes on.
+ * Context: mmap_lock held; takes the PMD lock; may sleep (the split).
+ * Return: 0 when the chunk's entries were recorded (migrating, or
+ * skipped: not selected, or locked by someone else); -ENOENT after a
+ * split: collect the PTEs.
+ */
+export function* migrate_vma_collect_huge_pmd(m: migrate_vma, pmdp: number, start: number,
+                                              end: number): Sleepable<number> {
+  const vma = m.vma, mm = vma.vm_mm;
+  const fault_folio = m.fault_page !== null ? m.fault_page.compound_head : null;
+  const ptl = pmd_lockptr(mm, pmdp);
+  spin_lock(ptl);
+  const pmd = mm.pgd.load(pmdp);
+  const f = pmd_selectable(m, pmd);
+  if (f === null) { spin_unlock(ptl); collect_skip_range(m, start, end); return 0; }
+  const write = pmd_trans_huge(pmd) ? pmd_write(pmd) : is_writable_device_private_entry(pmd_to_swp_entry(pmd));
+  get_page(f);
+  if (fault_folio !== f && !folio_trylock(f)) {
+    spin_unlock(ptl);
+    put_page(f);
+    collect_skip_range(m, start, end);
+    return 0;
+  }
+  if (compound_chunk(m, start, end) && set_pmd_migration_entry(vma, pmdp, start, f) === 0) {
+    record_compound(m, migrate_pfn(f.pfn) | MIGRATE_PFN_MIGRATE | MIGRATE_PFN_COMPOUND |
+      (write ? MIGRATE_PFN_WRITE : 0));
+    m.cpages++;
+    spin_unlock(ptl);
+    count_event('migrate_collect_compound');
+    trace_event('migrate_vma_collect_huge_pmd', { mm: mm.id, addr: start, pfn: f.pfn, write });
+    return 0;
+  }
+  /* fallback: split the PMD; the PTE walk splits the folio (or skips it if it cannot be split) */
+  spin_unlock(ptl);
+  if (fault_folio !== f) folio_unlock(f);
+  put_page(f);
+  yield* __split_huge_pmd(vma, pmdp, start);
+  count_event('migrate_collect_huge_pmd_split');
+  return -ENOENT;
+}
+
 /* the page an entry maps, if the migration may select it (the rules of select_pte) */
 function selectable(m: migrate_vma, addr: number, pte: pte_t): page | null {
   if (pte_present(pte)) {
@@ -110,114 +189,14 @@ function selectable(m: migrate_vma, addr: number, pte: pte_t): page | null {
 }
 
 /*
- * classify_chunk() - what the 512 PTEs from ptep hold: 'hole' (none or
- * zero page, when holes may be populated), the head of one selectable
- * order-9 folio mapped page by page in order, or null (anything else).
- */
-function classify_chunk(m: migrate_vma, start: number, ptep: number): 'hole' | page | null {
-  const mm = m.vma.vm_mm;
-  const first = ptep_get(mm, ptep);
-  if (pte_none(first) || (pte_present(first) && is_zero_pfn(pte_pfn(first)))) {
-    if (!vma_is_anonymous(m.vma)) return null;
-    for (let j = 0; j < HPAGE_PMD_NR; j++) {
-      const pte = ptep_get(mm, ptep + j);
-      if (pte_none(pte)) continue;
-      if (pte_present(pte) && is_zero_pfn(pte_pfn(pte)) && (m.flags & MIGRATE_VMA_SELECT_SYSTEM)) continue;
-      return null;
-    }
-    return 'hole';
-  }
-  const head = selectable(m, start, first);
-  if (head === null || head.compound_head !== head || head.order !== HPAGE_PMD_ORDER || head.mapping === null) return null;
-  for (let j = 1; j < HPAGE_PMD_NR; j++) {
-    const pte = ptep_get(mm, ptep + j);
-    const pfn = pte_present(pte) ? pte_pfn(pte) : is_swap_pte(pte) ? swp_offset_pfn(pte_to_swp_entry(pte)) : -1;
-    if (pfn !== head.pfn + j || selectable(m, start + j * PAGE_SIZE, pte) === null) return null;
-  }
-  return head;
-}
-
-/*
- * collect_compound_folio() - lock the folio and replace its 512 PTEs by
- * migration entries (as collect_one does for a small page). A folio
- * locked by someone else, or maybe DMA-pinned, is skipped as a whole.
- * Called with the PTE lock held. Return: true if a PTE was present.
- */
-function collect_compound_folio(m: migrate_vma, start: number, ptep: number, f: page): boolean {
-  const mm = m.vma.vm_mm;
-  const fault_folio = m.fault_page !== null ? m.fault_page.compound_head : null;
-  get_page(f);
-  if (fault_folio !== f && !folio_trylock(f)) { put_page(f); record_compound(m, 0); return false; }
-  if (!is_device_private_page(f) && folio_test_anon(f) && folio_maybe_dma_pinned(f)) {
-    if (fault_folio !== f) folio_unlock(f);
-    put_page(f);
-    record_compound(m, 0);
-    count_event('migrate_collect_pinned');
-    return false;
-  }
-  let present = false;
-  const first = ptep_get(mm, ptep);
-  const write = pte_present(first) ? pte_write(first) : is_writable_device_private_entry(pte_to_swp_entry(first));
-  for (let j = 0; j < HPAGE_PMD_NR; j++) {
-    const p = j === 0 ? f : pfn_to_page(f.pfn + j);
-    const old = ptep_get_and_clear(mm, start + j * PAGE_SIZE, ptep + j);
-    const exclusive = folio_test_anon(f) && PageAnonExclusive(p);
-    if (exclusive) ClearPageAnonExclusive(p);
-    let writable: boolean;
-    if (pte_present(old)) {
-      present = true;
-      writable = pte_write(old);
-      if (pte_dirty(old)) SetPageDirty(f);
-    } else {
-      writable = is_writable_device_private_entry(pte_to_swp_entry(old));
-    }
-    const e = writable ? make_writable_migration_entry(p.pfn)
-      : exclusive ? make_readable_exclusive_migration_entry(p.pfn) : make_readable_migration_entry(p.pfn);
-    let swp = swp_entry_to_pte(e);
-    if (pte_present(old) ? pte_soft_dirty(old) : (old & _PAGE_SWP_SOFT_DIRTY) !== 0) swp += _PAGE_SWP_SOFT_DIRTY;
-    set_pte_at(mm, start + j * PAGE_SIZE, ptep + j, swp);
-    folio_remove_rmap_pte(p, m.vma);
-    put_page(p);
-  }
-  record_compound(m, migrate_pfn(f.pfn) | MIGRATE_PFN_MIGRATE | MIGRATE_PFN_COMPOUND | (write ? MIGRATE_PFN_WRITE : 0));
-  m.cpages++;
-  count_event('migrate_collect_compound');
-  return present;
-}
-
-/**
- * migrate_vma_collect_huge() - collect the PMD chunk [start, start + 2 MiB)
- * (already split to PTEs) as one compound entry if it qualifies.
- * Context: mmap_lock held; takes the PTE lock.
- * Return: true if the chunk's 512 entries were recorded.
- */
-export function migrate_vma_collect_huge(m: migrate_vma, start: number): boolean {
-  const mm = m.vma.vm_mm;
-  const ptep = pte_offset_map(mm, start);
-  if (ptep < 0) return false;
-  const ptl = pte_lockptr(mm, ptep);
-  spin_lock(ptl);
-  const what = classify_chunk(m, start, ptep);
-  let done = false, unmapped = false;
-  if (what === 'hole') {
-    collect_compound_hole(m);
-    done = true;
-  } else if (what !== null) {
-    unmapped = collect_compound_folio(m, start, ptep, what);
-    done = true;
-  }
-  if (unmapped) flush_tlb_range(m.vma, start, start + PMD_SIZE);
-  spin_unlock(ptl);
-  return done;
-}
-
-/*
  * migrate_device_split_folio() - split a PTE-mapped device folio (private
  * or coherent) into small folios where it is: each page keeps its
  * mappings and gets one reference per mapping; the extra references the
  * caller accounts for (@fault_page's, from do_swap_page, and @own, a
  * temporary one on the head) move to their pages. The driver's
- * folio_split callback runs for every new folio, then once with null.
+ * folio_split callback runs for every new folio, then once with null;
+ * then the pages nobody maps any more (after a partial munmap) go back to
+ * the driver.
  * The folio lock goes to @fault_page if there is one, else stays on the
  * head (now a small folio the caller unlocks).
  * Context: folio locked. Return: 0, or -EAGAIN if a reference is unaccounted for.
@@ -248,6 +227,10 @@ export function migrate_device_split_folio(h: page, fault_page: page | null, own
   if (split) {
     for (let j = 1; j < nr; j++) split(h, pfn_to_page(h.pfn + j));
     split(h, null);
+  }
+  for (let j = 1; j < nr; j++) {
+    const t = pfn_to_page(h.pfn + j);
+    if (t._refcount === 0) { t._refcount = 1; put_page(t); }      /* unmapped: free it */
   }
   /* the folio lock stays with the faulting page (do_swap_page unlocks it); otherwise on the head */
   if (fault_in && fault_page !== h) {
@@ -330,64 +313,104 @@ export function split_unmapped_folio(h: page): void {
   count_event('migrate_split_unmapped_folio');
 }
 
+/*
+ * split_pmd_migration_entries() - before the unmapped folio @h is split:
+ * every PMD migration entry for it, in every VMA of its rmap, becomes 512
+ * PTE migration entries (split_huge_pmd_address with freeze in Linux,
+ * which does it in the migrating VMA only).
+ */
+function* split_pmd_migration_entries(h: page): Sleepable {
+  for (const { vma, base, start, end } of folio_vma_ranges(h)) {
+    if (base % PMD_SIZE !== 0 || start !== base || end !== base + PMD_SIZE) continue;
+    const pmdp = pmd_off(vma.vm_mm, base);
+    if (pmdp < 0) continue;
+    const pmd = vma.vm_mm.pgd.load(pmdp);
+    if (!is_pmd_migration_entry(pmd) || swp_offset_pfn(pmd_to_swp_entry(pmd)) !== h.pfn) continue;
+    yield* __split_huge_pmd(vma, pmdp, base);
+  }
+}
+
 /**
  * expand_compound_entry() - the driver answered a compound entry with
- * small pages: turn src[i] into 2^order small entries (splitting the
- * source folio, if any) so that each is migrated on its own.
+ * small pages: turn src[i] into 2^order small entries (splitting the PMD
+ * migration entries of the source folio, if any, then the folio) so that
+ * each is migrated on its own.
+ * Context: source locked and unmapped; may sleep (the PMD splits).
  */
-export function expand_compound_entry(src: Float64Array | number[], i: number, npages: number, p: page | null): void {
+export function* expand_compound_entry(src: Float64Array | number[], i: number, npages: number,
+                                       p: page | null): Sleepable {
   const write = src[i] & MIGRATE_PFN_WRITE;
   const nr = p !== null ? 1 << p.compound_head.order : HPAGE_PMD_NR;
-  if (p !== null) split_unmapped_folio(p.compound_head);
+  if (p !== null) {
+    yield* split_pmd_migration_entries(p.compound_head);
+    split_unmapped_folio(p.compound_head);
+  }
   for (let j = 0; j < nr && i + j < npages; j++) {
     src[i + j] = p !== null ? migrate_pfn(p.pfn + j) | MIGRATE_PFN_MIGRATE | write : MIGRATE_PFN_MIGRATE;
   }
   count_event('migrate_compound_fallback');
 }
 
-/**
- * migrate_vma_insert_folio() - populate a compound hole with a whole
- * destination folio, mapped page by page: the large-folio twin of
- * migrate_vma_insert_page(). Clears MIGRATE in src[i] on any failure.
+/*
+ * pmd_for_huge_leaf() - the PMD at @addr, if a huge leaf may go there:
+ * empty, or the huge zero page (to be replaced: flush). Anything else
+ * (a PTE page, another leaf) was mapped since the hole was collected.
+ * Context: PMD lock held. Return: the PMD pointer, or -1.
  */
-export function migrate_vma_insert_folio(m: migrate_vma, addr: number, f: page, src: Float64Array | number[], i: number): void {
+function pmd_for_huge_leaf(mm: vm_area_struct['vm_mm'], addr: number): { pmdp: number; flush: boolean } {
+  const pmdp = pmd_off(mm, addr);
+  if (pmdp < 0) return { pmdp: -1, flush: false };
+  const pmd = mm.pgd.load(pmdp);
+  if (pmd === 0) return { pmdp, flush: false };
+  return pmd_trans_huge(pmd) && is_huge_zero_pmd(pmd) ? { pmdp, flush: true } : { pmdp: -1, flush: false };
+}
+
+/**
+ * migrate_vma_insert_huge_pmd_page() - populate a compound hole with a
+ * whole destination folio mapped by ONE PMD: a device-private PMD
+ * (writable if the VMA is) for device-private memory, a present huge PMD
+ * (writable and dirty if the VMA is writable) for a device-coherent or
+ * system folio. The huge-PMD twin of migrate_vma_insert_page(), after
+ * __do_huge_pmd_anonymous_page(). Clears MIGRATE in src[i] on any
+ * failure (not anonymous, not a whole aligned 2 MiB inside the VMA,
+ * charge, something mapped meanwhile).
+ * Context: mmap_lock held; inside the caller's invalidation; takes the PMD lock.
+ */
+export function migrate_vma_insert_huge_pmd_page(m: migrate_vma, addr: number, f: page, src: Float64Array | number[],
+                                                 i: number): void {
   const vma: vm_area_struct = m.vma, mm = vma.vm_mm;
-  const nr = 1 << f.order;
   const abort = () => { src[i] -= src[i] & MIGRATE_PFN_MIGRATE; count_event('migrate_insert_abort'); };
-  if (!vma_is_anonymous(vma) || addr % (nr * PAGE_SIZE) !== 0 || addr + nr * PAGE_SIZE > vma.vm_end) return abort();
-  if (pmd_alloc(mm, addr) < 0) return abort();
-  const ptep = pte_alloc_map(mm, addr);
-  if (ptep < 0) return abort();
+  if (f.order !== HPAGE_PMD_ORDER || !vma_is_anonymous(vma) || addr % PMD_SIZE !== 0 || addr < vma.vm_start ||
+      addr + PMD_SIZE > vma.vm_end) return abort();
   if (anon_vma_prepare(vma) !== 0) return abort();
   if (fault_hooks.memcg_charge !== null && fault_hooks.memcg_charge(f, mm) !== 0) return abort();
   SetPageUptodate(f);
-  const ptl = pte_lockptr(mm, ptep);
-  spin_lock(ptl);
-  for (let j = 0; j < nr; j++) {
-    const orig = ptep_get(mm, ptep + j);
-    if (!(pte_none(orig) || (pte_present(orig) && is_zero_pfn(pte_pfn(orig))))) { spin_unlock(ptl); return abort(); }
-  }
-  f.mapping = vma.anon_vma;
-  f.index = (addr - vma.vm_start) / PAGE_SIZE + vma.vm_pgoff;
   const writable = (vma.vm_flags & VM_WRITE) !== 0;
-  for (let j = 0; j < nr; j++) {
-    const p = j === 0 ? f : pfn_to_page(f.pfn + j);
-    let entry: pte_t;
-    if (is_device_private_page(f)) {
-      entry = swp_entry_to_pte(writable ? make_writable_device_private_entry(p.pfn) : make_readable_device_private_entry(p.pfn));
-    } else {
-      entry = mk_pte(p, vma.vm_page_prot);
-      if (writable) entry = pte_mkwrite(pte_mkdirty(entry));
-    }
-    p._mapcount = 0;
-    SetPageAnonExclusive(p);
-    get_page(p);
-    ptep_get_and_clear(mm, addr + j * PAGE_SIZE, ptep + j);
-    set_pte_at(mm, addr + j * PAGE_SIZE, ptep + j, entry);
+  let entry: pmd_t;
+  if (is_device_private_page(f)) {
+    const e = writable ? make_writable_device_private_entry(f.pfn) : make_readable_device_private_entry(f.pfn);
+    entry = swp_entry_to_pmd(e);
+  } else {
+    if (is_zone_device_page(f) && !is_device_coherent_page(f)) return abort();
+    entry = pfn_pmd(f.pfn, vma.vm_page_prot);
+    if (writable) entry = pmd_mkwrite(pmd_mkdirty(entry));
   }
-  add_mm_counter(mm, MM_ANONPAGES, nr);
-  flush_tlb_range(vma, addr, addr + nr * PAGE_SIZE);
+  if (pmd_alloc(mm, addr) < 0) return abort();
+  const ptl = pmd_lockptr(mm, pmd_off(mm, addr));
+  spin_lock(ptl);
+  const { pmdp, flush } = pmd_for_huge_leaf(mm, addr);
+  if (pmdp < 0) { spin_unlock(ptl); return abort(); }
+  add_mm_counter(mm, MM_ANONPAGES, HPAGE_PMD_NR);
+  folio_add_new_anon_rmap_pmd(f, vma, addr);
+  if (!is_zone_device_page(f)) fault_hooks.lru_add?.(f, vma);
+  get_page(f);
+  if (flush) {
+    mm.pgd.set(pmdp, 0);
+    flush_tlb_range(vma, addr, addr + PMD_SIZE);
+  }
+  mm.pgd.set(pmdp, entry);
   spin_unlock(ptl);
   src[i] = MIGRATE_PFN_MIGRATE | MIGRATE_PFN_COMPOUND;
-  count_event('migrate_insert_folio');
+  count_event('migrate_insert_huge_pmd_page');
+  trace_event('migrate_vma_insert_huge_pmd_page', { mm: mm.id, addr, pfn: f.pfn, private: is_device_private_page(f) });
 }

@@ -13,9 +13,9 @@
  * migration, device-private, device-exclusive and hwpoison entries. A
  * page's rmap needs no update: the new VMA's vm_pgoff is the old one's at
  * the moved address, so page->index still gives the page's address. A
- * huge PMD moves whole when both places are 2 MiB aligned and the move
- * covers it (move_huge_pmd); otherwise it is split first and its PTEs
- * move. Secondary MMUs see MMU_NOTIFY_UNMAP over the old range for the
+ * huge PMD (present, or a THP migration or device-private entry) moves
+ * whole when both places are 2 MiB aligned and the move covers it
+ * (move_huge_pmd); otherwise it is split first and its PTEs move. Secondary MMUs see MMU_NOTIFY_UNMAP over the old range for the
  * move (and MMU_NOTIFY_CLEAR for any split inside it); the new range was
  * empty, so nothing there needs invalidating.
  *
@@ -31,7 +31,8 @@ import type { file } from '../include/linux/sched.js';
 import {
   PAGE_SIZE, PAGE_ALIGN, VM_SHARED, VM_MAYSHARE, VM_DONTEXPAND, VM_PFNMAP, VM_HUGETLB, vma_is_anonymous,
 } from '../include/linux/mm.js';
-import { pmd_trans_huge, pmd_is_table, pte_none } from '../include/linux/pgtable.js';
+import { pmd_is_table, pte_none } from '../include/linux/pgtable.js';
+import { pmd_is_huge } from '../include/linux/swapops.js';
 import { HPAGE_PMD_SIZE } from '../include/linux/huge_mm.js';
 import { huge_page_size } from '../include/linux/hugetlb.js';
 import { MMU_NOTIFY_UNMAP, MMU_NOTIFY_CLEAR, MMU_NOTIFIER_RANGE_BLOCKABLE } from '../include/linux/mmu_notifier.js';
@@ -121,7 +122,7 @@ export function* move_page_tables(vma: vm_area_struct, old_addr: number, _new_vm
     const old_pmdp = pmd_off(mm, o);
     const pmd = old_pmdp < 0 ? 0 : mm.pgd.load(old_pmdp);
     if (pmd === 0) { done += extent; continue; }
-    if (pmd_trans_huge(pmd)) {
+    if (pmd_is_huge(pmd)) {
       const new_pmdp = extent === HPAGE_PMD_SIZE ? get_new_huge_pmd(mm, n) : -1;
       if (new_pmdp >= 0 && move_huge_pmd(vma, o, n, old_pmdp, new_pmdp)) { done += extent; continue; }
       yield* __split_huge_pmd(vma, old_pmdp, o);

@@ -35,7 +35,7 @@ import {
 } from '../include/linux/pgtable.js';
 import {
   pte_to_swp_entry, non_swap_entry, is_pfn_swap_entry, swp_type, swp_offset, swp_offset_pfn,
-  MAX_SWAPFILES_SHIFT, _PAGE_SWP_SOFT_DIRTY,
+  MAX_SWAPFILES_SHIFT, _PAGE_SWP_SOFT_DIRTY, is_swap_pmd,
 } from '../include/linux/swapops.js';
 import { PageAnon, PageSwapBacked, PageDirty, PageReferenced } from '../include/linux/page-flags.js';
 import { EINVAL, ESRCH } from '../include/uapi/asm-generic/errno.js';
@@ -69,7 +69,11 @@ function precise_page_mapcount(p: page): number {
   return p._mapcount + 1 + (f !== p || f.order > 0 ? f._entire_mapcount + 1 : 0);
 }
 
-/* The entry that maps addr: a PTE, or a huge leaf one or two levels up, with its size. */
+/*
+ * The entry that maps addr: a PTE, or a huge leaf one or two levels up,
+ * with its size. A non-present PMD leaf (a THP under migration, a
+ * device-private THP) is a swap entry for the whole 2 MiB.
+ */
 function leaf_entry(mm: mm_struct, addr: number): { val: number; size: number } {
   const ptep = mm.pgd.lookup(addr, PTE_LEVEL);
   if (ptep >= 0) return { val: mm.pgd.load(ptep), size: PAGE_SIZE };
@@ -77,6 +81,7 @@ function leaf_entry(mm: mm_struct, addr: number): { val: number; size: number } 
     const p = mm.pgd.lookup(addr, level);
     if (p < 0) continue;
     const v = mm.pgd.load(p);
+    if (level === PMD_LEVEL && is_swap_pmd(v)) return { val: v, size };
     return (v & _PAGE_PSE) !== 0 ? { val: v, size } : { val: 0, size: PAGE_SIZE };
   }
   return { val: 0, size: PAGE_SIZE };
@@ -101,12 +106,14 @@ export function pte_to_pagemap_entry(vma: vm_area_struct, addr: number, pte: pte
   } else if (!pte_none(pte)) {
     const entry = pte_to_swp_entry(pte);
     if (pte & _PAGE_SWP_SOFT_DIRTY) flags |= PM_SOFT_DIRTY;
+    /* a PMD-level entry names the head: page idx of the 2 MiB is offset + idx */
+    const idx = size === PAGE_SIZE ? 0 : Math.floor((addr % size) / PAGE_SIZE);
     if (show_pfn) {
-      const offset = is_pfn_swap_entry(entry) ? swp_offset_pfn(entry) : swp_offset(entry);
+      const offset = (is_pfn_swap_entry(entry) ? swp_offset_pfn(entry) : swp_offset(entry)) + idx;
       frame = swp_type(entry) + offset * 2 ** MAX_SWAPFILES_SHIFT;
     }
     flags |= PM_SWAP;
-    if (is_pfn_swap_entry(entry)) p = pfn_to_page(swp_offset_pfn(entry));
+    if (is_pfn_swap_entry(entry)) p = pfn_to_page(swp_offset_pfn(entry) + idx);
   }
   if (p !== null) {
     if (!PageAnon(page_folio(p))) flags |= PM_FILE;
@@ -202,7 +209,10 @@ export function smaps_vma(vma: vm_area_struct): mem_size_stats {
     }
     const entry = pte_to_swp_entry(val);
     if (!non_swap_entry(entry)) mss.swap += PAGE_SIZE;
-    else if (is_pfn_swap_entry(entry)) smaps_account(mss, pfn_to_page(swp_offset_pfn(entry)), false, false, false);
+    else if (is_pfn_swap_entry(entry)) {
+      const idx = Math.floor((addr % size) / PAGE_SIZE);     /* a PMD-level entry names the head */
+      smaps_account(mss, pfn_to_page(swp_offset_pfn(entry) + idx), false, false, false);
+    }
   }
   return mss;
 }

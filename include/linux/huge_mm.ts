@@ -16,6 +16,12 @@
  *   head._refcount          one per PMD mapping, one per PTE mapping,
  *                           plus GUP pins (1 each, and _pincount) and temporary gets
  *
+ * The PMD leaf may also be non-present: a PMD migration entry while the
+ * THP migrates as a whole, or a device-private PMD for a THP in device
+ * memory (include/linux/swapops.ts, mm/huge_memory_nonpresent.ts). A
+ * device-private PMD counts like a present one (one reference, one entire
+ * mapping); a migration entry counts nothing but rss.
+ *
  * A split comes in two steps, as in Linux: split_huge_pmd() turns the PMD
  * leaf into a table of 512 PTEs mapping the same pages (the folio stays
  * large), split_folio() turns the large folio into 512 small ones (which

@@ -7,13 +7,15 @@
  * enough to drive core mm from a test.
  */
 import type { page, mm_struct, vm_fault } from '../../include/linux/mm_types.js';
-import { PAGE_SIZE, VM_FAULT_SIGBUS, VM_FAULT_OOM, TASK_SIZE, HPAGE_PMD_NR, HPAGE_PMD_ORDER } from '../../include/linux/mm.js';
+import {
+  PAGE_SIZE, PMD_SIZE, VM_FAULT_SIGBUS, VM_FAULT_OOM, TASK_SIZE, HPAGE_PMD_NR, HPAGE_PMD_ORDER,
+} from '../../include/linux/mm.js';
 import {
   MEMORY_DEVICE_PRIVATE, MEMORY_DEVICE_COHERENT, type dev_pagemap,
 } from '../../include/linux/memremap.js';
 import {
   MIGRATE_PFN_MIGRATE, MIGRATE_PFN_WRITE, MIGRATE_PFN_COMPOUND, MIGRATE_VMA_SELECT_SYSTEM, MIGRATE_VMA_SELECT_DEVICE_PRIVATE,
-  MIGRATE_VMA_SELECT_DEVICE_COHERENT, migrate_pfn, migrate_pfn_to_page, type migrate_vma,
+  MIGRATE_VMA_SELECT_DEVICE_COHERENT, MIGRATE_VMA_SELECT_COMPOUND, migrate_pfn, migrate_pfn_to_page, type migrate_vma,
 } from '../../include/linux/migrate.js';
 import {
   mmu_notifier_event_names, MMU_NOTIFY_MIGRATE, type mmu_interval_notifier, type mmu_notifier_range,
@@ -47,6 +49,8 @@ export class TinyDev {
   freed = 0;
   /* make the next allocation fail (like dmirror's FAIL_ALLOC) */
   fail_alloc = false;
+  /* a fault through a device-private PMD brings the whole THP back (as dmirror does); else one page */
+  huge_fault = false;
 
   constructor(readonly name: string, coherent = false, nr_pages = 64, huge_folios = 0) {
     const dev = this;
@@ -127,20 +131,33 @@ export class TinyDev {
     }
   }
 
-  /** dev_pagemap_ops.migrate_to_ram: bring the faulting page back to RAM. */
+  /**
+   * dev_pagemap_ops.migrate_to_ram: bring the faulting page back to RAM,
+   * or with huge_fault, for a fault through a PMD (vmf.pte < 0), the
+   * whole 2 MiB as one compound entry into a RAM THP.
+   */
   *migrate_to_ram(vmf: vm_fault): Sleepable<number> {
     this.migrate_to_ram_calls++;
-    const m = this.args(vmf.vma.vm_mm, vmf.address, vmf.address + PAGE_SIZE,
-      this.pgmap.type === MEMORY_DEVICE_COHERENT ? MIGRATE_VMA_SELECT_DEVICE_COHERENT : MIGRATE_VMA_SELECT_DEVICE_PRIVATE);
+    const whole = this.huge_fault && vmf.pte < 0;
+    const start = whole ? vmf.address - (vmf.address % PMD_SIZE) : vmf.address;
+    const sel = (this.pgmap.type === MEMORY_DEVICE_COHERENT ? MIGRATE_VMA_SELECT_DEVICE_COHERENT
+      : MIGRATE_VMA_SELECT_DEVICE_PRIVATE) | (whole ? MIGRATE_VMA_SELECT_COMPOUND : 0);
+    const m = this.args(vmf.vma.vm_mm, start, start + (whole ? PMD_SIZE : PAGE_SIZE), sel);
     m.fault_page = vmf.page;
     if ((yield* migrate_vma_setup(m)) !== 0) return VM_FAULT_SIGBUS;
     let oom = false;
+    const dev = this;
     this.fillDst(m, () => {
       const p = alloc_page(GFP_HIGHUSER_MOVABLE);
       if (p === null) { oom = true; return null; }
       folio_trylock(p);
       return p;
-    });
+    }, whole ? () => {
+      const f = dev.fail_alloc ? null : folio_alloc(GFP_HIGHUSER_MOVABLE | __GFP_COMP, HPAGE_PMD_ORDER);
+      dev.fail_alloc = false;
+      if (f !== null) folio_trylock(f);
+      return f;
+    } : null);
     yield* migrate_vma_pages(m);
     yield* migrate_vma_finalize(m);
     return oom ? VM_FAULT_OOM : 0;

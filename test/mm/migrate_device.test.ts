@@ -15,9 +15,10 @@ import { MM_ANONPAGES } from '../../include/linux/mm_types.js';
 import type { page } from '../../include/linux/mm_types.js';
 import { PROT_READ, MAP_SHARED, MAP_ANONYMOUS, MADV_HUGEPAGE } from '../../include/uapi/asm-generic/mman.js';
 import { EINVAL } from '../../include/uapi/asm-generic/errno.js';
-import { pte_present, pte_write, pte_pfn, pmd_trans_huge } from '../../include/linux/pgtable.js';
+import { pte_present, pte_write, pte_pfn, pmd_trans_huge, pmd_write, pmd_pfn } from '../../include/linux/pgtable.js';
 import {
-  pte_to_swp_entry, swp_type, swp_offset_pfn, SWP_DEVICE_WRITE, SWP_DEVICE_READ,
+  pte_to_swp_entry, swp_type, swp_offset_pfn, SWP_DEVICE_WRITE, SWP_DEVICE_READ, pmd_to_swp_entry,
+  is_pmd_device_private_entry,
 } from '../../include/linux/swapops.js';
 import { is_device_private_page, is_device_coherent_page } from '../../include/linux/memremap.js';
 import {
@@ -357,6 +358,14 @@ function thp(proc: Process, base: number): number {
   return a;
 }
 const COMPOUND = MIGRATE_VMA_SELECT_SYSTEM | MIGRATE_VMA_SELECT_COMPOUND;
+/* the PMD entry covering a */
+const pmd_at = (proc: Process, a: number): number => proc.mm.pgd.load(pmd_off(proc.mm, a));
+/* the head page a device-private PMD at a names */
+const pmd_device_head = (proc: Process, a: number): page => {
+  const pmd = pmd_at(proc, a);
+  assert.ok(is_pmd_device_private_entry(pmd), 'a device-private PMD maps the 2 MiB');
+  return pfn_to_page(swp_offset_pfn(pmd_to_swp_entry(pmd)));
+};
 
 t('a THP migrates to a device folio as one compound entry', () => {
   const dev = new TinyDev('dev0', false, HPAGE_PMD_NR * 2, 1);
@@ -368,12 +377,14 @@ t('a THP migrates to a device folio as one compound entry', () => {
   assert.is(migrate_pfn_flags(m.src[0]), MIGRATE_PFN_VALID | MIGRATE_PFN_MIGRATE | MIGRATE_PFN_WRITE | MIGRATE_PFN_COMPOUND);
   assert.ok([...m.src].slice(1).every((x) => x === 0), 'the other 511 entries stay empty');
   assert.is(get_counter('migrate_collect_compound'), 1);
-  const head = page_at(p, a);
+  assert.is(get_counter('set_pmd_migration_entry'), 1, 'the THP was unmapped by one PMD migration entry');
+  const head = pmd_device_head(p, a);
+  assert.is(swp_type(pmd_to_swp_entry(pmd_at(p, a))), SWP_DEVICE_WRITE);
   assert.ok(is_device_private_page(head));
   assert.is(head.order, HPAGE_PMD_ORDER, 'still one device folio');
-  assert.is(page_at(p, a + 100 * PAGE_SIZE), pfn_to_page(head.pfn + 100), 'page j maps subpage j');
-  assert.equal(new Set(kinds(p, a, HPAGE_PMD_NR)), new Set(['device rw']));
-  assert.is(head._refcount, HPAGE_PMD_NR, 'one reference per mapping');
+  assert.is(pte_at(p.mm, a + 100 * PAGE_SIZE), -1, 'no PTE page under the PMD leaf');
+  assert.is(head._refcount, 1, 'the PMD holds one reference');
+  assert.is(head._entire_mapcount, 0, 'and one entire mapping');
   assert.is(get_mm_counter(p.mm, MM_ANONPAGES), rss);
   assert.is(nr_free_pages(), free_before + HPAGE_PMD_NR, 'the system THP was freed');
   assert.is(dev.huge_free.length, 0);
@@ -395,13 +406,15 @@ t('without a device folio the driver gives small pages and the core splits the s
   assert.is(p.check32(a, H, 11), -1);
 });
 
-t('a CPU fault on a device THP splits it in place and brings back one page', () => {
+t('a CPU fault on a device THP, for a driver that moves one page, splits the PMD and the folio in place', () => {
   const dev = new TinyDev('dev0', false, HPAGE_PMD_NR * 2, 1);
   const a = thp(p, 21);
   dev.toDevice(p, a, a + H, COMPOUND);
-  const head = page_at(p, a);
+  const head = pmd_device_head(p, a);
   assert.is(p.read32(a + 5 * PAGE_SIZE), 5 * 1024 + 21);
   assert.is(dev.migrate_to_ram_calls, 1);
+  assert.is(get_counter('fault_huge_pmd_device_private'), 1, 'the fault came through the PMD');
+  assert.is(get_counter('split_huge_pmd_device_private'), 1, 'the PMD became 512 device-private PTEs');
   assert.is(get_counter('migrate_device_split_folio'), 1);
   assert.is(dev.folio_split_calls, HPAGE_PMD_NR - 1, 'the driver was told about every new folio');
   assert.is(head.order, 0);
@@ -422,10 +435,10 @@ t('an untouched aligned 2 MiB is one compound hole, populated with a whole devic
   const m = dev.toDevice(p, a, a + H, COMPOUND);
   assert.is(m.setup_cpages, 1);
   assert.is(m.src[0], MIGRATE_PFN_MIGRATE | MIGRATE_PFN_COMPOUND);
-  assert.is(get_counter('migrate_insert_folio'), 1);
-  assert.equal(new Set(kinds(p, a, HPAGE_PMD_NR)), new Set(['device rw']));
+  assert.is(get_counter('migrate_insert_huge_pmd_page'), 1);
+  assert.is(swp_type(pmd_to_swp_entry(pmd_at(p, a))), SWP_DEVICE_WRITE, 'one writable device-private PMD');
   assert.is(get_mm_counter(p.mm, MM_ANONPAGES), rss + HPAGE_PMD_NR);
-  assert.is(page_at(p, a).order, HPAGE_PMD_ORDER);
+  assert.is(pmd_device_head(p, a).order, HPAGE_PMD_ORDER);
   assert.is(p.read32(a + H - 4), 0);
 });
 
@@ -435,15 +448,19 @@ t('a device THP migrates back to a system THP as one unit, and eviction keeps it
   dev.toDevice(p, a, a + H, COMPOUND);
   const back = dev.toSystem(p, a, a + H, MIGRATE_VMA_SELECT_COMPOUND);
   assert.is(back.setup_cpages, 1);
-  const f = page_at(p, a);
-  assert.is(f.order, HPAGE_PMD_ORDER, 'a PTE-mapped system THP');
-  assert.equal(new Set(kinds(p, a, HPAGE_PMD_NR)), new Set(['ram rw']));
+  const pmd = pmd_at(p, a);
+  assert.ok(pmd_trans_huge(pmd) && pmd_write(pmd), 'a writable huge PMD');
+  const f = pfn_to_page(pmd_pfn(pmd));
+  assert.is(f.order, HPAGE_PMD_ORDER, 'a PMD-mapped system THP');
+  assert.not.ok(is_device_private_page(f));
   assert.is(p.check32(a, H, 31), -1);
   dev.toDevice(p, a, a + H, COMPOUND);
   const child = p.fork();
+  assert.is(pmd_device_head(child, a), pmd_device_head(p, a), 'fork shared the device THP');
   assert.is(dev.evict(), 1, 'one compound entry');
-  assert.is(page_at(p, a).order, HPAGE_PMD_ORDER);
-  assert.is(page_at(child, a + PAGE_SIZE), page_at(p, a + PAGE_SIZE), 'both processes map the new folio');
+  assert.ok(pmd_trans_huge(pmd_at(p, a)) && pmd_trans_huge(pmd_at(child, a)), 'both map it with a huge PMD again');
+  assert.is(pfn_to_page(pmd_pfn(pmd_at(p, a))).order, HPAGE_PMD_ORDER);
+  assert.is(pmd_pfn(pmd_at(child, a)), pmd_pfn(pmd_at(p, a)), 'both processes map the new folio');
   assert.is(p.check32(a, H, 31), -1);
   assert.is(child.check32(a, H, 31), -1);
   assert.is(dev.huge_free.length, 2);
