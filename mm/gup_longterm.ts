@@ -34,7 +34,8 @@ import type { page } from '../include/linux/mm_types.js';
 import { folio_is_zone_movable } from '../include/linux/mm.js';
 import { is_device_coherent_page, is_zone_device_page } from '../include/linux/memremap.js';
 import { GFP_USER, __GFP_NORETRY, __GFP_NOWARN } from '../include/linux/gfp.js';
-import { EAGAIN, ENOMEM } from '../include/uapi/asm-generic/errno.js';
+import { EAGAIN, EBUSY, ENOMEM } from '../include/uapi/asm-generic/errno.js';
+import { migrate_device_coherent_folio } from './migrate_device.js';
 import type { Sleepable } from '../lib/sim/sched.js';
 import { count_event, trace_event } from '../lib/sim/trace.js';
 import { alloc_page, get_page, put_page, copy_highpage, is_zero_page } from './page_alloc.js';
@@ -140,14 +141,38 @@ function make_check(prev: typeof gup_hooks.longterm_check): NonNullable<typeof g
   };
 }
 
+/*
+ * make_coherent_check() - the device part of check_and_migrate_movable_pages():
+ * a long-term pin must not hold device-coherent memory, so each such page
+ * is turned from a pin into a reference, migrated to system memory
+ * (migrate_device_coherent_folio), and GUP is asked to pin again (-EAGAIN,
+ * with every pin released). Other pages go on to @prev.
+ */
+function make_coherent_check(prev: typeof gup_hooks.longterm_check): typeof gup_hooks.longterm_check {
+  return function* check_and_migrate_device_coherent(mm, pages, flags): Sleepable<number> {
+    const coherent = pages.filter((p) => is_device_coherent_page(p));
+    if (coherent.length === 0) return prev !== null ? yield* prev(mm, pages, flags) : 0;
+    for (const p of pages) if (!is_device_coherent_page(p)) unpin_user_page(p);
+    for (const p of coherent) { get_page(p); unpin_user_page(p); }
+    pages.splice(0);
+    let ret = -EAGAIN;
+    for (const p of coherent) {
+      /* consumes the reference taken above, whatever the outcome */
+      if ((yield* migrate_device_coherent_folio(p.compound_head)) !== 0) ret = -EBUSY;
+    }
+    return ret;
+  };
+}
+
 let installed = false;
 
 /**
- * gup_longterm_init() - put check_and_migrate_movable_pages() in front of
- * the long-term pin checks (once; the hook chain survives reboots).
+ * gup_longterm_init() - install the long-term pin checks, movable memory
+ * first, then device-coherent memory (once; the chain survives reboots).
  */
 export function gup_longterm_init(): void {
   if (installed) return;
   installed = true;
+  gup_hooks.longterm_check = make_coherent_check(gup_hooks.longterm_check);
   gup_hooks.longterm_check = make_check(gup_hooks.longterm_check);
 }

@@ -60,7 +60,7 @@ import {
 } from '../include/linux/migrate.js';
 import { MMU_NOTIFY_MIGRATE, MMU_NOTIFIER_RANGE_BLOCKABLE, type mmu_notifier_range } from '../include/linux/mmu_notifier.js';
 import { GFP_USER, __GFP_NOWARN } from '../include/linux/gfp.js';
-import { EINVAL, EBUSY, EAGAIN } from '../include/uapi/asm-generic/errno.js';
+import { EINVAL, EBUSY } from '../include/uapi/asm-generic/errno.js';
 import { cond_resched, type Sleepable } from '../lib/sim/sched.js';
 import { spin_lock, spin_unlock } from '../lib/locking/spinlock.js';
 import { count_event, trace_event } from '../lib/sim/trace.js';
@@ -73,7 +73,7 @@ import {
 } from './pgtable.js';
 import { vm_normal_page, mk_pte, fault_hooks } from './memory.js';
 import { anon_vma_prepare, folio_add_new_anon_rmap, folio_remove_rmap_pte } from './rmap.js';
-import { folio_maybe_dma_pinned, gup_hooks, unpin_user_page } from './gup.js';
+import { folio_maybe_dma_pinned } from './gup.js';
 import { folio_trylock, folio_lock, folio_unlock } from './filemap.js';
 import { pmd_addr_end } from './zap.js';
 import {
@@ -674,32 +674,3 @@ export function* migrate_device_coherent_folio(f: page): Sleepable<number> {
   count_event('migrate_device_coherent');
   return (src[0] & MIGRATE_PFN_MIGRATE) ? 0 : -EBUSY;
 }
-
-/* ------------------------------------------------- long-term pins (mm/gup.c) */
-
-/*
- * check_and_migrate_movable_pages() - the device part of Linux's
- * FOLL_LONGTERM check: a pin must not hold device-coherent memory, so
- * each such page is turned from a pin into a reference, migrated to
- * system memory, and GUP is asked to pin again (-EAGAIN, with every pin
- * released). Installed in gup_hooks.longterm_check, in front of whatever
- * check was there (issue 4's movable-memory check).
- */
-function install_longterm_check(): void {
-  const prev = gup_hooks.longterm_check;
-  gup_hooks.longterm_check = function* check_and_migrate_movable_pages(mm, pages, flags): Sleepable<number> {
-    const coherent = pages.filter((p) => is_device_coherent_page(p));
-    if (coherent.length === 0) return prev !== null ? yield* prev(mm, pages, flags) : 0;
-    for (const p of pages) if (!is_device_coherent_page(p)) unpin_user_page(p);
-    for (const p of coherent) { get_page(p); unpin_user_page(p); }
-    pages.splice(0);
-    let ret = -EAGAIN;
-    for (const p of coherent) {
-      /* consumes the reference taken above, whatever the outcome */
-      if ((yield* migrate_device_coherent_folio(p.compound_head)) !== 0) ret = -EBUSY;
-    }
-    return ret;
-  };
-}
-install_longterm_check();
-
