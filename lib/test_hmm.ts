@@ -78,13 +78,12 @@ import { make_device_exclusive } from '../mm/device_exclusive.js';
 import {
   DMIRROR_NDEVICES, DPT_XA_TAG_READ, DPT_XA_TAG_WRITE, DPT_XA_TAG_ATOMIC, dmirror, dmirror_device, dmirror_params,
   dpt_store, dpt_erase_range, dmirror_page_to_device, dmirror_allocate_chunk, dmirror_device_remove_chunks,
-  dmirror_device_evict_all, dmirror_bounce_init, dmirror_bounce_copy_out, dmirror_do_read, current_mm,
-  type dmirror_bounce,
+  dmirror_device_evict_all, dmirror_bounce_init, dmirror_bounce_copy_out, dmirror_do_read, dmirror_read_back,
+  current_mm, BACKING_PAGE, type dmirror_bounce,
 } from './test_hmm_devmem.js';
 import { dmirror_migrate_to_device, dmirror_migrate_to_system } from './test_hmm_migrate.js';
 
 export { dmirror, dmirror_device, dmirror_params } from './test_hmm_devmem.js';
-import { BACKING_PAGE } from './test_hmm_devmem.js';
 
 /** Pages a device fault or a snapshot handles per hmm_range_fault() call. */
 export const DMIRROR_FAULT_WINDOW = 32;
@@ -385,15 +384,7 @@ export function* dmirror_exclusive(d: dmirror, cmd: hmm_dmirror_cmd): Sleepable<
   mmap_read_unlock(mm);
   yield* mmput(mm);
   if (ret) return ret;
-
-  const bounce = dmirror_bounce_init(start, size);
-  if (bounce === null) return -ENOMEM;
-  yield* mutex_lock(d.mutex);
-  ret = dmirror_do_read(d, start, end, bounce);
-  mutex_unlock(d.mutex);
-  if (ret === 0) ret = yield* dmirror_bounce_copy_out(bounce, cmd.ptr);
-  cmd.cpages = BigInt(bounce.cpages);
-  return ret;
+  return yield* dmirror_read_back(d, start, end, cmd);
 }
 
 /* ---- SNAPSHOT ---- */

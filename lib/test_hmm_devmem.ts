@@ -49,6 +49,7 @@ import { GFP_HIGHUSER, GFP_HIGHUSER_MOVABLE, __GFP_NOFAIL } from '../include/lin
 import { ENOMEM, EINVAL, EFAULT, ENOENT } from '../include/uapi/asm-generic/errno.js';
 import type { Sleepable } from './sim/sched.js';
 import { mutex, mutex_lock, mutex_unlock } from './locking/mutex.js';
+import type { hmm_dmirror_cmd } from '../include/uapi/linux/test_hmm.js';
 import { spinlock_t, spin_lock, spin_unlock } from './locking/spinlock.js';
 import { trace_event, count_event } from './sim/trace.js';
 import { charge } from './sim/clock.js';
@@ -243,6 +244,26 @@ export function dmirror_do_read(d: dmirror, start: number, end: number, bounce: 
     bounce.cpages++;
   }
   return 0;
+}
+
+/**
+ * dmirror_read_back() - copy what the device page table now holds for
+ * [start, end) to the user buffer at cmd.ptr and report the pages in
+ * cmd.cpages: the last step of EXCLUSIVE and MIGRATE_TO_DEV, which return
+ * the data for the test to check (as Linux's driver does in both).
+ * Context: may sleep (takes dmirror.mutex, copies to user).
+ * Return: 0, -ENOMEM (bounce buffer), -ENOENT (a page not mapped by the
+ * device), -EFAULT (copy-out).
+ */
+export function* dmirror_read_back(d: dmirror, start: number, end: number, cmd: hmm_dmirror_cmd): Sleepable<number> {
+  const bounce = dmirror_bounce_init(start, end - start);
+  if (bounce === null) return -ENOMEM;
+  yield* mutex_lock(d.mutex);
+  let ret = dmirror_do_read(d, start, end, bounce);
+  mutex_unlock(d.mutex);
+  if (ret === 0) ret = yield* dmirror_bounce_copy_out(bounce, cmd.ptr);
+  cmd.cpages = BigInt(bounce.cpages);
+  return ret;
 }
 
 /* ---- chunks and pages ---- */

@@ -49,7 +49,7 @@ import { mmget_not_zero, mmput } from '../mm/task.js';
 import { migrate_vma_setup, migrate_vma_pages, migrate_vma_finalize } from '../mm/migrate_device.js';
 import {
   type dmirror, DPT_XA_TAG_READ, DPT_XA_TAG_WRITE, BACKING_PAGE, dpt_store, dpt_erase,
-  dmirror_devmem_alloc_page, dmirror_bounce_init, dmirror_do_read, dmirror_bounce_copy_out,
+  dmirror_devmem_alloc_page, dmirror_read_back,
 } from './test_hmm_devmem.js';
 
 /** dmirror_select_device() - the MIGRATE_VMA_SELECT_* flag for this mirror's kind of device memory. */
@@ -224,14 +224,8 @@ export function* dmirror_migrate_to_device(d: dmirror, cmd: hmm_dmirror_cmd): Sl
   if (ret) return ret;
 
   /* read back what the device now holds, for the test to check */
-  const bounce = dmirror_bounce_init(start, size);
-  if (bounce === null) return -ENOMEM;
-  yield* mutex_lock(d.mutex);
-  ret = dmirror_do_read(d, start, end, bounce);
-  mutex_unlock(d.mutex);
-  if (ret === 0) ret = yield* dmirror_bounce_copy_out(bounce, cmd.ptr);
-  cmd.cpages = BigInt(bounce.cpages);
-  trace_event('dmirror_migrate_to_device', { dev: d.mdevice.minor, start, end, cpages: bounce.cpages, ret });
+  ret = yield* dmirror_read_back(d, start, end, cmd);
+  trace_event('dmirror_migrate_to_device', { dev: d.mdevice.minor, start, end, cpages: Number(cmd.cpages), ret });
   return ret;
 }
 
