@@ -6,7 +6,9 @@
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { boot, RW, ANON, pte_at } from '../helpers.js';
+import { boot, RW, ANON, pte_at, dmirror_open, dmirror_cmd } from '../helpers.js';
+import { HMM_DMIRROR_MIGRATE_TO_DEV, HMM_DMIRROR_MIGRATE_TO_SYS } from '../../include/uapi/linux/test_hmm.js';
+import '../../lib/test_hmm.js';       /* registers /dev/hmm_dmirror0-3 at boot */
 import type { Process } from '../../tools/include/nolibc/nolibc.js';
 import {
   PAGE_SIZE, PMD_SIZE, HPAGE_PMD_NR, HPAGE_PMD_ORDER, FOLL_WRITE, FOLL_LONGTERM, get_mm_counter, page_mapcount,
@@ -464,6 +466,23 @@ t('a device THP migrates back to a system THP as one unit, and eviction keeps it
   assert.is(p.check32(a, H, 31), -1);
   assert.is(child.check32(a, H, 31), -1);
   assert.is(dev.huge_free.length, 2);
+});
+
+t('MIGRATE_TO_SYS over a range where a page maps the shared zero page skips it (no struct page to lock)', () => {
+  const r = dmirror_open(p);
+  const a = p.mmap(0, 4 * PAGE_SIZE, RW, ANON);
+  p.write32(a, 11);
+  assert.is(p.read32(a + PAGE_SIZE), 0, 'a read before any write maps the zero page');
+  p.write32(a + 2 * PAGE_SIZE, 33);
+  assert.equal(kinds(p, a, 4), ['ram rw', 'zero ro', 'ram rw', 'none']);
+  assert.is(dmirror_cmd(r, HMM_DMIRROR_MIGRATE_TO_DEV, a, 1).ret, 0);
+  assert.is(kind(p, a), 'device rw');
+  const res = dmirror_cmd(r, HMM_DMIRROR_MIGRATE_TO_SYS, a, 4);
+  assert.is(res.ret, 0);
+  assert.is(res.cpages, 1, 'only the device page moves; the zero page, RAM and the hole are not selected');
+  assert.equal(kinds(p, a, 4), ['ram rw', 'zero ro', 'ram rw', 'none']);
+  assert.is(PageLocked(pfn_to_page(0)), false);
+  assert.equal([p.read32(a), p.read32(a + PAGE_SIZE), p.read32(a + 2 * PAGE_SIZE)], [11, 0, 33]);
 });
 
 t.run();
