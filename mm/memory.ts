@@ -57,7 +57,7 @@ import {
   mmu_notifier_range_init, mmu_notifier_range_init_owner, mmu_notifier_invalidate_range_start,
   mmu_notifier_invalidate_range_end,
 } from './mmu_notifier.js';
-import { folio_lock, folio_trylock, folio_unlock, folio_wait_locked } from './filemap.js';
+import { folio_lock, folio_trylock, folio_unlock, folio_wait_locked, migration_entry_wait_on_locked } from './filemap.js';
 import { mmap_assert_locked } from './mmap_lock.js';
 
 /**
@@ -361,13 +361,14 @@ function* do_device_private_fault(vmf: vm_fault, entry: swp_entry_t): Sleepable<
   const ptl = pte_lockptr(mm, vmf.pte);
   spin_lock(ptl);
   if (ptep_get(mm, vmf.pte) !== vmf.orig_pte) { spin_unlock(ptl); return 0; }
-  get_page(p);
-  spin_unlock(ptl);
-  if (!folio_trylock(p)) {             /* someone is migrating it: wait and retry the fault */
-    put_page(p);
-    yield* folio_wait_locked(p);
+  /* the trylock under the PTL: the entry still maps the page, so it cannot be freed under us */
+  if (!folio_trylock(p)) {             /* someone is migrating it: wait (no reference) and retry the fault */
+    count_event('fault_device_private_wait');
+    yield* migration_entry_wait_on_locked(p, ptl);
     return 0;
   }
+  get_page(p);
+  spin_unlock(ptl);
   vmf.page = p;
   const migrate_to_ram = p.pgmap.ops.migrate_to_ram;
   const ret = migrate_to_ram ? yield* migrate_to_ram.call(p.pgmap.ops, vmf) : VM_FAULT_SIGBUS;

@@ -157,22 +157,39 @@ export function* mmu_notifier_invalidate_range_start(range: mmu_notifier_range):
     const ret = yield* mn_itree_invalidate(s, range);
     if (ret) { mmu_notifier_v8_hooks.range_end?.(range); return ret; }
   }
+  const ret = yield* mn_hlist_invalidate_range_start(s, range);
+  if (ret) {
+    if (s.has_itree) mn_itree_inv_end(s);   /* Linux leaves the interval tree's count raised here; we close it */
+    mmu_notifier_v8_hooks.range_end?.(range);
+  }
+  return ret;
+}
+
+/*
+ * mn_hlist_invalidate_range_start() - call every whole-mm subscriber's
+ * start, even after one failed (a start cannot know whether another
+ * one's failed, so none may be skipped); if any failed (only a
+ * non-blockable range may: -EAGAIN), call every subscriber's end, so the
+ * ones that started are closed. A subscriber whose start can fail must
+ * not have an end (Linux WARNs). Return: 0 or the last failure.
+ */
+function* mn_hlist_invalidate_range_start(s: mmu_notifier_subscriptions, range: mmu_notifier_range):
+    Sleepable<number> {
+  let ret = 0;
   for (const sub of s.list.slice()) {
     if (sub.ops.invalidate_range_start === undefined) continue;
-    const ret = yield* sub.ops.invalidate_range_start(sub, range);
-    if (ret !== 0) {
-      if (mmu_notifier_range_blockable(range)) throw new Error('BUG: blockable invalidate_range_start failed');
-      /* undo the ones already started, as mn_hlist_invalidate_range_start does */
-      for (const prev of s.list) {
-        if (prev === sub) break;
-        if (prev.ops.invalidate_range_end) yield* prev.ops.invalidate_range_end(prev, range);
-      }
-      if (s.has_itree) mn_itree_inv_end(s);
-      mmu_notifier_v8_hooks.range_end?.(range);
-      return ret;
+    const r = yield* sub.ops.invalidate_range_start(sub, range);
+    if (r === 0) continue;
+    if (mmu_notifier_range_blockable(range)) throw new Error('BUG: blockable invalidate_range_start failed');
+    if (sub.ops.invalidate_range_end !== undefined) count_event('mmu_notifier_warn_failed_start_has_end');
+    ret = r;
+  }
+  if (ret) {
+    for (const sub of s.list.slice()) {
+      if (sub.ops.invalidate_range_end) yield* sub.ops.invalidate_range_end(sub, range);
     }
   }
-  return 0;
+  return ret;
 }
 
 /**
