@@ -52,7 +52,7 @@ import {
 } from '../../../include/linux/mockgpu.js';
 import { GFP_HIGHUSER_MOVABLE } from '../../../include/linux/gfp.js';
 import { EBUSY, EFAULT, EPERM } from '../../../include/uapi/asm-generic/errno.js';
-import type { Sleepable } from '../../../lib/sim/sched.js';
+import { cond_resched, type Sleepable } from '../../../lib/sim/sched.js';
 import { mutex_lock, mutex_trylock, mutex_unlock } from '../../../lib/locking/mutex.js';
 import { now } from '../../../lib/sim/clock.js';
 import { count_event, trace_event } from '../../../lib/sim/trace.js';
@@ -233,6 +233,7 @@ function* uvm_hmm_map_run(vs: uvm_va_space, run: uvm_service_fault[]): Sleepable
     const ret = yield* hmm_range_fault(range);
     if (ret === -EBUSY) { count_event('mockgpu_fault_retry'); continue; }
     if (ret) return ret;
+    yield* cond_resched();    /* the window the retry check closes: an invalidation may run here */
     yield* mutex_lock(vs.mutex);
     if (mmu_interval_read_retry(range.notifier, range.notifier_seq) && !mockgpu_params.broken_skip_read_retry) {
       mutex_unlock(vs.mutex);
