@@ -67,7 +67,7 @@ export function* ib_umem_get(mm: mm_struct, addr: number, size: number, writable
     const got: page[] = [];
     const n = yield* pin_user_pages(mm, start + pages.length * PAGE_SIZE, npages - pages.length, gup_flags, got);
     if (n <= 0) { ret = n === 0 ? -EFAULT : n; break; }
-    pages.push(...got);
+    for (const p of got) pages.push(p);
   }
   mmap_read_unlock(mm);
   if (ret) {

@@ -275,7 +275,8 @@ export function* ib_umem_odp_map_dma_and_lock(odp: ib_umem_odp, user_virt: numbe
  * access asked for (a read fault maps read-only even where the CPU may
  * write, so a later write fault is an in-place upgrade); NO_FAULT maps with
  * what the CPU PTE allows and skips holes.
- * Return: pages mapped contiguously from the first, or -errno.
+ * Return: pages mapped contiguously from the first (NO_FAULT: pages mapped
+ * anywhere in the range), or -errno.
  */
 function odp_publish_pfns(odp: ib_umem_odp, range: hmm_range, fault: boolean, access_mask: number): number {
   const base = (range.start - ib_umem_start(odp)) / PAGE_SIZE;
@@ -290,7 +291,7 @@ function odp_publish_pfns(odp: ib_umem_odp, range: hmm_range, fault: boolean, ac
     if (!fault) access = ODP_READ_ALLOWED_BIT | (f & HMM_PFN_WRITE ? ODP_WRITE_ALLOWED_BIT : 0);
     const ret = ib_umem_odp_map_dma_single_page(odp, base + i, hmm_pfn_to_page(range.hmm_pfns[i]), access);
     if (ret) return k > 0 ? k : ret;
-    if (k === i) k++;
+    if (k === i || !fault) k++;
   }
   return k;
 }
