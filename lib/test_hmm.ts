@@ -82,6 +82,7 @@ import {
   current_mm, BACKING_PAGE, type dmirror_bounce,
 } from './test_hmm_devmem.js';
 import { dmirror_migrate_to_device, dmirror_migrate_to_system } from './test_hmm_migrate.js';
+import { WARN_ON } from '../include/asm-generic/bug.js';
 
 export { dmirror, dmirror_device, dmirror_params } from './test_hmm_devmem.js';
 
@@ -167,12 +168,6 @@ export function* dmirror_interval_invalidate(mni: mmu_interval_notifier, range: 
 const dmirror_min_ops: mmu_interval_notifier_ops = Object.freeze({ invalidate: dmirror_interval_invalidate });
 
 /* ---- device faults ---- */
-
-/* WARN_ON(): record and go on, as the kernel does. */
-function WARN_ON(cond: boolean, what: string): boolean {
-  if (cond) { count_event('dmirror_warn'); trace_event('dmirror_warn', { msg: what }); }
-  return cond;
-}
 
 /*
  * dmirror_do_fault() - publish what hmm_range_fault() returned into the

@@ -49,6 +49,7 @@ import {
   mmu_notifier_range_init, mmu_notifier_invalidate_range_start, mmu_notifier_invalidate_range_end,
 } from './mmu_notifier.js';
 import { mmap_write_lock, mmap_write_unlock } from './mmap_lock.js';
+import { BUG } from '../include/asm-generic/bug.js';
 
 /**
  * Slots for later subsystems: duplicating a swap slot (issue 4:
@@ -208,7 +209,7 @@ function copy_pte_range(dst: vm_area_struct, src: vm_area_struct, addr: number, 
 export function* copy_page_range(dst: vm_area_struct, src: vm_area_struct): Sleepable<number> {
   if (!vma_needs_copy(src)) return 0;
   if (src.vm_flags & VM_HUGETLB) {
-    if (fork_hooks.copy_hugetlb_page_range === null) throw new Error('BUG: hugetlb VMA without hugetlb support');
+    if (fork_hooks.copy_hugetlb_page_range === null) BUG('hugetlb VMA without hugetlb support');
     return yield* fork_hooks.copy_hugetlb_page_range(dst, src);
   }
   const cow = is_cow_mapping(src.vm_flags);
@@ -223,7 +224,7 @@ export function* copy_page_range(dst: vm_area_struct, src: vm_area_struct): Slee
     if (pmdp >= 0) {
       const pmd = src.vm_mm.pgd.load(pmdp);
       if (pmd !== 0 && !pmd_is_table(pmd)) {
-        if (fork_hooks.copy_huge_pmd === null) throw new Error('BUG: huge PMD without THP support');
+        if (fork_hooks.copy_huge_pmd === null) BUG('huge PMD without THP support');
         ret = fork_hooks.copy_huge_pmd(dst, src, -1, pmdp, addr);
         if (ret === -EAGAIN) ret = 0;            /* split: its PTEs are copied below */
       }

@@ -34,6 +34,7 @@ import { pfn_to_page, put_page, is_zero_pfn, ZERO_PAGE } from './page_alloc.js';
 import { handle_mm_fault, vm_normal_page } from './memory.js';
 import { vma_lookup } from './vma.js';
 import { mmap_read_lock, mmap_read_unlock, mmap_assert_locked } from './mmap_lock.js';
+import { BUG } from '../include/asm-generic/bug.js';
 
 export const GUP_PIN_COUNTING_BIAS = 1024;
 
@@ -69,12 +70,12 @@ export function try_grab_folio(p: page, flags: number): number {
 export function unpin_user_page(p: page): void {
   const f = p.compound_head;
   if (f.order > 0) {
-    if (f._pincount <= 0) throw new Error(`BUG: unpin of unpinned folio pfn ${f.pfn}`);
+    if (f._pincount <= 0) BUG(`unpin of unpinned folio pfn ${f.pfn}`);
     f._pincount--;
     put_page(f);
     return;
   }
-  if (f._refcount < GUP_PIN_COUNTING_BIAS) throw new Error(`BUG: unpin of unpinned page pfn ${f.pfn}`);
+  if (f._refcount < GUP_PIN_COUNTING_BIAS) BUG(`unpin of unpinned page pfn ${f.pfn}`);
   f._refcount -= GUP_PIN_COUNTING_BIAS - 1;
   put_page(f);
 }
@@ -196,7 +197,7 @@ export function* __get_user_pages(mm: mm_struct, start: number, nr_pages: number
         break;
       }
       if (gup_flags & FOLL_NOFAULT) return done > 0 ? done : -EBUSY;
-      if (++tries > 8) throw new Error(`BUG: GUP livelock at ${addr.toString(16)}`);
+      if (++tries > 8) BUG(`GUP livelock at ${addr.toString(16)}`);
       const unshare = (gup_flags & FOLL_PIN) !== 0 && (gup_flags & FOLL_WRITE) === 0;
       const ret = yield* faultin_page(vma!, addr, gup_flags, unshare);
       if (ret < 0) return done > 0 ? done : ret;

@@ -87,6 +87,7 @@ import { khugepaged_init } from './khugepaged.js';
 import {
   do_huge_pmd_device_private, zap_huge_non_present_pmd, copy_huge_non_present_pmd, change_non_present_huge_pmd,
 } from './huge_memory_nonpresent.js';
+import { BUG } from '../include/asm-generic/bug.js';
 
 /* ------------------------------------------------------------ global state */
 
@@ -212,7 +213,7 @@ export function mm_get_huge_zero_folio(): page | null {
  * level): anon, exclusive (on the head page), entire mapcount 1.
  */
 export function folio_add_new_anon_rmap_pmd(f: page, vma: vm_area_struct, haddr: number): void {
-  if (vma.anon_vma === null) throw new Error('BUG: anon THP rmap without anon_vma');
+  if (vma.anon_vma === null) BUG('anon THP rmap without anon_vma');
   f.mapping = vma.anon_vma;
   f.index = (haddr - vma.vm_start) / PAGE_SIZE + vma.vm_pgoff;
   f._entire_mapcount = 0;
@@ -230,7 +231,7 @@ export function folio_add_anon_rmap_pmd(f: page): void {
  * drops the PMD's reference afterwards.
  */
 export function folio_remove_rmap_pmd(f: page): void {
-  if (f._entire_mapcount < 0) throw new Error(`BUG: entire mapcount underflow pfn ${f.pfn}`);
+  if (f._entire_mapcount < 0) BUG(`entire mapcount underflow pfn ${f.pfn}`);
   if (--f._entire_mapcount < 0 && folio_test_anon(f)) thp.nr_anon_thps -= HPAGE_PMD_NR;
 }
 

@@ -75,6 +75,7 @@ import {
 } from './mmu_notifier.js';
 import { is_huge_zero_pmd, folio_remove_rmap_pmd } from './huge_memory.js';
 import { __split_huge_swap_pmd_locked } from './huge_memory_nonpresent.js';
+import { BUG } from '../include/asm-generic/bug.js';
 
 /**
  * Slots for the LRU (issue 4, mm/swap.ts): a page split off a folio that
@@ -109,7 +110,7 @@ function __split_huge_zero_page_pmd(vma: vm_area_struct, pmdp: number, haddr: nu
   const mm = vma.vm_mm;
   mm.pgd.set(pmdp, 0);
   const ptep = mm.pgd.populate(haddr, PTE_LEVEL);
-  if (ptep < 0) throw new Error(`BUG: split_huge_pmd: no page-table page (${ptep})`);
+  if (ptep < 0) BUG(`split_huge_pmd: no page-table page (${ptep})`);
   const entry = pte_mkspecial(pfn_pte(ZERO_PAGE(haddr).pfn, vma.vm_page_prot & ~_PAGE_RW));
   for (let i = 0; i < HPAGE_PMD_NR; i++) mm.pgd.set(ptep + i, entry);
 }
@@ -150,7 +151,7 @@ export function __split_huge_pmd_locked(vma: vm_area_struct, pmdp: number, haddr
   f._refcount += HPAGE_PMD_NR - 1;               /* folio_ref_add: one per PTE, the PMD's becomes the first */
   mm.pgd.set(pmdp, 0);                           /* pmdp_invalidate */
   const ptep = mm.pgd.populate(haddr, PTE_LEVEL);
-  if (ptep < 0) throw new Error(`BUG: split_huge_pmd: no page-table page (${ptep})`);
+  if (ptep < 0) BUG(`split_huge_pmd: no page-table page (${ptep})`);
   for (let i = 0; i < HPAGE_PMD_NR; i++) {
     const p = i === 0 ? f : pfn_to_page(f.pfn + i);
     p._mapcount++;                               /* folio_add_anon_rmap_ptes */
@@ -382,7 +383,7 @@ function __split_huge_page(h: page): void {
  */
 export function* split_folio(f: page): Sleepable<number> {
   const h = f.compound_head;
-  if (!PageLocked(h)) throw new Error(`BUG: split_folio of unlocked folio pfn ${h.pfn}`);
+  if (!PageLocked(h)) BUG(`split_folio of unlocked folio pfn ${h.pfn}`);
   if (h.order === 0) return 0;
   if (folio_test_hugetlb(h) || !folio_test_anon(h)) return -EBUSY;
   if (!can_split_folio(h)) { count_event(THP_SPLIT_PAGE_FAILED); return -EAGAIN; }

@@ -60,6 +60,7 @@ import {
   mmu_notifier_range_init, mmu_notifier_invalidate_range_start, mmu_notifier_invalidate_range_end,
 } from './mmu_notifier.js';
 import { hugetlb_info } from './hugetlbfs.js';
+import { BUG } from '../include/asm-generic/bug.js';
 
 /* ------------------------------------------------------------ state */
 
@@ -158,7 +159,7 @@ export function set_max_huge_pages(h: hstate, count: number): number {
     h.free_huge_pages--;
     h.nr_huge_pages--;
     f.flags &= ~(1 << PG_hugetlb);
-    if (h.order > MAX_ORDER) throw new Error('BUG: gigantic pages are not given back at run time here');
+    if (h.order > MAX_ORDER) BUG('gigantic pages are not given back at run time here');
     f._refcount = 1;
     put_page(f);
   }
@@ -171,7 +172,7 @@ export function set_max_huge_pages(h: hstate, count: number): number {
  */
 function free_huge_folio(f: page): void {
   const h = hs.hstates.find((x) => x.order === f.order);
-  if (h === undefined) throw new Error(`BUG: hugetlb folio of order ${f.order}`);
+  if (h === undefined) BUG(`hugetlb folio of order ${f.order}`);
   f.mapping = null;
   f.index = 0;
   f._mapcount = -1;
@@ -253,7 +254,7 @@ function alloc_hugetlb_folio(vma: vm_area_struct, addr: number, avoid_reserve: b
   if (!avoid_reserve && m !== null && m.reserved.delete(idx)) h.resv_huge_pages--;
   else if (h.free_huge_pages - h.resv_huge_pages <= 0) { count_event('hugetlb_alloc_fail'); return -ENOSPC; }
   const f = h.hugepage_freelist.pop();
-  if (f === undefined) throw new Error('BUG: hugetlb reservation without a free page');
+  if (f === undefined) BUG('hugetlb reservation without a free page');
   h.free_huge_pages--;
   f._refcount = 1;
   return f;

@@ -11,6 +11,7 @@ import type { thp_mode } from '../include/linux/huge_mm.js';
 import { resetScheduler } from '../lib/sim/sched.js';
 import { resetTrace } from '../lib/sim/trace.js';
 import { resetLockdep } from '../lib/locking/lockdep.js';
+import { resetWarnings } from '../include/asm-generic/bug.js';
 import { mem_init, totalram_pages, setup_per_zone_wmarks } from './page_alloc.js';
 import { resetTasks } from './task.js';
 import { resetFiles } from './file.js';
@@ -74,6 +75,7 @@ export function start_kernel(params: boot_params = {}): number {
   resetScheduler();
   resetTrace();
   resetLockdep();
+  resetWarnings();
   resetTasks();
   resetFiles();
   resetFaultHooks();

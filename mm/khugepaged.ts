@@ -51,6 +51,7 @@ import {
 } from './mmu_notifier.js';
 import { thp_vma_allowable, map_anon_folio_pmd } from './huge_memory.js';
 import { folio_large_mapcount } from './huge_memory_split.js';
+import { BUG } from '../include/asm-generic/bug.js';
 
 /* enum scan_result (the ones this model can produce) */
 export const SCAN_FAIL = 0;
@@ -193,7 +194,7 @@ function* collapse_huge_page(vma: vm_area_struct, address: number, unmapped: num
   /* the empty PTE page goes (pmdp_collapse_flush), the PMD becomes the leaf */
   mm.pgd.prune(address, address + HPAGE_PMD_SIZE);
   const pmdp = pmd_alloc(mm, address);
-  if (pmdp < 0 || mm.pgd.load(pmdp) !== 0) throw new Error(`BUG: collapse: PMD of ${address.toString(16)} not free`);
+  if (pmdp < 0 || mm.pgd.load(pmdp) !== 0) BUG(`collapse: PMD of ${address.toString(16)} not free`);
   map_anon_folio_pmd(nf, pmdp, vma, address);
   spin_unlock(ptl);
   yield* mmu_notifier_invalidate_range_end(range);

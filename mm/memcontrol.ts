@@ -33,7 +33,7 @@ import { PAGE_SIZE } from '../include/linux/mm.js';
 import { swp_type, swp_offset, type swp_entry_t } from '../include/linux/swapops.js';
 import { GFP_KERNEL, __GFP_DIRECT_RECLAIM, __GFP_NORETRY, __GFP_NOFAIL, type gfp_t } from '../include/linux/gfp.js';
 import { ENOMEM, EINVAL, EBUSY } from '../include/uapi/asm-generic/errno.js';
-import { BUG } from '../lib/sim/errors.js';
+import { BUG } from '../include/asm-generic/bug.js';
 import { spinlock_t } from '../lib/locking/spinlock.js';
 import { count_event, trace_event } from '../lib/sim/trace.js';
 import { fault_hooks } from './memory.js';

@@ -59,6 +59,7 @@ import {
 } from './mmu_notifier.js';
 import { folio_lock, folio_trylock, folio_unlock, folio_wait_locked } from './filemap.js';
 import { mmap_assert_locked } from './mmap_lock.js';
+import { BUG } from '../include/asm-generic/bug.js';
 
 /**
  * Slots for fault handling that later subsystems provide. Each is null
@@ -141,7 +142,7 @@ function lru_add(p: page, vma: vm_area_struct): void {
  */
 function* do_anonymous_page(vmf: vm_fault): Sleepable<number> {
   const vma = vmf.vma, mm = vma.vm_mm;
-  if (vma.vm_flags & VM_SHARED) throw new Error('BUG: shared anonymous VMA without shmem vm_ops');
+  if (vma.vm_flags & VM_SHARED) BUG('shared anonymous VMA without shmem vm_ops');
   const ptep = vmf.pte >= 0 ? vmf.pte : pte_alloc_map(mm, vmf.address);
   if (ptep < 0) return VM_FAULT_OOM;
   vmf.pte = ptep;
@@ -320,7 +321,7 @@ export function restore_exclusive_pte(vma: vm_area_struct, p: page, addr: number
  */
 function* do_device_private_fault(vmf: vm_fault, entry: swp_entry_t): Sleepable<number> {
   const p = pfn_to_page(swp_offset_pfn(entry));
-  if (!is_device_private_page(p) || p.pgmap === null) throw new Error('BUG: device-private entry to a non-device page');
+  if (!is_device_private_page(p) || p.pgmap === null) BUG('device-private entry to a non-device page');
   const mm = vmf.vma.vm_mm;
   const ptl = pte_lockptr(mm, vmf.pte);
   spin_lock(ptl);

@@ -89,6 +89,7 @@ import {
   compound_chunk, collect_compound_hole, migrate_vma_collect_huge_pmd, split_large_folios,
   expand_compound_entry, migrate_vma_insert_huge_pmd_page,
 } from './migrate_device_huge.js';
+import { BUG } from '../include/asm-generic/bug.js';
 
 
 /**
@@ -492,7 +493,7 @@ function* __migrate_device_pages(src: Float64Array | number[], dst: Float64Array
     }
     if (p === null) {
       if (!(src[i] & MIGRATE_PFN_MIGRATE)) continue;
-      if (m === null) throw new Error('BUG: hole to populate without a VMA (migrate_device_pages)');
+      if (m === null) BUG('hole to populate without a VMA (migrate_device_pages)');
       const addr = m.start + i * PAGE_SIZE;
       if (range === null) {
         range = mmu_notifier_range_init_owner(MMU_NOTIFY_MIGRATE, MMU_NOTIFIER_RANGE_BLOCKABLE, m.vma.vm_mm,
@@ -512,7 +513,7 @@ function* __migrate_device_pages(src: Float64Array | number[], dst: Float64Array
       src[i] -= src[i] & MIGRATE_PFN_MIGRATE;
       continue;
     }
-    if (PageWriteback(f)) throw new Error(`BUG: migrating a folio under writeback pfn ${f.pfn}`);
+    if (PageWriteback(f)) BUG(`migrating a folio under writeback pfn ${f.pfn}`);
     const extra = m !== null && m.fault_page === p ? 1 : 0;
     const r = folio_migrate_mapping(mapping, newf, f, extra);
     if (r !== MIGRATEPAGE_SUCCESS) src[i] -= src[i] & MIGRATE_PFN_MIGRATE;
@@ -553,7 +554,7 @@ export function* migrate_device_pages(src: Float64Array | number[], dst: Float64
 /* ----------------------------------------------------------------- finalize */
 
 function release_dst(d: page, fault_folio: page | null): void {
-  if (fault_folio === d) throw new Error('BUG: the faulting page used as a destination');
+  if (fault_folio === d) BUG('the faulting page used as a destination');
   folio_unlock(d);
   put_page(d);
 }

@@ -22,6 +22,7 @@ import { wait_queue_head, wait_event, wake_up_all } from '../lib/locking/wait.js
 import type { Sleepable } from '../lib/sim/sched.js';
 import { trace_event, count_event } from '../lib/sim/trace.js';
 import { mmap_write_lock, mmap_write_unlock, mmap_assert_write_locked } from './mmap_lock.js';
+import { BUG } from '../include/asm-generic/bug.js';
 
 /** struct mmu_notifier_subscriptions - per-mm notifier state. */
 export class mmu_notifier_subscriptions {
@@ -112,7 +113,7 @@ function* mn_itree_invalidate(s: mmu_notifier_subscriptions, range: mmu_notifier
   for (const sub of subs) {
     const ok = yield* sub.ops.invalidate(sub, range, seq);
     if (!ok) {
-      if (mmu_notifier_range_blockable(range)) throw new Error('BUG: blockable invalidate() returned false');
+      if (mmu_notifier_range_blockable(range)) BUG('blockable invalidate() returned false');
       mn_itree_inv_end(s);
       return -EAGAIN;
     }
@@ -161,7 +162,7 @@ export function* mmu_notifier_invalidate_range_start(range: mmu_notifier_range):
     if (sub.ops.invalidate_range_start === undefined) continue;
     const ret = yield* sub.ops.invalidate_range_start(sub, range);
     if (ret !== 0) {
-      if (mmu_notifier_range_blockable(range)) throw new Error('BUG: blockable invalidate_range_start failed');
+      if (mmu_notifier_range_blockable(range)) BUG('blockable invalidate_range_start failed');
       /* undo the ones already started, as mn_hlist_invalidate_range_start does */
       for (const prev of s.list) {
         if (prev === sub) break;

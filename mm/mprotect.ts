@@ -44,6 +44,7 @@ import { pfn_to_page } from './page_alloc.js';
 import {
   mmu_notifier_range_init, mmu_notifier_invalidate_range_start, mmu_notifier_invalidate_range_end,
 } from './mmu_notifier.js';
+import { BUG } from '../include/asm-generic/bug.js';
 
 /**
  * Slots for huge PMDs (issue 4: change_huge_pmd) inside a range being
@@ -121,7 +122,7 @@ export function* change_protection(vma: vm_area_struct, start: number, end: numb
     if (pmdp >= 0) {
       const pmd = mm.pgd.load(pmdp);
       if (pmd !== 0 && !pmd_is_table(pmd)) {
-        if (mprotect_hooks.change_huge_pmd === null) throw new Error('BUG: huge PMD without THP support');
+        if (mprotect_hooks.change_huge_pmd === null) BUG('huge PMD without THP support');
         if (mprotect_hooks.change_huge_pmd(vma, pmdp, addr, next, newprot)) { pages += (next - addr) / PAGE_SIZE; addr = next; continue; }
       }
       if (pmd_is_table(mm.pgd.load(pmdp))) pages += change_pte_range(vma, pte_offset_map(mm, addr), addr, next, newprot);

@@ -25,6 +25,7 @@ import { MAX_RECLAIM_RETRIES } from '../include/linux/swap.js';
 import { charge } from '../lib/sim/clock.js';
 import { PAGE_ZERO_NS } from '../lib/sim/costs.js';
 import { count_event } from '../lib/sim/trace.js';
+import { BUG } from '../include/asm-generic/bug.js';
 
 export const MAX_ORDER = 10;          /* largest block: 2^10 pages = 4 MiB */
 
@@ -85,7 +86,7 @@ export function mem_init(nr_pages: number): void {
   for (let pfn = nr_pages - block; pfn >= 0; pfn -= block) free_block(pfn, MAX_ORDER);
   /* carve the zero page out of the first block */
   const zp = __alloc_pages_nocharge(0);
-  if (zp === null || zp.pfn !== 0) throw new Error('BUG: zero page is not pfn 0');
+  if (zp === null || zp.pfn !== 0) BUG('zero page is not pfn 0');
   zp.flags |= 1 << PG_reserved;
   zp._refcount = 1;
   mem.zero_page = zp;
@@ -234,7 +235,7 @@ export function alloc_pages(gfp: gfp_t, order = 0): page | null {
   if (p === null) {
     mem.stats.alloc_fail++;
     count_event('alloc_fail');
-    if (gfp & __GFP_NOFAIL) throw new Error('BUG: __GFP_NOFAIL allocation failed: out of memory');
+    if (gfp & __GFP_NOFAIL) BUG('__GFP_NOFAIL allocation failed: out of memory');
     return null;
   }
   mem.stats.pgalloc += 1 << order;
@@ -279,10 +280,10 @@ function reset_page(p: page): void {
  * the LRU or the zero page is a simulator bug and throws.
  */
 export function __free_pages(p: page, order = 0): void {
-  if (p.pfn >= mem.nr_pages) throw new Error(`BUG: __free_pages of non-RAM pfn ${p.pfn}`);
-  if (p === mem.zero_page) throw new Error('BUG: freeing the zero page');
-  if (p._mapcount !== -1) throw new Error(`BUG: freeing mapped page pfn ${p.pfn} mapcount ${p._mapcount + 1}`);
-  if (PageLRU(p)) throw new Error(`BUG: freeing page on LRU pfn ${p.pfn}`);
+  if (p.pfn >= mem.nr_pages) BUG(`__free_pages of non-RAM pfn ${p.pfn}`);
+  if (p === mem.zero_page) BUG('freeing the zero page');
+  if (p._mapcount !== -1) BUG(`freeing mapped page pfn ${p.pfn} mapcount ${p._mapcount + 1}`);
+  if (PageLRU(p)) BUG(`freeing page on LRU pfn ${p.pfn}`);
   for (let i = 0; i < 1 << order; i++) reset_page(mem.mem_map[p.pfn + i]);
   p._refcount = 0;
   mem.stats.pgfree += 1 << order;
@@ -303,7 +304,7 @@ export function register_free_hook(fn: free_hook): void { free_hooks.push(fn); }
 /** get_page() - take a reference on the page's folio. */
 export function get_page(p: page): void {
   const h = p.compound_head;
-  if (h._refcount <= 0) throw new Error(`BUG: get_page on free page pfn ${p.pfn}`);
+  if (h._refcount <= 0) BUG(`get_page on free page pfn ${p.pfn}`);
   h._refcount++;
 }
 
@@ -324,9 +325,9 @@ export function get_page_unless_zero(p: page): boolean {
  */
 export function put_page(p: page): void {
   const h = p.compound_head;
-  if (h._refcount <= 0) throw new Error(`BUG: put_page underflow pfn ${p.pfn}`);
+  if (h._refcount <= 0) BUG(`put_page underflow pfn ${p.pfn}`);
   if (--h._refcount > 0) return;
-  if (h === mem.zero_page) throw new Error('BUG: zero page refcount dropped to 0');
+  if (h === mem.zero_page) BUG('zero page refcount dropped to 0');
   for (const fn of free_hooks) if (fn(h)) return;
   __free_pages(h, h.order);
 }
@@ -374,7 +375,7 @@ export function pfn_valid(pfn: number): boolean { return find_range(pfn) !== nul
 export function pfn_to_page(pfn: number): page {
   if (pfn < mem.nr_pages) return mem.mem_map[pfn];
   const r = find_range(pfn);
-  if (r === null) throw new Error(`BUG: pfn_to_page of invalid pfn ${pfn}`);
+  if (r === null) BUG(`pfn_to_page of invalid pfn ${pfn}`);
   return r.pages[pfn - r.start_pfn];
 }
 

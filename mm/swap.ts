@@ -32,7 +32,7 @@ import {
   PageReferenced, SetPageReferenced, TestClearPageReferenced, PageSwapBacked, SetPageSwapBacked, ClearPageSwapBacked,
   PageSwapCache, PageUnevictable, folio_test_anon,
 } from '../include/linux/page-flags.js';
-import { BUG } from '../lib/sim/errors.js';
+import { BUG } from '../include/asm-generic/bug.js';
 import { spin_lock, spin_unlock } from '../lib/locking/spinlock.js';
 import { count_event } from '../lib/sim/trace.js';
 import { put_page, register_free_hook } from './page_alloc.js';

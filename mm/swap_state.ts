@@ -34,7 +34,7 @@ import {
 import { GFP_HIGHUSER_MOVABLE, type gfp_t } from '../include/linux/gfp.js';
 import { EEXIST } from '../include/uapi/asm-generic/errno.js';
 import type { Sleepable } from '../lib/sim/sched.js';
-import { BUG } from '../lib/sim/errors.js';
+import { BUG } from '../include/asm-generic/bug.js';
 import { spin_lock, spin_unlock } from '../lib/locking/spinlock.js';
 import { count_event, trace_event } from '../lib/sim/trace.js';
 import { alloc_page, get_page, put_page } from './page_alloc.js';

@@ -28,7 +28,7 @@ import {
   PageLocked, PageWriteback, PageSwapCache, SetPageDirty, SetPageUptodate, ClearPageDirty,
 } from '../include/linux/page-flags.js';
 import { EINVAL, EPERM, EEXIST, ENOENT } from '../include/uapi/asm-generic/errno.js';
-import { BUG } from '../lib/sim/errors.js';
+import { BUG } from '../include/asm-generic/bug.js';
 import { charge } from '../lib/sim/clock.js';
 import { copy_cost_ns, SYSTEM_MEMCPY_BW } from '../lib/sim/costs.js';
 import { count_event, trace_event } from '../lib/sim/trace.js';

@@ -51,7 +51,7 @@ import {
 } from '../include/linux/page-flags.js';
 import { GFP_KERNEL, __GFP_IO, type gfp_t } from '../include/linux/gfp.js';
 import { runSync, in_atomic, current, cond_resched, kthread_run, type Sleepable, type Thread } from '../lib/sim/sched.js';
-import { BUG } from '../lib/sim/errors.js';
+import { BUG } from '../include/asm-generic/bug.js';
 import { spin_lock, spin_unlock } from '../lib/locking/spinlock.js';
 import { wait_queue_head, wait_event, wake_up_interruptible, waitqueue_active } from '../lib/locking/wait.js';
 import { count_event, trace_event } from '../lib/sim/trace.js';

@@ -33,6 +33,7 @@ import { folio_remove_rmap_pte } from './rmap.js';
 import {
   mmu_notifier_range_init, mmu_notifier_invalidate_range_start, mmu_notifier_invalidate_range_end,
 } from './mmu_notifier.js';
+import { BUG } from '../include/asm-generic/bug.js';
 
 /** struct mmu_gather - pages whose last mapping went away, freed after the TLB flush. */
 export interface mmu_gather {
@@ -146,7 +147,7 @@ export function pmd_addr_end(addr: number, end: number): number {
 export function unmap_page_range(tlb: mmu_gather, vma: vm_area_struct, addr: number, end: number): void {
   const mm = vma.vm_mm;
   if (vma.vm_flags & VM_HUGETLB) {
-    if (zap_hooks.unmap_hugepage_range === null) throw new Error('BUG: hugetlb VMA without hugetlb support');
+    if (zap_hooks.unmap_hugepage_range === null) BUG('hugetlb VMA without hugetlb support');
     zap_hooks.unmap_hugepage_range(tlb, vma, addr, end);
     return;
   }
@@ -156,7 +157,7 @@ export function unmap_page_range(tlb: mmu_gather, vma: vm_area_struct, addr: num
     if (pmdp >= 0) {
       const pmd = mm.pgd.load(pmdp);
       if (pmd !== 0 && !pmd_is_table(pmd)) {
-        if (zap_hooks.zap_huge_pmd === null || zap_hooks.split_huge_pmd === null) throw new Error('BUG: huge PMD without THP support');
+        if (zap_hooks.zap_huge_pmd === null || zap_hooks.split_huge_pmd === null) BUG('huge PMD without THP support');
         if (next - addr === PMD_SIZE) zap_hooks.zap_huge_pmd(tlb, vma, pmdp, addr);
         else zap_hooks.split_huge_pmd(vma, pmdp, addr);    /* part of it: split, then zap those PTEs */
       }

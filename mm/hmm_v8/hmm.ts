@@ -45,7 +45,7 @@ import {
 } from '../../include/linux/hmm_v8.js';
 import { EINVAL, EAGAIN, EBUSY } from '../../include/uapi/asm-generic/errno.js';
 import { cond_resched, type Sleepable } from '../../lib/sim/sched.js';
-import { KernelBugError } from '../../lib/sim/errors.js';
+import { KernelBugError } from '../../include/asm-generic/bug.js';
 import { rw_semaphore, down_read, up_read, down_write, up_write } from '../../lib/locking/rwsem.js';
 import { mutex, mutex_lock, mutex_unlock } from '../../lib/locking/mutex.js';
 import { spinlock_t, spin_lock, spin_unlock } from '../../lib/locking/spinlock.js';

@@ -42,7 +42,7 @@ import { gpt } from '../../lib/gpt/gpt.js';
 import type { gpt_iter } from '../../lib/gpt/iter.js';
 import { hmm_pt_format } from '../../lib/gpt/formats.js';
 import { preempt_disable, preempt_enable } from '../../lib/sim/sched.js';
-import { KernelBugError } from '../../lib/sim/errors.js';
+import { KernelBugError } from '../../include/asm-generic/bug.js';
 import { count_event } from '../../lib/sim/trace.js';
 
 export { GPT_NO_DIR };

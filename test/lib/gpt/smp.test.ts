@@ -6,6 +6,8 @@
  * Each worker does a fixed number of rounds of work and stops (the bound is
  * work done, not wall-clock time), so the suite's CPU time is the same on
  * an idle and on a loaded machine; only its wall-clock time stretches.
+ * Readers and the pruner pace their rounds on the faulter's (sleeping, not
+ * spinning, when ahead), so they overlap it however the threads are run.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -14,7 +16,7 @@ import { gpt } from '../../../lib/gpt/gpt.js';
 import { hmm_pt_format, x86_64_pgtable_format } from '../../../lib/gpt/formats.js';
 import { HMM_PTE_DIRTY, type gpt_walk_ops } from '../../../include/linux/gpt.js';
 import {
-  C_BITS, C_FAULTS, C_HALF, C_OTHER, C_PRUNED, C_READS, C_TORN, C_WALKED, C_WORDS,
+  C_BITS, C_FAULTER_ROUNDS, C_FAULTS, C_HALF, C_OTHER, C_PRUNED, C_READS, C_TORN, C_WALKED, C_WORDS,
   C_YOUNG_SEEN, PAGE, REGION, REGION_PAGES, stress_check, stress_entry, type stress_args,
 } from './stress-worker.js';
 
@@ -67,6 +69,7 @@ test('readers, a faulter and a pruner at once: no torn or half entry, no use aft
   const shared = pt.share();
   const ctlbuf = new SharedArrayBuffer(C_WORDS * 4);
   const ctl = new Int32Array(ctlbuf);
+  ctl[C_FAULTER_ROUNDS] = FAULTER_ROUNDS;       /* readers and the pruner pace themselves on it */
   const jobs = [
     start({ role: 'reader', shared, ctl: ctlbuf, seed: 11, rounds: READER_ROUNDS }),
     start({ role: 'reader', shared, ctl: ctlbuf, seed: 22, rounds: READER_ROUNDS }),

@@ -30,7 +30,7 @@ export const REGION_PAGES = 2 ** 14;
 
 /* control words (shared counters; word 0 is unused) */
 export const C_TICKET = 1, C_TORN = 2, C_HALF = 3, C_OTHER = 4, C_READS = 5,
-  C_WALKED = 6, C_FAULTS = 7, C_PRUNED = 8, C_BITS = 9, C_YOUNG_SEEN = 10, C_WORDS = 16;
+  C_WALKED = 6, C_FAULTS = 7, C_PRUNED = 8, C_BITS = 9, C_YOUNG_SEEN = 10, C_FAULTER_ROUNDS = 11, C_WORDS = 16;
 
 export interface stress_args {
   role: 'reader' | 'faulter' | 'pruner' | 'bits';
@@ -69,6 +69,18 @@ export function stress_check(addr: number, e: number): number {
   return (lo & HMM_PTE_SELECT) !== 0 ? 2 : 0;
 }
 
+/*
+ * pace() - wait (without spinning) until the faulter has done @share of its
+ * rounds, so that readers and the pruner spread their rounds over the
+ * faulter's run on any machine, idle or loaded.
+ */
+function pace(ctl: Int32Array, share: number): void {
+  const need = Math.floor(share * Atomics.load(ctl, C_FAULTER_ROUNDS));
+  for (let seen = Atomics.load(ctl, C_FAULTS); seen < need; seen = Atomics.load(ctl, C_FAULTS)) {
+    Atomics.wait(ctl, C_FAULTS, seen, 50);
+  }
+}
+
 class Rng {
   constructor(private s: number) {}
   below(n: number): number {
@@ -95,6 +107,7 @@ class check_ops implements gpt_walk_ops {
 function reader(pt: gpt, ctl: Int32Array, r: Rng, rounds: number): void {
   let reads = 0;
   for (let round = 0; round < rounds; round++) {
+    pace(ctl, round / rounds);
     const mode = r.below(8);
     if (mode < 5) {                               /* iterator lookups under the serial rule */
       const it = pt.iter_init(GPT_ITER_UPDATE);
@@ -165,6 +178,7 @@ function faulter(pt: gpt, ctl: Int32Array, r: Rng, rounds: number): number[] {
     }
     it.fini();
     Atomics.add(ctl, C_FAULTS, 1);
+    Atomics.notify(ctl, C_FAULTS);
   }
   return log;
 }
@@ -191,12 +205,13 @@ class clear_ops implements gpt_walk_ops {
   }
 }
 
-/* @rounds clear-and-prune passes over a random range (one in 16: all of it) */
+/* @rounds clear-and-prune passes over a random range (one in 16, and the last: all of it) */
 function pruner(pt: gpt, ctl: Int32Array, r: Rng, rounds: number): number[] {
   const ops = new clear_ops(pt, ctl);
   let killed = 0;
   for (let round = 0; round < rounds; round++) {
-    const whole = r.below(16) === 0;
+    pace(ctl, (round + 1) / rounds);
+    const whole = r.below(16) === 0 || round === rounds - 1;
     const a = whole ? REGION : REGION + r.below(REGION_PAGES) * PAGE;
     const end = whole ? REGION + REGION_PAGES * PAGE : a + (1 + r.below(2048)) * PAGE;
     pt.walk(a, end, ops);
