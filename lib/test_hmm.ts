@@ -72,7 +72,6 @@ import { mmget_not_zero, mmput } from '../mm/task.js';
 import { copy_from_user, copy_to_user } from '../mm/fault.js';
 import { misc_register } from '../mm/file.js';
 import { folio_unlock } from '../mm/filemap.js';
-import { register_boot_hook } from '../mm/init.js';
 import { hmm_range_fault } from '../mm/hmm.js';
 import { make_device_exclusive } from '../mm/device_exclusive.js';
 import {
@@ -628,7 +627,8 @@ function dmirror_device_init(mdevice: dmirror_device, id: number): number {
  * hmm_dmirror_init() - module_init: devices 0 and 1 with device-private
  * memory, and, when the machine provides special-purpose memory
  * (dmirror_params.spm, on by default), devices 2 and 3 with
- * device-coherent memory. Runs at every start_kernel().
+ * device-coherent memory. The caller loads it after start_kernel(), as
+ * insmod test_hmm.ko does; calling it again reloads it.
  */
 export function hmm_dmirror_init(): void {
   ds = { devices: new Array(DMIRROR_NDEVICES).fill(null), next_id: 0 };
@@ -644,5 +644,4 @@ export function hmm_dmirror_init(): void {
   trace_event('hmm_dmirror_init', { devices: types.length });
 }
 
-register_boot_hook(hmm_dmirror_init);
 

@@ -66,7 +66,7 @@ export const unlock_page = folio_unlock;
 export const trylock_page = folio_trylock;
 
 /* ------------------------------------------------------------------
- * The page cache of files (issue 4): lookup, insertion and removal in an
+ * The page cache of files: lookup, insertion and removal in an
  * address_space, unmapping a file range from every mapping, and the
  * write-protect step of writeback. Linux keeps these in mm/filemap.c,
  * mm/truncate.c, mm/memory.c (unmap_mapping_range) and mm/rmap.c

@@ -32,11 +32,11 @@ import { ClearPageAnonExclusive, PG_head } from '../include/linux/page-flags.js'
 import { EINVAL, EBUSY } from '../include/uapi/asm-generic/errno.js';
 import { count_event, trace_event } from '../lib/sim/trace.js';
 import {
-  register_pfn_range, unregister_pfn_range, register_free_hook, pfn_to_page, type pfn_range,
+  register_pfn_range, unregister_pfn_range, pfn_to_page, type pfn_range,
 } from './page_alloc.js';
 import { folio_trylock } from './filemap.js';
-import { register_boot_hook } from './init.js';
 import { BUG, WARN, WARN_ON_ONCE } from '../include/asm-generic/bug.js';
+import { mem_cgroup_uncharge } from './memcontrol.js';
 
 
 /* the pfn range behind every live pagemap */
@@ -46,12 +46,6 @@ interface memremap_state {
 }
 let ms: memremap_state = fresh();
 function fresh(): memremap_state { return { ranges: new Map(), next_region: 0 }; }
-
-/**
- * Slots for accounting that lives elsewhere: the memcg uncharge of a freed
- * device folio (issue 4, mm/memcontrol). Empty until installed.
- */
-export const memremap_hooks: { memcg_uncharge: ((f: page) => void) | null } = { memcg_uncharge: null };
 
 /**
  * request_free_mem_region() - reserve a physical address range no RAM or
@@ -169,13 +163,14 @@ export function zone_device_page_init(p: page, order = 0): void {
 /** zone_device_folio_init() - the folio spelling of zone_device_page_init(). */
 export const zone_device_folio_init = zone_device_page_init;
 
-/*
+/**
  * free_zone_device_folio() - the last reference to a device folio went
- * away: clear what core mm left in it and give it to the driver.
+ * away (__folio_put()): clear what core mm left in it and give it to the
+ * driver. Context: any.
  */
-function free_zone_device_folio(f: page): void {
+export function free_zone_device_folio(f: page): void {
   const pgmap = f.pgmap!;
-  memremap_hooks.memcg_uncharge?.(f);
+  mem_cgroup_uncharge(f);
   f.memcg = null;
   if (f.mapping !== null && f.mapping.kind === 'anon') ClearPageAnonExclusive(f);
   f.mapping = null;
@@ -197,12 +192,8 @@ function free_zone_device_folio(f: page): void {
   count_event('zone_device_free', nr);
 }
 
-/* installed once: put_page() of a ZONE_DEVICE page ends here */
-register_free_hook((p: page) => {
-  if (p.pgmap === null) return false;
-  free_zone_device_folio(p);
-  return true;
-});
 
-/* memremap_hooks belong to their installers (mm/memcontrol.ts sets memcg_uncharge at boot) */
-register_boot_hook(() => { ms = fresh(); });
+/** resetMemremap() - a fresh machine: no pagemap mapped (start_kernel()). */
+export function resetMemremap(): void {
+  ms = fresh();
+}

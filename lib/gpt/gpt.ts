@@ -38,6 +38,7 @@ import {
 import { gpt_clear_range, gpt_prune, gpt_walk_range } from './walk.js';
 import { gpt_iter } from './iter.js';
 import { gpt_pwc } from './pwc.js';
+import type {} from '../../include/linux/gpt.js';   /* the declaration completed below */
 
 /**
  * struct gpt - one page table (struct gpt of the 2014 RFC, struct hmm_pt).
@@ -356,4 +357,10 @@ export class gpt extends gpt_base {
     };
   }
 
+}
+
+/* struct gpt: include/linux/gpt.ts declares it with two fields; its members are this class's */
+type gpt_class = gpt;
+declare module '../../include/linux/gpt.js' {
+  interface gpt extends gpt_class {}
 }

@@ -34,7 +34,7 @@
  * still matter because a simulated thread may be switched out anywhere it
  * yields, and a directory lock held across a yield is reported at once as
  * "scheduling while atomic". lib/gpt is tested with real worker threads
- * (issue 3); the same code runs here.
+ * (test/lib/gpt/smp.test.ts); the same code runs here.
  */
 import { TASK_SIZE, PAGE_SIZE } from '../../include/linux/mm.js';
 import { GPT_NO_DIR, HMM_PTE_DIRTY, type gpt_walk_ops } from '../../include/linux/gpt.js';
