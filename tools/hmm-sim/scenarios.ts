@@ -20,6 +20,8 @@ import {
 } from '../../include/uapi/linux/test_hmm.js';
 import { hmm_dmirror_init } from '../../lib/test_hmm.js';
 
+import { odp_scenario } from './scenarios/odp.js';
+
 export interface Scenario {
   name: string;
   summary: string;
@@ -140,5 +142,5 @@ const tour: Scenario = {
   run() { return []; },
 };
 
-export const scenarios: Record<string, Scenario> = { tour, cow, thp_swap, mirror };
+export const scenarios: Record<string, Scenario> = { tour, cow, thp_swap, mirror, odp: odp_scenario };
 export const defaultScenario = 'tour';

@@ -3,6 +3,7 @@
  * connection: the set-up every RDMA test starts from.
  */
 import { start_kernel } from '../../mm/init.js';
+import { tracing_on } from '../../lib/sim/trace.js';
 import { Process } from '../include/nolibc/nolibc.js';
 import { PROT_READ, PROT_WRITE, MAP_PRIVATE, MAP_ANONYMOUS } from '../../include/uapi/asm-generic/mman.js';
 import type { ib_odp_design } from '../../include/rdma/ib_verbs.js';
@@ -17,6 +18,9 @@ import {
 } from '../include/infiniband/verbs.js';
 
 export const RW = PROT_READ | PROT_WRITE;
+
+/** rdma_rig_params.trace - turn tracing on right after each rig()'s boot (hmm-sim scenarios). */
+export const rdma_rig_params = { trace: false };
 export const ANON = MAP_PRIVATE | MAP_ANONYMOUS;
 
 export interface side { p: Process; dev: mlx5_ib_dev; ctx: ibv_context; pd: ibv_pd; cq: ibv_cq; qp: ibv_qp; }
@@ -49,6 +53,7 @@ function side_of(name: string, design: ib_odp_design, p: Process): side {
  */
 export function rig(design: ib_odp_design = 'mainline', opts: Parameters<typeof connect>[2] = {}, ram_bytes?: number): rig {
   start_kernel(ram_bytes === undefined ? {} : { ram_bytes });
+  if (rdma_rig_params.trace) tracing_on();
   ib_devices_reset();
   const a = side_of('mlx5_0', design, Process.spawn('rdma-a'));
   const b = side_of('mlx5_1', design, Process.spawn('rdma-b'));

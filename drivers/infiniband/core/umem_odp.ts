@@ -37,7 +37,8 @@ import {
 } from '../../../include/linux/hmm.js';
 import { EBUSY, EFAULT, EINVAL } from '../../../include/uapi/asm-generic/errno.js';
 import { cond_resched, type Sleepable } from '../../../lib/sim/sched.js';
-import { now } from '../../../lib/sim/clock.js';
+import { now, charge } from '../../../lib/sim/clock.js';
+import { PAGE_TABLE_WALK_NS, PTE_UPDATE_NS } from '../../../lib/sim/costs.js';
 import { mutex, mutex_lock, mutex_unlock, mutex_trylock } from '../../../lib/locking/mutex.js';
 import { completion, complete_all } from '../../../lib/locking/completion.js';
 import { count_event, trace_event } from '../../../lib/sim/trace.js';
@@ -262,6 +263,8 @@ export function* ib_umem_odp_map_dma_and_lock(odp: ib_umem_odp, user_virt: numbe
       continue;
     }
     ret = odp_publish_pfns(odp, range, fault, access_mask);
+    /* hmm_range_fault walks down once per PMD and reads each PTE */
+    charge(Math.ceil(range.hmm_pfns.length / 512) * PAGE_TABLE_WALK_NS + range.hmm_pfns.length * PTE_UPDATE_NS);
     if (ret < 0) mutex_unlock(odp.umem_mutex);
     break;
   }

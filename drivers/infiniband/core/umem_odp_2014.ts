@@ -40,7 +40,8 @@ import { PAGE_SIZE, FOLL_WRITE } from '../../../include/linux/mm.js';
 import { MMU_NOTIFIER_TIMEOUT_MS } from '../../../include/linux/mlx5/odp.js';
 import { EAGAIN, EOPNOTSUPP, EINVAL, EBUSY } from '../../../include/uapi/asm-generic/errno.js';
 import { cond_resched, type Sleepable } from '../../../lib/sim/sched.js';
-import { now, NSEC_PER_MSEC } from '../../../lib/sim/clock.js';
+import { now, charge, NSEC_PER_MSEC } from '../../../lib/sim/clock.js';
+import { PAGE_TABLE_WALK_NS, LOCK_ACQUIRE_NS } from '../../../lib/sim/costs.js';
 import { mutex_lock, mutex_unlock } from '../../../lib/locking/mutex.js';
 import { complete_all, reinit_completion, wait_for_completion_timeout } from '../../../lib/locking/completion.js';
 import { count_event, trace_event } from '../../../lib/sim/trace.js';
@@ -197,6 +198,8 @@ export function* umem_odp_2014_map_dma_and_lock(odp: ib_umem_odp, user_virt: num
       continue;
     }
     ret = map_pages(odp, start, pages, access_mask);
+    /* GUP walks the CPU table once per page (follow_page_mask) and takes and drops a reference on each */
+    charge(pages.length * (PAGE_TABLE_WALK_NS + 2 * LOCK_ACQUIRE_NS));
     for (const p of pages) put_page(p);             /* the reference GUP took goes at once */
     if (ret <= 0) { mutex_unlock(odp.umem_mutex); if (ret === 0) ret = -EAGAIN; }
     break;

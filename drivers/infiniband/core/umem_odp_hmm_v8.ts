@@ -44,7 +44,8 @@ import { PAGE_SIZE } from '../../../include/linux/mm.js';
 import { HMM_RANGE_DEFAULT_TIMEOUT_NS } from '../../../include/linux/hmm.js';
 import { EBUSY, EINVAL, EIO, EOPNOTSUPP, EFAULT } from '../../../include/uapi/asm-generic/errno.js';
 import type { Sleepable } from '../../../lib/sim/sched.js';
-import { now } from '../../../lib/sim/clock.js';
+import { now, charge } from '../../../lib/sim/clock.js';
+import { PAGE_TABLE_WALK_NS, PTE_UPDATE_NS } from '../../../lib/sim/costs.js';
 import { mutex_lock, mutex_unlock } from '../../../lib/locking/mutex.js';
 import { count_event, trace_event } from '../../../lib/sim/trace.js';
 import { device, dma_to_pfn } from '../../../lib/dma/mapping.js';
@@ -86,6 +87,9 @@ function* odp_v8_update_fault(mirror: hmm_mirror, ev: odp_event): Sleepable<numb
     odp.page_list[idx] = pfn_to_page(dma_to_pfn(dev, dma));
   }
   mutex_unlock(odp.umem_mutex);
+  /* HMM walked the CPU table once per PMD into hmm_pt (one entry write per page), the driver copies each entry */
+  const n = (ev.end - ev.start) / PAGE_SIZE;
+  charge(Math.ceil(n / 512) * PAGE_TABLE_WALK_NS + n * 2 * PTE_UPDATE_NS);
   return 0;
 }
 
