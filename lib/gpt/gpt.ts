@@ -25,7 +25,8 @@ import {
   type gpt_stats, type gpt_walk_ops,
 } from '../../include/linux/gpt.js';
 import { EEXIST, EFAULT } from '../../include/uapi/asm-generic/errno.js';
-import { gpt_base, gpt_bug as BUG } from './entry.js';
+import { gpt_base } from './entry.js';
+import { BUG } from '../../include/asm-generic/bug.js';
 import {
   gpt_epoch_enter, gpt_epoch_exit, gpt_epoch_retire_tag, gpt_epoch_safe,
   gpt_reader_register, gpt_reader_unregister,
