@@ -20,7 +20,7 @@
  * Nothing registers itself: a subsystem that keeps state is listed below.
  * Drivers are modules: a caller that wants one loads it after boot, as
  * insmod does (hmm_dmirror_init() of lib/test_hmm.ts, insmodHmmDummy()
- * of drivers/char/hmm_dummy.ts).
+ * of drivers/char/hmm_dummy.ts, uvm_gpu_init() of drivers/gpu/mockgpu).
  */
 import { PAGE_SIZE, set_zone_movable_pfn } from '../include/linux/mm.js';
 import type { thp_mode } from '../include/linux/huge_mm.js';
