@@ -54,8 +54,8 @@ export function pte_at(mm: mm_struct, addr: number): number {
 export interface dmirror_rig { p: Process; fd: number; cmd_addr: number; mirror: number }
 
 /**
- * Open /dev/hmm_dmirror<unit> in @p (the test must import lib/test_hmm.js,
- * which registers the devices at boot) and map a command block and a
+ * Open /dev/hmm_dmirror<unit> in @p (the test loads the driver first with
+ * hmm_dmirror_init() of lib/test_hmm.ts, as insmod would) and map a command block and a
  * bounce buffer of @mirror_pages pages for dmirror_cmd().
  */
 export function dmirror_open(p: Process, unit = 0, mirror_pages = 64): dmirror_rig {

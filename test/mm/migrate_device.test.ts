@@ -8,7 +8,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { boot, RW, ANON, pte_at, dmirror_open, dmirror_cmd } from '../helpers.js';
 import { HMM_DMIRROR_MIGRATE_TO_DEV, HMM_DMIRROR_MIGRATE_TO_SYS } from '../../include/uapi/linux/test_hmm.js';
-import '../../lib/test_hmm.js';       /* registers /dev/hmm_dmirror0-3 at boot */
+import { hmm_dmirror_init } from '../../lib/test_hmm.js';
 import type { Process } from '../../tools/include/nolibc/nolibc.js';
 import {
   PAGE_SIZE, PMD_SIZE, HPAGE_PMD_NR, HPAGE_PMD_ORDER, FOLL_WRITE, FOLL_LONGTERM, get_mm_counter, page_mapcount,
@@ -473,6 +473,7 @@ t('a device THP migrates back to a system THP as one unit, and eviction keeps it
 });
 
 t('MIGRATE_TO_SYS over a range where a page maps the shared zero page skips it (no struct page to lock)', () => {
+  hmm_dmirror_init();                    /* insmod test_hmm: /dev/hmm_dmirror0-3 */
   const r = dmirror_open(p);
   const a = p.mmap(0, 4 * PAGE_SIZE, RW, ANON);
   p.write32(a, 11);
