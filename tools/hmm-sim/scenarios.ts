@@ -20,6 +20,7 @@ import {
 } from '../../include/uapi/linux/test_hmm.js';
 
 import { odp_scenario } from './scenarios/odp.js';
+import { gpu_scenario } from './scenarios/gpu.js';
 
 export interface Scenario {
   name: string;
@@ -138,5 +139,5 @@ const tour: Scenario = {
   run() { return []; },
 };
 
-export const scenarios: Record<string, Scenario> = { tour, cow, thp_swap, mirror, odp: odp_scenario };
+export const scenarios: Record<string, Scenario> = { tour, cow, thp_swap, mirror, odp: odp_scenario, gpu: gpu_scenario };
 export const defaultScenario = 'tour';
