@@ -22,7 +22,6 @@ import {
   mockgpu_launch_decode, mockgpu_launch_encode, mockgpu_stat_names, mockgpu_u64s_decode, mockgpu_u64s_encode,
   type mockgpu_launch, type mockgpu_stat_name,
 } from '../../include/uapi/linux/mockgpu.js';
-import '../../drivers/gpu/mockgpu/uvm.js';     /* module_init: /dev/mockgpu0 exists after each boot */
 
 /** What a kernel launch needs; unset fields default (sequential read of the buffer, 4-byte elements). */
 export type KernelSpec = Partial<Omit<mockgpu_launch, 'ctx' | 'fence'>> & { base: number; size: number };
