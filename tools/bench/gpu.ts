@@ -32,7 +32,7 @@ import { formatNs, machineTime } from '../../lib/sim/clock.js';
 import { GPU_FAULT_BATCH } from '../../lib/sim/costs.js';
 import type { Sleepable } from '../../lib/sim/sched.js';
 import { gpuRunKernel, type KernelSpec } from '../include/mockgpu.js';
-import { mockgpu_get } from '../../drivers/gpu/mockgpu/uvm.js';
+import { mockgpu_get, uvm_gpu_init } from '../../drivers/gpu/mockgpu/uvm.js';
 import { mockgpu_params_reset } from '../../drivers/gpu/mockgpu/uvm_gpu.js';
 import { row } from './harness.js';
 
@@ -85,6 +85,7 @@ function walk_per_page(p: Process, a: number): number {
 function run_once(spec: (base: number) => KernelSpec): result {
   mockgpu_params_reset();
   start_kernel({ ram_bytes: 64 << 20 });
+  uvm_gpu_init();
   tracing_off();
   const p = Process.spawn('bench');
   const a = p.mmap(0, BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);

@@ -29,7 +29,7 @@ import { MOCKGPU_OP_INC, MOCKGPU_OP_WRITE } from '../../../include/uapi/linux/mo
 import { tracing_on, trace_set_buffer_size } from '../../../lib/sim/trace.js';
 import { formatNs, machineTime } from '../../../lib/sim/clock.js';
 import { gpuOpen, gpuSession, type GpuStats } from '../../include/mockgpu.js';
-import { mockgpu_get } from '../../../drivers/gpu/mockgpu/uvm.js';
+import { mockgpu_get, uvm_gpu_init } from '../../../drivers/gpu/mockgpu/uvm.js';
 import { mockgpu_params_reset, uvm_gpu_stat } from '../../../drivers/gpu/mockgpu/uvm_gpu.js';
 
 const NPAGES = 64;
@@ -38,6 +38,7 @@ const NPAGES = 64;
 export function gpu_scenario_run(): { lines: string[]; stats: GpuStats; readback_ok: boolean } {
   mockgpu_params_reset();
   start_kernel({ ram_bytes: 32 << 20 });
+  uvm_gpu_init();                             /* insmod the driver */
   trace_set_buffer_size(1 << 16);
   tracing_on();
   const p = Process.spawn('cuda_app');
