@@ -46,7 +46,7 @@ import { is_huge_zero_pmd, folio_add_anon_rmap_pmd, folio_remove_rmap_pmd } from
 /* ------------------------------------------------------------ zap, fork, mprotect */
 
 /**
- * zap_huge_pmd() - zap_pmd_range() on a whole huge PMD: unmap a whole huge PMD. The
+ * zap_huge_pmd() - unmap_page_range() met a huge PMD its range covers whole. The
  * folio's reference goes to the mmu_gather and is dropped after the TLB
  * flush. The huge zero page holds no reference and no rss. A PMD swap
  * entry (migration, device-private) needs no flush:
@@ -167,7 +167,7 @@ export function change_huge_pmd(vma: vm_area_struct, pmdp: number, addr: number,
 /* ------------------------------------------------------------ GUP, mremap */
 
 /**
- * follow_huge_pmd() - follow_page_mask() on a huge PMD: GUP found no PTE for
+ * follow_huge_pmd() - follow_page_pte() found a huge PMD: GUP found no PTE for
  * addr. Returns the page of a huge leaf mapping addr (THP or hugetlb),
  * null when the access needs a fault first (no entry, read-only for a
  * write, or an unshare for a pin of a shared anonymous THP), or 'fault'.

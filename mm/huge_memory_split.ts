@@ -201,7 +201,7 @@ export function* vma_adjust_trans_huge(vma: vm_area_struct, start: number, end: 
   }
 }
 
-/* zap_pmd_range() on a huge PMD it covers only in part (inside the zap's own invalidation) */
+/* unmap_page_range() met a huge PMD it covers only in part (inside the zap's own invalidation) */
 export function splitHugePmdInZap(vma: vm_area_struct, pmdp: number, addr: number): void {
   const ptl = pmd_lockptr(vma.vm_mm, pmdp);
   spin_lock(ptl);
