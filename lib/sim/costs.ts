@@ -199,3 +199,10 @@ export const ODP_PF_SERVICE_NS = 20_000;
 
 /** One UMR post updating or zapping up to 512 MTT entries: 2 us. ASSUMPTION. */
 export const MLX5_UMR_NS = 2_000;
+
+/**
+ * Creating a memory key (the CREATE_MKEY firmware command behind every
+ * ibv_reg_mr, pinned or ODP): 10 us. ASSUMPTION (firmware command round
+ * trips are in the microseconds to tens of microseconds).
+ */
+export const MLX5_CREATE_MKEY_NS = 10_000;

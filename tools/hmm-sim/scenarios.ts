@@ -21,6 +21,7 @@ import {
 import { hmm_dmirror_init } from '../../lib/test_hmm.js';
 
 import { odp_scenario } from './scenarios/odp.js';
+import { gpu_scenario } from './scenarios/gpu.js';
 
 export interface Scenario {
   name: string;
@@ -142,5 +143,5 @@ const tour: Scenario = {
   run() { return []; },
 };
 
-export const scenarios: Record<string, Scenario> = { tour, cow, thp_swap, mirror, odp: odp_scenario };
+export const scenarios: Record<string, Scenario> = { tour, cow, thp_swap, mirror, odp: odp_scenario, gpu: gpu_scenario };
 export const defaultScenario = 'tour';
