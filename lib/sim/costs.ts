@@ -9,6 +9,10 @@
  * charge() (lib/sim/clock.ts); nothing is charged implicitly.
  *
  * The simulated CPU is taken to run at 3 GHz when a source gives cycles.
+ *
+ * The constants are `let` so that a tool can change one for a run
+ * (`hmm-sim --set pcie_bw=32e9`, through cost_set()); code reads them as
+ * live bindings and never assigns them itself.
  */
 
 /** Assumed CPU clock, for converting cycle counts: 3 GHz. ASSUMPTION. */
@@ -27,49 +31,49 @@ export function cyclesToNs(cycles: number): number {
  * not active (peers.md s.4; p99 3.3 us). An independent blog measurement
  * gives p50 1.0 us on an i7 with 6.6.
  */
-export const MINOR_FAULT_NS = 1_400;
+export let MINOR_FAULT_NS = 1_400;
 
 /**
  * One software walk of a 4-level x86-64 page table: "more than 1000 CPU
  * cycles" (M. Penttila, migrate-on-fault v5 cover letter, 2026; peers.md
  * s.4). Taken as 1000 cycles at CPU_HZ.
  */
-export const PAGE_TABLE_WALK_NS = cyclesToNs(1000);
+export let PAGE_TABLE_WALK_NS = cyclesToNs(1000);
 
 /**
  * Zeroing one 4 KiB page (clear_page): 4096 B at SYSTEM_MEMCPY_BW.
  * Derived from an ASSUMPTION (see SYSTEM_MEMCPY_BW); consistent with the
  * local bulk populate rate of ~2.4 GB/s including fault overhead.
  */
-export const PAGE_ZERO_NS = 410;
+export let PAGE_ZERO_NS = 410;
 
 /** Writing one PTE (set_pte_at + accounting): 10 ns. ASSUMPTION. */
-export const PTE_UPDATE_NS = 10;
+export let PTE_UPDATE_NS = 10;
 
 /** Local TLB flush of one page (invlpg): 100 ns. ASSUMPTION. */
-export const TLB_FLUSH_PAGE_NS = 100;
+export let TLB_FLUSH_PAGE_NS = 100;
 
 /**
  * TLB shootdown to other CPUs (IPI, remote invlpg, ack): 2 us per
  * flush_tlb_range() that needs one. ASSUMPTION (order of magnitude of
  * published IPI round trips on x86 servers).
  */
-export const TLB_SHOOTDOWN_NS = 2_000;
+export let TLB_SHOOTDOWN_NS = 2_000;
 
 /** Uncontended lock acquire + release (atomic RMW pair): 20 ns. ASSUMPTION. */
-export const LOCK_ACQUIRE_NS = 20;
+export let LOCK_ACQUIRE_NS = 20;
 
 /** Context switch between kernel threads: 2 us. ASSUMPTION. */
-export const CONTEXT_SWITCH_NS = 2_000;
+export let CONTEXT_SWITCH_NS = 2_000;
 
 /** System call entry and exit, no work (with mitigations): 100 ns. ASSUMPTION. */
-export const SYSCALL_NS = 100;
+export let SYSCALL_NS = 100;
 
 /**
  * Single-core memcpy bandwidth in system memory: 10 GB/s. ASSUMPTION
  * (typical of one core on a current x86 server; not from peers.md).
  */
-export const SYSTEM_MEMCPY_BW = 10e9;
+export let SYSTEM_MEMCPY_BW = 10e9;
 
 /* ---- device side ---- */
 
@@ -78,22 +82,22 @@ export const SYSTEM_MEMCPY_BW = 10e9;
  * cycles at 1481 MHz). UVMSmart GTX1080Ti simulator configuration
  * (peers.md s.4), widely reused in academic GPU simulators.
  */
-export const GPU_FAR_FAULT_NS = 45_000;
+export let GPU_FAR_FAULT_NS = 45_000;
 
 /**
  * Host <-> device migration bandwidth: 16 GB/s per direction (PCIe 3.0
  * x16). UVMSmart configuration (peers.md s.4).
  */
-export const PCIE_BW = 16e9;
+export let PCIE_BW = 16e9;
 
 /** GPU kernel launch latency: 150 us. UVMSmart configuration (peers.md s.4). */
-export const KERNEL_LAUNCH_NS = 150_000;
+export let KERNEL_LAUNCH_NS = 150_000;
 
 /**
  * GPU fault batch size: 256 entries per batch (NVIDIA driver default,
  * uvm_gpu_replayable_faults.c; peers.md s.4). A count, not a time.
  */
-export const GPU_FAULT_BATCH = 256;
+export let GPU_FAULT_BATCH = 256;
 
 /* ---- timeouts ---- */
 
@@ -102,7 +106,7 @@ export const GPU_FAULT_BATCH = 256;
  * HMM_RANGE_DEFAULT_TIMEOUT in include/linux/hmm.h; mlx5 ODP waits the
  * same 1000 ms for notifiers (peers.md s.4).
  */
-export const HMM_RANGE_DEFAULT_TIMEOUT_NS = 1_000_000_000;
+export let HMM_RANGE_DEFAULT_TIMEOUT_NS = 1_000_000_000;
 
 /**
  * copy_cost_ns() - time to copy @bytes at @bytes_per_second.
@@ -114,4 +118,55 @@ export const HMM_RANGE_DEFAULT_TIMEOUT_NS = 1_000_000_000;
 export function copy_cost_ns(bytes: number, bytes_per_second: number): number {
   if (bytes <= 0) return 0;
   return Math.ceil((bytes * 1e9) / bytes_per_second);
+}
+
+/* The tunable constants by their --set name (lower case), with setters. */
+const cost_setters: Record<string, (v: number) => void> = {
+  minor_fault_ns: (v) => { MINOR_FAULT_NS = v; },
+  page_table_walk_ns: (v) => { PAGE_TABLE_WALK_NS = v; },
+  page_zero_ns: (v) => { PAGE_ZERO_NS = v; },
+  pte_update_ns: (v) => { PTE_UPDATE_NS = v; },
+  tlb_flush_page_ns: (v) => { TLB_FLUSH_PAGE_NS = v; },
+  tlb_shootdown_ns: (v) => { TLB_SHOOTDOWN_NS = v; },
+  lock_acquire_ns: (v) => { LOCK_ACQUIRE_NS = v; },
+  context_switch_ns: (v) => { CONTEXT_SWITCH_NS = v; },
+  syscall_ns: (v) => { SYSCALL_NS = v; },
+  system_memcpy_bw: (v) => { SYSTEM_MEMCPY_BW = v; },
+  gpu_far_fault_ns: (v) => { GPU_FAR_FAULT_NS = v; },
+  pcie_bw: (v) => { PCIE_BW = v; },
+  kernel_launch_ns: (v) => { KERNEL_LAUNCH_NS = v; },
+  gpu_fault_batch: (v) => { GPU_FAULT_BATCH = v; },
+  hmm_range_default_timeout_ns: (v) => { HMM_RANGE_DEFAULT_TIMEOUT_NS = v; },
+};
+
+/** cost_names() - the names cost_set() takes, lower case (e.g. "pcie_bw"). */
+export function cost_names(): string[] {
+  return Object.keys(cost_setters);
+}
+
+/** cost_get() - the current value of the constant @name (a cost_names() entry). */
+export function cost_get(name: string): number {
+  const values: Record<string, number> = {
+    minor_fault_ns: MINOR_FAULT_NS, page_table_walk_ns: PAGE_TABLE_WALK_NS, page_zero_ns: PAGE_ZERO_NS,
+    pte_update_ns: PTE_UPDATE_NS, tlb_flush_page_ns: TLB_FLUSH_PAGE_NS, tlb_shootdown_ns: TLB_SHOOTDOWN_NS,
+    lock_acquire_ns: LOCK_ACQUIRE_NS, context_switch_ns: CONTEXT_SWITCH_NS, syscall_ns: SYSCALL_NS,
+    system_memcpy_bw: SYSTEM_MEMCPY_BW, gpu_far_fault_ns: GPU_FAR_FAULT_NS, pcie_bw: PCIE_BW,
+    kernel_launch_ns: KERNEL_LAUNCH_NS, gpu_fault_batch: GPU_FAULT_BATCH,
+    hmm_range_default_timeout_ns: HMM_RANGE_DEFAULT_TIMEOUT_NS,
+  };
+  const v = values[name];
+  if (v === undefined) throw new RangeError(`no cost constant '${name}'`);
+  return v;
+}
+
+/**
+ * cost_set() - set the constant @name to @value for the rest of the run.
+ * @name: a cost_names() entry. @value: finite and > 0.
+ * Return: 0, or -EINVAL (22) for an unknown name or a bad value.
+ */
+export function cost_set(name: string, value: number): number {
+  const set = cost_setters[name];
+  if (set === undefined || !Number.isFinite(value) || value <= 0) return -22;
+  set(value);
+  return 0;
 }

@@ -1,7 +1,16 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { scenarios, defaultScenario } from '../../tools/hmm-sim/scenarios.js';
+import { DEFAULT_SCENARIO, scenario_lookup, scenario_params, run_scenario } from '../../tools/hmm-sim/registry.js';
+import type { scenario } from '../../tools/hmm-sim/api.js';
 import { trace_records } from '../../lib/sim/trace.js';
+
+const scenarios = new Proxy({} as Record<string, { run(): string[]; parts?: readonly string[] }>, {
+  get: (_t, name: string) => {
+    const s = scenario_lookup(name) as scenario;
+    return { parts: s.parts, run: () => run_scenario(s, scenario_params(s, []) as Exclude<ReturnType<typeof scenario_params>, string>) };
+  },
+});
+const defaultScenario = DEFAULT_SCENARIO;
 
 test('the default tour runs every part, and each part reports success', () => {
   const tour = scenarios[defaultScenario];
