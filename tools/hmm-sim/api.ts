@@ -35,6 +35,7 @@ import type { Scheduler } from '../../lib/sim/sched.js';
 export { Process } from '../include/nolibc/nolibc.js';
 export { Dmirror } from '../lib/dmirror.js';
 export { Scheduler } from '../../lib/sim/sched.js';
+export { explore } from '../../lib/sim/explore.js';
 export * from '../../include/uapi/asm-generic/mman.js';
 export {
   HMM_DMIRROR_READ, HMM_DMIRROR_WRITE, HMM_DMIRROR_MIGRATE_TO_DEV, HMM_DMIRROR_MIGRATE_TO_SYS, HMM_DMIRROR_SNAPSHOT,
@@ -55,6 +56,11 @@ export interface sim_context {
   dmirror(p: Process, unit?: number): Dmirror;
   /** log() - one line of the scenario's outcome */
   log(line: string): void;
+  /**
+   * reboot() - boot a fresh machine with the same parameters, tracing on
+   * (for a scenario that runs a setup several times, e.g. under explore())
+   */
+  reboot(): void;
 }
 
 /**
@@ -107,10 +113,10 @@ export function defineScenario(spec: scenario_spec): scenario {
   return Object.freeze({ ...spec });
 }
 
-/** make_context() - the sim object run() gets; @out collects the logged lines. */
-export function make_context(params: sim_params, out: string[]): sim_context {
+/** make_context() - the sim object run() gets; @out collects the logged lines; @boot boots a machine. */
+export function make_context(params: sim_params, out: string[], boot: () => void): sim_context {
   return {
-    params, PAGE_SIZE, PMD_SIZE,
+    params, PAGE_SIZE, PMD_SIZE, reboot: boot,
     spawn: (comm = 'app') => Process.spawn(comm),
     dmirror: (p, unit = 0) => new Dmirror(p, unit),
     log: (line) => { out.push(line); },

@@ -29,7 +29,8 @@ export const MIRROR_INVARIANT =
 /**
  * race_scenario() - a scenario over the device-READ-vs-munmap race of
  * tools/testing/races/mainline.ts; @broken: the driver skips the retry.
- * `run` plays the interleaving with no preemption.
+ * Its run() explores the race and replays the first violation traced
+ * (or, when every interleaving holds, the one without preemption).
  */
 export function race_scenario(o: { name: string; description: string; broken: boolean }): scenario_spec {
   const race = (): scenario_race => {
@@ -40,9 +41,15 @@ export function race_scenario(o: { name: string; description: string; broken: bo
     name: o.name, description: o.description, race,
     run(sim) {
       const r = race();
-      const res = replay_race(r, []);
-      sim.log(`threads ran: ${res.schedule}`);
-      sim.log(res.error === null ? 'invariant held' : `invariant broken: ${res.error}`);
+      const res = (() => {
+        try { return explore((s) => r.run(s), { ...RACE_BOUND, check: () => r.check() }); } finally { resetRaceChecker(); }
+      })();
+      const choices = res.failure?.choices ?? [];
+      sim.log(`explored ${res.runs} interleavings (at most ${RACE_BOUND.preemptionBound} preemptions each): ` +
+        (res.failure === null ? 'the invariant held in every one' : `interleaving ${res.runs} breaks it`));
+      const rep = replay_race(r, choices);
+      sim.log(`replayed schedule ${choices.join(',') || '(no preemption)'}: threads ran ${rep.schedule}`);
+      sim.log(rep.error === null ? 'invariant held' : `invariant broken: ${rep.error}`);
     },
   };
 }

@@ -90,7 +90,7 @@ export function boot_scenario_machine(p: sim_params): void {
 export function run_scenario(s: scenario, p: sim_params): string[] {
   boot_scenario_machine(p);
   const out: string[] = [];
-  const ret = s.run(make_context(p, out));
+  const ret = s.run(make_context(p, out, () => boot_scenario_machine(p)));
   if (Array.isArray(ret)) out.push(...ret.map(String));
   return out;
 }
