@@ -16,7 +16,8 @@ import { tracing_on, traceFormat } from '../../lib/sim/trace.js';
 import type { cli_args } from './cli.js';
 import { usage_error } from './cli.js';
 import type { scenario, scenario_race, scenario_spec } from './api.js';
-import { print_run, selected_records, type print_opts } from './output.js';
+import { print_run, selected_records, run_stats_of, write_outputs, type print_opts } from './output.js';
+import { report_collector } from './report/collect.js';
 import { default_params, set_param, apply_costs, param_table } from './params.js';
 import {
   raceFaultVsMunmap, resetRaceChecker, describeError, RACE_BOUND,
@@ -52,6 +53,18 @@ export function race_scenario(o: { name: string; description: string; broken: bo
       sim.log(rep.error === null ? 'invariant held' : `invariant broken: ${rep.error}`);
     },
   };
+}
+
+/* replay_race(), collecting for --html/--chrome and writing --stats */
+function replay_reported(a: cli_args, s: scenario, r: scenario_race, choices: number[]): replay_result {
+  const col = a.html !== null || a.chrome !== null ? new report_collector() : null;
+  col?.start();
+  const rep = replay_race(r, choices);
+  const outcome = [`schedule ${choices.join(',') || '(none)'}: threads ran ${rep.schedule}`,
+    rep.error === null ? 'invariant held' : `invariant broken: ${rep.error}`];
+  const reports = col === null ? [] : [col.finish(s.name, `${r.name}: ${r.invariant}`, outcome)];
+  write_outputs(a, `${s.name} (replay)`, [run_stats_of(s.name)], reports);
+  return rep;
 }
 
 /** What one replay did. */
@@ -144,7 +157,7 @@ export async function explore_command(a: cli_args, s: scenario, out: (l: string)
     return 0;
   }
   const choices = res.failure.choices.join(',');
-  const rep = replay_race(r, res.failure.choices);
+  const rep = replay_reported(a, s, r, res.failure.choices);
   if (!a.json) {
     out(`# first violation, interleaving ${res.runs}: ${describeError(res.failure.error)}`);
     out(`# threads in the order they ran: ${res.failure.trace}`);
@@ -166,7 +179,7 @@ export async function replay_command(a: cli_args, s: scenario, out: (l: string) 
   const r = race_of(s, 'replay');
   apply_race_sets(a, 'replay');
   const choices = a.schedule === '' || a.schedule === null ? [] : a.schedule.split(',').map(Number);
-  const rep = replay_race(r, choices);
+  const rep = replay_reported(a, s, r, choices);
   const outcome = [`threads in the order they ran: ${rep.schedule}`,
     `preemptions: ${rep.preemptions}`,
     rep.error === null ? 'invariant held' : `invariant broken: ${rep.error}`];

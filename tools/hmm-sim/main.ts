@@ -16,11 +16,11 @@ import {
   DEFAULT_SCENARIO, scenario_list, scenario_lookup, is_scenario_file, load_scenario_file, scenario_params, run_scenario,
 } from './registry.js';
 import type { scenario } from './api.js';
-import { print_run, counters, write_stats } from './output.js';
+import { print_run, run_stats_of, write_outputs, type run_stats } from './output.js';
+import { report_collector, type report_run } from './report/collect.js';
 import { explore_command, replay_command } from './explore.js';
 import { era_report, era_scenarios, type era } from './era.js';
 import { v8_race_replay, v8_race_teardown } from './v8_races.js';
-import { machineTime } from '../../lib/sim/clock.js';
 
 const out = (l: string) => { process.stdout.write(l + '\n'); };
 
@@ -51,7 +51,8 @@ async function run_command(a: cli_args): Promise<number> {
     const r = v8_race_replay(v8_race_teardown('v8'));
     if (r === null) { out('no failing interleaving found'); return 0; }
     out(`# unregister vs exit under v8 lifetimes: caught after ${r.runs} interleavings`);
-    out(`# schedule: ${r.trace}`);
+    out('# the failing interleaving, traced (exit-1: the exiting process; close-2: the fork child closing the shared fd):');
+    out(r.trace);
     out(r.error);
     return 0;
   }
@@ -61,16 +62,20 @@ async function run_command(a: cli_args): Promise<number> {
     if (p === undefined) throw new Error(`scenario ${s.name}: no part '${n}'`);
     return p;
   }) : [s];
-  const stats: { name: string; sim_ns: number; counters: Record<string, number> }[] = [];
+  const stats: run_stats[] = [];
+  const reports: report_run[] = [];
   for (const part of parts) {
     const params = scenario_params(part, a.sets);
     if (typeof params === 'string') throw new usage_error(params, 'run');
     params.seed = a.seed;
+    const col = a.html !== null || a.chrome !== null ? new report_collector() : null;
+    col?.start();
     const outcome = run_scenario(part, params);
     print_run(part.name, part.description, outcome, a, out);
-    stats.push({ name: part.name, sim_ns: machineTime(), counters: counters() });
+    stats.push(run_stats_of(part.name));
+    if (col !== null) reports.push(col.finish(part.name, part.description, outcome));
   }
-  if (a.stats !== null) write_stats(a.stats, stats);
+  write_outputs(a, s.name, stats, reports);
   return 0;
 }
 

@@ -11,7 +11,10 @@ import * as builtins from './scenarios/index.js';
 import { defineScenario, make_context, type scenario } from './api.js';
 import { default_params, set_param, boot_params_of, apply_costs, type sim_params } from './params.js';
 import { start_kernel } from '../../mm/init.js';
-import { tracing_on } from '../../lib/sim/trace.js';
+import { tracing_on, trace_set_buffer_size } from '../../lib/sim/trace.js';
+
+/** Events a scenario run keeps (the tracer's default ring holds 4096). */
+export const TRACE_RING_EVENTS = 1 << 16;
 
 /** The scenario `hmm-sim` and `npm start` run when none is named. */
 export const DEFAULT_SCENARIO = 'tour';
@@ -79,6 +82,7 @@ export function scenario_params(s: scenario, sets: [string, string][]): sim_para
 export function boot_scenario_machine(p: sim_params): void {
   apply_costs(p);
   start_kernel(boot_params_of(p));
+  trace_set_buffer_size(TRACE_RING_EVENTS);
   tracing_on();
 }
 

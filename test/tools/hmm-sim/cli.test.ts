@@ -197,6 +197,26 @@ export default defineScenario({
   }
 });
 
+t('explore: interleavings, the invariant, the first violation step by step; replay runs it again', () => {
+  const r = hmm('explore', 'race_broken_retry');
+  assert.is(r.rc, 1, r.err);
+  assert.match(r.out, /# invariant: after invalidate_range_end\(\) no device maps a page the CPU no longer maps/);
+  assert.match(r.out, /# interleavings run: 2 \(at most 3 preemptions each; stopped at the first violation\)/);
+  assert.match(r.out, /# threads in the order they ran: device -> munmap -> device/);
+  const sched = /# schedule: ([\d,]+) /.exec(r.out)![1]!;
+  const steps = [...r.out.matchAll(/# --- step (\d+): (\S+) runs/g)].map((m) => m[2]);
+  assert.equal(steps, ['device-1', 'munmap-1', 'device-1']);
+  assert.match(r.out, /device-1 \[001\] .* mmu_interval_read_retry: /);
+  const p = hmm('replay', 'race_broken_retry', '--schedule', sched, '--no-trace');
+  assert.is(p.rc, 1);
+  assert.match(p.out, /# invariant broken: at the end of the run: dmirror0\.0 maps pfn/);
+  const ok = hmm('replay', 'race_broken_retry', '--schedule', '');
+  assert.is(ok.rc, 0, 'without the preemption the broken driver survives');
+  const good = hmm('explore', 'race_munmap', '--bound', '1');
+  assert.is(good.rc, 0);
+  assert.match(good.out, /# interleavings run: \d+ \(at most 1 preemptions each; every interleaving within the bound\)\n# no violation found/);
+});
+
 t('package.json: bin points at the built main.js, which starts with a shebang; exports the API', () => {
   const pkg = JSON.parse(readFileSync('package.json', 'utf8')) as { bin: Record<string, string>; exports: Record<string, string> };
   assert.is(pkg.bin['hmm-sim'], MAIN);
