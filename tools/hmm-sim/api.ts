@@ -30,11 +30,11 @@ import { PAGE_SIZE, PMD_SIZE } from '../../include/linux/mm.js';
 import { Process } from '../include/nolibc/nolibc.js';
 import { Dmirror } from '../lib/dmirror.js';
 import type { sim_params } from './params.js';
-import type { Scheduler } from '../../lib/sim/sched.js';
+import { Scheduler } from '../../lib/sim/sched.js';
 
 export { Process } from '../include/nolibc/nolibc.js';
 export { Dmirror } from '../lib/dmirror.js';
-export { Scheduler } from '../../lib/sim/sched.js';
+export { Scheduler };
 export { explore } from '../../lib/sim/explore.js';
 export * from '../../include/uapi/asm-generic/mman.js';
 export {
@@ -61,6 +61,13 @@ export interface sim_context {
    * (for a scenario that runs a setup several times, e.g. under explore())
    */
   reboot(): void;
+  /**
+   * scheduler() - a Scheduler for the scenario's own simulated threads:
+   * 'random' interleaves them at every preemption point from --seed
+   * (default 1), so a run is repeatable; 'run-to-completion' runs each
+   * thread until it blocks.
+   */
+  scheduler(mode?: 'random' | 'run-to-completion'): Scheduler;
 }
 
 /**
@@ -120,5 +127,6 @@ export function make_context(params: sim_params, out: string[], boot: () => void
     spawn: (comm = 'app') => Process.spawn(comm),
     dmirror: (p, unit = 0) => new Dmirror(p, unit),
     log: (line) => { out.push(line); },
+    scheduler: (mode = 'random') => new Scheduler({ mode, seed: typeof params.seed === 'number' ? params.seed : 1 }),
   };
 }

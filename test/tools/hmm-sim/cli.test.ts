@@ -186,6 +186,28 @@ export default defineScenario({
     assert.match(r.out, /read back 0x1234 ram=16777216\n/);
     assert.match(r.out, /user-app-1 .*migrate_vma_setup: /);
     assert.match(r.out, /do_swap_page_device_private: /);
+    /* --seed drives the random schedule a scenario gets from sim.scheduler() */
+    const seeded = join(dir, 'seeded.mjs');
+    writeFileSync(seeded, `
+import { defineScenario, PROT_READ, PROT_WRITE, MAP_PRIVATE, MAP_ANONYMOUS } from 'hmm-sim';
+export default defineScenario({
+  name: 'seeded', description: 'two threads fault pages under a random schedule',
+  run(sim) {
+    const p = sim.spawn('app');
+    const a = p.mmap(0, 8 * sim.PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
+    const s = sim.scheduler();
+    for (const name of ['t0', 't1']) s.spawn(name, function* () {
+      for (let i = 0; i < 4; i++) yield* p.sys.store(a + (name === 't0' ? i : 4 + i) * sim.PAGE_SIZE, 4, i);
+    }, 'user', p.task);
+    s.run();
+    sim.log('order ' + s.formatSchedule());
+  },
+});
+`);
+    const order = (seed: string) => /order (.*)\n/.exec(hmm('run', seeded, '--no-trace', '--seed', seed).out)![1]!;
+    const one = order('1');
+    assert.is(order('1'), one, 'the same seed, the same interleaving');
+    assert.ok(order('3') !== one || order('4') !== one, 'another seed, another interleaving');
     const bad = join(dir, 'bad.mjs');
     writeFileSync(bad, `export default { name: 'Bad Name', description: 'x', run() {} };\n`);
     const b = hmm('run', bad);
