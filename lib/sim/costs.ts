@@ -120,6 +120,30 @@ export function copy_cost_ns(bytes: number, bytes_per_second: number): number {
   return Math.ceil((bytes * 1e9) / bytes_per_second);
 }
 
+/* ---- RDMA NIC and ODP (drivers/infiniband; issue 14) ---- */
+
+/**
+ * One-way wire + NIC pipeline latency of a packet between two ports of
+ * one switch: 1 us. ASSUMPTION (order of published InfiniBand EDR/HDR
+ * small-message half round trips).
+ */
+export let RDMA_WIRE_NS = 1_000;
+
+/** Link bandwidth: 12.5 GB/s (100 Gb/s EDR). ASSUMPTION. */
+export let RDMA_LINK_BW = 12.5e9;
+
+/**
+ * Servicing one ODP page-fault EQE, not counting the page work: interrupt,
+ * work-queue hand-off to the mlx5_ib_page_fault kworker, the
+ * PAGE_FAULT_RESUME command round trip: 20 us. ASSUMPTION: no vendor
+ * figure; NP-RDMA (arXiv 2310.11062, peers.md s.1.1) puts a software
+ * minor fault at +3.5-5.7 us and ODP far above it.
+ */
+export let ODP_PF_SERVICE_NS = 20_000;
+
+/** One UMR post updating or zapping up to 512 MTT entries: 2 us. ASSUMPTION. */
+export let MLX5_UMR_NS = 2_000;
+
 /* The tunable constants by their --set name (lower case), with setters. */
 const cost_setters: Record<string, (v: number) => void> = {
   minor_fault_ns: (v) => { MINOR_FAULT_NS = v; },
@@ -137,6 +161,10 @@ const cost_setters: Record<string, (v: number) => void> = {
   kernel_launch_ns: (v) => { KERNEL_LAUNCH_NS = v; },
   gpu_fault_batch: (v) => { GPU_FAULT_BATCH = v; },
   hmm_range_default_timeout_ns: (v) => { HMM_RANGE_DEFAULT_TIMEOUT_NS = v; },
+  rdma_wire_ns: (v) => { RDMA_WIRE_NS = v; },
+  rdma_link_bw: (v) => { RDMA_LINK_BW = v; },
+  odp_pf_service_ns: (v) => { ODP_PF_SERVICE_NS = v; },
+  mlx5_umr_ns: (v) => { MLX5_UMR_NS = v; },
 };
 
 /** cost_names() - the names cost_set() takes, lower case (e.g. "pcie_bw"). */
@@ -153,6 +181,7 @@ export function cost_get(name: string): number {
     system_memcpy_bw: SYSTEM_MEMCPY_BW, gpu_far_fault_ns: GPU_FAR_FAULT_NS, pcie_bw: PCIE_BW,
     kernel_launch_ns: KERNEL_LAUNCH_NS, gpu_fault_batch: GPU_FAULT_BATCH,
     hmm_range_default_timeout_ns: HMM_RANGE_DEFAULT_TIMEOUT_NS,
+    rdma_wire_ns: RDMA_WIRE_NS, rdma_link_bw: RDMA_LINK_BW, odp_pf_service_ns: ODP_PF_SERVICE_NS, mlx5_umr_ns: MLX5_UMR_NS,
   };
   const v = values[name];
   if (v === undefined) throw new RangeError(`no cost constant '${name}'`);

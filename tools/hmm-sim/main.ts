@@ -20,6 +20,7 @@ import { print_run, run_stats_of, write_outputs, type run_stats } from './output
 import { report_collector, type report_run } from './report/collect.js';
 import { explore_command, replay_command } from './explore.js';
 import { era_report, era_scenarios, type era } from './era.js';
+import { odp_era_report } from './scenarios/odp.js';
 import { v8_race_replay, v8_race_teardown } from './v8_races.js';
 
 const out = (l: string) => { process.stdout.write(l + '\n'); };
@@ -41,10 +42,12 @@ async function find_scenario(target: string | null): Promise<scenario> {
 async function run_command(a: cli_args): Promise<number> {
   if (a.era !== null) {
     const eras: era[] = a.era === 'both' ? ['v8', 'mainline'] : [a.era];
-    const unknown = a.era_names.filter((n) => !era_scenarios.some((e) => e.name === n));
-    if (unknown.length > 0)
-      throw new usage_error(`no era scenario '${unknown[0]}' (they are: ${era_scenarios.map((e) => e.name).join(', ')})`, 'run');
-    for (const line of era_report(eras, a.era_names)) out(line);
+    const known = [...era_scenarios.map((e) => e.name), 'odp'];
+    const unknown = a.era_names.filter((n) => !known.includes(n));
+    if (unknown.length > 0) throw new usage_error(`no era scenario '${unknown[0]}' (they are: ${known.join(', ')})`, 'run');
+    const shared = a.era_names.filter((n) => n !== 'odp');
+    if (a.era_names.length === 0 || shared.length > 0) for (const line of era_report(eras, shared)) out(line);
+    if (a.era_names.length === 0 || a.era_names.includes('odp')) for (const line of odp_era_report(eras)) out(line);
     return 0;
   }
   if (a.v8_lifetime_race) {

@@ -17,3 +17,4 @@ export { default as memcg_oom } from './memcg_oom.js';
 export { default as longterm_pin } from './longterm_pin.js';
 export { default as thp_migrate } from './thp_migrate.js';
 export { default as notifier_retry } from './notifier_retry.js';
+export { odp_scenario as odp } from './odp.js';
