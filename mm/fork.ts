@@ -24,7 +24,7 @@ import {
   PAGE_SIZE, VM_DONTCOPY, VM_WIPEONFORK, VM_PFNMAP, VM_MIXEDMAP, VM_SHARED, VM_HUGETLB,
   is_cow_mapping, inc_mm_counter, mm_counter,
 } from '../include/linux/mm.js';
-import { pte_none, pte_present, pte_write, pte_wrprotect, pte_mkclean, pte_mkold, pte_mkdirty, pmd_is_table, type pte_t } from '../include/linux/pgtable.js';
+import { pte_none, pte_present, pte_write, pte_wrprotect, pte_mkclean, pte_mkold, pte_mkdirty, pmd_is_table, pmd_addr_end, type pte_t } from '../include/linux/pgtable.js';
 import {
   pte_to_swp_entry, swp_entry_to_pte, non_swap_entry, is_writable_migration_entry, make_readable_migration_entry,
   is_device_private_entry, is_writable_device_private_entry, make_readable_device_private_entry,
@@ -43,7 +43,6 @@ import { pte_offset_map, pte_alloc_map, pte_lockptr, ptep_get, set_pte_at, flush
 import { vm_normal_page, mk_pte, maybe_mkwrite, restore_exclusive_pte, fault_hooks } from './memory.js';
 import { anon_vma_fork, folio_add_new_anon_rmap, folio_add_anon_rmap_pte, folio_add_file_rmap_pte } from './rmap.js';
 import { folio_maybe_dma_pinned } from './gup.js';
-import { pmd_addr_end } from './zap.js';
 import { vm_area_dup, vma_link } from './vma.js';
 import {
   mmu_notifier_range_init, mmu_notifier_invalidate_range_start, mmu_notifier_invalidate_range_end,

@@ -23,7 +23,7 @@
 import type { page, vm_area_struct, mm_struct, vm_operations_struct } from '../include/linux/mm_types.js';
 import type { file } from '../include/linux/sched.js';
 import {
-  PAGE_SIZE, VM_HUGETLB, VM_MAYSHARE, VM_WRITE, FAULT_FLAG_WRITE,
+  PAGE_SIZE, PUD_SIZE, VM_HUGETLB, VM_MAYSHARE, VM_WRITE, FAULT_FLAG_WRITE,
   FAULT_FLAG_UNSHARE, VM_FAULT_OOM, VM_FAULT_SIGBUS, FOLL_WRITE, FOLL_PIN, is_cow_mapping,
 } from '../include/linux/mm.js';
 import {
@@ -432,10 +432,18 @@ export function* hugetlb_fault(vma: vm_area_struct, address: number, flags: numb
 
 /* ------------------------------------------------------------ zap, fork, mprotect, GUP, mremap */
 
+/**
+ * huge_pte_offset() - the leaf slot of the huge page of size @sz at @addr
+ * (aligned to @sz), or -1 when a directory above that level is missing.
+ */
+export function huge_pte_offset(mm: mm_struct, addr: number, sz: number): number {
+  const ptep = mm.pgd.lookup(addr, sz === PUD_SIZE ? PUD_LEVEL : PMD_LEVEL);
+  return ptep < 0 ? -1 : ptep;
+}
+
 /* hugetlb_ptep() - the leaf slot of haddr in a hugetlb VMA, or -1 */
 function hugetlb_ptep(mm: mm_struct, h: hstate, haddr: number): number {
-  const ptep = mm.pgd.lookup(haddr, hugetlb_level(h));
-  return ptep < 0 ? -1 : ptep;
+  return huge_pte_offset(mm, haddr, huge_page_size(h));
 }
 
 /**

@@ -38,7 +38,7 @@ import {
 } from '../include/linux/mm.js';
 import {
   pte_none, pte_present, pte_write, pte_dirty, pte_pfn, pte_soft_dirty, pte_mkwrite, pte_mkdirty,
-  pmd_trans_huge, pmd_is_table, type pte_t,
+  pmd_trans_huge, pmd_is_table, pmd_addr_end, type pte_t,
 } from '../include/linux/pgtable.js';
 import {
   pte_to_swp_entry, swp_entry_to_pte, is_device_private_entry, is_writable_device_private_entry,
@@ -68,14 +68,14 @@ import {
   pfn_to_page, pfn_valid, put_page, get_page, get_page_unless_zero, is_zero_pfn, alloc_pages, copy_highpage,
 } from './page_alloc.js';
 import {
-  pmd_off, pmd_alloc, pte_offset_map, pte_alloc_map, pte_lockptr, ptep_get, ptep_get_and_clear, set_pte_at,
+  pmd_alloc, pte_offset_map, pte_alloc_map, pte_lockptr, ptep_get, ptep_get_and_clear, set_pte_at,
   flush_tlb_range, flush_tlb_page,
 } from './pgtable.js';
 import { vm_normal_page, mk_pte, fault_hooks } from './memory.js';
 import { anon_vma_prepare, folio_add_new_anon_rmap, folio_remove_rmap_pte } from './rmap.js';
 import { folio_maybe_dma_pinned } from './gup.js';
 import { folio_trylock, folio_lock, folio_unlock } from './filemap.js';
-import { pmd_addr_end } from './zap.js';
+import { walk_page_range, PGWALK_RDLOCK, type mm_walk, type mm_walk_ops } from './pagewalk.js';
 import {
   folio_mapped, folio_mapping, folio_total_mapcount, try_to_migrate, remove_migration_ptes, folio_migrate_mapping, folio_migrate_flags,
   MIGRATEPAGE_SUCCESS,
@@ -237,32 +237,48 @@ function collect_hole_chunk(m: migrate_vma, start: number, end: number): void {
   else collect_hole(m, start, end);
 }
 
+/* migrate_vma_collect_hole() - pte_hole: nothing mapped over [start, end); each PMD's worth on its own */
+function migrate_vma_collect_hole(start: number, end: number, _depth: number, walk: mm_walk<migrate_vma>): number {
+  for (let addr = start; addr < end;) {
+    const next = pmd_addr_end(addr, end);
+    collect_hole_chunk(walk.private, addr, next);
+    addr = next;
+  }
+  return 0;
+}
+
 /*
- * migrate_vma_collect_pmd() - one PMD's worth of [start, end). A PMD leaf
- * (a THP, or a device-private THP) goes to migrate_vma_collect_huge_pmd()
- * (mm/migrate_device_huge.ts): one compound entry, or a split; the huge
- * zero page is a hole (one compound hole when asked, else it is split
- * first). Under a PTE page, large folios are split and the PTEs collected
- * one by one.
+ * migrate_vma_collect_pmd() - pmd_entry: one PMD's worth of [start, end).
+ * A PMD leaf (a THP, or a device-private THP) goes to
+ * migrate_vma_collect_huge_pmd() (mm/migrate_device_huge.ts): one compound
+ * entry, or a split; the huge zero page is a hole (one compound hole when
+ * asked, else it is split first). Under a PTE page, large folios are split
+ * and the PTEs collected one by one.
  */
-function* collect_pmd(m: migrate_vma, start: number, end: number): Sleepable {
-  const mm = m.vma.vm_mm;
-  const pmdp = pmd_off(mm, start);
-  if (pmdp < 0) { collect_hole_chunk(m, start, end); return; }
+function* migrate_vma_collect_pmd(pmdp: number, start: number, end: number, walk: mm_walk<migrate_vma>): Sleepable<number> {
+  const m = walk.private, mm = walk.mm;
   let pmd = mm.pgd.load(pmdp);
   if (pmd_trans_huge(pmd) && is_huge_zero_pmd(pmd)) {
-    if (vma_is_anonymous(m.vma) && compound_chunk(m, start, end)) { collect_compound_hole(m); return; }
+    if (vma_is_anonymous(m.vma) && compound_chunk(m, start, end)) { collect_compound_hole(m); return 0; }
     yield* __split_huge_pmd(m.vma, pmdp, start);
     pmd = mm.pgd.load(pmdp);
   } else if (pmd_is_huge(pmd)) {
-    if ((yield* migrate_vma_collect_huge_pmd(m, pmdp, start, end)) === 0) return;
+    if ((yield* migrate_vma_collect_huge_pmd(m, pmdp, start, end)) === 0) return 0;
     pmd = mm.pgd.load(pmdp);
   }
-  if (pmd === 0) { collect_hole_chunk(m, start, end); return; }
-  if (!pmd_is_table(pmd)) { collect_skip(m, start, end); return; }
+  if (pmd === 0) { collect_hole_chunk(m, start, end); return 0; }
+  if (!pmd_is_table(pmd)) { collect_skip(m, start, end); return 0; }
   yield* split_large_folios(m, start, end);
   collect_pte_range(m, start, end);
+  return 0;
 }
+
+/* migrate_vma_walk_ops - how migrate_vma_collect() walks the range (mmap_lock held for read) */
+const migrate_vma_walk_ops: mm_walk_ops<migrate_vma> = Object.freeze({
+  pmd_entry: migrate_vma_collect_pmd,
+  pte_hole: migrate_vma_collect_hole,
+  walk_lock: PGWALK_RDLOCK,
+});
 
 /*
  * migrate_vma_collect() - walk [start, end) inside one MMU_NOTIFY_MIGRATE
@@ -272,11 +288,7 @@ function* migrate_vma_collect(m: migrate_vma): Sleepable {
   const range: mmu_notifier_range = mmu_notifier_range_init_owner(MMU_NOTIFY_MIGRATE, MMU_NOTIFIER_RANGE_BLOCKABLE,
     m.vma.vm_mm, m.start, m.end, m.pgmap_owner);
   yield* mmu_notifier_invalidate_range_start(range);
-  for (let addr = m.start; addr < m.end;) {
-    const next = pmd_addr_end(addr, m.end);
-    yield* collect_pmd(m, addr, next);
-    addr = next;
-  }
+  yield* walk_page_range(m.vma.vm_mm, m.start, m.end, migrate_vma_walk_ops, m);
   yield* mmu_notifier_invalidate_range_end(range);
   m.end = m.start + m.npages * PAGE_SIZE;
 }

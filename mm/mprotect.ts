@@ -19,7 +19,7 @@ import type { vm_area_struct, mm_struct } from '../include/linux/mm_types.js';
 import {
   PAGE_SIZE, PAGE_ALIGN, VM_READ, VM_WRITE, VM_EXEC, VM_SHARED, VM_ACCESS_FLAGS, VM_HUGETLB,
 } from '../include/linux/mm.js';
-import { pte_none, pte_present, pte_modify, pte_mkwrite, pte_dirty, pmd_is_table } from '../include/linux/pgtable.js';
+import { pte_none, pte_present, pte_modify, pte_mkwrite, pte_dirty, pmd_is_table, pmd_addr_end } from '../include/linux/pgtable.js';
 import {
   pte_to_swp_entry, swp_entry_to_pte, is_writable_migration_entry, is_writable_device_private_entry,
   make_readable_migration_entry, make_readable_device_private_entry, swp_offset_pfn, pte_swp_exclusive,
@@ -35,7 +35,6 @@ import { count_event, trace_event } from '../lib/sim/trace.js';
 import { mmap_write_lock, mmap_write_unlock } from './mmap_lock.js';
 import { find_vma, split_vma, vma_merge } from './vma.js';
 import { vm_get_page_prot, calc_vm_prot_bits } from './mmap.js';
-import { pmd_addr_end } from './zap.js';
 import { pmd_off, pte_offset_map, pte_lockptr, ptep_get, set_pte_at, flush_tlb_range } from './pgtable.js';
 import { vm_normal_page, restore_exclusive_pte } from './memory.js';
 import { vma_adjust_trans_huge } from './huge_memory.js';

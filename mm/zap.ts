@@ -14,7 +14,7 @@
 import type { page, vm_area_struct, mm_struct } from '../include/linux/mm_types.js';
 import { MM_SWAPENTS } from '../include/linux/mm_types.js';
 import { PAGE_SIZE, PMD_SIZE, VM_HUGETLB, dec_mm_counter, mm_counter } from '../include/linux/mm.js';
-import { pte_none, pte_present, pte_dirty, pmd_is_table } from '../include/linux/pgtable.js';
+import { pte_none, pte_present, pte_dirty, pmd_is_table, pmd_addr_end } from '../include/linux/pgtable.js';
 import {
   pte_to_swp_entry, non_swap_entry, is_device_private_entry, is_device_exclusive_entry, is_migration_entry,
   is_hmm_entry, swp_offset_pfn, type swp_entry_t,
@@ -131,12 +131,6 @@ function zap_pte_range(tlb: mmu_gather, vma: vm_area_struct, ptep: number, addr:
     count_event('zap_page');
   }
   spin_unlock(ptl);
-}
-
-/** pmd_addr_end() - the end of the PMD covering addr, capped at end. */
-export function pmd_addr_end(addr: number, end: number): number {
-  const next = (Math.floor(addr / PMD_SIZE) + 1) * PMD_SIZE;
-  return next < end ? next : end;
 }
 
 /**
