@@ -137,17 +137,17 @@ export function gpuCyclesToNs(cycles: number): number {
  * One GPU page-table walk after a TLB miss: 100 GPU cycles (UVMSmart
  * GTX1080Ti configuration, "page-table walk 100 cycles"; peers.md s.1.2).
  */
-export const GPU_PT_WALK_NS = gpuCyclesToNs(100);
+export let GPU_PT_WALK_NS = gpuCyclesToNs(100);
 
 /** A GPU TLB hit: 1 GPU cycle. ASSUMPTION (an L1 TLB lookup is pipelined). */
-export const GPU_TLB_HIT_NS = gpuCyclesToNs(1);
+export let GPU_TLB_HIT_NS = gpuCyclesToNs(1);
 
 /**
  * Device memory bandwidth: 484 GB/s, the GTX 1080 Ti's GDDR5X (NVIDIA
  * product specification; the card the UVMSmart configuration models).
  * Charged for accesses a kernel makes to VRAM and for VRAM-side copies.
  */
-export const VRAM_BW = 484e9;
+export let VRAM_BW = 484e9;
 
 /**
  * Latency of one command through the GPU's command queue: the host writes
@@ -155,17 +155,17 @@ export const VRAM_BW = 484e9;
  * executes it and releases the semaphore: 2 us. ASSUMPTION (order of
  * magnitude of an empty cudaStreamSynchronize round trip on PCIe GPUs).
  */
-export const GPU_CMD_LATENCY_NS = 2_000;
+export let GPU_CMD_LATENCY_NS = 2_000;
 
 /**
  * GPU TLB invalidate (by VA range, with the membar that makes it visible
  * to every uTLB): 1 us. ASSUMPTION; it is issued through the command queue
  * and pays GPU_CMD_LATENCY_NS as well.
  */
-export const GPU_TLB_INVALIDATE_NS = 1_000;
+export let GPU_TLB_INVALIDATE_NS = 1_000;
 
 /** Writing one GPU PTE from a push (an inline memory write method): 10 ns. ASSUMPTION. */
-export const GPU_PTE_WRITE_NS = 10;
+export let GPU_PTE_WRITE_NS = 10;
 
 /**
  * Fault interrupt to the bottom half running: the GPU writes the fault
@@ -175,10 +175,10 @@ export const GPU_PTE_WRITE_NS = 10;
  * copy come to about 10-20 us, below the 45 us far-fault calibration
  * GPU_FAR_FAULT_NS which includes the SM stall and the host's page work.
  */
-export const GPU_FAULT_INTERRUPT_NS = 5_000;
+export let GPU_FAULT_INTERRUPT_NS = 5_000;
 
 /** Reading one fault-buffer entry from the HW ring (an uncached PCIe read): 100 ns. ASSUMPTION. */
-export const GPU_FAULT_FETCH_NS = 100;
+export let GPU_FAULT_FETCH_NS = 100;
 
 /* ---- RDMA NIC and ODP (drivers/infiniband; issue 14) ---- */
 
@@ -225,6 +225,14 @@ const cost_setters: Record<string, (v: number) => void> = {
   rdma_link_bw: (v) => { RDMA_LINK_BW = v; },
   odp_pf_service_ns: (v) => { ODP_PF_SERVICE_NS = v; },
   mlx5_umr_ns: (v) => { MLX5_UMR_NS = v; },
+  gpu_pt_walk_ns: (v) => { GPU_PT_WALK_NS = v; },
+  gpu_tlb_hit_ns: (v) => { GPU_TLB_HIT_NS = v; },
+  vram_bw: (v) => { VRAM_BW = v; },
+  gpu_cmd_latency_ns: (v) => { GPU_CMD_LATENCY_NS = v; },
+  gpu_tlb_invalidate_ns: (v) => { GPU_TLB_INVALIDATE_NS = v; },
+  gpu_pte_write_ns: (v) => { GPU_PTE_WRITE_NS = v; },
+  gpu_fault_interrupt_ns: (v) => { GPU_FAULT_INTERRUPT_NS = v; },
+  gpu_fault_fetch_ns: (v) => { GPU_FAULT_FETCH_NS = v; },
 };
 
 /** cost_names() - the names cost_set() takes, lower case (e.g. "pcie_bw"). */
@@ -242,6 +250,9 @@ export function cost_get(name: string): number {
     kernel_launch_ns: KERNEL_LAUNCH_NS, gpu_fault_batch: GPU_FAULT_BATCH,
     hmm_range_default_timeout_ns: HMM_RANGE_DEFAULT_TIMEOUT_NS,
     rdma_wire_ns: RDMA_WIRE_NS, rdma_link_bw: RDMA_LINK_BW, odp_pf_service_ns: ODP_PF_SERVICE_NS, mlx5_umr_ns: MLX5_UMR_NS,
+    gpu_pt_walk_ns: GPU_PT_WALK_NS, gpu_tlb_hit_ns: GPU_TLB_HIT_NS, vram_bw: VRAM_BW,
+    gpu_cmd_latency_ns: GPU_CMD_LATENCY_NS, gpu_tlb_invalidate_ns: GPU_TLB_INVALIDATE_NS, gpu_pte_write_ns: GPU_PTE_WRITE_NS,
+    gpu_fault_interrupt_ns: GPU_FAULT_INTERRUPT_NS, gpu_fault_fetch_ns: GPU_FAULT_FETCH_NS,
   };
   const v = values[name];
   if (v === undefined) throw new RangeError(`no cost constant '${name}'`);
