@@ -48,13 +48,13 @@ export type TraceField = number | string | boolean | bigint;
 /** One recorded event. */
 export interface TraceRecord {
   readonly ts: number;          /* simulated ns (the thread's vtime) */
-  readonly thread: string;      /* who emitted it: "comm-pid" */
+  readonly thread: string;      /* who emitted it: "comm-pid" of its process, or a kernel thread's name */
   readonly name: string;        /* event name, e.g. "hmm_range_fault" */
   readonly fields: Readonly<Record<string, TraceField>>;
   readonly seq?: number;        /* position in call order, from 0 at boot */
   readonly cpu?: number;        /* the simulated thread's id (its CPU) */
-  readonly comm?: string;       /* task (or thread) name */
-  readonly pid?: number;        /* task pid, or the thread id of a kernel thread */
+  readonly comm?: string;       /* ftrace's comm: the thread's name (the process's for its main thread) */
+  readonly pid?: number;        /* ftrace's pid: the process's pid, or the thread id of a kernel thread */
   readonly kind?: 'user' | 'kthread' | 'device';
   readonly preempt?: number;    /* preempt_count when recorded */
   /* 'i': an event; 'B': a function's entry (trace_event_begin); 'E': its exit */
@@ -116,8 +116,10 @@ function record(name: string, fields: Record<string, TraceField>, ph: 'i' | 'B' 
   if (count === ring.length) lost++;
   else count++;
   const { comm, pid } = who(t);
+  const task = t.task as { comm?: string; pid?: number } | null;
+  const thread = task !== null && task !== undefined && task.pid !== undefined ? `${task.comm}-${task.pid}` : t.name;
   const r: TraceRecord = {
-    ts: t.vtime, thread: `${comm}-${pid}`, name, fields, seq: seq++, cpu: t.id, comm, pid, kind: t.kind,
+    ts: t.vtime, thread, name, fields, seq: seq++, cpu: t.id, comm, pid, kind: t.kind,
     preempt: t.preempt_count, ph,
   };
   ring[head] = r;
@@ -196,6 +198,11 @@ export function formatField(event: string, k: string, v: TraceField): string {
   return `${k}=${String(v)}`;
 }
 
+/** trace_task_name() - "comm-pid" as the ftrace line shows it (the simulated thread's own name for a spawned thread). */
+export function trace_task_name(r: TraceRecord): string {
+  return r.comm !== undefined && r.pid !== undefined ? `${r.comm}-${r.pid}` : r.thread;
+}
+
 /** trace_event_name() - the name a record prints under: NAME, or NAME_ret for a function's exit. */
 export function trace_event_name(r: TraceRecord): string {
   return r.ph === 'E' ? `${r.name}_ret` : r.name;
@@ -211,7 +218,7 @@ export function trace_flags_column(r: TraceRecord): string {
 export function traceFormat(r: TraceRecord): string {
   const f = Object.entries(r.fields).map(([k, v]) => formatField(r.name, k, v)).join(' ');
   const cpu = String(r.cpu ?? 0).padStart(3, '0');
-  return `${r.thread.padStart(16)} [${cpu}] ${trace_flags_column(r)} ${formatNs(r.ts).padStart(12)}: ${trace_event_name(r)}:${f ? ' ' + f : ''}`;
+  return `${trace_task_name(r).padStart(16)} [${cpu}] ${trace_flags_column(r)} ${formatNs(r.ts).padStart(12)}: ${trace_event_name(r)}:${f ? ' ' + f : ''}`;
 }
 
 /**

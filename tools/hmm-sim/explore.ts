@@ -12,7 +12,7 @@
  */
 import { explore, countPreemptions } from '../../lib/sim/explore.js';
 import { Scheduler } from '../../lib/sim/sched.js';
-import { tracing_on, traceFormat } from '../../lib/sim/trace.js';
+import { tracing_on, traceFormat, trace_task_name } from '../../lib/sim/trace.js';
 import type { cli_args } from './cli.js';
 import { usage_error } from './cli.js';
 import type { scenario, scenario_race, scenario_spec } from './api.js';
@@ -112,7 +112,8 @@ function print_steps(o: print_opts, out: (l: string) => void): void {
   let last = '';
   let step = 0;
   for (const r of selected_records(o)) {
-    if (r.thread !== last) { out(`# --- step ${++step}: ${r.thread} runs`); last = r.thread; }
+    const who = trace_task_name(r);
+    if (who !== last) { out(`# --- step ${++step}: ${who} runs`); last = who; }
     out(traceFormat(r));
   }
 }

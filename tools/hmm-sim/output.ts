@@ -4,7 +4,7 @@
  * the counters, and the files of --stats and --chrome.
  */
 import { writeFileSync } from 'node:fs';
-import { trace_records, traceFormat, trace_lost, trace_counters, trace_event_name, type TraceRecord } from '../../lib/sim/trace.js';
+import { trace_records, traceFormat, trace_lost, trace_counters, trace_event_name, trace_task_name, type TraceRecord } from '../../lib/sim/trace.js';
 import { machineTime, formatNs } from '../../lib/sim/clock.js';
 import { page_alloc_stats } from '../../mm/page_alloc.js';
 import type { report_run } from './report/collect.js';
@@ -38,7 +38,7 @@ export function counters(): Record<string, number> {
 export function record_json(r: TraceRecord): Record<string, unknown> {
   const fields: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(r.fields)) fields[k] = typeof v === 'bigint' ? v.toString() : v;
-  return { type: 'event', seq: r.seq, ts_ns: r.ts, thread: r.thread, cpu: r.cpu, ph: r.ph, event: trace_event_name(r), fields };
+  return { type: 'event', seq: r.seq, ts_ns: r.ts, thread: trace_task_name(r), cpu: r.cpu, ph: r.ph, event: trace_event_name(r), fields };
 }
 
 /**

@@ -40,7 +40,8 @@ test('events carry the thread clock, name and CPU, and dump in the ftrace format
   const r = trace_records();
   assert.is(r.length, 2);
   assert.is(r[0]!.ts, 12_345_678_000);
-  assert.is(r[0]!.thread, 'cpu-thread-3-1');       /* a kernel thread: its name and thread id */
+  assert.is(r[0]!.thread, 'cpu-thread-3');
+  assert.equal([r[0]!.comm, r[0]!.pid], ['cpu-thread-3', 1]);     /* a kernel thread: its name and thread id */
   assert.is(r[0]!.cpu, 1);
   assert.is(r[1]!.seq, r[0]!.seq! + 1);
   const lines = trace_dump().split('\n');

@@ -16,7 +16,7 @@ import type { mm_struct } from '../../../include/linux/mm_types.js';
 import { PAGE_SIZE } from '../../../include/linux/mm.js';
 import { current } from '../../../lib/sim/sched.js';
 import {
-  trace_add_listener, trace_counters, trace_event_name, formatField, traceFormat, type TraceRecord,
+  trace_add_listener, trace_counters, trace_event_name, trace_task_name, formatField, traceFormat, type TraceRecord,
 } from '../../../lib/sim/trace.js';
 import { page_state_at, page_states } from './residency.js';
 
@@ -84,7 +84,7 @@ export class report_collector {
   }
 
   private on_record(r: TraceRecord): void {
-    const key = `${r.thread} [${String(r.cpu ?? 0).padStart(3, '0')}]`;
+    const key = `${trace_task_name(r)} [${String(r.cpu ?? 0).padStart(3, '0')}]`;
     let lane = this.lane_of.get(key);
     if (lane === undefined) {
       lane = this.lanes.length;
