@@ -204,6 +204,13 @@ export let ODP_PF_SERVICE_NS = 20_000;
 /** One UMR post updating or zapping up to 512 MTT entries: 2 us. ASSUMPTION. */
 export let MLX5_UMR_NS = 2_000;
 
+/**
+ * Creating a memory key (the CREATE_MKEY firmware command behind every
+ * ibv_reg_mr, pinned or ODP): 10 us. ASSUMPTION (firmware command round
+ * trips are in the microseconds to tens of microseconds).
+ */
+export let MLX5_CREATE_MKEY_NS = 10_000;
+
 /* The tunable constants by their --set name (lower case), with setters. */
 const cost_setters: Record<string, (v: number) => void> = {
   minor_fault_ns: (v) => { MINOR_FAULT_NS = v; },
@@ -225,6 +232,7 @@ const cost_setters: Record<string, (v: number) => void> = {
   rdma_link_bw: (v) => { RDMA_LINK_BW = v; },
   odp_pf_service_ns: (v) => { ODP_PF_SERVICE_NS = v; },
   mlx5_umr_ns: (v) => { MLX5_UMR_NS = v; },
+  mlx5_create_mkey_ns: (v) => { MLX5_CREATE_MKEY_NS = v; },
   gpu_pt_walk_ns: (v) => { GPU_PT_WALK_NS = v; },
   gpu_tlb_hit_ns: (v) => { GPU_TLB_HIT_NS = v; },
   vram_bw: (v) => { VRAM_BW = v; },
@@ -250,6 +258,7 @@ export function cost_get(name: string): number {
     kernel_launch_ns: KERNEL_LAUNCH_NS, gpu_fault_batch: GPU_FAULT_BATCH,
     hmm_range_default_timeout_ns: HMM_RANGE_DEFAULT_TIMEOUT_NS,
     rdma_wire_ns: RDMA_WIRE_NS, rdma_link_bw: RDMA_LINK_BW, odp_pf_service_ns: ODP_PF_SERVICE_NS, mlx5_umr_ns: MLX5_UMR_NS,
+    mlx5_create_mkey_ns: MLX5_CREATE_MKEY_NS,
     gpu_pt_walk_ns: GPU_PT_WALK_NS, gpu_tlb_hit_ns: GPU_TLB_HIT_NS, vram_bw: VRAM_BW,
     gpu_cmd_latency_ns: GPU_CMD_LATENCY_NS, gpu_tlb_invalidate_ns: GPU_TLB_INVALIDATE_NS, gpu_pte_write_ns: GPU_PTE_WRITE_NS,
     gpu_fault_interrupt_ns: GPU_FAULT_INTERRUPT_NS, gpu_fault_fetch_ns: GPU_FAULT_FETCH_NS,

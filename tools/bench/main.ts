@@ -15,6 +15,7 @@ const benches: Record<string, () => Promise<void>> = {
   hmm: async () => (await import('./hmm.js')).bench_hmm(),
   era: async () => (await import('./era.js')).bench_era(),
   odp: async () => (await import('./odp.js')).bench_odp(),
+  gpu: async () => (await import('./gpu.js')).bench_gpu(),
 };
 
 async function main(): Promise<void> {

@@ -11,6 +11,7 @@ import * as builtins from './scenarios/index.js';
 import { defineScenario, make_context, type scenario } from './api.js';
 import { default_params, set_param, boot_params_of, apply_costs, type sim_params } from './params.js';
 import { start_kernel } from '../../mm/init.js';
+import { hmm_dmirror_init } from '../../lib/test_hmm.js';
 import { tracing_on, trace_set_buffer_size } from '../../lib/sim/trace.js';
 
 /** Events a scenario run keeps (the tracer's default ring holds 4096). */
@@ -82,6 +83,7 @@ export function scenario_params(s: scenario, sets: [string, string][]): sim_para
 export function boot_scenario_machine(p: sim_params): void {
   apply_costs(p);
   start_kernel(boot_params_of(p));
+  hmm_dmirror_init();                     /* module_init of lib/test_hmm: /dev/hmm_dmirror0..3 */
   trace_set_buffer_size(TRACE_RING_EVENTS);
   tracing_on();
 }

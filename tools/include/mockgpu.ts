@@ -12,7 +12,8 @@
  * returns when every thread has finished.
  */
 import type { Process } from './nolibc/nolibc.js';
-import { Scheduler, type Sleepable } from '../../lib/sim/sched.js';
+import { Scheduler, current, type Sleepable } from '../../lib/sim/sched.js';
+import { machineTime } from '../../lib/sim/clock.js';
 import { PAGE_SIZE } from '../../include/linux/mm.js';
 import { PROT_READ, PROT_WRITE, MAP_PRIVATE, MAP_ANONYMOUS } from '../../include/uapi/asm-generic/mman.js';
 import {
@@ -21,7 +22,6 @@ import {
   mockgpu_launch_decode, mockgpu_launch_encode, mockgpu_stat_names, mockgpu_u64s_decode, mockgpu_u64s_encode,
   type mockgpu_launch, type mockgpu_stat_name,
 } from '../../include/uapi/linux/mockgpu.js';
-import '../../drivers/gpu/mockgpu/uvm.js';     /* module_init: /dev/mockgpu0 exists after each boot */
 
 /** What a kernel launch needs; unset fields default (sequential read of the buffer, 4-byte elements). */
 export type KernelSpec = Partial<Omit<mockgpu_launch, 'ctx' | 'fence'>> & { base: number; size: number };
@@ -105,6 +105,9 @@ export function gpuSession<T>(p: Process, body: () => Sleepable<T>,
   const s = new Scheduler(opts);
   const t = s.spawn(`${p.task.comm}-gpu`, body, 'user', p.task);
   s.run();
+  /* the caller continues after everything the session did (Lamport: its clock catches up) */
+  const me = current();
+  me.vtime = Math.max(me.vtime, machineTime());
   return t.result as T;
 }
 

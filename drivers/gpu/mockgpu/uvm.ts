@@ -29,7 +29,6 @@ import { wait_event } from '../../../lib/locking/wait.js';
 import { mutex_lock, mutex_unlock } from '../../../lib/locking/mutex.js';
 import { trace_event } from '../../../lib/sim/trace.js';
 import { misc_register } from '../../../mm/file.js';
-import { register_boot_hook } from '../../../mm/init.js';
 import { totalram_pages } from '../../../mm/page_alloc.js';
 import { copy_from_user, copy_to_user } from '../../../mm/fault.js';
 import {
@@ -206,7 +205,8 @@ export function* uvm_unlocked_ioctl(filp: file, cmd: number, arg: number): Sleep
 const uvm_fops = Object.freeze({ open: uvm_open, release: uvm_release, unlocked_ioctl: uvm_unlocked_ioctl });
 
 /**
- * uvm_gpu_init() - module init at every boot: VRAM (half of RAM, at most
+ * uvm_gpu_init() - module_init, which the caller runs after start_kernel()
+ * (as insmod does; again to reload with new mockgpu_params): VRAM (half of RAM, at most
  * 64 MiB, unless mockgpu_params.vram_bytes says otherwise), channels,
  * TLB, fault buffer, then /dev/mockgpu0.
  */
@@ -224,4 +224,3 @@ export function uvm_gpu_init(): void {
   trace_event('uvm_gpu_init', { vram, sms: mockgpu_params.nr_sms, fault_buffer: mockgpu_params.fault_buffer_entries });
 }
 
-register_boot_hook(uvm_gpu_init);

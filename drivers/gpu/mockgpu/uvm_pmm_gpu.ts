@@ -29,6 +29,7 @@ import { EINVAL } from '../../../include/uapi/asm-generic/errno.js';
 import { memremap_pages, request_free_mem_region, zone_device_page_init } from '../../../mm/memremap.js';
 import { pfn_to_page } from '../../../mm/page_alloc.js';
 import { trace_event } from '../../../lib/sim/trace.js';
+import { BUG } from '../../../include/asm-generic/bug.js';
 
 const PAGES_PER_64K = UVM_CHUNK_SIZE_64K / PAGE_SIZE;            /* 16 */
 const BIG_PER_ROOT = UVM_CHUNK_SIZE_2M / UVM_CHUNK_SIZE_64K;     /* 32 */
@@ -142,7 +143,7 @@ export function uvm_pmm_gpu_alloc_page(pmm: uvm_pmm_gpu): number {
  */
 export function uvm_pmm_gpu_free_page(pmm: uvm_pmm_gpu, p: number): void {
   const b = Math.floor(p / PAGES_PER_64K), r = Math.floor(b / BIG_PER_ROOT);
-  if (pmm.free_4k.has(p) || pmm.big_used[b]! <= 0) throw new Error(`BUG: uvm_pmm_gpu_free_page(${p}): not allocated`);
+  if (pmm.free_4k.has(p) || pmm.big_used[b]! <= 0) BUG(`uvm_pmm_gpu_free_page(${p}): not allocated`);
   pmm.free_4k.add(p);
   pmm.pages_used--;
   if (--pmm.big_used[b] !== 0) return;

@@ -16,7 +16,7 @@ import {
 } from '../../../include/linux/mockgpu.js';
 import { tracing_on, trace_records } from '../../../lib/sim/trace.js';
 import { gpuRunKernel } from '../../../tools/include/mockgpu.js';
-import { mockgpu_get } from '../../../drivers/gpu/mockgpu/uvm.js';
+import { mockgpu_get, uvm_gpu_init } from '../../../drivers/gpu/mockgpu/uvm.js';
 import { gpu_context, mockgpu_params, mockgpu_params_reset, type uvm_va_space } from '../../../drivers/gpu/mockgpu/uvm_gpu.js';
 import {
   fetch_fault_buffer_entries, preprocess_fault_batch, uvm_fault_buffer,
@@ -32,6 +32,7 @@ function packet(fb: uvm_fault_buffer, va: number, access: number, ctx: gpu_conte
 
 test('32 packets for one page coalesce into one fault keeping the most intrusive access (atomic > write > read)', () => {
   boot();
+  uvm_gpu_init();
   const gpu = mockgpu_get()!;
   const vs = { id: 1 } as uvm_va_space;
   const ctx = new gpu_context(1, vs);
@@ -49,6 +50,7 @@ test('32 packets for one page coalesce into one fault keeping the most intrusive
 
 test('a batch takes at most fault_batch_count packets; packets of a cancelled context are dropped; sorting is by (space, address)', () => {
   boot();
+  uvm_gpu_init();
   const gpu = mockgpu_get()!;
   const a = new gpu_context(1, { id: 2 } as uvm_va_space), b = new gpu_context(2, { id: 1 } as uvm_va_space);
   const dead = new gpu_context(3, { id: 1 } as uvm_va_space);
@@ -68,6 +70,7 @@ test('a batch takes at most fault_batch_count packets; packets of a cancelled co
 
 test('a streaming kernel: 256 warps fault on 16 pages, one batch services 16, the duplicates are counted', () => {
   const p = boot();
+  uvm_gpu_init();
   const buf = p.mmap(0, 16 * PAGE_SIZE, RW, ANON);
   const r = gpuRunKernel(p, { base: buf, size: 16 * PAGE_SIZE, op: MOCKGPU_OP_READ, elem: 256 });
   assert.is(r.status, 0);
@@ -90,6 +93,7 @@ function segments(policy: number, batch: number): string[] {
   mockgpu_params.nr_sms = 1;
   mockgpu_params.warps_per_sm = 2;
   const p = boot();
+  uvm_gpu_init();
   const buf = p.mmap(0, 4 << 20, RW, ANON);
   const base = buf + ((2 << 20) - (buf % (2 << 20))) - PAGE_SIZE;   /* last page of one block, first of the next */
   p.fill32(base, 2 * PAGE_SIZE, 0);
@@ -128,6 +132,7 @@ test('ONCE replays only when the buffer is empty: both batches are serviced befo
 test('a full fault buffer drops packets (counted, traced) and the kernel still completes with every byte right', () => {
   mockgpu_params.fault_buffer_entries = 8;
   const p = boot();
+  uvm_gpu_init();
   const n = 64;
   const buf = p.mmap(0, n * PAGE_SIZE, RW, ANON);
   p.fill32(buf, n * PAGE_SIZE, 5);
@@ -150,6 +155,7 @@ test('a full fault buffer drops packets (counted, traced) and the kernel still c
 
 test('atomics fault as ATOMIC and each element is incremented exactly once', () => {
   const p = boot();
+  uvm_gpu_init();
   const buf = p.mmap(0, 4 * PAGE_SIZE, RW, ANON);
   p.fill32(buf, 4 * PAGE_SIZE, 0);
   const r = gpuRunKernel(p, { base: buf, size: 4 * PAGE_SIZE, op: MOCKGPU_OP_ATOMIC_INC, elem: 64 });
@@ -161,6 +167,7 @@ test('atomics fault as ATOMIC and each element is incremented exactly once', () 
 test('a read/write mix is deterministic for a seed', () => {
   const run = () => {
     const p = boot();
+    uvm_gpu_init();
     const buf = p.mmap(0, 8 * PAGE_SIZE, RW, ANON);
     const r = gpuRunKernel(p, { base: buf, size: 8 * PAGE_SIZE, op: MOCKGPU_OP_MIX, write_pct: 30, value: 9, seed: 7, elem: 128 });
     return [r.status, r.checksum, [...p.read(buf, 8 * PAGE_SIZE)].filter((b) => b === 9).length];

@@ -16,7 +16,7 @@ import { MMU_NOTIFY_CLEAR, type mmu_notifier_range } from '../../../include/linu
 import { runSync, sched_yield } from '../../../lib/sim/sched.js';
 import { tracing_on, trace_records } from '../../../lib/sim/trace.js';
 import { gpuOpen, gpuRunKernel, gpuSession, type GpuHandle } from '../../../tools/include/mockgpu.js';
-import { mockgpu_get } from '../../../drivers/gpu/mockgpu/uvm.js';
+import { mockgpu_get, uvm_gpu_init } from '../../../drivers/gpu/mockgpu/uvm.js';
 import { mockgpu_params, mockgpu_params_reset, type uvm_va_space } from '../../../drivers/gpu/mockgpu/uvm_gpu.js';
 import { uvm_hmm_invalidate } from '../../../drivers/gpu/mockgpu/uvm_hmm.js';
 import { uvm_pt_for_each_valid } from '../../../drivers/gpu/mockgpu/uvm_mmu.js';
@@ -43,6 +43,7 @@ function session<T>(p: Process, body: (g: GpuHandle) => Generator<any, T, any>):
 
 test('a kernel over malloc\'d memory migrates it to VRAM, changes every byte, and the CPU reads them back through migrate_to_ram', () => {
   const p = boot();
+  uvm_gpu_init();
   const buf = p.mmap(0, N * PAGE_SIZE, RW, ANON);
   p.fill32(buf, N * PAGE_SIZE, 1000);
   const r = gpuRunKernel(p, { base: buf, size: N * PAGE_SIZE, op: MOCKGPU_OP_INC, elem: 64 });
@@ -59,6 +60,7 @@ test('a kernel over malloc\'d memory migrates it to VRAM, changes every byte, an
 
 test('VRAM pages are mapped with aperture VID; the CPU fault clears the GPU PTE before the page moves', () => {
   const p = boot();
+  uvm_gpu_init();
   const buf = p.mmap(0, 4 * PAGE_SIZE, RW, ANON);
   p.fill32(buf, 4 * PAGE_SIZE, 0);
   let vs!: uvm_va_space;
@@ -78,6 +80,7 @@ test('VRAM pages are mapped with aperture VID; the CPU fault clears the GPU PTE 
 
 test('shared anonymous memory stays in system memory and is mapped remotely (aperture SYS); the CPU sees the GPU\'s stores at once', () => {
   const p = boot();
+  uvm_gpu_init();
   const buf = p.mmap(0, 8 * PAGE_SIZE, RW, MAP_SHARED | MAP_ANONYMOUS);
   p.fill32(buf, 8 * PAGE_SIZE, 0);
   const r = gpuRunKernel(p, { base: buf, size: 8 * PAGE_SIZE, op: MOCKGPU_OP_WRITE, value: 0xdeadbeef });
@@ -88,9 +91,19 @@ test('shared anonymous memory stays in system memory and is mapped remotely (ape
   assert.is(mockgpu_get()!.stats[10], 0, 'no CPU fault: the data never left RAM');
 });
 
+test('an untouched shared page is faulted in for write by hmm_range_fault, then mapped remotely', () => {
+  const p = boot();
+  uvm_gpu_init();
+  const buf = p.mmap(0, 2 * PAGE_SIZE, RW, MAP_SHARED | MAP_ANONYMOUS);
+  const r = gpuRunKernel(p, { base: buf, size: 2 * PAGE_SIZE, op: MOCKGPU_OP_WRITE, value: 77, elem: PAGE_SIZE });
+  assert.equal([r.status, r.stats.mapped_remote, r.stats.faults_serviced], [0, 2, 2]);
+  assert.is(p.read32(buf + PAGE_SIZE + 4092), 77);
+});
+
 test('with migrate_to_vram off, anonymous memory is mapped remotely too', () => {
   mockgpu_params.migrate_to_vram = false;
   const p = boot();
+  uvm_gpu_init();
   const buf = p.mmap(0, 4 * PAGE_SIZE, RW, ANON);
   p.fill32(buf, 4 * PAGE_SIZE, 0);
   const r = gpuRunKernel(p, { base: buf, size: 4 * PAGE_SIZE, op: MOCKGPU_OP_INC });
@@ -100,6 +113,7 @@ test('with migrate_to_vram off, anonymous memory is mapped remotely too', () => 
 
 test('munmap of GPU-mapped memory: the notifier pushes the unmap and waits; the GPU update is later, on the channel thread', () => {
   const p = boot();
+  uvm_gpu_init();
   const buf = p.mmap(0, 4 * PAGE_SIZE, RW, ANON);
   p.fill32(buf, 4 * PAGE_SIZE, 0);
   tracing_on();
@@ -126,6 +140,7 @@ test('munmap of GPU-mapped memory: the notifier pushes the unmap and waits; the 
 
 test('a non-blockable invalidation returns false (-EAGAIN) while the GPU maps the range, true when it maps nothing', () => {
   const p = boot();
+  uvm_gpu_init();
   const buf = p.mmap(0, 2 * PAGE_SIZE, RW, ANON);
   let vs!: uvm_va_space;
   gpuRunKernel(p, { base: buf, size: PAGE_SIZE, op: MOCKGPU_OP_WRITE, value: 1 });
@@ -147,6 +162,7 @@ test('a non-blockable invalidation returns false (-EAGAIN) while the GPU maps th
 
 test('a GPU access with no VMA behind it is fatal: the context is cancelled and WAIT reports -EFAULT, no hang', () => {
   const p = boot();
+  uvm_gpu_init();
   const buf = p.mmap(0, 2 * PAGE_SIZE, RW, ANON);
   const r = session(p, function* (g) {
     assert.is(yield* p.sys.munmap(buf + PAGE_SIZE, PAGE_SIZE), 0);
@@ -163,6 +179,7 @@ test('a GPU access with no VMA behind it is fatal: the context is cancelled and 
 
 test('a GPU store to a read-only mapping is fatal with -EPERM and the data is untouched', () => {
   const p = boot();
+  uvm_gpu_init();
   const buf = p.mmap(0, PAGE_SIZE, RW, ANON);
   p.write32(buf, 42);
   p.mprotect(buf, PAGE_SIZE, PROT_READ);
@@ -173,6 +190,7 @@ test('a GPU store to a read-only mapping is fatal with -EPERM and the data is un
 
 test('exit with VRAM pages and faults pending: no hang, no VRAM leaked, the fault buffer drained', () => {
   const p = boot();
+  uvm_gpu_init();
   const n = 256;
   const buf = p.mmap(0, n * PAGE_SIZE, RW, ANON);
   p.fill32(buf, n * PAGE_SIZE, 0);

@@ -22,7 +22,7 @@ import {
   MOCKGPU_FAULT_ACCESS_READ, MOCKGPU_FAULT_ACCESS_WRITE, UVM_APERTURE_SYS, mockgpu_pte_aperture, mockgpu_pte_pfn,
 } from '../../../include/linux/mockgpu.js';
 import { explore, type Scheduler } from '../../../lib/sim/sched.js';
-import { mockgpu_get } from '../../../drivers/gpu/mockgpu/uvm.js';
+import { mockgpu_get, uvm_gpu_init } from '../../../drivers/gpu/mockgpu/uvm.js';
 import { gpu_context, mockgpu_params, mockgpu_params_reset, type uvm_va_space } from '../../../drivers/gpu/mockgpu/uvm_gpu.js';
 import { uvm_gpu_service_replayable_faults } from '../../../drivers/gpu/mockgpu/uvm_gpu_replayable_faults.js';
 import { uvm_pt_for_each_valid } from '../../../drivers/gpu/mockgpu/uvm_mmu.js';
@@ -55,6 +55,7 @@ function check_coherent(w: world): void {
  */
 function scenario(s: Scheduler, access: number, worlds: world[]): void {
   start_kernel({ ram_bytes: 8 << 20 });
+  uvm_gpu_init();
   const p = Process.spawn('race');
   const buf = p.mmap(0, 2 * PAGE_SIZE, RW, ANON);
   p.fill32(buf, 2 * PAGE_SIZE, 0);

@@ -10,7 +10,7 @@ import { put_page } from '../../../mm/page_alloc.js';
 import {
   uvm_pmm_gpu, uvm_pmm_gpu_alloc_page, uvm_pmm_gpu_free_page, uvm_pmm_gpu_page_alloc, uvm_pmm_gpu_page_to_vpfn,
 } from '../../../drivers/gpu/mockgpu/uvm_pmm_gpu.js';
-import { mockgpu_get } from '../../../drivers/gpu/mockgpu/uvm.js';
+import { mockgpu_get, uvm_gpu_init } from '../../../drivers/gpu/mockgpu/uvm.js';
 import { mockgpu_params, mockgpu_params_reset } from '../../../drivers/gpu/mockgpu/uvm_gpu.js';
 import { folio_unlock } from '../../../mm/filemap.js';
 
@@ -18,6 +18,7 @@ test.before.each(() => mockgpu_params_reset());
 
 test('VRAM defaults to half of RAM and is registered as MEMORY_DEVICE_PRIVATE pages owned by the GPU', () => {
   boot({ ram_bytes: 64 << 20 });
+  uvm_gpu_init();
   const gpu = mockgpu_get()!;
   assert.is(gpu.pmm.nr_pages, (32 << 20) / 4096);
   assert.is(gpu.pmm.pgmap.type, MEMORY_DEVICE_PRIVATE);
@@ -28,6 +29,7 @@ test('VRAM defaults to half of RAM and is registered as MEMORY_DEVICE_PRIVATE pa
 test('the VRAM size is a parameter', () => {
   mockgpu_params.vram_bytes = 8 << 20;
   boot({ ram_bytes: 64 << 20 });
+  uvm_gpu_init();
   assert.is(mockgpu_get()!.pmm.nr_roots, 4);
 });
 
@@ -70,6 +72,7 @@ test('a full VRAM refuses with -1 and a freed page is reused', () => {
 
 test('a device page handed out has refcount 1 and comes back to the PMM through folio_free on its last put', () => {
   boot();
+  uvm_gpu_init();
   const gpu = mockgpu_get()!;
   const pg = uvm_pmm_gpu_page_alloc(gpu.pmm)!;
   assert.ok(is_device_private_page(pg));

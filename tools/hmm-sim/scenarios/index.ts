@@ -18,3 +18,4 @@ export { default as longterm_pin } from './longterm_pin.js';
 export { default as thp_migrate } from './thp_migrate.js';
 export { default as notifier_retry } from './notifier_retry.js';
 export { odp_scenario as odp } from './odp.js';
+export { gpu_scenario as gpu } from './gpu.js';
