@@ -21,9 +21,13 @@ import { report_collector, type report_run } from './report/collect.js';
 import { explore_command, replay_command } from './explore.js';
 import { era_report, era_scenarios, type era } from './era.js';
 import { odp_era_report } from './scenarios/odp.js';
+import { gpu_era_report } from './scenarios/gpu.js';
 import { v8_race_replay, v8_race_teardown } from './v8_races.js';
 
 const out = (l: string) => { process.stdout.write(l + '\n'); };
+
+/* the drivers' own workloads under each era (`hmm-sim run --era both odp`), beside era.ts's shared scenarios */
+const ERA_DRIVERS: Record<string, (eras: readonly era[]) => string[]> = { odp: odp_era_report, gpu: gpu_era_report };
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -42,12 +46,14 @@ async function find_scenario(target: string | null): Promise<scenario> {
 async function run_command(a: cli_args): Promise<number> {
   if (a.era !== null) {
     const eras: era[] = a.era === 'both' ? ['v8', 'mainline'] : [a.era];
-    const known = [...era_scenarios.map((e) => e.name), 'odp'];
+    const known = [...era_scenarios.map((e) => e.name), ...Object.keys(ERA_DRIVERS)];
     const unknown = a.era_names.filter((n) => !known.includes(n));
     if (unknown.length > 0) throw new usage_error(`no era scenario '${unknown[0]}' (they are: ${known.join(', ')})`, 'run');
-    const shared = a.era_names.filter((n) => n !== 'odp');
+    const shared = a.era_names.filter((n) => !(n in ERA_DRIVERS));
     if (a.era_names.length === 0 || shared.length > 0) for (const line of era_report(eras, shared)) out(line);
-    if (a.era_names.length === 0 || a.era_names.includes('odp')) for (const line of odp_era_report(eras)) out(line);
+    for (const [name, report] of Object.entries(ERA_DRIVERS)) {
+      if (a.era_names.length === 0 || a.era_names.includes(name)) for (const line of report(eras)) out(line);
+    }
     return 0;
   }
   if (a.v8_lifetime_race) {

@@ -5,7 +5,7 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { gpu_scenario_run } from '../../../tools/hmm-sim/scenarios/gpu.js';
+import { gpu_scenario_run, gpu_era_report } from '../../../tools/hmm-sim/scenarios/gpu.js';
 import { scenario_lookup } from '../../../tools/hmm-sim/registry.js';
 import { trace_records } from '../../../lib/sim/trace.js';
 
@@ -31,6 +31,13 @@ test('the trace shows the fault path from SM to replay and the CPU fault back, w
   assert.is(byName.get('GpuFault'), 'mockgpu0-sm0');
   assert.is(byName.get('uvm_fault_batch'), 'mockgpu0-fault_bh');
   assert.is(byName.get('uvm_pte_write'), 'mockgpu0-host');
+});
+
+test('--era both runs the GPU workload under v8 and mainline with the same outcome', () => {
+  const out = gpu_era_report(['v8', 'mainline']).join('\n');
+  assert.match(out, /pages migrated to VRAM\s+64\s+64/);
+  assert.match(out, /CPU faults back\s+64\s+64/);
+  assert.match(out, /bytes intact\s+true\s+true/);
 });
 
 test.run();

@@ -29,16 +29,23 @@ import { MOCKGPU_OP_INC, MOCKGPU_OP_WRITE } from '../../../include/uapi/linux/mo
 import { tracing_on, trace_set_buffer_size } from '../../../lib/sim/trace.js';
 import { formatNs, machineTime } from '../../../lib/sim/clock.js';
 import { gpuOpen, gpuSession, type GpuStats } from '../../include/mockgpu.js';
-import { mockgpu_get, uvm_gpu_init } from '../../../drivers/gpu/mockgpu/uvm.js';
+import { mockgpu_get, mockgpu_set_era, uvm_gpu_init } from '../../../drivers/gpu/mockgpu/uvm.js';
+import { uvm_hmm_ops } from '../../../drivers/gpu/mockgpu/uvm_hmm.js';
+import { uvm_hmm_v8_ops } from '../../../drivers/gpu/mockgpu/uvm_hmm_v8.js';
 import { mockgpu_params_reset, uvm_gpu_stat } from '../../../drivers/gpu/mockgpu/uvm_gpu.js';
 
 const NPAGES = 64;
 
-/** gpu_scenario_run() - the scenario; returns its outcome lines and the counters (for tests). */
-export function gpu_scenario_run(): { lines: string[]; stats: GpuStats; readback_ok: boolean } {
+/**
+ * gpu_scenario_run() - the scenario on mainline HMM or, with @era 'v8', on
+ * the 2015 API (uvm_hmm_v8.ts: same device core, other glue).
+ * Return: its outcome lines, the counters, whether the read-back matched.
+ */
+export function gpu_scenario_run(era: 'mainline' | 'v8' = 'mainline'): { lines: string[]; stats: GpuStats; readback_ok: boolean; cpu_faults: number; ns: number } {
   mockgpu_params_reset();
   start_kernel({ ram_bytes: 32 << 20 });
   uvm_gpu_init();                             /* insmod the driver */
+  mockgpu_set_era(era === 'v8' ? uvm_hmm_v8_ops : uvm_hmm_ops);
   trace_set_buffer_size(1 << 16);
   tracing_on();
   const p = Process.spawn('cuda_app');
@@ -65,6 +72,8 @@ export function gpu_scenario_run(): { lines: string[]; stats: GpuStats; readback
   return {
     stats: s,
     readback_ok,
+    cpu_faults: uvm_gpu_stat(gpu, 'cpu_faults'),
+    ns: tGpu,
     lines: [
       `kernel 1 (inc over ${NPAGES} malloc'd pages): status ${out.w1.status}, done at ${formatNs(tGpu)} s simulated`,
       `  ${s.gpu_faults} fault packets, ${s.faults_duplicate} duplicates coalesced, ${s.faults_serviced} pages serviced ` +
@@ -84,3 +93,22 @@ export const gpu_scenario = defineScenario({
   description: 'a kernel on the mock GPU over malloc\'d memory: faults, batches, migration to VRAM, CPU reads back',
   run() { return gpu_scenario_run().lines; },
 });
+
+/**
+ * gpu_era_report() - `hmm-sim --era v8|mainline|both`: the scenario's
+ * workload under each HMM design, side by side.
+ */
+export function gpu_era_report(eras: readonly ('v8' | 'mainline')[]): string[] {
+  const out = [`# gpu: inc kernel over ${NPAGES} malloc'd pages, CPU reads back (mock GPU, same device core)`,
+    `  ${''.padEnd(30)}${eras.map((e) => e.padStart(12)).join('')}`];
+  const rows = eras.map((e) => gpu_scenario_run(e));
+  const line = (label: string, f: (r: ReturnType<typeof gpu_scenario_run>) => string) =>
+    out.push(`  ${label.padEnd(30)}${rows.map((r) => f(r).padStart(12)).join('')}`);
+  line('GPU done at (simulated)', (r) => `${(r.ns / 1000).toFixed(1)} us`);
+  line('fault packets', (r) => String(r.stats.gpu_faults));
+  line('pages serviced / batches', (r) => `${r.stats.faults_serviced}/${r.stats.fault_batches}`);
+  line('pages migrated to VRAM', (r) => String(r.stats.migrated_to_vram));
+  line('CPU faults back', (r) => String(r.cpu_faults));
+  line('bytes intact', (r) => String(r.readback_ok));
+  return out;
+}
