@@ -25,6 +25,7 @@ import { MAX_RECLAIM_RETRIES } from '../include/linux/swap.js';
 import { charge } from '../lib/sim/clock.js';
 import { PAGE_ZERO_NS } from '../lib/sim/costs.js';
 import { count_event } from '../lib/sim/trace.js';
+import { preempt_point } from '../lib/sim/sched.js';
 
 export const MAX_ORDER = 10;          /* largest block: 2^10 pages = 4 MiB */
 
@@ -325,7 +326,7 @@ export function get_page_unless_zero(p: page): boolean {
 export function put_page(p: page): void {
   const h = p.compound_head;
   if (h._refcount <= 0) throw new Error(`BUG: put_page underflow pfn ${p.pfn}`);
-  if (--h._refcount > 0) return;
+  if (--h._refcount > 0) { preempt_point('put_page'); return; }
   if (h === mem.zero_page) throw new Error('BUG: zero page refcount dropped to 0');
   for (const fn of free_hooks) if (fn(h)) return;
   __free_pages(h, h.order);

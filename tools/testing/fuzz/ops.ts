@@ -10,6 +10,11 @@
  * or that needs a device file the slot has not opened, is skipped. That is
  * what lets the shrinker (shrink.ts) delete operations freely.
  *
+ * A process uses either a dmirror (mainline HMM) or an hmm_dummy mirror
+ * (HMM v8), never both: the two eras never ran in one kernel, and a v8
+ * SWP_HMM entry is, to mainline's hmm_range_fault(), an unknown non-swap
+ * entry that it refuses with -EFAULT as Linux's does for any such entry.
+ *
  * The generator looks at which slots are alive and which files they hold
  * (World) only to pick useful operations; the sequence it produces for a
  * seed is the same on every run because execution is deterministic.
@@ -141,8 +146,8 @@ export class OpGen {
       case 'atomic': return { k, s: any, a: [this.addr() & ~3, this.value()] };
       case 'rbulk': case 'wbulk': return { k, s: any, a: [this.addr(), 1 + rng.int(3 * 4096), this.value()] };
       case 'reclaim': return { k, s: any, a: [1 + rng.int(512)] };
-      case 'dm_open': { const s = this.slot(v, (x) => alive(x) && !v.hasDmirror(x)); return s < 0 ? null : { k, s, a: [rng.int(4)] }; }
-      case 'du_open': { const s = this.slot(v, (x) => alive(x) && !v.hasDummy(x)); return s < 0 ? null : { k, s, a: [rng.int(2)] }; }
+      case 'dm_open': { const s = this.slot(v, (x) => alive(x) && !v.hasDmirror(x) && !v.hasDummy(x)); return s < 0 ? null : { k, s, a: [rng.int(4)] }; }
+      case 'du_open': { const s = this.slot(v, (x) => alive(x) && !v.hasDummy(x) && !v.hasDmirror(x)); return s < 0 ? null : { k, s, a: [rng.int(2)] }; }
       default: break;
     }
     if (k.startsWith('dm_')) {
