@@ -115,3 +115,27 @@ export function copy_cost_ns(bytes: number, bytes_per_second: number): number {
   if (bytes <= 0) return 0;
   return Math.ceil((bytes * 1e9) / bytes_per_second);
 }
+
+/* ---- RDMA NIC and ODP (drivers/infiniband; issue 14) ---- */
+
+/**
+ * One-way wire + NIC pipeline latency of a packet between two ports of
+ * one switch: 1 us. ASSUMPTION (order of published InfiniBand EDR/HDR
+ * small-message half round trips).
+ */
+export const RDMA_WIRE_NS = 1_000;
+
+/** Link bandwidth: 12.5 GB/s (100 Gb/s EDR). ASSUMPTION. */
+export const RDMA_LINK_BW = 12.5e9;
+
+/**
+ * Servicing one ODP page-fault EQE, not counting the page work: interrupt,
+ * work-queue hand-off to the mlx5_ib_page_fault kworker, the
+ * PAGE_FAULT_RESUME command round trip: 20 us. ASSUMPTION: no vendor
+ * figure; NP-RDMA (arXiv 2310.11062, peers.md s.1.1) puts a software
+ * minor fault at +3.5-5.7 us and ODP far above it.
+ */
+export const ODP_PF_SERVICE_NS = 20_000;
+
+/** One UMR post updating or zapping up to 512 MTT entries: 2 us. ASSUMPTION. */
+export const MLX5_UMR_NS = 2_000;

@@ -9,6 +9,7 @@ const benches: Record<string, () => Promise<void>> = {
   thp: async () => (await import('./thp.js')).bench_thp(),
   hmm: async () => (await import('./hmm.js')).bench_hmm(),
   era: async () => (await import('./era.js')).bench_era(),
+  odp: async () => (await import('./odp.js')).bench_odp(),
 };
 
 async function main(): Promise<void> {

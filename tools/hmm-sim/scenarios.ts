@@ -19,6 +19,8 @@ import {
   HMM_DMIRROR_READ, HMM_DMIRROR_MIGRATE_TO_DEV, HMM_DMIRROR_SNAPSHOT,
 } from '../../include/uapi/linux/test_hmm.js';
 
+import { odp_scenario } from './scenarios/odp.js';
+
 export interface Scenario {
   name: string;
   summary: string;
@@ -136,5 +138,5 @@ const tour: Scenario = {
   run() { return []; },
 };
 
-export const scenarios: Record<string, Scenario> = { tour, cow, thp_swap, mirror };
+export const scenarios: Record<string, Scenario> = { tour, cow, thp_swap, mirror, odp: odp_scenario };
 export const defaultScenario = 'tour';
