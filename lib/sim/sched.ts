@@ -90,6 +90,7 @@ let active: Scheduler | null = null;     /* the scheduler inside run(), if any *
 let lastSched: Scheduler | null = null;
 let syncDepth = 0;                       /* nesting of runSync() */
 let nested = 0;                          /* a thread is running at another's preemption point */
+let waiting = false;                     /* the last yield was yieldWaiting(): the thread needs another to go on */
 let retiredMax = 0;                      /* max vtime of schedulers replaced */
 
 /** The deterministic scheduler of one simulated machine. */
@@ -247,25 +248,35 @@ export class Scheduler {
   /**
    * @internal concurrentStep() - at preemption point @site of the running
    * thread @t: a choice point between going on (choice 0) and letting
-   * another runnable thread run one step (up to its next yield) right
-   * here, as another CPU would while @t is between two non-sleeping
-   * steps. The other thread runs nested on @t's stack; it cannot reach a
+   * another runnable thread run right here, one step (up to its next
+   * yield) or until it blocks or ends, as another CPU would while @t is
+   * stalled between two non-sleeping steps. The other thread runs nested on @t's stack; it cannot reach a
    * spinlock @t holds because @t holds none (preempt_count is 0 here).
    */
   concurrentStep(t: Thread, site: string): void {
     const rq = this.runq;
     if (rq.length === 0) return;
     const others = rq.length > 1 ? rq.slice().sort((a, b) => a.id - b.id) : rq.slice();
-    const i = this.choose(others.length + 1, true);
+    /* 0: go on; 1..n: thread i-1 runs one step; n+1..2n: it runs until it blocks or ends */
+    const i = this.choose(2 * others.length + 1, true);
     if (i === 0) return;
-    const b = others[i - 1]!;
+    const b = others[(i - 1) % others.length]!;
+    const toEnd = i > others.length;
     rq.splice(rq.indexOf(b), 1);
-    if (++this.steps > this.maxSteps) throw new Error(`scheduler: more than ${this.maxSteps} steps (livelock?)`);
-    this.pointSteps++;
-    this.switches.push(`${b.name}@${site}`, t.name);
+    this.switches.push(`${b.name}@${site}${toEnd ? '*' : ''}`, t.name);
+    do {
+      if (++this.steps > this.maxSteps) throw new Error(`scheduler: more than ${this.maxSteps} steps (livelock?)`);
+      this.pointSteps++;
+    } while (this.nestedStep(t, b) && toEnd);
+    if (b.state === 'runnable') rq.push(b);
+  }
+
+  /* one step of @b on @t's stack; true while @b stays runnable */
+  private nestedStep(t: Thread, b: Thread): boolean {
     let r: IteratorResult<SchedEvent, unknown>;
     nested++;
     cur = b;
+    waiting = false;
     try {
       if (b.gen === null) b.gen = b.body!();
       r = b.gen.next();
@@ -282,10 +293,10 @@ export class Scheduler {
       b.state = 'done';
       b.result = r.value;
       checkExit(b);
-    } else {
-      if (b.preempt_count !== 0) throw atomicBug(b);
-      if (b.state === 'runnable') rq.push(b);
+      return false;
     }
+    if (b.preempt_count !== 0) throw atomicBug(b);
+    return b.state === 'runnable' && !waiting;   /* a thread waiting for @t to go on hands the CPU back */
   }
 
   /** @internal Are there threads a preemption point could switch to? */
@@ -402,7 +413,8 @@ export function* cond_resched(): Sleepable {
   const t = cur;
   if (t.preempt_count !== 0) throw atomicBug(t);
   const s = active;
-  if (s === null || s.mode === 'run-to-completion' || syncDepth !== 0 || !s.wantsPreempt()) return;
+  /* at another thread's preemption point, that thread is waiting to go on: always hand it back */
+  if (s === null || s.mode === 'run-to-completion' || syncDepth !== 0 || (!s.wantsPreempt() && nested === 0)) return;
   yield PREEMPT;
 }
 
@@ -441,6 +453,19 @@ export function* sched_yield(): Sleepable {
   if (t.preempt_count !== 0) throw atomicBug(t);
   if (active === null || syncDepth !== 0) return;
   yield PREEMPT;
+}
+
+/**
+ * yieldWaiting() - a preemption point for a thread that cannot make
+ * progress until another does (a fault retried because someone else
+ * holds the page). Like cond_resched(); in addition, a thread running at
+ * another's preemption point hands the CPU back here instead of spinning
+ * while that thread is stalled.
+ * Context: process context; may yield.
+ */
+export function* yieldWaiting(): Sleepable {
+  waiting = true;
+  yield* cond_resched();
 }
 
 /**

@@ -20,9 +20,16 @@ import {
   resetRaceChecker, HmmRaceViolation, type MainlineRace,
 } from '../../../tools/testing/races/mainline.js';
 import type { task_struct } from '../../../include/linux/sched.js';
+import { HMM_DMIRROR_READ, HMM_DMIRROR_MIGRATE_TO_DEV } from '../../../include/uapi/linux/test_hmm.js';
+import { ENOENT } from '../../../include/uapi/asm-generic/errno.js';
+import { race_mutations, resetRaceMutations } from '../../../lib/sim/mutations.js';
+import { dmirror_device_get } from '../../../lib/test_hmm.js';
+import { runAs } from '../../../tools/include/nolibc/nolibc.js';
+import { hmm_dmirror_cmd_sys } from '../../../tools/testing/selftests/mm/hmm-tests-helpers.js';
+import { bootRaceMachine, checkMirrors, PATTERN, RACE_BOUND, type RaceMachine } from '../../../tools/testing/races/mainline.js';
 
 test.before.each(() => { resetScheduler(); });
-test.after.each(() => { resetRaceChecker(); });
+test.after.each(() => { resetRaceChecker(); resetRaceMutations(); });
 
 /* A writes 1 then 2 to a value, releasing a mutex between the writes; B reads it under the mutex. */
 function windowScenario(seen: Set<number>) {
@@ -124,6 +131,91 @@ test('seq recorded after the lock is released: invisible to the sleep-only explo
   let err: unknown = null;
   try { r.run(again); again.run(); r.check(); } catch (e) { err = e; }
   assert.instance(rootCause(err), HmmRaceViolation, 'the failure replays from its choices');
+});
+
+/* device user @u's command on the page under test */
+function devCmd(r: RaceMachine, u: number, request: number): Sleepable<number> {
+  const x = r.users[u]!;
+  return hmm_dmirror_cmd_sys(r.p, x.cmd, x.fd, request, x.buf, 1);
+}
+
+/*
+ * Mutation 1: migrate_vma_collect() ends its MMU_NOTIFY_MIGRATE
+ * invalidation before walking the range. Another device's READ that runs
+ * in between maps the RAM page the migration then replaces: the other
+ * mirror keeps a page the CPU no longer maps (the checker's comparison).
+ */
+function migrateVsOtherDeviceRead(): MainlineRace {
+  let r: RaceMachine | null = null;
+  const rets = [1, 1];
+  return {
+    name: 'MIGRATE_TO_DEV on device 0 vs READ on device 1',
+    bound: RACE_BOUND,
+    run(s) {
+      r = bootRaceMachine([0, 1]);
+      rets.fill(1);
+      const m = r;
+      s.spawn('migrate', function* () { rets[0] = yield* devCmd(m, 0, HMM_DMIRROR_MIGRATE_TO_DEV); }, 'user', m.p.task);
+      s.spawn('read', function* () { rets[1] = yield* devCmd(m, 1, HMM_DMIRROR_READ); }, 'user', m.p.task);
+    },
+    check() {
+      checkMirrors(r!.p.mm, 'at the end of the run');
+      /* a page the other device holds a reference on at that moment stays behind: -ENOENT from the read-back */
+      if ((rets[0] !== 0 && rets[0] !== -ENOENT) || rets[1] !== 0) throw new Error(`races: MIGRATE_TO_DEV ${rets[0]}, READ ${rets[1]}`);
+      if (r!.p.read32(r!.users[1]!.buf.mirror) !== PATTERN) throw new Error('races: READ returned wrong data');
+    },
+  };
+}
+
+test('end of the migration invalidation before the walk: caught only with preemption points', () => {
+  const real = migrateVsOtherDeviceRead();
+  const ok = explore((s) => real.run(s), { ...real.bound, maxRuns: 300, preemptPoints: true, check: () => real.check() });
+  assert.is(ok.failure, null, 'the real code passes with points (first 300 interleavings)');
+  race_mutations.end_invalidation_before_walk = true;
+  const quiet = exploreWith(migrateVsOtherDeviceRead(), false);
+  assert.is(quiet.failure, null, `sleep points alone miss it: ${quiet.failure ? describeError(quiet.failure.error) : ''}`);
+  const res = exploreWith(migrateVsOtherDeviceRead(), true);
+  assert.ok(res.failure !== null, `caught with preemption points (${res.runs} runs)`);
+  assert.match(describeError(res.failure!.error), /mirror|device|stale|maps/i);
+});
+
+/*
+ * Mutation 2: the CPU fault on a device-private page does not recheck,
+ * under the PTE lock, the entry it read locklessly. Two CPU loads of the
+ * page: the second, preempted after its read, takes a reference on a
+ * device page the first one's migration already freed.
+ */
+function twoCpuFaultsOnDevicePage(): MainlineRace {
+  let r: RaceMachine | null = null;
+  const vals = [0, 0];
+  return {
+    name: 'two CPU loads of one device-private page',
+    bound: RACE_BOUND,
+    run(s) {
+      r = bootRaceMachine([0]);
+      const m = r;
+      if (runAs(m.p.task, devCmd(m, 0, HMM_DMIRROR_MIGRATE_TO_DEV)) !== 0) throw new Error('races: setup migration failed');
+      vals.fill(0);
+      s.spawn('load0', function* () { vals[0] = yield* m.p.sys.load(m.addr, 4); }, 'user', m.p.task);
+      s.spawn('load1', function* () { vals[1] = yield* m.p.sys.load(m.addr + 4, 4); }, 'user', m.p.task);
+    },
+    check() {
+      checkMirrors(r!.p.mm, 'at the end of the run');
+      if (vals[0] !== PATTERN || vals[1] !== PATTERN + 1) throw new Error(`races: loads returned ${vals.map((v) => v.toString(16))}`);
+      const dev = dmirror_device_get(0)!;
+      if (dev.calloc !== dev.cfree) throw new Error(`races: ${dev.calloc - dev.cfree} device pages still in use`);
+    },
+  };
+}
+
+test('no recheck of the saved PTE in the device-private CPU fault: caught only with preemption points', () => {
+  assert.is(exploreWith(twoCpuFaultsOnDevicePage(), true).failure, null, 'the real code passes with points');
+  race_mutations.skip_device_private_recheck = true;
+  const quiet = exploreWith(twoCpuFaultsOnDevicePage(), false);
+  assert.is(quiet.failure, null, `sleep points alone miss it: ${quiet.failure ? describeError(quiet.failure.error) : ''}`);
+  const res = exploreWith(twoCpuFaultsOnDevicePage(), true);
+  assert.ok(res.failure !== null, `caught with preemption points (${res.runs} runs)`);
+  assert.match(res.failure!.trace ?? '', /lockless read of the PTE/);
 });
 
 test.run();
