@@ -7,13 +7,17 @@
  * with the sequence-count protocol the caller wraps around this call, is
  * the "hmm_range_fault" section of Documentation/vm/hmm.txt.
  *
- * The walk (walk_page_range with hmm_walk_ops in Linux) visits, from the
- * `last` cursor to range.end:
- *   - gaps between VMAs: HMM_PFN_ERROR, or -EFAULT if a fault was asked;
- *   - VMAs with VM_IO or VM_PFNMAP, or without VM_READ: the same;
- *   - per PMD: none -> hole; huge leaf -> every small page with the PMD's
- *     flags and order 9 (PUD leaves: order 18); PMD migration entry ->
- *     wait; otherwise each PTE by its kind (hmm_vma_handle_pte).
+ * The walk, walk_page_range() (mm/pagewalk.ts) with hmm_walk_ops, visits
+ * from the `last` cursor to range.end:
+ *   - gaps between VMAs (pte_hole, no VMA): HMM_PFN_ERROR, or -EFAULT if
+ *     a fault was asked;
+ *   - VMAs with VM_IO or VM_PFNMAP, or without VM_READ (test_walk): the same;
+ *   - empty directories (pte_hole): 0, or a fault;
+ *   - per PUD (pud_entry): a 1 GiB leaf -> every small page with its flags
+ *     and order 18; per PMD (pmd_entry): huge leaf -> order 9; PMD
+ *     migration entry -> wait; otherwise each PTE by its kind
+ *     (hmm_vma_handle_pte); per huge page of a hugetlb VMA
+ *     (hugetlb_entry): as a PMD or PUD leaf.
  * When an entry needs a fault, the walk stops and records [last, end) and
  * the kind of fault; the outer loop faults that span outside any
  * page-table lock (handle_mm_fault with FAULT_FLAG_REMOTE) and restarts
@@ -22,9 +26,8 @@
  * asks mmu_interval_check_retry() whether an invalidation hit the
  * notifier, and gives up with -EBUSY if so.
  *
- * Simplified: no hugetlb (VM_HUGETLB VMAs are not created by this
- * model); PMD and PUD leaves are recognised by _PAGE_PSE whether or not
- * mm/huge_memory.ts is present; the HMM_PFN_DMA_MAPPED family is kept
+ * Simplified: PMD and PUD leaves are recognised by _PAGE_PSE whether or
+ * not mm/huge_memory.ts is present; the HMM_PFN_DMA_MAPPED family is kept
  * sticky but the hmm_dma_map_* helpers are not modelled.
  */
 import type { vm_area_struct } from '../include/linux/mm_types.js';
@@ -33,7 +36,7 @@ import {
   HPAGE_PMD_ORDER, PMD_SIZE, PUD_SIZE, PUD_SHIFT, PAGE_SHIFT,
 } from '../include/linux/mm.js';
 import {
-  _PAGE_PRESENT, _PAGE_RW, _PAGE_PSE, _PAGE_SPECIAL, _PAGE_PROTNONE, PUD_LEVEL, pte_protnone, pmd_is_table,
+  _PAGE_PRESENT, _PAGE_RW, _PAGE_PSE, _PAGE_SPECIAL, _PAGE_PROTNONE, pte_protnone, pmd_is_table, pud_leaf,
 } from '../include/linux/pgtable.js';
 import {
   pte_to_swp_entry, non_swap_entry, is_migration_entry, is_device_private_entry, is_device_exclusive_entry,
@@ -49,10 +52,9 @@ import { count_event, trace_event } from '../lib/sim/trace.js';
 import { pfn_to_page, is_zero_pfn } from './page_alloc.js';
 
 const HMM_PFN_FLAGS_BASE = 2 ** HMM_PFN_FLAGS_SHIFT;
-import { pmd_off, pte_offset_map } from './pgtable.js';
+import { pte_offset_map } from './pgtable.js';
 import { handle_mm_fault, migration_entry_wait } from './memory.js';
-import { find_vma } from './vma.js';
-import { pmd_addr_end } from './zap.js';
+import { walk_page_range, ACTION_CONTINUE, PGWALK_RDLOCK, type mm_walk, type mm_walk_ops } from './pagewalk.js';
 import { mmu_interval_check_retry } from './mmu_notifier.js';
 import { mmap_assert_locked } from './mmap_lock.js';
 
@@ -114,8 +116,9 @@ function hmm_vma_fault(w: hmm_vma_walk, vma: vm_area_struct, addr: number, end: 
   return HMM_WALK_FAULT;
 }
 
-/* hmm_vma_walk_hole() - nothing mapped at [addr, end); vma null for a gap between VMAs */
-function hmm_vma_walk_hole(w: hmm_vma_walk, vma: vm_area_struct | null, addr: number, end: number): number {
+/* hmm_vma_walk_hole() - pte_hole: nothing mapped at [addr, end); walk.vma is null in a gap between VMAs */
+function hmm_vma_walk_hole(addr: number, end: number, _depth: number, walk: mm_walk<hmm_vma_walk>): number {
+  const w = walk.private, vma = walk.vma;
   const required = hmm_range_need_fault(w.range, addr, end, 0);
   if (vma === null) {
     if (required) return -EFAULT;
@@ -226,11 +229,12 @@ function hmm_vma_handle_pte(w: hmm_vma_walk, vma: vm_area_struct, addr: number, 
  * the hot path of a snapshot: a present PTE mapping a page is handled
  * inline, everything else by hmm_vma_handle_pte().
  */
-function hmm_vma_walk_ptes(w: hmm_vma_walk, vma: vm_area_struct, addr: number, end: number): number {
+function hmm_vma_walk_ptes(walk: mm_walk<hmm_vma_walk>, addr: number, end: number): number {
+  const w = walk.private, vma = walk.vma!;
   const range = w.range, mm = vma.vm_mm, pgd = mm.pgd, pfns = range.hmm_pfns;
   const may_fault = ((range.default_flags | range.pfn_flags_mask) & HMM_PFN_REQ_FAULT) !== 0;
   const ptep = pte_offset_map(mm, addr);
-  if (ptep < 0) return hmm_vma_walk_hole(w, vma, addr, end);
+  if (ptep < 0) return hmm_vma_walk_hole(addr, end, -1, walk);
   /* small-integer indexes keep the typed-array accesses fast (ranges are below 2^31 pages) */
   const i0 = ((addr - range.start) / PAGE_SIZE) | 0, n = ((end - addr) / PAGE_SIZE) | 0;
   /* the constants as locals: imported bindings are re-read on every use */
@@ -256,25 +260,14 @@ function hmm_vma_walk_ptes(w: hmm_vma_walk, vma: vm_area_struct, addr: number, e
   return 0;
 }
 
-/* hmm_vma_walk_pmd() - one PMD's worth of [addr, end) */
-function hmm_vma_walk_pmd(w: hmm_vma_walk, vma: vm_area_struct, addr: number, end: number): number {
-  const mm = vma.vm_mm;
-  const pmdp = pmd_off(mm, addr);
-  if (pmdp < 0) {
-    /* no PMD directory: a hole, or a PUD leaf above it */
-    const pudp = mm.pgd.lookup(addr, PUD_LEVEL);
-    const pud = pudp >= 0 ? mm.pgd.load(pudp) : 0;
-    if ((pud & _PAGE_PRESENT) && (pud & _PAGE_PSE)) {
-      return hmm_vma_handle_leaf(w, vma, addr, end, pud, PUD_SHIFT - PAGE_SHIFT, PUD_SIZE);
-    }
-    return hmm_vma_walk_hole(w, vma, addr, end);
-  }
-  const pmd = mm.pgd.load(pmdp);
-  if (pmd === 0) return hmm_vma_walk_hole(w, vma, addr, end);
-  if (pmd_is_table(pmd)) return hmm_vma_walk_ptes(w, vma, addr, end);
+/* hmm_vma_handle_pmd() - [addr, end) under one PMD entry (or a 2 MiB hugetlb entry) of value pmd */
+function hmm_vma_handle_pmd(walk: mm_walk<hmm_vma_walk>, addr: number, end: number, pmd: number): number {
+  const w = walk.private, vma = walk.vma!;
+  if (pmd === 0) return hmm_vma_walk_hole(addr, end, -1, walk);
+  if (pmd_is_table(pmd)) return hmm_vma_walk_ptes(walk, addr, end);
   if (pmd & (_PAGE_PRESENT | _PAGE_PROTNONE)) {
     if (pmd & _PAGE_PSE) return hmm_vma_handle_leaf(w, vma, addr, end, pmd, HPAGE_PMD_ORDER, PMD_SIZE);
-    return hmm_vma_walk_hole(w, vma, addr, end);
+    return hmm_vma_walk_hole(addr, end, -1, walk);
   }
   /* a swap-type PMD: THP migration entry or a device-private THP */
   const entry = pte_to_swp_entry(pmd);
@@ -285,45 +278,54 @@ function hmm_vma_walk_pmd(w: hmm_vma_walk, vma: vm_area_struct, addr: number, en
   return hmm_pfns_fill(w.range, addr, end, HMM_PFN_ERROR);
 }
 
+/* hmm_vma_walk_pmd() - pmd_entry: [addr, end), covered by one non-empty PMD entry */
+function hmm_vma_walk_pmd(pmdp: number, addr: number, end: number, walk: mm_walk<hmm_vma_walk>): number {
+  return hmm_vma_handle_pmd(walk, addr, end, walk.mm.pgd.load(pmdp));
+}
+
+/* hmm_vma_walk_pud() - pud_entry: a 1 GiB leaf is reported whole here; a PMD page is walked below */
+function hmm_vma_walk_pud(pudp: number, addr: number, end: number, walk: mm_walk<hmm_vma_walk>): number {
+  const pud = walk.mm.pgd.load(pudp);
+  if (!pud_leaf(pud)) return 0;
+  walk.action = ACTION_CONTINUE;
+  return hmm_vma_handle_leaf(walk.private, walk.vma!, addr, end, pud, PUD_SHIFT - PAGE_SHIFT, PUD_SIZE);
+}
+
+/* hmm_vma_walk_hugetlb_entry() - one huge page of a hugetlb VMA: a 2 MiB PMD entry or a 1 GiB PUD entry */
+function hmm_vma_walk_hugetlb_entry(ptep: number, hmask: number, addr: number, end: number,
+                                    walk: mm_walk<hmm_vma_walk>): number {
+  const e = walk.mm.pgd.load(ptep);
+  if (-hmask !== PUD_SIZE) return hmm_vma_handle_pmd(walk, addr, end, e);
+  if (!pud_leaf(e)) return hmm_vma_walk_hole(addr, end, -1, walk);
+  return hmm_vma_handle_leaf(walk.private, walk.vma!, addr, end, e, PUD_SHIFT - PAGE_SHIFT, PUD_SIZE);
+}
+
 /*
- * hmm_vma_walk_test() - may the walk look inside this VMA? Not if it maps
- * I/O or raw pfns, or cannot be read: those pages are ERROR (-EFAULT if
- * a fault was asked). Return: 0 to walk, 1 to skip, or -EFAULT.
+ * hmm_vma_walk_test() - test_walk: may the walk look inside this VMA? Not
+ * if it maps I/O or raw pfns, or cannot be read: those pages are ERROR
+ * (-EFAULT if a fault was asked). Return: 0 to walk, 1 to skip, or -EFAULT.
  */
-function hmm_vma_walk_test(w: hmm_vma_walk, vma: vm_area_struct, start: number, end: number): number {
+function hmm_vma_walk_test(start: number, end: number, walk: mm_walk<hmm_vma_walk>): number {
+  const w = walk.private, vma = walk.vma!;
   if (!(vma.vm_flags & (VM_IO | VM_PFNMAP)) && (vma.vm_flags & VM_READ)) return 0;
   if (hmm_range_need_fault(w.range, start, end, 0)) return -EFAULT;
   hmm_pfns_fill(w.range, start, end, HMM_PFN_ERROR);
   return 1;
 }
 
-/* walk_page_range(mm, start, end, &hmm_walk_ops): 0, -errno, or an HMM_WALK_* request */
-function hmm_walk_range(w: hmm_vma_walk, start: number, end: number): number {
-  const mm = w.range.notifier.mm;
-  let addr = start;
-  while (addr < end) {
-    const vma = find_vma(mm, addr);
-    if (vma === null || vma.vm_start >= end) return hmm_vma_walk_hole(w, null, addr, end);
-    if (vma.vm_start > addr) {
-      const r = hmm_vma_walk_hole(w, null, addr, vma.vm_start);
-      if (r) return r;
-      addr = vma.vm_start;
-    }
-    const vend = Math.min(end, vma.vm_end);
-    const t = hmm_vma_walk_test(w, vma, addr, vend);
-    if (t < 0) return t;
-    if (t === 0) {
-      while (addr < vend) {
-        const next = pmd_addr_end(addr, vend);
-        const r = hmm_vma_walk_pmd(w, vma, addr, next);
-        if (r) return r;
-        addr = next;
-      }
-    }
-    addr = vend;
-  }
-  return 0;
-}
+/*
+ * hmm_walk_ops - what hmm_range_fault() does with each part of the range.
+ * A walk returns 0, -errno, or an HMM_WALK_* request for the outer loop.
+ * None of the callbacks sleeps: faults and waits happen between walks.
+ */
+const hmm_walk_ops: mm_walk_ops<hmm_vma_walk> = Object.freeze({
+  pud_entry: hmm_vma_walk_pud,
+  pmd_entry: hmm_vma_walk_pmd,
+  pte_hole: hmm_vma_walk_hole,
+  hugetlb_entry: hmm_vma_walk_hugetlb_entry,
+  test_walk: hmm_vma_walk_test,
+  walk_lock: PGWALK_RDLOCK,
+});
 
 /* do the fault the walk asked for: -EBUSY to restart the walk, or -EPERM / -EFAULT */
 function* hmm_do_fault(w: hmm_vma_walk): Sleepable<number> {
@@ -381,7 +383,7 @@ export function* hmm_range_fault(range: hmm_range): Sleepable<number> {
   let ret: number;
   do {
     if (mmu_interval_check_retry(range.notifier, range.notifier_seq)) { ret = -EBUSY; break; }
-    ret = hmm_walk_range(w, w.last, range.end);
+    ret = yield* walk_page_range(mm, w.last, range.end, hmm_walk_ops, w);
     if (ret === HMM_WALK_FAULT) {
       ret = yield* hmm_do_fault(w);
     } else if (ret === HMM_WALK_MIGRATION_WAIT) {

@@ -5,8 +5,7 @@
  *
  * Models madvise_free_single_vma()/madvise_free_pte_range() and
  * madvise_pageout()/madvise_cold_or_pageout_pte_range() of mm/madvise.c
- * (the rest of madvise is mm/madvise.ts, which dispatches these two here
- * through madvise_handlers).
+ * (the rest of madvise is mm/madvise.ts, which calls these two).
  *
  * MADV_FREE tells the kernel that the contents of a private anonymous
  * range are no longer needed, but does not drop them now:
@@ -48,33 +47,41 @@ import { pte_to_swp_entry, non_swap_entry, is_hwpoison_entry } from '../include/
 import { PageSwapCache, PageDirty, ClearPageDirty, TestClearPageReferenced } from '../include/linux/page-flags.js';
 import type { page } from '../include/linux/mm_types.js';
 import { MMU_NOTIFY_CLEAR, MMU_NOTIFIER_RANGE_BLOCKABLE } from '../include/linux/mmu_notifier.js';
-import { MADV_FREE, MADV_PAGEOUT } from '../include/uapi/asm-generic/mman.js';
 import { EINVAL } from '../include/uapi/asm-generic/errno.js';
 import type { Sleepable } from '../lib/sim/sched.js';
 import { spin_lock, spin_unlock } from '../lib/locking/spinlock.js';
 import { count_event } from '../lib/sim/trace.js';
-import { pte_offset_map, pte_lockptr, ptep_get, set_pte_at, pte_clear, pmd_off, flush_tlb_range } from './pgtable.js';
+import { pte_offset_map, pte_lockptr, ptep_get, set_pte_at, pte_clear, flush_tlb_range } from './pgtable.js';
 import { vm_normal_page } from './memory.js';
 import { pfn_to_page, get_page_unless_zero, put_page } from './page_alloc.js';
 import { split_huge_pmd_address, split_folio } from './huge_memory_split.js';
-import { pmd_addr_end } from './zap.js';
+import { walk_page_range, PGWALK_RDLOCK, type mm_walk, type mm_walk_ops } from './pagewalk.js';
 import { folio_trylock, folio_unlock } from './filemap.js';
 import { folio_mark_lazyfree, folio_isolate_lru } from './swap.js';
 import { reclaim_pages } from './vmscan.js';
 import { free_swap_and_cache, folio_free_swap } from './swapfile.js';
-import { madvise_handlers } from './madvise.js';
 import {
   mmu_notifier_range_init, mmu_notifier_invalidate_range_start, mmu_notifier_invalidate_range_end,
 } from './mmu_notifier.js';
 
 /*
- * madvise_free_pte_range() - the PTEs of [addr, end) in one PTE page.
- * Return: true if a present PTE changed (the TLB must be flushed).
+ * struct madvise_walk_private - the state a madvise walk carries from PMD
+ * to PMD (Linux keeps it in the mmu_gather): whether a present PTE changed,
+ * so the TLB must be flushed once the walk is over.
  */
-function madvise_free_pte_range(vma: vm_area_struct, addr: number, end: number): boolean {
-  const mm = vma.vm_mm;
+interface madvise_walk_private {
+  flush: boolean;
+}
+
+/*
+ * madvise_free_pte_range() - pmd_entry of madvise_free_walk_ops: the PTEs
+ * of [addr, end) in one PTE page (a huge PMD is left alone, see the header).
+ */
+function madvise_free_pte_range(pmdp: number, addr: number, end: number, walk: mm_walk<madvise_walk_private>): number {
+  const mm = walk.mm, vma = walk.vma!;
+  if (!pmd_is_table(mm.pgd.load(pmdp))) return 0;
   let ptep = pte_offset_map(mm, addr);
-  if (ptep < 0) return false;
+  if (ptep < 0) return 0;
   const ptl = pte_lockptr(mm, ptep);
   let nr_swap = 0, flush = false;
   spin_lock(ptl);
@@ -110,12 +117,18 @@ function madvise_free_pte_range(vma: vm_area_struct, addr: number, end: number):
   }
   spin_unlock(ptl);
   if (nr_swap !== 0) add_mm_counter(mm, MM_SWAPENTS, nr_swap);
-  return flush;
+  if (flush) walk.private.flush = true;
+  return 0;
 }
+
+const madvise_free_walk_ops: mm_walk_ops<madvise_walk_private> = Object.freeze({
+  pmd_entry: madvise_free_pte_range,
+  walk_lock: PGWALK_RDLOCK,
+});
 
 /**
  * madvise_free_single_vma() - MADV_FREE over [start, end) of one VMA.
- * Installed in madvise_handlers (mmap_lock held for read).
+ * Called by madvise_vma_behavior() (mmap_lock held for read).
  * Context: may sleep (notifiers).
  * Return: 0; -EINVAL for a VMA that is not private anonymous memory, or
  * is locked, VM_PFNMAP or hugetlb (madvise_dontneed_free_valid_vma).
@@ -128,14 +141,9 @@ export function* madvise_free_single_vma(vma: vm_area_struct, start: number, end
   if (s >= e) return -EINVAL;
   const range = mmu_notifier_range_init(MMU_NOTIFY_CLEAR, MMU_NOTIFIER_RANGE_BLOCKABLE, mm, s, e);
   yield* mmu_notifier_invalidate_range_start(range);
-  let flush = false;
-  for (let addr = s; addr < e;) {
-    const next = pmd_addr_end(addr, e);
-    const pmdp = pmd_off(mm, addr);
-    if (pmdp >= 0 && pmd_is_table(mm.pgd.load(pmdp))) flush = madvise_free_pte_range(vma, addr, next) || flush;
-    addr = next;
-  }
-  if (flush) flush_tlb_range(vma, s, e);
+  const priv: madvise_walk_private = { flush: false };
+  yield* walk_page_range(mm, s, e, madvise_free_walk_ops, priv);
+  if (priv.flush) flush_tlb_range(vma, s, e);
   yield* mmu_notifier_invalidate_range_end(range);
   count_event('madvise_free');
   return 0;
@@ -206,9 +214,40 @@ function* pageout_split_partial_folios(vma: vm_area_struct, addr: number, end: n
   }
 }
 
+/*
+ * madvise_cold_or_pageout_pte_range() - pmd_entry of cold_walk_ops: isolate
+ * the folios [addr, end) maps in one PMD (a THP the range covers only in
+ * part is split first) and reclaim them before the next PMD.
+ */
+function* madvise_cold_or_pageout_pte_range(pmdp: number, addr: number, end: number,
+                                            walk: mm_walk<null>): Sleepable<number> {
+  const mm = walk.mm, vma = walk.vma!;
+  const list: page[] = [];
+  let pmd = mm.pgd.load(pmdp);
+  if (pmd_trans_huge(pmd) && pmd_present(pmd) && end - addr < PMD_SIZE) {
+    /* only part of the THP is advised: split the PMD, then the folio below */
+    yield* split_huge_pmd_address(vma, addr);
+    pmd = mm.pgd.load(pmdp);
+  }
+  if (pmd_is_table(pmd)) {
+    yield* pageout_split_partial_folios(vma, addr, end);
+    madvise_pageout_pte_range(vma, addr, end, list);
+  } else if (pmd_trans_huge(pmd) && pmd_present(pmd)) {
+    pageout_isolate(pfn_to_page(pmd_pfn(pmd)), list);
+  }
+  if (list.length > 0) yield* reclaim_pages(list);   /* reclaim splits a THP into small folios first */
+  return 0;
+}
+
+/* cold_walk_ops - MADV_PAGEOUT's walk (Linux shares it with MADV_COLD, which this model does not have) */
+const cold_walk_ops: mm_walk_ops<null> = Object.freeze({
+  pmd_entry: madvise_cold_or_pageout_pte_range,
+  walk_lock: PGWALK_RDLOCK,
+});
+
 /**
  * madvise_pageout() - MADV_PAGEOUT over [start, end) of one VMA. Installed
- * in madvise_handlers (mmap_lock held for read).
+ * by madvise_vma_behavior() (mmap_lock held for read).
  * Context: may sleep (notifiers). Return: 0; -EINVAL for a locked,
  * VM_PFNMAP or hugetlb VMA (can_madv_lru_vma). File mappings are skipped
  * (file writeback is not modelled).
@@ -216,30 +255,9 @@ function* pageout_split_partial_folios(vma: vm_area_struct, addr: number, end: n
 export function* madvise_pageout(vma: vm_area_struct, start: number, end: number): Sleepable<number> {
   if (vma.vm_flags & (VM_LOCKED | VM_PFNMAP | VM_HUGETLB)) return -EINVAL;
   if (!vma_is_anonymous(vma)) return 0;
-  const mm = vma.vm_mm;
   const s = Math.max(vma.vm_start, start), e = Math.min(vma.vm_end, end);
-  const list: page[] = [];
-  for (let addr = s; addr < e;) {
-    const next = pmd_addr_end(addr, e);
-    const pmdp = pmd_off(mm, addr);
-    let pmd = pmdp >= 0 ? mm.pgd.load(pmdp) : 0;
-    if (pmd_trans_huge(pmd) && pmd_present(pmd) && next - addr < PMD_SIZE) {
-      /* only part of the THP is advised: split the PMD, then the folio below */
-      yield* split_huge_pmd_address(vma, addr);
-      pmd = mm.pgd.load(pmd_off(mm, addr));
-    }
-    if (pmd_is_table(pmd)) {
-      yield* pageout_split_partial_folios(vma, addr, next);
-      madvise_pageout_pte_range(vma, addr, next, list);
-    } else if (pmd_trans_huge(pmd) && pmd_present(pmd)) {
-      pageout_isolate(pfn_to_page(pmd_pfn(pmd)), list);
-    }
-    if (list.length > 0) yield* reclaim_pages(list);   /* reclaim splits a THP into small folios first */
-    addr = next;
-  }
+  if (s < e) yield* walk_page_range(vma.vm_mm, s, e, cold_walk_ops, null);
   count_event('madvise_pageout');
   return 0;
 }
 
-madvise_handlers.set(MADV_FREE, { write: false, fn: madvise_free_single_vma });
-madvise_handlers.set(MADV_PAGEOUT, { write: false, fn: madvise_pageout });

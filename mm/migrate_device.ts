@@ -25,8 +25,7 @@
  *                       (the destination if still MIGRATE, else the
  *                       source); unlock and release both
  *
- * Simplified: the LRU calls go through migrate_device_hooks (installed by
- * the LRU code, issue 4). Large folios (MIGRATE_VMA_SELECT_COMPOUND: a
+ * Large folios (MIGRATE_VMA_SELECT_COMPOUND: a
  * THP collected into one PMD migration entry and mapped on the device
  * side by one device-private PMD; the split fallback) are in
  * mm/migrate_device_huge.ts.
@@ -38,7 +37,7 @@ import {
 } from '../include/linux/mm.js';
 import {
   pte_none, pte_present, pte_write, pte_dirty, pte_pfn, pte_soft_dirty, pte_mkwrite, pte_mkdirty,
-  pmd_trans_huge, pmd_is_table, type pte_t,
+  pmd_trans_huge, pmd_is_table, pmd_addr_end, type pte_t,
 } from '../include/linux/pgtable.js';
 import {
   pte_to_swp_entry, swp_entry_to_pte, is_device_private_entry, is_writable_device_private_entry,
@@ -69,14 +68,14 @@ import {
   pfn_to_page, pfn_valid, put_page, get_page, get_page_unless_zero, is_zero_pfn, alloc_pages, copy_highpage,
 } from './page_alloc.js';
 import {
-  pmd_off, pmd_alloc, pte_offset_map, pte_alloc_map, pte_lockptr, ptep_get, ptep_get_and_clear, set_pte_at,
+  pmd_alloc, pte_offset_map, pte_alloc_map, pte_lockptr, ptep_get, ptep_get_and_clear, set_pte_at,
   flush_tlb_range, flush_tlb_page,
 } from './pgtable.js';
-import { vm_normal_page, mk_pte, fault_hooks } from './memory.js';
+import { vm_normal_page, mk_pte } from './memory.js';
 import { anon_vma_prepare, folio_add_new_anon_rmap, folio_remove_rmap_pte } from './rmap.js';
 import { folio_maybe_dma_pinned } from './gup.js';
 import { folio_trylock, folio_lock, folio_unlock } from './filemap.js';
-import { pmd_addr_end } from './zap.js';
+import { walk_page_range, PGWALK_RDLOCK, type mm_walk, type mm_walk_ops } from './pagewalk.js';
 import {
   folio_mapped, folio_mapping, folio_total_mapcount, try_to_migrate, remove_migration_ptes, folio_migrate_mapping, folio_migrate_flags,
   MIGRATEPAGE_SUCCESS,
@@ -90,22 +89,11 @@ import {
   compound_chunk, collect_compound_hole, migrate_vma_collect_huge_pmd, split_large_folios,
   expand_compound_entry, migrate_vma_insert_huge_pmd_page,
 } from './migrate_device_huge.js';
+import { BUG } from '../include/asm-generic/bug.js';
+import { mem_cgroup_charge } from './memcontrol.js';
+import { folio_add_lru, folio_isolate_lru, folio_putback_lru } from './swap.js';
+import { GFP_KERNEL } from '../include/linux/gfp.js';
 
-
-/**
- * Slots for the subsystems this file leans on but does not own. Each is
- * null until its subsystem installs it; the behaviour while empty is
- * written next to each slot.
- */
-export const migrate_device_hooks: {
-  /* issue 4 (LRU): folio_isolate_lru(): take a reference and remove the folio from its LRU list; false if it
-     was not on one. Empty: folios are not on any LRU, and collect's reference stands for the isolation one. */
-  isolate_lru: ((f: page) => boolean) | null;
-  /* issue 4: folio_putback_lru(): back on the LRU, dropping the isolation reference. Empty: put_page(). */
-  putback_lru: ((f: page) => void) | null;
-  /* issue 4: folio_add_lru() of a migrated or restored system folio. Empty: nothing. */
-  add_lru: ((f: page) => void) | null;
-} = { isolate_lru: null, putback_lru: null, add_lru: null };
 
 /* ------------------------------------------------------------------ collect */
 
@@ -238,32 +226,48 @@ function collect_hole_chunk(m: migrate_vma, start: number, end: number): void {
   else collect_hole(m, start, end);
 }
 
+/* migrate_vma_collect_hole() - pte_hole: nothing mapped over [start, end); each PMD's worth on its own */
+function migrate_vma_collect_hole(start: number, end: number, _depth: number, walk: mm_walk<migrate_vma>): number {
+  for (let addr = start; addr < end;) {
+    const next = pmd_addr_end(addr, end);
+    collect_hole_chunk(walk.private, addr, next);
+    addr = next;
+  }
+  return 0;
+}
+
 /*
- * migrate_vma_collect_pmd() - one PMD's worth of [start, end). A PMD leaf
- * (a THP, or a device-private THP) goes to migrate_vma_collect_huge_pmd()
- * (mm/migrate_device_huge.ts): one compound entry, or a split; the huge
- * zero page is a hole (one compound hole when asked, else it is split
- * first). Under a PTE page, large folios are split and the PTEs collected
- * one by one.
+ * migrate_vma_collect_pmd() - pmd_entry: one PMD's worth of [start, end).
+ * A PMD leaf (a THP, or a device-private THP) goes to
+ * migrate_vma_collect_huge_pmd() (mm/migrate_device_huge.ts): one compound
+ * entry, or a split; the huge zero page is a hole (one compound hole when
+ * asked, else it is split first). Under a PTE page, large folios are split
+ * and the PTEs collected one by one.
  */
-function* collect_pmd(m: migrate_vma, start: number, end: number): Sleepable {
-  const mm = m.vma.vm_mm;
-  const pmdp = pmd_off(mm, start);
-  if (pmdp < 0) { collect_hole_chunk(m, start, end); return; }
+function* migrate_vma_collect_pmd(pmdp: number, start: number, end: number, walk: mm_walk<migrate_vma>): Sleepable<number> {
+  const m = walk.private, mm = walk.mm;
   let pmd = mm.pgd.load(pmdp);
   if (pmd_trans_huge(pmd) && is_huge_zero_pmd(pmd)) {
-    if (vma_is_anonymous(m.vma) && compound_chunk(m, start, end)) { collect_compound_hole(m); return; }
+    if (vma_is_anonymous(m.vma) && compound_chunk(m, start, end)) { collect_compound_hole(m); return 0; }
     yield* __split_huge_pmd(m.vma, pmdp, start);
     pmd = mm.pgd.load(pmdp);
   } else if (pmd_is_huge(pmd)) {
-    if ((yield* migrate_vma_collect_huge_pmd(m, pmdp, start, end)) === 0) return;
+    if ((yield* migrate_vma_collect_huge_pmd(m, pmdp, start, end)) === 0) return 0;
     pmd = mm.pgd.load(pmdp);
   }
-  if (pmd === 0) { collect_hole_chunk(m, start, end); return; }
-  if (!pmd_is_table(pmd)) { collect_skip(m, start, end); return; }
+  if (pmd === 0) { collect_hole_chunk(m, start, end); return 0; }
+  if (!pmd_is_table(pmd)) { collect_skip(m, start, end); return 0; }
   yield* split_large_folios(m, start, end);
   collect_pte_range(m, start, end);
+  return 0;
 }
+
+/* migrate_vma_walk_ops - how migrate_vma_collect() walks the range (mmap_lock held for read) */
+const migrate_vma_walk_ops: mm_walk_ops<migrate_vma> = Object.freeze({
+  pmd_entry: migrate_vma_collect_pmd,
+  pte_hole: migrate_vma_collect_hole,
+  walk_lock: PGWALK_RDLOCK,
+});
 
 /*
  * migrate_vma_collect() - walk [start, end) inside one MMU_NOTIFY_MIGRATE
@@ -275,11 +279,7 @@ function* migrate_vma_collect(m: migrate_vma): Sleepable {
   yield* mmu_notifier_invalidate_range_start(range);
   const broken = race_mutations.end_invalidation_before_walk;     /* TEST ONLY: lib/sim/mutations.ts */
   if (broken) yield* mmu_notifier_invalidate_range_end(range);
-  for (let addr = m.start; addr < m.end;) {
-    const next = pmd_addr_end(addr, m.end);
-    yield* collect_pmd(m, addr, next);
-    addr = next;
-  }
+  yield* walk_page_range(m.vma.vm_mm, m.start, m.end, migrate_vma_walk_ops, m);
   if (!broken) yield* mmu_notifier_invalidate_range_end(range);
   m.end = m.start + m.npages * PAGE_SIZE;
 }
@@ -298,18 +298,15 @@ function migrate_vma_check_page(p: page, fault_page: page | null): boolean {
   return f._refcount - extra <= folio_total_mapcount(f);
 }
 
-/* folio_isolate_lru() through the hook; without an LRU the collect reference stands in */
+/* folio_isolate_lru(), whose reference replaces collect's */
 function isolate(f: page): boolean {
-  const iso = migrate_device_hooks.isolate_lru;
-  if (iso === null) return true;
-  if (!iso(f)) return false;
+  if (!folio_isolate_lru(f)) return false;
   put_page(f);          /* isolation took its own reference: drop collect's */
   return true;
 }
 
 function putback(f: page): void {
-  if (migrate_device_hooks.putback_lru !== null) migrate_device_hooks.putback_lru(f);
-  else put_page(f);
+  folio_putback_lru(f);
 }
 
 /**
@@ -430,7 +427,7 @@ function* migrate_vma_insert_page(m: migrate_vma, addr: number, p: page, src: Fl
   const ptep = pte_alloc_map(mm, addr);
   if (ptep < 0) return abort();
   if (anon_vma_prepare(vma) !== 0) return abort();
-  if (fault_hooks.memcg_charge !== null && fault_hooks.memcg_charge(p, mm) !== 0) return abort();
+  if (mem_cgroup_charge(p, mm, GFP_KERNEL) !== 0) return abort();
   SetPageUptodate(p);
 
   let entry: pte_t;
@@ -456,7 +453,7 @@ function* migrate_vma_insert_page(m: migrate_vma, addr: number, p: page, src: Fl
   }
   inc_mm_counter(mm, MM_ANONPAGES);
   folio_add_new_anon_rmap(p, vma, addr);
-  if (!is_zone_device_page(p)) migrate_device_hooks.add_lru?.(p);
+  if (!is_zone_device_page(p)) folio_add_lru(p);
   get_page(p);
   if (flush) { ptep_get_and_clear(mm, addr, ptep); flush_tlb_page(vma, addr); }
   set_pte_at(mm, addr, ptep, entry);
@@ -495,7 +492,7 @@ function* __migrate_device_pages(src: Float64Array | number[], dst: Float64Array
     }
     if (p === null) {
       if (!(src[i] & MIGRATE_PFN_MIGRATE)) continue;
-      if (m === null) throw new Error('BUG: hole to populate without a VMA (migrate_device_pages)');
+      if (m === null) BUG('hole to populate without a VMA (migrate_device_pages)');
       const addr = m.start + i * PAGE_SIZE;
       if (range === null) {
         range = mmu_notifier_range_init_owner(MMU_NOTIFY_MIGRATE, MMU_NOTIFIER_RANGE_BLOCKABLE, m.vma.vm_mm,
@@ -515,7 +512,7 @@ function* __migrate_device_pages(src: Float64Array | number[], dst: Float64Array
       src[i] -= src[i] & MIGRATE_PFN_MIGRATE;
       continue;
     }
-    if (PageWriteback(f)) throw new Error(`BUG: migrating a folio under writeback pfn ${f.pfn}`);
+    if (PageWriteback(f)) BUG(`migrating a folio under writeback pfn ${f.pfn}`);
     const extra = m !== null && m.fault_page === p ? 1 : 0;
     const r = folio_migrate_mapping(mapping, newf, f, extra);
     if (r !== MIGRATEPAGE_SUCCESS) src[i] -= src[i] & MIGRATE_PFN_MIGRATE;
@@ -556,7 +553,7 @@ export function* migrate_device_pages(src: Float64Array | number[], dst: Float64
 /* ----------------------------------------------------------------- finalize */
 
 function release_dst(d: page, fault_folio: page | null): void {
-  if (fault_folio === d) throw new Error('BUG: the faulting page used as a destination');
+  if (fault_folio === d) BUG('the faulting page used as a destination');
   folio_unlock(d);
   put_page(d);
 }
@@ -578,7 +575,7 @@ function __migrate_device_finalize(src: Float64Array | number[], dst: Float64Arr
       if (d !== null) release_dst(d, fault_folio);
       d = s;
     }
-    if (!is_zone_device_page(d)) migrate_device_hooks.add_lru?.(d);
+    if (!is_zone_device_page(d)) folio_add_lru(d);
     remove_migration_ptes(s, d);
     if (fault_folio !== s) folio_unlock(s);
     put_page(s);

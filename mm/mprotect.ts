@@ -13,13 +13,13 @@
  * writable entries from vm_page_prot. Writable migration and
  * device-private entries are downgraded to read-only ones; a
  * device-exclusive entry is restored to a present PTE of the new
- * protection (the invalidation revoked the device's access; issue 5).
+ * protection (the invalidation revoked the device's access).
  */
 import type { vm_area_struct, mm_struct } from '../include/linux/mm_types.js';
 import {
   PAGE_SIZE, PAGE_ALIGN, VM_READ, VM_WRITE, VM_EXEC, VM_SHARED, VM_ACCESS_FLAGS, VM_HUGETLB,
 } from '../include/linux/mm.js';
-import { pte_none, pte_present, pte_modify, pte_mkwrite, pte_dirty, pmd_is_table } from '../include/linux/pgtable.js';
+import { pte_none, pte_present, pte_modify, pte_mkwrite, pte_dirty, pmd_is_table, pmd_addr_end } from '../include/linux/pgtable.js';
 import {
   pte_to_swp_entry, swp_entry_to_pte, is_writable_migration_entry, is_writable_device_private_entry,
   make_readable_migration_entry, make_readable_device_private_entry, swp_offset_pfn, pte_swp_exclusive,
@@ -35,7 +35,6 @@ import { count_event, trace_event } from '../lib/sim/trace.js';
 import { mmap_write_lock, mmap_write_unlock } from './mmap_lock.js';
 import { find_vma, split_vma, vma_merge } from './vma.js';
 import { vm_get_page_prot, calc_vm_prot_bits } from './mmap.js';
-import { pmd_addr_end } from './zap.js';
 import { pmd_off, pte_offset_map, pte_lockptr, ptep_get, set_pte_at, flush_tlb_range } from './pgtable.js';
 import { vm_normal_page, restore_exclusive_pte } from './memory.js';
 import { vma_adjust_trans_huge } from './huge_memory.js';
@@ -44,17 +43,8 @@ import { pfn_to_page } from './page_alloc.js';
 import {
   mmu_notifier_range_init, mmu_notifier_invalidate_range_start, mmu_notifier_invalidate_range_end,
 } from './mmu_notifier.js';
-
-/**
- * Slots for huge PMDs (issue 4: change_huge_pmd) inside a range being
- * changed: true when the PMD was handled as a whole, false when it was
- * split and its PTEs are left to change_pte_range(); and for hugetlb VMAs
- * (issue 4: hugetlb_change_protection, returning the pages changed).
- */
-export const mprotect_hooks: {
-  change_huge_pmd: ((vma: vm_area_struct, pmdp: number, addr: number, next: number, newprot: number) => boolean) | null;
-  hugetlb_change_protection: ((vma: vm_area_struct, start: number, end: number, newprot: number) => number) | null;
-} = { change_huge_pmd: null, hugetlb_change_protection: null };
+import { change_huge_pmd } from './huge_memory_pmd.js';
+import { hugetlb_change_protection } from './hugetlb.js';
 
 /* can_change_pte_writable() for a private mapping: exclusive anonymous page, already dirty */
 function can_change_pte_writable(vma: vm_area_struct, addr: number, pte: number): boolean {
@@ -113,16 +103,15 @@ export function* change_protection(vma: vm_area_struct, start: number, end: numb
   const range = mmu_notifier_range_init(MMU_NOTIFY_PROTECTION_VMA, MMU_NOTIFIER_RANGE_BLOCKABLE, mm, start, end);
   yield* mmu_notifier_invalidate_range_start(range);
   let pages = 0;
-  const hugetlb = (vma.vm_flags & VM_HUGETLB) !== 0 && mprotect_hooks.hugetlb_change_protection !== null;
-  if (hugetlb) pages = mprotect_hooks.hugetlb_change_protection!(vma, start, end, newprot);
+  const hugetlb = (vma.vm_flags & VM_HUGETLB) !== 0;
+  if (hugetlb) pages = hugetlb_change_protection(vma, start, end, newprot);
   for (let addr = hugetlb ? end : start; addr < end;) {
     const next = pmd_addr_end(addr, end);
     const pmdp = pmd_off(mm, addr);
     if (pmdp >= 0) {
       const pmd = mm.pgd.load(pmdp);
       if (pmd !== 0 && !pmd_is_table(pmd)) {
-        if (mprotect_hooks.change_huge_pmd === null) throw new Error('BUG: huge PMD without THP support');
-        if (mprotect_hooks.change_huge_pmd(vma, pmdp, addr, next, newprot)) { pages += (next - addr) / PAGE_SIZE; addr = next; continue; }
+        if (change_huge_pmd(vma, pmdp, addr, next, newprot)) { pages += (next - addr) / PAGE_SIZE; addr = next; continue; }
       }
       if (pmd_is_table(mm.pgd.load(pmdp))) pages += change_pte_range(vma, pte_offset_map(mm, addr), addr, next, newprot);
     }

@@ -28,10 +28,10 @@
  */
 import type { vm_area_struct, mm_struct, page, address_space } from '../include/linux/mm_types.js';
 import type { file, inode } from '../include/linux/sched.js';
-import { PAGE_SIZE, PMD_SIZE, PUD_SIZE, page_folio } from '../include/linux/mm.js';
+import { PAGE_SIZE, PMD_SIZE, page_folio } from '../include/linux/mm.js';
 import {
-  pte_present, pte_pfn, pte_soft_dirty, pte_dirty, pte_young, pte_none, _PAGE_PSE, _PAGE_UFFD_WP,
-  PTE_LEVEL, PMD_LEVEL, PUD_LEVEL, type pte_t,
+  pte_present, pte_pfn, pte_soft_dirty, pte_dirty, pte_young, pte_none, pmd_is_table, _PAGE_PSE, _PAGE_UFFD_WP,
+  type pte_t,
 } from '../include/linux/pgtable.js';
 import {
   pte_to_swp_entry, non_swap_entry, is_pfn_swap_entry, swp_type, swp_offset, swp_offset_pfn,
@@ -42,11 +42,11 @@ import { EINVAL, ESRCH } from '../include/uapi/asm-generic/errno.js';
 import { current, type Sleepable } from '../lib/sim/sched.js';
 import { pfn_to_page, pfn_valid } from './page_alloc.js';
 import { vm_normal_page } from './memory.js';
-import { find_vma } from './vma.js';
+import { pte_offset_map } from './pgtable.js';
+import { walk_page_range, walk_page_vma, PGWALK_RDLOCK, type mm_walk, type mm_walk_ops } from './pagewalk.js';
 import { mmap_read_lock, mmap_read_unlock } from './mmap_lock.js';
 import { register_path, alloc_ino } from './file.js';
 import { mmgrab, mmdrop } from './task.js';
-import { register_boot_hook } from './init.js';
 
 export const PM_ENTRY_BYTES = 8;
 export const PM_PFRAME_BITS = 55;
@@ -70,21 +70,28 @@ function precise_page_mapcount(p: page): number {
 }
 
 /*
- * The entry that maps addr: a PTE, or a huge leaf one or two levels up,
- * with its size. A non-present PMD leaf (a THP under migration, a
- * device-private THP) is a swap entry for the whole 2 MiB.
+ * huge_leaf() - the value of a PMD or PUD entry that maps its whole size
+ * itself (a huge leaf, PROT_NONE included), or of a non-present PMD (a THP
+ * under migration, a device-private THP: a swap entry for the whole 2 MiB);
+ * 0 for anything else.
  */
-function leaf_entry(mm: mm_struct, addr: number): { val: number; size: number } {
-  const ptep = mm.pgd.lookup(addr, PTE_LEVEL);
-  if (ptep >= 0) return { val: mm.pgd.load(ptep), size: PAGE_SIZE };
-  for (const [level, size] of [[PMD_LEVEL, PMD_SIZE], [PUD_LEVEL, PUD_SIZE]]) {
-    const p = mm.pgd.lookup(addr, level);
-    if (p < 0) continue;
-    const v = mm.pgd.load(p);
-    if (level === PMD_LEVEL && is_swap_pmd(v)) return { val: v, size };
-    return (v & _PAGE_PSE) !== 0 ? { val: v, size } : { val: 0, size: PAGE_SIZE };
+function huge_leaf(e: number, size: number): number {
+  return (e & _PAGE_PSE) !== 0 || (size === PMD_SIZE && is_swap_pmd(e)) ? e : 0;
+}
+
+/*
+ * pte_range_each() - call fn(addr, entry, size) for each page of [addr,
+ * end) under one non-empty PMD entry: its PTEs, or the huge entry itself.
+ */
+function pte_range_each(mm: mm_struct, pmdp: number, addr: number, end: number,
+                        fn: (addr: number, e: number, size: number) => void): void {
+  const pmd = mm.pgd.load(pmdp);
+  if (!pmd_is_table(pmd)) {
+    const leaf = huge_leaf(pmd, PMD_SIZE);
+    for (; addr < end; addr += PAGE_SIZE) fn(addr, leaf, PMD_SIZE);
+    return;
   }
-  return { val: 0, size: PAGE_SIZE };
+  for (let ptep = pte_offset_map(mm, addr); addr < end; addr += PAGE_SIZE, ptep++) fn(addr, mm.pgd.load(ptep), PAGE_SIZE);
 }
 
 /**
@@ -122,9 +129,49 @@ export function pte_to_pagemap_entry(vma: vm_area_struct, addr: number, pte: pte
   return make_pme(frame, flags);
 }
 
+/* struct pagemapread - the walk state of one pagemap_read(): the next entry of the buffer to fill */
+interface pagemapread {
+  pos: number;
+  buffer: DataView;
+  show_pfn: boolean;
+}
+
+function add_to_pagemap(pme: bigint, pm: pagemapread): void {
+  pm.buffer.setBigUint64(pm.pos * PM_ENTRY_BYTES, pme, true);
+  pm.pos++;
+}
+
+/* pagemap_pte_hole() - nothing mapped (or no VMA) over [start, end): entries of 0 */
+function pagemap_pte_hole(start: number, end: number, _depth: number, walk: mm_walk<pagemapread>): number {
+  for (let addr = start; addr < end; addr += PAGE_SIZE) add_to_pagemap(0n, walk.private);
+  return 0;
+}
+
+/* pagemap_pmd_range() - pmd_entry: one entry per page, from its PTE or the huge PMD */
+function pagemap_pmd_range(pmdp: number, addr: number, end: number, walk: mm_walk<pagemapread>): number {
+  const pm = walk.private, vma = walk.vma!;
+  pte_range_each(walk.mm, pmdp, addr, end, (a, e, size) => add_to_pagemap(pte_to_pagemap_entry(vma, a, e, size, pm.show_pfn), pm));
+  return 0;
+}
+
+/* pagemap_hugetlb_range() - hugetlb_entry: one entry per page of a huge page */
+function pagemap_hugetlb_range(ptep: number, hmask: number, addr: number, end: number, walk: mm_walk<pagemapread>): number {
+  const pm = walk.private, size = -hmask, leaf = huge_leaf(walk.mm.pgd.load(ptep), size);
+  for (; addr < end; addr += PAGE_SIZE) add_to_pagemap(pte_to_pagemap_entry(walk.vma!, addr, leaf, size, pm.show_pfn), pm);
+  return 0;
+}
+
+const pagemap_ops: mm_walk_ops<pagemapread> = Object.freeze({
+  pmd_entry: pagemap_pmd_range,
+  pte_hole: pagemap_pte_hole,
+  hugetlb_entry: pagemap_hugetlb_range,
+  walk_lock: PGWALK_RDLOCK,
+});
+
 /**
  * pagemap_read() - fill buf with the entries of the pages starting at
- * virtual page pos / 8 of mm (holes and addresses past the last VMA read 0).
+ * virtual page pos / 8 of mm (holes, VM_PFNMAP VMAs and addresses past the
+ * last VMA read 0).
  * Return: bytes copied (0 at or past the end of the address space);
  * -EINVAL for a position or length that is not a multiple of 8.
  * Context: may sleep (takes mmap_lock for read).
@@ -134,20 +181,11 @@ export function* pagemap_read(mm: mm_struct, buf: Uint8Array, pos: number, show_
   const start = (pos / PM_ENTRY_BYTES) * PAGE_SIZE;
   const end = Math.min(start + (buf.length / PM_ENTRY_BYTES) * PAGE_SIZE, mm.task_size);
   if (start >= end) return 0;
-  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  const pm: pagemapread = { pos: 0, buffer: new DataView(buf.buffer, buf.byteOffset, buf.byteLength), show_pfn };
   yield* mmap_read_lock(mm);
-  let i = 0;
-  for (let addr = start; addr < end; addr += PAGE_SIZE, i++) {
-    const vma = find_vma(mm, addr);
-    let pme = 0n;
-    if (vma !== null && vma.vm_start <= addr) {
-      const { val, size } = leaf_entry(mm, addr);
-      pme = pte_to_pagemap_entry(vma, addr, val, size, show_pfn);
-    }
-    view.setBigUint64(i * PM_ENTRY_BYTES, pme, true);
-  }
+  yield* walk_page_range(mm, start, end, pagemap_ops, pm);
   mmap_read_unlock(mm);
-  return i * PM_ENTRY_BYTES;
+  return pm.pos * PM_ENTRY_BYTES;
 }
 
 /** struct mem_size_stats - what one smaps walk adds up, in bytes. */
@@ -189,31 +227,55 @@ function smaps_account(mss: mem_size_stats, p: page, dirty: boolean, young: bool
   else mss.private_clean += PAGE_SIZE;
 }
 
+/*
+ * smaps_pte_entry() - account the page at addr, mapped by entry val (a PTE,
+ * or a huge entry of the given size covering addr).
+ */
+function smaps_pte_entry(mss: mem_size_stats, vma: vm_area_struct, addr: number, val: number, size: number): void {
+  if (pte_none(val)) return;
+  if (pte_present(val)) {
+    const idx = Math.floor((addr % size) / PAGE_SIZE);
+    const p = size === PAGE_SIZE ? vm_normal_page(vma, addr, val)
+      : pfn_valid(pte_pfn(val) + idx) ? pfn_to_page(pte_pfn(val) + idx) : null;
+    if (p !== null) smaps_account(mss, p, pte_dirty(val), pte_young(val), size === PMD_SIZE);
+    return;
+  }
+  const entry = pte_to_swp_entry(val);
+  if (!non_swap_entry(entry)) mss.swap += PAGE_SIZE;
+  else if (is_pfn_swap_entry(entry)) {
+    const idx = Math.floor((addr % size) / PAGE_SIZE);     /* a PMD-level entry names the head */
+    smaps_account(mss, pfn_to_page(swp_offset_pfn(entry) + idx), false, false, false);
+  }
+}
+
+/* smaps_pte_range() - pmd_entry: the pages under one PMD entry (smaps_pmd_entry for a huge one) */
+function smaps_pte_range(pmdp: number, addr: number, end: number, walk: mm_walk<mem_size_stats>): number {
+  const vma = walk.vma!;
+  pte_range_each(walk.mm, pmdp, addr, end, (a, e, size) => smaps_pte_entry(walk.private, vma, a, e, size));
+  return 0;
+}
+
+/* smaps_hugetlb_range() - hugetlb_entry: the pages of one huge page, accounted as resident pages */
+function smaps_hugetlb_range(ptep: number, hmask: number, addr: number, end: number, walk: mm_walk<mem_size_stats>): number {
+  const size = -hmask, leaf = huge_leaf(walk.mm.pgd.load(ptep), size);
+  for (; addr < end; addr += PAGE_SIZE) smaps_pte_entry(walk.private, walk.vma!, addr, leaf, size);
+  return 0;
+}
+
+const smaps_walk_ops: mm_walk_ops<mem_size_stats> = Object.freeze({
+  pmd_entry: smaps_pte_range,
+  hugetlb_entry: smaps_hugetlb_range,
+  walk_lock: PGWALK_RDLOCK,
+});
+
 /**
  * smaps_vma() - the smaps counters of one VMA (smap_gather_stats).
  * Context: mmap_lock held by the caller.
  */
-export function smaps_vma(vma: vm_area_struct): mem_size_stats {
+export function* smaps_vma(vma: vm_area_struct): Sleepable<mem_size_stats> {
   const mss = empty_mss();
   mss.size = vma.vm_end - vma.vm_start;
-  const mm = vma.vm_mm;
-  for (let addr = vma.vm_start; addr < vma.vm_end; addr += PAGE_SIZE) {
-    const { val, size } = leaf_entry(mm, addr);
-    if (pte_none(val)) continue;
-    if (pte_present(val)) {
-      const idx = Math.floor((addr % size) / PAGE_SIZE);
-      const p = size === PAGE_SIZE ? vm_normal_page(vma, addr, val)
-        : pfn_valid(pte_pfn(val) + idx) ? pfn_to_page(pte_pfn(val) + idx) : null;
-      if (p !== null) smaps_account(mss, p, pte_dirty(val), pte_young(val), size === PMD_SIZE);
-      continue;
-    }
-    const entry = pte_to_swp_entry(val);
-    if (!non_swap_entry(entry)) mss.swap += PAGE_SIZE;
-    else if (is_pfn_swap_entry(entry)) {
-      const idx = Math.floor((addr % size) / PAGE_SIZE);     /* a PMD-level entry names the head */
-      smaps_account(mss, pfn_to_page(swp_offset_pfn(entry) + idx), false, false, false);
-    }
-  }
+  yield* walk_page_vma(vma, smaps_walk_ops, mss);
   return mss;
 }
 
@@ -222,7 +284,7 @@ export function* smaps_rollup(mm: mm_struct): Sleepable<mem_size_stats> {
   const total = empty_mss();
   yield* mmap_read_lock(mm);
   for (const vma of mm.mmap) {
-    const m = smaps_vma(vma);
+    const m = yield* smaps_vma(vma);
     for (const k of Object.keys(total) as (keyof mem_size_stats)[]) total[k] += m[k];
   }
   mmap_read_unlock(mm);
@@ -254,7 +316,7 @@ export function* show_smaps(mm: mm_struct): Sleepable<string> {
     const perms = ['r', 'w', 'x'].map((c, i) => (vma.vm_flags & (1 << i) ? c : '-')).join('') +
       (vma.vm_flags & 0x8 ? 's' : 'p');
     out += `${vma.vm_start.toString(16)}-${vma.vm_end.toString(16)} ${perms} ${(vma.vm_pgoff * PAGE_SIZE).toString(16).padStart(8, '0')} 00:00 0 ${vma_name(vma)}\n`;
-    out += show_smap_fields(smaps_vma(vma), true);
+    out += show_smap_fields(yield* smaps_vma(vma), true);
   }
   mmap_read_unlock(mm);
   return out;
@@ -308,8 +370,9 @@ function proc_file(path: string, read: (f: file, buf: Uint8Array, pos: number) =
   register_path(path, ino);
 }
 
-register_boot_hook(() => {
+/** procPagemapInit() - boot: create /proc/self/pagemap, smaps and smaps_rollup. Context: start_kernel(). */
+export function procPagemapInit(): void {
   proc_file('/proc/self/pagemap', pagemap_file_read);
   proc_file('/proc/self/smaps', text_read(show_smaps));
   proc_file('/proc/self/smaps_rollup', text_read(show_smaps_rollup));
-});
+}

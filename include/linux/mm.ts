@@ -16,6 +16,7 @@ export const PMD_SIZE = 2 ** PMD_SHIFT;
 export const PUD_SHIFT = 30;
 export const PUD_SIZE = 2 ** PUD_SHIFT;
 export const PGDIR_SHIFT = 39;
+export const PGDIR_SIZE = 2 ** PGDIR_SHIFT;
 export const PTRS_PER_PTE = 512;
 export const HPAGE_PMD_ORDER = PMD_SHIFT - PAGE_SHIFT;
 export const HPAGE_PMD_NR = 1 << HPAGE_PMD_ORDER;

@@ -24,7 +24,7 @@ import {
   _PAGE_PRESENT, _PAGE_RW, _PAGE_USER, _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PSE,
   _PAGE_GLOBAL, _PAGE_SPECIAL, _PAGE_SOFT_DIRTY,
 } from './pgtable_types.js';
-import { PAGE_SIZE } from './mm.js';
+import { PAGE_SIZE, PMD_SIZE, PUD_SIZE, PGDIR_SIZE } from './mm.js';
 
 export * from './pgtable_types.js';
 
@@ -123,6 +123,30 @@ export const pud_none = pmd_none;
 export const pud_trans_huge = pmd_trans_huge;
 export const pud_pfn = pte_pfn;
 export const pud_write = pte_write;
+
+/** pmd_leaf() - a present huge leaf at PMD level (maps 2 MiB itself). */
+export function pmd_leaf(pmd: pmd_t): boolean { return (pmd & (_PAGE_PRESENT | _PAGE_PSE)) === (_PAGE_PRESENT | _PAGE_PSE); }
+/** pud_leaf() - a present huge leaf at PUD level (a 1 GiB hugetlb page). */
+export const pud_leaf = pmd_leaf;
+export const pud_present = pmd_present;
+
+/*
+ * pgd_addr_end() .. pmd_addr_end() - the end of the entry covering @addr at
+ * that level, capped at @end: the step of every nested page-table loop
+ *
+ *   do { next = pmd_addr_end(addr, end); ... } while (addr = next, addr !== end)
+ *
+ * The P4D level is folded (4-level x86-64): p4d_addr_end() returns @end.
+ * Addresses are below 2^48, so the division is exact in a double.
+ */
+function level_addr_end(addr: number, end: number, size: number): number {
+  const boundary = (Math.floor(addr / size) + 1) * size;
+  return boundary < end ? boundary : end;
+}
+export function pgd_addr_end(addr: number, end: number): number { return level_addr_end(addr, end, PGDIR_SIZE); }
+export function p4d_addr_end(_addr: number, end: number): number { return end; }
+export function pud_addr_end(addr: number, end: number): number { return level_addr_end(addr, end, PUD_SIZE); }
+export function pmd_addr_end(addr: number, end: number): number { return level_addr_end(addr, end, PMD_SIZE); }
 
 /** The base protection bits every user mapping carries. */
 export const _PAGE_TABLE_USER = _PAGE_PRESENT | _PAGE_USER | _PAGE_ACCESSED;

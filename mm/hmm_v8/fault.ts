@@ -38,7 +38,7 @@ import {
   FAULT_FLAG_REMOTE, FAULT_FLAG_ALLOW_RETRY, VM_FAULT_OOM, VM_FAULT_RETRY, VM_FAULT_ERROR,
 } from '../../include/linux/mm.js';
 import {
-  pte_present, pte_protnone, pte_write, pte_pfn, pmd_trans_huge, pmd_write, pmd_pfn, PMD_LEVEL,
+  pte_present, pte_protnone, pte_write, pte_pfn, pmd_trans_huge, pmd_write, pmd_pfn,
 } from '../../include/linux/pgtable.js';
 import {
   HMM_DEVICE_RFAULT, HMM_DEVICE_WFAULT, HMM_COPY_TO_DEVICE, HMM_PTE_SELECT, HMM_PTE_WRITE, HMM_PTE_DIRTY,
@@ -53,8 +53,8 @@ import { count_event, trace_event } from '../../lib/sim/trace.js';
 import { mmap_read_lock, mmap_read_unlock } from '../mmap_lock.js';
 import { find_vma } from '../vma.js';
 import { handle_mm_fault } from '../memory.js';
-import { pte_offset_map, pte_lockptr, ptep_get, pmd_off } from '../pgtable.js';
-import { pmd_addr_end } from '../zap.js';
+import { pte_offset_map, pte_lockptr, ptep_get } from '../pgtable.js';
+import { walk_page_range, PGWALK_RDLOCK, type mm_walk, type mm_walk_ops } from '../pagewalk.js';
 import {
   hmm_mirror_ref, hmm_mirror_unref, hmm_mirror_is_dead, hmm_event_init, hmm_device_fault_start,
   hmm_device_fault_end, mirror_hmm, mirror_pt, type hmm,
@@ -103,13 +103,29 @@ function fault_dev(c: hmm_mirror_fault_ctx, hptr: number, vma: vm_area_struct): 
 }
 
 /*
- * hmm_mirror_fault_pmd() - fill [addr, next), one PMD's worth.
- * Return: 0, -ENOENT (c.addr says where), -ENOMEM.
+ * hmm_mirror_fault_hole() - pte_hole: the CPU maps nothing at addr: stop
+ * the walk there so the caller faults it in.
+ * Return: -ENOENT (c.addr says where), -EAGAIN (backoff).
  */
-function hmm_mirror_fault_pmd(c: hmm_mirror_fault_ctx, vma: vm_area_struct, addr: number, next: number): number {
-  const mm = vma.vm_mm;
-  const pmdp = pmd_off(mm, addr);
-  const pmd = pmdp >= 0 ? mm.pgd.load(pmdp) : 0;
+function* hmm_mirror_fault_hole(addr: number, _next: number, _depth: number,
+                                walk: mm_walk<hmm_mirror_fault_ctx>): Sleepable<number> {
+  const c = walk.private;
+  yield* cond_resched();                 /* a walk is long: invalidations may start meanwhile */
+  if (c.event.backoff) return -EAGAIN;
+  c.addr = addr;
+  return -ENOENT;
+}
+
+/*
+ * hmm_mirror_fault_pmd() - pmd_entry: fill [addr, next), one PMD's worth.
+ * Return: 0, -ENOENT (c.addr says where), -EAGAIN (backoff), -ENOMEM.
+ */
+function* hmm_mirror_fault_pmd(pmdp: number, addr: number, next: number,
+                               walk: mm_walk<hmm_mirror_fault_ctx>): Sleepable<number> {
+  const c = walk.private, vma = walk.vma!, mm = walk.mm;
+  yield* cond_resched();
+  if (c.event.backoff) return -EAGAIN;
+  const pmd = mm.pgd.load(pmdp);
   const hptr0 = hmm_pt_iter_fault(c.iter, addr);
   if (hptr0 < 0) return -ENOMEM;
   if (pmd_trans_huge(pmd)) {                         /* hmm_mirror_fault_hpmd: mirror the THP as 512 entries */
@@ -142,17 +158,16 @@ function hmm_mirror_fault_pmd(c: hmm_mirror_fault_ctx, vma: vm_area_struct, addr
   return ret;
 }
 
+const hmm_mirror_fault_walk_ops: mm_walk_ops<hmm_mirror_fault_ctx> = Object.freeze({
+  pmd_entry: hmm_mirror_fault_pmd,
+  pte_hole: hmm_mirror_fault_hole,
+  walk_lock: PGWALK_RDLOCK,
+});
+
 /* Walk [c.addr, event.end) of the CPU table. Return: 0, -ENOENT, -EAGAIN (backoff), -ENOMEM. */
 function* hmm_mirror_fault_walk(c: hmm_mirror_fault_ctx, vma: vm_area_struct): Sleepable<number> {
-  const end = c.event.end;
-  while (c.addr < end) {
-    yield* cond_resched();                 /* a walk is long: invalidations may start meanwhile */
-    if (c.event.backoff) return -EAGAIN;
-    const addr = c.addr;
-    const next = pmd_addr_end(addr, end);
-    const pmdp = pmd_off(vma.vm_mm, addr);
-    if (pmdp < 0 || vma.vm_mm.pgd.load(pmdp) === 0) return -ENOENT;
-    const ret = hmm_mirror_fault_pmd(c, vma, addr, next);
+  if (c.addr < c.event.end) {
+    const ret = yield* walk_page_range(vma.vm_mm, c.addr, c.event.end, hmm_mirror_fault_walk_ops, c);
     if (ret) return ret;
   }
   yield* cond_resched();

@@ -51,7 +51,7 @@ import {
   PAGE_SIZE, VM_PFNMAP, VM_MIXEDMAP, VM_SHARED, VM_WRITE, VM_FAULT_OOM, VM_FAULT_ERROR, FAULT_FLAG_REMOTE,
   page_mapcount, page_count, inc_mm_counter, dec_mm_counter,
 } from '../../include/linux/mm.js';
-import { pte_none, pte_present, pte_write, pte_pfn, pte_special, pte_mkdirty, pmd_is_table, type pte_t } from '../../include/linux/pgtable.js';
+import { pte_none, pte_present, pte_write, pte_pfn, pte_special, pte_mkdirty, pmd_is_table, pmd_addr_end, type pte_t } from '../../include/linux/pgtable.js';
 import {
   pte_to_swp_entry, swp_entry_to_pte, is_hmm_entry, make_hmm_entry, make_hmm_entry_locked,
 } from '../../include/linux/swapops.js';
@@ -59,9 +59,9 @@ import { PageSwapCache } from '../../include/linux/page-flags.js';
 import { GFP_HIGHUSER_MOVABLE, __GFP_ZERO } from '../../include/linux/gfp.js';
 import { MMU_NOTIFY_CLEAR, MMU_NOTIFIER_RANGE_BLOCKABLE } from '../../include/linux/mmu_notifier.js';
 import {
-  MMU_MIGRATE, HMM_MIGRATE, HMM_PTE_SELECT, HMM_PTE_WRITE, HMM_PTE_DIRTY, hmm_pte_test_valid_dev,
-  hmm_pte_test_valid_dma, hmm_pte_from_pfn, hmm_pte_set, hmm_pte_clear_select, hmm_pte_dma_addr, hmm_pte_valid,
-  type hmm_event, type hmm_mirror, type mmu_notifier_v8,
+  MMU_MIGRATE, HMM_MIGRATE, HMM_PTE_SELECT, HMM_PTE_WRITE, hmm_pte_test_valid_dev, hmm_pte_test_valid_dma,
+  hmm_pte_from_pfn, hmm_pte_set, hmm_pte_clear_select, hmm_pte_dma_addr, hmm_pte_valid, type hmm_event,
+  type hmm_mirror, type mmu_notifier_v8,
 } from '../../include/linux/hmm_v8.js';
 import { EINVAL, ENOENT, ENOMEM, EAGAIN, EFAULT } from '../../include/uapi/asm-generic/errno.js';
 import { cond_resched, type Sleepable } from '../../lib/sim/sched.js';
@@ -75,9 +75,9 @@ import { count_event, trace_event } from '../../lib/sim/trace.js';
 import { alloc_page, put_page, get_page, pfn_to_page, is_zero_pfn } from '../page_alloc.js';
 import { pmd_alloc, pte_alloc_map, pte_offset_map, pte_lockptr, ptep_get, set_pte_at, flush_tlb_range } from '../pgtable.js';
 import { anon_vma_prepare, folio_add_new_anon_rmap, folio_remove_rmap_pte } from '../rmap.js';
-import { handle_mm_fault, vm_normal_page, mk_pte, maybe_mkwrite, fault_hooks } from '../memory.js';
+import { handle_mm_fault, vm_normal_page, mk_pte, maybe_mkwrite } from '../memory.js';
+import { folio_add_lru_vma } from '../swap.js';
 import { mmu_notifier_range_init } from '../mmu_notifier.js';
-import { pmd_addr_end } from '../zap.js';
 import {
   mmu_notifier_invalidate_range_start_excluding, mmu_notifier_invalidate_range_end_excluding,
 } from './mmu_notifier.js';
@@ -89,6 +89,7 @@ import {
 } from './hmm_pt.js';
 import { hmm_mirror_dma_map } from './dma.js';
 import { split_huge_pmd_address, split_folio } from '../huge_memory_split.js';
+import { walk_page_range, PGWALK_RDLOCK, type mm_walk, type mm_walk_ops } from '../pagewalk.js';
 import { folio_lock, folio_unlock } from '../filemap.js';
 import { mem_cgroup_try_charge, mem_cgroup_commit_charge } from './memcg.js';
 
@@ -129,7 +130,7 @@ function mm_hmm_migrate_pass(vma: vm_area_struct, save_pte: Float64Array, start:
         if (p === null) { out.ret = -ENOMEM; break; }
         folio_add_new_anon_rmap(p, vma, addr);
         inc_mm_counter(mm, MM_ANONPAGES);
-        fault_hooks.lru_add?.(p, vma);
+        folio_add_lru_vma(p, vma);
         save_pte[i] = maybe_mkwrite(pte_mkdirty(mk_pte(p, vma.vm_page_prot)), vma);
         count_event('hmm_v8_migrate_hole');
       } else if (pte_present(pte)) {
@@ -286,14 +287,25 @@ function hmm_migrate_install(mirror: hmm_mirror, it: hmm_pt_iter, dst: Float64Ar
   return moved;
 }
 
+/* hmm_migrate_split_pmd() - pmd_entry: a huge PMD becomes a PTE page (its folio is split afterwards) */
+function* hmm_migrate_split_pmd(_pmdp: number, addr: number, _next: number, walk: mm_walk<null>): Sleepable<number> {
+  yield* split_huge_pmd_address(walk.vma!, addr);
+  return 0;
+}
+
+const hmm_migrate_split_walk_ops: mm_walk_ops<null> = Object.freeze({
+  pmd_entry: hmm_migrate_split_pmd,
+  walk_lock: PGWALK_RDLOCK,
+});
+
 /*
  * Split the THPs of [start, end) before registering as a device fault:
  * each split sends its own invalidation, which must not find this
- * migration registered (it would wait for it). The PMD goes first, then
- * the folio, so that each 4 KiB page passes the refcount filter on its own.
+ * migration registered (it would wait for it). The PMDs go first, then
+ * the folios, so that each 4 KiB page passes the refcount filter on its own.
  */
 function* hmm_migrate_split_thp(vma: vm_area_struct, start: number, end: number): Sleepable {
-  for (let addr = start; addr < end; addr = pmd_addr_end(addr, end)) yield* split_huge_pmd_address(vma, addr);
+  yield* walk_page_range(vma.vm_mm, start, end, hmm_migrate_split_walk_ops, null);
   for (let addr = start; addr < end; addr += PAGE_SIZE) {
     const ptep = pte_offset_map(vma.vm_mm, addr);
     const pte = ptep < 0 ? 0 : ptep_get(vma.vm_mm, ptep);

@@ -19,6 +19,7 @@
  */
 import { scenarios, defaultScenario, type Scenario } from './scenarios.js';
 import { era_report, type era } from './era.js';
+import { odp_era_report } from './scenarios/odp.js';
 import { v8_race_replay, v8_race_teardown } from './v8_races.js';
 import { trace_dump, trace_counters, trace_lost } from '../../lib/sim/trace.js';
 import { machineTime, formatNs } from '../../lib/sim/clock.js';
@@ -40,6 +41,7 @@ function main(): void {
     }
     const names = process.argv.slice(process.argv.indexOf('--era') + 2).filter((a) => !a.startsWith('--'));
     for (const line of era_report(eras, names)) console.log(line);
+    if (names.length === 0 || names.includes('odp')) for (const line of odp_era_report(eras)) console.log(line);
     return;
   }
   if (process.argv.includes('--v8-lifetime-race')) {

@@ -181,10 +181,26 @@ export function odp_pitfall_large_read(): odp_pitfall {
     `after ibv_advise_mr: ${formatNs(figures.advised_ns as number)} s, ${figures.advised_retransmits} timeouts`], figures };
 }
 
+/**
+ * odp_era_report() - `hmm-sim --era ERA odp`: the ODP transfer under the
+ * design of each era (v8: ODP on HMM v8; mainline: the interval-notifier
+ * design), with the 2014 design, which predates both, as the baseline.
+ */
+export function odp_era_report(eras: readonly ('v8' | 'mainline')[]): string[] {
+  const designs: ib_odp_design[] = ['2014', ...eras.map((e) => (e === 'v8' ? 'hmm_v8' : 'mainline') as ib_odp_design)];
+  const { rows } = odp_designs_side_by_side(designs);
+  const out = ['# odp: 4 MiB RDMA WRITE into a fresh ODP MR, MADV_DONTNEED, WRITE again (mock mlx5)',
+    `  ${''.padEnd(28)}${designs.map((d) => d.padStart(14)).join('')}`];
+  for (const [k, label] of [['ns', 'simulated time'], ['faults', 'pages faulted/prefetched'], ['invalidations', 'pages invalidated']] as const)
+    out.push(`  ${label.padEnd(28)}${designs.map((d) => (k === 'ns' ? `${(rows[d].ns / 1000).toFixed(1)} us` : String(rows[d][k])).padStart(14)).join('')}`);
+  for (const d of designs) out.push(`  ${d}: ${rows[d].ok ? 'ok' : 'FAILED: bytes differ'}`);
+  return out;
+}
+
 /** odp_designs_side_by_side() - one 4 MiB WRITE + DONTNEED + WRITE per design: time, faults, invalidations. */
-export function odp_designs_side_by_side(): { lines: string[]; rows: Record<ib_odp_design, { ns: number; faults: number; invalidations: number; ok: boolean }> } {
+export function odp_designs_side_by_side(designs: readonly ib_odp_design[] = ib_odp_designs): { lines: string[]; rows: Record<ib_odp_design, { ns: number; faults: number; invalidations: number; ok: boolean }> } {
   const rows = {} as Record<ib_odp_design, { ns: number; faults: number; invalidations: number; ok: boolean }>;
-  for (const d of ib_odp_designs) {
+  for (const d of designs) {
     const { a, b } = rig(d);
     const len = 4 << 20;
     const abuf = a.p.mmap(0, len, RW, ANON), bbuf = b.p.mmap(0, len, RW, ANON);
@@ -199,7 +215,7 @@ export function odp_designs_side_by_side(): { lines: string[]; rows: Record<ib_o
       ok: st === 'IBV_WC_SUCCESS' && same(b.p.read(bbuf, len), pattern(len, 11)) === true };
     for (const l of mlx5_ib_rdma_stat(b.dev)) trace_event('rdma_stat', { design: d, line: l });
   }
-  return { rows, lines: ib_odp_designs.map((d) => `design ${d.padEnd(8)}: ${formatNs(rows[d].ns)} s, ${rows[d].faults} pages faulted or prefetched, ` +
+  return { rows, lines: designs.map((d) => `design ${d.padEnd(8)}: ${formatNs(rows[d].ns)} s, ${rows[d].faults} pages faulted or prefetched, ` +
     `${rows[d].invalidations} invalidated, bytes ok ${rows[d].ok}`) };
 }
 

@@ -7,7 +7,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
   odp_designs_side_by_side, odp_pitfall_rnr, odp_pitfall_readonly, odp_pitfall_fork, odp_pitfall_munmap,
-  odp_pitfall_large_read, odp_scenario,
+  odp_pitfall_large_read, odp_scenario, odp_era_report,
 } from '../../../../tools/hmm-sim/scenarios/odp.js';
 import { scenarios } from '../../../../tools/hmm-sim/scenarios.js';
 
@@ -56,6 +56,13 @@ test('a 16 MiB READ from a cold ODP MR pays one transport timeout per 4 MiB; adv
   assert.is(f.cold_retransmits, 4);
   assert.is(f.advised_retransmits, 0);
   assert.ok((f.cold_ns as number) > 4 * 67e6 && (f.advised_ns as number) < 10e6);
+});
+
+test('hmm-sim --era both odp prints the 2014 baseline, HMM v8 and mainline, all with the right bytes', () => {
+  const out = odp_era_report(['v8', 'mainline']);
+  assert.match(out[1], /2014\s+hmm_v8\s+mainline/);
+  assert.equal(out.slice(-3), ['  2014: ok', '  hmm_v8: ok', '  mainline: ok']);
+  assert.match(out.find((l) => l.includes('pages invalidated'))!, /1024\s+1024\s+1024/);
 });
 
 test.run();

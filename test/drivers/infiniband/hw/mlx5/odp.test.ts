@@ -1,26 +1,25 @@
 /*
  * test/drivers/infiniband/hw/mlx5/odp.test.ts - the NIC side of ODP:
- * registration errno, each fault kind with its counters, invalidation,
+ * each fault kind with its counters, invalidation,
  * read -> write upgrade in place, implicit children, ibv_advise_mr modes,
  * the rdma stat dump.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { PAGE_SIZE } from '../../../../../include/linux/mm.js';
-import { PROT_READ, MADV_DONTNEED } from '../../../../../include/uapi/asm-generic/mman.js';
-import { EINVAL, EFAULT, EOPNOTSUPP, ENOENT } from '../../../../../include/uapi/asm-generic/errno.js';
-import { MLX5_IB_MTT_READ, MLX5_IB_MTT_WRITE, mlx5_mtt_perm, mlx5_mtt_dma, MAX_PREFETCH_LEN } from '../../../../../include/linux/mlx5/odp.js';
-import { page_maybe_dma_pinned } from '../../../../../mm/gup.js';
+import { MADV_DONTNEED } from '../../../../../include/uapi/asm-generic/mman.js';
+import { EINVAL, EOPNOTSUPP, ENOENT, ENOSPC } from '../../../../../include/uapi/asm-generic/errno.js';
+import { MLX5_IB_MTT_READ, MLX5_IB_MTT_WRITE, MLX5_IB_NUM_PF_EQE, mlx5_mtt_perm, mlx5_mtt_dma, MAX_PREFETCH_LEN } from '../../../../../include/linux/mlx5/odp.js';
 import { pfn_to_page } from '../../../../../mm/page_alloc.js';
 import { dma_to_pfn } from '../../../../../lib/dma/mapping.js';
 import { get_counter } from '../../../../../lib/sim/trace.js';
 import { mlx5_ib_mr_of_key } from '../../../../../drivers/infiniband/hw/mlx5/mlx5_ib.js';
 import { mlx5_mr_mtt_entry } from '../../../../../drivers/infiniband/hw/mlx5/mr.js';
-import { mlx5_ib_rdma_stat } from '../../../../../drivers/infiniband/hw/mlx5/odp.js';
+import { mlx5_ib_rdma_stat, mlx5_ib_pf_eqe_push } from '../../../../../drivers/infiniband/hw/mlx5/odp.js';
 import {
-  ibv_reg_mr, ibv_dereg_mr, ibv_errno, ibv_post_send, ibv_post_recv, ibv_poll_cq, ibv_advise_mr, SIZE_MAX,
+  ibv_reg_mr, ibv_dereg_mr, ibv_post_send, ibv_post_recv, ibv_poll_cq, ibv_advise_mr, SIZE_MAX,
   IBV_ACCESS_LOCAL_WRITE, IBV_ACCESS_REMOTE_WRITE, IBV_ACCESS_REMOTE_READ, IBV_ACCESS_ON_DEMAND, IBV_WR_RDMA_WRITE,
-  IBV_WR_SEND, IBV_SEND_SIGNALED, IBV_WC_SUCCESS, IBV_ADVISE_MR_ADVICE_PREFETCH, IBV_ADVISE_MR_ADVICE_PREFETCH_WRITE,
+  IBV_WR_SEND, IBV_SEND_SIGNALED, IBV_WC_SUCCESS, IBV_WC_REM_ACCESS_ERR, IBV_ADVISE_MR_ADVICE_PREFETCH, IBV_ADVISE_MR_ADVICE_PREFETCH_WRITE,
   IBV_ADVISE_MR_ADVICE_PREFETCH_NO_FAULT, IBV_ADVISE_MR_FLAG_FLUSH,
 } from '../../../../../tools/include/infiniband/verbs.js';
 import { rig, pattern, same, RW, ANON } from '../../rig.js';
@@ -29,33 +28,6 @@ import { pte_pfn } from '../../../../../include/linux/pgtable.js';
 
 const W = IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE | IBV_ACCESS_REMOTE_READ;
 const ODP = W | IBV_ACCESS_ON_DEMAND;
-
-test('registration errno: bad flags and combinations EINVAL, unpinnable memory EFAULT, ODP accepts what is not mapped yet', () => {
-  const { a } = rig('mainline');
-  const buf = a.p.mmap(0, 4 * PAGE_SIZE, RW, ANON);
-  const ro = a.p.mmap(0, PAGE_SIZE, PROT_READ, ANON);
-  assert.is(ibv_reg_mr(a.pd, buf, PAGE_SIZE, IBV_ACCESS_REMOTE_WRITE), null);
-  assert.is(ibv_errno(), EINVAL);
-  assert.is(ibv_reg_mr(a.pd, buf, PAGE_SIZE, 1 << 30), null);
-  assert.is(ibv_errno(), EINVAL);
-  assert.is(ibv_reg_mr(a.pd, buf, 0, W), null);
-  assert.is(ibv_errno(), EINVAL);
-  assert.is(ibv_reg_mr(a.pd, ro, PAGE_SIZE, W), null, 'a pinned writable MR over read-only memory');
-  assert.is(ibv_errno(), EFAULT);
-  assert.is(ibv_reg_mr(a.pd, buf + 64 * PAGE_SIZE, PAGE_SIZE, W), null, 'nothing mapped there');
-  assert.is(ibv_errno(), EFAULT);
-  assert.is(ibv_reg_mr(a.pd, PAGE_SIZE, SIZE_MAX, ODP), null, 'an implicit MR must start at 0');
-  assert.is(ibv_errno(), EINVAL);
-  const odp = ibv_reg_mr(a.pd, buf + 64 * PAGE_SIZE, PAGE_SIZE, ODP);
-  assert.ok(odp !== null, 'ODP pins nothing, so an unmapped range registers');
-  const pinned = ibv_reg_mr(a.pd, buf, 4 * PAGE_SIZE, W)!;
-  const mr = mlx5_ib_mr_of_key(a.dev, pinned.lkey)!;
-  assert.is(mr.umem!.pages.length, 4);
-  assert.ok(mr.umem!.pages.every((p) => page_maybe_dma_pinned(p)), 'every page carries a FOLL_LONGTERM pin');
-  assert.is(ibv_dereg_mr(pinned), 0);
-  assert.ok(mr.umem!.pages.length === 0);
-  assert.is(ibv_dereg_mr(pinned), EINVAL);
-});
 
 for (const design of ['2014', 'hmm_v8', 'mainline'] as const) {
   test(`${design}: requester, responder-WQE and RDMA faults each count page_faults on the MR that faulted`, () => {
@@ -196,6 +168,36 @@ test('the post-fault prefetch stops at MAX_PREFETCH_LEN (4 MiB) past the faultin
   assert.equal([s.faults, s.prefetch], [2, 2 * (MAX_PREFETCH_LEN / PAGE_SIZE - 1)]);
   assert.is(same(b.p.read(bbuf, len), pattern(len, 5)), true);
   assert.ok(pfn_to_page(pte_pfn(pte_at(b.p.mm, bbuf))) !== null);
+});
+
+for (const design of ['2014', 'hmm_v8', 'mainline'] as const) {
+  test(`${design}: the process exits with an ODP MR registered; the NIC's next access fails cleanly, dereg still works`, () => {
+    const { a, b } = rig(design);
+    const abuf = a.p.mmap(0, PAGE_SIZE, RW, ANON), bbuf = b.p.mmap(0, PAGE_SIZE, RW, ANON);
+    a.p.write32(abuf, 3);
+    const amr = ibv_reg_mr(a.pd, abuf, PAGE_SIZE, W)!, bmr = ibv_reg_mr(b.pd, bbuf, PAGE_SIZE, ODP)!;
+    const wr = { wr_id: 1, opcode: IBV_WR_RDMA_WRITE, send_flags: IBV_SEND_SIGNALED, sg_list: [{ addr: abuf, length: 4, lkey: amr.lkey }], remote_addr: bbuf, rkey: bmr.rkey };
+    ibv_post_send(a.qp, wr);
+    assert.is(ibv_poll_cq(a.cq, 1)[0].status, IBV_WC_SUCCESS);
+    const mr = mlx5_ib_mr_of_key(b.dev, bmr.lkey)!;
+    b.p.exit(0);
+    assert.is(mr.odp!.npages, 0, 'the teardown unmapped everything');
+    assert.is(mlx5_mr_mtt_entry(mr, bbuf), 0);
+    ibv_post_send(a.qp, wr);
+    assert.is(ibv_poll_cq(a.cq, 1)[0].status, IBV_WC_REM_ACCESS_ERR);
+    assert.ok(b.dev.pf_resume_errors >= 1, 'PAGE_FAULT_RESUME carried the error bit');
+    assert.is(ibv_dereg_mr(bmr), 0);
+    assert.is(b.dev.dma.nr_mapped, 0, 'no DMA mapping left behind');
+  });
+}
+
+test('the page-fault EQ holds MLX5_IB_NUM_PF_EQE (4096) entries; one more is an overrun (-ENOSPC)', () => {
+  const { b } = rig('mainline');
+  const pf = { type: 0, flags: 0, token: b.qp.qp_num, wqe_index: 0, rkey: 0, va: 0, length: 0, op_len: 0 };
+  for (let i = 0; i < MLX5_IB_NUM_PF_EQE; i++) assert.is(mlx5_ib_pf_eqe_push(b.dev, pf), 0);
+  assert.is(mlx5_ib_pf_eqe_push(b.dev, pf), -ENOSPC);
+  assert.is(b.dev.pf_eq_max_depth, 4096);
+  assert.is(get_counter('mlx5_ib_pf_eq_overrun'), 1);
 });
 
 test.run();
