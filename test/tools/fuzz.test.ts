@@ -5,12 +5,11 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { runSeed, runRecorded, shrink, signature } from '../../tools/testing/fuzz/run.js';
+import { runSeed, runRecorded, shrink, signature, bootFuzzMachine } from '../../tools/testing/fuzz/run.js';
 import { FuzzWorld, Divergence } from '../../tools/testing/fuzz/machine.js';
 import { checkCoherence, checkTeardown, baseline, cpuView } from '../../tools/testing/fuzz/invariants.js';
 import { ARENA, ShadowProc, fillBytes } from '../../tools/testing/fuzz/model.js';
 import { type Op } from '../../tools/testing/fuzz/ops.js';
-import { start_kernel } from '../../mm/init.js';
 import { page_backing, pfn_to_page } from '../../mm/page_alloc.js';
 import { PROT_READ, PROT_WRITE, MADV_HUGEPAGE } from '../../include/uapi/asm-generic/mman.js';
 
@@ -40,7 +39,7 @@ test('the same seed draws the same operations (a failure replays from its seed)'
 });
 
 test('a byte changed behind the model\'s back is a divergence at the next load', () => {
-  start_kernel({ ram_bytes: 4 << 20, swap_bytes: 8 << 20 });
+  bootFuzzMachine({ swap_bytes: 8 << 20 });
   const w = new FuzzWorld();
   w.exec({ k: 'spawn', s: 0, a: [] });
   w.exec({ k: 'mmap', s: 0, a: [0, 4, PROT_READ | PROT_WRITE] });
@@ -54,7 +53,7 @@ test('a byte changed behind the model\'s back is a divergence at the next load',
 });
 
 test('an access the model forbids must fault: a store to a read-only page diverges if it succeeds', () => {
-  start_kernel({ ram_bytes: 4 << 20 });
+  bootFuzzMachine();
   const w = new FuzzWorld();
   w.exec({ k: 'spawn', s: 0, a: [] });
   w.exec({ k: 'mmap', s: 0, a: [0, 2, PROT_READ] });
@@ -65,7 +64,7 @@ test('an access the model forbids must fault: a store to a read-only page diverg
 });
 
 test('a device page table entry the CPU no longer maps breaks the coherence invariant', () => {
-  start_kernel({ ram_bytes: 4 << 20 });
+  bootFuzzMachine();
   const w = new FuzzWorld();
   w.exec({ k: 'spawn', s: 0, a: [] });
   w.exec({ k: 'mmap', s: 0, a: [0, 4, PROT_READ | PROT_WRITE] });
@@ -81,7 +80,7 @@ test('a device page table entry the CPU no longer maps breaks the coherence inva
 });
 
 test('teardown finds a frame that was not freed', () => {
-  start_kernel({ ram_bytes: 4 << 20 });
+  bootFuzzMachine();
   const b = baseline();
   const w = new FuzzWorld();
   w.exec({ k: 'spawn', s: 0, a: [] });

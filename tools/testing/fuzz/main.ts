@@ -3,22 +3,30 @@
  * command line.
  *
  *   npm run fuzz -- [--seed S] [--seeds N] [--ops N] [--budget-seconds T]
- *                   [--keep i,j,k] [--no-shrink] [--fail-alloc W]
+ *                   [--keep i,j,k] [--no-shrink] [--fail-alloc W] [--continue]
+ *                   [--without kind,kind]
  *
  * Runs seeds S, S+1, ... (N of them, or until T seconds have passed), each
  * a sequence of --ops operations (default 500) on a freshly booted machine
  * (run.ts). At the first divergence it shrinks the sequence to a minimal
  * one, prints it with the command that replays it, and exits 1. --keep
  * replays only the listed operations of seed S (what the shrinker prints).
+ * --without never draws the operation kinds named (a run around an open
+ * bug; the replay command repeats it). --continue goes on after a divergence (a long run while known bugs are
+ * open): each new kind of divergence (run.ts signature()) is shrunk once
+ * and printed with its replay command, then only counted.
  * The last line is the figure: operations, seeds, seconds, divergences.
  */
-import { runSeed, runRecorded, shrink, describe, type FuzzOptions } from './run.js';
-import { fmtOp } from './ops.js';
+import { runSeed, runRecorded, shrink, describe, signature, type FuzzOptions } from './run.js';
+import { fmtOp, type OpKind } from './ops.js';
 
-interface Args { seed: number; seeds: number; ops: number; budget: number; keep: number[] | null; shrink: boolean; failAlloc: number }
+interface Args {
+  seed: number; seeds: number; ops: number; budget: number; keep: number[] | null; shrink: boolean; failAlloc: number;
+  cont: boolean; without: OpKind[];
+}
 
 function parse(argv: string[]): Args {
-  const a: Args = { seed: 1, seeds: 1, ops: 500, budget: Infinity, keep: null, shrink: true, failAlloc: 0 };
+  const a: Args = { seed: 1, seeds: 1, ops: 500, budget: Infinity, keep: null, shrink: true, failAlloc: 0, cont: false, without: [] };
   let seedsGiven = false;
   for (let i = 0; i < argv.length; i++) {
     const v = argv[i + 1];
@@ -29,6 +37,8 @@ function parse(argv: string[]): Args {
       case '--budget-seconds': a.budget = Number(v); i++; break;
       case '--keep': a.keep = v.split(',').map(Number); i++; break;
       case '--no-shrink': a.shrink = false; break;
+      case '--continue': a.cont = true; break;
+      case '--without': a.without = v.split(',') as OpKind[]; i++; break;
       case '--fail-alloc': a.failAlloc = Number(v); i++; break;
       default: throw new Error(`fuzz: unknown argument ${argv[i]}`);
     }
@@ -38,13 +48,13 @@ function parse(argv: string[]): Args {
 }
 
 function replayCommand(a: Args, keep: number[] | null): string {
-  const fa = a.failAlloc ? ` --fail-alloc ${a.failAlloc}` : '';
+  const fa = (a.failAlloc ? ` --fail-alloc ${a.failAlloc}` : '') + (a.without.length ? ` --without ${a.without.join(',')}` : '');
   return `npm run fuzz -- --seed ${a.seed} --ops ${a.ops}${fa}${keep ? ` --keep ${keep.join(',')}` : ''}`;
 }
 
 function main(): number {
   const a = parse(process.argv.slice(2));
-  const o: FuzzOptions = { failAlloc: a.failAlloc };
+  const o: FuzzOptions = { failAlloc: a.failAlloc, without: a.without };
   const t0 = Date.now();
   if (a.keep !== null) {
     const full = runSeed(a.seed, a.ops, o);
@@ -53,27 +63,39 @@ function main(): number {
     console.log(r.failure === null ? 'replay: no divergence' : `replay: DIVERGENCE ${r.failure}`);
     return r.failure === null ? 0 : 1;
   }
-  let total = 0, seeds = 0;
+  let total = 0, seeds = 0, diverged = 0;
+  const kinds = new Map<string, number>();
   const first = a.seed;
   for (let s = first; s < first + a.seeds && (Date.now() - t0) / 1000 < a.budget; s++) {
     const r = runSeed(s, a.ops, o);
-    total += r.executed;
     seeds++;
-    if (r.failure !== null) {
-      console.log(`seed ${s}: DIVERGENCE after ${r.failedAt} operations: ${r.failure}`);
-      if (a.shrink) {
-        const m = shrink(r, o);
-        console.log(`minimal sequence (${m.keep.length} operations): ${m.failure}`);
-        for (const line of describe(r.ops, m.keep)) console.log(line);
-        console.log(`replay: ${replayCommand({ ...a, seed: s }, m.keep)}`);
-      } else {
-        console.log(`replay: ${replayCommand({ ...a, seed: s }, null)}`);
-      }
+    if (r.failure === null) { total += r.executed; continue; }
+    diverged++;
+    const sig = signature(r.failure);
+    const seen = kinds.get(sig) ?? 0;
+    kinds.set(sig, seen + 1);
+    if (seen > 0) continue;
+    console.log(`seed ${s}: DIVERGENCE after ${r.failedAt} operations: ${r.failure}`);
+    if (a.shrink) {
+      const m = shrink(r, o);
+      console.log(`minimal sequence (${m.keep.length} operations): ${m.failure}`);
+      for (const line of describe(r.ops, m.keep)) console.log(line);
+      console.log(`replay: ${replayCommand({ ...a, seed: s }, m.keep)}`);
+    } else {
+      console.log(`replay: ${replayCommand({ ...a, seed: s }, null)}`);
+    }
+    if (!a.cont) {
       console.log(`fuzz: ${total} operations, ${seeds} seeds, ${((Date.now() - t0) / 1000).toFixed(1)} s, 1 divergence`);
       return 1;
     }
   }
-  console.log(`fuzz: ${total} operations, ${seeds} seeds (${first}..${first + seeds - 1}), ${((Date.now() - t0) / 1000).toFixed(1)} s, 0 divergences`);
+  for (const [sig, n] of kinds) console.log(`  ${n} seed(s): ${sig}`);
+  const secs = ((Date.now() - t0) / 1000).toFixed(1);
+  if (diverged > 0) {
+    console.log(`fuzz: ${total} operations in ${seeds - diverged} clean seeds of ${seeds} (${first}..${first + seeds - 1}), ${secs} s, ${diverged} divergences of ${kinds.size} kinds`);
+    return 1;
+  }
+  console.log(`fuzz: ${total} operations, ${seeds} seeds (${first}..${first + seeds - 1}), ${secs} s, 0 divergences`);
   return 0;
 }
 

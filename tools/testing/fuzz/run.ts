@@ -3,7 +3,7 @@
  * and the shrinker that cuts a failing sequence down to a minimal one.
  *
  * A sequence: boot a fresh machine (start_kernel with a small RAM, swap,
- * THP always), spawn the process of slot 0, then draw and execute @ops
+ * THP always, then the dmirror and hmm_dummy modules loaded), spawn the process of slot 0, then draw and execute @ops
  * operations (ops.ts), checking the invariants (invariants.ts) every
  * @checkEvery operations; finally every process exits and the teardown
  * check runs. The generated operations are recorded, so a failure can be
@@ -18,6 +18,8 @@
  * unrelated failure on the way.
  */
 import { start_kernel } from '../../../mm/init.js';
+import { hmm_dmirror_init } from '../../../lib/test_hmm.js';
+import { insmodHmmDummy } from '../../../drivers/char/hmm_dummy.js';
 import { shrink_all_memory } from '../../../mm/vmscan.js';
 import { runSync } from '../../../lib/sim/sched.js';
 import { OpGen, type Op, type GenOptions, fmtOp } from './ops.js';
@@ -40,13 +42,16 @@ export interface SeqResult {
   failedAt: number;              /* index in ops of the failing operation (ops.length: teardown) */
 }
 
-function boot(o: FuzzOptions): void {
+/** bootFuzzMachine() - the fuzzer's machine: small RAM, swap, THP always, both test drivers loaded. */
+export function bootFuzzMachine(o: FuzzOptions = {}): void {
   start_kernel({ ram_bytes: o.ram_bytes ?? 4 << 20, swap_bytes: o.swap_bytes ?? 32 << 20, transparent_hugepage: 'always' });
+  hmm_dmirror_init();
+  insmodHmmDummy();
 }
 
 /* run ops (drawn from gen when given, else the list) and the teardown */
 function execute(o: FuzzOptions, list: Op[] | null, gen: OpGen | null, count: number): SeqResult {
-  boot(o);
+  bootFuzzMachine(o);
   const base = baseline();
   const w = new FuzzWorld();
   const ops: Op[] = [];
