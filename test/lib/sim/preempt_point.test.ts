@@ -16,7 +16,7 @@ import { MMU_NOTIFY_MIGRATE, type mmu_interval_notifier, type mmu_notifier_range
 import { mmu_interval_set_seq, mmu_notifier_range_blockable } from '../../../mm/mmu_notifier.js';
 import { dpt_erase_range, type dmirror } from '../../../lib/test_hmm_devmem.js';
 import {
-  raceFaultVsMunmap, raceMigrateVsCpuFault, mirrorsOf, describeError, rootCause,
+  raceFaultVsMunmap, raceWriteVsMprotect, raceMigrateVsCpuFault, mirrorsOf, describeError, rootCause,
   resetRaceChecker, HmmRaceViolation, type MainlineRace,
 } from '../../../tools/testing/races/mainline.js';
 import type { task_struct } from '../../../include/linux/sched.js';
@@ -75,15 +75,22 @@ test('preempt_point() is free outside the mode: a random scheduler without it ta
   assert.is(new Scheduler({ preemptPoints: true }).preemptPoints, false, 'run-to-completion ignores it');
 });
 
-function exploreWith(r: MainlineRace, preemptPoints: boolean) {
-  return explore((s) => r.run(s), { ...r.bound, preemptPoints, check: () => r.check() });
+/*
+ * With preemption points, one preemption per run is enough for every
+ * window below and keeps the enumeration complete and short; without
+ * them, the scenarios' own bound (3 preemptions at sleep points) applies.
+ */
+const POINT_BOUND = Object.freeze({ preemptionBound: 1, maxRuns: 1000 });
+
+function exploreWith(r: MainlineRace, preemptPoints: boolean, bound = preemptPoints ? POINT_BOUND : r.bound) {
+  return explore((s) => r.run(s), { ...bound, preemptPoints, check: () => r.check() });
 }
 
 test('the existing race scenarios still finish, and pass, with preemption points on', () => {
-  for (const r of [raceFaultVsMunmap({ op: 'READ' }), raceMigrateVsCpuFault()]) {
+  for (const r of [raceFaultVsMunmap({ op: 'READ' }), raceWriteVsMprotect(), raceMigrateVsCpuFault()]) {
     const res = exploreWith(r, true);
     assert.is(res.failure, null, `${r.name}: ${res.failure ? describeError(res.failure.error) : ''}`);
-    assert.ok(res.complete, `${r.name}: enumeration completes within ${r.bound.maxRuns} runs (${res.runs})`);
+    assert.ok(res.complete, `${r.name}: enumeration completes within ${POINT_BOUND.maxRuns} runs (${res.runs})`);
     assert.ok(res.runs > exploreWith(r, false).runs, `${r.name}: the points add interleavings`);
   }
 });
@@ -123,7 +130,8 @@ test('seq recorded after the lock is released: invisible to the sleep-only explo
   const quiet = exploreWith(brokenSeqDriver(), false);
   assert.ok(quiet.complete && quiet.failure === null, 'every sleep-point interleaving passes');
   const r = brokenSeqDriver();
-  const res = exploreWith(r, true);
+  /* two preemptions: the device thread between hmm_range_fault() and its lock, munmap's at its mutex_unlock */
+  const res = exploreWith(r, true, { preemptionBound: 2, maxRuns: 1000 });
   assert.ok(res.failure !== null, `the broken driver is caught (${res.runs} runs)`);
   assert.instance(rootCause(res.failure!.error), HmmRaceViolation, describeError(res.failure!.error));
   assert.match(res.failure!.trace ?? '', /@mutex_unlock/);
@@ -168,9 +176,8 @@ function migrateVsOtherDeviceRead(): MainlineRace {
 }
 
 test('end of the migration invalidation before the walk: caught only with preemption points', () => {
-  const real = migrateVsOtherDeviceRead();
-  const ok = explore((s) => real.run(s), { ...real.bound, maxRuns: 150, preemptPoints: true, check: () => real.check() });
-  assert.is(ok.failure, null, 'the real code passes with points (first 150 interleavings)');
+  const ok = exploreWith(migrateVsOtherDeviceRead(), true);
+  assert.ok(ok.complete && ok.failure === null, 'the real code passes every interleaving with points');
   race_mutations.end_invalidation_before_walk = true;
   const quiet = exploreWith(migrateVsOtherDeviceRead(), false);
   assert.is(quiet.failure, null, `sleep points alone miss it: ${quiet.failure ? describeError(quiet.failure.error) : ''}`);
@@ -209,7 +216,8 @@ function twoCpuFaultsOnDevicePage(): MainlineRace {
 }
 
 test('no recheck of the saved PTE in the device-private CPU fault: caught only with preemption points', () => {
-  assert.is(exploreWith(twoCpuFaultsOnDevicePage(), true).failure, null, 'the real code passes with points');
+  const ok = exploreWith(twoCpuFaultsOnDevicePage(), true);
+  assert.ok(ok.complete && ok.failure === null, 'the real code passes every interleaving with points');
   race_mutations.skip_device_private_recheck = true;
   const quiet = exploreWith(twoCpuFaultsOnDevicePage(), false);
   assert.is(quiet.failure, null, `sleep points alone miss it: ${quiet.failure ? describeError(quiet.failure.error) : ''}`);
