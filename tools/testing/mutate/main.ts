@@ -1,6 +1,6 @@
 /*
  * tools/testing/mutate/main.ts - `npm run mutate`: mutation testing of the
- * key HMM functions (issue 12, item 3). No Linux twin.
+ * key HMM functions. No Linux twin.
  *
  *   npm run mutate -- [--only id,id] [--check] [--keep] [--timeout S] [--json FILE]
  *

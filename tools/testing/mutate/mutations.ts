@@ -8,7 +8,7 @@
  * found) and an anchor: exact code text that must occur exactly once in
  * those files. An anchor found zero or several times is an error the tool
  * reports loudly: the mutation list must follow the code, never silently
- * test nothing. The kinds are the ones issue 12 lists: swap two steps,
+ * test nothing. The kinds: swap two steps,
  * drop a recheck, move a sequence write outside its lock, skip a notifier
  * call, take a reference late (plus "weaken a permission", a dropped
  * check of the same family).
