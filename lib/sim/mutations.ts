@@ -5,9 +5,9 @@
  * (test/lib/sim/preempt_point.test.ts). No Linux twin.
  *
  * Each knob names the step it breaks; every one is false on a real
- * machine, and resetRaceMutations() puts them back. The third mutation of
- * issue 12 (a driver recording its new sequence number after releasing
- * its lock) needs no knob: the test installs a broken notifier callback.
+ * machine, and resetRaceMutations() puts them back. The third mutation
+ * (a driver recording its new sequence number after releasing its lock)
+ * needs no knob: the test installs a broken notifier callback.
  */
 
 /** The broken variants; all false unless a test turns one on. */

@@ -14,7 +14,7 @@ import { page_backing, pfn_to_page } from '../../mm/page_alloc.js';
 import { PROT_READ, PROT_WRITE, MADV_HUGEPAGE } from '../../include/uapi/asm-generic/mman.js';
 
 /*
- * Seeds that run clean today (issue 12's known bugs stop most others:
+ * Seeds that run clean today (known bugs stop most others:
  * the MIGRATE_TO_SYS zero-page folio_unlock BUG, the mprotect merge
  * -ENOMEM, the swap slots leaked by device-exclusive pages; see
  * /work/notes/fuzz.md). 200 operations each, about 0.3 s a seed of CPU.

@@ -96,7 +96,7 @@ test('the existing race scenarios still finish, and pass, with preemption points
 });
 
 /*
- * The mutation of issue 12: dmirror's invalidate callback records the new
+ * The race mutation: dmirror's invalidate callback records the new
  * sequence number after releasing its mutex. A device fault that takes
  * the mutex in that window passes mmu_interval_read_retry() and publishes
  * the page munmap is about to free.
