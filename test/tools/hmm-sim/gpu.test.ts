@@ -6,11 +6,11 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { gpu_scenario_run, gpu_era_report } from '../../../tools/hmm-sim/scenarios/gpu.js';
-import { scenarios } from '../../../tools/hmm-sim/scenarios.js';
+import { scenario_lookup } from '../../../tools/hmm-sim/registry.js';
 import { trace_records } from '../../../lib/sim/trace.js';
 
 test('the gpu scenario is registered and its outcome holds', () => {
-  assert.is(scenarios.gpu?.name, 'gpu');
+  assert.is(scenario_lookup('gpu')?.name, 'gpu');
   const r = gpu_scenario_run();
   assert.ok(r.readback_ok);
   assert.is(r.stats.migrated_to_vram, 64);

@@ -20,7 +20,7 @@
  * The trace shows every step with the thread that did it (the SMs, the
  * fault bottom half, the host and copy-engine channels, the process).
  */
-import type { Scenario } from '../scenarios.js';
+import { defineScenario } from '../api.js';
 import { start_kernel } from '../../../mm/init.js';
 import { Process } from '../../include/nolibc/nolibc.js';
 import { PAGE_SIZE } from '../../../include/linux/mm.js';
@@ -88,11 +88,11 @@ export function gpu_scenario_run(era: 'mainline' | 'v8' = 'mainline'): { lines: 
   };
 }
 
-export const gpu_scenario: Scenario = {
+export const gpu_scenario = defineScenario({
   name: 'gpu',
-  summary: 'a kernel on the mock GPU over malloc\'d memory: faults, batches, migration to VRAM, CPU reads back',
+  description: 'a kernel on the mock GPU over malloc\'d memory: faults, batches, migration to VRAM, CPU reads back',
   run() { return gpu_scenario_run().lines; },
-};
+});
 
 /**
  * gpu_era_report() - `hmm-sim --era v8|mainline|both`: the scenario's
