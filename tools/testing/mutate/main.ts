@@ -75,26 +75,31 @@ function run(cmd: string, args: string[], cwd: string, timeoutS: number): { ok: 
   return { ok: r.status === 0 && r.error === undefined, out: r.error ? `${out}\n${String(r.error)}` : out };
 }
 
-/* the compiled suites matching @pattern ('selftests' is the ported self-test runner) */
+/* the compiled suites matching @pattern, in the order of its alternatives ('selftests': the ported self-test runner) */
 function suitesOf(root: string, pattern: string): string[] {
-  const out: string[] = [];
-  const re = new RegExp(pattern.split('|').filter((p) => p !== 'selftests').join('|') || '$^');
+  const all: string[] = [];
   const walk = (d: string): void => {
     for (const f of readdirSync(join(root, d))) {
       const p = join(d, f);
       if (statSync(join(root, p)).isDirectory()) walk(p);
-      else if (p.endsWith('.test.js') && re.test(p.replace(/^dist\//, '').replace(/\.js$/, ''))) out.push(p);
+      else if (p.endsWith('.test.js')) all.push(p);
     }
   };
   walk('dist/test');
-  if (pattern.split('|').includes('selftests')) out.push('dist/tools/testing/selftests/main.js');
-  return out.sort();
+  all.sort();
+  const out: string[] = [];
+  for (const alt of pattern.split('|')) {
+    if (alt === 'selftests') { out.push('dist/tools/testing/selftests/main.js'); continue; }
+    const re = new RegExp(alt);
+    for (const p of all) if (re.test(p.replace(/^dist\//, '').replace(/\.js$/, '')) && !out.includes(p)) out.push(p);
+  }
+  return out;
 }
 
 interface Result { id: string; kind: string; what: string; status: 'killed' | 'survived' | 'error'; by: string }
 
 function build(root: string): { ok: boolean; out: string } {
-  return run(process.execPath, ['node_modules/typescript/bin/tsc', '-p', '.'], root, 600);
+  return run(process.execPath, ['node_modules/typescript/bin/tsc', '-b'], root, 900);   /* as npm run build */
 }
 
 function mutateOne(root: string, m: Mutation, timeoutS: number): Result {

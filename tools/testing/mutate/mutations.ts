@@ -13,9 +13,10 @@
  * call, take a reference late (plus "weaken a permission", a dropped
  * check of the same family).
  *
- * suites: a regex over dist/test paths naming the suites that should
- * kill the mutation (run in order, the first failure kills), and/or
- * 'selftests' for the 98 ported self-test runs.
+ * suites: alternatives of a regex over dist/test paths naming the suites
+ * that should kill the mutation, run in the order written (fast ones
+ * first; the first failure kills), and/or 'selftests' for the 98 ported
+ * self-test runs.
  */
 
 export type MutationKind = 'swap' | 'drop-recheck' | 'seq-outside-lock' | 'skip-notifier' | 'late-ref' | 'weaken';
@@ -39,11 +40,11 @@ const DRV = ['lib/test_hmm*.ts'];
 const V8 = ['mm/hmm_v8/*.ts'];
 
 /* suite groups, fastest first */
-const S_HMM = 'test/mm/hmm\\.test|test/lib/test_hmm\\.test|test/lib/test_hmm_races';
-const S_MIG = 'test/mm/migrate_device|test/lib/test_hmm\\.test|test/mm/device_private_thp';
-const S_MN = 'test/mm/mmu_notifier|test/lib/test_hmm_races|test/mm/hmm\\.test';
+const S_HMM = 'test/mm/hmm\\.test|test/lib/sim/preempt_point|test/lib/test_hmm_races';
+const S_MIG = 'test/mm/migrate_device|test/mm/device_private_thp|test/lib/sim/preempt_point';
+const S_MN = 'test/mm/mmu_notifier|test/mm/hmm\\.test|test/lib/sim/preempt_point';
 const S_RACE = 'test/lib/sim/preempt_point|test/lib/test_hmm_races';
-const S_FORK = 'test/mm/task|test/mm/migrate_device|test/lib/test_hmm\\.test';
+const S_FORK = 'test/mm/task|test/mm/migrate_device|test/mm/device_private_thp';
 const S_V8 = 'test/mm/hmm_v8/|test/drivers/hmm_dummy';
 
 export const MUTATIONS: readonly Mutation[] = [
@@ -157,7 +158,7 @@ export const MUTATIONS: readonly Mutation[] = [
     suites: S_RACE + '|test/mm/memory' },
   { id: 'mem-exclusive-restore-unchecked', kind: 'drop-recheck', what: 'remove_device_exclusive_entry: restores without rechecking the entry',
     edits: [{ files: MEM, anchor: 'if (ptep_get(mm, vmf.pte) === vmf.orig_pte) restore_exclusive_pte(vma, p, vmf.address, vmf.pte);', replace: 'restore_exclusive_pte(vma, p, vmf.address, vmf.pte);' }],
-    suites: 'test/mm/device_exclusive|test/lib/test_hmm\\.test|test/lib/test_hmm_races' },
+    suites: 'test/mm/device_exclusive|test/lib/test_hmm_races' },
 
   /* ---- mm/fork.ts ---- */
   { id: 'fork-no-cow-notifier', kind: 'skip-notifier', what: 'copy_page_range: no MMU_NOTIFY_PROTECTION_PAGE invalidation for a COW mapping',
