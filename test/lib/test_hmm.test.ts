@@ -255,4 +255,15 @@ for (const run of hmm_test_runs()) {
   });
 }
 
+test('a WRITE into its own device page that fork shared read-only is refused and the child keeps its data', () => {
+  const r = setup(0, 4);
+  assert.is(ioctl(r, HMM_DMIRROR_MIGRATE_TO_DEV, { npages: 4n }).ret, 0);
+  const child = r.p.fork();                    /* the device-private entries become read-only, shared with the child */
+  r.p.fill32(r.mirror, 4 * PAGE_SIZE, 0x1000);
+  /* hmm_range_fault reports the owner's read-only page without faulting it: dmirror_do_fault answers -EFAULT (Linux) */
+  assert.is(ioctl(r, HMM_DMIRROR_WRITE, { npages: 4n }).ret, -EFAULT);
+  assert.is(child.check32(r.buf, 4 * PAGE_SIZE, 0), -1, 'the child still reads its own data');
+  assert.is(r.p.check32(r.buf, 4 * PAGE_SIZE, 0), -1, 'and so does the parent');
+});
+
 test.run();
