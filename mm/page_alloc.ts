@@ -101,6 +101,12 @@ export function mem_init(nr_pages: number): void {
 
 /** totalram_pages() - frames of RAM. */
 export function totalram_pages(): number { return mem.nr_pages; }
+/** machine_booted() - has mem_init() run in this process (is there a machine to check)? */
+export function machine_booted(): boolean { return mem !== undefined; }
+
+/** for_each_pfn_range() - RAM (first) and every registered ZONE_DEVICE range (kmemleak, tests). */
+export function for_each_pfn_range(): readonly pfn_range[] { return mem.ranges; }
+
 /** nr_free_pages() - frames on the free lists. */
 export function nr_free_pages(): number { return mem.nr_free; }
 /** page_alloc_stats() - allocation counters (pgalloc, pgfree, alloc_fail). */

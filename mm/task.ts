@@ -41,6 +41,9 @@ function fresh(): task_state {
 /** resetTasks() - forget every process (a fresh machine). */
 export function resetTasks(): void { ts = fresh(); }
 
+/** for_each_process() - every task not yet reaped, in pid order (a copy: callers may exit them). */
+export function for_each_process(): task_struct[] { return [...ts.tasks.values()]; }
+
 /** mm_alloc() - a new, empty address space. */
 export function mm_alloc(): mm_struct {
   const id = ts.next_mm++;

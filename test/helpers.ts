@@ -3,6 +3,10 @@
  * machine, record what a notifier sees, read a PTE.
  */
 import { start_kernel, type boot_params } from '../mm/init.js';
+import { for_each_process, do_exit, kernel_wait4 } from '../mm/task.js';
+import { flush_delayed_fput } from '../mm/file.js';
+import { kmemleak_scan } from '../mm/kmemleak.js';
+import { runSync } from '../lib/sim/sched.js';
 import { Process, runAs } from '../tools/include/nolibc/nolibc.js';
 import { mmu_notifier_register } from '../mm/mmu_notifier.js';
 import { mmu_notifier_event_names, type mmu_notifier, type mmu_notifier_range } from '../include/linux/mmu_notifier.js';
@@ -78,4 +82,30 @@ export function dmirror_cmd(r: dmirror_rig, request: number, addr: number | bigi
   const ret = r.p.ioctl(r.fd, request, r.cmd_addr);
   const out = hmm_dmirror_cmd_decode(r.p.read(r.cmd_addr, HMM_DMIRROR_CMD_SIZE));
   return { ret, cpages: Number(out.cpages), faults: Number(out.faults) };
+}
+
+/**
+ * machine_teardown() - end the machine the way a test's machine ends: every
+ * task exits (children first, then their parents reap them), the deferred
+ * file releases run, then kmemleak_scan() (mm/kmemleak.ts) checks that every
+ * RAM frame, device page, swap slot and page-table directory came back.
+ * Return: the leak report, empty when nothing leaked.
+ */
+export function machine_teardown(): string[] {
+  const mms: mm_struct[] = [];
+  for (const t of for_each_process().reverse()) {
+    if (t.mm !== null) mms.push(t.mm);
+    if (t.exit_state === 0) runAs(t, do_exit(t, 0));
+  }
+  for (const t of for_each_process()) {
+    for (const c of t.children.slice()) if (c.exit_state !== 0) runAs(t, kernel_wait4(t, c.pid));
+  }
+  runSync(flush_delayed_fput());
+  return kmemleak_scan(mms);
+}
+
+/** Tear the machine down and fail with the leak report if anything leaked. */
+export function assert_no_leaks(): void {
+  const leaks = machine_teardown();
+  if (leaks.length > 0) throw new Error(`kmemleak: ${leaks.join(' | ')}`);
 }

@@ -32,7 +32,9 @@ console.log(`running ${files.length} suites, two at a time`);
 function runOne(file) {
   return new Promise((resolve) => {
     const t0 = Date.now();
-    const child = spawn(process.execPath, ['--enable-source-maps', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+    /* HMM_SIM_LEAKCHECK=1: every test ends with the teardown leak check (test/leakcheck/uvu.ts) */
+    const leak = process.env.HMM_SIM_LEAKCHECK === '1' ? ['--import', './dist/test/leakcheck/register.js'] : [];
+    const child = spawn(process.execPath, ['--enable-source-maps', ...leak, file], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     child.stdout.on('data', (d) => { out += d; });
     child.stderr.on('data', (d) => { out += d; });
