@@ -12,6 +12,7 @@ import { pte_pfn } from '../../include/linux/pgtable.js';
 import { pfn_to_page, get_page } from '../../mm/page_alloc.js';
 import { swap_devices } from '../../mm/swapfile.js';
 import { TinyDev } from './hmm_devmem.js';
+import { kmemleak_exempt } from '../leakcheck/uvu.js';
 
 const t = suite('mm/kmemleak');
 let p: Process;
@@ -27,6 +28,7 @@ t('a machine whose processes freed everything tears down clean, with children, d
 });
 
 t('a RAM page with a reference nobody owns is reported', () => {
+  kmemleak_exempt('leaks on purpose: it tests the report');
   const a = p.mmap(0, PAGE_SIZE, RW, ANON);
   p.write32(a, 1);
   const pg = pfn_to_page(pte_pfn(pte_at(p.mm, a)));
@@ -37,6 +39,7 @@ t('a RAM page with a reference nobody owns is reported', () => {
 });
 
 t('a device page still referenced after every process exited is reported', () => {
+  kmemleak_exempt('leaks on purpose: it tests the report');
   const dev = new TinyDev('dev0');
   const a = p.mmap(0, PAGE_SIZE, RW, ANON);
   p.write32(a, 1);
@@ -47,6 +50,7 @@ t('a device page still referenced after every process exited is reported', () =>
 });
 
 t('a swap slot with a count nobody holds is reported', () => {
+  kmemleak_exempt('leaks on purpose: it tests the report');
   const si = swap_devices()[0];
   si.swap_map[5] = 1;                                     /* as if a swap entry were duplicated and lost */
   const report = machine_teardown();
