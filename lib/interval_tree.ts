@@ -10,11 +10,9 @@
  * read. The number of notifiers per mm in any scenario here is small.
  */
 
-/** struct interval_tree_node - embed one in an object to put it in a tree. */
-export interface interval_tree_node {
-  start: number;     /* first address covered */
-  last: number;      /* last address covered (inclusive) */
-}
+/* struct interval_tree_node is declared in include/linux/interval_tree.ts */
+import type { interval_tree_node } from '../include/linux/interval_tree.js';
+export type { interval_tree_node };
 
 /** An interval tree over nodes of type T. */
 export class interval_tree<T extends interval_tree_node> {

@@ -72,7 +72,6 @@ import { mmget_not_zero, mmput } from '../mm/task.js';
 import { copy_from_user, copy_to_user } from '../mm/fault.js';
 import { misc_register } from '../mm/file.js';
 import { folio_unlock } from '../mm/filemap.js';
-import { register_boot_hook } from '../mm/init.js';
 import { hmm_range_fault } from '../mm/hmm.js';
 import { make_device_exclusive } from '../mm/device_exclusive.js';
 import {
@@ -82,6 +81,7 @@ import {
   current_mm, BACKING_PAGE, type dmirror_bounce,
 } from './test_hmm_devmem.js';
 import { dmirror_migrate_to_device, dmirror_migrate_to_system } from './test_hmm_migrate.js';
+import { WARN_ON } from '../include/asm-generic/bug.js';
 
 export { dmirror, dmirror_device, dmirror_params } from './test_hmm_devmem.js';
 
@@ -167,12 +167,6 @@ export function* dmirror_interval_invalidate(mni: mmu_interval_notifier, range: 
 const dmirror_min_ops: mmu_interval_notifier_ops = Object.freeze({ invalidate: dmirror_interval_invalidate });
 
 /* ---- device faults ---- */
-
-/* WARN_ON(): record and go on, as the kernel does. */
-function WARN_ON(cond: boolean, what: string): boolean {
-  if (cond) { count_event('dmirror_warn'); trace_event('dmirror_warn', { msg: what }); }
-  return cond;
-}
 
 /*
  * dmirror_do_fault() - publish what hmm_range_fault() returned into the
@@ -633,7 +627,8 @@ function dmirror_device_init(mdevice: dmirror_device, id: number): number {
  * hmm_dmirror_init() - module_init: devices 0 and 1 with device-private
  * memory, and, when the machine provides special-purpose memory
  * (dmirror_params.spm, on by default), devices 2 and 3 with
- * device-coherent memory. Runs at every start_kernel().
+ * device-coherent memory. The caller loads it after start_kernel(), as
+ * insmod test_hmm.ko does; calling it again reloads it.
  */
 export function hmm_dmirror_init(): void {
   ds = { devices: new Array(DMIRROR_NDEVICES).fill(null), next_id: 0 };
@@ -649,5 +644,4 @@ export function hmm_dmirror_init(): void {
   trace_event('hmm_dmirror_init', { devices: types.length });
 }
 
-register_boot_hook(hmm_dmirror_init);
 

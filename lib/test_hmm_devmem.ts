@@ -66,6 +66,8 @@ import { migrate_device_range, migrate_device_pages, migrate_device_finalize } f
 import { copy_to_user } from '../mm/fault.js';
 import { current } from './sim/sched.js';
 import { dmirror_devmem_fault } from './test_hmm_migrate.js';
+import { BUG } from '../include/asm-generic/bug.js';
+import { WARN_ON } from '../include/asm-generic/bug.js';
 
 export const DMIRROR_NDEVICES = 4;
 export const DMIRROR_RANGE_FAULT_TIMEOUT = 1000;                 /* ms */
@@ -274,7 +276,7 @@ const chunk_of_pgmap = new WeakMap<dev_pagemap, dmirror_chunk>();
 /** dmirror_page_to_chunk() - the chunk a device page belongs to. */
 export function dmirror_page_to_chunk(p: page): dmirror_chunk {
   const c = p.pgmap === null ? undefined : chunk_of_pgmap.get(p.pgmap);
-  if (c === undefined) throw new Error(`BUG: pfn ${p.pfn} is not dmirror device memory`);
+  if (c === undefined) BUG(`pfn ${p.pfn} is not dmirror device memory`);
   return c;
 }
 
@@ -522,8 +524,7 @@ export function* dmirror_device_evict_chunk(chunk: dmirror_chunk): Sleepable {
   for (let i = 0; i < npages; i++) {
     const sp = migrate_pfn_to_page(src[i]);
     if (sp === null || !(src[i] & MIGRATE_PFN_MIGRATE)) continue;
-    if (!is_device_private_page(sp) && !is_device_coherent_page(sp)) {
-      count_event('dmirror_warn');
+    if (WARN_ON(!is_device_private_page(sp) && !is_device_coherent_page(sp), 'dmirror_device_evict_chunk: not device memory')) {
       continue;
     }
     let order = folio_order(sp.compound_head);

@@ -51,6 +51,7 @@ import {
   type dmirror, DPT_XA_TAG_READ, DPT_XA_TAG_WRITE, BACKING_PAGE, dpt_store, dpt_erase,
   dmirror_devmem_alloc_page, dmirror_read_back,
 } from './test_hmm_devmem.js';
+import { WARN, WARN_ON } from '../include/asm-generic/bug.js';
 
 /** dmirror_select_device() - the MIGRATE_VMA_SELECT_* flag for this mirror's kind of device memory. */
 export function dmirror_select_device(d: dmirror): number {
@@ -123,9 +124,7 @@ export function* dmirror_migrate_alloc_and_copy(args: migrate_vma, d: dmirror): 
     const write = (src[i] & MIGRATE_PFN_WRITE) !== 0 ? MIGRATE_PFN_WRITE : 0;
     if (!(src[i] & MIGRATE_PFN_MIGRATE)) { i++; continue; }
     const spage = migrate_pfn_to_page(src[i]);
-    if (spage !== null && is_zone_device_page(spage)) {
-      count_event('dmirror_warn');
-      trace_event('dmirror_warn', { msg: 'page already in device', pfn: spage.pfn });
+    if (WARN(spage !== null && is_zone_device_page(spage), `page already in device spage pfn: 0x${spage?.pfn.toString(16)}`)) {
       i++;
       continue;
     }
@@ -165,7 +164,7 @@ export function* dmirror_migrate_finalize_and_map(args: migrate_vma, d: dmirror)
     const dpage = migrate_pfn_to_page(args.dst[i]);
     if (dpage === null) continue;
     const nr = (args.dst[i] & MIGRATE_PFN_COMPOUND) ? 1 << folio_order(dpage.compound_head) : 1;
-    if (end_pfn < pfn + nr) count_event('dmirror_warn');
+    WARN_ON(end_pfn < pfn + nr, 'dmirror_migrate_finalize_and_map: folio runs past the range');
     const rpage = BACKING_PAGE(dpage);
     const tag = (args.dst[i] & MIGRATE_PFN_WRITE) ? DPT_XA_TAG_WRITE : DPT_XA_TAG_READ;
     for (let k = 0; k < nr; k++) dpt_store(d, pfn + k, pfn_to_page(rpage.compound_head.pfn + k), tag);
@@ -257,7 +256,7 @@ export function* dmirror_devmem_fault_alloc_and_copy(args: migrate_vma, d: dmirr
   for (let i = 0; i < n;) {
     const sp = migrate_pfn_to_page(src[i]);
     if (sp === null || !(src[i] & MIGRATE_PFN_MIGRATE) || (!is_device_private_page(sp) && !is_device_coherent_page(sp))) {
-      if (sp !== null && (src[i] & MIGRATE_PFN_MIGRATE)) count_event('dmirror_warn');
+      WARN_ON(sp !== null && (src[i] & MIGRATE_PFN_MIGRATE) !== 0, 'dmirror_devmem_fault_alloc_and_copy: source is not device memory');
       addr += PAGE_SIZE;
       i++;
       continue;

@@ -33,6 +33,7 @@ import { handle_mm_fault } from './memory.js';
 import { vma_lookup } from './vma.js';
 import { mmap_read_lock, mmap_read_unlock } from './mmap_lock.js';
 import { force_sig_fault } from './task.js';
+import { BUG } from '../include/asm-generic/bug.js';
 
 /** A synchronous signal delivered to the user code that made an access. */
 export class UserFault extends Error {
@@ -152,7 +153,7 @@ function* translate_or_fault(task: task_struct, addr: number, write: boolean): S
     if (mm === null) throw new UserFault(SIGKILL, 0, addr);
     const phys = mmu_translate(mm, addr, write);
     if (phys >= 0) return phys;
-    if (tries > 16) throw new Error(`BUG: fault livelock at 0x${addr.toString(16)} write=${write}`);
+    if (tries > 16) BUG(`fault livelock at 0x${addr.toString(16)} write=${write}`);
     const sig = yield* do_user_addr_fault(task, addr, write);
     if (sig !== 0) {
       trace_event('user_signal', { pid: task.pid, sig, addr });

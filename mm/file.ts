@@ -65,7 +65,7 @@ export function lookup_path(path: string): inode | null {
   return devices.get(path) ?? null;
 }
 
-/** register_path() - bind a path to an inode (tmpfs files, issue 4). */
+/** register_path() - bind a path to an inode (tmpfs files). */
 export function register_path(path: string, ino: inode): void {
   devices.set(path, ino);
 }

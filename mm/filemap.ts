@@ -23,6 +23,7 @@ import {
   mmu_notifier_range_init, mmu_notifier_invalidate_range_start, mmu_notifier_invalidate_range_end,
 } from './mmu_notifier.js';
 import { wait_queue_head, wait_event, wake_up_all, waitqueue_active } from '../lib/locking/wait.js';
+import { BUG } from '../include/asm-generic/bug.js';
 
 function folio_waitqueue(f: page): wait_queue_head {
   if (f.waitq === null) f.waitq = new wait_queue_head(`folio_lock[pfn ${f.pfn}]`);
@@ -49,7 +50,7 @@ export function* folio_lock(f: page): Sleepable {
 /** folio_unlock() - release the folio lock and wake its waiters. */
 export function folio_unlock(f: page): void {
   const h = f.compound_head;
-  if (!PageLocked(h)) throw new Error(`BUG: folio_unlock of unlocked folio pfn ${h.pfn}`);
+  if (!PageLocked(h)) BUG(`folio_unlock of unlocked folio pfn ${h.pfn}`);
   h.flags &= ~(1 << PG_locked);
   if (h.waitq !== null && waitqueue_active(h.waitq)) wake_up_all(h.waitq);
 }
@@ -65,7 +66,7 @@ export const unlock_page = folio_unlock;
 export const trylock_page = folio_trylock;
 
 /* ------------------------------------------------------------------
- * The page cache of files (issue 4): lookup, insertion and removal in an
+ * The page cache of files: lookup, insertion and removal in an
  * address_space, unmapping a file range from every mapping, and the
  * write-protect step of writeback. Linux keeps these in mm/filemap.c,
  * mm/truncate.c, mm/memory.c (unmap_mapping_range) and mm/rmap.c
@@ -88,7 +89,7 @@ export function filemap_get_folio(mapping: address_space, index: number): page |
  * the caller's reference. BUG if the slot is taken.
  */
 export function filemap_add_folio(mapping: address_space, f: page, index: number): void {
-  if (mapping.i_pages.has(index)) throw new Error(`BUG: page cache slot ${index} already used`);
+  if (mapping.i_pages.has(index)) BUG(`page cache slot ${index} already used`);
   f.mapping = mapping;
   f.index = index;
   mapping.i_pages.set(index, f);

@@ -16,7 +16,7 @@
  *  - swap entries and the special entries are copied by the rules of
  *    copy_nonpresent_pte(): writable migration and device-private entries
  *    become read-only in both, device-exclusive entries are restored in
- *    the parent first (issue 5 completes the device cases).
+ *    the parent first.
  */
 import type { page, vm_area_struct, mm_struct } from '../include/linux/mm_types.js';
 import { MM_ANONPAGES, MM_SWAPENTS } from '../include/linux/mm_types.js';
@@ -26,13 +26,13 @@ import {
 } from '../include/linux/mm.js';
 import { pte_none, pte_present, pte_write, pte_wrprotect, pte_mkclean, pte_mkold, pte_mkdirty, pmd_is_table, pmd_addr_end, type pte_t } from '../include/linux/pgtable.js';
 import {
-  pte_to_swp_entry, swp_entry_to_pte, non_swap_entry, is_writable_migration_entry, make_readable_migration_entry,
-  is_device_private_entry, is_writable_device_private_entry, make_readable_device_private_entry,
-  is_device_exclusive_entry, is_migration_entry, is_hmm_entry, swp_offset_pfn, pte_swp_clear_exclusive,
-  type swp_entry_t,
+  pte_to_swp_entry, swp_entry_to_pte, non_swap_entry, is_writable_migration_entry,
+  make_readable_migration_entry, is_device_private_entry, is_writable_device_private_entry,
+  make_readable_device_private_entry, is_device_exclusive_entry, is_migration_entry, is_hmm_entry,
+  swp_offset_pfn, pte_swp_clear_exclusive,
 } from '../include/linux/swapops.js';
 import { PageAnonExclusive, ClearPageAnonExclusive, folio_test_anon } from '../include/linux/page-flags.js';
-import { GFP_HIGHUSER_MOVABLE } from '../include/linux/gfp.js';
+import { GFP_HIGHUSER_MOVABLE, GFP_KERNEL } from '../include/linux/gfp.js';
 import { MMU_NOTIFY_PROTECTION_PAGE, MMU_NOTIFIER_RANGE_BLOCKABLE } from '../include/linux/mmu_notifier.js';
 import { ENOMEM, EAGAIN } from '../include/uapi/asm-generic/errno.js';
 import type { Sleepable } from '../lib/sim/sched.js';
@@ -40,7 +40,7 @@ import { spin_lock, spin_unlock } from '../lib/locking/spinlock.js';
 import { count_event, trace_event } from '../lib/sim/trace.js';
 import { alloc_page, get_page, put_page, pfn_to_page, copy_highpage } from './page_alloc.js';
 import { pte_offset_map, pte_alloc_map, pte_lockptr, ptep_get, set_pte_at, flush_tlb_range, pmd_off } from './pgtable.js';
-import { vm_normal_page, mk_pte, maybe_mkwrite, restore_exclusive_pte, fault_hooks } from './memory.js';
+import { vm_normal_page, mk_pte, maybe_mkwrite, restore_exclusive_pte } from './memory.js';
 import { anon_vma_fork, folio_add_new_anon_rmap, folio_add_anon_rmap_pte, folio_add_file_rmap_pte } from './rmap.js';
 import { folio_maybe_dma_pinned } from './gup.js';
 import { vm_area_dup, vma_link } from './vma.js';
@@ -48,21 +48,12 @@ import {
   mmu_notifier_range_init, mmu_notifier_invalidate_range_start, mmu_notifier_invalidate_range_end,
 } from './mmu_notifier.js';
 import { mmap_write_lock, mmap_write_unlock } from './mmap_lock.js';
-
-/**
- * Slots for later subsystems: duplicating a swap slot (issue 4:
- * swap_duplicate), copying a huge PMD (issue 4: copy_huge_pmd), and the
- * HMM v8 fork hook (issue 6: hmm_mm_fork copies device-resident pages
- * into the child).
- */
-export const fork_hooks: {
-  swap_duplicate: ((entry: swp_entry_t) => number) | null;
-  /* issue 4: 0, -ENOMEM, or -EAGAIN after splitting the source PMD (a pinned THP): copy its PTEs */
-  copy_huge_pmd: ((dst: vm_area_struct, src: vm_area_struct, dst_pmdp: number, src_pmdp: number, addr: number) => number) | null;
-  /* issue 4, mm/hugetlb.ts: copy a VM_HUGETLB VMA (copy_hugetlb_page_range) */
-  copy_hugetlb_page_range: ((dst: vm_area_struct, src: vm_area_struct) => Sleepable<number>) | null;
-  hmm_mm_fork: ((src: vm_area_struct, dst: vm_area_struct, addr: number) => Sleepable<number>) | null;
-} = { swap_duplicate: null, copy_huge_pmd: null, copy_hugetlb_page_range: null, hmm_mm_fork: null };
+import { mem_cgroup_charge } from './memcontrol.js';
+import { folio_add_lru_vma } from './swap.js';
+import { swap_duplicate } from './swapfile.js';
+import { copy_huge_pmd } from './huge_memory_pmd.js';
+import { copy_hugetlb_page_range } from './hugetlb.js';
+import { hmm_v8_hooks } from './hmm_v8/hooks.js';
 
 /* vma_needs_copy() - must fork copy the page tables of this VMA? */
 function vma_needs_copy(src: vm_area_struct): boolean {
@@ -78,13 +69,13 @@ function vma_needs_copy(src: vm_area_struct): boolean {
 function copy_present_page(dst: vm_area_struct, addr: number, dst_ptep: number, src_page: page): number {
   const np = alloc_page(GFP_HIGHUSER_MOVABLE);
   if (np === null) return -ENOMEM;
-  if (fault_hooks.memcg_charge !== null && fault_hooks.memcg_charge(np, dst.vm_mm) !== 0) {
+  if (mem_cgroup_charge(np, dst.vm_mm, GFP_KERNEL) !== 0) {
     put_page(np);
     return -ENOMEM;
   }
   copy_highpage(np, src_page);
   folio_add_new_anon_rmap(np, dst, addr);
-  fault_hooks.lru_add?.(np, dst);
+  folio_add_lru_vma(np, dst);
   inc_mm_counter(dst.vm_mm, MM_ANONPAGES);
   set_pte_at(dst.vm_mm, addr, dst_ptep, maybe_mkwrite(pte_mkdirty(mk_pte(np, dst.vm_page_prot)), dst));
   count_event('fork_copy_pinned');
@@ -127,7 +118,7 @@ function copy_nonpresent_pte(dst: vm_area_struct, src: vm_area_struct, dst_ptep:
   const entry = pte_to_swp_entry(pte);
   const cow = is_cow_mapping(src.vm_flags);
   if (!non_swap_entry(entry)) {
-    fork_hooks.swap_duplicate?.(entry);
+    swap_duplicate(entry);
     inc_mm_counter(dst.vm_mm, MM_SWAPENTS);
     set_pte_at(dst.vm_mm, addr, dst_ptep, pte_swp_clear_exclusive(pte));
     if (cow) set_pte_at(src.vm_mm, addr, src_ptep, pte_swp_clear_exclusive(pte));
@@ -207,8 +198,7 @@ function copy_pte_range(dst: vm_area_struct, src: vm_area_struct, addr: number, 
 export function* copy_page_range(dst: vm_area_struct, src: vm_area_struct): Sleepable<number> {
   if (!vma_needs_copy(src)) return 0;
   if (src.vm_flags & VM_HUGETLB) {
-    if (fork_hooks.copy_hugetlb_page_range === null) throw new Error('BUG: hugetlb VMA without hugetlb support');
-    return yield* fork_hooks.copy_hugetlb_page_range(dst, src);
+    return yield* copy_hugetlb_page_range(dst, src);
   }
   const cow = is_cow_mapping(src.vm_flags);
   const range = mmu_notifier_range_init(MMU_NOTIFY_PROTECTION_PAGE, MMU_NOTIFIER_RANGE_BLOCKABLE, src.vm_mm,
@@ -222,8 +212,7 @@ export function* copy_page_range(dst: vm_area_struct, src: vm_area_struct): Slee
     if (pmdp >= 0) {
       const pmd = src.vm_mm.pgd.load(pmdp);
       if (pmd !== 0 && !pmd_is_table(pmd)) {
-        if (fork_hooks.copy_huge_pmd === null) throw new Error('BUG: huge PMD without THP support');
-        ret = fork_hooks.copy_huge_pmd(dst, src, -1, pmdp, addr);
+        ret = copy_huge_pmd(dst, src, -1, pmdp, addr);
         if (ret === -EAGAIN) ret = 0;            /* split: its PTEs are copied below */
       }
       if (ret === 0 && pmd_is_table(src.vm_mm.pgd.load(pmdp))) {
@@ -238,9 +227,9 @@ export function* copy_page_range(dst: vm_area_struct, src: vm_area_struct): Slee
     flush_tlb_range(src, src.vm_start, src.vm_end);
     yield* mmu_notifier_invalidate_range_end(range);
   }
-  if (ret === 0 && hmm_addrs.length > 0 && fork_hooks.hmm_mm_fork !== null) {
+  if (ret === 0 && hmm_addrs.length > 0 && hmm_v8_hooks.mm_fork !== null) {
     for (const a of hmm_addrs) {
-      ret = yield* fork_hooks.hmm_mm_fork(src, dst, a);
+      ret = yield* hmm_v8_hooks.mm_fork(src, dst, a);      /* HMM v8 place 4 */
       if (ret) break;
     }
   }

@@ -13,7 +13,7 @@
  * back. Device-private entries are not followed: GUP faults them, which
  * migrates the page back to RAM (do_swap_page -> migrate_to_ram).
  * FOLL_LONGTERM pins of movable memory are refused or migrated with
- * issue 4 / 5 (gup_hooks.longterm_check).
+ * check_and_migrate_movable_pages() (mm/gup_longterm.ts).
  */
 import type { page, vm_area_struct, mm_struct } from '../include/linux/mm_types.js';
 import {
@@ -30,24 +30,15 @@ import { EFAULT, ENOMEM, EHWPOISON, EBUSY, EINVAL, EAGAIN } from '../include/uap
 import type { Sleepable } from '../lib/sim/sched.js';
 import { count_event } from '../lib/sim/trace.js';
 import { pte_offset_map, ptep_get } from './pgtable.js';
-import { pfn_to_page, put_page, is_zero_pfn, ZERO_PAGE } from './page_alloc.js';
+import { put_page, is_zero_pfn, ZERO_PAGE } from './page_alloc.js';
 import { handle_mm_fault, vm_normal_page } from './memory.js';
 import { vma_lookup } from './vma.js';
 import { mmap_read_lock, mmap_read_unlock, mmap_assert_locked } from './mmap_lock.js';
+import { BUG } from '../include/asm-generic/bug.js';
+import { follow_huge_pmd } from './huge_memory_pmd.js';
+import { check_and_migrate_movable_pages } from './gup_longterm.js';
 
 export const GUP_PIN_COUNTING_BIAS = 1024;
-
-/**
- * Slots for checks later subsystems add: FOLL_LONGTERM on movable or
- * device-coherent memory (issue 4 / 5), following huge PMDs (issue 4).
- * longterm_check returns 0 to keep the pins, -EAGAIN after releasing
- * every pin and migrating what may not stay pinned (pin_user_pages()
- * then pins again), or another -errno (pins dropped by the caller).
- */
-export const gup_hooks: {
-  longterm_check: ((mm: mm_struct, pages: page[], flags: number) => Sleepable<number>) | null;
-  follow_huge_pmd: ((vma: vm_area_struct, addr: number, flags: number) => page | null | 'fault') | null;
-} = { longterm_check: null, follow_huge_pmd: null };
 
 /**
  * try_grab_folio() - take the reference FOLL_GET or FOLL_PIN asks for.
@@ -69,12 +60,12 @@ export function try_grab_folio(p: page, flags: number): number {
 export function unpin_user_page(p: page): void {
   const f = p.compound_head;
   if (f.order > 0) {
-    if (f._pincount <= 0) throw new Error(`BUG: unpin of unpinned folio pfn ${f.pfn}`);
+    if (f._pincount <= 0) BUG(`unpin of unpinned folio pfn ${f.pfn}`);
     f._pincount--;
     put_page(f);
     return;
   }
-  if (f._refcount < GUP_PIN_COUNTING_BIAS) throw new Error(`BUG: unpin of unpinned page pfn ${f.pfn}`);
+  if (f._refcount < GUP_PIN_COUNTING_BIAS) BUG(`unpin of unpinned page pfn ${f.pfn}`);
   f._refcount -= GUP_PIN_COUNTING_BIAS - 1;
   put_page(f);
 }
@@ -132,11 +123,8 @@ function follow_page_pte(vma: vm_area_struct, addr: number, flags: number): page
   const mm = vma.vm_mm;
   const ptep = pte_offset_map(mm, addr);
   if (ptep < 0) {
-    if (gup_hooks.follow_huge_pmd !== null) {
-      const r = gup_hooks.follow_huge_pmd(vma, addr, flags);
-      return r === 'fault' ? null : r;
-    }
-    return null;
+    const r = follow_huge_pmd(vma, addr, flags);
+    return r === 'fault' ? null : r;
   }
   const pte = ptep_get(mm, ptep);
   if (pte_none(pte) || !pte_present(pte)) return null;
@@ -196,7 +184,7 @@ export function* __get_user_pages(mm: mm_struct, start: number, nr_pages: number
         break;
       }
       if (gup_flags & FOLL_NOFAULT) return done > 0 ? done : -EBUSY;
-      if (++tries > 8) throw new Error(`BUG: GUP livelock at ${addr.toString(16)}`);
+      if (++tries > 8) BUG(`GUP livelock at ${addr.toString(16)}`);
       const unshare = (gup_flags & FOLL_PIN) !== 0 && (gup_flags & FOLL_WRITE) === 0;
       const ret = yield* faultin_page(vma!, addr, gup_flags, unshare);
       if (ret < 0) return done > 0 ? done : ret;
@@ -223,7 +211,7 @@ export function* get_user_pages(mm: mm_struct, start: number, nr_pages: number, 
 
 /**
  * pin_user_pages() - FOLL_PIN pins for DMA. With FOLL_LONGTERM, memory
- * that must stay movable is checked through gup_hooks.longterm_check.
+ * that must stay movable is checked by check_and_migrate_movable_pages().
  * Context: mmap_lock held for read; may sleep.
  * Return: pages pinned or -errno (-EINVAL if FOLL_GET is passed).
  */
@@ -232,8 +220,8 @@ export function* pin_user_pages(mm: mm_struct, start: number, nr_pages: number, 
   if (gup_flags & FOLL_GET) return -EINVAL;
   for (;;) {
     const ret = yield* __get_user_pages(mm, start, nr_pages, gup_flags | FOLL_PIN, pages);
-    if (ret <= 0 || !(gup_flags & FOLL_LONGTERM) || gup_hooks.longterm_check === null) return ret;
-    const err = yield* gup_hooks.longterm_check(mm, pages, gup_flags);
+    if (ret <= 0 || !(gup_flags & FOLL_LONGTERM)) return ret;
+    const err = yield* check_and_migrate_movable_pages(mm, pages, gup_flags);
     /* -EAGAIN: the check released every pin and migrated what could not stay pinned; pin again */
     if (err === -EAGAIN) continue;
     if (err < 0) { unpin_user_pages(pages.splice(0)); return err; }

@@ -30,7 +30,7 @@
  * the zone boundary and giving the others back; a large folio is split
  * before migration (Linux migrates it whole when it can).
  */
-import type { page } from '../include/linux/mm_types.js';
+import type { page, mm_struct } from '../include/linux/mm_types.js';
 import { folio_is_zone_movable } from '../include/linux/mm.js';
 import { is_device_coherent_page, is_zone_device_page } from '../include/linux/memremap.js';
 import { GFP_USER, __GFP_NORETRY, __GFP_NOWARN } from '../include/linux/gfp.js';
@@ -39,7 +39,7 @@ import { migrate_device_coherent_folio } from './migrate_device.js';
 import type { Sleepable } from '../lib/sim/sched.js';
 import { count_event, trace_event } from '../lib/sim/trace.js';
 import { alloc_page, get_page, put_page, copy_highpage, is_zero_page } from './page_alloc.js';
-import { gup_hooks, unpin_user_page } from './gup.js';
+import { unpin_user_page } from './gup.js';
 import { folio_lock, folio_trylock, folio_unlock } from './filemap.js';
 import {
   try_to_migrate, remove_migration_ptes, folio_migrate_mapping, folio_migrate_flags, folio_mapped, folio_mapping,
@@ -106,73 +106,57 @@ function* migrate_folio_longterm(f: page): Sleepable<number> {
   return rc;
 }
 
-/*
- * check_and_migrate_movable_pages() - gup_hooks.longterm_check: pins on
- * ZONE_MOVABLE folios are released (all pins are, as Linux does), those
- * folios migrated, and -EAGAIN asks pin_user_pages() to pin again. With
- * nothing to migrate, the next check in the chain runs (device-coherent
- * pages, mm/migrate_device.ts).
- * Return: 0 (keep the pins), -EAGAIN, or -ENOMEM; on a non-zero return
- * no pin is held and @pages is empty.
+/**
+ * check_and_migrate_movable_pages() - the FOLL_LONGTERM check of
+ * pin_user_pages(): pins on ZONE_MOVABLE folios are released (all pins
+ * are, as Linux does), those folios migrated, and -EAGAIN asks
+ * pin_user_pages() to pin again. With nothing to migrate there, pins on
+ * device-coherent pages get the same treatment (unpinAndMigrateCoherent).
+ * Context: mmap_lock held for read; may sleep.
+ * Return: 0 (keep the pins), -EAGAIN, -ENOMEM or -EBUSY; on a non-zero
+ * return no pin is held and @pages is empty.
  */
-function make_check(prev: typeof gup_hooks.longterm_check): NonNullable<typeof gup_hooks.longterm_check> {
-  return function* check_and_migrate_movable_pages(mm, pages, flags): Sleepable<number> {
-    const movable: page[] = [];
-    for (const p of pages) {
-      const f = p.compound_head;
-      if (!is_device_coherent_page(f) && !folio_is_longterm_pinnable(f) && !movable.includes(f)) movable.push(f);
+export function* check_and_migrate_movable_pages(mm: mm_struct, pages: page[], _flags: number): Sleepable<number> {
+  const movable: page[] = [];
+  for (const p of pages) {
+    const f = p.compound_head;
+    if (!is_device_coherent_page(f) && !folio_is_longterm_pinnable(f) && !movable.includes(f)) movable.push(f);
+  }
+  if (movable.length === 0) return yield* unpinAndMigrateCoherent(pages);
+  for (const f of movable) get_page(f);          /* folio_isolate_lru()'s reference */
+  for (const p of pages) unpin_user_page(p);
+  pages.splice(0);
+  let ret = -EAGAIN;
+  for (const f of movable) {
+    if (f.order > 0) {                           /* split, and migrate the small folios on the next round */
+      yield* folio_lock(f);
+      yield* split_folio(f);
+      folio_unlock(f);
     }
-    if (movable.length === 0) return prev !== null ? yield* prev(mm, pages, flags) : 0;
-    for (const f of movable) get_page(f);          /* folio_isolate_lru()'s reference */
-    for (const p of pages) unpin_user_page(p);
-    pages.splice(0);
-    let ret = -EAGAIN;
-    for (const f of movable) {
-      if (f.order > 0) {                           /* split, and migrate the small folios on the next round */
-        yield* folio_lock(f);
-        yield* split_folio(f);
-        folio_unlock(f);
-      }
-      /* migrate_pages() failing for any folio fails the pin: retrying could go on forever */
-      if ((yield* migrate_folio_longterm(f)) !== 0) ret = -ENOMEM;
-    }
-    trace_event('migrate_longterm_unpinnable_folios', { mm: mm.id, nr: movable.length, ret });
-    return ret;
-  };
+    /* migrate_pages() failing for any folio fails the pin: retrying could go on forever */
+    if ((yield* migrate_folio_longterm(f)) !== 0) ret = -ENOMEM;
+  }
+  trace_event('migrate_longterm_unpinnable_folios', { mm: mm.id, nr: movable.length, ret });
+  return ret;
 }
 
 /*
- * make_coherent_check() - the device part of check_and_migrate_movable_pages():
+ * unpinAndMigrateCoherent() - the device part of check_and_migrate_movable_pages():
  * a long-term pin must not hold device-coherent memory, so each such page
  * is turned from a pin into a reference, migrated to system memory
  * (migrate_device_coherent_folio), and GUP is asked to pin again (-EAGAIN,
- * with every pin released). Other pages go on to @prev.
+ * with every pin released). Return: 0 when no page is device-coherent.
  */
-function make_coherent_check(prev: typeof gup_hooks.longterm_check): typeof gup_hooks.longterm_check {
-  return function* check_and_migrate_device_coherent(mm, pages, flags): Sleepable<number> {
-    const coherent = pages.filter((p) => is_device_coherent_page(p));
-    if (coherent.length === 0) return prev !== null ? yield* prev(mm, pages, flags) : 0;
-    for (const p of pages) if (!is_device_coherent_page(p)) unpin_user_page(p);
-    for (const p of coherent) { get_page(p); unpin_user_page(p); }
-    pages.splice(0);
-    let ret = -EAGAIN;
-    for (const p of coherent) {
-      /* consumes the reference taken above, whatever the outcome */
-      if ((yield* migrate_device_coherent_folio(p.compound_head)) !== 0) ret = -EBUSY;
-    }
-    return ret;
-  };
-}
-
-let installed = false;
-
-/**
- * gup_longterm_init() - install the long-term pin checks, movable memory
- * first, then device-coherent memory (once; the chain survives reboots).
- */
-export function gup_longterm_init(): void {
-  if (installed) return;
-  installed = true;
-  gup_hooks.longterm_check = make_coherent_check(gup_hooks.longterm_check);
-  gup_hooks.longterm_check = make_check(gup_hooks.longterm_check);
+function* unpinAndMigrateCoherent(pages: page[]): Sleepable<number> {
+  const coherent = pages.filter((p) => is_device_coherent_page(p));
+  if (coherent.length === 0) return 0;
+  for (const p of pages) if (!is_device_coherent_page(p)) unpin_user_page(p);
+  for (const p of coherent) { get_page(p); unpin_user_page(p); }
+  pages.splice(0);
+  let ret = -EAGAIN;
+  for (const p of coherent) {
+    /* consumes the reference taken above, whatever the outcome */
+    if ((yield* migrate_device_coherent_folio(p.compound_head)) !== 0) ret = -EBUSY;
+  }
+  return ret;
 }

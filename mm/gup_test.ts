@@ -44,7 +44,6 @@ import {
   folio_maybe_dma_pinned,
 } from './gup.js';
 import { alloc_ino, register_path } from './file.js';
-import { register_boot_hook } from './init.js';
 
 /** sizeof(struct gup_test) */
 export const GUP_TEST_SIZE = 80;
@@ -208,11 +207,10 @@ export function* gup_test_ioctl(_filp: file, cmd: number, arg: number): Sleepabl
 
 const gup_test_fops: file_operations = Object.freeze({ unlocked_ioctl: gup_test_ioctl });
 
-/** gup_test_init() - create /sys/kernel/debug/gup_test (late_initcall); runs at every boot. */
+/** gup_test_init() - create /sys/kernel/debug/gup_test (late_initcall); start_kernel() calls it. */
 export function gup_test_init(): void {
   const ino: inode = { i_ino: alloc_ino(), i_mode: 'chr', i_rdev: 0, i_size: 0, i_fop: gup_test_fops,
     i_mapping: null, i_private: null, i_nlink: 1 };
   register_path(GUP_TEST_PATH, ino);
 }
 
-register_boot_hook(gup_test_init);

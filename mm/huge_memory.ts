@@ -6,17 +6,17 @@
  * do_huge_pmd_anonymous_page(), the write fault on a huge PMD
  * (do_huge_pmd_wp_page(): reuse an exclusive THP, replace the huge zero
  * page by a new THP, otherwise split the PMD and let the PTE path copy
- * one 4 KiB page, as current Linux does), split_huge_pmd(), zap_huge_pmd(),
- * copy_huge_pmd(), change_huge_pmd(), move_huge_pmd(), GUP of a huge PMD,
- * and the anonymous THP get_unmapped_area. Splitting (split_huge_pmd,
+ * one 4 KiB page, as current Linux does), and the rmap of a PMD-mapped
+ * folio. Splitting (split_huge_pmd,
  * split_folio, the deferred split queue) is mm/huge_memory_split.ts;
  * MADV_COLLAPSE is mm/khugepaged.ts; hugetlb is mm/hugetlb.ts. Sizes, counts and the lock
  * order are in include/linux/huge_mm.ts.
  *
- * The hooks the core files left for THP are filled by hugepage_init() at
- * boot (fault_hooks.huge_pmd_anonymous / huge_pmd_fault, zap_hooks,
- * fork_hooks.copy_huge_pmd, mprotect_hooks.change_huge_pmd,
- * gup_hooks.follow_huge_pmd).
+ * The core fault path calls into this file directly when it meets a huge
+ * PMD, as Linux's does; what zap, fork, mprotect, GUP and mremap do with
+ * a huge PMD (zap_huge_pmd(), copy_huge_pmd(), change_huge_pmd(),
+ * follow_huge_pmd(), move_huge_pmd()) and thp_get_unmapped_area() are in
+ * mm/huge_memory_pmd.ts, the other half of mm/huge_memory.c.
  *
  * Secondary MMUs: a split of a present huge PMD, a COW that replaces the
  * huge zero page and a folio split are each bracketed by MMU_NOTIFY_CLEAR
@@ -36,57 +36,48 @@
  * thread, and a THP fault never reclaims to find 2 MiB (it falls back to
  * 4 KiB pages instead).
  */
-import type { page, vm_area_struct, vm_fault, mm_struct } from '../include/linux/mm_types.js';
+import type { page, vm_area_struct, vm_fault } from '../include/linux/mm_types.js';
 import { MM_ANONPAGES } from '../include/linux/mm_types.js';
 import {
-  PAGE_SIZE, VM_NOHUGEPAGE, VM_HUGEPAGE, VM_HUGETLB, VM_PFNMAP, VM_MIXEDMAP, VM_IO, VM_WRITE, VM_SHARED,
-  FAULT_FLAG_WRITE, FAULT_FLAG_UNSHARE, VM_FAULT_FALLBACK, VM_FAULT_OOM, VM_FAULT_SIGBUS,
-  FOLL_WRITE, FOLL_PIN, vma_is_anonymous, add_mm_counter, mm_counter,
+  PAGE_SIZE, VM_NOHUGEPAGE, VM_HUGEPAGE, VM_HUGETLB, VM_PFNMAP, VM_MIXEDMAP, VM_IO, VM_WRITE,
+  FAULT_FLAG_WRITE, FAULT_FLAG_UNSHARE, VM_FAULT_FALLBACK, VM_FAULT_OOM, VM_FAULT_SIGBUS, vma_is_anonymous,
+  add_mm_counter,
 } from '../include/linux/mm.js';
 import {
-  pmd_write, pmd_dirty, pmd_pfn, pmd_mkwrite, pmd_wrprotect, pmd_mkdirty, pmd_mkyoung, pmd_mkold,
-  pmd_trans_huge, pmd_modify, pmd_protnone, pfn_pmd, _PAGE_RW, type pmd_t,
+  pmd_write, pmd_pfn, pmd_mkwrite, pmd_wrprotect, pmd_mkdirty, pmd_mkyoung, pmd_trans_huge, pfn_pmd,
+  type pmd_t,
 } from '../include/linux/pgtable.js';
-import {
-  is_swap_pmd, is_pmd_device_private_entry, is_pmd_migration_entry, is_pmd_non_present_folio_entry, pmd_is_huge,
-} from '../include/linux/swapops.js';
-import {
-  PageAnonExclusive, SetPageAnonExclusive, ClearPageAnonExclusive, SetPageDirty, folio_test_anon,
-} from '../include/linux/page-flags.js';
+import { is_swap_pmd, is_pmd_device_private_entry, is_pmd_migration_entry } from '../include/linux/swapops.js';
+import { PageAnonExclusive, SetPageAnonExclusive, folio_test_anon } from '../include/linux/page-flags.js';
 import { GFP_TRANSHUGE_LIGHT, __GFP_ZERO, __GFP_NORETRY, __GFP_MOVABLE } from '../include/linux/gfp.js';
 import { MMU_NOTIFY_CLEAR, MMU_NOTIFIER_RANGE_BLOCKABLE } from '../include/linux/mmu_notifier.js';
 import {
   HPAGE_PMD_NR, HPAGE_PMD_ORDER, HPAGE_PMD_SIZE, haddr_of, TVA_IN_PF, TVA_ENFORCE_SYSFS, type thp_mode,
   THP_FAULT_ALLOC, THP_FAULT_FALLBACK, THP_FAULT_FALLBACK_CHARGE, THP_ZERO_PAGE_ALLOC,
 } from '../include/linux/huge_mm.js';
-import { EAGAIN, EINVAL, ENOMEM } from '../include/uapi/asm-generic/errno.js';
+import { EINVAL } from '../include/uapi/asm-generic/errno.js';
 import type { Sleepable } from '../lib/sim/sched.js';
 import { spin_lock, spin_unlock } from '../lib/locking/spinlock.js';
 import { count_event, trace_event } from '../lib/sim/trace.js';
 import { alloc_pages, pfn_to_page, put_page, get_page } from './page_alloc.js';
-import { pmd_off, pmd_alloc, pmd_lockptr, flush_tlb_range } from './pgtable.js';
-import { fault_hooks, pmd_migration_entry_wait } from './memory.js';
-import { zap_hooks, tlb_remove_page, type mmu_gather } from './zap.js';
-import { fork_hooks } from './fork.js';
-import { mprotect_hooks } from './mprotect.js';
-import { gup_hooks, folio_maybe_dma_pinned } from './gup.js';
+import { pmd_lockptr, flush_tlb_range } from './pgtable.js';
+import { pmd_migration_entry_wait } from './memory.js';
 import { anon_vma_prepare } from './rmap.js';
 import { folio_trylock, folio_lock, folio_unlock } from './filemap.js';
-import { get_unmapped_area } from './vma.js';
 import {
   mmu_notifier_range_init, mmu_notifier_invalidate_range_start, mmu_notifier_invalidate_range_end,
 } from './mmu_notifier.js';
-import { follow_hugetlb_page } from './hugetlb.js';
 import {
-  folio_large_mapcount, huge_memory_split_reset, __split_huge_pmd, __split_huge_pmd_locked, split_huge_pmd_in_zap,
+  folio_large_mapcount, resetDeferredSplitQueue, __split_huge_pmd, __split_huge_pmd_locked,
 } from './huge_memory_split.js';
 
 /* the PMD split API, for the other paths of mm (mprotect, munmap, madvise, mremap, migration) */
 export { __split_huge_pmd, __split_huge_pmd_locked, split_huge_pmd_address, vma_adjust_trans_huge } from './huge_memory_split.js';
-import { khugepaged_init } from './khugepaged.js';
-import {
-  do_huge_pmd_device_private, zap_huge_non_present_pmd, copy_huge_non_present_pmd, change_non_present_huge_pmd,
-} from './huge_memory_nonpresent.js';
+import { do_huge_pmd_device_private } from './huge_memory_nonpresent.js';
+import { BUG } from '../include/asm-generic/bug.js';
+import { mem_cgroup_charge } from './memcontrol.js';
+import { folio_add_lru_vma } from './swap.js';
+import { GFP_KERNEL } from '../include/linux/gfp.js';
 
 /* ------------------------------------------------------------ global state */
 
@@ -104,23 +95,14 @@ let thp: thp_state = { mode: 'madvise', use_zero_page: true, huge_zero_folio: nu
 
 /**
  * hugepage_init() - boot THP: the mode from the transparent_hugepage=
- * boot parameter, and the hooks of the core fault, zap, fork, mprotect
- * and GUP paths.
+ * boot parameter and an empty deferred split queue.
  * @mode: 'always', 'madvise' or 'never'. The simulated default is
  *   'madvise' (what Debian and Ubuntu ship; Linux's Kconfig default is
  *   'always'), so a mapping gets THPs when it asks with MADV_HUGEPAGE.
  */
 export function hugepage_init(mode: thp_mode = 'madvise'): void {
   thp = { mode, use_zero_page: true, huge_zero_folio: null, nr_anon_thps: 0 };
-  huge_memory_split_reset();
-  fault_hooks.huge_pmd_anonymous = create_huge_pmd;
-  fault_hooks.huge_pmd_fault = huge_pmd_fault;
-  zap_hooks.zap_huge_pmd = zap_huge_pmd;
-  zap_hooks.split_huge_pmd = split_huge_pmd_in_zap;
-  fork_hooks.copy_huge_pmd = copy_huge_pmd;
-  mprotect_hooks.change_huge_pmd = change_huge_pmd;
-  gup_hooks.follow_huge_pmd = follow_huge_pmd;
-  khugepaged_init();
+  resetDeferredSplitQueue();
 }
 
 /**
@@ -212,7 +194,7 @@ export function mm_get_huge_zero_folio(): page | null {
  * level): anon, exclusive (on the head page), entire mapcount 1.
  */
 export function folio_add_new_anon_rmap_pmd(f: page, vma: vm_area_struct, haddr: number): void {
-  if (vma.anon_vma === null) throw new Error('BUG: anon THP rmap without anon_vma');
+  if (vma.anon_vma === null) BUG('anon THP rmap without anon_vma');
   f.mapping = vma.anon_vma;
   f.index = (haddr - vma.vm_start) / PAGE_SIZE + vma.vm_pgoff;
   f._entire_mapcount = 0;
@@ -230,7 +212,7 @@ export function folio_add_anon_rmap_pmd(f: page): void {
  * drops the PMD's reference afterwards.
  */
 export function folio_remove_rmap_pmd(f: page): void {
-  if (f._entire_mapcount < 0) throw new Error(`BUG: entire mapcount underflow pfn ${f.pfn}`);
+  if (f._entire_mapcount < 0) BUG(`entire mapcount underflow pfn ${f.pfn}`);
   if (--f._entire_mapcount < 0 && folio_test_anon(f)) thp.nr_anon_thps -= HPAGE_PMD_NR;
 }
 
@@ -246,7 +228,7 @@ export function map_anon_folio_pmd(f: page, pmdp: number, vma: vm_area_struct, h
   let entry = pmd_mkdirty(pfn_pmd(f.pfn, vma.vm_page_prot));
   if (vma.vm_flags & VM_WRITE) entry = pmd_mkwrite(entry);
   folio_add_new_anon_rmap_pmd(f, vma, haddr);
-  fault_hooks.lru_add?.(f, vma);
+  folio_add_lru_vma(f, vma);
   mm.pgd.set(pmdp, entry);
   add_mm_counter(mm, MM_ANONPAGES, HPAGE_PMD_NR);
 }
@@ -255,7 +237,7 @@ export function map_anon_folio_pmd(f: page, pmdp: number, vma: vm_area_struct, h
 function vma_alloc_anon_folio_pmd(vma: vm_area_struct): page | null {
   const f = alloc_pages(GFP_TRANSHUGE_LIGHT | __GFP_NORETRY | __GFP_ZERO, HPAGE_PMD_ORDER);
   if (f === null) { count_event(THP_FAULT_FALLBACK); return null; }
-  if (fault_hooks.memcg_charge !== null && fault_hooks.memcg_charge(f, vma.vm_mm) !== 0) {
+  if (mem_cgroup_charge(f, vma.vm_mm, GFP_KERNEL) !== 0) {
     put_page(f);
     count_event(THP_FAULT_FALLBACK);
     count_event(THP_FAULT_FALLBACK_CHARGE);
@@ -302,8 +284,8 @@ export function* do_huge_pmd_anonymous_page(vmf: vm_fault): Sleepable<number> {
   return 0;
 }
 
-/* create_huge_pmd() - fault_hooks.huge_pmd_anonymous: an empty PMD, is a THP allowed here? */
-function* create_huge_pmd(vmf: vm_fault): Sleepable<number> {
+/* create_huge_pmd() - __handle_mm_fault() on an empty PMD: is a THP allowed here? */
+export function* create_huge_pmd(vmf: vm_fault): Sleepable<number> {
   if (!thp_vma_allowable(vmf.vma, TVA_IN_PF | TVA_ENFORCE_SYSFS)) return VM_FAULT_FALLBACK;
   return yield* do_huge_pmd_anonymous_page(vmf);
 }
@@ -400,7 +382,7 @@ export function* do_huge_pmd_wp_page(vmf: vm_fault, orig: pmd_t): Sleepable<numb
 }
 
 /*
- * huge_pmd_fault() - fault_hooks.huge_pmd_fault: an access to a PMD leaf
+ * huge_pmd_fault() - __handle_mm_fault() on a PMD leaf: an access to it
  * that the MMU refused. A device-private THP goes to its driver
  * (do_huge_pmd_device_private), a THP under migration is waited for (the
  * access is then retried); on a present huge PMD a write to a read-only
@@ -408,7 +390,7 @@ export function* do_huge_pmd_wp_page(vmf: vm_fault, orig: pmd_t): Sleepable<numb
  * dirty) bits. VM_FAULT_FALLBACK tells handle_mm_fault to go on at PTE
  * level.
  */
-function* huge_pmd_fault(vmf: vm_fault, pmdp: number): Sleepable<number> {
+export function* huge_pmd_fault(vmf: vm_fault, pmdp: number): Sleepable<number> {
   const vma = vmf.vma, mm = vma.vm_mm;
   const orig = mm.pgd.load(pmdp);
   vmf.orig_pmd = orig;
@@ -434,185 +416,3 @@ function* huge_pmd_fault(vmf: vm_fault, pmdp: number): Sleepable<number> {
   spin_unlock(ptl);
   return 0;
 }
-
-/* ------------------------------------------------------------ zap, fork, mprotect */
-
-/**
- * zap_huge_pmd() - zap_hooks.zap_huge_pmd: unmap a whole huge PMD. The
- * folio's reference goes to the mmu_gather and is dropped after the TLB
- * flush. The huge zero page holds no reference and no rss. A PMD swap
- * entry (migration, device-private) needs no flush:
- * zap_huge_non_present_pmd().
- * Context: mmap_lock held, inside the caller's invalidation.
- */
-export function zap_huge_pmd(tlb: mmu_gather, vma: vm_area_struct, pmdp: number, addr: number): void {
-  const mm = vma.vm_mm;
-  const haddr = haddr_of(addr);
-  const ptl = pmd_lockptr(mm, pmdp);
-  spin_lock(ptl);
-  const orig = mm.pgd.load(pmdp);
-  if (is_pmd_non_present_folio_entry(orig)) { zap_huge_non_present_pmd(vma, pmdp, orig); spin_unlock(ptl); return; }
-  if (!pmd_trans_huge(orig)) { spin_unlock(ptl); return; }
-  mm.pgd.set(pmdp, 0);
-  tlb.start = Math.min(tlb.start, haddr);
-  tlb.end = Math.max(tlb.end, haddr + HPAGE_PMD_SIZE);
-  if (is_huge_zero_pmd(orig)) { spin_unlock(ptl); return; }
-  const f = pfn_to_page(pmd_pfn(orig));
-  folio_remove_rmap_pmd(f);
-  if (!folio_test_anon(f) && pmd_dirty(orig)) SetPageDirty(f);
-  add_mm_counter(mm, mm_counter(f), -HPAGE_PMD_NR);
-  spin_unlock(ptl);
-  tlb_remove_page(tlb, f);
-  count_event('zap_huge_pmd');
-}
-
-/**
- * copy_huge_pmd() - fork_hooks.copy_huge_pmd: share an anonymous THP
- * with the child, write-protected in both (the huge zero page is shared
- * as it is). A DMA-pinned exclusive THP cannot be shared: the parent's
- * PMD is split and -EAGAIN makes fork copy the PTEs, which gives the child
- * its own copy of each pinned page (copy_present_page). A PMD migration
- * entry or device-private THP is copied read-only in both
- * (copy_huge_non_present_pmd).
- * Context: both mmap_locks held for write, inside fork's invalidation.
- * Return: 0, -EAGAIN (copy the PTEs instead) or -ENOMEM.
- */
-export function copy_huge_pmd(dst: vm_area_struct, src: vm_area_struct, _dst_pmdp: number, src_pmdp: number,
-                              addr: number): number {
-  if (!vma_is_anonymous(dst)) return 0;          /* refilled by faults */
-  const dst_mm = dst.vm_mm, src_mm = src.vm_mm;
-  const dst_pmdp = pmd_alloc(dst_mm, addr);
-  if (dst_pmdp < 0) return -ENOMEM;
-  const dst_ptl = pmd_lockptr(dst_mm, dst_pmdp), src_ptl = pmd_lockptr(src_mm, src_pmdp);
-  spin_lock(dst_ptl);
-  spin_lock(src_ptl);
-  let pmd = src_mm.pgd.load(src_pmdp);
-  if (is_pmd_non_present_folio_entry(pmd)) {
-    copy_huge_non_present_pmd(dst, src, dst_pmdp, src_pmdp, pmd);
-    spin_unlock(src_ptl);
-    spin_unlock(dst_ptl);
-    return 0;
-  }
-  if (!pmd_trans_huge(pmd)) { spin_unlock(src_ptl); spin_unlock(dst_ptl); return -EAGAIN; }
-  if (!is_huge_zero_pmd(pmd)) {
-    const f = pfn_to_page(pmd_pfn(pmd));
-    if (PageAnonExclusive(f) && folio_maybe_dma_pinned(f)) {
-      /* folio_try_dup_anon_rmap_pmd() failed: split, and let the PTE copy handle the pinned pages */
-      __split_huge_pmd_locked(src, src_pmdp, haddr_of(addr));
-      spin_unlock(src_ptl);
-      spin_unlock(dst_ptl);
-      count_event('thp_fork_split_pinned');
-      return -EAGAIN;
-    }
-    get_page(f);
-    ClearPageAnonExclusive(f);
-    folio_add_anon_rmap_pmd(f);
-    add_mm_counter(dst_mm, MM_ANONPAGES, HPAGE_PMD_NR);
-  }
-  pmd = pmd_wrprotect(pmd);
-  src_mm.pgd.set(src_pmdp, pmd);
-  dst_mm.pgd.set(dst_pmdp, pmd_mkold(pmd));
-  spin_unlock(src_ptl);
-  spin_unlock(dst_ptl);
-  return 0;
-}
-
-/* can_change_pmd_writable() - as can_change_pte_writable() for a private mapping, at PMD level */
-function can_change_pmd_writable(vma: vm_area_struct, pmd: pmd_t): boolean {
-  if (!(vma.vm_flags & VM_WRITE) || is_huge_zero_pmd(pmd)) return false;
-  if (vma.vm_flags & VM_SHARED) return pmd_dirty(pmd);
-  return PageAnonExclusive(pfn_to_page(pmd_pfn(pmd))) && pmd_dirty(pmd);
-}
-
-/**
- * change_huge_pmd() - mprotect_hooks.change_huge_pmd: apply newprot to a
- * huge PMD that the range covers whole; a PMD the range covers only in
- * part is split first and left to the PTE loop. A PMD swap entry only
- * loses write permission (change_non_present_huge_pmd).
- * Context: mmap_lock held for write, inside the caller's invalidation.
- * Return: true when the PMD was changed as a whole, false after a split.
- */
-export function change_huge_pmd(vma: vm_area_struct, pmdp: number, addr: number, next: number, newprot: number): boolean {
-  const mm = vma.vm_mm;
-  const ptl = pmd_lockptr(mm, pmdp);
-  spin_lock(ptl);
-  if (next - addr !== HPAGE_PMD_SIZE) {
-    __split_huge_pmd_locked(vma, pmdp, haddr_of(addr));
-    spin_unlock(ptl);
-    return false;
-  }
-  const old = mm.pgd.load(pmdp);
-  if (is_pmd_non_present_folio_entry(old)) {
-    change_non_present_huge_pmd(vma, pmdp, old);
-    spin_unlock(ptl);
-    return true;
-  }
-  if (!pmd_trans_huge(old)) { spin_unlock(ptl); return false; }
-  let entry = pmd_modify(old, newprot);
-  if (!(newprot & _PAGE_RW) && !pmd_protnone(entry) && can_change_pmd_writable(vma, entry)) entry = pmd_mkwrite(entry);
-  mm.pgd.set(pmdp, entry);
-  spin_unlock(ptl);
-  count_event('change_huge_pmd');
-  return true;
-}
-
-/* ------------------------------------------------------------ GUP, mremap */
-
-/**
- * follow_huge_pmd() - gup_hooks.follow_huge_pmd: GUP found no PTE for
- * addr. Returns the page of a huge leaf mapping addr (THP or hugetlb),
- * null when the access needs a fault first (no entry, read-only for a
- * write, or an unshare for a pin of a shared anonymous THP), or 'fault'.
- * Context: mmap_lock held for read.
- */
-export function follow_huge_pmd(vma: vm_area_struct, addr: number, flags: number): page | null | 'fault' {
-  if (vma.vm_flags & VM_HUGETLB) return follow_hugetlb_page(vma, addr, flags);
-  const mm = vma.vm_mm;
-  const pmdp = pmd_off(mm, addr);
-  if (pmdp < 0) return 'fault';
-  const pmd = mm.pgd.load(pmdp);
-  if (!pmd_trans_huge(pmd) || pmd_protnone(pmd)) return 'fault';
-  if ((flags & FOLL_WRITE) && !pmd_write(pmd)) return null;
-  const head = pfn_to_page(pmd_pfn(pmd));
-  /* gup_must_unshare(): a pin of a shared anonymous THP must unshare it first */
-  if ((flags & FOLL_PIN) && !pmd_write(pmd) && folio_test_anon(head) && !PageAnonExclusive(head)) return null;
-  return pfn_to_page(head.pfn + (addr - haddr_of(addr)) / PAGE_SIZE);
-}
-
-/**
- * move_huge_pmd() - mremap: move a whole huge PMD from old_pmdp to the
- * empty new_pmdp (same mm, both 2 MiB aligned): a present huge PMD or a
- * PMD swap entry (migration, device-private) alike. The caller's
- * MMU_NOTIFY_UNMAP covers the old range; rmap follows from page->index,
- * which the new VMA's vm_pgoff keeps valid.
- * Context: mmap_lock held for write. Return: true if moved.
- */
-export function move_huge_pmd(vma: vm_area_struct, old_addr: number, new_addr: number,
-                              old_pmdp: number, new_pmdp: number): boolean {
-  const mm = vma.vm_mm;
-  const ptl = pmd_lockptr(mm, old_pmdp);
-  spin_lock(ptl);
-  const pmd = mm.pgd.load(old_pmdp);
-  if (!pmd_is_huge(pmd) || mm.pgd.load(new_pmdp) !== 0) { spin_unlock(ptl); return false; }
-  mm.pgd.set(old_pmdp, 0);
-  mm.pgd.set(new_pmdp, pmd);
-  spin_unlock(ptl);
-  flush_tlb_range(vma, old_addr, old_addr + HPAGE_PMD_SIZE);
-  count_event('thp_mremap_move_pmd');
-  trace_event('move_huge_pmd', { mm: mm.id, old_addr, new_addr });
-  return true;
-}
-
-/**
- * thp_get_unmapped_area() - get_unmapped_area() for an anonymous mapping
- * of a multiple of 2 MiB without an address hint: ask for 2 MiB more and
- * place the mapping at a PMD boundary inside (the top one: mappings grow
- * down), so that it can be mapped by PMD leaves (Linux 6.7).
- * Return: the address, or -ENOMEM.
- */
-export function thp_get_unmapped_area(mm: mm_struct, len: number): number {
-  const pad = get_unmapped_area(mm, 0, len + HPAGE_PMD_SIZE);
-  if (pad < 0) return get_unmapped_area(mm, 0, len);
-  return haddr_of(pad + HPAGE_PMD_SIZE);
-}
-

@@ -69,6 +69,7 @@ import { pmd_off, pmd_lockptr, flush_tlb_range } from './pgtable.js';
 import { folio_maybe_dma_pinned } from './gup.js';
 import { folio_trylock, folio_unlock, folio_wait_locked } from './filemap.js';
 import { folio_add_anon_rmap_pmd, folio_remove_rmap_pmd } from './huge_memory.js';
+import { BUG } from '../include/asm-generic/bug.js';
 
 /** pmd_folio_of_entry() - the head page a PMD swap entry names (pfn_swap_entry_folio). */
 export function pmd_folio_of_entry(pmd: pmd_t): page {
@@ -182,7 +183,7 @@ export function* do_huge_pmd_device_private(vmf: vm_fault): Sleepable<number> {
   spin_lock(ptl);
   if (mm.pgd.load(vmf.pmd) !== vmf.orig_pmd) { spin_unlock(ptl); return 0; }
   const f = pmd_folio_of_entry(vmf.orig_pmd!);
-  if (!is_device_private_page(f) || f.pgmap === null) throw new Error('BUG: device-private PMD to a non-device page');
+  if (!is_device_private_page(f) || f.pgmap === null) BUG('device-private PMD to a non-device page');
   vmf.page = f;
   vmf.pte = -1;
   get_page(f);
@@ -322,6 +323,6 @@ export function __split_huge_swap_pmd_locked(vma: vm_area_struct, pmdp: number, 
 /* the PTE page a split fills (pte_alloc under the PMD lock: lib/gpt never sleeps) */
 function pte_populate(mm: mm_struct, haddr: number): number {
   const ptep = mm.pgd.populate(haddr, PTE_LEVEL);
-  if (ptep < 0) throw new Error(`BUG: split_huge_pmd: no page-table page (${ptep})`);
+  if (ptep < 0) BUG(`split_huge_pmd: no page-table page (${ptep})`);
   return ptep;
 }

@@ -65,7 +65,7 @@ import { spin_lock, spin_unlock } from '../lib/locking/spinlock.js';
 import { charge } from '../lib/sim/clock.js';
 import { PTE_UPDATE_NS } from '../lib/sim/costs.js';
 import { count_event, trace_event } from '../lib/sim/trace.js';
-import { pfn_to_page, get_page, put_page, register_free_hook, ZERO_PAGE } from './page_alloc.js';
+import { pfn_to_page, get_page, put_page, ZERO_PAGE } from './page_alloc.js';
 import { pmd_off, pmd_lockptr, pte_offset_map, pte_lockptr, ptep_get, ptep_get_and_clear, set_pte_at, flush_tlb_range } from './pgtable.js';
 import { mk_pte } from './memory.js';
 import { folio_remove_rmap_pte, folio_add_anon_rmap_pte } from './rmap.js';
@@ -75,29 +75,21 @@ import {
 } from './mmu_notifier.js';
 import { is_huge_zero_pmd, folio_remove_rmap_pmd } from './huge_memory.js';
 import { __split_huge_swap_pmd_locked } from './huge_memory_nonpresent.js';
-
-/**
- * Slots for the LRU (issue 4, mm/swap.ts): a page split off a folio that
- * was on the LRU joins the same list (lru_add_split_folio). Empty: the
- * pages are not put on any list.
- */
-export const huge_memory_split_hooks: {
-  lru_add_split_folio: ((head: page, tail: page) => void) | null;
-} = { lru_add_split_folio: null };
+import { BUG } from '../include/asm-generic/bug.js';
+import { lru_add_split_folio } from './swap.js';
 
 /* folios whose PMD mapping was split, waiting for the shrinker; reset at boot */
 let deferred_split_queue = new Set<page>();
 
-/** huge_memory_split_reset() - a fresh machine: empty queue (called by hugepage_init). */
-export function huge_memory_split_reset(): void {
+/** resetDeferredSplitQueue() - a fresh machine: empty queue (called by hugepage_init). */
+export function resetDeferredSplitQueue(): void {
   deferred_split_queue = new Set();
 }
 
-/* a folio leaving the allocator's hands leaves the queue (folio_unqueue_deferred_split) */
-register_free_hook((p: page) => {
-  deferred_split_queue.delete(p);
-  return false;
-});
+/** folio_unqueue_deferred_split() - a folio being freed leaves the queue (__folio_put()). */
+export function folio_unqueue_deferred_split(f: page): void {
+  deferred_split_queue.delete(f);
+}
 
 /* ------------------------------------------------------------ splitting a PMD */
 
@@ -109,7 +101,7 @@ function __split_huge_zero_page_pmd(vma: vm_area_struct, pmdp: number, haddr: nu
   const mm = vma.vm_mm;
   mm.pgd.set(pmdp, 0);
   const ptep = mm.pgd.populate(haddr, PTE_LEVEL);
-  if (ptep < 0) throw new Error(`BUG: split_huge_pmd: no page-table page (${ptep})`);
+  if (ptep < 0) BUG(`split_huge_pmd: no page-table page (${ptep})`);
   const entry = pte_mkspecial(pfn_pte(ZERO_PAGE(haddr).pfn, vma.vm_page_prot & ~_PAGE_RW));
   for (let i = 0; i < HPAGE_PMD_NR; i++) mm.pgd.set(ptep + i, entry);
 }
@@ -150,7 +142,7 @@ export function __split_huge_pmd_locked(vma: vm_area_struct, pmdp: number, haddr
   f._refcount += HPAGE_PMD_NR - 1;               /* folio_ref_add: one per PTE, the PMD's becomes the first */
   mm.pgd.set(pmdp, 0);                           /* pmdp_invalidate */
   const ptep = mm.pgd.populate(haddr, PTE_LEVEL);
-  if (ptep < 0) throw new Error(`BUG: split_huge_pmd: no page-table page (${ptep})`);
+  if (ptep < 0) BUG(`split_huge_pmd: no page-table page (${ptep})`);
   for (let i = 0; i < HPAGE_PMD_NR; i++) {
     const p = i === 0 ? f : pfn_to_page(f.pfn + i);
     p._mapcount++;                               /* folio_add_anon_rmap_ptes */
@@ -209,8 +201,8 @@ export function* vma_adjust_trans_huge(vma: vm_area_struct, start: number, end: 
   }
 }
 
-/* zap_hooks.split_huge_pmd: a zap that covers part of a huge PMD (inside the zap's own invalidation) */
-export function split_huge_pmd_in_zap(vma: vm_area_struct, pmdp: number, addr: number): void {
+/* zap_pmd_range() on a huge PMD it covers only in part (inside the zap's own invalidation) */
+export function splitHugePmdInZap(vma: vm_area_struct, pmdp: number, addr: number): void {
   const ptl = pmd_lockptr(vma.vm_mm, pmdp);
   spin_lock(ptl);
   __split_huge_pmd_locked(vma, pmdp, haddr_of(addr));
@@ -361,7 +353,7 @@ function __split_huge_page(h: page): void {
     t.memcg = h.memcg;
     t.private = 0;
     t._refcount = 1;
-    huge_memory_split_hooks.lru_add_split_folio?.(h, t);
+    lru_add_split_folio(h, t);
   }
   h.order = 0;
   h.flags &= ~(1 << PG_head);
@@ -382,7 +374,7 @@ function __split_huge_page(h: page): void {
  */
 export function* split_folio(f: page): Sleepable<number> {
   const h = f.compound_head;
-  if (!PageLocked(h)) throw new Error(`BUG: split_folio of unlocked folio pfn ${h.pfn}`);
+  if (!PageLocked(h)) BUG(`split_folio of unlocked folio pfn ${h.pfn}`);
   if (h.order === 0) return 0;
   if (folio_test_hugetlb(h) || !folio_test_anon(h)) return -EBUSY;
   if (!can_split_folio(h)) { count_event(THP_SPLIT_PAGE_FAILED); return -EAGAIN; }

@@ -9,7 +9,7 @@
  * mm/hugetlbfs.ts), hugetlb_fault() -> hugetlb_no_page() maps a page from the pool (shared:
  * through the file's page cache; private: as an anonymous page) and
  * hugetlb_wp() copies on write. The core paths call in here where Linux
- * tests is_vm_hugetlb_page(): the fault (fault_hooks.hugetlb_fault), zap
+ * tests is_vm_hugetlb_page(): the fault (hugetlb_fault), zap
  * (unmap_hugepage_range), fork (copy_hugetlb_page_range), mprotect
  * (hugetlb_change_protection), GUP (follow_hugetlb_page) and mremap.
  * Pools and reservations are described in include/linux/hugetlb.ts.
@@ -32,7 +32,7 @@ import {
 } from '../include/linux/pgtable.js';
 import {
   PageAnonExclusive, SetPageAnonExclusive, ClearPageAnonExclusive, SetPageDirty, folio_test_anon,
-  folio_test_hugetlb, __folio_set_hugetlb, PG_head, PG_hugetlb,
+  __folio_set_hugetlb, PG_head, PG_hugetlb,
 } from '../include/linux/page-flags.js';
 import {
   hstate, huge_page_size, pages_per_huge_page, HUGETLB_DEFAULT_ORDER, HUGETLB_GIGANTIC_ORDER, type resv_map,
@@ -46,13 +46,10 @@ import { charge } from '../lib/sim/clock.js';
 import { PAGE_ZERO_NS, SYSTEM_MEMCPY_BW, copy_cost_ns } from '../lib/sim/costs.js';
 import { count_event, trace_event } from '../lib/sim/trace.js';
 import {
-  alloc_pages, pfn_to_page, get_page, put_page, register_free_hook, prep_compound_page, page_backing, MAX_ORDER,
+  alloc_pages, pfn_to_page, get_page, put_page, prep_compound_page, page_backing, MAX_ORDER,
 } from './page_alloc.js';
 import { flush_tlb_range } from './pgtable.js';
-import { fault_hooks } from './memory.js';
-import { zap_hooks, tlb_remove_page, type mmu_gather } from './zap.js';
-import { fork_hooks } from './fork.js';
-import { mprotect_hooks } from './mprotect.js';
+import { tlb_remove_page, type mmu_gather } from './zap.js';
 import { folio_maybe_dma_pinned } from './gup.js';
 import { anon_vma_prepare } from './rmap.js';
 import { mmap_assert_locked } from './mmap_lock.js';
@@ -60,6 +57,7 @@ import {
   mmu_notifier_range_init, mmu_notifier_invalidate_range_start, mmu_notifier_invalidate_range_end,
 } from './mmu_notifier.js';
 import { hugetlb_info } from './hugetlbfs.js';
+import { BUG } from '../include/asm-generic/bug.js';
 
 /* ------------------------------------------------------------ state */
 
@@ -158,7 +156,7 @@ export function set_max_huge_pages(h: hstate, count: number): number {
     h.free_huge_pages--;
     h.nr_huge_pages--;
     f.flags &= ~(1 << PG_hugetlb);
-    if (h.order > MAX_ORDER) throw new Error('BUG: gigantic pages are not given back at run time here');
+    if (h.order > MAX_ORDER) BUG('gigantic pages are not given back at run time here');
     f._refcount = 1;
     put_page(f);
   }
@@ -169,9 +167,9 @@ export function set_max_huge_pages(h: hstate, count: number): number {
  * free_huge_folio() - the last reference to a hugetlb folio went: it
  * returns to its pool's free list (installed as a page allocator free hook).
  */
-function free_huge_folio(f: page): void {
+export function free_huge_folio(f: page): void {
   const h = hs.hstates.find((x) => x.order === f.order);
-  if (h === undefined) throw new Error(`BUG: hugetlb folio of order ${f.order}`);
+  if (h === undefined) BUG(`hugetlb folio of order ${f.order}`);
   f.mapping = null;
   f.index = 0;
   f._mapcount = -1;
@@ -181,11 +179,6 @@ function free_huge_folio(f: page): void {
   enqueue_hugetlb_folio(h, f);
   count_event('hugetlb_free');
 }
-register_free_hook((p: page) => {
-  if (!folio_test_hugetlb(p)) return false;
-  free_huge_folio(p);
-  return true;
-});
 
 /**
  * hugetlb_init() - boot: fill the pools and install the hugetlb hooks of
@@ -198,10 +191,6 @@ export function hugetlb_init(nr_2m = 0, nr_1g = 0): void {
   hs = fresh();
   for (let i = 0; i < nr_1g && alloc_pool_huge_folio(hs.hstates[1]); i++) { /* boot allocation */ }
   for (let i = 0; i < nr_2m && alloc_pool_huge_folio(hs.hstates[0]); i++) { /* boot allocation */ }
-  fault_hooks.hugetlb_fault = hugetlb_fault;
-  zap_hooks.unmap_hugepage_range = unmap_hugepage_range;
-  fork_hooks.copy_hugetlb_page_range = copy_hugetlb_page_range;
-  mprotect_hooks.hugetlb_change_protection = hugetlb_change_protection;
 }
 
 /* ------------------------------------------------------------ reservations */
@@ -253,7 +242,7 @@ function alloc_hugetlb_folio(vma: vm_area_struct, addr: number, avoid_reserve: b
   if (!avoid_reserve && m !== null && m.reserved.delete(idx)) h.resv_huge_pages--;
   else if (h.free_huge_pages - h.resv_huge_pages <= 0) { count_event('hugetlb_alloc_fail'); return -ENOSPC; }
   const f = h.hugepage_freelist.pop();
-  if (f === undefined) throw new Error('BUG: hugetlb reservation without a free page');
+  if (f === undefined) BUG('hugetlb reservation without a free page');
   h.free_huge_pages--;
   f._refcount = 1;
   return f;
@@ -397,7 +386,7 @@ function* hugetlb_no_page(vma: vm_area_struct, haddr: number, ptep: number, flag
 }
 
 /**
- * hugetlb_fault() - fault_hooks.hugetlb_fault: a fault anywhere in a
+ * hugetlb_fault() - handle_mm_fault() in a VM_HUGETLB VMA: a fault anywhere in a
  * hugetlb VMA (handle_mm_fault sends every one here).
  * Context: mmap_lock held for read; may sleep.
  * Return: 0, VM_FAULT_OOM (no page-table page), VM_FAULT_SIGBUS (beyond
@@ -447,7 +436,7 @@ function hugetlb_ptep(mm: mm_struct, h: hstate, haddr: number): number {
 }
 
 /**
- * unmap_hugepage_range() - zap_hooks.unmap_hugepage_range: clear the huge
+ * unmap_hugepage_range() - unmap_single_vma() of a VM_HUGETLB VMA: clear the huge
  * leaves of [start, end); their references go to the mmu_gather, and a
  * page whose last reference drops returns to the pool.
  * Context: mmap_lock held, inside the caller's invalidation.
@@ -471,7 +460,7 @@ export function unmap_hugepage_range(tlb: mmu_gather, vma: vm_area_struct, start
 }
 
 /**
- * copy_hugetlb_page_range() - fork_hooks.copy_hugetlb_page_range: share
+ * copy_hugetlb_page_range() - copy_page_range() of a VM_HUGETLB VMA: share
  * every huge page of a private mapping with the child, write-protected in
  * both (MMU_NOTIFY_CLEAR over the parent's VMA first); a DMA-pinned
  * exclusive page is copied for the child at once.
@@ -514,7 +503,7 @@ export function* copy_hugetlb_page_range(dst: vm_area_struct, src: vm_area_struc
 }
 
 /**
- * hugetlb_change_protection() - mprotect_hooks.hugetlb_change_protection:
+ * hugetlb_change_protection() - change_protection() of a VM_HUGETLB VMA:
  * apply newprot to the huge leaves of [start, end).
  * Context: mmap_lock held for write, inside the caller's invalidation.
  * Return: base pages changed.

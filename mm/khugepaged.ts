@@ -33,7 +33,6 @@ import { MMU_NOTIFY_CLEAR, MMU_NOTIFIER_RANGE_BLOCKABLE } from '../include/linux
 import {
   HPAGE_PMD_NR, HPAGE_PMD_ORDER, HPAGE_PMD_SIZE, haddr_of, THP_COLLAPSE_ALLOC, THP_COLLAPSE_ALLOC_FAILED,
 } from '../include/linux/huge_mm.js';
-import { MADV_COLLAPSE } from '../include/uapi/asm-generic/mman.js';
 import { EAGAIN, EBUSY, EINVAL, ENOMEM } from '../include/uapi/asm-generic/errno.js';
 import type { Sleepable } from '../lib/sim/sched.js';
 import { spin_lock, spin_unlock } from '../lib/locking/spinlock.js';
@@ -42,15 +41,17 @@ import { SYSTEM_MEMCPY_BW, copy_cost_ns } from '../lib/sim/costs.js';
 import { count_event, trace_event } from '../lib/sim/trace.js';
 import { alloc_pages, pfn_to_page, put_page, copy_highpage, clear_highpage, is_zero_pfn } from './page_alloc.js';
 import { pmd_off, pmd_alloc, pmd_lockptr, pte_offset_map, ptep_get, ptep_get_and_clear, flush_tlb_range } from './pgtable.js';
-import { fault_hooks, vm_normal_page, handle_mm_fault } from './memory.js';
+import { vm_normal_page, handle_mm_fault } from './memory.js';
 import { folio_remove_rmap_pte } from './rmap.js';
 import { folio_trylock, folio_unlock } from './filemap.js';
-import { madvise_handlers } from './madvise.js';
 import {
   mmu_notifier_range_init, mmu_notifier_invalidate_range_start, mmu_notifier_invalidate_range_end,
 } from './mmu_notifier.js';
 import { thp_vma_allowable, map_anon_folio_pmd } from './huge_memory.js';
 import { folio_large_mapcount } from './huge_memory_split.js';
+import { BUG } from '../include/asm-generic/bug.js';
+import { mem_cgroup_charge } from './memcontrol.js';
+import { GFP_KERNEL } from '../include/linux/gfp.js';
 
 /* enum scan_result (the ones this model can produce) */
 export const SCAN_FAIL = 0;
@@ -66,10 +67,6 @@ export const SCAN_PAGE_ANON = 9;
 export const SCAN_ALLOC_HUGE_PAGE_FAIL = 10;
 export const SCAN_CGROUP_CHARGE_FAIL = 11;
 
-/** khugepaged_init() - register MADV_COLLAPSE with madvise (called by hugepage_init). */
-export function khugepaged_init(): void {
-  madvise_handlers.set(MADV_COLLAPSE, { write: true, fn: madvise_collapse });
-}
 
 /* folio_expected_ref_count(): the references a folio has when only its mappings hold it */
 function folio_expected_ref_count(f: page): number {
@@ -176,7 +173,7 @@ function* collapse_huge_page(vma: vm_area_struct, address: number, unmapped: num
   const nf = alloc_pages(GFP_TRANSHUGE_LIGHT | __GFP_NORETRY, HPAGE_PMD_ORDER);
   if (nf === null) { count_event(THP_COLLAPSE_ALLOC_FAILED); return SCAN_ALLOC_HUGE_PAGE_FAIL; }
   nf._entire_mapcount = -1;
-  if (fault_hooks.memcg_charge !== null && fault_hooks.memcg_charge(nf, mm) !== 0) { put_page(nf); return SCAN_CGROUP_CHARGE_FAIL; }
+  if (mem_cgroup_charge(nf, mm, GFP_KERNEL) !== 0) { put_page(nf); return SCAN_CGROUP_CHARGE_FAIL; }
   count_event(THP_COLLAPSE_ALLOC);
   if (unmapped > 0 && (yield* __collapse_huge_page_swapin(vma, address)) !== SCAN_SUCCEED) { put_page(nf); return SCAN_FAIL; }
   const rescan = hpage_collapse_scan_pmd(mm, vma, address);
@@ -193,7 +190,7 @@ function* collapse_huge_page(vma: vm_area_struct, address: number, unmapped: num
   /* the empty PTE page goes (pmdp_collapse_flush), the PMD becomes the leaf */
   mm.pgd.prune(address, address + HPAGE_PMD_SIZE);
   const pmdp = pmd_alloc(mm, address);
-  if (pmdp < 0 || mm.pgd.load(pmdp) !== 0) throw new Error(`BUG: collapse: PMD of ${address.toString(16)} not free`);
+  if (pmdp < 0 || mm.pgd.load(pmdp) !== 0) BUG(`collapse: PMD of ${address.toString(16)} not free`);
   map_anon_folio_pmd(nf, pmdp, vma, address);
   spin_unlock(ptl);
   yield* mmu_notifier_invalidate_range_end(range);

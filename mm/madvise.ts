@@ -4,10 +4,10 @@
  * Models mm/madvise.c for the advice this tree implements now:
  * MADV_DONTNEED (zap the range with MMU_NOTIFY_CLEAR: anonymous memory
  * reads back as zeroes), MADV_DONTFORK/MADV_DOFORK (VM_DONTCOPY),
- * MADV_HUGEPAGE/MADV_NOHUGEPAGE (VM_HUGEPAGE/VM_NOHUGEPAGE, used by THP
- * in issue 4), MADV_NORMAL/RANDOM/SEQUENTIAL/WILLNEED (accepted; no
- * readahead to steer). MADV_FREE and MADV_COLLAPSE come with issue 4 and
- * return -EINVAL until then, as an unknown advice does.
+ * MADV_HUGEPAGE/MADV_NOHUGEPAGE (VM_HUGEPAGE/VM_NOHUGEPAGE, used by THP),
+ * MADV_NORMAL/RANDOM/SEQUENTIAL/WILLNEED (accepted; no readahead to
+ * steer). MADV_FREE and MADV_PAGEOUT are mm/madvise_free.ts, MADV_COLLAPSE
+ * is mm/khugepaged.ts; an unknown advice is -EINVAL.
  */
 import type { vm_area_struct, mm_struct } from '../include/linux/mm_types.js';
 import {
@@ -24,30 +24,28 @@ import { mmap_read_lock, mmap_read_unlock, mmap_write_lock, mmap_write_unlock } 
 import { find_vma, split_vma, vma_merge } from './vma.js';
 import { zap_page_range_single } from './zap.js';
 import { vma_adjust_trans_huge } from './huge_memory.js';
+import { madvise_free_single_vma, madvise_pageout } from './madvise_free.js';
+import { madvise_collapse } from './khugepaged.js';
+import { MADV_FREE, MADV_PAGEOUT, MADV_COLLAPSE } from '../include/uapi/asm-generic/mman.js';
 
-/**
- * Extra advice handlers later subsystems register (issue 4: MADV_FREE,
- * MADV_COLLAPSE). A handler runs per VMA piece with the lock mode it
- * declares and returns 0 or -errno.
- */
-export const madvise_handlers = new Map<number, {
-  write: boolean;
-  fn: (vma: vm_area_struct, start: number, end: number) => Sleepable<number>;
-}>();
-
+/* MADV_FREE and MADV_PAGEOUT are mm/madvise_free.ts, MADV_COLLAPSE mm/khugepaged.ts */
 function madvise_need_mmap_write(behavior: number): boolean {
-  if (behavior === MADV_DONTNEED || behavior === MADV_WILLNEED) return false;
-  const h = madvise_handlers.get(behavior);
-  return h === undefined ? true : h.write;
+  switch (behavior) {
+    case MADV_DONTNEED: case MADV_WILLNEED: case MADV_FREE: case MADV_PAGEOUT:
+      return false;
+    default:
+      return true;
+  }
 }
 
 function madvise_behavior_valid(behavior: number): boolean {
   switch (behavior) {
     case MADV_NORMAL: case MADV_RANDOM: case MADV_SEQUENTIAL: case MADV_WILLNEED: case MADV_DONTNEED:
     case MADV_DONTFORK: case MADV_DOFORK: case MADV_HUGEPAGE: case MADV_NOHUGEPAGE:
+    case MADV_FREE: case MADV_PAGEOUT: case MADV_COLLAPSE:
       return true;
     default:
-      return madvise_handlers.has(behavior);
+      return false;
   }
 }
 
@@ -84,11 +82,10 @@ function* madvise_vma_behavior(mm: mm_struct, vma: vm_area_struct, start: number
       flags = (flags & ~VM_NOHUGEPAGE) | VM_HUGEPAGE;
       break;
     case MADV_NOHUGEPAGE: flags = (flags & ~VM_HUGEPAGE) | VM_NOHUGEPAGE; break;
-    default: {
-      const h = madvise_handlers.get(behavior);
-      if (h === undefined) return -EINVAL;
-      return yield* h.fn(vma, start, end);
-    }
+    case MADV_FREE: return yield* madvise_free_single_vma(vma, start, end);
+    case MADV_PAGEOUT: return yield* madvise_pageout(vma, start, end);
+    case MADV_COLLAPSE: return yield* madvise_collapse(vma, start, end);
+    default: return -EINVAL;
   }
   if (flags !== vma.vm_flags) yield* vma_adjust_trans_huge(vma, start, end);   /* no huge PMD across the new edges */
   return madvise_update_vma(mm, vma, start, end, flags);

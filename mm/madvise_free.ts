@@ -5,8 +5,7 @@
  *
  * Models madvise_free_single_vma()/madvise_free_pte_range() and
  * madvise_pageout()/madvise_cold_or_pageout_pte_range() of mm/madvise.c
- * (the rest of madvise is mm/madvise.ts, which dispatches these two here
- * through madvise_handlers).
+ * (the rest of madvise is mm/madvise.ts, which calls these two).
  *
  * MADV_FREE tells the kernel that the contents of a private anonymous
  * range are no longer needed, but does not drop them now:
@@ -48,7 +47,6 @@ import { pte_to_swp_entry, non_swap_entry, is_hwpoison_entry } from '../include/
 import { PageSwapCache, PageDirty, ClearPageDirty, TestClearPageReferenced } from '../include/linux/page-flags.js';
 import type { page } from '../include/linux/mm_types.js';
 import { MMU_NOTIFY_CLEAR, MMU_NOTIFIER_RANGE_BLOCKABLE } from '../include/linux/mmu_notifier.js';
-import { MADV_FREE, MADV_PAGEOUT } from '../include/uapi/asm-generic/mman.js';
 import { EINVAL } from '../include/uapi/asm-generic/errno.js';
 import type { Sleepable } from '../lib/sim/sched.js';
 import { spin_lock, spin_unlock } from '../lib/locking/spinlock.js';
@@ -62,7 +60,6 @@ import { folio_trylock, folio_unlock } from './filemap.js';
 import { folio_mark_lazyfree, folio_isolate_lru } from './swap.js';
 import { reclaim_pages } from './vmscan.js';
 import { free_swap_and_cache, folio_free_swap } from './swapfile.js';
-import { madvise_handlers } from './madvise.js';
 import {
   mmu_notifier_range_init, mmu_notifier_invalidate_range_start, mmu_notifier_invalidate_range_end,
 } from './mmu_notifier.js';
@@ -131,7 +128,7 @@ const madvise_free_walk_ops: mm_walk_ops<madvise_walk_private> = Object.freeze({
 
 /**
  * madvise_free_single_vma() - MADV_FREE over [start, end) of one VMA.
- * Installed in madvise_handlers (mmap_lock held for read).
+ * Called by madvise_vma_behavior() (mmap_lock held for read).
  * Context: may sleep (notifiers).
  * Return: 0; -EINVAL for a VMA that is not private anonymous memory, or
  * is locked, VM_PFNMAP or hugetlb (madvise_dontneed_free_valid_vma).
@@ -250,7 +247,7 @@ const cold_walk_ops: mm_walk_ops<null> = Object.freeze({
 
 /**
  * madvise_pageout() - MADV_PAGEOUT over [start, end) of one VMA. Installed
- * in madvise_handlers (mmap_lock held for read).
+ * by madvise_vma_behavior() (mmap_lock held for read).
  * Context: may sleep (notifiers). Return: 0; -EINVAL for a locked,
  * VM_PFNMAP or hugetlb VMA (can_madv_lru_vma). File mappings are skipped
  * (file writeback is not modelled).
@@ -264,5 +261,3 @@ export function* madvise_pageout(vma: vm_area_struct, start: number, end: number
   return 0;
 }
 
-madvise_handlers.set(MADV_FREE, { write: false, fn: madvise_free_single_vma });
-madvise_handlers.set(MADV_PAGEOUT, { write: false, fn: madvise_pageout });

@@ -33,14 +33,11 @@ import { PAGE_SIZE } from '../include/linux/mm.js';
 import { swp_type, swp_offset, type swp_entry_t } from '../include/linux/swapops.js';
 import { GFP_KERNEL, __GFP_DIRECT_RECLAIM, __GFP_NORETRY, __GFP_NOFAIL, type gfp_t } from '../include/linux/gfp.js';
 import { ENOMEM, EINVAL, EBUSY } from '../include/uapi/asm-generic/errno.js';
-import { BUG } from '../lib/sim/errors.js';
+import { BUG } from '../include/asm-generic/bug.js';
 import { spinlock_t } from '../lib/locking/spinlock.js';
 import { count_event, trace_event } from '../lib/sim/trace.js';
-import { fault_hooks } from './memory.js';
-import { memremap_hooks } from './memremap.js';
 import { swap_info_of, vm_swap_full } from './swapfile.js';
 import { try_to_free_mem_cgroup_pages } from './vmscan.js';
-import { register_boot_hook } from './init.js';
 
 /* charges larger than 2^this pages do not loop on partial reclaim progress (include/linux/mmzone.h) */
 const PAGE_ALLOC_COSTLY_ORDER = 3;
@@ -205,7 +202,7 @@ function charge_memcg(f: page, memcg: mem_cgroup, gfp: gfp_t): number {
 
 /**
  * mem_cgroup_charge() - charge a new folio for a mapping of mm to mm's
- * memcg. Installed as fault_hooks.memcg_charge.
+ * memcg.
  * Context: may reclaim (not when called in atomic context).
  * Return: 0, or -ENOMEM when the memcg is out of memory after reclaim.
  */
@@ -314,9 +311,7 @@ export function swap_max_write(memcg: mem_cgroup, bytes: number): number {
   return 0;
 }
 
-/* Boot: a fresh tree with only the root, and the charge hooks installed. */
-register_boot_hook(() => {
+/** mem_cgroup_init() - boot: a fresh tree with only the root. Context: start_kernel(). */
+export function mem_cgroup_init(): void {
   ms = fresh();
-  fault_hooks.memcg_charge = (f, mm) => mem_cgroup_charge(f, mm, GFP_KERNEL);
-  memremap_hooks.memcg_uncharge = mem_cgroup_uncharge;
-});
+}

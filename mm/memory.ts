@@ -15,9 +15,10 @@
  * Zapping (munmap) lives in mm/zap.ts, fork's copy_page_range in
  * mm/fork.ts, both halves of mm/memory.c in Linux.
  *
- * The slots later subsystems fill are named hooks (fault_hooks): swap-in
- * and THP (issue 4), migration-entry waits and device-private faults are
- * generic here, the HMM v8 SWP_HMM handler is installed by mm/hmm_v8.
+ * Swap-in (mm/swap_state.ts), THP (mm/huge_memory.ts) and hugetlb
+ * (mm/hugetlb.ts) are called directly, as in Linux; the HMM v8 SWP_HMM
+ * handler is one of the places the v8 series hooks into core mm
+ * (hmm_v8_hooks, mm/hmm_v8/hooks.ts).
  */
 import type { page, vm_area_struct, vm_fault, mm_struct } from '../include/linux/mm_types.js';
 import { MM_ANONPAGES } from '../include/linux/mm_types.js';
@@ -59,41 +60,15 @@ import {
 } from './mmu_notifier.js';
 import { folio_lock, folio_trylock, folio_unlock, folio_wait_locked } from './filemap.js';
 import { mmap_assert_locked } from './mmap_lock.js';
-
-/**
- * Slots for fault handling that later subsystems provide. Each is null
- * until its subsystem installs it; the fault path documents the outcome
- * while the slot is empty.
- */
-export interface fault_hooks_t {
-  /* issue 4, mm/swap_state.ts: swap-in of a real swap entry (do_swap_page's main body) */
-  swapin: ((vmf: vm_fault, entry: swp_entry_t) => Sleepable<number>) | null;
-  /* issue 4, mm/huge_memory.ts: fault on an empty PMD of a THP-eligible VMA; VM_FAULT_FALLBACK to go on with PTEs */
-  huge_pmd_anonymous: ((vmf: vm_fault) => Sleepable<number>) | null;
-  /* issue 4: fault on a PMD leaf: present (write-protect/COW/split; VM_FAULT_FALLBACK after a split goes on with
-     PTEs), device-private (migrate_to_ram) or a migration entry (wait) */
-  huge_pmd_fault: ((vmf: vm_fault, pmd: number) => Sleepable<number>) | null;
-  /* issue 4, mm/hugetlb.ts: every fault in a VM_HUGETLB VMA (hugetlb_fault); empty: SIGBUS */
-  hugetlb_fault: ((vma: vm_area_struct, address: number, flags: number) => Sleepable<number>) | null;
-  /* issue 6, mm/hmm_v8: CPU fault on a SWP_HMM entry (hmm_handle_cpu_fault) */
-  hmm_cpu_fault: ((vmf: vm_fault, entry: swp_entry_t) => Sleepable<number>) | null;
-  /* issue 4: memcg charge of a new anon page; returns 0 or -ENOMEM */
-  memcg_charge: ((f: page, mm: mm_struct) => number) | null;
-  /* issue 4: put a new page on the LRU */
-  lru_add: ((f: page, vma: vm_area_struct) => void) | null;
-  /* issue 4, mm/swapfile.ts: drop a locked folio's swap slot if no PTE names it (folio_free_swap) */
-  folio_free_swap: ((f: page) => boolean) | null;
-}
-
-export const fault_hooks: fault_hooks_t = {
-  swapin: null, huge_pmd_anonymous: null, huge_pmd_fault: null, hugetlb_fault: null, hmm_cpu_fault: null,
-  memcg_charge: null, lru_add: null, folio_free_swap: null,
-};
-
-/** resetFaultHooks() - clear every slot (a fresh machine). */
-export function resetFaultHooks(): void {
-  for (const k of Object.keys(fault_hooks) as (keyof fault_hooks_t)[]) fault_hooks[k] = null;
-}
+import { BUG } from '../include/asm-generic/bug.js';
+import { GFP_KERNEL } from '../include/linux/gfp.js';
+import { mem_cgroup_charge } from './memcontrol.js';
+import { folio_add_lru_vma } from './swap.js';
+import { folio_free_swap } from './swapfile.js';
+import { doSwapPageSwapin } from './swap_state.js';
+import { create_huge_pmd, huge_pmd_fault } from './huge_memory.js';
+import { hugetlb_fault } from './hugetlb.js';
+import { hmm_v8_hooks } from './hmm_v8/hooks.js';
 
 /**
  * vm_normal_page() - the struct page behind a present PTE, or null for
@@ -121,7 +96,7 @@ export function mk_pte(p: page, prot: number): pte_t {
 function new_anon_page(vma: vm_area_struct): page | null {
   const p = alloc_page(GFP_HIGHUSER_MOVABLE | __GFP_ZERO);
   if (p === null) return null;
-  if (fault_hooks.memcg_charge !== null && fault_hooks.memcg_charge(p, vma.vm_mm) !== 0) {
+  if (mem_cgroup_charge(p, vma.vm_mm, GFP_KERNEL) !== 0) {
     put_page(p);
     return null;
   }
@@ -129,7 +104,7 @@ function new_anon_page(vma: vm_area_struct): page | null {
 }
 
 function lru_add(p: page, vma: vm_area_struct): void {
-  if (fault_hooks.lru_add !== null) fault_hooks.lru_add(p, vma);
+  folio_add_lru_vma(p, vma);
 }
 
 /**
@@ -141,7 +116,7 @@ function lru_add(p: page, vma: vm_area_struct): void {
  */
 function* do_anonymous_page(vmf: vm_fault): Sleepable<number> {
   const vma = vmf.vma, mm = vma.vm_mm;
-  if (vma.vm_flags & VM_SHARED) throw new Error('BUG: shared anonymous VMA without shmem vm_ops');
+  if (vma.vm_flags & VM_SHARED) BUG('shared anonymous VMA without shmem vm_ops');
   const ptep = vmf.pte >= 0 ? vmf.pte : pte_alloc_map(mm, vmf.address);
   if (ptep < 0) return VM_FAULT_OOM;
   vmf.pte = ptep;
@@ -244,7 +219,7 @@ function wp_can_reuse_anon_folio(p: page): boolean {
   const swapcache = PageSwapCache(p) ? 1 : 0;       /* the swap cache's reference may be dropped below */
   if (p._refcount !== 1 + swapcache || page_mapcount(p) !== 1) return false;
   if (!folio_trylock(p)) return false;
-  if (swapcache) fault_hooks.folio_free_swap?.(p);
+  if (swapcache) folio_free_swap(p);
   const ok = p._refcount === 1 && page_mapcount(p) === 1;
   if (ok) SetPageAnonExclusive(p);
   folio_unlock(p);
@@ -320,7 +295,7 @@ export function restore_exclusive_pte(vma: vm_area_struct, p: page, addr: number
  */
 function* do_device_private_fault(vmf: vm_fault, entry: swp_entry_t): Sleepable<number> {
   const p = pfn_to_page(swp_offset_pfn(entry));
-  if (!is_device_private_page(p) || p.pgmap === null) throw new Error('BUG: device-private entry to a non-device page');
+  if (!is_device_private_page(p) || p.pgmap === null) BUG('device-private entry to a non-device page');
   const mm = vmf.vma.vm_mm;
   const ptl = pte_lockptr(mm, vmf.pte);
   spin_lock(ptl);
@@ -350,8 +325,8 @@ function* do_device_private_fault(vmf: vm_fault, entry: swp_entry_t): Sleepable<
  *  - device-private: pgmap->ops->migrate_to_ram();
  *  - device-exclusive: tell the device, restore the PTE;
  *  - hwpoison: VM_FAULT_HWPOISON (SIGBUS);
- *  - SWP_HMM (v8): hmm_handle_cpu_fault() through fault_hooks.hmm_cpu_fault;
- *  - a real swap slot: swap-in through fault_hooks.swapin (issue 4).
+ *  - SWP_HMM (v8): hmm_handle_cpu_fault() through hmm_v8_hooks.cpu_fault;
+ *  - a real swap slot: swap-in (doSwapPageSwapin(), mm/swap_state.ts).
  * Context: mmap_lock held for read; may sleep.
  */
 export function* do_swap_page(vmf: vm_fault): Sleepable<number> {
@@ -365,13 +340,12 @@ export function* do_swap_page(vmf: vm_fault): Sleepable<number> {
     if (is_device_exclusive_entry(entry)) return yield* remove_device_exclusive_entry(vmf, entry);
     if (is_hwpoison_entry(entry)) return VM_FAULT_HWPOISON;
     if (is_hmm_entry(entry)) {
-      if (fault_hooks.hmm_cpu_fault === null) return VM_FAULT_SIGBUS;
-      return yield* fault_hooks.hmm_cpu_fault(vmf, entry);
+      if (hmm_v8_hooks.cpu_fault === null) return VM_FAULT_SIGBUS;
+      return yield* hmm_v8_hooks.cpu_fault(vmf, entry);
     }
     return VM_FAULT_SIGBUS;            /* PTE markers: none are installed in this model */
   }
-  if (fault_hooks.swapin === null) return VM_FAULT_SIGBUS;
-  return yield* fault_hooks.swapin(vmf, entry);
+  return yield* doSwapPageSwapin(vmf, entry);
 }
 
 /**
@@ -496,7 +470,7 @@ function* handle_pte_fault(vmf: vm_fault): Sleepable<number> {
 
 /*
  * __handle_mm_fault() - walk (and build) the upper levels, then handle the
- * PMD level (THP, issue 4) or go down to the PTE.
+ * PMD level (THP) or go down to the PTE.
  */
 function* __handle_mm_fault(vma: vm_area_struct, address: number, flags: number): Sleepable<number> {
   const mm = vma.vm_mm;
@@ -508,12 +482,11 @@ function* __handle_mm_fault(vma: vm_area_struct, address: number, flags: number)
     pmd, pte: -1, orig_pte: 0, page: null, cow_page: null,
   };
   const pmdval = mm.pgd.load(pmd);
-  if (pmdval === 0 && fault_hooks.huge_pmd_anonymous !== null) {
-    const ret = yield* fault_hooks.huge_pmd_anonymous(vmf);
+  if (pmdval === 0) {
+    const ret = yield* create_huge_pmd(vmf);
     if (!(ret & VM_FAULT_FALLBACK)) return ret;
-  } else if (pmdval !== 0 && !pmd_is_table(pmdval)) {
-    if (fault_hooks.huge_pmd_fault === null) return VM_FAULT_SIGBUS;
-    const ret = yield* fault_hooks.huge_pmd_fault(vmf, pmd);
+  } else if (!pmd_is_table(pmdval)) {
+    const ret = yield* huge_pmd_fault(vmf, pmd);
     if (!(ret & VM_FAULT_FALLBACK)) return ret;
   }
   return yield* handle_pte_fault(vmf);
@@ -536,7 +509,7 @@ export function* handle_mm_fault(vma: vm_area_struct, address: number, flags: nu
   count_event('pgfault');
   if (flags & FAULT_FLAG_REMOTE) count_event('pgfault_remote');
   let ret: number;
-  if (vma.vm_flags & VM_HUGETLB) ret = fault_hooks.hugetlb_fault !== null ? yield* fault_hooks.hugetlb_fault(vma, address, flags) : VM_FAULT_SIGBUS;
+  if (vma.vm_flags & VM_HUGETLB) ret = yield* hugetlb_fault(vma, address, flags);
   else ret = yield* __handle_mm_fault(vma, address, flags);
   trace_event('handle_mm_fault', { mm: mm.id, addr: address, write: (flags & FAULT_FLAG_WRITE) !== 0, ret });
   return ret;

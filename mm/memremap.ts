@@ -32,34 +32,20 @@ import { ClearPageAnonExclusive, PG_head } from '../include/linux/page-flags.js'
 import { EINVAL, EBUSY } from '../include/uapi/asm-generic/errno.js';
 import { count_event, trace_event } from '../lib/sim/trace.js';
 import {
-  register_pfn_range, unregister_pfn_range, register_free_hook, pfn_to_page, type pfn_range,
+  register_pfn_range, unregister_pfn_range, pfn_to_page, type pfn_range,
 } from './page_alloc.js';
 import { folio_trylock } from './filemap.js';
-import { register_boot_hook } from './init.js';
+import { BUG, WARN, WARN_ON_ONCE } from '../include/asm-generic/bug.js';
+import { mem_cgroup_uncharge } from './memcontrol.js';
 
 
-/* the pfn range behind every live pagemap, and warnings tests can read */
+/* the pfn range behind every live pagemap */
 interface memremap_state {
   ranges: Map<dev_pagemap, pfn_range>;
-  warnings: string[];
   next_region: number;
 }
 let ms: memremap_state = fresh();
-function fresh(): memremap_state { return { ranges: new Map(), warnings: [], next_region: 0 }; }
-
-/**
- * Slots for accounting that lives elsewhere: the memcg uncharge of a freed
- * device folio (issue 4, mm/memcontrol). Empty until installed.
- */
-export const memremap_hooks: { memcg_uncharge: ((f: page) => void) | null } = { memcg_uncharge: null };
-
-/** memremap_warnings() - WARN_ON_ONCE-style reports of this file, for tests. */
-export function memremap_warnings(): readonly string[] { return ms.warnings; }
-
-function WARN(msg: string): void {
-  ms.warnings.push(msg);
-  count_event('memremap_warn');
-}
+function fresh(): memremap_state { return { ranges: new Map(), next_region: 0 }; }
 
 /**
  * request_free_mem_region() - reserve a physical address range no RAM or
@@ -133,8 +119,8 @@ export function memremap_pages(pgmap: dev_pagemap, nr_pages: number): number {
  */
 export function memunmap_pages(pgmap: dev_pagemap): void {
   const r = ms.ranges.get(pgmap);
-  if (r === undefined) { WARN('memunmap_pages of a pagemap that is not mapped'); return; }
-  if ((pgmap.ref ?? 0) !== 0) WARN(`memunmap_pages: ${pgmap.ref} pages of ${r.owner} still in use`);
+  if (r === undefined) { WARN_ON_ONCE(true, 'memunmap_pages of a pagemap that is not mapped'); return; }
+  WARN((pgmap.ref ?? 0) !== 0, `memunmap_pages: ${pgmap.ref} pages of ${r.owner} still in use`);
   unregister_pfn_range(r);
   ms.ranges.delete(pgmap);
   trace_event('memunmap_pages', { start_pfn: r.start_pfn, nr_pages: r.nr_pages });
@@ -165,25 +151,26 @@ function prep_device_compound(head: page, order: number): void {
  */
 export function zone_device_page_init(p: page, order = 0): void {
   const pgmap = p.pgmap;
-  if (pgmap === null) throw new Error(`BUG: zone_device_page_init of non-device pfn ${p.pfn}`);
-  if (p._refcount !== 0) throw new Error(`BUG: zone_device_page_init of busy device pfn ${p.pfn}`);
-  if (!ms.ranges.has(pgmap)) WARN('zone_device_page_init after memunmap_pages');
+  if (pgmap === null) BUG(`zone_device_page_init of non-device pfn ${p.pfn}`);
+  if (p._refcount !== 0) BUG(`zone_device_page_init of busy device pfn ${p.pfn}`);
+  WARN_ON_ONCE(!ms.ranges.has(pgmap), 'zone_device_page_init after memunmap_pages');
   pgmap.ref = (pgmap.ref ?? 0) + (1 << order);
   p._refcount = 1;
-  if (!folio_trylock(p)) throw new Error(`BUG: free device pfn ${p.pfn} is locked`);
+  if (!folio_trylock(p)) BUG(`free device pfn ${p.pfn} is locked`);
   if (order > 0) prep_device_compound(p, order);
 }
 
 /** zone_device_folio_init() - the folio spelling of zone_device_page_init(). */
 export const zone_device_folio_init = zone_device_page_init;
 
-/*
+/**
  * free_zone_device_folio() - the last reference to a device folio went
- * away: clear what core mm left in it and give it to the driver.
+ * away (__folio_put()): clear what core mm left in it and give it to the
+ * driver. Context: any.
  */
-function free_zone_device_folio(f: page): void {
+export function free_zone_device_folio(f: page): void {
   const pgmap = f.pgmap!;
-  memremap_hooks.memcg_uncharge?.(f);
+  mem_cgroup_uncharge(f);
   f.memcg = null;
   if (f.mapping !== null && f.mapping.kind === 'anon') ClearPageAnonExclusive(f);
   f.mapping = null;
@@ -197,7 +184,7 @@ function free_zone_device_folio(f: page): void {
       pgmap.ref = (pgmap.ref ?? 0) - nr;
       break;
     default:
-      WARN(`free of a device page of unsupported type ${pgmap.type}`);
+      WARN_ON_ONCE(true, `free of a device page of unsupported type ${pgmap.type}`);
   }
   for (let i = 1; i < nr; i++) pfn_to_page(f.pfn + i).compound_head = pfn_to_page(f.pfn + i);
   f.order = 0;
@@ -205,12 +192,8 @@ function free_zone_device_folio(f: page): void {
   count_event('zone_device_free', nr);
 }
 
-/* installed once: put_page() of a ZONE_DEVICE page ends here */
-register_free_hook((p: page) => {
-  if (p.pgmap === null) return false;
-  free_zone_device_folio(p);
-  return true;
-});
 
-/* memremap_hooks belong to their installers (mm/memcontrol.ts sets memcg_uncharge at boot) */
-register_boot_hook(() => { ms = fresh(); });
+/** resetMemremap() - a fresh machine: no pagemap mapped (start_kernel()). */
+export function resetMemremap(): void {
+  ms = fresh();
+}

@@ -25,8 +25,7 @@
  *                       (the destination if still MIGRATE, else the
  *                       source); unlock and release both
  *
- * Simplified: the LRU calls go through migrate_device_hooks (installed by
- * the LRU code, issue 4). Large folios (MIGRATE_VMA_SELECT_COMPOUND: a
+ * Large folios (MIGRATE_VMA_SELECT_COMPOUND: a
  * THP collected into one PMD migration entry and mapped on the device
  * side by one device-private PMD; the split fallback) are in
  * mm/migrate_device_huge.ts.
@@ -71,7 +70,7 @@ import {
   pmd_alloc, pte_offset_map, pte_alloc_map, pte_lockptr, ptep_get, ptep_get_and_clear, set_pte_at,
   flush_tlb_range, flush_tlb_page,
 } from './pgtable.js';
-import { vm_normal_page, mk_pte, fault_hooks } from './memory.js';
+import { vm_normal_page, mk_pte } from './memory.js';
 import { anon_vma_prepare, folio_add_new_anon_rmap, folio_remove_rmap_pte } from './rmap.js';
 import { folio_maybe_dma_pinned } from './gup.js';
 import { folio_trylock, folio_lock, folio_unlock } from './filemap.js';
@@ -89,22 +88,11 @@ import {
   compound_chunk, collect_compound_hole, migrate_vma_collect_huge_pmd, split_large_folios,
   expand_compound_entry, migrate_vma_insert_huge_pmd_page,
 } from './migrate_device_huge.js';
+import { BUG } from '../include/asm-generic/bug.js';
+import { mem_cgroup_charge } from './memcontrol.js';
+import { folio_add_lru, folio_isolate_lru, folio_putback_lru } from './swap.js';
+import { GFP_KERNEL } from '../include/linux/gfp.js';
 
-
-/**
- * Slots for the subsystems this file leans on but does not own. Each is
- * null until its subsystem installs it; the behaviour while empty is
- * written next to each slot.
- */
-export const migrate_device_hooks: {
-  /* issue 4 (LRU): folio_isolate_lru(): take a reference and remove the folio from its LRU list; false if it
-     was not on one. Empty: folios are not on any LRU, and collect's reference stands for the isolation one. */
-  isolate_lru: ((f: page) => boolean) | null;
-  /* issue 4: folio_putback_lru(): back on the LRU, dropping the isolation reference. Empty: put_page(). */
-  putback_lru: ((f: page) => void) | null;
-  /* issue 4: folio_add_lru() of a migrated or restored system folio. Empty: nothing. */
-  add_lru: ((f: page) => void) | null;
-} = { isolate_lru: null, putback_lru: null, add_lru: null };
 
 /* ------------------------------------------------------------------ collect */
 
@@ -307,18 +295,15 @@ function migrate_vma_check_page(p: page, fault_page: page | null): boolean {
   return f._refcount - extra <= folio_total_mapcount(f);
 }
 
-/* folio_isolate_lru() through the hook; without an LRU the collect reference stands in */
+/* folio_isolate_lru(), whose reference replaces collect's */
 function isolate(f: page): boolean {
-  const iso = migrate_device_hooks.isolate_lru;
-  if (iso === null) return true;
-  if (!iso(f)) return false;
+  if (!folio_isolate_lru(f)) return false;
   put_page(f);          /* isolation took its own reference: drop collect's */
   return true;
 }
 
 function putback(f: page): void {
-  if (migrate_device_hooks.putback_lru !== null) migrate_device_hooks.putback_lru(f);
-  else put_page(f);
+  folio_putback_lru(f);
 }
 
 /**
@@ -439,7 +424,7 @@ function* migrate_vma_insert_page(m: migrate_vma, addr: number, p: page, src: Fl
   const ptep = pte_alloc_map(mm, addr);
   if (ptep < 0) return abort();
   if (anon_vma_prepare(vma) !== 0) return abort();
-  if (fault_hooks.memcg_charge !== null && fault_hooks.memcg_charge(p, mm) !== 0) return abort();
+  if (mem_cgroup_charge(p, mm, GFP_KERNEL) !== 0) return abort();
   SetPageUptodate(p);
 
   let entry: pte_t;
@@ -465,7 +450,7 @@ function* migrate_vma_insert_page(m: migrate_vma, addr: number, p: page, src: Fl
   }
   inc_mm_counter(mm, MM_ANONPAGES);
   folio_add_new_anon_rmap(p, vma, addr);
-  if (!is_zone_device_page(p)) migrate_device_hooks.add_lru?.(p);
+  if (!is_zone_device_page(p)) folio_add_lru(p);
   get_page(p);
   if (flush) { ptep_get_and_clear(mm, addr, ptep); flush_tlb_page(vma, addr); }
   set_pte_at(mm, addr, ptep, entry);
@@ -504,7 +489,7 @@ function* __migrate_device_pages(src: Float64Array | number[], dst: Float64Array
     }
     if (p === null) {
       if (!(src[i] & MIGRATE_PFN_MIGRATE)) continue;
-      if (m === null) throw new Error('BUG: hole to populate without a VMA (migrate_device_pages)');
+      if (m === null) BUG('hole to populate without a VMA (migrate_device_pages)');
       const addr = m.start + i * PAGE_SIZE;
       if (range === null) {
         range = mmu_notifier_range_init_owner(MMU_NOTIFY_MIGRATE, MMU_NOTIFIER_RANGE_BLOCKABLE, m.vma.vm_mm,
@@ -524,7 +509,7 @@ function* __migrate_device_pages(src: Float64Array | number[], dst: Float64Array
       src[i] -= src[i] & MIGRATE_PFN_MIGRATE;
       continue;
     }
-    if (PageWriteback(f)) throw new Error(`BUG: migrating a folio under writeback pfn ${f.pfn}`);
+    if (PageWriteback(f)) BUG(`migrating a folio under writeback pfn ${f.pfn}`);
     const extra = m !== null && m.fault_page === p ? 1 : 0;
     const r = folio_migrate_mapping(mapping, newf, f, extra);
     if (r !== MIGRATEPAGE_SUCCESS) src[i] -= src[i] & MIGRATE_PFN_MIGRATE;
@@ -565,7 +550,7 @@ export function* migrate_device_pages(src: Float64Array | number[], dst: Float64
 /* ----------------------------------------------------------------- finalize */
 
 function release_dst(d: page, fault_folio: page | null): void {
-  if (fault_folio === d) throw new Error('BUG: the faulting page used as a destination');
+  if (fault_folio === d) BUG('the faulting page used as a destination');
   folio_unlock(d);
   put_page(d);
 }
@@ -587,7 +572,7 @@ function __migrate_device_finalize(src: Float64Array | number[], dst: Float64Arr
       if (d !== null) release_dst(d, fault_folio);
       d = s;
     }
-    if (!is_zone_device_page(d)) migrate_device_hooks.add_lru?.(d);
+    if (!is_zone_device_page(d)) folio_add_lru(d);
     remove_migration_ptes(s, d);
     if (fault_folio !== s) folio_unlock(s);
     put_page(s);

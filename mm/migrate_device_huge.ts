@@ -70,13 +70,16 @@ import { spin_lock, spin_unlock } from '../lib/locking/spinlock.js';
 import { count_event, trace_event } from '../lib/sim/trace.js';
 import { pfn_to_page, get_page, put_page } from './page_alloc.js';
 import { pte_offset_map, pmd_off, pmd_alloc, pmd_lockptr, ptep_get, flush_tlb_range } from './pgtable.js';
-import { vm_normal_page, fault_hooks } from './memory.js';
+import { vm_normal_page } from './memory.js';
 import { anon_vma_prepare } from './rmap.js';
 import { folio_trylock, folio_unlock } from './filemap.js';
 import { split_folio, __split_huge_pmd } from './huge_memory_split.js';
 import { is_huge_zero_pmd, folio_add_new_anon_rmap_pmd } from './huge_memory.js';
 import { set_pmd_migration_entry } from './huge_memory_nonpresent.js';
 import { folio_total_mapcount, folio_vma_ranges } from './migrate.js';
+import { mem_cgroup_charge } from './memcontrol.js';
+import { folio_add_lru_vma } from './swap.js';
+import { GFP_KERNEL } from '../include/linux/gfp.js';
 
 /** compound_chunk() - may [start, end) be collected as one compound entry? */
 export function compound_chunk(m: migrate_vma, start: number, end: number): boolean {
@@ -383,7 +386,7 @@ export function migrate_vma_insert_huge_pmd_page(m: migrate_vma, addr: number, f
   if (f.order !== HPAGE_PMD_ORDER || !vma_is_anonymous(vma) || addr % PMD_SIZE !== 0 || addr < vma.vm_start ||
       addr + PMD_SIZE > vma.vm_end) return abort();
   if (anon_vma_prepare(vma) !== 0) return abort();
-  if (fault_hooks.memcg_charge !== null && fault_hooks.memcg_charge(f, mm) !== 0) return abort();
+  if (mem_cgroup_charge(f, mm, GFP_KERNEL) !== 0) return abort();
   SetPageUptodate(f);
   const writable = (vma.vm_flags & VM_WRITE) !== 0;
   let entry: pmd_t;
@@ -402,7 +405,7 @@ export function migrate_vma_insert_huge_pmd_page(m: migrate_vma, addr: number, f
   if (pmdp < 0) { spin_unlock(ptl); return abort(); }
   add_mm_counter(mm, MM_ANONPAGES, HPAGE_PMD_NR);
   folio_add_new_anon_rmap_pmd(f, vma, addr);
-  if (!is_zone_device_page(f)) fault_hooks.lru_add?.(f, vma);
+  if (!is_zone_device_page(f)) folio_add_lru_vma(f, vma);
   get_page(f);
   if (flush) {
     mm.pgd.set(pmdp, 0);

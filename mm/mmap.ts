@@ -30,7 +30,8 @@ import { unlink_anon_vmas } from './rmap.js';
 import { fget_ref, fput_ref, flush_delayed_fput, O_ACCMODE, O_RDONLY, O_WRONLY } from './file.js';
 import { shmem_zero_setup } from './shmem.js';
 import { populate_vma_page_range } from './gup.js';
-import { thp_get_unmapped_area, vma_adjust_trans_huge } from './huge_memory.js';
+import { vma_adjust_trans_huge } from './huge_memory.js';
+import { thp_get_unmapped_area } from './huge_memory_pmd.js';
 import { hugetlb_vm_op_split } from './hugetlb.js';
 import { hugetlb_file_setup } from './hugetlbfs.js';
 

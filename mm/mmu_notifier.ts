@@ -22,6 +22,8 @@ import { wait_queue_head, wait_event, wake_up_all } from '../lib/locking/wait.js
 import type { Sleepable } from '../lib/sim/sched.js';
 import { trace_event, count_event } from '../lib/sim/trace.js';
 import { mmap_write_lock, mmap_write_unlock, mmap_assert_write_locked } from './mmap_lock.js';
+import { BUG } from '../include/asm-generic/bug.js';
+import { hmm_v8_hooks } from './hmm_v8/hooks.js';   /* HMM v8 places 1 and 2 */
 
 /** struct mmu_notifier_subscriptions - per-mm notifier state. */
 export class mmu_notifier_subscriptions {
@@ -112,7 +114,7 @@ function* mn_itree_invalidate(s: mmu_notifier_subscriptions, range: mmu_notifier
   for (const sub of subs) {
     const ok = yield* sub.ops.invalidate(sub, range, seq);
     if (!ok) {
-      if (mmu_notifier_range_blockable(range)) throw new Error('BUG: blockable invalidate() returned false');
+      if (mmu_notifier_range_blockable(range)) BUG('blockable invalidate() returned false');
       mn_itree_inv_end(s);
       return -EAGAIN;
     }
@@ -120,17 +122,6 @@ function* mn_itree_invalidate(s: mmu_notifier_subscriptions, range: mmu_notifier
   return 0;
 }
 
-/**
- * HMM v8 hook (issue 6, mm/hmm_v8/mmu_notifier.ts): the 2015 layer links
- * every range on its per-mm active list before any start callback runs and
- * unlinks it after the last end callback (patch 02), and tags it with its
- * 2015 event in range.v8_event (patch 01). Both are null until that layer
- * is loaded; neither sleeps.
- */
-export const mmu_notifier_v8_hooks: {
-  range_start: ((range: mmu_notifier_range) => void) | null;
-  range_end: ((range: mmu_notifier_range) => void) | null;
-} = { range_start: null, range_end: null };
 
 function trace_range(name: string, range: mmu_notifier_range): void {
   trace_event(name, {
@@ -152,23 +143,23 @@ export function* mmu_notifier_invalidate_range_start(range: mmu_notifier_range):
   trace_range('mmu_notifier_invalidate_range_start', range);
   const s = subs_of(range.mm);
   if (s === null) return 0;
-  mmu_notifier_v8_hooks.range_start?.(range);
+  hmm_v8_hooks.range_start?.(range);
   if (s.has_itree) {
     const ret = yield* mn_itree_invalidate(s, range);
-    if (ret) { mmu_notifier_v8_hooks.range_end?.(range); return ret; }
+    if (ret) { hmm_v8_hooks.range_end?.(range); return ret; }
   }
   for (const sub of s.list.slice()) {
     if (sub.ops.invalidate_range_start === undefined) continue;
     const ret = yield* sub.ops.invalidate_range_start(sub, range);
     if (ret !== 0) {
-      if (mmu_notifier_range_blockable(range)) throw new Error('BUG: blockable invalidate_range_start failed');
+      if (mmu_notifier_range_blockable(range)) BUG('blockable invalidate_range_start failed');
       /* undo the ones already started, as mn_hlist_invalidate_range_start does */
       for (const prev of s.list) {
         if (prev === sub) break;
         if (prev.ops.invalidate_range_end) yield* prev.ops.invalidate_range_end(prev, range);
       }
       if (s.has_itree) mn_itree_inv_end(s);
-      mmu_notifier_v8_hooks.range_end?.(range);
+      hmm_v8_hooks.range_end?.(range);
       return ret;
     }
   }
@@ -195,7 +186,7 @@ export function* mmu_notifier_invalidate_range_end(range: mmu_notifier_range): S
     for (const sub of s.list.slice()) {
       if (sub.ops.invalidate_range_end) yield* sub.ops.invalidate_range_end(sub, range);
     }
-    mmu_notifier_v8_hooks.range_end?.(range);
+    hmm_v8_hooks.range_end?.(range);
   }
   trace_range('mmu_notifier_invalidate_range_end', range);
 }

@@ -13,7 +13,7 @@
  * writable entries from vm_page_prot. Writable migration and
  * device-private entries are downgraded to read-only ones; a
  * device-exclusive entry is restored to a present PTE of the new
- * protection (the invalidation revoked the device's access; issue 5).
+ * protection (the invalidation revoked the device's access).
  */
 import type { vm_area_struct, mm_struct } from '../include/linux/mm_types.js';
 import {
@@ -43,17 +43,8 @@ import { pfn_to_page } from './page_alloc.js';
 import {
   mmu_notifier_range_init, mmu_notifier_invalidate_range_start, mmu_notifier_invalidate_range_end,
 } from './mmu_notifier.js';
-
-/**
- * Slots for huge PMDs (issue 4: change_huge_pmd) inside a range being
- * changed: true when the PMD was handled as a whole, false when it was
- * split and its PTEs are left to change_pte_range(); and for hugetlb VMAs
- * (issue 4: hugetlb_change_protection, returning the pages changed).
- */
-export const mprotect_hooks: {
-  change_huge_pmd: ((vma: vm_area_struct, pmdp: number, addr: number, next: number, newprot: number) => boolean) | null;
-  hugetlb_change_protection: ((vma: vm_area_struct, start: number, end: number, newprot: number) => number) | null;
-} = { change_huge_pmd: null, hugetlb_change_protection: null };
+import { change_huge_pmd } from './huge_memory_pmd.js';
+import { hugetlb_change_protection } from './hugetlb.js';
 
 /* can_change_pte_writable() for a private mapping: exclusive anonymous page, already dirty */
 function can_change_pte_writable(vma: vm_area_struct, addr: number, pte: number): boolean {
@@ -112,16 +103,15 @@ export function* change_protection(vma: vm_area_struct, start: number, end: numb
   const range = mmu_notifier_range_init(MMU_NOTIFY_PROTECTION_VMA, MMU_NOTIFIER_RANGE_BLOCKABLE, mm, start, end);
   yield* mmu_notifier_invalidate_range_start(range);
   let pages = 0;
-  const hugetlb = (vma.vm_flags & VM_HUGETLB) !== 0 && mprotect_hooks.hugetlb_change_protection !== null;
-  if (hugetlb) pages = mprotect_hooks.hugetlb_change_protection!(vma, start, end, newprot);
+  const hugetlb = (vma.vm_flags & VM_HUGETLB) !== 0;
+  if (hugetlb) pages = hugetlb_change_protection(vma, start, end, newprot);
   for (let addr = hugetlb ? end : start; addr < end;) {
     const next = pmd_addr_end(addr, end);
     const pmdp = pmd_off(mm, addr);
     if (pmdp >= 0) {
       const pmd = mm.pgd.load(pmdp);
       if (pmd !== 0 && !pmd_is_table(pmd)) {
-        if (mprotect_hooks.change_huge_pmd === null) throw new Error('BUG: huge PMD without THP support');
-        if (mprotect_hooks.change_huge_pmd(vma, pmdp, addr, next, newprot)) { pages += (next - addr) / PAGE_SIZE; addr = next; continue; }
+        if (change_huge_pmd(vma, pmdp, addr, next, newprot)) { pages += (next - addr) / PAGE_SIZE; addr = next; continue; }
       }
       if (pmd_is_table(mm.pgd.load(pmdp))) pages += change_pte_range(vma, pte_offset_map(mm, addr), addr, next, newprot);
     }

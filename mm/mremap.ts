@@ -50,7 +50,8 @@ import { vma_lookup, find_vma_intersection, vma_link, vm_area_dup, vma_merge } f
 import { anon_vma_clone, unlink_anon_vmas } from './rmap.js';
 import { do_munmap, mm_get_unmapped_area } from './mmap.js';
 import { flush_delayed_fput } from './file.js';
-import { __split_huge_pmd, move_huge_pmd } from './huge_memory.js';
+import { __split_huge_pmd } from './huge_memory.js';
+import { move_huge_pmd } from './huge_memory_pmd.js';
 import { hstate_vma, move_hugetlb_page_tables, clear_vma_resv_huge_pages } from './hugetlb.js';
 import {
   mmu_notifier_range_init, mmu_notifier_invalidate_range_start, mmu_notifier_invalidate_range_end,

@@ -9,7 +9,7 @@
  * register_pfn_range() so that pfn_to_page() finds them.
  *
  * Simplified: one node, one zone, no per-cpu lists, no watermarks here
- * (reclaim hooks in through set_reclaim_hook, issue 4). The buddy lists
+ * (direct reclaim and kswapd are mm/vmscan.ts). The buddy lists
  * are doubly linked through two Int32Arrays indexed by pfn, so allocation
  * and freeing of any order are O(order).
  */
@@ -25,6 +25,15 @@ import { MAX_RECLAIM_RETRIES } from '../include/linux/swap.js';
 import { charge } from '../lib/sim/clock.js';
 import { PAGE_ZERO_NS } from '../lib/sim/costs.js';
 import { count_event } from '../lib/sim/trace.js';
+import { BUG } from '../include/asm-generic/bug.js';
+import { try_to_free_pages, wakeup_kswapd } from './vmscan.js';
+import { free_zone_device_folio } from './memremap.js';
+import { free_huge_folio } from './hugetlb.js';
+import { __page_cache_release } from './swap.js';
+import { folio_unqueue_deferred_split } from './huge_memory_split.js';
+import { mem_cgroup_uncharge } from './memcontrol.js';
+import { folio_test_hugetlb } from '../include/linux/page-flags.js';
+import { is_zone_device_page } from '../include/linux/memremap.js';
 
 export const MAX_ORDER = 10;          /* largest block: 2^10 pages = 4 MiB */
 
@@ -50,8 +59,6 @@ interface mem_state {
   free_order: Int8Array;              /* per pfn: order if it heads a free block, else -1 */
   nr_free: number;
   zero_page: page;
-  reclaim_hook: ((nr: number, gfp: gfp_t) => number) | null;
-  kswapd_hook: ((order: number) => void) | null;
   watermark: number[];                /* [WMARK_MIN, WMARK_LOW, WMARK_HIGH] in pages (include/linux/mmzone.ts) */
   stats: { pgalloc: number; pgfree: number; alloc_fail: number };
 }
@@ -78,14 +85,14 @@ export function mem_init(nr_pages: number): void {
     free_next: new Int32Array(nr_pages).fill(-1),
     free_prev: new Int32Array(nr_pages).fill(-1),
     free_order: new Int8Array(nr_pages).fill(-1),
-    nr_free: 0, zero_page: mem_map[0], reclaim_hook: null, kswapd_hook: null, watermark: [0, 0, 0],
+    nr_free: 0, zero_page: mem_map[0], watermark: [0, 0, 0],
     stats: { pgalloc: 0, pgfree: 0, alloc_fail: 0 },
   };
   /* free high blocks first so the lowest frames sit at the head of the lists */
   for (let pfn = nr_pages - block; pfn >= 0; pfn -= block) free_block(pfn, MAX_ORDER);
   /* carve the zero page out of the first block */
   const zp = __alloc_pages_nocharge(0);
-  if (zp === null || zp.pfn !== 0) throw new Error('BUG: zero page is not pfn 0');
+  if (zp === null || zp.pfn !== 0) BUG('zero page is not pfn 0');
   zp.flags |= 1 << PG_reserved;
   zp._refcount = 1;
   mem.zero_page = zp;
@@ -150,19 +157,6 @@ function __alloc_pages_nocharge(order: number): page | null {
 }
 
 /**
- * set_reclaim_hook() - let mm/vmscan register direct reclaim (issue 4).
- * The hook frees up to nr pages and returns how many it freed.
- */
-export function set_reclaim_hook(fn: ((nr: number, gfp: gfp_t) => number) | null): void {
-  mem.reclaim_hook = fn;
-}
-
-/** set_kswapd_hook() - let mm/vmscan be told when free memory drops below the low watermark. */
-export function set_kswapd_hook(fn: ((order: number) => void) | null): void {
-  mem.kswapd_hook = fn;
-}
-
-/**
  * setup_per_zone_wmarks() - derive the watermarks from vm.min_free_kbytes
  * as Linux does: min is the reserve, low and high sit above it by a
  * quarter of min or 0.1% of RAM (watermark_scale_factor 10), whichever
@@ -197,14 +191,14 @@ function get_page_from_freelist(order: number, mark: number): page | null {
  * progress.
  */
 function __alloc_pages_slowpath(gfp: gfp_t, order: number): page | null {
-  if ((gfp & __GFP_KSWAPD_RECLAIM) && mem.kswapd_hook !== null) mem.kswapd_hook(order);
+  if (gfp & __GFP_KSWAPD_RECLAIM) wakeup_kswapd(order);
   const can_reclaim = (gfp & __GFP_DIRECT_RECLAIM) !== 0;
   const min = mem.watermark[WMARK_MIN];
   const mark = can_reclaim ? min : min - (min >> 1);
   let p = get_page_from_freelist(order, mark);
-  if (p !== null || !can_reclaim || mem.reclaim_hook === null || (gfp & __GFP_NORETRY)) return p;
+  if (p !== null || !can_reclaim || (gfp & __GFP_NORETRY)) return p;
   for (let retries = 0; p === null && retries < MAX_RECLAIM_RETRIES; retries++) {
-    const progress = mem.reclaim_hook(1 << order, gfp);
+    const progress = try_to_free_pages(gfp, order);
     p = get_page_from_freelist(order, mark);
     if (progress === 0) break;
   }
@@ -234,7 +228,7 @@ export function alloc_pages(gfp: gfp_t, order = 0): page | null {
   if (p === null) {
     mem.stats.alloc_fail++;
     count_event('alloc_fail');
-    if (gfp & __GFP_NOFAIL) throw new Error('BUG: __GFP_NOFAIL allocation failed: out of memory');
+    if (gfp & __GFP_NOFAIL) BUG('__GFP_NOFAIL allocation failed: out of memory');
     return null;
   }
   mem.stats.pgalloc += 1 << order;
@@ -279,31 +273,47 @@ function reset_page(p: page): void {
  * the LRU or the zero page is a simulator bug and throws.
  */
 export function __free_pages(p: page, order = 0): void {
-  if (p.pfn >= mem.nr_pages) throw new Error(`BUG: __free_pages of non-RAM pfn ${p.pfn}`);
-  if (p === mem.zero_page) throw new Error('BUG: freeing the zero page');
-  if (p._mapcount !== -1) throw new Error(`BUG: freeing mapped page pfn ${p.pfn} mapcount ${p._mapcount + 1}`);
-  if (PageLRU(p)) throw new Error(`BUG: freeing page on LRU pfn ${p.pfn}`);
+  if (p.pfn >= mem.nr_pages) BUG(`__free_pages of non-RAM pfn ${p.pfn}`);
+  if (p === mem.zero_page) BUG('freeing the zero page');
+  if (p._mapcount !== -1) BUG(`freeing mapped page pfn ${p.pfn} mapcount ${p._mapcount + 1}`);
+  if (PageLRU(p)) BUG(`freeing page on LRU pfn ${p.pfn}`);
   for (let i = 0; i < 1 << order; i++) reset_page(mem.mem_map[p.pfn + i]);
   p._refcount = 0;
   mem.stats.pgfree += 1 << order;
   free_block(p.pfn, order);
 }
 
-/* Hooks other subsystems install for pages they own when the last reference drops. */
+/*
+ * Observers of the last put of a RAM page, before it goes back to the
+ * buddy allocator (tools: the race checkers; a tracepoint in spirit, like
+ * trace_mm_page_free). An observer returning true took the page. Core mm
+ * does not use them: __folio_put() calls its subsystems directly.
+ */
 type free_hook = (p: page) => boolean;
 const free_hooks: free_hook[] = [];
 
-/**
- * register_free_hook() - called on the last put of a page before it goes
- * back to the buddy allocator; a hook returning true took the page (used
- * by ZONE_DEVICE: pgmap->ops->folio_free, and by the LRU to delete it).
- */
+/** register_free_hook() - add an observer of page frees (tools; never reset). */
 export function register_free_hook(fn: free_hook): void { free_hooks.push(fn); }
+
+/*
+ * __folio_put() - the last reference to @f went away: a ZONE_DEVICE folio
+ * goes back to its driver, a hugetlb folio to its pool; any other leaves
+ * the deferred split queue, its LRU list and its memcg, and is freed.
+ */
+function __folio_put(f: page): void {
+  folio_unqueue_deferred_split(f);
+  if (is_zone_device_page(f)) { free_zone_device_folio(f); return; }
+  if (folio_test_hugetlb(f)) { free_huge_folio(f); return; }
+  __page_cache_release(f);
+  mem_cgroup_uncharge(f);
+  for (const fn of free_hooks) if (fn(f)) return;
+  __free_pages(f, f.order);
+}
 
 /** get_page() - take a reference on the page's folio. */
 export function get_page(p: page): void {
   const h = p.compound_head;
-  if (h._refcount <= 0) throw new Error(`BUG: get_page on free page pfn ${p.pfn}`);
+  if (h._refcount <= 0) BUG(`get_page on free page pfn ${p.pfn}`);
   h._refcount++;
 }
 
@@ -320,15 +330,14 @@ export function get_page_unless_zero(p: page): boolean {
 
 /**
  * put_page() - drop a reference; the last one frees the folio (or hands a
- * ZONE_DEVICE page back to its driver through the free hooks).
+ * ZONE_DEVICE page back to its driver: __folio_put()).
  */
 export function put_page(p: page): void {
   const h = p.compound_head;
-  if (h._refcount <= 0) throw new Error(`BUG: put_page underflow pfn ${p.pfn}`);
+  if (h._refcount <= 0) BUG(`put_page underflow pfn ${p.pfn}`);
   if (--h._refcount > 0) return;
-  if (h === mem.zero_page) throw new Error('BUG: zero page refcount dropped to 0');
-  for (const fn of free_hooks) if (fn(h)) return;
-  __free_pages(h, h.order);
+  if (h === mem.zero_page) BUG('zero page refcount dropped to 0');
+  __folio_put(h);
 }
 
 /** folio_put() - drop a reference on a folio. */
@@ -374,7 +383,7 @@ export function pfn_valid(pfn: number): boolean { return find_range(pfn) !== nul
 export function pfn_to_page(pfn: number): page {
   if (pfn < mem.nr_pages) return mem.mem_map[pfn];
   const r = find_range(pfn);
-  if (r === null) throw new Error(`BUG: pfn_to_page of invalid pfn ${pfn}`);
+  if (r === null) BUG(`pfn_to_page of invalid pfn ${pfn}`);
   return r.pages[pfn - r.start_pfn];
 }
 

@@ -47,7 +47,6 @@ import { walk_page_range, walk_page_vma, PGWALK_RDLOCK, type mm_walk, type mm_wa
 import { mmap_read_lock, mmap_read_unlock } from './mmap_lock.js';
 import { register_path, alloc_ino } from './file.js';
 import { mmgrab, mmdrop } from './task.js';
-import { register_boot_hook } from './init.js';
 
 export const PM_ENTRY_BYTES = 8;
 export const PM_PFRAME_BITS = 55;
@@ -371,8 +370,9 @@ function proc_file(path: string, read: (f: file, buf: Uint8Array, pos: number) =
   register_path(path, ino);
 }
 
-register_boot_hook(() => {
+/** procPagemapInit() - boot: create /proc/self/pagemap, smaps and smaps_rollup. Context: start_kernel(). */
+export function procPagemapInit(): void {
   proc_file('/proc/self/pagemap', pagemap_file_read);
   proc_file('/proc/self/smaps', text_read(show_smaps));
   proc_file('/proc/self/smaps_rollup', text_read(show_smaps_rollup));
-});
+}

@@ -18,6 +18,7 @@ import { pte_present, pte_pfn, type pte_t } from '../include/linux/pgtable.js';
 import { is_swap_pte, pte_to_swp_entry, is_pfn_swap_entry, swp_offset_pfn } from '../include/linux/swapops.js';
 import { ENOMEM } from '../include/uapi/asm-generic/errno.js';
 import { pte_offset_map, ptep_get } from './pgtable.js';
+import { BUG } from '../include/asm-generic/bug.js';
 
 /**
  * anon_vma_prepare() - give an anonymous VMA its anon_vma before the first
@@ -61,7 +62,7 @@ export function unlink_anon_vmas(vma: vm_area_struct): void {
  * swap), exclusive to this mm, mapcount 1.
  */
 export function folio_add_new_anon_rmap(f: page, vma: vm_area_struct, addr: number): void {
-  if (vma.anon_vma === null) throw new Error('BUG: anon rmap without anon_vma');
+  if (vma.anon_vma === null) BUG('anon rmap without anon_vma');
   SetPageSwapBacked(f);
   f.mapping = vma.anon_vma;
   f.index = linear_page_index(vma, addr);
@@ -85,7 +86,7 @@ export function folio_add_file_rmap_pte(f: page, _vma: vm_area_struct): void {
  * drops the PTE's reference afterwards (put_page).
  */
 export function folio_remove_rmap_pte(f: page, _vma: vm_area_struct): void {
-  if (f._mapcount < 0) throw new Error(`BUG: mapcount underflow pfn ${f.pfn}`);
+  if (f._mapcount < 0) BUG(`mapcount underflow pfn ${f.pfn}`);
   f._mapcount--;
   if (f._mapcount < 0) ClearPageAnonExclusive(f);
 }

@@ -45,7 +45,7 @@ import {
 } from '../include/linux/page-flags.js';
 import { MMU_NOTIFY_CLEAR, MMU_NOTIFIER_RANGE_BLOCKABLE } from '../include/linux/mmu_notifier.js';
 import type { Sleepable } from '../lib/sim/sched.js';
-import { BUG } from '../lib/sim/errors.js';
+import { BUG } from '../include/asm-generic/bug.js';
 import { spin_lock, spin_unlock } from '../lib/locking/spinlock.js';
 import { count_event, trace_event } from '../lib/sim/trace.js';
 import { put_page } from './page_alloc.js';

@@ -30,7 +30,7 @@
  */
 import type { address_space, vm_area_struct, vm_fault, page, vm_operations_struct } from '../include/linux/mm_types.js';
 import type { file, file_operations, inode, inode_operations, task_struct } from '../include/linux/sched.js';
-import { GFP_HIGHUSER_MOVABLE, __GFP_ZERO } from '../include/linux/gfp.js';
+import { GFP_HIGHUSER_MOVABLE, GFP_KERNEL, __GFP_ZERO } from '../include/linux/gfp.js';
 import { PAGE_SIZE, VM_FAULT_OOM, VM_FAULT_SIGBUS, VM_SHARED } from '../include/linux/mm.js';
 import { SetPageSwapBacked, SetPageUptodate, SetPageDirty } from '../include/linux/page-flags.js';
 import { EEXIST, EINVAL, ENOMEM, EFBIG } from '../include/uapi/asm-generic/errno.js';
@@ -38,18 +38,13 @@ import type { Sleepable } from '../lib/sim/sched.js';
 import { current } from '../lib/sim/sched.js';
 import { count_event, trace_event } from '../lib/sim/trace.js';
 import { alloc_page, get_page, put_page, kmap_local_page } from './page_alloc.js';
-import { fault_hooks } from './memory.js';
 import { alloc_file, alloc_ino, register_path, lookup_path } from './file.js';
 import { filemap_get_folio, filemap_add_folio, filemap_remove_folio, unmap_mapping_range } from './filemap.js';
+import { mem_cgroup_charge } from './memcontrol.js';
+import { folio_add_lru } from './swap.js';
 
 /** The largest tmpfs file: what a page index in a double can address (Linux: MAX_LFS_FILESIZE). */
 export const MAX_LFS_FILESIZE = 2 ** 52;
-
-/**
- * Slots for the reclaim engineer's side (issue 4): a new shmem folio joins
- * the LRU (folio_add_lru); empty: it is on no list.
- */
-export const shmem_hooks: { folio_add_lru: ((f: page) => void) | null } = { folio_add_lru: null };
 
 /** struct shmem_inode_info (the part kept here): the open files of the inode. */
 interface shmem_inode_info {
@@ -69,14 +64,14 @@ function shmem_alloc_and_add_folio(mapping: address_space, index: number): page 
   const p = alloc_page(GFP_HIGHUSER_MOVABLE | __GFP_ZERO);
   if (p === null) return null;
   const mm = (current().task as task_struct | null)?.mm ?? null;
-  if (mm !== null && fault_hooks.memcg_charge !== null && fault_hooks.memcg_charge(p, mm) !== 0) {
+  if (mm !== null && mem_cgroup_charge(p, mm, GFP_KERNEL) !== 0) {
     put_page(p);
     return null;
   }
   SetPageSwapBacked(p);
   SetPageUptodate(p);
   filemap_add_folio(mapping, p, index);
-  shmem_hooks.folio_add_lru?.(p);
+  folio_add_lru(p);
   count_event('shmem_alloc');
   return p;
 }

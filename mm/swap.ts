@@ -10,10 +10,10 @@
  * and their rules are drawn in include/linux/mmzone.ts.
  *
  * Who puts folios on the LRU: the fault path for every new anonymous
- * folio (fault_hooks.lru_add, installed here), swap-in for every folio
- * read from swap, tmpfs for every new shmem folio (shmem_hooks), and a
+ * folio (folio_add_lru_vma), swap-in for every folio
+ * read from swap, tmpfs for every new shmem folio (folio_add_lru), and a
  * THP split for the pages of a folio that was on a list
- * (huge_memory_split_hooks). New folios start on the inactive list; a second look
+ * (lru_add_split_folio). New folios start on the inactive list; a second look
  * (folio_mark_accessed, or reclaim seeing the accessed bit twice) moves
  * them to the active list.
  *
@@ -32,16 +32,11 @@ import {
   PageReferenced, SetPageReferenced, TestClearPageReferenced, PageSwapBacked, SetPageSwapBacked, ClearPageSwapBacked,
   PageSwapCache, PageUnevictable, folio_test_anon,
 } from '../include/linux/page-flags.js';
-import { BUG } from '../lib/sim/errors.js';
+import { BUG } from '../include/asm-generic/bug.js';
 import { spin_lock, spin_unlock } from '../lib/locking/spinlock.js';
 import { count_event } from '../lib/sim/trace.js';
-import { put_page, register_free_hook } from './page_alloc.js';
-import { fault_hooks } from './memory.js';
-import { shmem_hooks } from './shmem.js';
-import { huge_memory_split_hooks } from './huge_memory_split.js';
-import { folio_lruvec, mem_cgroup_uncharge } from './memcontrol.js';
-import { register_boot_hook } from './init.js';
-import { migrate_device_hooks } from './migrate_device.js';
+import { put_page } from './page_alloc.js';
+import { folio_lruvec } from './memcontrol.js';
 
 /** folio_lru_list() - the list a folio belongs on, from its flags. */
 export function folio_lru_list(f: page): lru_list {
@@ -108,7 +103,7 @@ export function folio_add_lru(f: page): void {
 /**
  * folio_add_lru_vma() - folio_add_lru() for a folio just mapped into vma
  * (Linux sends folios of VM_LOCKED VMAs to the unevictable list; mlock is
- * not modelled). Installed as fault_hooks.lru_add.
+ * not modelled).
  *
  * A new anonymous folio is swap-backed: folio_add_new_anon_rmap() says so
  * in Linux for every size. It is asserted again here because the list is
@@ -205,23 +200,19 @@ export function folio_mark_lazyfree(f: page): void {
   spin_unlock(lv.lru_lock);
 }
 
-/*
- * The last reference to a folio went away (__folio_put): unlink it from
- * its LRU (__page_cache_release), then uncharge its memcg, in that order
- * because the memcg names the list. Returns false: the page is then
- * freed (or handed to its ZONE_DEVICE driver).
+/**
+ * __page_cache_release() - the last reference to @f went away
+ * (__folio_put()): unlink it from its LRU list. The caller uncharges its
+ * memcg after this, as the memcg names the list. Context: takes the lru_lock.
  */
-register_free_hook((f: page): boolean => {
-  if (PageLRU(f)) {
-    const lv = folio_lruvec(f);
-    spin_lock(lv.lru_lock);
-    lruvec_del_folio(lv, f);
-    ClearPageLRU(f);
-    spin_unlock(lv.lru_lock);
-  }
-  mem_cgroup_uncharge(f);
-  return false;
-});
+export function __page_cache_release(f: page): void {
+  if (!PageLRU(f)) return;
+  const lv = folio_lruvec(f);
+  spin_lock(lv.lru_lock);
+  lruvec_del_folio(lv, f);
+  ClearPageLRU(f);
+  spin_unlock(lv.lru_lock);
+}
 
 /**
  * lru_add_split_folio() - a large folio on the LRU was split (mm/huge_memory_split.ts):
@@ -242,12 +233,3 @@ export function lru_add_split_folio(head: page, tail: page): void {
   SetPageLRU(tail);
   spin_unlock(lv.lru_lock);
 }
-
-register_boot_hook(() => {
-  fault_hooks.lru_add = folio_add_lru_vma;
-  shmem_hooks.folio_add_lru = folio_add_lru;
-  huge_memory_split_hooks.lru_add_split_folio = lru_add_split_folio;
-  migrate_device_hooks.isolate_lru = folio_isolate_lru;
-  migrate_device_hooks.putback_lru = folio_putback_lru;
-  migrate_device_hooks.add_lru = folio_add_lru;
-});

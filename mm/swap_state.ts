@@ -4,10 +4,9 @@
  * Models mm/swap_state.c (add_to_swap_cache, __delete_from_swap_cache,
  * delete_from_swap_cache, swap_cache_get_folio, __read_swap_cache_async,
  * add_to_swap from mm/swap.h's helpers) and the swap half of
- * do_swap_page() in mm/memory.c, which this file installs as
- * fault_hooks.swapin: mm/memory.ts dispatches the special entries
- * (migration, device-private, device-exclusive, hwpoison, SWP_HMM) and
- * hands a real swap entry here.
+ * do_swap_page() in mm/memory.c (doSwapPageSwapin()): mm/memory.ts
+ * dispatches the special entries (migration, device-private,
+ * device-exclusive, hwpoison, SWP_HMM) and hands a real swap entry here.
  *
  * The swap cache is what makes a slot shareable: between "the folio got
  * a slot" and "the folio is freed", and again between "the slot was read"
@@ -34,12 +33,12 @@ import {
 import { GFP_HIGHUSER_MOVABLE, type gfp_t } from '../include/linux/gfp.js';
 import { EEXIST } from '../include/uapi/asm-generic/errno.js';
 import type { Sleepable } from '../lib/sim/sched.js';
-import { BUG } from '../lib/sim/errors.js';
+import { BUG } from '../include/asm-generic/bug.js';
 import { spin_lock, spin_unlock } from '../lib/locking/spinlock.js';
 import { count_event, trace_event } from '../lib/sim/trace.js';
 import { alloc_page, get_page, put_page } from './page_alloc.js';
 import { pte_lockptr, ptep_get, set_pte_at } from './pgtable.js';
-import { fault_hooks, mk_pte, maybe_mkwrite, do_wp_page } from './memory.js';
+import { mk_pte, maybe_mkwrite, do_wp_page } from './memory.js';
 import { folio_add_new_anon_rmap, folio_add_anon_rmap_pte } from './rmap.js';
 import { folio_lock, folio_unlock } from './filemap.js';
 import {
@@ -48,7 +47,6 @@ import {
 } from './swapfile.js';
 import { folio_add_lru } from './swap.js';
 import { mem_cgroup_swapin_charge_folio, mem_cgroup_swap_full } from './memcontrol.js';
-import { register_boot_hook } from './init.js';
 
 /**
  * add_to_swap_cache() - make the folio findable by its swap entry.
@@ -201,17 +199,17 @@ function map_swapped_folio(vmf: vm_fault, f: page, entry: swp_entry_t): void {
 }
 
 /**
- * do_swap_page_swapin() - the real-swap-entry half of do_swap_page()
+ * doSwapPageSwapin() - the real-swap-entry half of do_swap_page()
  * (Linux keeps both halves in one function): find or read the folio,
  * lock it, check that the PTE still names the slot, then map it,
  * writable at once when the swap PTE said exclusive, and break COW
- * (do_wp_page) for a write to a shared one. Installed as fault_hooks.swapin.
+ * (do_wp_page) for a write to a shared one.
  * Context: mmap_lock held for read; may sleep (folio lock).
  * Return: 0 or VM_FAULT_MAJOR when handled (or raced: the access retries),
  * VM_FAULT_OOM when no folio could be had, VM_FAULT_SIGBUS for an entry
  * of no swap device (a corrupt PTE: print_bad_pte in Linux).
  */
-export function* do_swap_page_swapin(vmf: vm_fault, entry: swp_entry_t): Sleepable<number> {
+export function* doSwapPageSwapin(vmf: vm_fault, entry: swp_entry_t): Sleepable<number> {
   const vma = vmf.vma, mm = vma.vm_mm;
   if (get_swap_device(entry) === null) return VM_FAULT_SIGBUS;
   const ptl = pte_lockptr(mm, vmf.pte);
@@ -251,7 +249,3 @@ export function* do_swap_page_swapin(vmf: vm_fault, entry: swp_entry_t): Sleepab
   return ret;
 }
 
-register_boot_hook(() => {
-  fault_hooks.swapin = do_swap_page_swapin;
-  fault_hooks.folio_free_swap = folio_free_swap;
-});

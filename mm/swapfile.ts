@@ -28,7 +28,7 @@ import {
   PageLocked, PageWriteback, PageSwapCache, SetPageDirty, SetPageUptodate, ClearPageDirty,
 } from '../include/linux/page-flags.js';
 import { EINVAL, EPERM, EEXIST, ENOENT } from '../include/uapi/asm-generic/errno.js';
-import { BUG } from '../lib/sim/errors.js';
+import { BUG } from '../include/asm-generic/bug.js';
 import { charge } from '../lib/sim/clock.js';
 import { copy_cost_ns, SYSTEM_MEMCPY_BW } from '../lib/sim/costs.js';
 import { count_event, trace_event } from '../lib/sim/trace.js';
@@ -36,9 +36,6 @@ import { kmap_local_page, put_page } from './page_alloc.js';
 import { folio_trylock, folio_unlock } from './filemap.js';
 import { delete_from_swap_cache, swap_cache_get_folio } from './swap_state.js';
 import { mem_cgroup_try_charge_swap, mem_cgroup_uncharge_swap } from './memcontrol.js';
-import { register_boot_hook } from './init.js';
-import { zap_hooks } from './zap.js';
-import { fork_hooks } from './fork.js';
 
 /* what a freed slot is filled with (include/linux/poison.h) */
 export const POISON_FREE = 0x6b;
@@ -269,7 +266,7 @@ function __try_to_reclaim_swap(entry: swp_entry_t): void {
 /**
  * free_swap_and_cache() - a swap PTE is zapped (munmap, exit,
  * MADV_FREE, MADV_DONTNEED): drop its count, and the cached folio too if
- * nothing else uses it. Installed as zap_hooks.free_swap.
+ * nothing else uses it (zap_pte_range()).
  */
 export function free_swap_and_cache(entry: swp_entry_t): void {
   const si = get_swap_device(entry);
@@ -281,7 +278,7 @@ export function free_swap_and_cache(entry: swp_entry_t): void {
 /**
  * free_swap_cache() - a present PTE of a swap-cache folio was zapped: if
  * the folio is now mapped nowhere and no PTE names its slot, free both
- * (free_pages_and_swap_cache). Installed as zap_hooks.free_swap_cache.
+ * (free_pages_and_swap_cache).
  */
 export function free_swap_cache(f: page): void {
   const h = f.compound_head;
@@ -336,12 +333,7 @@ export function swap_map_of(entry: swp_entry_t): number {
   return si_of(entry).swap_map[swp_offset(entry)];
 }
 
-/* Boot: no device, then swapon(swap_bytes) if the boot params ask for swap. */
-register_boot_hook((params) => {
+/** swapfile_init() - boot: no swap device. Context: start_kernel(), which then swapon()s the boot swap. */
+export function swapfile_init(): void {
   ss = { swap_info: [], nr_swap_pages: 0, total_swap_pages: 0 };
-  zap_hooks.free_swap = free_swap_and_cache;
-  zap_hooks.free_swap_cache = free_swap_cache;
-  fork_hooks.swap_duplicate = swap_duplicate;
-  const bytes = params.swap_bytes ?? 0;
-  if (bytes > 0) swapon(Math.floor(bytes / PAGE_SIZE));
-});
+}

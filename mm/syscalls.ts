@@ -21,9 +21,10 @@ import {
   do_sys_open, close_fd, vfs_ioctl, fget, ksys_pread64, ksys_pwrite64, ksys_read, ksys_write, do_sys_ftruncate,
 } from './file.js';
 import { do_mremap } from './mremap.js';
+import { BUG } from '../include/asm-generic/bug.js';
 
 function mm_of(t: task_struct) {
-  if (t.mm === null) throw new Error(`BUG: syscall from task ${t.pid} without mm`);
+  if (t.mm === null) BUG(`syscall from task ${t.pid} without mm`);
   return t.mm;
 }
 

@@ -26,6 +26,7 @@ import { dup_mmap } from './fork.js';
 import { exit_mmap } from './mmap.js';
 import { mmu_notifier_release } from './mmu_notifier.js';
 import { exit_files, dup_fd } from './file.js';
+import { BUG } from '../include/asm-generic/bug.js';
 
 /* the top of the mmap area: x86-64 puts it below the stack gap */
 export const MMAP_BASE = 0x7f0000000000;
@@ -60,7 +61,7 @@ export function mmget_not_zero(mm: mm_struct): boolean {
 /** mmgrab()/mmdrop() - references on the struct, not the address space. */
 export function mmgrab(mm: mm_struct): void { mm.mm_count++; }
 export function mmdrop(mm: mm_struct): void {
-  if (--mm.mm_count < 0) throw new Error(`BUG: mmdrop underflow mm${mm.id}`);
+  if (--mm.mm_count < 0) BUG(`mmdrop underflow mm${mm.id}`);
 }
 
 /**
@@ -69,7 +70,7 @@ export function mmdrop(mm: mm_struct): void {
  * Context: may sleep.
  */
 export function* mmput(mm: mm_struct): Sleepable {
-  if (mm.mm_users <= 0) throw new Error(`BUG: mmput underflow mm${mm.id}`);
+  if (mm.mm_users <= 0) BUG(`mmput underflow mm${mm.id}`);
   if (--mm.mm_users > 0) return;
   yield* mmu_notifier_release(mm);
   yield* exit_mmap(mm);

@@ -10,6 +10,7 @@ import { PAGE_SIZE, VM_SPECIAL, vma_is_anonymous } from '../include/linux/mm.js'
 import { anon_vma_clone, unlink_anon_vmas } from './rmap.js';
 import { mmap_assert_write_locked } from './mmap_lock.js';
 import { fget_ref, fput_ref } from './file.js';
+import { BUG } from '../include/asm-generic/bug.js';
 
 /* index of the first VMA with vm_end > addr (mm.mmap.length if none) */
 function vma_index(mm: mm_struct, addr: number): number {
@@ -63,7 +64,7 @@ export function vma_link(mm: mm_struct, vma: vm_area_struct): void {
   mmap_assert_write_locked(mm);
   const i = vma_index(mm, vma.vm_start);
   if (i < mm.mmap.length && mm.mmap[i].vm_start < vma.vm_end) {
-    throw new Error(`BUG: vma_link overlap [${vma.vm_start.toString(16)}, ${vma.vm_end.toString(16)})`);
+    BUG(`vma_link overlap [${vma.vm_start.toString(16)}, ${vma.vm_end.toString(16)})`);
   }
   mm.mmap.splice(i, 0, vma);
   mm.map_count++;
@@ -72,7 +73,7 @@ export function vma_link(mm: mm_struct, vma: vm_area_struct): void {
 /** vma_unlink() - remove a VMA from the mm (the caller tears down its pages). */
 export function vma_unlink(mm: mm_struct, vma: vm_area_struct): void {
   const i = mm.mmap.indexOf(vma);
-  if (i < 0) throw new Error('BUG: vma_unlink of unknown VMA');
+  if (i < 0) BUG('vma_unlink of unknown VMA');
   mm.mmap.splice(i, 1);
   mm.map_count--;
 }

@@ -51,12 +51,12 @@ import {
 } from '../include/linux/page-flags.js';
 import { GFP_KERNEL, __GFP_IO, type gfp_t } from '../include/linux/gfp.js';
 import { runSync, in_atomic, current, cond_resched, kthread_run, type Sleepable, type Thread } from '../lib/sim/sched.js';
-import { BUG } from '../lib/sim/errors.js';
+import { BUG } from '../include/asm-generic/bug.js';
 import { spin_lock, spin_unlock } from '../lib/locking/spinlock.js';
 import { wait_queue_head, wait_event, wake_up_interruptible, waitqueue_active } from '../lib/locking/wait.js';
 import { count_event, trace_event } from '../lib/sim/trace.js';
 import {
-  put_page, pfn_to_page, nr_free_pages, zone_watermark_ok, wmark_pages, set_reclaim_hook, set_kswapd_hook,
+  put_page, pfn_to_page, nr_free_pages, zone_watermark_ok, wmark_pages,
 } from './page_alloc.js';
 import { folio_trylock, folio_unlock } from './filemap.js';
 import { folio_maybe_dma_pinned } from './gup.js';
@@ -68,7 +68,6 @@ import { add_to_swap, __delete_from_swap_cache } from './swap_state.js';
 import { swap_writepage, put_swap_folio, folio_free_swap, get_nr_swap_pages } from './swapfile.js';
 import { mem_cgroup_subtree, root_mem_cgroup, mem_cgroup_swap_full, folio_lruvec } from './memcontrol.js';
 import { split_folio, deferred_split_scan } from './huge_memory_split.js';
-import { register_boot_hook } from './init.js';
 
 /** struct scan_control - one reclaim pass: what to reclaim and what it did. */
 export interface scan_control {
@@ -395,7 +394,7 @@ function reclaim_inline(sc: scan_control): number {
 
 /**
  * try_to_free_pages() - direct reclaim: an allocation found free memory
- * below the min watermark. Installed with set_reclaim_hook().
+ * below the min watermark (__alloc_pages_slowpath()).
  * Context: inline (non-blockable notifiers); nothing in atomic context.
  * Return: pages freed.
  */
@@ -502,8 +501,8 @@ export function kswapd_stop(): void {
 
 /**
  * wakeup_kswapd() - an allocation went below the low watermark: wake
- * kswapd if it sleeps and memory is not balanced. Installed with
- * set_kswapd_hook(). Context: any; never sleeps.
+ * kswapd if it sleeps and memory is not balanced (__alloc_pages_slowpath()).
+ * Context: any; never sleeps.
  */
 export function wakeup_kswapd(order: number): void {
   if (ks.thread === null || pgdat_balanced(order)) return;
@@ -515,9 +514,12 @@ export function wakeup_kswapd(order: number): void {
   wake_up_interruptible(ks.wait);
 }
 
-register_boot_hook(() => {
+/**
+ * kswapd_init() - boot: forget the last machine's kswapd and reclaimers.
+ * Linux starts kswapd0 here; this model starts it on demand (kswapd_run()).
+ * Context: start_kernel(), before memory is handed out.
+ */
+export function kswapd_init(): void {
   ks = fresh_kswapd();
   in_reclaim = new WeakSet();
-  set_reclaim_hook((nr, gfp) => try_to_free_pages(gfp, Math.max(0, Math.ceil(Math.log2(nr)))));
-  set_kswapd_hook(wakeup_kswapd);
-});
+}

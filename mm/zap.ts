@@ -33,6 +33,10 @@ import { folio_remove_rmap_pte } from './rmap.js';
 import {
   mmu_notifier_range_init, mmu_notifier_invalidate_range_start, mmu_notifier_invalidate_range_end,
 } from './mmu_notifier.js';
+import { free_swap_and_cache, free_swap_cache } from './swapfile.js';
+import { zap_huge_pmd } from './huge_memory_pmd.js';
+import { splitHugePmdInZap } from './huge_memory_split.js';
+import { unmap_hugepage_range } from './hugetlb.js';
 
 /** struct mmu_gather - pages whose last mapping went away, freed after the TLB flush. */
 export interface mmu_gather {
@@ -55,40 +59,23 @@ export function tlb_remove_page(tlb: mmu_gather, p: page): void {
 /**
  * tlb_finish_mmu() - flush the TLB for the range touched, then release the
  * pages (free_pages_and_swap_cache: a swap-cache folio mapped nowhere any
- * more also leaves the swap cache, through zap_hooks.free_swap_cache).
+ * more also leaves the swap cache, free_swap_cache()).
  */
 export function tlb_finish_mmu(tlb: mmu_gather, vma: vm_area_struct | null): void {
   if (tlb.end > tlb.start && vma !== null) flush_tlb_range(vma, tlb.start, tlb.end);
   for (const p of tlb.pages) {
-    zap_hooks.free_swap_cache?.(p);
+    free_swap_cache(p);
     put_page(p);
   }
   tlb.pages = [];
 }
-
-/**
- * Slots for entry kinds whose teardown belongs to a later subsystem:
- * swap slots (issue 4: free_swap_and_cache, and free_swap_cache for a
- * swap-cache folio whose last mapping goes), huge PMDs (issue 4:
- * zap_huge_pmd), SWP_HMM entries (issue 6: the v8 core frees device
- * memory from its MUNMAP notifier, so the CPU side only clears).
- */
-export const zap_hooks: {
-  free_swap: ((entry: swp_entry_t) => void) | null;
-  free_swap_cache: ((p: page) => void) | null;
-  zap_huge_pmd: ((tlb: mmu_gather, vma: vm_area_struct, pmdp: number, addr: number) => void) | null;
-  /* issue 4: split a huge PMD the range covers only in part (the zap's invalidation covers the range) */
-  split_huge_pmd: ((vma: vm_area_struct, pmdp: number, addr: number) => void) | null;
-  /* issue 4, mm/hugetlb.ts: zap a VM_HUGETLB range (unmap_hugepage_range) */
-  unmap_hugepage_range: ((tlb: mmu_gather, vma: vm_area_struct, start: number, end: number) => void) | null;
-} = { free_swap: null, free_swap_cache: null, zap_huge_pmd: null, split_huge_pmd: null, unmap_hugepage_range: null };
 
 /* Tear down one non-present entry (its PTE is cleared by the caller). */
 function zap_nonpresent(vma: vm_area_struct, entry: swp_entry_t): void {
   const mm = vma.vm_mm;
   if (!non_swap_entry(entry)) {
     dec_mm_counter(mm, MM_SWAPENTS);
-    zap_hooks.free_swap?.(entry);
+    free_swap_and_cache(entry);
     return;
   }
   if (is_device_private_entry(entry) || is_device_exclusive_entry(entry)) {
@@ -140,8 +127,7 @@ function zap_pte_range(tlb: mmu_gather, vma: vm_area_struct, ptep: number, addr:
 export function unmap_page_range(tlb: mmu_gather, vma: vm_area_struct, addr: number, end: number): void {
   const mm = vma.vm_mm;
   if (vma.vm_flags & VM_HUGETLB) {
-    if (zap_hooks.unmap_hugepage_range === null) throw new Error('BUG: hugetlb VMA without hugetlb support');
-    zap_hooks.unmap_hugepage_range(tlb, vma, addr, end);
+    unmap_hugepage_range(tlb, vma, addr, end);
     return;
   }
   while (addr < end) {
@@ -150,9 +136,8 @@ export function unmap_page_range(tlb: mmu_gather, vma: vm_area_struct, addr: num
     if (pmdp >= 0) {
       const pmd = mm.pgd.load(pmdp);
       if (pmd !== 0 && !pmd_is_table(pmd)) {
-        if (zap_hooks.zap_huge_pmd === null || zap_hooks.split_huge_pmd === null) throw new Error('BUG: huge PMD without THP support');
-        if (next - addr === PMD_SIZE) zap_hooks.zap_huge_pmd(tlb, vma, pmdp, addr);
-        else zap_hooks.split_huge_pmd(vma, pmdp, addr);    /* part of it: split, then zap those PTEs */
+        if (next - addr === PMD_SIZE) zap_huge_pmd(tlb, vma, pmdp, addr);
+        else splitHugePmdInZap(vma, pmdp, addr);    /* part of it: split, then zap those PTEs */
       }
       if (pmd_is_table(mm.pgd.load(pmdp))) zap_pte_range(tlb, vma, pte_offset_map(mm, addr), addr, next);
     }

@@ -1,51 +1,103 @@
 /*
- * test/tree.test.ts - the layering rule of the tree:
+ * test/tree.test.ts - the layering rule of the tree, as the compiler
+ * enforces it:
  *
  *   include <- lib <- mm <- drivers <- tools, test
  *
- * A runtime import may only point left (lib/test_hmm.ts is a driver that
- * lives in lib/ as in Linux, so it counts as drivers). Type-only imports
- * (`import type`) may also name lib/ types from include/: they carry no
- * code. This test reads the sources, so it needs the repository checkout.
+ * Each layer is a TypeScript project (its tsconfig.json) that references
+ * only the layers below it; lib/test_hmm*.ts, the test driver Linux keeps
+ * in lib/, is its own project above mm (lib/tsconfig.test_hmm.json). An
+ * import of a file of a layer that is not referenced is a build error
+ * (TS6307), type-only imports and re-exports included. The tests below
+ * compile small files under a layer's rules and expect that error.
+ * They read the sources and the compiler, so they need the checkout with
+ * its node_modules, and the build (npm run build) done.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { readFileSync, readdirSync, statSync, existsSync } from 'node:fs';
-import { join, relative, dirname, resolve } from 'node:path';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { tmpdir } from 'node:os';
+import { join, dirname, resolve } from 'node:path';
 
 const root = resolve(dirname(new URL(import.meta.url).pathname), '../..');
-const rank: Record<string, number> = { include: 0, lib: 1, mm: 2, drivers: 3, tools: 4, test: 4 };
+const tsc = join(root, 'node_modules', '.bin', 'tsc');
 
-function layer(rel: string): number {
-  if (rel.startsWith('lib/test_hmm')) return rank.drivers;
-  return rank[rel.split('/')[0]] ?? 99;
+/* each layer's project and the rank of its layer */
+const layers: { config: string; rank: number }[] = [
+  { config: 'include/tsconfig.json', rank: 0 },
+  { config: 'lib/tsconfig.json', rank: 1 },
+  { config: 'mm/tsconfig.json', rank: 2 },
+  { config: 'lib/tsconfig.test_hmm.json', rank: 3 },
+  { config: 'drivers/tsconfig.json', rank: 3 },
+  { config: 'tools/tsconfig.json', rank: 4 },
+  { config: 'test/tsconfig.json', rank: 5 },
+];
+
+function readConfig(rel: string): { references?: { path: string }[] } {
+  return JSON.parse(readFileSync(join(root, rel), 'utf8'));
 }
 
-function sources(dir: string, out: string[] = []): string[] {
-  for (const name of readdirSync(dir)) {
-    const p = join(dir, name);
-    if (statSync(p).isDirectory()) sources(p, out);
-    else if (p.endsWith('.ts') && !p.endsWith('.d.ts')) out.push(p);
+/* the project file a reference names (a directory means its tsconfig.json) */
+function referenced(from: string, path: string): string {
+  const p = resolve(root, dirname(from), path);
+  return (p.endsWith('.json') ? p : join(p, 'tsconfig.json')).slice(root.length + 1);
+}
+
+/*
+ * compileUnder() - compile one file, @source, under the rules of the layer
+ * project @config: its compiler options and references, in a scratch
+ * project. Return: tsc's exit status and output.
+ */
+function compileUnder(config: string, source: string): { status: number; out: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'hmm-sim-layer-'));
+  try {
+    writeFileSync(join(dir, 'probe.ts'), source);
+    const refs = (readConfig(config).references ?? []).map((r) => ({ path: resolve(root, dirname(config), r.path) }));
+    writeFileSync(join(dir, 'tsconfig.json'), JSON.stringify({
+      extends: join(root, config),
+      compilerOptions: {
+        rootDir: '/', outDir: join(dir, 'out'), tsBuildInfoFile: join(dir, 'out', 'info.json'),
+        typeRoots: [join(root, 'node_modules', '@types')],
+      },
+      include: [], files: ['probe.ts'], exclude: [],
+      references: refs,
+    }));
+    const r = spawnSync(tsc, ['-p', join(dir, 'tsconfig.json')], { encoding: 'utf8' });
+    return { status: r.status ?? -1, out: (r.stdout ?? '') + (r.stderr ?? '') };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
-  return out;
 }
 
-test('runtime imports only point down the layers', () => {
-  if (!existsSync(join(root, 'include'))) return;
-  const bad: string[] = [];
-  for (const top of ['include', 'lib', 'mm', 'drivers']) {
-    if (!existsSync(join(root, top))) continue;
-    for (const file of sources(join(root, top))) {
-      const rel = relative(root, file);
-      const text = readFileSync(file, 'utf8');
-      for (const m of text.matchAll(/^import\s+(type\s+)?[^;]*?from\s+'([^']+)'/gms)) {
-        if (m[1] || !m[2].startsWith('.')) continue;
-        const target = relative(root, resolve(dirname(file), m[2]));
-        if (layer(target) > layer(rel)) bad.push(`${rel} imports ${target}`);
-      }
+test('the tree has its layers, each a project that references only the layers below it', () => {
+  for (const l of layers) assert.ok(existsSync(join(root, l.config)), `${l.config} exists`);
+  assert.ok(existsSync(join(root, 'include', 'linux', 'mm.ts')), 'include/ is there');
+  const rank = new Map(layers.map((l) => [l.config, l.rank]));
+  for (const l of layers) {
+    for (const r of readConfig(l.config).references ?? []) {
+      const target = referenced(l.config, r.path);
+      assert.ok(rank.has(target), `${l.config} references a layer: ${target}`);
+      assert.ok(rank.get(target)! < l.rank || target === 'lib/tsconfig.json' && l.config === 'lib/tsconfig.test_hmm.json',
+        `${l.config} references ${target}, which is not below it`);
     }
   }
-  assert.equal(bad, []);
+  const all = readConfig('tsconfig.json').references!.map((r) => referenced('tsconfig.json', r.path)).sort();
+  assert.equal(all, layers.map((l) => l.config).sort(), 'npm run build (tsc -b) builds every layer');
+});
+
+test('an upward import is a build error: include/ may not import lib/, mm/ may not import drivers/', () => {
+  const inc = compileUnder('include/tsconfig.json', `import type { Thread } from '${root}/lib/sim/sched.js';\nexport type t = Thread;\n`);
+  assert.is.not(inc.status, 0);
+  assert.match(inc.out, /TS6307.*lib\/sim\/sched\.ts/);
+  const mm = compileUnder('mm/tsconfig.json', `export { hmm_dummy_init } from '${root}/drivers/char/hmm_dummy.js';\n`);
+  assert.is.not(mm.status, 0);
+  assert.match(mm.out, /TS6307.*drivers\/char\/hmm_dummy\.ts/);
+});
+
+test('an import pointing down compiles (drivers/ may import mm/)', () => {
+  const drv = compileUnder('drivers/tsconfig.json', `export { handle_mm_fault } from '${root}/mm/memory.js';\n`);
+  assert.is(drv.status, 0, drv.out);
 });
 
 test.run();

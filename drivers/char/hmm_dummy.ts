@@ -71,7 +71,6 @@ import { charge } from '../../lib/sim/clock.js';
 import { PCIE_BW, SYSTEM_MEMCPY_BW, copy_cost_ns } from '../../lib/sim/costs.js';
 import { count_event, trace_event } from '../../lib/sim/trace.js';
 import { O_EXCL, misc_register } from '../../mm/file.js';
-import { register_boot_hook } from '../../mm/init.js';
 import { kmap_local_page, pfn_to_page } from '../../mm/page_alloc.js';
 import { copy_from_user, copy_to_user } from '../../mm/fault.js';
 import {
@@ -538,7 +537,7 @@ const dummy_fops = Object.freeze({
 interface dummy_state { devices: dummy_device[] }
 let state: dummy_state = { devices: [] };
 
-/** hmm_dummy_init() - load the module (every boot): devices and /dev nodes. */
+/** hmm_dummy_init() - module_init with the current hmm_dummy_params: devices and /dev nodes. */
 export function hmm_dummy_init(): void {
   state = { devices: [] };
   for (let d = 0; d < HMM_DUMMY_MAX_DEVICES; d++) {
@@ -553,10 +552,15 @@ export function hmm_dummy_init(): void {
 /** hmm_dummy_device_of() - the driver state of device @d (tests, tools). */
 export function hmm_dummy_device_of(d: number): dummy_device { return state.devices[d]; }
 
-register_boot_hook(() => {
+/**
+ * insmodHmmDummy() - load the module with its default parameters after
+ * start_kernel(), as `insmod hmm_dummy.ko` does. To load it with other
+ * parameters, set hmm_dummy_params and call hmm_dummy_init() again.
+ */
+export function insmodHmmDummy(): void {
   hmm_dummy_params.rmem_pages = HMM_DUMMY_RMEM_SIZE / PAGE_SIZE;
   hmm_dummy_params.dma = false;
   hmm_dummy_init();
-});
+}
 
 export { EFAULT };

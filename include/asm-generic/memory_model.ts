@@ -11,6 +11,7 @@
  * mem_map before anything calls pfn_to_page().
  */
 import type { page } from '../linux/mm_types.js';
+import { BUG } from './bug.js';
 
 /** The memory map's lookup, installed by mem_init() at boot. */
 export const memory_model: { pfn_to_page: ((pfn: number) => page) | null } = { pfn_to_page: null };
@@ -18,6 +19,6 @@ export const memory_model: { pfn_to_page: ((pfn: number) => page) | null } = { p
 /** pfn_to_page() - the struct page of a pfn (a BUG before mm/ installed the memory map). */
 export function pfn_to_page(pfn: number): page {
   const fn = memory_model.pfn_to_page;
-  if (fn === null) throw new Error('BUG: pfn_to_page() from include/ before mm/ installed the memory map');
+  if (fn === null) BUG('pfn_to_page() from include/ before mm/ installed the memory map');
   return fn(pfn);
 }

@@ -6,7 +6,7 @@
  * allocator honours is __GFP_ZERO (clear the page), __GFP_NOFAIL (never
  * return null: a simulator BUG if RAM is exhausted), __GFP_NORETRY/
  * __GFP_NOWARN (do not run reclaim, fail quietly) and __GFP_RECLAIM (may
- * reclaim; issue 4 wires the reclaim path in).
+ * reclaim: mm/vmscan.ts).
  */
 export const __GFP_DMA = 0x01;
 export const __GFP_HIGHMEM = 0x02;

@@ -151,6 +151,17 @@ export interface gpt_format {
 }
 
 /**
+ * struct gpt - one generic page table. Declared here with the two fields
+ * every user reads; its implementation (lib/gpt/gpt.ts) completes it with
+ * the rest of its members through a `declare module` augmentation, so
+ * include/ names it (mm_struct.pgd) without importing lib/.
+ */
+export interface gpt {
+  readonly geometry: gpt_geometry;
+  readonly format: gpt_format;
+}
+
+/**
  * struct gpt_walk_ops - callbacks of gpt.walk() (Linus's walker shape).
  *
  * Called as methods of the ops object (keep state in its fields; one object

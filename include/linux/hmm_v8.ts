@@ -35,9 +35,9 @@
  */
 import type { mm_struct, page, vm_area_struct } from './mm_types.js';
 import type { mmu_notifier_range } from './mmu_notifier.js';
-import type { Sleepable } from '../../lib/sim/sched.js';
-import type { device } from '../../lib/dma/mapping.js';
-import type { mutex } from '../../lib/locking/mutex.js';
+import type { Sleepable } from './sched.js';
+import type { device } from './device.js';
+import type { mutex } from './mutex_types.js';
 import {
   HMM_PTE_VALID_DEV, HMM_PTE_VALID_DMA, HMM_PTE_VALID_PFN, HMM_PTE_SELECT, HMM_PTE_WRITE, HMM_PTE_DIRTY,
 } from './gpt.js';

@@ -28,7 +28,7 @@
  */
 import type { page } from './mm_types.js';
 import { lruvec } from './mmzone.js';
-import type { spinlock_t } from '../../lib/locking/spinlock.js';
+import type { spinlock_t } from './spinlock_types.js';
 
 /* no limit: "max" in the cgroup files */
 export const PAGE_COUNTER_MAX = Number.MAX_SAFE_INTEGER;

@@ -15,7 +15,7 @@
  *    for long-term pins.
  */
 import type { page, vm_fault } from './mm_types.js';
-import type { Sleepable } from '../../lib/sim/sched.js';
+import type { Sleepable } from './sched.js';
 
 export const MEMORY_DEVICE_PRIVATE = 1;
 export const MEMORY_DEVICE_COHERENT = 2;

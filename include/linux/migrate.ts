@@ -35,6 +35,7 @@
  */
 import type { page, vm_area_struct } from './mm_types.js';
 import { pfn_to_page } from '../asm-generic/memory_model.js';
+import { BUG } from '../asm-generic/bug.js';
 
 export const MIGRATE_PFN_VALID = 1 << 0;
 export const MIGRATE_PFN_MIGRATE = 1 << 1;
@@ -70,7 +71,7 @@ export interface migrate_vma {
 
 /** migrate_pfn() - the VALID element for pfn. */
 export function migrate_pfn(pfn: number): number {
-  if (!(pfn >= 0 && pfn < MIGRATE_PFN_MAX)) throw new Error(`BUG: migrate_pfn(${pfn}) does not fit in 31 bits`);
+  if (!(pfn >= 0 && pfn < MIGRATE_PFN_MAX)) BUG(`migrate_pfn(${pfn}) does not fit in 31 bits`);
   return pfn * MIGRATE_PFN_BASE + MIGRATE_PFN_VALID;
 }
 

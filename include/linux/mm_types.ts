@@ -22,13 +22,13 @@
  *   driver locks taken inside mmu notifier callbacks nest inside mmap_lock
  *   and must not be held while calling into core mm with mmap_lock taken.
  */
-import type { rw_semaphore } from '../../lib/locking/rwsem.js';
-import type { spinlock_t } from '../../lib/locking/spinlock.js';
-import type { wait_queue_head } from '../../lib/locking/wait.js';
-import type { gpt } from '../../lib/gpt/gpt.js';
+import type { rw_semaphore } from './rwsem.js';
+import type { spinlock_t } from './spinlock_types.js';
+import type { wait_queue_head } from './wait.js';
+import type { gpt } from './gpt.js';
 import type { dev_pagemap } from './memremap.js';
 
-/** An address_space: the page cache of a file (or of shmem), see issue 4. */
+/** An address_space: the page cache of a file (or of shmem). */
 export interface address_space {
   readonly kind: 'file';
   host: unknown;                       /* the inode */
@@ -80,13 +80,13 @@ export class page {
   pgmap: dev_pagemap | null = null;
   /* driver data attached to a device page (zone_device_data) */
   zone_device_data: unknown = null;
-  /* the memory cgroup charged for this page (issue 4), or null */
+  /* the memory cgroup charged for this page, or null */
   memcg: unknown = null;
   /* compound pages: the head page of the folio (self for head and order-0 pages) */
   compound_head: page;
   /* compound order of a head page (0 for a single page); tail pages keep 0 */
   order = 0;
-  /* LRU list linkage; protected by the lruvec lock (issue 4) */
+  /* LRU list linkage; protected by the lruvec lock */
   lru_prev: page | null = null;
   lru_next: page | null = null;
   /* buddy allocator free-list linkage */
@@ -189,7 +189,7 @@ export class mm_struct {
   notifier_subscriptions: unknown = null;
   /* HMM v8: struct hmm of this mm (patch 05), null until a mirror registers */
   hmm: unknown = null;
-  /* memory cgroup (issue 4) */
+  /* memory cgroup */
   memcg: unknown = null;
   /* a name for traces */
   readonly id: number;

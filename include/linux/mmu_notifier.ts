@@ -26,8 +26,8 @@
  * and zaps it.
  */
 import type { mm_struct } from './mm_types.js';
-import type { Sleepable } from '../../lib/sim/sched.js';
-import type { interval_tree_node } from '../../lib/interval_tree.js';
+import type { Sleepable } from './sched.js';
+import type { interval_tree_node } from './interval_tree.js';
 
 /* enum mmu_notifier_event: why the range is being invalidated */
 export const MMU_NOTIFY_UNMAP = 0;            /* munmap, mremap: the range goes away */

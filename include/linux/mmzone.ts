@@ -37,7 +37,7 @@
  *     0
  */
 import type { page } from './mm_types.js';
-import type { spinlock_t } from '../../lib/locking/spinlock.js';
+import type { spinlock_t } from './spinlock_types.js';
 
 /* enum lru_list */
 export const LRU_BASE = 0;

@@ -23,7 +23,7 @@
  * PTE lock (taken by the walker around pte_entry calls).
  */
 import type { mm_struct, vm_area_struct } from './mm_types.js';
-import type { Sleepable } from '../../lib/sim/sched.js';
+import type { Sleepable } from './sched.js';
 
 /** What a callback returns: a number, or a generator that yields until it has one. */
 export type walk_ret = number | Sleepable<number>;

@@ -9,19 +9,32 @@
  */
 import type { mm_struct } from './mm_types.js';
 
+/*
+ * How a function says that it may sleep (lib/sim/sched.ts runs it): it is
+ * a generator the scheduler steps, returning Sleepable<T>, and its callers
+ * call it with yield*. A thread that stops hands the scheduler a SchedEvent.
+ */
+/** What a thread hands the scheduler when it stops. */
+export type SchedEvent =
+  | { readonly kind: 'preempt' }   /* still runnable: may switch to another thread */
+  | { readonly kind: 'block' };    /* Thread.state is 'blocked': waitingOn, deadline say on what */
+
+/** A kernel function that may sleep; call it with yield*. */
+export type Sleepable<T = void> = Generator<SchedEvent, T, unknown>;
+
 /** struct file_operations - what a file (a device node here) does. */
 export interface file_operations {
   /* open(): set up per-open state in file.private_data; return 0 or -errno */
-  open?(inode: inode, file: file): import('../../lib/sim/sched.js').Sleepable<number>;
+  open?(inode: inode, file: file): Sleepable<number>;
   /* release(): last close of the file; Context: may sleep */
-  release?(inode: inode, file: file): import('../../lib/sim/sched.js').Sleepable<number>;
+  release?(inode: inode, file: file): Sleepable<number>;
   /* unlocked_ioctl(): cmd and a user pointer argument; return >= 0 or -errno */
-  unlocked_ioctl?(file: file, cmd: number, arg: number): import('../../lib/sim/sched.js').Sleepable<number>;
+  unlocked_ioctl?(file: file, cmd: number, arg: number): Sleepable<number>;
   /* mmap(): set vma->vm_ops and flags for a mapping of this file */
   mmap?(file: file, vma: import('./mm_types.js').vm_area_struct): number;
   /* read()/write() at a position, for regular files */
-  read?(file: file, buf: Uint8Array, pos: number): import('../../lib/sim/sched.js').Sleepable<number>;
-  write?(file: file, buf: Uint8Array, pos: number): import('../../lib/sim/sched.js').Sleepable<number>;
+  read?(file: file, buf: Uint8Array, pos: number): Sleepable<number>;
+  write?(file: file, buf: Uint8Array, pos: number): Sleepable<number>;
   /*
    * get_unmapped_area(): pick the address of a new mapping of len bytes
    * (hugetlbfs aligns it to the huge page size); an address or -errno.
@@ -39,7 +52,7 @@ export interface inode_operations {
   /* tmpfile(): an unnamed regular file in @dir (open O_TMPFILE); the inode or -errno */
   tmpfile?(dir: inode, flags: number): inode | number;
   /* setattr(): change the size (truncate, ftruncate); 0 or -errno. Context: may sleep */
-  setattr?(inode: inode, size: number): import('../../lib/sim/sched.js').Sleepable<number>;
+  setattr?(inode: inode, size: number): Sleepable<number>;
 }
 
 /** struct inode - a file system object: a character device or a regular file. */

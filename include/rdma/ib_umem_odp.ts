@@ -46,9 +46,9 @@
  */
 import type { mm_struct, page } from '../linux/mm_types.js';
 import type { mmu_interval_notifier } from '../linux/mmu_notifier.js';
-import type { interval_tree_node } from '../../lib/interval_tree.js';
-import type { mutex } from '../../lib/locking/mutex.js';
-import type { completion } from '../../lib/locking/completion.js';
+import type { interval_tree_node } from '../linux/interval_tree.js';
+import type { mutex } from '../linux/mutex_types.js';
+import type { completion } from '../linux/completion.js';
 import type { ib_odp_design } from './ib_verbs.js';
 
 export const ODP_READ_ALLOWED_BIT = 1 << 0;

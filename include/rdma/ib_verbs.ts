@@ -19,7 +19,7 @@
  * The per-context 2014 notifier (drivers/infiniband/core/umem_odp_2014.ts)
  * runs under mmap_lock taken by core mm and takes umem_mutex inside.
  */
-import type { Sleepable } from '../../lib/sim/sched.js';
+import type { Sleepable } from '../linux/sched.js';
 
 /* enum ib_access_flags (values as in Linux and libibverbs) */
 export const IB_ACCESS_LOCAL_WRITE = 1 << 0;

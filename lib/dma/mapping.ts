@@ -30,6 +30,7 @@ import type { page } from '../../include/linux/mm_types.js';
 import { KernelBugError } from '../sim/errors.js';
 import { charge } from '../sim/clock.js';
 import { count_event, trace_event } from '../sim/trace.js';
+import type {} from '../../include/linux/device.js';   /* the declaration completed below */
 
 export const DMA_BIDIRECTIONAL = 0;
 export const DMA_TO_DEVICE = 1;
@@ -69,6 +70,12 @@ export class device {
   iommu_faults = 0;
 
   constructor(readonly name: string) {}
+}
+
+/* struct device: include/ declares it with its name only; its members are this class's */
+type device_class = device;
+declare module '../../include/linux/device.js' {
+  interface device extends device_class {}
 }
 
 /**

@@ -32,15 +32,12 @@ import {
   M_BASE_F64, M_GEN, M_LEVEL, M_LOCK, M_OWNER, M_PARENT, M_PINDEX, M_REF, M_SERIAL,
   META_WORDS,
 } from './shm.js';
+import { BUG } from '../../include/asm-generic/bug.js';
 
 const TWO32 = 4294967296;
 const MAX53 = 9007199254740991;
 
-/** gpt_bug() - BUG(): a simulator bug, never an expected failure. Throws. */
-export function gpt_bug(msg: string): never {
-  throw new Error(`gpt BUG: ${msg}`);
-}
-const BUG = gpt_bug;
+/* BUG() is include/asm-generic/bug.ts's: a simulator bug, never an expected failure */
 
 export class gpt_base extends gpt_pool {
   readonly format: gpt_format;

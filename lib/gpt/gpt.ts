@@ -25,7 +25,8 @@ import {
   type gpt_stats, type gpt_walk_ops,
 } from '../../include/linux/gpt.js';
 import { EEXIST, EFAULT } from '../../include/uapi/asm-generic/errno.js';
-import { gpt_base, gpt_bug as BUG } from './entry.js';
+import { gpt_base } from './entry.js';
+import { BUG } from '../../include/asm-generic/bug.js';
 import {
   gpt_epoch_enter, gpt_epoch_exit, gpt_epoch_retire_tag, gpt_epoch_safe,
   gpt_reader_register, gpt_reader_unregister,
@@ -38,6 +39,7 @@ import {
 import { gpt_clear_range, gpt_prune, gpt_walk_range } from './walk.js';
 import { gpt_iter } from './iter.js';
 import { gpt_pwc } from './pwc.js';
+import type {} from '../../include/linux/gpt.js';   /* the declaration completed below */
 
 /**
  * struct gpt - one page table (struct gpt of the 2014 RFC, struct hmm_pt).
@@ -356,4 +358,10 @@ export class gpt extends gpt_base {
     };
   }
 
+}
+
+/* struct gpt: include/linux/gpt.ts declares it with two fields; its members are this class's */
+type gpt_class = gpt;
+declare module '../../include/linux/gpt.js' {
+  interface gpt extends gpt_class {}
 }

@@ -38,6 +38,7 @@ import {
 } from './epoch.js';
 import { gpt_walk_range } from './walk.js';
 import { M_SERIAL, META_WORDS } from './shm.js';
+import { BUG } from '../../include/asm-generic/bug.js';
 
 export class gpt_iter {
   readonly pt: gpt;
@@ -118,7 +119,7 @@ export class gpt_iter {
   private descend(addr: number, level: number, create: boolean): number {
     const pt = this.pt;
     if (!(addr >= 0 && addr < pt.limit)) return create ? -EFAULT : GPT_NO_DIR;
-    if (this.done || !(level >= 0 && level <= pt.llevel)) throw new Error('gpt BUG: iterator misuse');
+    if (this.done || !(level >= 0 && level <= pt.llevel)) BUG('gpt: iterator misuse');
     let l = 1;
     while (l <= level && this.ptd[l] >= 0 && addr >= this.lo[l] && addr < this.hi[l]) l++;
     if (l > level) return (level === 0 ? pt.root : this.ptd[level]) * pt.entries_per_dir + pt.index(addr, level);

@@ -126,6 +126,7 @@ export class gpt_pool {
   pool_alloc(): number {
     const h = this.hdr;
     gpt_spin_lock(h, HDR_POOL_LOCK);
+    if (h[HDR_CAPACITY] > this.nview) this.remap();     /* another thread grew the pool */
     let s = h[HDR_FREE_HEAD];
     if (s < 0 && h[HDR_RETIRED_HEAD] >= 0 && this.pool_reclaim_locked() > 0) s = h[HDR_FREE_HEAD];
     let dirty = true;
@@ -200,6 +201,7 @@ export class gpt_pool {
   }
 
   private pool_reclaim_locked(): number {
+    if (this.hdr[HDR_CAPACITY] > this.nview) this.remap();   /* retired slots past this thread's view */
     const h = this.hdr, meta = this.meta;
     let n = 0, prev = -1;
     for (let s = h[HDR_RETIRED_HEAD]; s >= 0;) {

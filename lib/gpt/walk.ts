@@ -22,6 +22,7 @@
 import type { gpt_walk_ops } from '../../include/linux/gpt.js';
 import type { gpt } from './gpt.js';
 import { gpt_serial_young } from './epoch.js';
+import { WARN_ON_ONCE } from '../../include/asm-generic/bug.js';
 
 /* walk state, one per walk() call (never a module global) */
 class gpt_walk_state {
@@ -153,7 +154,8 @@ class gpt_clear_ops implements gpt_walk_ops {
       return 0;
     }
     if (addr < this.start || addr + pt.span[level] > this.end) {
-      pt.warn();                 /* partial huge leaf: the caller must split it */
+      pt.warn();                 /* counted in stats().warnings, across threads */
+      WARN_ON_ONCE(true, 'gpt clear_range: partial huge leaf (the caller must split it)');
       return 0;
     }
     const s = pt.dir_of(ptr);

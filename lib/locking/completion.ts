@@ -9,6 +9,7 @@
  * no swait queue or lock of its own (one CPU, no preemption in between).
  */
 import { current, might_sleep, schedule, wake_up_process, type Sleepable, type Thread } from '../sim/sched.js';
+import type {} from '../../include/linux/completion.js';   /* the declaration completed below */
 
 const COMPLETE_ALL = Infinity;
 
@@ -19,6 +20,12 @@ export class completion {
   readonly wait: Thread[] = [];      /* sleeping waiters, oldest first */
 
   constructor(readonly name: string = 'completion') {}
+}
+
+/* struct completion: include/ declares it with its name only; its members are this class's */
+type completion_class = completion;
+declare module '../../include/linux/completion.js' {
+  interface completion extends completion_class {}
 }
 
 /** init_completion() - make @c not done, with no waiters. Context: any. */

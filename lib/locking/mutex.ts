@@ -18,6 +18,7 @@
 import { current, might_sleep, schedule, wake_up_process, type Sleepable, type Thread } from '../sim/sched.js';
 import { DeadlockError, KernelBugError } from '../sim/errors.js';
 import { lock_acquire, lock_release } from './lockdep.js';
+import type {} from '../../include/linux/mutex_types.js';   /* the declaration completed below */
 
 export { lockdep_assert_held, lockdep_assert_not_held } from './lockdep.js';
 
@@ -33,6 +34,12 @@ export class mutex {
   holders(): readonly Thread[] {
     return this.owner === null ? [] : [this.owner];
   }
+}
+
+/* struct mutex: include/ declares it with its name only; its members are this class's */
+type mutex_class = mutex;
+declare module '../../include/linux/mutex_types.js' {
+  interface mutex extends mutex_class {}
 }
 
 /**

@@ -21,6 +21,7 @@
 import { current, might_sleep, schedule, wake_up_process, type Sleepable, type Thread } from '../sim/sched.js';
 import { DeadlockError, KernelBugError } from '../sim/errors.js';
 import { lock_acquire, lock_release } from './lockdep.js';
+import type {} from '../../include/linux/rwsem.js';   /* the declaration completed below */
 
 /* One thread blocked in down_read()/down_write(). */
 interface rwsem_waiter {
@@ -43,6 +44,12 @@ export class rw_semaphore {
   holders(): readonly Thread[] {
     return this.writer !== null ? [this.writer] : [...this.reader_owners.keys()];
   }
+}
+
+/* struct rw_semaphore: include/ declares it with its name only; its members are this class's */
+type rw_semaphore_class = rw_semaphore;
+declare module '../../include/linux/rwsem.js' {
+  interface rw_semaphore extends rw_semaphore_class {}
 }
 
 function grant_read(s: rw_semaphore, t: Thread): void {

@@ -15,6 +15,7 @@
 import { current, type Thread } from '../sim/sched.js';
 import { KernelBugError } from '../sim/errors.js';
 import { lock_acquire, lock_release } from './lockdep.js';
+import type {} from '../../include/linux/spinlock_types.js';   /* the declaration completed below */
 
 /** A spinlock. */
 export class spinlock_t {
@@ -27,6 +28,12 @@ export class spinlock_t {
   holders(): readonly Thread[] {
     return this.owner === null ? [] : [this.owner];
   }
+}
+
+/* spinlock_t: include/ declares it with its name only; its members are this class's */
+type spinlock_t_class = spinlock_t;
+declare module '../../include/linux/spinlock_types.js' {
+  interface spinlock_t extends spinlock_t_class {}
 }
 
 /**

@@ -15,6 +15,7 @@
  * run, Scheduler.run() reports it as a DeadlockError naming the queue.
  */
 import { current, might_sleep, schedule, wake_up_process, type Sleepable, type Thread } from '../sim/sched.js';
+import type {} from '../../include/linux/wait.js';   /* the declaration completed below */
 
 /** A wait queue head. */
 export class wait_queue_head {
@@ -22,6 +23,12 @@ export class wait_queue_head {
   readonly head: Thread[] = [];     /* sleeping waiters, in arrival order */
 
   constructor(readonly name: string) {}
+}
+
+/* struct wait_queue_head: include/ declares it with its name only; its members are this class's */
+type wait_queue_head_class = wait_queue_head;
+declare module '../../include/linux/wait.js' {
+  interface wait_queue_head extends wait_queue_head_class {}
 }
 
 /** init_waitqueue_head() - empty @wq (the constructor already does). */

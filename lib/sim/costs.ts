@@ -116,6 +116,66 @@ export function copy_cost_ns(bytes: number, bytes_per_second: number): number {
   return Math.ceil((bytes * 1e9) / bytes_per_second);
 }
 
+/* ---- the mock GPU (drivers/gpu/mockgpu/) ---- */
+
+/**
+ * GPU core clock for converting GPU cycle counts: 1481 MHz, the GTX 1080 Ti
+ * clock of the UVMSmart configuration (peers.md s.4).
+ */
+export const GPU_HZ = 1_481_000_000;
+
+/** gpuCyclesToNs() - @cycles at GPU_HZ, in ns. */
+export function gpuCyclesToNs(cycles: number): number {
+  return (cycles * 1e9) / GPU_HZ;
+}
+
+/**
+ * One GPU page-table walk after a TLB miss: 100 GPU cycles (UVMSmart
+ * GTX1080Ti configuration, "page-table walk 100 cycles"; peers.md s.1.2).
+ */
+export const GPU_PT_WALK_NS = gpuCyclesToNs(100);
+
+/** A GPU TLB hit: 1 GPU cycle. ASSUMPTION (an L1 TLB lookup is pipelined). */
+export const GPU_TLB_HIT_NS = gpuCyclesToNs(1);
+
+/**
+ * Device memory bandwidth: 484 GB/s, the GTX 1080 Ti's GDDR5X (NVIDIA
+ * product specification; the card the UVMSmart configuration models).
+ * Charged for accesses a kernel makes to VRAM and for VRAM-side copies.
+ */
+export const VRAM_BW = 484e9;
+
+/**
+ * Latency of one command through the GPU's command queue: the host writes
+ * the push into the ring, rings the doorbell, the front end fetches and
+ * executes it and releases the semaphore: 2 us. ASSUMPTION (order of
+ * magnitude of an empty cudaStreamSynchronize round trip on PCIe GPUs).
+ */
+export const GPU_CMD_LATENCY_NS = 2_000;
+
+/**
+ * GPU TLB invalidate (by VA range, with the membar that makes it visible
+ * to every uTLB): 1 us. ASSUMPTION; it is issued through the command queue
+ * and pays GPU_CMD_LATENCY_NS as well.
+ */
+export const GPU_TLB_INVALIDATE_NS = 1_000;
+
+/** Writing one GPU PTE from a push (an inline memory write method): 10 ns. ASSUMPTION. */
+export const GPU_PTE_WRITE_NS = 10;
+
+/**
+ * Fault interrupt to the bottom half running: the GPU writes the fault
+ * packet, raises the interrupt, the top half schedules the bottom half:
+ * 5 us. ASSUMPTION, chosen so that one fault's fixed costs (interrupt,
+ * fetch, service, replay through the command queue) plus one 4 KiB PCIe
+ * copy come to about 10-20 us, below the 45 us far-fault calibration
+ * GPU_FAR_FAULT_NS which includes the SM stall and the host's page work.
+ */
+export const GPU_FAULT_INTERRUPT_NS = 5_000;
+
+/** Reading one fault-buffer entry from the HW ring (an uncached PCIe read): 100 ns. ASSUMPTION. */
+export const GPU_FAULT_FETCH_NS = 100;
+
 /* ---- RDMA NIC and ODP (drivers/infiniband; issue 14) ---- */
 
 /**

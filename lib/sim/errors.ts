@@ -1,7 +1,7 @@
 /*
  * lib/sim/errors.ts - how the simulated machine reports that it is broken.
  *
- * Models the kernel's BUG() (include/asm-generic/bug.h), the hung-task and
+ * BUG() itself is include/asm-generic/bug.ts. This file models the hung-task and
  * lockdep deadlock reports (kernel/hung_task.c, kernel/locking/lockdep.c),
  * and an oops in a kernel thread. In Linux these print and kill the task;
  * here they throw, and Scheduler.run() stops the machine: every one of them
@@ -10,26 +10,8 @@
  */
 import type { Thread, Waitable } from './sched.js';
 
-/**
- * A broken kernel rule: BUG_ON(), scheduling while atomic, unlocking a
- * lock one does not hold. Scheduler.run() adds the running thread's name.
- */
-export class KernelBugError extends Error {
-  override name = 'KernelBugError';
-  thread: Thread | null = null;
-
-  /** @internal Name the thread the bug happened in (once). */
-  blame(t: Thread): void {
-    if (this.thread !== null) return;
-    this.thread = t;
-    if (!this.message.includes(`"${t.name}"`)) this.message += ` (in thread "${t.name}")`;
-  }
-}
-
-/** BUG() - throw a KernelBugError. Context: any. */
-export function BUG(msg: string): never {
-  throw new KernelBugError(msg);
-}
+/* BUG() and its error live in include/asm-generic/bug.ts; lib/ code imports them from here too */
+export { KernelBugError, BUG } from '../../include/asm-generic/bug.js';
 
 /** A simulated thread died of an exception that is not a KernelBugError. */
 export class SimThreadError extends Error {

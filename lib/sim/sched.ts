@@ -31,18 +31,14 @@
  */
 import { Rng } from './rng.js';
 import { DeadlockError, SimThreadError, KernelBugError } from './errors.js';
+import type { SchedEvent, Sleepable } from '../../include/linux/sched.js';
 
 export { DeadlockError, SimThreadError, KernelBugError } from './errors.js';
 export { explore } from './explore.js';
 export type { ExploreOptions, ExploreResult } from './explore.js';
 
-/** What a thread hands the scheduler when it stops. */
-export type SchedEvent =
-  | { readonly kind: 'preempt' }   /* still runnable: may switch to another thread */
-  | { readonly kind: 'block' };    /* Thread.state is 'blocked': waitingOn, deadline say on what */
-
-/** A kernel function that may sleep; call it with yield*. */
-export type Sleepable<T = void> = Generator<SchedEvent, T, unknown>;
+/* SchedEvent and Sleepable are declared in include/linux/sched.ts (include/ names them too) */
+export type { SchedEvent, Sleepable } from '../../include/linux/sched.js';
 
 export type SchedMode = 'run-to-completion' | 'random' | 'enumerate';
 

@@ -45,7 +45,7 @@ import {
 } from '../../include/linux/hmm_v8.js';
 import { EINVAL, EAGAIN, EBUSY } from '../../include/uapi/asm-generic/errno.js';
 import { cond_resched, type Sleepable } from '../../lib/sim/sched.js';
-import { KernelBugError } from '../../lib/sim/errors.js';
+import { KernelBugError } from '../../include/asm-generic/bug.js';
 import { rw_semaphore, down_read, up_read, down_write, up_write } from '../../lib/locking/rwsem.js';
 import { mutex, mutex_lock, mutex_unlock } from '../../lib/locking/mutex.js';
 import { spinlock_t, spin_lock, spin_unlock } from '../../lib/locking/spinlock.js';
@@ -54,7 +54,6 @@ import { now } from '../../lib/sim/clock.js';
 import { count_event, trace_event } from '../../lib/sim/trace.js';
 import { mmap_write_lock, mmap_write_unlock } from '../mmap_lock.js';
 import { find_vma } from '../vma.js';
-import { register_boot_hook } from '../init.js';
 import {
   __mmu_notifier_register_v8, mmu_notifier_unregister_no_release_v8, mmu_notifier_synchronize_v8,
   mmu_notifier_range_wait_valid, mmu_notifier_range_is_valid,
@@ -62,7 +61,8 @@ import {
 import { hmm_pt_init, hmm_pt_fini, type hmm_pt } from './hmm_pt.js';
 import { hmm_mirror_update, hmm_mirror_update_pt } from './update.js';
 import { kasan_check } from './kasan.js';
-import './migrate_back.js';   /* installs fault_hooks.hmm_cpu_fault and fork_hooks.hmm_mm_fork */
+import { migrateBackInit } from './migrate_back.js';
+import { mmuNotifierV8Init } from './mmu_notifier.js';
 
 /**
  * hmm_v8_config - which era's rules the core follows; reset at every boot.
@@ -73,7 +73,18 @@ import './migrate_back.js';   /* installs fault_hooks.hmm_cpu_fault and fork_hoo
  *   race checks can show what it protects
  */
 export const hmm_v8_config: { lifetime: 'v8' | 'v9'; no_fault_backoff: boolean } = { lifetime: 'v9', no_fault_backoff: false };
-register_boot_hook(() => { hmm_v8_config.lifetime = 'v9'; hmm_v8_config.no_fault_backoff = false; });
+
+/**
+ * hmmV8Init() - boot the v8 series: default era rules, and the four places
+ * it hooks into core mm filled (hmm_v8_hooks, mm/hmm_v8/hooks.ts).
+ * Context: start_kernel().
+ */
+export function hmmV8Init(): void {
+  hmm_v8_config.lifetime = 'v9';
+  hmm_v8_config.no_fault_backoff = false;
+  mmuNotifierV8Init();
+  migrateBackInit();
+}
 
 /**
  * struct hmm - HMM's per-mm state.

@@ -34,7 +34,7 @@
  * still matter because a simulated thread may be switched out anywhere it
  * yields, and a directory lock held across a yield is reported at once as
  * "scheduling while atomic". lib/gpt is tested with real worker threads
- * (issue 3); the same code runs here.
+ * (test/lib/gpt/smp.test.ts); the same code runs here.
  */
 import { TASK_SIZE, PAGE_SIZE } from '../../include/linux/mm.js';
 import { GPT_NO_DIR, HMM_PTE_DIRTY, type gpt_walk_ops } from '../../include/linux/gpt.js';
@@ -42,7 +42,7 @@ import { gpt } from '../../lib/gpt/gpt.js';
 import type { gpt_iter } from '../../lib/gpt/iter.js';
 import { hmm_pt_format } from '../../lib/gpt/formats.js';
 import { preempt_disable, preempt_enable } from '../../lib/sim/sched.js';
-import { KernelBugError } from '../../lib/sim/errors.js';
+import { KernelBugError } from '../../include/asm-generic/bug.js';
 import { count_event } from '../../lib/sim/trace.js';
 
 export { GPT_NO_DIR };

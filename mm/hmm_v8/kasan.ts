@@ -11,7 +11,7 @@
  * KernelBugError (the simulated kernel oopses), so a scheduler run, and
  * explore(), stop on it.
  */
-import { KernelBugError } from '../../lib/sim/errors.js';
+import { KernelBugError } from '../../include/asm-generic/bug.js';
 import { current } from '../../lib/sim/sched.js';
 import { count_event, trace_event } from '../../lib/sim/trace.js';
 

@@ -21,7 +21,7 @@
  * pages like ordinary ones, so migrating back never needs a new charge.
  *
  * How it sits on this tree: the memcg of mm/memcontrol.ts charges new
- * anonymous pages through fault_hooks.memcg_charge (one step, as Linux's
+ * anonymous pages through mem_cgroup_charge() (one step, as Linux's
  * mem_cgroup_charge() is today, with reclaim inside the memcg before it
  * fails) and uncharges in the page-free path. The three 2015 steps map
  * onto that: try = charge, commit = nothing more, cancel = the uncharge
@@ -30,7 +30,8 @@
 import type { mm_struct, page } from '../../include/linux/mm_types.js';
 import { ENOMEM } from '../../include/uapi/asm-generic/errno.js';
 import { count_event } from '../../lib/sim/trace.js';
-import { fault_hooks } from '../memory.js';
+import { mem_cgroup_charge } from '../memcontrol.js';
+import { GFP_KERNEL } from '../../include/linux/gfp.js';
 import { get_mem_cgroup_from_mm } from '../memcontrol.js';
 
 /* patch 15's export: mainline has it (mm/memcontrol.ts), HMM uses that one */
@@ -43,9 +44,7 @@ export { get_mem_cgroup_from_mm };
  * not make room.
  */
 export function mem_cgroup_try_charge(p: page, mm: mm_struct): number {
-  const charge = fault_hooks.memcg_charge;
-  if (charge === null) return 0;
-  if (charge(p, mm) !== 0) {
+  if (mem_cgroup_charge(p, mm, GFP_KERNEL) !== 0) {
     count_event('hmm_v8_memcg_charge_fail');
     return -ENOMEM;
   }

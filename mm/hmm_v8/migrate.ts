@@ -59,9 +59,9 @@ import { PageSwapCache } from '../../include/linux/page-flags.js';
 import { GFP_HIGHUSER_MOVABLE, __GFP_ZERO } from '../../include/linux/gfp.js';
 import { MMU_NOTIFY_CLEAR, MMU_NOTIFIER_RANGE_BLOCKABLE } from '../../include/linux/mmu_notifier.js';
 import {
-  MMU_MIGRATE, HMM_MIGRATE, HMM_PTE_SELECT, HMM_PTE_WRITE, HMM_PTE_DIRTY, hmm_pte_test_valid_dev,
-  hmm_pte_test_valid_dma, hmm_pte_from_pfn, hmm_pte_set, hmm_pte_clear_select, hmm_pte_dma_addr, hmm_pte_valid,
-  type hmm_event, type hmm_mirror, type mmu_notifier_v8,
+  MMU_MIGRATE, HMM_MIGRATE, HMM_PTE_SELECT, HMM_PTE_WRITE, hmm_pte_test_valid_dev, hmm_pte_test_valid_dma,
+  hmm_pte_from_pfn, hmm_pte_set, hmm_pte_clear_select, hmm_pte_dma_addr, hmm_pte_valid, type hmm_event,
+  type hmm_mirror, type mmu_notifier_v8,
 } from '../../include/linux/hmm_v8.js';
 import { EINVAL, ENOENT, ENOMEM, EAGAIN, EFAULT } from '../../include/uapi/asm-generic/errno.js';
 import { cond_resched, type Sleepable } from '../../lib/sim/sched.js';
@@ -75,7 +75,8 @@ import { count_event, trace_event } from '../../lib/sim/trace.js';
 import { alloc_page, put_page, get_page, pfn_to_page, is_zero_pfn } from '../page_alloc.js';
 import { pmd_alloc, pte_alloc_map, pte_offset_map, pte_lockptr, ptep_get, set_pte_at, flush_tlb_range } from '../pgtable.js';
 import { anon_vma_prepare, folio_add_new_anon_rmap, folio_remove_rmap_pte } from '../rmap.js';
-import { handle_mm_fault, vm_normal_page, mk_pte, maybe_mkwrite, fault_hooks } from '../memory.js';
+import { handle_mm_fault, vm_normal_page, mk_pte, maybe_mkwrite } from '../memory.js';
+import { folio_add_lru_vma } from '../swap.js';
 import { mmu_notifier_range_init } from '../mmu_notifier.js';
 import {
   mmu_notifier_invalidate_range_start_excluding, mmu_notifier_invalidate_range_end_excluding,
@@ -129,7 +130,7 @@ function mm_hmm_migrate_pass(vma: vm_area_struct, save_pte: Float64Array, start:
         if (p === null) { out.ret = -ENOMEM; break; }
         folio_add_new_anon_rmap(p, vma, addr);
         inc_mm_counter(mm, MM_ANONPAGES);
-        fault_hooks.lru_add?.(p, vma);
+        folio_add_lru_vma(p, vma);
         save_pte[i] = maybe_mkwrite(pte_mkdirty(mk_pte(p, vma.vm_page_prot)), vma);
         count_event('hmm_v8_migrate_hole');
       } else if (pte_present(pte)) {

@@ -26,13 +26,13 @@
  *     freed (charge cancelled).
  *
  * hmm_handle_cpu_fault() is what do_swap_page() calls for an SWP_HMM entry
- * (fault_hooks.hmm_cpu_fault): poisonous -> SIGBUS; locked -> wait for its
+ * (hmm_v8_hooks.cpu_fault): poisonous -> SIGBUS; locked -> wait for its
  * owner and retry; no struct hmm any more -> poison and SIGBUS; else
  * migrate back exactly this page (the 2015 code left "ask the driver for
  * a bigger range" as a TODO) -> VM_FAULT_MAJOR, or VM_FAULT_OOM on -ENOMEM.
  *
  * hmm_mm_fork() is what copy_page_range() calls after copying a PTE page
- * that held SWP_HMM entries (fork_hooks.hmm_mm_fork): the child's entry is
+ * that held SWP_HMM entries (hmm_v8_hooks.mm_fork): the child's entry is
  * filled by hmm_migrate_back(HMM_FORK) on the child's mm with the parent's
  * mirrors as the source. The child gets a private system copy; the parent
  * keeps its device page. Simplest correct semantics, said the series; a
@@ -48,7 +48,7 @@ import {
 } from '../../include/linux/swapops.js';
 import { GFP_HIGHUSER_MOVABLE, __GFP_ZERO } from '../../include/linux/gfp.js';
 import {
-  HMM_FORK, HMM_COPY_FROM_DEVICE, HMM_PTE_SELECT, HMM_PTE_WRITE, HMM_PTE_DIRTY, hmm_pte_test_valid_dev,
+  HMM_FORK, HMM_COPY_FROM_DEVICE, HMM_PTE_SELECT, HMM_PTE_WRITE, hmm_pte_test_valid_dev,
   hmm_pte_test_valid_dma, hmm_pte_test_valid_pfn, hmm_pte_from_pfn, hmm_pte_from_dma_addr, hmm_pte_dma_addr,
   hmm_pte_clear_select, hmm_pte_clear_dirty, hmm_etype_names, type hmm_event, type hmm_mirror,
 } from '../../include/linux/hmm_v8.js';
@@ -62,9 +62,9 @@ import { count_event, trace_event } from '../../lib/sim/trace.js';
 import { alloc_page, put_page } from '../page_alloc.js';
 import { pte_offset_map, pte_alloc_map, pte_lockptr, ptep_get, set_pte_at } from '../pgtable.js';
 import { anon_vma_prepare, folio_add_new_anon_rmap } from '../rmap.js';
-import { mk_pte, maybe_mkwrite, fault_hooks } from '../memory.js';
-import { fork_hooks } from '../fork.js';
-import { register_boot_hook } from '../init.js';
+import { mk_pte, maybe_mkwrite } from '../memory.js';
+import { folio_add_lru_vma } from '../swap.js';
+import { hmm_v8_hooks } from './hooks.js';
 import { hmm_of, hmm_event_new, hmm_mirror_kill, mirror_pt, type hmm } from './hmm.js';
 import {
   hmm_pt_lookup, hmm_pt_directory_lock, hmm_pt_directory_unlock, hmm_pt_load, hmm_pt_store,
@@ -198,7 +198,7 @@ export function mm_hmm_migrate_back_cleanup(mm: mm_struct, vma: vm_area_struct, 
       folio_add_new_anon_rmap(p, vma, addr);
       inc_mm_counter(mm, MM_ANONPAGES);
       mem_cgroup_commit_charge(p);
-      fault_hooks.lru_add?.(p, vma);
+      folio_add_lru_vma(p, vma);
       set_pte_at(mm, addr, ptep, c.new_pte[i]);
     } else {
       set_pte_at(mm, addr, ptep, swp_entry_to_pte(make_hmm_entry_poisonous()));
@@ -288,9 +288,8 @@ export function* hmm_mm_fork(src: vm_area_struct, dst: vm_area_struct, addr: num
   return yield* hmm_migrate_back(h, event, dst_mm, dst, addr, addr + PAGE_SIZE);
 }
 
-function hmm_v8_install_hooks(): void {
-  fault_hooks.hmm_cpu_fault = hmm_handle_cpu_fault;
-  fork_hooks.hmm_mm_fork = hmm_mm_fork;
+/** migrateBackInit() - fill places 3 and 4 of hmm_v8_hooks (mm/hmm_v8/hooks.ts). */
+export function migrateBackInit(): void {
+  hmm_v8_hooks.cpu_fault = hmm_handle_cpu_fault;
+  hmm_v8_hooks.mm_fork = hmm_mm_fork;
 }
-hmm_v8_install_hooks();
-register_boot_hook(hmm_v8_install_hooks);

@@ -55,9 +55,10 @@ import type { Sleepable } from '../../lib/sim/sched.js';
 import { spinlock_t, spin_lock, spin_unlock } from '../../lib/locking/spinlock.js';
 import { wait_queue_head, wait_event, wake_up_all } from '../../lib/locking/wait.js';
 import { count_event, trace_event } from '../../lib/sim/trace.js';
-import { __mmu_notifier_register, mmu_notifier_v8_hooks, mmu_notifier_invalidate_range_start,
+import { __mmu_notifier_register, mmu_notifier_invalidate_range_start,
   mmu_notifier_invalidate_range_end } from '../mmu_notifier.js';
 import { mmap_write_lock, mmap_write_unlock } from '../mmap_lock.js';
+import { hmm_v8_hooks } from './hooks.js';
 
 /** The table above, indexed by enum mmu_notifier_event. */
 export const mmu_event_from_mainline: readonly mmu_event[] = Object.freeze([
@@ -127,8 +128,11 @@ function v8_range_end(range: mmu_notifier_range): void {
   if (i >= 0) wake_up_all(s.wait_queue);
 }
 
-mmu_notifier_v8_hooks.range_start = v8_range_start;
-mmu_notifier_v8_hooks.range_end = v8_range_end;
+/** mmuNotifierV8Init() - fill places 1 and 2 of hmm_v8_hooks (mm/hmm_v8/hooks.ts). */
+export function mmuNotifierV8Init(): void {
+  hmm_v8_hooks.range_start = v8_range_start;
+  hmm_v8_hooks.range_end = v8_range_end;
+}
 
 function overlaps(r: mmu_notifier_range, start: number, end: number): boolean {
   return r.start < end && start < r.end;

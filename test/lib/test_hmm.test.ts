@@ -17,7 +17,7 @@ import {
   HMM_DMIRROR_READ_UNLOCKABLE, HMM_DMIRROR_FLAG_FAIL_ALLOC, HMM_DMIRROR_CMD_SIZE, hmm_dmirror_cmd_encode,
   hmm_dmirror_cmd_decode, type hmm_dmirror_cmd,
 } from '../../include/uapi/linux/test_hmm.js';
-import { dmirror_device_get } from '../../lib/test_hmm.js';
+import { dmirror_device_get, hmm_dmirror_init } from '../../lib/test_hmm.js';
 import { DEVMEM_CHUNK_PAGES } from '../../lib/test_hmm_devmem.js';
 import { hmm_test_runs, hmm_test_boot_params } from '../../tools/testing/selftests/mm/hmm-tests.js';
 import { runTest } from '../../tools/testing/selftests/mm/hmm-tests-helpers.js';
@@ -30,6 +30,7 @@ interface rig { p: Process; fd: number; cmd: number; buf: number; mirror: number
 /* a fresh machine, a process with /dev/hmm_dmirror<unit> open, 16 pages filled with i, a mirror, a command block */
 function setup(unit = 0, npages = 16): rig {
   start_kernel({});
+  hmm_dmirror_init();
   const p = Process.spawn('t');
   const fd = p.open(`/dev/hmm_dmirror${unit}`, 2);
   const cmd = p.mmap(0, PAGE_SIZE, RW, ANON);
@@ -156,6 +157,7 @@ test('RELEASE removes every chunk; the next migration adds one on demand', () =>
 
 test('device memory grows by a chunk when the free list runs dry', () => {
   start_kernel({ ram_bytes: 96 * 1024 * 1024 });
+  hmm_dmirror_init();
   const p = Process.spawn('t');
   const fd = p.open('/dev/hmm_dmirror2', 2);
   const npages = DEVMEM_CHUNK_PAGES + 16;

@@ -1,5 +1,5 @@
 /*
- * test/lib/test_hmm_races.test.ts - item 8 of issue 5: the dmirror driver
+ * test/lib/test_hmm_races.test.ts - the dmirror driver
  * (lib/test_hmm.ts) against core mm over every interleaving of small race
  * scenarios, with the checker and scenarios of tools/testing/races/mainline.ts
  * (walk-through: Documentation/vm/hmm.txt, Part 8).

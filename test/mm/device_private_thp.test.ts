@@ -51,7 +51,7 @@ import {
   HMM_DMIRROR_MIGRATE_TO_DEV, HMM_DMIRROR_SNAPSHOT, HMM_DMIRROR_CMD_SIZE, HMM_DMIRROR_PROT_DEV_PRIVATE_LOCAL,
   HMM_DMIRROR_PROT_WRITE, HMM_DMIRROR_PROT_PMD, hmm_dmirror_cmd_encode, hmm_dmirror_cmd_decode,
 } from '../../include/uapi/linux/test_hmm.js';
-import { dmirror_device_get } from '../../lib/test_hmm.js';
+import { dmirror_device_get, hmm_dmirror_init } from '../../lib/test_hmm.js';
 import { TinyDev, watch } from './hmm_devmem.js';
 
 const t = suite('mm/device_private_thp');
@@ -59,6 +59,7 @@ let p: Process;
 let dev: TinyDev;
 t.before.each(() => {
   p = boot();
+  hmm_dmirror_init();
   dev = new TinyDev('dev0', false, HPAGE_PMD_NR * 2, 1);
   dev.huge_fault = true;
 });

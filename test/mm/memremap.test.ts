@@ -16,13 +16,14 @@ import type { page } from '../../include/linux/mm_types.js';
 import { PageLocked } from '../../include/linux/page-flags.js';
 import { EINVAL, EBUSY } from '../../include/uapi/asm-generic/errno.js';
 import {
-  memremap_pages, memunmap_pages, zone_device_page_init, pgmap_pages, memremap_warnings, request_free_mem_region,
+  memremap_pages, memunmap_pages, zone_device_page_init, pgmap_pages, request_free_mem_region,
 } from '../../mm/memremap.js';
 import {
   pfn_to_page, pfn_valid, put_page, get_page, nr_free_pages, page_backing, kmap_local_page, totalram_pages,
 } from '../../mm/page_alloc.js';
 import { folio_unlock } from '../../mm/filemap.js';
 import { get_counter } from '../../lib/sim/trace.js';
+import { warnings } from '../../include/asm-generic/bug.js';
 
 const t = suite('mm/memremap');
 t.before.each(() => { boot(); });
@@ -127,13 +128,13 @@ t('memunmap_pages removes the range and warns about pages still in use', () => {
   memremap_pages(pg, 4);
   memunmap_pages(pg);
   assert.not.ok(pfn_valid(pg.start_pfn!));
-  assert.equal(memremap_warnings(), []);
+  assert.equal(warnings(), []);
   const busy = pgmap(MEMORY_DEVICE_PRIVATE);
   memremap_pages(busy, 4);
   zone_device_page_init(pgmap_pages(busy)[0]);
   memunmap_pages(busy);
-  assert.is(memremap_warnings().length, 1);
-  assert.match(memremap_warnings()[0], /1 pages .* still in use/);
+  assert.is(warnings().length, 1);
+  assert.match(warnings()[0], /1 pages .* still in use/);
   assert.is(memremap_pages(busy, 4), 0, 'the pagemap can be mapped again');
 });
 

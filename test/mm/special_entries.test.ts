@@ -13,7 +13,7 @@ import { Scheduler } from '../../lib/sim/sched.js';
 import { pfn_to_page } from '../../mm/page_alloc.js';
 import { folio_trylock, folio_unlock } from '../../mm/filemap.js';
 import { get_counter } from '../../lib/sim/trace.js';
-import { fault_hooks } from '../../mm/memory.js';
+import { hmm_v8_hooks } from '../../mm/hmm_v8/hooks.js';
 import { VM_FAULT_SIGBUS } from '../../include/linux/mm.js';
 
 const t = suite('mm/memory: do_swap_page dispatch on special entries');
@@ -52,26 +52,24 @@ t('a migration entry makes the fault wait for the folio lock, then retry', () =>
   assert.is(get_counter('fault_migration_wait'), 1);
 });
 
-t('SWP_HMM and real swap entries go to their subsystem hooks; SIGBUS while none is installed', () => {
+t('a SWP_HMM entry goes to the HMM v8 hook (SIGBUS while it is empty); a swap entry of no swap device is SIGBUS', () => {
   const a = p.mmap(0, 2 * 4096, RW, ANON);
   p.write32(a, 1);
   p.write32(a + 4096, 1);
   set_pte_at(p.mm, a, pte_offset_map(p.mm, a), swp_entry_to_pte(make_hmm_entry()));
   set_pte_at(p.mm, a + 4096, pte_offset_map(p.mm, a + 4096), swp_entry_to_pte(swp_entry(0, 5)));
-  const saved = { h: fault_hooks.hmm_cpu_fault, s: fault_hooks.swapin };
-  fault_hooks.hmm_cpu_fault = null;
-  fault_hooks.swapin = null;
+  const saved = hmm_v8_hooks.cpu_fault;
+  hmm_v8_hooks.cpu_fault = null;
   try {
     assert.is(sig(() => p.read32(a))?.code, BUS_ADRERR);
-    assert.is(sig(() => p.read32(a + 4096))?.sig, SIGBUS);
     let called = '';
-    fault_hooks.hmm_cpu_fault = function* (vmf, entry) { called = `hmm ${vmf.address.toString(16)} ${entry}`; return VM_FAULT_SIGBUS; };
+    hmm_v8_hooks.cpu_fault = function* (vmf, entry) { called = `hmm ${vmf.address.toString(16)} ${entry}`; return VM_FAULT_SIGBUS; };
     sig(() => p.read32(a));
     assert.is(called, `hmm ${a.toString(16)} ${make_hmm_entry()}`);
   } finally {
-    fault_hooks.hmm_cpu_fault = saved.h;
-    fault_hooks.swapin = saved.s;
+    hmm_v8_hooks.cpu_fault = saved;
   }
+  assert.is(sig(() => p.read32(a + 4096))?.sig, SIGBUS, 'swap-in of a slot of no swap device');
   assert.not.ok(pte_present(pte_at(p.mm, a)));
 });
 

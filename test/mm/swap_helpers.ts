@@ -23,9 +23,6 @@ import { swap_devices, __swap_count } from '../../mm/swapfile.js';
 import { mem_cgroup_subtree } from '../../mm/memcontrol.js';
 import { shrink_all_memory } from '../../mm/vmscan.js';
 import { fget, do_sys_open, close_fd } from '../../mm/file.js';
-import '../../mm/swap_state.js';
-import '../../mm/madvise_free.js';
-import '../../mm/pagemap.js';
 
 export const MiB = 1 << 20;
 

@@ -26,8 +26,9 @@ import { tracing_off, get_counter } from '../../lib/sim/trace.js';
 import { start_kernel } from '../../mm/init.js';
 import { Process } from '../include/nolibc/nolibc.js';
 import { v8_dev, mainline_dev, era_sync, type era, type era_dev } from '../hmm-sim/era.js';
-import { hmm_dummy_params, hmm_dummy_init } from '../../drivers/char/hmm_dummy.js';
+import { hmm_dummy_params, hmm_dummy_init, insmodHmmDummy } from '../../drivers/char/hmm_dummy.js';
 import { hostNs, row } from './harness.js';
+import { hmm_dmirror_init } from '../../lib/test_hmm.js';
 
 export const ERA_PAGES = 262144;
 const CHUNK = 512;
@@ -45,6 +46,8 @@ function timed(fn: () => void): phase {
 export function run_era_workload(e: era, npages: number): era_run {
   const ram = Math.ceil((npages * 2 * PAGE_SIZE + (64 << 20)) / (4 << 20)) * (4 << 20);
   start_kernel({ ram_bytes: ram });
+  hmm_dmirror_init();
+  insmodHmmDummy();
   tracing_off();
   if (e === 'v8') { hmm_dummy_params.rmem_pages = npages + CHUNK; hmm_dummy_init(); }
   const p = Process.spawn(`bench-${e}`);

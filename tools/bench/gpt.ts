@@ -14,7 +14,7 @@
  * clear (every entry to none). Then host bytes per mapped entry, and
  * lookup throughput of 1 and 2 worker threads on a shared (smp) table.
  *
- * Targets (issue 3): random lookup >= 5x Map and >= 25% of flat; walk
+ * Targets: random lookup >= 5x Map and >= 25% of flat; walk
  * >= 50 M entries/s; <= 10 host bytes per entry; 2 readers >= 1.5x one.
  *
  * Run: npm run bench -- gpt   (or node dist/tools/bench/gpt.js)

@@ -27,6 +27,7 @@ import { Dmirror } from '../lib/dmirror.js';
 import { tracing_off } from '../../lib/sim/trace.js';
 import type { Sleepable } from '../../lib/sim/sched.js';
 import { hostNs, row } from './harness.js';
+import { hmm_dmirror_init } from '../../lib/test_hmm.js';
 
 const SNAP_PAGES = 262144;
 
@@ -58,6 +59,7 @@ function plain_walk(p: Process, start: number, out: Float64Array): void {
 
 function bench_snapshot(): void {
   start_kernel({ ram_bytes: SNAP_PAGES * PAGE_SIZE + (128 << 20) });
+  hmm_dmirror_init();
   tracing_off();
   const p = Process.spawn('bench');
   const len = SNAP_PAGES * PAGE_SIZE;
@@ -90,6 +92,7 @@ function bench_snapshot(): void {
 
 function bench_migrate(huge: boolean, bytes: number): void {
   start_kernel({ ram_bytes: 4 * bytes + (128 << 20) });
+  hmm_dmirror_init();
   tracing_off();
   const p = Process.spawn('bench');
   const dev = new Dmirror(p, 0);

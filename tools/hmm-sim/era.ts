@@ -42,8 +42,8 @@ import { get_counter } from '../../lib/sim/trace.js';
 import { start_kernel } from '../../mm/init.js';
 import { O_RDWR } from '../../mm/file.js';
 import { Process } from '../include/nolibc/nolibc.js';
-import '../../drivers/char/hmm_dummy.js';
-import '../../lib/test_hmm.js';
+import { insmodHmmDummy } from '../../drivers/char/hmm_dummy.js';
+import { hmm_dmirror_init } from '../../lib/test_hmm.js';
 
 export type era = 'v8' | 'mainline';
 
@@ -214,6 +214,8 @@ function step(c: era_ctx, st: era_step): string | null {
  */
 export function run_era_scenario(sc: era_scenario, e: era): era_result {
   start_kernel({ ram_bytes: 32 << 20 });
+  hmm_dmirror_init();
+  insmodHmmDummy();
   const p = Process.spawn(`${e}-${sc.name}`);
   const dev = e === 'v8' ? v8_dev(p) : mainline_dev(p);
   const buf = p.mmap(0, sc.npages * PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);

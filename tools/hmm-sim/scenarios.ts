@@ -18,6 +18,7 @@ import { Dmirror } from '../lib/dmirror.js';
 import {
   HMM_DMIRROR_READ, HMM_DMIRROR_MIGRATE_TO_DEV, HMM_DMIRROR_SNAPSHOT,
 } from '../../include/uapi/linux/test_hmm.js';
+import { hmm_dmirror_init } from '../../lib/test_hmm.js';
 
 import { odp_scenario } from './scenarios/odp.js';
 
@@ -39,6 +40,7 @@ const cow: Scenario = {
   summary: 'map, write, fork, child writes (COW), parent checks its data, child exits',
   run() {
     start_kernel({ ram_bytes: 16 << 20 });
+    hmm_dmirror_init();
     tracing_on();
     const p = Process.spawn('parent');
     const len = 4 * PAGE_SIZE;
@@ -72,6 +74,7 @@ const mirror: Scenario = {
   summary: 'a device mirrors a buffer, migrates it to device memory, the CPU faults half of it back',
   run() {
     start_kernel({ ram_bytes: 64 << 20 });
+    hmm_dmirror_init();
     tracing_on();
     const p = Process.spawn('app');
     const npages = 16, len = npages * PAGE_SIZE;
@@ -109,6 +112,7 @@ const thp_swap: Scenario = {
   summary: 'a THP fault, then reclaim to swap (split, CLEAR notifications) and swap-in with the data intact',
   run() {
     start_kernel({ ram_bytes: 64 << 20, swap_bytes: 32 << 20 });
+    hmm_dmirror_init();
     tracing_on();
     const p = Process.spawn('app');
     const len = 2 * PMD_SIZE;

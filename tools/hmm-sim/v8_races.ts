@@ -45,9 +45,10 @@ import { register_free_hook } from '../../mm/page_alloc.js';
 import { pte_offset_map, ptep_get } from '../../mm/pgtable.js';
 import { hmm_v8_config } from '../../mm/hmm_v8/hmm.js';
 import { hmm_pt_lookup, hmm_pt_load } from '../../mm/hmm_v8/hmm_pt.js';
-import { hmm_dummy_device_of, hmm_dummy_rmem_used, hmm_dummy_params, hmm_dummy_init, type dummy_mirror } from '../../drivers/char/hmm_dummy.js';
+import { hmm_dummy_device_of, hmm_dummy_rmem_used, hmm_dummy_params, hmm_dummy_init, insmodHmmDummy, type dummy_mirror } from '../../drivers/char/hmm_dummy.js';
 import { get_counter } from '../../lib/sim/trace.js';
 import { hmm_pte_test_valid_dma } from '../../include/linux/hmm_v8.js';
+import type {} from '../../lib/dma/mapping.js';   /* struct device's members (nr_mapped, iommu_faults) */
 import { hmm_of, mirror_pt } from '../../mm/hmm_v8/hmm.js';
 import { Process, runAs } from '../include/nolibc/nolibc.js';
 
@@ -108,6 +109,7 @@ export function v8_race_handshake(broken: boolean): v8_race {
     name: `handshake${broken ? ' (no backoff)' : ''}`,
     run(s) {
       start_kernel({ ram_bytes: 4 << 20 });
+      insmodHmmDummy();
       watch_frees(null);
       hmm_v8_config.no_fault_backoff = broken;
       p = Process.spawn('hs');
@@ -138,6 +140,7 @@ export function v8_race_locked(): v8_race {
     name: 'locked entry',
     run(s) {
       start_kernel({ ram_bytes: 4 << 20 });
+      insmodHmmDummy();
       watch_frees(null);
       p = Process.spawn('lk');
       const b0 = bind(p, 0, 0), b1 = bind(p, 1, 0);
@@ -171,6 +174,7 @@ export function v8_race_teardown(lifetime: 'v8' | 'v9', with_reader = false): v8
     name: `teardown (${lifetime}${with_reader ? ', device READ in flight' : ''})`,
     run(s) {
       start_kernel({ ram_bytes: 4 << 20 });
+      insmodHmmDummy();
       watch_frees(null);
       hmm_v8_config.lifetime = lifetime;
       p = Process.spawn('owner');
@@ -195,6 +199,7 @@ export function v8_race_munmap_read(): v8_race {
     name: 'munmap vs device read',
     run(s) {
       start_kernel({ ram_bytes: 4 << 20 });
+      insmodHmmDummy();
       watch_frees(null);
       p = Process.spawn('mr');
       const { fd, arg } = bind(p, 0, 0);
@@ -234,6 +239,7 @@ export function v8_race_dma_two_faults(seen: { raced: number }): v8_race {
     name: 'two faults DMA-map one page',
     run(s) {
       start_kernel({ ram_bytes: 4 << 20 });
+      insmodHmmDummy();
       watch_frees(null);
       hmm_dummy_params.dma = true;
       hmm_dummy_init();
@@ -271,6 +277,7 @@ export function v8_race_migrate_madvise(seen: { backoff: number }): v8_race {
     name: 'migration vs madvise',
     run(s) {
       start_kernel({ ram_bytes: 4 << 20 });
+      insmodHmmDummy();
       watch_frees(null);
       p = Process.spawn('mm');
       const { fd, arg } = bind(p, 0, 0);

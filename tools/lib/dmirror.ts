@@ -10,7 +10,6 @@ import {
 } from '../../include/uapi/linux/test_hmm.js';
 import { PROT_READ, PROT_WRITE, MAP_PRIVATE, MAP_ANONYMOUS } from '../../include/uapi/asm-generic/mman.js';
 import { PAGE_SIZE } from '../../include/linux/mm.js';
-import '../../lib/test_hmm.js';       /* module_init: /dev/hmm_dmirror0..3 exist after each boot */
 
 /** A dmirror device opened by a process, with a command block in its memory. */
 export class Dmirror {

@@ -12,9 +12,9 @@
  */
 import {
   type ib_device, type ib_device_ops, type ib_pd, type ib_mr, type ib_sge, type ib_odp_design,
-  IB_ACCESS_LOCAL_WRITE, IB_ACCESS_REMOTE_WRITE, IB_ACCESS_REMOTE_ATOMIC, IB_ACCESS_SUPPORTED, IB_ACCESS_ON_DEMAND,
+  IB_ACCESS_LOCAL_WRITE, IB_ACCESS_REMOTE_WRITE, IB_ACCESS_REMOTE_ATOMIC, IB_ACCESS_SUPPORTED,
 } from '../../../include/rdma/ib_verbs.js';
-import { EBUSY, EEXIST, EINVAL, ENODEV, EOPNOTSUPP } from '../../../include/uapi/asm-generic/errno.js';
+import { EBUSY, EEXIST, EINVAL, EOPNOTSUPP } from '../../../include/uapi/asm-generic/errno.js';
 import type { Sleepable } from '../../../lib/sim/sched.js';
 import { trace_event } from '../../../lib/sim/trace.js';
 
@@ -59,13 +59,12 @@ export function ib_dealloc_pd(pd: ib_pd): number {
 /**
  * ib_check_mr_access() - the access-flag rules: unknown flags are refused,
  * remote write and atomics need local write (the HCA would otherwise write
- * memory the local side cannot), ON_DEMAND needs a device with ODP.
- * Return: 0, -EINVAL, -EOPNOTSUPP.
+ * memory the local side cannot). Every device of this model has ODP.
+ * Return: 0 or -EINVAL.
  */
-export function ib_check_mr_access(dev: ib_device, access: number): number {
+export function ib_check_mr_access(_dev: ib_device, access: number): number {
   if (access & ~IB_ACCESS_SUPPORTED) return -EINVAL;
   if (access & (IB_ACCESS_REMOTE_WRITE | IB_ACCESS_REMOTE_ATOMIC) && !(access & IB_ACCESS_LOCAL_WRITE)) return -EINVAL;
-  if (access & IB_ACCESS_ON_DEMAND && dev.odp_design === undefined) return -EOPNOTSUPP;
   return 0;
 }
 
@@ -92,4 +91,3 @@ export function* ib_advise_mr(pd: ib_pd, advice: number, flags: number, sg_list:
   return yield* pd.device.ops.advise_mr(pd, advice, flags, sg_list);
 }
 
-export { ENODEV };

@@ -33,8 +33,9 @@ export const IB_UMEM_MAX_LENGTH = 2 ** 46;
 
 /**
  * ib_umem_check_range() - the argument checks every registration makes.
- * Return: 0, -EINVAL for an empty range or one that wraps or exceeds the
- * MTT, -EFAULT... is not returned here (bad addresses fail when pinned or faulted).
+ * Return: 0, -EINVAL for an empty or negative range, -ENOMEM for one that
+ * wraps or exceeds what an MTT covers. Unmapped addresses are not checked
+ * here: they fail when pinned (-EFAULT) or, for ODP, when faulted.
  */
 export function ib_umem_check_range(addr: number, size: number): number {
   if (!(size > 0) || !Number.isInteger(addr) || !Number.isInteger(size) || addr < 0) return -EINVAL;

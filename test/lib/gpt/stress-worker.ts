@@ -28,15 +28,17 @@ export const PAGE = 4096;
 export const REGION = 0x7f0000000000 + 2 ** 30 - 2 ** 25;
 export const REGION_PAGES = 2 ** 14;
 
-/* control words */
-export const C_STOP = 0, C_TICKET = 1, C_TORN = 2, C_HALF = 3, C_OTHER = 4, C_READS = 5,
-  C_WALKED = 6, C_FAULTS = 7, C_PRUNED = 8, C_BITS = 9, C_YOUNG_SEEN = 10, C_WORDS = 16;
+/* control words (shared counters; word 0 is unused) */
+export const C_TICKET = 1, C_TORN = 2, C_HALF = 3, C_OTHER = 4, C_READS = 5,
+  C_WALKED = 6, C_FAULTS = 7, C_PRUNED = 8, C_BITS = 9, C_YOUNG_SEEN = 10, C_FAULTER_ROUNDS = 11, C_WORDS = 16;
 
 export interface stress_args {
   role: 'reader' | 'faulter' | 'pruner' | 'bits';
   shared: gpt_shared;
   ctl: SharedArrayBuffer;
   seed: number;
+  /* rounds of work this worker does before it stops (see each role) */
+  rounds: number;
   bit?: number;
 }
 
@@ -67,6 +69,18 @@ export function stress_check(addr: number, e: number): number {
   return (lo & HMM_PTE_SELECT) !== 0 ? 2 : 0;
 }
 
+/*
+ * pace() - wait (without spinning) until the faulter has done @share of its
+ * rounds, so that readers and the pruner spread their rounds over the
+ * faulter's run on any machine, idle or loaded.
+ */
+function pace(ctl: Int32Array, share: number): void {
+  const need = Math.floor(share * Atomics.load(ctl, C_FAULTER_ROUNDS));
+  for (let seen = Atomics.load(ctl, C_FAULTS); seen < need; seen = Atomics.load(ctl, C_FAULTS)) {
+    Atomics.wait(ctl, C_FAULTS, seen, 50);
+  }
+}
+
 class Rng {
   constructor(private s: number) {}
   below(n: number): number {
@@ -89,9 +103,11 @@ class check_ops implements gpt_walk_ops {
   }
 }
 
-function reader(pt: gpt, ctl: Int32Array, r: Rng): void {
+/* @rounds rounds of 64 lookups or one range walk */
+function reader(pt: gpt, ctl: Int32Array, r: Rng, rounds: number): void {
   let reads = 0;
-  while (Atomics.load(ctl, C_STOP) === 0) {
+  for (let round = 0; round < rounds; round++) {
+    pace(ctl, round / rounds);
     const mode = r.below(8);
     if (mode < 5) {                               /* iterator lookups under the serial rule */
       const it = pt.iter_init(GPT_ITER_UPDATE);
@@ -129,7 +145,8 @@ function reader(pt: gpt, ctl: Int32Array, r: Rng): void {
   Atomics.add(ctl, C_READS, reads);
 }
 
-function faulter(pt: gpt, ctl: Int32Array, r: Rng): number[] {
+/* @rounds faults of 1 to 48 pages each */
+function faulter(pt: gpt, ctl: Int32Array, r: Rng, rounds: number): number[] {
   const log: number[] = [];
   let ver = 1;
   const write = (p: number, a: number, half: boolean): void => {
@@ -141,7 +158,7 @@ function faulter(pt: gpt, ctl: Int32Array, r: Rng): number[] {
     pt.dir_unlock(s);
     if (!half) log.push(a, e, t);
   };
-  while (Atomics.load(ctl, C_STOP) === 0) {
+  for (let round = 0; round < rounds; round++) {
     const it = pt.iter_init(GPT_ITER_FAULT);
     const first = r.below(REGION_PAGES), n = 1 + r.below(48);
     const young: number[] = [];
@@ -161,6 +178,7 @@ function faulter(pt: gpt, ctl: Int32Array, r: Rng): number[] {
     }
     it.fini();
     Atomics.add(ctl, C_FAULTS, 1);
+    Atomics.notify(ctl, C_FAULTS);
   }
   return log;
 }
@@ -187,11 +205,13 @@ class clear_ops implements gpt_walk_ops {
   }
 }
 
-function pruner(pt: gpt, ctl: Int32Array, r: Rng): number[] {
+/* @rounds clear-and-prune passes over a random range (one in 16, and the last: all of it) */
+function pruner(pt: gpt, ctl: Int32Array, r: Rng, rounds: number): number[] {
   const ops = new clear_ops(pt, ctl);
   let killed = 0;
-  while (Atomics.load(ctl, C_STOP) === 0) {
-    const whole = r.below(16) === 0;
+  for (let round = 0; round < rounds; round++) {
+    pace(ctl, (round + 1) / rounds);
+    const whole = r.below(16) === 0 || round === rounds - 1;
     const a = whole ? REGION : REGION + r.below(REGION_PAGES) * PAGE;
     const end = whole ? REGION + REGION_PAGES * PAGE : a + (1 + r.below(2048)) * PAGE;
     pt.walk(a, end, ops);
@@ -201,11 +221,11 @@ function pruner(pt: gpt, ctl: Int32Array, r: Rng): number[] {
   return ops.log;
 }
 
-/* lockless bit operations on shared entries: set and clear my bit, end set */
-function bits(pt: gpt, ctl: Int32Array, bit: number): void {
+/* lockless bit operations on shared entries: @rounds passes of clear and set my bit, end set */
+function bits(pt: gpt, ctl: Int32Array, bit: number, rounds: number): void {
   let n = 0;
   const mask = 1 << bit;
-  while (Atomics.load(ctl, C_STOP) === 0) {
+  for (let round = 0; round < rounds; round++) {
     for (let i = 0; i < 512; i++) {
       const p = pt.lookup(REGION + i * PAGE);
       pt.clear_bits(p, mask);
@@ -221,10 +241,10 @@ function worker_main(a: stress_args): void {
   const ctl = new Int32Array(a.ctl);
   const r = new Rng(a.seed);
   let log: number[] = [];
-  if (a.role === 'reader') reader(pt, ctl, r);
-  else if (a.role === 'faulter') log = faulter(pt, ctl, r);
-  else if (a.role === 'pruner') log = pruner(pt, ctl, r);
-  else bits(pt, ctl, a.bit ?? 16);
+  if (a.role === 'reader') reader(pt, ctl, r, a.rounds);
+  else if (a.role === 'faulter') log = faulter(pt, ctl, r, a.rounds);
+  else if (a.role === 'pruner') log = pruner(pt, ctl, r, a.rounds);
+  else bits(pt, ctl, a.bit ?? 16, a.rounds);
   pt.detach();
   parentPort?.postMessage(new Float64Array(log));
 }

@@ -1,5 +1,5 @@
 /*
- * test/mm/hmm_v8/races.test.ts - item 10 of issue 6: the 2015 design's
+ * test/mm/hmm_v8/races.test.ts - the 2015 design's
  * races, over EVERY interleaving of the scenario's threads (explore() with
  * no preemption bound: the enumeration completes), scenarios in
  * tools/hmm-sim/v8_races.ts.

@@ -58,12 +58,12 @@ import { pfn_to_page, pfn_valid, register_free_hook } from '../../../mm/page_all
 import { pmd_off, pte_offset_map, ptep_get } from '../../../mm/pgtable.js';
 import { mmu_notifier_register, mmu_notifier_subscriptions_of } from '../../../mm/mmu_notifier.js';
 import { O_RDWR } from '../../../mm/file.js';
-import '../../../lib/test_hmm.js';
 import {
   dmirror, dmirror_params, DPT_XA_TAG_READ, DPT_XA_TAG_WRITE, DPT_XA_TAG_ATOMIC, BACKING_PAGE, dmirror_page_to_device,
 } from '../../../lib/test_hmm_devmem.js';
 import { Process, runAs } from '../../include/nolibc/nolibc.js';
 import { hmm_dmirror_cmd_sys, type hmm_buffer } from '../selftests/mm/hmm-tests-helpers.js';
+import { hmm_dmirror_init } from '../../../lib/test_hmm.js';
 
 /** What the checker throws: the invariant broke. */
 export class HmmRaceViolation extends Error {
@@ -303,7 +303,7 @@ export interface RaceMachine { p: Process; addr: number; checker: RaceChecker; u
 export function bootRaceMachine(units: number[], opts: RaceOptions = {}): RaceMachine {
   const spm = dmirror_params.spm;
   dmirror_params.spm = false;
-  try { start_kernel({ ram_bytes: 4 << 20 }); } finally { dmirror_params.spm = spm; }
+  try { start_kernel({ ram_bytes: 4 << 20 }); hmm_dmirror_init(); } finally { dmirror_params.spm = spm; }
   dmirror_params.broken_skip_read_retry = opts.broken ?? false;
   const p = Process.spawn('race');
   const addr = p.mmap(0, PAGE_SIZE, RW, PRIV_ANON);

@@ -15,7 +15,7 @@
 import type { ib_mr, ib_pd } from '../../../../include/rdma/ib_verbs.js';
 import { IB_ACCESS_ON_DEMAND, ib_access_writable } from '../../../../include/rdma/ib_verbs.js';
 import {
-  ODP_WRITE_ALLOWED_BIT, ODP_READ_ALLOWED_BIT, odp_dma_addr, ib_umem_start, type ib_umem_odp,
+  ODP_WRITE_ALLOWED_BIT, ODP_READ_ALLOWED_BIT, odp_dma_addr, ib_umem_start,
 } from '../../../../include/rdma/ib_umem_odp.js';
 import {
   MLX5_IB_MTT_READ, MLX5_IB_MTT_WRITE, MLX5_MTT_PDE, MLX5_MAX_UMR_PAGES, MLX5_IMR_MTT_SIZE, IB_IMPLICIT_MR_LENGTH,
@@ -34,6 +34,7 @@ import { kmap_local_page, pfn_to_page } from '../../../../mm/page_alloc.js';
 import { ib_umem_get, ib_umem_release } from '../../core/umem.js';
 import { ib_umem_odp_get, ib_umem_odp_alloc_implicit, ib_umem_odp_release } from '../../core/umem_odp.js';
 import { type mlx5_ib_dev, type mlx5_ib_mr, to_mdev, to_mucontext, mlx5_key_index } from './mlx5_ib.js';
+import { BUG } from '../../../../include/asm-generic/bug.js';
 
 /** The NIC's MTT format for lib/gpt: leaves only at the last level, links carry MLX5_MTT_PDE. */
 export const mlx5_mtt_format = gpt_format_define({
@@ -72,7 +73,7 @@ export function mlx5_ib_update_mtt(mr: mlx5_ib_mr, start_idx: number, npages: nu
     if (e === 0) continue;
     const perm = (e & ODP_READ_ALLOWED_BIT ? MLX5_IB_MTT_READ : 0) | (e & ODP_WRITE_ALLOWED_BIT ? MLX5_IB_MTT_WRITE : 0);
     const ptr = mtt.populate(ib_umem_start(odp) + i * PAGE_SIZE);
-    if (ptr < 0) throw new Error(`BUG: MTT populate ${ptr}`);
+    if (ptr < 0) BUG(`MTT populate ${ptr}`);
     mtt.set(ptr, mlx5_mtt_make(odp_dma_addr(e), perm));
     n++;
   }

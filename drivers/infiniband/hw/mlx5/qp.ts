@@ -108,7 +108,11 @@ export function mlx5_ib_modify_qp(ibqp: ib_qp, attr: ib_qp_attr, mask: number): 
   return 0;
 }
 
-/** mlx5_ib_post_recv() - queue a receive. Return: 0, -EINVAL (RESET/ERR... RESET only), -ENOMEM (RQ full). */
+/**
+ * mlx5_ib_post_recv() - queue a receive; on a QP in error it completes at
+ * once with IB_WC_WR_FLUSH_ERR. Return: 0, -EINVAL in RESET, -ENOMEM when
+ * the receive queue is full.
+ */
 export function mlx5_ib_post_recv(ibqp: ib_qp, wr: ib_recv_wr): number {
   const qp = to_mqp(ibqp);
   if (qp.state === IB_QPS_RESET) return -EINVAL;
@@ -309,4 +313,3 @@ export function* mlx5_ib_post_send(ibqp: ib_qp, wr: ib_send_wr): Sleepable<numbe
 /** mlx5_ib_qp_of_num() - a QP on the switch by number (tests, tools). */
 export function mlx5_ib_qp_of_num(qpn: number): mlx5_ib_qp | null { return fabric.get(qpn) ?? null; }
 
-export { IB_QPS_INIT, IB_QPS_RTR, IB_QPS_RTS, to_mdev };

@@ -17,7 +17,6 @@ import { sanity_tests } from './sanity.js';
 import { stress_tests } from './stress.js';
 import { historical_tests } from './historical.js';
 import { hmm_dummy_run, type hmm_dummy_test } from './tests.js';
-import '../../../../drivers/char/hmm_dummy.js';
 
 /** The programs of the suite: HEAD first (sanity, stress), then the historical ones. */
 export const hmm_dummy_programs: hmm_dummy_test[] = [...sanity_tests, ...stress_tests, ...historical_tests];

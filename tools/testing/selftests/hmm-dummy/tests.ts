@@ -14,6 +14,7 @@ import { resetScheduler } from '../../../../lib/sim/sched.js';
 import { Process } from '../../../include/nolibc/nolibc.js';
 import { UserFault } from '../../../../mm/fault.js';
 import { hmm_test_seed } from './hmm_test_framework.js';
+import { insmodHmmDummy } from '../../../../drivers/char/hmm_dummy.js';
 
 /**
  * One program of the suite.
@@ -41,6 +42,7 @@ export interface hmm_dummy_result { name: string; passed: boolean; out: string[]
 export function hmm_dummy_run(t: hmm_dummy_test): hmm_dummy_result {
   resetScheduler();
   start_kernel(t.boot ?? {});
+  insmodHmmDummy();
   hmm_test_seed();
   const p = Process.spawn(t.name);
   const out: string[] = [];

@@ -43,6 +43,7 @@ import * as syscalls from '../../../../mm/syscalls.js';
 import {
   GUP_BASIC_TEST, GUP_FAST_BENCHMARK, PIN_FAST_BENCHMARK, PIN_LONGTERM_BENCHMARK, GUP_TEST_PATH, gup_test_encode,
 } from '../../../../mm/gup_test.js';
+import { hmm_dmirror_init } from '../../../../lib/test_hmm.js';
 
 export const MAP_FAILED = -1;
 export const ONEKB = 1 << 10;
@@ -487,7 +488,8 @@ export interface TestResult {
  * runTest() - one TEST_F for one variant on a fresh machine: boot, new
  * process, fixture setup, body, teardown. A UserFault (SIGSEGV/SIGBUS in
  * the test process), a MissingFeature or a simulator exception fails it.
- * @boot: boots a fresh machine (start_kernel with the harness's params).
+ * @boot: boots a fresh machine (start_kernel with the harness's params);
+ *   runTest() then loads test_hmm, as test_hmm.sh runs insmod.
  */
 export function runTest(tc: TestCase, variant: hmm_variant, boot: () => void): TestResult {
   const name = `${tc.fixture}.${variant.name}.${tc.name}`;
@@ -496,6 +498,7 @@ export function runTest(tc: TestCase, variant: hmm_variant, boot: () => void): T
   const t0 = Date.now();
   try {
     boot();
+    hmm_dmirror_init();
     const p = Process.spawn('hmm-tests');
     const self: hmm_self = { p, fd: -1, fd0: -1, fd1: -1, page_size: PAGE_SIZE, page_shift: PAGE_SHIFT, cmd_addr: 0 };
     self.cmd_addr = malloc(p, PAGE_SIZE);

@@ -22,7 +22,6 @@
  *  - Tests the C file lets SKIP for lack of a kernel feature (hugetlb,
  *    gup_test) fail here instead, naming the missing feature.
  */
-import '../../../../lib/test_hmm.js';             /* insmod test_hmm: /dev/hmm_dmirror0..3 at every boot */
 import { Scheduler, type Sleepable } from '../../../../lib/sim/sched.js';
 import { Rng } from '../../../../lib/sim/rng.js';
 import { schedule_timeout } from '../../../../lib/sim/clock.js';
