@@ -60,7 +60,7 @@ import { runSync, cond_resched, type Sleepable } from './sim/sched.js';
 import { now, charge } from './sim/clock.js';
 import { copy_cost_ns, PCIE_BW, PTE_UPDATE_NS } from './sim/costs.js';
 import { mutex_lock, mutex_trylock, mutex_unlock } from './locking/mutex.js';
-import { trace_event, count_event } from './sim/trace.js';
+import { trace_event, trace_event_begin, count_event } from './sim/trace.js';
 import { alloc_page, put_page, __free_pages, is_zero_pfn, kmap_local_page } from '../mm/page_alloc.js';
 import { vm_insert_page } from '../mm/memory.js';
 import {
@@ -537,6 +537,7 @@ export function* dmirror_fops_unlocked_ioctl(filp: file, command: number, arg: n
   cmd.faults = 0n;
   command >>>= 0;
   count_event(`dmirror_ioctl_${hmm_dmirror_cmd_name(command)}`);
+  trace_event_begin('dmirror_ioctl', { dev: d.mdevice.minor, cmd: hmm_dmirror_cmd_name(command), addr: cmd.addr, npages: cmd.npages });
   let ret: number;
   switch (command) {
     case HMM_DMIRROR_READ:

@@ -48,7 +48,7 @@ import {
 } from '../include/linux/hmm.js';
 import { EBUSY, EFAULT, EINVAL, EPERM } from '../include/uapi/asm-generic/errno.js';
 import type { Sleepable } from '../lib/sim/sched.js';
-import { count_event, trace_event } from '../lib/sim/trace.js';
+import { count_event, trace_event, trace_event_begin } from '../lib/sim/trace.js';
 import { pfn_to_page, is_zero_pfn } from './page_alloc.js';
 
 const HMM_PFN_FLAGS_BASE = 2 ** HMM_PFN_FLAGS_SHIFT;
@@ -380,6 +380,9 @@ export function* hmm_range_fault(range: hmm_range): Sleepable<number> {
     range, last: range.start, fault_vma: null, fault_end: 0, required_fault: 0, wait_entry: 0,
   };
   count_event('hmm_range_fault');
+  trace_event_begin('hmm_range_fault', {
+    mm: mm.id, start: range.start, end: range.end, default_flags: range.default_flags, seq: range.notifier_seq,
+  });
   let ret: number;
   do {
     if (mmu_interval_check_retry(range.notifier, range.notifier_seq)) { ret = -EBUSY; break; }

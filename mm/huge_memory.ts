@@ -52,7 +52,7 @@ import { PageAnonExclusive, SetPageAnonExclusive, folio_test_anon } from '../inc
 import { GFP_TRANSHUGE_LIGHT, __GFP_ZERO, __GFP_NORETRY, __GFP_MOVABLE } from '../include/linux/gfp.js';
 import { MMU_NOTIFY_CLEAR, MMU_NOTIFIER_RANGE_BLOCKABLE } from '../include/linux/mmu_notifier.js';
 import {
-  HPAGE_PMD_NR, HPAGE_PMD_ORDER, HPAGE_PMD_SIZE, haddr_of, TVA_IN_PF, TVA_ENFORCE_SYSFS, type thp_mode,
+  HPAGE_PMD_NR, HPAGE_PMD_ORDER, HPAGE_PMD_SIZE, haddrOf, TVA_IN_PF, TVA_ENFORCE_SYSFS, type thp_mode,
   THP_FAULT_ALLOC, THP_FAULT_FALLBACK, THP_FAULT_FALLBACK_CHARGE, THP_ZERO_PAGE_ALLOC,
 } from '../include/linux/huge_mm.js';
 import { EINVAL } from '../include/uapi/asm-generic/errno.js';
@@ -158,7 +158,7 @@ export function thp_vma_allowable(vma: vm_area_struct, tva_flags: number): boole
     if (thp.mode === 'never') return false;
     if (thp.mode === 'madvise' && !(f & VM_HUGEPAGE)) return false;
   }
-  if (!(tva_flags & TVA_IN_PF) && !thp_vma_suitable(vma, haddr_of(vma.vm_end - HPAGE_PMD_SIZE))) return false;
+  if (!(tva_flags & TVA_IN_PF) && !thp_vma_suitable(vma, haddrOf(vma.vm_end - HPAGE_PMD_SIZE))) return false;
   return true;
 }
 
@@ -256,7 +256,7 @@ function vma_alloc_anon_folio_pmd(vma: vm_area_struct): page | null {
  */
 export function* do_huge_pmd_anonymous_page(vmf: vm_fault): Sleepable<number> {
   const vma = vmf.vma, mm = vma.vm_mm;
-  const haddr = haddr_of(vmf.address);
+  const haddr = haddrOf(vmf.address);
   if (!thp_vma_suitable(vma, haddr)) return VM_FAULT_FALLBACK;
   if (anon_vma_prepare(vma) !== 0) return VM_FAULT_OOM;
   const ptl = pmd_lockptr(mm, vmf.pmd);
@@ -297,7 +297,7 @@ export function* create_huge_pmd(vmf: vm_fault): Sleepable<number> {
  */
 function* do_huge_zero_wp_pmd(vmf: vm_fault, orig: pmd_t): Sleepable<number> {
   const vma = vmf.vma, mm = vma.vm_mm;
-  const haddr = haddr_of(vmf.address);
+  const haddr = haddrOf(vmf.address);
   const f = vma_alloc_anon_folio_pmd(vma);
   if (f === null) return VM_FAULT_FALLBACK;
   const range = mmu_notifier_range_init(MMU_NOTIFY_CLEAR, MMU_NOTIFIER_RANGE_BLOCKABLE, mm, haddr, haddr + HPAGE_PMD_SIZE);

@@ -24,7 +24,7 @@ import { is_pmd_non_present_folio_entry, pmd_is_huge } from '../include/linux/sw
 import {
   PageAnonExclusive, ClearPageAnonExclusive, SetPageDirty, folio_test_anon,
 } from '../include/linux/page-flags.js';
-import { HPAGE_PMD_NR, HPAGE_PMD_SIZE, haddr_of } from '../include/linux/huge_mm.js';
+import { HPAGE_PMD_NR, HPAGE_PMD_SIZE, haddrOf } from '../include/linux/huge_mm.js';
 import { EAGAIN, ENOMEM } from '../include/uapi/asm-generic/errno.js';
 import { spin_lock, spin_unlock } from '../lib/locking/spinlock.js';
 import { count_event, trace_event } from '../lib/sim/trace.js';
@@ -46,7 +46,7 @@ import { is_huge_zero_pmd, folio_add_anon_rmap_pmd, folio_remove_rmap_pmd } from
 /* ------------------------------------------------------------ zap, fork, mprotect */
 
 /**
- * zap_huge_pmd() - zap_pmd_range() on a whole huge PMD: unmap a whole huge PMD. The
+ * zap_huge_pmd() - unmap_page_range() met a huge PMD its range covers whole. The
  * folio's reference goes to the mmu_gather and is dropped after the TLB
  * flush. The huge zero page holds no reference and no rss. A PMD swap
  * entry (migration, device-private) needs no flush:
@@ -55,7 +55,7 @@ import { is_huge_zero_pmd, folio_add_anon_rmap_pmd, folio_remove_rmap_pmd } from
  */
 export function zap_huge_pmd(tlb: mmu_gather, vma: vm_area_struct, pmdp: number, addr: number): void {
   const mm = vma.vm_mm;
-  const haddr = haddr_of(addr);
+  const haddr = haddrOf(addr);
   const ptl = pmd_lockptr(mm, pmdp);
   spin_lock(ptl);
   const orig = mm.pgd.load(pmdp);
@@ -106,7 +106,7 @@ export function copy_huge_pmd(dst: vm_area_struct, src: vm_area_struct, _dst_pmd
     const f = pfn_to_page(pmd_pfn(pmd));
     if (PageAnonExclusive(f) && folio_maybe_dma_pinned(f)) {
       /* folio_try_dup_anon_rmap_pmd() failed: split, and let the PTE copy handle the pinned pages */
-      __split_huge_pmd_locked(src, src_pmdp, haddr_of(addr));
+      __split_huge_pmd_locked(src, src_pmdp, haddrOf(addr));
       spin_unlock(src_ptl);
       spin_unlock(dst_ptl);
       count_event('thp_fork_split_pinned');
@@ -145,7 +145,7 @@ export function change_huge_pmd(vma: vm_area_struct, pmdp: number, addr: number,
   const ptl = pmd_lockptr(mm, pmdp);
   spin_lock(ptl);
   if (next - addr !== HPAGE_PMD_SIZE) {
-    __split_huge_pmd_locked(vma, pmdp, haddr_of(addr));
+    __split_huge_pmd_locked(vma, pmdp, haddrOf(addr));
     spin_unlock(ptl);
     return false;
   }
@@ -167,7 +167,7 @@ export function change_huge_pmd(vma: vm_area_struct, pmdp: number, addr: number,
 /* ------------------------------------------------------------ GUP, mremap */
 
 /**
- * follow_huge_pmd() - follow_page_mask() on a huge PMD: GUP found no PTE for
+ * follow_huge_pmd() - follow_page_pte() found a huge PMD: GUP found no PTE for
  * addr. Returns the page of a huge leaf mapping addr (THP or hugetlb),
  * null when the access needs a fault first (no entry, read-only for a
  * write, or an unshare for a pin of a shared anonymous THP), or 'fault'.
@@ -184,7 +184,7 @@ export function follow_huge_pmd(vma: vm_area_struct, addr: number, flags: number
   const head = pfn_to_page(pmd_pfn(pmd));
   /* gup_must_unshare(): a pin of a shared anonymous THP must unshare it first */
   if ((flags & FOLL_PIN) && !pmd_write(pmd) && folio_test_anon(head) && !PageAnonExclusive(head)) return null;
-  return pfn_to_page(head.pfn + (addr - haddr_of(addr)) / PAGE_SIZE);
+  return pfn_to_page(head.pfn + (addr - haddrOf(addr)) / PAGE_SIZE);
 }
 
 /**
@@ -221,6 +221,6 @@ export function move_huge_pmd(vma: vm_area_struct, old_addr: number, new_addr: n
 export function thp_get_unmapped_area(mm: mm_struct, len: number): number {
   const pad = get_unmapped_area(mm, 0, len + HPAGE_PMD_SIZE);
   if (pad < 0) return get_unmapped_area(mm, 0, len);
-  return haddr_of(pad + HPAGE_PMD_SIZE);
+  return haddrOf(pad + HPAGE_PMD_SIZE);
 }
 

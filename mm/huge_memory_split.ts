@@ -57,7 +57,7 @@ import {
 } from '../include/linux/page-flags.js';
 import { MMU_NOTIFY_CLEAR, MMU_NOTIFIER_RANGE_BLOCKABLE } from '../include/linux/mmu_notifier.js';
 import {
-  HPAGE_PMD_NR, HPAGE_PMD_SIZE, haddr_of, THP_SPLIT_PAGE, THP_SPLIT_PAGE_FAILED, THP_DEFERRED_SPLIT_PAGE, THP_SPLIT_PMD,
+  HPAGE_PMD_NR, HPAGE_PMD_SIZE, haddrOf, THP_SPLIT_PAGE, THP_SPLIT_PAGE_FAILED, THP_DEFERRED_SPLIT_PAGE, THP_SPLIT_PMD,
 } from '../include/linux/huge_mm.js';
 import { EAGAIN, EBUSY } from '../include/uapi/asm-generic/errno.js';
 import type { Sleepable } from '../lib/sim/sched.js';
@@ -164,7 +164,7 @@ export function __split_huge_pmd_locked(vma: vm_area_struct, pmdp: number, haddr
  */
 export function* __split_huge_pmd(vma: vm_area_struct, pmdp: number, address: number): Sleepable {
   const mm = vma.vm_mm;
-  const haddr = haddr_of(address);
+  const haddr = haddrOf(address);
   const range = mmu_notifier_range_init(MMU_NOTIFY_CLEAR, MMU_NOTIFIER_RANGE_BLOCKABLE, mm, haddr, haddr + HPAGE_PMD_SIZE);
   yield* mmu_notifier_invalidate_range_start(range);
   const ptl = pmd_lockptr(mm, pmdp);
@@ -182,7 +182,7 @@ export function* __split_huge_pmd(vma: vm_area_struct, pmdp: number, address: nu
  */
 export function* split_huge_pmd_address(vma: vm_area_struct, address: number): Sleepable {
   if (vma.vm_flags & VM_HUGETLB) return;
-  const pmdp = pmd_off(vma.vm_mm, haddr_of(address));
+  const pmdp = pmd_off(vma.vm_mm, haddrOf(address));
   if (pmdp < 0 || !pmd_is_huge(vma.vm_mm.pgd.load(pmdp))) return;
   yield* __split_huge_pmd(vma, pmdp, address);
 }
@@ -196,16 +196,16 @@ export function* split_huge_pmd_address(vma: vm_area_struct, address: number): S
 export function* vma_adjust_trans_huge(vma: vm_area_struct, start: number, end: number): Sleepable {
   for (const a of [start, end]) {
     if (a % HPAGE_PMD_SIZE === 0) continue;
-    const h = haddr_of(a);
+    const h = haddrOf(a);
     if (h >= vma.vm_start && h + HPAGE_PMD_SIZE <= vma.vm_end) yield* split_huge_pmd_address(vma, a);
   }
 }
 
-/* zap_pmd_range() on a huge PMD it covers only in part (inside the zap's own invalidation) */
+/* unmap_page_range() met a huge PMD it covers only in part (inside the zap's own invalidation) */
 export function splitHugePmdInZap(vma: vm_area_struct, pmdp: number, addr: number): void {
   const ptl = pmd_lockptr(vma.vm_mm, pmdp);
   spin_lock(ptl);
-  __split_huge_pmd_locked(vma, pmdp, haddr_of(addr));
+  __split_huge_pmd_locked(vma, pmdp, haddrOf(addr));
   spin_unlock(ptl);
 }
 

@@ -436,7 +436,7 @@ function hugetlb_ptep(mm: mm_struct, h: hstate, haddr: number): number {
 }
 
 /**
- * unmap_hugepage_range() - unmap_single_vma() of a VM_HUGETLB VMA: clear the huge
+ * unmap_hugepage_range() - unmap_page_range() of a VM_HUGETLB VMA: clear the huge
  * leaves of [start, end); their references go to the mmu_gather, and a
  * page whose last reference drops returns to the pool.
  * Context: mmap_lock held, inside the caller's invalidation.

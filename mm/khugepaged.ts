@@ -31,7 +31,7 @@ import { is_zone_device_page } from '../include/linux/memremap.js';
 import { GFP_TRANSHUGE_LIGHT, __GFP_NORETRY } from '../include/linux/gfp.js';
 import { MMU_NOTIFY_CLEAR, MMU_NOTIFIER_RANGE_BLOCKABLE } from '../include/linux/mmu_notifier.js';
 import {
-  HPAGE_PMD_NR, HPAGE_PMD_ORDER, HPAGE_PMD_SIZE, haddr_of, THP_COLLAPSE_ALLOC, THP_COLLAPSE_ALLOC_FAILED,
+  HPAGE_PMD_NR, HPAGE_PMD_ORDER, HPAGE_PMD_SIZE, haddrOf, THP_COLLAPSE_ALLOC, THP_COLLAPSE_ALLOC_FAILED,
 } from '../include/linux/huge_mm.js';
 import { EAGAIN, EBUSY, EINVAL, ENOMEM } from '../include/uapi/asm-generic/errno.js';
 import type { Sleepable } from '../lib/sim/sched.js';
@@ -225,7 +225,7 @@ function madvise_collapse_errno(r: number): number {
  */
 export function* madvise_collapse(vma: vm_area_struct, start: number, end: number): Sleepable<number> {
   if (!thp_vma_allowable(vma, 0)) return -EINVAL;
-  const hstart = haddr_of(start + HPAGE_PMD_SIZE - 1), hend = haddr_of(end);
+  const hstart = haddrOf(start + HPAGE_PMD_SIZE - 1), hend = haddrOf(end);
   let thps = 0, last_fail = SCAN_FAIL;
   for (let addr = hstart; addr < hend; addr += HPAGE_PMD_SIZE) {
     let { result, unmapped } = hpage_collapse_scan_pmd(vma.vm_mm, vma, addr);

@@ -36,7 +36,7 @@ import { ENOMEM, EINVAL, EBUSY } from '../include/uapi/asm-generic/errno.js';
 import { BUG } from '../include/asm-generic/bug.js';
 import { spinlock_t } from '../lib/locking/spinlock.js';
 import { count_event, trace_event } from '../lib/sim/trace.js';
-import { swap_info_of, vm_swap_full } from './swapfile.js';
+import { swap_type_to_swap_info, vm_swap_full } from './swapfile.js';
 import { try_to_free_mem_cgroup_pages } from './vmscan.js';
 
 /* charges larger than 2^this pages do not loop on partial reclaim progress (include/linux/mmzone.h) */
@@ -231,7 +231,7 @@ export function mem_cgroup_uncharge(f: page): void {
 
 /* mm/swap_cgroup.c: the memcg id recorded for a slot. */
 function swap_cgroup_record(entry: swp_entry_t, id: number): number {
-  const si = swap_info_of(swp_type(entry));
+  const si = swap_type_to_swap_info(swp_type(entry));
   if (si === null) BUG(`swap_cgroup_record: bad entry 0x${entry.toString(16)}`);
   const old = si.swap_cgroup[swp_offset(entry)];
   si.swap_cgroup[swp_offset(entry)] = id;
@@ -240,7 +240,7 @@ function swap_cgroup_record(entry: swp_entry_t, id: number): number {
 
 /** lookup_swap_cgroup_id() - the id of the memcg a slot is charged to, 0 for none. */
 export function lookup_swap_cgroup_id(entry: swp_entry_t): number {
-  const si = swap_info_of(swp_type(entry));
+  const si = swap_type_to_swap_info(swp_type(entry));
   return si === null ? 0 : si.swap_cgroup[swp_offset(entry)];
 }
 

@@ -46,7 +46,7 @@ import { cond_resched, type Sleepable } from '../lib/sim/sched.js';
 import { spin_lock, spin_unlock } from '../lib/locking/spinlock.js';
 import { charge } from '../lib/sim/clock.js';
 import { MINOR_FAULT_NS } from '../lib/sim/costs.js';
-import { trace_event, count_event } from '../lib/sim/trace.js';
+import { trace_event, trace_event_begin, count_event } from '../lib/sim/trace.js';
 import {
   alloc_page, pfn_to_page, pfn_valid, put_page, get_page, copy_highpage, is_zero_pfn, ZERO_PAGE,
 } from './page_alloc.js';
@@ -505,6 +505,7 @@ function* __handle_mm_fault(vma: vm_area_struct, address: number, flags: number)
 export function* handle_mm_fault(vma: vm_area_struct, address: number, flags: number): Sleepable<number> {
   const mm = vma.vm_mm;
   mmap_assert_locked(mm);
+  trace_event_begin('handle_mm_fault', { mm: mm.id, addr: address, flags });
   charge(MINOR_FAULT_NS);
   count_event('pgfault');
   if (flags & FAULT_FLAG_REMOTE) count_event('pgfault_remote');

@@ -62,7 +62,7 @@ import { GFP_USER, __GFP_NOWARN } from '../include/linux/gfp.js';
 import { EINVAL, EBUSY } from '../include/uapi/asm-generic/errno.js';
 import { cond_resched, type Sleepable } from '../lib/sim/sched.js';
 import { spin_lock, spin_unlock } from '../lib/locking/spinlock.js';
-import { count_event, trace_event } from '../lib/sim/trace.js';
+import { count_event, trace_event, trace_event_begin } from '../lib/sim/trace.js';
 import {
   pfn_to_page, pfn_valid, put_page, get_page, get_page_unless_zero, is_zero_pfn, alloc_pages, copy_highpage,
 } from './page_alloc.js';
@@ -389,6 +389,7 @@ export function* migrate_vma_setup(args: migrate_vma): Sleepable<number> {
   if (args.fault_page && !PageLocked(args.fault_page.compound_head)) return -EINVAL;
   mmap_assert_locked(vma.vm_mm);
 
+  trace_event_begin('migrate_vma_setup', { mm: vma.vm_mm.id, start: args.start, end: args.end, flags: args.flags });
   for (let i = 0; i < nr_pages; i++) args.src[i] = 0;
   args.cpages = 0;
   args.npages = 0;

@@ -23,7 +23,7 @@ import { EINVAL, ENOMEM, EEXIST, EBADF, EACCES, ENODEV, EOVERFLOW } from '../inc
 import type { Sleepable } from '../lib/sim/sched.js';
 import { trace_event } from '../lib/sim/trace.js';
 import { mmap_write_lock, mmap_write_unlock, mmap_assert_write_locked, mmap_read_lock, mmap_read_unlock } from './mmap_lock.js';
-import { find_vma_intersection, vma_link, vma_unlink, vma_merge, vmas_in_range, split_vma, get_unmapped_area } from './vma.js';
+import { find_vma_intersection, vma_link, vma_unlink, vma_merge, vmasInRange, split_vma, get_unmapped_area } from './vma.js';
 import { unmap_vmas } from './zap.js';
 import { free_pgtables } from './pgtable.js';
 import { unlink_anon_vmas } from './rmap.js';
@@ -180,7 +180,7 @@ export function* ksys_mmap_pgoff(mm: mm_struct, addr: number, len: number, prot:
  */
 export function* mm_populate(mm: mm_struct, start: number, len: number): Sleepable {
   yield* mmap_read_lock(mm);
-  for (const vma of vmas_in_range(mm, start, start + len)) {
+  for (const vma of vmasInRange(mm, start, start + len)) {
     const s = Math.max(start, vma.vm_start), e = Math.min(start + len, vma.vm_end);
     const gup = (vma.vm_flags & VM_WRITE) && !(vma.vm_flags & VM_SHARED) ? FOLL_WRITE : 0;
     yield* populate_vma_page_range(vma, s, e, gup);
@@ -210,7 +210,7 @@ export function* do_munmap(mm: mm_struct, start: number, len: number): Sleepable
   len = PAGE_ALIGN(len);
   if (len === 0) return -EINVAL;
   const end = start + len;
-  let vmas = vmas_in_range(mm, start, end);
+  let vmas = vmasInRange(mm, start, end);
   if (vmas.length === 0) return 0;
   const last = vmas[vmas.length - 1];
   if (hugetlb_vm_op_split(vmas[0], start) < 0 || hugetlb_vm_op_split(last, end) < 0) return -EINVAL;
@@ -218,7 +218,7 @@ export function* do_munmap(mm: mm_struct, start: number, len: number): Sleepable
   if (last !== vmas[0]) yield* vma_adjust_trans_huge(last, start, end);
   if (vmas[0].vm_start < start) split_vma(mm, vmas[0], start, true);
   if (last.vm_end > end) split_vma(mm, last, end, false);
-  vmas = vmas_in_range(mm, start, end);
+  vmas = vmasInRange(mm, start, end);
   const zs = Math.max(start, vmas[0].vm_start), ze = Math.min(end, vmas[vmas.length - 1].vm_end);
   yield* unmap_vmas(mm, vmas, zs, ze);
   free_pgtables(mm, zs, ze);

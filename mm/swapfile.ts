@@ -74,8 +74,8 @@ export function get_nr_swap_pages(): number { return ss.nr_swap_pages; }
 export function swap_devices(): swap_info_struct[] {
   return ss.swap_info.filter((s): s is swap_info_struct => s !== null);
 }
-/** swap_info_of() - the device of a swap type, or null (for tests and /proc). */
-export function swap_info_of(type: number): swap_info_struct | null { return ss.swap_info[type] ?? null; }
+/** swap_type_to_swap_info() - the device of a swap type, or null (for tests and /proc). */
+export function swap_type_to_swap_info(type: number): swap_info_struct | null { return ss.swap_info[type] ?? null; }
 
 /**
  * vm_swap_full() - more than half the swap is in use: swap-in then frees
@@ -328,8 +328,8 @@ export function swap_slot_bytes(entry: swp_entry_t): Uint8Array {
   return si.data.subarray(off * PAGE_SIZE, (off + 1) * PAGE_SIZE);
 }
 
-/** swap_map_of() - the raw swap_map byte of an entry (tests). */
-export function swap_map_of(entry: swp_entry_t): number {
+/** swapMapOf() - the raw swap_map byte of an entry (tests). */
+export function swapMapOf(entry: swp_entry_t): number {
   return si_of(entry).swap_map[swp_offset(entry)];
 }
 

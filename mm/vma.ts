@@ -50,8 +50,8 @@ export function find_vma_prev(mm: mm_struct, addr: number): vm_area_struct | nul
   return i > 0 ? mm.mmap[i - 1] : null;
 }
 
-/** vmas_in_range() - the VMAs overlapping [start, end), in address order. */
-export function vmas_in_range(mm: mm_struct, start: number, end: number): vm_area_struct[] {
+/** vmasInRange() - the VMAs overlapping [start, end), in address order. */
+export function vmasInRange(mm: mm_struct, start: number, end: number): vm_area_struct[] {
   const out: vm_area_struct[] = [];
   for (let i = vma_index(mm, start); i < mm.mmap.length && mm.mmap[i].vm_start < end; i++) out.push(mm.mmap[i]);
   return out;

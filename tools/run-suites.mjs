@@ -1,16 +1,19 @@
 #!/usr/bin/env node
 // Runs every compiled uvu suite (dist/test/**/*.test.js) in its own Node
-// process, two at a time, and prints each suite's output followed by one
-// "Total: N / Passed: N" summary for the whole run. A process per suite
-// keeps suites independent (module state, heap) and bounds memory: each
-// suite boots its own simulated machines. Coverage still adds up: c8 sets
-// NODE_V8_COVERAGE, which the child processes inherit.
+// process, two at a time, and prints one line per suite as it finishes
+// ("pass  12/12  dist/test/mm/hmm.test.js  3.1 s"), the full output of a
+// suite only when it failed, and one "Total: N / Passed: N" summary for
+// the whole run. A process per suite keeps suites independent (module
+// state, heap) and bounds memory: each suite boots its own simulated
+// machines. Coverage still adds up: c8 sets NODE_V8_COVERAGE, which the
+// child processes inherit. HMM_TEST_VERBOSE=1 prints every suite's output.
 import { spawn } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
 const root = 'dist/test';
 const filter = new RegExp(process.argv[2] ?? '\\.test\\.js$');
+const verbose = process.env.HMM_TEST_VERBOSE === '1';
 const files = [];
 (function walk(dir) {
   for (const name of readdirSync(dir).sort()) {
@@ -21,10 +24,14 @@ const files = [];
 })(root);
 
 const strip = (s) => s.replace(/\x1b\[[0-9;]*m/g, '');
-let total = 0, passed = 0, crashed = [];
+let total = 0, passed = 0, done = 0;
+const crashed = [];
+const width = String(files.length).length;
+console.log(`running ${files.length} suites, two at a time`);
 
 function runOne(file) {
   return new Promise((resolve) => {
+    const t0 = Date.now();
     const child = spawn(process.execPath, ['--enable-source-maps', file], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     child.stdout.on('data', (d) => { out += d; });
@@ -33,10 +40,17 @@ function runOne(file) {
       const text = strip(out);
       const t = Number(text.match(/Total:\s+(\d+)/)?.[1] ?? 0);
       const p = Number(text.match(/Passed:\s+(\d+)/)?.[1] ?? 0);
+      const skipped = Number(text.match(/Skipped:\s+(\d+)/)?.[1] ?? 0);
       total += t;
       passed += p;
-      if (t === 0 || (code !== 0 && p === t)) crashed.push(`${file} (exit ${code})`);
-      process.stdout.write(`\n### ${file}\n${out}`);
+      const bad = t === 0 || (code !== 0 && p === t);
+      if (bad) crashed.push(`${file} (exit ${code})`);
+      const ok = !bad && p === t && code === 0;
+      const secs = ((Date.now() - t0) / 1000).toFixed(1);
+      done++;
+      console.log(`[${String(done).padStart(width)}/${files.length}] ${ok ? 'pass' : 'FAIL'}  ${`${p}/${t}`.padStart(7)}` +
+        `${skipped ? ` (${skipped} skipped)` : ''}  ${file}  ${secs} s${bad ? `  (exit ${code}, ${t === 0 ? 'no test ran' : 'crashed'})` : ''}`);
+      if (!ok || verbose) process.stdout.write(`\n### ${file}\n${out}\n`);
       resolve();
     });
   });

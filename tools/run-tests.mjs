@@ -1,9 +1,10 @@
 #!/usr/bin/env node
 // Test driver for `npm test`: runs every compiled uvu suite under c8 (each
-// suite in its own process, see tools/run-suites.mjs), prints the coverage
+// suite in its own process, see tools/run-suites.mjs), passing on its
+// output as it comes (a line per suite as it finishes), then the coverage
 // summary, and closes with the line "N passed, N failed". It fails when no
 // test ran (uvu itself exits 0 on "Total: 0") or a suite crashed.
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 
 const bin = (name) => `node_modules/.bin/${name}`;
@@ -16,20 +17,23 @@ const pattern = process.argv[2] ?? '\\.test\\.js$';
 const args = ['--reporter=text-summary', '--all', '--src', 'dist', '--exclude', 'dist/test/**',
   '--exclude', 'dist/tools/**', '--exclude-after-remap',
   process.execPath, 'tools/run-suites.mjs', pattern];
-const res = spawnSync(bin('c8'), args, {
-  encoding: 'utf8', maxBuffer: 256 * 1024 * 1024,
+const child = spawn(bin('c8'), args, {
+  stdio: ['ignore', 'pipe', 'pipe'],
   env: { ...process.env, NODE_OPTIONS: '--enable-source-maps --max-old-space-size=8192' },
 });
-process.stdout.write(res.stdout ?? '');
-process.stderr.write(res.stderr ?? '');
-const text = (res.stdout ?? '') + (res.stderr ?? '');
-const num = (re) => { const m = text.match(re); return m ? Number(m[1]) : 0; };
+let text = '';
+child.stdout.on('data', (d) => { text += d; process.stdout.write(d); });
+child.stderr.on('data', (d) => { text += d; process.stderr.write(d); });
+const status = await new Promise((resolve) => {
+  child.on('error', (e) => { console.error(`run-tests: cannot run c8: ${e.message}`); resolve(1); });
+  child.on('close', (code) => resolve(code ?? 1));
+});
 /* the last Total/Passed pair is the whole run's (tools/run-suites.mjs) */
 const last = (re) => { const all = [...text.matchAll(re)]; return all.length ? Number(all[all.length - 1][1]) : 0; };
 const total = last(/Total:\s+(\d+)/g);
 const passed = last(/Passed:\s+(\d+)/g);
 const failed = total - passed;
-let rc = res.status ?? 1;
+let rc = status;
 if (total === 0) {
   console.error('run-tests: no test ran');
   rc = 1;

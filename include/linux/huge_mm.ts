@@ -37,8 +37,8 @@ export const HPAGE_PMD_SIZE = PMD_SIZE;
 export { HPAGE_PMD_ORDER, HPAGE_PMD_NR };
 export const HPAGE_PUD_SIZE = PUD_SIZE;
 
-/** haddr_of() - the PMD-aligned start of the huge page covering addr (addr & HPAGE_PMD_MASK). */
-export function haddr_of(addr: number): number {
+/** haddrOf() - the PMD-aligned start of the huge page covering addr (addr & HPAGE_PMD_MASK). */
+export function haddrOf(addr: number): number {
   return addr - (addr % HPAGE_PMD_SIZE);
 }
 

@@ -126,12 +126,12 @@ export function gpt_format_find(name: string): gpt_format | null {
 }
 
 /**
- * gpt_format_registry_reset() - forget every format but the shipped ones
+ * resetGptFormatRegistry() - forget every format but the shipped ones
  * (tests; drivers register theirs again when they load).
  */
-export function gpt_format_registry_reset(): void {
+export function resetGptFormatRegistry(): void {
   registry.clear();
   for (const f of [x86_64_pgtable_format, hmm_pt_format, gpt_u32_format]) registry.set(f.name, f);
 }
 
-gpt_format_registry_reset();
+resetGptFormatRegistry();

@@ -15,7 +15,7 @@ import { EINVAL, EPERM, ENOENT } from '../../include/uapi/asm-generic/errno.js';
 import { get_counter } from '../../lib/sim/trace.js';
 import { nr_free_pages, totalram_pages, pfn_to_page, kmap_local_page } from '../../mm/page_alloc.js';
 import {
-  swapon, get_nr_swap_pages, total_swap_pages, swap_slot_bytes, swap_map_of, swap_duplicate, __swap_count,
+  swapon, get_nr_swap_pages, total_swap_pages, swap_slot_bytes, swapMapOf, swap_duplicate, __swap_count,
   POISON_FREE,
 } from '../../mm/swapfile.js';
 import { total_swapcache_pages } from '../../mm/swap_state.js';
@@ -63,7 +63,7 @@ t('a paged-out page is an exclusive swap entry whose slot holds its bytes; a rea
   assert.ok(swp_offset(e) >= 1, 'slot 0 is the swap header');
   assert.ok(pte_swp_exclusive(pte), 'the page was exclusive: the swap PTE says so');
   assert.equal(swap_slot_bytes(e), before, 'the slot holds the page bytes');
-  assert.is(swap_map_of(e), 1, 'one PTE names the slot, no folio cached');
+  assert.is(swapMapOf(e), 1, 'one PTE names the slot, no folio cached');
   assert.is(p.mm.rss_stat[MM_ANONPAGES], 3);
   assert.is(p.mm.rss_stat[MM_SWAPENTS], 1);
   assert.is(get_nr_swap_pages(), total_swap_pages() - 1);
@@ -74,7 +74,7 @@ t('a paged-out page is an exclusive swap entry whose slot holds its bytes; a rea
   assert.ok(pte_present(back) && !pte_write(back), 'a read maps it read-only');
   const f = pfn_to_page(pte_pfn(back));
   assert.ok(PageSwapCache(f) && PageAnonExclusive(f) && PageLRU(f));
-  assert.is(swap_map_of(e), SWAP_HAS_CACHE, 'no PTE names the slot; the cache still does');
+  assert.is(swapMapOf(e), SWAP_HAS_CACHE, 'no PTE names the slot; the cache still does');
   assert.is(p.mm.rss_stat[MM_SWAPENTS], 0);
   p.write32(a + P, 99);
   assert.is(pte_pfn(pte_of(p.mm, a + P)), f.pfn, 'exclusive: the write reuses the page, no copy');
@@ -208,7 +208,7 @@ t('swapon and swap counts: errno as Linux, priorities, count continuation past S
   assert.is(swp_type(e), 1, 'the higher priority device is used first');
   for (let i = 0; i < 100; i++) assert.is(swap_duplicate(e), 0);
   assert.is(__swap_count(e), 101);
-  assert.ok(swap_map_of(e) & 0x80, 'COUNT_CONTINUED');
+  assert.ok(swapMapOf(e) & 0x80, 'COUNT_CONTINUED');
 });
 
 t.run();

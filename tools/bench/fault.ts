@@ -73,6 +73,6 @@ export async function bench_fault(pages = 262144): Promise<void> {
   }
   row('simulated anon faults/s', rate(sim.anon), 'faults/s', 'real', rate(r.anon));
   row('simulated COW faults/s', rate(sim.cow), 'faults/s', 'real', rate(r.cow));
-  row('host ns per simulated anon fault', sim.anon / pages, 'ns', 'real ns', r.anon / pages, '(target ratio <= 2)');
+  row('host ns per simulated anon fault', sim.anon / pages, 'ns', 'real ns', r.anon / pages, { ratio_max: 2 });
   row('host ns per simulated COW fault', sim.cow / pages, 'ns', 'real ns', r.cow / pages);
 }

@@ -24,6 +24,7 @@ import { gpt } from '../../lib/gpt/gpt.js';
 import { x86_64_pgtable_format } from '../../lib/gpt/formats.js';
 import type { gpt_shared, gpt_walk_ops } from '../../include/linux/gpt.js';
 import { _PAGE_PRESENT, _PAGE_RW, _PAGE_USER } from '../../include/linux/pgtable_types.js';
+import { check_target } from './harness.js';
 
 const NPAGES = 1 << 20;
 const BASE = 0x7f0000000000;
@@ -181,7 +182,6 @@ const f2 = (v: number): string => v.toFixed(2).padStart(9);
 function row(name: string, g: number, m: number, f: number): void {
   console.log(`${name.padEnd(18)}${f1(g)}${f1(m)}${f1(f)}${f2(g / m)}${f2(g / f)}`);
 }
-const verdict = (ok: boolean): string => (ok ? 'met' : 'MISSED');
 
 /**
  * bench_gpt() - run the gpt benchmark and print its figures and ratios.
@@ -252,11 +252,11 @@ export async function bench_gpt(): Promise<void> {
 
   const lk = rate(NLOOKUP, gl.ms);
   console.log('targets: ' + [
-    `lookup >= 5x Map: x${(lk / rate(NLOOKUP, ml.ms)).toFixed(1)} ${verdict(lk >= 5 * rate(NLOOKUP, ml.ms))}`,
-    `lookup >= 25% flat: ${(100 * lk / rate(NLOOKUP, fl.ms)).toFixed(0)}% ${verdict(lk >= 0.25 * rate(NLOOKUP, fl.ms))}`,
-    `walk >= 50 M/s: ${rate(NPAGES, gw.ms).toFixed(0)} ${verdict(rate(NPAGES, gw.ms) >= 50)}`,
-    `<= 10 B/entry: ${gpt_bytes.toFixed(2)} ${verdict(gpt_bytes <= 10)}`,
-    `2 readers >= 1.5x: x${(two / one).toFixed(2)} ${verdict(two >= 1.5 * one)}`,
+    `lookup >= 5x Map: x${(lk / rate(NLOOKUP, ml.ms)).toFixed(1)} ${check_target('gpt lookup >= 5x Map', lk >= 5 * rate(NLOOKUP, ml.ms))}`,
+    `lookup >= 25% flat: ${(100 * lk / rate(NLOOKUP, fl.ms)).toFixed(0)}% ${check_target('gpt lookup >= 25% flat', lk >= 0.25 * rate(NLOOKUP, fl.ms))}`,
+    `walk >= 50 M/s: ${rate(NPAGES, gw.ms).toFixed(0)} ${check_target('gpt walk >= 50 M/s', rate(NPAGES, gw.ms) >= 50)}`,
+    `<= 10 B/entry: ${gpt_bytes.toFixed(2)} ${check_target('gpt <= 10 B/entry', gpt_bytes <= 10)}`,
+    `2 readers >= 1.5x: x${(two / one).toFixed(2)} ${check_target('gpt 2 readers >= 1.5x', two >= 1.5 * one)}`,
   ].join('; '));
 }
 

@@ -87,7 +87,7 @@ function bench_snapshot(): void {
   }
   const rate = (ns: number) => SNAP_PAGES / (ns / 1e9) / 1e6;
   console.log(`hmm: hmm_range_fault snapshot of ${SNAP_PAGES} resident pages`);
-  row('hmm_range_fault (Mpages/s)', rate(th), 'Mpages/s', 'plain walk', rate(tw), '(target ratio >= 0.25)');
+  row('hmm_range_fault (Mpages/s)', rate(th), 'Mpages/s', 'plain walk', rate(tw), { ratio_min: 0.25 });
 }
 
 function bench_migrate(huge: boolean, bytes: number): void {
@@ -139,7 +139,7 @@ function bench_migrate(huge: boolean, bytes: number): void {
   row(`to device (${label})`, gbs(bytes, t1 - t0), 'GB/s', 'copy', gbs(2 * bytes, copy));
   row(`back to RAM (${label})`, gbs(bytes, t2 - t1), 'GB/s', 'copy', gbs(2 * bytes, copy));
   row(`round trip (${label})`, gbs(2 * bytes, t2 - t0), 'GB/s', 'copy', gbs(2 * bytes, copy),
-    huge ? '(target ratio >= 0.25)' : '(target ratio >= 0.10)');
+    { ratio_min: huge ? 0.25 : 0.10 });
 }
 
 /** bench_hmm() - run and print the HMM benchmarks. */

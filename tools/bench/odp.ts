@@ -34,7 +34,7 @@ import { row } from './harness.js';
 const W = IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE;
 const REPS = Number(process.env.ODP_BENCH_REPS ?? 5);
 
-interface sample { sim_ns: number; cpu_us: number; faults?: number; invalidations?: number }
+interface sample { sim_ns: number; cpu_us: number; faults?: number; prefetch?: number; invalidations?: number }
 
 function measure(fn: () => void): sample {
   const c0 = process.cpuUsage(), t0 = machineTime();
@@ -101,7 +101,7 @@ function design_run(design: ib_odp_design): sample {
     b.p.madvise(bbuf, len, MADV_DONTNEED);
   });
   const st = mlx5_ib_mr_of_key(b.dev, bmr.lkey)!.odp_stats;
-  return { ...s, faults: st.faults, invalidations: st.invalidations };
+  return { ...s, faults: st.faults, prefetch: st.prefetch, invalidations: st.invalidations };
 }
 
 const us = (s: sample) => s.sim_ns / 1000;
@@ -124,6 +124,6 @@ export function bench_odp(): void {
   for (const d of ib_odp_designs) {
     const r = median(() => design_run(d));
     row(`16 MiB WRITE + DONTNEED: ${d}`, us(r), 'sim us', 'mainline', us(base),
-      `faults ${r.faults} prefetched+faulted pages, invalidations ${r.invalidations}; host cpu ${r.cpu_us.toFixed(0)} us`);
+      `pages faulted ${r.faults}, prefetched ${r.prefetch}, invalidated ${r.invalidations}; host cpu ${r.cpu_us.toFixed(0)} us`);
   }
 }

@@ -1,94 +1,126 @@
+#!/usr/bin/env node
 /*
- * tools/hmm-sim/main.ts - run a scenario and show what the kernel did.
+ * tools/hmm-sim/main.ts - the hmm-sim command (package.json "bin"): run a
+ * scenario and show what the kernel did, list the scenarios, explore and
+ * replay races. The command line is in cli.ts (`hmm-sim --help`); the
+ * scenarios in scenarios/ (one file each); the scenario API a user's
+ * file imports in api.ts.
  *
- *   node dist/tools/hmm-sim/main.js [--scenario NAME] [--list] [--no-trace]
- *   node dist/tools/hmm-sim/main.js --era v8|mainline|both [SCENARIO...]
- *   node dist/tools/hmm-sim/main.js --v8-lifetime-race
- *
- * --era runs the scenarios written once for both designs (tools/hmm-sim/
- * era.ts) under the 2015 v8 code and/or mainline and prints, per era,
- * faults, notifier calls, page-table entries touched, pages copied and
- * simulated time, with the difference. --v8-lifetime-race replays Mark
- * Hairgrove's unregister-vs-exit race under the faithful v8 lifetimes and
- * prints the use after free the simulator catches.
- *
- * Prints the ftrace-like trace of the run (faults, notifier invalidations,
- * COW, fork, exit...), the scenario's outcome, and a summary: faults by
- * kind, pages allocated and freed, simulated time. `npm start` runs the
- * default scenario.
+ * Exit status: 0 on success; 1 when a scenario failed (threw) or explore
+ * found a violation; 2 on a usage error (with the usage on stderr).
  */
-import { scenarios, defaultScenario, type Scenario } from './scenarios.js';
-import { era_report, type era } from './era.js';
+import { readFileSync } from 'node:fs';
+import { parse_args, usage, usage_error, type cli_args } from './cli.js';
+import { param_help } from './params.js';
+import {
+  DEFAULT_SCENARIO, scenario_list, scenario_lookup, is_scenario_file, load_scenario_file, scenario_params, run_scenario,
+} from './registry.js';
+import type { scenario } from './api.js';
+import { print_run, run_stats_of, write_outputs, type run_stats } from './output.js';
+import { report_collector, type report_run } from './report/collect.js';
+import { explore_command, replay_command } from './explore.js';
+import { era_report, era_scenarios, type era } from './era.js';
 import { odp_era_report } from './scenarios/odp.js';
+import { gpu_era_report } from './scenarios/gpu.js';
 import { v8_race_replay, v8_race_teardown } from './v8_races.js';
-import { trace_dump, trace_counters, trace_lost } from '../../lib/sim/trace.js';
-import { machineTime, formatNs } from '../../lib/sim/clock.js';
-import { page_alloc_stats } from '../../mm/page_alloc.js';
 
-function arg(name: string): string | null {
-  const i = process.argv.indexOf(name);
-  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1] : null;
+const out = (l: string) => { process.stdout.write(l + '\n'); };
+
+/* the drivers' own workloads under each era (`hmm-sim run --era both odp`), beside era.ts's shared scenarios */
+const ERA_DRIVERS: Record<string, (eras: readonly era[]) => string[]> = { odp: odp_era_report, gpu: gpu_era_report };
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
 }
 
-function main(): void {
-  const era = arg('--era');
-  if (era !== null) {
-    const eras: era[] = era === 'both' ? ['v8', 'mainline'] : [era as era];
-    if (!eras.every((e) => e === 'v8' || e === 'mainline')) {
-      console.error(`hmm-sim: --era takes v8, mainline or both`);
-      process.exitCode = 2;
-      return;
+/* resolve the scenario a command names (default: the first built-in, the tour) */
+async function find_scenario(target: string | null): Promise<scenario> {
+  if (target === null) return scenario_lookup(DEFAULT_SCENARIO)!;
+  if (is_scenario_file(target)) return load_scenario_file(target);
+  const s = scenario_lookup(target);
+  if (s === undefined) throw new usage_error(`unknown scenario '${target}' (hmm-sim list shows them)`, 'run');
+  return s;
+}
+
+async function run_command(a: cli_args): Promise<number> {
+  if (a.era !== null) {
+    const eras: era[] = a.era === 'both' ? ['v8', 'mainline'] : [a.era];
+    const known = [...era_scenarios.map((e) => e.name), ...Object.keys(ERA_DRIVERS)];
+    const unknown = a.era_names.filter((n) => !known.includes(n));
+    if (unknown.length > 0) throw new usage_error(`no era scenario '${unknown[0]}' (they are: ${known.join(', ')})`, 'run');
+    const shared = a.era_names.filter((n) => !(n in ERA_DRIVERS));
+    if (a.era_names.length === 0 || shared.length > 0) for (const line of era_report(eras, shared)) out(line);
+    for (const [name, report] of Object.entries(ERA_DRIVERS)) {
+      if (a.era_names.length === 0 || a.era_names.includes(name)) for (const line of report(eras)) out(line);
     }
-    const names = process.argv.slice(process.argv.indexOf('--era') + 2).filter((a) => !a.startsWith('--'));
-    for (const line of era_report(eras, names)) console.log(line);
-    if (names.length === 0 || names.includes('odp')) for (const line of odp_era_report(eras)) console.log(line);
-    return;
+    return 0;
   }
-  if (process.argv.includes('--v8-lifetime-race')) {
+  if (a.v8_lifetime_race) {
     const r = v8_race_replay(v8_race_teardown('v8'));
-    if (r === null) { console.log('no failing interleaving found'); return; }
-    console.log(`# unregister vs exit under v8 lifetimes: caught after ${r.runs} interleavings`);
-    console.log(`# schedule: ${r.trace}`);
-    console.log(r.error);
-    return;
+    if (r === null) { out('no failing interleaving found'); return 0; }
+    out(`# unregister vs exit under v8 lifetimes: caught after ${r.runs} interleavings`);
+    out('# the failing interleaving, traced (exit-1: the exiting process; close-2: the fork child closing the shared fd):');
+    out(r.trace);
+    out(r.error);
+    return 0;
   }
-  if (process.argv.includes('--list')) {
-    for (const s of Object.values(scenarios)) console.log(`${s.name.padEnd(16)} ${s.summary}`);
-    return;
+  const s = await find_scenario(a.target);
+  const parts = s.parts !== undefined ? s.parts.map((n) => {
+    const p = scenario_lookup(n);
+    if (p === undefined) throw new Error(`scenario ${s.name}: no part '${n}'`);
+    return p;
+  }) : [s];
+  const stats: run_stats[] = [];
+  const reports: report_run[] = [];
+  for (const part of parts) {
+    const params = scenario_params(part, a.sets);
+    if (typeof params === 'string') throw new usage_error(params, 'run');
+    params.seed = a.seed;
+    const col = a.html !== null || a.chrome !== null ? new report_collector() : null;
+    col?.start();
+    const outcome = run_scenario(part, params);
+    print_run(part.name, part.description, outcome, a, out);
+    stats.push(run_stats_of(part.name));
+    if (col !== null) reports.push(col.finish(part.name, part.description, outcome));
   }
-  const name = arg('--scenario') ?? defaultScenario;
-  const s = scenarios[name];
-  if (s === undefined) {
-    console.error(`hmm-sim: unknown scenario '${name}' (try --list)`);
-    process.exitCode = 2;
-    return;
-  }
-  for (const part of s.parts ?? [s.name]) runOne(scenarios[part]!);
+  write_outputs(a, s.name, stats, reports);
+  return 0;
 }
 
-/* Run one scenario on a fresh machine and print its trace, outcome and summary. */
-function runOne(s: Scenario): void {
-  console.log(`# hmm-sim: scenario '${s.name}': ${s.summary}`);
-  const outcome = s.run();
-  if (!process.argv.includes('--no-trace')) {
-    console.log('#\n# trace (thread [simulated time] event: fields)\n#');
-    console.log(trace_dump());
-    if (trace_lost() > 0) console.log(`# (${trace_lost()} older events were overwritten)`);
+async function main(argv: string[]): Promise<number> {
+  let a: cli_args;
+  try {
+    a = parse_args(argv);
+  } catch (e) {
+    if (!(e instanceof usage_error)) throw e;
+    process.stderr.write(`hmm-sim: ${e.message}\n${usage(e.command, param_help())}\n`);
+    return 2;
   }
-  console.log('#\n# outcome\n#');
-  for (const l of outcome) console.log(`  ${l}`);
-  console.log('#\n# summary\n#');
-  const counters = [...trace_counters.entries()].sort(([a], [b]) => a.localeCompare(b));
-  const faults = counters.filter(([k]) => k.startsWith('fault_') || k.startsWith('pgfault'));
-  const other = counters.filter(([k]) => !k.startsWith('fault_') && !k.startsWith('pgfault'));
-  console.log('  faults by kind:');
-  for (const [k, v] of faults) console.log(`    ${k.padEnd(34)} ${v}`);
-  console.log('  other events:');
-  for (const [k, v] of other) console.log(`    ${k.padEnd(34)} ${v}`);
-  const st = page_alloc_stats();
-  console.log(`  pages allocated ${st.pgalloc}, freed ${st.pgfree}, failed allocations ${st.alloc_fail}`);
-  console.log(`  simulated time ${formatNs(machineTime())}`);
-  console.log('#');
+  if (a.version) { out(`hmm-sim ${version()}`); return 0; }
+  if (a.help) { out(usage(a.named ? a.command : null, param_help())); return 0; }
+  try {
+    switch (a.command) {
+      case 'list':
+        for (const s of scenario_list()) {
+          out(a.json ? JSON.stringify({ name: s.name, description: s.description, race: s.race !== undefined })
+            : `${s.name.padEnd(20)} ${s.race !== undefined ? '[race] ' : ''}${s.description}`);
+        }
+        return 0;
+      case 'run': return await run_command(a);
+      case 'explore': return await explore_command(a, await find_scenario(a.target), out);
+      case 'replay': return await replay_command(a, await find_scenario(a.target), out);
+    }
+  } catch (e) {
+    if (e instanceof usage_error) {
+      process.stderr.write(`hmm-sim: ${e.message}\n${usage(e.command, param_help())}\n`);
+      return 2;
+    }
+    process.stderr.write(`hmm-sim: ${e instanceof Error ? e.message : String(e)}\n`);
+    return 1;
+  }
 }
 
-main();
+/* a reader that stops early (hmm-sim run | head) is not an error */
+process.stdout.on('error', (e: NodeJS.ErrnoException) => { if (e.code === 'EPIPE') process.exit(0); else throw e; });
+process.exitCode = await main(process.argv.slice(2));

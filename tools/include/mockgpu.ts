@@ -12,7 +12,8 @@
  * returns when every thread has finished.
  */
 import type { Process } from './nolibc/nolibc.js';
-import { Scheduler, type Sleepable } from '../../lib/sim/sched.js';
+import { Scheduler, current, type Sleepable } from '../../lib/sim/sched.js';
+import { machineTime } from '../../lib/sim/clock.js';
 import { PAGE_SIZE } from '../../include/linux/mm.js';
 import { PROT_READ, PROT_WRITE, MAP_PRIVATE, MAP_ANONYMOUS } from '../../include/uapi/asm-generic/mman.js';
 import {
@@ -104,6 +105,9 @@ export function gpuSession<T>(p: Process, body: () => Sleepable<T>,
   const s = new Scheduler(opts);
   const t = s.spawn(`${p.task.comm}-gpu`, body, 'user', p.task);
   s.run();
+  /* the caller continues after everything the session did (Lamport: its clock catches up) */
+  const me = current();
+  me.vtime = Math.max(me.vtime, machineTime());
   return t.result as T;
 }
 

@@ -5,6 +5,7 @@
  * does.
  */
 import type { Process } from '../include/nolibc/nolibc.js';
+import type { Sleepable } from '../../lib/sim/sched.js';
 import {
   hmm_dmirror_cmd_encode, hmm_dmirror_cmd_decode, HMM_DMIRROR_CMD_SIZE,
 } from '../../include/uapi/linux/test_hmm.js';
@@ -32,6 +33,24 @@ export class Dmirror {
     const ret = this.p.ioctl(this.fd, request, this.cmd);
     if (ret < 0) return ret;
     const out = hmm_dmirror_cmd_decode(this.p.read(this.cmd, HMM_DMIRROR_CMD_SIZE));
+    this.cpages = Number(out.cpages);
+    this.faults = Number(out.faults);
+    return 0;
+  }
+
+  /**
+   * ioctl_sys() - ioctl() as a generator, for a simulated thread of the
+   * process (Scheduler.spawn(..., p.task)): it can block and interleave
+   * with other threads. Return: 0 or -errno; cpages and faults as ioctl().
+   */
+  *ioctl_sys(request: number, addr: number, npages: number, mirror = 0): Sleepable<number> {
+    yield* this.p.sys.write(this.cmd, hmm_dmirror_cmd_encode({ addr: BigInt(addr), ptr: BigInt(mirror), npages: BigInt(npages),
+      cpages: 0n, faults: 0n }));
+    const ret = yield* this.p.sys.ioctl(this.fd, request, this.cmd);
+    if (ret < 0) return ret;
+    const raw = new Uint8Array(HMM_DMIRROR_CMD_SIZE);
+    yield* this.p.sys.read(this.cmd, raw);
+    const out = hmm_dmirror_cmd_decode(raw);
     this.cpages = Number(out.cpages);
     this.faults = Number(out.faults);
     return 0;

@@ -111,7 +111,7 @@ export function uvm_fault_buffer_write(gpu: uvm_gpu, va: number, access: number,
  */
 export function fetch_fault_buffer_entries(gpu: uvm_gpu, max: number): { faults: uvm_service_fault[]; fetched: number } {
   const fb = gpu.fault_buffer;
-  const seen = new Map<string, uvm_service_fault>();
+  const seen = new Map<number, uvm_service_fault>();
   let fetched = 0;
   while (fb.get < fb.put && fetched < max) {
     const i = fb.get % fb.capacity;
@@ -120,7 +120,7 @@ export function fetch_fault_buffer_entries(gpu: uvm_gpu, max: number): { faults:
     fb.get++;
     fetched++;
     if (ctx.cancelled) continue;
-    const key = `${ctx.id}:${fb.va[i]}`;
+    const key = ctx.id * 2 ** 36 + fb.va[i]! / 4096;     /* (context, virtual page) */
     const rep = seen.get(key);
     if (rep === undefined) seen.set(key, { va: fb.va[i]!, access: fb.access[i]!, ctx, fatal: 0 });
     else {

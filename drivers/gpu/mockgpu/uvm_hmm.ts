@@ -40,7 +40,7 @@ import {
 } from '../../../include/linux/mm.js';
 import {
   HMM_PFN_VALID, HMM_PFN_WRITE, HMM_PFN_REQ_FAULT, HMM_PFN_REQ_WRITE, HMM_RANGE_DEFAULT_TIMEOUT_NS,
-  hmm_pfn_flags, hmm_pfn_to_page, type hmm_range,
+  hmm_pfn_flags, hmm_pfn_make, hmm_pfn_to_page, type hmm_range,
 } from '../../../include/linux/hmm.js';
 import {
   MIGRATE_PFN_MIGRATE, MIGRATE_PFN_WRITE, MIGRATE_VMA_SELECT_SYSTEM, MIGRATE_VMA_SELECT_DEVICE_PRIVATE,
@@ -228,7 +228,10 @@ function* uvm_hmm_map_run(vs: uvm_va_space, run: uvm_service_fault[]): Sleepable
   const timeout = now() + HMM_RANGE_DEFAULT_TIMEOUT_NS;
   for (;;) {
     if (now() > timeout) return -EBUSY;
-    run.forEach((f, i) => { pfns[i] = HMM_PFN_REQ_FAULT | (f.access >= MOCKGPU_FAULT_ACCESS_WRITE ? HMM_PFN_REQ_WRITE : 0); });
+    pfns.fill(0);
+    for (const f of run) {
+      pfns[(f.va - start) / PAGE_SIZE] = hmm_pfn_make(0, HMM_PFN_REQ_FAULT | (f.access >= MOCKGPU_FAULT_ACCESS_WRITE ? HMM_PFN_REQ_WRITE : 0));
+    }
     range.notifier_seq = yield* mmu_interval_read_begin(range.notifier);
     const ret = yield* hmm_range_fault(range);
     if (ret === -EBUSY) { count_event('mockgpu_fault_retry'); continue; }
@@ -250,6 +253,7 @@ function* uvm_hmm_map_run(vs: uvm_va_space, run: uvm_service_fault[]): Sleepable
     }
     yield* uvm_push_end(p);
     mutex_unlock(vs.mutex);
+    for (const f of run) if (!(hmm_pfn_flags(pfns[(f.va - start) / PAGE_SIZE]!) & HMM_PFN_VALID)) f.fatal = -EFAULT;
     if (remote > 0) {
       uvm_gpu_stat_add(gpu, 'mapped_remote', remote);
       uvm_tools_record_event(UvmEventTypeMapRemote, { start, end, pages: remote });

@@ -91,6 +91,15 @@ test('shared anonymous memory stays in system memory and is mapped remotely (ape
   assert.is(mockgpu_get()!.stats[10], 0, 'no CPU fault: the data never left RAM');
 });
 
+test('an untouched shared page is faulted in for write by hmm_range_fault, then mapped remotely', () => {
+  const p = boot();
+  uvm_gpu_init();
+  const buf = p.mmap(0, 2 * PAGE_SIZE, RW, MAP_SHARED | MAP_ANONYMOUS);
+  const r = gpuRunKernel(p, { base: buf, size: 2 * PAGE_SIZE, op: MOCKGPU_OP_WRITE, value: 77, elem: PAGE_SIZE });
+  assert.equal([r.status, r.stats.mapped_remote, r.stats.faults_serviced], [0, 2, 2]);
+  assert.is(p.read32(buf + PAGE_SIZE + 4092), 77);
+});
+
 test('with migrate_to_vram off, anonymous memory is mapped remotely too', () => {
   mockgpu_params.migrate_to_vram = false;
   const p = boot();

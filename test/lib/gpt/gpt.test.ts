@@ -8,7 +8,7 @@ import * as assert from 'uvu/assert';
 import { gpt } from '../../../lib/gpt/gpt.js';
 import {
   x86_64_pgtable_format, hmm_pt_format, gpt_u32_format, gpt_format_define, gpt_format_find,
-  gpt_format_register, gpt_format_registry_reset, GPT_U32_VALID, GPT_U32_HUGE,
+  gpt_format_register, resetGptFormatRegistry, GPT_U32_VALID, GPT_U32_HUGE,
 } from '../../../lib/gpt/formats.js';
 import { GPT_NO_DIR, HMM_PTE_VALID_DMA, HMM_PTE_WRITE, HMM_PTE_DIRTY, HMM_PDE_VALID } from '../../../include/linux/gpt.js';
 import {
@@ -270,7 +270,7 @@ test('formats are found by name; a second format with a taken name is refused; r
   assert.is(gpt_format_register(mine), 0);
   assert.is(gpt_format_find('mock_gpu'), mine);
   assert.is(gpt_format_register({ ...mine }), -17);
-  gpt_format_registry_reset();
+  resetGptFormatRegistry();
   assert.is(gpt_format_find('mock_gpu'), null);
   assert.is(gpt_format_find('x86_64'), x86_64_pgtable_format);
 });

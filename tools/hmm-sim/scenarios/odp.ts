@@ -1,5 +1,5 @@
 /*
- * tools/hmm-sim/scenarios/odp.ts - `hmm-sim --scenario odp`: an RDMA NIC
+ * tools/hmm-sim/scenarios/odp.ts - `hmm-sim run odp`: an RDMA NIC
  * with on-demand paging (drivers/infiniband/), the same transfer under the
  * three ib_umem_odp designs, then the pitfalls ODP users reported, each
  * reproduced and explained in the trace (events "odp_pitfall").
@@ -24,7 +24,7 @@
  *             ibv_advise_mr first removes every timeout.
  * Each returns its outcome lines and the figures the tests check.
  */
-import type { Scenario } from '../scenarios.js';
+import { defineScenario } from '../api.js';
 import { PAGE_SIZE } from '../../../include/linux/mm.js';
 import { PROT_READ, MAP_FIXED, MADV_DONTNEED } from '../../../include/uapi/asm-generic/mman.js';
 import { ib_odp_designs, type ib_odp_design } from '../../../include/rdma/ib_verbs.js';
@@ -219,9 +219,9 @@ export function odp_designs_side_by_side(designs: readonly ib_odp_design[] = ib_
     `${rows[d].invalidations} invalidated, bytes ok ${rows[d].ok}`) };
 }
 
-export const odp_scenario: Scenario = {
+export const odp_scenario = defineScenario({
   name: 'odp',
-  summary: 'RDMA NIC with on-demand paging: the 2014, HMM v8 and mainline designs side by side, then five ODP pitfalls explained',
+  description: 'RDMA NIC with on-demand paging: the 2014, HMM v8 and mainline designs side by side, then five ODP pitfalls explained',
   run() {
     const lines = odp_designs_side_by_side().lines;
     for (const f of [odp_pitfall_rnr, odp_pitfall_readonly, odp_pitfall_fork, odp_pitfall_large_read, odp_pitfall_munmap]) {
@@ -232,4 +232,4 @@ export const odp_scenario: Scenario = {
     }
     return lines;
   },
-};
+});

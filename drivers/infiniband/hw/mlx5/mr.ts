@@ -25,7 +25,7 @@ import { PAGE_SIZE } from '../../../../include/linux/mm.js';
 import { EINVAL, EOPNOTSUPP } from '../../../../include/uapi/asm-generic/errno.js';
 import type { Sleepable } from '../../../../lib/sim/sched.js';
 import { charge } from '../../../../lib/sim/clock.js';
-import { MLX5_UMR_NS } from '../../../../lib/sim/costs.js';
+import { MLX5_UMR_NS, MLX5_CREATE_MKEY_NS } from '../../../../lib/sim/costs.js';
 import { trace_event, count_event } from '../../../../lib/sim/trace.js';
 import { gpt } from '../../../../lib/gpt/gpt.js';
 import { gpt_format_define, gpt_format_register } from '../../../../lib/gpt/formats.js';
@@ -57,6 +57,7 @@ function mr_new(dev: mlx5_ib_dev, pd: ib_pd, iova: number, length: number, acces
     odp_stats: { faults: 0, invalidations: 0, prefetch: 0 }, live: true,
   };
   dev.mkeys.set(idx, mr);
+  charge(MLX5_CREATE_MKEY_NS);
   return mr;
 }
 

@@ -9,10 +9,10 @@ import {
   odp_designs_side_by_side, odp_pitfall_rnr, odp_pitfall_readonly, odp_pitfall_fork, odp_pitfall_munmap,
   odp_pitfall_large_read, odp_scenario, odp_era_report,
 } from '../../../../tools/hmm-sim/scenarios/odp.js';
-import { scenarios } from '../../../../tools/hmm-sim/scenarios.js';
+import { scenario_lookup } from '../../../../tools/hmm-sim/registry.js';
 
 test('the odp scenario is registered with hmm-sim', () => {
-  assert.is(scenarios.odp, odp_scenario);
+  assert.is(scenario_lookup('odp'), odp_scenario);
 });
 
 test('the same WRITE, DONTNEED, WRITE moves the same bytes under the 2014, HMM v8 and mainline designs', () => {

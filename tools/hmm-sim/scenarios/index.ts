@@ -1,0 +1,21 @@
+/*
+ * tools/hmm-sim/scenarios/index.ts - every built-in scenario, one line
+ * each (`hmm-sim list` prints them by name). To add one: write
+ * scenarios/NAME.ts (export default defineScenario({...})) and add its
+ * line here.
+ */
+export { default as tour } from './tour.js';
+export { default as cow } from './cow.js';
+export { default as thp_swap } from './thp_swap.js';
+export { default as mirror } from './mirror.js';
+export { default as race_munmap } from './race_munmap.js';
+export { default as race_broken_retry } from './race_broken_retry.js';
+export { default as exclusive } from './exclusive.js';
+export { default as coherent } from './coherent.js';
+export { default as fork_device } from './fork_device.js';
+export { default as memcg_oom } from './memcg_oom.js';
+export { default as longterm_pin } from './longterm_pin.js';
+export { default as thp_migrate } from './thp_migrate.js';
+export { default as notifier_retry } from './notifier_retry.js';
+export { odp_scenario as odp } from './odp.js';
+export { gpu_scenario as gpu } from './gpu.js';
