@@ -26,7 +26,7 @@ import { EFAULT } from '../include/uapi/asm-generic/errno.js';
 import {
   SIGSEGV, SIGBUS, SIGKILL, SEGV_MAPERR, SEGV_ACCERR, BUS_ADRERR, BUS_MCEERR_AR, signal_name,
 } from '../include/uapi/asm-generic/signal.js';
-import type { Sleepable } from '../lib/sim/sched.js';
+import { yieldWaiting, type Sleepable } from '../lib/sim/sched.js';
 import { trace_event, count_event } from '../lib/sim/trace.js';
 import { ram_bytes, pfn_to_page, page_backing } from './page_alloc.js';
 import { handle_mm_fault } from './memory.js';
@@ -154,6 +154,7 @@ function* translate_or_fault(task: task_struct, addr: number, write: boolean): S
     const phys = mmu_translate(mm, addr, write);
     if (phys >= 0) return phys;
     if (tries > 16) BUG(`fault livelock at 0x${addr.toString(16)} write=${write}`);
+    if (tries > 0) yield* yieldWaiting();      /* the retry goes back through user space: a preemption point */
     const sig = yield* do_user_addr_fault(task, addr, write);
     if (sig !== 0) {
       trace_event('user_signal', { pid: task.pid, sig, addr });

@@ -42,7 +42,8 @@ import { is_device_private_page } from '../include/linux/memremap.js';
 import { GFP_HIGHUSER_MOVABLE, __GFP_ZERO } from '../include/linux/gfp.js';
 import { MMU_NOTIFY_CLEAR, MMU_NOTIFY_EXCLUSIVE, MMU_NOTIFIER_RANGE_BLOCKABLE } from '../include/linux/mmu_notifier.js';
 import { ENOMEM } from '../include/uapi/asm-generic/errno.js';
-import { cond_resched, type Sleepable } from '../lib/sim/sched.js';
+import { cond_resched, preempt_point, type Sleepable } from '../lib/sim/sched.js';
+import { race_mutations } from '../lib/sim/mutations.js';
 import { spin_lock, spin_unlock } from '../lib/locking/spinlock.js';
 import { charge } from '../lib/sim/clock.js';
 import { MINOR_FAULT_NS } from '../lib/sim/costs.js';
@@ -299,7 +300,7 @@ function* do_device_private_fault(vmf: vm_fault, entry: swp_entry_t): Sleepable<
   const mm = vmf.vma.vm_mm;
   const ptl = pte_lockptr(mm, vmf.pte);
   spin_lock(ptl);
-  if (ptep_get(mm, vmf.pte) !== vmf.orig_pte) { spin_unlock(ptl); return 0; }
+  if (!race_mutations.skip_device_private_recheck && ptep_get(mm, vmf.pte) !== vmf.orig_pte) { spin_unlock(ptl); return 0; }
   get_page(p);
   spin_unlock(ptl);
   if (!folio_trylock(p)) {             /* someone is migrating it: wait and retry the fault */
@@ -442,6 +443,7 @@ function* handle_pte_fault(vmf: vm_fault): Sleepable<number> {
   const vma = vmf.vma, mm = vma.vm_mm;
   vmf.pte = pte_offset_map(mm, vmf.address);
   vmf.orig_pte = vmf.pte >= 0 ? ptep_get(mm, vmf.pte) : 0;
+  preempt_point('handle_pte_fault: lockless read of the PTE');  /* another CPU may change it until the PTE lock */
   if (pte_none(vmf.orig_pte)) {
     return vma_is_anonymous(vma) ? yield* do_anonymous_page(vmf) : yield* do_fault(vmf);
   }

@@ -61,6 +61,7 @@ import { MMU_NOTIFY_MIGRATE, MMU_NOTIFIER_RANGE_BLOCKABLE, type mmu_notifier_ran
 import { GFP_USER, __GFP_NOWARN } from '../include/linux/gfp.js';
 import { EINVAL, EBUSY } from '../include/uapi/asm-generic/errno.js';
 import { cond_resched, type Sleepable } from '../lib/sim/sched.js';
+import { race_mutations } from '../lib/sim/mutations.js';
 import { spin_lock, spin_unlock } from '../lib/locking/spinlock.js';
 import { count_event, trace_event, trace_event_begin } from '../lib/sim/trace.js';
 import {
@@ -276,8 +277,10 @@ function* migrate_vma_collect(m: migrate_vma): Sleepable {
   const range: mmu_notifier_range = mmu_notifier_range_init_owner(MMU_NOTIFY_MIGRATE, MMU_NOTIFIER_RANGE_BLOCKABLE,
     m.vma.vm_mm, m.start, m.end, m.pgmap_owner);
   yield* mmu_notifier_invalidate_range_start(range);
+  const broken = race_mutations.end_invalidation_before_walk;     /* TEST ONLY: lib/sim/mutations.ts */
+  if (broken) yield* mmu_notifier_invalidate_range_end(range);
   yield* walk_page_range(m.vma.vm_mm, m.start, m.end, migrate_vma_walk_ops, m);
-  yield* mmu_notifier_invalidate_range_end(range);
+  if (!broken) yield* mmu_notifier_invalidate_range_end(range);
   m.end = m.start + m.npages * PAGE_SIZE;
 }
 

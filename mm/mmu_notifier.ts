@@ -19,7 +19,7 @@ import { EAGAIN, EINVAL } from '../include/uapi/asm-generic/errno.js';
 import { interval_tree } from '../lib/interval_tree.js';
 import { spinlock_t, spin_lock, spin_unlock } from '../lib/locking/spinlock.js';
 import { wait_queue_head, wait_event, wake_up_all } from '../lib/locking/wait.js';
-import type { Sleepable } from '../lib/sim/sched.js';
+import { preempt_point, type Sleepable } from '../lib/sim/sched.js';
 import { trace_event, count_event } from '../lib/sim/trace.js';
 import { mmap_write_lock, mmap_write_unlock, mmap_assert_write_locked } from './mmap_lock.js';
 import { BUG } from '../include/asm-generic/bug.js';
@@ -384,6 +384,7 @@ export function mmu_interval_check_retry(sub: mmu_interval_notifier, seq: number
 export function mmu_interval_set_seq(sub: mmu_interval_notifier, cur_seq: number): void {
   sub.invalidate_seq = cur_seq;
   trace_event('mmu_interval_set_seq', { start: sub.start, seq: cur_seq });
+  preempt_point('mmu_interval_set_seq');
 }
 
 /** mmu_notifier_subscriptions_of() - the per-mm state, for tests and dumps. */

@@ -25,6 +25,7 @@ import { MAX_RECLAIM_RETRIES } from '../include/linux/swap.js';
 import { charge } from '../lib/sim/clock.js';
 import { PAGE_ZERO_NS } from '../lib/sim/costs.js';
 import { count_event } from '../lib/sim/trace.js';
+import { preempt_point } from '../lib/sim/sched.js';
 import { BUG } from '../include/asm-generic/bug.js';
 import { try_to_free_pages, wakeup_kswapd } from './vmscan.js';
 import { free_zone_device_folio } from './memremap.js';
@@ -335,7 +336,7 @@ export function get_page_unless_zero(p: page): boolean {
 export function put_page(p: page): void {
   const h = p.compound_head;
   if (h._refcount <= 0) BUG(`put_page underflow pfn ${p.pfn}`);
-  if (--h._refcount > 0) return;
+  if (--h._refcount > 0) { preempt_point('put_page'); return; }
   if (h === mem.zero_page) BUG('zero page refcount dropped to 0');
   __folio_put(h);
 }

@@ -25,6 +25,7 @@ import { GPT_NO_DIR } from '../include/linux/gpt.js';
 import { x86_64_pgtable_format } from '../lib/gpt/formats.js';
 import { spinlock_t, spin_lock, spin_unlock } from '../lib/locking/spinlock.js';
 import { charge } from '../lib/sim/clock.js';
+import { preempt_point } from '../lib/sim/sched.js';
 import { TLB_FLUSH_PAGE_NS } from '../lib/sim/costs.js';
 import { count_event } from '../lib/sim/trace.js';
 
@@ -114,6 +115,7 @@ export function ptep_get(mm: mm_struct, ptep: number): pte_t {
 /** set_pte_at() - install a PTE value. Caller holds the PTE lock. */
 export function set_pte_at(mm: mm_struct, _addr: number, ptep: number, pte: pte_t): void {
   mm.pgd.set(ptep, pte);
+  preempt_point('set_pte_at');
 }
 
 /** ptep_get_and_clear() - read and clear a PTE. Caller holds the PTE lock. */

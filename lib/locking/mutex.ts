@@ -15,7 +15,7 @@
  * Nothing is charged to the clock; a waiter's clock catches up with the
  * unlocker's at hand-off (wake_up_process()).
  */
-import { current, might_sleep, schedule, wake_up_process, type Sleepable, type Thread } from '../sim/sched.js';
+import { current, might_sleep, schedule, wake_up_process, preempt_point, type Sleepable, type Thread } from '../sim/sched.js';
 import { DeadlockError, KernelBugError } from '../sim/errors.js';
 import { lock_acquire, lock_release } from './lockdep.js';
 import type {} from '../../include/linux/mutex_types.js';   /* the declaration completed below */
@@ -104,11 +104,12 @@ export function mutex_unlock(m: mutex): void {
   const w = m.wait_list.shift();
   if (w === undefined) {
     m.owner = null;
-    return;
+  } else {
+    m.owner = w;
+    lock_acquire(m, w);
+    wake_up_process(w);
   }
-  m.owner = w;
-  lock_acquire(m, w);
-  wake_up_process(w);
+  preempt_point('mutex_unlock', m.name);
 }
 
 /**

@@ -18,7 +18,7 @@
  * that waits for an rwsem it already holds (e.g. down_read() twice with a
  * writer queued in between) is reported as a self-deadlock at once.
  */
-import { current, might_sleep, schedule, wake_up_process, type Sleepable, type Thread } from '../sim/sched.js';
+import { current, might_sleep, schedule, wake_up_process, preempt_point, type Sleepable, type Thread } from '../sim/sched.js';
 import { DeadlockError, KernelBugError } from '../sim/errors.js';
 import { lock_acquire, lock_release } from './lockdep.js';
 import type {} from '../../include/linux/rwsem.js';   /* the declaration completed below */
@@ -144,6 +144,7 @@ export function up_read(s: rw_semaphore): void {
   s.readers--;
   lock_release(s, t);
   if (s.readers === 0) rwsem_wake(s);
+  preempt_point('up_read', s.name);
 }
 
 /**
@@ -203,6 +204,7 @@ export function up_write(s: rw_semaphore): void {
   s.writer = null;
   lock_release(s, t);
   rwsem_wake(s);
+  preempt_point('up_write', s.name);
 }
 
 /**

@@ -12,7 +12,7 @@
  * the same lock here (there are no interrupts) and exist for the names.
  * Nothing is charged to the clock.
  */
-import { current, type Thread } from '../sim/sched.js';
+import { current, preempt_point, type Thread } from '../sim/sched.js';
 import { KernelBugError } from '../sim/errors.js';
 import { lock_acquire, lock_release } from './lockdep.js';
 import type {} from '../../include/linux/spinlock_types.js';   /* the declaration completed below */
@@ -73,6 +73,7 @@ export function spin_unlock(l: spinlock_t): void {
   lock_release(l, t);
   l.owner = null;
   t.preempt_count--;
+  if (t.preempt_count === 0) preempt_point('spin_unlock', l.name);
 }
 
 /** spin_lock_irq()/spin_unlock_irq(): spin_lock() without interrupts to mask. */

@@ -180,7 +180,7 @@ export let GPU_FAULT_INTERRUPT_NS = 5_000;
 /** Reading one fault-buffer entry from the HW ring (an uncached PCIe read): 100 ns. ASSUMPTION. */
 export let GPU_FAULT_FETCH_NS = 100;
 
-/* ---- RDMA NIC and ODP (drivers/infiniband; issue 14) ---- */
+/* ---- RDMA NIC and ODP (drivers/infiniband) ---- */
 
 /**
  * One-way wire + NIC pipeline latency of a packet between two ports of

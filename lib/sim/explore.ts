@@ -21,6 +21,7 @@ export interface ExploreOptions {
   preemptionBound?: number;  /* at most this many preemptions per run (default Infinity) */
   maxSteps?: number;         /* per-run step budget passed to the Scheduler */
   check?: (s: Scheduler) => void;  /* invariant checked after each run; throws on failure */
+  preemptPoints?: boolean;   /* also choose at preempt_point() sites (lock releases, PTE stores, ...) */
 }
 
 export interface ExploreResult {
@@ -49,7 +50,8 @@ export function explore(scenario: (s: Scheduler) => void, opts: ExploreOptions =
   let prefix: number[] = [];
   let runs = 0;
   while (runs < maxRuns) {
-    const s = new Scheduler({ mode: 'enumerate', choices: prefix, ...(opts.maxSteps !== undefined ? { maxSteps: opts.maxSteps } : {}) });
+    const s = new Scheduler({ mode: 'enumerate', choices: prefix, preemptPoints: opts.preemptPoints ?? false,
+      ...(opts.maxSteps !== undefined ? { maxSteps: opts.maxSteps } : {}) });
     runs++;
     try {
       scenario(s);

@@ -85,6 +85,8 @@ let cur: Thread = boot;
 let active: Scheduler | null = null;     /* the scheduler inside run(), if any */
 let lastSched: Scheduler | null = null;
 let syncDepth = 0;                       /* nesting of runSync() */
+let nested = 0;                          /* a thread is running at another's preemption point */
+let waiting = false;                     /* the last yield was yieldWaiting(): the thread needs another to go on */
 let retiredMax = 0;                      /* max vtime of schedulers replaced */
 
 /** The deterministic scheduler of one simulated machine. */
@@ -96,6 +98,8 @@ export class Scheduler {
   choicePreempts: boolean[] = []; /* was the point a preemption (choice > 0 preempts)? */
   switches: string[] = [];        /* names of threads in the order they got the CPU (not in run-to-completion) */
   steps = 0;                      /* scheduling steps taken by run() */
+  readonly preemptPoints: boolean;/* preempt_point() is a choice point (random and enumerate modes) */
+  pointSteps = 0;                 /* steps run by other threads at preemption points */
   ran = false;                    /* run() was called */
   /** @internal */ runq: Thread[] = [];
   /** @internal */ timers: Thread[] = [];
@@ -104,8 +108,9 @@ export class Scheduler {
   private readonly forced: readonly number[];
   private nextId = 1;
 
-  constructor(opts: { mode?: SchedMode; seed?: number; maxSteps?: number; choices?: number[] } = {}) {
+  constructor(opts: { mode?: SchedMode; seed?: number; maxSteps?: number; choices?: number[]; preemptPoints?: boolean } = {}) {
     this.mode = opts.mode ?? 'run-to-completion';
+    this.preemptPoints = (opts.preemptPoints ?? false) && this.mode !== 'run-to-completion';
     this.rng = new Rng(opts.seed ?? 1);
     this.maxSteps = opts.maxSteps ?? 10_000_000;
     this.forced = opts.choices ?? [];
@@ -167,7 +172,7 @@ export class Scheduler {
         t.state = 'done';
         t.error = e;
         if (e instanceof KernelBugError) e.blame(t);
-        throw e instanceof DeadlockError || e instanceof KernelBugError ? e : new SimThreadError(t, e);
+        throw e instanceof DeadlockError || e instanceof KernelBugError || e instanceof SimThreadError ? e : new SimThreadError(t, e);
       }
       if (r.done) {
         t.state = 'done';
@@ -234,6 +239,60 @@ export class Scheduler {
       if (x.vtime < d) x.vtime = d;
       x.timedOut = true;
     }
+  }
+
+  /**
+   * @internal concurrentStep() - at preemption point @site of the running
+   * thread @t: a choice point between going on (choice 0) and letting
+   * another runnable thread run right here, one step (up to its next
+   * yield) or until it blocks or ends, as another CPU would while @t is
+   * stalled between two non-sleeping steps. The other thread runs nested on @t's stack; it cannot reach a
+   * spinlock @t holds because @t holds none (preempt_count is 0 here).
+   */
+  concurrentStep(t: Thread, site: string): void {
+    const rq = this.runq;
+    if (rq.length === 0) return;
+    const others = rq.length > 1 ? rq.slice().sort((a, b) => a.id - b.id) : rq.slice();
+    /* 0: go on; 1..n: thread i-1 runs one step; n+1..2n: it runs until it blocks or ends */
+    const i = this.choose(2 * others.length + 1, true);
+    if (i === 0) return;
+    const b = others[(i - 1) % others.length]!;
+    const toEnd = i > others.length;
+    rq.splice(rq.indexOf(b), 1);
+    this.switches.push(`${b.name}@${site}${toEnd ? '*' : ''}`, t.name);
+    do {
+      if (++this.steps > this.maxSteps) throw new Error(`scheduler: more than ${this.maxSteps} steps (livelock?)`);
+      this.pointSteps++;
+    } while (this.nestedStep(t, b) && toEnd);
+    if (b.state === 'runnable') rq.push(b);
+  }
+
+  /* one step of @b on @t's stack; true while @b stays runnable */
+  private nestedStep(t: Thread, b: Thread): boolean {
+    let r: IteratorResult<SchedEvent, unknown>;
+    nested++;
+    cur = b;
+    waiting = false;
+    try {
+      if (b.gen === null) b.gen = b.body!();
+      r = b.gen.next();
+    } catch (e) {
+      b.state = 'done';
+      b.error = e;
+      if (e instanceof KernelBugError) e.blame(b);
+      throw e instanceof DeadlockError || e instanceof KernelBugError || e instanceof SimThreadError ? e : new SimThreadError(b, e);
+    } finally {
+      cur = t;
+      nested--;
+    }
+    if (r.done) {
+      b.state = 'done';
+      b.result = r.value;
+      checkExit(b);
+      return false;
+    }
+    if (b.preempt_count !== 0) throw atomicBug(b);
+    return b.state === 'runnable' && !waiting;   /* a thread waiting for @t to go on hands the CPU back */
   }
 
   /** @internal Are there threads a preemption point could switch to? */
@@ -350,8 +409,32 @@ export function* cond_resched(): Sleepable {
   const t = cur;
   if (t.preempt_count !== 0) throw atomicBug(t);
   const s = active;
-  if (s === null || s.mode === 'run-to-completion' || syncDepth !== 0 || !s.wantsPreempt()) return;
+  /* at another thread's preemption point, that thread is waiting to go on: always hand it back */
+  if (s === null || s.mode === 'run-to-completion' || syncDepth !== 0 || (!s.wantsPreempt() && nested === 0)) return;
   yield PREEMPT;
+}
+
+/**
+ * preempt_point() - a place where Linux may switch threads or where
+ * another CPU may run between two non-sleeping steps: a lock release, a
+ * PTE store, a refcount change, a sequence-count write.
+ * @site: what happens here, for the schedule trace ("mutex_unlock").
+ * @what: the object (a lock's name), appended to @site in the trace.
+ *
+ * Free unless the running scheduler was made with preemptPoints (random
+ * and enumerate modes): then, in preemptible context (no spinlock held,
+ * not under runSync(), not itself running at another thread's point), it
+ * is a choice point at which another runnable thread may run one step
+ * (Scheduler.concurrentStep). It never yields, so plain (non-generator)
+ * code can call it.
+ * Context: any; does nothing in atomic context.
+ */
+export function preempt_point(site: string, what = ''): void {
+  const s = active;
+  if (s === null || !s.preemptPoints || syncDepth !== 0 || nested !== 0) return;
+  const t = cur;
+  if (t.preempt_count !== 0 || t.sched !== s) return;
+  s.concurrentStep(t, what === '' ? site : `${site} ${what}`);
 }
 
 /**
@@ -366,6 +449,19 @@ export function* sched_yield(): Sleepable {
   if (t.preempt_count !== 0) throw atomicBug(t);
   if (active === null || syncDepth !== 0) return;
   yield PREEMPT;
+}
+
+/**
+ * yieldWaiting() - a preemption point for a thread that cannot make
+ * progress until another does (a fault retried because someone else
+ * holds the page). Like cond_resched(); in addition, a thread running at
+ * another's preemption point hands the CPU back here instead of spinning
+ * while that thread is stalled.
+ * Context: process context; may yield.
+ */
+export function* yieldWaiting(): Sleepable {
+  waiting = true;
+  yield* cond_resched();
 }
 
 /**
@@ -456,5 +552,6 @@ export function resetScheduler(): void {
   cur = boot;
   lastSched = null;
   syncDepth = 0;
+  nested = 0;
   retiredMax = 0;
 }

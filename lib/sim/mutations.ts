@@ -1,0 +1,25 @@
+/*
+ * lib/sim/mutations.ts - TEST ONLY: deliberately broken variants of two
+ * core-mm orderings, so that the race explorer's tests can show that the
+ * preemption-point mode (lib/sim/sched.ts, preempt_point()) catches them
+ * (test/lib/sim/preempt_point.test.ts). No Linux twin.
+ *
+ * Each knob names the step it breaks; every one is false on a real
+ * machine, and resetRaceMutations() puts them back. The third mutation
+ * (a driver recording its new sequence number after releasing its lock)
+ * needs no knob: the test installs a broken notifier callback.
+ */
+
+/** The broken variants; all false unless a test turns one on. */
+export const race_mutations = {
+  /* migrate_vma_collect(): end the MMU_NOTIFY_MIGRATE invalidation BEFORE walking the range (mm/migrate_device.ts) */
+  end_invalidation_before_walk: false,
+  /* do_device_private_fault(): skip the recheck of the saved PTE under the PTE lock (mm/memory.ts) */
+  skip_device_private_recheck: false,
+};
+
+/** resetRaceMutations() - every knob back to false. */
+export function resetRaceMutations(): void {
+  race_mutations.end_invalidation_before_walk = false;
+  race_mutations.skip_device_private_recheck = false;
+}

@@ -1,0 +1,159 @@
+/*
+ * tools/testing/fuzz/invariants.ts - machine invariants the fuzzer checks
+ * between operations and at the end of a sequence.
+ *
+ *  - device coherence: every entry of a dmirror's device page table names
+ *    the page the CPU page table maps at that address (present PTE or PMD,
+ *    device-private or device-exclusive entry); a WRITE entry needs a VMA
+ *    with VM_WRITE and a page no other mapping shares (no page is both
+ *    device-writable and reachable by another process's CPU);
+ *  - device pages in use equal live device entries: for each dmirror
+ *    device, pages handed out minus pages returned equals the distinct
+ *    device pages the CPU page tables of live processes reference;
+ *  - after every process exited: the RAM frames free at boot are free
+ *    again, every swap slot is free, no dmirror device page and no
+ *    hmm_dummy device page is in use.
+ * A broken invariant throws a Divergence (machine.ts).
+ */
+import { PAGE_SIZE, VM_WRITE, page_mapcount } from '../../../include/linux/mm.js';
+import { PMD_LEVEL } from '../../../include/linux/pgtable.js';
+import { pte_present, pte_pfn, pte_write, pmd_present } from '../../../include/linux/pgtable.js';
+import {
+  pte_to_swp_entry, non_swap_entry, is_device_private_entry, is_device_exclusive_entry, swp_offset,
+  is_writable_device_private_entry,
+} from '../../../include/linux/swapops.js';
+import type { mm_struct } from '../../../include/linux/mm_types.js';
+import { pte_offset_map, ptep_get } from '../../../mm/pgtable.js';
+import { vma_lookup } from '../../../mm/vma.js';
+import { nr_free_pages, pfn_to_page, is_zero_pfn } from '../../../mm/page_alloc.js';
+import { get_nr_swap_pages, total_swap_pages } from '../../../mm/swapfile.js';
+import { dmirror_device_get, type dmirror } from '../../../lib/test_hmm.js';
+import { DPT_XA_TAG_WRITE, dmirror_page_to_device, BACKING_PAGE } from '../../../lib/test_hmm_devmem.js';
+import { hmm_dummy_device_of } from '../../../drivers/char/hmm_dummy.js';
+import { is_device_private_page, is_device_coherent_page } from '../../../include/linux/memremap.js';
+import { get_counter } from '../../../lib/sim/trace.js';
+import { THP_ZERO_PAGE_ALLOC } from '../../../include/linux/huge_mm.js';
+import { Divergence, type FuzzWorld } from './machine.js';
+import { ARENA, ARENA_PAGES } from './model.js';
+
+const PMD_PAGES = 512;
+
+/** What the CPU page table holds at one address. */
+interface CpuView { pfn: number; writable: boolean; kind: 'present' | 'device' | 'exclusive' | 'other' | 'none' }
+
+/** cpuView() - decode the CPU's translation of @addr in @mm (PMD leaf or PTE). */
+export function cpuView(mm: mm_struct, addr: number): CpuView {
+  const pmdp = mm.pgd.lookup(addr, PMD_LEVEL);
+  if (pmdp >= 0) {
+    const pmd = mm.pgd.load(pmdp);
+    const idx = Math.floor((addr % (PMD_PAGES * PAGE_SIZE)) / PAGE_SIZE);
+    if (pmd !== 0 && pmd_present(pmd) && (pmd & 0x80)) return { pfn: pte_pfn(pmd) + idx, writable: pte_write(pmd), kind: 'present' };
+    if (pmd !== 0 && !pmd_present(pmd)) return decodeSwap(pmd, idx);
+  }
+  const ptep = pte_offset_map(mm, addr);
+  if (ptep < 0) return { pfn: -1, writable: false, kind: 'none' };
+  const pte = ptep_get(mm, ptep);
+  if (pte === 0) return { pfn: -1, writable: false, kind: 'none' };
+  if (pte_present(pte)) return { pfn: pte_pfn(pte), writable: pte_write(pte), kind: 'present' };
+  return decodeSwap(pte, 0);
+}
+
+function decodeSwap(pte: number, idx: number): CpuView {
+  const e = pte_to_swp_entry(pte);
+  if (!non_swap_entry(e)) return { pfn: -1, writable: false, kind: 'other' };
+  if (is_device_private_entry(e)) return { pfn: swp_offset(e) + idx, writable: is_writable_device_private_entry(e), kind: 'device' };
+  if (is_device_exclusive_entry(e)) return { pfn: swp_offset(e) + idx, writable: true, kind: 'exclusive' };
+  return { pfn: -1, writable: false, kind: 'other' };
+}
+
+/* the dmirror behind fd @fd of @w's slot @s */
+function dmirrorOf(w: FuzzWorld, s: number): dmirror | null {
+  const sl = w.slots[s];
+  if (sl === null || sl.dm === null) return null;
+  return (sl.p.task.files.get(sl.dm.fd)?.private_data ?? null) as dmirror | null;
+}
+
+/** checkCoherence() - every device page table entry names the CPU's page. */
+export function checkCoherence(w: FuzzWorld): void {
+  for (let s = 0; s < w.slots.length; s++) {
+    const d = dmirrorOf(w, s), sl = w.slots[s];
+    if (d === null || sl === null) continue;
+    const mm = sl.p.mm;
+    for (const [vpn, e] of d.pt) {
+      const addr = vpn * PAGE_SIZE;
+      const cpu = cpuView(mm, addr);
+      /* a migrated page is recorded by the RAM page backing it (BACKING_PAGE), as in lib/test_hmm.c */
+      const backing = cpu.kind === 'device' ? BACKING_PAGE(pfn_to_page(cpu.pfn))?.pfn : -1;
+      if (cpu.pfn !== e.page.pfn && backing !== e.page.pfn)
+        throw new Divergence(`coherence: dmirror${d.mdevice.minor} maps 0x${addr.toString(16)} to pfn ${e.page.pfn}, the CPU to ${cpu.kind} pfn ${cpu.pfn}`);
+      if (e.tag !== DPT_XA_TAG_WRITE || is_zero_pfn(e.page.pfn)) continue;
+      const vma = vma_lookup(mm, addr);
+      if (vma === null || !(vma.vm_flags & VM_WRITE))
+        throw new Divergence(`coherence: dmirror${d.mdevice.minor} may write 0x${addr.toString(16)}, whose VMA is not writable`);
+      if (cpu.kind === 'present' && page_mapcount(pfn_to_page(cpu.pfn)) > 1)
+        throw new Divergence(`coherence: dmirror${d.mdevice.minor} may write 0x${addr.toString(16)}, a page shared copy-on-write (mapcount ${page_mapcount(pfn_to_page(cpu.pfn))})`);
+    }
+  }
+}
+
+/** checkDevicePages() - pages in use of each dmirror device equal the pages live page tables reference. */
+export function checkDevicePages(w: FuzzWorld): void {
+  const seen = new Map<number, Set<number>>();
+  for (const sl of w.slots) {
+    if (sl === null) continue;
+    for (let i = 0; i < ARENA_PAGES; i++) {
+      const cpu = cpuView(sl.p.mm, ARENA + i * PAGE_SIZE);
+      if (cpu.pfn < 0 || cpu.kind === 'other') continue;
+      const pg = pfn_to_page(cpu.pfn);
+      if (!is_device_private_page(pg) && !is_device_coherent_page(pg)) continue;
+      const dev = dmirror_page_to_device(pg);
+      if (dev === null) continue;
+      if (!seen.has(dev.minor)) seen.set(dev.minor, new Set());
+      seen.get(dev.minor)!.add(cpu.pfn);
+    }
+  }
+  for (let minor = 0; minor < 4; minor++) {
+    const inUse = devicePagesInUse(minor), live = seen.get(minor)?.size ?? 0;
+    if (inUse !== live) throw new Divergence(`device pages: dmirror${minor} has ${inUse} pages in use, live page tables reference ${live}`);
+  }
+}
+
+/*
+ * devicePagesInUse() - pages of dmirror device @minor's chunks with a
+ * reference. Not calloc - cfree: a page freed while its chunk is being
+ * removed (HMM_DMIRROR_RELEASE) is not counted back, as in lib/test_hmm.c.
+ */
+export function devicePagesInUse(minor: number): number {
+  const dev = dmirror_device_get(minor);
+  if (dev === null || dev.devmem_chunks === null) return 0;
+  let n = 0;
+  for (let c = 0; c < dev.devmem_count; c++) {
+    const pm = dev.devmem_chunks[c].pagemap;
+    for (let i = 0; i < (pm.nr_pages ?? 0); i++) {
+      const pg = pfn_to_page(pm.start_pfn! + i);
+      if (pg.compound_head._refcount > 0) n++;
+    }
+  }
+  return n;
+}
+
+/** Machine counters at boot, for the leak check at the end. */
+export interface Baseline { free: number }
+
+export function baseline(): Baseline { return { free: nr_free_pages() }; }
+
+/** checkTeardown() - after every process exited, everything came back. */
+export function checkTeardown(b: Baseline): void {
+  if (get_nr_swap_pages() !== total_swap_pages())
+    throw new Divergence(`teardown: ${total_swap_pages() - get_nr_swap_pages()} swap slots still in use`);
+  for (let minor = 0; minor < 4; minor++) {
+    const n = devicePagesInUse(minor);
+    if (n !== 0) throw new Divergence(`teardown: dmirror${minor} has ${n} device pages in use`);
+  }
+  for (let d = 0; d < 2; d++)
+    if (hmm_dummy_device_of(d).rmem_used !== 0)
+      throw new Divergence(`teardown: hmm_dummy device ${d} has ${hmm_dummy_device_of(d).rmem_used} device pages in use`);
+  /* the huge zero page stays until the next boot (mm/huge_memory.ts), as Linux keeps it until its shrinker runs */
+  const kept = get_counter(THP_ZERO_PAGE_ALLOC) > 0 ? 512 : 0;
+  if (nr_free_pages() + kept !== b.free) throw new Divergence(`teardown: ${b.free - nr_free_pages() - kept} RAM frames not freed`);
+}

@@ -1,0 +1,102 @@
+/*
+ * tools/testing/fuzz/main.ts - `npm run fuzz`: the differential fuzzer's
+ * command line.
+ *
+ *   npm run fuzz -- [--seed S] [--seeds N] [--ops N] [--budget-seconds T]
+ *                   [--keep i,j,k] [--no-shrink] [--fail-alloc W] [--continue]
+ *                   [--without kind,kind]
+ *
+ * Runs seeds S, S+1, ... (N of them, or until T seconds have passed), each
+ * a sequence of --ops operations (default 500) on a freshly booted machine
+ * (run.ts). At the first divergence it shrinks the sequence to a minimal
+ * one, prints it with the command that replays it, and exits 1. --keep
+ * replays only the listed operations of seed S (what the shrinker prints).
+ * --without never draws the operation kinds named (a run around an open
+ * bug; the replay command repeats it). --continue goes on after a divergence (a long run while known bugs are
+ * open): each new kind of divergence (run.ts signature()) is shrunk once
+ * and printed with its replay command, then only counted.
+ * The last line is the figure: operations, seeds, seconds, divergences.
+ */
+import { runSeed, runRecorded, shrink, describe, signature, type FuzzOptions } from './run.js';
+import { fmtOp, type OpKind } from './ops.js';
+
+interface Args {
+  seed: number; seeds: number; ops: number; budget: number; keep: number[] | null; shrink: boolean; failAlloc: number;
+  cont: boolean; without: OpKind[];
+}
+
+function parse(argv: string[]): Args {
+  const a: Args = { seed: 1, seeds: 1, ops: 500, budget: Infinity, keep: null, shrink: true, failAlloc: 0, cont: false, without: [] };
+  let seedsGiven = false;
+  for (let i = 0; i < argv.length; i++) {
+    const v = argv[i + 1];
+    switch (argv[i]) {
+      case '--seed': a.seed = Number(v); i++; break;
+      case '--seeds': a.seeds = Number(v); seedsGiven = true; i++; break;
+      case '--ops': a.ops = Number(v); i++; break;
+      case '--budget-seconds': a.budget = Number(v); i++; break;
+      case '--keep': a.keep = v.split(',').map(Number); i++; break;
+      case '--no-shrink': a.shrink = false; break;
+      case '--continue': a.cont = true; break;
+      case '--without': a.without = v.split(',') as OpKind[]; i++; break;
+      case '--fail-alloc': a.failAlloc = Number(v); i++; break;
+      default: throw new Error(`fuzz: unknown argument ${argv[i]}`);
+    }
+  }
+  if (!seedsGiven && a.budget !== Infinity) a.seeds = Infinity;
+  return a;
+}
+
+function replayCommand(a: Args, keep: number[] | null): string {
+  const fa = (a.failAlloc ? ` --fail-alloc ${a.failAlloc}` : '') + (a.without.length ? ` --without ${a.without.join(',')}` : '');
+  return `npm run fuzz -- --seed ${a.seed} --ops ${a.ops}${fa}${keep ? ` --keep ${keep.join(',')}` : ''}`;
+}
+
+function main(): number {
+  const a = parse(process.argv.slice(2));
+  const o: FuzzOptions = { failAlloc: a.failAlloc, without: a.without };
+  const t0 = Date.now();
+  if (a.keep !== null) {
+    const full = runSeed(a.seed, a.ops, o);
+    const r = runRecorded(a.keep.map((j) => full.ops[j]), o);
+    for (const j of a.keep) console.log(`  #${j} ${fmtOp(full.ops[j])}`);
+    console.log(r.failure === null ? 'replay: no divergence' : `replay: DIVERGENCE ${r.failure}`);
+    return r.failure === null ? 0 : 1;
+  }
+  let total = 0, seeds = 0, diverged = 0;
+  const kinds = new Map<string, number>();
+  const first = a.seed;
+  for (let s = first; s < first + a.seeds && (Date.now() - t0) / 1000 < a.budget; s++) {
+    const r = runSeed(s, a.ops, o);
+    seeds++;
+    if (r.failure === null) { total += r.executed; continue; }
+    diverged++;
+    const sig = signature(r.failure);
+    const seen = kinds.get(sig) ?? 0;
+    kinds.set(sig, seen + 1);
+    if (seen > 0) continue;
+    console.log(`seed ${s}: DIVERGENCE after ${r.failedAt} operations: ${r.failure}`);
+    if (a.shrink) {
+      const m = shrink(r, o);
+      console.log(`minimal sequence (${m.keep.length} operations): ${m.failure}`);
+      for (const line of describe(r.ops, m.keep)) console.log(line);
+      console.log(`replay: ${replayCommand({ ...a, seed: s }, m.keep)}`);
+    } else {
+      console.log(`replay: ${replayCommand({ ...a, seed: s }, null)}`);
+    }
+    if (!a.cont) {
+      console.log(`fuzz: ${total} operations, ${seeds} seeds, ${((Date.now() - t0) / 1000).toFixed(1)} s, 1 divergence`);
+      return 1;
+    }
+  }
+  for (const [sig, n] of kinds) console.log(`  ${n} seed(s): ${sig}`);
+  const secs = ((Date.now() - t0) / 1000).toFixed(1);
+  if (diverged > 0) {
+    console.log(`fuzz: ${total} operations in ${seeds - diverged} clean seeds of ${seeds} (${first}..${first + seeds - 1}), ${secs} s, ${diverged} divergences of ${kinds.size} kinds`);
+    return 1;
+  }
+  console.log(`fuzz: ${total} operations, ${seeds} seeds (${first}..${first + seeds - 1}), ${secs} s, 0 divergences`);
+  return 0;
+}
+
+process.exitCode = main();
