@@ -82,6 +82,17 @@ function copy_present_page(dst: vm_area_struct, addr: number, dst_ptep: number, 
   return 0;
 }
 
+/**
+ * fork_params - a teaching switch, off by default.
+ * @share_dma_pinned: copy_present_pte() shares a DMA-pinned anonymous page
+ *   with the child like any other page, as Linux did before 5.9 (the
+ *   commit "mm: Do early cow for pinned pages during fork() for ptes"):
+ *   the parent's next write then breaks COW away from the page the device
+ *   keeps using, the RDMA fork problem (tools/hmm-sim/scenarios/odp.ts,
+ *   pitfall "fork"). Callers set it and restore it.
+ */
+export const fork_params = { share_dma_pinned: false };
+
 /* copy_present_pte() - share one present entry with the child. Return 0 or -ENOMEM. */
 function copy_present_pte(dst: vm_area_struct, src: vm_area_struct, dst_ptep: number, src_ptep: number,
                           addr: number, pte: pte_t): number {
@@ -89,7 +100,7 @@ function copy_present_pte(dst: vm_area_struct, src: vm_area_struct, dst_ptep: nu
   const p = vm_normal_page(src, addr, pte);
   if (p !== null) {
     if (folio_test_anon(p)) {
-      if (PageAnonExclusive(p) && folio_maybe_dma_pinned(p)) return copy_present_page(dst, addr, dst_ptep, p);
+      if (PageAnonExclusive(p) && folio_maybe_dma_pinned(p) && !fork_params.share_dma_pinned) return copy_present_page(dst, addr, dst_ptep, p);
       get_page(p);
       ClearPageAnonExclusive(p);
       folio_add_anon_rmap_pte(p, dst, addr, false);

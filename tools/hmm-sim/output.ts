@@ -73,6 +73,12 @@ export function print_run(name: string, description: string, outcome: string[], 
   for (const [k, v] of all.filter((e) => !isFault(e))) out(`    ${k.padEnd(34)} ${v}`);
   const st = page_alloc_stats();
   out(`  pages allocated ${st.pgalloc}, freed ${st.pgfree}, failed allocations ${st.alloc_fail}`);
+  const rs = run_stats_of(name);
+  out(`  /proc/vmstat: ${Object.entries(rs.vmstat).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+  for (const [dev, d] of Object.entries(rs.devices)) {
+    out(`  ${dev}: ioctls ${Object.entries(d.ioctls).map(([c, n]) => `${c} ${n}`).join(', ')}; ` +
+      `pages ${d.cpages}, device faults ${d.faults}, errors ${d.errors}`);
+  }
   out(`  simulated time ${formatNs(machineTime())}`);
   out('#');
 }

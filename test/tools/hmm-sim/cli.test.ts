@@ -106,6 +106,9 @@ t('--set changes the machine: RAM size shows in the page counts, a cost constant
   const small = hmm('run', 'mirror', '--no-trace', '--set', 'ram=8M');
   assert.is(small.rc, 0, small.err);
   assert.match(small.out, /device data intact: true/);
+  assert.match(small.out, /\n {2}\/proc\/vmstat: pgfault 49, /, 'the summary under /proc/vmstat names');
+  assert.match(small.out, /\n {2}hmm_dmirror0: ioctls READ 2, MIGRATE_TO_DEV 1, SNAPSHOT 1; pages 64, device faults 2, errors 0\n/,
+    'and per device');
   const time = (s: string) => s.match(/simulated time ([\d.]+)/)![1]!;
   const base = hmm('run', 'cow', '--no-trace');
   const slow = hmm('run', 'cow', '--no-trace', '--set', 'minor_fault_ns=1000000');

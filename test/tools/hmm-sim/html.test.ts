@@ -97,6 +97,18 @@ t('the Chrome trace-event export parses: slices nest per thread, instants and co
   assert.ok(j.traceEvents.some((e) => e.ph === 'M' && e.name === 'thread_name' && e.args?.name === 'app-1 [000]'));
 });
 
+t('a scenario that boots several machines (explore, then replay) reports only the last one, as its text trace does', () => {
+  const file = join(dir, 'retry.json');
+  const r = spawnSync(process.execPath, [MAIN, 'run', 'notifier_retry', '--json', '--chrome', file], { encoding: 'utf8', maxBuffer: 64 << 20 });
+  assert.is(r.status, 0, r.stderr);
+  const text = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as ev).filter((o) => o.type === 'event');
+  const j = JSON.parse(readFileSync(file, 'utf8')) as { traceEvents: { name: string; ph: string }[] };
+  const ioctls = j.traceEvents.filter((e) => e.ph === 'B' && e.name === 'dmirror_ioctl').length;
+  assert.is(ioctls, 1, 'one device READ: the replayed one');
+  assert.is(ioctls, text.filter((o) => o.event === 'dmirror_ioctl' && o.ph === 'B').length);
+  assert.is(j.traceEvents.filter((e) => e.ph === 'B').length, text.filter((o) => o.ph === 'B').length, 'every entry of the last run, no other');
+});
+
 const bin = find_chromium();
 if (bin === null) {
   console.log('SKIP tools/hmm-sim/html: chromium is not installed (apt-get install chromium; .ci/run does it): ' +

@@ -83,7 +83,15 @@ export class report_collector {
     this.off = trace_add_listener((r) => this.on_record(r));
   }
 
+  /* a new boot (start_kernel() restarts the record numbers): the report shows the last machine, as the text trace does */
+  private reset(): void {
+    this.lanes = []; this.lane_of.clear(); this.events = []; this.mms.clear(); this.rows = []; this.row_of.clear();
+    this.state = []; this.last_memory = []; this.row_time = []; this.residency = []; this.migrations = [];
+    this.counter_samples = []; this.last_counters = ''; this.now = 0; this.at = 0; this.truncated = false;
+  }
+
   private on_record(r: TraceRecord): void {
+    if (r.seq === 0 && this.events.length > 0) this.reset();
     const key = `${trace_task_name(r)} [${String(r.cpu ?? 0).padStart(3, '0')}]`;
     let lane = this.lane_of.get(key);
     if (lane === undefined) {

@@ -29,10 +29,10 @@ import { MOCKGPU_OP_INC, MOCKGPU_OP_WRITE } from '../../../include/uapi/linux/mo
 import { tracing_on, trace_set_buffer_size } from '../../../lib/sim/trace.js';
 import { formatNs, machineTime } from '../../../lib/sim/clock.js';
 import { gpuOpen, gpuSession, type GpuStats } from '../../include/mockgpu.js';
-import { mockgpu_get, mockgpu_set_era, uvm_gpu_init } from '../../../drivers/gpu/mockgpu/uvm.js';
+import { mockgpu_get, mockgpu_set_era, uvm_gpu_init, uvm_gpu_stats_sync } from '../../../drivers/gpu/mockgpu/uvm.js';
 import { uvm_hmm_ops } from '../../../drivers/gpu/mockgpu/uvm_hmm.js';
 import { uvm_hmm_v8_ops } from '../../../drivers/gpu/mockgpu/uvm_hmm_v8.js';
-import { mockgpu_params_reset, uvm_gpu_stat } from '../../../drivers/gpu/mockgpu/uvm_gpu.js';
+import { mockgpu_params_reset, uvm_gpu_stat, uvm_gpu_stats_dump } from '../../../drivers/gpu/mockgpu/uvm_gpu.js';
 
 const NPAGES = 64;
 
@@ -69,6 +69,8 @@ export function gpu_scenario_run(era: 'mainline' | 'v8' = 'mainline'): { lines: 
   const readback_ok = p.check32(buf, len, 101) === -1;
   const sharedOk = p.read32(shared + 3 * PAGE_SIZE + 8) === 0xcafe;
   const s = out.stats;
+  uvm_gpu_stats_sync(gpu);
+  const dump = uvm_gpu_stats_dump(gpu);
   return {
     stats: s,
     readback_ok,
@@ -84,6 +86,8 @@ export function gpu_scenario_run(era: 'mainline' | 'v8' = 'mainline'): { lines: 
       `  VRAM pages in use after: ${gpu.pmm.pages_used}`,
       `kernel 2 (write to a MAP_SHARED buffer): status ${out.w2.status}, ${s.mapped_remote} pages mapped remotely ` +
         `(aperture SYS), the CPU sees 0xcafe: ${sharedOk}`,
+      'per-GPU counters at the end (MOCKGPU_IOCTL_STATS order):',
+      ...dump.split('\n').map((l) => `  ${l}`),
     ],
   };
 }

@@ -16,16 +16,9 @@
  * A broken invariant throws a Divergence (machine.ts).
  */
 import { PAGE_SIZE, VM_WRITE, page_mapcount } from '../../../include/linux/mm.js';
-import { PMD_LEVEL } from '../../../include/linux/pgtable.js';
-import { pte_present, pte_pfn, pte_write, pmd_present } from '../../../include/linux/pgtable.js';
-import {
-  pte_to_swp_entry, non_swap_entry, is_device_private_entry, is_device_exclusive_entry, swp_offset,
-  is_writable_device_private_entry,
-} from '../../../include/linux/swapops.js';
-import type { mm_struct } from '../../../include/linux/mm_types.js';
-import { pte_offset_map, ptep_get } from '../../../mm/pgtable.js';
+import { cpuView } from './cpu_view.js';
 import { vma_lookup } from '../../../mm/vma.js';
-import { nr_free_pages, pfn_to_page, is_zero_pfn } from '../../../mm/page_alloc.js';
+import { nr_free_pages, pfn_to_page, pfn_valid, is_zero_pfn } from '../../../mm/page_alloc.js';
 import { get_nr_swap_pages, total_swap_pages } from '../../../mm/swapfile.js';
 import { dmirror_device_get, type dmirror } from '../../../lib/test_hmm.js';
 import { DPT_XA_TAG_WRITE, dmirror_page_to_device, BACKING_PAGE } from '../../../lib/test_hmm_devmem.js';
@@ -36,41 +29,15 @@ import { THP_ZERO_PAGE_ALLOC } from '../../../include/linux/huge_mm.js';
 import { Divergence, type FuzzWorld } from './machine.js';
 import { ARENA, ARENA_PAGES } from './model.js';
 
-const PMD_PAGES = 512;
-
-/** What the CPU page table holds at one address. */
-interface CpuView { pfn: number; writable: boolean; kind: 'present' | 'device' | 'exclusive' | 'other' | 'none' }
-
-/** cpuView() - decode the CPU's translation of @addr in @mm (PMD leaf or PTE). */
-export function cpuView(mm: mm_struct, addr: number): CpuView {
-  const pmdp = mm.pgd.lookup(addr, PMD_LEVEL);
-  if (pmdp >= 0) {
-    const pmd = mm.pgd.load(pmdp);
-    const idx = Math.floor((addr % (PMD_PAGES * PAGE_SIZE)) / PAGE_SIZE);
-    if (pmd !== 0 && pmd_present(pmd) && (pmd & 0x80)) return { pfn: pte_pfn(pmd) + idx, writable: pte_write(pmd), kind: 'present' };
-    if (pmd !== 0 && !pmd_present(pmd)) return decodeSwap(pmd, idx);
-  }
-  const ptep = pte_offset_map(mm, addr);
-  if (ptep < 0) return { pfn: -1, writable: false, kind: 'none' };
-  const pte = ptep_get(mm, ptep);
-  if (pte === 0) return { pfn: -1, writable: false, kind: 'none' };
-  if (pte_present(pte)) return { pfn: pte_pfn(pte), writable: pte_write(pte), kind: 'present' };
-  return decodeSwap(pte, 0);
-}
-
-function decodeSwap(pte: number, idx: number): CpuView {
-  const e = pte_to_swp_entry(pte);
-  if (!non_swap_entry(e)) return { pfn: -1, writable: false, kind: 'other' };
-  if (is_device_private_entry(e)) return { pfn: swp_offset(e) + idx, writable: is_writable_device_private_entry(e), kind: 'device' };
-  if (is_device_exclusive_entry(e)) return { pfn: swp_offset(e) + idx, writable: true, kind: 'exclusive' };
-  return { pfn: -1, writable: false, kind: 'other' };
-}
-
 /* the dmirror behind fd @fd of @w's slot @s */
 function dmirrorOf(w: FuzzWorld, s: number): dmirror | null {
   const sl = w.slots[s];
   if (sl === null || sl.dm === null) return null;
   return (sl.p.task.files.get(sl.dm.fd)?.private_data ?? null) as dmirror | null;
+}
+
+function danglingPfn(addr: number, pfn: number): Divergence {
+  return new Divergence(`page table: 0x${addr.toString(16)} references pfn ${pfn}, which is no memory (a removed device chunk)`);
 }
 
 /** checkCoherence() - every device page table entry names the CPU's page. */
@@ -82,6 +49,7 @@ export function checkCoherence(w: FuzzWorld): void {
     for (const [vpn, e] of d.pt) {
       const addr = vpn * PAGE_SIZE;
       const cpu = cpuView(mm, addr);
+      if (cpu.pfn >= 0 && !pfn_valid(cpu.pfn)) throw danglingPfn(addr, cpu.pfn);
       /* a migrated page is recorded by the RAM page backing it (BACKING_PAGE), as in lib/test_hmm.c */
       const backing = cpu.kind === 'device' ? BACKING_PAGE(pfn_to_page(cpu.pfn))?.pfn : -1;
       if (cpu.pfn !== e.page.pfn && backing !== e.page.pfn)
@@ -104,6 +72,7 @@ export function checkDevicePages(w: FuzzWorld): void {
     for (let i = 0; i < ARENA_PAGES; i++) {
       const cpu = cpuView(sl.p.mm, ARENA + i * PAGE_SIZE);
       if (cpu.pfn < 0 || cpu.kind === 'other') continue;
+      if (!pfn_valid(cpu.pfn)) throw danglingPfn(ARENA + i * PAGE_SIZE, cpu.pfn);
       const pg = pfn_to_page(cpu.pfn);
       if (!is_device_private_page(pg) && !is_device_coherent_page(pg)) continue;
       const dev = dmirror_page_to_device(pg);

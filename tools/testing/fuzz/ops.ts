@@ -10,10 +10,15 @@
  * or that needs a device file the slot has not opened, is skipped. That is
  * what lets the shrinker (shrink.ts) delete operations freely.
  *
- * A process uses either a dmirror (mainline HMM) or an hmm_dummy mirror
- * (HMM v8), never both: the two eras never ran in one kernel, and a v8
+ * A process, and every process forked from it, uses either dmirror
+ * (mainline HMM) or hmm_dummy (HMM v8), never both (a child inherits its
+ * parent's device entries): the two eras never ran in one kernel, and a v8
  * SWP_HMM entry is, to mainline's hmm_range_fault(), an unknown non-swap
  * entry that it refuses with -EFAULT as Linux's does for any such entry.
+ *
+ * hmm_dummy files are closed only by exit: closing one with data in its
+ * device memory loses that data (v8's poisonous SWP_HMM entry, SIGBUS on
+ * access, mm/hmm_v8/migrate_back.ts), which the model does not track.
  *
  * The generator looks at which slots are alive and which files they hold
  * (World) only to pick useful operations; the sequence it produces for a
@@ -46,6 +51,8 @@ export interface GenView {
   alive(slot: number): boolean;
   hasDmirror(slot: number): boolean;
   hasDummy(slot: number): boolean;
+  /* the era a slot's lineage uses: a fork child inherits its parent's device entries */
+  era(slot: number): 'dm' | 'du' | null;
 }
 
 /** fmtOp() - one operation as text: "mmap s1 [0, 64, 3]". */
@@ -63,7 +70,7 @@ const WEIGHTS: [OpKind, number][] = [
   ['dm_open', 15], ['dm_close', 4], ['dm_read', 50], ['dm_write', 50], ['dm_to_dev', 70], ['dm_to_sys', 40],
   ['dm_snapshot', 20], ['dm_excl', 25], ['dm_check_excl', 10], ['dm_release', 4], ['dm_flags', 0],
   ['dm_read_unlockable', 10],
-  ['du_open', 12], ['du_close', 3], ['du_read', 30], ['du_write', 30], ['du_migrate', 30],
+  ['du_open', 12], ['du_close', 0], ['du_read', 30], ['du_write', 30], ['du_migrate', 30],
   ['reclaim', 15],
 ];
 
@@ -148,8 +155,8 @@ export class OpGen {
       case 'atomic': return { k, s: any, a: [this.addr() & ~3, this.value()] };
       case 'rbulk': case 'wbulk': return { k, s: any, a: [this.addr(), 1 + rng.int(3 * 4096), this.value()] };
       case 'reclaim': return { k, s: any, a: [1 + rng.int(512)] };
-      case 'dm_open': { const s = this.slot(v, (x) => alive(x) && !v.hasDmirror(x) && !v.hasDummy(x)); return s < 0 ? null : { k, s, a: [rng.int(4)] }; }
-      case 'du_open': { const s = this.slot(v, (x) => alive(x) && !v.hasDummy(x) && !v.hasDmirror(x)); return s < 0 ? null : { k, s, a: [rng.int(2)] }; }
+      case 'dm_open': { const s = this.slot(v, (x) => alive(x) && !v.hasDmirror(x) && v.era(x) !== 'du'); return s < 0 ? null : { k, s, a: [rng.int(4)] }; }
+      case 'du_open': { const s = this.slot(v, (x) => alive(x) && !v.hasDummy(x) && v.era(x) !== 'dm'); return s < 0 ? null : { k, s, a: [rng.int(2)] }; }
       default: break;
     }
     if (k.startsWith('dm_')) {
