@@ -49,7 +49,7 @@ import {
   DMIRROR_NDEVICES, dmirror, dmirror_device, dmirror_params, dmirror_allocate_chunk, dmirror_device_remove_chunks,
   dmirror_device_evict_all,
 } from './test_hmm_devmem.js';
-import { current_mm } from './test_hmm_dpt.js';
+import { current_mm, dmirror_cmd_range } from './test_hmm_dpt.js';
 import { dmirror_migrate_to_device, dmirror_migrate_to_system } from './test_hmm_migrate.js';
 export { dmirror, dmirror_device, dmirror_params } from './test_hmm_devmem.js';
 import {
@@ -113,11 +113,6 @@ function dmirror_check_cmd(cmd: hmm_dmirror_cmd): number {
   return 0;
 }
 
-/* does the range lie where a JS number addresses it exactly? (every user address does) */
-function dmirror_range_representable(cmd: hmm_dmirror_cmd): boolean {
-  return cmd.addr + (cmd.npages << BigInt(PAGE_SHIFT)) <= BigInt(Number.MAX_SAFE_INTEGER);
-}
-
 /**
  * dmirror_fops_unlocked_ioctl() - the ioctl entry point.
  * @filp: the open device file.
@@ -152,14 +147,13 @@ export function* dmirror_fops_unlocked_ioctl(filp: file, command: number, arg: n
     case HMM_DMIRROR_MIGRATE_TO_SYS:
     case HMM_DMIRROR_EXCLUSIVE:
     case HMM_DMIRROR_SNAPSHOT:
-      /* a range beyond 2^53 has no VMA: the device cannot reach it */
-      if (!dmirror_range_representable(cmd)) { ret = command === HMM_DMIRROR_READ || command === HMM_DMIRROR_WRITE ? -EFAULT : -EINVAL; break; }
       ret = yield* dmirror_dispatch(d, command, cmd);
       break;
-    case HMM_DMIRROR_CHECK_EXCLUSIVE:
-      ret = dmirror_range_representable(cmd)
-        ? dmirror_check_atomic(d, Number(cmd.addr), Number(cmd.addr) + Number(cmd.npages) * PAGE_SIZE) : 0;
+    case HMM_DMIRROR_CHECK_EXCLUSIVE: {
+      const { start, end } = dmirror_cmd_range(cmd);
+      ret = dmirror_check_atomic(d, start, end);
       break;
+    }
     case HMM_DMIRROR_RELEASE:
       yield* dmirror_device_remove_chunks(d.mdevice);
       ret = 0;

@@ -15,12 +15,12 @@
  */
 import type { page, mm_struct } from '../include/linux/mm_types.js';
 import type { task_struct } from '../include/linux/sched.js';
-import { PAGE_SIZE } from '../include/linux/mm.js';
+import { PAGE_SIZE, PAGE_SHIFT, TASK_SIZE } from '../include/linux/mm.js';
 import { ENOMEM, EFAULT, ENOENT } from '../include/uapi/asm-generic/errno.js';
 import type { Sleepable } from './sim/sched.js';
 import { mutex_lock, mutex_unlock } from './locking/mutex.js';
 import type { hmm_dmirror_cmd } from '../include/uapi/linux/test_hmm.js';
-import { kmap_local_page } from '../mm/page_alloc.js';
+import { kmap_local_page, totalram_pages } from '../mm/page_alloc.js';
 import { copy_to_user } from '../mm/fault.js';
 import { current } from './sim/sched.js';
 import { BACKING_PAGE, type dmirror, type dpt_entry } from './test_hmm_devmem.js';
@@ -65,13 +65,32 @@ export interface dmirror_bounce {
   cpages: number;                 /* pages copied so far */
 }
 
-/* a vmalloc() that fails for absurd sizes instead of throwing */
-const BOUNCE_MAX = 1024 * 1024 * 1024;
+/**
+ * dmirror_bounce_init() - a zeroed bounce buffer for [addr, addr + size),
+ * the driver's vmalloc(size). Return: the buffer, or null (-ENOMEM) when
+ * it is larger than the machine's RAM, where Linux's vmalloc fails too.
+ */
+export function dmirror_bounce_init(addr: number, size: number | bigint): dmirror_bounce | null {
+  if (BigInt(size) > BigInt(totalram_pages() * PAGE_SIZE)) return null;
+  const n = Number(size);
+  return { ptr: new Uint8Array(n), size: n, addr, cpages: 0 };
+}
 
-/** dmirror_bounce_init() - a zeroed bounce buffer, or null (-ENOMEM) when too large. */
-export function dmirror_bounce_init(addr: number, size: number): dmirror_bounce | null {
-  if (!(size >= 0 && size <= BOUNCE_MAX)) return null;
-  return { ptr: new Uint8Array(size), size, addr, cpages: 0 };
+/**
+ * dmirror_cmd_range() - the range a command covers, computed as
+ * lib/test_hmm.c does, in u64 arithmetic: size = npages << PAGE_SHIFT
+ * wraps (npages = 2^52 + 1 is one page), end = addr + size. The front
+ * door has already refused an empty or wrapping range (-EINVAL). @end is
+ * clipped one page past max(addr, TASK_SIZE): nothing can be mapped
+ * there, so every command meets its hole (and fails as Linux does there)
+ * with addresses a double holds exactly (page-aligned u64s all are).
+ * Return: { start, end, size } with size the unclipped u64 byte count.
+ */
+export function dmirror_cmd_range(cmd: hmm_dmirror_cmd): { start: number; end: number; size: bigint } {
+  const size = BigInt.asUintN(64, cmd.npages << BigInt(PAGE_SHIFT));
+  const limit = BigInt(Math.max(Number(cmd.addr), TASK_SIZE) + PAGE_SIZE);
+  const end = cmd.addr + size < limit ? cmd.addr + size : limit;
+  return { start: Number(cmd.addr), end: Number(end), size };
 }
 
 /** current_mm() - the address space of the task making the system call. */

@@ -61,7 +61,7 @@ import {
 } from './test_hmm_devmem.js';
 import {
   dpt_store, dpt_erase_range, dmirror_bounce_init, dmirror_bounce_copy_out, dmirror_do_read, dmirror_read_back,
-  current_mm, type dmirror_bounce,
+  current_mm, dmirror_cmd_range, type dmirror_bounce,
 } from './test_hmm_dpt.js';
 import { WARN_ON } from '../include/asm-generic/bug.js';
 
@@ -214,7 +214,7 @@ function dmirror_do_write(d: dmirror, start: number, end: number, bounce: dmirro
 
 /* Read or write [start, end) through the device page table, faulting the misses in rounds. */
 function* dmirror_access(d: dmirror, cmd: hmm_dmirror_cmd, bounce: dmirror_bounce, write: boolean): Sleepable<number> {
-  const addr = Number(cmd.addr), end = addr + bounce.size;
+  const { start: addr, end } = dmirror_cmd_range(cmd);
   let start = addr, ret: number;
   for (;;) {
     const before = bounce.cpages;
@@ -238,7 +238,7 @@ function* dmirror_access(d: dmirror, cmd: hmm_dmirror_cmd, bounce: dmirror_bounc
  * nothing is copied to user space.
  */
 export function* dmirror_read(d: dmirror, cmd: hmm_dmirror_cmd): Sleepable<number> {
-  const start = Number(cmd.addr), size = Number(cmd.npages) * PAGE_SIZE;
+  const { start, size } = dmirror_cmd_range(cmd);
   const bounce = dmirror_bounce_init(start, size);
   if (bounce === null) return -ENOMEM;
   let ret = yield* dmirror_access(d, cmd, bounce, false);
@@ -255,7 +255,7 @@ export function* dmirror_read(d: dmirror, cmd: hmm_dmirror_cmd): Sleepable<numbe
  * -EBUSY, -ENOMEM.
  */
 export function* dmirror_write(d: dmirror, cmd: hmm_dmirror_cmd): Sleepable<number> {
-  const start = Number(cmd.addr), size = Number(cmd.npages) * PAGE_SIZE;
+  const { start, size } = dmirror_cmd_range(cmd);
   const bounce = dmirror_bounce_init(start, size);
   if (bounce === null) return -ENOMEM;
   const mm = current_mm();
@@ -295,7 +295,7 @@ function* dmirror_atomic_map(addr: number, p: page, d: dmirror): Sleepable<numbe
  * Return: 0, the make_device_exclusive() error, -ENOENT, -EFAULT.
  */
 export function* dmirror_exclusive(d: dmirror, cmd: hmm_dmirror_cmd): Sleepable<number> {
-  const start = Number(cmd.addr), size = Number(cmd.npages) * PAGE_SIZE, end = start + size;
+  const { start, end } = dmirror_cmd_range(cmd);
   const mm = d.notifier.mm;
   if (!mmget_not_zero(mm)) return -EINVAL;
   let ret = 0;
@@ -402,7 +402,7 @@ function* dmirror_range_snapshot(d: dmirror, range: hmm_range, perm: Uint8Array)
  */
 export function* dmirror_snapshot(d: dmirror, cmd: hmm_dmirror_cmd): Sleepable<number> {
   const mm = d.notifier.mm;
-  const start = Number(cmd.addr), end = start + Number(cmd.npages) * PAGE_SIZE;
+  const { start, end } = dmirror_cmd_range(cmd);
   if (!mmget_not_zero(mm)) return -EINVAL;
   const umm = current_mm();
   const pfns = new Float64Array(DMIRROR_FAULT_WINDOW);
