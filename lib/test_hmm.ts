@@ -78,7 +78,7 @@ import {
   DMIRROR_NDEVICES, DPT_XA_TAG_READ, DPT_XA_TAG_WRITE, DPT_XA_TAG_ATOMIC, dmirror, dmirror_device, dmirror_params,
   dpt_store, dpt_erase_range, dmirror_page_to_device, dmirror_allocate_chunk, dmirror_device_remove_chunks,
   dmirror_device_evict_all, dmirror_bounce_init, dmirror_bounce_copy_out, dmirror_do_read, dmirror_read_back,
-  current_mm, BACKING_PAGE, type dmirror_bounce,
+  current_mm, BACKING_PAGE, dmirror_cmd_range, type dmirror_bounce,
 } from './test_hmm_devmem.js';
 import { dmirror_migrate_to_device, dmirror_migrate_to_system } from './test_hmm_migrate.js';
 import { WARN_ON } from '../include/asm-generic/bug.js';
@@ -281,7 +281,7 @@ function dmirror_do_write(d: dmirror, start: number, end: number, bounce: dmirro
 
 /* Read or write [start, end) through the device page table, faulting the misses in rounds. */
 function* dmirror_access(d: dmirror, cmd: hmm_dmirror_cmd, bounce: dmirror_bounce, write: boolean): Sleepable<number> {
-  const addr = Number(cmd.addr), end = addr + bounce.size;
+  const { start: addr, end } = dmirror_cmd_range(cmd);
   let start = addr, ret: number;
   for (;;) {
     const before = bounce.cpages;
@@ -305,7 +305,7 @@ function* dmirror_access(d: dmirror, cmd: hmm_dmirror_cmd, bounce: dmirror_bounc
  * nothing is copied to user space.
  */
 export function* dmirror_read(d: dmirror, cmd: hmm_dmirror_cmd): Sleepable<number> {
-  const start = Number(cmd.addr), size = Number(cmd.npages) * PAGE_SIZE;
+  const { start, size } = dmirror_cmd_range(cmd);
   const bounce = dmirror_bounce_init(start, size);
   if (bounce === null) return -ENOMEM;
   let ret = yield* dmirror_access(d, cmd, bounce, false);
@@ -322,7 +322,7 @@ export function* dmirror_read(d: dmirror, cmd: hmm_dmirror_cmd): Sleepable<numbe
  * -EBUSY, -ENOMEM.
  */
 export function* dmirror_write(d: dmirror, cmd: hmm_dmirror_cmd): Sleepable<number> {
-  const start = Number(cmd.addr), size = Number(cmd.npages) * PAGE_SIZE;
+  const { start, size } = dmirror_cmd_range(cmd);
   const bounce = dmirror_bounce_init(start, size);
   if (bounce === null) return -ENOMEM;
   const mm = current_mm();
@@ -362,7 +362,7 @@ function* dmirror_atomic_map(addr: number, p: page, d: dmirror): Sleepable<numbe
  * Return: 0, the make_device_exclusive() error, -ENOENT, -EFAULT.
  */
 export function* dmirror_exclusive(d: dmirror, cmd: hmm_dmirror_cmd): Sleepable<number> {
-  const start = Number(cmd.addr), size = Number(cmd.npages) * PAGE_SIZE, end = start + size;
+  const { start, end } = dmirror_cmd_range(cmd);
   const mm = d.notifier.mm;
   if (!mmget_not_zero(mm)) return -EINVAL;
   let ret = 0;
@@ -469,7 +469,7 @@ function* dmirror_range_snapshot(d: dmirror, range: hmm_range, perm: Uint8Array)
  */
 export function* dmirror_snapshot(d: dmirror, cmd: hmm_dmirror_cmd): Sleepable<number> {
   const mm = d.notifier.mm;
-  const start = Number(cmd.addr), end = start + Number(cmd.npages) * PAGE_SIZE;
+  const { start, end } = dmirror_cmd_range(cmd);
   if (!mmget_not_zero(mm)) return -EINVAL;
   const umm = current_mm();
   const pfns = new Float64Array(DMIRROR_FAULT_WINDOW);
@@ -507,11 +507,6 @@ function dmirror_check_cmd(cmd: hmm_dmirror_cmd): number {
   return 0;
 }
 
-/* does the range lie where a JS number addresses it exactly? (every user address does) */
-function dmirror_range_representable(cmd: hmm_dmirror_cmd): boolean {
-  return cmd.addr + (cmd.npages << BigInt(PAGE_SHIFT)) <= BigInt(Number.MAX_SAFE_INTEGER);
-}
-
 /**
  * dmirror_fops_unlocked_ioctl() - the ioctl entry point.
  * @filp: the open device file.
@@ -546,14 +541,13 @@ export function* dmirror_fops_unlocked_ioctl(filp: file, command: number, arg: n
     case HMM_DMIRROR_MIGRATE_TO_SYS:
     case HMM_DMIRROR_EXCLUSIVE:
     case HMM_DMIRROR_SNAPSHOT:
-      /* a range beyond 2^53 has no VMA: the device cannot reach it */
-      if (!dmirror_range_representable(cmd)) { ret = command === HMM_DMIRROR_READ || command === HMM_DMIRROR_WRITE ? -EFAULT : -EINVAL; break; }
       ret = yield* dmirror_dispatch(d, command, cmd);
       break;
-    case HMM_DMIRROR_CHECK_EXCLUSIVE:
-      ret = dmirror_range_representable(cmd)
-        ? dmirror_check_atomic(d, Number(cmd.addr), Number(cmd.addr) + Number(cmd.npages) * PAGE_SIZE) : 0;
+    case HMM_DMIRROR_CHECK_EXCLUSIVE: {
+      const { start, end } = dmirror_cmd_range(cmd);
+      ret = dmirror_check_atomic(d, start, end);
       break;
+    }
     case HMM_DMIRROR_RELEASE:
       yield* dmirror_device_remove_chunks(d.mdevice);
       ret = 0;

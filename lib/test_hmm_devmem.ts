@@ -38,7 +38,7 @@
 import type { page, vm_fault, mm_struct } from '../include/linux/mm_types.js';
 import type { task_struct } from '../include/linux/sched.js';
 import { PG_head } from '../include/linux/page-flags.js';
-import { PAGE_SIZE, HPAGE_PMD_NR, HPAGE_PMD_ORDER, folio_order } from '../include/linux/mm.js';
+import { PAGE_SIZE, PAGE_SHIFT, TASK_SIZE, HPAGE_PMD_NR, HPAGE_PMD_ORDER, folio_order } from '../include/linux/mm.js';
 import {
   MEMORY_DEVICE_PRIVATE, MEMORY_DEVICE_COHERENT, is_device_private_page, is_device_coherent_page,
   type dev_pagemap, type dev_pagemap_ops,
@@ -54,7 +54,7 @@ import { spinlock_t, spin_lock, spin_unlock } from './locking/spinlock.js';
 import { trace_event, count_event } from './sim/trace.js';
 import { charge } from './sim/clock.js';
 import { copy_cost_ns, PCIE_BW } from './sim/costs.js';
-import { folio_alloc, alloc_page, __free_pages, pfn_to_page, copy_highpage, kmap_local_page } from '../mm/page_alloc.js';
+import { folio_alloc, alloc_page, __free_pages, pfn_to_page, copy_highpage, kmap_local_page, totalram_pages } from '../mm/page_alloc.js';
 import {
   memremap_pages, memunmap_pages, request_free_mem_region, release_mem_region, zone_device_folio_init,
 } from '../mm/memremap.js';
@@ -200,13 +200,32 @@ export interface dmirror_bounce {
   cpages: number;                 /* pages copied so far */
 }
 
-/* a vmalloc() that fails for absurd sizes instead of throwing */
-const BOUNCE_MAX = 1024 * 1024 * 1024;
+/**
+ * dmirror_bounce_init() - a zeroed bounce buffer for [addr, addr + size),
+ * the driver's vmalloc(size). Return: the buffer, or null (-ENOMEM) when
+ * it is larger than the machine's RAM, where Linux's vmalloc fails too.
+ */
+export function dmirror_bounce_init(addr: number, size: number | bigint): dmirror_bounce | null {
+  if (BigInt(size) > BigInt(totalram_pages() * PAGE_SIZE)) return null;
+  const n = Number(size);
+  return { ptr: new Uint8Array(n), size: n, addr, cpages: 0 };
+}
 
-/** dmirror_bounce_init() - a zeroed bounce buffer, or null (-ENOMEM) when too large. */
-export function dmirror_bounce_init(addr: number, size: number): dmirror_bounce | null {
-  if (!(size >= 0 && size <= BOUNCE_MAX)) return null;
-  return { ptr: new Uint8Array(size), size, addr, cpages: 0 };
+/**
+ * dmirror_cmd_range() - the range a command covers, computed as
+ * lib/test_hmm.c does, in u64 arithmetic: size = npages << PAGE_SHIFT
+ * wraps (npages = 2^52 + 1 is one page), end = addr + size. The front
+ * door has already refused an empty or wrapping range (-EINVAL). @end is
+ * clipped one page past max(addr, TASK_SIZE): nothing can be mapped
+ * there, so every command meets its hole (and fails as Linux does there)
+ * with addresses a double holds exactly (page-aligned u64s all are).
+ * Return: { start, end, size } with size the unclipped u64 byte count.
+ */
+export function dmirror_cmd_range(cmd: hmm_dmirror_cmd): { start: number; end: number; size: bigint } {
+  const size = BigInt.asUintN(64, cmd.npages << BigInt(PAGE_SHIFT));
+  const limit = BigInt(Math.max(Number(cmd.addr), TASK_SIZE) + PAGE_SIZE);
+  const end = cmd.addr + size < limit ? cmd.addr + size : limit;
+  return { start: Number(cmd.addr), end: Number(end), size };
 }
 
 /** current_mm() - the address space of the task making the system call. */

@@ -49,7 +49,7 @@ import { mmget_not_zero, mmput } from '../mm/task.js';
 import { migrate_vma_setup, migrate_vma_pages, migrate_vma_finalize } from '../mm/migrate_device.js';
 import {
   type dmirror, DPT_XA_TAG_READ, DPT_XA_TAG_WRITE, BACKING_PAGE, dpt_store, dpt_erase,
-  dmirror_devmem_alloc_page, dmirror_read_back,
+  dmirror_devmem_alloc_page, dmirror_read_back, dmirror_cmd_range,
 } from './test_hmm_devmem.js';
 import { WARN, WARN_ON } from '../include/asm-generic/bug.js';
 
@@ -199,7 +199,7 @@ function new_args(vma: migrate_vma['vma'], d: dmirror, start: number, end: numbe
  * when the read-back cannot be copied out.
  */
 export function* dmirror_migrate_to_device(d: dmirror, cmd: hmm_dmirror_cmd): Sleepable<number> {
-  const start = Number(cmd.addr), size = Number(cmd.npages) * PAGE_SIZE, end = start + size;
+  const { start, end } = dmirror_cmd_range(cmd);
   const mm = d.notifier.mm;
   if (!mmget_not_zero(mm)) return -EINVAL;
   const src = new Float64Array(PTRS_PER_PTE), dst = new Float64Array(PTRS_PER_PTE);
@@ -322,7 +322,7 @@ export function dmirror_successful_migrated_pages(m: migrate_vma): number {
  * Return: 0, -EINVAL (no VMA or unreadable), -ENOMEM.
  */
 export function* dmirror_migrate_to_system(d: dmirror, cmd: hmm_dmirror_cmd): Sleepable<number> {
-  const start = Number(cmd.addr), end = start + Number(cmd.npages) * PAGE_SIZE;
+  const { start, end } = dmirror_cmd_range(cmd);
   const mm = d.notifier.mm;
   if (!mmget_not_zero(mm)) return -EINVAL;
   const src = new Float64Array(PTRS_PER_PTE), dst = new Float64Array(PTRS_PER_PTE);

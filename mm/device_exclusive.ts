@@ -32,7 +32,7 @@ import type { page, mm_struct } from '../include/linux/mm_types.js';
 import { PAGE_SIZE, FOLL_WRITE, FOLL_SPLIT_PMD } from '../include/linux/mm.js';
 import { pte_write, pte_dirty, pte_soft_dirty, pte_present } from '../include/linux/pgtable.js';
 import { swp_entry_to_pte, make_device_exclusive_entry, _PAGE_SWP_SOFT_DIRTY } from '../include/linux/swapops.js';
-import { SetPageDirty, folio_test_anon } from '../include/linux/page-flags.js';
+import { SetPageDirty, folio_test_anon, folio_test_hugetlb } from '../include/linux/page-flags.js';
 import { MMU_NOTIFY_EXCLUSIVE, MMU_NOTIFIER_RANGE_BLOCKABLE } from '../include/linux/mmu_notifier.js';
 import { EOPNOTSUPP, EBUSY, EFAULT } from '../include/uapi/asm-generic/errno.js';
 import type { Sleepable } from '../lib/sim/sched.js';
@@ -95,7 +95,8 @@ function exclusive_swap(mm: mm_struct, addr: number, p: page): boolean {
  * Context: mmap_lock held for read; may sleep.
  * Return: { ret: 0, page }, or { ret: -errno, page: null }: the GUP error
  * (-EFAULT for no VMA or no write permission, -ENOMEM), -EOPNOTSUPP for a
- * page that is not anonymous, -EBUSY if the page kept changing.
+ * page that is not anonymous or is a hugetlb page (at once, as Linux 6.15's
+ * mm/rmap.c does), -EBUSY if the page kept changing.
  */
 export function* make_device_exclusive(mm: mm_struct, addr: number, owner: unknown):
     Sleepable<{ ret: number; page: page | null }> {
@@ -108,7 +109,8 @@ export function* make_device_exclusive(mm: mm_struct, addr: number, owner: unkno
     if (got === 0) return { ret: -EFAULT, page: null };
     const p = pages[0];
     const f = p.compound_head;
-    if (!folio_test_anon(f)) { put_page(f); return { ret: -EOPNOTSUPP, page: null }; }
+    /* only small or THP anonymous folios: a hugetlb page cannot be mapped by a PTE (no retry helps) */
+    if (!folio_test_anon(f) || folio_test_hugetlb(f)) { put_page(f); return { ret: -EOPNOTSUPP, page: null }; }
     yield* folio_lock(f);
 
     const range = mmu_notifier_range_init_owner(MMU_NOTIFY_EXCLUSIVE, MMU_NOTIFIER_RANGE_BLOCKABLE, mm,

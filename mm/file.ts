@@ -38,6 +38,7 @@ let next_ino = 1;
 export function resetFiles(): void {
   devices = new Map();
   next_ino = 1;
+  deferred = [];              /* the old machine's pending releases must not run over the new machine's pages */
 }
 
 /** alloc_inode() - a new inode number for a filesystem object. */

@@ -14,7 +14,7 @@ import { PageLocked, PG_locked, SetPageDirty, ClearPageDirty, TestClearPageDirty
 import { pte_present, pte_dirty, pte_write, pte_mkclean, pte_wrprotect } from '../include/linux/pgtable.js';
 import { MMU_NOTIFY_PROTECTION_PAGE, MMU_NOTIFIER_RANGE_BLOCKABLE } from '../include/linux/mmu_notifier.js';
 import type { Sleepable } from '../lib/sim/sched.js';
-import { spin_lock, spin_unlock } from '../lib/locking/spinlock.js';
+import { spin_lock, spin_unlock, type spinlock_t } from '../lib/locking/spinlock.js';
 import { get_page, put_page } from './page_alloc.js';
 import { pte_lockptr, ptep_get, set_pte_at, flush_tlb_page } from './pgtable.js';
 import { vma_address, page_vma_mapped } from './rmap.js';
@@ -58,6 +58,22 @@ export function folio_unlock(f: page): void {
 /** folio_wait_locked() - sleep until the folio is unlocked (without taking the lock). */
 export function* folio_wait_locked(f: page): Sleepable {
   const h = f.compound_head;
+  if (PageLocked(h)) yield* wait_event(folio_waitqueue(h), () => !PageLocked(h));
+}
+
+/**
+ * migration_entry_wait_on_locked() - sleep until the locked folio of a
+ * page-table entry (a migration entry, or a device-private entry whose
+ * folio someone is migrating) is unlocked, without taking a reference:
+ * the caller holds the PTE lock @ptl, which kept the folio alive; this
+ * queues on the folio's wait queue, then drops @ptl (in the simulator no
+ * thread runs between the two steps, so the order is kept by construction).
+ * Context: @ptl held on entry, released on return; may sleep. The caller
+ * retries the fault.
+ */
+export function* migration_entry_wait_on_locked(f: page, ptl: spinlock_t): Sleepable {
+  const h = f.compound_head;
+  spin_unlock(ptl);
   if (PageLocked(h)) yield* wait_event(folio_waitqueue(h), () => !PageLocked(h));
 }
 

@@ -15,8 +15,11 @@
  *    (PageAnonExclusive cleared) unless a DMA pin forces an immediate copy;
  *  - swap entries and the special entries are copied by the rules of
  *    copy_nonpresent_pte(): writable migration and device-private entries
- *    become read-only in both, device-exclusive entries are restored in
- *    the parent first.
+ *    become read-only in both (so do readable-exclusive migration
+ *    entries: the page is shared from now on), device-exclusive entries
+ *    are restored in the parent first under a folio trylock; when the
+ *    folio is locked by someone else the fork fails with -EBUSY, as
+ *    copy_pte_range() does in Linux.
  */
 import type { page, vm_area_struct, mm_struct } from '../include/linux/mm_types.js';
 import { MM_ANONPAGES, MM_SWAPENTS } from '../include/linux/mm_types.js';
@@ -26,7 +29,7 @@ import {
 } from '../include/linux/mm.js';
 import { pte_none, pte_present, pte_write, pte_wrprotect, pte_mkclean, pte_mkold, pte_mkdirty, pmd_is_table, pmd_addr_end, type pte_t } from '../include/linux/pgtable.js';
 import {
-  pte_to_swp_entry, swp_entry_to_pte, non_swap_entry, is_writable_migration_entry,
+  pte_to_swp_entry, swp_entry_to_pte, non_swap_entry, is_readable_migration_entry, _PAGE_SWP_SOFT_DIRTY,
   make_readable_migration_entry, is_device_private_entry, is_writable_device_private_entry,
   make_readable_device_private_entry, is_device_exclusive_entry, is_migration_entry, is_hmm_entry,
   swp_offset_pfn, pte_swp_clear_exclusive,
@@ -34,13 +37,13 @@ import {
 import { PageAnonExclusive, ClearPageAnonExclusive, folio_test_anon } from '../include/linux/page-flags.js';
 import { GFP_HIGHUSER_MOVABLE, GFP_KERNEL } from '../include/linux/gfp.js';
 import { MMU_NOTIFY_PROTECTION_PAGE, MMU_NOTIFIER_RANGE_BLOCKABLE } from '../include/linux/mmu_notifier.js';
-import { ENOMEM, EAGAIN } from '../include/uapi/asm-generic/errno.js';
+import { ENOMEM, EAGAIN, EBUSY, ENOENT } from '../include/uapi/asm-generic/errno.js';
 import type { Sleepable } from '../lib/sim/sched.js';
 import { spin_lock, spin_unlock } from '../lib/locking/spinlock.js';
 import { count_event, trace_event } from '../lib/sim/trace.js';
 import { alloc_page, get_page, put_page, pfn_to_page, copy_highpage } from './page_alloc.js';
 import { pte_offset_map, pte_alloc_map, pte_lockptr, ptep_get, set_pte_at, flush_tlb_range, pmd_off } from './pgtable.js';
-import { vm_normal_page, mk_pte, maybe_mkwrite, restore_exclusive_pte } from './memory.js';
+import { vm_normal_page, mk_pte, maybe_mkwrite, try_restore_exclusive_pte } from './memory.js';
 import { anon_vma_fork, folio_add_new_anon_rmap, folio_add_anon_rmap_pte, folio_add_file_rmap_pte } from './rmap.js';
 import { folio_maybe_dma_pinned } from './gup.js';
 import { vm_area_dup, vma_link } from './vma.js';
@@ -82,6 +85,17 @@ function copy_present_page(dst: vm_area_struct, addr: number, dst_ptep: number, 
   return 0;
 }
 
+/**
+ * fork_params - a teaching switch, off by default.
+ * @share_dma_pinned: copy_present_pte() shares a DMA-pinned anonymous page
+ *   with the child like any other page, as Linux did before 5.9 (the
+ *   commit "mm: Do early cow for pinned pages during fork() for ptes"):
+ *   the parent's next write then breaks COW away from the page the device
+ *   keeps using, the RDMA fork problem (tools/hmm-sim/scenarios/odp.ts,
+ *   pitfall "fork"). Callers set it and restore it.
+ */
+export const fork_params = { share_dma_pinned: false };
+
 /* copy_present_pte() - share one present entry with the child. Return 0 or -ENOMEM. */
 function copy_present_pte(dst: vm_area_struct, src: vm_area_struct, dst_ptep: number, src_ptep: number,
                           addr: number, pte: pte_t): number {
@@ -89,7 +103,7 @@ function copy_present_pte(dst: vm_area_struct, src: vm_area_struct, dst_ptep: nu
   const p = vm_normal_page(src, addr, pte);
   if (p !== null) {
     if (folio_test_anon(p)) {
-      if (PageAnonExclusive(p) && folio_maybe_dma_pinned(p)) return copy_present_page(dst, addr, dst_ptep, p);
+      if (PageAnonExclusive(p) && folio_maybe_dma_pinned(p) && !fork_params.share_dma_pinned) return copy_present_page(dst, addr, dst_ptep, p);
       get_page(p);
       ClearPageAnonExclusive(p);
       folio_add_anon_rmap_pte(p, dst, addr, false);
@@ -110,8 +124,9 @@ function copy_present_pte(dst: vm_area_struct, src: vm_area_struct, dst_ptep: nu
 
 /*
  * copy_nonpresent_pte() - copy a swap or special entry.
- * Return: 0, or -EBUSY when a device-exclusive entry had to be restored in
- * the parent first (the caller retries the same entry).
+ * Return: 0; -ENOENT when a device-exclusive entry was restored in the
+ * parent (the caller copies the now present PTE); -EBUSY when its folio
+ * was locked (the fork fails).
  */
 function copy_nonpresent_pte(dst: vm_area_struct, src: vm_area_struct, dst_ptep: number, src_ptep: number,
                              addr: number, pte: pte_t): number {
@@ -126,8 +141,10 @@ function copy_nonpresent_pte(dst: vm_area_struct, src: vm_area_struct, dst_ptep:
   }
   if (is_migration_entry(entry)) {
     inc_mm_counter(dst.vm_mm, mm_counter(pfn_to_page(swp_offset_pfn(entry))));
-    if (is_writable_migration_entry(entry) && cow) {
-      pte = swp_entry_to_pte(make_readable_migration_entry(swp_offset_pfn(entry)));
+    /* writable and readable-exclusive entries alike: the page is now shared, read-only in both */
+    if (!is_readable_migration_entry(entry) && cow) {
+      const sd = pte & _PAGE_SWP_SOFT_DIRTY;
+      pte = swp_entry_to_pte(make_readable_migration_entry(swp_offset_pfn(entry))) + sd;
       set_pte_at(src.vm_mm, addr, src_ptep, pte);
     }
     set_pte_at(dst.vm_mm, addr, dst_ptep, pte);
@@ -147,10 +164,10 @@ function copy_nonpresent_pte(dst: vm_area_struct, src: vm_area_struct, dst_ptep:
     return 0;
   }
   if (is_device_exclusive_entry(entry)) {
-    /* the device gives the page up: restore the ordinary PTE, then copy that */
-    restore_exclusive_pte(src, pfn_to_page(swp_offset_pfn(entry)), addr, src_ptep);
+    /* the device gives the page up: restore the ordinary PTE (if its folio is free to lock), then copy that */
+    if (try_restore_exclusive_pte(src, addr, src_ptep) !== 0) return -EBUSY;
     count_event('fork_restore_exclusive');
-    return -16;
+    return -ENOENT;
   }
   if (is_hmm_entry(entry)) {
     /* v8: the child gets a system copy through hmm_mm_fork after the PTE block */
@@ -177,7 +194,8 @@ function copy_pte_range(dst: vm_area_struct, src: vm_area_struct, addr: number, 
     if (pte_none(pte)) continue;
     if (!pte_present(pte)) {
       const r = copy_nonpresent_pte(dst, src, dst_ptep, src_ptep, addr, pte);
-      if (r === -16) { addr -= PAGE_SIZE; src_ptep--; dst_ptep--; continue; }   /* retry as present */
+      if (r === -ENOENT) { addr -= PAGE_SIZE; src_ptep--; dst_ptep--; continue; }   /* restored: copy as present */
+      if (r === -EBUSY) { ret = r; break; }      /* the fork fails with -EBUSY, as in Linux */
       if (is_hmm_entry(pte_to_swp_entry(pte))) hmm.push(addr);
       continue;
     }
@@ -193,7 +211,8 @@ function copy_pte_range(dst: vm_area_struct, src: vm_area_struct, addr: number, 
  * copy_page_range() - copy the page-table entries of src into dst (the
  * child's copy of the VMA), write-protecting COW mappings in both.
  * Context: both mmap_locks held for write; may sleep (notifiers).
- * Return: 0 or -ENOMEM.
+ * Return: 0, -ENOMEM, or -EBUSY (a device-exclusive entry whose folio
+ * someone else holds locked).
  */
 export function* copy_page_range(dst: vm_area_struct, src: vm_area_struct): Sleepable<number> {
   if (!vma_needs_copy(src)) return 0;

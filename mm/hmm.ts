@@ -179,7 +179,8 @@ function hmm_vma_handle_nonpresent(w: hmm_vma_walk, vma: vm_area_struct, addr: n
     return 0;
   }
   const required = hmm_range_need_fault(range, addr, end, 0);
-  if (!required) return hmm_pfns_fill(range, addr, end, 0);
+  /* another device's private THP reads as an error (hmm_vma_handle_absent_pmd); its PTE-mapped pages as empty */
+  if (!required) return hmm_pfns_fill(range, addr, end, order !== 0 && is_device_private_entry(entry) ? HMM_PFN_ERROR : 0);
   /* swap, another device's private page, a device-exclusive entry: the fault brings the page back */
   if (!non_swap_entry(entry) || is_device_private_entry(entry) || is_device_exclusive_entry(entry)) {
     return hmm_vma_fault(w, vma, addr, fault_end, required);

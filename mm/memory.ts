@@ -30,18 +30,18 @@ import {
 } from '../include/linux/mm.js';
 import {
   pte_none, pte_present, pte_write, pte_protnone, pte_special, pte_pfn, pfn_pte, pte_mkwrite,
-  pte_mkdirty, pte_mkyoung, pte_mkspecial, pte_modify, pmd_is_table, type pte_t,
+  pte_mkdirty, pte_mkyoung, pte_mkold, pte_mkspecial, pte_modify, pmd_is_table, pte_dirty, _PAGE_SOFT_DIRTY, type pte_t,
 } from '../include/linux/pgtable.js';
 import {
   pte_to_swp_entry, non_swap_entry, is_migration_entry, is_device_private_entry, is_device_exclusive_entry,
   is_hwpoison_entry, is_hmm_entry, swp_offset_pfn, is_writable_device_private_entry, is_pmd_migration_entry,
-  pmd_to_swp_entry, type swp_entry_t,
+  pmd_to_swp_entry, _PAGE_SWP_SOFT_DIRTY, type swp_entry_t,
 } from '../include/linux/swapops.js';
-import { PageAnonExclusive, SetPageAnonExclusive, PageLocked, SetPageDirty, PageSwapCache, folio_test_anon } from '../include/linux/page-flags.js';
+import { PageAnonExclusive, SetPageAnonExclusive, PageLocked, SetPageDirty, PageSwapCache, PageDirty, folio_test_anon } from '../include/linux/page-flags.js';
 import { is_device_private_page } from '../include/linux/memremap.js';
 import { GFP_HIGHUSER_MOVABLE, __GFP_ZERO } from '../include/linux/gfp.js';
 import { MMU_NOTIFY_CLEAR, MMU_NOTIFY_EXCLUSIVE, MMU_NOTIFIER_RANGE_BLOCKABLE } from '../include/linux/mmu_notifier.js';
-import { ENOMEM } from '../include/uapi/asm-generic/errno.js';
+import { ENOMEM, EBUSY } from '../include/uapi/asm-generic/errno.js';
 import { cond_resched, preempt_point, type Sleepable } from '../lib/sim/sched.js';
 import { race_mutations } from '../lib/sim/mutations.js';
 import { spin_lock, spin_unlock } from '../lib/locking/spinlock.js';
@@ -59,7 +59,7 @@ import {
   mmu_notifier_range_init, mmu_notifier_range_init_owner, mmu_notifier_invalidate_range_start,
   mmu_notifier_invalidate_range_end,
 } from './mmu_notifier.js';
-import { folio_lock, folio_trylock, folio_unlock, folio_wait_locked } from './filemap.js';
+import { folio_lock, folio_trylock, folio_unlock, folio_wait_locked, migration_entry_wait_on_locked } from './filemap.js';
 import { mmap_assert_locked } from './mmap_lock.js';
 import { BUG } from '../include/asm-generic/bug.js';
 import { GFP_KERNEL } from '../include/linux/gfp.js';
@@ -277,16 +277,52 @@ function* remove_device_exclusive_entry(vmf: vm_fault, entry: swp_entry_t): Slee
 }
 
 /**
+ * can_change_pte_writable() - may @pte, in a VM_WRITE mapping, be made
+ * writable without a write fault? In a private mapping only if it maps an
+ * exclusive anonymous page (the write fault would reuse it); in a shared
+ * one only if it is already dirty. (mm/mprotect.c in Linux; here, beside
+ * its other user, to keep mprotect.ts -> memory.ts one way.)
+ * Context: PTE lock held. Return: true if the PTE may be made writable.
+ */
+export function can_change_pte_writable(vma: vm_area_struct, addr: number, pte: pte_t): boolean {
+  if (!(vma.vm_flags & VM_WRITE)) return false;
+  if (vma.vm_flags & VM_SHARED) return pte_dirty(pte);
+  const p = vm_normal_page(vma, addr, pte);
+  return p !== null && folio_test_anon(p.compound_head) && PageAnonExclusive(p);
+}
+
+/**
  * restore_exclusive_pte() - turn a device-exclusive entry back into a
- * present PTE for the same page. Caller holds the PTE lock.
+ * present PTE for the same page, as mm/memory.c does: the new PTE is old
+ * (the device's accesses do not count as the CPU's), keeps the entry's
+ * soft-dirty bit, and is writable (and dirty if the folio is) only where
+ * can_change_pte_writable() allows.
+ * Context: PTE lock held; the folio should be locked (the CPU fault and
+ * fork take it; mprotect's restore does not, see mm/mprotect.ts).
  */
 export function restore_exclusive_pte(vma: vm_area_struct, p: page, addr: number, ptep: number): void {
-  let pte = pte_mkyoung(mk_pte(p, vma.vm_page_prot));
   const orig = ptep_get(vma.vm_mm, ptep);
-  const e = pte_to_swp_entry(orig);
-  /* device-exclusive entries are made from writable mappings only if the VMA is writable */
-  if ((vma.vm_flags & VM_WRITE) && is_device_exclusive_entry(e)) pte = pte_mkdirty(pte_mkwrite(pte));
+  let pte = pte_mkold(mk_pte(p, vma.vm_page_prot));
+  if (orig & _PAGE_SWP_SOFT_DIRTY) pte |= _PAGE_SOFT_DIRTY;
+  if ((vma.vm_flags & VM_WRITE) && can_change_pte_writable(vma, addr, pte)) {
+    if (PageDirty(p.compound_head)) pte = pte_mkdirty(pte);
+    pte = pte_mkwrite(pte);
+  }
   set_pte_at(vma.vm_mm, addr, ptep, pte);
+}
+
+/**
+ * try_restore_exclusive_pte() - restore a device-exclusive entry if its
+ * folio can be locked without sleeping (fork cannot sleep under the PTE
+ * lock). Context: PTE lock held. Return: 0, or -EBUSY when the folio is
+ * locked by someone else.
+ */
+export function try_restore_exclusive_pte(vma: vm_area_struct, addr: number, ptep: number): number {
+  const p = pfn_to_page(swp_offset_pfn(pte_to_swp_entry(ptep_get(vma.vm_mm, ptep))));
+  if (!folio_trylock(p.compound_head)) return -EBUSY;
+  restore_exclusive_pte(vma, p, addr, ptep);
+  folio_unlock(p.compound_head);
+  return 0;
 }
 
 /*
@@ -301,13 +337,14 @@ function* do_device_private_fault(vmf: vm_fault, entry: swp_entry_t): Sleepable<
   const ptl = pte_lockptr(mm, vmf.pte);
   spin_lock(ptl);
   if (!race_mutations.skip_device_private_recheck && ptep_get(mm, vmf.pte) !== vmf.orig_pte) { spin_unlock(ptl); return 0; }
-  get_page(p);
-  spin_unlock(ptl);
-  if (!folio_trylock(p)) {             /* someone is migrating it: wait and retry the fault */
-    put_page(p);
-    yield* folio_wait_locked(p);
+  /* the trylock under the PTL: the entry still maps the page, so it cannot be freed under us */
+  if (!folio_trylock(p)) {             /* someone is migrating it: wait (no reference) and retry the fault */
+    count_event('fault_device_private_wait');
+    yield* migration_entry_wait_on_locked(p, ptl);
     return 0;
   }
+  get_page(p);
+  spin_unlock(ptl);
   vmf.page = p;
   const migrate_to_ram = p.pgmap.ops.migrate_to_ram;
   const ret = migrate_to_ram ? yield* migrate_to_ram.call(p.pgmap.ops, vmf) : VM_FAULT_SIGBUS;

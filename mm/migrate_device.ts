@@ -133,8 +133,10 @@ function select_pte(m: migrate_vma, addr: number, pte: pte_t): { mpfn: number; p
   const pfn = pte_pfn(pte);
   if (is_zero_pfn(pfn) && (m.flags & MIGRATE_VMA_SELECT_SYSTEM)) return { mpfn: MIGRATE_PFN_MIGRATE, p: null };
   const p = vm_normal_page(m.vma, addr, pte);
-  if (p !== null && !is_zone_device_page(p) && !(m.flags & MIGRATE_VMA_SELECT_SYSTEM)) return { mpfn: 0, p: null };
-  if (p !== null && is_device_coherent_page(p) &&
+  /* no struct page behind it (the zero page without SELECT_SYSTEM, a raw pfn): not migratable */
+  if (p === null) return { mpfn: 0, p: null };
+  if (!is_zone_device_page(p) && !(m.flags & MIGRATE_VMA_SELECT_SYSTEM)) return { mpfn: 0, p: null };
+  if (is_device_coherent_page(p) &&
       (!(m.flags & MIGRATE_VMA_SELECT_DEVICE_COHERENT) || p.pgmap!.owner !== m.pgmap_owner)) {
     return { mpfn: 0, p: null };
   }

@@ -22,7 +22,7 @@ import { wait_queue_head, wait_event, wake_up_all } from '../lib/locking/wait.js
 import { preempt_point, type Sleepable } from '../lib/sim/sched.js';
 import { trace_event, count_event } from '../lib/sim/trace.js';
 import { mmap_write_lock, mmap_write_unlock, mmap_assert_write_locked } from './mmap_lock.js';
-import { BUG } from '../include/asm-generic/bug.js';
+import { BUG, WARN_ON } from '../include/asm-generic/bug.js';
 import { hmm_v8_hooks } from './hmm_v8/hooks.js';   /* HMM v8 places 1 and 2 */
 
 /** struct mmu_notifier_subscriptions - per-mm notifier state. */
@@ -148,22 +148,39 @@ export function* mmu_notifier_invalidate_range_start(range: mmu_notifier_range):
     const ret = yield* mn_itree_invalidate(s, range);
     if (ret) { hmm_v8_hooks.range_end?.(range); return ret; }
   }
+  const ret = yield* mn_hlist_invalidate_range_start(s, range);
+  if (ret) {
+    if (s.has_itree) mn_itree_inv_end(s);   /* Linux leaves the interval tree's count raised here; we close it */
+    hmm_v8_hooks.range_end?.(range);
+  }
+  return ret;
+}
+
+/*
+ * mn_hlist_invalidate_range_start() - call every whole-mm subscriber's
+ * start, even after one failed (a start cannot know whether another
+ * one's failed, so none may be skipped); if any failed (only a
+ * non-blockable range may: -EAGAIN), call every subscriber's end, so the
+ * ones that started are closed. A subscriber whose start can fail must
+ * not have an end (Linux WARNs). Return: 0 or the last failure.
+ */
+function* mn_hlist_invalidate_range_start(s: mmu_notifier_subscriptions, range: mmu_notifier_range):
+    Sleepable<number> {
+  let ret = 0;
   for (const sub of s.list.slice()) {
     if (sub.ops.invalidate_range_start === undefined) continue;
-    const ret = yield* sub.ops.invalidate_range_start(sub, range);
-    if (ret !== 0) {
-      if (mmu_notifier_range_blockable(range)) BUG('blockable invalidate_range_start failed');
-      /* undo the ones already started, as mn_hlist_invalidate_range_start does */
-      for (const prev of s.list) {
-        if (prev === sub) break;
-        if (prev.ops.invalidate_range_end) yield* prev.ops.invalidate_range_end(prev, range);
-      }
-      if (s.has_itree) mn_itree_inv_end(s);
-      hmm_v8_hooks.range_end?.(range);
-      return ret;
+    const r = yield* sub.ops.invalidate_range_start(sub, range);
+    if (r === 0) continue;
+    if (mmu_notifier_range_blockable(range)) BUG('blockable invalidate_range_start failed');
+    WARN_ON(sub.ops.invalidate_range_end !== undefined, 'a start that can fail must not have an end');
+    ret = r;
+  }
+  if (ret) {
+    for (const sub of s.list.slice()) {
+      if (sub.ops.invalidate_range_end) yield* sub.ops.invalidate_range_end(sub, range);
     }
   }
-  return 0;
+  return ret;
 }
 
 /**

@@ -23,9 +23,9 @@ import { pte_none, pte_present, pte_modify, pte_mkwrite, pte_dirty, pmd_is_table
 import {
   pte_to_swp_entry, swp_entry_to_pte, is_writable_migration_entry, is_writable_device_private_entry,
   make_readable_migration_entry, make_readable_device_private_entry, swp_offset_pfn, pte_swp_exclusive,
-  pte_swp_mkexclusive, is_device_exclusive_entry,
+  pte_swp_mkexclusive, is_device_exclusive_entry, make_readable_exclusive_migration_entry, _PAGE_SWP_SOFT_DIRTY,
 } from '../include/linux/swapops.js';
-import { PageAnonExclusive } from '../include/linux/page-flags.js';
+import { folio_test_anon } from '../include/linux/page-flags.js';
 import { PROT_READ, PROT_WRITE, PROT_EXEC, PROT_GROWSDOWN, PROT_GROWSUP } from '../include/uapi/asm-generic/mman.js';
 import { EINVAL, ENOMEM, EACCES } from '../include/uapi/asm-generic/errno.js';
 import { MMU_NOTIFY_PROTECTION_VMA, MMU_NOTIFIER_RANGE_BLOCKABLE } from '../include/linux/mmu_notifier.js';
@@ -36,7 +36,7 @@ import { mmap_write_lock, mmap_write_unlock } from './mmap_lock.js';
 import { find_vma, split_vma, vma_merge } from './vma.js';
 import { vm_get_page_prot, calc_vm_prot_bits } from './mmap.js';
 import { pmd_off, pte_offset_map, pte_lockptr, ptep_get, set_pte_at, flush_tlb_range } from './pgtable.js';
-import { vm_normal_page, restore_exclusive_pte } from './memory.js';
+import { can_change_pte_writable, restore_exclusive_pte } from './memory.js';
 import { vma_adjust_trans_huge } from './huge_memory.js';
 import { hugetlb_vm_op_split } from './hugetlb.js';
 import { pfn_to_page } from './page_alloc.js';
@@ -45,14 +45,6 @@ import {
 } from './mmu_notifier.js';
 import { change_huge_pmd } from './huge_memory_pmd.js';
 import { hugetlb_change_protection } from './hugetlb.js';
-
-/* can_change_pte_writable() for a private mapping: exclusive anonymous page, already dirty */
-function can_change_pte_writable(vma: vm_area_struct, addr: number, pte: number): boolean {
-  if (!(vma.vm_flags & VM_WRITE)) return false;
-  if (vma.vm_flags & VM_SHARED) return pte_dirty(pte);
-  const p = vm_normal_page(vma, addr, pte);
-  return p !== null && PageAnonExclusive(p) && pte_dirty(pte);
-}
 
 /* change_pte_range() - rewrite the PTEs of one PTE page. Returns entries changed. */
 function change_pte_range(vma: vm_area_struct, ptep: number, addr: number, end: number, newprot: number): number {
@@ -65,7 +57,7 @@ function change_pte_range(vma: vm_area_struct, ptep: number, addr: number, end: 
     if (pte_none(old)) continue;
     if (pte_present(old)) {
       let pte = pte_modify(old, newprot);
-      if (!(newprot & 2 /* _PAGE_RW */) && can_change_pte_writable(vma, addr, pte)) pte = pte_mkwrite(pte);
+      if (!(newprot & 2 /* _PAGE_RW */) && pte_dirty(pte) && can_change_pte_writable(vma, addr, pte)) pte = pte_mkwrite(pte);
       if (pte !== old) { set_pte_at(mm, addr, ptep, pte); pages++; }
       continue;
     }
@@ -79,7 +71,11 @@ function change_pte_range(vma: vm_area_struct, ptep: number, addr: number, end: 
     }
     let npte = old;
     if (is_writable_migration_entry(entry)) {
-      npte = swp_entry_to_pte(make_readable_migration_entry(swp_offset_pfn(entry)));
+      /* write permission goes; an anonymous page stays exclusive to this mm (no COW copy after the restore) */
+      const pfn = swp_offset_pfn(entry);
+      npte = swp_entry_to_pte(folio_test_anon(pfn_to_page(pfn).compound_head)
+        ? make_readable_exclusive_migration_entry(pfn) : make_readable_migration_entry(pfn));
+      npte += old & _PAGE_SWP_SOFT_DIRTY;
     } else if (is_writable_device_private_entry(entry)) {
       npte = swp_entry_to_pte(make_readable_device_private_entry(swp_offset_pfn(entry)));
     }
@@ -127,10 +123,13 @@ export function* change_protection(vma: vm_area_struct, start: number, end: numb
 /**
  * mprotect_fixup() - give [start, end) of vma the flags newflags: split
  * the VMA at the edges, update it, rewrite the PTEs, merge neighbours.
+ * @pprev: receives the VMA that covers [start, end) afterwards (vma
+ *         itself, or what it merged into, which may reach past @end).
  * Return: 0 or -errno.
  */
 export function* mprotect_fixup(mm: mm_struct, vma: vm_area_struct, start: number, end: number,
-                                newflags: number): Sleepable<number> {
+                                newflags: number, pprev: { vma: vm_area_struct } = { vma }): Sleepable<number> {
+  pprev.vma = vma;
   if (newflags === vma.vm_flags) return 0;
   if (hugetlb_vm_op_split(vma, start) < 0 || hugetlb_vm_op_split(vma, end) < 0) return -EINVAL;
   yield* vma_adjust_trans_huge(vma, start, end);     /* a cut through a huge PMD splits it first */
@@ -145,7 +144,7 @@ export function* mprotect_fixup(mm: mm_struct, vma: vm_area_struct, start: numbe
   vma.vm_flags = newflags;
   vma.vm_page_prot = vm_get_page_prot(newflags);
   yield* change_protection(vma, start, end, vma.vm_page_prot);
-  vma_merge(mm, vma);
+  pprev.vma = vma_merge(mm, vma);
   return 0;
 }
 
@@ -176,10 +175,11 @@ export function* do_mprotect_pkey(mm: mm_struct, start: number, len: number, pro
     /* VM_MAYREAD/MAYWRITE/MAYEXEC sit 4 bits above READ/WRITE/EXEC */
     if ((newflags & ~(newflags >> 4)) & VM_ACCESS_FLAGS) { error = -EACCES; break; }
     const tmp = Math.min(vma.vm_end, end);
-    const cur = vma;
-    error = yield* mprotect_fixup(mm, cur, nstart, tmp, newflags);
+    const pprev = { vma };
+    error = yield* mprotect_fixup(mm, vma, nstart, tmp, newflags, pprev);
     if (error) break;
-    nstart = tmp;
+    /* go on from the end of the VMA that now covers the range: it may have merged with its successor */
+    nstart = pprev.vma.vm_end;
     if (nstart >= end) break;
     vma = find_vma(mm, nstart);
     if (vma === null || vma.vm_start !== nstart) error = -ENOMEM;

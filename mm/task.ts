@@ -94,7 +94,8 @@ export function createProcess(comm: string): task_struct {
 /**
  * kernel_clone() - fork(): a child with a copy of the parent's address
  * space (dup_mmap) and file table.
- * Context: may sleep. Return: the child's pid, or -ENOMEM.
+ * Context: may sleep. Return: the child's pid, or dup_mmap's -errno
+ * (-ENOMEM; -EBUSY when a device-exclusive page is locked).
  */
 export function* kernel_clone(parent: task_struct): Sleepable<number> {
   if (parent.mm === null) return -EINVAL;
@@ -104,7 +105,7 @@ export function* kernel_clone(parent: task_struct): Sleepable<number> {
   const ret = yield* dup_mmap(child.mm!, parent.mm);
   if (ret < 0) {
     yield* mmput(child.mm!);
-    return -ENOMEM;
+    return ret;                       /* copy_process() passes dup_mmap's errno on: -ENOMEM, -EBUSY */
   }
   dup_fd(parent, child);
   parent.children.push(child);

@@ -9,6 +9,7 @@ import { mmu_notifier_event_names, type mmu_notifier, type mmu_notifier_range } 
 import type { mm_struct } from '../include/linux/mm_types.js';
 import { pte_offset_map, ptep_get } from '../mm/pgtable.js';
 import { PROT_READ, PROT_WRITE, MAP_PRIVATE, MAP_ANONYMOUS } from '../include/uapi/asm-generic/mman.js';
+import { hmm_dmirror_cmd_encode, hmm_dmirror_cmd_decode, HMM_DMIRROR_CMD_SIZE } from '../include/uapi/linux/test_hmm.js';
 
 export const RW = PROT_READ | PROT_WRITE;
 export const ANON = MAP_PRIVATE | MAP_ANONYMOUS;
@@ -47,4 +48,34 @@ export function starts(seen: seen_range[]): string[] {
 export function pte_at(mm: mm_struct, addr: number): number {
   const ptep = pte_offset_map(mm, addr);
   return ptep < 0 ? -1 : ptep_get(mm, ptep);
+}
+
+/** A process with /dev/hmm_dmirror<unit> open and a one-page command block. */
+export interface dmirror_rig { p: Process; fd: number; cmd_addr: number; mirror: number }
+
+/**
+ * Open /dev/hmm_dmirror<unit> in @p (the test loads the driver first with
+ * hmm_dmirror_init() of lib/test_hmm.ts, as insmod would) and map a command block and a
+ * bounce buffer of @mirror_pages pages for dmirror_cmd().
+ */
+export function dmirror_open(p: Process, unit = 0, mirror_pages = 64): dmirror_rig {
+  const fd = p.open(`/dev/hmm_dmirror${unit}`, 2);
+  const cmd_addr = p.mmap(0, 4096, RW, ANON);
+  const mirror = p.mmap(0, mirror_pages * 4096, RW, ANON);
+  return { p, fd, cmd_addr, mirror };
+}
+
+/**
+ * Issue one dmirror ioctl over [addr, addr + npages pages) with bounce
+ * buffer @ptr. Return: the ioctl's result and the cpages/faults the driver
+ * copied back (as user space sees the block afterwards).
+ */
+export function dmirror_cmd(r: dmirror_rig, request: number, addr: number | bigint, npages: number | bigint,
+                            ptr: number | bigint = r.mirror): { ret: number; cpages: number; faults: number } {
+  r.p.write(r.cmd_addr, hmm_dmirror_cmd_encode({
+    addr: BigInt(addr), ptr: BigInt(ptr), npages: BigInt(npages), cpages: 0n, faults: 0n,
+  }));
+  const ret = r.p.ioctl(r.fd, request, r.cmd_addr);
+  const out = hmm_dmirror_cmd_decode(r.p.read(r.cmd_addr, HMM_DMIRROR_CMD_SIZE));
+  return { ret, cpages: Number(out.cpages), faults: Number(out.faults) };
 }

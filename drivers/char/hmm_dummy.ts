@@ -374,7 +374,8 @@ const dummy_ops: hmm_device_ops = Object.freeze({
 
 /* ---- file operations ---- */
 
-interface dummy_file { dd: dummy_device; minor: number }
+/* an open file of a node; @dm: the mirror its EXPOSE_MM bound, the only one its release may unbind */
+interface dummy_file { dd: dummy_device; minor: number; dm: dummy_mirror | null }
 
 function current_task(): task_struct {
   return current().task as task_struct;
@@ -383,15 +384,18 @@ function current_task(): task_struct {
 function* dummy_fops_open(ino: inode, f: file): Sleepable<number> {
   if (f.f_flags & O_EXCL) return -EINVAL;
   const { d, m } = ino.i_private as { d: number; m: number };
-  f.private_data = { dd: state.devices[d], minor: m } satisfies dummy_file;
+  f.private_data = { dd: state.devices[d], minor: m, dm: null } satisfies dummy_file;
   return 0;
 }
 
 function* dummy_fops_release(_ino: inode, f: file): Sleepable<number> {
-  const { dd, minor } = f.private_data as dummy_file;
+  const fp = f.private_data as dummy_file;
+  const { dd, minor } = fp;
   yield* mutex_lock(dd.mutex);
-  const dm = dd.dmirrors[minor];
-  dd.dmirrors[minor] = null;
+  /* a file that bound no mirror (its EXPOSE_MM got -EBUSY) must not unbind another file's */
+  const dm = fp.dm !== null && dd.dmirrors[minor] === fp.dm ? fp.dm : null;
+  if (dm !== null) dd.dmirrors[minor] = null;
+  fp.dm = null;
   mutex_unlock(dd.mutex);
   if (dm === null) return 0;
   dm.dead = true;
@@ -400,7 +404,8 @@ function* dummy_fops_release(_ino: inode, f: file): Sleepable<number> {
   return 0;
 }
 
-function* dummy_expose_mm(dd: dummy_device, minor: number): Sleepable<number> {
+function* dummy_expose_mm(fp: dummy_file): Sleepable<number> {
+  const { dd, minor } = fp;
   const t = current_task();
   if (t === null || t.mm === null) return -EINVAL;
   yield* mutex_lock(dd.mutex);
@@ -417,6 +422,7 @@ function* dummy_expose_mm(dd: dummy_device, minor: number): Sleepable<number> {
     return -EBUSY;
   }
   dd.dmirrors[minor] = dm;
+  fp.dm = dm;
   mutex_unlock(dd.mutex);
   trace_event('hmm_dummy_expose_mm', { device: dd.id, minor, pid: t.pid });
   return 0;
@@ -509,8 +515,9 @@ function* dummy_fops_migrate(dm: dummy_mirror, uarg: number): Sleepable<number> 
 }
 
 function* dummy_fops_unlocked_ioctl(f: file, cmd: number, arg: number): Sleepable<number> {
-  const { dd, minor } = f.private_data as dummy_file;
-  if (cmd === HMM_DUMMY_EXPOSE_MM) return yield* dummy_expose_mm(dd, minor);
+  const fp = f.private_data as dummy_file;
+  const { dd, minor } = fp;
+  if (cmd === HMM_DUMMY_EXPOSE_MM) return yield* dummy_expose_mm(fp);
   if (cmd !== HMM_DUMMY_READ && cmd !== HMM_DUMMY_WRITE && cmd !== HMM_DUMMY_MIGRATE_TO) return -EINVAL;
   const dm = dd.dmirrors[minor];
   if (dm === null) return -EINVAL;

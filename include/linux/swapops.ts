@@ -98,6 +98,8 @@ export function is_migration_entry(e: swp_entry_t): boolean {
   return t === SWP_MIGRATION_READ || t === SWP_MIGRATION_READ_EXCLUSIVE || t === SWP_MIGRATION_WRITE;
 }
 export function is_writable_migration_entry(e: swp_entry_t): boolean { return swp_type(e) === SWP_MIGRATION_WRITE; }
+/* a plain (shared) readable migration entry: neither writable nor exclusive */
+export function is_readable_migration_entry(e: swp_entry_t): boolean { return swp_type(e) === SWP_MIGRATION_READ; }
 export function is_readable_exclusive_migration_entry(e: swp_entry_t): boolean {
   return swp_type(e) === SWP_MIGRATION_READ_EXCLUSIVE;
 }

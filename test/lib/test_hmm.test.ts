@@ -10,12 +10,12 @@ import { start_kernel } from '../../mm/init.js';
 import { Process } from '../../tools/include/nolibc/nolibc.js';
 import { PAGE_SIZE } from '../../include/linux/mm.js';
 import { PROT_NONE, PROT_READ, PROT_WRITE, MAP_PRIVATE, MAP_ANONYMOUS } from '../../include/uapi/asm-generic/mman.js';
-import { EINVAL, EFAULT, ENOENT } from '../../include/uapi/asm-generic/errno.js';
+import { EINVAL, EFAULT, ENOENT, ENOMEM } from '../../include/uapi/asm-generic/errno.js';
 import {
   HMM_DMIRROR_READ, HMM_DMIRROR_WRITE, HMM_DMIRROR_MIGRATE_TO_DEV, HMM_DMIRROR_MIGRATE_TO_SYS, HMM_DMIRROR_SNAPSHOT,
   HMM_DMIRROR_EXCLUSIVE, HMM_DMIRROR_CHECK_EXCLUSIVE, HMM_DMIRROR_RELEASE, HMM_DMIRROR_FLAGS,
   HMM_DMIRROR_READ_UNLOCKABLE, HMM_DMIRROR_FLAG_FAIL_ALLOC, HMM_DMIRROR_CMD_SIZE, hmm_dmirror_cmd_encode,
-  hmm_dmirror_cmd_decode, type hmm_dmirror_cmd,
+  hmm_dmirror_cmd_decode, HMM_DMIRROR_PROT_ERROR, type hmm_dmirror_cmd,
 } from '../../include/uapi/linux/test_hmm.js';
 import { dmirror_device_get, hmm_dmirror_init } from '../../lib/test_hmm.js';
 import { DEVMEM_CHUNK_PAGES } from '../../lib/test_hmm_devmem.js';
@@ -194,6 +194,56 @@ test('a READ of untouched memory maps the zero page read-only; a WRITE then faul
   assert.is(r.p.check32(r.buf, 16 * PAGE_SIZE, 1000), -1);
 });
 
+/* ---- sizes computed from user input, as lib/test_hmm.c computes them (u64) ---- */
+
+test('a READ whose npages << PAGE_SHIFT wraps to one page reads that one page, as Linux does', () => {
+  const r = setup();
+  r.p.fill32(r.buf, PAGE_SIZE, 500);
+  const { ret, out } = ioctl(r, HMM_DMIRROR_READ, { npages: (1n << 52n) + 1n });
+  assert.is(ret, 0);
+  assert.is(out.cpages, 1n);
+  assert.is(out.npages, (1n << 52n) + 1n, 'npages goes back to user space as it came');
+  assert.is(r.p.check32(r.mirror, PAGE_SIZE, 500), -1);
+  assert.is(r.p.read32(r.mirror + PAGE_SIZE), 0, 'nothing past the one page was written');
+});
+
+test('a READ or WRITE larger than RAM fails with -ENOMEM (the bounce buffer\'s vmalloc), touching nothing', () => {
+  const r = setup();
+  for (const cmd of [HMM_DMIRROR_READ, HMM_DMIRROR_WRITE]) {
+    const { ret, out } = ioctl(r, cmd, { npages: 1n << 30n });
+    assert.is(ret, -ENOMEM);
+    assert.is(out.cpages, 77n, 'the block is not copied back on error');
+  }
+  assert.is(ioctl(r, HMM_DMIRROR_READ, { npages: (64n << 20n) / 4096n + 1n }).ret, -ENOMEM, 'one page more than the 64 MiB of RAM');
+  assert.is(r.p.check32(r.buf, 16 * PAGE_SIZE, 0), -1);
+});
+
+test('a range that runs past the last user address meets a hole there: MIGRATE -EINVAL, EXCLUSIVE and READ -EFAULT', () => {
+  const r = setup();
+  const npages = 1n << 40n;                  /* 4 PiB: past TASK_SIZE, within u64 */
+  assert.is(ioctl(r, HMM_DMIRROR_MIGRATE_TO_DEV, { npages }).ret, -EINVAL);
+  assert.is(ioctl(r, HMM_DMIRROR_MIGRATE_TO_SYS, { npages }).ret, -EINVAL);
+  assert.is(ioctl(r, HMM_DMIRROR_EXCLUSIVE, { addr: 1n << 60n, npages: 1n }).ret, -EFAULT);
+  assert.is(ioctl(r, HMM_DMIRROR_READ, { addr: 1n << 60n, npages: 1n }).ret, -EFAULT);
+  assert.is(ioctl(r, HMM_DMIRROR_CHECK_EXCLUSIVE, { npages }).ret, 0);
+  assert.is(r.p.check32(r.buf, 16 * PAGE_SIZE, 0), -1, 'the pages migrated before the hole came back intact');
+  /* SNAPSHOT does not fault: holes read as PROT_ERROR, so it writes one byte per page until ptr runs off its mapping */
+  const mirror = r.p.mmap(0, PAGE_SIZE, RW, ANON);
+  assert.is(ioctl(r, HMM_DMIRROR_SNAPSHOT, { addr: 1n << 46n, npages, ptr: BigInt(mirror) }).ret, -EFAULT);
+  assert.ok(r.p.read(mirror, PAGE_SIZE).every((b) => b === HMM_DMIRROR_PROT_ERROR), 'a page of PROT_ERROR bytes, then -EFAULT');
+});
+
+test('MIGRATE_TO_DEV over a range with a hole migrates up to the hole, then returns -EINVAL', () => {
+  const r = setup(0);
+  assert.is(r.p.munmap(r.buf + 8 * PAGE_SIZE, PAGE_SIZE), 0);
+  const dev = dmirror_device_get(0)!;
+  const { ret } = ioctl(r, HMM_DMIRROR_MIGRATE_TO_DEV, {});
+  assert.is(ret, -EINVAL);
+  assert.is(dev.calloc, 8, 'the eight pages before the hole moved to the device');
+  assert.is(r.p.check32(r.buf, 8 * PAGE_SIZE, 0), -1, 'and come back intact');
+  assert.is(r.p.check32(r.buf + 9 * PAGE_SIZE, 7 * PAGE_SIZE, 9 * 1024), -1);
+});
+
 /* ---- the self-tests, one uvu test per run ---- */
 
 for (const run of hmm_test_runs()) {
@@ -204,5 +254,16 @@ for (const run of hmm_test_runs()) {
     assert.ok(res.passed, `${name} failed:\n${res.messages.join('\n')}`);
   });
 }
+
+test('a WRITE into its own device page that fork shared read-only is refused and the child keeps its data', () => {
+  const r = setup(0, 4);
+  assert.is(ioctl(r, HMM_DMIRROR_MIGRATE_TO_DEV, { npages: 4n }).ret, 0);
+  const child = r.p.fork();                    /* the device-private entries become read-only, shared with the child */
+  r.p.fill32(r.mirror, 4 * PAGE_SIZE, 0x1000);
+  /* hmm_range_fault reports the owner's read-only page without faulting it: dmirror_do_fault answers -EFAULT (Linux) */
+  assert.is(ioctl(r, HMM_DMIRROR_WRITE, { npages: 4n }).ret, -EFAULT);
+  assert.is(child.check32(r.buf, 4 * PAGE_SIZE, 0), -1, 'the child still reads its own data');
+  assert.is(r.p.check32(r.buf, 4 * PAGE_SIZE, 0), -1, 'and so does the parent');
+});
 
 test.run();

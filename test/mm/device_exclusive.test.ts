@@ -6,18 +6,18 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { boot, RW, ANON, pte_at } from '../helpers.js';
-import type { Process } from '../../tools/include/nolibc/nolibc.js';
+import { runAs, type Process } from '../../tools/include/nolibc/nolibc.js';
 import { PAGE_SIZE, get_mm_counter, page_mapcount } from '../../include/linux/mm.js';
 import { MM_ANONPAGES, type page } from '../../include/linux/mm_types.js';
-import { PROT_READ, MAP_SHARED, MAP_ANONYMOUS } from '../../include/uapi/asm-generic/mman.js';
-import { EFAULT, EOPNOTSUPP } from '../../include/uapi/asm-generic/errno.js';
-import { pte_present, pte_write, pte_pfn } from '../../include/linux/pgtable.js';
+import { PROT_READ, MAP_SHARED, MAP_ANONYMOUS, MAP_HUGETLB } from '../../include/uapi/asm-generic/mman.js';
+import { EFAULT, EOPNOTSUPP, EBUSY } from '../../include/uapi/asm-generic/errno.js';
+import { pte_present, pte_write, pte_pfn, pte_young, pte_dirty } from '../../include/linux/pgtable.js';
 import { pte_to_swp_entry, is_device_exclusive_entry, swp_offset_pfn } from '../../include/linux/swapops.js';
-import { PageLocked } from '../../include/linux/page-flags.js';
+import { PageLocked, PageDirty } from '../../include/linux/page-flags.js';
 import { SIGSEGV } from '../../include/uapi/asm-generic/signal.js';
 import { get_counter } from '../../lib/sim/trace.js';
 import { put_page } from '../../mm/page_alloc.js';
-import { folio_unlock } from '../../mm/filemap.js';
+import { folio_unlock, folio_trylock } from '../../mm/filemap.js';
 import { make_device_exclusive } from '../../mm/device_exclusive.js';
 import { UserFault } from '../../mm/fault.js';
 import { watch, locked, type seen_inv } from './hmm_devmem.js';
@@ -166,6 +166,58 @@ t('a second exclusive request for the same page first ends the first one (GUP fa
     'the restore, then the new conversion');
   release(r);
   assert.ok(is_excl(p, a));
+});
+
+t('a CPU fault restores the entry old, writable (exclusive anon page) and dirty only because the folio is', () => {
+  const a = p.mmap(0, PAGE_SIZE, RW, ANON);
+  p.write32(a, 5);
+  const r = exclusive(p, a);
+  release(r);
+  assert.ok(PageDirty(r.page!), 'the PTE\'s dirty bit moved to the folio when the entry was made');
+  assert.is(p.read32(a), 5);
+  const pte = pte_at(p.mm, a);
+  assert.ok(pte_present(pte) && pte_write(pte), 'can_change_pte_writable: an exclusive anonymous page');
+  assert.ok(pte_dirty(pte), 'the folio is dirty');
+  /* the read itself made it young; what restore_exclusive_pte wrote is seen through fork below */
+});
+
+t('fork restores a device-exclusive entry old (not young): the device\'s accesses are not the CPU\'s', () => {
+  const a = p.mmap(0, PAGE_SIZE, RW, ANON);
+  p.write32(a, 5);
+  release(exclusive(p, a));
+  const child = p.fork();
+  const pte = pte_at(p.mm, a);
+  assert.ok(pte_present(pte));
+  assert.not.ok(pte_young(pte), 'restored old');
+  assert.not.ok(pte_write(pte), 'then write-protected by the COW copy');
+  assert.is(child.read32(a), 5);
+});
+
+t('fork of a device-exclusive page whose folio someone else holds locked fails with -EBUSY, nothing copied', () => {
+  const a = p.mmap(0, PAGE_SIZE, RW, ANON);
+  p.write32(a, 42);
+  const r = exclusive(p, a);             /* the driver still holds the folio lock: as Linux's try_restore_exclusive_pte sees it */
+  assert.is(runAs(p.task, p.sys.fork()), -EBUSY);
+  assert.ok(is_excl(p, a), 'the parent keeps the device-exclusive entry');
+  assert.is(r.page!._refcount, 2, 'the half-built child gave its references back');
+  assert.is(page_mapcount(r.page!), 1);
+  release(r);
+  const child = p.fork();                /* once the lock is free, the fork restores and shares the page */
+  assert.not.ok(is_excl(p, a));
+  assert.is(child.read32(a), 42);
+  assert.ok(folio_trylock(r.page!), 'the fork left the folio unlocked');
+  folio_unlock(r.page!);
+});
+
+t('make_device_exclusive on a private hugetlb page is -EOPNOTSUPP at once, without splitting or retrying', () => {
+  p = boot({ hugepages_2m: 1 });
+  const a = p.mmap(0, 2 << 20, RW, ANON | MAP_HUGETLB);
+  p.write32(a, 9);
+  const r = exclusive(p, a + PAGE_SIZE);
+  assert.is(r.ret, -EOPNOTSUPP);
+  assert.is(r.page, null);
+  assert.is(get_counter('make_device_exclusive_retry'), 0);
+  assert.is(p.read32(a), 9);
 });
 
 t.run();

@@ -98,12 +98,12 @@ function to_device(proc: Process, a: number): page {
  * as owner, retried on -EBUSY the way a driver does. Return: the last
  * ret, the pfns, and how many calls it took.
  */
-function snapshot(proc: Process, sub: mmu_interval_notifier, start: number, npages: number, owner: unknown):
-    { ret: number; pfns: Float64Array; calls: number } {
+function snapshot(proc: Process, sub: mmu_interval_notifier, start: number, npages: number, owner: unknown,
+                  default_flags = HMM_PFN_REQ_FAULT): { ret: number; pfns: Float64Array; calls: number } {
   const pfns = new Float64Array(npages);
   const range: hmm_range = {
     notifier: sub, notifier_seq: 0, start, end: start + npages * PAGE_SIZE, hmm_pfns: pfns,
-    default_flags: HMM_PFN_REQ_FAULT, pfn_flags_mask: 0, dev_private_owner: owner,
+    default_flags, pfn_flags_mask: 0, dev_private_owner: owner,
   };
   let calls = 0;
   const ret = runAs(proc.task, (function* () {
@@ -166,6 +166,17 @@ t('hmm_range_fault reports the owner\'s device THP with order 9, valid and writa
   }
   assert.is(dev.migrate_to_ram_calls, 0);
   assert.ok(is_pmd_device_private_entry(pmd_at(p, a)), 'left on the device');
+});
+
+t('another device\'s snapshot (no fault asked) of a device-private PMD reads HMM_PFN_ERROR, as hmm_vma_handle_absent_pmd does', () => {
+  const a = thp(p);
+  to_device(p, a);
+  const { sub } = watch(p);
+  const { ret, pfns } = snapshot(p, sub, a, HPAGE_PMD_NR, 'someone else', 0);
+  assert.is(ret, 0);
+  for (const i of [0, 100, HPAGE_PMD_NR - 1]) assert.is(hmm_pfn_flags(pfns[i]), HMM_PFN_ERROR, `page ${i}`);
+  assert.is(dev.migrate_to_ram_calls, 0, 'nothing faulted');
+  assert.ok(is_pmd_device_private_entry(pmd_at(p, a)));
 });
 
 t('another device\'s hmm_range_fault faults the device THP back to RAM whole, still order 9', () => {

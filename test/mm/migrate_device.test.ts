@@ -6,7 +6,9 @@
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { boot, RW, ANON, pte_at } from '../helpers.js';
+import { boot, RW, ANON, pte_at, dmirror_open, dmirror_cmd } from '../helpers.js';
+import { HMM_DMIRROR_MIGRATE_TO_DEV, HMM_DMIRROR_MIGRATE_TO_SYS } from '../../include/uapi/linux/test_hmm.js';
+import { hmm_dmirror_init } from '../../lib/test_hmm.js';
 import type { Process } from '../../tools/include/nolibc/nolibc.js';
 import {
   PAGE_SIZE, PMD_SIZE, HPAGE_PMD_NR, HPAGE_PMD_ORDER, FOLL_WRITE, FOLL_LONGTERM, get_mm_counter, page_mapcount,
@@ -34,6 +36,10 @@ import { migrate_vma_setup, migrate_vma_finalize } from '../../mm/migrate_device
 import { vma_lookup } from '../../mm/vma.js';
 import { pmd_off } from '../../mm/pgtable.js';
 import { TinyDev, watch, locked } from './hmm_devmem.js';
+import { Scheduler, sched_yield } from '../../lib/sim/sched.js';
+import { folio_trylock, folio_unlock } from '../../mm/filemap.js';
+import { handle_mm_fault } from '../../mm/memory.js';
+import { mmap_read_lock, mmap_read_unlock } from '../../mm/mmap_lock.js';
 
 const t = suite('mm/migrate_device');
 let p: Process;
@@ -464,6 +470,54 @@ t('a device THP migrates back to a system THP as one unit, and eviction keeps it
   assert.is(p.check32(a, H, 31), -1);
   assert.is(child.check32(a, H, 31), -1);
   assert.is(dev.huge_free.length, 2);
+});
+
+t('MIGRATE_TO_SYS over a range where a page maps the shared zero page skips it (no struct page to lock)', () => {
+  hmm_dmirror_init();                    /* insmod test_hmm: /dev/hmm_dmirror0-3 */
+  const r = dmirror_open(p);
+  const a = p.mmap(0, 4 * PAGE_SIZE, RW, ANON);
+  p.write32(a, 11);
+  assert.is(p.read32(a + PAGE_SIZE), 0, 'a read before any write maps the zero page');
+  p.write32(a + 2 * PAGE_SIZE, 33);
+  assert.equal(kinds(p, a, 4), ['ram rw', 'zero ro', 'ram rw', 'none']);
+  assert.is(dmirror_cmd(r, HMM_DMIRROR_MIGRATE_TO_DEV, a, 1).ret, 0);
+  assert.is(kind(p, a), 'device rw');
+  const res = dmirror_cmd(r, HMM_DMIRROR_MIGRATE_TO_SYS, a, 4);
+  assert.is(res.ret, 0);
+  assert.is(res.cpages, 1, 'only the device page moves; the zero page, RAM and the hole are not selected');
+  assert.equal(kinds(p, a, 4), ['ram rw', 'zero ro', 'ram rw', 'none']);
+  assert.is(PageLocked(pfn_to_page(0)), false);
+  assert.equal([p.read32(a), p.read32(a + PAGE_SIZE), p.read32(a + 2 * PAGE_SIZE)], [11, 0, 33]);
+});
+
+t('a CPU fault on a device-private page whose folio is locked waits without a reference, then retries', () => {
+  const dev = new TinyDev('dev0');
+  const a = p.mmap(0, PAGE_SIZE, RW, ANON);
+  p.write32(a, 31);
+  dev.toDevice(p, a, a + PAGE_SIZE);
+  const dp = page_at(p, a);
+  assert.ok(is_device_private_page(dp));
+  const refs = dp._refcount;
+  const log: string[] = [];
+  const s = new Scheduler();
+  s.spawn('holder', function* () {
+    assert.ok(folio_trylock(dp));           /* someone else (a migration) holds the folio lock */
+    yield* sched_yield();                   /* the CPU fault runs into it */
+    log.push(`refs while waiting ${dp._refcount - refs}`);
+    folio_unlock(dp);
+  }, 'kthread', p.task);
+  s.spawn('cpu', function* () {
+    yield* mmap_read_lock(p.mm);
+    const ret = yield* handle_mm_fault(vma_lookup(p.mm, a)!, a, 0);
+    log.push(`fault ${ret}`);
+    mmap_read_unlock(p.mm);
+  }, 'kthread', p.task);
+  s.run();
+  assert.equal(log, ['refs while waiting 0', 'fault 0']);
+  assert.is(get_counter('fault_device_private_wait'), 1);
+  assert.is(dev.migrate_to_ram_calls, 0, 'the fault returned to be retried, it did not migrate');
+  assert.is(p.read32(a), 31, 'the retry migrates it back');
+  assert.is(dev.migrate_to_ram_calls, 1);
 });
 
 t.run();

@@ -6,8 +6,10 @@ import { MADV_DONTNEED, PROT_READ } from '../../include/uapi/asm-generic/mman.js
 import {
   mmu_interval_notifier_insert, mmu_interval_notifier_remove, mmu_interval_read_begin, mmu_interval_read_retry,
   mmu_interval_check_retry, mmu_interval_set_seq, mmu_notifier_register, mmu_notifier_subscriptions_of,
-  mmu_interval_notifier_insert_locked,
+  mmu_interval_notifier_insert_locked, mmu_notifier_range_init, mmu_notifier_invalidate_range_start_nonblock,
 } from '../../mm/mmu_notifier.js';
+import { MMU_NOTIFY_UNMAP } from '../../include/linux/mmu_notifier.js';
+import { EAGAIN } from '../../include/uapi/asm-generic/errno.js';
 import {
   mmu_notifier_event_names, type mmu_interval_notifier, type mmu_interval_notifier_ops, type mmu_notifier,
 } from '../../include/linux/mmu_notifier.js';
@@ -124,5 +126,26 @@ t('read_begin sleeps while an invalidation of its range is in flight; remove and
   assert.ok(subs.itree.contains(late!), 'the deferred insert was applied at invalidate_range_end');
 });
 
+
+t('a failing non-blockable start still calls every other start, then every end (mn_hlist_invalidate_range_start)', () => {
+  const calls: string[] = [];
+  const failing: mmu_notifier = {
+    mm: null,
+    ops: { *invalidate_range_start() { calls.push('A start'); return -EAGAIN; } },   /* may fail: so it has no end */
+  };
+  const ok = (name: string): mmu_notifier => ({
+    mm: null,
+    ops: {
+      *invalidate_range_start() { calls.push(`${name} start`); return 0; },
+      *invalidate_range_end() { calls.push(`${name} end`); },
+    },
+  });
+  runAs(p.task, mmu_notifier_register(failing, p.mm));
+  runAs(p.task, mmu_notifier_register(ok('B'), p.mm));
+  runAs(p.task, mmu_notifier_register(ok('C'), p.mm));
+  const range = mmu_notifier_range_init(MMU_NOTIFY_UNMAP, 0, p.mm, 0x10000, 0x20000);
+  assert.is(runAs(p.task, mmu_notifier_invalidate_range_start_nonblock(range)), -EAGAIN);
+  assert.equal(calls, ['A start', 'B start', 'C start', 'B end', 'C end']);
+});
 
 t.run();

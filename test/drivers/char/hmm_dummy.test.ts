@@ -200,5 +200,16 @@ t('the device write sets DIRTY in its table; the next invalidation carries it to
   assert.is(get_counter('hmm_v8_set_page_dirty'), 1);
 });
 
+t('closing a file whose EXPOSE_MM was refused leaves the other file\'s mirror bound (fuzzer seed 164)', () => {
+  const b = filled(4);
+  const fd2 = p.open(hmm_dummy_path(0, 0), O_RDWR);
+  assert.is(p.ioctl(fd2, HMM_DUMMY_EXPOSE_MM, 0), -EBUSY, 'the minor is bound by ctx.fd');
+  assert.is(p.close(fd2), 0);
+  assert.is(hmm_buffer_mirror_read(ctx, b, -1, 0), 0, 'the mirror of ctx.fd still serves READ');
+  const q = p.fork();                           /* the child inherits ctx.fd: the same open file */
+  q.exit(0);
+  assert.is(hmm_buffer_mirror_read(ctx, b, -1, 0), 0, 'the file is still open in the parent');
+});
+
 void ANON;
 t.run();

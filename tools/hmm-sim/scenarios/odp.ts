@@ -14,7 +14,10 @@
  *             access it works; a pinned MR fails at registration instead;
  *  fork       fork after registration: a pinned page is copied for the
  *             child at fork (Linux 5.9+), so the parent keeps the NIC's
- *             page; ODP follows the CPU page table through the COW;
+ *             page; before 5.9 it was shared, and the parent's first
+ *             write moved the parent off the page the NIC writes (shown
+ *             with fork_params.share_dma_pinned); ODP follows the CPU page
+ *             table through the COW;
  *  munmap     munmap under a live MR: the pinned MR keeps writing the old
  *             pages nobody maps; ODP completes with an error, then faults
  *             the new mapping once there is one;
@@ -39,6 +42,7 @@ import {
   IBV_WR_RDMA_READ, IBV_WR_SEND, IBV_SEND_SIGNALED, IBV_ADVISE_MR_ADVICE_PREFETCH, IBV_ADVISE_MR_FLAG_FLUSH,
   ibv_modify_qp, IBV_QPS_RESET, IBV_QP_STATE, type ibv_mr,
 } from '../../include/infiniband/verbs.js';
+import { fork_params } from '../../../mm/fork.js';
 import { rig, connect, rdma_rig_params, RW, ANON, pattern, same, type side } from '../../lib/rdma.js';
 
 const W = IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE | IBV_ACCESS_REMOTE_READ;
@@ -99,29 +103,37 @@ export function odp_pitfall_readonly(): odp_pitfall {
     `ODP REMOTE_READ-only MR -> ${good}`], figures: { pinned_errno, odp_writable: bad, odp_readonly: good } };
 }
 
-/** odp_pitfall_fork() - fork after registration, pinned and ODP: who sees the NIC's write? */
+/**
+ * odp_pitfall_fork() - fork after registration: who sees the NIC's next
+ * write? Pinned under Linux 5.9+ rules, pinned under the older rule
+ * (fork_params.share_dma_pinned), and ODP.
+ */
 export function odp_pitfall_fork(): odp_pitfall {
   const figures: Record<string, boolean | number> = {};
-  for (const odp of [false, true]) {
+  for (const k of ['pinned', 'pinned_pre59', 'odp'] as const) {
+    const odp = k === 'odp';
     const { a, b } = rig('mainline');
     const abuf = a.p.mmap(0, PAGE_SIZE, RW, ANON), bbuf = b.p.mmap(0, PAGE_SIZE, RW, ANON);
     a.p.write32(abuf, 0xc0ffee);
     b.p.write32(bbuf, 1);
     const amr = ibv_reg_mr(a.pd, abuf, PAGE_SIZE, W)!, bmr = ibv_reg_mr(b.pd, bbuf, PAGE_SIZE, W | (odp ? IBV_ACCESS_ON_DEMAND : 0))!;
     op(a, IBV_WR_RDMA_WRITE, amr, abuf, 4, bbuf, bmr.rkey);          /* the NIC has the page now */
-    const child = b.p.fork();
+    fork_params.share_dma_pinned = k === 'pinned_pre59';
+    let child;
+    try { child = b.p.fork(); } finally { fork_params.share_dma_pinned = false; }
     b.p.write32(bbuf + 8, 2);                                       /* the parent writes after fork */
     explain('fork', odp ? 'ODP: fork write-protects the page (invalidation zaps the MTT); the parent\'s write breaks COW; the next NIC write faults in the parent\'s new page'
-      : 'pinned: fork copied the pinned page for the child (page_needs_cow_for_dma, Linux 5.9+); the parent keeps the page the NIC writes');
+      : k === 'pinned' ? 'pinned, Linux 5.9+: fork copied the pinned page for the child (early COW of pinned pages); the parent keeps the page the NIC writes'
+        : 'pinned, before Linux 5.9: fork shared the pinned page; the parent\'s write broke COW onto a new page; the NIC still writes the old one, now the child\'s');
     a.p.write32(abuf, 0xbeef);
     const st = op(a, IBV_WR_RDMA_WRITE, amr, abuf, 4, bbuf, bmr.rkey).status;
-    const k = odp ? 'odp' : 'pinned';
     figures[`${k}_parent_sees`] = b.p.read32(bbuf) === 0xbeef;
     figures[`${k}_child_sees`] = child.read32(bbuf) === 0xbeef;
     figures[`${k}_ok`] = st === 'IBV_WC_SUCCESS';
     figures[`${k}_invalidations`] = mlx5_ib_mr_of_key(b.dev, bmr.lkey)!.odp_stats.invalidations;
   }
-  return { lines: [`fork after registration: pinned -> parent sees NIC write ${figures.pinned_parent_sees}, child ${figures.pinned_child_sees}; ` +
+  return { lines: [`fork after registration: pinned (5.9+) -> parent sees NIC write ${figures.pinned_parent_sees}, child ${figures.pinned_child_sees}; ` +
+    `pinned (before 5.9) -> parent ${figures.pinned_pre59_parent_sees}, child ${figures.pinned_pre59_child_sees}; ` +
     `ODP -> parent ${figures.odp_parent_sees}, child ${figures.odp_child_sees} (${figures.odp_invalidations} invalidations)`], figures };
 }
 

@@ -66,7 +66,8 @@ export const MUTATIONS: readonly Mutation[] = [
     suites: S_HMM },
   { id: 'hmm-devpriv-always-writable', kind: 'weaken', what: "a read-only device-private entry of the caller's device reported writable",
     edits: [{ files: HMM, anchor: 'if (is_writable_device_private_entry(entry)) cpu_flags |= HMM_PFN_WRITE;', replace: 'cpu_flags |= HMM_PFN_WRITE;' }],
-    suites: S_HMM + '|test/mm/migrate_device' },
+    /* survived the first run; killed by the dmirror test "a WRITE into its own device page that fork shared read-only" */
+    suites: 'test/lib/test_hmm\\.test|' + S_HMM },
   { id: 'hmm-migration-entry-as-error', kind: 'drop-recheck', what: 'a migration entry is not waited for (reported as -EFAULT)',
     edits: [{ files: HMM, anchor: '    w.last = addr;\n    w.wait_entry = entry;\n    return HMM_WALK_MIGRATION_WAIT;', replace: '    return -EFAULT;' }],
     suites: S_HMM + '|' + S_RACE },
@@ -115,8 +116,14 @@ export const MUTATIONS: readonly Mutation[] = [
     edits: [{ files: DRV, anchor: 'if (range.event === MMU_NOTIFY_MIGRATE && range.owner === d.mdevice) return true;\n  if (mmu_notifier_range_blockable(range)) yield* mutex_lock(d.mutex);', replace: 'if (range.event === MMU_NOTIFY_MIGRATE) return true;\n  if (mmu_notifier_range_blockable(range)) yield* mutex_lock(d.mutex);' }],
     suites: S_HMM + '|' + S_MIG },
   { id: 'drv-always-write-tag', kind: 'weaken', what: 'dmirror_do_fault: every entry tagged WRITE',
-    edits: [{ files: DRV, anchor: 'if (flags & HMM_PFN_WRITE) tag = DPT_XA_TAG_WRITE;', replace: 'tag = DPT_XA_TAG_WRITE;' }],
-    suites: S_HMM },
+    edits: [{ files: DRV, anchor: 'if (flags & HMM_PFN_WRITE) tag = DPT_XA_TAG_WRITE;\n    else if (', replace: 'tag = DPT_XA_TAG_WRITE;\n    if (' }],
+    suites: 'test/tools/fuzz|' + S_HMM },
+  /*
+   * Survives, by design of the check: a snapshot only reports to user space
+   * and keeps no device mapping, so a snapshot that missed an invalidation
+   * is indistinguishable from one taken just before it (both orders are
+   * legal); Linux retries for a consistent view, no test can tell.
+   */
   { id: 'drv-snapshot-no-retry', kind: 'drop-recheck', what: 'dmirror snapshot: no mmu_interval_read_retry()',
     edits: [{ files: DRV, anchor: 'if (mmu_interval_read_retry(range.notifier, range.notifier_seq)) { mutex_unlock(d.mutex); continue; }', replace: '' }],
     suites: S_RACE + '|' + S_HMM },

@@ -1,0 +1,73 @@
+/*
+ * test/mm/fork.test.ts - copy_page_range() of mm/fork.ts: the rules of
+ * copy_nonpresent_pte() for migration entries (a migration in flight at
+ * fork time). Device-private and device-exclusive entries at fork are
+ * tested with their subsystems (test/mm/migrate_device.test.ts,
+ * test/mm/device_exclusive.test.ts).
+ */
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { boot, RW, ANON, pte_at } from '../helpers.js';
+import type { Process } from '../../tools/include/nolibc/nolibc.js';
+import { PAGE_SIZE } from '../../include/linux/mm.js';
+import { PROT_READ } from '../../include/uapi/asm-generic/mman.js';
+import { pte_present, pte_pfn } from '../../include/linux/pgtable.js';
+import {
+  pte_to_swp_entry, swp_type, SWP_MIGRATION_READ, SWP_MIGRATION_READ_EXCLUSIVE, SWP_MIGRATION_WRITE,
+} from '../../include/linux/swapops.js';
+import { migrate_vma_setup, migrate_vma_finalize } from '../../mm/migrate_device.js';
+import type { migrate_vma } from '../../include/linux/migrate.js';
+import { TinyDev, locked, MIGRATE_VMA_SELECT_SYSTEM } from './hmm_devmem.js';
+
+const t = suite('mm/fork');
+let p: Process;
+t.before.each(() => { p = boot(); });
+
+const swp_type_at = (proc: Process, a: number) => swp_type(pte_to_swp_entry(pte_at(proc.mm, a)));
+
+/* collect [a, a + PAGE_SIZE) for migration and leave its migration entry in place (no pages, no finalize yet) */
+function setup_only(dev: TinyDev, a: number): migrate_vma {
+  return locked(p, function* () {
+    const m = dev.args(p.mm, a, a + PAGE_SIZE, MIGRATE_VMA_SELECT_SYSTEM);
+    assert.is(yield* migrate_vma_setup(m), 0);
+    return m;
+  });
+}
+
+t('fork during a migration turns a readable-exclusive migration entry shared: after the restore neither side writes the other\'s page', () => {
+  const a = p.mmap(0, PAGE_SIZE, RW, ANON);
+  p.write32(a, 7);
+  assert.is(p.mprotect(a, PAGE_SIZE, PROT_READ), 0);   /* read-only PTE, page still exclusive to this mm */
+  const m = setup_only(new TinyDev('dev0'), a);
+  assert.is(swp_type_at(p, a), SWP_MIGRATION_READ_EXCLUSIVE);
+  const child = p.fork();
+  assert.is(swp_type_at(p, a), SWP_MIGRATION_READ, 'the parent\'s entry is downgraded: the page is shared now');
+  assert.is(swp_type_at(child, a), SWP_MIGRATION_READ);
+  locked(p, function* () { yield* migrate_vma_finalize(m); });   /* nothing migrated: both entries restored */
+  assert.ok(pte_present(pte_at(p.mm, a)) && pte_present(pte_at(child.mm, a)));
+  assert.is(pte_pfn(pte_at(p.mm, a)), pte_pfn(pte_at(child.mm, a)), 'one shared page');
+  assert.is(p.mprotect(a, PAGE_SIZE, RW), 0);
+  assert.is(child.mprotect(a, PAGE_SIZE, RW), 0);
+  child.write32(a, 8);
+  p.write32(a + 4, 9);
+  assert.equal([p.read32(a), p.read32(a + 4)], [7, 9], 'the child\'s store stayed in the child');
+  assert.equal([child.read32(a), child.read32(a + 4)], [8, 0], 'the parent\'s store stayed in the parent');
+  assert.not.equal(pte_pfn(pte_at(p.mm, a)), pte_pfn(pte_at(child.mm, a)));
+});
+
+t('fork during a migration turns a writable migration entry readable in both (COW mapping)', () => {
+  const a = p.mmap(0, PAGE_SIZE, RW, ANON);
+  p.write32(a, 3);
+  const m = setup_only(new TinyDev('dev0'), a);
+  assert.is(swp_type_at(p, a), SWP_MIGRATION_WRITE);
+  const child = p.fork();
+  assert.is(swp_type_at(p, a), SWP_MIGRATION_READ);
+  assert.is(swp_type_at(child, a), SWP_MIGRATION_READ);
+  locked(p, function* () { yield* migrate_vma_finalize(m); });
+  child.write32(a, 4);
+  assert.is(p.read32(a), 3);
+  p.write32(a, 5);
+  assert.equal([p.read32(a), child.read32(a)], [5, 4]);
+});
+
+t.run();
