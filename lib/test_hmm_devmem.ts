@@ -6,9 +6,11 @@
  * Follows lib/test_hmm.c of Linux (the devmem half: dmirror_allocate_chunk,
  * dmirror_devmem_alloc_page, dmirror_devmem_free, dmirror_devmem_folio_split,
  * dmirror_device_evict_chunk, dmirror_device_remove_chunks). The front door
- * (ioctls, device page table faults, snapshot) is lib/test_hmm.ts, the
- * migrations lib/test_hmm_migrate.ts; Documentation/vm/hmm.txt, Part 7
- * walks through all three.
+ * (devices, ioctls) is lib/test_hmm.ts, the mirror (device faults,
+ * snapshot, exclusive access) lib/test_hmm_mirror.ts, the device page table
+ * and bounce buffers lib/test_hmm_dpt.ts, the migrations
+ * lib/test_hmm_migrate.ts; Documentation/vm/hmm.txt, Part 7 walks through
+ * them.
  *
  * Simplified or scaled:
  *  - A chunk is DEVMEM_CHUNK_SIZE = 16 MiB (4096 pages) instead of Linux's
@@ -35,26 +37,26 @@
  * Lock order: dmirror_device.devmem_lock (mutex) -> dmirror_device.lock
  * (spinlock). dmirror.mutex is never held while allocating device memory.
  */
-import type { page, vm_fault, mm_struct } from '../include/linux/mm_types.js';
-import type { task_struct } from '../include/linux/sched.js';
+import type { page, vm_fault } from '../include/linux/mm_types.js';
 import { PG_head } from '../include/linux/page-flags.js';
-import { PAGE_SIZE, PAGE_SHIFT, TASK_SIZE, HPAGE_PMD_NR, HPAGE_PMD_ORDER, folio_order } from '../include/linux/mm.js';
+import { PAGE_SIZE, HPAGE_PMD_NR, HPAGE_PMD_ORDER, folio_order } from '../include/linux/mm.js';
 import {
-  MEMORY_DEVICE_PRIVATE, MEMORY_DEVICE_COHERENT, is_device_private_page, is_device_coherent_page,
-  type dev_pagemap, type dev_pagemap_ops,
+  MEMORY_DEVICE_PRIVATE, MEMORY_DEVICE_COHERENT, is_device_private_page, is_device_coherent_page, type dev_pagemap,
+  type dev_pagemap_ops,
 } from '../include/linux/memremap.js';
 import type { mmu_interval_notifier } from '../include/linux/mmu_notifier.js';
-import { HMM_DMIRROR_MEMORY_DEVICE_PRIVATE, HMM_DMIRROR_MEMORY_DEVICE_COHERENT } from '../include/uapi/linux/test_hmm.js';
+import {
+  HMM_DMIRROR_MEMORY_DEVICE_PRIVATE, HMM_DMIRROR_MEMORY_DEVICE_COHERENT,
+} from '../include/uapi/linux/test_hmm.js';
 import { GFP_HIGHUSER, GFP_HIGHUSER_MOVABLE, __GFP_NOFAIL } from '../include/linux/gfp.js';
-import { ENOMEM, EINVAL, EFAULT, ENOENT } from '../include/uapi/asm-generic/errno.js';
+import { ENOMEM, EINVAL } from '../include/uapi/asm-generic/errno.js';
 import type { Sleepable } from './sim/sched.js';
 import { mutex, mutex_lock, mutex_unlock } from './locking/mutex.js';
-import type { hmm_dmirror_cmd } from '../include/uapi/linux/test_hmm.js';
 import { spinlock_t, spin_lock, spin_unlock } from './locking/spinlock.js';
 import { trace_event, count_event } from './sim/trace.js';
 import { charge } from './sim/clock.js';
 import { copy_cost_ns, PCIE_BW } from './sim/costs.js';
-import { folio_alloc, alloc_page, __free_pages, pfn_to_page, copy_highpage, kmap_local_page, totalram_pages } from '../mm/page_alloc.js';
+import { folio_alloc, alloc_page, __free_pages, pfn_to_page, copy_highpage } from '../mm/page_alloc.js';
 import {
   memremap_pages, memunmap_pages, request_free_mem_region, release_mem_region, zone_device_folio_init,
 } from '../mm/memremap.js';
@@ -63,12 +65,9 @@ import {
   MIGRATE_PFN_MIGRATE, MIGRATE_PFN_WRITE, MIGRATE_PFN_COMPOUND, migrate_pfn, migrate_pfn_to_page,
 } from '../include/linux/migrate.js';
 import { migrate_device_range, migrate_device_pages, migrate_device_finalize } from '../mm/migrate_device.js';
-import { copy_to_user } from '../mm/fault.js';
-import { current } from './sim/sched.js';
 import { dmirror_devmem_fault } from './test_hmm_migrate.js';
 import { BUG } from '../include/asm-generic/bug.js';
 import { WARN_ON } from '../include/asm-generic/bug.js';
-
 export const DMIRROR_NDEVICES = 4;
 export const DMIRROR_RANGE_FAULT_TIMEOUT = 1000;                 /* ms */
 /** Bytes per chunk of device memory: 16 MiB here, 256 MiB in Linux (scaled, see header). */
@@ -158,133 +157,6 @@ export class dmirror {
     this.mdevice = mdevice;
     this.mutex = new mutex(`dmirror${mdevice.minor}.${id}.mutex`);
   }
-}
-
-/* ---- the device page table (xa_load / xa_store / xa_erase) ---- */
-
-/** dpt_load() - the entry at virtual page @pfn, or undefined. Caller holds dmirror.mutex. */
-export function dpt_load(d: dmirror, pfn: number): dpt_entry | undefined {
-  return d.pt.get(pfn);
-}
-
-/** dpt_store() - map virtual page @pfn to @p with @tag. Caller holds dmirror.mutex. */
-export function dpt_store(d: dmirror, pfn: number, p: page, tag: number): void {
-  d.pt.set(pfn, { page: p, tag });
-}
-
-/** dpt_erase() - unmap virtual page @pfn. */
-export function dpt_erase(d: dmirror, pfn: number): void {
-  d.pt.delete(pfn);
-}
-
-/**
- * dpt_erase_range() - unmap virtual pages first..last (inclusive), walking
- * whichever is smaller: the range or the table (xa_for_each_range).
- */
-export function dpt_erase_range(d: dmirror, first: number, last: number): void {
-  if (d.pt.size === 0) return;
-  if (last - first + 1 <= d.pt.size) {
-    for (let pfn = first; pfn <= last; pfn++) d.pt.delete(pfn);
-    return;
-  }
-  for (const pfn of [...d.pt.keys()]) if (pfn >= first && pfn <= last) d.pt.delete(pfn);
-}
-
-/* ---- bounce buffers: the device's view of a range, copied to or from user space ---- */
-
-/** struct dmirror_bounce - a kernel buffer covering [addr, addr + size). */
-export interface dmirror_bounce {
-  ptr: Uint8Array;
-  size: number;
-  addr: number;
-  cpages: number;                 /* pages copied so far */
-}
-
-/**
- * dmirror_bounce_init() - a zeroed bounce buffer for [addr, addr + size),
- * the driver's vmalloc(size). Return: the buffer, or null (-ENOMEM) when
- * it is larger than the machine's RAM, where Linux's vmalloc fails too.
- */
-export function dmirror_bounce_init(addr: number, size: number | bigint): dmirror_bounce | null {
-  if (BigInt(size) > BigInt(totalram_pages() * PAGE_SIZE)) return null;
-  const n = Number(size);
-  return { ptr: new Uint8Array(n), size: n, addr, cpages: 0 };
-}
-
-/**
- * dmirror_cmd_range() - the range a command covers, computed as
- * lib/test_hmm.c does, in u64 arithmetic: size = npages << PAGE_SHIFT
- * wraps (npages = 2^52 + 1 is one page), end = addr + size. The front
- * door has already refused an empty or wrapping range (-EINVAL). @end is
- * clipped one page past max(addr, TASK_SIZE): nothing can be mapped
- * there, so every command meets its hole (and fails as Linux does there)
- * with addresses a double holds exactly (page-aligned u64s all are).
- * Return: { start, end, size } with size the unclipped u64 byte count.
- */
-export function dmirror_cmd_range(cmd: hmm_dmirror_cmd): { start: number; end: number; size: bigint } {
-  const size = BigInt.asUintN(64, cmd.npages << BigInt(PAGE_SHIFT));
-  const limit = BigInt(Math.max(Number(cmd.addr), TASK_SIZE) + PAGE_SIZE);
-  const end = cmd.addr + size < limit ? cmd.addr + size : limit;
-  return { start: Number(cmd.addr), end: Number(end), size };
-}
-
-/** current_mm() - the address space of the task making the system call. */
-export function current_mm(): mm_struct | null {
-  const t = current().task as task_struct | null;
-  return t === null || t === undefined ? null : t.mm;
-}
-
-/**
- * dmirror_bounce_copy_out() - copy the whole bounce buffer to the caller's
- * user buffer at @uptr. Context: may sleep (faults). Return: 0 or -EFAULT.
- */
-export function* dmirror_bounce_copy_out(bounce: dmirror_bounce, uptr: bigint): Sleepable<number> {
-  const mm = current_mm();
-  if (mm === null) return -EFAULT;
-  return (yield* copy_to_user(mm, Number(uptr), bounce.ptr)) === 0 ? 0 : -EFAULT;
-}
-
-/**
- * dmirror_do_read() - copy [start, end) from the device page table into
- * the bounce buffer, counting pages in bounce.cpages; the entry tag is
- * ignored. Caller holds dmirror.mutex.
- * Return: 0, or -ENOENT at the first page with no entry.
- */
-export function dmirror_do_read(d: dmirror, start: number, end: number, bounce: dmirror_bounce): number {
-  let off = start - bounce.addr - ((start - bounce.addr) % PAGE_SIZE);
-  for (let pfn = start / PAGE_SIZE; pfn < end / PAGE_SIZE; pfn++, off += PAGE_SIZE) {
-    const e = d.pt.get(pfn);
-    if (e === undefined) return -ENOENT;
-    /*
-     * A device-private entry lands here when hmm_range_fault() reported
-     * one of this device's own pages (dev_private_owner). The device reads
-     * its own memory, which the simulator keeps in BACKING_PAGE(); Linux's
-     * memcpy_from_page() would touch the page's unbacked physical range.
-     */
-    bounce.ptr.set(kmap_local_page(BACKING_PAGE(e.page)), off);
-    bounce.cpages++;
-  }
-  return 0;
-}
-
-/**
- * dmirror_read_back() - copy what the device page table now holds for
- * [start, end) to the user buffer at cmd.ptr and report the pages in
- * cmd.cpages: the last step of EXCLUSIVE and MIGRATE_TO_DEV, which return
- * the data for the test to check (as Linux's driver does in both).
- * Context: may sleep (takes dmirror.mutex, copies to user).
- * Return: 0, -ENOMEM (bounce buffer), -ENOENT (a page not mapped by the
- * device), -EFAULT (copy-out).
- */
-export function* dmirror_read_back(d: dmirror, start: number, end: number, cmd: hmm_dmirror_cmd): Sleepable<number> {
-  const bounce = dmirror_bounce_init(start, end - start);
-  if (bounce === null) return -ENOMEM;
-  yield* mutex_lock(d.mutex);
-  let ret = dmirror_do_read(d, start, end, bounce);
-  mutex_unlock(d.mutex);
-  if (ret === 0) ret = yield* dmirror_bounce_copy_out(bounce, cmd.ptr);
-  cmd.cpages = BigInt(bounce.cpages);
-  return ret;
 }
 
 /* ---- chunks and pages ---- */
@@ -617,4 +489,3 @@ export function* dmirror_device_evict_all(mdevice: dmirror_device): Sleepable {
   if (mdevice.devmem_chunks === null) return;
   for (let i = 0; i < mdevice.devmem_count; i++) yield* dmirror_device_evict_chunk(mdevice.devmem_chunks[i]);
 }
-

@@ -13,6 +13,7 @@
  *                       invalidation tagged with pgmap_owner; select pages
  *                       by the SELECT flags and owner; trylock each one and
  *                       replace its PTE by a migration entry on the spot
+ *                       (mm/migrate_device_collect.ts)
  *             unmap     isolate from the LRU, try_to_migrate() mappings in
  *                       other mms, check for extra references (GUP pins);
  *                       a page that fails gets its mappings back (restore)
@@ -36,256 +37,48 @@ import {
   PAGE_SIZE, HPAGE_PMD_NR, VM_WRITE, VM_SPECIAL, VM_HUGETLB, vma_is_anonymous, inc_mm_counter,
 } from '../include/linux/mm.js';
 import {
-  pte_none, pte_present, pte_write, pte_dirty, pte_pfn, pte_soft_dirty, pte_mkwrite, pte_mkdirty,
-  pmd_trans_huge, pmd_is_table, pmd_addr_end, type pte_t,
+  pte_none, pte_present, pte_pfn, pte_mkwrite, pte_mkdirty, pmd_trans_huge, pmd_is_table, type pte_t,
 } from '../include/linux/pgtable.js';
 import {
-  pte_to_swp_entry, swp_entry_to_pte, is_device_private_entry, is_writable_device_private_entry,
-  make_writable_migration_entry, make_readable_exclusive_migration_entry, make_readable_migration_entry,
-  make_writable_device_private_entry, make_readable_device_private_entry, swp_offset_pfn,
-  _PAGE_SWP_SOFT_DIRTY, pmd_is_huge,
+  swp_entry_to_pte, make_writable_device_private_entry, make_readable_device_private_entry,
 } from '../include/linux/swapops.js';
+import { PageLocked, PageWriteback, SetPageUptodate, folio_test_large } from '../include/linux/page-flags.js';
+import { is_device_private_page, is_device_coherent_page, is_zone_device_page } from '../include/linux/memremap.js';
 import {
-  PageAnonExclusive, ClearPageAnonExclusive, PageLocked, SetPageDirty, PageWriteback, SetPageUptodate,
-  folio_test_anon, folio_test_large,
-} from '../include/linux/page-flags.js';
-import {
-  is_device_private_page, is_device_coherent_page, is_zone_device_page,
-} from '../include/linux/memremap.js';
-import {
-  MIGRATE_PFN_MIGRATE, MIGRATE_PFN_WRITE, MIGRATE_PFN_COMPOUND, MIGRATE_VMA_SELECT_SYSTEM,
-  MIGRATE_VMA_SELECT_DEVICE_PRIVATE, MIGRATE_VMA_SELECT_DEVICE_COHERENT, migrate_pfn, migrate_pfn_to_page,
-  type migrate_vma,
+  MIGRATE_PFN_MIGRATE, MIGRATE_PFN_COMPOUND, migrate_pfn, migrate_pfn_to_page, type migrate_vma,
 } from '../include/linux/migrate.js';
-import { MMU_NOTIFY_MIGRATE, MMU_NOTIFIER_RANGE_BLOCKABLE, type mmu_notifier_range } from '../include/linux/mmu_notifier.js';
+import {
+  MMU_NOTIFY_MIGRATE, MMU_NOTIFIER_RANGE_BLOCKABLE, type mmu_notifier_range,
+} from '../include/linux/mmu_notifier.js';
 import { GFP_USER, __GFP_NOWARN } from '../include/linux/gfp.js';
 import { EINVAL, EBUSY } from '../include/uapi/asm-generic/errno.js';
 import { cond_resched, type Sleepable } from '../lib/sim/sched.js';
-import { race_mutations } from '../lib/sim/mutations.js';
 import { spin_lock, spin_unlock } from '../lib/locking/spinlock.js';
 import { count_event, trace_event, trace_event_begin } from '../lib/sim/trace.js';
 import {
   pfn_to_page, pfn_valid, put_page, get_page, get_page_unless_zero, is_zero_pfn, alloc_pages, copy_highpage,
 } from './page_alloc.js';
 import {
-  pmd_alloc, pte_offset_map, pte_alloc_map, pte_lockptr, ptep_get, ptep_get_and_clear, set_pte_at,
-  flush_tlb_range, flush_tlb_page,
+  pmd_alloc, pte_alloc_map, pte_lockptr, ptep_get, ptep_get_and_clear, set_pte_at, flush_tlb_page,
 } from './pgtable.js';
-import { vm_normal_page, mk_pte } from './memory.js';
-import { anon_vma_prepare, folio_add_new_anon_rmap, folio_remove_rmap_pte } from './rmap.js';
-import { folio_maybe_dma_pinned } from './gup.js';
+import { mk_pte } from './memory.js';
+import { anon_vma_prepare, folio_add_new_anon_rmap } from './rmap.js';
 import { folio_trylock, folio_lock, folio_unlock } from './filemap.js';
-import { walk_page_range, PGWALK_RDLOCK, type mm_walk, type mm_walk_ops } from './pagewalk.js';
 import {
-  folio_mapped, folio_mapping, folio_total_mapcount, try_to_migrate, remove_migration_ptes, folio_migrate_mapping, folio_migrate_flags,
-  MIGRATEPAGE_SUCCESS,
+  folio_mapped, folio_mapping, folio_total_mapcount, try_to_migrate, remove_migration_ptes, folio_migrate_mapping,
+  folio_migrate_flags, MIGRATEPAGE_SUCCESS,
 } from './migrate.js';
 import {
   mmu_notifier_range_init_owner, mmu_notifier_invalidate_range_start, mmu_notifier_invalidate_range_end,
 } from './mmu_notifier.js';
 import { mmap_assert_locked } from './mmap_lock.js';
 import { __split_huge_pmd, is_huge_zero_pmd } from './huge_memory.js';
-import {
-  compound_chunk, collect_compound_hole, migrate_vma_collect_huge_pmd, split_large_folios,
-  expand_compound_entry, migrate_vma_insert_huge_pmd_page,
-} from './migrate_device_huge.js';
+import { expand_compound_entry, migrate_vma_insert_huge_pmd_page } from './migrate_device_huge.js';
 import { BUG } from '../include/asm-generic/bug.js';
 import { mem_cgroup_charge } from './memcontrol.js';
 import { folio_add_lru, folio_isolate_lru, folio_putback_lru } from './swap.js';
 import { GFP_KERNEL } from '../include/linux/gfp.js';
-
-
-/* ------------------------------------------------------------------ collect */
-
-/* migrate_vma_collect_skip() - entries the migration must not touch */
-function collect_skip(m: migrate_vma, start: number, end: number): void {
-  for (let addr = start; addr < end; addr += PAGE_SIZE) {
-    m.dst[m.npages] = 0;
-    m.src[m.npages++] = 0;
-  }
-}
-
-/* migrate_vma_collect_hole() - nothing mapped: anonymous VMAs may be populated */
-function collect_hole(m: migrate_vma, start: number, end: number): void {
-  if (!vma_is_anonymous(m.vma)) { collect_skip(m, start, end); return; }
-  for (let addr = start; addr < end; addr += PAGE_SIZE) {
-    m.src[m.npages] = MIGRATE_PFN_MIGRATE;
-    m.dst[m.npages] = 0;
-    m.npages++;
-    m.cpages++;
-  }
-}
-
-/*
- * select_pte() - is the entry a candidate? Returns the mpfn to record
- * (0 to skip, MIGRATE alone for the zero page) and the page, if any.
- */
-function select_pte(m: migrate_vma, addr: number, pte: pte_t): { mpfn: number; p: page | null } {
-  if (!pte_present(pte)) {
-    const entry = pte_to_swp_entry(pte);
-    if (!is_device_private_entry(entry)) return { mpfn: 0, p: null };
-    const p = pfn_to_page(swp_offset_pfn(entry));
-    if (!(m.flags & MIGRATE_VMA_SELECT_DEVICE_PRIVATE) || p.pgmap!.owner !== m.pgmap_owner) return { mpfn: 0, p: null };
-    let mpfn = migrate_pfn(p.pfn) | MIGRATE_PFN_MIGRATE;
-    if (is_writable_device_private_entry(entry)) mpfn |= MIGRATE_PFN_WRITE;
-    return { mpfn, p };
-  }
-  const pfn = pte_pfn(pte);
-  if (is_zero_pfn(pfn) && (m.flags & MIGRATE_VMA_SELECT_SYSTEM)) return { mpfn: MIGRATE_PFN_MIGRATE, p: null };
-  const p = vm_normal_page(m.vma, addr, pte);
-  /* no struct page behind it (the zero page without SELECT_SYSTEM, a raw pfn): not migratable */
-  if (p === null) return { mpfn: 0, p: null };
-  if (!is_zone_device_page(p) && !(m.flags & MIGRATE_VMA_SELECT_SYSTEM)) return { mpfn: 0, p: null };
-  if (is_device_coherent_page(p) &&
-      (!(m.flags & MIGRATE_VMA_SELECT_DEVICE_COHERENT) || p.pgmap!.owner !== m.pgmap_owner)) {
-    return { mpfn: 0, p: null };
-  }
-  let mpfn = migrate_pfn(pfn) | MIGRATE_PFN_MIGRATE;
-  if (pte_write(pte)) mpfn |= MIGRATE_PFN_WRITE;
-  return { mpfn, p };
-}
-
-/*
- * collect_one() - lock the selected page and replace its entry by a
- * migration entry. Called with the PTE lock held. Return: the mpfn to
- * record (0 if the page could not be taken) and whether a present PTE
- * was cleared (the caller flushes the TLB once).
- */
-function collect_one(m: migrate_vma, addr: number, ptep: number, pte: pte_t, p: page, mpfn: number):
-    { mpfn: number; unmapped: boolean } {
-  const mm = m.vma.vm_mm;
-  const f = p.compound_head;
-  const fault_folio = m.fault_page !== null ? m.fault_page.compound_head : null;
-  get_page(f);          /* holds the page, and so the entry, until unmap/restore */
-  if (fault_folio !== f && !folio_trylock(f)) { put_page(f); return { mpfn: 0, unmapped: false }; }
-  const anon_exclusive = folio_test_anon(f) && PageAnonExclusive(p);
-  const old = ptep_get_and_clear(mm, addr, ptep);
-  if (anon_exclusive) {
-    if (pte_present(old)) flush_tlb_page(m.vma, addr);
-    /* folio_try_share_anon_rmap_pte(): a pinned exclusive page cannot become shared */
-    if (!is_device_private_page(f) && folio_maybe_dma_pinned(f)) {
-      set_pte_at(mm, addr, ptep, old);
-      if (fault_folio !== f) folio_unlock(f);
-      put_page(f);
-      count_event('migrate_collect_pinned');
-      return { mpfn: 0, unmapped: false };
-    }
-    ClearPageAnonExclusive(p);
-  }
-  m.cpages++;
-  if (pte_present(old) && pte_dirty(old)) SetPageDirty(f);
-  const e = (mpfn & MIGRATE_PFN_WRITE) ? make_writable_migration_entry(p.pfn)
-    : anon_exclusive ? make_readable_exclusive_migration_entry(p.pfn)
-      : make_readable_migration_entry(p.pfn);
-  let swp = swp_entry_to_pte(e);
-  const sd = pte_present(old) ? pte_soft_dirty(old) : (old & _PAGE_SWP_SOFT_DIRTY) !== 0;
-  if (sd) swp += _PAGE_SWP_SOFT_DIRTY;
-  set_pte_at(mm, addr, ptep, swp);
-  folio_remove_rmap_pte(f, m.vma);
-  put_page(f);          /* the reference of the mapping just removed */
-  return { mpfn, unmapped: pte_present(old) };
-}
-
-/* migrate_vma_collect_pmd() for a PMD that points to a PTE page */
-function collect_pte_range(m: migrate_vma, start: number, end: number): void {
-  const mm = m.vma.vm_mm;
-  let ptep = pte_offset_map(mm, start);
-  if (ptep < 0) { collect_hole(m, start, end); return; }
-  const ptl = pte_lockptr(mm, ptep);
-  let unmapped = 0;
-  spin_lock(ptl);
-  for (let addr = start; addr < end; addr += PAGE_SIZE, ptep++) {
-    const pte = ptep_get(mm, ptep);
-    let mpfn = 0;
-    if (pte_none(pte)) {
-      if (vma_is_anonymous(m.vma)) { mpfn = MIGRATE_PFN_MIGRATE; m.cpages++; }
-    } else {
-      const sel = select_pte(m, addr, pte);
-      mpfn = sel.mpfn;
-      if (mpfn !== 0 && sel.p === null) {
-        m.cpages++;                     /* the zero page: migrate as if it were a hole */
-      } else if (mpfn !== 0) {
-        const p = sel.p!;
-        /* only mapped, small pages here; large folios were split before (or are skipped) */
-        if (p.mapping === null || folio_test_large(p.compound_head)) mpfn = 0;
-        else {
-          const r = collect_one(m, addr, ptep, pte, p, mpfn);
-          mpfn = r.mpfn;
-          if (r.unmapped) unmapped++;
-        }
-      }
-    }
-    m.dst[m.npages] = 0;
-    m.src[m.npages++] = mpfn;
-  }
-  if (unmapped > 0) flush_tlb_range(m.vma, start, end);
-  spin_unlock(ptl);
-}
-
-/* a hole over [start, end): one compound entry for a whole PMD when asked, else small ones */
-function collect_hole_chunk(m: migrate_vma, start: number, end: number): void {
-  if (vma_is_anonymous(m.vma) && compound_chunk(m, start, end)) collect_compound_hole(m);
-  else collect_hole(m, start, end);
-}
-
-/* migrate_vma_collect_hole() - pte_hole: nothing mapped over [start, end); each PMD's worth on its own */
-function migrate_vma_collect_hole(start: number, end: number, _depth: number, walk: mm_walk<migrate_vma>): number {
-  for (let addr = start; addr < end;) {
-    const next = pmd_addr_end(addr, end);
-    collect_hole_chunk(walk.private, addr, next);
-    addr = next;
-  }
-  return 0;
-}
-
-/*
- * migrate_vma_collect_pmd() - pmd_entry: one PMD's worth of [start, end).
- * A PMD leaf (a THP, or a device-private THP) goes to
- * migrate_vma_collect_huge_pmd() (mm/migrate_device_huge.ts): one compound
- * entry, or a split; the huge zero page is a hole (one compound hole when
- * asked, else it is split first). Under a PTE page, large folios are split
- * and the PTEs collected one by one.
- */
-function* migrate_vma_collect_pmd(pmdp: number, start: number, end: number, walk: mm_walk<migrate_vma>): Sleepable<number> {
-  const m = walk.private, mm = walk.mm;
-  let pmd = mm.pgd.load(pmdp);
-  if (pmd_trans_huge(pmd) && is_huge_zero_pmd(pmd)) {
-    if (vma_is_anonymous(m.vma) && compound_chunk(m, start, end)) { collect_compound_hole(m); return 0; }
-    yield* __split_huge_pmd(m.vma, pmdp, start);
-    pmd = mm.pgd.load(pmdp);
-  } else if (pmd_is_huge(pmd)) {
-    if ((yield* migrate_vma_collect_huge_pmd(m, pmdp, start, end)) === 0) return 0;
-    pmd = mm.pgd.load(pmdp);
-  }
-  if (pmd === 0) { collect_hole_chunk(m, start, end); return 0; }
-  if (!pmd_is_table(pmd)) { collect_skip(m, start, end); return 0; }
-  yield* split_large_folios(m, start, end);
-  collect_pte_range(m, start, end);
-  return 0;
-}
-
-/* migrate_vma_walk_ops - how migrate_vma_collect() walks the range (mmap_lock held for read) */
-const migrate_vma_walk_ops: mm_walk_ops<migrate_vma> = Object.freeze({
-  pmd_entry: migrate_vma_collect_pmd,
-  pte_hole: migrate_vma_collect_hole,
-  walk_lock: PGWALK_RDLOCK,
-});
-
-/*
- * migrate_vma_collect() - walk [start, end) inside one MMU_NOTIFY_MIGRATE
- * invalidation whose owner lets the migrating driver skip its own event.
- */
-function* migrate_vma_collect(m: migrate_vma): Sleepable {
-  const range: mmu_notifier_range = mmu_notifier_range_init_owner(MMU_NOTIFY_MIGRATE, MMU_NOTIFIER_RANGE_BLOCKABLE,
-    m.vma.vm_mm, m.start, m.end, m.pgmap_owner);
-  yield* mmu_notifier_invalidate_range_start(range);
-  const broken = race_mutations.end_invalidation_before_walk;     /* TEST ONLY: lib/sim/mutations.ts */
-  if (broken) yield* mmu_notifier_invalidate_range_end(range);
-  yield* walk_page_range(m.vma.vm_mm, m.start, m.end, migrate_vma_walk_ops, m);
-  if (!broken) yield* mmu_notifier_invalidate_range_end(range);
-  m.end = m.start + m.npages * PAGE_SIZE;
-}
-
+import { migrate_vma_collect } from './migrate_device_collect.js';
 /* -------------------------------------------------------------------- unmap */
 
 /*

@@ -140,7 +140,9 @@ function* walk_pud_range(addr: number, end: number, walk: mm_walk): Sleepable<nu
       }
       if (walk.action === ACTION_AGAIN) continue;
       if (walk.action === ACTION_CONTINUE || (ops.pmd_entry === undefined && ops.pte_entry === undefined)) break;
-      if (pud_leaf(pud) || !pud_present(pud)) break;   /* no PMD page below a leaf */
+      const cur = pgd.load(pudp);                      /* pud_entry may have changed it */
+      if (cur === 0) continue;
+      if (pud_leaf(cur) || !pud_present(cur)) break;   /* no PMD page below a leaf */
       err = yield* walk_pmd_range(addr, next, walk);
       break;
     }

@@ -1,8 +1,10 @@
 #!/usr/bin/env node
 // Runs every compiled uvu suite (dist/test/**/*.test.js) in its own Node
 // process, two at a time, and prints one line per suite as it finishes
-// ("pass  12/12  dist/test/mm/hmm.test.js  3.1 s"), the full output of a
-// suite only when it failed, and one "Total: N / Passed: N" summary for
+// ("pass  12/12  dist/test/mm/hmm.test.js  3.1 s"; with "(N skipped)" and
+// the suite's "SKIP ..." lines when it skipped tests: a skipped test is not
+// counted as passed), the full output of a suite only when it failed, and
+// one "Total: N / Passed: N" summary for
 // the whole run. A process per suite keeps suites independent (module
 // state, heap) and bounds memory: each suite boots its own simulated
 // machines. Coverage still adds up: c8 sets NODE_V8_COVERAGE, which the
@@ -27,7 +29,7 @@ const strip = (s) => s.replace(/\x1b\[[0-9;]*m/g, '');
 let total = 0, passed = 0, done = 0;
 const crashed = [];
 const width = String(files.length).length;
-console.log(`running ${files.length} suites, two at a time`);
+console.log(`running ${files.length} suite${files.length === 1 ? '' : 's'}, two at a time`);
 
 function runOne(file) {
   return new Promise((resolve) => {
@@ -51,6 +53,7 @@ function runOne(file) {
       console.log(`[${String(done).padStart(width)}/${files.length}] ${ok ? 'pass' : 'FAIL'}  ${`${p}/${t}`.padStart(7)}` +
         `${skipped ? ` (${skipped} skipped)` : ''}  ${file}  ${secs} s${bad ? `  (exit ${code}, ${t === 0 ? 'no test ran' : 'crashed'})` : ''}`);
       if (!ok || verbose) process.stdout.write(`\n### ${file}\n${out}\n`);
+      else if (skipped > 0) for (const l of text.split('\n').filter((x) => /^SKIP\b/.test(x))) console.log(`        ${l}`);
       resolve();
     });
   });

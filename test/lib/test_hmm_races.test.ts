@@ -21,7 +21,8 @@ import { HMM_DMIRROR_READ, HMM_DMIRROR_MIGRATE_TO_DEV } from '../../include/uapi
 import { GFP_KERNEL } from '../../include/linux/gfp.js';
 import { resetScheduler } from '../../lib/sim/sched.js';
 import { alloc_page, put_page, pfn_to_page } from '../../mm/page_alloc.js';
-import { dmirror_params, dpt_store, DPT_XA_TAG_READ, DPT_XA_TAG_WRITE, BACKING_PAGE } from '../../lib/test_hmm_devmem.js';
+import { dmirror_params, DPT_XA_TAG_READ, DPT_XA_TAG_WRITE, BACKING_PAGE } from '../../lib/test_hmm_devmem.js';
+import { dpt_store } from '../../lib/test_hmm_dpt.js';
 import { runAs } from '../../tools/include/nolibc/nolibc.js';
 import { hmm_dmirror_cmd_sys } from '../../tools/testing/selftests/mm/hmm-tests-helpers.js';
 import {

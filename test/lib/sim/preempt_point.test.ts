@@ -14,7 +14,8 @@ import { mutex, mutex_lock, mutex_unlock, mutex_trylock } from '../../../lib/loc
 import { PAGE_SIZE } from '../../../include/linux/mm.js';
 import { MMU_NOTIFY_MIGRATE, type mmu_interval_notifier, type mmu_notifier_range } from '../../../include/linux/mmu_notifier.js';
 import { mmu_interval_set_seq, mmu_notifier_range_blockable } from '../../../mm/mmu_notifier.js';
-import { dpt_erase_range, type dmirror } from '../../../lib/test_hmm_devmem.js';
+import { type dmirror } from '../../../lib/test_hmm_devmem.js';
+import { dpt_erase_range } from '../../../lib/test_hmm_dpt.js';
 import {
   raceFaultVsMunmap, raceWriteVsMprotect, raceMigrateVsCpuFault, mirrorsOf, describeError, rootCause,
   resetRaceChecker, HmmRaceViolation, type MainlineRace,
