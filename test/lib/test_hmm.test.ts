@@ -266,4 +266,13 @@ test('a WRITE into its own device page that fork shared read-only is refused and
   assert.is(r.p.check32(r.buf, 4 * PAGE_SIZE, 0), -1, 'and so does the parent');
 });
 
+test('pages migrated from a read-only mapping stay read-only in the device: a WRITE to them fails, the data stays', () => {
+  const r = setup(0, 4);
+  assert.is(r.p.mprotect(r.buf, 4 * PAGE_SIZE, PROT_READ), 0);
+  assert.is(ioctl(r, HMM_DMIRROR_MIGRATE_TO_DEV, { npages: 4n }).ret, 0);
+  r.p.fill32(r.mirror, 4 * PAGE_SIZE, 0x1000);
+  assert.ok(ioctl(r, HMM_DMIRROR_WRITE, { npages: 4n }).ret < 0, 'the device may not write a read-only page');
+  assert.is(r.p.check32(r.buf, 4 * PAGE_SIZE, 0), -1);
+});
+
 test.run();
