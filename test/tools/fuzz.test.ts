@@ -12,6 +12,8 @@ import { cpuView } from '../../tools/testing/fuzz/cpu_view.js';
 import { ARENA, ShadowProc, fillBytes } from '../../tools/testing/fuzz/model.js';
 import { type Op } from '../../tools/testing/fuzz/ops.js';
 import { page_backing, pfn_to_page } from '../../mm/page_alloc.js';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { PROT_READ, PROT_WRITE, MADV_HUGEPAGE } from '../../include/uapi/asm-generic/mman.js';
 
 /*
@@ -122,6 +124,23 @@ test('signature() ignores the operation and the numbers, not the kind of failure
     signature('dm_to_sys s3 [512, 3, 9]: Error: BUG: folio_unlock of unlocked folio pfn 12'));
   assert.is.not(signature('teardown: 3 swap slots still in use'), signature('teardown: 3 RAM frames not freed'));
   assert.is(fillBytes(16, 9).length, 16);
+});
+
+test('the fuzz command prints usage for --help and exits 2 with usage on a bad command line', () => {
+  const main = fileURLToPath(new URL('../../tools/testing/fuzz/main.js', import.meta.url));
+  const run = (...args: string[]) => spawnSync(process.execPath, [main, ...args], { encoding: 'utf8' });
+  const help = run('--help');
+  assert.is(help.status, 0);
+  assert.match(help.stdout, /^usage: npm run fuzz/);
+  for (const bad of [['--bogus'], ['--ops'], ['--ops', 'x'], ['--seed', '--ops', '5']]) {
+    const r = run(...bad);
+    assert.is(r.status, 2, bad.join(' '));
+    assert.match(r.stderr, /usage: npm run fuzz/);
+    assert.not.match(r.stderr, /at parse/);
+  }
+  const ok = run('--seed', '3', '--ops', '20');
+  assert.is(ok.status, 0);
+  assert.match(ok.stdout, /fuzz: 20 operations, 1 seeds/);
 });
 
 test.run();

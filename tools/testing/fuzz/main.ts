@@ -25,22 +25,34 @@ interface Args {
   cont: boolean; without: OpKind[];
 }
 
+const USAGE = `usage: npm run fuzz -- [--seed S] [--seeds N] [--ops N] [--budget-seconds T]
+                     [--keep i,j,k] [--no-shrink] [--fail-alloc W] [--continue] [--without kind,kind]`;
+
+/* A bad command line: the message and the usage go to stderr, exit 2. */
+class UsageError extends Error {}
+
+function value(argv: string[], i: number, numeric: boolean): string {
+  const v = argv[i + 1];
+  if (v === undefined || v.startsWith('--')) throw new UsageError(`${argv[i]} needs a value`);
+  if (numeric && !(Number(v) >= 0)) throw new UsageError(`${argv[i]} takes a number, not '${v}'`);
+  return v;
+}
+
 function parse(argv: string[]): Args {
   const a: Args = { seed: 1, seeds: 1, ops: 500, budget: Infinity, keep: null, shrink: true, failAlloc: 0, cont: false, without: [] };
   let seedsGiven = false;
   for (let i = 0; i < argv.length; i++) {
-    const v = argv[i + 1];
     switch (argv[i]) {
-      case '--seed': a.seed = Number(v); i++; break;
-      case '--seeds': a.seeds = Number(v); seedsGiven = true; i++; break;
-      case '--ops': a.ops = Number(v); i++; break;
-      case '--budget-seconds': a.budget = Number(v); i++; break;
-      case '--keep': a.keep = v.split(',').map(Number); i++; break;
+      case '--seed': a.seed = Number(value(argv, i++, true)); break;
+      case '--seeds': a.seeds = Number(value(argv, i++, true)); seedsGiven = true; break;
+      case '--ops': a.ops = Number(value(argv, i++, true)); break;
+      case '--budget-seconds': a.budget = Number(value(argv, i++, true)); break;
+      case '--keep': a.keep = value(argv, i++, false).split(',').map(Number); break;
       case '--no-shrink': a.shrink = false; break;
       case '--continue': a.cont = true; break;
-      case '--without': a.without = v.split(',') as OpKind[]; i++; break;
-      case '--fail-alloc': a.failAlloc = Number(v); i++; break;
-      default: throw new Error(`fuzz: unknown argument ${argv[i]}`);
+      case '--without': a.without = value(argv, i++, false).split(',') as OpKind[]; break;
+      case '--fail-alloc': a.failAlloc = Number(value(argv, i++, true)); break;
+      default: throw new UsageError(`unknown argument '${argv[i]}'`);
     }
   }
   if (!seedsGiven && a.budget !== Infinity) a.seeds = Infinity;
@@ -53,7 +65,16 @@ function replayCommand(a: Args, keep: number[] | null): string {
 }
 
 function main(): number {
-  const a = parse(process.argv.slice(2));
+  const argv = process.argv.slice(2);
+  if (argv.includes('--help') || argv.includes('-h')) { console.log(USAGE); return 0; }
+  let a: Args;
+  try {
+    a = parse(argv);
+  } catch (e) {
+    if (!(e instanceof UsageError)) throw e;
+    console.error(`fuzz: ${e.message}\n${USAGE}`);
+    return 2;
+  }
   const o: FuzzOptions = { failAlloc: a.failAlloc, without: a.without };
   const t0 = Date.now();
   if (a.keep !== null) {
