@@ -136,3 +136,4 @@ export const UvmEventTypeFatalFault = 'FatalFault';
 export const UvmEventTypeMigration = 'Migration';
 export const UvmEventTypeMapRemote = 'MapRemote';
 export const UvmEventTypeCpuFault = 'CpuFault';
+export const UvmEventTypeEviction = 'Eviction';

@@ -42,8 +42,16 @@ import type { uvm_fault_buffer } from './uvm_gpu_replayable_faults.js';
  *  tlb_entries: device TLB capacity (fully associative, LRU)
  *  migrate_to_vram: migrate anonymous memory on GPU fault (UVM's default
  *      for HMM ranges); false maps system memory remotely instead
+ *  evict: when VRAM is full, evict a root chunk (uvm_hmm_evict.ts) to
+ *      make room (UVM's behaviour); false maps the page remotely instead
+ *  evict_remote_map: after eviction the GPU maps the pages' new system
+ *      copies remotely (aperture SYS) instead of faulting on them again
+ *  nr_gpus: devices created by uvm_gpu_init(): /dev/mockgpu0, 1, ... (1 or 2)
  *  broken_skip_read_retry: TEST ONLY - publish serviced faults without
  *      mmu_interval_read_retry(); the race check proves it catches this
+ *  broken_evict_pinned: TEST ONLY - let eviction pick a root chunk that a
+ *      migration in flight holds and retry it forever (the shape of UVM
+ *      issue #1223: the evictor waits for pages it holds itself)
  */
 export const mockgpu_params = {
   vram_bytes: 0,
@@ -55,7 +63,11 @@ export const mockgpu_params = {
   replay_policy: UVM_PERF_FAULT_REPLAY_POLICY_BATCH_FLUSH,
   tlb_entries: 512,
   migrate_to_vram: true,
+  evict: true,
+  evict_remote_map: true,
+  nr_gpus: 1,
   broken_skip_read_retry: false,
+  broken_evict_pinned: false,
 };
 const DEFAULT_PARAMS = Object.freeze({ ...mockgpu_params });
 

@@ -132,6 +132,11 @@ export const mockgpu_stat_names = [
   'commands',              /* commands executed by the channels */
   'launches',
   'vram_pages_used',       /* gauge: 4 KiB pages allocated now */
+  'evictions',             /* root chunks emptied for an allocation (Eviction) */
+  'evicted_pages',         /* pages moved VRAM -> RAM by eviction (also in migrated_to_sysmem) */
+  'evict_retries',         /* eviction passes repeated for pages someone else held */
+  'evict_aborts',          /* root chunks given up on after UVM_EVICT_MAX_TRIES passes */
+  'evict_fallbacks',       /* allocations no eviction could satisfy: mapped remotely instead */
 ] as const;
 export type mockgpu_stat_name = typeof mockgpu_stat_names[number];
 export const MOCKGPU_NR_STATS = mockgpu_stat_names.length;
