@@ -15,13 +15,13 @@ import { UVM_APERTURE_SYS, UVM_APERTURE_VID, mockgpu_pte_aperture } from '../../
 import { tracing_on, trace_records, trace_set_buffer_size } from '../../../lib/sim/trace.js';
 import { gpuOpen, gpuSession, type GpuHandle, type GpuStats } from '../../../tools/include/mockgpu.js';
 import { mockgpu_get, uvm_gpu_init } from '../../../drivers/gpu/mockgpu/uvm.js';
-import { mockgpu_params, mockgpu_params_reset, type uvm_va_space } from '../../../drivers/gpu/mockgpu/uvm_gpu.js';
+import { mockgpu_params, mockgpuParamsReset, type uvm_va_space } from '../../../drivers/gpu/mockgpu/uvm_gpu.js';
 import { uvm_pt_for_each_valid } from '../../../drivers/gpu/mockgpu/uvm_mmu.js';
 import { pick_root_chunk_to_evict } from '../../../drivers/gpu/mockgpu/uvm_pmm_gpu.js';
 import type { Process } from '../../../tools/include/nolibc/nolibc.js';
 
-test.before.each(() => mockgpu_params_reset());
-test.after.each(() => mockgpu_params_reset());
+test.before.each(() => mockgpuParamsReset());
+test.after.each(() => mockgpuParamsReset());
 
 const MiB = 1 << 20;
 const VRAM = 4 * MiB;                 /* 2 root chunks, 1024 pages */
