@@ -153,11 +153,13 @@ export class uvm_gpu {
   next_va_space = 1;
   /* replays issued; a stalled warp waits until this passes its fault's value */
   replay_seq = 0;
-  readonly replay_wq = new wait_queue_head('mockgpu0.replay');
+  readonly replay_wq: wait_queue_head;
   /* SM threads still running kernels */
   sms_running = 0;
   constructor(readonly name: string, readonly pmm: uvm_pmm_gpu, readonly channel: uvm_channel,
-              readonly ce: uvm_channel, readonly tlb: uvm_tlb, readonly fault_buffer: uvm_fault_buffer) {}
+              readonly ce: uvm_channel, readonly tlb: uvm_tlb, readonly fault_buffer: uvm_fault_buffer) {
+    this.replay_wq = new wait_queue_head(`${name}.replay`);
+  }
 }
 
 /** A kernel in flight: the launch block and where each warp is in its stream. */

@@ -308,6 +308,31 @@ export function* uvm_hmm_map_snapshot(vs: uvm_va_space, vas: number[]): Sleepabl
   }
 }
 
+/*
+ * uvm_hmm_pull_from_peers() - two GPUs: bring pages of @run that sit in
+ * the other GPU's VRAM back to system memory first, so that the
+ * migration to this GPU (MIGRATE_VMA_SELECT_SYSTEM) collects them. Each
+ * GPU is its own pgmap owner, so to this one the other's pages are
+ * foreign device-private entries, which hmm_range_fault() faults through
+ * their owner's migrate_to_ram (its copy engine, VRAM -> RAM); this GPU's
+ * copy engine then moves them RAM -> VRAM: GPU to GPU through system
+ * memory, two PCIe copies (no peer copy). Errors are left for the mapping
+ * step to report.
+ * Context: mmap_lock held for read; may sleep.
+ */
+function* uvm_hmm_pull_from_peers(vs: uvm_va_space, run: uvm_map_request[]): Sleepable {
+  const start = run[0]!.va, end = run[run.length - 1]!.va + PAGE_SIZE;
+  const pfns = new Float64Array((end - start) / PAGE_SIZE);
+  const range: hmm_range = { notifier: vs.notifier!, notifier_seq: 0, start, end, hmm_pfns: pfns, default_flags: 0,
+    pfn_flags_mask: HMM_PFN_REQ_FAULT | HMM_PFN_REQ_WRITE, dev_private_owner: vs.gpu };
+  const timeout = now() + HMM_RANGE_DEFAULT_TIMEOUT_NS;
+  do {
+    pfns.fill(0);
+    for (const f of run) pfns[(f.va - start) / PAGE_SIZE] = hmm_pfn_make(0, HMM_PFN_REQ_FAULT);
+    range.notifier_seq = yield* mmu_interval_read_begin(range.notifier);
+  } while ((yield* hmm_range_fault(range)) === -EBUSY && now() <= timeout);
+}
+
 /* check one fault against its VMA: 0, -EFAULT (no VMA, unreadable) or -EPERM (write to read-only) */
 function uvm_hmm_check_vma(vma: vm_area_struct | null, f: uvm_service_fault): number {
   if (vma === null || !(vma.vm_flags & VM_READ)) return -EFAULT;
@@ -331,6 +356,7 @@ function* uvm_hmm_service_block(vs: uvm_va_space, faults: uvm_service_fault[]): 
   for (const run of runs_of(vs, ok)) {
     const vma = vma_lookup(mm, run[0]!.va)!;
     if (mockgpu_params.migrate_to_vram && !uvm_hmm_must_use_sysmem(vma)) {
+      if (mockgpu_params.nr_gpus > 1) yield* uvm_hmm_pull_from_peers(vs, run);
       yield* uvm_hmm_migrate_run(vs, vma, run[0]!.va, run[run.length - 1]!.va + PAGE_SIZE);
     }
     const ret = yield* uvm_hmm_map_run(vs, run);

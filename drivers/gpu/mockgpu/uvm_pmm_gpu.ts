@@ -114,11 +114,11 @@ export class uvm_pmm_gpu {
  * memory owned by @owner, with @ops as its dev_pagemap_ops.
  * Context: boot (module init). Return: 0, or the memremap_pages() error.
  */
-export function uvm_pmm_gpu_init(pmm: uvm_pmm_gpu, owner: unknown, ops: dev_pagemap_ops): number {
-  const res = request_free_mem_region(pmm.nr_pages * PAGE_SIZE, 'mockgpu-vram');
+export function uvm_pmm_gpu_init(pmm: uvm_pmm_gpu, owner: unknown, ops: dev_pagemap_ops, name = 'mockgpu0'): number {
+  const res = request_free_mem_region(pmm.nr_pages * PAGE_SIZE, `${name}-vram`);
   if (res === null) return -EINVAL;
   pmm.pgmap = { type: MEMORY_DEVICE_PRIVATE, range: { start: res.start, end: res.end }, nr_range: 1, ops, owner,
-    name: 'mockgpu0-vram' };
+    name: `${name}-vram` };
   const ret = memremap_pages(pmm.pgmap, pmm.nr_pages);
   if (ret === 0) trace_event('uvm_pmm_gpu_init', { roots: pmm.nr_roots, pages: pmm.nr_pages, start_pfn: pmm.pgmap.start_pfn! });
   return ret;
