@@ -16,6 +16,7 @@ const benches: Record<string, () => Promise<void>> = {
   era: async () => (await import('./era.js')).bench_era(),
   odp: async () => (await import('./odp.js')).bench_odp(),
   gpu: async () => (await import('./gpu.js')).bench_gpu(),
+  'gpu-policies': async () => (await import('./gpu_policies.js')).bench_gpu_policies(),
 };
 
 async function main(): Promise<void> {

@@ -52,6 +52,9 @@ import type { uvm_fault_buffer } from './uvm_gpu_replayable_faults.js';
  *  broken_evict_pinned: TEST ONLY - let eviction pick a root chunk that a
  *      migration in flight holds and retry it forever (the shape of UVM
  *      issue #1223: the evictor waits for pages it holds itself)
+ *  broken_evict_ignore_busy: TEST ONLY - one eviction pass, and pages a
+ *      concurrent fault held locked are counted free anyway (the chunk is
+ *      handed out while still in use)
  */
 export const mockgpu_params = {
   vram_bytes: 0,
@@ -68,6 +71,7 @@ export const mockgpu_params = {
   nr_gpus: 1,
   broken_skip_read_retry: false,
   broken_evict_pinned: false,
+  broken_evict_ignore_busy: false,
 };
 const DEFAULT_PARAMS = Object.freeze({ ...mockgpu_params });
 

@@ -154,7 +154,8 @@ export function* uvm_hmm_evict_root_chunk(gpu: uvm_gpu, r: number, locked_mm: mm
   trace_event('uvm_pmm_evict_root', { gpu: gpu.name, chunk: r, pages: used });
   const moved_vas: evicted_map = new Map();
   let moved = 0;
-  for (let tries = 0; uvm_pmm_gpu_root_pages_used(pmm, r) > 0 && tries < UVM_EVICT_MAX_TRIES; tries++) {
+  const max_tries = mockgpu_params.broken_evict_ignore_busy ? 1 : UVM_EVICT_MAX_TRIES;
+  for (let tries = 0; uvm_pmm_gpu_root_pages_used(pmm, r) > 0 && tries < max_tries; tries++) {
     if (tries > 0) {
       uvm_gpu_stat_add(gpu, 'evict_retries');
       if (schedulerActive() !== null) yield* schedule_timeout(UVM_EVICT_RETRY_NS);
@@ -168,7 +169,7 @@ export function* uvm_hmm_evict_root_chunk(gpu: uvm_gpu, r: number, locked_mm: mm
   }
   if (mockgpu_params.evict_remote_map && moved_vas.size > 0) yield* evict_remote_map(moved_vas, locked_mm, remap);
   const left = uvm_pmm_gpu_root_pages_used(pmm, r);
-  const ok = uvm_pmm_gpu_evict_end(pmm, r);
+  const ok = uvm_pmm_gpu_evict_end(pmm, r, mockgpu_params.broken_evict_ignore_busy);
   if (ok) uvm_gpu_stat_add(gpu, 'evictions');
   else uvm_gpu_stat_add(gpu, 'evict_aborts');
   trace_event('uvm_pmm_evict_root_done', { gpu: gpu.name, chunk: r, moved, left, ok: ok ? 1 : 0 });

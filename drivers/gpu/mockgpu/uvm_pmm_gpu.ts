@@ -257,10 +257,16 @@ export function uvm_pmm_gpu_root_pages_used(pmm: uvm_pmm_gpu, r: number): number
  * uvm_pmm_gpu_evict_end() - end the eviction of root @r: its free chunks
  * go back on the free lists (the whole root if it is empty, merged), and
  * it rejoins the LRU tail if something is still allocated in it.
+ * @forget_busy: TEST ONLY (broken_evict_ignore_busy) - count pages still
+ *   allocated as free, as an evictor that does not wait for them would.
  * Return: true if the root is now entirely free.
  */
-export function uvm_pmm_gpu_evict_end(pmm: uvm_pmm_gpu, r: number): boolean {
+export function uvm_pmm_gpu_evict_end(pmm: uvm_pmm_gpu, r: number, forget_busy = false): boolean {
   pmm.root_evicting[r] = 0;
+  if (forget_busy) {
+    for (let p = r * PAGES_PER_ROOT; p < (r + 1) * PAGES_PER_ROOT; p++) if (pmm.allocated[p]) { pmm.allocated[p] = 0; pmm.pages_used--; }
+    pmm.big_used.fill(0, r * BIG_PER_ROOT, (r + 1) * BIG_PER_ROOT);
+  }
   let used = 0;
   for (let b = r * BIG_PER_ROOT; b < (r + 1) * BIG_PER_ROOT; b++) if (pmm.big_used[b]! > 0) used++;
   pmm.root_used[r] = used;
