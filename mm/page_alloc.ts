@@ -420,6 +420,8 @@ export function kmap_local_page(p: page): Uint8Array {
 /** ram_bytes() / ram_view(): the whole RAM, for the MMU's fast load/store path. */
 export function ram_bytes(): Uint8Array { return mem.ram; }
 export function ram_view(): DataView { return mem.view; }
+/** ram_content_bytes() - host bytes allocated for RAM page contents (the memory benchmark subtracts them). */
+export function ram_content_bytes(): number { return mem.ram.byteLength; }
 
 function clear_pages(p: page, nr: number): void {
   const { bytes, offset } = page_backing(p);
