@@ -13,8 +13,9 @@
  * Printed: CPU ns per page for each operation and size, beside the same
  * operation's per-page cost at 1k pages: a flat table has ratios near 1.
  * Target (issue 17): migration per page flat (ratio <= 1.5) up to 1M.
- * Small sizes are repeated (median of 5, 3 at 100k) after a warm-up
- * round; 1M and 4M run once after the warm-up at a small size. A size
+ * The JIT is warmed on every path first (16k-page workload, 4k-page
+ * migration); then small sizes are repeated (median of 9 at 1k, 5 at
+ * 10k, 3 at 100k) after a warm-up round; 1M and 4M run once. A size
  * the machine cannot hold prints "skipped: reason": the simulator's RAM
  * limit, or the host memory it would need against what is free now.
  * SCALING_BENCH_MAX caps the largest size (tests run it small).
@@ -54,7 +55,7 @@ function workloadCosts(pages: number, reps: number): Record<Op, Stats> | string 
   const err = boot(pages * PAGE_SIZE * 2 + (64 << 20));
   if (err !== null) return `cannot boot ${(pages * PAGE_SIZE * 2 / GiB).toFixed(1)} GiB of RAM: ${err}`;
   const p = Process.spawn('bench');
-  simulatedRound(p, Math.min(pages, 4096));
+  simulatedRound(p, Math.min(pages, 16384));
   const rounds: Round[] = [];
   for (let r = 0; r < reps; r++) rounds.push(simulatedRound(p, pages));
   const s = roundStats(rounds);
@@ -85,9 +86,12 @@ export async function bench_scaling(): Promise<void> {
   const max = Number(process.env.SCALING_BENCH_MAX ?? Infinity);
   const sizes = SCALING_SIZES.filter((n) => n <= max);
   console.log(`scaling: CPU ns per page at ${sizes.map(label).join(', ')} pages; baseline: the same operation at ${label(sizes[0])}`);
+  /* warm the JIT on every path first, so that the smallest size is not measured cold */
+  workloadCosts(16384, 2);
+  migrationCost(4096, 2);
   const res = new Map<number, Record<Op, Stats | string>>();
   for (const n of sizes) {
-    const reps = n <= 10 << 10 ? 5 : n <= 100 << 10 ? 3 : 1;
+    const reps = n <= 1 << 10 ? 9 : n <= 10 << 10 ? 5 : n <= 100 << 10 ? 3 : 1;
     const free = freemem();
     const row_ = {} as Record<Op, Stats | string>;
     if (hostNeed(n) > free * 0.7) {
