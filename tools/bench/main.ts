@@ -27,6 +27,8 @@ const benches: Record<string, () => Promise<void>> = {
   gpu: async () => (await import('./gpu.js')).bench_gpu(),
   memory: async () => (await import('./memory.js')).bench_memory(),
   scaling: async () => (await import('./scaling.js')).bench_scaling(),
+  bigmachine: async () => (await import('./bigmachine.js')).bench_bigmachine(),
+  deopt: async () => (await import('./deopt.js')).bench_deopt(),
 };
 
 const OPTIONS = ['--check', '--lockdep'];
