@@ -32,7 +32,7 @@ import { mmap_read_lock, mmap_read_unlock } from '../../mm/mmap_lock.js';
 import { vma_lookup } from '../../mm/vma.js';
 import { handle_mm_fault } from '../../mm/memory.js';
 import { mmget_not_zero, mmput } from '../../mm/task.js';
-import { iommu_sva_bond, iopf_flush_wq } from './iommu-sva.js';
+import { iommuSvaBondOf, iopf_flush_wq } from './iommu-sva.js';
 
 /**
  * iommu_sva_handle_mm() - resolve one page request in @mm as a CPU fault
@@ -83,7 +83,7 @@ function* iopf_handler(dev: iommu_sva_device, bond: iommu_sva, prm: iommu_fault_
  * answers INVALID itself, as the IOMMU driver does for stray requests).
  */
 export function iommu_report_device_fault(dev: iommu_sva_device, prm: iommu_fault_page_request): number {
-  const bond = iommu_sva_bond(dev, prm.pasid);
+  const bond = iommuSvaBondOf(dev, prm.pasid);
   if (bond === null) return -EINVAL;
   bond.page_requests++;
   bond.iopf_pending++;

@@ -41,8 +41,8 @@ const bonds = new Map<iommu_sva_device, Map<mm_struct, iommu_sva>>();
 /* unbind waits here for the bond's page requests to drain (iopf_queue_flush_dev) */
 export const iopf_flush_wq = new wait_queue_head('iopf_queue.flush');
 
-/** iommu_sva_reset() - forget every bond and PASID (a new boot). */
-export function iommu_sva_reset(): void {
+/** iommuSvaReset() - forget every bond and PASID (a new boot). */
+export function iommuSvaReset(): void {
   bonds.clear();
   next_pasid = 1;
 }
@@ -149,8 +149,8 @@ export function iommu_sva_get_pasid(bond: iommu_sva): number {
   return bond.pasid;
 }
 
-/** iommu_sva_bond() - the live bond of (@dev, PASID @pasid), or null (what the IOMMU's PASID table answers). */
-export function iommu_sva_bond(dev: iommu_sva_device, pasid: number): iommu_sva | null {
+/** iommuSvaBondOf() - the live bond of (@dev, PASID @pasid), or null (what the IOMMU's PASID table answers). */
+export function iommuSvaBondOf(dev: iommu_sva_device, pasid: number): iommu_sva | null {
   for (const b of bonds.get(dev)?.values() ?? []) if (b.pasid === pasid && !b.released) return b;
   return null;
 }

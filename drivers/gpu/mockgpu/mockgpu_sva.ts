@@ -59,8 +59,8 @@ import { uvm_gpu_cancel_context } from './uvm_gpu_replayable_faults.js';
  */
 export const mockgpu_sva_params = { broken_sleep_in_atc_invalidate: false };
 
-/** mockgpu_sva_params_reset() - defaults back (tests). */
-export function mockgpu_sva_params_reset(): void {
+/** mockgpuSvaParamsReset() - defaults back (tests). */
+export function mockgpuSvaParamsReset(): void {
   mockgpu_sva_params.broken_sleep_in_atc_invalidate = false;
 }
 
@@ -94,15 +94,15 @@ export class mockgpu_sva implements iommu_sva_device {
 
 const sva_of_gpu = new WeakMap<uvm_gpu, mockgpu_sva>();
 
-/** mockgpu_sva_of() - the GPU's SVA endpoint (created on first bind). */
-export function mockgpu_sva_of(gpu: uvm_gpu): mockgpu_sva {
+/** mockgpuSvaOf() - the GPU's SVA endpoint (created on first bind). */
+export function mockgpuSvaOf(gpu: uvm_gpu): mockgpu_sva {
   let s = sva_of_gpu.get(gpu);
   if (s === undefined) { s = new mockgpu_sva(gpu); sva_of_gpu.set(gpu, s); }
   return s;
 }
 
-/** mockgpu_sva_bond_of() - the IOMMU bond of an SVA-mode address space, or null. */
-export function mockgpu_sva_bond_of(vs: uvm_va_space): iommu_sva | null {
+/** mockgpuSvaBondOf() - the IOMMU bond of an SVA-mode address space, or null. */
+export function mockgpuSvaBondOf(vs: uvm_va_space): iommu_sva | null {
   return vs.glue.name === 'sva' ? vs.glue_data as iommu_sva | null : null;
 }
 
@@ -139,7 +139,7 @@ function mockgpu_sva_page_response(s: mockgpu_sva, resp: iommu_page_response): v
  * stall (a page request is out; the response bumps replay_seq).
  */
 function mockgpu_sva_translate(vs: uvm_va_space, va: number, access: number, ctx: gpu_context): number {
-  const s = mockgpu_sva_of(vs.gpu);
+  const s = mockgpuSvaOf(vs.gpu);
   const bond = vs.glue_data as iommu_sva;
   const key = bond.pasid * 2 ** 36 + Math.floor(va / PAGE_SIZE);
   const hit = s.atc.map.get(key);
@@ -185,7 +185,7 @@ function mockgpu_sva_page_request(s: mockgpu_sva, bond: iommu_sva, addr: number,
 }
 
 function* sva_va_space_init(vs: uvm_va_space): Sleepable<number> {
-  const bond = yield* iommu_sva_bind_device(mockgpu_sva_of(vs.gpu), vs.mm);
+  const bond = yield* iommu_sva_bind_device(mockgpuSvaOf(vs.gpu), vs.mm);
   if (typeof bond === 'number') return bond;
   vs.glue_data = bond;
   return 0;

@@ -16,15 +16,15 @@ import { MOCKGPU_OP_INC, MOCKGPU_OP_READ, MOCKGPU_OP_WRITE } from '../../../incl
 import { gpuOpen, gpuSession, type GpuHandle } from '../../../tools/include/mockgpu.js';
 import { mockgpu_get, mockgpu_set_era, uvm_gpu_init } from '../../../drivers/gpu/mockgpu/uvm.js';
 import { uvm_hmm_ops } from '../../../drivers/gpu/mockgpu/uvm_hmm.js';
-import { mockgpu_params_reset, type uvm_va_space } from '../../../drivers/gpu/mockgpu/uvm_gpu.js';
+import { mockgpuParamsReset, type uvm_va_space } from '../../../drivers/gpu/mockgpu/uvm_gpu.js';
 import { uvm_pt_for_each_valid } from '../../../drivers/gpu/mockgpu/uvm_mmu.js';
 import {
-  mockgpu_sva_ops, mockgpu_sva_params, mockgpu_sva_params_reset, mockgpu_sva_bond_of, mockgpu_sva_of,
+  mockgpu_sva_ops, mockgpu_sva_params, mockgpuSvaParamsReset, mockgpuSvaBondOf, mockgpuSvaOf,
   mockgpu_sva_migrate_to_vram,
 } from '../../../drivers/gpu/mockgpu/mockgpu_sva.js';
 import type { Process } from '../../../tools/include/nolibc/nolibc.js';
 
-test.before.each(() => { mockgpu_params_reset(); mockgpu_sva_params_reset(); });
+test.before.each(() => { mockgpuParamsReset(); mockgpuSvaParamsReset(); });
 
 const N = 16;
 
@@ -59,7 +59,7 @@ test('SVA: a kernel changes malloc\'d memory in place through the CPU page table
   const r = session(p, function* (g, vs, ctx) {
     yield* g.launch(ctx, { base: buf, size: N * PAGE_SIZE, op: MOCKGPU_OP_INC, elem: 64 });
     const w = yield* g.wait(ctx);
-    const bond = mockgpu_sva_bond_of(vs)!;
+    const bond = mockgpuSvaBondOf(vs)!;
     return { w, stats: yield* g.stats(), ptes: gpu_ptes(vs), pasid: bond.pasid, ats: bond.ats_translations, prq: bond.page_requests };
   });
   assert.is(r.w.status, 0);
@@ -77,7 +77,7 @@ test('SVA: untouched memory is faulted in by page requests that the IOMMU resolv
   const r = session(p, function* (g, vs, ctx) {
     yield* g.launch(ctx, { base: buf, size: N * PAGE_SIZE, op: MOCKGPU_OP_WRITE, value: 0xabcd, elem: 256 });
     const w = yield* g.wait(ctx);
-    return { w, prq: mockgpu_sva_bond_of(vs)!.page_requests, stats: yield* g.stats() };
+    return { w, prq: mockgpuSvaBondOf(vs)!.page_requests, stats: yield* g.stats() };
   });
   assert.is(r.w.status, 0);
   assert.is(r.prq, N, 'one page request per page (duplicates from other warps are not resent)');
@@ -98,7 +98,7 @@ test('SVA: a device read sets ACCESSED only; a device write through the IOMMU se
     const after_read = pte_at(p.mm, buf);
     yield* g.launch(ctx, { base: buf, size: PAGE_SIZE, op: MOCKGPU_OP_WRITE, value: 5 });
     const w = yield* g.wait(ctx);
-    return { w, after_read, prq: mockgpu_sva_bond_of(vs)!.page_requests };
+    return { w, after_read, prq: mockgpuSvaBondOf(vs)!.page_requests };
   });
   assert.is(r.w.status, 0);
   assert.is(r.after_read & _PAGE_DIRTY, 0, 'a read leaves the PTE clean (the ATC got no write permission)');
@@ -114,7 +114,7 @@ test('SVA: a CPU COW invalidates the ATC from the TLB flush, under the page-tabl
   const buf = p.mmap(0, 4 * PAGE_SIZE, RW, ANON);
   p.fill32(buf, 4 * PAGE_SIZE, 0);
   const r = session(p, function* (g, vs, ctx) {
-    const bond = mockgpu_sva_bond_of(vs)!;
+    const bond = mockgpuSvaBondOf(vs)!;
     yield* g.launch(ctx, { base: buf, size: PAGE_SIZE, op: MOCKGPU_OP_READ });
     const w1 = yield* g.wait(ctx);
     const child = yield* p.sys.fork();
@@ -152,9 +152,9 @@ test('SVA: munmap empties the ATC before the pages are freed; a later device acc
   const r = session(p, function* (g, _vs, ctx) {
     yield* g.launch(ctx, { base: buf, size: 4 * PAGE_SIZE, op: MOCKGPU_OP_READ });
     const w1 = yield* g.wait(ctx);
-    const atc_before = mockgpu_sva_of(mockgpu_get()!).atc.map.size;
+    const atc_before = mockgpuSvaOf(mockgpu_get()!).atc.map.size;
     yield* p.sys.munmap(buf, 4 * PAGE_SIZE);
-    const atc_after = mockgpu_sva_of(mockgpu_get()!).atc.map.size;
+    const atc_after = mockgpuSvaOf(mockgpu_get()!).atc.map.size;
     yield* g.launch(ctx, { base: buf, size: PAGE_SIZE, op: MOCKGPU_OP_READ });
     const w2 = yield* g.wait(ctx);
     return { w1, w2, atc_before, atc_after };
@@ -196,7 +196,7 @@ test('SVA cannot hold VRAM: migration is refused with -EOPNOTSUPP, and pages ano
     const refused = mockgpu_sva_migrate_to_vram(vs, buf, N * PAGE_SIZE);
     yield* g.launch(ctx, { base: buf, size: N * PAGE_SIZE, op: MOCKGPU_OP_INC });
     const w = yield* g.wait(ctx);
-    return { refused, w, prq: mockgpu_sva_bond_of(vs)!.page_requests };
+    return { refused, w, prq: mockgpuSvaBondOf(vs)!.page_requests };
   });
   assert.is(r.refused, -EOPNOTSUPP);
   assert.is(r.w.status, 0);
@@ -216,7 +216,7 @@ test('SVA: a process that exits with the device bound releases the bond; nothing
   });
   p.exit(0);
   assert.is(mockgpu_get()!.va_spaces.size, 0);
-  assert.is(mockgpu_sva_of(mockgpu_get()!).atc.map.size, 0);
+  assert.is(mockgpuSvaOf(mockgpu_get()!).atc.map.size, 0);
 });
 
 test.run();

@@ -17,7 +17,7 @@ import {
 import { in_atomic, runSync } from '../../../lib/sim/sched.js';
 import { runAs } from '../../../tools/include/nolibc/nolibc.js';
 import {
-  iommu_ats_translate, iommu_sva_bind_device, iommu_sva_get_pasid, iommu_sva_reset, iommu_sva_unbind_device,
+  iommu_ats_translate, iommu_sva_bind_device, iommu_sva_get_pasid, iommuSvaReset, iommu_sva_unbind_device,
 } from '../../../drivers/iommu/iommu-sva.js';
 import { iommu_sva_handle_mm } from '../../../drivers/iommu/io-pgfault.js';
 
@@ -35,7 +35,7 @@ function endpoint(max_pasids = 1 << 20) {
   return { dev, inv, resp };
 }
 
-test.before.each(() => iommu_sva_reset());
+test.before.each(() => iommuSvaReset());
 
 test('bind gives the mm one PASID shared by its devices; binding the same pair again takes a reference', () => {
   const p = boot();

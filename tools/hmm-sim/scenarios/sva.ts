@@ -30,11 +30,11 @@ import { formatNs, machineTime } from '../../../lib/sim/clock.js';
 import { pte_offset_map, ptep_get } from '../../../mm/pgtable.js';
 import { gpuOpen, gpuSession, type GpuStats } from '../../include/mockgpu.js';
 import { mockgpu_get, mockgpu_set_era, uvm_gpu_init } from '../../../drivers/gpu/mockgpu/uvm.js';
-import { mockgpu_params_reset } from '../../../drivers/gpu/mockgpu/uvm_gpu.js';
+import { mockgpuParamsReset } from '../../../drivers/gpu/mockgpu/uvm_gpu.js';
 import {
-  mockgpu_sva_ops, mockgpu_sva_bond_of, mockgpu_sva_migrate_to_vram, mockgpu_sva_params_reset,
+  mockgpu_sva_ops, mockgpuSvaBondOf, mockgpu_sva_migrate_to_vram, mockgpuSvaParamsReset,
 } from '../../../drivers/gpu/mockgpu/mockgpu_sva.js';
-import { iommu_sva_reset } from '../../../drivers/iommu/iommu-sva.js';
+import { iommuSvaReset } from '../../../drivers/iommu/iommu-sva.js';
 
 const NPAGES = 64;
 
@@ -55,9 +55,9 @@ export interface sva_result {
  * and the figures; every check is a field a test asserts.
  */
 export function sva_scenario_run(): sva_result {
-  mockgpu_params_reset();
-  mockgpu_sva_params_reset();
-  iommu_sva_reset();
+  mockgpuParamsReset();
+  mockgpuSvaParamsReset();
+  iommuSvaReset();
   start_kernel({ ram_bytes: 32 << 20 });
   uvm_gpu_init();
   mockgpu_set_era(mockgpu_sva_ops);
@@ -75,7 +75,7 @@ export function sva_scenario_run(): sva_result {
     const g = yield* gpuOpen(p);
     if (typeof g === 'number') throw new Error(`open /dev/mockgpu0: ${g}`);
     const vs = [...mockgpu_get()!.va_spaces].at(-1)!;
-    const bond = mockgpu_sva_bond_of(vs)!;
+    const bond = mockgpuSvaBondOf(vs)!;
     const ctx = yield* g.ctxCreate();
     yield* g.launch(ctx, { base: buf, size: len, op: MOCKGPU_OP_INC, elem: 256 });
     const w1 = yield* g.wait(ctx);
