@@ -15,6 +15,7 @@
  *   alloc fails -> pick root r (free root, else LRU head that is not
  *                  temp-pinned by a migration in flight, not tried yet)
  *   evict r:     free chunks of r taken off the free lists
+ *                the GPU unmaps r's pages first, one push per address space
  *                migrate_device_range(r's 512 pfns): every allocated page
  *                that could be locked is unmapped (MMU_NOTIFY_MIGRATE: the
  *                GPU PTE is cleared and the TLB invalidated first)
@@ -51,6 +52,7 @@ import { MIGRATE_PFN_MIGRATE, migrate_pfn, migrate_pfn_to_page } from '../../../
 import { UvmEventTypeEviction, UVM_CHUNK_SIZE_2M } from '../../../include/linux/mockgpu.js';
 import { GFP_HIGHUSER_MOVABLE } from '../../../include/linux/gfp.js';
 import { schedulerActive, type Sleepable } from '../../../lib/sim/sched.js';
+import { mutex_lock, mutex_unlock } from '../../../lib/locking/mutex.js';
 import { schedule_timeout } from '../../../lib/sim/clock.js';
 import { trace_event } from '../../../lib/sim/trace.js';
 import { PCIE_BW } from '../../../lib/sim/costs.js';
@@ -76,12 +78,50 @@ export const UVM_EVICT_RETRY_NS = 20_000;
 type evicted_map = Map<uvm_va_space, number[]>;
 
 /*
+ * evict_unmap_gpu() - unmap root @r's pages from the GPU first, one push
+ * per address space with one clear + TLB invalidate per run of
+ * consecutive VAs (UVM unmaps a VA block from the GPU before it evicts:
+ * block_evict_pages_from_gpu). The MIGRATE invalidations that
+ * migrate_device_range() then sends find nothing mapped and return at
+ * once instead of a GPU round trip per page. The reverse-map hints may be
+ * stale; unmapping too much is harmless (the GPU faults again).
+ */
+function* evict_unmap_gpu(gpu: uvm_gpu, r: number): Sleepable {
+  const pmm = gpu.pmm, n = PAGES_PER_ROOT;
+  const by_vs = new Map<uvm_va_space, number[]>();
+  for (let i = 0; i < n; i++) {
+    const vs = pmm.rmap_owner[r * n + i] as uvm_va_space | null;
+    if (vs === null || vs.closed) continue;
+    let l = by_vs.get(vs);
+    if (l === undefined) { l = []; by_vs.set(vs, l); }
+    l.push(pmm.rmap_va[r * n + i]!);
+  }
+  for (const [vs, vas] of by_vs) {
+    vas.sort((a, b) => a - b);
+    yield* mutex_lock(vs.mutex);
+    const p = uvm_push_begin(gpu.channel, 'evict_unmap');
+    for (let k = 0; k < vas.length;) {
+      let e = k + 1;
+      while (e < vas.length && vas[e] === vas[e - 1]! + PAGE_SIZE) e++;
+      const start = vas[k]!, end = vas[e - 1]! + PAGE_SIZE;
+      p.cmds.push({ kind: 'pte_clear', pt: vs.pt, vs_id: vs.id, start, end });
+      p.cmds.push({ kind: 'tlb_invalidate', tlb: gpu.tlb, vs_id: vs.id, start, end });
+      k = e;
+    }
+    const fence = yield* uvm_push_end(p);
+    mutex_unlock(vs.mutex);
+    yield* uvm_channel_wait(gpu.channel, fence);
+  }
+}
+
+/*
  * evict_pass() - one migrate_device_range() pass over root @r: copy every
  * page it could collect to a new system page. Return: pages moved.
  */
 function* evict_pass(gpu: uvm_gpu, r: number, moved_vas: evicted_map): Sleepable<number> {
   const pmm = gpu.pmm, n = PAGES_PER_ROOT, base = pmm.pgmap.start_pfn! + r * n;
   const src = new Float64Array(n), dst = new Float64Array(n);
+  yield* evict_unmap_gpu(gpu, r);
   yield* migrate_device_range(src, base, n);
   const push = uvm_push_begin(gpu.ce, 'evict_to_sysmem');
   const owners: { vs: uvm_va_space; va: number; i: number }[] = [];
