@@ -81,8 +81,8 @@ export function uvm_hmm_read_dup_lookup(vs: uvm_va_space, va: number): uvm_read_
   return dups.get(vs)?.get(Math.floor(va / PAGE_SIZE));
 }
 
-/** uvm_hmm_read_dup_count() - duplicates alive in @vs. */
-export function uvm_hmm_read_dup_count(vs: uvm_va_space): number {
+/** readDupCount() - duplicates alive in @vs. */
+export function readDupCount(vs: uvm_va_space): number {
   return dups.get(vs)?.size ?? 0;
 }
 

@@ -8,7 +8,7 @@
  * Each is a module parameter spelt as NVIDIA UVM spells it
  * (kernel-open/nvidia-uvm/, module_param in the file named in the table);
  * tests and tools set them before a run and reset them with
- * uvm_perf_params_reset(). Time-valued thrashing parameters are, as in
+ * uvmPerfParamsReset(). Time-valued thrashing parameters are, as in
  * UVM, multiples of the lapse.
  *
  * uvm_perf_constants is the one table of every constant with its default
@@ -58,20 +58,20 @@ export const uvm_perf_params = {
 };
 const DEFAULTS = Object.freeze({ ...uvm_perf_params });
 
-/** uvm_perf_params_reset() - every policy parameter back to its default. */
-export function uvm_perf_params_reset(): void {
+/** uvmPerfParamsReset() - every policy parameter back to its default. */
+export function uvmPerfParamsReset(): void {
   Object.assign(uvm_perf_params, DEFAULTS);
 }
 
-/** uvm_perf_access_counter_migration_on() - does a notification migrate? (-1: no ATS here, so off) */
-export function uvm_perf_access_counter_migration_on(): boolean {
+/** uvmPerfAccessCounterMigrationOn() - does a notification migrate? (-1: no ATS here, so off) */
+export function uvmPerfAccessCounterMigrationOn(): boolean {
   return uvm_perf_params.uvm_perf_access_counter_migration_enable > 0;
 }
 
 const NSEC_PER_USEC = 1000;
 
-/** uvm_perf_thrashing_lapse_ns() - the lapse in simulated ns. */
-export function uvm_perf_thrashing_lapse_ns(): number {
+/** uvmPerfThrashingLapseNs() - the lapse in simulated ns. */
+export function uvmPerfThrashingLapseNs(): number {
   return uvm_perf_params.uvm_perf_thrashing_lapse_usec * NSEC_PER_USEC;
 }
 
@@ -104,8 +104,8 @@ export const uvm_perf_constants: readonly uvm_perf_constant[] = Object.freeze([
   { name: 'uvm_perf_access_counter_batch_count', value: '256', source: 'uvm_gpu_access_counters.c', modelled: 'not modelled (each notification serviced on its own)' },
 ]);
 
-/** uvm_perf_constants_table() - the table as text lines (docs, scenarios). */
-export function uvm_perf_constants_table(): string[] {
+/** uvmPerfConstantsTable() - the table as text lines (docs, scenarios). */
+export function uvmPerfConstantsTable(): string[] {
   const w = Math.max(...uvm_perf_constants.map((c) => c.name.length));
   return uvm_perf_constants.map((c) => `${c.name.padEnd(w)}  ${c.value.padEnd(22)} ${c.source.padEnd(26)} ${c.modelled}`);
 }

@@ -105,8 +105,8 @@ export function uvm_perf_prefetch_compute(m: uvm_perf_prefetch_masks): Uint8Arra
   return out;
 }
 
-/** uvm_perf_prefetch_mask_runs() - the [first, last] leaf runs of @mask set to 1. */
-export function uvm_perf_prefetch_mask_runs(mask: Uint8Array): [number, number][] {
+/** prefetchMaskRuns() - the [first, last] leaf runs of @mask set to 1. */
+export function prefetchMaskRuns(mask: Uint8Array): [number, number][] {
   const runs: [number, number][] = [];
   for (let i = 0; i < mask.length; i++) {
     if (!mask[i]) continue;

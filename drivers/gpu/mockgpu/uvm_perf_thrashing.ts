@@ -35,7 +35,7 @@ import {
 import { now } from '../../../lib/sim/clock.js';
 import { trace_event } from '../../../lib/sim/trace.js';
 import { uvm_gpu_stat_add, uvm_tools_record_event, type uvm_va_space } from './uvm_gpu.js';
-import { uvm_perf_params, uvm_perf_thrashing_lapse_ns } from './uvm_perf_module.js';
+import { uvm_perf_params, uvmPerfThrashingLapseNs } from './uvm_perf_module.js';
 
 /** struct page_thrashing_info - one page's history (UVM: page_thrashing_info_t). */
 export interface page_thrashing_info {
@@ -74,7 +74,7 @@ function forget(p: page_thrashing_info): void {
  */
 export function uvm_perf_thrashing_event(vs: uvm_va_space, va: number, proc: number): void {
   if (!uvm_perf_params.uvm_perf_thrashing_enable) return;
-  const t = now(), lapse = uvm_perf_thrashing_lapse_ns();
+  const t = now(), lapse = uvmPerfThrashingLapseNs();
   const p = info_of(vs, va, true)!;
   if (p.last_ts > 0 && t - p.last_ts > uvm_perf_params.uvm_perf_thrashing_epoch * lapse) forget(p);
   p.events = p.last_ts > 0 && t - p.last_ts <= lapse ? p.events + 1 : 1;
@@ -95,7 +95,7 @@ export function uvm_perf_thrashing_get_hint(vs: uvm_va_space, va: number, proc: 
   if (!uvm_perf_params.uvm_perf_thrashing_enable) return { type: 'none' };
   const p = info_of(vs, va, false);
   if (p === undefined) return { type: 'none' };
-  const t = now(), lapse = uvm_perf_thrashing_lapse_ns();
+  const t = now(), lapse = uvmPerfThrashingLapseNs();
   if (p.pinned_until > 0) {
     if (t < p.pinned_until) return { type: 'pin', until: p.pinned_until };
     trace_event('uvm_thrashing_unpin', { va, proc });
@@ -128,8 +128,8 @@ export function uvm_perf_thrashing_is_thrashing(vs: uvm_va_space, va: number): b
   return p !== undefined && (p.thrashing || p.pinned_until > now());
 }
 
-/** uvm_perf_thrashing_info() - page @va's history, or undefined (tests, tools). */
-export function uvm_perf_thrashing_info(vs: uvm_va_space, va: number): Readonly<page_thrashing_info> | undefined {
+/** uvmPerfThrashingInfo() - page @va's history, or undefined (tests, tools). */
+export function uvmPerfThrashingInfo(vs: uvm_va_space, va: number): Readonly<page_thrashing_info> | undefined {
   return info_of(vs, va, false);
 }
 

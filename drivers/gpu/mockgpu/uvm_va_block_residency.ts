@@ -49,7 +49,7 @@ import { uvm_pt_for_each_valid } from './uvm_mmu.js';
 import { uvm_channel_wait } from './uvm_channel.js';
 import { uvm_perf_params } from './uvm_perf_module.js';
 import { uvm_va_policy_clear, uvm_va_policy_get, type uvm_va_policy } from './uvm_va_policy.js';
-import { PAGES_PER_UVM_VA_BLOCK, uvm_perf_prefetch_compute, uvm_perf_prefetch_mask_runs } from './uvm_perf_prefetch.js';
+import { PAGES_PER_UVM_VA_BLOCK, uvm_perf_prefetch_compute, prefetchMaskRuns } from './uvm_perf_prefetch.js';
 import {
   uvm_perf_thrashing_clear, uvm_perf_thrashing_event, uvm_perf_thrashing_get_hint, uvm_perf_thrashing_is_thrashing, uvm_perf_thrashing_throttle_end,
 } from './uvm_perf_thrashing.js';
@@ -115,7 +115,7 @@ function uvm_va_block_prefetch(vs: uvm_va_space, block: number, vma: vm_area_str
   for (const va of faulted) fmask[(va - block) / PAGE_SIZE] = 1;
   const mask = uvm_perf_prefetch_compute({ valid, resident, faulted: fmask, thrashing: thrash });
   const out: number[] = [];
-  for (const [a, b] of uvm_perf_prefetch_mask_runs(mask)) for (let i = a; i <= b; i++) out.push(block + i * PAGE_SIZE);
+  for (const [a, b] of prefetchMaskRuns(mask)) for (let i = a; i <= b; i++) out.push(block + i * PAGE_SIZE);
   return out;
 }
 

@@ -15,11 +15,11 @@ import { tracing_on, trace_records } from '../../../lib/sim/trace.js';
 import type { Process } from '../../../tools/include/nolibc/nolibc.js';
 import { gpuOpen, gpuRunKernel, gpuSession, type GpuStats } from '../../../tools/include/mockgpu.js';
 import { uvm_gpu_init } from '../../../drivers/gpu/mockgpu/uvm.js';
-import { mockgpu_params_reset } from '../../../drivers/gpu/mockgpu/uvm_gpu.js';
-import { uvm_perf_params, uvm_perf_params_reset } from '../../../drivers/gpu/mockgpu/uvm_perf_module.js';
+import { mockgpuParamsReset } from '../../../drivers/gpu/mockgpu/uvm_gpu.js';
+import { uvm_perf_params, uvmPerfParamsReset } from '../../../drivers/gpu/mockgpu/uvm_perf_module.js';
 import { PAGES_PER_UVM_VA_BLOCK, uvm_perf_prefetch_compute } from '../../../drivers/gpu/mockgpu/uvm_perf_prefetch.js';
 
-test.before.each(() => { mockgpu_params_reset(); uvm_perf_params_reset(); });
+test.before.each(() => { mockgpuParamsReset(); uvmPerfParamsReset(); });
 
 const N = PAGES_PER_UVM_VA_BLOCK;
 const BLOCK = N * PAGE_SIZE;

@@ -22,13 +22,13 @@ import {
 import type { Process } from '../../../tools/include/nolibc/nolibc.js';
 import { gpuOpen, gpuSession, type GpuHandle } from '../../../tools/include/mockgpu.js';
 import { mockgpu_get, uvm_gpu_init } from '../../../drivers/gpu/mockgpu/uvm.js';
-import { mockgpu_params_reset, type uvm_va_space } from '../../../drivers/gpu/mockgpu/uvm_gpu.js';
-import { uvm_perf_params_reset } from '../../../drivers/gpu/mockgpu/uvm_perf_module.js';
+import { mockgpuParamsReset, type uvm_va_space } from '../../../drivers/gpu/mockgpu/uvm_gpu.js';
+import { uvmPerfParamsReset } from '../../../drivers/gpu/mockgpu/uvm_perf_module.js';
 import { uvm_va_policy_default, uvm_va_policy_ranges } from '../../../drivers/gpu/mockgpu/uvm_va_policy.js';
 import { uvm_va_block_select_residency } from '../../../drivers/gpu/mockgpu/uvm_va_block_residency.js';
 import { uvm_pt_for_each_valid } from '../../../drivers/gpu/mockgpu/uvm_mmu.js';
 
-test.before.each(() => { mockgpu_params_reset(); uvm_perf_params_reset(); });
+test.before.each(() => { mockgpuParamsReset(); uvmPerfParamsReset(); });
 
 const P = PAGE_SIZE;
 
