@@ -41,6 +41,7 @@ import { uvm_fault_buffer, uvm_gpu_cancel_context } from './uvm_gpu_replayable_f
 import { mockgpu_kernel_launch, mockgpu_launch_check } from './mockgpu_sm.js';
 import { uvm_hmm_ops, uvm_hmm_devmem_ops, uvm_hmm_unmap_gpu } from './uvm_hmm.js';
 import { uvm_policy_ioctl } from './uvm_policy.js';
+import { uvm_hmm_read_dup_release, uvm_hmm_read_dup_take } from './uvm_hmm_read_dup.js';
 
 const MOCKGPU_MAJOR = 195;          /* the major number of /dev/nvidia* */
 const MiB = 1024 * 1024;
@@ -103,6 +104,7 @@ export function* uvm_va_space_destroy(vs: uvm_va_space): Sleepable {
   const fence = yield* uvm_hmm_unmap_gpu(vs, 0, 2 ** 48);
   mutex_unlock(vs.mutex);
   yield* uvm_channel_wait(gpu.channel, fence);
+  uvm_hmm_read_dup_release(vs, uvm_hmm_read_dup_take(vs, 0, 2 ** 53), 'close');    /* the GPU no longer maps them */
   gpu.va_spaces.delete(vs);
   trace_event('uvm_va_space_destroy', { vs: vs.id });
 }

@@ -76,8 +76,8 @@ export function uvm_perf_thrashing_event(vs: uvm_va_space, va: number, proc: num
   if (!uvm_perf_params.uvm_perf_thrashing_enable) return;
   const t = now(), lapse = uvmPerfThrashingLapseNs();
   const p = info_of(vs, va, true)!;
-  if (p.last_ts > 0 && t - p.last_ts > uvm_perf_params.uvm_perf_thrashing_epoch * lapse) forget(p);
-  p.events = p.last_ts > 0 && t - p.last_ts <= lapse ? p.events + 1 : 1;
+  if (p.events > 0 && t - p.last_ts > uvm_perf_params.uvm_perf_thrashing_epoch * lapse) forget(p);
+  p.events = p.events > 0 && t - p.last_ts <= lapse ? p.events + 1 : 1;
   p.last_ts = t;
   if (!p.thrashing && p.events >= uvm_perf_params.uvm_perf_thrashing_threshold) {
     p.thrashing = true;

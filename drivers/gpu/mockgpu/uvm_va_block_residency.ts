@@ -42,7 +42,9 @@ import { trace_event } from '../../../lib/sim/trace.js';
 import { find_vma, vma_lookup } from '../../../mm/vma.js';
 import { hmm_range_fault } from '../../../mm/hmm.js';
 import { mmu_interval_read_begin } from '../../../mm/mmu_notifier.js';
-import { HMM_PFN_VALID, hmm_pfn_flags, hmm_pfn_to_page, type hmm_range } from '../../../include/linux/hmm.js';
+import {
+  HMM_PFN_VALID, HMM_PFN_WRITE, HMM_PFN_REQ_FAULT, HMM_PFN_REQ_WRITE, hmm_pfn_flags, hmm_pfn_to_page, type hmm_range,
+} from '../../../include/linux/hmm.js';
 import { uvm_pmm_gpu_owns } from './uvm_pmm_gpu.js';
 import { mockgpu_params, uvm_gpu_stat_add, type uvm_gpu, type uvm_service_fault, type uvm_va_space } from './uvm_gpu.js';
 import { uvm_pt_for_each_valid } from './uvm_mmu.js';
@@ -123,8 +125,8 @@ function uvm_va_block_prefetch(vs: uvm_va_space, block: number, vma: vm_area_str
  * which pages of the block are in this GPU's VRAM now: a snapshot of the
  * CPU page table (hmm_range_fault without faulting), VMA by VMA
  */
-function* uvm_va_block_vram_resident(vs: uvm_va_space, block: number): Sleepable<Uint8Array> {
-  const out = new Uint8Array(PAGES_PER_UVM_VA_BLOCK);
+function* uvm_va_block_vram_resident(vs: uvm_va_space, block: number): Sleepable<{ vram: Uint8Array; ro: Uint8Array }> {
+  const out = new Uint8Array(PAGES_PER_UVM_VA_BLOCK), ro = new Uint8Array(PAGES_PER_UVM_VA_BLOCK);
   for (let va = block; va < block + UVM_VA_BLOCK_SIZE;) {
     const vma = find_vma(vs.mm, va);
     if (vma === null || vma.vm_start >= block + UVM_VA_BLOCK_SIZE) break;
@@ -135,14 +137,29 @@ function* uvm_va_block_vram_resident(vs: uvm_va_space, block: number): Sleepable
     range.notifier_seq = yield* mmu_interval_read_begin(range.notifier);
     if ((yield* hmm_range_fault(range)) === 0) {
       for (let i = 0; i < pfns.length; i++) {
-        if ((hmm_pfn_flags(pfns[i]!) & HMM_PFN_VALID) && uvm_pmm_gpu_owns(vs.gpu.pmm, hmm_pfn_to_page(pfns[i]!))) {
-          out[(start - block) / PAGE_SIZE + i] = 1;
-        }
+        const fl = hmm_pfn_flags(pfns[i]!);
+        if (!(fl & HMM_PFN_VALID)) continue;
+        if (uvm_pmm_gpu_owns(vs.gpu.pmm, hmm_pfn_to_page(pfns[i]!))) out[(start - block) / PAGE_SIZE + i] = 1;
+        else if (!(fl & HMM_PFN_WRITE)) ro[(start - block) / PAGE_SIZE + i] = 1;
       }
     }
     va = end;
   }
-  return out;
+  return { vram: out, ro };
+}
+
+/*
+ * a write fault on a page the CPU maps read-only (a COW-shared page, or
+ * one write-protected for read duplication): take the CPU write fault
+ * first, so that what migrates is a private writable page (hmm_range_fault
+ * returns a read-only device-private page as it is, even to a write request)
+ */
+function* uvm_va_block_break_cow(vs: uvm_va_space, va: number): Sleepable {
+  const pfns = new Float64Array(1);
+  const range: hmm_range = { notifier: vs.notifier!, notifier_seq: 0, start: va, end: va + PAGE_SIZE, hmm_pfns: pfns,
+    default_flags: HMM_PFN_REQ_FAULT | HMM_PFN_REQ_WRITE, pfn_flags_mask: 0, dev_private_owner: vs.gpu };
+  range.notifier_seq = yield* mmu_interval_read_begin(range.notifier);
+  yield* hmm_range_fault(range);
 }
 
 /* drop the duplicate of @va before a write is serviced (ReadDuplicateInvalidate) */
@@ -186,7 +203,7 @@ export function* uvm_va_block_service_policy(vs: uvm_va_space, faults: uvm_servi
    * whose own MIGRATE invalidation would unmap them from the GPU again
    */
   const block = faults[0]!.va - (faults[0]!.va % UVM_VA_BLOCK_SIZE);
-  const on_gpu = yield* uvm_va_block_vram_resident(vs, block);
+  const { vram: on_gpu, ro } = yield* uvm_va_block_vram_resident(vs, block);
   const dup = new Map<vm_area_struct, number[]>();
   for (const f of faults) {
     const vma = vma_lookup(vs.mm, f.va)!;
@@ -198,7 +215,9 @@ export function* uvm_va_block_service_policy(vs: uvm_va_space, faults: uvm_servi
     trace_event('uvm_select_residency', { va: f.va, residency: r });
     if (r === 'dup') { const l = dup.get(vma) ?? []; l.push(f.va); dup.set(vma, l); continue; }
     plan.faults.push(f);
-    if (r === 'migrate' && !on_gpu[(f.va - block) / PAGE_SIZE]) plan.migrate.set(f.va, 'gpu_fault');
+    if (r !== 'migrate' || on_gpu[(f.va - block) / PAGE_SIZE]) continue;
+    if (f.access >= MOCKGPU_FAULT_ACCESS_WRITE && ro[(f.va - block) / PAGE_SIZE]) yield* uvm_va_block_break_cow(vs, f.va);
+    plan.migrate.set(f.va, 'gpu_fault');
   }
   for (const [vma, vas] of dup) {
     const { normal, errors } = yield* uvm_hmm_read_dup_service(vs, vma, vas);
