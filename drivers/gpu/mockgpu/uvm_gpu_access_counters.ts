@@ -27,7 +27,7 @@
  */
 import { PAGE_SIZE } from '../../../include/linux/mm.js';
 import { UvmEventMigrationCauseAccessCounters, UvmEventTypeAccessCounter } from '../../../include/linux/mockgpu.js';
-import { MOCKGPU_PROCESSOR_CPU, MOCKGPU_PROCESSOR_GPU0 } from '../../../include/uapi/linux/mockgpu.js';
+import { MOCKGPU_PROCESSOR_CPU } from '../../../include/uapi/linux/mockgpu.js';
 import { kthread_run, type Sleepable } from '../../../lib/sim/sched.js';
 import { trace_event } from '../../../lib/sim/trace.js';
 import { find_vma } from '../../../mm/vma.js';
@@ -35,7 +35,7 @@ import { mmap_read_lock, mmap_read_unlock } from '../../../mm/mmap_lock.js';
 import { mmget_not_zero, mmput } from '../../../mm/task.js';
 import { uvm_gpu_stat_add, uvm_tools_record_event, type uvm_gpu, type uvm_va_space } from './uvm_gpu.js';
 import { uvm_perf_params, uvmPerfAccessCounterMigrationOn } from './uvm_perf_module.js';
-import { uvm_va_policy_get } from './uvm_va_policy.js';
+import { uvmGpuProcessorId, uvm_va_policy_get } from './uvm_va_policy.js';
 import { uvm_perf_thrashing_is_thrashing } from './uvm_perf_thrashing.js';
 import { uvm_migrate } from './uvm_migrate.js';
 
@@ -102,7 +102,7 @@ function* uvm_access_counter_service_one(n: uvm_access_counter_notification): Sl
       const ok = a < end && migratable(vs, a);
       if (ok && run < 0) run = a;
       if (!ok && run >= 0) {
-        const r = yield* uvm_migrate(vs, run, a, MOCKGPU_PROCESSOR_GPU0, UvmEventMigrationCauseAccessCounters);
+        const r = yield* uvm_migrate(vs, run, a, uvmGpuProcessorId(vs.gpu), UvmEventMigrationCauseAccessCounters);
         if (r > 0) moved += r;
         run = -1;
       }

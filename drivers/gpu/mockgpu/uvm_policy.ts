@@ -26,7 +26,7 @@
 import { PAGE_SIZE } from '../../../include/linux/mm.js';
 import {
   MOCKGPU_IOCTL_ADVISE, MOCKGPU_IOCTL_GET_ATTR, MOCKGPU_IOCTL_MIGRATE, MOCKGPU_ADVISE_SIZE, MOCKGPU_ATTR_SIZE,
-  MOCKGPU_MIGRATE_SIZE, MOCKGPU_MAX_PROCESSORS, MOCKGPU_PROCESSOR_MIXED, MOCKGPU_PROCESSOR_NONE,
+  MOCKGPU_MIGRATE_SIZE, MOCKGPU_MAX_PROCESSORS, MOCKGPU_PROCESSOR_CPU, MOCKGPU_PROCESSOR_MIXED, MOCKGPU_PROCESSOR_NONE,
   MOCKGPU_ADVISE_SET_READ_MOSTLY, MOCKGPU_ADVISE_UNSET_READ_MOSTLY, MOCKGPU_ADVISE_SET_PREFERRED_LOCATION,
   MOCKGPU_ADVISE_UNSET_PREFERRED_LOCATION, MOCKGPU_ADVISE_SET_ACCESSED_BY, MOCKGPU_ADVISE_UNSET_ACCESSED_BY,
   mockgpu_u64s_decode, mockgpu_u64s_encode,
@@ -40,7 +40,9 @@ import { vma_lookup } from '../../../mm/vma.js';
 import { mmap_read_lock, mmap_read_unlock, mmap_write_lock, mmap_write_unlock } from '../../../mm/mmap_lock.js';
 import type { mm_struct } from '../../../include/linux/mm_types.js';
 import type { uvm_va_space } from './uvm_gpu.js';
-import { uvm_va_policy_default, uvm_va_policy_ranges, uvm_va_policy_update, type uvm_va_policy } from './uvm_va_policy.js';
+import {
+  uvmGpuProcessorId, uvm_va_policy_default, uvm_va_policy_ranges, uvm_va_policy_update, type uvm_va_policy,
+} from './uvm_va_policy.js';
 import { uvm_hmm_read_dup_release, uvm_hmm_read_dup_take } from './uvm_hmm_read_dup.js';
 import { uvm_hmm_unmap_gpu } from './uvm_hmm.js';
 import { uvm_channel_wait } from './uvm_channel.js';
@@ -138,7 +140,8 @@ export function* uvm_api_get_attr(vs: uvm_va_space, base: number, length: number
  * Return: pages moved, or -errno.
  */
 export function* uvm_api_migrate(vs: uvm_va_space, base: number, length: number, proc: number): Sleepable<number> {
-  if (!valid_processor(proc)) return -EINVAL;
+  /* this file's GPU or the CPU (UVM_MIGRATE names any registered processor; one device file, one GPU here) */
+  if (proc !== MOCKGPU_PROCESSOR_CPU && proc !== uvmGpuProcessorId(vs.gpu)) return -EINVAL;
   yield* mmap_read_lock(vs.mm);
   let ret = range_check(vs.mm, base, length);
   if (ret === 0) ret = yield* uvm_migrate(vs, base, base + length, proc, UvmEventMigrationCauseUser);

@@ -50,7 +50,7 @@ import { mockgpu_params, uvm_gpu_stat_add, type uvm_gpu, type uvm_service_fault,
 import { uvm_pt_for_each_valid } from './uvm_mmu.js';
 import { uvm_channel_wait } from './uvm_channel.js';
 import { uvm_perf_params } from './uvm_perf_module.js';
-import { uvm_va_policy_clear, uvm_va_policy_get, type uvm_va_policy } from './uvm_va_policy.js';
+import { uvmGpuProcessorId, uvm_va_policy_clear, uvm_va_policy_get, type uvm_va_policy } from './uvm_va_policy.js';
 import { PAGES_PER_UVM_VA_BLOCK, uvm_perf_prefetch_compute, prefetchMaskRuns } from './uvm_perf_prefetch.js';
 import {
   uvm_perf_thrashing_clear, uvm_perf_thrashing_event, uvm_perf_thrashing_get_hint, uvm_perf_thrashing_is_thrashing, uvm_perf_thrashing_throttle_end,
@@ -69,8 +69,7 @@ export type uvm_residency = 'migrate' | 'stay' | 'dup';
  * Context: any; pure.
  */
 export function uvm_va_block_select_residency(vma: vm_area_struct, policy: Readonly<uvm_va_policy>, access: number,
-                                              pinned: boolean): uvm_residency {
-  const me = MOCKGPU_PROCESSOR_GPU0;
+                                              pinned: boolean, me = MOCKGPU_PROCESSOR_GPU0): uvm_residency {
   if (!mockgpu_params.migrate_to_vram || uvm_hmm_must_use_sysmem(vma)) return 'stay';
   if (policy.read_duplication && uvm_perf_params.read_duplication_enable && access === MOCKGPU_FAULT_ACCESS_READ) return 'dup';
   if (policy.preferred_location === me) return 'migrate';
@@ -94,8 +93,9 @@ export interface uvm_service_plan {
 function prefetchable(vs: uvm_va_space, vma: vm_area_struct, va: number): boolean {
   if (!(vma.vm_flags & VM_READ) || uvm_hmm_must_use_sysmem(vma)) return false;
   const p = uvm_va_policy_get(vs, va);
-  if (p.preferred_location !== MOCKGPU_PROCESSOR_NONE && p.preferred_location !== MOCKGPU_PROCESSOR_GPU0) return false;
-  if (p.read_duplication || (p.accessed_by & (1 << MOCKGPU_PROCESSOR_GPU0))) return false;
+  const me = uvmGpuProcessorId(vs.gpu);
+  if (p.preferred_location !== MOCKGPU_PROCESSOR_NONE && p.preferred_location !== me) return false;
+  if (p.read_duplication || (p.accessed_by & (1 << me))) return false;
   return uvm_hmm_read_dup_lookup(vs, va) === undefined;
 }
 
@@ -182,7 +182,7 @@ function* uvm_va_block_collapse(vs: uvm_va_space, va: number): Sleepable {
  * was serviced here (duplicated) or failed (its .fatal is set).
  */
 export function* uvm_va_block_service_policy(vs: uvm_va_space, faults: uvm_service_fault[]): Sleepable<uvm_service_plan> {
-  const me = MOCKGPU_PROCESSOR_GPU0;
+  const me = uvmGpuProcessorId(vs.gpu);
   const plan: uvm_service_plan = { faults: [], migrate: new Map() };
   if (faults.length === 0) return plan;
   /* THROTTLE first: keep the GPU off its thrashing pages for the nap */
@@ -211,7 +211,7 @@ export function* uvm_va_block_service_policy(vs: uvm_va_space, faults: uvm_servi
     if (f.access >= MOCKGPU_FAULT_ACCESS_WRITE && uvm_hmm_read_dup_lookup(vs, f.va) !== undefined) {
       yield* uvm_va_block_collapse(vs, f.va);
     }
-    const r = uvm_va_block_select_residency(vma, policy, f.access, pinned.has(f.va));
+    const r = uvm_va_block_select_residency(vma, policy, f.access, pinned.has(f.va), me);
     trace_event('uvm_select_residency', { va: f.va, residency: r });
     if (r === 'dup') { const l = dup.get(vma) ?? []; l.push(f.va); dup.set(vma, l); continue; }
     plan.faults.push(f);
@@ -272,7 +272,7 @@ export function uvm_va_block_migrate_ranges(plan: uvm_service_plan, run: uvm_ser
 export function uvm_va_block_migrated(vs: uvm_va_space, r: { start: number; end: number; cause: string }, moved: number): void {
   if (moved === 0) return;
   if (r.cause === UvmEventMigrationCausePrefetch) { uvm_gpu_stat_add(vs.gpu, 'prefetched_pages', moved); return; }
-  for (let va = r.start; va < r.end; va += PAGE_SIZE) uvm_perf_thrashing_event(vs, va, MOCKGPU_PROCESSOR_GPU0);
+  for (let va = r.start; va < r.end; va += PAGE_SIZE) uvm_perf_thrashing_event(vs, va, uvmGpuProcessorId(vs.gpu));
 }
 
 /**

@@ -20,7 +20,7 @@
  * process in every use here).
  */
 import { MOCKGPU_PROCESSOR_NONE } from '../../../include/uapi/linux/mockgpu.js';
-import type { uvm_va_space } from './uvm_gpu.js';
+import type { uvm_gpu, uvm_va_space } from './uvm_gpu.js';
 
 /**
  * struct uvm_va_policy - the advice in force on a range.
@@ -119,6 +119,14 @@ export function uvm_va_policy_clear(vs: uvm_va_space, start: number, end: number
   split_at(t, start);
   split_at(t, end);
   trees.set(vs, t.filter((r) => r.end <= start || r.start >= end));
+}
+
+/**
+ * uvmGpuProcessorId() - the processor id of @gpu in advice and hints:
+ * 1 + its minor (mockgpu0 is 1, mockgpu1 is 2); the CPU is 0.
+ */
+export function uvmGpuProcessorId(gpu: uvm_gpu): number {
+  return 1 + (Number.parseInt(gpu.name.replace(/^\D+/, ''), 10) || 0);
 }
 
 /** uvm_va_policy_is_default() - does @p carry no advice? */

@@ -68,11 +68,12 @@ export const MOCKGPU_IOCTL_STATS = _IOWR(MOCKGPU_IOC_MAGIC, 0x04, 0);
  * AMDKFD_IOC_SVM SET_ATTR/GET_ATTR (kfd_ioctl.h): attributes belong to
  * ranges of the address space; setting one on part of a range splits it.
  * Processors are numbered as UVM's processor ids: the CPU is 0
- * (cudaCpuDeviceId, UVM_ID_CPU), mockgpu0 is 1.
+ * (cudaCpuDeviceId, UVM_ID_CPU), mockgpuN is 1 + N.
  */
 export const MOCKGPU_PROCESSOR_CPU = 0;
 export const MOCKGPU_PROCESSOR_GPU0 = 1;
-export const MOCKGPU_MAX_PROCESSORS = 2;
+export const MOCKGPU_PROCESSOR_GPU1 = 2;
+export const MOCKGPU_MAX_PROCESSORS = 3;
 /** No preferred location (UVM_UNSET_PREFERRED_LOCATION; KFD: location undefined). */
 export const MOCKGPU_PROCESSOR_NONE = -1;
 /** GET_ATTR: the ranges of [base, base + length) disagree. */
