@@ -20,12 +20,12 @@ import { O_RDWR } from '../../../mm/file.js';
 import type { Sleepable } from '../../../lib/sim/sched.js';
 import { gpuOpen, gpuSession } from '../../../tools/include/mockgpu.js';
 import { mockgpu_get, uvm_gpu_init } from '../../../drivers/gpu/mockgpu/uvm.js';
-import { mockgpu_params_reset } from '../../../drivers/gpu/mockgpu/uvm_gpu.js';
+import { mockgpuParamsReset } from '../../../drivers/gpu/mockgpu/uvm_gpu.js';
 import { mockgpu_drm_init } from '../../../drivers/gpu/mockgpu/mockgpu_bo.js';
 import { uvm_pte_read } from '../../../drivers/gpu/mockgpu/uvm_mmu.js';
 import type { Process } from '../../../tools/include/nolibc/nolibc.js';
 
-test.before.each(() => mockgpu_params_reset());
+test.before.each(() => mockgpuParamsReset());
 
 function drmboot(): Process {
   const p = boot();

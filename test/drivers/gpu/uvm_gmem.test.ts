@@ -17,7 +17,7 @@ import { UVM_APERTURE_VID, mockgpu_pte_aperture } from '../../../include/linux/m
 import { get_counter, tracing_on, trace_add_listener } from '../../../lib/sim/trace.js';
 import { gpuOpen, gpuSession, type GpuHandle } from '../../../tools/include/mockgpu.js';
 import { mockgpu_get, mockgpu_set_era, uvm_gpu_init } from '../../../drivers/gpu/mockgpu/uvm.js';
-import { mockgpu_params_reset, type uvm_va_space } from '../../../drivers/gpu/mockgpu/uvm_gpu.js';
+import { mockgpuParamsReset, type uvm_va_space } from '../../../drivers/gpu/mockgpu/uvm_gpu.js';
 import { uvm_gmem_ops } from '../../../drivers/gpu/mockgpu/uvm_gmem.js';
 import { uvm_pt_for_each_valid } from '../../../drivers/gpu/mockgpu/uvm_mmu.js';
 import { vm_object_lookup, gm_entry_flags, type vm_object } from '../../../mm/gmem.js';
@@ -27,7 +27,7 @@ import type { Sleepable } from '../../../lib/sim/sched.js';
 const PS = MAP_PEER_SHARED | ANON;
 const HNID = 1;          /* the first device memory registered after boot */
 
-test.before.each(() => mockgpu_params_reset());
+test.before.each(() => mockgpuParamsReset());
 
 function gmboot(): Process {
   const p = boot();

@@ -41,7 +41,7 @@ import { now } from '../../../lib/sim/clock.js';
 import { tracing_on, trace_set_buffer_size, trace_add_listener } from '../../../lib/sim/trace.js';
 import { gpuOpen, gpuSession } from '../../include/mockgpu.js';
 import { mockgpu_get, uvm_gpu_init } from '../../../drivers/gpu/mockgpu/uvm.js';
-import { mockgpu_params_reset } from '../../../drivers/gpu/mockgpu/uvm_gpu.js';
+import { mockgpuParamsReset } from '../../../drivers/gpu/mockgpu/uvm_gpu.js';
 import { mockgpu_drm_init } from '../../../drivers/gpu/mockgpu/mockgpu_bo.js';
 import { uvm_pt_for_each_valid } from '../../../drivers/gpu/mockgpu/uvm_mmu.js';
 
@@ -96,7 +96,7 @@ function remap_stream(): [number, number, number, number][][] {
  * Return: what was measured.
  */
 export function bo_remap_run(way: 'bo' | 'mirror'): bo_remap_result {
-  mockgpu_params_reset();
+  mockgpuParamsReset();
   start_kernel({ ram_bytes: 64 << 20 });
   uvm_gpu_init();
   mockgpu_drm_init(mockgpu_get()!);

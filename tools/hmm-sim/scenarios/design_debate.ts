@@ -32,7 +32,7 @@ import { tracing_on, trace_set_buffer_size, trace_add_listener } from '../../../
 import { formatNs, machineTime } from '../../../lib/sim/clock.js';
 import { gpuOpen, gpuSession } from '../../include/mockgpu.js';
 import { mockgpu_get, mockgpu_set_era, uvm_gpu_init } from '../../../drivers/gpu/mockgpu/uvm.js';
-import { mockgpu_params_reset } from '../../../drivers/gpu/mockgpu/uvm_gpu.js';
+import { mockgpuParamsReset } from '../../../drivers/gpu/mockgpu/uvm_gpu.js';
 import { DESIGNS, DESIGN_TABLE, design_selected, type design } from '../design.js';
 import { driver_lines } from '../driver_lines.js';
 
@@ -69,7 +69,7 @@ function fnv1a(b: Uint8Array): number {
  */
 export function design_run(d: design): design_result {
   const desc = DESIGN_TABLE[d];
-  mockgpu_params_reset();
+  mockgpuParamsReset();
   start_kernel({ ram_bytes: 32 << 20 });
   uvm_gpu_init();
   mockgpu_set_era(desc.glue);

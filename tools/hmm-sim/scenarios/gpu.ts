@@ -31,7 +31,7 @@ import { formatNs, machineTime } from '../../../lib/sim/clock.js';
 import { gpuOpen, gpuSession, type GpuStats } from '../../include/mockgpu.js';
 import { mockgpu_get, mockgpu_set_era, uvm_gpu_init, uvm_gpu_stats_sync } from '../../../drivers/gpu/mockgpu/uvm.js';
 import { DESIGN_TABLE, design_selected, type design } from '../design.js';
-import { mockgpu_params_reset, uvm_gpu_stat, uvm_gpu_stats_dump } from '../../../drivers/gpu/mockgpu/uvm_gpu.js';
+import { mockgpuParamsReset, uvm_gpu_stat, uvmGpuStatsDump } from '../../../drivers/gpu/mockgpu/uvm_gpu.js';
 
 const NPAGES = 64;
 
@@ -44,7 +44,7 @@ const NPAGES = 64;
  * Return: its outcome lines, the counters, whether the read-back matched.
  */
 export function gpu_scenario_run(era: design = 'mainline'): { lines: string[]; stats: GpuStats; readback_ok: boolean; cpu_faults: number; ns: number } {
-  mockgpu_params_reset();
+  mockgpuParamsReset();
   start_kernel({ ram_bytes: 32 << 20 });
   uvm_gpu_init();                             /* insmod the driver */
   mockgpu_set_era(DESIGN_TABLE[era].glue);
@@ -76,7 +76,7 @@ export function gpu_scenario_run(era: design = 'mainline'): { lines: string[]; s
   const sharedOk = p.read32(shared + 3 * PAGE_SIZE + 8) === 0xcafe;
   const s = out.stats;
   uvm_gpu_stats_sync(gpu);
-  const dump = uvm_gpu_stats_dump(gpu);
+  const dump = uvmGpuStatsDump(gpu);
   return {
     stats: s,
     readback_ok,
