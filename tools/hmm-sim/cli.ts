@@ -54,7 +54,7 @@ const OPTIONS: Record<string, opt_def> = {
   '--help': { kind: 'flag', cmds: ALL, help: 'this help' },
   '--version': { kind: 'flag', cmds: ALL, help: 'print the version and exit' },
   '--era': { kind: 'value', cmds: ['run'], arg: 'v8|mainline|both', help: 'run the shared scenarios under the 2015 v8 design, mainline, or both side by side' },
-  '--design': { kind: 'value', cmds: ['run'], arg: 'v8|mainline|gmem', help: 'run a GPU scenario (gpu, design-debate) under this design of the mock GPU' },
+  '--design': { kind: 'value', cmds: ['run'], arg: 'v8|mainline|sva|gmem', help: 'run a GPU scenario (gpu, design-debate) under this design of the mock GPU' },
   '--seed': { kind: 'value', cmds: TRACED, arg: 'N', help: 'seed of the random schedules of sim.scheduler() in a scenario; default 1' },
   '--set': { kind: 'value', cmds: TRACED, arg: 'KEY=VALUE', help: 'a boot parameter or cost constant (table below); repeatable' },
   '--trace-events': { kind: 'value', cmds: TRACED, arg: 'GLOBS', help: 'only these events, e.g. "hmm*,migrate_vma*"; repeatable' },

@@ -7,6 +7,9 @@
  *             SWP_HMM entries (drivers/gpu/mockgpu/uvm_hmm_v8.ts)
  *   mainline  HMM as merged: interval notifiers, hmm_range_fault,
  *             migrate_vma, device-private pages (uvm_hmm.ts)
+ *   sva       Linus's 2014 position as IOMMU SVA does it: the device walks
+ *             the CPU page table (PASID, ATS/PRI), invalidated from the TLB
+ *             flush (mockgpu_sva.ts over drivers/iommu/)
  *   gmem      the 2023 GMEM RFC: the device attached to the mm, one fault
  *             entry, core mm moves the pages (uvm_gmem.ts over mm/gmem.ts)
  *
@@ -19,11 +22,12 @@ import type { mockgpu_hmm_ops } from '../../drivers/gpu/mockgpu/uvm_gpu.js';
 import { uvm_hmm_ops } from '../../drivers/gpu/mockgpu/uvm_hmm.js';
 import { uvm_hmm_v8_ops } from '../../drivers/gpu/mockgpu/uvm_hmm_v8.js';
 import { uvm_gmem_ops } from '../../drivers/gpu/mockgpu/uvm_gmem.js';
+import { mockgpu_sva_ops } from '../../drivers/gpu/mockgpu/mockgpu_sva.js';
 import { MAP_PEER_SHARED, MAP_PRIVATE, MAP_ANONYMOUS } from '../../include/uapi/asm-generic/mman.js';
 
 const ANON_FLAGS = MAP_PRIVATE | MAP_ANONYMOUS;
 
-export type design = 'v8' | 'mainline' | 'gmem';
+export type design = 'v8' | 'mainline' | 'sva' | 'gmem';
 
 /**
  * struct design_desc - one design as the mock GPU runs it.
@@ -48,12 +52,14 @@ export const DESIGN_TABLE: Readonly<Record<design, design_desc>> = Object.freeze
     invalidate_events: ['uvm_hmm_v8_update', 'uvm_hmm_v8_copy_from_device'], driver_files: [`${D}uvm_hmm_v8.ts`], mmu_files: [] },
   mainline: { name: 'mainline', title: 'mainline HMM', glue: uvm_hmm_ops, buffer_flags: ANON_FLAGS,
     invalidate_events: ['uvm_hmm_invalidate'], driver_files: [`${D}uvm_hmm.ts`], mmu_files: [] },
+  sva: { name: 'sva', title: 'IOMMU SVA', glue: mockgpu_sva_ops, buffer_flags: ANON_FLAGS,
+    invalidate_events: ['iommu_atc_inv'], driver_files: [`${D}mockgpu_sva.ts`], mmu_files: [] },
   gmem: { name: 'gmem', title: 'GMEM RFC (2023)', glue: uvm_gmem_ops, buffer_flags: ANON_FLAGS | MAP_PEER_SHARED,
     invalidate_events: ['gmem_peer_unmap'], driver_files: [`${D}uvm_gmem.ts`], mmu_files: [`${D}uvm_gmem_mmu.ts`] },
 });
 
 /** The designs, in the order the table prints them. */
-export const DESIGNS: readonly design[] = Object.freeze(['v8', 'mainline', 'gmem'] as design[]);
+export const DESIGNS: readonly design[] = Object.freeze(['v8', 'mainline', 'sva', 'gmem'] as design[]);
 
 /** is_design() - is @s a design name? */
 export function is_design(s: string): s is design {

@@ -33,20 +33,29 @@ test('every design runs the workload: same bytes, VRAM empty after close, and th
     assert.is(r.status, 0, r.design);
     assert.ok(r.bytes_ok, `${r.design}: every word read back is old + 1`);
     assert.is(r.vram_left, 0, r.design);
-    assert.is(r.pages_serviced, 64, r.design);
   }
   assert.is(new Set(results.map((r) => r.bytes_hash)).size, 1, 'bytes identical across designs');
-  /* every design here migrates: 64 pages to VRAM, 32 back on CPU faults (the munmapped 32 are dropped) */
-  for (const r of results) assert.is(r.pages_moved, 96, r.design);
-  /* all three deliver invalidations to the driver in sleepable context */
-  for (const r of results) { assert.is(r.inval_atomic, 0, r.design); assert.ok(r.inval_sleeping > 0, r.design); }
+  const mirrors = results.filter((r) => r.design !== 'sva');
+  /* the mirroring designs migrate: 64 pages to VRAM, 32 back on CPU faults (the munmapped 32 are dropped),
+     and take their invalidations where the driver may sleep */
+  for (const r of mirrors) {
+    assert.is(r.pages_serviced, 64, r.design);
+    assert.is(r.pages_moved, 96, r.design);
+    assert.is(r.inval_atomic, 0, r.design);
+    assert.ok(r.inval_sleeping > 0, r.design);
+  }
+  /* SVA: the CPU's table, nothing to migrate (pages already present: no page request either), and the
+     munmap reaches the device only from the TLB flush, in atomic context */
+  assert.equal([by.sva!.pages_moved, by.sva!.migrations, by.sva!.fault_packets, by.sva!.inval_sleeping], [0, 0, 0, 0]);
+  assert.ok(by.sva!.inval_atomic >= 1);
+  assert.ok(by.sva!.sim_ns < by.mainline!.sim_ns, 'one pass over resident data: no migration is cheaper');
   /* GMEM calls peer_unmap once per page: 32 CPU faults + 32 munmapped pages */
   assert.is(by.gmem!.inval_sleeping, 64);
   /* GMEM's published claim: the driver is under 70 lines besides its MMU functions; the HMM glues are larger */
   assert.ok(by.gmem!.driver_lines! < 70, `gmem glue ${by.gmem!.driver_lines}`);
   assert.ok(by.gmem!.mmu_lines! > 0);
-  assert.ok(by.mainline!.driver_lines! > by.gmem!.driver_lines! && by.v8!.driver_lines! > by.gmem!.driver_lines!);
-  assert.match(lines.join('\n'), /bytes read back intact\s+true\s+true\s+true/);
+  for (const d of ['v8', 'mainline', 'sva']) assert.ok(by[d]!.driver_lines! > by.gmem!.driver_lines!, d);
+  assert.match(lines.join('\n'), /bytes read back intact\s+true\s+true\s+true\s+true/);
 });
 
 test('the table is reproducible: a second run gives the same lines', () => {

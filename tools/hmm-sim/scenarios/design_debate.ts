@@ -134,7 +134,7 @@ export function design_debate_report(designs: readonly design[] = DESIGNS): { li
     lines.push(`  ${label.padEnd(38)}${results.map((r) => f(r).padStart(w)).join('')}`);
   const n = (x: number | null) => (x === null ? '-' : String(x));
   row('kernel status', (r) => String(r.status));
-  row('GPU fault packets', (r) => String(r.fault_packets));
+  row('GPU fault packets (SVA: page requests)', (r) => String(r.fault_packets));
   row('pages serviced / batches', (r) => `${r.pages_serviced}/${r.batches}`);
   row('invalidations to driver, sleeping', (r) => String(r.inval_sleeping));
   row('invalidations to driver, atomic', (r) => String(r.inval_atomic));
@@ -151,7 +151,7 @@ export function design_debate_report(designs: readonly design[] = DESIGNS): { li
 
 export const design_debate_scenario = defineScenario({
   name: 'design-debate',
-  description: 'one GPU workload under HMM v8, mainline HMM and GMEM: faults, invalidations, migrations, time, driver lines',
+  description: 'one GPU workload under HMM v8, mainline HMM, SVA and GMEM: faults, invalidations, migrations, time, driver lines',
   run() {
     const d = design_selected();
     return design_debate_report(d === null ? DESIGNS : [d]).lines;

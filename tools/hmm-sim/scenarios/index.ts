@@ -19,5 +19,6 @@ export { default as thp_migrate } from './thp_migrate.js';
 export { default as notifier_retry } from './notifier_retry.js';
 export { odp_scenario as odp } from './odp.js';
 export { gpu_scenario as gpu } from './gpu.js';
+export { sva_scenario as sva } from './sva.js';
 export { design_debate_scenario as design_debate } from './design_debate.js';
 export { bo_remap_scenario as bo_remap } from './bo_remap.js';
