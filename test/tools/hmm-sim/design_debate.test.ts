@@ -61,6 +61,7 @@ test('every design runs the workload: same bytes, VRAM empty after close, and th
   assert.ok(by.gmem!.mmu_lines! > 0);
   for (const d of ['v8', 'mainline', 'sva']) assert.ok(by[d]!.driver_lines! > by.gmem!.driver_lines!, d);
   assert.match(lines.join('\n'), /bytes read back intact\s+true\s+true\s+true\s+true/);
+  assert.match(lines.join('\n'), new RegExp(`under 70 lines besides its MMU functions: ${by.gmem!.driver_lines} lines, holds`));
 });
 
 test('the table is reproducible: a second run gives the same lines', () => {
