@@ -21,7 +21,8 @@ import { mockgpuParamsReset, type uvm_va_space } from '../../../drivers/gpu/mock
 import { uvm_gmem_ops } from '../../../drivers/gpu/mockgpu/uvm_gmem.js';
 import { uvm_pt_for_each_valid } from '../../../drivers/gpu/mockgpu/uvm_mmu.js';
 import { vm_object_lookup, gm_entry_flags, type vm_object } from '../../../mm/gmem.js';
-import type { Process } from '../../../tools/include/nolibc/nolibc.js';
+import { Process as Proc, type Process } from '../../../tools/include/nolibc/nolibc.js';
+import { UserFault } from '../../../mm/fault.js';
 import { cond_resched, schedulerActive, type Sleepable } from '../../../lib/sim/sched.js';
 
 const PS = MAP_PEER_SHARED | ANON;
@@ -197,6 +198,27 @@ test('munmap and exit of device-resident GMEM memory unmap it on the GPU (peer_u
   p.exit(0);
   off();
   assert.is(mockgpu_get()!.pmm.pages_used, 0, 'exit: no VRAM leak');
+});
+
+test('fork does not copy a peer-shared VMA (the child faults there); hmadvise from a process with no device attached is -EINVAL', () => {
+  const p = gmboot();
+  const r = session(p, function* (g, ctx) {
+    const buf = yield* p.sys.mmap(0, 2 * PAGE_SIZE, RW, PS);
+    yield* p.sys.store(buf, 4, 77);
+    yield* g.launch(ctx, { base: buf, size: 2 * PAGE_SIZE, op: MOCKGPU_OP_READ });
+    yield* g.wait(ctx);
+    return { buf };
+  });
+  const child = p.fork();
+  assert.throws(() => child.read32(r.buf), (e: unknown) => e instanceof UserFault);
+  child.exit(0);
+  p.wait(child.pid);
+  assert.is(p.read32(r.buf), 77, 'a CPU fault brings the parent\'s page back from VRAM');
+  const other = Proc.spawn('other');
+  const o = other.mmap(0, PAGE_SIZE, RW, ANON);
+  assert.is(other.hmadvise(HNID, o, PAGE_SIZE, MADV_PREFETCH), -EINVAL);
+  assert.is(other.hmadvise(-1, o, PAGE_SIZE, MADV_DONTNEED), 0, 'DONTNEED without hnid skips non-peer-shared VMAs');
+  assert.is(other.read32(o), 0);
 });
 
 test('under random interleavings, hmadvise(MADV_PREFETCH) racing CPU loads and stores of the same pages loses no byte', () => {
