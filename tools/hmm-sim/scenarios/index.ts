@@ -23,3 +23,5 @@ export { sva_scenario as sva } from './sva.js';
 export { thrash_scenario as thrash } from './thrash.js';
 export { read_mostly_scenario as read_mostly } from './read_mostly.js';
 export { prefetch_scenario as prefetch } from './prefetch.js';
+export { design_debate_scenario as design_debate } from './design_debate.js';
+export { bo_remap_scenario as bo_remap } from './bo_remap.js';
