@@ -8,7 +8,10 @@
  * Everything goes through the GPU's channels as in the HMM glues: VRAM
  * copies on the copy engine, PTE writes, clears and TLB invalidates on the
  * host channel, fences waited for before a function returns (peer_unmap
- * must not copy before the GPU stopped writing the page).
+ * must not copy before the GPU stopped writing the page). Pushes that
+ * write the GPU page table are made under uvm_va_space.mutex, as in the
+ * HMM glues; the GMEM core calls these with vm_object.lock held, so the
+ * order is vm_object.lock -> uvm_va_space.mutex.
  *
  * The pmap of a context is { vs }: the va_space whose page table the SMs
  * walk (the mock GPU creates it at open; uvm_gmem.ts binds it after
@@ -22,6 +25,7 @@ import { PROT_WRITE } from '../../../include/uapi/asm-generic/mman.js';
 import { UVM_APERTURE_VID, UvmEventTypeMigration, mockgpu_pte_make } from '../../../include/linux/mockgpu.js';
 import type { Sleepable } from '../../../lib/sim/sched.js';
 import { PCIE_BW } from '../../../lib/sim/costs.js';
+import { mutex_lock, mutex_unlock } from '../../../lib/locking/mutex.js';
 import { kmap_local_page } from '../../../mm/page_alloc.js';
 import { uvm_gpu_stat_add, uvm_tools_record_event, type uvm_gpu, type uvm_va_space } from './uvm_gpu.js';
 import { uvm_pmm_gpu_alloc_page, uvm_pmm_gpu_free_page } from './uvm_pmm_gpu.js';
@@ -50,9 +54,11 @@ function* uvm_gmem_peer_map(gmf: gm_fault_t): Sleepable<number> {
   ce.cmds.push({ kind: 'copy', dst: gpu.pmm.vram(gmf.pfn), src: gmf.copy ? kmap_local_page(gmf.dma_page!) : null, bw: PCIE_BW });
   yield* uvm_channel_wait(gpu.ce, yield* uvm_push_end(ce));
   const write = (gmf.prot & PROT_WRITE) !== 0;
+  yield* mutex_lock(vs.mutex);
   const p = uvm_push_begin(gpu.channel, 'map');
   p.cmds.push({ kind: 'pte_write', pt: vs.pt, vs_id: vs.id, va: gmf.va, pte: mockgpu_pte_make(UVM_APERTURE_VID, gmf.pfn, write, write) });
   yield* uvm_push_end(p);
+  mutex_unlock(vs.mutex);
   if (gmf.copy) {
     uvm_gpu_stat_add(gpu, 'migrated_to_vram');
     uvm_tools_record_event(UvmEventTypeMigration, { from: 'SYS', to: 'VID', start: gmf.va, end: gmf.va + PAGE_SIZE, pages: 1, cause: 'gpu_fault' });
@@ -63,7 +69,10 @@ function* uvm_gmem_peer_map(gmf: gm_fault_t): Sleepable<number> {
 /* gm_mmu.tlb_invl: clear the PTEs of [va, va + size) and invalidate the TLB; wait for the GPU */
 function* uvm_gmem_tlb_invl(pmap: unknown, va: number, size: number): Sleepable<number> {
   const vs = (pmap as uvm_gmem_pmap).vs!;
-  yield* uvm_channel_wait(vs.gpu.channel, yield* uvm_hmm_unmap_gpu(vs, va, va + size));
+  yield* mutex_lock(vs.mutex);
+  const fence = yield* uvm_hmm_unmap_gpu(vs, va, va + size);
+  mutex_unlock(vs.mutex);
+  yield* uvm_channel_wait(vs.gpu.channel, fence);
   return GM_RET_SUCCESS;
 }
 
