@@ -8,7 +8,9 @@
  * defaults, or the defaults with one switch of SWITCHES flipped; the
  * ratio column is that configuration's simulated time over the defaults'.
  * To add a policy, add a line to SWITCHES (and its counter to COLUMNS if
- * it has one): every workload and factor picks it up.
+ * it has one): every workload and factor picks it up. The defaults are
+ * every module parameter's (mockgpu_params, uvm_perf_params): eviction
+ * with remote mapping, the tree prefetcher and thrashing mitigation on.
  *
  * Workloads (each checks every byte it wrote before its row is printed):
  *   streaming  an inc kernel over the whole buffer, 2 passes
@@ -32,6 +34,7 @@ import type { Sleepable } from '../../lib/sim/sched.js';
 import { gpuOpen, gpuSession, type GpuHandle, type GpuStats, type KernelSpec } from '../include/mockgpu.js';
 import { uvm_gpu_init } from '../../drivers/gpu/mockgpu/uvm.js';
 import { mockgpu_params, mockgpuParamsReset } from '../../drivers/gpu/mockgpu/uvm_gpu.js';
+import { uvm_perf_params, uvmPerfParamsReset } from '../../drivers/gpu/mockgpu/uvm_perf_module.js';
 
 const MiB = 1 << 20;
 const VRAM = 4 * MiB;
@@ -44,6 +47,8 @@ export interface policy_switch { name: string; flip(): void; }
 export const SWITCHES: policy_switch[] = [
   { name: 'evict=0', flip: () => { mockgpu_params.evict = false; } },
   { name: 'evict_remote_map=0', flip: () => { mockgpu_params.evict_remote_map = false; } },
+  { name: 'prefetch=0', flip: () => { uvm_perf_params.uvm_perf_prefetch_enable = 0; } },
+  { name: 'thrashing=0', flip: () => { uvm_perf_params.uvm_perf_thrashing_enable = 0; } },
 ];
 
 /** The counters printed per configuration (GpuStats names), after the simulated time. */
@@ -52,6 +57,8 @@ export const COLUMNS: { head: string; f: (s: GpuStats) => number }[] = [
   { head: 'migrated', f: (s) => s.migrated_to_vram + s.migrated_to_sysmem },
   { head: 'evictions', f: (s) => s.evictions },
   { head: 'remote', f: (s) => s.mapped_remote },
+  { head: 'prefetched', f: (s) => s.prefetched_pages },
+  { head: 'throttles', f: (s) => s.throttles },
 ];
 
 /** A workload: run it through handle @g on [buf, buf + len), then say whether every byte is right. */
@@ -131,6 +138,7 @@ export interface policy_result { ns: number; stats: GpuStats; ok: boolean; }
 /** gpu_policy_run() - @w at @factor x VRAM on a fresh machine, after @setup changed the defaults. */
 export function gpu_policy_run(w: workload, factor: number, setup: () => void): policy_result {
   mockgpuParamsReset();
+  uvmPerfParamsReset();
   mockgpu_params.vram_bytes = VRAM;
   setup();
   start_kernel({ ram_bytes: 96 * MiB });
@@ -150,6 +158,7 @@ export function gpu_policy_run(w: workload, factor: number, setup: () => void): 
   const ns = machineTime() - t0;
   const ok = w.check(p, buf, len);
   mockgpuParamsReset();
+  uvmPerfParamsReset();
   return { ns, stats, ok };
 }
 
