@@ -20,3 +20,4 @@ export { default as notifier_retry } from './notifier_retry.js';
 export { odp_scenario as odp } from './odp.js';
 export { gpu_scenario as gpu } from './gpu.js';
 export { sva_scenario as sva } from './sva.js';
+export { notifiers_2008_scenario as notifiers_2008 } from './notifiers_2008.js';
