@@ -139,3 +139,14 @@ export const UvmEventTypeFatalFault = 'FatalFault';
 export const UvmEventTypeMigration = 'Migration';
 export const UvmEventTypeMapRemote = 'MapRemote';
 export const UvmEventTypeCpuFault = 'CpuFault';
+/* the memory policies (drivers/gpu/mockgpu/uvm_perf_*.ts, uvm_va_policy.ts) */
+export const UvmEventTypeReadDuplicate = 'ReadDuplicate';
+export const UvmEventTypeReadDuplicateInvalidate = 'ReadDuplicateInvalidate';
+export const UvmEventTypeThrashingDetected = 'ThrashingDetected';
+export const UvmEventTypeThrottlingStart = 'ThrottlingStart';
+export const UvmEventTypeThrottlingEnd = 'ThrottlingEnd';
+export const UvmEventTypeAccessCounter = 'AccessCounter';
+/* the "cause" field of a Migration event (UvmEventMigrationCause*) */
+export const UvmEventMigrationCauseUser = 'user';
+export const UvmEventMigrationCausePrefetch = 'prefetch';
+export const UvmEventMigrationCauseAccessCounters = 'access_counters';

@@ -36,6 +36,7 @@ import { formatNs, machineTime } from '../../../lib/sim/clock.js';
 import { gpuOpen, gpuSession } from '../../include/mockgpu.js';
 import { mockgpu_get, mockgpu_set_era, uvm_gpu_init } from '../../../drivers/gpu/mockgpu/uvm.js';
 import { mockgpuParamsReset } from '../../../drivers/gpu/mockgpu/uvm_gpu.js';
+import { uvm_perf_params, uvmPerfParamsReset } from '../../../drivers/gpu/mockgpu/uvm_perf_module.js';
 import { DESIGNS, DESIGN_TABLE, design_selected, type design } from '../design.js';
 import { driver_lines } from '../driver_lines.js';
 
@@ -78,6 +79,8 @@ function fnv1a(b: Uint8Array): number {
 export function design_run(d: design, passes = 1): design_result {
   const desc = DESIGN_TABLE[d];
   mockgpuParamsReset();
+  uvmPerfParamsReset();
+  uvm_perf_params.uvm_perf_prefetch_enable = 0;   /* compare the mechanisms: the mainline glue's prefetcher (Part 16) off */
   start_kernel({ ram_bytes: 32 << 20 });
   uvm_gpu_init();
   mockgpu_set_era(desc.glue);
