@@ -36,7 +36,7 @@ import {
   is_readable_exclusive_migration_entry, is_device_private_entry, is_writable_device_private_entry,
   make_writable_migration_entry, make_readable_exclusive_migration_entry, make_readable_migration_entry,
   make_writable_device_private_entry, make_readable_device_private_entry, swp_offset_pfn, _PAGE_SWP_SOFT_DIRTY,
-  is_pmd_device_private_entry, pmd_to_swp_entry,
+  is_pmd_device_private_entry, pmd_to_swp_entry, is_device_exclusive_entry,
 } from '../include/linux/swapops.js';
 import {
   PageAnonExclusive, ClearPageAnonExclusive, SetPageDirty, ClearPageDirty, PageDirty, PG_uptodate, PG_referenced,
@@ -182,7 +182,7 @@ export function remove_migration_ptes(src: page, dst: page): number {
 
 /*
  * try_to_migrate_one() - in one VMA, replace the mappings of folio @f (present
- * PTEs or device-private entries, or a PMD mapping the whole folio) in
+ * PTEs, device-private or device-exclusive entries, or a PMD mapping the whole folio) in
  * [start, end) by migration entries, inside one MMU_NOTIFY_CLEAR.
  * Return: false if the folio turned out to be DMA-pinned (stop the walk).
  */
@@ -229,8 +229,14 @@ function migrate_one_pte(f: page, pfn: number, vma: vm_area_struct, addr: number
     if (pte_pfn(pte) !== pfn) return true;
     writable = pte_write(pte);
   } else if (is_swap_pte(pte)) {
+    /*
+     * PFN swap entries that map the page: device-private, and (Linux 6.15+)
+     * device-exclusive, which counts as an ordinary mapping of the folio. Only
+     * a writable device-private entry gives a writable migration entry; an
+     * exclusive one becomes readable-exclusive (its page is AnonExclusive).
+     */
     const e = pte_to_swp_entry(pte);
-    if (!is_device_private_entry(e) || swp_offset_pfn(e) !== pfn) return true;
+    if (!(is_device_private_entry(e) || is_device_exclusive_entry(e)) || swp_offset_pfn(e) !== pfn) return true;
     writable = is_writable_device_private_entry(e);
   } else {
     return true;
