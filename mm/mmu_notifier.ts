@@ -404,7 +404,7 @@ export function mmu_interval_set_seq(sub: mmu_interval_notifier, cur_seq: number
   preempt_point('mmu_interval_set_seq');
 }
 
-/** mmu_notifier_subscriptions_of() - the per-mm state, for tests and dumps. */
-export function mmu_notifier_subscriptions_of(mm: mm_struct): mmu_notifier_subscriptions | null {
+/** notifierSubscriptionsOf() - the per-mm state, for tests and dumps. */
+export function notifierSubscriptionsOf(mm: mm_struct): mmu_notifier_subscriptions | null {
   return subs_of(mm);
 }

@@ -59,8 +59,8 @@ export const mockgpu_params = {
 };
 const DEFAULT_PARAMS = Object.freeze({ ...mockgpu_params });
 
-/** mockgpu_params_reset() - every parameter back to its default (tests). */
-export function mockgpu_params_reset(): void {
+/** mockgpuParamsReset() - every parameter back to its default (tests). */
+export function mockgpuParamsReset(): void {
   Object.assign(mockgpu_params, DEFAULT_PARAMS);
 }
 
@@ -178,7 +178,7 @@ export function uvm_tools_record_event(type: string, fields: Record<string, Trac
   trace_event(type, fields);
 }
 
-/** uvm_gpu_stats_dump() - "name value" lines of every counter, for tools. */
-export function uvm_gpu_stats_dump(gpu: uvm_gpu): string {
+/** uvmGpuStatsDump() - "name value" lines of every counter, for tools. */
+export function uvmGpuStatsDump(gpu: uvm_gpu): string {
   return mockgpu_stat_names.map((n, i) => `${n.padEnd(20)} ${gpu.stats[i]}`).join('\n');
 }
