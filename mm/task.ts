@@ -118,17 +118,19 @@ export function* kernel_clone(parent: task_struct): Sleepable<number> {
 }
 
 /**
- * do_exit() - the task ends with status code: its files are closed, its
- * mm released, and it becomes a zombie until the parent reaps it.
+ * do_exit() - the task ends with status code: its mm is released, then
+ * its files closed (exit_mm() before exit_files(), as kernel/exit.c), and
+ * it becomes a zombie until the parent reaps it.
  * Context: may sleep.
  */
 export function* do_exit(task: task_struct, code: number): Sleepable {
   if (task.exit_state !== 0) return;
   task.exit_code = code;
-  yield* exit_files(task);
+  /* Linux's order (kernel/exit.c): exit_mm() first, then exit_files() */
   const mm = task.mm;
   task.mm = null;
   if (mm !== null) yield* mmput(mm);
+  yield* exit_files(task);
   task.exit_state = EXIT_ZOMBIE;
   trace_event('exit', { pid: task.pid, code });
   if (task.parent === null) { task.exit_state = EXIT_DEAD; ts.tasks.delete(task.pid); }
