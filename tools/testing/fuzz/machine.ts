@@ -45,6 +45,7 @@ import { O_RDWR } from '../../../mm/file.js';
 import { vma_lookup } from '../../../mm/vma.js';
 import { shrink_all_memory } from '../../../mm/vmscan.js';
 import { runSync } from '../../../lib/sim/sched.js';
+import { get_signal } from '../../../mm/task.js';
 import {
   ShadowProc, fillBytes, ARENA, ARENA_PAGES, SCRATCH, SCRATCH_PAGES, SCRATCH_CMD, SCRATCH_BOUNCE, SCRATCH_SNAP,
 } from './model.js';
@@ -86,6 +87,7 @@ export class FuzzWorld implements GenView {
   readonly slots: (Slot | null)[] = new Array(MAX_SLOTS).fill(null);
   executed = 0;
   skipped = 0;
+  oomKilled = 0;                    /* processes the OOM killer ended */
 
   alive(s: number): boolean { return this.slots[s] !== null; }
   hasDmirror(s: number): boolean { return this.slots[s]?.dm != null; }
@@ -112,8 +114,13 @@ export class FuzzWorld implements GenView {
     if (sl === null) return this.skip();
     try {
       const ran = this.dispatch(sl, op);
+      this.endOomVictims();
       return ran ? this.done() : this.skip();
     } catch (e) {
+      if (e instanceof UserFault && sl.p.task.oom_mm !== null) {
+        this.endOomVictims();          /* the process itself was chosen: its call never returned */
+        return this.done();
+      }
       if (e instanceof Divergence) throw new Divergence(`${fmtOp(op)}: ${e.message}`);
       if (e instanceof UserFault) throw new Divergence(`${fmtOp(op)}: unexpected ${e.message}`);
       throw new Divergence(`${fmtOp(op)}: ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`);
@@ -159,6 +166,25 @@ export class FuzzWorld implements GenView {
     const child = sl.p.fork();
     this.attach(t, child, sl.model.clone(true), false, sl.era);
     return true;
+  }
+
+  /*
+   * endOomVictims() - the OOM killer (mm/oom_kill.ts) may choose any process
+   * when RAM runs out: Linux behaviour the model cannot predict, so a killed
+   * process simply leaves the run (its pending SIGKILL is delivered, its
+   * parent reaps it). The other processes' bytes must be unaffected.
+   */
+  private endOomVictims(): void {
+    for (let s = 0; s < this.slots.length; s++) {
+      const sl = this.slots[s];
+      if (sl === null || sl.p.task.oom_mm === null) continue;
+      const t = sl.p.task;
+      if (t.exit_state === 0) runAs(t, get_signal(t));
+      if (t.exit_state === 0) throw new Divergence(`slot ${s}: OOM victim pid ${t.pid} did not exit`);
+      this.oomKilled++;
+      this.slots[s] = null;
+      for (const o of this.slots) if (o !== null && o.p.task === t.parent) o.p.wait(t.pid);
+    }
   }
 
   /** exit() - the process of slot @s exits; its parent (if a live slot) reaps it. */
