@@ -19,7 +19,7 @@ import { EAGAIN, EINVAL } from '../include/uapi/asm-generic/errno.js';
 import { interval_tree } from '../lib/interval_tree.js';
 import { spinlock_t, spin_lock, spin_unlock } from '../lib/locking/spinlock.js';
 import { wait_queue_head, wait_event, wake_up_all } from '../lib/locking/wait.js';
-import { preempt_point, type Sleepable } from '../lib/sim/sched.js';
+import { preempt_point, preempt_disable, preempt_enable, type Sleepable } from '../lib/sim/sched.js';
 import { trace_event, count_event } from '../lib/sim/trace.js';
 import { mmap_write_lock, mmap_write_unlock, mmap_assert_write_locked } from './mmap_lock.js';
 import { BUG, WARN_ON } from '../include/asm-generic/bug.js';
@@ -220,6 +220,32 @@ export function mmu_notifier_clear_young(mm: mm_struct, start: number, end: numb
   let young = 0;
   for (const sub of s.list) if (sub.ops.clear_young !== undefined) young |= sub.ops.clear_young(sub, mm, start, end);
   return young;
+}
+
+/**
+ * mmu_notifier_arch_invalidate_secondary_tlbs() - the CPU TLB of
+ * [start, end) of @mm was flushed: tell every whole-mm subscriber that
+ * shares the CPU page table (IOMMU SVA) to flush its device TLB too.
+ * Linux calls it from the architecture's flush (x86 flush_tlb_mm_range,
+ * arm64 __flush_tlb_range), under SRCU; here from flush_tlb_range().
+ * Context: atomic; often with a page-table lock held. Preemption is
+ * disabled around the callbacks so that one that sleeps is caught as
+ * "sleeping function called from invalid context" (the contract Linux
+ * states in mmu_notifier.h and lockdep checks for the locks it takes).
+ */
+export function mmu_notifier_arch_invalidate_secondary_tlbs(mm: mm_struct, start: number, end: number): void {
+  const s = subs_of(mm);
+  if (s === null) return;
+  preempt_disable();
+  try {
+    for (const sub of s.list) {
+      if (sub.ops.arch_invalidate_secondary_tlbs === undefined) continue;
+      count_event('mmu_notifier_arch_invalidate_secondary_tlbs');
+      sub.ops.arch_invalidate_secondary_tlbs(sub, mm, start, end);
+    }
+  } finally {
+    preempt_enable();
+  }
 }
 
 /**
