@@ -47,6 +47,7 @@ import { MMU_NOTIFY_CLEAR, MMU_NOTIFIER_RANGE_BLOCKABLE } from '../include/linux
 import { EAGAIN } from '../include/uapi/asm-generic/errno.js';
 import type { Sleepable } from '../lib/sim/sched.js';
 import { spin_lock, spin_unlock } from '../lib/locking/spinlock.js';
+import { down_read, up_read } from '../lib/locking/rwsem.js';
 import { count_event } from '../lib/sim/trace.js';
 import { get_page, put_page, pfn_to_page } from './page_alloc.js';
 import {
@@ -271,9 +272,16 @@ function migrate_one_pte(f: page, pfn: number, vma: vm_area_struct, addr: number
  * Context: @f locked and referenced by the caller; may sleep (notifiers).
  */
 export function* try_to_migrate(f: page): Sleepable {
-  for (const { vma, base, start, end } of folio_vma_ranges(f)) {
-    if (!folio_mapped(f)) break;
-    if (!(yield* try_to_migrate_one(f, vma, base, start, end))) break;
+  /* rmap_walk_anon: the anon_vma rwsem for read across the walk (the notifiers may sleep) */
+  const sem = f.mapping !== null && f.mapping.kind === 'anon' ? f.mapping.rwsem : null;
+  if (sem !== null) yield* down_read(sem);
+  try {
+    for (const { vma, base, start, end } of folio_vma_ranges(f)) {
+      if (!folio_mapped(f)) break;
+      if (!(yield* try_to_migrate_one(f, vma, base, start, end))) break;
+    }
+  } finally {
+    if (sem !== null) up_read(sem);
   }
 }
 

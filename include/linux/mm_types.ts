@@ -50,6 +50,8 @@ export class anon_vma {
   /* VMAs (of any process) that may map pages of this anon_vma */
   vmas = new Set<vm_area_struct>();
   refcount = 1;
+  /* root->rwsem: rmap walks that sleep hold it for read, linking a fork child's VMA for write */
+  rwsem: rw_semaphore | null = null;
 }
 
 
