@@ -66,7 +66,8 @@ export interface Slot {
   model: ShadowProc;
   dm: { fd: number; dev: number; failAlloc: boolean } | null;
   du: { fd: number } | null;
-  era: 'dm' | 'du' | null;          /* see ops.ts: inherited by fork */
+  era: 'dm' | 'du' | null;          /* see ops.ts: one era per fork family (setEra) */
+  fam: number;                      /* fork family: processes that may share anonymous pages */
 }
 
 const PG = PAGE_SIZE;
@@ -91,7 +92,8 @@ export class FuzzWorld implements GenView {
   executed = 0;
   skipped = 0;
   oomKilled = 0;                    /* processes the OOM killer ended */
-  v8LostPages = 0;                  /* pages the v8 design dropped from a device (see v8Lost) */
+  v8LostPages = 0;
+  private families = 0;                  /* pages the v8 design dropped from a device (see v8Lost) */
 
   alive(s: number): boolean { return this.slots[s] !== null; }
   hasDmirror(s: number): boolean { return this.slots[s]?.dm != null; }
@@ -99,12 +101,25 @@ export class FuzzWorld implements GenView {
   era(s: number): 'dm' | 'du' | null { return this.slots[s]?.era ?? null; }
 
   /** attach() - give process @p slot @s with model @m and its scratch region. */
-  private attach(s: number, p: Process, m: ShadowProc, mapScratch: boolean, era: Slot['era'] = null): void {
+  private attach(s: number, p: Process, m: ShadowProc, mapScratch: boolean, era: Slot['era'] = null,
+                 fam = ++this.families): void {
     if (mapScratch) {
       const r = p.mmap(SCRATCH, SCRATCH_PAGES * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED);
       expect('mmap(scratch)', r, SCRATCH);
     }
-    this.slots[s] = { p, model: m, dm: null, du: null, era };
+    this.slots[s] = { p, model: m, dm: null, du: null, era, fam };
+  }
+
+  /*
+   * setEra() - the first device file a process opens fixes the era of its
+   * whole fork family, ancestors and siblings included: they share COW
+   * pages, and a mainline device-private entry must never meet v8 code (or
+   * an SWP_HMM entry mainline code) - the two eras never ran in one kernel
+   * (seed 7560: a dmirror migration in a child left device-private entries
+   * in its parent, which then ran hmm_dummy MIGRATE_TO over them).
+   */
+  private setEra(sl: Slot, era: 'dm' | 'du'): void {
+    for (const o of this.slots) if (o !== null && o.fam === sl.fam) o.era = era;
   }
 
   /** exec() - run one operation on both sides. Return: false if it was skipped. */
@@ -170,7 +185,7 @@ export class FuzzWorld implements GenView {
   private fork(sl: Slot, t: number): boolean {
     if (this.slots[t] !== null) return false;
     const child = sl.p.fork();
-    this.attach(t, child, sl.model.clone(true), false, sl.era);
+    this.attach(t, child, sl.model.clone(true), false, sl.era, sl.fam);
     return true;
   }
 
@@ -363,7 +378,7 @@ export class FuzzWorld implements GenView {
       const fd = sl.p.open(`/dev/hmm_dmirror${off}`, O_RDWR);
       if (fd < 0) throw new Divergence(`open(/dev/hmm_dmirror${off}) = ${show(fd)}`);
       sl.dm = { fd, dev: off, failAlloc: false };
-      sl.era = 'dm';
+      this.setEra(sl, 'dm');
       return true;
     }
     if (sl.dm === null) return false;
@@ -477,7 +492,7 @@ export class FuzzWorld implements GenView {
       if (r === -EBUSY) { expect('close', sl.p.close(fd), 0); return true; }
       expect('hmm_dummy EXPOSE_MM', r, 0);
       sl.du = { fd };
-      sl.era = 'du';
+      this.setEra(sl, 'du');
       return true;
     }
     if (sl.du === null) return false;
