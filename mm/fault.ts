@@ -278,7 +278,14 @@ function* kernel_user_copy(mm: mm_struct, addr: number, buf: Uint8Array, write: 
     const a = addr + done;
     const n = Math.min(buf.length - done, PAGE_SIZE - (a % PAGE_SIZE));
     let phys = mmu_translate(mm, a, write);
-    if (phys < 0) {
+    /*
+     * The copy instruction restarts after every fault that succeeded (the
+     * page may be gone again: reclaimed, migrating): fault until it maps,
+     * bounded as a user fault is (translate_or_fault).
+     */
+    for (let tries = 0; phys < 0; tries++) {
+      if (tries > 16) BUG(`kernel copy livelock at 0x${a.toString(16)} write=${write}`);
+      if (tries > 0) yield* yieldWaiting();
       yield* mmap_read_lock(mm);
       const vma = vma_lookup(mm, a);
       let ok = vma !== null && !access_error(write, vma.vm_flags);
@@ -289,7 +296,6 @@ function* kernel_user_copy(mm: mm_struct, addr: number, buf: Uint8Array, write: 
       mmap_read_unlock(mm);
       if (!ok) return -EFAULT;
       phys = mmu_translate(mm, a, write);
-      if (phys < 0) return -EFAULT;
     }
     const { bytes, off } = phys_bytes(phys);
     if (write) bytes.set(buf.subarray(done, done + n), off);
