@@ -411,8 +411,8 @@ export function deferred_split_folio(f: page): void {
   count_event(THP_DEFERRED_SPLIT_PAGE);
 }
 
-/** deferred_split_count() - folios on the deferred split queue. */
-export function deferred_split_count(): number { return deferred_split_queue.size; }
+/** deferredSplitCount() - folios on the deferred split queue. */
+export function deferredSplitCount(): number { return deferred_split_queue.size; }
 
 /* partly mapped: no PMD mapping, some pages mapped and some not */
 function folio_partially_mapped(h: page): boolean {

@@ -19,7 +19,7 @@ import { EAGAIN, EINVAL } from '../include/uapi/asm-generic/errno.js';
 import { interval_tree } from '../lib/interval_tree.js';
 import { spinlock_t, spin_lock, spin_unlock } from '../lib/locking/spinlock.js';
 import { wait_queue_head, wait_event, wake_up_all } from '../lib/locking/wait.js';
-import { preempt_point, type Sleepable } from '../lib/sim/sched.js';
+import { preempt_point, preempt_disable, preempt_enable, type Sleepable } from '../lib/sim/sched.js';
 import { trace_event, count_event } from '../lib/sim/trace.js';
 import { mmap_write_lock, mmap_write_unlock, mmap_assert_write_locked } from './mmap_lock.js';
 import { BUG, WARN_ON } from '../include/asm-generic/bug.js';
@@ -224,6 +224,32 @@ export function mmu_notifier_clear_young(mm: mm_struct, start: number, end: numb
 }
 
 /**
+ * mmu_notifier_arch_invalidate_secondary_tlbs() - the CPU TLB of
+ * [start, end) of @mm was flushed: tell every whole-mm subscriber that
+ * shares the CPU page table (IOMMU SVA) to flush its device TLB too.
+ * Linux calls it from the architecture's flush (x86 flush_tlb_mm_range,
+ * arm64 __flush_tlb_range), under SRCU; here from flush_tlb_range().
+ * Context: atomic; often with a page-table lock held. Preemption is
+ * disabled around the callbacks so that one that sleeps is caught as
+ * "sleeping function called from invalid context" (the contract Linux
+ * states in mmu_notifier.h and lockdep checks for the locks it takes).
+ */
+export function mmu_notifier_arch_invalidate_secondary_tlbs(mm: mm_struct, start: number, end: number): void {
+  const s = subs_of(mm);
+  if (s === null) return;
+  preempt_disable();
+  try {
+    for (const sub of s.list) {
+      if (sub.ops.arch_invalidate_secondary_tlbs === undefined) continue;
+      count_event('mmu_notifier_arch_invalidate_secondary_tlbs');
+      sub.ops.arch_invalidate_secondary_tlbs(sub, mm, start, end);
+    }
+  } finally {
+    preempt_enable();
+  }
+}
+
+/**
  * __mmu_notifier_register() - subscribe to every invalidation of mm.
  * Context: mmap_lock held for write.
  */
@@ -407,7 +433,7 @@ export function mmu_interval_set_seq(sub: mmu_interval_notifier, cur_seq: number
   preempt_point('mmu_interval_set_seq');
 }
 
-/** mmu_notifier_subscriptions_of() - the per-mm state, for tests and dumps. */
-export function mmu_notifier_subscriptions_of(mm: mm_struct): mmu_notifier_subscriptions | null {
+/** notifierSubscriptionsOf() - the per-mm state, for tests and dumps. */
+export function notifierSubscriptionsOf(mm: mm_struct): mmu_notifier_subscriptions | null {
   return subs_of(mm);
 }

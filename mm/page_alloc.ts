@@ -112,8 +112,8 @@ export function for_each_pfn_range(): readonly pfn_range[] { return mem.ranges; 
 
 /** nr_free_pages() - frames on the free lists. */
 export function nr_free_pages(): number { return mem.nr_free; }
-/** page_alloc_stats() - allocation counters (pgalloc, pgfree, alloc_fail). */
-export function page_alloc_stats(): Readonly<mem_state['stats']> { return mem.stats; }
+/** pageAllocStats() - allocation counters (pgalloc, pgfree, alloc_fail). */
+export function pageAllocStats(): Readonly<mem_state['stats']> { return mem.stats; }
 
 /** ZERO_PAGE() - the shared page of zeroes mapped read-only by read faults. */
 export function ZERO_PAGE(_addr = 0): page { return mem.zero_page; }

@@ -28,6 +28,7 @@ import { charge } from '../lib/sim/clock.js';
 import { preempt_point } from '../lib/sim/sched.js';
 import { TLB_FLUSH_PAGE_NS } from '../lib/sim/costs.js';
 import { count_event } from '../lib/sim/trace.js';
+import { mmu_notifier_arch_invalidate_secondary_tlbs } from './mmu_notifier.js';
 
 export { GPT_NO_DIR };
 
@@ -143,10 +144,12 @@ export function pte_addr(mm: mm_struct, ptep: number): number {
  * time a shootdown costs and counts it, so traces show where Linux
  * flushes.
  */
-export function flush_tlb_range(_vma: vm_area_struct, start: number, end: number): void {
+export function flush_tlb_range(vma: vm_area_struct, start: number, end: number): void {
   charge(TLB_FLUSH_PAGE_NS);
   count_event('tlb_flush');
   count_event('tlb_flush_pages', Math.ceil((end - start) / PAGE_SIZE));
+  /* secondary TLBs that share this page table (IOMMU SVA), as x86's flush_tlb_mm_range ends */
+  mmu_notifier_arch_invalidate_secondary_tlbs(vma.vm_mm, start, end);
 }
 
 /** flush_tlb_page() - flush one page's translation. */

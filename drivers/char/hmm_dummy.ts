@@ -556,8 +556,8 @@ export function hmm_dummy_init(): void {
   }
 }
 
-/** hmm_dummy_device_of() - the driver state of device @d (tests, tools). */
-export function hmm_dummy_device_of(d: number): dummy_device { return state.devices[d]; }
+/** hmmDummyDeviceOf() - the driver state of device @d (tests, tools). */
+export function hmmDummyDeviceOf(d: number): dummy_device { return state.devices[d]; }
 
 /**
  * insmodHmmDummy() - load the module with its default parameters after

@@ -84,6 +84,19 @@ export interface mmu_notifier_ops {
    * Return: nonzero if young.
    */
   clear_young?(sub: mmu_notifier, mm: mm_struct, start: number, end: number): number;
+  /**
+   * arch_invalidate_secondary_tlbs() - the CPU's TLB for [start, end) of
+   * @mm was just flushed; flush the secondary TLB of the same range (an
+   * IOMMU's device ATC for an SVA bond). Called from the TLB-flush path
+   * (flush_tlb_range in mm/pgtable.ts, x86's flush_tlb_mm_range), after
+   * the PTEs changed and before the pages they mapped are freed; for a
+   * single-PTE change (ptep_clear_flush: COW, reclaim, migration) with the
+   * PTE's page-table lock held. Only for users that share the CPU page
+   * table and keep no table of their own (Linux 6.6+; before 6.6 this was
+   * ->invalidate_range). Context: atomic: must not sleep; the model runs
+   * it with preemption disabled, so a callback that sleeps is a BUG.
+   */
+  arch_invalidate_secondary_tlbs?(sub: mmu_notifier, mm: mm_struct, start: number, end: number): void;
 }
 
 /** struct mmu_notifier - a whole-mm subscription. */

@@ -180,6 +180,16 @@ export let GPU_FAULT_INTERRUPT_NS = 5_000;
 /** Reading one fault-buffer entry from the HW ring (an uncached PCIe read): 100 ns. ASSUMPTION. */
 export let GPU_FAULT_FETCH_NS = 100;
 
+/**
+ * One ATS Translation Request of an SVA-bound device (drivers/iommu): the
+ * PCIe round trip to the IOMMU plus its walk of the CPU page table, which
+ * the device pays on every ATC miss: 1 us. ASSUMPTION (order of magnitude:
+ * a non-posted PCIe read round trip plus a 4-level walk that mostly hits
+ * the IOMMU's walk caches). A PRI page request pays GPU_FAULT_INTERRUPT_NS
+ * for its queue interrupt and the ATC invalidation GPU_TLB_INVALIDATE_NS.
+ */
+export const IOMMU_ATS_TRANSLATION_NS = 1_000;
+
 /* ---- RDMA NIC and ODP (drivers/infiniband) ---- */
 
 /**

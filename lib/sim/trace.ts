@@ -13,7 +13,7 @@
  * summaries (faults by kind, migrations, invalidations), like the vmstat
  * counters of mm/vmstat.c.
  *
- * trace_dump() output, one line per event, in ftrace's format
+ * ftrace_dump() output, one line per event, in ftrace's format
  * (Documentation/trace/ftrace.rst, "Output format"):
  *
  *       parent-1       [000] .....     0.000012: handle_mm_fault: mm=1 addr=0x7f0000001000 flags=FAULT_FLAG_WRITE|...
@@ -222,10 +222,10 @@ export function traceFormat(r: TraceRecord): string {
 }
 
 /**
- * trace_dump() - the ring as text, oldest first, one line per event.
+ * ftrace_dump() - the ring as text, oldest first, one line per event.
  * Return: the lines joined with "\n" (empty string when empty).
  */
-export function trace_dump(): string {
+export function ftrace_dump(): string {
   return trace_records().map(traceFormat).join('\n');
 }
 

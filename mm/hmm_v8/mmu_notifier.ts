@@ -101,8 +101,8 @@ const state = new WeakMap<mm_struct, mmu_notifier_mm_v8>();
 /* the listener a *_excluding() invalidation skips, per range */
 const excluded = new WeakMap<mmu_notifier_range, mmu_notifier_v8>();
 
-/** mmu_notifier_mm_v8_of() - the 2015 per-mm state, or null (tests, dumps). */
-export function mmu_notifier_mm_v8_of(mm: mm_struct): mmu_notifier_mm_v8 | null {
+/** mmuNotifierMmV8Of() - the 2015 per-mm state, or null (tests, dumps). */
+export function mmuNotifierMmV8Of(mm: mm_struct): mmu_notifier_mm_v8 | null {
   return state.get(mm) ?? null;
 }
 

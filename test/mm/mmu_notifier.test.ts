@@ -5,7 +5,7 @@ import { runAs, type Process } from '../../tools/include/nolibc/nolibc.js';
 import { MADV_DONTNEED, PROT_READ } from '../../include/uapi/asm-generic/mman.js';
 import {
   mmu_interval_notifier_insert, mmu_interval_notifier_remove, mmu_interval_read_begin, mmu_interval_read_retry,
-  mmu_interval_check_retry, mmu_interval_set_seq, mmu_notifier_register, mmu_notifier_subscriptions_of,
+  mmu_interval_check_retry, mmu_interval_set_seq, mmu_notifier_register, notifierSubscriptionsOf,
   mmu_interval_notifier_insert_locked, mmu_notifier_range_init, mmu_notifier_invalidate_range_start_nonblock,
 } from '../../mm/mmu_notifier.js';
 import { MMU_NOTIFY_UNMAP } from '../../include/linux/mmu_notifier.js';
@@ -70,7 +70,7 @@ t('interval notifiers are called only for overlapping invalidations, with an odd
   const sub = interval(p, a + 2 * 4096, 2 * 4096, {
     *invalidate(s, r, seq) { mmu_interval_set_seq(s, seq); calls.push({ start: r.start, seq }); return true; },
   });
-  const subs = mmu_notifier_subscriptions_of(p.mm)!;
+  const subs = notifierSubscriptionsOf(p.mm)!;
   const seq0 = runAs(p.task, mmu_interval_read_begin(sub));
   p.madvise(a, 4096, MADV_DONTNEED);
   assert.is(calls.length, 0, 'no overlap');
@@ -112,7 +112,7 @@ t('read_begin sleeps while an invalidation of its range is in flight; remove and
   }, 'kthread');
   s.spawn('inserter', function* () {
     late = { start: 0, last: 0, invalidate_seq: 0 } as unknown as mmu_interval_notifier;
-    const subs = mmu_notifier_subscriptions_of(p.mm)!;
+    const subs = notifierSubscriptionsOf(p.mm)!;
     /* the unmapper holds mmap_lock for write; a driver would insert under it: insert_locked */
     yield* cond_resched();
     mmu_interval_notifier_insert_locked(late!, p.mm, a, 4096, { *invalidate() { return true; } });
@@ -121,7 +121,7 @@ t('read_begin sleeps while an invalidation of its range is in flight; remove and
   }, 'kthread');
   s.run();
   assert.equal(log, ['invalidate', 'inserted deferred=1', 'invalidate done', 'munmap returned', 'read_begin odd']);
-  const subs = mmu_notifier_subscriptions_of(p.mm)!;
+  const subs = notifierSubscriptionsOf(p.mm)!;
   assert.is(subs.deferred_list.length, 0);
   assert.ok(subs.itree.contains(late!), 'the deferred insert was applied at invalidate_range_end');
 });

@@ -3,7 +3,7 @@ import * as assert from 'uvu/assert';
 import { start_kernel } from '../../mm/init.js';
 import {
   alloc_pages, alloc_page, put_page, get_page, nr_free_pages, totalram_pages, ZERO_PAGE, kmap_local_page,
-  page_alloc_stats, copy_highpage, pfn_to_page, __free_pages,
+  pageAllocStats, copy_highpage, pfn_to_page, __free_pages,
 } from '../../mm/page_alloc.js';
 import { GFP_KERNEL, __GFP_ZERO } from '../../include/linux/gfp.js';
 import { PageReserved } from '../../include/linux/page-flags.js';
@@ -58,7 +58,7 @@ t('running out of RAM returns null and leaves the counters consistent', () => {
   for (;;) { const p = alloc_page(GFP_KERNEL); if (p === null) break; got.push(p); }
   assert.is(got.length, 2047);
   assert.is(nr_free_pages(), 0);
-  assert.is(page_alloc_stats().alloc_fail, 1);
+  assert.is(pageAllocStats().alloc_fail, 1);
   for (const p of got) put_page(p);
   assert.is(nr_free_pages(), 2047);
   assert.ok(alloc_pages(GFP_KERNEL, 10) !== null, 'buddies merged back into a 4 MiB block');

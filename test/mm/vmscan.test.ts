@@ -19,7 +19,7 @@ import { mmu_notifier_register, mmu_interval_notifier_insert, mmu_interval_set_s
 import { alloc_page, nr_free_pages, wmark_pages, pfn_to_page } from '../../mm/page_alloc.js';
 import { pin_user_pages_unlocked, unpin_user_pages } from '../../mm/gup.js';
 import { kswapd_run, kswapd_stop, shrink_all_memory } from '../../mm/vmscan.js';
-import { deferred_split_count } from '../../mm/huge_memory_split.js';
+import { deferredSplitCount } from '../../mm/huge_memory_split.js';
 import { nr_anon_thps } from '../../mm/huge_memory.js';
 import { folio_referenced } from '../../mm/rmap_reclaim.js';
 import { root_mem_cgroup } from '../../mm/memcontrol.js';
@@ -235,10 +235,10 @@ t('reclaim runs the deferred-split shrinker: a partly unmapped THP is split and 
   p.fill32(a, len, 9);
   assert.is(nr_anon_thps(), 512, 'NR_ANON_THPS counts pages');
   assert.is(p.munmap(a + len / 2, len / 2), 0);
-  assert.is(deferred_split_count(), 1, 'the half-unmapped THP waits on the deferred split queue');
+  assert.is(deferredSplitCount(), 1, 'the half-unmapped THP waits on the deferred split queue');
   const free = nr_free_pages();
   runAs(p.task, shrink_all_memory(0));
-  assert.is(deferred_split_count(), 0);
+  assert.is(deferredSplitCount(), 0);
   assert.ok(nr_free_pages() >= free + 256, `the unmapped half came back (${nr_free_pages() - free} pages)`);
   assert.is(p.check32(a, len / 2, 9), -1, 'the mapped half keeps its data');
 });

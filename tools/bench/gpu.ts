@@ -33,7 +33,7 @@ import { GPU_FAULT_BATCH } from '../../lib/sim/costs.js';
 import type { Sleepable } from '../../lib/sim/sched.js';
 import { gpuRunKernel, type KernelSpec } from '../include/mockgpu.js';
 import { mockgpu_get, uvm_gpu_init } from '../../drivers/gpu/mockgpu/uvm.js';
-import { mockgpu_params_reset } from '../../drivers/gpu/mockgpu/uvm_gpu.js';
+import { mockgpuParamsReset } from '../../drivers/gpu/mockgpu/uvm_gpu.js';
 import { row } from './harness.js';
 
 const PAGES = 4 * GPU_FAULT_BATCH;
@@ -83,7 +83,7 @@ function walk_per_page(p: Process, a: number): number {
 }
 
 function run_once(spec: (base: number) => KernelSpec): result {
-  mockgpu_params_reset();
+  mockgpuParamsReset();
   start_kernel({ ram_bytes: 64 << 20 });
   uvm_gpu_init();
   tracing_off();

@@ -6,7 +6,7 @@
 import { writeFileSync } from 'node:fs';
 import { trace_records, traceFormat, trace_lost, trace_counters, trace_event_name, trace_task_name, type TraceRecord } from '../../lib/sim/trace.js';
 import { machineTime, formatNs } from '../../lib/sim/clock.js';
-import { page_alloc_stats } from '../../mm/page_alloc.js';
+import { pageAllocStats } from '../../mm/page_alloc.js';
 import { fault_inject_stats } from '../../lib/fault-inject.js';
 import type { report_run } from './report/collect.js';
 import { render_html } from './report/html.js';
@@ -72,7 +72,7 @@ export function print_run(name: string, description: string, outcome: string[], 
   for (const [k, v] of all.filter(isFault)) out(`    ${k.padEnd(34)} ${v}`);
   out('  other events:');
   for (const [k, v] of all.filter((e) => !isFault(e))) out(`    ${k.padEnd(34)} ${v}`);
-  const st = page_alloc_stats();
+  const st = pageAllocStats();
   out(`  pages allocated ${st.pgalloc}, freed ${st.pgfree}, failed allocations ${st.alloc_fail}`);
   const rs = run_stats_of(name);
   out(`  /proc/vmstat: ${Object.entries(rs.vmstat).map(([k, v]) => `${k} ${v}`).join(', ')}`);
@@ -119,7 +119,7 @@ export function run_stats_of(name: string): run_stats {
   const all = counters();
   const vmstat: Record<string, number> = {};
   for (const [k, v] of Object.entries(all)) if (VMSTAT[k] !== undefined) vmstat[VMSTAT[k]!] = (vmstat[VMSTAT[k]!] ?? 0) + v;
-  const st = page_alloc_stats();
+  const st = pageAllocStats();
   vmstat.pgalloc_normal ??= st.pgalloc;
   vmstat.pgfree ??= st.pgfree;
   const devices: Record<string, device_stats> = {};

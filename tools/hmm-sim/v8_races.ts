@@ -38,14 +38,14 @@ import {
   hmm_dummy_migrate_encode, hmm_dummy_path,
 } from '../../include/uapi/linux/hmm_dummy.js';
 import { Scheduler, explore, type Sleepable } from '../../lib/sim/sched.js';
-import { tracing_on, trace_dump } from '../../lib/sim/trace.js';
+import { tracing_on, ftrace_dump } from '../../lib/sim/trace.js';
 import { start_kernel } from '../../mm/init.js';
 import { O_RDWR } from '../../mm/file.js';
 import { register_free_hook } from '../../mm/page_alloc.js';
 import { pte_offset_map, ptep_get } from '../../mm/pgtable.js';
 import { hmm_v8_config } from '../../mm/hmm_v8/hmm.js';
 import { hmm_pt_lookup, hmm_pt_load } from '../../mm/hmm_v8/hmm_pt.js';
-import { hmm_dummy_device_of, hmm_dummy_rmem_used, hmm_dummy_params, hmm_dummy_init, insmodHmmDummy, type dummy_mirror } from '../../drivers/char/hmm_dummy.js';
+import { hmmDummyDeviceOf, hmm_dummy_rmem_used, hmm_dummy_params, hmm_dummy_init, insmodHmmDummy, type dummy_mirror } from '../../drivers/char/hmm_dummy.js';
 import { get_counter } from '../../lib/sim/trace.js';
 import { hmm_pte_test_valid_dma } from '../../include/linux/hmm_v8.js';
 import type {} from '../../lib/dma/mapping.js';   /* struct device's members (nr_mapped, iommu_faults) */
@@ -71,7 +71,7 @@ function bind(p: Process, d: number, m: number): { fd: number; arg: number } {
   return { fd, arg: p.mmap(0, PAGE_SIZE, RW, PA) };
 }
 
-function dmirror(d: number, m: number): dummy_mirror { return hmm_dummy_device_of(d).dmirrors[m]!; }
+function dmirror(d: number, m: number): dummy_mirror { return hmmDummyDeviceOf(d).dmirrors[m]!; }
 
 function* read_ioctl(p: Process, fd: number, arg: number, address: number, size: number, ptr: number): Sleepable<number> {
   const raw = new Uint8Array(HMM_DUMMY_STRUCT_SIZE);
@@ -252,7 +252,7 @@ export function v8_race_dma_two_faults(seen: { raced: number }): v8_race {
       for (const i of [0, 1]) s.spawn(`dev${i}`, function* () { yield* read_ioctl(p, fd, args[i], a, PAGE_SIZE, bufs[i]); }, 'user', p.task);
     },
     check() {
-      const dev = hmm_dummy_device_of(0).device.dev!;
+      const dev = hmmDummyDeviceOf(0).device.dev!;
       const mirror = hmm_of(p.mm)!.mirrors[0];
       const mp = hmm_pt_lookup(mirror_pt(mirror), a);
       const dma = mp >= 0 && hmm_pte_test_valid_dma(hmm_pt_load(mirror_pt(mirror), mp)) ? 1 : 0;
@@ -315,5 +315,5 @@ export function v8_race_replay(r: v8_race): { runs: number; error: string; trace
   tracing_on();
   let error = '';
   try { s.run(); r.check(); } catch (e) { error = (e as Error).message; }
-  return { runs: res.runs, error, trace: trace_dump() };
+  return { runs: res.runs, error, trace: ftrace_dump() };
 }

@@ -7,7 +7,7 @@ import { tracing_on } from '../../lib/sim/trace.js';
 import { Process } from '../include/nolibc/nolibc.js';
 import { PROT_READ, PROT_WRITE, MAP_PRIVATE, MAP_ANONYMOUS } from '../../include/uapi/asm-generic/mman.js';
 import type { ib_odp_design } from '../../include/rdma/ib_verbs.js';
-import { ib_devices_reset } from '../../drivers/infiniband/core/device.js';
+import { ibDevicesReset } from '../../drivers/infiniband/core/device.js';
 import { mlx5_ib_probe } from '../../drivers/infiniband/hw/mlx5/main.js';
 import type { mlx5_ib_dev } from '../../drivers/infiniband/hw/mlx5/mlx5_ib.js';
 import {
@@ -54,7 +54,7 @@ function side_of(name: string, design: ib_odp_design, p: Process): side {
 export function rig(design: ib_odp_design = 'mainline', opts: Parameters<typeof connect>[2] = {}, ram_bytes?: number): rig {
   start_kernel(ram_bytes === undefined ? {} : { ram_bytes });
   if (rdma_rig_params.trace) tracing_on();
-  ib_devices_reset();
+  ibDevicesReset();
   const a = side_of('mlx5_0', design, Process.spawn('rdma-a'));
   const b = side_of('mlx5_1', design, Process.spawn('rdma-b'));
   connect(a.qp, b.qp.qp_num, opts);

@@ -103,6 +103,13 @@ interface sm_state {
  */
 function sm_translate(s: sm_state, w: number, va: number, access: number): number {
   const vs = s.k.ctx.vs;
+  if (vs.glue.translate !== undefined) {
+    /* SVA: no GPU page table; the glue's ATC and page requests (mockgpu_sva.ts) */
+    const seq = s.gpu.replay_seq;
+    const pte = vs.glue.translate(vs, va, access, s.k.ctx);
+    if (pte === 0) s.stalled[w] = seq;
+    return pte;
+  }
   const pte = uvm_tlb_translate(s.gpu.tlb, vs.pt, vs.id, va, access);
   if (pte !== 0) return pte;
   s.stalled[w] = s.gpu.replay_seq;

@@ -59,8 +59,8 @@ export function mockgpu_set_era(glue: mockgpu_hmm_ops): void {
   next_glue = glue;
 }
 
-/** mockgpu_va_space_of() - the address space of an open /dev/mockgpu0 file (tests). */
-export function mockgpu_va_space_of(filp: file): uvm_va_space | null {
+/** mockgpuVaSpaceOf() - the address space of an open /dev/mockgpu0 file (tests). */
+export function mockgpuVaSpaceOf(filp: file): uvm_va_space | null {
   return filp.private_data as uvm_va_space | null;
 }
 

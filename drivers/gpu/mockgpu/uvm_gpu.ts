@@ -59,8 +59,8 @@ export const mockgpu_params = {
 };
 const DEFAULT_PARAMS = Object.freeze({ ...mockgpu_params });
 
-/** mockgpu_params_reset() - every parameter back to its default (tests). */
-export function mockgpu_params_reset(): void {
+/** mockgpuParamsReset() - every parameter back to its default (tests). */
+export function mockgpuParamsReset(): void {
   Object.assign(mockgpu_params, DEFAULT_PARAMS);
 }
 
@@ -89,10 +89,18 @@ export interface uvm_service_fault {
  *   Context: bottom half; takes mmap_lock for read and vs.mutex; may sleep.
  */
 export interface mockgpu_hmm_ops {
-  readonly name: 'mainline' | 'v8';
+  readonly name: 'mainline' | 'v8' | 'sva';
   va_space_init(vs: uvm_va_space): Sleepable<number>;
   va_space_fini(vs: uvm_va_space): Sleepable;
   service_block(vs: uvm_va_space, faults: uvm_service_fault[]): Sleepable;
+  /**
+   * translate() - optional: a glue with no GPU page table of its own (SVA,
+   * mockgpu_sva.ts) translates the SMs' accesses itself. Return: a PTE in
+   * the GPU's format allowing @access, or 0 when the warp must stall (the
+   * glue sent a request whose answer bumps replay_seq or cancels @ctx).
+   * Context: an SM thread; must not sleep.
+   */
+  translate?(vs: uvm_va_space, va: number, access: number, ctx: gpu_context): number;
 }
 
 /**
@@ -178,7 +186,7 @@ export function uvm_tools_record_event(type: string, fields: Record<string, Trac
   trace_event(type, fields);
 }
 
-/** uvm_gpu_stats_dump() - "name value" lines of every counter, for tools. */
-export function uvm_gpu_stats_dump(gpu: uvm_gpu): string {
+/** uvmGpuStatsDump() - "name value" lines of every counter, for tools. */
+export function uvmGpuStatsDump(gpu: uvm_gpu): string {
   return mockgpu_stat_names.map((n, i) => `${n.padEnd(20)} ${gpu.stats[i]}`).join('\n');
 }

@@ -40,8 +40,8 @@ export function ib_unregister_device(dev: ib_device): void { ib_devices.delete(d
 /** ib_device_get_by_name() - the device called @name, or null. */
 export function ib_device_get_by_name(name: string): ib_device | null { return ib_devices.get(name) ?? null; }
 
-/** ib_devices_reset() - forget every device (a fresh machine). */
-export function ib_devices_reset(): void { ib_devices.clear(); }
+/** ibDevicesReset() - forget every device (a fresh machine). */
+export function ibDevicesReset(): void { ib_devices.clear(); }
 
 /** ib_alloc_pd() - a protection domain of user context @uctx. Return: the PD or -errno from the driver. */
 export function ib_alloc_pd(dev: ib_device, uctx: unknown, pdn: number): ib_pd | number {

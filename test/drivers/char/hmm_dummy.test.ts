@@ -18,7 +18,7 @@ import {
   hmm_dummy_migrate_encode, hmm_dummy_migrate_decode, hmm_dummy_rw_encode, hmm_dummy_path,
 } from '../../../include/uapi/linux/hmm_dummy.js';
 import { O_RDWR, O_EXCL } from '../../../mm/file.js';
-import { hmm_dummy_params, hmm_dummy_init, insmodHmmDummy, hmm_dummy_rmem_used, hmm_dummy_device_of } from '../../../drivers/char/hmm_dummy.js';
+import { hmm_dummy_params, hmm_dummy_init, insmodHmmDummy, hmm_dummy_rmem_used, hmmDummyDeviceOf } from '../../../drivers/char/hmm_dummy.js';
 import {
   hmm_ctx, hmm_ctx_init, hmm_ctx_fini, hmm_buffer_new_anon, hmm_buffer_new_share, hmm_buffer_nbytes,
   hmm_buffer_mirror_read, hmm_buffer_mirror_write, hmm_buffer_mirror_migrate_to, hmm_buffer_mprotect,
@@ -179,7 +179,7 @@ t('DMA mode: HMM hands the dummy bus addresses; the whole read/write/migrate pat
   hmm_ctx_fini(ctx);
   ctx = new hmm_ctx(p, 'unit', []);
   assert.is(hmm_ctx_init(ctx), 0);
-  const dev = hmm_dummy_device_of(0).device.dev!;
+  const dev = hmmDummyDeviceOf(0).device.dev!;
   const b = filled(16);
   assert.is(hmm_buffer_mirror_read(ctx, b, -1, 0), 0);
   assert.is(ints_check(p, b.mirror, 16 << 12, K).k, -1);

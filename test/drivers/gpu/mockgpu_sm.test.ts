@@ -14,10 +14,10 @@ import {
 import { gpuOpen, gpuRunKernel, gpuSession } from '../../../tools/include/mockgpu.js';
 import { runAs } from '../../../tools/include/nolibc/nolibc.js';
 import { uvm_gpu_init } from '../../../drivers/gpu/mockgpu/uvm.js';
-import { mockgpu_params_reset } from '../../../drivers/gpu/mockgpu/uvm_gpu.js';
+import { mockgpuParamsReset } from '../../../drivers/gpu/mockgpu/uvm_gpu.js';
 import { mockgpu_launch_check } from '../../../drivers/gpu/mockgpu/mockgpu_sm.js';
 
-test.before.each(() => mockgpu_params_reset());
+test.before.each(() => mockgpuParamsReset());
 
 const L = (o: Partial<mockgpu_launch>): mockgpu_launch => ({ ctx: 1, pattern: 0, op: 0, base: 0x10000, size: 4096, elem: 4,
   stride: 0, count: 0, aux: 0, seed: 1, write_pct: 0, value: 0, fence: 0, ...o });

@@ -17,12 +17,12 @@ import {
 import { tracing_on, trace_records } from '../../../lib/sim/trace.js';
 import { gpuRunKernel } from '../../../tools/include/mockgpu.js';
 import { mockgpu_get, uvm_gpu_init } from '../../../drivers/gpu/mockgpu/uvm.js';
-import { gpu_context, mockgpu_params, mockgpu_params_reset, type uvm_va_space } from '../../../drivers/gpu/mockgpu/uvm_gpu.js';
+import { gpu_context, mockgpu_params, mockgpuParamsReset, type uvm_va_space } from '../../../drivers/gpu/mockgpu/uvm_gpu.js';
 import {
   fetch_fault_buffer_entries, preprocess_fault_batch, uvm_fault_buffer,
 } from '../../../drivers/gpu/mockgpu/uvm_gpu_replayable_faults.js';
 
-test.before.each(() => mockgpu_params_reset());
+test.before.each(() => mockgpuParamsReset());
 
 /* write packets straight into a GPU's buffer (the SM side) */
 function packet(fb: uvm_fault_buffer, va: number, access: number, ctx: gpu_context): void {

@@ -17,12 +17,12 @@ import { runSync, sched_yield } from '../../../lib/sim/sched.js';
 import { tracing_on, trace_records } from '../../../lib/sim/trace.js';
 import { gpuOpen, gpuRunKernel, gpuSession, type GpuHandle } from '../../../tools/include/mockgpu.js';
 import { mockgpu_get, uvm_gpu_init } from '../../../drivers/gpu/mockgpu/uvm.js';
-import { mockgpu_params, mockgpu_params_reset, type uvm_va_space } from '../../../drivers/gpu/mockgpu/uvm_gpu.js';
+import { mockgpu_params, mockgpuParamsReset, type uvm_va_space } from '../../../drivers/gpu/mockgpu/uvm_gpu.js';
 import { uvm_hmm_invalidate } from '../../../drivers/gpu/mockgpu/uvm_hmm.js';
 import { uvm_pt_for_each_valid } from '../../../drivers/gpu/mockgpu/uvm_mmu.js';
 import type { Process } from '../../../tools/include/nolibc/nolibc.js';
 
-test.before.each(() => mockgpu_params_reset());
+test.before.each(() => mockgpuParamsReset());
 
 const N = 32;
 

@@ -23,12 +23,12 @@ import {
 } from '../../../include/linux/mockgpu.js';
 import { explore, type Scheduler } from '../../../lib/sim/sched.js';
 import { mockgpu_get, uvm_gpu_init } from '../../../drivers/gpu/mockgpu/uvm.js';
-import { gpu_context, mockgpu_params, mockgpu_params_reset, type uvm_va_space } from '../../../drivers/gpu/mockgpu/uvm_gpu.js';
+import { gpu_context, mockgpu_params, mockgpuParamsReset, type uvm_va_space } from '../../../drivers/gpu/mockgpu/uvm_gpu.js';
 import { uvm_gpu_service_replayable_faults } from '../../../drivers/gpu/mockgpu/uvm_gpu_replayable_faults.js';
 import { uvm_pt_for_each_valid } from '../../../drivers/gpu/mockgpu/uvm_mmu.js';
 
-test.before.each(() => mockgpu_params_reset());
-test.after.each(() => mockgpu_params_reset());
+test.before.each(() => mockgpuParamsReset());
+test.after.each(() => mockgpuParamsReset());
 
 interface world { p: Process; vs: uvm_va_space; buf: number; }
 

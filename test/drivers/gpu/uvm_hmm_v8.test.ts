@@ -16,12 +16,12 @@ import { pte_present } from '../../../include/linux/pgtable.js';
 import { is_hmm_entry, pte_to_swp_entry } from '../../../include/linux/swapops.js';
 import { gpuOpen, gpuRunKernel, gpuSession } from '../../../tools/include/mockgpu.js';
 import { mockgpu_get, mockgpu_set_era, uvm_gpu_init } from '../../../drivers/gpu/mockgpu/uvm.js';
-import { mockgpu_params_reset, uvm_gpu_stat, type uvm_va_space } from '../../../drivers/gpu/mockgpu/uvm_gpu.js';
+import { mockgpuParamsReset, uvm_gpu_stat, type uvm_va_space } from '../../../drivers/gpu/mockgpu/uvm_gpu.js';
 import { uvm_hmm_v8_ops } from '../../../drivers/gpu/mockgpu/uvm_hmm_v8.js';
 import { uvm_pt_for_each_valid } from '../../../drivers/gpu/mockgpu/uvm_mmu.js';
 import type { Process } from '../../../tools/include/nolibc/nolibc.js';
 
-test.before.each(() => mockgpu_params_reset());
+test.before.each(() => mockgpuParamsReset());
 
 function v8boot(): Process {
   const p = boot();

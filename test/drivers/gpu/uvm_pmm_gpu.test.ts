@@ -11,10 +11,10 @@ import {
   uvm_pmm_gpu, uvm_pmm_gpu_alloc_page, uvm_pmm_gpu_free_page, uvm_pmm_gpu_page_alloc, uvm_pmm_gpu_page_to_vpfn,
 } from '../../../drivers/gpu/mockgpu/uvm_pmm_gpu.js';
 import { mockgpu_get, uvm_gpu_init } from '../../../drivers/gpu/mockgpu/uvm.js';
-import { mockgpu_params, mockgpu_params_reset } from '../../../drivers/gpu/mockgpu/uvm_gpu.js';
+import { mockgpu_params, mockgpuParamsReset } from '../../../drivers/gpu/mockgpu/uvm_gpu.js';
 import { folio_unlock } from '../../../mm/filemap.js';
 
-test.before.each(() => mockgpu_params_reset());
+test.before.each(() => mockgpuParamsReset());
 
 test('VRAM defaults to half of RAM and is registered as MEMORY_DEVICE_PRIVATE pages owned by the GPU', () => {
   boot({ ram_bytes: 64 << 20 });

@@ -11,7 +11,7 @@ import { MIGRATE_PFN_MIGRATE, MIGRATE_VMA_SELECT_SYSTEM, migrate_pfn } from '../
 import { charge } from '../../../lib/sim/clock.js';
 import { Rng } from '../../../lib/sim/rng.js';
 import {
-  trace_event, trace_dump, trace_records, trace_lost, tracing_on, tracing_off, tracing_is_on,
+  trace_event, ftrace_dump, trace_records, trace_lost, tracing_on, tracing_off, tracing_is_on,
   trace_set_buffer_size, trace_clear, count_event, get_counter, reset_counters, trace_counters, resetTrace,
   trace_event_begin, trace_add_listener, formatField,
 } from '../../../lib/sim/trace.js';
@@ -25,7 +25,7 @@ test('tracing is off by default and records nothing', () => {
   assert.not.ok(tracing_is_on());
   trace_event('handle_mm_fault', { addr: 0x1000 });
   assert.is(trace_records().length, 0);
-  assert.is(trace_dump(), '');
+  assert.is(ftrace_dump(), '');
 });
 
 test('events carry the thread clock, name and CPU, and dump in the ftrace format with hex addresses', () => {
@@ -44,7 +44,7 @@ test('events carry the thread clock, name and CPU, and dump in the ftrace format
   assert.equal([r[0]!.comm, r[0]!.pid], ['cpu-thread-3', 1]);     /* a kernel thread: its name and thread id */
   assert.is(r[0]!.cpu, 1);
   assert.is(r[1]!.seq, r[0]!.seq! + 1);
-  const lines = trace_dump().split('\n');
+  const lines = ftrace_dump().split('\n');
   assert.is(lines[0], '  cpu-thread-3-1 [001] .....    12.345678: handle_mm_fault: addr=0x7f0000001000 flags=WRITE');
   assert.is(lines[1], '  cpu-thread-3-1 [001] .....    12.345678: migrate_vma_setup: start=0x1000 end=0x3000 npages=2 pfn=0xff dirty=true');
 });
@@ -64,7 +64,7 @@ test('a function traced at entry and exit: NAME before the events it causes, NAM
   const r = trace_records();
   assert.equal(r.map((x) => `${x.comm}:${x.name}:${x.ph}`),
     ['a:handle_mm_fault:B', 'b:handle_mm_fault:B', 'a:wp_page_copy:i', 'a:handle_mm_fault:E', 'b:wp_page_copy:i', 'b:handle_mm_fault:E']);
-  const lines = trace_dump().split('\n');
+  const lines = ftrace_dump().split('\n');
   assert.match(lines[0]!, / handle_mm_fault: addr=0x1000 flags=FAULT_FLAG_WRITE\|FAULT_FLAG_USER$/);
   assert.match(lines[3]!, / handle_mm_fault_ret: addr=0x1000 ret=VM_FAULT_OOM\|VM_FAULT_RETRY$/);
 });
@@ -95,7 +95,7 @@ test('the flags column shows the preempt depth; listeners see each record once',
   off();
   trace_event('after', {});
   assert.equal(seen, ['atomic']);
-  assert.match(trace_dump().split('\n')[0]!, /\[001\] \.\.\.1\. .* atomic:$/);
+  assert.match(ftrace_dump().split('\n')[0]!, /\[001\] \.\.\.1\. .* atomic:$/);
 });
 
 test('the ring is bounded and keeps the newest events', () => {

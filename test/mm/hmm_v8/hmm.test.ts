@@ -18,7 +18,7 @@ import {
   hmm_of, hmm_event_new, mmu_event_to_hmm_etype, hmm_mirror_unregister, hmm_mirror_kill, hmm_device_unregister,
   hmm_v8_config,
 } from '../../../mm/hmm_v8/hmm.js';
-import { mmu_notifier_mm_v8_of } from '../../../mm/hmm_v8/mmu_notifier.js';
+import { mmuNotifierMmV8Of } from '../../../mm/hmm_v8/mmu_notifier.js';
 import { EBUSY, ENODEV } from '../../../include/uapi/asm-generic/errno.js';
 import { tdev } from './tdev.js';
 
@@ -33,7 +33,7 @@ t('the first mirror creates mm->hmm and its listener; a second device shares the
   const h = hmm_of(p.mm)!;
   assert.ok(h !== null);
   assert.is(h.vm_end, TASK_SIZE);
-  assert.is(mmu_notifier_mm_v8_of(p.mm)!.list.length, 1);
+  assert.is(mmuNotifierMmV8Of(p.mm)!.list.length, 1);
   assert.is(runAs(p.task, b.register(p.mm)), 0);
   assert.is(hmm_of(p.mm), h);
   assert.equal(h.mirrors.map((m) => m.device.name), ['a', 'b']);

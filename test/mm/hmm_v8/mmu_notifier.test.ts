@@ -15,7 +15,7 @@ import {
   MMU_NOTIFY_CLEAR, MMU_NOTIFY_PROTECTION_PAGE, MMU_NOTIFIER_RANGE_BLOCKABLE, mmu_notifier_event_names,
 } from '../../../include/linux/mmu_notifier.js';
 import {
-  mmu_notifier_register_v8, mmu_notifier_range_is_valid, mmu_notifier_range_wait_valid, mmu_notifier_mm_v8_of,
+  mmu_notifier_register_v8, mmu_notifier_range_is_valid, mmu_notifier_range_wait_valid, mmuNotifierMmV8Of,
   mmu_notifier_invalidate_page, mmu_notifier_invalidate_range_start_excluding,
   mmu_notifier_invalidate_range_end_excluding, mmu_event_from_mainline,
 } from '../../../mm/hmm_v8/mmu_notifier.js';
@@ -88,7 +88,7 @@ t('a caller that knows better sets v8_event itself (writeback is not a fork)', (
 t('the active list: linked before start callbacks, unlinked after end, nranges follows', () => {
   p.mmap(0, PAGE_SIZE, RW, ANON);
   listener(p, []);
-  const s = mmu_notifier_mm_v8_of(p.mm)!;
+  const s = mmuNotifierMmV8Of(p.mm)!;
   const r = mmu_notifier_range_init(MMU_NOTIFY_CLEAR, MMU_NOTIFIER_RANGE_BLOCKABLE, p.mm, 0x20000, 0x30000);
   runAs(p.task, mmu_notifier_invalidate_range_start(r));
   assert.is(s.nranges, 1);

@@ -32,7 +32,7 @@ import { gpuOpen, gpuSession, type GpuStats } from '../../include/mockgpu.js';
 import { mockgpu_get, mockgpu_set_era, uvm_gpu_init, uvm_gpu_stats_sync } from '../../../drivers/gpu/mockgpu/uvm.js';
 import { uvm_hmm_ops } from '../../../drivers/gpu/mockgpu/uvm_hmm.js';
 import { uvm_hmm_v8_ops } from '../../../drivers/gpu/mockgpu/uvm_hmm_v8.js';
-import { mockgpu_params_reset, uvm_gpu_stat, uvm_gpu_stats_dump } from '../../../drivers/gpu/mockgpu/uvm_gpu.js';
+import { mockgpuParamsReset, uvm_gpu_stat, uvmGpuStatsDump } from '../../../drivers/gpu/mockgpu/uvm_gpu.js';
 
 const NPAGES = 64;
 
@@ -42,7 +42,7 @@ const NPAGES = 64;
  * Return: its outcome lines, the counters, whether the read-back matched.
  */
 export function gpu_scenario_run(era: 'mainline' | 'v8' = 'mainline'): { lines: string[]; stats: GpuStats; readback_ok: boolean; cpu_faults: number; ns: number } {
-  mockgpu_params_reset();
+  mockgpuParamsReset();
   start_kernel({ ram_bytes: 32 << 20 });
   uvm_gpu_init();                             /* insmod the driver */
   mockgpu_set_era(era === 'v8' ? uvm_hmm_v8_ops : uvm_hmm_ops);
@@ -70,7 +70,7 @@ export function gpu_scenario_run(era: 'mainline' | 'v8' = 'mainline'): { lines: 
   const sharedOk = p.read32(shared + 3 * PAGE_SIZE + 8) === 0xcafe;
   const s = out.stats;
   uvm_gpu_stats_sync(gpu);
-  const dump = uvm_gpu_stats_dump(gpu);
+  const dump = uvmGpuStatsDump(gpu);
   return {
     stats: s,
     readback_ok,

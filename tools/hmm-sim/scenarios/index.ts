@@ -19,3 +19,4 @@ export { default as thp_migrate } from './thp_migrate.js';
 export { default as notifier_retry } from './notifier_retry.js';
 export { odp_scenario as odp } from './odp.js';
 export { gpu_scenario as gpu } from './gpu.js';
+export { sva_scenario as sva } from './sva.js';

@@ -22,7 +22,7 @@ import { nr_free_pages, pfn_to_page, pfn_valid, is_zero_pfn } from '../../../mm/
 import { get_nr_swap_pages, total_swap_pages } from '../../../mm/swapfile.js';
 import { dmirror_device_get, type dmirror } from '../../../lib/test_hmm.js';
 import { DPT_XA_TAG_WRITE, dmirror_page_to_device, BACKING_PAGE } from '../../../lib/test_hmm_devmem.js';
-import { hmm_dummy_device_of } from '../../../drivers/char/hmm_dummy.js';
+import { hmmDummyDeviceOf } from '../../../drivers/char/hmm_dummy.js';
 import { is_device_private_page, is_device_coherent_page } from '../../../include/linux/memremap.js';
 import { get_counter } from '../../../lib/sim/trace.js';
 import { THP_ZERO_PAGE_ALLOC } from '../../../include/linux/huge_mm.js';
@@ -120,8 +120,8 @@ export function checkTeardown(b: Baseline): void {
     if (n !== 0) throw new Divergence(`teardown: dmirror${minor} has ${n} device pages in use`);
   }
   for (let d = 0; d < 2; d++)
-    if (hmm_dummy_device_of(d).rmem_used !== 0)
-      throw new Divergence(`teardown: hmm_dummy device ${d} has ${hmm_dummy_device_of(d).rmem_used} device pages in use`);
+    if (hmmDummyDeviceOf(d).rmem_used !== 0)
+      throw new Divergence(`teardown: hmm_dummy device ${d} has ${hmmDummyDeviceOf(d).rmem_used} device pages in use`);
   /* the huge zero page stays until the next boot (mm/huge_memory.ts), as Linux keeps it until its shrinker runs */
   const kept = get_counter(THP_ZERO_PAGE_ALLOC) > 0 ? 512 : 0;
   if (nr_free_pages() + kept !== b.free) throw new Divergence(`teardown: ${b.free - nr_free_pages() - kept} RAM frames not freed`);

@@ -56,7 +56,7 @@ import { Scheduler, explore, type ExploreResult, type Sleepable } from '../../..
 import { start_kernel } from '../../../mm/init.js';
 import { pfn_to_page, pfn_valid, register_free_hook } from '../../../mm/page_alloc.js';
 import { pmd_off, pte_offset_map, ptep_get } from '../../../mm/pgtable.js';
-import { mmu_notifier_register, mmu_notifier_subscriptions_of } from '../../../mm/mmu_notifier.js';
+import { mmu_notifier_register, notifierSubscriptionsOf } from '../../../mm/mmu_notifier.js';
 import { O_RDWR } from '../../../mm/file.js';
 import {
   dmirror, dmirror_params, DPT_XA_TAG_READ, DPT_XA_TAG_WRITE, DPT_XA_TAG_ATOMIC, BACKING_PAGE, dmirror_page_to_device,
@@ -159,7 +159,7 @@ const tagName = (tag: number): string =>
 
 /** mirrorsOf() - every dmirror subscribed to @mm (container_of its interval notifier). */
 export function mirrorsOf(mm: mm_struct): dmirror[] {
-  const subs = mmu_notifier_subscriptions_of(mm);
+  const subs = notifierSubscriptionsOf(mm);
   if (subs === null) return [];
   const out = new Set<dmirror>();
   for (const n of subs.itree.all()) {

@@ -11,13 +11,13 @@ import {
 } from '../../../../include/rdma/ib_verbs.js';
 import { EEXIST, EINVAL, EBUSY } from '../../../../include/uapi/asm-generic/errno.js';
 import {
-  ib_register_device, ib_unregister_device, ib_device_get_by_name, ib_devices_reset, ib_check_mr_access, ib_alloc_pd,
+  ib_register_device, ib_unregister_device, ib_device_get_by_name, ibDevicesReset, ib_check_mr_access, ib_alloc_pd,
   ib_dealloc_pd,
 } from '../../../../drivers/infiniband/core/device.js';
 import { rig } from '../rig.js';
 
 test('registration by name: EEXIST for a taken name, lookup, unregister', () => {
-  ib_devices_reset();
+  ibDevicesReset();
   const ops = { alloc_pd: () => 0, dealloc_pd: () => 0 } as unknown as ib_device_ops;
   const d = ib_register_device('rxe0', ops, 'mainline', null);
   assert.ok(typeof d !== 'number');

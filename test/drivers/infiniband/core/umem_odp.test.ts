@@ -13,7 +13,7 @@ import { mutex_lock, mutex_unlock } from '../../../../lib/locking/mutex.js';
 import { schedule_timeout } from '../../../../lib/sim/clock.js';
 import { get_counter } from '../../../../lib/sim/trace.js';
 import { get_page, put_page } from '../../../../mm/page_alloc.js';
-import { mmu_notifier_subscriptions_of } from '../../../../mm/mmu_notifier.js';
+import { notifierSubscriptionsOf } from '../../../../mm/mmu_notifier.js';
 import { ib_reg_user_mr } from '../../../../drivers/infiniband/core/device.js';
 import { mlx5_ib_mr_of_key } from '../../../../drivers/infiniband/hw/mlx5/mlx5_ib.js';
 import { pagefault_mr } from '../../../../drivers/infiniband/hw/mlx5/odp.js';
@@ -31,7 +31,7 @@ test('what each design hangs on the mm: one whole-mm notifier per context (2014,
     const { b } = rig(design);
     const buf = b.p.mmap(0, 4 * PAGE_SIZE, RW, ANON);
     const m1 = ibv_reg_mr(b.pd, buf, PAGE_SIZE, ODP)!, m2 = ibv_reg_mr(b.pd, buf + 2 * PAGE_SIZE, PAGE_SIZE, ODP)!;
-    const subs = mmu_notifier_subscriptions_of(b.p.mm)!;
+    const subs = notifierSubscriptionsOf(b.p.mm)!;
     const uctx = b.ctx.uctx.odp;
     if (design === 'mainline') {
       assert.is(subs.itree.size, 2);
