@@ -13,7 +13,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { start_kernel } from '../../mm/init.js';
-import { alloc_pages } from '../../mm/page_alloc.js';
+import { alloc_pages, __free_pages } from '../../mm/page_alloc.js';
+import type { page } from '../../include/linux/mm_types.js';
 import { GFP_KERNEL, GFP_NOWAIT, GFP_HIGHUSER_MOVABLE, __GFP_NOFAIL } from '../../include/linux/gfp.js';
 import { FAULT_ATTR_INITIALIZER } from '../../include/linux/fault-inject.js';
 import {
@@ -97,17 +98,20 @@ test('a boot parameter configures its site at every boot; boot resets what a tes
 test('fail_page_alloc: never a __GFP_NOFAIL allocation; by default not a user page, one that may reclaim, nor order 0', () => {
   start_kernel({ ram_bytes: 4 << 20 });
   setup_fault_attr(fail_page_alloc.attr, '1,100,0,-1');
-  assert.ok(alloc_pages(GFP_HIGHUSER_MOVABLE, 1) !== null, 'ignore-gfp-highmem');
-  assert.ok(alloc_pages(GFP_KERNEL, 1) !== null, 'ignore-gfp-wait: it may reclaim');
-  assert.ok(alloc_pages(GFP_NOWAIT, 0) !== null, 'min-order 1');
-  assert.is(alloc_pages(GFP_NOWAIT, 1), null);
+  const got: [page | null, number][] = [];
+  const alloc = (gfp: number, order: number) => { const p = alloc_pages(gfp, order); got.push([p, order]); return p; };
+  assert.ok(alloc(GFP_HIGHUSER_MOVABLE, 1) !== null, 'ignore-gfp-highmem');
+  assert.ok(alloc(GFP_KERNEL, 1) !== null, 'ignore-gfp-wait: it may reclaim');
+  assert.ok(alloc(GFP_NOWAIT, 0) !== null, 'min-order 1');
+  assert.is(alloc(GFP_NOWAIT, 1), null);
   fail_page_alloc.min_order = 0;
   fail_page_alloc.ignore_gfp_highmem = false;
   fail_page_alloc.ignore_gfp_reclaim = false;
-  assert.is(alloc_pages(GFP_HIGHUSER_MOVABLE, 0), null);
-  assert.ok(alloc_pages(GFP_HIGHUSER_MOVABLE | __GFP_NOFAIL, 0) !== null);
+  assert.is(alloc(GFP_HIGHUSER_MOVABLE, 0), null);
+  assert.ok(alloc(GFP_HIGHUSER_MOVABLE | __GFP_NOFAIL, 0) !== null);
   assert.is(fail_page_alloc.attr.failures, 2);
   assert.match(fault_inject_log()[0], /FAULT_INJECTION: forcing a failure\. name fail_page_alloc/);
+  for (const [p, order] of got) if (p !== null) __free_pages(p, order);
 });
 
 test('an -EBUSY storm: 2000 forced retries send dmirror READ round 2000 more times, then it reads the right bytes', () => {

@@ -91,6 +91,8 @@ t('a device page is handed out locked with one reference and its last put goes t
   assert.is(get_counter('zone_device_free'), 1);
   zone_device_page_init(p);
   assert.throws(() => zone_device_page_init(p), /busy device pfn/, 'handing out a busy page is a simulator bug');
+  folio_unlock(p);
+  put_page(p);                               /* give the page back to the driver */
 });
 
 t('a compound device folio is freed as one unit and the driver sees its order', () => {
