@@ -162,11 +162,13 @@ export const MUTATIONS: readonly Mutation[] = [
     edits: [{ files: MEM, anchor: '  get_page(p);\n  spin_unlock(ptl);\n  vmf.page = p;', replace: '  spin_unlock(ptl);\n  get_page(p);\n  vmf.page = p;' }],
     suites: S_RACE },
   { id: 'mem-pte-fault-no-recheck', kind: 'drop-recheck', what: 'handle_pte_fault: no pte_same() check under the PTE lock',
-    edits: [{ files: MEM, anchor: 'if (entry !== vmf.orig_pte) { spin_unlock(ptl); return 0; }   /* raced: retry from user space */', replace: '' }],
+    edits: [{ files: MEM, anchor: 'if (entry !== vmf.orig_pte && !race_mutations.skip_pte_fault_recheck) { spin_unlock(ptl); return 0; }   /* raced: retry from user space */', replace: '' }],
+    /* survived the first run; killed by test/lib/sim/preempt_point_cpu.test.ts (COW write fault vs MADV_DONTNEED) */
     suites: S_RACE + '|test/mm/memory' },
   { id: 'mem-exclusive-restore-unchecked', kind: 'drop-recheck', what: 'remove_device_exclusive_entry: restores without rechecking the entry',
-    edits: [{ files: MEM, anchor: 'if (ptep_get(mm, vmf.pte) === vmf.orig_pte) restore_exclusive_pte(vma, p, vmf.address, vmf.pte);', replace: 'restore_exclusive_pte(vma, p, vmf.address, vmf.pte);' }],
-    suites: 'test/mm/device_exclusive|test/lib/test_hmm_races' },
+    edits: [{ files: MEM, anchor: 'if (ptep_get(mm, vmf.pte) === vmf.orig_pte || race_mutations.skip_exclusive_restore_recheck) restore_exclusive_pte(vma, p, vmf.address, vmf.pte);', replace: 'restore_exclusive_pte(vma, p, vmf.address, vmf.pte);' }],
+    /* survived the first run; killed by test/lib/sim/preempt_point_cpu.test.ts (load of a device-exclusive page vs MADV_DONTNEED) */
+    suites: 'test/mm/device_exclusive|' + S_RACE },
 
   /* ---- mm/fork.ts ---- */
   { id: 'fork-no-cow-notifier', kind: 'skip-notifier', what: 'copy_page_range: no MMU_NOTIFY_PROTECTION_PAGE invalidation for a COW mapping',
