@@ -86,7 +86,7 @@ export const MUTATIONS: readonly Mutation[] = [
     edits: [{ files: MN, anchor: '    yield* wait_event(s.wq, () => s.invalidate_seq !== seq);', replace: '' }],
     suites: S_MN },
   { id: 'mn-read-retry-never', kind: 'drop-recheck', what: 'mmu_interval_read_retry: never asks for a retry',
-    edits: [{ files: MN, anchor: 'const retry = sub.invalidate_seq !== seq;', replace: 'const retry = false;' }],
+    edits: [{ files: MN, anchor: 'const retry = sub.invalidate_seq !== seq || should_fail(fail_hmm_retry, 1);', replace: 'const retry = false;' }],
     suites: S_MN },
   { id: 'mn-skip-interval-invalidate', kind: 'skip-notifier', what: 'mn_itree_invalidate: interval notifiers are not called',
     edits: [{ files: MN, anchor: 'const ok = yield* sub.ops.invalidate(sub, range, seq);', replace: 'const ok = true;' }],
