@@ -28,7 +28,7 @@ import {
 } from '../include/uapi/asm-generic/signal.js';
 import { yieldWaiting, type Sleepable } from '../lib/sim/sched.js';
 import { trace_event, count_event } from '../lib/sim/trace.js';
-import { ram_bytes, pfn_to_page, page_backing } from './page_alloc.js';
+import { phys_to_bytes, SECTION_BYTES } from './sparse.js';
 import { handle_mm_fault } from './memory.js';
 import { vma_lookup } from './vma.js';
 import { mmap_read_lock, mmap_read_unlock } from './mmap_lock.js';
@@ -163,13 +163,9 @@ function* translate_or_fault(task: task_struct, addr: number, write: boolean): S
   }
 }
 
-/* The bytes and offset of a physical address (RAM fast path, device memory otherwise). */
+/* The bytes and offset of a physical address (its memory section's bytes: mm/sparse.ts). */
 function phys_bytes(phys: number): { bytes: Uint8Array; off: number } {
-  const ram = ram_bytes();
-  if (phys < ram.length) return { bytes: ram, off: phys };
-  const pfn = Math.floor(phys / PAGE_SIZE);
-  const b = page_backing(pfn_to_page(pfn));
-  return { bytes: b.bytes, off: b.offset + (phys % PAGE_SIZE) };
+  return { bytes: phys_to_bytes(phys), off: phys % SECTION_BYTES };
 }
 
 /**

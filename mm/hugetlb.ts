@@ -45,8 +45,9 @@ import { spin_lock, spin_unlock } from '../lib/locking/spinlock.js';
 import { charge } from '../lib/sim/clock.js';
 import { PAGE_ZERO_NS, SYSTEM_MEMCPY_BW, copy_cost_ns } from '../lib/sim/costs.js';
 import { count_event, trace_event } from '../lib/sim/trace.js';
+import { zero_pages, copy_pages } from './sparse.js';
 import {
-  alloc_pages, pfn_to_page, get_page, put_page, prep_compound_page, page_backing, MAX_ORDER,
+  alloc_pages, pfn_to_page, get_page, put_page, prep_compound_page, MAX_ORDER,
 } from './page_alloc.js';
 import { flush_tlb_range } from './pgtable.js';
 import { tlb_remove_page, type mmu_gather } from './zap.js';
@@ -250,13 +251,11 @@ function alloc_hugetlb_folio(vma: vm_area_struct, addr: number, avoid_reserve: b
 
 /* folio_zero_user() / copy_user_large_folio(): the bytes, with their cost */
 function folio_zero_user(f: page, nr: number): void {
-  const { bytes, offset } = page_backing(f);
-  bytes.fill(0, offset, offset + nr * PAGE_SIZE);
+  zero_pages(f, nr);
   charge(PAGE_ZERO_NS * nr);
 }
 function copy_user_large_folio(dst: page, src: page, nr: number): void {
-  const s = page_backing(src), d = page_backing(dst);
-  d.bytes.set(s.bytes.subarray(s.offset, s.offset + nr * PAGE_SIZE), d.offset);
+  copy_pages(dst, src, nr);
   charge(copy_cost_ns(nr * PAGE_SIZE, SYSTEM_MEMCPY_BW));
 }
 

@@ -25,6 +25,7 @@ import type { mm_struct } from '../include/linux/mm_types.js';
 import { folio_test_anon, folio_test_hugetlb, PageSwapCache } from '../include/linux/page-flags.js';
 import { SWAP_HAS_CACHE } from '../include/linux/swap.js';
 import { for_each_pfn_range, is_zero_pfn } from './page_alloc.js';
+import { for_each_present_page } from './sparse.js';
 import { is_huge_zero_folio } from './huge_memory.js';
 import { swap_devices } from './swapfile.js';
 
@@ -60,16 +61,16 @@ export function kmemleak_scan(mms: readonly mm_struct[] = []): string[] {
   const out: string[] = [];
   const ram: string[] = [], dev: string[] = [];
   for (const r of for_each_pfn_range()) {
-    for (let i = 0; i < r.nr_pages; i++) {
-      const p = r.pages[i];
+    /* a frame whose struct page was never created was never allocated */
+    for_each_present_page(r, (p) => {
       if (r.owner === 'ram') {
-        if (frame_leaked(r.start_pfn + i, folio_test_anon(p.compound_head), p)) {
+        if (frame_leaked(p.pfn, folio_test_anon(p.compound_head), p)) {
           ram.push(`pfn ${p.pfn} ref ${p._refcount} map ${p._mapcount + 1}${folio_test_anon(p.compound_head) ? ' anon' : ''}`);
         }
       } else if (p._refcount > 0) {
         dev.push(`${r.owner} pfn ${p.pfn} ref ${p._refcount}`);
       }
-    }
+    });
   }
   report(out, 'RAM frames', ram);
   report(out, 'device pages', dev);

@@ -97,8 +97,7 @@ export function memremap_pages(pgmap: dev_pagemap, nr_pages: number): number {
     default:
       return -EINVAL;
   }
-  const r = register_pfn_range(nr_pages, pgmap.name ?? `pgmap-${pgmap.type}`);
-  for (const p of r.pages) p.pgmap = pgmap;
+  const r = register_pfn_range(nr_pages, pgmap.name ?? `pgmap-${pgmap.type}`, pgmap);
   pgmap.start_pfn = r.start_pfn;
   pgmap.nr_pages = nr_pages;
   pgmap.range = { start: r.start_pfn * PAGE_SIZE, end: (r.start_pfn + nr_pages) * PAGE_SIZE - 1 };
@@ -126,10 +125,17 @@ export function memunmap_pages(pgmap: dev_pagemap): void {
   trace_event('memunmap_pages', { start_pfn: r.start_pfn, nr_pages: r.nr_pages });
 }
 
-/** pgmap_pages() - the struct pages of a mapped pagemap (drivers fill free lists from it). */
+/**
+ * pgmap_pages() - the struct pages of a mapped pagemap, in pfn order
+ * (tests, and drivers that fill free lists from it). Creates every struct
+ * page of the range (mm/sparse.ts makes them on first use otherwise).
+ */
 export function pgmap_pages(pgmap: dev_pagemap): readonly page[] {
   const r = ms.ranges.get(pgmap);
-  return r === undefined ? [] : r.pages;
+  if (r === undefined) return [];
+  const pages = new Array<page>(r.nr_pages);
+  for (let i = 0; i < r.nr_pages; i++) pages[i] = pfn_to_page(r.start_pfn + i);
+  return pages;
 }
 
 /* make [head, head + 2^order) of a device range one folio */

@@ -3,10 +3,15 @@
  * buddy allocator.
  *
  * Models mm/page_alloc.c, mm/mm_init.c (memmap) and the refcount helpers
- * of include/linux/mm.h. RAM is one ArrayBuffer whose bytes are the pages'
- * contents; mem_map holds one struct page per frame. ZONE_DEVICE ranges
- * (mm/memremap.ts) register their own struct pages and bytes with
- * register_pfn_range() so that pfn_to_page() finds them.
+ * of include/linux/mm.h. The struct pages and the bytes of the frames
+ * live in sections that exist only once used (mm/sparse.ts); ZONE_DEVICE
+ * ranges (mm/memremap.ts) register theirs with register_pfn_range() so
+ * that pfn_to_page() finds them. Like Linux's deferred struct page init,
+ * the MAX_ORDER blocks never used yet are not on the free lists: they are
+ * taken in pfn order from fresh_pfn up when the lists run dry, so boot
+ * costs nothing per frame and a machine of 256 GiB boots at once. A
+ * block the allocator merges back to MAX_ORDER (a whole free section)
+ * gives its bytes back to the host.
  *
  * Simplified: one node, one zone, no per-cpu lists, no watermarks here
  * (direct reclaim and kswapd are mm/vmscan.ts). The buddy lists
@@ -38,29 +43,19 @@ import { folio_unqueue_deferred_split } from './huge_memory_split.js';
 import { mem_cgroup_uncharge } from './memcontrol.js';
 import { folio_test_hugetlb } from '../include/linux/page-flags.js';
 import { is_zone_device_page } from '../include/linux/memremap.js';
+import {
+  sparse_init, sparse_free_section_bytes, pfn_to_page, kmap_local_page, zero_pages, copy_pages,
+} from './sparse.js';
 
 export const MAX_ORDER = 10;          /* largest block: 2^10 pages = 4 MiB */
 
-/** A pfn range with its own struct pages and bytes (RAM, or a ZONE_DEVICE range). */
-export interface pfn_range {
-  start_pfn: number;
-  nr_pages: number;
-  pages: page[];
-  bytes: Uint8Array;                  /* nr_pages * PAGE_SIZE bytes of content */
-  owner: string;                      /* 'ram' or the pagemap name */
-}
-
 interface mem_state {
   nr_pages: number;
-  ram: Uint8Array;
-  view: DataView;
-  mem_map: page[];
-  ranges: pfn_range[];                /* sorted by start_pfn; ranges[0] is RAM */
-  next_device_pfn: number;            /* where the next ZONE_DEVICE range starts */
+  fresh_pfn: number;                  /* MAX_ORDER blocks from here up were never used: free, on no list */
   free_head: Int32Array;              /* per order: first free block pfn or -1 */
-  free_next: Int32Array;              /* per pfn: next free block of the same order */
+  free_next: Int32Array;              /* per pfn: next free block of the same order (valid on a list) */
   free_prev: Int32Array;
-  free_order: Int8Array;              /* per pfn: order if it heads a free block, else -1 */
+  free_order: Int8Array;              /* per pfn: order + 1 if it heads a listed free block, else 0 */
   nr_free: number;
   zero_page: page;
   watermark: number[];                /* [WMARK_MIN, WMARK_LOW, WMARK_HIGH] in pages (include/linux/mmzone.ts) */
@@ -78,22 +73,17 @@ export function mem_init(nr_pages: number): void {
   memory_model.pfn_to_page = pfn_to_page;     /* the headers' pfn_to_page() reads this memory map */
   const block = 1 << MAX_ORDER;
   nr_pages = Math.ceil(nr_pages / block) * block;
-  const ram = new Uint8Array(nr_pages * PAGE_SIZE);
-  const mem_map = new Array<page>(nr_pages);
-  for (let pfn = 0; pfn < nr_pages; pfn++) mem_map[pfn] = new page(pfn);
+  sparse_init(nr_pages);
+  /* typed arrays come zeroed from the host, and pages of them never touched cost nothing */
   mem = {
-    nr_pages, ram, view: new DataView(ram.buffer), mem_map,
-    ranges: [{ start_pfn: 0, nr_pages, pages: mem_map, bytes: ram, owner: 'ram' }],
-    next_device_pfn: nr_pages + block * 16,
+    nr_pages, fresh_pfn: 0,
     free_head: new Int32Array(MAX_ORDER + 1).fill(-1),
-    free_next: new Int32Array(nr_pages).fill(-1),
-    free_prev: new Int32Array(nr_pages).fill(-1),
-    free_order: new Int8Array(nr_pages).fill(-1),
-    nr_free: 0, zero_page: mem_map[0], watermark: [0, 0, 0],
+    free_next: new Int32Array(nr_pages),
+    free_prev: new Int32Array(nr_pages),
+    free_order: new Int8Array(nr_pages),
+    nr_free: nr_pages, zero_page: null as unknown as page, watermark: [0, 0, 0],
     stats: { pgalloc: 0, pgfree: 0, alloc_fail: 0 },
   };
-  /* free high blocks first so the lowest frames sit at the head of the lists */
-  for (let pfn = nr_pages - block; pfn >= 0; pfn -= block) free_block(pfn, MAX_ORDER);
   /* carve the zero page out of the first block */
   const zp = __alloc_pages_nocharge(0);
   if (zp === null || zp.pfn !== 0) BUG('zero page is not pfn 0');
@@ -107,8 +97,6 @@ export function totalram_pages(): number { return mem.nr_pages; }
 /** machine_booted() - has mem_init() run in this process (is there a machine to check)? */
 export function machine_booted(): boolean { return mem !== undefined; }
 
-/** for_each_pfn_range() - RAM (first) and every registered ZONE_DEVICE range (kmemleak, tests). */
-export function for_each_pfn_range(): readonly pfn_range[] { return mem.ranges; }
 
 /** nr_free_pages() - frames on the free lists. */
 export function nr_free_pages(): number { return mem.nr_free; }
@@ -127,14 +115,14 @@ function list_add(pfn: number, order: number): void {
   mem.free_prev[pfn] = -1;
   if (head >= 0) mem.free_prev[head] = pfn;
   mem.free_head[order] = pfn;
-  mem.free_order[pfn] = order;
+  mem.free_order[pfn] = order + 1;
 }
 
 function list_del(pfn: number, order: number): void {
   const next = mem.free_next[pfn], prev = mem.free_prev[pfn];
   if (prev >= 0) mem.free_next[prev] = next; else mem.free_head[order] = next;
   if (next >= 0) mem.free_prev[next] = prev;
-  mem.free_order[pfn] = -1;
+  mem.free_order[pfn] = 0;
 }
 
 /* Return a block to the free lists, merging with free buddies. */
@@ -142,18 +130,30 @@ function free_block(pfn: number, order: number): void {
   mem.nr_free += 1 << order;
   while (order < MAX_ORDER) {
     const buddy = pfn ^ (1 << order);
-    if (buddy >= mem.nr_pages || mem.free_order[buddy] !== order) break;
+    if (buddy >= mem.nr_pages || mem.free_order[buddy] !== order + 1) break;
     list_del(buddy, order);
     pfn = Math.min(pfn, buddy);
     order++;
   }
   list_add(pfn, order);
+  if (order === MAX_ORDER) sparse_free_section_bytes(pfn);
+}
+
+/* Put the next never-used MAX_ORDER block on its free list; false when there is none. */
+function take_fresh_block(): boolean {
+  if (mem.fresh_pfn >= mem.nr_pages) return false;
+  list_add(mem.fresh_pfn, MAX_ORDER);
+  mem.fresh_pfn += 1 << MAX_ORDER;
+  return true;
 }
 
 function __alloc_pages_nocharge(order: number): page | null {
   let o = order;
   while (o <= MAX_ORDER && mem.free_head[o] < 0) o++;
-  if (o > MAX_ORDER) return null;
+  if (o > MAX_ORDER) {
+    if (!take_fresh_block()) return null;
+    o = MAX_ORDER;
+  }
   const pfn = mem.free_head[o];
   list_del(pfn, o);
   while (o > order) {          /* split: keep the low half, free the high half */
@@ -161,7 +161,7 @@ function __alloc_pages_nocharge(order: number): page | null {
     list_add(pfn + (1 << o), o);
   }
   mem.nr_free -= 1 << order;
-  const p = mem.mem_map[pfn];
+  const p = pfn_to_page(pfn);
   p._refcount = 1;
   return p;
 }
@@ -277,7 +277,7 @@ export function prep_compound_page(head: page, order: number): void {
   head.order = order;
   head.flags |= 1 << PG_head;
   for (let i = 1; i < 1 << order; i++) {
-    const t = mem.mem_map[head.pfn + i];
+    const t = pfn_to_page(head.pfn + i);
     t.compound_head = head;
     t._refcount = 0;
   }
@@ -306,7 +306,7 @@ export function __free_pages(p: page, order = 0): void {
   if (p === mem.zero_page) BUG('freeing the zero page');
   if (p._mapcount !== -1) BUG(`freeing mapped page pfn ${p.pfn} mapcount ${p._mapcount + 1}`);
   if (PageLRU(p)) BUG(`freeing page on LRU pfn ${p.pfn}`);
-  for (let i = 0; i < 1 << order; i++) reset_page(mem.mem_map[p.pfn + i]);
+  for (let i = 0; i < 1 << order; i++) reset_page(pfn_to_page(p.pfn + i));
   p._refcount = 0;
   mem.stats.pgfree += 1 << order;
   free_block(p.pfn, order);
@@ -375,77 +375,13 @@ export const folio_put = put_page;
 /** folio_ref_add() / folio_ref_sub(): bulk reference changes that must not free. */
 export function folio_ref_add(f: page, nr: number): void { f._refcount += nr; }
 
-/**
- * register_pfn_range() - add a ZONE_DEVICE pfn range (mm/memremap.ts).
- * @nr_pages: size of the range; its pfns start above RAM.
- * @owner: a name for dumps.
- * Return: the range, with struct pages and zeroed bytes.
- */
-export function register_pfn_range(nr_pages: number, owner: string): pfn_range {
-  const start_pfn = mem.next_device_pfn;
-  mem.next_device_pfn += Math.ceil(nr_pages / (1 << MAX_ORDER) + 1) * (1 << MAX_ORDER);
-  const pages = new Array<page>(nr_pages);
-  for (let i = 0; i < nr_pages; i++) pages[i] = new page(start_pfn + i);
-  const r: pfn_range = { start_pfn, nr_pages, pages, bytes: new Uint8Array(nr_pages * PAGE_SIZE), owner };
-  mem.ranges.push(r);
-  return r;
-}
-
-/** unregister_pfn_range() - remove a ZONE_DEVICE range (memunmap_pages). */
-export function unregister_pfn_range(r: pfn_range): void {
-  mem.ranges = mem.ranges.filter((x) => x !== r);
-}
-
-function find_range(pfn: number): pfn_range | null {
-  if (pfn < mem.nr_pages) return mem.ranges[0];
-  for (let i = 1; i < mem.ranges.length; i++) {
-    const r = mem.ranges[i];
-    if (pfn >= r.start_pfn && pfn < r.start_pfn + r.nr_pages) return r;
-  }
-  return null;
-}
-
-/** pfn_valid() - a struct page exists for this pfn. */
-export function pfn_valid(pfn: number): boolean { return find_range(pfn) !== null; }
-
-/** pfn_to_page() - the struct page of a pfn; a BUG if there is none. */
-export function pfn_to_page(pfn: number): page {
-  if (pfn < mem.nr_pages) return mem.mem_map[pfn];
-  const r = find_range(pfn);
-  if (r === null) BUG(`pfn_to_page of invalid pfn ${pfn}`);
-  return r.pages[pfn - r.start_pfn];
-}
-
-/** page_to_pfn() - the frame number of a page. */
-export function page_to_pfn(p: page): number { return p.pfn; }
-
-/** is_ram_page() - the page is ordinary RAM (not ZONE_DEVICE). */
-export function is_ram_page(p: page): boolean { return p.pfn < mem.nr_pages; }
-
-/**
- * page_backing() - the byte array that holds a page's contents and the
- * page's offset in it (what kmap returns a pointer to in Linux).
- */
-export function page_backing(p: page): { bytes: Uint8Array; offset: number } {
-  if (p.pfn < mem.nr_pages) return { bytes: mem.ram, offset: p.pfn * PAGE_SIZE };
-  const r = find_range(p.pfn)!;
-  return { bytes: r.bytes, offset: (p.pfn - r.start_pfn) * PAGE_SIZE };
-}
-
-/** kmap_local_page() - a view of the page's 4096 bytes. */
-export function kmap_local_page(p: page): Uint8Array {
-  if (p.pfn < mem.nr_pages) return mem.ram.subarray(p.pfn * PAGE_SIZE, (p.pfn + 1) * PAGE_SIZE);
-  const { bytes, offset } = page_backing(p);
-  return bytes.subarray(offset, offset + PAGE_SIZE);
-}
-
-/** ram_bytes() / ram_view(): the whole RAM, for the MMU's fast load/store path. */
-export function ram_bytes(): Uint8Array { return mem.ram; }
-export function ram_view(): DataView { return mem.view; }
+export {
+  type pfn_range, register_pfn_range, unregister_pfn_range, for_each_pfn_range, pfn_valid, pfn_to_page, page_to_pfn,
+  is_ram_page, page_backing, kmap_local_page, ram_content_bytes,
+} from './sparse.js';
 
 function clear_pages(p: page, nr: number): void {
-  const { bytes, offset } = page_backing(p);
-  bytes.fill(0, offset, offset + nr * PAGE_SIZE);
+  zero_pages(p, nr);
   charge(PAGE_ZERO_NS * nr);
 }
 
@@ -454,8 +390,7 @@ export function clear_highpage(p: page): void { clear_pages(p, 1); }
 
 /** copy_highpage() - copy one page's bytes to another. */
 export function copy_highpage(to: page, from: page): void {
-  const src = page_backing(from), dst = page_backing(to);
-  dst.bytes.set(src.bytes.subarray(src.offset, src.offset + PAGE_SIZE), dst.offset);
+  copy_pages(to, from, 1);
 }
 
 /** pages_identical() - compare two pages' bytes (KSM-style; used by tests and checks). */

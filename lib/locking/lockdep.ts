@@ -23,6 +23,7 @@ export interface HeldLock extends Waitable {
 }
 
 let enabled = true;
+let enabledAtBoot = true;                     /* what resetLockdep() (every boot) restores */
 const classIds = new Map<string, number>();   /* lock name -> class id (1..); never reset */
 const order = new Set<number>();              /* class(A) * 2^20 + class(B): B was taken while A was held */
 const warned = new Set<number>();
@@ -116,10 +117,26 @@ export function lockdep_off(): void {
   enabled = false;
 }
 
+/**
+ * lockdepAtBoot() - whether every following boot (resetLockdep) turns the
+ * order checker on: true for tests (the default), false for benchmarks,
+ * which state it in their output (tools/bench/main.ts). Only the order
+ * checking is switched: holders and the assertions stay.
+ */
+export function lockdepAtBoot(on: boolean): void {
+  enabledAtBoot = on;
+  enabled = on;
+}
+
+/** lockdep_enabled() - is the order checker on? */
+export function lockdep_enabled(): boolean {
+  return enabled;
+}
+
 /** resetLockdep() - forget recorded orders and warnings (tests). */
 export function resetLockdep(): void {
   order.clear();
   warned.clear();
   warnings.length = 0;
-  enabled = true;
+  enabled = enabledAtBoot;
 }

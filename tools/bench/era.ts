@@ -15,7 +15,9 @@
  *      mainline: do_swap_page -> migrate_to_ram).
  * Each phase prints host ms for both eras with v8 / mainline as the ratio,
  * and the simulated time both models charge. The v8 column is the figure,
- * mainline the baseline measured in the same run.
+ * mainline the baseline measured in the same run: host CPU time
+ * (median of HMM_BENCH_ERA_REPS runs after a small warm-up) and simulated
+ * time.
  *
  * HMM_BENCH_ERA_PAGES overrides the size (tests run it small).
  */
@@ -27,19 +29,19 @@ import { start_kernel } from '../../mm/init.js';
 import { Process } from '../include/nolibc/nolibc.js';
 import { v8_dev, mainline_dev, era_sync, type era, type era_dev } from '../hmm-sim/era.js';
 import { hmm_dummy_params, hmm_dummy_init, insmodHmmDummy } from '../../drivers/char/hmm_dummy.js';
-import { hostNs, row } from './harness.js';
+import { cpuNs, hostNs, row, stats } from './harness.js';
 import { hmm_dmirror_init } from '../../lib/test_hmm.js';
 
 export const ERA_PAGES = 262144;
 const CHUNK = 512;
 
-interface phase { host_ns: number; sim_ns: number }
+interface phase { host_ns: number; cpu_ns: number; sim_ns: number }
 interface era_run { read: phase; migrate: phase; fault_back: phase; ok: boolean; faults_back: number }
 
 function timed(fn: () => void): phase {
-  const s0 = machineTime(), h0 = hostNs();
+  const s0 = machineTime(), h0 = hostNs(), c0 = cpuNs();
   fn();
-  return { host_ns: hostNs() - h0, sim_ns: machineTime() - s0 };
+  return { host_ns: hostNs() - h0, cpu_ns: cpuNs() - c0, sim_ns: machineTime() - s0 };
 }
 
 /** run_era_workload() - the three phases for one era on a fresh machine of @npages. */
@@ -75,14 +77,23 @@ export function run_era_workload(e: era, npages: number): era_run {
 /** bench_era() - the benchmark entry point (tools/bench/main.ts). */
 export async function bench_era(): Promise<void> {
   const npages = Number(process.env.HMM_BENCH_ERA_PAGES ?? ERA_PAGES);
-  console.log(`era: ${npages} pages (${(npages * PAGE_SIZE) >> 20} MiB): device read, migrate, CPU faults half back`);
-  const v8 = run_era_workload('v8', npages);
-  const ml = run_era_workload('mainline', npages);
-  const phases: [keyof era_run, string][] = [['read', 'device read'], ['migrate', 'migrate to device'], ['fault_back', 'CPU fault back (half)']];
-  for (const [k, name] of phases) {
-    const a = v8[k] as phase, b = ml[k] as phase;
-    row(`${name}, host`, a.host_ns / 1e6, 'ms', 'mainline', b.host_ns / 1e6);
-    row(`${name}, simulated`, a.sim_ns / 1e6, 'ms', 'mainline', b.sim_ns / 1e6);
+  const reps = Number(process.env.HMM_BENCH_ERA_REPS ?? 3);
+  console.log(`era: ${npages} pages (${(npages * PAGE_SIZE) >> 20} MiB): device read, migrate, CPU faults half back; ` +
+    `a warm-up at 1/16 size, then the median of ${reps} runs per era, eras interleaved`);
+  run_era_workload('v8', Math.max(CHUNK, npages >> 4));
+  run_era_workload('mainline', Math.max(CHUNK, npages >> 4));
+  const v8s: era_run[] = [], mls: era_run[] = [];
+  for (let r = 0; r < reps; r++) {
+    v8s.push(run_era_workload('v8', npages));
+    mls.push(run_era_workload('mainline', npages));
   }
-  console.log(`  CPU faults in phase 3: v8 ${v8.faults_back}, mainline ${ml.faults_back}; data ${v8.ok && ml.ok ? 'intact in both' : 'WRONG'}`);
+  const v8 = v8s[0], ml = mls[0];
+  const phases: ['read' | 'migrate' | 'fault_back', string][] = [['read', 'device read'], ['migrate', 'migrate to device'], ['fault_back', 'CPU fault back (half)']];
+  const ms = (runs: era_run[], k: 'read' | 'migrate' | 'fault_back', f: keyof phase) => stats(runs.map((x) => x[k][f] / 1e6));
+  for (const [k, name] of phases) {
+    row(`${name}, host CPU`, ms(v8s, k, 'cpu_ns'), 'ms', 'mainline', ms(mls, k, 'cpu_ns'));
+    row(`${name}, simulated`, ms(v8s, k, 'sim_ns'), 'ms', 'mainline', ms(mls, k, 'sim_ns'));
+  }
+  const ok = v8s.every((x) => x.ok) && mls.every((x) => x.ok);
+  console.log(`  CPU faults in phase 3: v8 ${v8.faults_back}, mainline ${ml.faults_back}; data ${ok ? 'intact in both' : 'WRONG'}`);
 }

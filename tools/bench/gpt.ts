@@ -17,6 +17,9 @@
  * Targets: random lookup >= 5x Map and >= 25% of flat; walk
  * >= 50 M entries/s; <= 10 host bytes per entry; 2 readers >= 1.5x one.
  *
+ * Times: one warm-up run, then the median CPU time of 3 or 5 runs; Map
+ * bytes are measured between forced GCs.
+ *
  * Run: npm run bench -- gpt   (or node dist/tools/bench/gpt.js)
  */
 import { Worker, isMainThread, workerData, parentPort } from 'node:worker_threads';
@@ -24,7 +27,7 @@ import { gpt } from '../../lib/gpt/gpt.js';
 import { x86_64_pgtable_format } from '../../lib/gpt/formats.js';
 import type { gpt_shared, gpt_walk_ops } from '../../include/linux/gpt.js';
 import { _PAGE_PRESENT, _PAGE_RW, _PAGE_USER } from '../../include/linux/pgtable_types.js';
-import { check_target } from './harness.js';
+import { check_target, hostMemory, measure, row, spreadPct } from './harness.js';
 
 const NPAGES = 1 << 20;
 const BASE = 0x7f0000000000;
@@ -40,14 +43,15 @@ interface MapEntry { pfn: number; flags: number }
 
 const pfn_of = (i: number): number => 0x100000 + i * 7;
 
-function time(fn: () => number, reps = 3): { ms: number; check: number } {
-  let best = Infinity, check = 0;
-  for (let r = 0; r < reps; r++) {
-    const t = performance.now();
-    check = fn();
-    best = Math.min(best, performance.now() - t);
-  }
-  return { ms: best, check };
+/*
+ * time() - one warm-up run of fn, then @reps measured runs: the median CPU
+ * time (process.cpuUsage) in ms, its spread, the median wall time, and
+ * fn's result (every run must agree).
+ */
+function time(fn: () => number, reps = 3): { ms: number; wall: number; spread: number; check: number } {
+  let check = fn();
+  const t = measure(() => { check = fn(); }, { warmup: 0, reps });
+  return { ms: t.cpu.median / 1e6, wall: t.wall.median / 1e6, spread: spreadPct(t.cpu), check };
 }
 
 /* ---- gpt ---- */
@@ -179,7 +183,7 @@ async function readers(shared: gpt_shared, nworkers: number): Promise<number> {
 function rate(n: number, ms: number): number { return n / ms / 1e3; }   /* M per second */
 const f1 = (v: number): string => v.toFixed(1).padStart(9);
 const f2 = (v: number): string => v.toFixed(2).padStart(9);
-function row(name: string, g: number, m: number, f: number): void {
+function line(name: string, g: number, m: number, f: number): void {
   console.log(`${name.padEnd(18)}${f1(g)}${f1(m)}${f1(f)}${f2(g / m)}${f2(g / f)}`);
 }
 
@@ -198,9 +202,12 @@ export async function bench_gpt(): Promise<void> {
   let pt = new gpt(GEOM, x86_64_pgtable_format);
   const gp = time(() => { pt = new gpt(GEOM, x86_64_pgtable_format); return gpt_populate(pt); });
   let map = new Map<number, MapEntry>();
-  const heap0 = process.memoryUsage().heapUsed;
   const mp = time(() => { map = new Map(); return map_populate(map); });
-  const map_bytes = (process.memoryUsage().heapUsed - heap0) / NPAGES;
+  /* bytes of one Map, after forced GCs on both sides (the bench runner exposes gc) */
+  map = new Map();
+  const heap0 = hostMemory().heap;
+  map_populate(map);
+  const map_bytes = (hostMemory().heap - heap0) / NPAGES;
   let flat = new Float64Array(NPAGES);
   const fp = time(() => { flat = new Float64Array(NPAGES); return flat_populate(flat); });
 
@@ -226,10 +233,10 @@ export async function bench_gpt(): Promise<void> {
   const fc = time(() => { flat.fill(0); return 0; }, 1);
 
   console.log(`${'M ops/s'.padEnd(18)}${'gpt'.padStart(9)}${'Map'.padStart(9)}${'flat'.padStart(9)}${'gpt/Map'.padStart(9)}${'gpt/flat'.padStart(9)}`);
-  row('populate', rate(NPAGES, gp.ms), rate(NPAGES, mp.ms), rate(NPAGES, fp.ms));
-  row('random lookup', rate(NLOOKUP, gl.ms), rate(NLOOKUP, ml.ms), rate(NLOOKUP, fl.ms));
-  row('range walk', rate(NPAGES, gw.ms), rate(NPAGES, mw.ms), rate(NPAGES, fw.ms));
-  row('clear', rate(NPAGES, gc), rate(NPAGES, mc.ms), rate(NPAGES, fc.ms));
+  line('populate', rate(NPAGES, gp.ms), rate(NPAGES, mp.ms), rate(NPAGES, fp.ms));
+  line('random lookup', rate(NLOOKUP, gl.ms), rate(NLOOKUP, ml.ms), rate(NLOOKUP, fl.ms));
+  line('range walk', rate(NPAGES, gw.ms), rate(NPAGES, mw.ms), rate(NPAGES, fw.ms));
+  line('clear', rate(NPAGES, gc), rate(NPAGES, mc.ms), rate(NPAGES, fc.ms));
   console.log(`prune of the emptied range: ${gpr.toFixed(2)} ms (${st.slots_used - 1} directories)`);
   console.log(`host bytes per mapped entry: gpt ${gpt_bytes.toFixed(2)} (${st.slots_used} directories, ` +
     `${(st.bytes / 2 ** 20).toFixed(2)} MiB), Map ~${map_bytes.toFixed(0)}, flat 8.00`);
@@ -250,6 +257,11 @@ export async function bench_gpt(): Promise<void> {
   console.log(`smp table (Atomics): main-thread lookup ${rate(NLOOKUP, sl.ms).toFixed(1)} M/s; ` +
     `worker readers: 1 = ${one.toFixed(1)} M/s, 2 = ${two.toFixed(1)} M/s (x${(two / one).toFixed(2)})`);
 
+  row('gpt random lookup (M/s, CPU)', rate(NLOOKUP, gl.ms), 'M/s', 'Map', rate(NLOOKUP, ml.ms));
+  row('gpt random lookup (M/s, CPU)', rate(NLOOKUP, gl.ms), 'M/s', 'flat', rate(NLOOKUP, fl.ms));
+  row('gpt range walk (M/s, CPU)', rate(NPAGES, gw.ms), 'M/s', 'flat', rate(NPAGES, fw.ms));
+  row('gpt populate (M/s, CPU)', rate(NPAGES, gp.ms), 'M/s', 'Map', rate(NPAGES, mp.ms));
+  row('gpt bytes per entry', gpt_bytes, 'B', 'Map', map_bytes);
   const lk = rate(NLOOKUP, gl.ms);
   console.log('targets: ' + [
     `lookup >= 5x Map: x${(lk / rate(NLOOKUP, ml.ms)).toFixed(1)} ${check_target('gpt lookup >= 5x Map', lk >= 5 * rate(NLOOKUP, ml.ms))}`,

@@ -1,12 +1,26 @@
 /*
- * tools/bench/harness.ts - timing helpers for the benchmarks.
+ * tools/bench/harness.ts - measuring and reporting for the benchmarks.
  *
- * Every benchmark prints its figure next to a baseline measured in the
- * same run and the ratio of the two, because absolute times on shared
- * machines are noise. Host time comes from process.hrtime.bigint().
+ * Rules every benchmark follows (issue 17, item 5):
+ *  - the figure and its baseline are measured in the same process run;
+ *  - each is warmed up first, then repeated: the median is the figure and
+ *    the spread ((max - min) / 2 / median) is printed beside it;
+ *  - CPU time (process.cpuUsage, user + system) is measured beside wall
+ *    time; the table uses CPU time, because on a shared machine wall time
+ *    drifts with the other tenants' load and CPU time much less;
+ *  - memory figures are taken after a forced GC (the bench runner starts
+ *    node with --expose-gc; without it the figure says "no forced GC").
+ * Every row() lands in one table that tools/bench/main.ts prints at the
+ * end: bench, figure, baseline, ratio, target and verdict.
  */
 export function hostNs(): number {
   return Number(process.hrtime.bigint());
+}
+
+/** cpuNs() - CPU time (user + system) this process has used, in ns. */
+export function cpuNs(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) * 1000;
 }
 
 /** Time fn once; returns host nanoseconds. */
@@ -21,6 +35,71 @@ export function bestOf(n: number, fn: () => void): number {
   let best = Infinity;
   for (let i = 0; i < n; i++) best = Math.min(best, timeIt(fn));
   return best;
+}
+
+/** Median and extremes of repeated measurements. */
+export interface Stats { median: number; min: number; max: number; n: number }
+
+/** stats() - median, min and max of @xs (not empty). */
+export function stats(xs: readonly number[]): Stats {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  const median = s.length % 2 === 1 ? s[m] : (s[m - 1] + s[m]) / 2;
+  return { median, min: s[0], max: s[s.length - 1], n: s.length };
+}
+
+/** spreadPct() - half the range as a percentage of the median. */
+export function spreadPct(s: Stats): number {
+  return s.median === 0 ? 0 : (s.max - s.min) / 2 / s.median * 100;
+}
+
+/** One measured quantity: CPU and wall time over the repetitions, in ns. */
+export interface Timing { cpu: Stats; wall: Stats }
+
+export interface MeasureOpts {
+  warmup?: number;                 /* unmeasured runs first (default 1) */
+  reps?: number;                   /* measured runs (default 5) */
+  setup?: () => void;              /* before each run, not measured */
+}
+
+/**
+ * measure() - run @fn warmup times, then reps times measuring CPU and
+ * wall time of each run (setup() before each, outside the measurement).
+ */
+export function measure(fn: () => void, opts: MeasureOpts = {}): Timing {
+  const warmup = opts.warmup ?? 1, reps = opts.reps ?? 5;
+  for (let i = 0; i < warmup; i++) { opts.setup?.(); fn(); }
+  const cpu: number[] = [], wall: number[] = [];
+  for (let i = 0; i < reps; i++) {
+    opts.setup?.();
+    const c0 = cpuNs(), w0 = hostNs();
+    fn();
+    wall.push(hostNs() - w0);
+    cpu.push(cpuNs() - c0);
+  }
+  return { cpu: stats(cpu), wall: stats(wall) };
+}
+
+/** perUnit() - a timing divided by @n (ns per page, per op). */
+export function perUnit(t: Timing, n: number): Timing {
+  const d = (s: Stats): Stats => ({ median: s.median / n, min: s.min / n, max: s.max / n, n: s.n });
+  return { cpu: d(t.cpu), wall: d(t.wall) };
+}
+
+/** forceGc() - collect garbage if node runs with --expose-gc; false when it cannot. */
+export function forceGc(): boolean {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (gc === undefined) return false;
+  gc();
+  gc();
+  return true;
+}
+
+/** hostMemory() - after a forced GC: JS heap used and ArrayBuffer bytes (typed arrays), in bytes. */
+export function hostMemory(): { heap: number; buffers: number; rss: number; gc: boolean } {
+  const gc = forceGc();
+  const m = process.memoryUsage();
+  return { heap: m.heapUsed, buffers: m.arrayBuffers, rss: m.rss, gc };
 }
 
 /** A target a benchmark states: met or missed in this run. */
@@ -52,23 +131,76 @@ export function bench_summary(targets: readonly bench_target[], check: boolean):
 /** A ratio target of a row: value / base >= min, or <= max. */
 export interface ratio_target { ratio_min?: number; ratio_max?: number }
 
+/** One line of the closing table. */
+export interface BenchRow {
+  bench: string; name: string; value: number; unit: string; spread: number | null;
+  baseName: string; base: number; baseSpread: number | null; ratio: number; target: string; verdict: string;
+}
+
+/** Every row printed in this process, for the closing table (tools/bench/main.ts). */
+export const bench_rows: BenchRow[] = [];
+let currentBench = '';
+
+/** setCurrentBench() - the bench name the following rows belong to (main.ts). */
+export function setCurrentBench(name: string): void { currentBench = name; }
+
+const fmt = (v: number): string => (!Number.isFinite(v) ? 'n/a' : Math.abs(v) >= 100 ? v.toFixed(0) : Math.abs(v) >= 1 ? v.toFixed(2) : v.toPrecision(3));
+const fmtSpread = (s: number | null): string => (s === null ? '' : `±${s.toFixed(0)}%`);
+
+/** The value of a row: a plain number or the median of repeated measurements. */
+export type Figure = number | Stats;
+
 /**
  * Print one result row: name, figure with unit, baseline, ratio, and a
  * note or a ratio target (recorded with check_target(), printed with its
- * verdict). A target whose baseline could not be measured is not checked.
+ * verdict). A figure given as Stats prints its median and spread. A
+ * target whose baseline could not be measured is not checked.
  */
-export function row(name: string, value: number, unit: string, baseName: string, base: number, note: string | ratio_target = ''): void {
-  const ratio = base > 0 ? value / base : NaN;
+export function row(name: string, value: Figure, unit: string, baseName: string, base: Figure, note: string | ratio_target = ''): void {
+  const v = typeof value === 'number' ? value : value.median;
+  const b = typeof base === 'number' ? base : base.median;
+  const vs = typeof value === 'number' ? null : spreadPct(value);
+  const bs = typeof base === 'number' ? null : spreadPct(base);
+  const ratio = b > 0 ? v / b : NaN;
+  let target = '', verdict = '';
   if (typeof note !== 'string') {
-    const want = note.ratio_min !== undefined ? `>= ${note.ratio_min}` : `<= ${note.ratio_max}`;
+    target = note.ratio_min !== undefined ? `>= ${note.ratio_min}` : `<= ${note.ratio_max}`;
     if (Number.isFinite(ratio)) {
       const ok = note.ratio_min !== undefined ? ratio >= note.ratio_min : ratio <= note.ratio_max!;
-      note = `(target ratio ${want}: ${check_target(name, ok, `ratio ${ratio.toFixed(2)} ${want}`)})`;
+      verdict = check_target(name, ok, `ratio ${ratio.toFixed(2)} ${target}`);
     } else {
-      note = `(target ratio ${want}: not checked, no baseline)`;
+      verdict = 'not checked';
     }
+    note = verdict === 'not checked' ? `(target ratio ${target}: not checked, no baseline)` : `(target ratio ${target}: ${verdict})`;
   }
-  const fmt = (v: number) => (v >= 100 ? v.toFixed(0) : v >= 1 ? v.toFixed(2) : v.toPrecision(3));
-  console.log(`  ${name.padEnd(38)} ${fmt(value).padStart(12)} ${unit.padEnd(10)} ` +
-    `${baseName}: ${fmt(base).padStart(10)}  ratio ${Number.isFinite(ratio) ? ratio.toFixed(2) : 'n/a'}${note ? '  ' + note : ''}`);
+  bench_rows.push({ bench: currentBench, name, value: v, unit, spread: vs, baseName, base: b, baseSpread: bs, ratio, target, verdict });
+  console.log(`  ${name.padEnd(38)} ${fmt(v).padStart(12)}${vs === null ? '' : ' ' + fmtSpread(vs).padStart(5)} ${unit.padEnd(10)} ` +
+    `${baseName}: ${fmt(b).padStart(10)}${bs === null ? '' : ' ' + fmtSpread(bs)}  ratio ${Number.isFinite(ratio) ? ratio.toFixed(2) : 'n/a'}${note ? '  ' + note : ''}`);
+}
+
+/** skipped() - a figure that could not be measured in this run, with the reason (in the table too). */
+export function skipped(name: string, reason: string): void {
+  bench_rows.push({ bench: currentBench, name, value: NaN, unit: '', spread: null, baseName: '', base: NaN, baseSpread: null,
+    ratio: NaN, target: '', verdict: `skipped: ${reason}` });
+  console.log(`  ${name.padEnd(38)} skipped: ${reason}`);
+}
+
+/**
+ * bench_table() - the closing table over @rows: every figure with its
+ * spread, its baseline, the ratio, the target and the verdict.
+ */
+export function bench_table(rows: readonly BenchRow[]): string[] {
+  const out = ['', 'summary (medians; ±spread = half the range over the repetitions):',
+    `  ${'bench'.padEnd(9)} ${'figure'.padEnd(40)} ${'value'.padStart(12)} ${'unit'.padEnd(9)} ${'baseline'.padEnd(20)} ${'base value'.padStart(12)} ${'ratio'.padStart(7)}  target`];
+  for (const r of rows) {
+    if (r.verdict.startsWith('skipped')) {
+      out.push(`  ${r.bench.padEnd(9)} ${r.name.padEnd(40)} ${r.verdict}`);
+      continue;
+    }
+    const val = `${fmt(r.value)}${r.spread === null ? '' : ' ' + fmtSpread(r.spread)}`;
+    const base = `${fmt(r.base)}${r.baseSpread === null ? '' : ' ' + fmtSpread(r.baseSpread)}`;
+    out.push(`  ${r.bench.padEnd(9)} ${r.name.padEnd(40)} ${val.padStart(12)} ${r.unit.padEnd(9)} ${r.baseName.padEnd(20)} ` +
+      `${base.padStart(12)} ${(Number.isFinite(r.ratio) ? r.ratio.toFixed(2) : 'n/a').padStart(7)}  ${r.target ? `${r.target} ${r.verdict}` : '-'}`);
+  }
+  return out;
 }

@@ -1,13 +1,22 @@
 /*
- * tools/bench/main.ts - `npm run bench [-- [--check] name ...]`: run the
- * named benchmarks (all when none is named). Each prints its figures
- * beside a baseline measured in the same run, and its targets with
- * "met" or "MISSED". With --check the exit status is 1 when a target was
- * missed (for CI on a quiet machine); without it, 0. An unknown name or
- * option exits 2.
+ * tools/bench/main.ts - `npm run bench [-- [--check] [--lockdep] name ...]`:
+ * run the named benchmarks (all when none is named). Each prints its
+ * figures beside a baseline measured in the same run, and its targets
+ * with "met" or "MISSED"; the run ends with one table of every figure
+ * (tools/bench/harness.ts). With --check the exit status is 1 when a
+ * target was missed (for CI on a quiet machine); without it, 0. An
+ * unknown name or option exits 2.
+ *
+ * The runner makes sure node runs with --expose-gc (it starts itself
+ * again with the flag when it is missing), so memory figures follow a
+ * forced GC. Lockdep's order checker is off in benchmarks (it is on in
+ * tests); --lockdep turns it on. The first line of output says which.
  */
-import { bench_targets, bench_summary } from './harness.js';
+import { spawnSync } from 'node:child_process';
+import { bench_targets, bench_summary, bench_rows, bench_table, setCurrentBench } from './harness.js';
+import { lockdepAtBoot } from '../../lib/locking/lockdep.js';
 
+/* The benchmark interface: a name and an async function that prints rows (harness.row). */
 const benches: Record<string, () => Promise<void>> = {
   fault: async () => (await import('./fault.js')).bench_fault(),
   gpt: async () => (await import('./gpt.js')).bench_gpt(),
@@ -16,17 +25,31 @@ const benches: Record<string, () => Promise<void>> = {
   era: async () => (await import('./era.js')).bench_era(),
   odp: async () => (await import('./odp.js')).bench_odp(),
   gpu: async () => (await import('./gpu.js')).bench_gpu(),
+  memory: async () => (await import('./memory.js')).bench_memory(),
+  scaling: async () => (await import('./scaling.js')).bench_scaling(),
+  bigmachine: async () => (await import('./bigmachine.js')).bench_bigmachine(),
+  deopt: async () => (await import('./deopt.js')).bench_deopt(),
 };
+
+const OPTIONS = ['--check', '--lockdep'];
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
-  const check = args.includes('--check');
-  const bad = args.filter((a) => a.startsWith('-') && a !== '--check');
+  const bad = args.filter((a) => a.startsWith('-') && !OPTIONS.includes(a));
   if (bad.length > 0) {
-    console.error(`bench: unknown option '${bad[0]}'\nusage: npm run bench -- [--check] [${Object.keys(benches).join('|')} ...]`);
+    console.error(`bench: unknown option '${bad[0]}'\nusage: npm run bench -- [--check] [--lockdep] [${Object.keys(benches).join('|')} ...]`);
     process.exitCode = 2;
     return;
   }
+  if ((globalThis as { gc?: unknown }).gc === undefined) {
+    const r = spawnSync(process.execPath, ['--expose-gc', ...process.execArgv, process.argv[1], ...args], { stdio: 'inherit' });
+    process.exitCode = r.status ?? 1;
+    return;
+  }
+  const check = args.includes('--check');
+  const lockdep = args.includes('--lockdep');
+  lockdepAtBoot(lockdep);
+  console.log(`bench: node ${process.version}, --expose-gc, lockdep ${lockdep ? 'on (--lockdep)' : 'off (tests run it on; --lockdep turns it on)'}`);
   const names = args.filter((a) => !a.startsWith('-'));
   const run = names.length > 0 ? names : Object.keys(benches);
   for (const n of run) {
@@ -36,6 +59,7 @@ async function main(): Promise<void> {
       process.exitCode = 2;
       continue;
     }
+    setCurrentBench(n);
     try {
       await b();
     } catch (e) {
@@ -43,6 +67,7 @@ async function main(): Promise<void> {
       else throw e;
     }
   }
+  if (bench_rows.length > 0) for (const l of bench_table(bench_rows)) console.log(l);
   const { line, status } = bench_summary(bench_targets, check);
   if (line !== null) console.log(line);
   if (status !== 0) process.exitCode = status;

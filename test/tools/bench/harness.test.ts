@@ -7,9 +7,10 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
-import { row, check_target, bench_targets, bench_summary } from '../../../tools/bench/harness.js';
+import { row, check_target, bench_targets, bench_summary, bench_rows, bench_table, setCurrentBench, skipped, stats, spreadPct, measure, forceGc } from '../../../tools/bench/harness.js';
+import { lockdepAtBoot, lockdep_enabled, resetLockdep } from '../../../lib/locking/lockdep.js';
 
-test.before.each(() => { bench_targets.length = 0; });
+test.before.each(() => { bench_targets.length = 0; bench_rows.length = 0; });
 
 test('a ratio target is met or MISSED by the measured ratio, and recorded', () => {
   const lines: string[] = [];
@@ -44,6 +45,57 @@ test('npm run bench -- --bogus exits 2 with the usage, before any benchmark runs
   assert.is(r.status, 2);
   assert.match(r.stderr, /unknown option '--bogus'\nusage: npm run bench -- \[--check\]/);
   assert.is(r.stdout, '');
+});
+
+test('stats: the median of an even and an odd count, the extremes, and the spread as half the range over the median', () => {
+  assert.equal(stats([5, 1, 3]), { median: 3, min: 1, max: 5, n: 3 });
+  assert.equal(stats([4, 1, 3, 2]), { median: 2.5, min: 1, max: 4, n: 4 });
+  assert.is(spreadPct(stats([90, 100, 110])), 10);
+});
+
+test('measure: runs setup and fn warmup + reps times and times only the reps', () => {
+  let setups = 0, runs = 0;
+  const t = measure(() => { runs++; }, { warmup: 2, reps: 3, setup: () => { setups++; } });
+  assert.is(runs, 5);
+  assert.is(setups, 5);
+  assert.is(t.cpu.n, 3);
+  assert.is(t.wall.n, 3);
+  assert.ok(t.wall.min >= 0 && t.wall.min <= t.wall.median && t.wall.median <= t.wall.max);
+});
+
+test('the closing table has every row with its bench, spread, baseline, ratio, target and verdict, and skipped rows with their reason', () => {
+  const log = console.log;
+  console.log = () => {};
+  try {
+    setCurrentBench('fault');
+    row('anon fault', { median: 200, min: 180, max: 220, n: 5 }, 'ns', 'Linux', 100, { ratio_max: 1.0 });
+    setCurrentBench('scaling');
+    skipped('fault @4M', 'needs ~33 GiB of host memory');
+  } finally {
+    console.log = log;
+  }
+  const t = bench_table(bench_rows);
+  const a = t.find((l) => l.includes('anon fault'))!;
+  assert.match(a, /^  fault +anon fault +200 ±10% ns +Linux +100 +2\.00  <= 1 MISSED$/);
+  assert.match(t.find((l) => l.includes('@4M'))!, /^  scaling +fault @4M +skipped: needs ~33 GiB of host memory$/);
+  assert.equal(bench_targets.map((x) => x.ok), [false]);
+});
+
+test('lockdepAtBoot(false) keeps the order checker off across boots; true (the tests default) turns it back on', () => {
+  lockdepAtBoot(false);
+  resetLockdep();
+  assert.is(lockdep_enabled(), false);
+  lockdepAtBoot(true);
+  resetLockdep();
+  assert.is(lockdep_enabled(), true);
+});
+
+test('forceGc: false without --expose-gc, and the bench runner restarts node with it', () => {
+  assert.is(forceGc(), typeof (globalThis as { gc?: unknown }).gc === 'function');
+  const r = spawnSync(process.execPath, ['dist/tools/bench/main.js', 'nosuchbench'], { encoding: 'utf8' });
+  assert.is(r.status, 2);
+  assert.match(r.stdout, /--expose-gc, lockdep off/);
+  assert.match(r.stderr, /unknown benchmark 'nosuchbench'/);
 });
 
 test.run();

@@ -1,0 +1,111 @@
+/*
+ * test/mm/sparse.test.ts - the memory map in sections (mm/sparse.ts) and
+ * the deferred free blocks of mm/page_alloc.ts: a machine far larger than
+ * the host boots without struct pages or page bytes, both appear with
+ * the pages used, and a section the allocator frees whole gives its bytes
+ * back.
+ */
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { boot } from '../helpers.js';
+import { PAGE_SIZE } from '../../include/linux/mm.js';
+import { PROT_READ, PROT_WRITE, MAP_PRIVATE, MAP_ANONYMOUS, MADV_NOHUGEPAGE } from '../../include/uapi/asm-generic/mman.js';
+import { MEMORY_DEVICE_PRIVATE, type dev_pagemap } from '../../include/linux/memremap.js';
+import type { page } from '../../include/linux/mm_types.js';
+import { memremap_pages } from '../../mm/memremap.js';
+import {
+  alloc_pages, __free_pages, nr_free_pages, totalram_pages, pfn_to_page, kmap_local_page, copy_highpage, clear_highpage,
+} from '../../mm/page_alloc.js';
+import { GFP_KERNEL, __GFP_ZERO } from '../../include/linux/gfp.js';
+import { ram_content_bytes, sparse_stats, SECTION_BYTES, PAGES_PER_SECTION } from '../../mm/sparse.js';
+import { kmemleak_scan } from '../../mm/kmemleak.js';
+
+const t = suite('mm/sparse');
+const GiB = 2 ** 30;
+
+t('a 256 GiB machine boots with one section of struct pages (the zero page) and no page bytes', () => {
+  boot({ ram_bytes: 256 * GiB });
+  assert.is(totalram_pages(), 256 * GiB / PAGE_SIZE);
+  assert.is(nr_free_pages(), totalram_pages() - 1, 'every frame but the zero page is free');
+  assert.equal(sparse_stats(), { memmap_sections: 1, byte_sections: 0, sections_freed: 0 });
+  assert.is(ram_content_bytes(), 0);
+});
+
+t('a process writing pages 100 GiB apart on a 256 GiB machine reads them back and costs one section of bytes', () => {
+  const p = boot({ ram_bytes: 256 * GiB });
+  const len = 200 * GiB;
+  const a = p.mmap(0, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
+  p.madvise(a, len, MADV_NOHUGEPAGE);
+  p.write32(a, 0x11111111);
+  p.write32(a + 100 * GiB, 0x22222222);
+  p.write32(a + len - PAGE_SIZE, 0x33333333);
+  assert.is(p.read32(a), 0x11111111);
+  assert.is(p.read32(a + 100 * GiB), 0x22222222);
+  assert.is(p.read32(a + len - PAGE_SIZE), 0x33333333);
+  assert.is(p.read32(a + 50 * GiB), 0, 'an untouched page reads zero (the zero page)');
+  assert.is(ram_content_bytes(), SECTION_BYTES, 'three pages allocated from one section');
+  assert.is(sparse_stats().memmap_sections, 1);
+  assert.is(p.munmap(a, len), 0);
+  assert.equal(kmemleak_scan([]), [], 'kmemleak walks the present sections and finds every frame freed');
+});
+
+t('pfn_to_page gives the same struct page every time, created on first use', () => {
+  boot({ ram_bytes: 64 * GiB });
+  const pfn = totalram_pages() - 7;
+  const before = sparse_stats().memmap_sections;
+  const pg = pfn_to_page(pfn);
+  assert.is(pg.pfn, pfn);
+  assert.is(pfn_to_page(pfn), pg);
+  assert.is(sparse_stats().memmap_sections, before + 1);
+});
+
+t('a section freed whole gives its bytes back, and its pages read zero when used again', () => {
+  const p = boot({ ram_bytes: 1 * GiB });
+  const n = 3 * PAGES_PER_SECTION;
+  const a = p.mmap(0, n * PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
+  p.madvise(a, n * PAGE_SIZE, MADV_NOHUGEPAGE);
+  p.fill32(a, n * PAGE_SIZE, 7);
+  assert.is(p.check32(a, n * PAGE_SIZE, 7), -1, 'data written across section boundaries reads back');
+  const used = ram_content_bytes();
+  assert.ok(used >= 3 * SECTION_BYTES, `${used} bytes for 3 sections of pages`);
+  assert.is(p.munmap(a, n * PAGE_SIZE), 0);
+  const st = sparse_stats();
+  assert.ok(st.sections_freed >= 2, `${st.sections_freed} sections freed`);
+  assert.ok(ram_content_bytes() <= used - 2 * SECTION_BYTES);
+  /* a non-zeroing allocation of a whole freed section sees fresh (zero) bytes */
+  const blk = alloc_pages(GFP_KERNEL, 10)!;
+  assert.ok(kmap_local_page(blk).every((b) => b === 0));
+  __free_pages(blk, 10);
+});
+
+t('copy_highpage and clear_highpage work across sections; clearing an unused section allocates nothing', () => {
+  boot({ ram_bytes: 64 << 20 });
+  const a = alloc_pages(GFP_KERNEL, 10)!, b = alloc_pages(GFP_KERNEL, 10)!;
+  assert.is(ram_content_bytes(), 0, 'allocation alone touches no bytes');
+  clear_highpage(a);
+  assert.is(ram_content_bytes(), 0, 'clearing a page of a section without bytes is free');
+  kmap_local_page(a).fill(0x5a);
+  copy_highpage(pfn_to_page(b.pfn + 1023), a);
+  assert.ok(kmap_local_page(pfn_to_page(b.pfn + 1023)).every((x) => x === 0x5a));
+  assert.is(ram_content_bytes(), 2 * SECTION_BYTES);
+  const z = alloc_pages(GFP_KERNEL | __GFP_ZERO, 0)!;
+  assert.ok(kmap_local_page(z).every((x) => x === 0));
+});
+
+t('an 80 GiB device range costs nothing until a page is used, and its struct pages point at the pagemap', () => {
+  boot({ ram_bytes: 256 * GiB });
+  const pg: dev_pagemap = {
+    type: MEMORY_DEVICE_PRIVATE, range: { start: 0, end: 0 }, nr_range: 0, owner: 'dev', name: 'vram',
+    ops: { folio_free(_f: page) {}, *migrate_to_ram() { return 0; } },
+  };
+  assert.is(memremap_pages(pg, 80 * GiB / PAGE_SIZE), 0);
+  assert.is(ram_content_bytes(), 0);
+  const mid = pfn_to_page(pg.start_pfn! + 10_000_000);
+  assert.is(mid.pgmap, pg);
+  assert.is(pfn_to_page(pg.start_pfn! + 10_000_000), mid);
+  kmap_local_page(mid)[5] = 9;
+  assert.is(ram_content_bytes(), SECTION_BYTES);
+  assert.is(kmap_local_page(pfn_to_page(pg.start_pfn! + 10_000_000))[5], 9);
+});
+
+t.run();

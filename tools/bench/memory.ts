@@ -1,0 +1,72 @@
+/*
+ * tools/bench/memory.ts - `npm run bench -- memory`: host bytes of
+ * simulator metadata per RAM frame and per mapped page, against what
+ * Linux spends (a 64-byte struct page per frame, an 8-byte PTE per
+ * mapped page on x86-64).
+ *
+ * Every figure follows a forced GC (the bench runner starts node with
+ * --expose-gc). "Metadata" is JS heap plus typed arrays, minus the bytes
+ * that hold page contents (ram_content_bytes() of mm/page_alloc.ts), so
+ * it counts struct pages, free lists, page tables, rmap and LRU state.
+ *  - per frame at boot: a machine of MEMORY_BENCH_PAGES frames booted,
+ *    against a machine of 1024 frames (the difference over the difference
+ *    in frames, so fixed boot state cancels out); typed arrays count with
+ *    their full size even where the host has not touched them;
+ *  - per frame in use: the same after every struct page of the machine
+ *    exists (pfn_to_page() of each frame: what a machine whose RAM has all
+ *    been used carries; mm/sparse.ts creates them on first use);
+ *  - per mapped page: a process writes MEMORY_BENCH_PAGES / 4 pages of
+ *    that machine (anonymous faults), the growth over the pages (page
+ *    tables, rmap, LRU; the struct pages exist already);
+ *  - host RSS per touched page: resident set growth over the same pages
+ *    (page contents included; 4096 is the floor).
+ * Target (issue 17): metadata per frame in use at most 64 B (ratio <= 1.0).
+ */
+import { start_kernel } from '../../mm/init.js';
+import { totalram_pages, ram_content_bytes, pfn_to_page } from '../../mm/page_alloc.js';
+import { Process, runAs } from '../include/nolibc/nolibc.js';
+import { PROT_READ, PROT_WRITE, MAP_PRIVATE, MAP_ANONYMOUS, MADV_NOHUGEPAGE } from '../../include/uapi/asm-generic/mman.js';
+import { PAGE_SIZE } from '../../include/linux/mm.js';
+import { user_store } from '../../mm/fault.js';
+import type { Sleepable } from '../../lib/sim/sched.js';
+import type { task_struct } from '../../include/linux/sched.js';
+import { tracing_off } from '../../lib/sim/trace.js';
+import { hostMemory, row } from './harness.js';
+
+const PAGES = Number(process.env.MEMORY_BENCH_PAGES ?? 262144);
+
+/* metadata bytes now: heap + typed arrays - page contents */
+function metadata(): { bytes: number; rss: number; gc: boolean } {
+  const m = hostMemory();
+  return { bytes: m.heap + m.buffers - ram_content_bytes(), rss: m.rss, gc: m.gc };
+}
+
+function* touch(t: task_struct, a: number, n: number): Sleepable {
+  for (let i = 0; i < n; i++) yield* user_store(t, a + i * PAGE_SIZE, 1, 1);
+}
+
+/** bench_memory() - run and print the memory benchmark. */
+export async function bench_memory(): Promise<void> {
+  start_kernel({ ram_bytes: 1024 * PAGE_SIZE });
+  tracing_off();
+  const small = metadata(), small_frames = totalram_pages();
+  start_kernel({ ram_bytes: PAGES * PAGE_SIZE });
+  tracing_off();
+  const big = metadata(), frames = totalram_pages();
+  for (let pfn = 0; pfn < frames; pfn++) pfn_to_page(pfn);
+  const all = metadata();
+  const p = Process.spawn('bench');
+  const n = PAGES >> 2;
+  const a = p.mmap(0, n * PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
+  p.madvise(a, n * PAGE_SIZE, MADV_NOHUGEPAGE);
+  const before = metadata();
+  runAs(p.task, touch(p.task, a, n));
+  const after = metadata();
+  if (p.read8(a + (n - 1) * PAGE_SIZE) !== 1) throw new Error('bench: data check failed');
+  console.log(`memory: ${frames} frames against ${small_frames}; ${n} pages written by one process; ` +
+    `${big.gc ? 'after a forced GC' : 'NO forced GC (run node with --expose-gc)'}`);
+  row('metadata bytes per frame at boot', (big.bytes - small.bytes) / (frames - small_frames), 'B', 'Linux struct page', 64);
+  row('metadata bytes per frame in use', (all.bytes - small.bytes) / (frames - small_frames), 'B', 'Linux struct page', 64, { ratio_max: 1.0 });
+  row('metadata bytes per mapped page', (after.bytes - before.bytes) / n, 'B', 'Linux PTE', 8);
+  row('host RSS per touched page', (after.rss - before.rss) / n, 'B', 'page contents', PAGE_SIZE);
+}

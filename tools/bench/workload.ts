@@ -1,0 +1,101 @@
+/*
+ * tools/bench/workload.ts - the process workload the fault and scaling
+ * benchmarks share, and the host kernel's run of the same workload
+ * (tools/bench/minflt.c) as their baseline.
+ *
+ * One round on a booted machine: mmap N anonymous pages, write one byte
+ * per page (first-touch faults), fork, the child writes every page again
+ * (COW faults) and exits, the parent munmaps the range. Each phase is
+ * timed in CPU and wall time; the data written is checked.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Process, runAs } from '../include/nolibc/nolibc.js';
+import { PROT_READ, PROT_WRITE, MAP_PRIVATE, MAP_ANONYMOUS, MADV_NOHUGEPAGE } from '../../include/uapi/asm-generic/mman.js';
+import { PAGE_SIZE } from '../../include/linux/mm.js';
+import { user_store } from '../../mm/fault.js';
+import type { Sleepable } from '../../lib/sim/sched.js';
+import type { task_struct } from '../../include/linux/sched.js';
+import { cpuNs, hostNs, stats, type Stats, type Timing } from './harness.js';
+
+/** The phases of one round, in order. */
+export const PHASES = ['anon', 'fork', 'cow', 'munmap'] as const;
+export type Phase = typeof PHASES[number];
+/** CPU and wall ns of each phase of one round. */
+export type Round = Record<Phase, { cpu: number; wall: number }>;
+
+function* touch_all(t: task_struct, base: number, pages: number, v: number): Sleepable {
+  for (let i = 0; i < pages; i++) yield* user_store(t, base + i * PAGE_SIZE, 1, (i + v) & 0xff);
+}
+
+/** simulatedRound() - one round of @pages pages by process @p on the booted machine. */
+export function simulatedRound(p: Process, pages: number): Round {
+  const len = pages * PAGE_SIZE;
+  const a = p.mmap(0, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
+  p.madvise(a, len, MADV_NOHUGEPAGE);
+  const r = {} as Round;
+  let c0 = 0, w0 = 0;
+  const start = () => { c0 = cpuNs(); w0 = hostNs(); };
+  const stop = (ph: Phase) => { r[ph] = { wall: hostNs() - w0, cpu: cpuNs() - c0 }; };
+  start();
+  runAs(p.task, touch_all(p.task, a, pages, 0));
+  stop('anon');
+  start();
+  const c = p.fork();
+  stop('fork');
+  start();
+  runAs(c.task, touch_all(c.task, a, pages, 1));
+  stop('cow');
+  const probe = Math.min(5, pages - 1) * PAGE_SIZE;
+  if (c.read8(a + probe) !== ((probe / PAGE_SIZE + 1) & 0xff) || p.read8(a + probe) !== ((probe / PAGE_SIZE) & 0xff)) {
+    throw new Error('bench: data check failed after COW');
+  }
+  c.exit(0);
+  p.wait(c.pid);
+  start();
+  if (p.munmap(a, len) !== 0) throw new Error('bench: munmap failed');
+  stop('munmap');
+  return r;
+}
+
+/** roundStats() - per-phase Timing over @rounds. */
+export function roundStats(rounds: readonly Round[]): Record<Phase, Timing> {
+  const out = {} as Record<Phase, Timing>;
+  for (const ph of PHASES) out[ph] = { cpu: stats(rounds.map((x) => x[ph].cpu)), wall: stats(rounds.map((x) => x[ph].wall)) };
+  return out;
+}
+
+let minfltBin: string | null | undefined;
+
+/* Compile minflt.c once per process with the machine's C compiler; null when there is none. */
+function minflt(): string | null {
+  if (minfltBin !== undefined) return minfltBin;
+  const src = join(process.cwd(), 'tools/bench/minflt.c');
+  const bin = join(mkdtempSync(join(tmpdir(), 'minflt-')), 'minflt');
+  for (const cc of ['cc', 'gcc', 'clang']) {
+    try { execFileSync(cc, ['-O2', '-o', bin, src], { stdio: 'ignore' }); break; } catch { /* next */ }
+  }
+  minfltBin = existsSync(bin) ? bin : null;
+  return minfltBin;
+}
+
+/** realRound() - the host kernel's round of @pages pages; null without a C compiler. */
+export function realRound(pages: number): Round | null {
+  const bin = minflt();
+  if (bin === null) return null;
+  const out = execFileSync(bin, [String(pages)], { encoding: 'utf8' });
+  const r = {} as Round;
+  for (const ph of PHASES) {
+    const m = out.match(new RegExp(`^${ph} \\d+ (\\d+) (\\d+)$`, 'm'));
+    if (m === null) throw new Error(`minflt: no ${ph} line in ${JSON.stringify(out)}`);
+    r[ph] = { wall: Number(m[1]), cpu: Number(m[2]) };
+  }
+  return r;
+}
+
+/** perPage() - a Stats divided by @pages. */
+export function perPage(s: Stats, pages: number): Stats {
+  return { median: s.median / pages, min: s.min / pages, max: s.max / pages, n: s.n };
+}
