@@ -90,6 +90,9 @@ t('copy_highpage and clear_highpage work across sections; clearing an unused sec
   assert.is(ram_content_bytes(), 2 * SECTION_BYTES);
   const z = alloc_pages(GFP_KERNEL | __GFP_ZERO, 0)!;
   assert.ok(kmap_local_page(z).every((x) => x === 0));
+  __free_pages(a, 10);                          /* give back what the test took (teardown leak check) */
+  __free_pages(b, 10);
+  __free_pages(z, 0);
 });
 
 t('an 80 GiB device range costs nothing until a page is used, and its struct pages point at the pagemap', () => {

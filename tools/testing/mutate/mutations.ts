@@ -187,6 +187,16 @@ export const MUTATIONS: readonly Mutation[] = [
     suites: 'test/mm/memory|' + S_FORK },
 
   /* ---- mm/hmm_v8/: the 2015 design ---- */
+  /*
+   * Survives, equivalent in effect in this model (session 3 analysis): an
+   * invalidation that sets backoff then waits in hmm_wait_device_fault()
+   * until the fault has left (hmm_device_fault_end) and only afterwards
+   * clears the mirror and the device, so a fault that publishes after
+   * backoff was set is undone before the invalidation returns and before
+   * the page can be freed. The check spares the device a useless update;
+   * a preemption-point scenario (invalidation between the walk and
+   * update()) would show the extra update, not a stale mapping.
+   */
   { id: 'v8-no-backoff-check', kind: 'drop-recheck', what: 'hmm_mirror_handle_fault: no backoff check before update()',
     edits: [{ files: V8, anchor: '  if (!ret && mirror.device.dev !== null) ret = yield* hmm_mirror_dma_map(mirror, c.iter, event.start, event.end);\n  if (!ret && event.backoff) ret = -EAGAIN;',
       replace: '  if (!ret && mirror.device.dev !== null) ret = yield* hmm_mirror_dma_map(mirror, c.iter, event.start, event.end);' },
