@@ -80,6 +80,7 @@ t('file permissions: a shared writable mapping of a read-only fd is EACCES, and 
 });
 
 t('a kernel copy (copy_to_user) faults again when a fault returned without mapping the page, as the copy instruction restarts', () => {
+  kmemleak_exempt('the test driver owns the pages it maps and is never unloaded');
   let calls = 0;
   const lazy = {
     fault(vmf: { vma: vm_area_struct; address: number }) {
