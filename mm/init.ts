@@ -41,6 +41,7 @@ import { swapfile_init, swapon } from './swapfile.js';
 import { procPagemapInit } from './pagemap.js';
 import { gup_test_init } from './gup_test.js';
 import { hmmV8Init } from './hmm_v8/hmm.js';
+import { gmem_reset } from './gmem.js';
 
 /** Machine configuration. */
 export interface boot_params {
@@ -95,5 +96,6 @@ export function start_kernel(params: boot_params = {}): number {
   gup_test_init();
 
   hmmV8Init();
+  gmem_reset();
   return totalram_pages();
 }

@@ -70,6 +70,7 @@ import { doSwapPageSwapin } from './swap_state.js';
 import { create_huge_pmd, huge_pmd_fault } from './huge_memory.js';
 import { hugetlb_fault } from './hugetlb.js';
 import { hmm_v8_hooks } from './hmm_v8/hooks.js';
+import { vma_is_peer_shared, do_peer_shared_anonymous_page } from './gmem.js';
 
 /**
  * vm_normal_page() - the struct page behind a present PTE, or null for
@@ -94,7 +95,8 @@ export function mk_pte(p: page, prot: number): pte_t {
   return pfn_pte(p.pfn, prot);
 }
 
-function new_anon_page(vma: vm_area_struct): page | null {
+/** new_anon_page() - a zeroed page charged to @vma's mm, or null. */
+export function new_anon_page(vma: vm_area_struct): page | null {
   const p = alloc_page(GFP_HIGHUSER_MOVABLE | __GFP_ZERO);
   if (p === null) return null;
   if (mem_cgroup_charge(p, vma.vm_mm, GFP_KERNEL) !== 0) {
@@ -118,6 +120,7 @@ function lru_add(p: page, vma: vm_area_struct): void {
 function* do_anonymous_page(vmf: vm_fault): Sleepable<number> {
   const vma = vmf.vma, mm = vma.vm_mm;
   if (vma.vm_flags & VM_SHARED) BUG('shared anonymous VMA without shmem vm_ops');
+  if (vma_is_peer_shared(vma)) return yield* do_peer_shared_anonymous_page(vmf);   /* GMEM place 2 */
   const ptep = vmf.pte >= 0 ? vmf.pte : pte_alloc_map(mm, vmf.address);
   if (ptep < 0) return VM_FAULT_OOM;
   vmf.pte = ptep;

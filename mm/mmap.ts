@@ -12,12 +12,13 @@ import { vm_area_struct, type mm_struct } from '../include/linux/mm_types.js';
 import type { file } from '../include/linux/sched.js';
 import {
   PAGE_SIZE, PMD_SIZE, PAGE_ALIGN, VM_READ, VM_WRITE, VM_EXEC, VM_SHARED, VM_MAYREAD, VM_MAYWRITE, VM_MAYEXEC,
-  VM_MAYSHARE, VM_NORESERVE, VM_HUGETLB, VM_ACCESS_FLAGS, FOLL_WRITE,
+  VM_MAYSHARE, VM_NORESERVE, VM_HUGETLB, VM_ACCESS_FLAGS, FOLL_WRITE, VM_PEER_SHARED, VM_DONTCOPY,
 } from '../include/linux/mm.js';
 import { _PAGE_PRESENT, _PAGE_USER, _PAGE_ACCESSED, _PAGE_RW, _PAGE_PROTNONE } from '../include/linux/pgtable.js';
 import {
   PROT_READ, PROT_WRITE, PROT_EXEC, PROT_NONE, MAP_SHARED, MAP_PRIVATE, MAP_SHARED_VALIDATE, MAP_TYPE,
   MAP_FIXED, MAP_ANONYMOUS, MAP_POPULATE, MAP_FIXED_NOREPLACE, MAP_NORESERVE, MAP_HUGETLB, MAP_NONBLOCK,
+  MAP_PEER_SHARED,
 } from '../include/uapi/asm-generic/mman.js';
 import { EINVAL, ENOMEM, EEXIST, EBADF, EACCES, ENODEV, EOVERFLOW } from '../include/uapi/asm-generic/errno.js';
 import type { Sleepable } from '../lib/sim/sched.js';
@@ -34,6 +35,7 @@ import { vma_adjust_trans_huge } from './huge_memory.js';
 import { thp_get_unmapped_area } from './huge_memory_pmd.js';
 import { hugetlb_vm_op_split } from './hugetlb.js';
 import { hugetlb_file_setup } from './hugetlbfs.js';
+import { gm_alloc_va_in_peer_devices, munmap_in_peer_devices } from './gmem.js';
 
 /**
  * vm_get_page_prot() - the PTE protection bits for a VMA's flags.
@@ -129,6 +131,12 @@ export function* do_mmap(mm: mm_struct, f: file | null, addr: number, len: numbe
     return -EINVAL;
   }
   if (f !== null && (f.f_flags & O_ACCMODE) === O_WRONLY) return -EACCES;
+  if ((flags & MAP_PEER_SHARED) && !(flags & MAP_HUGETLB)) {     /* GMEM place 1 (mm/gmem.ts) */
+    if (f !== null || type !== MAP_PRIVATE) return -EINVAL;
+    const ret = gm_alloc_va_in_peer_devices(mm);
+    if (ret) return ret;
+    vm_flags |= VM_PEER_SHARED | VM_DONTCOPY;
+  }
 
   if (flags & (MAP_FIXED | MAP_FIXED_NOREPLACE)) {
     if (addr % PAGE_SIZE !== 0) return -EINVAL;
@@ -220,6 +228,7 @@ export function* do_munmap(mm: mm_struct, start: number, len: number): Sleepable
   if (last.vm_end > end) split_vma(mm, last, end, false);
   vmas = vmasInRange(mm, start, end);
   const zs = Math.max(start, vmas[0].vm_start), ze = Math.min(end, vmas[vmas.length - 1].vm_end);
+  yield* munmap_in_peer_devices(mm, zs, ze);       /* GMEM place 3 */
   yield* unmap_vmas(mm, vmas, zs, ze);
   free_pgtables(mm, zs, ze);
   for (const vma of vmas) remove_vma(mm, vma);
@@ -250,6 +259,7 @@ export function* exit_mmap(mm: mm_struct): Sleepable {
   const vmas = mm.mmap.slice();
   if (vmas.length > 0) {
     const start = vmas[0].vm_start, end = vmas[vmas.length - 1].vm_end;
+    yield* munmap_in_peer_devices(mm, start, end);   /* GMEM place 3 */
     yield* unmap_vmas(mm, vmas, start, end);
     free_pgtables(mm, 0, mm.task_size);
     for (const vma of vmas) remove_vma(mm, vma);

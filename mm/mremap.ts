@@ -29,7 +29,7 @@
 import type { vm_area_struct, mm_struct } from '../include/linux/mm_types.js';
 import type { file } from '../include/linux/sched.js';
 import {
-  PAGE_SIZE, PAGE_ALIGN, VM_SHARED, VM_MAYSHARE, VM_DONTEXPAND, VM_PFNMAP, VM_HUGETLB, vma_is_anonymous,
+  PAGE_SIZE, PAGE_ALIGN, VM_SHARED, VM_MAYSHARE, VM_DONTEXPAND, VM_PFNMAP, VM_HUGETLB, VM_PEER_SHARED, vma_is_anonymous,
 } from '../include/linux/mm.js';
 import { pmd_is_table, pte_none } from '../include/linux/pgtable.js';
 import { pmd_is_huge } from '../include/linux/swapops.js';
@@ -242,6 +242,7 @@ function* mremap_locked(mm: mm_struct, addr: number, old_len: number, new_len: n
                         new_addr: number): Sleepable<number> {
   let vma = vma_lookup(mm, addr);
   if (vma === null) return -EFAULT;
+  if (vma.vm_flags & VM_PEER_SHARED) return -EINVAL;     /* GMEM: the logical page table is by address */
   if (vma.vm_flags & VM_HUGETLB) {
     const size = huge_page_size(hstate_vma(vma));
     old_len = Math.ceil(old_len / size) * size;

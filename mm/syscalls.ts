@@ -23,6 +23,8 @@ import {
 import { do_mremap } from './mremap.js';
 import { BUG } from '../include/asm-generic/bug.js';
 
+export { sys_hmadvise } from './gmem_hmadvise.js';   /* GMEM RFC syscall 453 */
+
 function mm_of(t: task_struct) {
   if (t.mm === null) BUG(`syscall from task ${t.pid} without mm`);
   return t.mm;

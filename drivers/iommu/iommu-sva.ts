@@ -75,6 +75,7 @@ function sva_arch_invalidate_secondary_tlbs(sub: mmu_notifier, mm: mm_struct, st
   if (ptl_held(mm)) bond.atc_inv_under_ptl++;
   if (in_atomic()) bond.atc_inv_atomic++;
   count_event('iommu_atc_inv');
+  trace_event('iommu_atc_inv', { dev: bond.dev.name, pasid: bond.pasid, start, end });
   bond.dev.sva_ops.atc_invalidate(bond.pasid, start, end);
 }
 

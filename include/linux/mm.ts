@@ -44,6 +44,7 @@ export const VM_DONTEXPAND = 0x00040000;
 export const VM_ACCOUNT = 0x00100000;
 export const VM_NORESERVE = 0x00200000;
 export const VM_HUGETLB = 0x00400000;
+export const VM_PEER_SHARED = 0x01000000;    /* GMEM RFC (mm/gmem.ts): MAP_PEER_SHARED memory */
 export const VM_WIPEONFORK = 0x02000000;
 export const VM_DONTDUMP = 0x04000000;
 export const VM_MIXEDMAP = 0x10000000;

@@ -189,6 +189,9 @@ export class mm_struct {
   hmm: unknown = null;
   /* memory cgroup */
   memcg: unknown = null;
+  /* GMEM (mm/gmem.ts): the unified address space and the logical page table, null until used */
+  gm_as: unknown = null;
+  vm_obj: unknown = null;
   /* a name for traces */
   readonly id: number;
 

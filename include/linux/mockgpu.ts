@@ -51,6 +51,9 @@ export const MOCKGPU_PTE_APERTURE_SHIFT = 1;
 export const MOCKGPU_PTE_APERTURE_MASK = 3 << MOCKGPU_PTE_APERTURE_SHIFT;
 export const MOCKGPU_PTE_WRITE = 1 << 3;
 export const MOCKGPU_PTE_ATOMIC = 1 << 4;
+/* device-only attributes (buffer objects, mockgpu_bo.ts): the page walker carries them, the CPU PTE has no such bits */
+export const MOCKGPU_PTE_KIND_COMPRESSED = 1 << 5;
+export const MOCKGPU_PTE_UNCACHED = 1 << 6;
 export const MOCKGPU_PTE_PFN_SHIFT = 12;
 /** Directory entries carry VALID only (format descriptor in uvm_mmu.ts). */
 export const MOCKGPU_PDE_VALID = MOCKGPU_PTE_VALID;
@@ -136,3 +139,14 @@ export const UvmEventTypeFatalFault = 'FatalFault';
 export const UvmEventTypeMigration = 'Migration';
 export const UvmEventTypeMapRemote = 'MapRemote';
 export const UvmEventTypeCpuFault = 'CpuFault';
+/* the memory policies (drivers/gpu/mockgpu/uvm_perf_*.ts, uvm_va_policy.ts) */
+export const UvmEventTypeReadDuplicate = 'ReadDuplicate';
+export const UvmEventTypeReadDuplicateInvalidate = 'ReadDuplicateInvalidate';
+export const UvmEventTypeThrashingDetected = 'ThrashingDetected';
+export const UvmEventTypeThrottlingStart = 'ThrottlingStart';
+export const UvmEventTypeThrottlingEnd = 'ThrottlingEnd';
+export const UvmEventTypeAccessCounter = 'AccessCounter';
+/* the "cause" field of a Migration event (UvmEventMigrationCause*) */
+export const UvmEventMigrationCauseUser = 'user';
+export const UvmEventMigrationCausePrefetch = 'prefetch';
+export const UvmEventMigrationCauseAccessCounters = 'access_counters';

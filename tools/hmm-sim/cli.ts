@@ -24,6 +24,7 @@ export interface cli_args {
   target: string | null;          /* scenario name or file */
   era_names: string[];            /* run --era: the era scenarios named */
   era: 'v8' | 'mainline' | 'both' | null;
+  design: string | null;          /* run --design: the design a GPU scenario runs under (tools/hmm-sim/design.ts) */
   seed: number;
   sets: [string, string][];
   trace_events: string[];         /* globs; empty: every event */
@@ -53,6 +54,7 @@ const OPTIONS: Record<string, opt_def> = {
   '--help': { kind: 'flag', cmds: ALL, help: 'this help' },
   '--version': { kind: 'flag', cmds: ALL, help: 'print the version and exit' },
   '--era': { kind: 'value', cmds: ['run'], arg: 'v8|mainline|both', help: 'run the shared scenarios under the 2015 v8 design, mainline, or both side by side' },
+  '--design': { kind: 'value', cmds: ['run'], arg: 'v8|mainline|sva|gmem', help: 'run a GPU scenario (gpu, design-debate) under this design of the mock GPU' },
   '--seed': { kind: 'value', cmds: TRACED, arg: 'N', help: 'seed of the random schedules of sim.scheduler() in a scenario; default 1' },
   '--set': { kind: 'value', cmds: TRACED, arg: 'KEY=VALUE', help: 'a boot parameter or cost constant (table below); repeatable' },
   '--trace-events': { kind: 'value', cmds: TRACED, arg: 'GLOBS', help: 'only these events, e.g. "hmm*,migrate_vma*"; repeatable' },
@@ -128,7 +130,7 @@ function int_arg(name: string, v: string, min: number, cmd: command): number {
  */
 export function parse_args(argv: readonly string[]): cli_args {
   const a: cli_args = {
-    command: 'run', named: false, help: false, version: false, target: null, era_names: [], era: null, seed: 1, sets: [],
+    command: 'run', named: false, help: false, version: false, target: null, era_names: [], era: null, design: null, seed: 1, sets: [],
     trace_events: [], no_trace: false, json: false, html: null, stats: null, chrome: null, bound: -1, max_runs: -1,
     schedule: null, v8_lifetime_race: false,
   };
@@ -197,6 +199,7 @@ function set_option(a: cli_args, name: string, value: string | null): void {
     case '--era':
       if (v !== 'v8' && v !== 'mainline' && v !== 'both') throw new usage_error(`--era takes v8, mainline or both, not '${v}'`, 'run');
       a.era = v; return;
+    case '--design': a.design = v; return;
     case '--seed': a.seed = int_arg('--seed', v, 0, a.command); return;
     case '--set': {
       const eq = v.indexOf('=');
@@ -234,6 +237,7 @@ function check_command_options(a: cli_args, argv: readonly string[]): void {
   if (a.command === 'replay' && a.schedule === null) throw new usage_error('replay needs --schedule S', 'replay');
   if (a.era !== null && (a.html !== null || a.chrome !== null))
     throw new usage_error('--era prints a comparison table; --html and --chrome need a single run', 'run');
+  if (a.era !== null && a.design !== null) throw new usage_error('--era and --design do not go together', 'run');
 }
 
 function take_positionals(a: cli_args, pos: string[]): void {

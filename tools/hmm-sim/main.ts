@@ -23,6 +23,10 @@ import { era_report, era_scenarios, type era } from './era.js';
 import { odp_era_report } from './scenarios/odp.js';
 import { gpu_era_report } from './scenarios/gpu.js';
 import { v8_race_replay, v8_race_teardown } from './v8_races.js';
+import { DESIGNS, design_select, is_design } from './design.js';
+
+/* the scenarios that run under --design */
+const DESIGN_SCENARIOS: readonly string[] = ['gpu', 'design-debate'];
 
 const out = (l: string) => { process.stdout.write(l + '\n'); };
 
@@ -66,6 +70,19 @@ async function run_command(a: cli_args): Promise<number> {
     return 0;
   }
   const s = await find_scenario(a.target);
+  if (a.design !== null) {
+    if (!is_design(a.design)) throw new usage_error(`--design takes ${DESIGNS.join(', ')}, not '${a.design}'`, 'run');
+    if (!DESIGN_SCENARIOS.includes(s.name)) throw new usage_error(`--design runs ${DESIGN_SCENARIOS.join(' or ')}, not '${s.name}'`, 'run');
+  }
+  design_select(a.design as Parameters<typeof design_select>[0]);
+  try {
+    return run_parts(a, s);
+  } finally {
+    design_select(null);
+  }
+}
+
+function run_parts(a: cli_args, s: scenario): number {
   const parts = s.parts !== undefined ? s.parts.map((n) => {
     const p = scenario_lookup(n);
     if (p === undefined) throw new Error(`scenario ${s.name}: no part '${n}'`);

@@ -15,8 +15,9 @@ import type { Process } from './nolibc/nolibc.js';
 import { Scheduler, current, type Sleepable } from '../../lib/sim/sched.js';
 import { machineTime } from '../../lib/sim/clock.js';
 import { PAGE_SIZE } from '../../include/linux/mm.js';
-import { PROT_READ, PROT_WRITE, MAP_PRIVATE, MAP_ANONYMOUS } from '../../include/uapi/asm-generic/mman.js';
+import { PROT_READ, PROT_WRITE, MAP_PRIVATE, MAP_SHARED, MAP_ANONYMOUS } from '../../include/uapi/asm-generic/mman.js';
 import {
+  MOCKGPU_IOCTL_ADVISE, MOCKGPU_IOCTL_MIGRATE, MOCKGPU_IOCTL_GET_ATTR, MOCKGPU_MIGRATE_SIZE, MOCKGPU_ATTR_SIZE,
   MOCKGPU_IOCTL_CTX_CREATE, MOCKGPU_IOCTL_LAUNCH, MOCKGPU_IOCTL_WAIT, MOCKGPU_IOCTL_STATS, MOCKGPU_LAUNCH_SIZE,
   MOCKGPU_STATS_SIZE, MOCKGPU_NR_STATS, MOCKGPU_WAIT_SIZE, MOCKGPU_OP_READ, MOCKGPU_PATTERN_SEQUENTIAL,
   mockgpu_launch_decode, mockgpu_launch_encode, mockgpu_stat_names, mockgpu_u64s_decode, mockgpu_u64s_encode,
@@ -77,6 +78,25 @@ export class GpuHandle {
     return s;
   }
 
+  /** advise() - MOCKGPU_IOCTL_ADVISE: @advice (MOCKGPU_ADVISE_*) for @proc on [base, base + len). Return: 0 or -errno. */
+  *advise(base: number, len: number, advice: number, proc = 0): Sleepable<number> {
+    return (yield* this.call(MOCKGPU_IOCTL_ADVISE, mockgpu_u64s_encode([base, len, advice, proc]), 0)).ret;
+  }
+
+  /** migrate() - MOCKGPU_IOCTL_MIGRATE [base, base + len) to @proc. Return: pages moved, or -errno. */
+  *migrate(base: number, len: number, proc: number): Sleepable<number> {
+    const { ret, out } = yield* this.call(MOCKGPU_IOCTL_MIGRATE, mockgpu_u64s_encode([base, len, proc, 0]), MOCKGPU_MIGRATE_SIZE);
+    return ret < 0 ? ret : mockgpu_u64s_decode(out, 4)[3]!;
+  }
+
+  /** getAttr() - MOCKGPU_IOCTL_GET_ATTR of [base, base + len), or -errno. */
+  *getAttr(base: number, len: number): Sleepable<{ preferred: number; accessed_by: number; read_mostly: number; nr_ranges: number } | number> {
+    const { ret, out } = yield* this.call(MOCKGPU_IOCTL_GET_ATTR, mockgpu_u64s_encode([base, len, 0, 0, 0, 0]), MOCKGPU_ATTR_SIZE);
+    if (ret < 0) return ret;
+    const w = mockgpu_u64s_decode(out, 6);
+    return { preferred: w[2]!, accessed_by: w[3]!, read_mostly: w[4]!, nr_ranges: w[5]! };
+  }
+
   /** close() - close the device. */
   *close(): Sleepable<number> {
     return yield* this.p.sys.close(this.fd);
@@ -90,7 +110,8 @@ export class GpuHandle {
 export function* gpuOpen(p: Process): Sleepable<GpuHandle | number> {
   const fd = yield* p.sys.open('/dev/mockgpu0', 2);
   if (fd < 0) return fd;
-  const scratch = yield* p.sys.mmap(0, PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
+  /* shared: never merges with the caller's private buffers, so the GPU never prefetches the ioctl argument page */
+  const scratch = yield* p.sys.mmap(0, PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS);
   if (scratch < 0) return scratch;
   return new GpuHandle(p, fd, scratch);
 }

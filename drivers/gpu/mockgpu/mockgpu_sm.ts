@@ -42,6 +42,7 @@ import { kmap_local_page, pfn_to_page } from '../../../mm/page_alloc.js';
 import { mockgpu_params, type gpu_context, type gpu_kernel, type uvm_gpu } from './uvm_gpu.js';
 import { uvm_tlb_translate } from './uvm_mmu.js';
 import { uvm_fault_buffer_write } from './uvm_gpu_replayable_faults.js';
+import { uvm_access_counter_record } from './uvm_gpu_access_counters.js';
 
 /** Accesses a warp makes before the SM moves to its next warp. */
 const WARP_SLICE = 8;
@@ -148,6 +149,7 @@ function sm_access(s: sm_state, w: number, i: number): boolean {
   const dv = new DataView(b.buffer, b.byteOffset, PAGE_SIZE);
   const o = addr % PAGE_SIZE;
   const vid = mockgpu_pte_aperture(pte) === UVM_APERTURE_VID;
+  if (!vid) uvm_access_counter_record(s.gpu, ctx.vs, addr);     /* uvm_gpu_access_counters.ts */
   charge(copy_cost_ns(l.elem, (vid ? VRAM_BW : PCIE_BW) / mockgpu_params.nr_sms));
   if (l.op === MOCKGPU_OP_ATOMIC_INC) {
     dv.setUint32(o, (dv.getUint32(o, true) + 1) >>> 0, true);

@@ -40,6 +40,8 @@ import { uvm_tlb, uvm_page_table_alloc } from './uvm_mmu.js';
 import { uvm_fault_buffer, uvm_gpu_cancel_context } from './uvm_gpu_replayable_faults.js';
 import { mockgpu_kernel_launch, mockgpu_launch_check } from './mockgpu_sm.js';
 import { uvm_hmm_ops, uvm_hmm_devmem_ops, uvm_hmm_unmap_gpu } from './uvm_hmm.js';
+import { uvm_policy_ioctl } from './uvm_policy.js';
+import { uvm_hmm_read_dup_release, uvm_hmm_read_dup_take } from './uvm_hmm_read_dup.js';
 
 const MOCKGPU_MAJOR = 195;          /* the major number of /dev/nvidia* */
 const MiB = 1024 * 1024;
@@ -102,6 +104,7 @@ export function* uvm_va_space_destroy(vs: uvm_va_space): Sleepable {
   const fence = yield* uvm_hmm_unmap_gpu(vs, 0, 2 ** 48);
   mutex_unlock(vs.mutex);
   yield* uvm_channel_wait(gpu.channel, fence);
+  uvm_hmm_read_dup_release(vs, uvm_hmm_read_dup_take(vs, 0, 2 ** 53), 'close');    /* the GPU no longer maps them */
   gpu.va_spaces.delete(vs);
   trace_event('uvm_va_space_destroy', { vs: vs.id });
 }
@@ -115,14 +118,16 @@ function* uvm_release(_ino: inode, filp: file): Sleepable<number> {
 
 /* ---- ioctls ---- */
 
-function* copy_in(arg: number, size: number): Sleepable<Uint8Array | null> {
+/** copy_in() - @size bytes of the ioctl argument at @arg, or null (-EFAULT). */
+export function* copy_in(arg: number, size: number): Sleepable<Uint8Array | null> {
   const mm = current_task()?.mm ?? null;
   const b = new Uint8Array(size);
   if (mm === null || (yield* copy_from_user(mm, b, arg)) !== 0) return null;
   return b;
 }
 
-function* copy_out(arg: number, b: Uint8Array): Sleepable<number> {
+/** copy_out() - write @b back to the ioctl argument. Return: 0 or -EFAULT. */
+export function* copy_out(arg: number, b: Uint8Array): Sleepable<number> {
   const mm = current_task()?.mm ?? null;
   return mm !== null && (yield* copy_to_user(mm, arg, b)) === 0 ? 0 : -EFAULT;
 }
@@ -198,7 +203,7 @@ export function* uvm_unlocked_ioctl(filp: file, cmd: number, arg: number): Sleep
       uvm_gpu_stats_sync(vs.gpu);
       return yield* copy_out(arg, mockgpu_u64s_encode([...vs.gpu.stats]));
     default:
-      return -EINVAL;
+      return yield* uvm_policy_ioctl(vs, cmd >>> 0, arg);     /* ADVISE, MIGRATE, GET_ATTR (uvm_policy.ts) */
   }
 }
 

@@ -89,7 +89,7 @@ export interface uvm_service_fault {
  *   Context: bottom half; takes mmap_lock for read and vs.mutex; may sleep.
  */
 export interface mockgpu_hmm_ops {
-  readonly name: 'mainline' | 'v8' | 'sva';
+  readonly name: 'mainline' | 'v8' | 'sva' | 'gmem';
   va_space_init(vs: uvm_va_space): Sleepable<number>;
   va_space_fini(vs: uvm_va_space): Sleepable;
   service_block(vs: uvm_va_space, faults: uvm_service_fault[]): Sleepable;

@@ -32,7 +32,7 @@
  */
 import type { page, vm_area_struct, vm_fault } from '../../../include/linux/mm_types.js';
 import type { mmu_interval_notifier, mmu_notifier_range, mmu_interval_notifier_ops } from '../../../include/linux/mmu_notifier.js';
-import { mmu_notifier_event_names } from '../../../include/linux/mmu_notifier.js';
+import { MMU_NOTIFY_UNMAP, mmu_notifier_event_names } from '../../../include/linux/mmu_notifier.js';
 import type { dev_pagemap_ops } from '../../../include/linux/memremap.js';
 import { is_zone_device_page } from '../../../include/linux/memremap.js';
 import {
@@ -75,6 +75,11 @@ import {
 import { uvm_pmm_gpu_page_alloc, uvm_pmm_gpu_page_to_vpfn, uvm_pmm_gpu_owns, uvm_pmm_gpu_free_page } from './uvm_pmm_gpu.js';
 import { uvm_push_begin, uvm_push_end, uvm_channel_wait, uvm_channel_idle } from './uvm_channel.js';
 import { MOCKGPU_VA_BITS, uvm_pt_for_each_valid } from './uvm_mmu.js';
+import {
+  uvm_va_block_service_policy, uvm_va_block_migrate_ranges, uvm_va_block_migrated, uvm_va_block_invalidate,
+  uvm_va_block_cpu_fault_begin, uvm_va_block_cpu_fault_end,
+} from './uvm_va_block_residency.js';
+import { uvm_hmm_read_dup_release } from './uvm_hmm_read_dup.js';
 
 /* the interval notifier covers every user address */
 const UVM_HMM_NOTIFIER_LENGTH = 2 ** 53 - PAGE_SIZE;
@@ -128,6 +133,7 @@ export function* uvm_hmm_invalidate(mni: mmu_interval_notifier, range: mmu_notif
   yield* mutex_lock(vs.mutex);
   mmu_interval_set_seq(mni, cur_seq);
   trace_event('uvm_hmm_invalidate', { vs: vs.id, event: mmu_notifier_event_names[range.event] ?? '?', start, end });
+  const dups = uvm_va_block_invalidate(vs, start, end, range.event === MMU_NOTIFY_UNMAP);
   let fence = 0;
   if (!uvm_channel_idle(vs.gpu.channel) || uvm_pt_has_valid(vs, start, end)) fence = yield* uvm_hmm_unmap_gpu(vs, start, end);
   mutex_unlock(vs.mutex);
@@ -135,6 +141,7 @@ export function* uvm_hmm_invalidate(mni: mmu_interval_notifier, range: mmu_notif
     yield* uvm_channel_wait(vs.gpu.channel, fence);
     trace_event('uvm_hmm_invalidate_done', { vs: vs.id, start, end, fence });
   }
+  uvm_hmm_read_dup_release(vs, dups, mmu_notifier_event_names[range.event] ?? '?');
   return true;
 }
 
@@ -178,7 +185,8 @@ function* runs_of(vs: uvm_va_space, faults: uvm_service_fault[]): Generator<uvm_
  * CPU entries to device-private ones. Pages VRAM has no room for, or that
  * core mm would not isolate, stay where they are (mapped remotely).
  */
-function* uvm_hmm_migrate_run(vs: uvm_va_space, vma: vm_area_struct, start: number, end: number): Sleepable<number> {
+export function* uvm_hmm_migrate_run(vs: uvm_va_space, vma: vm_area_struct, start: number, end: number,
+                                     cause = 'gpu_fault'): Sleepable<number> {
   const gpu = vs.gpu, n = (end - start) / PAGE_SIZE;
   const args: migrate_vma = { vma, src: new Float64Array(n), dst: new Float64Array(n), cpages: 0, npages: 0, start, end,
     pgmap_owner: gpu, flags: MIGRATE_VMA_SELECT_SYSTEM, fault_page: null };
@@ -201,7 +209,7 @@ function* uvm_hmm_migrate_run(vs: uvm_va_space, vma: vm_area_struct, start: numb
   yield* migrate_vma_finalize(args);
   if (moved > 0) {
     uvm_gpu_stat_add(gpu, 'migrated_to_vram', moved);
-    uvm_tools_record_event(UvmEventTypeMigration, { from: 'SYS', to: 'VID', start, end, pages: moved, cause: 'gpu_fault' });
+    uvm_tools_record_event(UvmEventTypeMigration, { from: 'SYS', to: 'VID', start, end, pages: moved, cause });
   }
   return moved;
 }
@@ -220,7 +228,7 @@ function uvm_hmm_pte(gpu: uvm_gpu, e: number): number {
  * invalidation hit the range, push the PTE writes.
  * Return: 0, or the hmm_range_fault() error (-EFAULT, -EPERM, -EBUSY on timeout).
  */
-function* uvm_hmm_map_run(vs: uvm_va_space, run: uvm_service_fault[]): Sleepable<number> {
+export function* uvm_hmm_map_run(vs: uvm_va_space, run: uvm_service_fault[]): Sleepable<number> {
   const gpu = vs.gpu, start = run[0]!.va, end = run[run.length - 1]!.va + PAGE_SIZE;
   const pfns = new Float64Array((end - start) / PAGE_SIZE);
   const range: hmm_range = { notifier: vs.notifier!, notifier_seq: 0, start, end, hmm_pfns: pfns, default_flags: 0,
@@ -282,10 +290,13 @@ function* uvm_hmm_service_block(vs: uvm_va_space, faults: uvm_service_fault[]): 
     f.fatal = uvm_hmm_check_vma(vma_lookup(mm, f.va), f);
     if (!f.fatal) ok.push(f);
   }
-  for (const run of runs_of(vs, ok)) {
+  const plan = yield* uvm_va_block_service_policy(vs, ok);    /* uvm_va_block_residency.ts */
+  for (const run of runs_of(vs, plan.faults)) {
     const vma = vma_lookup(mm, run[0]!.va)!;
     if (mockgpu_params.migrate_to_vram && !uvm_hmm_must_use_sysmem(vma)) {
-      yield* uvm_hmm_migrate_run(vs, vma, run[0]!.va, run[run.length - 1]!.va + PAGE_SIZE);
+      for (const r of uvm_va_block_migrate_ranges(plan, run)) {
+        uvm_va_block_migrated(vs, r, yield* uvm_hmm_migrate_run(vs, vma, r.start, r.end, r.cause));
+      }
     }
     const ret = yield* uvm_hmm_map_run(vs, run);
     if (ret) for (const f of run) f.fatal = ret;
@@ -319,6 +330,7 @@ export function* uvm_hmm_devmem_fault(vmf: vm_fault): Sleepable<number> {
     start, end: start + PAGE_SIZE, pgmap_owner: gpu, flags: MIGRATE_VMA_SELECT_DEVICE_PRIVATE, fault_page: vmf.page };
   uvm_gpu_stat_add(gpu, 'cpu_faults');
   uvm_tools_record_event(UvmEventTypeCpuFault, { va: vmf.address, pfn: vmf.page!.pfn });
+  yield* uvm_va_block_cpu_fault_begin(gpu, vmf.vma.vm_mm, start);
   if ((yield* migrate_vma_setup(args)) !== 0) return VM_FAULT_SIGBUS;
   const spage = migrate_pfn_to_page(args.src[0]!);
   if ((args.src[0]! & MIGRATE_PFN_MIGRATE) && spage !== null) {
@@ -336,6 +348,7 @@ export function* uvm_hmm_devmem_fault(vmf: vm_fault): Sleepable<number> {
   if (moved) {
     uvm_gpu_stat_add(gpu, 'migrated_to_sysmem');
     uvm_tools_record_event(UvmEventTypeMigration, { from: 'VID', to: 'SYS', start, end: start + PAGE_SIZE, pages: 1, cause: 'cpu_fault' });
+    uvm_va_block_cpu_fault_end(gpu, vmf.vma.vm_mm, start);
   }
   return 0;
 }

@@ -159,6 +159,7 @@ function* uvm_v8_copy_from_device(mirror: hmm_mirror, event: hmm_event, dst: Flo
                                   start: number, end: number): Sleepable<number> {
   const vs = vs_of(mirror), gpu = vs.gpu;
   const back = event.etype === HMM_COPY_FROM_DEVICE;
+  if (back) trace_event('uvm_hmm_v8_copy_from_device', { vs: vs.id, start, end });
   if (back) yield* uvm_channel_wait(gpu.channel, yield* uvm_hmm_unmap_gpu(vs, start, end));
   const p = uvm_push_begin(gpu.ce, 'migrate_to_sysmem');
   const freed: number[] = [];

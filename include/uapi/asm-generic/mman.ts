@@ -23,6 +23,7 @@ export const MAP_POPULATE = 0x8000;
 export const MAP_NONBLOCK = 0x10000;
 export const MAP_HUGETLB = 0x40000;
 export const MAP_FIXED_NOREPLACE = 0x100000;
+export const MAP_PEER_SHARED = 0x8000000;   /* GMEM RFC (not merged): memory CPU and attached devices share */
 
 /*
  * MAP_HUGETLB page size: log2 of the size in bits 26..31 of the flags
@@ -45,6 +46,7 @@ export const MADV_REMOVE = 9;
 export const MADV_DONTFORK = 10;
 export const MADV_DOFORK = 11;
 export const MADV_HUGEPAGE = 14;
+export const MADV_PREFETCH = 26;            /* GMEM RFC, for hmadvise() only */
 export const MADV_NOHUGEPAGE = 15;
 export const MADV_COLD = 20;
 export const MADV_PAGEOUT = 21;

@@ -59,6 +59,53 @@ export const MOCKGPU_IOCTL_WAIT = _IOWR(MOCKGPU_IOC_MAGIC, 0x03, MOCKGPU_WAIT_SI
 /** Copy the per-GPU counters (mockgpu_stat_names order, u64 each) to arg. */
 export const MOCKGPU_IOCTL_STATS = _IOWR(MOCKGPU_IOC_MAGIC, 0x04, 0);
 
+/* ---- memory advice and explicit migration ---- */
+
+/*
+ * One family modelled on CUDA's cudaMemAdvise()/cudaMemPrefetchAsync(),
+ * UVM's UVM_SET_PREFERRED_LOCATION, UVM_SET_ACCESSED_BY,
+ * UVM_ENABLE_READ_DUPLICATION and UVM_MIGRATE (uvm_ioctl.h), and KFD's
+ * AMDKFD_IOC_SVM SET_ATTR/GET_ATTR (kfd_ioctl.h): attributes belong to
+ * ranges of the address space; setting one on part of a range splits it.
+ * Processors are numbered as UVM's processor ids: the CPU is 0
+ * (cudaCpuDeviceId, UVM_ID_CPU), mockgpuN is 1 + N.
+ */
+export const MOCKGPU_PROCESSOR_CPU = 0;
+export const MOCKGPU_PROCESSOR_GPU0 = 1;
+export const MOCKGPU_PROCESSOR_GPU1 = 2;
+export const MOCKGPU_MAX_PROCESSORS = 3;
+/** No preferred location (UVM_UNSET_PREFERRED_LOCATION; KFD: location undefined). */
+export const MOCKGPU_PROCESSOR_NONE = -1;
+/** GET_ATTR: the ranges of [base, base + length) disagree. */
+export const MOCKGPU_PROCESSOR_MIXED = -2;
+
+/* advice values, numbered as enum cudaMemoryAdvise */
+export const MOCKGPU_ADVISE_SET_READ_MOSTLY = 1;
+export const MOCKGPU_ADVISE_UNSET_READ_MOSTLY = 2;
+export const MOCKGPU_ADVISE_SET_PREFERRED_LOCATION = 3;
+export const MOCKGPU_ADVISE_UNSET_PREFERRED_LOCATION = 4;
+export const MOCKGPU_ADVISE_SET_ACCESSED_BY = 5;
+export const MOCKGPU_ADVISE_UNSET_ACCESSED_BY = 6;
+
+/** struct mockgpu_advise: { base, length, advice (MOCKGPU_ADVISE_*), processor }. */
+export const MOCKGPU_ADVISE_SIZE = 4 * 8;
+/** struct mockgpu_migrate: { base, length, processor (destination), pages (out: pages moved) }. */
+export const MOCKGPU_MIGRATE_SIZE = 4 * 8;
+/**
+ * struct mockgpu_attr: { base, length, then out: preferred (a processor,
+ * NONE or MIXED), accessed_by (bit per processor set on every range),
+ * read_mostly (1 when set on every range), nr_ranges (attribute ranges
+ * that intersect) }. As KFD's GET_ATTR: the intersection over the ranges.
+ */
+export const MOCKGPU_ATTR_SIZE = 6 * 8;
+
+/** Set one advice on [base, base + length). */
+export const MOCKGPU_IOCTL_ADVISE = _IOWR(MOCKGPU_IOC_MAGIC, 0x05, MOCKGPU_ADVISE_SIZE);
+/** Migrate [base, base + length) to a processor now (cudaMemPrefetchAsync, UVM_MIGRATE). */
+export const MOCKGPU_IOCTL_MIGRATE = _IOWR(MOCKGPU_IOC_MAGIC, 0x06, MOCKGPU_MIGRATE_SIZE);
+/** Read the attributes of [base, base + length). */
+export const MOCKGPU_IOCTL_GET_ATTR = _IOWR(MOCKGPU_IOC_MAGIC, 0x07, MOCKGPU_ATTR_SIZE);
+
 /**
  * struct mockgpu_launch - one kernel.
  * @ctx: context from CTX_CREATE
@@ -132,6 +179,15 @@ export const mockgpu_stat_names = [
   'commands',              /* commands executed by the channels */
   'launches',
   'vram_pages_used',       /* gauge: 4 KiB pages allocated now */
+  /* the memory policies (Documentation/vm/hmm.txt, "GPU memory policies") */
+  'prefetched_pages',      /* pages migrated by the tree prefetcher beyond the faulted ones */
+  'thrashing_detected',    /* ThrashingDetected: pages found thrashing */
+  'throttles',             /* ThrottlingStart: faults held off a thrashing page for a nap */
+  'pins',                  /* pages pinned at their residency (the other processor maps them remotely) */
+  'read_duplicates',       /* ReadDuplicate: pages copied to VRAM with the system copy kept */
+  'read_dup_invalidates',  /* ReadDuplicateInvalidate: duplicates dropped (a write, or a CPU-side change) */
+  'access_counter_notifications', /* AccessCounter: regions that crossed the threshold */
+  'access_counter_migrations',    /* pages migrated because of a notification */
 ] as const;
 export type mockgpu_stat_name = typeof mockgpu_stat_names[number];
 export const MOCKGPU_NR_STATS = mockgpu_stat_names.length;

@@ -15,9 +15,10 @@ import { gpuOpen, gpuRunKernel, gpuSession } from '../../../tools/include/mockgp
 import { runAs } from '../../../tools/include/nolibc/nolibc.js';
 import { uvm_gpu_init } from '../../../drivers/gpu/mockgpu/uvm.js';
 import { mockgpuParamsReset } from '../../../drivers/gpu/mockgpu/uvm_gpu.js';
+import { uvm_perf_params, uvmPerfParamsReset } from '../../../drivers/gpu/mockgpu/uvm_perf_module.js';
 import { mockgpu_launch_check } from '../../../drivers/gpu/mockgpu/mockgpu_sm.js';
 
-test.before.each(() => mockgpuParamsReset());
+test.before.each(() => { mockgpuParamsReset(); uvmPerfParamsReset(); });
 
 const L = (o: Partial<mockgpu_launch>): mockgpu_launch => ({ ctx: 1, pattern: 0, op: 0, base: 0x10000, size: 4096, elem: 4,
   stride: 0, count: 0, aux: 0, seed: 1, write_pct: 0, value: 0, fence: 0, ...o });
@@ -61,6 +62,7 @@ test('GATHER: the GPU reads an index array, then touches only the elements it na
   const idx = p.mmap(0, PAGE_SIZE, RW, ANON);
   p.fill32(data, 8 * PAGE_SIZE, 0);
   const picks = [5, 1030, 4000, 7];
+  uvm_perf_params.uvm_perf_prefetch_enable = 0;     /* count demand migrations only */
   picks.forEach((v, i) => p.write32(idx + 4 * i, v));
   const r = gpuRunKernel(p, { base: data, size: 8 * PAGE_SIZE, elem: 4, op: MOCKGPU_OP_INC, pattern: MOCKGPU_PATTERN_GATHER,
     aux: idx, count: picks.length });

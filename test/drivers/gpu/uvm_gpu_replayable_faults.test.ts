@@ -18,11 +18,12 @@ import { tracing_on, trace_records } from '../../../lib/sim/trace.js';
 import { gpuRunKernel } from '../../../tools/include/mockgpu.js';
 import { mockgpu_get, uvm_gpu_init } from '../../../drivers/gpu/mockgpu/uvm.js';
 import { gpu_context, mockgpu_params, mockgpuParamsReset, type uvm_va_space } from '../../../drivers/gpu/mockgpu/uvm_gpu.js';
+import { uvm_perf_params, uvmPerfParamsReset } from '../../../drivers/gpu/mockgpu/uvm_perf_module.js';
 import {
   fetch_fault_buffer_entries, preprocess_fault_batch, uvm_fault_buffer,
 } from '../../../drivers/gpu/mockgpu/uvm_gpu_replayable_faults.js';
 
-test.before.each(() => mockgpuParamsReset());
+test.before.each(() => { mockgpuParamsReset(); uvmPerfParamsReset(); });
 
 /* write packets straight into a GPU's buffer (the SM side) */
 function packet(fb: uvm_fault_buffer, va: number, access: number, ctx: gpu_context): void {
@@ -131,6 +132,7 @@ test('ONCE replays only when the buffer is empty: both batches are serviced befo
 
 test('a full fault buffer drops packets (counted, traced) and the kernel still completes with every byte right', () => {
   mockgpu_params.fault_buffer_entries = 8;
+  uvm_perf_params.uvm_perf_prefetch_enable = 0;     /* one demand fault per page */
   const p = boot();
   uvm_gpu_init();
   const n = 64;

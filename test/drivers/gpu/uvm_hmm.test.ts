@@ -19,10 +19,11 @@ import { gpuOpen, gpuRunKernel, gpuSession, type GpuHandle } from '../../../tool
 import { mockgpu_get, uvm_gpu_init } from '../../../drivers/gpu/mockgpu/uvm.js';
 import { mockgpu_params, mockgpuParamsReset, type uvm_va_space } from '../../../drivers/gpu/mockgpu/uvm_gpu.js';
 import { uvm_hmm_invalidate } from '../../../drivers/gpu/mockgpu/uvm_hmm.js';
+import { uvm_perf_params, uvmPerfParamsReset } from '../../../drivers/gpu/mockgpu/uvm_perf_module.js';
 import { uvm_pt_for_each_valid } from '../../../drivers/gpu/mockgpu/uvm_mmu.js';
 import type { Process } from '../../../tools/include/nolibc/nolibc.js';
 
-test.before.each(() => mockgpuParamsReset());
+test.before.each(() => { mockgpuParamsReset(); uvmPerfParamsReset(); });
 
 const N = 32;
 
@@ -143,6 +144,7 @@ test('a non-blockable invalidation returns false (-EAGAIN) while the GPU maps th
   uvm_gpu_init();
   const buf = p.mmap(0, 2 * PAGE_SIZE, RW, ANON);
   let vs!: uvm_va_space;
+  uvm_perf_params.uvm_perf_prefetch_enable = 0;    /* the second page must stay unmapped on the GPU */
   gpuRunKernel(p, { base: buf, size: PAGE_SIZE, op: MOCKGPU_OP_WRITE, value: 1 });
   vs = [...mockgpu_get()!.va_spaces][0]!;
   const range = (start: number): mmu_notifier_range => ({ mm: p.mm, start, end: start + PAGE_SIZE, flags: 0, event: MMU_NOTIFY_CLEAR, owner: null });

@@ -24,38 +24,44 @@ import { defineScenario } from '../api.js';
 import { start_kernel } from '../../../mm/init.js';
 import { Process } from '../../include/nolibc/nolibc.js';
 import { PAGE_SIZE } from '../../../include/linux/mm.js';
-import { PROT_READ, PROT_WRITE, MAP_PRIVATE, MAP_SHARED, MAP_ANONYMOUS } from '../../../include/uapi/asm-generic/mman.js';
+import { PROT_READ, PROT_WRITE, MAP_SHARED, MAP_ANONYMOUS } from '../../../include/uapi/asm-generic/mman.js';
 import { MOCKGPU_OP_INC, MOCKGPU_OP_WRITE } from '../../../include/uapi/linux/mockgpu.js';
 import { tracing_on, trace_set_buffer_size } from '../../../lib/sim/trace.js';
 import { formatNs, machineTime } from '../../../lib/sim/clock.js';
 import { gpuOpen, gpuSession, type GpuStats } from '../../include/mockgpu.js';
 import { mockgpu_get, mockgpu_set_era, uvm_gpu_init, uvm_gpu_stats_sync } from '../../../drivers/gpu/mockgpu/uvm.js';
-import { uvm_hmm_ops } from '../../../drivers/gpu/mockgpu/uvm_hmm.js';
-import { uvm_hmm_v8_ops } from '../../../drivers/gpu/mockgpu/uvm_hmm_v8.js';
+import { DESIGN_TABLE, design_selected, type design } from '../design.js';
 import { mockgpuParamsReset, uvm_gpu_stat, uvmGpuStatsDump } from '../../../drivers/gpu/mockgpu/uvm_gpu.js';
 
 const NPAGES = 64;
 
 /**
  * gpu_scenario_run() - the scenario on mainline HMM or, with @era 'v8', on
- * the 2015 API (uvm_hmm_v8.ts: same device core, other glue).
+ * the 2015 API (uvm_hmm_v8.ts: same device core, other glue), or on any
+ * design of tools/hmm-sim/design.ts (`hmm-sim run --design gmem gpu`).
+ * The buffers are mapped after the device is opened, with the design's
+ * flags (GMEM: MAP_PEER_SHARED; its MAP_SHARED buffer stays outside GMEM).
  * Return: its outcome lines, the counters, whether the read-back matched.
  */
-export function gpu_scenario_run(era: 'mainline' | 'v8' = 'mainline'): { lines: string[]; stats: GpuStats; readback_ok: boolean; cpu_faults: number; ns: number } {
+export function gpu_scenario_run(era: design = 'mainline'): { lines: string[]; stats: GpuStats; readback_ok: boolean; cpu_faults: number; ns: number } {
   mockgpuParamsReset();
   start_kernel({ ram_bytes: 32 << 20 });
   uvm_gpu_init();                             /* insmod the driver */
-  mockgpu_set_era(era === 'v8' ? uvm_hmm_v8_ops : uvm_hmm_ops);
+  mockgpu_set_era(DESIGN_TABLE[era].glue);
   trace_set_buffer_size(1 << 16);
   tracing_on();
   const p = Process.spawn('cuda_app');
   const len = NPAGES * PAGE_SIZE;
-  const buf = p.mmap(0, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
-  const shared = p.mmap(0, 4 * PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS);
-  p.fill32(buf, len, 100);
+  let buf = 0, shared = 0;
   const out = gpuSession(p, function* () {
     const g = yield* gpuOpen(p);
     if (typeof g === 'number') throw new Error(`open /dev/mockgpu0: ${g}`);
+    buf = yield* p.sys.mmap(0, len, PROT_READ | PROT_WRITE, DESIGN_TABLE[era].buffer_flags);
+    shared = yield* p.sys.mmap(0, 4 * PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS);
+    const b = new Uint8Array(len);
+    const v = new DataView(b.buffer);
+    for (let i = 0; i < len / 4; i++) v.setUint32(i * 4, i + 100, true);
+    yield* p.sys.write(buf, b);
     const ctx = yield* g.ctxCreate();
     yield* g.launch(ctx, { base: buf, size: len, op: MOCKGPU_OP_INC, elem: 256 });
     const w1 = yield* g.wait(ctx);
@@ -95,7 +101,7 @@ export function gpu_scenario_run(era: 'mainline' | 'v8' = 'mainline'): { lines: 
 export const gpu_scenario = defineScenario({
   name: 'gpu',
   description: 'a kernel on the mock GPU over malloc\'d memory: faults, batches, migration to VRAM, CPU reads back',
-  run() { return gpu_scenario_run().lines; },
+  run() { return gpu_scenario_run(design_selected() ?? 'mainline').lines; },
 });
 
 /**

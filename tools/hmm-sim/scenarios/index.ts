@@ -20,3 +20,8 @@ export { default as notifier_retry } from './notifier_retry.js';
 export { odp_scenario as odp } from './odp.js';
 export { gpu_scenario as gpu } from './gpu.js';
 export { sva_scenario as sva } from './sva.js';
+export { thrash_scenario as thrash } from './thrash.js';
+export { read_mostly_scenario as read_mostly } from './read_mostly.js';
+export { prefetch_scenario as prefetch } from './prefetch.js';
+export { design_debate_scenario as design_debate } from './design_debate.js';
+export { bo_remap_scenario as bo_remap } from './bo_remap.js';

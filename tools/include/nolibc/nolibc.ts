@@ -19,6 +19,7 @@ import { current, runSync, type Sleepable } from '../../../lib/sim/sched.js';
 import {
   sys_mmap, sys_munmap, sys_mprotect, sys_madvise, sys_fork, sys_exit_group, sys_wait4, sys_kill,
   sys_openat, sys_close, sys_ioctl, sys_mremap, sys_pread64, sys_pwrite64, sys_read, sys_write, sys_ftruncate,
+  sys_hmadvise,
 } from '../../../mm/syscalls.js';
 import { user_read, user_write, user_load, user_store, user_atomic_rmw } from '../../../mm/fault.js';
 import { createProcess, find_task_by_vpid } from '../../../mm/task.js';
@@ -38,6 +39,7 @@ export class Syscalls {
   munmap(addr: number, len: number) { return sys_munmap(this.t, addr, len); }
   mprotect(addr: number, len: number, prot: number) { return sys_mprotect(this.t, addr, len, prot); }
   madvise(addr: number, len: number, advice: number) { return sys_madvise(this.t, addr, len, advice); }
+  hmadvise(hnid: number, addr: number, len: number, advice: number) { return sys_hmadvise(this.t, hnid, addr, len, advice); }
   fork() { return sys_fork(this.t); }
   exit(code: number) { return sys_exit_group(this.t, code); }
   wait(pid = -1) { return sys_wait4(this.t, pid); }
@@ -81,6 +83,8 @@ export class Process {
   munmap(addr: number, len: number): number { return this.run(this.sys.munmap(addr, len)); }
   mprotect(addr: number, len: number, prot: number): number { return this.run(this.sys.mprotect(addr, len, prot)); }
   madvise(addr: number, len: number, advice: number): number { return this.run(this.sys.madvise(addr, len, advice)); }
+  /** hmadvise() - the GMEM RFC's hmadvise(2) (mm/gmem_hmadvise.ts). */
+  hmadvise(hnid: number, addr: number, len: number, advice: number): number { return this.run(this.sys.hmadvise(hnid, addr, len, advice)); }
   /** fork() - returns the child Process (the pid is child.pid), or throws on -errno. */
   fork(): Process {
     const pid = this.run(this.sys.fork());
