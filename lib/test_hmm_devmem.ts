@@ -467,7 +467,7 @@ export function* dmirror_device_remove_chunks(mdevice: dmirror_device): Sleepabl
       dmirror_remove_free_pages(devmem);
       spin_unlock(mdevice.lock);
       yield* dmirror_device_evict_chunk(devmem);
-      memunmap_pages(devmem.pagemap);
+      yield* memunmap_pages(devmem.pagemap);
       if (devmem.pagemap.type === MEMORY_DEVICE_PRIVATE) release_mem_region(devmem.pagemap.range.start, DEVMEM_CHUNK_SIZE);
     }
     mdevice.devmem_count = 0;

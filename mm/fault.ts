@@ -33,6 +33,7 @@ import { handle_mm_fault } from './memory.js';
 import { vma_lookup } from './vma.js';
 import { mmap_read_lock, mmap_read_unlock } from './mmap_lock.js';
 import { force_sig_fault } from './task.js';
+import { pagefault_out_of_memory } from './oom_kill.js';
 import { BUG } from '../include/asm-generic/bug.js';
 
 /** A synchronous signal delivered to the user code that made an access. */
@@ -105,6 +106,7 @@ export function* do_user_addr_fault(task: task_struct, addr: number, write: bool
   const mm = task.mm;
   if (mm === null) return SIGKILL;
   let flags = FAULT_FLAG_DEFAULT | FAULT_FLAG_USER | (write ? FAULT_FLAG_WRITE : 0);
+  task.memcg_in_oom = null;           /* mem_cgroup_enter_user_fault() */
   for (;;) {
     yield* mmap_read_lock(mm);
     const vma = vma_lookup(mm, addr);
@@ -126,13 +128,13 @@ export function* do_user_addr_fault(task: task_struct, addr: number, write: bool
   }
 }
 
-/* mm_fault_error() - turn VM_FAULT_* into the signal Linux sends. */
+/* mm_fault_error() - turn VM_FAULT_* into the signal Linux sends (0: retry the fault). */
 function mm_fault_error(task: task_struct, addr: number, fault: number): number {
   if (fault & VM_FAULT_OOM) {
-    /* pagefault_out_of_memory(): the OOM killer picks the faulting task here */
-    count_event('oom_kill');
-    force_sig_fault(task, SIGKILL, 0, addr);
-    return SIGKILL;
+    /* the allocator ran the OOM killer already; retry unless this task is the one dying */
+    const sig = pagefault_out_of_memory(task);
+    if (sig !== 0) force_sig_fault(task, sig, 0, addr);
+    return sig;
   }
   if (fault & (VM_FAULT_HWPOISON | VM_FAULT_HWPOISON_LARGE)) {
     force_sig_fault(task, SIGBUS, BUS_MCEERR_AR, addr);
@@ -276,7 +278,14 @@ function* kernel_user_copy(mm: mm_struct, addr: number, buf: Uint8Array, write: 
     const a = addr + done;
     const n = Math.min(buf.length - done, PAGE_SIZE - (a % PAGE_SIZE));
     let phys = mmu_translate(mm, a, write);
-    if (phys < 0) {
+    /*
+     * The copy instruction restarts after every fault that succeeded (the
+     * page may be gone again: reclaimed, migrating): fault until it maps,
+     * bounded as a user fault is (translate_or_fault).
+     */
+    for (let tries = 0; phys < 0; tries++) {
+      if (tries > 16) BUG(`kernel copy livelock at 0x${a.toString(16)} write=${write}`);
+      if (tries > 0) yield* yieldWaiting();
       yield* mmap_read_lock(mm);
       const vma = vma_lookup(mm, a);
       let ok = vma !== null && !access_error(write, vma.vm_flags);
@@ -287,7 +296,6 @@ function* kernel_user_copy(mm: mm_struct, addr: number, buf: Uint8Array, write: 
       mmap_read_unlock(mm);
       if (!ok) return -EFAULT;
       phys = mmu_translate(mm, a, write);
-      if (phys < 0) return -EFAULT;
     }
     const { bytes, off } = phys_bytes(phys);
     if (write) bytes.set(buf.subarray(done, done + n), off);

@@ -44,7 +44,7 @@ import { count_event, trace_event } from '../lib/sim/trace.js';
 import { alloc_page, get_page, put_page, pfn_to_page, copy_highpage } from './page_alloc.js';
 import { pte_offset_map, pte_alloc_map, pte_lockptr, ptep_get, set_pte_at, flush_tlb_range, pmd_off } from './pgtable.js';
 import { vm_normal_page, mk_pte, maybe_mkwrite, try_restore_exclusive_pte } from './memory.js';
-import { anon_vma_fork, folio_add_new_anon_rmap, folio_add_anon_rmap_pte, folio_add_file_rmap_pte } from './rmap.js';
+import { anon_vma_fork_locked, folio_add_new_anon_rmap, folio_add_anon_rmap_pte, folio_add_file_rmap_pte } from './rmap.js';
 import { folio_maybe_dma_pinned } from './gup.js';
 import { vm_area_dup, vma_link } from './vma.js';
 import {
@@ -268,7 +268,7 @@ export function* dup_mmap(mm: mm_struct, oldmm: mm_struct): Sleepable<number> {
   for (const src of oldmm.mmap) {
     if (src.vm_flags & VM_DONTCOPY) continue;
     const dst = vm_area_dup(src, mm);
-    if (!(src.vm_flags & VM_WIPEONFORK)) anon_vma_fork(dst, src);
+    if (!(src.vm_flags & VM_WIPEONFORK)) yield* anon_vma_fork_locked(dst, src);
     dst.vm_ops?.open?.(dst);
     vma_link(mm, dst);
     mm.total_vm += (dst.vm_end - dst.vm_start) / PAGE_SIZE;

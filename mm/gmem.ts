@@ -22,6 +22,11 @@
  *   munmap, exit  munmap_in_peer_devices(): peer_unmap() of every DEVICE
  *                 entry of the range, without copy
  *   hmadvise()    mm/gmem_hmadvise.ts: MADV_PREFETCH, MADV_DONTNEED
+ *   device full   gm_alloc_page() (mm/gmem_phys.ts) evicts the device's
+ *                 oldest pages to CPU memory instead of failing the fault
+ *
+ * The logical page table is mm/vm_object.ts; devices, hnodes, moving one
+ * page and eviction are mm/gmem_phys.ts.
  *
  * No mmu notifier is involved: core mm calls the device's functions
  * itself, from process context, where they may sleep.
@@ -42,74 +47,30 @@
  * per-mapping mutex of the RFC is one mutex per vm_object.
  */
 import type { mm_struct, page, vm_area_struct, vm_fault } from '../include/linux/mm_types.js';
-import { MM_ANONPAGES } from '../include/linux/mm_types.js';
 import {
   GM_RET_SUCCESS, GM_RET_NOMEM, GM_RET_PAGE_EXIST, GM_RET_MIGRATING, GM_RET_FAILURE_UNKNOWN, GM_FAULT_HINT_MARK_HOT,
-  GM_PAGE_CPU, GM_PAGE_DEVICE, type gm_as, type gm_context, type gm_dev, type gm_fault_t, type gm_mmu,
+  GM_PAGE_DEVICE, type gm_as, type gm_context, type gm_dev,
 } from '../include/linux/gmem.js';
-import { PAGE_SIZE, VM_READ, VM_WRITE, VM_PEER_SHARED, VM_FAULT_OOM, VM_FAULT_SIGBUS, inc_mm_counter } from '../include/linux/mm.js';
+import { PAGE_SIZE, VM_READ, VM_WRITE, VM_PEER_SHARED, VM_FAULT_OOM, VM_FAULT_SIGBUS } from '../include/linux/mm.js';
 import { PROT_READ, PROT_WRITE } from '../include/uapi/asm-generic/mman.js';
-import { pte_none, pte_present, pte_mkdirty } from '../include/linux/pgtable.js';
+import { pte_none, pte_present } from '../include/linux/pgtable.js';
 import { EINVAL, ENODEV, ENOMEM } from '../include/uapi/asm-generic/errno.js';
-import type { gpt_format } from '../include/linux/gpt.js';
 import type { Sleepable } from '../lib/sim/sched.js';
-import { gpt } from '../lib/gpt/gpt.js';
-import { gpt_format_define, gpt_format_register } from '../lib/gpt/formats.js';
-import { mutex, mutex_lock, mutex_unlock } from '../lib/locking/mutex.js';
-import { spin_lock, spin_unlock } from '../lib/locking/spinlock.js';
-import { count_event, trace_event } from '../lib/sim/trace.js';
+import { mutex_lock, mutex_unlock } from '../lib/locking/mutex.js';
+import { count_event } from '../lib/sim/trace.js';
 import { get_page, put_page, kmap_local_page } from './page_alloc.js';
-import { pte_offset_map, pte_alloc_map, pte_lockptr, ptep_get, set_pte_at } from './pgtable.js';
-import { anon_vma_prepare, folio_add_new_anon_rmap } from './rmap.js';
-import { folio_add_lru_vma } from './swap.js';
+import { pte_offset_map, ptep_get } from './pgtable.js';
 import { vma_lookup } from './vma.js';
 import { mmap_read_lock, mmap_read_unlock } from './mmap_lock.js';
 import { zap_page_range_single } from './zap.js';
-import { handle_mm_fault, maybe_mkwrite, mk_pte, new_anon_page, vm_normal_page } from './memory.js';
+import { handle_mm_fault, new_anon_page, vm_normal_page } from './memory.js';
+import { gm_entry, gm_entry_dev, gm_entry_flags, vm_object, vm_object_for_each, vm_object_lookup, vm_object_set } from './vm_object.js';
+import {
+  gm_alloc_page, gm_ctx_of, gm_map_cpu_page, gm_peer_unmap_locked, gmf_make, hnode_activelist_add, mark_gm_page_active,
+} from './gmem_phys.js';
 
-/* ---- the logical page table ---- */
-
-/* leaves at the last of 4 levels; bit 0 valid; flags GM_PAGE_*; device id bits 8..11; pfn from bit 12 */
-let gm_lpt_format: gpt_format | null = null;
-function gm_lpt_alloc(): gpt {
-  gm_lpt_format ??= gpt_format_define({ name: 'gmem_lpt', entry_bits: 64, leaf_levels: [], pde_mask: 1, pde_value: 1,
-    pde_shift: 12, pde_bits: 1, last_level: 3 });
-  gpt_format_register(gm_lpt_format);
-  return new gpt({ address_bits: 48, level_bits: 9, page_shift: 12 }, gm_lpt_format);
-}
-
-function gm_entry(flags: number, dev_id: number, pfn: number): number { return pfn * 4096 + dev_id * 256 + flags + 1; }
-export function gm_entry_flags(e: number): number { return e & 0x70; }
-export function gm_entry_dev(e: number): number { return (e >>> 8) & 0xf; }
-export function gm_entry_pfn(e: number): number { return Math.floor(e / 4096); }
-
-/**
- * struct vm_object - the logical page table of one mm (mm.vm_obj).
- * @lock: serialises the device and CPU fault paths on its pages
- * @nr_device: entries that are GM_PAGE_DEVICE
- */
-export class vm_object {
-  readonly logical_page_table = gm_lpt_alloc();
-  readonly lock = new mutex('vm_object.lock');
-  nr_device = 0;
-  constructor(readonly mm: mm_struct) {}
-}
-
-/** vm_object_lookup() - the entry for @va (0: none). */
-export function vm_object_lookup(obj: vm_object, va: number): number {
-  const p = obj.logical_page_table.lookup(va);
-  return p < 0 ? 0 : obj.logical_page_table.load(p);
-}
-
-function vm_object_set(obj: vm_object, va: number, e: number): void {
-  const old = vm_object_lookup(obj, va);
-  if (gm_entry_flags(old) === GM_PAGE_DEVICE) obj.nr_device--;
-  if (gm_entry_flags(e) === GM_PAGE_DEVICE) obj.nr_device++;
-  if (e === 0) { const p = obj.logical_page_table.lookup(va); if (p >= 0) obj.logical_page_table.set(p, 0); return; }
-  const p = obj.logical_page_table.populate(va);
-  if (p < 0) throw new Error('gmem: logical page table cannot grow');
-  obj.logical_page_table.set(p, e);
-}
+/* the RFC's gmem.h declares these with the rest of the KPI */
+export { gm_dev_create, gm_dev_register_physmem, gm_hnode_dev, gmem_reset, gm_ctx_of } from './gmem_phys.js';
 
 /** vma_is_peer_shared() - is @vma GMEM memory (mmap with MAP_PEER_SHARED)? */
 export function vma_is_peer_shared(vma: vm_area_struct): boolean {
@@ -117,49 +78,6 @@ export function vma_is_peer_shared(vma: vm_area_struct): boolean {
 }
 
 /* ---- devices and address spaces ---- */
-
-const gm_devs: gm_dev[] = [];
-
-/**
- * gm_dev_create() - register a device and its MMU functions.
- * @cap: GM_DEV_CAP_* bits. @out.dev receives the device.
- * Context: any. Return: GM_RET_SUCCESS, or GM_RET_NOMEM when 16 devices exist.
- */
-export function gm_dev_create(mmu: gm_mmu, dev_data: unknown, cap: number, out: { dev?: gm_dev }): number {
-  if (gm_devs.length >= 16) return GM_RET_NOMEM;
-  const dev: gm_dev = { id: gm_devs.length, capability: cap, mmu, dev_data, current_ctx: null, ctx_list: [],
-    registered_hnodes: new Set() };
-  gm_devs.push(dev);
-  out.dev = dev;
-  return GM_RET_SUCCESS;
-}
-
-/* heterogeneous NUMA node ids: node 0 is the CPU's */
-const hnodes = new Map<number, gm_dev>();
-
-/**
- * gm_dev_register_physmem() - the device's memory becomes a heterogeneous
- * NUMA node (hnode) hmadvise() can name.
- * Return: the hnode id (>= 1), or -EINVAL for an empty range.
- */
-export function gm_dev_register_physmem(dev: gm_dev, begin: number, end: number): number {
-  if (end <= begin) return -EINVAL;
-  const nid = hnodes.size + 1;
-  hnodes.set(nid, dev);
-  dev.registered_hnodes.add(nid);
-  return nid;
-}
-
-/** gm_hnode_dev() - the device of hnode @nid, or null. */
-export function gm_hnode_dev(nid: number): gm_dev | null {
-  return hnodes.get(nid) ?? null;
-}
-
-/** gmem_reset() - forget every device and hnode (a new boot). */
-export function gmem_reset(): void {
-  gm_devs.length = 0;
-  hnodes.clear();
-}
 
 /**
  * gm_as_create() - a unified address space for [begin, end).
@@ -190,12 +108,6 @@ export function gm_as_attach(as: gm_as, dev: gm_dev, _mode: number, activate: bo
   return GM_RET_SUCCESS;
 }
 
-/* the context of @dev in @mm's address space, or null */
-export function gm_ctx_of(mm: mm_struct, dev: gm_dev): gm_context | null {
-  const as = mm.gm_as as gm_as | null;
-  return as?.ctx_list.find((c) => c.dev === dev) ?? null;
-}
-
 /**
  * gm_alloc_va_in_peer_devices() - mmap(MAP_PEER_SHARED): the mm must have
  * an address space; its logical page table is created on first use.
@@ -208,48 +120,6 @@ export function gm_alloc_va_in_peer_devices(mm: mm_struct): number {
 }
 
 /* ---- the CPU side ---- */
-
-/* map @p at @addr in @vma (a new anonymous page); caller holds obj.lock */
-function gm_map_cpu_page(vma: vm_area_struct, addr: number, p: page): number {
-  const mm = vma.vm_mm;
-  const ptep = pte_alloc_map(mm, addr);
-  if (ptep < 0 || anon_vma_prepare(vma) !== 0) return VM_FAULT_OOM;
-  const ptl = pte_lockptr(mm, ptep);
-  spin_lock(ptl);
-  if (!pte_none(ptep_get(mm, ptep))) { spin_unlock(ptl); put_page(p); return 0; }
-  inc_mm_counter(mm, MM_ANONPAGES);
-  folio_add_new_anon_rmap(p, vma, addr);
-  folio_add_lru_vma(p, vma);
-  set_pte_at(mm, addr, ptep, maybe_mkwrite(pte_mkdirty(mk_pte(p, vma.vm_page_prot)), vma));
-  spin_unlock(ptl);
-  const obj = mm.vm_obj as vm_object | null;
-  if (obj !== null) vm_object_set(obj, addr, gm_entry(GM_PAGE_CPU, 0, p.pfn));
-  return 0;
-}
-
-/* a gm_fault_t for @va of @dev in @mm */
-function gmf_make(mm: mm_struct, dev: gm_dev, va: number, prot: number, hint: number | null): gm_fault_t {
-  return { mm, dev, pmap: gm_ctx_of(mm, dev)?.pmap ?? null, va, size: PAGE_SIZE, prot, copy: false, dma_page: null, pfn: -1, hint };
-}
-
-/*
- * gm_peer_unmap_locked() - take the DEVICE entry @e at @va off its device:
- * peer_unmap (copying into @into when given), free the device page, clear
- * the entry. Caller holds obj.lock. Return: GM_RET_*.
- */
-export function* gm_peer_unmap_locked(obj: vm_object, va: number, e: number, into: page | null): Sleepable<number> {
-  const dev = gm_devs[gm_entry_dev(e)]!;
-  const gmf = gmf_make(obj.mm, dev, va, 0, null);
-  gmf.pfn = gm_entry_pfn(e);
-  gmf.copy = into !== null;
-  gmf.dma_page = into;
-  const ret = yield* dev.mmu.peer_unmap(gmf);
-  trace_event('gmem_peer_unmap', { mm: obj.mm.id, va, dev: dev.id, copy: gmf.copy, ret });
-  if (ret !== GM_RET_SUCCESS) return ret;
-  dev.mmu.free_page(dev, gmf.pfn);
-  vm_object_set(obj, va, 0);
-  return GM_RET_SUCCESS;
-}
 
 /**
  * do_peer_shared_anonymous_page() - the CPU touched a page of a
@@ -302,7 +172,7 @@ function* gm_cpu_page(vma: vm_area_struct, addr: number): Sleepable<page | null>
  * Context: process or bottom-half context; takes mmap_lock for read and
  * vm_object.lock; may sleep.
  * Return: GM_RET_SUCCESS; GM_RET_PAGE_EXIST (prefetch of a page already on
- * @dev); GM_RET_NOMEM (no device page; nothing changed);
+ * @dev); GM_RET_NOMEM (no device page even after eviction; nothing changed);
  * GM_RET_FAILURE_UNKNOWN (no peer-shared VMA, access not allowed, the page
  * is on another device, or peer_map failed).
  */
@@ -325,10 +195,12 @@ function* gm_dev_fault_locked(mm: mm_struct, addr: number, dev: gm_dev, hint: nu
     const e = vm_object_lookup(obj, addr);
     if (gm_entry_flags(e) === GM_PAGE_DEVICE) {
       if (gm_entry_dev(e) !== dev.id) return GM_RET_FAILURE_UNKNOWN;
-      return hint === GM_FAULT_HINT_MARK_HOT ? GM_RET_PAGE_EXIST : GM_RET_SUCCESS;
+      if (hint !== GM_FAULT_HINT_MARK_HOT) return GM_RET_SUCCESS;
+      mark_gm_page_active(dev, obj, addr);
+      return GM_RET_PAGE_EXIST;
     }
     const gmf = gmf_make(mm, dev, addr, prot, hint);
-    gmf.pfn = dev.mmu.alloc_page(dev);
+    gmf.pfn = yield* gm_alloc_page(dev, obj);                  /* evicts to CPU memory when the device is full */
     if (gmf.pfn < 0) return GM_RET_NOMEM;
     const p = yield* gm_cpu_page(vma, addr);
     if (p !== null) {
@@ -346,6 +218,7 @@ function* gm_dev_fault_locked(mm: mm_struct, addr: number, dev: gm_dev, hint: nu
     }
     if (p !== null) put_page(p);
     vm_object_set(obj, addr, gm_entry(GM_PAGE_DEVICE, dev.id, gmf.pfn));
+    hnode_activelist_add(dev, obj, addr);
     count_event(p !== null ? 'gmem_dev_fault_migrate' : 'gmem_dev_fault_zero');
     return GM_RET_SUCCESS;
   } finally {
@@ -372,11 +245,9 @@ function gm_cpu_restore(vma: vm_area_struct, addr: number, old: page): void {
 export function* munmap_in_peer_devices(mm: mm_struct, start: number, end: number): Sleepable<number> {
   const obj = mm.vm_obj as vm_object | null;
   if (obj === null) return 0;
+  yield* mutex_lock(obj.lock);                              /* entries read under the lock: eviction may move them */
   const found: [number, number][] = [];
-  obj.logical_page_table.walk(start, end, {
-    leaf(_ptr: number, addr: number, _level: number, e: number) { found.push([addr, e]); },
-  });
-  yield* mutex_lock(obj.lock);
+  vm_object_for_each(obj, start, end, (va, e) => found.push([va, e]));
   let n = 0;
   for (const [va, e] of found) {
     if (gm_entry_flags(e) === GM_PAGE_DEVICE) { if ((yield* gm_peer_unmap_locked(obj, va, e, null)) === GM_RET_SUCCESS) n++; }
@@ -397,13 +268,11 @@ export function* gm_as_detach(ctx: gm_context, mm: mm_struct): Sleepable<number>
   let ret = 0;
   if (obj !== null && obj.nr_device > 0) {
     yield* mmap_read_lock(mm);
-    const found: [number, number][] = [];
-    obj.logical_page_table.walk(0, 2 ** 47, {
-      leaf(_ptr: number, addr: number, _level: number, e: number) {
-        if (gm_entry_flags(e) === GM_PAGE_DEVICE && gm_entry_dev(e) === ctx.dev.id) found.push([addr, e]);
-      },
-    });
     yield* mutex_lock(obj.lock);
+    const found: [number, number][] = [];
+    vm_object_for_each(obj, 0, 2 ** 47, (va, e) => {
+      if (gm_entry_flags(e) === GM_PAGE_DEVICE && gm_entry_dev(e) === ctx.dev.id) found.push([va, e]);
+    });
     for (const [va, e] of found) {
       const vma = vma_lookup(mm, va);
       const p = vma === null ? null : new_anon_page(vma);

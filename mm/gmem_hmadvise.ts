@@ -34,9 +34,9 @@ import { find_vma, find_vma_intersection } from './vma.js';
 import { mmap_read_lock, mmap_read_unlock } from './mmap_lock.js';
 import { zap_page_range_single } from './zap.js';
 import { mutex_lock, mutex_unlock } from '../lib/locking/mutex.js';
-import {
-  gm_dev_fault, gm_hnode_dev, gm_entry_flags, gm_peer_unmap_locked, vm_object_lookup, vma_is_peer_shared, type vm_object,
-} from './gmem.js';
+import { gm_dev_fault, vma_is_peer_shared } from './gmem.js';
+import { gm_hnode_dev, gm_peer_unmap_locked } from './gmem_phys.js';
+import { gm_entry_flags, vm_object_lookup, type vm_object } from './vm_object.js';
 
 /* MADV_PREFETCH: every page of [start, end) to @hnid's device */
 function* hmadvise_do_prefetch(t: task_struct, hnid: number, start: number, len: number): Sleepable<number> {

@@ -36,6 +36,7 @@ import { hugepage_init } from './huge_memory.js';
 import { hugetlb_init } from './hugetlb.js';
 import { shmem_init } from './shmem.js';
 import { resetMemremap } from './memremap.js';
+import { resetOomKill } from './oom_kill.js';
 import { mem_cgroup_init } from './memcontrol.js';
 import { swapfile_init, swapon } from './swapfile.js';
 import { procPagemapInit } from './pagemap.js';
@@ -89,6 +90,7 @@ export function start_kernel(params: boot_params = {}): number {
   hugetlb_init(params.hugepages_2m ?? 0, params.hugepages_1g ?? 0);
   shmem_init();
   resetMemremap();
+  resetOomKill();
   mem_cgroup_init();
   swapfile_init();
   if ((params.swap_bytes ?? 0) > 0) swapon(Math.floor(params.swap_bytes! / PAGE_SIZE));

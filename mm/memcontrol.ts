@@ -12,10 +12,11 @@
  * Types and the charging rules are in include/linux/memcontrol.ts.
  *
  * Simplified:
- *  - the OOM killer of a memcg picks the task that is charging: its fault
- *    returns VM_FAULT_OOM and mm/fault.ts delivers SIGKILL. Linux selects
- *    the largest task of the cgroup (oom_badness), kills it and retries
- *    the charge;
+ *  - the OOM killer of a memcg picks the task that is charging: the charge
+ *    records the memcg in current->memcg_in_oom, its fault returns
+ *    VM_FAULT_OOM and pagefault_out_of_memory() (mm/oom_kill.ts) delivers
+ *    SIGKILL. Linux selects the largest task of the cgroup (oom_badness),
+ *    kills it and retries the charge;
  *  - a cgroup is a tree node made by mem_cgroup_create(); a process
  *    joins it with mem_cgroup_attach_task() (writing cgroup.procs), and
  *    a fork child inherits its parent's (mm/fork.ts copies mm->memcg);
@@ -38,6 +39,7 @@ import { spinlock_t } from '../lib/locking/spinlock.js';
 import { count_event, trace_event } from '../lib/sim/trace.js';
 import { swap_type_to_swap_info, vm_swap_full } from './swapfile.js';
 import { try_to_free_mem_cgroup_pages } from './vmscan.js';
+import { current } from '../lib/sim/sched.js';
 
 /* charges larger than 2^this pages do not loop on partial reclaim progress (include/linux/mmzone.h) */
 const PAGE_ALLOC_COSTLY_ORDER = 3;
@@ -157,6 +159,8 @@ export function mem_cgroup_margin(memcg: mem_cgroup): number {
  * is no progress to retry on.
  */
 function mem_cgroup_oom(memcg: mem_cgroup, nr: number): boolean {
+  const task = current().task as task_struct | null;
+  if (task !== null && task !== undefined) task.memcg_in_oom = memcg;
   memcg_memory_event(memcg, MEMCG_OOM);
   memcg_memory_event(memcg, MEMCG_OOM_KILL);
   count_event('memcg_oom');

@@ -14,8 +14,9 @@
  * page_alloc.register_pfn_range(), which also places the range above RAM
  * (so request_free_mem_region() only reserves a name and a size); there is
  * no percpu_ref: pgmap.ref counts the pages handed out with
- * zone_device_page_init(), and memunmap_pages() cannot sleep waiting for
- * it, so it records a warning if pages are still in use.
+ * zone_device_page_init(), memunmap_pages() marks the pagemap dying
+ * (percpu_ref_kill) and sleeps until the last page comes back
+ * (wait_for_completion(&pgmap->done) in Linux), as mm/memremap.c does.
  *
  * Bytes: a device-coherent page's bytes are what the CPU reads and writes
  * through its PTE (page_backing() gives them). A device-private page's
@@ -35,17 +36,20 @@ import {
   register_pfn_range, unregister_pfn_range, pfn_to_page, type pfn_range,
 } from './page_alloc.js';
 import { folio_trylock } from './filemap.js';
-import { BUG, WARN, WARN_ON_ONCE } from '../include/asm-generic/bug.js';
+import { BUG, WARN_ON_ONCE } from '../include/asm-generic/bug.js';
 import { mem_cgroup_uncharge } from './memcontrol.js';
+import { wait_queue_head, wait_event, wake_up } from '../lib/locking/wait.js';
+import type { Sleepable } from '../lib/sim/sched.js';
 
 
-/* the pfn range behind every live pagemap */
+/* the pfn range behind every live pagemap; the pagemaps memunmap_pages() is draining, with their waiter */
 interface memremap_state {
   ranges: Map<dev_pagemap, pfn_range>;
+  dying: Map<dev_pagemap, wait_queue_head>;
   next_region: number;
 }
 let ms: memremap_state = fresh();
-function fresh(): memremap_state { return { ranges: new Map(), next_region: 0 }; }
+function fresh(): memremap_state { return { ranges: new Map(), dying: new Map(), next_region: 0 }; }
 
 /**
  * request_free_mem_region() - reserve a physical address range no RAM or
@@ -110,16 +114,26 @@ export function memremap_pages(pgmap: dev_pagemap, nr_pages: number): number {
 
 /**
  * memunmap_pages() - remove the struct pages of a pagemap. The driver
- * must first have migrated every page back and seen it freed (Linux
- * waits for the pagemap's refcount to drain; this model cannot sleep
- * here, so pages still in use are reported with a warning and their
- * struct pages stay reachable through existing references only).
- * Context: process context.
+ * should first have migrated every page back (dmirror_device_evict_chunk);
+ * the pagemap is then marked dying (percpu_ref_kill: no page may be handed
+ * out any more) and the caller sleeps until every page handed out came
+ * back through free_zone_device_folio() (Linux waits on pgmap->done), so a
+ * device page still mapped or referenced somewhere can never outlive its
+ * struct page. A reference nobody drops makes the caller wait forever, as
+ * in Linux (the scheduler reports that as a deadlock on the queue).
+ * Context: process context; may sleep.
  */
-export function memunmap_pages(pgmap: dev_pagemap): void {
+export function* memunmap_pages(pgmap: dev_pagemap): Sleepable {
   const r = ms.ranges.get(pgmap);
-  if (r === undefined) { WARN_ON_ONCE(true, 'memunmap_pages of a pagemap that is not mapped'); return; }
-  WARN((pgmap.ref ?? 0) !== 0, `memunmap_pages: ${pgmap.ref} pages of ${r.owner} still in use`);
+  if (r === undefined || ms.dying.has(pgmap)) {
+    WARN_ON_ONCE(true, 'memunmap_pages of a pagemap that is not mapped');
+    return;
+  }
+  const done = new wait_queue_head(`pgmap ${r.owner} done`);
+  ms.dying.set(pgmap, done);
+  if ((pgmap.ref ?? 0) !== 0) count_event('memunmap_pages_wait');
+  yield* wait_event(done, () => (pgmap.ref ?? 0) === 0);
+  ms.dying.delete(pgmap);
   unregister_pfn_range(r);
   ms.ranges.delete(pgmap);
   trace_event('memunmap_pages', { start_pfn: r.start_pfn, nr_pages: r.nr_pages });
@@ -159,7 +173,7 @@ export function zone_device_page_init(p: page, order = 0): void {
   const pgmap = p.pgmap;
   if (pgmap === null) BUG(`zone_device_page_init of non-device pfn ${p.pfn}`);
   if (p._refcount !== 0) BUG(`zone_device_page_init of busy device pfn ${p.pfn}`);
-  WARN_ON_ONCE(!ms.ranges.has(pgmap), 'zone_device_page_init after memunmap_pages');
+  WARN_ON_ONCE(!ms.ranges.has(pgmap) || ms.dying.has(pgmap), 'zone_device_page_init after memunmap_pages');
   pgmap.ref = (pgmap.ref ?? 0) + (1 << order);
   p._refcount = 1;
   if (!folio_trylock(p)) BUG(`free device pfn ${p.pfn} is locked`);
@@ -188,6 +202,7 @@ export function free_zone_device_folio(f: page): void {
     case MEMORY_DEVICE_COHERENT:
       pgmap.ops.folio_free(f);          /* the driver still sees the folio's order */
       pgmap.ref = (pgmap.ref ?? 0) - nr;
+      if (pgmap.ref === 0 && ms.dying.has(pgmap)) wake_up(ms.dying.get(pgmap)!);   /* complete(&pgmap->done) */
       break;
     default:
       WARN_ON_ONCE(true, `free of a device page of unsupported type ${pgmap.type}`);

@@ -36,7 +36,7 @@ import {
   is_readable_exclusive_migration_entry, is_device_private_entry, is_writable_device_private_entry,
   make_writable_migration_entry, make_readable_exclusive_migration_entry, make_readable_migration_entry,
   make_writable_device_private_entry, make_readable_device_private_entry, swp_offset_pfn, _PAGE_SWP_SOFT_DIRTY,
-  is_pmd_device_private_entry, pmd_to_swp_entry,
+  is_pmd_device_private_entry, pmd_to_swp_entry, is_device_exclusive_entry,
 } from '../include/linux/swapops.js';
 import {
   PageAnonExclusive, ClearPageAnonExclusive, SetPageDirty, ClearPageDirty, PageDirty, PG_uptodate, PG_referenced,
@@ -47,6 +47,7 @@ import { MMU_NOTIFY_CLEAR, MMU_NOTIFIER_RANGE_BLOCKABLE } from '../include/linux
 import { EAGAIN } from '../include/uapi/asm-generic/errno.js';
 import type { Sleepable } from '../lib/sim/sched.js';
 import { spin_lock, spin_unlock } from '../lib/locking/spinlock.js';
+import { down_read, up_read } from '../lib/locking/rwsem.js';
 import { count_event } from '../lib/sim/trace.js';
 import { get_page, put_page, pfn_to_page } from './page_alloc.js';
 import {
@@ -182,7 +183,7 @@ export function remove_migration_ptes(src: page, dst: page): number {
 
 /*
  * try_to_migrate_one() - in one VMA, replace the mappings of folio @f (present
- * PTEs or device-private entries, or a PMD mapping the whole folio) in
+ * PTEs, device-private or device-exclusive entries, or a PMD mapping the whole folio) in
  * [start, end) by migration entries, inside one MMU_NOTIFY_CLEAR.
  * Return: false if the folio turned out to be DMA-pinned (stop the walk).
  */
@@ -229,8 +230,14 @@ function migrate_one_pte(f: page, pfn: number, vma: vm_area_struct, addr: number
     if (pte_pfn(pte) !== pfn) return true;
     writable = pte_write(pte);
   } else if (is_swap_pte(pte)) {
+    /*
+     * PFN swap entries that map the page: device-private, and (Linux 6.15+)
+     * device-exclusive, which counts as an ordinary mapping of the folio. Only
+     * a writable device-private entry gives a writable migration entry; an
+     * exclusive one becomes readable-exclusive (its page is AnonExclusive).
+     */
     const e = pte_to_swp_entry(pte);
-    if (!is_device_private_entry(e) || swp_offset_pfn(e) !== pfn) return true;
+    if (!(is_device_private_entry(e) || is_device_exclusive_entry(e)) || swp_offset_pfn(e) !== pfn) return true;
     writable = is_writable_device_private_entry(e);
   } else {
     return true;
@@ -265,9 +272,16 @@ function migrate_one_pte(f: page, pfn: number, vma: vm_area_struct, addr: number
  * Context: @f locked and referenced by the caller; may sleep (notifiers).
  */
 export function* try_to_migrate(f: page): Sleepable {
-  for (const { vma, base, start, end } of folio_vma_ranges(f)) {
-    if (!folio_mapped(f)) break;
-    if (!(yield* try_to_migrate_one(f, vma, base, start, end))) break;
+  /* rmap_walk_anon: the anon_vma rwsem for read across the walk (the notifiers may sleep) */
+  const sem = f.mapping !== null && f.mapping.kind === 'anon' ? f.mapping.rwsem : null;
+  if (sem !== null) yield* down_read(sem);
+  try {
+    for (const { vma, base, start, end } of folio_vma_ranges(f)) {
+      if (!folio_mapped(f)) break;
+      if (!(yield* try_to_migrate_one(f, vma, base, start, end))) break;
+    }
+  } finally {
+    if (sem !== null) up_read(sem);
   }
 }
 

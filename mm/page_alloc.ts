@@ -25,12 +25,13 @@ import { PG_head, PG_reserved, PageLRU } from '../include/linux/page-flags.js';
 import {
   __GFP_ZERO, __GFP_NOFAIL, __GFP_NORETRY, __GFP_DIRECT_RECLAIM, __GFP_KSWAPD_RECLAIM, type gfp_t,
 } from '../include/linux/gfp.js';
-import { WMARK_MIN, WMARK_LOW } from '../include/linux/mmzone.js';
+import { WMARK_MIN, WMARK_LOW, PAGE_ALLOC_COSTLY_ORDER } from '../include/linux/mmzone.js';
 import { MAX_RECLAIM_RETRIES } from '../include/linux/swap.js';
 import { charge } from '../lib/sim/clock.js';
 import { PAGE_ZERO_NS } from '../lib/sim/costs.js';
 import { count_event } from '../lib/sim/trace.js';
-import { preempt_point } from '../lib/sim/sched.js';
+import { preempt_point, current } from '../lib/sim/sched.js';
+import { out_of_memory, oom_kills } from './oom_kill.js';
 import { BUG } from '../include/asm-generic/bug.js';
 import { try_to_free_pages, wakeup_kswapd } from './vmscan.js';
 import { free_zone_device_folio } from './memremap.js';
@@ -209,7 +210,29 @@ function __alloc_pages_slowpath(gfp: gfp_t, order: number): page | null {
     p = get_page_from_freelist(order, mark);
     if (progress === 0) break;
   }
+  /* costly orders fail without killing anyone, unless they must not fail */
+  if (p !== null || (order > PAGE_ALLOC_COSTLY_ORDER && !(gfp & __GFP_NOFAIL))) return p;
+  /* each round kills a new task (a victim's mm is MMF_OOM_SKIP afterwards): bounded by the tasks */
+  while (p === null && __alloc_pages_may_oom(gfp, order)) {
+    p = get_page_from_freelist(order, mark);
+    if (p === null && oom_victim_current()) p = get_page_from_freelist(order, 0);   /* ALLOC_OOM: the reserves */
+    if (p === null && oom_victim_current()) break;   /* the caller is dying: let it fail and exit */
+  }
   return p;
+}
+
+/* __alloc_pages_may_oom() - run the OOM killer for a failed allocation. Return: true to retry. */
+function __alloc_pages_may_oom(gfp: gfp_t, order: number): boolean {
+  const before = oom_kills().length;
+  if (!out_of_memory({ gfp_mask: gfp, order, chosen: null, chosen_points: -Infinity })) return false;
+  if (oom_kills().length > before) try_to_free_pages(gfp, order);   /* the reaped victim's swap cache and LRU */
+  return oom_kills().length > before || oom_victim_current();
+}
+
+/* the allocating task is an OOM victim (tsk_is_oom_victim(current)) */
+function oom_victim_current(): boolean {
+  const t = current().task as { oom_mm: unknown } | null;
+  return t !== null && t !== undefined && t.oom_mm !== null && t.oom_mm !== undefined;
 }
 
 /**
@@ -235,7 +258,7 @@ export function alloc_pages(gfp: gfp_t, order = 0): page | null {
   if (p === null) {
     mem.stats.alloc_fail++;
     count_event('alloc_fail');
-    if (gfp & __GFP_NOFAIL) BUG('__GFP_NOFAIL allocation failed: out of memory');
+    if (gfp & __GFP_NOFAIL) BUG('__GFP_NOFAIL allocation failed: out of memory, the OOM killer found no victim');
     return null;
   }
   mem.stats.pgalloc += 1 << order;

@@ -29,6 +29,7 @@ import { preempt_point } from '../lib/sim/sched.js';
 import { TLB_FLUSH_PAGE_NS } from '../lib/sim/costs.js';
 import { count_event } from '../lib/sim/trace.js';
 import { mmu_notifier_arch_invalidate_secondary_tlbs } from './mmu_notifier.js';
+import { mmu_notifier_invalidate_page } from './mmu_notifier_2008.js';
 
 export { GPT_NO_DIR };
 
@@ -152,9 +153,15 @@ export function flush_tlb_range(vma: vm_area_struct, start: number, end: number)
   mmu_notifier_arch_invalidate_secondary_tlbs(vma.vm_mm, start, end);
 }
 
-/** flush_tlb_page() - flush one page's translation. */
+/**
+ * flush_tlb_page() - flush one page's translation. Its callers have just
+ * cleared or replaced one PTE and still hold the page: this is where
+ * 2.6.27's ptep_clear_flush_notify() called invalidate_page, which the
+ * 2008 notifier API (mm/mmu_notifier_2008.ts) still gets from here.
+ */
 export function flush_tlb_page(vma: vm_area_struct, addr: number): void {
   flush_tlb_range(vma, addr, addr + PAGE_SIZE);
+  mmu_notifier_invalidate_page(vma.vm_mm, addr);
 }
 
 /**

@@ -19,6 +19,8 @@ import { is_swap_pte, pte_to_swp_entry, is_pfn_swap_entry, swp_offset_pfn } from
 import { ENOMEM } from '../include/uapi/asm-generic/errno.js';
 import { pte_offset_map, ptep_get } from './pgtable.js';
 import { BUG } from '../include/asm-generic/bug.js';
+import { rw_semaphore, down_write, up_write } from '../lib/locking/rwsem.js';
+import type { Sleepable } from '../lib/sim/sched.js';
 
 /**
  * anon_vma_prepare() - give an anonymous VMA its anon_vma before the first
@@ -28,9 +30,27 @@ import { BUG } from '../include/asm-generic/bug.js';
 export function anon_vma_prepare(vma: vm_area_struct): number {
   if (vma.anon_vma !== null) return 0;
   const av = new anon_vma();
+  av.rwsem = new rw_semaphore(`anon_vma${++anon_vma_ids}`);
   av.vmas.add(vma);
   vma.anon_vma = av;
   return av ? 0 : -ENOMEM;
+}
+
+let anon_vma_ids = 0;
+
+/**
+ * anon_vma_fork_locked() - anon_vma_fork() under the anon_vma's rwsem held
+ * for write (anon_vma_lock_write in anon_vma_clone()): the child's VMA
+ * cannot join while a sleeping rmap walk (try_to_migrate) holds it for
+ * read, so that walk either sees the child or runs before fork copies the
+ * parent's PTEs. Context: may sleep.
+ */
+export function* anon_vma_fork_locked(child: vm_area_struct, parent: vm_area_struct): Sleepable<number> {
+  const sem = parent.anon_vma?.rwsem ?? null;
+  if (sem !== null) yield* down_write(sem);
+  const ret = anon_vma_fork(child, parent);
+  if (sem !== null) up_write(sem);
+  return ret;
 }
 
 /** anon_vma_fork() - the child's copy of a VMA joins the parent's anon_vma. */

@@ -38,7 +38,10 @@ import { PAGE_SIZE, VM_LOCKED, folio_mapcount, inc_mm_counter, dec_mm_counter, m
 import {
   pte_present, pte_pfn, pte_young, pte_dirty, pte_soft_dirty, pte_mkold, type pte_t,
 } from '../include/linux/pgtable.js';
-import { swp_entry_to_pte, pte_swp_mkexclusive, _PAGE_SWP_SOFT_DIRTY } from '../include/linux/swapops.js';
+import {
+  swp_entry_to_pte, pte_swp_mkexclusive, _PAGE_SWP_SOFT_DIRTY, is_swap_pte, pte_to_swp_entry, is_device_exclusive_entry,
+  swp_offset_pfn,
+} from '../include/linux/swapops.js';
 import {
   PageSwapBacked, SetPageSwapBacked, PageSwapCache, PageDirty, SetPageDirty, PageAnonExclusive,
   ClearPageAnonExclusive, folio_test_anon,
@@ -122,8 +125,9 @@ function unmap_one_locked(f: page, vma: vm_area_struct, addr: number, ptep: numb
   const mm = vma.vm_mm;
   if (vma.vm_flags & VM_LOCKED) return false;
   const pteval = ptep_get_and_clear(mm, addr, ptep);
-  flush_tlb_page(vma, addr);
-  if (pte_dirty(pteval)) SetPageDirty(f);
+  const present = pte_present(pteval);        /* else a device-exclusive entry: clean and old for core mm */
+  if (present) flush_tlb_page(vma, addr);
+  if (present && pte_dirty(pteval)) SetPageDirty(f);
   if (folio_test_anon(f) && !PageSwapBacked(f)) {
     /* MADV_FREE: only the isolation reference and the mappings may remain */
     if (f._refcount === 1 + folio_mapcount(f) && !PageDirty(f)) {
@@ -150,7 +154,7 @@ function unmap_one_locked(f: page, vma: vm_area_struct, addr: number, ptep: numb
     inc_mm_counter(mm, MM_SWAPENTS);
     let swp_pte = swp_entry_to_pte(entry);
     if (anon_exclusive) swp_pte = pte_swp_mkexclusive(swp_pte);
-    if (pte_soft_dirty(pteval)) swp_pte += _PAGE_SWP_SOFT_DIRTY;
+    if (present ? pte_soft_dirty(pteval) : (pteval & _PAGE_SWP_SOFT_DIRTY) !== 0) swp_pte += _PAGE_SWP_SOFT_DIRTY;
     set_pte_at(mm, addr, ptep, swp_pte);
   } else {
     dec_mm_counter(mm, mm_counter(f));
@@ -160,6 +164,18 @@ function unmap_one_locked(f: page, vma: vm_area_struct, addr: number, ptep: numb
   count_event('unmap_pte');
   trace_event('try_to_unmap_one', { mm: mm.id, addr, pfn: f.pfn, swap: folio_test_anon(f) && PageSwapBacked(f) });
   return true;
+}
+
+/*
+ * maps_page() - a present PTE of @pfn, or (Linux 6.15+ try_to_unmap_one:
+ * "PFN swap PTEs, such as device-exclusive ones, that actually map
+ * pages") a device-exclusive entry of it; reclaim unmaps both.
+ */
+function maps_page(pte: pte_t, pfn: number): boolean {
+  if (pte_present(pte)) return pte_pfn(pte) === pfn;
+  if (!is_swap_pte(pte)) return false;
+  const e = pte_to_swp_entry(pte);
+  return is_device_exclusive_entry(e) && swp_offset_pfn(e) === pfn;
 }
 
 /*
@@ -182,7 +198,7 @@ function* try_to_unmap_one(f: page, vma: vm_area_struct, addr: number, blockable
     const ptl = pte_lockptr(mm, still);
     spin_lock(ptl);
     const pte = ptep_get(mm, still);
-    if (pte_present(pte) && pte_pfn(pte) === f.pfn) ret = unmap_one_locked(f, vma, addr, still);
+    if (maps_page(pte, f.pfn)) ret = unmap_one_locked(f, vma, addr, still);
     spin_unlock(ptl);
   }
   yield* mmu_notifier_invalidate_range_end(range);

@@ -12,7 +12,7 @@
  * tasks exist and the caller decides which one acts next.
  */
 import { mm_struct } from '../include/linux/mm_types.js';
-import { task_struct, EXIT_ZOMBIE, EXIT_DEAD } from '../include/linux/sched.js';
+import { task_struct, EXIT_ZOMBIE, EXIT_DEAD, fatal_signal_pending } from '../include/linux/sched.js';
 import { TASK_SIZE } from '../include/linux/mm.js';
 import { ECHILD, ESRCH, EINVAL, ENOMEM } from '../include/uapi/asm-generic/errno.js';
 import { SIGKILL, SIGCHLD } from '../include/uapi/asm-generic/signal.js';
@@ -118,17 +118,19 @@ export function* kernel_clone(parent: task_struct): Sleepable<number> {
 }
 
 /**
- * do_exit() - the task ends with status code: its files are closed, its
- * mm released, and it becomes a zombie until the parent reaps it.
+ * do_exit() - the task ends with status code: its mm is released, then
+ * its files closed (exit_mm() before exit_files(), as kernel/exit.c), and
+ * it becomes a zombie until the parent reaps it.
  * Context: may sleep.
  */
 export function* do_exit(task: task_struct, code: number): Sleepable {
   if (task.exit_state !== 0) return;
   task.exit_code = code;
-  yield* exit_files(task);
+  /* Linux's order (kernel/exit.c): exit_mm() first, then exit_files() */
   const mm = task.mm;
   task.mm = null;
   if (mm !== null) yield* mmput(mm);
+  yield* exit_files(task);
   task.exit_state = EXIT_ZOMBIE;
   trace_event('exit', { pid: task.pid, code });
   if (task.parent === null) { task.exit_state = EXIT_DEAD; ts.tasks.delete(task.pid); }
@@ -150,6 +152,20 @@ export function* kernel_wait4(parent: task_struct, pid: number): Sleepable<{ pid
   parent.children = parent.children.filter((x) => x !== c);
   ts.tasks.delete(c.pid);
   return { pid: c.pid, status: c.exit_code };
+}
+
+/**
+ * get_signal() - on the way back to user space, deliver a pending SIGKILL
+ * (an OOM kill, mm/oom_kill.ts): the task exits with it.
+ * Context: the task's own context; may sleep. Return: true if it died.
+ */
+export function* get_signal(task: task_struct): Sleepable<boolean> {
+  if (task.exit_state !== 0 || !fatal_signal_pending(task)) return false;
+  task.pending &= ~(1 << SIGKILL);
+  task.killed_by = SIGKILL;
+  trace_event('signal_deliver', { pid: task.pid, sig: SIGKILL });
+  yield* do_exit(task, SIGKILL);
+  return true;
 }
 
 /** W_EXITCODE() - wait status of a normal exit. */

@@ -56,9 +56,9 @@ export function* iommu_sva_handle_mm(prm: iommu_fault_page_request, mm: mm_struc
     const vma = vma_lookup(mm, prm.addr);
     if (vma === null || (access & ~vma.vm_flags) !== 0) { mmap_read_unlock(mm); break; }
     const ret = yield* handle_mm_fault(vma, prm.addr, flags);
-    /* VM_FAULT_RETRY: the fault dropped mmap_lock to wait; fault again, as a CPU fault would */
-    if (ret & VM_FAULT_RETRY) { flags |= FAULT_FLAG_TRIED; continue; }
     mmap_read_unlock(mm);
+    /* VM_FAULT_RETRY: the fault waited for a folio; fault again, as do_user_addr_fault does */
+    if (ret & VM_FAULT_RETRY) { flags |= FAULT_FLAG_TRIED; continue; }
     if (!(ret & VM_FAULT_ERROR)) status = IOMMU_PAGE_RESP_SUCCESS;
     break;
   }

@@ -124,3 +124,22 @@ export interface gm_as {
   ctx_list: gm_context[];
   hnodes_allowed: Set<number>;
 }
+
+/** A page that lives on a device, as its hnode's active list holds it. */
+export interface gm_active_page {
+  mm: mm_struct;
+  va: number;
+}
+
+/**
+ * struct hnode - a heterogeneous NUMA node: the memory a device registered
+ * (gm_dev_register_physmem).
+ * @activelist: the pages mapped on the device, oldest first (eviction
+ *   order; openEuler's hnode->activelist of struct gm_page), keyed by mm id
+ *   and address
+ */
+export interface hnode {
+  id: number;
+  dev: gm_dev;
+  activelist: Map<string, gm_active_page>;
+}

@@ -50,6 +50,8 @@ export class anon_vma {
   /* VMAs (of any process) that may map pages of this anon_vma */
   vmas = new Set<vm_area_struct>();
   refcount = 1;
+  /* root->rwsem: rmap walks that sleep hold it for read, linking a fork child's VMA for write */
+  rwsem: rw_semaphore | null = null;
 }
 
 
@@ -158,6 +160,9 @@ export const MM_SWAPENTS = 2;
 export const MM_SHMEMPAGES = 3;
 export const NR_MM_COUNTERS = 4;
 
+/* mm->flags bits (Linux's MMF_*): the OOM killer is done with this mm (reaped, or not worth it) */
+export const MMF_OOM_SKIP = 1 << 21;
+
 /**
  * struct mm_struct - an address space.
  *
@@ -182,6 +187,7 @@ export class mm_struct {
   mm_users = 1;              /* users of the address space (threads, GUP across processes) */
   mm_count = 1;              /* references to the struct itself */
   rss_stat = new Array<number>(NR_MM_COUNTERS).fill(0);
+  flags = 0;                 /* MMF_* */
   owner: unknown = null;     /* the task_struct */
   /* mmu notifier subscriptions (mm/mmu_notifier.ts), null until the first register */
   notifier_subscriptions: unknown = null;

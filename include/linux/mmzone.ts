@@ -84,3 +84,6 @@ export class lruvec {
     for (let i = 0; i < NR_LRU_LISTS; i++) this.lists.push({ head: null, tail: null });
   }
 }
+
+/* allocations above this order are "costly": they fail rather than invoke the OOM killer */
+export const PAGE_ALLOC_COSTLY_ORDER = 3;

@@ -98,6 +98,12 @@ export class task_struct {
   exit_code = 0;
   /* the fatal signal delivered, 0 if none */
   killed_by = 0;
+  /* signals sent but not yet delivered, as a mask of 1 << signo (struct sigpending) */
+  pending = 0;
+  /* the mm the OOM killer chose this task for (signal->oom_mm), null if never */
+  oom_mm: mm_struct | null = null;
+  /* a memcg charge of this task's page fault hit the limit (current->memcg_in_oom) */
+  memcg_in_oom: unknown = null;
   /* last fault details, for tests and traces: address and si_code of the signal */
   last_fault_addr = 0;
   last_fault_code = 0;
@@ -106,4 +112,9 @@ export class task_struct {
     this.comm = comm;
     this.mm = mm;
   }
+}
+
+/** fatal_signal_pending() - a SIGKILL was sent to @t and not delivered yet. */
+export function fatal_signal_pending(t: task_struct): boolean {
+  return (t.pending & (1 << 9)) !== 0;       /* SIGKILL */
 }

@@ -10,7 +10,7 @@ import { start_kernel } from '../../mm/init.js';
 import { Process } from '../../tools/include/nolibc/nolibc.js';
 import { PAGE_SIZE } from '../../include/linux/mm.js';
 import { PROT_NONE, PROT_READ, PROT_WRITE, MAP_PRIVATE, MAP_ANONYMOUS } from '../../include/uapi/asm-generic/mman.js';
-import { EINVAL, EFAULT, ENOENT, ENOMEM } from '../../include/uapi/asm-generic/errno.js';
+import { EINVAL, EFAULT, ENOENT, ENOMEM, EPERM } from '../../include/uapi/asm-generic/errno.js';
 import {
   HMM_DMIRROR_READ, HMM_DMIRROR_WRITE, HMM_DMIRROR_MIGRATE_TO_DEV, HMM_DMIRROR_MIGRATE_TO_SYS, HMM_DMIRROR_SNAPSHOT,
   HMM_DMIRROR_EXCLUSIVE, HMM_DMIRROR_CHECK_EXCLUSIVE, HMM_DMIRROR_RELEASE, HMM_DMIRROR_FLAGS,
@@ -21,6 +21,9 @@ import { dmirror_device_get, hmm_dmirror_init } from '../../lib/test_hmm.js';
 import { DEVMEM_CHUNK_PAGES } from '../../lib/test_hmm_devmem.js';
 import { hmm_test_runs, hmm_test_boot_params } from '../../tools/testing/selftests/mm/hmm-tests.js';
 import { runTest } from '../../tools/testing/selftests/mm/hmm-tests-helpers.js';
+import { pte_at } from '../helpers.js';
+import { pte_present, pte_pfn } from '../../include/linux/pgtable.js';
+import { totalram_pages } from '../../mm/page_alloc.js';
 
 const RW = PROT_READ | PROT_WRITE;
 const ANON = MAP_PRIVATE | MAP_ANONYMOUS;
@@ -153,6 +156,25 @@ test('RELEASE removes every chunk; the next migration adds one on demand', () =>
   assert.is(r.p.check32(r.buf, 16 * PAGE_SIZE, 0), -1, 'eviction kept the data');
   assert.is(ioctl(r, HMM_DMIRROR_MIGRATE_TO_DEV, {}).ret, 0);
   assert.is(dev.devmem_count, 1);
+});
+
+test('RELEASE while a coherent page is under a device-exclusive entry migrates it back with its bytes', () => {
+  /* try_to_migrate() must take device-exclusive entries (Linux 6.15+ counts them as mappings) */
+  const r = setup(2);
+  const dev = dmirror_device_get(2)!;
+  assert.is(ioctl(r, HMM_DMIRROR_MIGRATE_TO_DEV, {}).out.cpages, 16n);
+  assert.is(ioctl(r, HMM_DMIRROR_EXCLUSIVE, { npages: 4n }).ret, 0);
+  assert.is(ioctl(r, HMM_DMIRROR_CHECK_EXCLUSIVE, { npages: 4n }).ret, -EPERM, 'the device holds 4 pages exclusively');
+  assert.is(ioctl(r, HMM_DMIRROR_RELEASE, {}).ret, 0);
+  assert.is(dev.devmem_count, 0);
+  for (let i = 0; i < 16; i++) {
+    const pte = pte_at(r.p.mm, r.buf + i * PAGE_SIZE);
+    assert.ok(pte_present(pte), `page ${i} mapped again after the eviction`);
+    assert.ok(pte_pfn(pte) < totalram_pages(), `page ${i} is a RAM frame, not a pfn of the removed chunk`);
+  }
+  assert.is(r.p.check32(r.buf, 16 * PAGE_SIZE, 0), -1, 'eviction kept the data, exclusive pages included');
+  r.p.write32(r.buf, 0x5a5a);
+  assert.is(r.p.read32(r.buf), 0x5a5a, 'the exclusive page came back writable through the fault path');
 });
 
 test('device memory grows by a chunk when the free list runs dry', () => {

@@ -12,7 +12,9 @@ import { MM_ANONPAGES, type page } from '../../include/linux/mm_types.js';
 import { PROT_READ, MAP_SHARED, MAP_ANONYMOUS, MAP_HUGETLB } from '../../include/uapi/asm-generic/mman.js';
 import { EFAULT, EOPNOTSUPP, EBUSY } from '../../include/uapi/asm-generic/errno.js';
 import { pte_present, pte_write, pte_pfn, pte_young, pte_dirty } from '../../include/linux/pgtable.js';
-import { pte_to_swp_entry, is_device_exclusive_entry, swp_offset_pfn } from '../../include/linux/swapops.js';
+import { pte_to_swp_entry, is_device_exclusive_entry, swp_offset_pfn, non_swap_entry } from '../../include/linux/swapops.js';
+import { runSync } from '../../lib/sim/sched.js';
+import { shrink_all_memory } from '../../mm/vmscan.js';
 import { PageLocked, PageDirty } from '../../include/linux/page-flags.js';
 import { SIGSEGV } from '../../include/uapi/asm-generic/signal.js';
 import { get_counter } from '../../lib/sim/trace.js';
@@ -218,6 +220,27 @@ t('make_device_exclusive on a private hugetlb page is -EOPNOTSUPP at once, witho
   assert.is(r.page, null);
   assert.is(get_counter('make_device_exclusive_retry'), 0);
   assert.is(p.read32(a), 9);
+});
+
+t('reclaim swaps out a page under a device-exclusive entry (a PFN swap PTE that maps the page): the device loses it, the bytes come back', () => {
+  p = boot({ swap_bytes: 16 << 20 });
+  seen = watch(p).seen;
+  const a = p.mmap(0, PAGE_SIZE, RW, ANON);
+  p.write32(a, 0xfeedbeef);
+  const r = exclusive(p, a);
+  assert.is(r.ret, 0);
+  release(r);
+  assert.ok(is_device_exclusive_entry(pte_to_swp_entry(pte_at(p.mm, a))));
+  seen.length = 0;
+  runSync(shrink_all_memory(1 << 20));
+  const pte = pte_at(p.mm, a);
+  assert.not.ok(pte_present(pte), 'unmapped by reclaim');
+  const e = pte_to_swp_entry(pte);
+  assert.not.ok(is_device_exclusive_entry(e), 'the exclusive entry became a swap entry');
+  assert.not.ok(non_swap_entry(e), 'a real swap entry');
+  assert.ok(seen.some((x) => x.event === 'CLEAR' && x.start <= a && a < x.end), 'the device heard MMU_NOTIFY_CLEAR for it');
+  assert.is(get_mm_counter(p.mm, MM_ANONPAGES), 0);
+  assert.is(p.read32(a), 0xfeedbeef, 'swapped back in with its bytes');
 });
 
 t.run();

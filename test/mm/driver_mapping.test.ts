@@ -6,6 +6,7 @@ import { misc_register, O_RDONLY, O_RDWR } from '../../mm/file.js';
 import { vm_insert_page, vmf_insert_pfn } from '../../mm/memory.js';
 import { alloc_page, kmap_local_page, put_page } from '../../mm/page_alloc.js';
 import { get_user_pages_unlocked } from '../../mm/gup.js';
+import { copy_to_user } from '../../mm/fault.js';
 import { GFP_KERNEL, __GFP_ZERO } from '../../include/linux/gfp.js';
 import { VM_PFNMAP, VM_MIXEDMAP, VM_DONTEXPAND, VM_FAULT_NOPAGE, VM_FAULT_SIGBUS, PAGE_SIZE } from '../../include/linux/mm.js';
 import { PROT_READ, PROT_WRITE, MAP_SHARED, MAP_PRIVATE } from '../../include/uapi/asm-generic/mman.js';
@@ -73,6 +74,22 @@ t('file permissions: a shared writable mapping of a read-only fd is EACCES, and 
   assert.is(p.open('/dev/nothing'), -ENOENT);
   assert.is(p.close(42), -EBADF);
   assert.is(p.ioctl(fd, 1, 0), -ENOTTY);
+});
+
+t('a kernel copy (copy_to_user) faults again when a fault returned without mapping the page, as the copy instruction restarts', () => {
+  let calls = 0;
+  const lazy = {
+    fault(vmf: { vma: vm_area_struct; address: number }) {
+      if (calls++ === 0) return VM_FAULT_NOPAGE;          /* nothing mapped yet: the access must retry */
+      return vm_insert_page(vmf.vma, vmf.address, dev_pages[0]) === 0 ? VM_FAULT_NOPAGE : VM_FAULT_SIGBUS;
+    },
+  };
+  misc_register('lazy', 3, { mmap(_f, vma) { vma.vm_flags |= VM_MIXEDMAP | VM_DONTEXPAND; vma.vm_ops = lazy; return 0; } }, null);
+  const fd = p.open('/dev/lazy', O_RDWR);
+  const a = p.mmap(0, PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  assert.is(runAs(p.task, copy_to_user(p.mm, a + 8, new Uint8Array([1, 2, 3]))), 0, 'not -EFAULT');
+  assert.is(calls, 2, 'faulted twice');
+  assert.equal([...kmap_local_page(dev_pages[0]).subarray(8, 11)], [1, 2, 3]);
 });
 
 t.run();

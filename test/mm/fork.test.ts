@@ -8,7 +8,14 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { boot, RW, ANON, pte_at } from '../helpers.js';
-import type { Process } from '../../tools/include/nolibc/nolibc.js';
+import { Process, runAs } from '../../tools/include/nolibc/nolibc.js';
+import { Scheduler, sched_yield } from '../../lib/sim/sched.js';
+import { mmu_notifier_register } from '../../mm/mmu_notifier.js';
+import type { mmu_notifier } from '../../include/linux/mmu_notifier.js';
+import { pfn_to_page, get_page, put_page } from '../../mm/page_alloc.js';
+import { folio_lock, folio_unlock } from '../../mm/filemap.js';
+import { try_to_migrate, folio_mapped, remove_migration_ptes } from '../../mm/migrate.js';
+import { sys_fork } from '../../mm/syscalls.js';
 import { PAGE_SIZE } from '../../include/linux/mm.js';
 import { PROT_READ } from '../../include/uapi/asm-generic/mman.js';
 import { pte_present, pte_pfn } from '../../include/linux/pgtable.js';
@@ -68,6 +75,40 @@ t('fork during a migration turns a writable migration entry readable in both (CO
   assert.is(p.read32(a), 3);
   p.write32(a, 5);
   assert.equal([p.read32(a), child.read32(a)], [5, 4]);
+});
+
+t('fork during a sleeping rmap walk (try_to_migrate whose notifier sleeps) waits on the anon_vma lock: the child gets a migration entry, no mapping escapes the walk', () => {
+  const a = p.mmap(0, PAGE_SIZE, RW, ANON);
+  p.write32(a, 0x1234);
+  const f = pfn_to_page(pte_pfn(pte_at(p.mm, a)));
+  let slept = 0;
+  const sub: mmu_notifier = {
+    mm: null,
+    ops: {
+      *invalidate_range_start() { if (slept++ === 0) yield* sched_yield(); return 0; },   /* a driver taking a mutex */
+      *invalidate_range_end() {},
+    },
+  };
+  runAs(p.task, mmu_notifier_register(sub, p.mm));
+  let child = 0, mappedAfterWalk = true;
+  const s = new Scheduler();
+  s.spawn('migrate', function* () {
+    yield* folio_lock(f);
+    get_page(f);
+    yield* try_to_migrate(f);
+    mappedAfterWalk = folio_mapped(f);
+    remove_migration_ptes(f, f);
+    folio_unlock(f);
+    put_page(f);
+  });
+  s.spawn('fork', function* () { child = yield* sys_fork(p.task); }, 'user', p.task);
+  s.run();
+  assert.ok(child > 0);
+  assert.not.ok(mappedAfterWalk, 'every mapping, the child\'s included, was a migration entry after the walk');
+  const c = Process.of(child);
+  assert.is(c.read32(a), 0x1234);
+  c.write32(a, 7);
+  assert.is(p.read32(a), 0x1234, 'COW kept the two apart');
 });
 
 t.run();

@@ -24,6 +24,7 @@ import {
 import { folio_unlock } from '../../mm/filemap.js';
 import { get_counter } from '../../lib/sim/trace.js';
 import { warnings } from '../../include/asm-generic/bug.js';
+import { Scheduler, runSync, sched_yield, DeadlockError } from '../../lib/sim/sched.js';
 
 const t = suite('mm/memremap');
 t.before.each(() => { boot(); });
@@ -123,19 +124,49 @@ t('device-coherent bytes are real memory the CPU (and the driver) can read and w
   assert.is(kmap_local_page(pgmap_pages(pg)[0])[0], 0, 'neighbours untouched');
 });
 
-t('memunmap_pages removes the range and warns about pages still in use', () => {
+t('memunmap_pages of an idle pagemap removes the range at once', () => {
   const pg = pgmap(MEMORY_DEVICE_PRIVATE);
   memremap_pages(pg, 4);
-  memunmap_pages(pg);
+  runSync(memunmap_pages(pg));
   assert.not.ok(pfn_valid(pg.start_pfn!));
   assert.equal(warnings(), []);
+  assert.is(memremap_pages(pg, 4), 0, 'the pagemap can be mapped again');
+});
+
+t('memunmap_pages waits for the last page in use before the struct pages go (percpu_ref_kill + wait)', () => {
+  const freed: page[] = [];
+  const busy = pgmap(MEMORY_DEVICE_PRIVATE, freed);
+  memremap_pages(busy, 4);
+  const p = pgmap_pages(busy)[0];
+  zone_device_page_init(p);
+  folio_unlock(p);
+  const order: string[] = [];
+  const s = new Scheduler();
+  s.spawn('unmap', function* () {
+    yield* memunmap_pages(busy);
+    order.push('unmapped');
+  });
+  s.spawn('user', function* () {
+    yield* sched_yield();
+    order.push(`pfn valid while in use: ${pfn_valid(p.pfn)}`);
+    put_page(p);
+  });
+  s.run();
+  assert.equal(order, ['pfn valid while in use: true', 'unmapped']);
+  assert.equal(freed, [p], 'the page came back through folio_free first');
+  assert.not.ok(pfn_valid(busy.start_pfn!));
+  assert.is(get_counter('memunmap_pages_wait'), 1);
+  assert.equal(warnings(), []);
+});
+
+t('memunmap_pages with a reference nobody drops never completes (Linux hangs; the scheduler names the wait)', () => {
   const busy = pgmap(MEMORY_DEVICE_PRIVATE);
   memremap_pages(busy, 4);
-  zone_device_page_init(pgmap_pages(busy)[0]);
-  memunmap_pages(busy);
-  assert.is(warnings().length, 1);
-  assert.match(warnings()[0], /1 pages .* still in use/);
-  assert.is(memremap_pages(busy, 4), 0, 'the pagemap can be mapped again');
+  zone_device_page_init(pgmap_pages(busy)[1]);
+  const s = new Scheduler();
+  s.spawn('unmap', function* () { yield* memunmap_pages(busy); });
+  assert.throws(() => s.run(), (e: Error) => e instanceof DeadlockError && /pgmap .* done/.test(e.message));
+  assert.ok(pfn_valid(busy.start_pfn!), 'the struct pages stay while the page is referenced');
 });
 
 t('request_free_mem_region hands out disjoint page-multiple regions', () => {

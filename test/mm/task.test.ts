@@ -4,7 +4,11 @@ import { boot, RW, ANON, pte_at } from '../helpers.js';
 import type { Process } from '../../tools/include/nolibc/nolibc.js';
 import { ECHILD, ESRCH } from '../../include/uapi/asm-generic/errno.js';
 import { SIGKILL } from '../../include/uapi/asm-generic/signal.js';
-import { nr_free_pages, pfn_to_page } from '../../mm/page_alloc.js';
+import { nr_free_pages, pfn_to_page, pageAllocStats } from '../../mm/page_alloc.js';
+import { dmirror_open, dmirror_cmd } from '../helpers.js';
+import { hmm_dmirror_init, dmirror_device_get } from '../../lib/test_hmm.js';
+import { HMM_DMIRROR_MIGRATE_TO_DEV } from '../../include/uapi/linux/test_hmm.js';
+import { PAGE_SIZE } from '../../include/linux/mm.js';
 import { pte_pfn } from '../../include/linux/pgtable.js';
 import { page_mapcount } from '../../include/linux/mm.js';
 import { EXIT_ZOMBIE } from '../../include/linux/sched.js';
@@ -66,6 +70,20 @@ t('fork leaves VM_DONTCOPY ranges out and copies the rest, three generations dee
   assert.is(p.read32(a), 1);
   const pg = pfn_to_page(pte_pfn(pte_at(p.mm, a)));
   assert.is(page_mapcount(pg), 2, 'parent and child share; the grandchild copied');
+});
+
+t('exit releases the mm before closing the files (exit_mm, then exit_files): a dmirror close finds no device page of the exiting task to evict', () => {
+  hmm_dmirror_init();
+  const r = dmirror_open(p, 0);
+  const a = p.mmap(0, 16 * PAGE_SIZE, RW, ANON);
+  p.fill32(a, 16 * PAGE_SIZE, 0);
+  assert.is(dmirror_cmd(r, HMM_DMIRROR_MIGRATE_TO_DEV, a, 16).ret, 0);
+  const dev = dmirror_device_get(0)!;
+  assert.is(dev.calloc - dev.cfree, 16, '16 device pages in use');
+  const allocated = pageAllocStats().pgalloc;
+  p.exit(0);
+  assert.is(pageAllocStats().pgalloc, allocated, 'no RAM page allocated to evict pages that exit_mmap() frees anyway');
+  assert.is(dev.calloc - dev.cfree, 0, 'every device page came back');
 });
 
 t.run();

@@ -185,7 +185,12 @@ export function v8_race_teardown(lifetime: 'v8' | 'v9', with_reader = false): v8
       c = p.fork();                                  /* the child shares the open file */
       /* the child drives the device on the parent's address space (the fd is shared) */
       if (with_reader) s.spawn('device', function* () { yield* read_ioctl(c, fd, arg, a, PAGE_SIZE, arg); }, 'user', c.task);
-      s.spawn('exit', function* () { yield* p.sys.exit(0); }, 'user', p.task);
+      /*
+       * the owner closes its fd and exits: do_exit() releases the mm before
+       * the files (exit_mm, then exit_files), so the child's close must be
+       * the last one for the release to race with exit_mmap()
+       */
+      s.spawn('exit', function* () { yield* p.sys.close(fd); yield* p.sys.exit(0); }, 'user', p.task);
       s.spawn('close', function* () { yield* c.sys.close(fd); }, 'user', c.task);
     },
     check() { /* a use-after-free is reported by KASAN while the threads run */ },

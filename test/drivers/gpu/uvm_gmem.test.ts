@@ -20,7 +20,7 @@ import { mockgpu_get, mockgpu_set_era, uvm_gpu_init } from '../../../drivers/gpu
 import { mockgpuParamsReset, type uvm_va_space } from '../../../drivers/gpu/mockgpu/uvm_gpu.js';
 import { uvm_gmem_ops } from '../../../drivers/gpu/mockgpu/uvm_gmem.js';
 import { uvm_pt_for_each_valid } from '../../../drivers/gpu/mockgpu/uvm_mmu.js';
-import { vm_object_lookup, gm_entry_flags, type vm_object } from '../../../mm/gmem.js';
+import { vm_object_lookup, gm_entry_flags, type vm_object } from '../../../mm/vm_object.js';
 import { Process as Proc, type Process } from '../../../tools/include/nolibc/nolibc.js';
 import { UserFault } from '../../../mm/fault.js';
 import { cond_resched, schedulerActive, type Sleepable } from '../../../lib/sim/sched.js';

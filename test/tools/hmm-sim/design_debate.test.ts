@@ -7,7 +7,7 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { design_debate_report, design_run } from '../../../tools/hmm-sim/scenarios/design_debate.js';
+import { design_debate_report, design_run, GMEM_CORE_FILES } from '../../../tools/hmm-sim/scenarios/design_debate.js';
 import { gpu_scenario_run } from '../../../tools/hmm-sim/scenarios/gpu.js';
 import { DESIGNS, DESIGN_TABLE } from '../../../tools/hmm-sim/design.js';
 import { sloc, driver_lines } from '../../../tools/hmm-sim/driver_lines.js';
@@ -62,6 +62,9 @@ test('every design runs the workload: same bytes, VRAM empty after close, and th
   for (const d of ['v8', 'mainline', 'sva']) assert.ok(by[d]!.driver_lines! > by.gmem!.driver_lines!, d);
   assert.match(lines.join('\n'), /bytes read back intact\s+true\s+true\s+true\s+true/);
   assert.match(lines.join('\n'), new RegExp(`under 70 lines besides its MMU functions: ${by.gmem!.driver_lines} lines, holds`));
+  const core = driver_lines(GMEM_CORE_FILES)!;
+  assert.ok(core > 5 * by.gmem!.driver_lines!, `the core GMEM adds (${core}) is larger than the glue it saves`);
+  assert.match(lines.join('\n'), new RegExp(`core mm lines GMEM adds for it \\(5 files, same rule\\): ${core}$`, 'm'));
 });
 
 test('the table is reproducible: a second run gives the same lines', () => {

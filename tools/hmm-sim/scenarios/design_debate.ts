@@ -45,6 +45,10 @@ const NPAGES = 64;
 const REUSE = 8;
 /* arXiv 2310.12554 (GMEM): a simulated GPU driver in under 70 lines besides MMU functions */
 const GMEM_CLAIM_LINES = 70;
+/* where GMEM's lines went: the core mm it adds, which every GMEM device depends on */
+export const GMEM_CORE_FILES = Object.freeze([
+  'include/linux/gmem.ts', 'mm/gmem.ts', 'mm/gmem_phys.ts', 'mm/vm_object.ts', 'mm/gmem_hmadvise.ts',
+]);
 
 /** What one design did with the workload. */
 export interface design_result {
@@ -167,6 +171,7 @@ export function design_debate_report(designs: readonly design[] = DESIGNS): { li
   if (gm !== undefined && gm.driver_lines !== null) {
     lines.push(`  GMEM's published claim, a GPU driver under ${GMEM_CLAIM_LINES} lines besides its MMU functions: ` +
       `${gm.driver_lines} lines, ${gm.driver_lines < GMEM_CLAIM_LINES ? 'holds' : 'does not hold'} here`);
+    lines.push(`    core mm lines GMEM adds for it (${GMEM_CORE_FILES.length} files, same rule): ${n(driver_lines(GMEM_CORE_FILES))}`);
   }
   return { lines, results, reused };
 }

@@ -20,6 +20,7 @@ export { default as notifier_retry } from './notifier_retry.js';
 export { odp_scenario as odp } from './odp.js';
 export { gpu_scenario as gpu } from './gpu.js';
 export { sva_scenario as sva } from './sva.js';
+export { notifiers_2008_scenario as notifiers_2008 } from './notifiers_2008.js';
 export { thrash_scenario as thrash } from './thrash.js';
 export { read_mostly_scenario as read_mostly } from './read_mostly.js';
 export { prefetch_scenario as prefetch } from './prefetch.js';

@@ -21,8 +21,9 @@ import {
   sys_openat, sys_close, sys_ioctl, sys_mremap, sys_pread64, sys_pwrite64, sys_read, sys_write, sys_ftruncate,
   sys_hmadvise,
 } from '../../../mm/syscalls.js';
-import { user_read, user_write, user_load, user_store, user_atomic_rmw } from '../../../mm/fault.js';
-import { createProcess, find_task_by_vpid } from '../../../mm/task.js';
+import { user_read, user_write, user_load, user_store, user_atomic_rmw, UserFault } from '../../../mm/fault.js';
+import { SIGKILL } from '../../../include/uapi/asm-generic/signal.js';
+import { createProcess, find_task_by_vpid, get_signal } from '../../../mm/task.js';
 
 /** Run a sleepable call as `task` on the current (boot) thread. */
 export function runAs<T>(task: task_struct, gen: Sleepable<T>): T {
@@ -77,7 +78,22 @@ export class Process {
   get pid(): number { return this.task.pid; }
   get mm() { return this.task.mm!; }
 
-  private run<T>(gen: Sleepable<T>): T { return runAs(this.task, gen); }
+  /*
+   * run() - one call into the kernel and the return to user space: a
+   * SIGKILL sent meanwhile (the OOM killer) is delivered there, the process
+   * exits and the call does not return (UserFault SIGKILL).
+   */
+  private run<T>(gen: Sleepable<T>): T {
+    let r: T;
+    try {
+      r = runAs(this.task, gen);
+    } catch (e) {
+      runAs(this.task, get_signal(this.task));
+      throw e;
+    }
+    if (runAs(this.task, get_signal(this.task))) throw new UserFault(SIGKILL, 0, 0);
+    return r;
+  }
 
   mmap(addr: number, len: number, prot: number, flags: number, fd = -1, off = 0): number { return this.run(this.sys.mmap(addr, len, prot, flags, fd, off)); }
   munmap(addr: number, len: number): number { return this.run(this.sys.munmap(addr, len)); }
