@@ -34,7 +34,7 @@ export type site_name = 'page_alloc' | 'devmem_alloc' | 'dma_map' | 'dev_copy' |
 
 /* what a failure at each site may return: errnos of system calls, signals of CPU accesses */
 const ALLOWED: Record<site_name, { errno: number[]; sig: number[] }> = {
-  page_alloc: { errno: [-ENOMEM], sig: [SIGKILL] },      /* SIGKILL: mm/fault.ts has no pagefault_out_of_memory retry yet */
+  page_alloc: { errno: [-ENOMEM], sig: [] },            /* a CPU fault retries (pagefault_out_of_memory), as Linux >= 5.16 */
   devmem_alloc: { errno: [-ENOMEM], sig: [] },
   dma_map: { errno: [-ENOMEM], sig: [] },
   dev_copy: { errno: [-EIO], sig: [SIGBUS] },
