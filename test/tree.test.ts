@@ -15,7 +15,7 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join, dirname, resolve } from 'node:path';
@@ -98,6 +98,32 @@ test('an upward import is a build error: include/ may not import lib/, mm/ may n
 test('an import pointing down compiles (drivers/ may import mm/)', () => {
   const drv = compileUnder('drivers/tsconfig.json', `export { handle_mm_fault } from '${root}/mm/memory.js';\n`);
   assert.is(drv.status, 0, drv.out);
+});
+
+/* every source and document file of the fixed top level (no dist/, no node_modules/) */
+function sourceFiles(): string[] {
+  const out: string[] = [];
+  const visit = (rel: string): void => {
+    for (const d of readdirSync(join(root, rel), { withFileTypes: true })) {
+      const r = join(rel, d.name);
+      if (d.isDirectory()) visit(r);
+      else if (/\.(ts|mjs|js|json|txt|md|c|sh)$|^run$/.test(d.name)) out.push(r);
+    }
+  };
+  for (const top of ['mm', 'lib', 'drivers', 'include', 'Documentation', 'tools', 'test', '.ci']) {
+    if (existsSync(join(root, top))) visit(top);
+  }
+  return out.concat(['README.md', 'package.json', 'tsconfig.json'].filter((f) => existsSync(join(root, f))));
+}
+
+test('no file carries a merge-conflict marker (a bad merge must not land in the docs either)', () => {
+  const files = sourceFiles();
+  assert.ok(files.length > 100, `found ${files.length} files`);
+  assert.ok(files.includes(join('Documentation', 'vm', 'hmm.txt')), 'the design document is scanned');
+  const marker = /^(<{7}|>{7}) |^={7}$/m;
+  const bad = files.filter((f) => marker.test(readFileSync(join(root, f), 'utf8')));
+  assert.equal(bad, []);
+  assert.ok(marker.test('a\n' + '<'.repeat(7) + ' HEAD\nb'), 'the check sees a marker');
 });
 
 test.run();

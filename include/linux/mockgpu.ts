@@ -150,3 +150,4 @@ export const UvmEventTypeAccessCounter = 'AccessCounter';
 export const UvmEventMigrationCauseUser = 'user';
 export const UvmEventMigrationCausePrefetch = 'prefetch';
 export const UvmEventMigrationCauseAccessCounters = 'access_counters';
+export const UvmEventTypeEviction = 'Eviction';

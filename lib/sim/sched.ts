@@ -367,7 +367,10 @@ export function* schedule(on: Waitable | null, deadline = Infinity): Sleepable<b
   t.waitingOn = on;
   t.deadline = deadline;
   t.timedOut = false;
-  if (deadline !== Infinity && active !== null && syncDepth === 0 && t.sched === active) active.timers.push(t);
+  /* a thread woken by its timer stays listed until the next expiry pass: list it once */
+  if (deadline !== Infinity && active !== null && syncDepth === 0 && t.sched === active && !active.timers.includes(t)) {
+    active.timers.push(t);
+  }
   yield BLOCK;
   const to = t.timedOut;
   t.timedOut = false;

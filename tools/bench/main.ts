@@ -29,6 +29,7 @@ const benches: Record<string, () => Promise<void>> = {
   scaling: async () => (await import('./scaling.js')).bench_scaling(),
   bigmachine: async () => (await import('./bigmachine.js')).bench_bigmachine(),
   deopt: async () => (await import('./deopt.js')).bench_deopt(),
+  'gpu-policies': async () => (await import('./gpu_policies.js')).bench_gpu_policies(),
 };
 
 const OPTIONS = ['--check', '--lockdep'];

@@ -104,11 +104,11 @@ export class GpuHandle {
 }
 
 /**
- * gpuOpen() - open /dev/mockgpu0 in @p.
+ * gpuOpen() - open /dev/mockgpu<@minor> (0 unless the machine has two GPUs) in @p.
  * Return: the handle, or -errno from open or the scratch mmap.
  */
-export function* gpuOpen(p: Process): Sleepable<GpuHandle | number> {
-  const fd = yield* p.sys.open('/dev/mockgpu0', 2);
+export function* gpuOpen(p: Process, minor = 0): Sleepable<GpuHandle | number> {
+  const fd = yield* p.sys.open(`/dev/mockgpu${minor}`, 2);
   if (fd < 0) return fd;
   /* shared: never merges with the caller's private buffers, so the GPU never prefetches the ioctl argument page */
   const scratch = yield* p.sys.mmap(0, PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS);

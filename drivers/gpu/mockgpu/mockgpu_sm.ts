@@ -231,7 +231,7 @@ function mockgpu_kernel_start(gpu: uvm_gpu, k: gpu_kernel): void {
     const s: sm_state = { gpu, k, sm, next: new Float64Array(W), stalled: new Float64Array(W).fill(-1) };
     for (let w = 0; w < W; w++) s.next[w] = sm * W + w;
     gpu.sms_running++;
-    const th = kthread_run(`mockgpu0-sm${sm}`, () => mockgpu_sm_thread(s));
+    const th = kthread_run(`${gpu.name}-sm${sm}`, () => mockgpu_sm_thread(s));
     th.kind = 'device';
   }
 }

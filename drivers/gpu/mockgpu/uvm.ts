@@ -46,14 +46,14 @@ import { uvm_hmm_read_dup_release, uvm_hmm_read_dup_take } from './uvm_hmm_read_
 const MOCKGPU_MAJOR = 195;          /* the major number of /dev/nvidia* */
 const MiB = 1024 * 1024;
 
-/* the GPU of the running machine; replaced at every boot */
-let the_gpu: uvm_gpu | null = null;
+/* the GPUs of the running machine (/dev/mockgpu0, 1, ...); replaced at every boot */
+let the_gpus: uvm_gpu[] = [];
 /* the era new opens use (mockgpu_set_era) */
 let next_glue: mockgpu_hmm_ops = uvm_hmm_ops;
 
-/** mockgpu_get() - the GPU of the running machine, or null before boot (tests, tools). */
-export function mockgpu_get(): uvm_gpu | null {
-  return the_gpu;
+/** mockgpu_get() - GPU @minor of the running machine, or null before boot (tests, tools). */
+export function mockgpu_get(minor = 0): uvm_gpu | null {
+  return the_gpus[minor] ?? null;
 }
 
 /** mockgpu_set_era() - the HMM glue the next open() binds its address space with. */
@@ -209,23 +209,37 @@ export function* uvm_unlocked_ioctl(filp: file, cmd: number, arg: number): Sleep
 
 const uvm_fops = Object.freeze({ open: uvm_open, release: uvm_release, unlocked_ioctl: uvm_unlocked_ioctl });
 
+/* bring up GPU @minor: VRAM, channels, TLB, fault buffer, then /dev/mockgpu<minor> */
+function uvm_gpu_create(minor: number, vram: number): uvm_gpu | null {
+  const name = `mockgpu${minor}`;
+  const gpu = new uvm_gpu(name, new uvm_pmm_gpu(vram), new uvm_channel(`${name}-host`),
+    new uvm_channel(`${name}-ce`), new uvm_tlb(mockgpu_params.tlb_entries),
+    new uvm_fault_buffer(mockgpu_params.fault_buffer_entries, name));
+  const ret = uvm_pmm_gpu_init(gpu.pmm, gpu, uvm_hmm_devmem_ops, name);
+  if (ret) { trace_event('uvm_gpu_init_failed', { gpu: name, ret }); return null; }
+  misc_register(name, MOCKGPU_MAJOR * 2 ** 20 + minor, uvm_fops, gpu);
+  return gpu;
+}
+
 /**
  * uvm_gpu_init() - module_init, which the caller runs after start_kernel()
- * (as insmod does; again to reload with new mockgpu_params): VRAM (half of RAM, at most
- * 64 MiB, unless mockgpu_params.vram_bytes says otherwise), channels,
- * TLB, fault buffer, then /dev/mockgpu0.
+ * (as insmod does; again to reload with new mockgpu_params): for each of
+ * mockgpu_params.nr_gpus devices, VRAM (half of RAM, at most 64 MiB,
+ * split between the GPUs, unless mockgpu_params.vram_bytes gives the size
+ * of each), channels, TLB, fault buffer, then /dev/mockgpu0, 1, ...
+ * Each GPU is its own dev_pagemap owner: one GPU's VRAM pages are foreign
+ * device-private pages to the other (see uvm_hmm.ts, "two GPUs").
  */
 export function uvm_gpu_init(): void {
   const ram = totalram_pages() * PAGE_SIZE;
-  const vram = mockgpu_params.vram_bytes > 0 ? mockgpu_params.vram_bytes : Math.min(64 * MiB, Math.floor(ram / 2));
-  const gpu = new uvm_gpu('mockgpu0', new uvm_pmm_gpu(vram), new uvm_channel('mockgpu0-host'),
-    new uvm_channel('mockgpu0-ce'), new uvm_tlb(mockgpu_params.tlb_entries),
-    new uvm_fault_buffer(mockgpu_params.fault_buffer_entries));
-  const ret = uvm_pmm_gpu_init(gpu.pmm, gpu, uvm_hmm_devmem_ops);
-  if (ret) { trace_event('uvm_gpu_init_failed', { ret }); the_gpu = null; return; }
-  misc_register('mockgpu0', MOCKGPU_MAJOR * 2 ** 20, uvm_fops, gpu);
-  the_gpu = gpu;
+  const n = Math.max(1, Math.min(2, mockgpu_params.nr_gpus));
+  const vram = mockgpu_params.vram_bytes > 0 ? mockgpu_params.vram_bytes : Math.floor(Math.min(64 * MiB, Math.floor(ram / 2)) / n);
+  the_gpus = [];
+  for (let minor = 0; minor < n; minor++) {
+    const gpu = uvm_gpu_create(minor, vram);
+    if (gpu === null) { the_gpus = []; return; }
+    the_gpus.push(gpu);
+  }
   next_glue = uvm_hmm_ops;
-  trace_event('uvm_gpu_init', { vram, sms: mockgpu_params.nr_sms, fault_buffer: mockgpu_params.fault_buffer_entries });
+  trace_event('uvm_gpu_init', { gpus: n, vram, sms: mockgpu_params.nr_sms, fault_buffer: mockgpu_params.fault_buffer_entries });
 }
-

@@ -42,8 +42,19 @@ import type { uvm_fault_buffer } from './uvm_gpu_replayable_faults.js';
  *  tlb_entries: device TLB capacity (fully associative, LRU)
  *  migrate_to_vram: migrate anonymous memory on GPU fault (UVM's default
  *      for HMM ranges); false maps system memory remotely instead
+ *  evict: when VRAM is full, evict a root chunk (uvm_hmm_evict.ts) to
+ *      make room (UVM's behaviour); false maps the page remotely instead
+ *  evict_remote_map: after eviction the GPU maps the pages' new system
+ *      copies remotely (aperture SYS) instead of faulting on them again
+ *  nr_gpus: devices created by uvm_gpu_init(): /dev/mockgpu0, 1, ... (1 or 2)
  *  broken_skip_read_retry: TEST ONLY - publish serviced faults without
  *      mmu_interval_read_retry(); the race check proves it catches this
+ *  broken_evict_pinned: TEST ONLY - let eviction pick a root chunk that a
+ *      migration in flight holds and retry it forever (the shape of UVM
+ *      issue #1223: the evictor waits for pages it holds itself)
+ *  broken_evict_ignore_busy: TEST ONLY - one eviction pass, and pages a
+ *      concurrent fault held locked are counted free anyway (the chunk is
+ *      handed out while still in use)
  */
 export const mockgpu_params = {
   vram_bytes: 0,
@@ -55,7 +66,12 @@ export const mockgpu_params = {
   replay_policy: UVM_PERF_FAULT_REPLAY_POLICY_BATCH_FLUSH,
   tlb_entries: 512,
   migrate_to_vram: true,
+  evict: true,
+  evict_remote_map: true,
+  nr_gpus: 1,
   broken_skip_read_retry: false,
+  broken_evict_pinned: false,
+  broken_evict_ignore_busy: false,
 };
 const DEFAULT_PARAMS = Object.freeze({ ...mockgpu_params });
 
@@ -149,11 +165,13 @@ export class uvm_gpu {
   next_va_space = 1;
   /* replays issued; a stalled warp waits until this passes its fault's value */
   replay_seq = 0;
-  readonly replay_wq = new wait_queue_head('mockgpu0.replay');
+  readonly replay_wq: wait_queue_head;
   /* SM threads still running kernels */
   sms_running = 0;
   constructor(readonly name: string, readonly pmm: uvm_pmm_gpu, readonly channel: uvm_channel,
-              readonly ce: uvm_channel, readonly tlb: uvm_tlb, readonly fault_buffer: uvm_fault_buffer) {}
+              readonly ce: uvm_channel, readonly tlb: uvm_tlb, readonly fault_buffer: uvm_fault_buffer) {
+    this.replay_wq = new wait_queue_head(`${name}.replay`);
+  }
 }
 
 /** A kernel in flight: the launch block and where each warp is in its stream. */

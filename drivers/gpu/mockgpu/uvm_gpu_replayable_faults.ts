@@ -63,8 +63,9 @@ export class uvm_fault_buffer {
   get = 0;
   put = 0;
   bh_running = false;
-  readonly idle_wq = new wait_queue_head('mockgpu0.fault_bh.idle');
-  constructor(readonly capacity: number) {
+  readonly idle_wq: wait_queue_head;
+  constructor(readonly capacity: number, name = 'mockgpu0') {
+    this.idle_wq = new wait_queue_head(`${name}.fault_bh.idle`);
     this.va = new Float64Array(capacity);
     this.access = new Uint8Array(capacity);
     this.sm = new Uint16Array(capacity);
@@ -97,7 +98,7 @@ export function uvm_fault_buffer_write(gpu: uvm_gpu, va: number, access: number,
   }
   if (!fb.bh_running) {
     fb.bh_running = true;
-    const th = kthread_run('mockgpu0-fault_bh', () => uvm_gpu_service_replayable_faults(gpu));
+    const th = kthread_run(`${gpu.name}-fault_bh`, () => uvm_gpu_service_replayable_faults(gpu));
     th.kind = 'kthread';
   }
   return written;

@@ -47,7 +47,7 @@ import {
   migrate_pfn, migrate_pfn_to_page, type migrate_vma,
 } from '../../../include/linux/migrate.js';
 import {
-  MOCKGPU_FAULT_ACCESS_WRITE, UVM_APERTURE_SYS, UVM_APERTURE_VID, UvmEventTypeCpuFault, UvmEventTypeMapRemote,
+  MOCKGPU_FAULT_ACCESS_READ, MOCKGPU_FAULT_ACCESS_WRITE, UVM_APERTURE_SYS, UVM_APERTURE_VID, UvmEventTypeCpuFault, UvmEventTypeMapRemote,
   UvmEventTypeMigration, mockgpu_pte_make, mockgpu_pte_valid,
 } from '../../../include/linux/mockgpu.js';
 import { GFP_HIGHUSER_MOVABLE } from '../../../include/linux/gfp.js';
@@ -72,7 +72,10 @@ import {
   mockgpu_params, uvm_gpu_stat_add, uvm_tools_record_event, type mockgpu_hmm_ops, type uvm_gpu, type uvm_service_fault,
   type uvm_va_space,
 } from './uvm_gpu.js';
-import { uvm_pmm_gpu_page_alloc, uvm_pmm_gpu_page_to_vpfn, uvm_pmm_gpu_owns, uvm_pmm_gpu_free_page } from './uvm_pmm_gpu.js';
+import {
+  uvm_pmm_gpu_page_alloc, uvm_pmm_gpu_page_to_vpfn, uvm_pmm_gpu_owns, uvm_pmm_gpu_free_page, uvm_pmm_gpu_unpin,
+} from './uvm_pmm_gpu.js';
+import { uvm_hmm_alloc_evict } from './uvm_hmm_evict.js';
 import { uvm_push_begin, uvm_push_end, uvm_channel_wait, uvm_channel_idle } from './uvm_channel.js';
 import { MOCKGPU_VA_BITS, uvm_pt_for_each_valid } from './uvm_mmu.js';
 import {
@@ -179,11 +182,25 @@ function* runs_of(vs: uvm_va_space, faults: uvm_service_fault[]): Generator<uvm_
   if (run.length > 0) yield run;
 }
 
+/* record which address space and VA each VRAM page now backs (eviction remaps there) */
+function uvm_hmm_chunks_set_owner(vs: uvm_va_space, args: migrate_vma): void {
+  const pmm = vs.gpu.pmm;
+  for (let i = 0; i < args.npages; i++) {
+    const d = migrate_pfn_to_page(args.dst[i]!);
+    if (!(args.src[i]! & MIGRATE_PFN_MIGRATE) || d === null) continue;
+    const vpfn = uvm_pmm_gpu_page_to_vpfn(pmm, d);
+    pmm.rmap_owner[vpfn] = vs;
+    pmm.rmap_va[vpfn] = args.start + i * PAGE_SIZE;
+  }
+}
+
 /*
  * uvm_hmm_migrate_run() - move the system pages of one run to VRAM:
  * allocate 4 KiB chunks, copy on the copy engine, let core mm switch the
- * CPU entries to device-private ones. Pages VRAM has no room for, or that
+ * CPU entries to device-private ones. When VRAM is full a root chunk is
+ * evicted (uvm_hmm_evict.ts); pages no eviction makes room for, or that
  * core mm would not isolate, stay where they are (mapped remotely).
+ * Destination chunks stay temp-pinned (not evictable) until finalize.
  */
 export function* uvm_hmm_migrate_run(vs: uvm_va_space, vma: vm_area_struct, start: number, end: number,
                                      cause = 'gpu_fault'): Sleepable<number> {
@@ -191,13 +208,16 @@ export function* uvm_hmm_migrate_run(vs: uvm_va_space, vma: vm_area_struct, star
   const args: migrate_vma = { vma, src: new Float64Array(n), dst: new Float64Array(n), cpages: 0, npages: 0, start, end,
     pgmap_owner: gpu, flags: MIGRATE_VMA_SELECT_SYSTEM, fault_page: null };
   if ((yield* migrate_vma_setup(args)) !== 0 || args.cpages === 0) return 0;
+  const pinned: page[] = [];
   const p = uvm_push_begin(gpu.ce, 'migrate_to_vram');
   for (let i = 0; i < n; i++) {
     if (!(args.src[i]! & MIGRATE_PFN_MIGRATE)) continue;
     const spage = migrate_pfn_to_page(args.src[i]!);
     if (spage !== null && is_zone_device_page(spage)) continue;
-    const dpage = uvm_pmm_gpu_page_alloc(gpu.pmm);
+    let dpage = uvm_pmm_gpu_page_alloc(gpu.pmm);
+    if (dpage === null && mockgpu_params.evict) dpage = yield* uvm_hmm_alloc_evict(gpu, vma.vm_mm, uvm_hmm_map_snapshot);
     if (dpage === null) continue;
+    pinned.push(dpage);
     args.dst[i] = migrate_pfn(dpage.pfn) + (args.src[i]! & MIGRATE_PFN_WRITE);
     p.cmds.push({ kind: 'copy', dst: gpu.pmm.vram(uvm_pmm_gpu_page_to_vpfn(gpu.pmm, dpage)),
       src: spage === null ? null : kmap_local_page(spage), bw: PCIE_BW });
@@ -206,7 +226,9 @@ export function* uvm_hmm_migrate_run(vs: uvm_va_space, vma: vm_area_struct, star
   yield* migrate_vma_pages(args);
   let moved = 0;
   for (let i = 0; i < n; i++) if ((args.src[i]! & MIGRATE_PFN_MIGRATE) && args.dst[i]) moved++;
+  uvm_hmm_chunks_set_owner(vs, args);
   yield* migrate_vma_finalize(args);
+  for (const d of pinned) uvm_pmm_gpu_unpin(gpu.pmm, uvm_pmm_gpu_page_to_vpfn(gpu.pmm, d));
   if (moved > 0) {
     uvm_gpu_stat_add(gpu, 'migrated_to_vram', moved);
     uvm_tools_record_event(UvmEventTypeMigration, { from: 'SYS', to: 'VID', start, end, pages: moved, cause });
@@ -222,13 +244,17 @@ function uvm_hmm_pte(gpu: uvm_gpu, e: number): number {
   return mockgpu_pte_make(UVM_APERTURE_SYS, pg.pfn, write, write);
 }
 
+/* a page to map: its VA, the access it needs, and the error if it cannot be mapped */
+type uvm_map_request = Pick<uvm_service_fault, 'va' | 'access' | 'fatal'>;
+
 /*
  * uvm_hmm_map_run() - map the faulting pages of one run: hmm_range_fault()
  * under the retry protocol, then, under vs.mutex and only if no
- * invalidation hit the range, push the PTE writes.
+ * invalidation hit the range, push the PTE writes. With @snapshot nothing
+ * is faulted in: only what the CPU maps now is mapped.
  * Return: 0, or the hmm_range_fault() error (-EFAULT, -EPERM, -EBUSY on timeout).
  */
-export function* uvm_hmm_map_run(vs: uvm_va_space, run: uvm_service_fault[]): Sleepable<number> {
+export function* uvm_hmm_map_run(vs: uvm_va_space, run: uvm_map_request[], snapshot = false): Sleepable<number> {
   const gpu = vs.gpu, start = run[0]!.va, end = run[run.length - 1]!.va + PAGE_SIZE;
   const pfns = new Float64Array((end - start) / PAGE_SIZE);
   const range: hmm_range = { notifier: vs.notifier!, notifier_seq: 0, start, end, hmm_pfns: pfns, default_flags: 0,
@@ -238,7 +264,7 @@ export function* uvm_hmm_map_run(vs: uvm_va_space, run: uvm_service_fault[]): Sl
     if (now() > timeout) return -EBUSY;
     pfns.fill(0);
     for (const f of run) {
-      pfns[(f.va - start) / PAGE_SIZE] = hmm_pfn_make(0, HMM_PFN_REQ_FAULT | (f.access >= MOCKGPU_FAULT_ACCESS_WRITE ? HMM_PFN_REQ_WRITE : 0));
+      if (!snapshot) pfns[(f.va - start) / PAGE_SIZE] = hmm_pfn_make(0, HMM_PFN_REQ_FAULT | (f.access >= MOCKGPU_FAULT_ACCESS_WRITE ? HMM_PFN_REQ_WRITE : 0));
     }
     range.notifier_seq = yield* mmu_interval_read_begin(range.notifier);
     const ret = yield* hmm_range_fault(range);
@@ -270,6 +296,51 @@ export function* uvm_hmm_map_run(vs: uvm_va_space, run: uvm_service_fault[]): Sl
   }
 }
 
+/**
+ * uvm_hmm_map_snapshot() - map @vas (sorted) of @vs from the CPU page
+ * table as it is, faulting nothing in: after an eviction, the system
+ * copies are mapped remotely (aperture SYS). Pages the CPU no longer maps
+ * there are left unmapped (the GPU faults on them if it comes back).
+ * Context: mmap_lock of vs.mm held for read; takes vs.mutex; may sleep.
+ */
+export function* uvm_hmm_map_snapshot(vs: uvm_va_space, vas: number[]): Sleepable {
+  let run: uvm_map_request[] = [];
+  for (let k = 0; k <= vas.length; k++) {
+    const va = vas[k];
+    const prev = run[run.length - 1];
+    if (prev !== undefined && (va === undefined || va !== prev.va + PAGE_SIZE)) {
+      yield* uvm_hmm_map_run(vs, run, true);
+      run = [];
+    }
+    if (va !== undefined) run.push({ va, access: MOCKGPU_FAULT_ACCESS_READ, fatal: 0 });
+  }
+}
+
+/*
+ * uvm_hmm_pull_from_peers() - two GPUs: bring pages of @run that sit in
+ * the other GPU's VRAM back to system memory first, so that the
+ * migration to this GPU (MIGRATE_VMA_SELECT_SYSTEM) collects them. Each
+ * GPU is its own pgmap owner, so to this one the other's pages are
+ * foreign device-private entries, which hmm_range_fault() faults through
+ * their owner's migrate_to_ram (its copy engine, VRAM -> RAM); this GPU's
+ * copy engine then moves them RAM -> VRAM: GPU to GPU through system
+ * memory, two PCIe copies (no peer copy). Errors are left for the mapping
+ * step to report.
+ * Context: mmap_lock held for read; may sleep.
+ */
+function* uvm_hmm_pull_from_peers(vs: uvm_va_space, run: uvm_map_request[]): Sleepable {
+  const start = run[0]!.va, end = run[run.length - 1]!.va + PAGE_SIZE;
+  const pfns = new Float64Array((end - start) / PAGE_SIZE);
+  const range: hmm_range = { notifier: vs.notifier!, notifier_seq: 0, start, end, hmm_pfns: pfns, default_flags: 0,
+    pfn_flags_mask: HMM_PFN_REQ_FAULT | HMM_PFN_REQ_WRITE, dev_private_owner: vs.gpu };
+  const timeout = now() + HMM_RANGE_DEFAULT_TIMEOUT_NS;
+  do {
+    pfns.fill(0);
+    for (const f of run) pfns[(f.va - start) / PAGE_SIZE] = hmm_pfn_make(0, HMM_PFN_REQ_FAULT);
+    range.notifier_seq = yield* mmu_interval_read_begin(range.notifier);
+  } while ((yield* hmm_range_fault(range)) === -EBUSY && now() <= timeout);
+}
+
 /* check one fault against its VMA: 0, -EFAULT (no VMA, unreadable) or -EPERM (write to read-only) */
 function uvm_hmm_check_vma(vma: vm_area_struct | null, f: uvm_service_fault): number {
   if (vma === null || !(vma.vm_flags & VM_READ)) return -EFAULT;
@@ -294,6 +365,7 @@ function* uvm_hmm_service_block(vs: uvm_va_space, faults: uvm_service_fault[]): 
   for (const run of runs_of(vs, plan.faults)) {
     const vma = vma_lookup(mm, run[0]!.va)!;
     if (mockgpu_params.migrate_to_vram && !uvm_hmm_must_use_sysmem(vma)) {
+      if (mockgpu_params.nr_gpus > 1) yield* uvm_hmm_pull_from_peers(vs, run);
       for (const r of uvm_va_block_migrate_ranges(plan, run)) {
         uvm_va_block_migrated(vs, r, yield* uvm_hmm_migrate_run(vs, vma, r.start, r.end, r.cause));
       }

@@ -16,10 +16,23 @@
  * page's pfn maps to VRAM offset (pfn - start_pfn) * 4 KiB; the CPU never
  * maps it (device-private), only the GPU and the copy engine touch it.
  *
+ * Eviction bookkeeping (uvm_pmm_gpu.c: root_chunks.va_block_used,
+ * pick_root_chunk_to_evict, chunk_free_locked during eviction): a chunk
+ * allocated for a migration is "temp pinned" until the VA block has
+ * mapped it (uvm_pmm_gpu_unpin); unpinning moves its root chunk to the
+ * tail of the LRU of used roots. The victim is a free root if any, else
+ * the head of that LRU, skipping roots with pinned chunks or already in
+ * eviction. While a root is in eviction its free chunks are off the free
+ * lists and chunks freed into it stay off them, so nobody else can take
+ * them; uvm_pmm_gpu_evict_end() gives it back whole (success: to the
+ * caller's next allocation, since nothing runs in between) or puts its
+ * free chunks back on the lists (abort). Moving the data out is
+ * uvm_hmm_evict.ts.
+ *
  * Simplified: no RM/PMA below the PMM (UVM fetches root chunks from the
- * RM's allocator in batches of 64), no eviction (the next issue: on
- * -ENOMEM the fault path maps system memory instead), only 4 KiB
- * allocations are handed to HMM (UVM also maps 64 KiB and 2 MiB pages).
+ * RM's allocator in batches of 64), no zeroed/non-zeroed free lists and
+ * no "unused" list (UVM's va_block_unused), only 4 KiB allocations are
+ * handed to HMM (UVM also maps 64 KiB and 2 MiB pages).
  */
 import type { page } from '../../../include/linux/mm_types.js';
 import { PAGE_SIZE } from '../../../include/linux/mm.js';
@@ -30,6 +43,7 @@ import { memremap_pages, request_free_mem_region, zone_device_page_init } from '
 import { pfn_to_page } from '../../../mm/page_alloc.js';
 import { trace_event } from '../../../lib/sim/trace.js';
 import { BUG } from '../../../include/asm-generic/bug.js';
+import { mockgpu_params } from './uvm_gpu.js';
 
 const PAGES_PER_64K = UVM_CHUNK_SIZE_64K / PAGE_SIZE;            /* 16 */
 const BIG_PER_ROOT = UVM_CHUNK_SIZE_2M / UVM_CHUNK_SIZE_64K;     /* 32 */
@@ -57,12 +71,31 @@ export class uvm_pmm_gpu {
   readonly free_4k = new Set<number>();
   /* 4 KiB pages handed out and not yet freed */
   pages_used = 0;
+  /* per 4 KiB page: 1 while allocated */
+  readonly allocated: Uint8Array;
+  /* per root: chunks allocated for a migration and not yet unpinned */
+  readonly root_pinned: Int32Array;
+  /* per root: 1 while it is being evicted */
+  readonly root_evicting: Uint8Array;
+  /* used roots, least recently allocated in first (root_chunks.va_block_used) */
+  readonly root_lru = new Set<number>();
+  /*
+   * reverse map hint per 4 KiB page: the address space and VA it was
+   * migrated for (eviction remaps there; verified by hmm_range_fault)
+   */
+  readonly rmap_owner: (object | null)[];
+  readonly rmap_va: Float64Array;
 
   constructor(vram_bytes: number) {
     this.nr_roots = Math.max(1, Math.floor(vram_bytes / UVM_CHUNK_SIZE_2M));
     this.nr_pages = this.nr_roots * PAGES_PER_ROOT;
     this.root_used = new Int32Array(this.nr_roots);
     this.big_used = new Int32Array(this.nr_roots * BIG_PER_ROOT);
+    this.allocated = new Uint8Array(this.nr_pages);
+    this.root_pinned = new Int32Array(this.nr_roots);
+    this.root_evicting = new Uint8Array(this.nr_roots);
+    this.rmap_owner = new Array<object | null>(this.nr_pages).fill(null);
+    this.rmap_va = new Float64Array(this.nr_pages);
     for (let r = 0; r < this.nr_roots; r++) this.free_root.add(r);
   }
 
@@ -81,11 +114,11 @@ export class uvm_pmm_gpu {
  * memory owned by @owner, with @ops as its dev_pagemap_ops.
  * Context: boot (module init). Return: 0, or the memremap_pages() error.
  */
-export function uvm_pmm_gpu_init(pmm: uvm_pmm_gpu, owner: unknown, ops: dev_pagemap_ops): number {
-  const res = request_free_mem_region(pmm.nr_pages * PAGE_SIZE, 'mockgpu-vram');
+export function uvm_pmm_gpu_init(pmm: uvm_pmm_gpu, owner: unknown, ops: dev_pagemap_ops, name = 'mockgpu0'): number {
+  const res = request_free_mem_region(pmm.nr_pages * PAGE_SIZE, `${name}-vram`);
   if (res === null) return -EINVAL;
   pmm.pgmap = { type: MEMORY_DEVICE_PRIVATE, range: { start: res.start, end: res.end }, nr_range: 1, ops, owner,
-    name: 'mockgpu0-vram' };
+    name: `${name}-vram` };
   const ret = memremap_pages(pmm.pgmap, pmm.nr_pages);
   if (ret === 0) trace_event('uvm_pmm_gpu_init', { roots: pmm.nr_roots, pages: pmm.nr_pages, start_pfn: pmm.pgmap.start_pfn! });
   return ret;
@@ -113,10 +146,13 @@ function first<T>(s: Set<T>): T | undefined {
 /**
  * uvm_pmm_gpu_alloc_page() - one free 4 KiB chunk: from the 4 KiB free
  * list, else by splitting a free 64 KiB chunk, else a free root chunk.
+ * @pin: temp-pin it (a migration destination): its root cannot be evicted
+ *       until uvm_pmm_gpu_unpin(). Unpinned allocations (the v8 glue)
+ *       never put their root on the LRU, so they are never evicted.
  * Return: the VRAM page number (offset >> 12), or -1 when VRAM is full.
  * Context: any; does not sleep (callers hold no lock: single CPU model).
  */
-export function uvm_pmm_gpu_alloc_page(pmm: uvm_pmm_gpu): number {
+export function uvm_pmm_gpu_alloc_page(pmm: uvm_pmm_gpu, pin = false): number {
   let p = first(pmm.free_4k);
   if (p === undefined) {
     let b = first(pmm.free_big);
@@ -132,7 +168,22 @@ export function uvm_pmm_gpu_alloc_page(pmm: uvm_pmm_gpu): number {
   pmm.free_4k.delete(p);
   pmm.big_used[Math.floor(p / PAGES_PER_64K)]++;
   pmm.pages_used++;
+  pmm.allocated[p] = 1;
+  if (pin) pmm.root_pinned[Math.floor(p / PAGES_PER_ROOT)]++;
   return p;
+}
+
+/**
+ * uvm_pmm_gpu_unpin() - the block mapped (or gave up on) page @p allocated
+ * with @pin: its root chunk becomes evictable again and moves to the tail
+ * of the LRU if it still holds allocated chunks.
+ * Context: any; does not sleep.
+ */
+export function uvm_pmm_gpu_unpin(pmm: uvm_pmm_gpu, p: number): void {
+  const r = Math.floor(p / PAGES_PER_ROOT);
+  if (pmm.root_pinned[r]! <= 0) BUG(`uvm_pmm_gpu_unpin(${p}): not pinned`);
+  pmm.root_pinned[r]--;
+  if (pmm.root_used[r]! > 0 && !pmm.root_evicting[r]) { pmm.root_lru.delete(r); pmm.root_lru.add(r); }
 }
 
 /**
@@ -143,27 +194,105 @@ export function uvm_pmm_gpu_alloc_page(pmm: uvm_pmm_gpu): number {
  */
 export function uvm_pmm_gpu_free_page(pmm: uvm_pmm_gpu, p: number): void {
   const b = Math.floor(p / PAGES_PER_64K), r = Math.floor(b / BIG_PER_ROOT);
-  if (pmm.free_4k.has(p) || pmm.big_used[b]! <= 0) BUG(`uvm_pmm_gpu_free_page(${p}): not allocated`);
-  pmm.free_4k.add(p);
+  if (!pmm.allocated[p] || pmm.big_used[b]! <= 0) BUG(`uvm_pmm_gpu_free_page(${p}): not allocated`);
+  pmm.allocated[p] = 0;
+  pmm.rmap_owner[p] = null;
   pmm.pages_used--;
+  if (pmm.root_evicting[r]) {            /* stays off the free lists: the evictor owns it */
+    if (--pmm.big_used[b] === 0) pmm.root_used[r]--;
+    return;
+  }
+  pmm.free_4k.add(p);
   if (--pmm.big_used[b] !== 0) return;
   for (let q = b * PAGES_PER_64K; q < (b + 1) * PAGES_PER_64K; q++) pmm.free_4k.delete(q);
   pmm.free_big.add(b);
   if (--pmm.root_used[r] !== 0) return;
   for (let c = r * BIG_PER_ROOT; c < (r + 1) * BIG_PER_ROOT; c++) pmm.free_big.delete(c);
   pmm.free_root.add(r);
+  pmm.root_lru.delete(r);
   trace_event('uvm_pmm_merge', { chunk: r, size: UVM_CHUNK_SIZE_2M });
+}
+
+/* ---- eviction bookkeeping ---- */
+
+/**
+ * pick_root_chunk_to_evict() - the root chunk to empty for an allocation:
+ * a free root if there is one (nothing to move), else the least recently
+ * allocated-in used root that has no pinned chunk, is not already being
+ * evicted and is not in @skip (roots an earlier attempt gave up on).
+ * Return: the root index, or -1 when no root can be evicted.
+ */
+export function pick_root_chunk_to_evict(pmm: uvm_pmm_gpu, skip: ReadonlySet<number> = new Set()): number {
+  const r = first(pmm.free_root);
+  if (r !== undefined) return r;
+  for (const c of pmm.root_lru) {
+    if (pmm.root_pinned[c]! > 0 && !mockgpu_params.broken_evict_pinned) continue;
+    if (!pmm.root_evicting[c] && !skip.has(c)) return c;
+  }
+  return -1;
+}
+
+/**
+ * uvm_pmm_gpu_evict_begin() - mark root @r in eviction: its free chunks
+ * leave the free lists and chunks freed later stay off them.
+ */
+export function uvm_pmm_gpu_evict_begin(pmm: uvm_pmm_gpu, r: number): void {
+  pmm.root_evicting[r] = 1;
+  pmm.root_lru.delete(r);
+  pmm.free_root.delete(r);
+  for (let b = r * BIG_PER_ROOT; b < (r + 1) * BIG_PER_ROOT; b++) {
+    pmm.free_big.delete(b);
+    for (let p = b * PAGES_PER_64K; p < (b + 1) * PAGES_PER_64K; p++) pmm.free_4k.delete(p);
+  }
+}
+
+/** uvm_pmm_gpu_root_pages_used() - 4 KiB chunks of root @r still allocated. */
+export function uvm_pmm_gpu_root_pages_used(pmm: uvm_pmm_gpu, r: number): number {
+  let n = 0;
+  for (let p = r * PAGES_PER_ROOT; p < (r + 1) * PAGES_PER_ROOT; p++) n += pmm.allocated[p]!;
+  return n;
+}
+
+/**
+ * uvm_pmm_gpu_evict_end() - end the eviction of root @r: its free chunks
+ * go back on the free lists (the whole root if it is empty, merged), and
+ * it rejoins the LRU tail if something is still allocated in it.
+ * @forget_busy: TEST ONLY (broken_evict_ignore_busy) - count pages still
+ *   allocated as free, as an evictor that does not wait for them would.
+ * Return: true if the root is now entirely free.
+ */
+export function uvm_pmm_gpu_evict_end(pmm: uvm_pmm_gpu, r: number, forget_busy = false): boolean {
+  pmm.root_evicting[r] = 0;
+  if (forget_busy) {
+    for (let p = r * PAGES_PER_ROOT; p < (r + 1) * PAGES_PER_ROOT; p++) if (pmm.allocated[p]) { pmm.allocated[p] = 0; pmm.pages_used--; }
+    pmm.big_used.fill(0, r * BIG_PER_ROOT, (r + 1) * BIG_PER_ROOT);
+  }
+  let used = 0;
+  for (let b = r * BIG_PER_ROOT; b < (r + 1) * BIG_PER_ROOT; b++) if (pmm.big_used[b]! > 0) used++;
+  pmm.root_used[r] = used;
+  if (used === 0) { pmm.free_root.add(r); return true; }
+  for (let b = r * BIG_PER_ROOT; b < (r + 1) * BIG_PER_ROOT; b++) {
+    if (pmm.big_used[b] === 0) { pmm.free_big.add(b); continue; }
+    for (let p = b * PAGES_PER_64K; p < (b + 1) * PAGES_PER_64K; p++) if (!pmm.allocated[p]) pmm.free_4k.add(p);
+  }
+  pmm.root_lru.add(r);
+  return false;
+}
+
+/** uvm_pmm_gpu_root_of() - the root chunk index of VRAM page @p. */
+export function uvm_pmm_gpu_root_of(p: number): number {
+  return Math.floor(p / PAGES_PER_ROOT);
 }
 
 /**
  * uvm_pmm_gpu_page_alloc() - a device-private struct page for a migration
  * destination: a 4 KiB chunk, its page handed out with
  * zone_device_page_init() (refcount 1, locked, as migrate_vma_pages()
- * expects).
+ * expects), temp-pinned until uvm_pmm_gpu_unpin().
  * Return: the page, or null when VRAM is full.
  */
 export function uvm_pmm_gpu_page_alloc(pmm: uvm_pmm_gpu): page | null {
-  const p = uvm_pmm_gpu_alloc_page(pmm);
+  const p = uvm_pmm_gpu_alloc_page(pmm, true);
   if (p < 0) return null;
   const pg = pfn_to_page(pmm.pgmap.start_pfn! + p);
   zone_device_page_init(pg);

@@ -31,8 +31,7 @@
 import type { mm_struct, vm_area_struct } from '../../../include/linux/mm_types.js';
 import { PAGE_SIZE, VM_READ } from '../../../include/linux/mm.js';
 import {
-  MOCKGPU_FAULT_ACCESS_READ, MOCKGPU_FAULT_ACCESS_WRITE, UVM_APERTURE_VID, UVM_VA_BLOCK_SIZE,
-  UvmEventMigrationCausePrefetch, mockgpu_pte_aperture,
+  MOCKGPU_FAULT_ACCESS_READ, MOCKGPU_FAULT_ACCESS_WRITE, UVM_VA_BLOCK_SIZE, UvmEventMigrationCausePrefetch,
 } from '../../../include/linux/mockgpu.js';
 import { MOCKGPU_PROCESSOR_CPU, MOCKGPU_PROCESSOR_GPU0, MOCKGPU_PROCESSOR_NONE } from '../../../include/uapi/linux/mockgpu.js';
 import { usleep_range, now } from '../../../lib/sim/clock.js';
@@ -47,7 +46,6 @@ import {
 } from '../../../include/linux/hmm.js';
 import { uvm_pmm_gpu_owns } from './uvm_pmm_gpu.js';
 import { mockgpu_params, uvm_gpu_stat_add, type uvm_gpu, type uvm_service_fault, type uvm_va_space } from './uvm_gpu.js';
-import { uvm_pt_for_each_valid } from './uvm_mmu.js';
 import { uvm_channel_wait } from './uvm_channel.js';
 import { uvm_perf_params } from './uvm_perf_module.js';
 import { uvmGpuProcessorId, uvm_va_policy_clear, uvm_va_policy_get, type uvm_va_policy } from './uvm_va_policy.js';

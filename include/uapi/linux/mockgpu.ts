@@ -188,6 +188,11 @@ export const mockgpu_stat_names = [
   'read_dup_invalidates',  /* ReadDuplicateInvalidate: duplicates dropped (a write, or a CPU-side change) */
   'access_counter_notifications', /* AccessCounter: regions that crossed the threshold */
   'access_counter_migrations',    /* pages migrated because of a notification */
+  'evictions',             /* root chunks emptied for an allocation (Eviction) */
+  'evicted_pages',         /* pages moved VRAM -> RAM by eviction (also in migrated_to_sysmem) */
+  'evict_retries',         /* eviction passes repeated for pages someone else held */
+  'evict_aborts',          /* root chunks given up on after UVM_EVICT_MAX_TRIES passes */
+  'evict_fallbacks',       /* allocations no eviction could satisfy: mapped remotely instead */
 ] as const;
 export type mockgpu_stat_name = typeof mockgpu_stat_names[number];
 export const MOCKGPU_NR_STATS = mockgpu_stat_names.length;

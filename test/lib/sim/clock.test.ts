@@ -64,6 +64,17 @@ test('a wake-up never moves a clock backwards', () => {
   assert.is(sleeper!.vtime, 9_000);
 });
 
+test('a thread that sleeps again right after its timer woke it wakes once per sleep, at the right times', () => {
+  const s = new Scheduler();
+  const woke: number[] = [];
+  s.spawn('napper', function* () {
+    for (let i = 0; i < 3; i++) { yield* schedule_timeout(20_000); woke.push(now()); }
+  });
+  s.spawn('other', function* () { yield* schedule_timeout(5_000); });
+  s.run();
+  assert.equal(woke, [20_000, 40_000, 60_000]);
+});
+
 test('schedule_timeout and msleep under runSync just advance the clock', () => {
   assert.is(runSync(schedule_timeout(2_500)), 0);
   assert.is(now(), 2_500);

@@ -26,3 +26,5 @@ export { read_mostly_scenario as read_mostly } from './read_mostly.js';
 export { prefetch_scenario as prefetch } from './prefetch.js';
 export { design_debate_scenario as design_debate } from './design_debate.js';
 export { bo_remap_scenario as bo_remap } from './bo_remap.js';
+export { default as oversubscribe } from './oversubscribe.js';
+export { default as free_trap } from './free_trap.js';
