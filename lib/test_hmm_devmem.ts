@@ -50,6 +50,7 @@ import {
 } from '../include/uapi/linux/test_hmm.js';
 import { GFP_HIGHUSER, GFP_HIGHUSER_MOVABLE, __GFP_NOFAIL } from '../include/linux/gfp.js';
 import { ENOMEM, EINVAL } from '../include/uapi/asm-generic/errno.js';
+import { fail_devmem_alloc, should_fail } from './fault-inject.js';
 import type { Sleepable } from './sim/sched.js';
 import { mutex, mutex_lock, mutex_unlock } from './locking/mutex.js';
 import { spinlock_t, spin_lock, spin_unlock } from './locking/spinlock.js';
@@ -302,11 +303,13 @@ export function* dmirror_allocate_chunk(mdevice: dmirror_device, want: { page: p
  * backing store and hung off the device page's zone_device_data; a
  * coherent device page stores its data itself.
  * Context: may sleep (a new chunk may be added).
- * Return: the device page, or null when RAM or device memory ran out.
+ * Return: the device page, or null when RAM or device memory ran out
+ * (or the fail_devmem_alloc site, lib/fault-inject.ts, failed it).
  */
 export function* dmirror_devmem_alloc_page(d: dmirror, is_large: boolean): Sleepable<page | null> {
   const mdevice = d.mdevice;
   const order = is_large ? HPAGE_PMD_ORDER : 0;
+  if (should_fail(fail_devmem_alloc, PAGE_SIZE << order)) return null;
   let rpage: page | null = null;
   if (dmirror_is_private_zone(mdevice)) {
     rpage = folio_alloc(GFP_HIGHUSER, order);

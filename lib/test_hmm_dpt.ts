@@ -73,8 +73,47 @@ export interface dmirror_bounce {
 export function dmirror_bounce_init(addr: number, size: number | bigint): dmirror_bounce | null {
   if (BigInt(size) > BigInt(totalram_pages() * PAGE_SIZE)) return null;
   const n = Number(size);
-  return { ptr: new Uint8Array(n), size: n, addr, cpages: 0 };
+  return { ptr: bounce_alloc(n), size: n, addr, cpages: 0 };
 }
+
+/*
+ * Host memory of freed bounce buffers, kept for the next ones (at most
+ * BOUNCE_CACHE_MAX buffers): a fresh 64 MiB typed array costs the host a
+ * page fault per 4 KiB on first use, more than the copy itself, where
+ * Linux's vmalloc() hands out pages already resident. Reused memory is
+ * zeroed, so the buffer reads as vmalloc'ed zeroed memory either way.
+ */
+const BOUNCE_CACHE_MAX = 4;
+const bounce_cache: ArrayBuffer[] = [];
+let bounce_reused = 0;
+
+function bounce_alloc(n: number): Uint8Array {
+  let best = -1;
+  for (let i = 0; i < bounce_cache.length; i++) {
+    const len = bounce_cache[i].byteLength;
+    if (len >= n && len <= 4 * n + (1 << 20) && (best < 0 || len < bounce_cache[best].byteLength)) best = i;
+  }
+  if (best < 0) return new Uint8Array(n);
+  const ab = bounce_cache.splice(best, 1)[0];
+  bounce_reused++;
+  return new Uint8Array(ab, 0, n).fill(0);
+}
+
+/**
+ * dmirror_bounce_fini() - the driver's vfree() of the bounce buffer: its
+ * memory goes to the cache for the next bounce buffer. @bounce must not
+ * be used again.
+ */
+export function dmirror_bounce_fini(bounce: dmirror_bounce): void {
+  const ab = bounce.ptr.buffer as ArrayBuffer;
+  bounce.ptr = new Uint8Array(0);
+  if (ab.byteLength === 0 || bounce_cache.includes(ab)) return;
+  bounce_cache.push(ab);
+  if (bounce_cache.length > BOUNCE_CACHE_MAX) bounce_cache.shift();
+}
+
+/** dmirror_bounce_reused() - bounce buffers served from freed memory so far (tests). */
+export function dmirror_bounce_reused(): number { return bounce_reused; }
 
 /**
  * dmirror_cmd_range() - the range a command covers, computed as
@@ -144,10 +183,14 @@ export function dmirror_do_read(d: dmirror, start: number, end: number, bounce: 
 export function* dmirror_read_back(d: dmirror, start: number, end: number, cmd: hmm_dmirror_cmd): Sleepable<number> {
   const bounce = dmirror_bounce_init(start, end - start);
   if (bounce === null) return -ENOMEM;
-  yield* mutex_lock(d.mutex);
-  let ret = dmirror_do_read(d, start, end, bounce);
-  mutex_unlock(d.mutex);
-  if (ret === 0) ret = yield* dmirror_bounce_copy_out(bounce, cmd.ptr);
-  cmd.cpages = BigInt(bounce.cpages);
-  return ret;
+  try {
+    yield* mutex_lock(d.mutex);
+    let ret = dmirror_do_read(d, start, end, bounce);
+    mutex_unlock(d.mutex);
+    if (ret === 0) ret = yield* dmirror_bounce_copy_out(bounce, cmd.ptr);
+    cmd.cpages = BigInt(bounce.cpages);
+    return ret;
+  } finally {
+    dmirror_bounce_fini(bounce);
+  }
 }

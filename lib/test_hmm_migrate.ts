@@ -35,9 +35,10 @@ import {
 } from '../include/linux/migrate.js';
 import { HMM_DMIRROR_FLAG_FAIL_ALLOC, HMM_DMIRROR_MEMORY_DEVICE_PRIVATE, type hmm_dmirror_cmd } from '../include/uapi/linux/test_hmm.js';
 import { GFP_HIGHUSER_MOVABLE } from '../include/linux/gfp.js';
-import { EINVAL, ENOMEM } from '../include/uapi/asm-generic/errno.js';
+import { EINVAL, ENOMEM, EIO } from '../include/uapi/asm-generic/errno.js';
 import type { Sleepable } from './sim/sched.js';
 import { mutex_lock, mutex_unlock } from './locking/mutex.js';
+import { fail_dev_copy, should_fail } from './fault-inject.js';
 import { count_event, trace_event } from './sim/trace.js';
 import { charge } from './sim/clock.js';
 import { copy_cost_ns, PCIE_BW } from './sim/costs.js';
@@ -72,14 +73,26 @@ function charge_copy(nr: number): void {
   charge(copy_cost_ns(nr * PAGE_SIZE, PCIE_BW));
 }
 
-/* copy @nr pages starting at @from into @to, or zero @to when there is no source */
-function copy_or_clear(to: page, from: page | null, nr: number): void {
+/*
+ * copy @nr pages starting at @from into @to, or zero @to when there is no
+ * source; false when the copy engine failed (fail_dev_copy): @to is untouched
+ */
+function copy_or_clear(to: page, from: page | null, nr: number): boolean {
+  if (from !== null && should_fail(fail_dev_copy, nr * PAGE_SIZE)) return false;
   if (from !== null) charge_copy(nr);
   for (let i = 0; i < nr; i++) {
     const d = pfn_to_page(to.pfn + i);
     if (from !== null) copy_highpage(d, pfn_to_page(from.pfn + i));
     else clear_highpage(d);
   }
+  return true;
+}
+
+/* a copy to the device failed: give its page back; the source stays in system memory */
+function dmirror_release_dpage(args: migrate_vma, i: number, dpage: page): void {
+  args.dst[i] = 0;
+  folio_unlock(dpage);
+  put_page(dpage);
 }
 
 /*
@@ -97,7 +110,7 @@ function* dmirror_migrate_fallback(args: migrate_vma, d: dmirror, i: number, nr:
     const rpage = BACKING_PAGE(dpage);
     rpage.zone_device_data = d;
     args.dst[i] = migrate_pfn(dpage.pfn) + write;
-    copy_or_clear(rpage, has_src ? pfn_to_page(spfn + k) : null, 1);
+    if (!copy_or_clear(rpage, has_src ? pfn_to_page(spfn + k) : null, 1)) dmirror_release_dpage(args, i, dpage);
   }
   return i;
 }
@@ -140,11 +153,11 @@ export function* dmirror_migrate_alloc_and_copy(args: migrate_vma, d: dmirror): 
     dst[i] = migrate_pfn(dpage.pfn) + write;
     if (is_large && dpage.order > 0) {
       dst[i] += MIGRATE_PFN_COMPOUND;
-      copy_or_clear(rpage, spage, 1 << dpage.order);
+      if (!copy_or_clear(rpage, spage, 1 << dpage.order)) dmirror_release_dpage(args, i, dpage);
       i += 1 << dpage.order;
       continue;
     }
-    copy_or_clear(rpage, spage, 1);
+    if (!copy_or_clear(rpage, spage, 1)) dmirror_release_dpage(args, i, dpage);
     i++;
   }
 }
@@ -246,8 +259,11 @@ function* alloc_locked_ram(order: number): Sleepable<page | null> {
  * A compound source gets a RAM folio of the same order, or, when that
  * fails or FAIL_ALLOC forces it, one small page per subpage (the core
  * splits the device folio).
- * Context: may sleep. Return: 0, or VM_FAULT_OOM (every page allocated so
- * far is released and the remaining dst entries cleared).
+ * A copy that fails (fail_dev_copy) gives VM_FAULT_SIGBUS, as nouveau's
+ * fault path does when its copy engine fails.
+ * Context: may sleep. Return: 0, VM_FAULT_OOM or VM_FAULT_SIGBUS; on
+ * either every destination of the window is released and dst cleared,
+ * so migrate_vma_finalize() keeps the data on the device.
  */
 export function* dmirror_devmem_fault_alloc_and_copy(args: migrate_vma, d: dmirror): Sleepable<number> {
   const src = args.src, dst = args.dst;
@@ -271,35 +287,48 @@ export function* dmirror_devmem_fault_alloc_and_copy(args: migrate_vma, d: dmirr
     } else {
       dpage = yield* alloc_locked_ram(order);
     }
-    if (dpage === null && !order) return VM_FAULT_OOM;
+    if (dpage === null && !order) return dmirror_fault_abort(args, VM_FAULT_OOM);
+    if (dpage === null) flags &= ~MIGRATE_PFN_COMPOUND;     /* small pages, whichever way the folio failed */
     if (dpage !== null) {
       dst[i] = migrate_pfn(dpage.pfn) + flags;
-      for (let k = 0; k < 1 << order; k++, addr += PAGE_SIZE) {
-        dpt_erase(d, addr / PAGE_SIZE);
-        copy_highpage(pfn_to_page(dpage.pfn + k), pfn_to_page(spage.pfn + k));
-      }
-      charge_copy(1 << order);
+      if (!copy_from_device(dpage, spage, 1 << order)) return dmirror_fault_abort(args, VM_FAULT_SIGBUS);
+      for (let k = 0; k < 1 << order; k++, addr += PAGE_SIZE) dpt_erase(d, addr / PAGE_SIZE);
     } else {
       /* the huge allocation failed: one small page per subpage */
       for (let k = 0; k < 1 << order; k++, addr += PAGE_SIZE) {
         const small = yield* alloc_locked_ram(0);
-        if (small === null) {
-          for (let j = i; j < i + k; j++) {
-            const f = migrate_pfn_to_page(dst[j]);
-            if (f !== null) { folio_unlock(f); put_page(f); }
-          }
-          for (let j = i; j < i + (1 << order); j++) dst[j] = 0;
-          return VM_FAULT_OOM;
-        }
+        if (small === null) return dmirror_fault_abort(args, VM_FAULT_OOM);
         dst[i + k] = migrate_pfn(small.pfn) + flags;
+        if (!copy_from_device(small, pfn_to_page(spage.pfn + k), 1)) return dmirror_fault_abort(args, VM_FAULT_SIGBUS);
         dpt_erase(d, addr / PAGE_SIZE);
-        copy_highpage(small, pfn_to_page(spage.pfn + k));
-        charge_copy(1);
       }
     }
     i += 1 << order;
   }
   return 0;
+}
+
+/* copy @nr pages of device memory at @from to RAM at @to; false when the copy engine failed (fail_dev_copy) */
+function copy_from_device(to: page, from: page, nr: number): boolean {
+  if (should_fail(fail_dev_copy, nr * PAGE_SIZE)) return false;
+  for (let k = 0; k < nr; k++) copy_highpage(pfn_to_page(to.pfn + k), pfn_to_page(from.pfn + k));
+  charge_copy(nr);
+  return true;
+}
+
+/*
+ * The window cannot be migrated (no RAM, or a copy failed): release every
+ * destination taken so far and clear dst, so that migrate_vma_finalize()
+ * restores every source; the data stays in device memory. Returns @ret.
+ */
+function dmirror_fault_abort(args: migrate_vma, ret: number): number {
+  const n = (args.end - args.start) / PAGE_SIZE;
+  for (let j = 0; j < n; j++) {
+    const f = migrate_pfn_to_page(args.dst[j]);
+    if (f !== null) { folio_unlock(f); put_page(f); }
+    args.dst[j] = 0;
+  }
+  return ret;
 }
 
 /** dmirror_successful_migrated_pages() - source entries that migrated; a device THP counts once. */
@@ -319,7 +348,9 @@ export function dmirror_successful_migrated_pages(m: migrate_vma): number {
  *       as one unit counts one).
  *
  * Context: may sleep; takes mmap_lock for read.
- * Return: 0, -EINVAL (no VMA or unreadable), -ENOMEM.
+ * Return: 0, -EINVAL (no VMA or unreadable), -ENOMEM, -EIO when a copy
+ * from the device failed (fail_dev_copy; Linux's dmirror copies with the
+ * CPU and cannot fail there). Pages of earlier windows stay migrated.
  */
 export function* dmirror_migrate_to_system(d: dmirror, cmd: hmm_dmirror_cmd): Sleepable<number> {
   const { start, end } = dmirror_cmd_range(cmd);
@@ -335,9 +366,10 @@ export function* dmirror_migrate_to_system(d: dmirror, cmd: hmm_dmirror_cmd): Sl
     const args = new_args(vma, d, addr, next, dmirror_select_device(d) | MIGRATE_VMA_SELECT_COMPOUND, src, dst);
     ret = yield* migrate_vma_setup(args);
     if (ret) break;
-    if ((yield* dmirror_devmem_fault_alloc_and_copy(args, d)) !== 0) {
+    const vmret = yield* dmirror_devmem_fault_alloc_and_copy(args, d);
+    if (vmret !== 0) {
       yield* migrate_vma_finalize(args);
-      ret = -ENOMEM;
+      ret = vmret === VM_FAULT_OOM ? -ENOMEM : -EIO;
       break;
     }
     yield* migrate_vma_pages(args);

@@ -60,7 +60,7 @@ import {
   BACKING_PAGE,
 } from './test_hmm_devmem.js';
 import {
-  dpt_store, dpt_erase_range, dmirror_bounce_init, dmirror_bounce_copy_out, dmirror_do_read, dmirror_read_back,
+  dpt_store, dpt_erase_range, dmirror_bounce_init, dmirror_bounce_fini, dmirror_bounce_copy_out, dmirror_do_read, dmirror_read_back,
   current_mm, dmirror_cmd_range, type dmirror_bounce,
 } from './test_hmm_dpt.js';
 import { WARN_ON } from '../include/asm-generic/bug.js';
@@ -241,10 +241,14 @@ export function* dmirror_read(d: dmirror, cmd: hmm_dmirror_cmd): Sleepable<numbe
   const { start, size } = dmirror_cmd_range(cmd);
   const bounce = dmirror_bounce_init(start, size);
   if (bounce === null) return -ENOMEM;
-  let ret = yield* dmirror_access(d, cmd, bounce, false);
-  if (ret === 0) ret = yield* dmirror_bounce_copy_out(bounce, cmd.ptr);
-  cmd.cpages = BigInt(bounce.cpages);
-  return ret;
+  try {
+    let ret = yield* dmirror_access(d, cmd, bounce, false);
+    if (ret === 0) ret = yield* dmirror_bounce_copy_out(bounce, cmd.ptr);
+    cmd.cpages = BigInt(bounce.cpages);
+    return ret;
+  } finally {
+    dmirror_bounce_fini(bounce);
+  }
 }
 
 /**
@@ -258,11 +262,15 @@ export function* dmirror_write(d: dmirror, cmd: hmm_dmirror_cmd): Sleepable<numb
   const { start, size } = dmirror_cmd_range(cmd);
   const bounce = dmirror_bounce_init(start, size);
   if (bounce === null) return -ENOMEM;
-  const mm = current_mm();
-  if (mm === null || (yield* copy_from_user(mm, bounce.ptr, Number(cmd.ptr))) !== 0) return -EFAULT;
-  const ret = yield* dmirror_access(d, cmd, bounce, true);
-  cmd.cpages = BigInt(bounce.cpages);
-  return ret;
+  try {
+    const mm = current_mm();
+    if (mm === null || (yield* copy_from_user(mm, bounce.ptr, Number(cmd.ptr))) !== 0) return -EFAULT;
+    const ret = yield* dmirror_access(d, cmd, bounce, true);
+    cmd.cpages = BigInt(bounce.cpages);
+    return ret;
+  } finally {
+    dmirror_bounce_fini(bounce);
+  }
 }
 
 /* ---- device-exclusive (atomic) access ---- */

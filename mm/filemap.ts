@@ -24,18 +24,40 @@ import {
 } from './mmu_notifier.js';
 import { wait_queue_head, wait_event, wake_up_all, waitqueue_active } from '../lib/locking/wait.js';
 import { BUG } from '../include/asm-generic/bug.js';
+import { fail_folio_trylock, should_fail } from '../lib/fault-inject.js';
 
 function folio_waitqueue(f: page): wait_queue_head {
   if (f.waitq === null) f.waitq = new wait_queue_head(`folio_lock[pfn ${f.pfn}]`);
   return f.waitq;
 }
 
-/** folio_trylock() - take the folio lock if it is free. Return: true if taken. */
-export function folio_trylock(f: page): boolean {
-  const h = f.compound_head;
+/* take the folio lock if it is free (no fault injection) */
+function folio_trylock_flag(h: page): boolean {
   if (PageLocked(h)) return false;
   h.flags |= 1 << PG_locked;
   return true;
+}
+
+/**
+ * folio_trylock() - take the folio lock if it is free. The
+ * fail_folio_trylock site (lib/fault-inject.ts) makes it fail as if
+ * another CPU held the lock.
+ * Context: any; never sleeps. Return: true if taken.
+ */
+export function folio_trylock(f: page): boolean {
+  const h = f.compound_head;
+  if (!PageLocked(h) && should_fail(fail_folio_trylock, 1)) return false;
+  return folio_trylock_flag(h);
+}
+
+/**
+ * __folio_set_locked() - lock a folio nobody else can see yet (a page
+ * just allocated as a migration destination, a device page being handed
+ * out); the lock cannot be contended, so this never fails.
+ * Context: any. BUG if the folio is already locked.
+ */
+export function __folio_set_locked(f: page): void {
+  if (!folio_trylock_flag(f.compound_head)) BUG(`__folio_set_locked: pfn ${f.pfn} is already locked`);
 }
 
 /**
@@ -44,7 +66,7 @@ export function folio_trylock(f: page): boolean {
  */
 export function* folio_lock(f: page): Sleepable {
   const h = f.compound_head;
-  while (!folio_trylock(h)) yield* wait_event(folio_waitqueue(h), () => !PageLocked(h));
+  while (!folio_trylock_flag(h)) yield* wait_event(folio_waitqueue(h), () => !PageLocked(h));
 }
 
 /** folio_unlock() - release the folio lock and wake its waiters. */

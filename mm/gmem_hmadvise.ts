@@ -13,10 +13,15 @@
  * Errors as the RFC's SYSCALL_DEFINE4(hmadvise): -EINVAL for hnid -1 with
  * any advice but MADV_DONTNEED, for a negative hnid, an hnid that is not a
  * device node or not attached to this process, an unknown advice, and a
- * DONTNEED range that overflows; -EFAULT when a prefetched page could not
- * be moved. One deviation: the RFC returns GM_RET_FAILURE_UNKNOWN (a
- * positive 4) when the prefetch range is not inside one VMA; we return
- * -EINVAL, since a positive value would read as success. The RFC rounds
+ * range whose end overflows (check_add_overflow, as openEuler's later
+ * version checks it for both advices; simplified: a start or length that
+ * is negative or 2^53 or more is refused too, where C would read it as a
+ * huge unsigned value that overflows for any start but 0); -EFAULT when
+ * a prefetched page could not be moved. An empty prefetch is 0 (openEuler;
+ * the RFC's worker would loop). One deviation: the RFC returns
+ * GM_RET_FAILURE_UNKNOWN (a positive 4) when the prefetch range is not
+ * inside one peer-shared VMA; we return -EINVAL, since a positive value
+ * would read as success. The RFC rounds
  * PREFETCH outwards and DONTNEED inwards to HPAGE_SIZE; we round to pages,
  * and prefetch page by page on the caller's thread (the RFC: 4 workers).
  */
@@ -38,13 +43,20 @@ import { gm_dev_fault, vma_is_peer_shared } from './gmem.js';
 import { gm_hnode_dev, gm_peer_unmap_locked } from './gmem_phys.js';
 import { gm_entry_flags, vm_object_lookup, type vm_object } from './vm_object.js';
 
+/* start + len as unsigned long and size_t: false when it overflows (check_add_overflow) */
+function hmadvise_range_ok(start: number, len: number): boolean {
+  return Number.isSafeInteger(start) && Number.isSafeInteger(len) && start >= 0 && len >= 0 && Number.isSafeInteger(start + len);
+}
+
 /* MADV_PREFETCH: every page of [start, end) to @hnid's device */
 function* hmadvise_do_prefetch(t: task_struct, hnid: number, start: number, len: number): Sleepable<number> {
+  if (!hmadvise_range_ok(start, len)) return -EINVAL;
   const mm = t.mm!, dev = gm_hnode_dev(hnid)!;
   const s = start - (start % PAGE_SIZE), e = Math.ceil((start + len) / PAGE_SIZE) * PAGE_SIZE;
+  if (s === e) return 0;
   yield* mmap_read_lock(mm);
   const vma = find_vma(mm, s);
-  const inside = vma !== null && s >= vma.vm_start && e <= vma.vm_end;
+  const inside = vma !== null && s >= vma.vm_start && e <= vma.vm_end && vma_is_peer_shared(vma);
   mmap_read_unlock(mm);
   if (!inside) return -EINVAL;
   let res = 0;
@@ -59,7 +71,7 @@ function* hmadvise_do_prefetch(t: task_struct, hnid: number, start: number, len:
 
 /* MADV_DONTNEED: drop the pages of the peer-shared VMAs in [start, start + len) */
 function* hmadvise_do_eagerfree(t: task_struct, start: number, len: number): Sleepable<number> {
-  if (start + len > 2 ** 64 - 1 || !Number.isSafeInteger(start + len)) return -EINVAL;
+  if (!hmadvise_range_ok(start, len)) return -EINVAL;
   const mm = t.mm!;
   let s = Math.ceil(start / PAGE_SIZE) * PAGE_SIZE;
   const e = Math.floor((start + len) / PAGE_SIZE) * PAGE_SIZE;

@@ -40,7 +40,7 @@ import type { Sleepable } from '../lib/sim/sched.js';
 import { count_event, trace_event } from '../lib/sim/trace.js';
 import { alloc_page, get_page, put_page, copy_highpage, is_zero_page } from './page_alloc.js';
 import { unpin_user_page } from './gup.js';
-import { folio_lock, folio_trylock, folio_unlock } from './filemap.js';
+import { folio_lock, folio_unlock, __folio_set_locked } from './filemap.js';
 import {
   try_to_migrate, remove_migration_ptes, folio_migrate_mapping, folio_migrate_flags, folio_mapped, folio_mapping,
   MIGRATEPAGE_SUCCESS,
@@ -85,7 +85,7 @@ function* migrate_folio_longterm(f: page): Sleepable<number> {
   const dst = alloc_migration_target();
   if (dst === null) { put_page(f); return -ENOMEM; }
   yield* folio_lock(f);
-  folio_trylock(dst);
+  __folio_set_locked(dst);
   yield* try_to_migrate(f);
   const mapping = folio_mapping(f);
   let rc = folio_mapped(f) ? -EAGAIN : folio_migrate_mapping(mapping, dst, f, 0);

@@ -7,7 +7,7 @@
  * subsystem's init in order, so the boot order can be read in one place:
  *
  *   1. plumbing with global state: scheduler, tracer, lockdep, warnings,
- *      processes, files, and the reclaim state (kswapd_init) before any
+ *      fault injection (its boot parameters), processes, files, and the reclaim state (kswapd_init) before any
  *      page is handed out
  *   2. memory: mem_init() (memblock and the buddy allocator), zone
  *      watermarks (vm.min_free_kbytes), ZONE_MOVABLE (movablecore=)
@@ -28,6 +28,7 @@ import { resetWarnings } from '../include/asm-generic/bug.js';
 import { resetScheduler } from '../lib/sim/sched.js';
 import { resetTrace } from '../lib/sim/trace.js';
 import { resetLockdep } from '../lib/locking/lockdep.js';
+import { fault_inject_init } from '../lib/fault-inject.js';
 import { mem_init, totalram_pages, setup_per_zone_wmarks } from './page_alloc.js';
 import { resetTasks } from './task.js';
 import { resetFiles } from './file.js';
@@ -77,6 +78,7 @@ export function start_kernel(params: boot_params = {}): number {
   resetTrace();
   resetLockdep();
   resetWarnings();
+  fault_inject_init();
   resetTasks();
   resetFiles();
   kswapd_init();

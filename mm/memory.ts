@@ -49,7 +49,7 @@ import { charge } from '../lib/sim/clock.js';
 import { MINOR_FAULT_NS } from '../lib/sim/costs.js';
 import { trace_event, trace_event_begin, count_event } from '../lib/sim/trace.js';
 import {
-  alloc_page, pfn_to_page, pfn_valid, put_page, get_page, copy_highpage, is_zero_pfn, ZERO_PAGE,
+  alloc_page, pfn_to_page, pfn_valid, put_page, get_page, get_page_unless_zero, copy_highpage, is_zero_pfn, ZERO_PAGE,
 } from './page_alloc.js';
 import {
   pmd_alloc, pmd_lockptr, pte_offset_map, pte_alloc_map, pte_lockptr, ptep_get, set_pte_at, flush_tlb_page,
@@ -263,14 +263,19 @@ export function* do_wp_page(vmf: vm_fault): Sleepable<number> {
 function* remove_device_exclusive_entry(vmf: vm_fault, entry: swp_entry_t): Sleepable<number> {
   const vma = vmf.vma, mm = vma.vm_mm;
   const p = pfn_to_page(swp_offset_pfn(entry));
-  get_page(p);
+  /*
+   * The entry was read without the PTE lock: a racing zap (MADV_DONTNEED,
+   * munmap) may have removed it and freed the page. A free page means the
+   * entry is gone: retry the access (folio_try_get() in Linux).
+   */
+  if (!get_page_unless_zero(p)) return 0;
   yield* folio_lock(p);
   const range = mmu_notifier_range_init_owner(MMU_NOTIFY_EXCLUSIVE, MMU_NOTIFIER_RANGE_BLOCKABLE, mm,
     vmf.address, vmf.address + PAGE_SIZE, null);
   yield* mmu_notifier_invalidate_range_start(range);
   const ptl = pte_lockptr(mm, vmf.pte);
   spin_lock(ptl);
-  if (ptep_get(mm, vmf.pte) === vmf.orig_pte) restore_exclusive_pte(vma, p, vmf.address, vmf.pte);
+  if (ptep_get(mm, vmf.pte) === vmf.orig_pte || race_mutations.skip_exclusive_restore_recheck) restore_exclusive_pte(vma, p, vmf.address, vmf.pte);
   spin_unlock(ptl);
   yield* mmu_notifier_invalidate_range_end(range);
   folio_unlock(p);
@@ -492,7 +497,7 @@ function* handle_pte_fault(vmf: vm_fault): Sleepable<number> {
   const ptl = pte_lockptr(mm, vmf.pte);
   spin_lock(ptl);
   let entry = ptep_get(mm, vmf.pte);
-  if (entry !== vmf.orig_pte) { spin_unlock(ptl); return 0; }   /* raced: retry from user space */
+  if (entry !== vmf.orig_pte && !race_mutations.skip_pte_fault_recheck) { spin_unlock(ptl); return 0; }   /* raced: retry from user space */
   if (pte_protnone(entry)) {
     /* NUMA hinting entry in an accessible VMA: make it present again */
     entry = pte_modify(entry, vma.vm_page_prot);

@@ -35,7 +35,7 @@ import { count_event, trace_event } from '../lib/sim/trace.js';
 import {
   register_pfn_range, unregister_pfn_range, pfn_to_page, type pfn_range,
 } from './page_alloc.js';
-import { folio_trylock } from './filemap.js';
+import { __folio_set_locked } from './filemap.js';
 import { BUG, WARN_ON_ONCE } from '../include/asm-generic/bug.js';
 import { mem_cgroup_uncharge } from './memcontrol.js';
 import { wait_queue_head, wait_event, wake_up } from '../lib/locking/wait.js';
@@ -176,7 +176,7 @@ export function zone_device_page_init(p: page, order = 0): void {
   WARN_ON_ONCE(!ms.ranges.has(pgmap) || ms.dying.has(pgmap), 'zone_device_page_init after memunmap_pages');
   pgmap.ref = (pgmap.ref ?? 0) + (1 << order);
   p._refcount = 1;
-  if (!folio_trylock(p)) BUG(`free device pfn ${p.pfn} is locked`);
+  __folio_set_locked(p);
   if (order > 0) prep_device_compound(p, order);
 }
 

@@ -63,7 +63,7 @@ import {
 } from './pgtable.js';
 import { mk_pte } from './memory.js';
 import { anon_vma_prepare, folio_add_new_anon_rmap } from './rmap.js';
-import { folio_trylock, folio_lock, folio_unlock } from './filemap.js';
+import { folio_trylock, folio_lock, folio_unlock, __folio_set_locked } from './filemap.js';
 import {
   folio_mapped, folio_mapping, folio_total_mapcount, try_to_migrate, remove_migration_ptes, folio_migrate_mapping,
   folio_migrate_flags, MIGRATEPAGE_SUCCESS,
@@ -277,7 +277,7 @@ function* __migrate_device_pages(src: Float64Array | number[], dst: Float64Array
         continue;
       }
       /* small destinations for a compound source: split it and migrate page by page */
-      yield* expand_compound_entry(src, i, npages, migrate_pfn_to_page(src[i]));
+      yield* expand_compound_entry(src, i, npages, migrate_pfn_to_page(src[i]), m?.fault_page ?? null);
     }
     const newp = migrate_pfn_to_page(dst[i]);
     const p = migrate_pfn_to_page(src[i]);
@@ -461,7 +461,7 @@ export function* migrate_device_coherent_folio(f: page): Sleepable<number> {
   if (!(src[0] & MIGRATE_PFN_MIGRATE)) return -EBUSY;
   const d = alloc_pages(GFP_USER | __GFP_NOWARN, 0);
   if (d !== null) {
-    folio_trylock(d);
+    __folio_set_locked(d);
     dst[0] = migrate_pfn(d.pfn);
   }
   yield* migrate_device_pages(src, dst, 1);

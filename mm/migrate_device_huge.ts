@@ -288,11 +288,16 @@ export function* split_large_folios(m: migrate_vma, start: number, end: number):
  * split_unmapped_folio() - the source of a compound entry is unmapped
  * (every mapping is a migration entry), locked, and held by the
  * migration's one reference; the driver gave small destinations, so make
- * it 2^order small folios, each locked and held the same way.
+ * it 2^order small folios, each locked and held the same way. When the
+ * migration serves a CPU fault on @h (@fault_page, the head that
+ * do_huge_pmd_device_private() locked and referenced), that fault's
+ * reference stays with the head: the tails must not inherit it, or no
+ * later migration could ever take them (migrate_vma_check_page).
  * Context: folio locked.
  */
-export function split_unmapped_folio(h: page): void {
+export function split_unmapped_folio(h: page, fault_page: page | null = null): void {
   const nr = 1 << h.order;
+  const tail_ref = h._refcount - (fault_page === h ? 1 : 0);
   const keep = h.flags & ~((1 << PG_head) | (1 << PG_anon_exclusive) | (1 << PG_hwpoison));
   for (let j = 1; j < nr; j++) {
     const t = pfn_to_page(h.pfn + j);
@@ -301,7 +306,7 @@ export function split_unmapped_folio(h: page): void {
     t.mapping = h.mapping;
     t.index = h.index + j;
     t.memcg = h.memcg;
-    t._refcount = h._refcount;
+    t._refcount = tail_ref;
   }
   h.order = 0;
   h.flags &= ~(1 << PG_head);
@@ -337,16 +342,16 @@ function* split_pmd_migration_entries(h: page): Sleepable {
  * expand_compound_entry() - the driver answered a compound entry with
  * small pages: turn src[i] into 2^order small entries (splitting the PMD
  * migration entries of the source folio, if any, then the folio) so that
- * each is migrated on its own.
+ * each is migrated on its own. @fault_page: the migration's fault page.
  * Context: source locked and unmapped; may sleep (the PMD splits).
  */
 export function* expand_compound_entry(src: Float64Array | number[], i: number, npages: number,
-                                       p: page | null): Sleepable {
+                                       p: page | null, fault_page: page | null = null): Sleepable {
   const write = src[i] & MIGRATE_PFN_WRITE;
   const nr = p !== null ? 1 << p.compound_head.order : HPAGE_PMD_NR;
   if (p !== null) {
     yield* split_pmd_migration_entries(p.compound_head);
-    split_unmapped_folio(p.compound_head);
+    split_unmapped_folio(p.compound_head, fault_page);
   }
   for (let j = 0; j < nr && i + j < npages; j++) {
     src[i + j] = p !== null ? migrate_pfn(p.pfn + j) | MIGRATE_PFN_MIGRATE | write : MIGRATE_PFN_MIGRATE;

@@ -24,6 +24,7 @@ import { trace_event, count_event } from '../lib/sim/trace.js';
 import { mmap_write_lock, mmap_write_unlock, mmap_assert_write_locked } from './mmap_lock.js';
 import { BUG, WARN_ON } from '../include/asm-generic/bug.js';
 import { hmm_v8_hooks } from './hmm_v8/hooks.js';   /* HMM v8 places 1 and 2 */
+import { fail_hmm_retry, should_fail } from '../lib/fault-inject.js';
 
 /** struct mmu_notifier_subscriptions - per-mm notifier state. */
 export class mmu_notifier_subscriptions {
@@ -400,10 +401,12 @@ export function* mmu_interval_read_begin(sub: mmu_interval_notifier): Sleepable<
 /**
  * mmu_interval_read_retry() - true if an invalidation hit the subscription
  * since mmu_interval_read_begin() returned seq. Call with the driver lock
- * held, before publishing anything derived from the read.
+ * held, before publishing anything derived from the read. The
+ * fail_hmm_retry site (lib/fault-inject.ts) makes it report a retry
+ * that no invalidation caused.
  */
 export function mmu_interval_read_retry(sub: mmu_interval_notifier, seq: number): boolean {
-  const retry = sub.invalidate_seq !== seq;
+  const retry = sub.invalidate_seq !== seq || should_fail(fail_hmm_retry, 1);
   if (retry) {
     count_event('mmu_interval_read_retry');
     trace_event('mmu_interval_read_retry', { start: sub.start, seq, now: sub.invalidate_seq });
@@ -417,7 +420,7 @@ export function mmu_interval_read_retry(sub: mmu_interval_notifier, seq: number)
  * it to return -EBUSY early).
  */
 export function mmu_interval_check_retry(sub: mmu_interval_notifier, seq: number): boolean {
-  return sub.invalidate_seq !== seq;
+  return sub.invalidate_seq !== seq || should_fail(fail_hmm_retry, 1);
 }
 
 /**

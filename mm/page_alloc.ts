@@ -23,8 +23,11 @@ import { memory_model } from '../include/asm-generic/memory_model.js';
 import { PAGE_SHIFT, PAGE_SIZE } from '../include/linux/mm.js';
 import { PG_head, PG_reserved, PageLRU } from '../include/linux/page-flags.js';
 import {
-  __GFP_ZERO, __GFP_NOFAIL, __GFP_NORETRY, __GFP_DIRECT_RECLAIM, __GFP_KSWAPD_RECLAIM, type gfp_t,
+  __GFP_ZERO, __GFP_NOFAIL, __GFP_NORETRY, __GFP_DIRECT_RECLAIM, __GFP_KSWAPD_RECLAIM, __GFP_HIGHMEM, __GFP_NOWARN,
+  type gfp_t,
 } from '../include/linux/gfp.js';
+import { FAULT_NOWARN } from '../include/linux/fault-inject.js';
+import { fail_page_alloc, should_fail_ex } from '../lib/fault-inject.js';
 import { WMARK_MIN, WMARK_LOW, PAGE_ALLOC_COSTLY_ORDER } from '../include/linux/mmzone.js';
 import { MAX_RECLAIM_RETRIES } from '../include/linux/swap.js';
 import { charge } from '../lib/sim/clock.js';
@@ -236,6 +239,21 @@ function oom_victim_current(): boolean {
 }
 
 /**
+ * should_fail_alloc_page() - fail_page_alloc (lib/fault-inject.ts): should
+ * this allocation fail on purpose? Never a __GFP_NOFAIL one; by default
+ * (ignore-gfp-highmem, ignore-gfp-wait, min-order 1, as Linux's
+ * mm/fail_page_alloc.c) not a user page nor one that may reclaim.
+ * Return: true if alloc_pages() must return NULL.
+ */
+export function should_fail_alloc_page(gfp: gfp_t, order: number): boolean {
+  if (order < fail_page_alloc.min_order) return false;
+  if (gfp & __GFP_NOFAIL) return false;
+  if (fail_page_alloc.ignore_gfp_highmem && (gfp & __GFP_HIGHMEM)) return false;
+  if (fail_page_alloc.ignore_gfp_reclaim && (gfp & __GFP_DIRECT_RECLAIM)) return false;
+  return should_fail_ex(fail_page_alloc.attr, 1 << order, (gfp & __GFP_NOWARN) ? FAULT_NOWARN : 0);
+}
+
+/**
  * alloc_pages() - allocate 2^order contiguous frames.
  * @gfp: GFP_* flags; __GFP_ZERO clears the bytes, __GFP_COMP makes a folio.
  * @order: 0 for one page, HPAGE_PMD_ORDER for a PMD-sized folio.
@@ -250,11 +268,15 @@ function oom_victim_current(): boolean {
  *
  * Context: does not sleep in this model (direct reclaim runs inline).
  * Return: the first page, or null when memory is exhausted and reclaim
- * could not free enough (the caller turns that into -ENOMEM/VM_FAULT_OOM).
+ * could not free enough, or fail_page_alloc failed it (the caller turns
+ * that into -ENOMEM/VM_FAULT_OOM).
  */
 export function alloc_pages(gfp: gfp_t, order = 0): page | null {
-  let p = get_page_from_freelist(order, mem.watermark[WMARK_LOW]);
-  if (p === null) p = __alloc_pages_slowpath(gfp, order);
+  let p: page | null = null;
+  if (!should_fail_alloc_page(gfp, order)) {
+    p = get_page_from_freelist(order, mem.watermark[WMARK_LOW]);
+    if (p === null) p = __alloc_pages_slowpath(gfp, order);
+  }
   if (p === null) {
     mem.stats.alloc_fail++;
     count_event('alloc_fail');

@@ -18,7 +18,13 @@
  *                     first time a page of it is read or written (zeroed,
  *                     like fresh memory), and given back when the buddy
  *                     allocator merges the whole section into one free
- *                     block again (RAM only: sparse_free_section_bytes()).
+ *                     block again (RAM only: sparse_free_section_bytes()),
+ *                     except that up to sparse_pool_limit() bytes of freed
+ *                     sections are kept, dirty, for the next sections
+ *                     used (they are zeroed then): the host's own page
+ *                     faults on fresh memory cost more than a simulated
+ *                     fault, so a workload that frees and faults again
+ *                     reuses resident memory.
  *
  * So a machine of 256 GiB boots without touching 256 GiB of host memory,
  * and host memory grows with the pages the workload uses. A page's
@@ -56,11 +62,26 @@ interface sparse_state {
   ram: pfn_range;
   ranges: pfn_range[];                /* sorted by start_pfn; ranges[0] is RAM */
   next_device_pfn: number;            /* where the next ZONE_DEVICE range starts */
-  content_bytes: number;              /* host bytes of page contents allocated now */
-  sections_freed: number;             /* RAM sections whose bytes were given back */
+  content_bytes: number;              /* host bytes of page contents of sections in use */
+  sections_freed: number;             /* RAM sections freed whole (bytes pooled or given back) */
+  pool: Uint8Array[];                 /* bytes of freed sections kept for reuse, dirty */
 }
 
 let sp: sparse_state;
+let pool_limit = 64 << 20;            /* bytes of freed sections kept for reuse (sparse_pool_limit) */
+
+/**
+ * sparse_pool_limit() - keep up to @bytes of freed sections' bytes for
+ * reuse instead of giving them back to the host (default 64 MiB;
+ * Infinity keeps all: benchmarks that measure the simulated fault, not
+ * the host's). Return: the previous limit.
+ */
+export function sparse_pool_limit(bytes: number): number {
+  const old = pool_limit;
+  pool_limit = bytes;
+  if (sp !== undefined) while (sp.pool.length * SECTION_BYTES > pool_limit) sp.pool.pop();
+  return old;
+}
 
 function new_range(start_pfn: number, nr_pages: number, owner: string, pgmap: dev_pagemap | null): pfn_range {
   const n = Math.ceil(nr_pages / PAGES_PER_SECTION);
@@ -75,7 +96,7 @@ function new_range(start_pfn: number, nr_pages: number, owner: string, pgmap: de
  */
 export function sparse_init(nr_pages: number): void {
   const ram = new_range(0, nr_pages, 'ram', null);
-  sp = { ram, ranges: [ram], next_device_pfn: nr_pages + PAGES_PER_SECTION * 16, content_bytes: 0, sections_freed: 0 };
+  sp = { ram, ranges: [ram], next_device_pfn: nr_pages + PAGES_PER_SECTION * 16, content_bytes: 0, sections_freed: 0, pool: [] };
 }
 
 /* sparse_init_section() - the struct pages of section @s of @r, created now */
@@ -96,7 +117,7 @@ function sparse_init_section(r: pfn_range, s: number): page[] {
 function section_bytes(r: pfn_range, s: number): Uint8Array {
   let b = r.section_bytes[s];
   if (b === undefined) {
-    b = new Uint8Array(SECTION_BYTES);
+    b = sp.pool.pop()?.fill(0) ?? new Uint8Array(SECTION_BYTES);
     r.section_bytes[s] = b;
     sp.content_bytes += SECTION_BYTES;
   }
@@ -110,20 +131,25 @@ function section_bytes(r: pfn_range, s: number): Uint8Array {
  */
 export function sparse_free_section_bytes(pfn: number): void {
   const s = pfn >>> PFN_SECTION_SHIFT;
-  if (sp.ram.section_bytes[s] === undefined) return;
+  const b = sp.ram.section_bytes[s];
+  if (b === undefined) return;
+  if ((sp.pool.length + 1) * SECTION_BYTES <= pool_limit) sp.pool.push(b);
   sp.ram.section_bytes[s] = undefined;
   sp.content_bytes -= SECTION_BYTES;
   sp.sections_freed++;
 }
 
-/** ram_content_bytes() - host bytes of page contents allocated now (RAM and device ranges). */
-export function ram_content_bytes(): number { return sp.content_bytes; }
-/** sparse_stats() - sections of RAM with struct pages / with bytes now, and sections whose bytes were freed. */
-export function sparse_stats(): { memmap_sections: number; byte_sections: number; sections_freed: number } {
+/** ram_content_bytes() - host bytes holding page contents now: sections in use (RAM and device) and the pool. */
+export function ram_content_bytes(): number { return sp.content_bytes + sp.pool.length * SECTION_BYTES; }
+/**
+ * sparse_stats() - sections of RAM with struct pages / with bytes now,
+ * sections freed whole so far, and freed sections' bytes kept in the pool.
+ */
+export function sparse_stats(): { memmap_sections: number; byte_sections: number; sections_freed: number; pooled: number } {
   let m = 0, b = 0;
   for (const x of sp.ram.mem_section) if (x !== undefined) m++;
   for (const x of sp.ram.section_bytes) if (x !== undefined) b++;
-  return { memmap_sections: m, byte_sections: b, sections_freed: sp.sections_freed };
+  return { memmap_sections: m, byte_sections: b, sections_freed: sp.sections_freed, pooled: sp.pool.length };
 }
 
 /** for_each_pfn_range() - RAM (first) and every registered ZONE_DEVICE range (kmemleak, tests). */

@@ -9,6 +9,8 @@
 // state, heap) and bounds memory: each suite boots its own simulated
 // machines. Coverage still adds up: c8 sets NODE_V8_COVERAGE, which the
 // child processes inherit. HMM_TEST_VERBOSE=1 prints every suite's output.
+// Every test ends with the teardown leak check (kmemleak in spirit,
+// test/leakcheck/uvu.ts); HMM_SIM_LEAKCHECK=0 runs without it.
 import { spawn } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -34,8 +36,8 @@ console.log(`running ${files.length} suite${files.length === 1 ? '' : 's'}, two 
 function runOne(file) {
   return new Promise((resolve) => {
     const t0 = Date.now();
-    /* HMM_SIM_LEAKCHECK=1: every test ends with the teardown leak check (test/leakcheck/uvu.ts) */
-    const leak = process.env.HMM_SIM_LEAKCHECK === '1' ? ['--import', './dist/test/leakcheck/register.js'] : [];
+    /* every test ends with the teardown leak check (test/leakcheck/uvu.ts); HMM_SIM_LEAKCHECK=0 turns it off */
+    const leak = process.env.HMM_SIM_LEAKCHECK === '0' ? [] : ['--import', './dist/test/leakcheck/register.js'];
     const child = spawn(process.execPath, ['--enable-source-maps', ...leak, file], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     child.stdout.on('data', (d) => { out += d; });

@@ -91,8 +91,6 @@ export class page {
   /* LRU list linkage; protected by the lruvec lock */
   lru_prev: page | null = null;
   lru_next: page | null = null;
-  /* buddy allocator free-list linkage */
-  buddy_next: page | null = null;
   /* pins taken by pin_user_pages (GUP_PIN_COUNTING_BIAS in Linux) */
   _pincount = 0;
   /* waiters on PG_locked (folio_wait_table in Linux), created on demand */

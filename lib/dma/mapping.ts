@@ -18,9 +18,10 @@
  * KernelBugError when the domain is strict), which is how a stale DMA
  * entry becomes visible.
  *
- * Fault injection: dma_fault_inject(dev, n) makes the n-th next mapping
- * fail (DMA_MAPPING_ERROR), as CONFIG_DMA_API_DEBUG's fault injection or
- * an exhausted IOVA space would.
+ * Fault injection: the fail_dma_map site (lib/fault-inject.ts) fails
+ * mappings of every device; dma_fault_inject(dev, n) makes the n-th next
+ * mapping of one device fail. Either returns DMA_MAPPING_ERROR, as an
+ * exhausted IOVA space would.
  *
  * What is simplified: one page per mapping, no scatterlists, no bounce
  * buffers, no coherency (RAM is the simulator's typed array, always
@@ -30,6 +31,7 @@ import type { page } from '../../include/linux/mm_types.js';
 import { KernelBugError } from '../sim/errors.js';
 import { charge } from '../sim/clock.js';
 import { count_event, trace_event } from '../sim/trace.js';
+import { fail_dma_map, should_fail } from '../fault-inject.js';
 import type {} from '../../include/linux/device.js';   /* the declaration completed below */
 
 export const DMA_BIDIRECTIONAL = 0;
@@ -95,7 +97,7 @@ export function dma_fault_inject(dev: device, nth: number): void {
  */
 export function dma_map_page(dev: device, p: page, offset: number, size: number, _dir: dma_data_direction): number {
   charge(IOMMU_MAP_NS);
-  if (dev.fail_countdown > 0 && --dev.fail_countdown === 0) {
+  if ((dev.fail_countdown > 0 && --dev.fail_countdown === 0) || should_fail(fail_dma_map, size)) {
     dev.map_errors++;
     count_event('dma_map_error');
     trace_event('dma_map_error', { dev: dev.name, pfn: p.pfn });

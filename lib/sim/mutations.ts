@@ -4,6 +4,7 @@
  * preemption-point mode (lib/sim/sched.ts, preempt_point()) catches them
  * (test/lib/sim/preempt_point.test.ts). No Linux twin.
  *
+ * (test/lib/sim/preempt_point.test.ts and preempt_point_cpu.test.ts).
  * Each knob names the step it breaks; every one is false on a real
  * machine, and resetRaceMutations() puts them back. The third mutation
  * (a driver recording its new sequence number after releasing its lock)
@@ -16,10 +17,16 @@ export const race_mutations = {
   end_invalidation_before_walk: false,
   /* do_device_private_fault(): skip the recheck of the saved PTE under the PTE lock (mm/memory.ts) */
   skip_device_private_recheck: false,
+  /* handle_pte_fault(): skip the pte_same() recheck of a present PTE under the PTE lock (mm/memory.ts) */
+  skip_pte_fault_recheck: false,
+  /* remove_device_exclusive_entry(): restore without rechecking the entry under the PTE lock (mm/memory.ts) */
+  skip_exclusive_restore_recheck: false,
 };
 
 /** resetRaceMutations() - every knob back to false. */
 export function resetRaceMutations(): void {
   race_mutations.end_invalidation_before_walk = false;
   race_mutations.skip_device_private_recheck = false;
+  race_mutations.skip_pte_fault_recheck = false;
+  race_mutations.skip_exclusive_restore_recheck = false;
 }

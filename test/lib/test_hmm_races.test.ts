@@ -30,6 +30,7 @@ import {
   describeError, rootCause, resetRaceChecker, mainlineRaces, raceFaultVsMunmap, raceWriteVsMprotect,
   raceOwnMigrationVsDeviceFault, RACE_BOUND, type RaceMachine, type MainlineRace, type RaceResult,
 } from '../../tools/testing/races/mainline.js';
+import { kmemleak_exempt } from '../leakcheck/uvu.js';
 
 test.before.each(() => { resetScheduler(); });
 test.after.each(() => { resetRaceChecker(); });
@@ -62,6 +63,7 @@ test('the checker runs after the mirror: a munmap of a device-mapped page is cle
 });
 
 test('entries disagreeing with the CPU are reported: a WRITE entry over a read-only PTE, a page the CPU does not map', () => {
+  kmemleak_exempt('the test plants device page-table entries that name pages the CPU does not map');
   const m = bootRaceMachine([0]);
   assert.is(m.p.mprotect(m.addr, PAGE_SIZE, PROT_READ), 0);
   const [d] = mirrorsOf(m.p.mm);
@@ -149,11 +151,13 @@ test('broken driver, device WRITE vs mprotect: the end-of-run check finds a WRIT
 });
 
 test('broken driver, end-of-run check off: the free hook catches the publish inside the munmap', () => {
+  kmemleak_exempt('a deliberately broken driver leaves its machine mid-race');
   caught(raceFaultVsMunmap({ broken: true, observersOnly: true }),
     /thread "munmap" \(id \d+\) died: page freed: pfn \d+ is still mapped by dmirror0\.0 \[WRITE\]/, /^device -> munmap -> device -> munmap$/);
 });
 
 test('broken driver, end-of-run check off: the invalidate_range_end observer catches the publish inside the mprotect', () => {
+  kmemleak_exempt('a deliberately broken driver leaves its machine mid-race');
   caught(raceWriteVsMprotect({ broken: true, observersOnly: true }),
     /thread "mprotect" \(id \d+\) died: after invalidate_range_end\(PROTECTION_VMA\): dmirror0\.0 maps pfn (\d+) \[WRITE\] .* read-only/,
     /^device -> mprotect -> device -> mprotect$/);

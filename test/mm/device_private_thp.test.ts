@@ -50,6 +50,7 @@ import { migrate_vma_setup, migrate_vma_pages, migrate_vma_finalize } from '../.
 import {
   HMM_DMIRROR_MIGRATE_TO_DEV, HMM_DMIRROR_SNAPSHOT, HMM_DMIRROR_CMD_SIZE, HMM_DMIRROR_PROT_DEV_PRIVATE_LOCAL,
   HMM_DMIRROR_PROT_WRITE, HMM_DMIRROR_PROT_PMD, hmm_dmirror_cmd_encode, hmm_dmirror_cmd_decode,
+  HMM_DMIRROR_FLAGS, HMM_DMIRROR_FLAG_FAIL_ALLOC,
 } from '../../include/uapi/linux/test_hmm.js';
 import { dmirror_device_get, hmm_dmirror_init } from '../../lib/test_hmm.js';
 import { TinyDev, watch } from './hmm_devmem.js';
@@ -375,6 +376,28 @@ t('dmirror maps its device THP by one PMD, snapshots it as PMD, and brings it ba
   assert.ok(pmd_trans_huge(pmd_at(p, a)), 'a present huge PMD again');
   assert.is(mdev.calloc, mdev.cfree, 'the device folio went back to the driver');
   assert.is(p.check32(a, H, BASE), -1);
+});
+
+t('a CPU write to a dmirror device THP whose RAM folio cannot be allocated brings the pages back one by one', () => {
+  /* found by the fail_page_alloc sweep (test/lib/fault-inject.test.ts): the split gave the fault's reference to every tail, so no tail could migrate and the write looped */
+  const a = thp(p);
+  const fd = p.open('/dev/hmm_dmirror0', 2);
+  const cmd = p.mmap(0, PAGE_SIZE, RW, ANON);
+  const mirror = p.mmap(0, H, RW, ANON);
+  const run = (request: number, npages: number, addr = a): number => {
+    p.write(cmd, hmm_dmirror_cmd_encode({ addr: BigInt(addr), ptr: BigInt(mirror), npages: BigInt(npages), cpages: 0n, faults: 0n }));
+    return p.ioctl(fd, request, cmd);
+  };
+  assert.is(run(HMM_DMIRROR_MIGRATE_TO_DEV, HPAGE_PMD_NR), 0);
+  assert.ok(is_pmd_device_private_entry(pmd_at(p, a)));
+  assert.is(run(HMM_DMIRROR_FLAGS, Number(HMM_DMIRROR_FLAG_FAIL_ALLOC), 0), 0);   /* the next RAM folio allocation fails */
+  p.write32(a + 3 * PAGE_SIZE, 0xabcd);
+  assert.is(p.read32(a + 3 * PAGE_SIZE), 0xabcd);
+  assert.is(p.read32(a + 3 * PAGE_SIZE + 4), 3 * 1024 + 1 + BASE);
+  assert.is(p.check32(a, 3 * PAGE_SIZE, BASE), -1, 'the pages before it are intact');
+  assert.is(p.check32(a + 4 * PAGE_SIZE, H - 4 * PAGE_SIZE, BASE + 4 * 1024), -1, 'and the pages after it');
+  const mdev = dmirror_device_get(0)!;
+  assert.is(mdev.calloc, mdev.cfree, 'every device page went back to the driver');
 });
 
 t.run();

@@ -13,6 +13,7 @@ import { PROT_READ, PROT_WRITE, MAP_SHARED, MAP_PRIVATE } from '../../include/ua
 import { EACCES, EFAULT, ENOENT, EBADF, ENOTTY } from '../../include/uapi/asm-generic/errno.js';
 import { pte_special, pte_pfn } from '../../include/linux/pgtable.js';
 import type { page, vm_area_struct } from '../../include/linux/mm_types.js';
+import { kmemleak_exempt } from '../leakcheck/uvu.js';
 
 const t = suite('mm/memory: driver mappings (vm_ops->fault, VM_PFNMAP, VM_MIXEDMAP)');
 let p: Process;
@@ -54,6 +55,7 @@ t('a VM_MIXEDMAP driver maps its own pages; they are shared, counted and release
 });
 
 t('a VM_PFNMAP mapping holds special entries; GUP refuses it with EFAULT', () => {
+  kmemleak_exempt('the test driver owns the pages it maps and is never unloaded');
   const fd = p.open('/dev/raw', O_RDWR);
   const a = p.mmap(0, PAGE_SIZE, PROT_READ, MAP_SHARED, fd, 0);
   p.read8(a);
@@ -64,6 +66,7 @@ t('a VM_PFNMAP mapping holds special entries; GUP refuses it with EFAULT', () =>
 });
 
 t('file permissions: a shared writable mapping of a read-only fd is EACCES, and so is mprotect to write', () => {
+  kmemleak_exempt('the test driver owns the pages it maps and is never unloaded');
   const fd = p.open('/dev/mixed', O_RDONLY);
   assert.is(p.mmap(0, PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0), -EACCES);
   const a = p.mmap(0, PAGE_SIZE, PROT_READ, MAP_SHARED, fd, 0);
@@ -77,6 +80,7 @@ t('file permissions: a shared writable mapping of a read-only fd is EACCES, and 
 });
 
 t('a kernel copy (copy_to_user) faults again when a fault returned without mapping the page, as the copy instruction restarts', () => {
+  kmemleak_exempt('the test driver owns the pages it maps and is never unloaded');
   let calls = 0;
   const lazy = {
     fault(vmf: { vma: vm_area_struct; address: number }) {

@@ -38,6 +38,7 @@ import { folio_unlock } from '../../mm/filemap.js';
 import { migrate_vma_setup, migrate_vma_pages, migrate_vma_finalize } from '../../mm/migrate_device.js';
 import { MIGRATE_VMA_SELECT_SYSTEM } from '../../include/linux/migrate.js';
 import { TinyDev, watch, locked } from './hmm_devmem.js';
+import { kmemleak_exempt } from '../leakcheck/uvu.js';
 
 const t = suite('mm/hmm: hmm_range_fault');
 let p: Process;
@@ -192,6 +193,7 @@ t('a special PTE with no struct page is ERROR, or -EFAULT when a fault is asked'
 });
 
 t('a hwpoison entry is 0 in a snapshot and -EFAULT when a fault is asked', () => {
+  kmemleak_exempt('the test overwrites a mapped PTE with a hwpoison entry by hand: the page it pointed to is orphaned');
   const a = p.mmap(0, PAGE_SIZE, RW, ANON);
   p.write32(a, 1);
   set_pte_at(p.mm, a, pte_offset_map(p.mm, a), swp_entry_to_pte(make_hwpoison_entry(999)));
@@ -304,6 +306,7 @@ t('a huge PMD reports every small page with the PMD\'s flags and order 9', () =>
   const ro = fault(a, 1);
   assert.is(F(ro.pfns[0]), HMM_PFN_VALID, 'read-only huge PMD');
   p.mm.pgd.set(pmdp, 0);                     /* hand the table back empty */
+  put_page(thp);                             /* the test's own THP, installed by hand */
 });
 
 t('a migration entry makes the walk wait for the migration to finish, then report the new page', () => {

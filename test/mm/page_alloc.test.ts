@@ -7,6 +7,7 @@ import {
 } from '../../mm/page_alloc.js';
 import { GFP_KERNEL, __GFP_ZERO } from '../../include/linux/gfp.js';
 import { PageReserved } from '../../include/linux/page-flags.js';
+import { kmemleak_exempt } from '../leakcheck/uvu.js';
 
 const t = suite('mm/page_alloc');
 t.before.each(() => { start_kernel({ ram_bytes: 8 << 20 }); });
@@ -34,6 +35,7 @@ t('a page comes back with refcount 1 and the last put frees it', () => {
 });
 
 t('__GFP_ZERO clears bytes a previous user left behind', () => {
+  kmemleak_exempt('tests the allocator itself: it keeps the frames it allocates');
   const p = alloc_page(GFP_KERNEL)!;
   kmap_local_page(p).fill(0xaa);
   const pfn = p.pfn;
@@ -54,6 +56,7 @@ t('a compound allocation is contiguous, aligned and links tails to the head', ()
 });
 
 t('running out of RAM returns null and leaves the counters consistent', () => {
+  kmemleak_exempt('tests the allocator itself: it keeps the frames it allocates');
   const got = [];
   for (;;) { const p = alloc_page(GFP_KERNEL); if (p === null) break; got.push(p); }
   assert.is(got.length, 2047);
@@ -65,6 +68,7 @@ t('running out of RAM returns null and leaves the counters consistent', () => {
 });
 
 t('copy_highpage copies every byte; freeing a mapped page is a BUG', () => {
+  kmemleak_exempt('tests the allocator itself: it keeps the frames it allocates');
   const a = alloc_page(GFP_KERNEL)!, b = alloc_page(GFP_KERNEL)!;
   kmap_local_page(a).forEach((_, i, arr) => { arr[i] = i & 0xff; });
   copy_highpage(b, a);

@@ -17,7 +17,7 @@ import {
   alloc_pages, __free_pages, nr_free_pages, totalram_pages, pfn_to_page, kmap_local_page, copy_highpage, clear_highpage,
 } from '../../mm/page_alloc.js';
 import { GFP_KERNEL, __GFP_ZERO } from '../../include/linux/gfp.js';
-import { ram_content_bytes, sparse_stats, SECTION_BYTES, PAGES_PER_SECTION } from '../../mm/sparse.js';
+import { ram_content_bytes, sparse_stats, sparse_pool_limit, SECTION_BYTES, PAGES_PER_SECTION } from '../../mm/sparse.js';
 import { kmemleak_scan } from '../../mm/kmemleak.js';
 
 const t = suite('mm/sparse');
@@ -27,7 +27,7 @@ t('a 256 GiB machine boots with one section of struct pages (the zero page) and 
   boot({ ram_bytes: 256 * GiB });
   assert.is(totalram_pages(), 256 * GiB / PAGE_SIZE);
   assert.is(nr_free_pages(), totalram_pages() - 1, 'every frame but the zero page is free');
-  assert.equal(sparse_stats(), { memmap_sections: 1, byte_sections: 0, sections_freed: 0 });
+  assert.equal(sparse_stats(), { memmap_sections: 1, byte_sections: 0, sections_freed: 0, pooled: 0 });
   assert.is(ram_content_bytes(), 0);
 });
 
@@ -59,7 +59,8 @@ t('pfn_to_page gives the same struct page every time, created on first use', () 
   assert.is(sparse_stats().memmap_sections, before + 1);
 });
 
-t('a section freed whole gives its bytes back, and its pages read zero when used again', () => {
+t('a section freed whole gives its bytes back (none pooled), and its pages read zero when used again', () => {
+  const old = sparse_pool_limit(0);
   const p = boot({ ram_bytes: 1 * GiB });
   const n = 3 * PAGES_PER_SECTION;
   const a = p.mmap(0, n * PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
@@ -76,6 +77,26 @@ t('a section freed whole gives its bytes back, and its pages read zero when used
   const blk = alloc_pages(GFP_KERNEL, 10)!;
   assert.ok(kmap_local_page(blk).every((b) => b === 0));
   __free_pages(blk, 10);
+  sparse_pool_limit(old);
+});
+
+t('freed sections up to the pool limit are kept and reused zeroed; content bytes stay bounded over repeated rounds', () => {
+  const old = sparse_pool_limit(2 * SECTION_BYTES);
+  const p = boot({ ram_bytes: 1 * GiB });
+  const n = 4 * PAGES_PER_SECTION, len = n * PAGE_SIZE;
+  let high = 0;
+  for (let round = 0; round < 3; round++) {
+    const a = p.mmap(0, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
+    p.madvise(a, len, MADV_NOHUGEPAGE);
+    assert.is(p.read32(a + len - PAGE_SIZE), 0, 'a page of a reused section reads zero');
+    p.fill32(a, len, round);
+    assert.is(p.check32(a, len, round), -1);
+    high = Math.max(high, ram_content_bytes());
+    assert.is(p.munmap(a, len), 0);
+    assert.ok(sparse_stats().pooled <= 2);
+  }
+  assert.ok(high <= 6 * SECTION_BYTES, `${high} bytes at most over the rounds`);
+  sparse_pool_limit(old);
 });
 
 t('copy_highpage and clear_highpage work across sections; clearing an unused section allocates nothing', () => {
@@ -90,6 +111,9 @@ t('copy_highpage and clear_highpage work across sections; clearing an unused sec
   assert.is(ram_content_bytes(), 2 * SECTION_BYTES);
   const z = alloc_pages(GFP_KERNEL | __GFP_ZERO, 0)!;
   assert.ok(kmap_local_page(z).every((x) => x === 0));
+  __free_pages(a, 10);                          /* give back what the test took (teardown leak check) */
+  __free_pages(b, 10);
+  __free_pages(z, 0);
 });
 
 t('an 80 GiB device range costs nothing until a page is used, and its struct pages point at the pagemap', () => {

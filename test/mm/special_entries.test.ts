@@ -15,6 +15,7 @@ import { folio_trylock, folio_unlock } from '../../mm/filemap.js';
 import { get_counter } from '../../lib/sim/trace.js';
 import { hmm_v8_hooks } from '../../mm/hmm_v8/hooks.js';
 import { VM_FAULT_SIGBUS } from '../../include/linux/mm.js';
+import { kmemleak_exempt } from '../leakcheck/uvu.js';
 
 const t = suite('mm/memory: do_swap_page dispatch on special entries');
 let p: Process;
@@ -23,6 +24,7 @@ t.before.each(() => { p = boot(); });
 function sig(fn: () => void): UserFault | null { try { fn(); } catch (e) { return e as UserFault; } return null; }
 
 t('a hwpoison entry gives SIGBUS with BUS_MCEERR_AR', () => {
+  kmemleak_exempt('the test overwrites a mapped PTE with a hwpoison entry by hand: the page it pointed to is orphaned');
   const a = p.mmap(0, 4096, RW, ANON);
   p.write32(a, 1);
   set_pte_at(p.mm, a, pte_offset_map(p.mm, a), swp_entry_to_pte(make_hwpoison_entry(1234)));
@@ -53,6 +55,7 @@ t('a migration entry makes the fault wait for the folio lock, then retry', () =>
 });
 
 t('a SWP_HMM entry goes to the HMM v8 hook (SIGBUS while it is empty); a swap entry of no swap device is SIGBUS', () => {
+  kmemleak_exempt('the test overwrites mapped PTEs with special entries by hand: the pages they pointed to are orphaned');
   const a = p.mmap(0, 2 * 4096, RW, ANON);
   p.write32(a, 1);
   p.write32(a + 4096, 1);

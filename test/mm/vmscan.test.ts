@@ -24,6 +24,7 @@ import { nr_anon_thps } from '../../mm/huge_memory.js';
 import { folio_referenced } from '../../mm/rmap_reclaim.js';
 import { root_mem_cgroup } from '../../mm/memcontrol.js';
 import { get_nr_swap_pages, total_swap_pages } from '../../mm/swapfile.js';
+import { kmemleak_exempt } from '../leakcheck/uvu.js';
 
 const t = suite('mm/vmscan');
 const P = PAGE_SIZE;
@@ -159,6 +160,7 @@ t('a DMA-pinned page is not swapped out', () => {
 });
 
 t('watermarks: GFP_KERNEL stops at min without reclaimable memory, GFP_ATOMIC may take half of it', () => {
+  kmemleak_exempt('it allocates RAM down to the watermarks by hand and keeps it');
   boot_swap(16 * MiB, 0, 512);
   const [min, low, high] = [wmark_pages(WMARK_MIN), wmark_pages(WMARK_LOW), wmark_pages(WMARK_HIGH)];
   assert.equal([min, low, high], [128, 160, 192], 'min = 512 kB; low/high + max(min/4, 0.1% of RAM)');

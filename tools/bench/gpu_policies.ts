@@ -21,6 +21,9 @@
  *   hotcold    one inc sweep over the whole buffer, then 6 inc passes over its
  *              last quarter VRAM (the hot set, touched last by the sweep):
  *              high reuse, where keeping data in VRAM pays for the copies
+ *   thrash1    60 rounds of: GPU inc of the first page, then a CPU atomic on
+ *              its first word: one page moving both ways every ~170 us
+ *              (thrashing detection and mitigation, Documentation Part 16)
  * Figures are simulated (lib/sim/costs.ts), hence deterministic: one run each.
  */
 import { start_kernel } from '../../mm/init.js';
@@ -82,6 +85,7 @@ function words_are(p: Process, a: number, len: number, add: (i: number) => numbe
 }
 
 const WPP = PAGE_SIZE / 4;    /* words per page */
+const THRASH_ROUNDS = 60;
 const HOT = VRAM / 4, HOT_PASSES = 6;
 
 export const WORKLOADS: workload[] = [
@@ -129,6 +133,16 @@ export const WORKLOADS: workload[] = [
       for (let i = 0; i < HOT_PASSES; i++) yield* kernel(g, ctx, { base: buf + len - HOT, size: HOT, op: MOCKGPU_OP_INC, elem: 256 });
     },
     check: (p, buf, len) => words_are(p, buf, len, (i) => (i >= (len - HOT) / 4 ? 1 + HOT_PASSES : 1)),
+  },
+  {
+    name: 'thrash1',
+    *run(p, g, ctx, buf) {
+      for (let r = 0; r < THRASH_ROUNDS; r++) {
+        yield* kernel(g, ctx, { base: buf, size: PAGE_SIZE, op: MOCKGPU_OP_INC, elem: 256 });
+        yield* p.sys.atomic(buf, 4, (o) => o + 1);
+      }
+    },
+    check: (p, buf, len) => words_are(p, buf, len, (i) => (i >= WPP ? 0 : i === 0 ? 2 * THRASH_ROUNDS : THRASH_ROUNDS)),
   },
 ];
 

@@ -13,6 +13,9 @@
  * --era v8|mainline|both [NAME...] (run --era), --v8-lifetime-race.
  */
 
+import { fault_inject_check_param, fault_site_names } from '../../lib/fault-inject.js';
+import { EINVAL, ENOENT } from '../../include/uapi/asm-generic/errno.js';
+
 export type command = 'run' | 'list' | 'explore' | 'replay';
 
 /** What the command line asked for. */
@@ -27,6 +30,7 @@ export interface cli_args {
   design: string | null;          /* run --design: the design a GPU scenario runs under (tools/hmm-sim/design.ts) */
   seed: number;
   sets: [string, string][];
+  fails: [string, string][];      /* --fail SITE=interval,probability,space,times (lib/fault-inject.ts) */
   trace_events: string[];         /* globs; empty: every event */
   no_trace: boolean;
   json: boolean;
@@ -57,6 +61,7 @@ const OPTIONS: Record<string, opt_def> = {
   '--design': { kind: 'value', cmds: ['run'], arg: 'v8|mainline|sva|gmem', help: 'run a GPU scenario (gpu, design-debate) under this design of the mock GPU' },
   '--seed': { kind: 'value', cmds: TRACED, arg: 'N', help: 'seed of the random schedules of sim.scheduler() in a scenario; default 1' },
   '--set': { kind: 'value', cmds: TRACED, arg: 'KEY=VALUE', help: 'a boot parameter or cost constant (table below); repeatable' },
+  '--fail': { kind: 'value', cmds: TRACED, arg: 'SITE=I,P,S,T', help: 'fault injection: SITE fails as Linux\'s boot parameter interval,probability,space,times (sites below); repeatable' },
   '--trace-events': { kind: 'value', cmds: TRACED, arg: 'GLOBS', help: 'only these events, e.g. "hmm*,migrate_vma*"; repeatable' },
   '--no-trace': { kind: 'flag', cmds: TRACED, help: 'do not print the trace' },
   '--json': { kind: 'flag', cmds: ALL, help: 'print JSON, one object per line' },
@@ -115,6 +120,12 @@ export function usage(cmd: command | null, params: string[] = []): string {
   if (cmd !== 'list' && params.length > 0) {
     lines.push('', '--set keys (sizes take K, M, G):', `  ${'key'.padEnd(30)} ${'default'.padStart(12)}  meaning`, ...params);
   }
+  if (cmd !== 'list') {
+    lines.push('', `--fail sites: ${fault_site_names().join(', ')}`,
+      '  e.g. --fail dev_copy=2,100,0,1 fails the 2nd copy to or from the device once;',
+      '  page_alloc also takes page_alloc.ignore-gfp-highmem=0, .ignore-gfp-wait=0, .min-order=0',
+      '  (by default, as in Linux, it never fails a user page). Documentation/vm/hmm.txt, "Fault injection".');
+  }
   return lines.join('\n');
 }
 
@@ -130,7 +141,7 @@ function int_arg(name: string, v: string, min: number, cmd: command): number {
  */
 export function parse_args(argv: readonly string[]): cli_args {
   const a: cli_args = {
-    command: 'run', named: false, help: false, version: false, target: null, era_names: [], era: null, design: null, seed: 1, sets: [],
+    command: 'run', named: false, help: false, version: false, target: null, era_names: [], era: null, design: null, seed: 1, sets: [], fails: [],
     trace_events: [], no_trace: false, json: false, html: null, stats: null, chrome: null, bound: -1, max_runs: -1,
     schedule: null, v8_lifetime_race: false,
   };
@@ -205,6 +216,15 @@ function set_option(a: cli_args, name: string, value: string | null): void {
       const eq = v.indexOf('=');
       if (eq <= 0) throw new usage_error(`--set takes KEY=VALUE, not '${v}'`, a.command);
       a.sets.push([v.slice(0, eq), v.slice(eq + 1)]); return;
+    }
+    case '--fail': {
+      const eq = v.indexOf('=');
+      const err = eq <= 0 ? -EINVAL : fault_inject_check_param(v.slice(0, eq), v.slice(eq + 1));
+      if (err === -ENOENT) {
+        throw new usage_error(`--fail: no fault-injection site '${v.slice(0, eq)}' (they are: ${fault_site_names().join(', ')})`, a.command);
+      }
+      if (err !== 0) throw new usage_error(`--fail takes SITE=interval,probability,space,times (probability 0-100, times -1 for no limit), not '${v}'`, a.command);
+      a.fails.push([v.slice(0, eq), v.slice(eq + 1)]); return;
     }
     case '--trace-events':
       for (const g of v.split(',')) {

@@ -10,6 +10,7 @@
  * with tracing on; the trace is printed with a marker each time another
  * thread takes the CPU.
  */
+import { fault_inject_boot_param } from '../../lib/fault-inject.js';
 import { explore, countPreemptions } from '../../lib/sim/explore.js';
 import { Scheduler } from '../../lib/sim/sched.js';
 import { tracing_on, traceFormat, trace_task_name } from '../../lib/sim/trace.js';
@@ -105,6 +106,7 @@ function apply_race_sets(a: cli_args, cmd: 'explore' | 'replay'): void {
     if (err !== null) throw new usage_error(`--set ${k}=${v}: ${err}`, cmd);
   }
   apply_costs(p);
+  for (const [site, str] of a.fails) fault_inject_boot_param(site, str);   /* every boot of the race gets them */
 }
 
 /* the replayed trace, with a marker when another thread takes the CPU */

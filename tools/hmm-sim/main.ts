@@ -10,6 +10,7 @@
  * found a violation; 2 on a usage error (with the usage on stderr).
  */
 import { readFileSync } from 'node:fs';
+import { fault_inject_boot_param } from '../../lib/fault-inject.js';
 import { parse_args, usage, usage_error, type cli_args } from './cli.js';
 import { param_help } from './params.js';
 import {
@@ -90,6 +91,7 @@ function run_parts(a: cli_args, s: scenario): number {
   }) : [s];
   const stats: run_stats[] = [];
   const reports: report_run[] = [];
+  for (const [site, str] of a.fails) fault_inject_boot_param(site, str);   /* the scenario's boot applies them */
   for (const part of parts) {
     const params = scenario_params(part, a.sets);
     if (typeof params === 'string') throw new usage_error(params, 'run');

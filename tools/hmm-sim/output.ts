@@ -7,6 +7,7 @@ import { writeFileSync } from 'node:fs';
 import { trace_records, traceFormat, trace_lost, trace_counters, trace_event_name, trace_task_name, type TraceRecord } from '../../lib/sim/trace.js';
 import { machineTime, formatNs } from '../../lib/sim/clock.js';
 import { pageAllocStats } from '../../mm/page_alloc.js';
+import { fault_inject_stats } from '../../lib/fault-inject.js';
 import type { report_run } from './report/collect.js';
 import { render_html } from './report/html.js';
 import { chrome_trace } from './report/chrome.js';
@@ -78,6 +79,9 @@ export function print_run(name: string, description: string, outcome: string[], 
   for (const [dev, d] of Object.entries(rs.devices)) {
     out(`  ${dev}: ioctls ${Object.entries(d.ioctls).map(([c, n]) => `${c} ${n}`).join(', ')}; ` +
       `pages ${d.cpages}, device faults ${d.faults}, errors ${d.errors}`);
+  }
+  for (const f of fault_inject_stats().filter((x) => x.failures > 0 || x.armed)) {
+    out(`  fault injection: ${f.name} hits ${f.hits}, failures ${f.failures}`);
   }
   out(`  simulated time ${formatNs(machineTime())}`);
   out('#');

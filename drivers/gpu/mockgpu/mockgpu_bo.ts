@@ -107,7 +107,7 @@ function bo_pte(bo: mockgpu_bo, page: number, flags: number): number {
 export function* mockgpu_vm_bind(vm: mockgpu_vm, va: number, handle: number, bo_page: number, npages: number,
                                  flags: number): Sleepable<number> {
   const bo = vm.bos.get(handle);
-  if (bo === undefined || !bo.open || (flags & ~MOCKGPU_BIND_FLAGS) !== 0) return -EINVAL;
+  if (bo === undefined || !bo.open || flags < 0 || flags > MOCKGPU_BIND_FLAGS || (flags & ~MOCKGPU_BIND_FLAGS) !== 0) return -EINVAL;
   if (bo_page < 0 || npages <= 0 || bo_page + npages > bo.pages.length || !in_range(vm, va, npages * PAGE_SIZE)) return -EINVAL;
   const gpu = vm.vs.gpu, end = va + npages * PAGE_SIZE;
   const p = uvm_push_begin(gpu.channel, 'vm_bind');
@@ -169,7 +169,8 @@ function gem_create(vm: mockgpu_vm, npages: number): number {
 /* GEM_PWRITE: user bytes into the BO, on the copy engine */
 function* gem_pwrite(vm: mockgpu_vm, handle: number, offset: number, size: number, uptr: number): Sleepable<number> {
   const bo = vm.bos.get(handle), mm = current_task()?.mm ?? null;
-  if (bo === undefined || !bo.open || offset % PAGE_SIZE !== 0 || size % PAGE_SIZE !== 0 || offset + size > bo.pages.length * PAGE_SIZE) return -EINVAL;
+  if (bo === undefined || !bo.open || offset < 0 || size < 0 || offset % PAGE_SIZE !== 0 || size % PAGE_SIZE !== 0 ||
+      offset + size > bo.pages.length * PAGE_SIZE) return -EINVAL;             /* u64 fields: negative = 2^63 and up */
   const b = new Uint8Array(size);
   if (mm === null || (yield* copy_from_user(mm, b, uptr)) !== 0) return -EFAULT;
   const gpu = vm.vs.gpu, p = uvm_push_begin(gpu.ce, 'gem_pwrite');

@@ -6,9 +6,9 @@
  * Follows drivers/infiniband/core/device.c (ib_register_device,
  * ib_device_get_by_name), verbs.c (ib_alloc_pd, ib_dealloc_pd,
  * ib_check_mr_access, ib_advise_mr) and uverbs_cmd.c (the reg_mr checks)
- * of Linux v5.10. Simplified: no uverbs file descriptors or object
- * handles; a user context is created per (process, device) by
- * ib_uverbs_open() and passed along.
+ * of Linux v5.10. Simplified: no object handles; a user context is
+ * created per open of the device file (./uverbs_main.ts, which also
+ * destroys what is left at the last close) and passed along.
  */
 import {
   type ib_device, type ib_device_ops, type ib_pd, type ib_mr, type ib_sge, type ib_odp_design,
@@ -17,6 +17,7 @@ import {
 import { EBUSY, EEXIST, EINVAL, EOPNOTSUPP } from '../../../include/uapi/asm-generic/errno.js';
 import type { Sleepable } from '../../../lib/sim/sched.js';
 import { trace_event } from '../../../lib/sim/trace.js';
+import { ib_uverbs_add_one, ib_uverbs_remove_one } from './uverbs_main.js';
 
 /* the registered devices, by name (ib_devices xarray) */
 const ib_devices = new Map<string, ib_device>();
@@ -30,12 +31,16 @@ export function ib_register_device(name: string, ops: ib_device_ops, odp_design:
   if (ib_devices.has(name)) return -EEXIST;
   const dev: ib_device = Object.freeze({ name, ops, odp_design, driver_data });
   ib_devices.set(name, dev);
+  ib_uverbs_add_one(dev, ib_dereg_mr, ib_dealloc_pd);
   trace_event('ib_register_device', { name, odp_design });
   return dev;
 }
 
 /** ib_unregister_device() - the name goes away. */
-export function ib_unregister_device(dev: ib_device): void { ib_devices.delete(dev.name); }
+export function ib_unregister_device(dev: ib_device): void {
+  ib_uverbs_remove_one(dev);
+  ib_devices.delete(dev.name);
+}
 
 /** ib_device_get_by_name() - the device called @name, or null. */
 export function ib_device_get_by_name(name: string): ib_device | null { return ib_devices.get(name) ?? null; }

@@ -178,6 +178,49 @@ test('hmadvise: errno as in the RFC; MADV_PREFETCH moves pages before the kernel
   assert.equal([r.dn, r.after, r.z], [0, 0, 0]);
 });
 
+test('hmadvise with bad ranges (overflow, negative, unmapped, not peer-shared, unaligned DONTNEED): -EINVAL or a no-op, every byte intact', () => {
+  const p = gmboot();
+  const n = 8, len = n * PAGE_SIZE;
+  const r = session(p, function* () {
+    const buf = yield* p.sys.mmap(0, len, RW, PS);
+    const plain = yield* p.sys.mmap(0, PAGE_SIZE, RW, ANON);
+    const hole = yield* p.sys.mmap(0, PAGE_SIZE, RW, ANON);
+    yield* p.sys.munmap(hole, PAGE_SIZE);
+    p.fill32(buf, len, 3);
+    p.fill32(plain, PAGE_SIZE, 11);
+    const pre = yield* p.sys.hmadvise(HNID, buf, 4 * PAGE_SIZE, MADV_PREFETCH);     /* half on the device */
+    const before = Array.from({ length: n }, (_x, i) => lpt(p, buf + i * PAGE_SIZE));
+    const h = (hnid: number, a: number, l: number, adv: number) => p.sys.hmadvise(hnid, a, l, adv);
+    const einval = [
+      yield* h(HNID, buf, -PAGE_SIZE, MADV_PREFETCH),            /* len 2^64 - 4096: start + len overflows */
+      yield* h(HNID, buf, 2 ** 64, MADV_PREFETCH),
+      yield* h(HNID, -PAGE_SIZE, 2 * PAGE_SIZE, MADV_PREFETCH),
+      yield* h(HNID, plain, PAGE_SIZE, MADV_PREFETCH),           /* not MAP_PEER_SHARED */
+      yield* h(HNID, hole, PAGE_SIZE, MADV_PREFETCH),            /* unmapped */
+      yield* h(-1, buf, -1, MADV_DONTNEED),
+      yield* h(-1, -PAGE_SIZE, 2 * PAGE_SIZE, MADV_DONTNEED),
+      yield* h(HNID, buf, len, -1),
+    ];
+    const noop = [
+      yield* h(HNID, hole, 0, MADV_PREFETCH),                    /* empty: 0 before any VMA check */
+      yield* h(-1, buf + 1, 2 * PAGE_SIZE - 2, MADV_DONTNEED),   /* rounds inwards to nothing */
+      yield* h(-1, plain, PAGE_SIZE, MADV_DONTNEED),             /* skipped: not peer-shared */
+      yield* h(-1, hole, PAGE_SIZE, MADV_DONTNEED),
+    ];
+    const after = Array.from({ length: n }, (_x, i) => lpt(p, buf + i * PAGE_SIZE));
+    const used = mockgpu_get()!.pmm.pages_used;
+    return { buf, plain, pre, before, einval, noop, after, used };
+  });
+  assert.is(r.pre, 0);
+  assert.equal(r.einval, r.einval.map(() => -EINVAL));
+  assert.equal(r.noop, [0, 0, 0, 0]);
+  assert.equal(r.after, r.before, 'no page moved');
+  assert.is(r.before.filter((e) => e === GM_PAGE_DEVICE).length, 4);
+  assert.is(r.used, 4);
+  assert.is(p.check32(r.buf, len, 3), -1, 'every word of the peer-shared buffer intact (4 pages come back from VRAM)');
+  assert.is(p.check32(r.plain, PAGE_SIZE, 11), -1);
+});
+
 test('munmap and exit of device-resident GMEM memory unmap it on the GPU (peer_unmap, from process context) and free VRAM', () => {
   const p = gmboot();
   tracing_on();

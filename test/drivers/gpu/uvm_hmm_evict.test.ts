@@ -19,6 +19,7 @@ import { mockgpu_params, mockgpuParamsReset, type uvm_va_space } from '../../../
 import { uvm_pt_for_each_valid } from '../../../drivers/gpu/mockgpu/uvm_mmu.js';
 import { pick_root_chunk_to_evict } from '../../../drivers/gpu/mockgpu/uvm_pmm_gpu.js';
 import type { Process } from '../../../tools/include/nolibc/nolibc.js';
+import { kmemleak_exempt } from '../../leakcheck/uvu.js';
 
 test.before.each(() => mockgpuParamsReset());
 test.after.each(() => mockgpuParamsReset());
@@ -166,6 +167,7 @@ test('UVM #1223 shape: a root chunk the migration in flight holds is never picke
 });
 
 test('with the pinned-root rule broken the evictor spins on its own pages: the step budget catches the livelock', () => {
+  kmemleak_exempt('a deliberately broken variant leaves its machine livelocked');
   mockgpu_params.broken_evict_pinned = true;
   const w = one_root_world();
   assert.throws(() => w.run({ maxSteps: 300_000 }), /livelock/);

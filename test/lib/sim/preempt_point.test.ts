@@ -28,6 +28,7 @@ import { dmirror_device_get } from '../../../lib/test_hmm.js';
 import { runAs } from '../../../tools/include/nolibc/nolibc.js';
 import { hmm_dmirror_cmd_sys } from '../../../tools/testing/selftests/mm/hmm-tests-helpers.js';
 import { bootRaceMachine, checkMirrors, PATTERN, RACE_BOUND, type RaceMachine } from '../../../tools/testing/races/mainline.js';
+import { kmemleak_exempt } from '../../leakcheck/uvu.js';
 
 test.before.each(() => { resetScheduler(); });
 test.after.each(() => { resetRaceChecker(); resetRaceMutations(); });
@@ -128,6 +129,7 @@ function brokenSeqDriver(): MainlineRace {
 }
 
 test('seq recorded after the lock is released: invisible to the sleep-only explorer, caught with preemption points', () => {
+  kmemleak_exempt('a deliberately broken variant leaves its machine mid-race (a lock held, a mapping published)');
   const quiet = exploreWith(brokenSeqDriver(), false);
   assert.ok(quiet.complete && quiet.failure === null, 'every sleep-point interleaving passes');
   const r = brokenSeqDriver();
@@ -177,6 +179,7 @@ function migrateVsOtherDeviceRead(): MainlineRace {
 }
 
 test('end of the migration invalidation before the walk: caught only with preemption points', () => {
+  kmemleak_exempt('a deliberately broken variant leaves its machine mid-race (a lock held, a mapping published)');
   const ok = exploreWith(migrateVsOtherDeviceRead(), true);
   assert.ok(ok.complete && ok.failure === null, 'the real code passes every interleaving with points');
   race_mutations.end_invalidation_before_walk = true;
@@ -217,6 +220,7 @@ function twoCpuFaultsOnDevicePage(): MainlineRace {
 }
 
 test('no recheck of the saved PTE in the device-private CPU fault: caught only with preemption points', () => {
+  kmemleak_exempt('a deliberately broken variant leaves its machine mid-race (a lock held, a mapping published)');
   const ok = exploreWith(twoCpuFaultsOnDevicePage(), true);
   assert.ok(ok.complete && ok.failure === null, 'the real code passes every interleaving with points');
   race_mutations.skip_device_private_recheck = true;

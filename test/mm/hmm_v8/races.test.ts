@@ -19,6 +19,7 @@ import {
   v8_race_handshake, v8_race_locked, v8_race_teardown, v8_race_munmap_read, v8_race_dma_two_faults,
   v8_race_migrate_madvise, type v8_race,
 } from '../../../tools/hmm-sim/v8_races.js';
+import { kmemleak_exempt } from '../../leakcheck/uvu.js';
 
 const t = suite('mm/hmm_v8 races');
 t.before.each(() => { resetScheduler(); });
@@ -36,6 +37,7 @@ t('1.7: no invalidation frees a page a device fault exposed, over every interlea
 });
 
 t('1.7 without the backoff: explore finds the fault publishing a page the invalidation let go', () => {
+  kmemleak_exempt('a deliberately broken variant leaves its machine mid-race');
   const res = all(v8_race_handshake(true));
   assert.ok(res.failure !== null);
   assert.match(message(res), /freed while the device maps it|stale device mapping/);
@@ -48,6 +50,7 @@ t('locked entries: two devices migrating one page while the CPU reads it never b
 });
 
 t('Hairgrove (v8 lifetimes): exit vs close is a use-after-free, and the replayed trace shows KASAN catching it', () => {
+  kmemleak_exempt('the v8 use-after-free it demonstrates leaves the machine broken');
   const r = v8_race_teardown('v8');
   const res = all(r);
   assert.ok(res.failure !== null);

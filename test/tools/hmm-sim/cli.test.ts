@@ -28,6 +28,8 @@ const misuse: string[][] = [
   ['list', 'cow'], ['list', '--bound', '3'], ['explore'], ['explore', 'race_munmap', '--bound'],
   ['explore', 'race_munmap', '--bound', '-1'], ['replay', 'race_munmap'], ['replay', 'race_munmap', '--schedule', 'x'],
   ['run', '--trace-events', ''], ['run', '--no-trace=yes'], ['run', '--html'], ['help', 'nosuch'], ['--list=1'],
+  ['run', '--fail', 'page_alloc'], ['run', '--fail', 'nosuch=1,100,0,1'], ['run', '--fail', 'dev_copy=1,101,0,1'],
+  ['run', '--fail', 'dev_copy=1,100,0'], ['run', '--fail', 'page_alloc.bogus=0'], ['list', '--fail', 'dev_copy=1,100,0,1'],
 ];
 
 t('parse_args() refuses every misuse with a usage_error', () => {
@@ -115,6 +117,20 @@ t('--set changes the machine: RAM size shows in the page counts, a cost constant
   assert.ok(Number(time(slow.out)) > Number(time(base.out)) + 0.005, `${time(slow.out)} vs ${time(base.out)}`);
   const tiny = hmm('run', 'thp_swap', '--no-trace', '--set=thp=never');
   assert.match(tiny.out, /AnonHugePages 0 kB/);
+});
+
+t('--fail makes a fault-injection site fail as the boot parameter says; the summary counts its hits and failures', () => {
+  const r = hmm('run', 'mirror', '--no-trace', '--fail', 'dev_copy=1,100,0,-1');
+  assert.is(r.rc, 0, r.err);
+  assert.match(r.out, /\n {2}fault injection: fail_dev_copy hits 16, failures 16\n/);
+  assert.match(r.out, /snapshot bytes: (02 ){15}02\n/, 'every copy to the device failed: all 16 pages stayed in RAM');
+  assert.match(r.out, /device data intact: true; CPU data intact: true/);
+  const once = hmm('run', 'mirror', '--no-trace', '--fail', 'dev_copy=3,100,0,1');
+  assert.match(once.out, /fault injection: fail_dev_copy hits \d+, failures 1\n/);
+  assert.not.match(hmm('run', 'mirror', '--no-trace').out, /fault injection:/, 'no line without --fail');
+  const bad = hmm('run', 'mirror', '--fail', 'dma=1,100,0,1');
+  assert.is(bad.rc, 2);
+  assert.match(bad.err, /no fault-injection site 'dma' \(they are: page_alloc, devmem_alloc, dma_map, dev_copy, hmm_retry, folio_trylock\)/);
 });
 
 t('--trace-events keeps only the events its globs match', () => {

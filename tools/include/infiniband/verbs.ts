@@ -15,7 +15,9 @@
 import type { ib_qp_attr, ib_send_wr, ib_recv_wr, ib_wc, ib_sge, ib_mr, ib_pd, ib_qp, ib_cq } from '../../../include/rdma/ib_verbs.js';
 import { ib_wc_status_names } from '../../../include/rdma/ib_verbs.js';
 import { IB_IMPLICIT_MR_LENGTH } from '../../../include/linux/mlx5/odp.js';
-import { ENODEV } from '../../../include/uapi/asm-generic/errno.js';
+import { ENODEV, EINVAL } from '../../../include/uapi/asm-generic/errno.js';
+import type { ib_uverbs_file } from '../../../drivers/infiniband/core/uverbs_main.js';
+import { fget } from '../../../mm/file.js';
 import { ib_device_get_by_name, ib_alloc_pd, ib_reg_user_mr, ib_dereg_mr, ib_advise_mr } from '../../../drivers/infiniband/core/device.js';
 import { mlx5_ib_alloc_ucontext } from '../../../drivers/infiniband/hw/mlx5/main.js';
 import { to_mdev, type mlx5_ib_ucontext } from '../../../drivers/infiniband/hw/mlx5/mlx5_ib.js';
@@ -52,7 +54,7 @@ export function ibv_errno(): number { return errno_value; }
 function fail(err: number): null { errno_value = -err; return null; }
 function rc(err: number): number { return err < 0 ? -err : 0; }
 
-export interface ibv_context { proc: Process; uctx: mlx5_ib_ucontext; name: string; next_pdn: number; }
+export interface ibv_context { proc: Process; uctx: mlx5_ib_ucontext; name: string; next_pdn: number; fd: number; ufile: ib_uverbs_file; }
 export interface ibv_pd { ctx: ibv_context; pd: ib_pd; }
 export interface ibv_mr { ctx: ibv_context; mr: ib_mr; readonly lkey: number; readonly rkey: number; readonly addr: number; readonly length: number; }
 export interface ibv_cq { ctx: ibv_context; cq: ib_cq; }
@@ -68,24 +70,38 @@ export type ibv_qp_attr = ib_qp_attr;
 export function ibv_open_device(proc: Process, name: string): ibv_context | null {
   const dev = ib_device_get_by_name(name);
   if (dev === null) return fail(-ENODEV);
-  return { proc, uctx: mlx5_ib_alloc_ucontext(to_mdev(dev), proc.mm), name, next_pdn: 1 };
+  const fd = proc.open(`/dev/infiniband/uverbs_${name}`, 2);
+  if (fd < 0) return fail(fd);
+  const ufile = fget(proc.task, fd)!.private_data as ib_uverbs_file;
+  const uctx = mlx5_ib_alloc_ucontext(to_mdev(dev), proc.mm);
+  ufile.ucontext = uctx;
+  return { proc, uctx, name, next_pdn: 1, fd, ufile };
 }
+
+/** ibv_close_device() - close the device file; what is left of the context is destroyed. 0 or errno. */
+export function ibv_close_device(ctx: ibv_context): number { return rc(ctx.proc.close(ctx.fd)); }
 
 /** ibv_alloc_pd() */
 export function ibv_alloc_pd(ctx: ibv_context): ibv_pd | null {
   const pd = ib_alloc_pd(ctx.uctx.dev.ibdev, ctx.uctx, ctx.next_pdn++);
-  return typeof pd === 'number' ? fail(pd) : { ctx, pd };
+  if (typeof pd === 'number') return fail(pd);
+  ctx.ufile.pds.add(pd);
+  return { ctx, pd };
 }
 
 /** ibv_reg_mr() - null with errno EINVAL, EFAULT, ENOMEM, EOPNOTSUPP on failure. */
 export function ibv_reg_mr(pd: ibv_pd, addr: number, length: number, access: number): ibv_mr | null {
   const mr = runAs(pd.ctx.proc.task, ib_reg_user_mr(pd.pd, addr, length, addr, access));
   if (typeof mr === 'number') return fail(mr);
+  pd.ctx.ufile.mrs.add(mr);
   return { ctx: pd.ctx, mr, lkey: mr.lkey, rkey: mr.rkey, addr, length };
 }
 
-/** ibv_dereg_mr() - 0 or errno. */
-export function ibv_dereg_mr(mr: ibv_mr): number { return rc(runAs(mr.ctx.proc.task, ib_dereg_mr(mr.mr))); }
+/** ibv_dereg_mr() - 0 or errno (EINVAL: the MR is gone, e.g. its device file was closed). */
+export function ibv_dereg_mr(mr: ibv_mr): number {
+  if (!mr.ctx.ufile.mrs.delete(mr.mr)) return rc(-EINVAL);
+  return rc(runAs(mr.ctx.proc.task, ib_dereg_mr(mr.mr)));
+}
 
 /** ibv_create_cq() */
 export function ibv_create_cq(ctx: ibv_context, cqe: number): ibv_cq | null {

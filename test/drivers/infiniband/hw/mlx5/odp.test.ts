@@ -180,6 +180,7 @@ for (const design of ['2014', 'hmm_v8', 'mainline'] as const) {
     ibv_post_send(a.qp, wr);
     assert.is(ibv_poll_cq(a.cq, 1)[0].status, IBV_WC_SUCCESS);
     const mr = mlx5_ib_mr_of_key(b.dev, bmr.lkey)!;
+    b.p.fork();             /* the child keeps the device file open, so the MR outlives b's address space */
     b.p.exit(0);
     assert.is(mr.odp!.npages, 0, 'the teardown unmapped everything');
     assert.is(mlx5_mr_mtt_entry(mr, bbuf), 0);
