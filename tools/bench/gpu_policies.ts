@@ -24,13 +24,20 @@
  *   thrash1    60 rounds of: GPU inc of the first page, then a CPU atomic on
  *              its first word: one page moving both ways every ~170 us
  *              (thrashing detection and mitigation, Documentation Part 16)
+ *   readshare  4 rounds of: a GPU read kernel over the whole buffer, then a
+ *              CPU load of every page; nothing is written (the read-mostly
+ *              advice's case: both processors keep a copy)
+ * The switches besides module parameters: read_mostly sets the
+ * MOCKGPU_ADVISE_SET_READ_MOSTLY advice on the whole buffer before the
+ * first kernel (cudaMemAdviseSetReadMostly); access_counters=1 turns on
+ * access-counter migration, off by default as in UVM without ATS.
  * Figures are simulated (lib/sim/costs.ts), hence deterministic: one run each.
  */
 import { start_kernel } from '../../mm/init.js';
 import { Process } from '../include/nolibc/nolibc.js';
 import { PROT_READ, PROT_WRITE, MAP_PRIVATE, MAP_ANONYMOUS } from '../../include/uapi/asm-generic/mman.js';
 import { PAGE_SIZE } from '../../include/linux/mm.js';
-import { MOCKGPU_OP_INC, MOCKGPU_OP_READ, MOCKGPU_PATTERN_RANDOM } from '../../include/uapi/linux/mockgpu.js';
+import { MOCKGPU_OP_INC, MOCKGPU_OP_READ, MOCKGPU_PATTERN_RANDOM, MOCKGPU_ADVISE_SET_READ_MOSTLY } from '../../include/uapi/linux/mockgpu.js';
 import { tracing_off } from '../../lib/sim/trace.js';
 import { formatNs, machineTime } from '../../lib/sim/clock.js';
 import type { Sleepable } from '../../lib/sim/sched.js';
@@ -52,7 +59,12 @@ export const SWITCHES: policy_switch[] = [
   { name: 'evict_remote_map=0', flip: () => { mockgpu_params.evict_remote_map = false; } },
   { name: 'prefetch=0', flip: () => { uvm_perf_params.uvm_perf_prefetch_enable = 0; } },
   { name: 'thrashing=0', flip: () => { uvm_perf_params.uvm_perf_thrashing_enable = 0; } },
+  { name: 'access_counters=1', flip: () => { uvm_perf_params.uvm_perf_access_counter_migration_enable = 1; } },
+  { name: 'read_mostly', flip: () => { advice = MOCKGPU_ADVISE_SET_READ_MOSTLY; } },
 ];
+
+/* the advice gpu_policy_run() sets on the whole buffer before the workload (0: none) */
+let advice = 0;
 
 /** The counters printed per configuration (GpuStats names), after the simulated time. */
 export const COLUMNS: { head: string; f: (s: GpuStats) => number }[] = [
@@ -62,6 +74,9 @@ export const COLUMNS: { head: string; f: (s: GpuStats) => number }[] = [
   { head: 'remote', f: (s) => s.mapped_remote },
   { head: 'prefetched', f: (s) => s.prefetched_pages },
   { head: 'throttles', f: (s) => s.throttles },
+  { head: 'acnotify', f: (s) => s.access_counter_notifications },
+  { head: 'acmigr', f: (s) => s.access_counter_migrations },
+  { head: 'dups', f: (s) => s.read_duplicates },
 ];
 
 /** A workload: run it through handle @g on [buf, buf + len), then say whether every byte is right. */
@@ -144,6 +159,16 @@ export const WORKLOADS: workload[] = [
     },
     check: (p, buf, len) => words_are(p, buf, len, (i) => (i >= WPP ? 0 : i === 0 ? 2 * THRASH_ROUNDS : THRASH_ROUNDS)),
   },
+  {
+    name: 'readshare',
+    *run(p, g, ctx, buf, len) {
+      for (let r = 0; r < 4; r++) {
+        yield* kernel(g, ctx, { base: buf, size: len, op: MOCKGPU_OP_READ, elem: 1024 });
+        for (let a = buf; a < buf + len; a += PAGE_SIZE) yield* p.sys.load(a, 4);
+      }
+    },
+    check: (p, buf, len) => words_are(p, buf, len, () => 0),
+  },
 ];
 
 /** One cell of the matrix. */
@@ -153,6 +178,7 @@ export interface policy_result { ns: number; stats: GpuStats; ok: boolean; }
 export function gpu_policy_run(w: workload, factor: number, setup: () => void): policy_result {
   mockgpuParamsReset();
   uvmPerfParamsReset();
+  advice = 0;
   mockgpu_params.vram_bytes = VRAM;
   setup();
   start_kernel({ ram_bytes: 96 * MiB });
@@ -166,6 +192,10 @@ export function gpu_policy_run(w: workload, factor: number, setup: () => void): 
   const stats = gpuSession(p, function* () {
     const g = (yield* gpuOpen(p)) as GpuHandle;
     const ctx = yield* g.ctxCreate();
+    if (advice !== 0) {
+      const ret = yield* g.advise(buf, len, advice);
+      if (ret !== 0) throw new Error(`advise ${advice}: ${ret}`);
+    }
     yield* w.run(p, g, ctx, buf, len);
     return yield* g.stats();
   });
@@ -173,6 +203,7 @@ export function gpu_policy_run(w: workload, factor: number, setup: () => void): 
   const ok = w.check(p, buf, len);
   mockgpuParamsReset();
   uvmPerfParamsReset();
+  advice = 0;
   return { ns, stats, ok };
 }
 
