@@ -37,13 +37,15 @@ import { start_kernel } from '../../mm/init.js';
 import { Process } from '../include/nolibc/nolibc.js';
 import { PROT_READ, PROT_WRITE, MAP_PRIVATE, MAP_ANONYMOUS } from '../../include/uapi/asm-generic/mman.js';
 import { PAGE_SIZE } from '../../include/linux/mm.js';
-import { MOCKGPU_OP_INC, MOCKGPU_OP_READ, MOCKGPU_PATTERN_RANDOM, MOCKGPU_ADVISE_SET_READ_MOSTLY } from '../../include/uapi/linux/mockgpu.js';
+import {
+  MOCKGPU_OP_INC, MOCKGPU_OP_READ, MOCKGPU_PATTERN_RANDOM, MOCKGPU_ADVISE_SET_READ_MOSTLY, mockgpu_stat_names,
+} from '../../include/uapi/linux/mockgpu.js';
 import { tracing_off } from '../../lib/sim/trace.js';
 import { formatNs, machineTime } from '../../lib/sim/clock.js';
 import type { Sleepable } from '../../lib/sim/sched.js';
 import { gpuOpen, gpuSession, type GpuHandle, type GpuStats, type KernelSpec } from '../include/mockgpu.js';
-import { uvm_gpu_init } from '../../drivers/gpu/mockgpu/uvm.js';
-import { mockgpu_params, mockgpuParamsReset } from '../../drivers/gpu/mockgpu/uvm_gpu.js';
+import { uvm_gpu_init, mockgpu_get } from '../../drivers/gpu/mockgpu/uvm.js';
+import { mockgpu_params, mockgpuParamsReset, uvm_gpu_stat } from '../../drivers/gpu/mockgpu/uvm_gpu.js';
 import { uvm_perf_params, uvmPerfParamsReset } from '../../drivers/gpu/mockgpu/uvm_perf_module.js';
 
 const MiB = 1 << 20;
@@ -200,6 +202,15 @@ export function gpu_policy_run(w: workload, factor: number, setup: () => void): 
     return yield* g.stats();
   });
   const ns = machineTime() - t0;
+  /*
+   * The counters as the session left them: g.stats() ran when the
+   * workload returned, before the access-counter bottom half (a kthread
+   * of the same session) had drained its queue, so its migrations and
+   * evictions were missing from the row while its time was in it.
+   */
+  const gpu = mockgpu_get()!;
+  for (const n of mockgpu_stat_names) stats[n] = uvm_gpu_stat(gpu, n);
+  stats.vram_pages_used = gpu.pmm.pages_used;
   const ok = w.check(p, buf, len);
   mockgpuParamsReset();
   uvmPerfParamsReset();

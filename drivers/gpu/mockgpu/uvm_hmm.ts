@@ -48,7 +48,7 @@ import {
 } from '../../../include/linux/migrate.js';
 import {
   MOCKGPU_FAULT_ACCESS_READ, MOCKGPU_FAULT_ACCESS_WRITE, UVM_APERTURE_SYS, UVM_APERTURE_VID, UvmEventTypeCpuFault, UvmEventTypeMapRemote,
-  UvmEventTypeMigration, mockgpu_pte_make, mockgpu_pte_valid,
+  UvmEventTypeMigration, UvmEventMigrationCauseAccessCounters, mockgpu_pte_make, mockgpu_pte_valid,
 } from '../../../include/linux/mockgpu.js';
 import { GFP_HIGHUSER_MOVABLE } from '../../../include/linux/gfp.js';
 import { EBUSY, EFAULT, EPERM } from '../../../include/uapi/asm-generic/errno.js';
@@ -198,8 +198,10 @@ function uvm_hmm_chunks_set_owner(vs: uvm_va_space, args: migrate_vma): void {
  * uvm_hmm_migrate_run() - move the system pages of one run to VRAM:
  * allocate 4 KiB chunks, copy on the copy engine, let core mm switch the
  * CPU entries to device-private ones. When VRAM is full a root chunk is
- * evicted (uvm_hmm_evict.ts); pages no eviction makes room for, or that
- * core mm would not isolate, stay where they are (mapped remotely).
+ * evicted (uvm_hmm_evict.ts), except for an access-counter migration
+ * (@cause access_counters), which only uses free VRAM; pages no eviction
+ * makes room for, or that core mm would not isolate, stay where they are
+ * (mapped remotely).
  * Destination chunks stay temp-pinned (not evictable) until finalize.
  */
 export function* uvm_hmm_migrate_run(vs: uvm_va_space, vma: vm_area_struct, start: number, end: number,
@@ -215,7 +217,9 @@ export function* uvm_hmm_migrate_run(vs: uvm_va_space, vma: vm_area_struct, star
     const spage = migrate_pfn_to_page(args.src[i]!);
     if (spage !== null && is_zone_device_page(spage)) continue;
     let dpage = uvm_pmm_gpu_page_alloc(gpu.pmm);
-    if (dpage === null && mockgpu_params.evict) dpage = yield* uvm_hmm_alloc_evict(gpu, vma.vm_mm, uvm_hmm_map_snapshot);
+    if (dpage === null && mockgpu_params.evict && cause !== UvmEventMigrationCauseAccessCounters) {
+      dpage = yield* uvm_hmm_alloc_evict(gpu, vma.vm_mm, uvm_hmm_map_snapshot);
+    }
     if (dpage === null) continue;
     pinned.push(dpage);
     args.dst[i] = migrate_pfn(dpage.pfn) + (args.src[i]! & MIGRATE_PFN_WRITE);
