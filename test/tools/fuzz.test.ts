@@ -15,6 +15,11 @@ import { page_backing, pfn_to_page } from '../../mm/page_alloc.js';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { PROT_READ, PROT_WRITE, MADV_HUGEPAGE } from '../../include/uapi/asm-generic/mman.js';
+import { EFAULT } from '../../include/uapi/asm-generic/errno.js';
+import { HMM_DUMMY_READ, HMM_DUMMY_STRUCT_SIZE, hmm_dummy_rw_encode } from '../../include/uapi/linux/hmm_dummy.js';
+import { SCRATCH_CMD, SCRATCH_BOUNCE } from '../../tools/testing/fuzz/model.js';
+import { pte_offset_map, ptep_get } from '../../mm/pgtable.js';
+import { is_swap_pte, is_hmm_entry_poisonous, pte_to_swp_entry } from '../../include/linux/swapops.js';
 
 /*
  * Seeds that run clean today (known bugs stop most others:
@@ -141,6 +146,46 @@ test('the fuzz command prints usage for --help and exits 2 with usage on a bad c
   const ok = run('--seed', '3', '--ops', '20');
   assert.is(ok.status, 0);
   assert.match(ok.stdout, /fuzz: 20 operations, 1 seeds/);
+});
+
+/*
+ * Seed 5551, shrunk: the parent's THP (its new VMA merged with the forked
+ * one, so the folio's anon_vma is the one the child's VMA shares) is split
+ * by the parent's MIGRATE_TO; the rmap walk also sends HMM_MIGRATE over the
+ * child's overlapping range (try_to_migrate_one() invalidates before it
+ * looks for the mapping), and v8 drops the child's device copies there.
+ * The child's device READ then faults the lost page: poisoned, -EFAULT.
+ * The model used to accept that only for CPU accesses (SIGBUS).
+ */
+test('a device READ of a page whose v8 device copy a THP split dropped: -EFAULT, the model forgets the pages', () => {
+  bootFuzzMachine();
+  const w = new FuzzWorld();
+  const seq: Op[] = [
+    { k: 'spawn', s: 0, a: [] }, { k: 'mmap', s: 0, a: [146, 655, 3] }, { k: 'atomic', s: 0, a: [1515592, 526716602] },
+    { k: 'fork', s: 0, a: [1] }, { k: 'du_open', s: 1, a: [0] }, { k: 'mmap', s: 0, a: [0, 512, 3] },
+    { k: 'du_open', s: 0, a: [1] }, { k: 'store', s: 0, a: [499874, 1, 702663855] },
+    { k: 'du_migrate', s: 1, a: [150, 48] }, { k: 'du_migrate', s: 0, a: [61, 51] },
+  ];
+  for (const op of seq) w.exec(op);
+  const child = w.slots[1]!, addr = ARENA + 732004, len = 108357;
+  const first = Math.floor(addr / 4096), n = Math.floor((addr + len - 1) / 4096) - first + 1;
+  /* the READ itself, as the fuzzer issues it: nothing reaches the caller's buffer */
+  child.p.write(SCRATCH_BOUNCE, new Uint8Array(4096).fill(0x5a));
+  const raw = new Uint8Array(HMM_DUMMY_STRUCT_SIZE);
+  hmm_dummy_rw_encode(raw, { address: addr, size: len, ptr: SCRATCH_BOUNCE, nsys_pages: 0, nfaulted_sys_pages: 0, ndev_pages: 0, nfaulted_dev_pages: 0 });
+  child.p.write(SCRATCH_CMD, raw);
+  assert.is(child.p.ioctl(child.du!.fd, HMM_DUMMY_READ, SCRATCH_CMD), -EFAULT);
+  assert.equal(child.p.read(SCRATCH_BOUNCE, 4096), new Uint8Array(4096).fill(0x5a));
+  const pte = ptep_get(child.p.mm, pte_offset_map(child.p.mm, first * 4096));
+  assert.ok(is_swap_pte(pte) && is_hmm_entry_poisonous(pte_to_swp_entry(pte)), 'the lost page is a poisonous SWP_HMM entry');
+  /* the fuzzer's READ: accepted as a v8 loss, the touched pages forgotten on both sides */
+  assert.ok(child.model.pages.has(first));
+  w.exec({ k: 'du_read', s: 1, a: [732004, 108357, 1420686532] });
+  assert.is(w.v8LostPages, n);
+  for (let i = 0; i < n; i++) assert.not.ok(child.model.pages.has(first + i), `page ${first + i} forgotten`);
+  /* the parent's byte is intact */
+  w.exec({ k: 'load', s: 0, a: [499874, 1] });
+  assert.is(w.slots[0]!.model.bytes(ARENA + 499874, 1)[0], 702663855 % 256);
 });
 
 test.run();
