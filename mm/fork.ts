@@ -34,7 +34,7 @@ import {
   make_readable_device_private_entry, is_device_exclusive_entry, is_migration_entry, is_hmm_entry,
   swp_offset_pfn, pte_swp_clear_exclusive,
 } from '../include/linux/swapops.js';
-import { PageAnonExclusive, ClearPageAnonExclusive, folio_test_anon } from '../include/linux/page-flags.js';
+import { PageAnonExclusive, ClearPageAnonExclusive, folio_test_anon, folio_mark_uptodate } from '../include/linux/page-flags.js';
 import { GFP_HIGHUSER_MOVABLE, GFP_KERNEL } from '../include/linux/gfp.js';
 import { MMU_NOTIFY_PROTECTION_PAGE, MMU_NOTIFIER_RANGE_BLOCKABLE } from '../include/linux/mmu_notifier.js';
 import { ENOMEM, EAGAIN, EBUSY, ENOENT } from '../include/uapi/asm-generic/errno.js';
@@ -77,6 +77,7 @@ function copy_present_page(dst: vm_area_struct, addr: number, dst_ptep: number, 
     return -ENOMEM;
   }
   copy_highpage(np, src_page);
+  folio_mark_uptodate(np);
   folio_add_new_anon_rmap(np, dst, addr);
   folio_add_lru_vma(np, dst);
   inc_mm_counter(dst.vm_mm, MM_ANONPAGES);

@@ -48,7 +48,7 @@ import {
   type pmd_t,
 } from '../include/linux/pgtable.js';
 import { is_swap_pmd, is_pmd_device_private_entry, is_pmd_migration_entry } from '../include/linux/swapops.js';
-import { PageAnonExclusive, SetPageAnonExclusive, folio_test_anon } from '../include/linux/page-flags.js';
+import { PageAnonExclusive, SetPageAnonExclusive, folio_test_anon, folio_mark_uptodate } from '../include/linux/page-flags.js';
 import { GFP_TRANSHUGE_LIGHT, __GFP_ZERO, __GFP_NORETRY, __GFP_MOVABLE } from '../include/linux/gfp.js';
 import { MMU_NOTIFY_CLEAR, MMU_NOTIFIER_RANGE_BLOCKABLE } from '../include/linux/mmu_notifier.js';
 import {
@@ -233,7 +233,7 @@ export function map_anon_folio_pmd(f: page, pmdp: number, vma: vm_area_struct, h
   add_mm_counter(mm, MM_ANONPAGES, HPAGE_PMD_NR);
 }
 
-/* vma_alloc_anon_folio_pmd() - a zeroed, charged 2 MiB folio, or null (counted as a fallback) */
+/* vma_alloc_anon_folio_pmd() - a zeroed, uptodate, charged 2 MiB folio, or null (counted as a fallback) */
 function vma_alloc_anon_folio_pmd(vma: vm_area_struct): page | null {
   const f = alloc_pages(GFP_TRANSHUGE_LIGHT | __GFP_NORETRY | __GFP_ZERO, HPAGE_PMD_ORDER);
   if (f === null) { count_event(THP_FAULT_FALLBACK); return null; }
@@ -243,6 +243,7 @@ function vma_alloc_anon_folio_pmd(vma: vm_area_struct): page | null {
     count_event(THP_FAULT_FALLBACK_CHARGE);
     return null;
   }
+  folio_mark_uptodate(f);
   f._entire_mapcount = -1;
   return f;
 }

@@ -26,7 +26,7 @@ import { MM_ANONPAGES } from '../include/linux/mm_types.js';
 import { PAGE_SIZE, FAULT_FLAG_ALLOW_RETRY, VM_FAULT_ERROR, add_mm_counter } from '../include/linux/mm.js';
 import { pte_none, pte_present, pte_write, pte_pfn, pmd_trans_huge, pmd_present } from '../include/linux/pgtable.js';
 import { is_swap_pte, pte_to_swp_entry, non_swap_entry } from '../include/linux/swapops.js';
-import { folio_test_anon, folio_test_swapcache } from '../include/linux/page-flags.js';
+import { folio_test_anon, folio_test_swapcache, folio_mark_uptodate } from '../include/linux/page-flags.js';
 import { is_zone_device_page } from '../include/linux/memremap.js';
 import { GFP_TRANSHUGE_LIGHT, __GFP_NORETRY } from '../include/linux/gfp.js';
 import { MMU_NOTIFY_CLEAR, MMU_NOTIFIER_RANGE_BLOCKABLE } from '../include/linux/mmu_notifier.js';
@@ -186,6 +186,7 @@ function* collapse_huge_page(vma: vm_area_struct, address: number, unmapped: num
   const ptl = pmd_lockptr(mm, pmd_off(mm, address));
   spin_lock(ptl);
   const old = __collapse_huge_page_copy(vma, address, nf);
+  folio_mark_uptodate(nf);
   flush_tlb_range(vma, address, address + HPAGE_PMD_SIZE);
   /* the empty PTE page goes (pmdp_collapse_flush), the PMD becomes the leaf */
   mm.pgd.prune(address, address + HPAGE_PMD_SIZE);

@@ -37,7 +37,9 @@ import {
   is_hwpoison_entry, is_hmm_entry, swp_offset_pfn, is_writable_device_private_entry, is_pmd_migration_entry,
   pmd_to_swp_entry, _PAGE_SWP_SOFT_DIRTY, type swp_entry_t,
 } from '../include/linux/swapops.js';
-import { PageAnonExclusive, SetPageAnonExclusive, PageLocked, SetPageDirty, PageSwapCache, PageDirty, folio_test_anon } from '../include/linux/page-flags.js';
+import {
+  PageAnonExclusive, SetPageAnonExclusive, PageLocked, SetPageDirty, PageSwapCache, PageDirty, folio_test_anon, folio_mark_uptodate,
+} from '../include/linux/page-flags.js';
 import { is_device_private_page } from '../include/linux/memremap.js';
 import { GFP_HIGHUSER_MOVABLE, __GFP_ZERO } from '../include/linux/gfp.js';
 import { MMU_NOTIFY_CLEAR, MMU_NOTIFY_EXCLUSIVE, MMU_NOTIFIER_RANGE_BLOCKABLE } from '../include/linux/mmu_notifier.js';
@@ -95,7 +97,12 @@ export function mk_pte(p: page, prot: number): pte_t {
   return pfn_pte(p.pfn, prot);
 }
 
-/** new_anon_page() - a zeroed page charged to @vma's mm, or null. */
+/**
+ * new_anon_page() - a zeroed, uptodate page charged to @vma's mm, or null.
+ * Every anonymous folio is uptodate (do_anonymous_page, wp_page_copy and
+ * do_cow_fault mark it once filled; nobody can see it before it is
+ * mapped, so here): a swap-cache hit on a folio that is not is SIGBUS.
+ */
 export function new_anon_page(vma: vm_area_struct): page | null {
   const p = alloc_page(GFP_HIGHUSER_MOVABLE | __GFP_ZERO);
   if (p === null) return null;
@@ -103,6 +110,7 @@ export function new_anon_page(vma: vm_area_struct): page | null {
     put_page(p);
     return null;
   }
+  folio_mark_uptodate(p);
   return p;
 }
 

@@ -207,7 +207,8 @@ function map_swapped_folio(vmf: vm_fault, f: page, entry: swp_entry_t): void {
  * Context: mmap_lock held for read; may sleep (folio lock).
  * Return: 0 or VM_FAULT_MAJOR when handled (or raced: the access retries),
  * VM_FAULT_OOM when no folio could be had, VM_FAULT_SIGBUS for an entry
- * of no swap device (a corrupt PTE: print_bad_pte in Linux).
+ * of no swap device (a corrupt PTE: print_bad_pte in Linux) or a folio
+ * the PTE still names that is not uptodate (its read failed).
  */
 export function* doSwapPageSwapin(vmf: vm_fault, entry: swp_entry_t): Sleepable<number> {
   const vma = vmf.vma, mm = vma.vm_mm;
@@ -231,7 +232,7 @@ export function* doSwapPageSwapin(vmf: vm_fault, entry: swp_entry_t): Sleepable<
   }
   spin_lock(ptl);
   if (ptep_get(mm, vmf.pte) !== vmf.orig_pte || !PageUptodate(f)) {
-    const bad = PageUptodate(f) ? 0 : VM_FAULT_SIGBUS;
+    const bad = ptep_get(mm, vmf.pte) === vmf.orig_pte ? VM_FAULT_SIGBUS : 0;     /* a failed read (raced: retry) */
     spin_unlock(ptl);
     folio_unlock(f);
     put_page(f);

@@ -55,7 +55,7 @@ import { pte_none, pte_present, pte_write, pte_pfn, pte_special, pte_mkdirty, pm
 import {
   pte_to_swp_entry, swp_entry_to_pte, is_hmm_entry, make_hmm_entry, make_hmm_entry_locked,
 } from '../../include/linux/swapops.js';
-import { PageSwapCache } from '../../include/linux/page-flags.js';
+import { PageSwapCache, folio_mark_uptodate } from '../../include/linux/page-flags.js';
 import { GFP_HIGHUSER_MOVABLE, __GFP_ZERO } from '../../include/linux/gfp.js';
 import { MMU_NOTIFY_CLEAR, MMU_NOTIFIER_RANGE_BLOCKABLE } from '../../include/linux/mmu_notifier.js';
 import {
@@ -102,6 +102,7 @@ function hmm_alloc_hole_page(vma: vm_area_struct): page | null {
   if (p === null) return null;
   if (mem_cgroup_try_charge(p, vma.vm_mm) !== 0) { put_page(p); return null; }
   mem_cgroup_commit_charge(p);
+  folio_mark_uptodate(p);
   return p;
 }
 

@@ -47,6 +47,7 @@ import {
   make_hmm_entry_locked, make_hmm_entry_poisonous, type swp_entry_t,
 } from '../../include/linux/swapops.js';
 import { GFP_HIGHUSER_MOVABLE, __GFP_ZERO } from '../../include/linux/gfp.js';
+import { folio_mark_uptodate } from '../../include/linux/page-flags.js';
 import {
   HMM_FORK, HMM_COPY_FROM_DEVICE, HMM_PTE_SELECT, HMM_PTE_WRITE, hmm_pte_test_valid_dev,
   hmm_pte_test_valid_dma, hmm_pte_test_valid_pfn, hmm_pte_from_pfn, hmm_pte_from_dma_addr, hmm_pte_dma_addr,
@@ -126,6 +127,7 @@ export function mm_hmm_migrate_back(mm: mm_struct, vma: vm_area_struct, c: hmm_m
       count_event('hmm_v8_migrate_back_nomem');
       return -ENOMEM;
     }
+    folio_mark_uptodate(p);
     c.pages[i] = p;
     c.new_pte[i] = maybe_mkwrite(pte_mkdirty(pte_mkyoung(mk_pte(p, vma.vm_page_prot))), vma);
   }

@@ -8,7 +8,7 @@ import { MM_ANONPAGES } from '../../include/linux/mm_types.js';
 import type { page, mm_struct } from '../../include/linux/mm_types.js';
 import { FOLL_WRITE, FOLL_LONGTERM, get_mm_counter, page_mapcount } from '../../include/linux/mm.js';
 import { pmd_trans_huge, pmd_pfn, pmd_write, pte_present, pte_pfn, pte_write } from '../../include/linux/pgtable.js';
-import { PageAnonExclusive, folio_test_large } from '../../include/linux/page-flags.js';
+import { PageAnonExclusive, PageUptodate, folio_test_large } from '../../include/linux/page-flags.js';
 import { UserFault } from '../../mm/fault.js';
 import { pmd_off } from '../../mm/pgtable.js';
 import { pfn_to_page, nr_free_pages } from '../../mm/page_alloc.js';
@@ -226,6 +226,29 @@ t('fork of a pinned THP splits the parent\'s PMD and gives the child copies of t
   assert.is(c.read32(a), 5, 'the DMA target is not shared with the child');
   assert.is(c.check32(a + 4, TWO_MB - 4, 6), -1);
   unpin_user_pages(pages);
+});
+
+/*
+ * Sibling of fuzz seed 5163 (test/mm/swap.test.ts): each way the kernel
+ * makes an anonymous folio outside new_anon_page() marks it uptodate, as
+ * Linux does, or a later swap-cache hit on it would be SIGBUS.
+ */
+t('the THP fault, MADV_COLLAPSE and fork\'s copy of a pinned page each make an uptodate anonymous folio', () => {
+  const a = thp_area(TWO_MB, 3);
+  assert.ok(PageUptodate(pfn_to_page(pmd_pfn(pmd_at(p.mm, a)))), 'vma_alloc_anon_folio_pmd');
+  const pages: page[] = [];
+  assert.is(runAs(p.task, pin_user_pages_unlocked(p.mm, a, 1, FOLL_WRITE | FOLL_LONGTERM, pages)), 1);
+  const c = p.fork();
+  const copy = pfn_to_page(pte_pfn(pte_at(c.mm, a)));
+  assert.ok(copy.pfn !== pages[0].pfn && PageUptodate(copy), 'copy_present_page');
+  unpin_user_pages(pages);
+  c.exit(0);
+  const b = p.mmap(0, TWO_MB, RW, ANON);
+  p.fill32(b, TWO_MB, 9);
+  assert.is(p.madvise(b, TWO_MB, MADV_COLLAPSE), 0);
+  const nf = pfn_to_page(pmd_pfn(pmd_at(p.mm, b)));
+  assert.ok(nf.order === 9 && PageUptodate(nf), 'collapse_huge_page');
+  assert.is(p.check32(b, TWO_MB, 9), -1);
 });
 
 t('MADV_COLLAPSE builds a THP from small pages, holes as zeroes, with a CLEAR over the 2 MiB', () => {

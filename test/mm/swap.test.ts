@@ -13,7 +13,7 @@ import { PageSwapCache, PageAnonExclusive, PageLRU } from '../../include/linux/p
 import { MADV_PAGEOUT } from '../../include/uapi/asm-generic/mman.js';
 import { EINVAL, EPERM, ENOENT } from '../../include/uapi/asm-generic/errno.js';
 import { get_counter } from '../../lib/sim/trace.js';
-import { nr_free_pages, totalram_pages, pfn_to_page, kmap_local_page } from '../../mm/page_alloc.js';
+import { nr_free_pages, totalram_pages, pfn_to_page, kmap_local_page, get_page, put_page } from '../../mm/page_alloc.js';
 import {
   swapon, get_nr_swap_pages, total_swap_pages, swap_slot_bytes, swapMapOf, swap_duplicate, __swap_count,
   POISON_FREE,
@@ -157,6 +157,42 @@ t('reclaim of a page shared by fork writes one slot that both PTEs name', () => 
   check_invariants([p.mm, c.mm]);
   assert.is(c.check32(a, 4 * P, 5), -1);
   assert.is(p.check32(a, 4 * P, 5), -1);
+});
+
+/*
+ * Fuzz seed 5163: reclaim wrote a page out and unmapped it, but a reference
+ * held elsewhere (a migration, a device) kept the folio in the swap cache.
+ * Every anonymous folio is uptodate in Linux, so the next fault maps the
+ * cached folio; the model left new anon folios !uptodate and gave SIGBUS
+ * (a dmirror ioctl's copy_to_user returned -EFAULT). Both ways a process
+ * gets a fresh anonymous page are covered: first touch and a COW copy.
+ */
+t('a page reclaim unmapped but could not free stays in the swap cache and the next fault maps it, no SIGBUS', () => {
+  const p = boot_swap(16 * MiB, 4 * MiB);
+  const a = p.mmap(0, 2 * P, RW, ANON);
+  const held_by_someone_during_pageout = (proc: Process, addr: number, want: number) => {
+    const f = pfn_to_page(pte_pfn(pte_of(proc.mm, addr)));
+    get_page(f);                                 /* the reference that makes reclaim keep the folio */
+    assert.is(proc.madvise(addr, P, MADV_PAGEOUT), 0);
+    assert.is(pte_kind(pte_of(proc.mm, addr)).kind, 'swap', 'unmapped and written out');
+    assert.ok(PageSwapCache(f) && f._mapcount === -1, 'still in the swap cache, mapped by nobody');
+    put_page(f);
+    const pswpin = get_counter('pswpin');
+    assert.is(proc.read32(addr), want, 'the fault maps the cached folio');
+    assert.is(pte_pfn(pte_of(proc.mm, addr)), f.pfn);
+    assert.is(get_counter('pswpin'), pswpin, 'a swap-cache hit: no read');
+  };
+  p.fill32(a, 2 * P, 40);                        /* do_anonymous_page */
+  held_by_someone_during_pageout(p, a, 40);
+  const c = p.fork();
+  c.write32(a + P, 0x5163);                      /* wp_page_copy: the child's own copy */
+  held_by_someone_during_pageout(c, a + P, 0x5163);
+  assert.is(p.check32(a, 2 * P, 40), -1);
+  assert.is(c.read32(a), 40);
+  check_invariants([p.mm, c.mm]);
+  c.exit(0);
+  p.exit(0);
+  assert.is(get_nr_swap_pages(), total_swap_pages());
 });
 
 t('munmap and exit free the slots of swapped-out pages', () => {
