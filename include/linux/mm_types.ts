@@ -28,6 +28,7 @@ import type { spinlock_t } from './spinlock_types.js';
 import type { wait_queue_head } from './wait.js';
 import type { gpt } from './gpt.js';
 import type { dev_pagemap } from './memremap.js';
+import { BUG } from '../asm-generic/bug.js';
 
 /** An address_space: the page cache of a file (or of shmem). */
 export interface address_space {
@@ -83,7 +84,8 @@ export class anon_vma {
  *     _pincount          Int32Array    4  pinned pages (0)
  *     private            Float64Array  8  swap entries, driver words (0)
  *     compound_head      Int32Array    4  tails: pfn distance to the head (0 = itself)
- *     memcg, zone_device_data, waitq, pgmap (when not the section's)
+ *     memcg              Uint16Array   2  slot in a table of the cgroups charged (0 = none)
+ *     zone_device_data, waitq, pgmap (when not the section's)
  *                        Array       8 each
  *   the handle of a frame that code asked for: a JS object of 2 fields
  *   (about 40 B with V8's object header), kept so that a page keeps its
@@ -124,7 +126,7 @@ export class mem_section {
   _pincount: Int32Array | null = null;
   private: Float64Array | null = null;
   compound_head: Int32Array | null = null;
-  memcg: unknown[] | null = null;
+  memcg: Uint16Array | null = null;
   zone_device_data: unknown[] | null = null;
   waitq: (wait_queue_head | null)[] | null = null;
   pgmap_of: (dev_pagemap | null)[] | null = null;
@@ -164,7 +166,36 @@ export function __nr_to_section(nr: number): mem_section | undefined { return se
 /** set_mem_section() - install (or with undefined remove) section @nr (mm/sparse.ts only). */
 export function set_mem_section(nr: number, ms: mem_section | undefined): void { sections[nr] = ms; }
 /** clear_mem_sections() - forget every section (a new machine boots; mm/sparse.ts only). */
-export function clear_mem_sections(): void { sections.length = 0; }
+export function clear_mem_sections(): void {
+  sections.length = 0;
+  memcg_by_slot.length = 1;
+  memcg_slot_of.clear();
+  last_memcg = null;
+  last_slot = 0;
+}
+
+/*
+ * page->memcg is a 16-bit slot (Linux's mem_cgroup ids are 16 bits too)
+ * into this table of the memory cgroups pages were charged to since boot;
+ * slot 0 is null. A removed cgroup keeps its slot until the next boot.
+ */
+const memcg_by_slot: unknown[] = [null];
+const memcg_slot_of = new Map<unknown, number>();
+let last_memcg: unknown = null, last_slot = 0;
+
+function memcg_slot(v: unknown): number {
+  if (v === last_memcg) return last_slot;
+  let id = v === null ? 0 : memcg_slot_of.get(v);
+  if (id === undefined) {
+    id = memcg_by_slot.length;
+    if (id > 0xffff) BUG('page->memcg: more than 65535 memory cgroups charged since boot');
+    memcg_by_slot.push(v);
+    memcg_slot_of.set(v, id);
+  }
+  last_memcg = v;
+  last_slot = id;
+  return id;
+}
 
 /* the page of @pfn, whose section exists (a link read from another page's fields) */
 function linked_page(pfn: number): page {
@@ -254,15 +285,15 @@ export class page {
   /* the memory cgroup charged for this page, or null */
   get memcg(): unknown {
     const a = this.section.memcg;
-    return a === null ? null : a[this.pfn & SECTION_MASK];
+    return a === null ? null : memcg_by_slot[a[this.pfn & SECTION_MASK]];
   }
   set memcg(v: unknown) {
     const ms = this.section;
     if (ms.memcg === null) {
       if (v === null) return;
-      ms.memcg = new Array<unknown>(ms.nr).fill(null);
+      ms.memcg = new Uint16Array(ms.nr);
     }
-    ms.memcg[this.pfn & SECTION_MASK] = v;
+    ms.memcg[this.pfn & SECTION_MASK] = memcg_slot(v);
   }
   /* compound pages: the head page of the folio (itself for head and order-0 pages) */
   get compound_head(): page {
