@@ -35,7 +35,7 @@ import {
 } from './mmu_notifier.js';
 import { free_swap_and_cache, free_swap_cache } from './swapfile.js';
 import { zap_huge_pmd } from './huge_memory_pmd.js';
-import { splitHugePmdInZap } from './huge_memory_split.js';
+import { splitHugePmdInZap, vma_adjust_trans_huge } from './huge_memory_split.js';
 import { unmap_hugepage_range } from './hugetlb.js';
 
 /** struct mmu_gather - pages whose last mapping went away, freed after the TLB flush. */
@@ -175,6 +175,13 @@ export function* zap_page_range_single(vma: vm_area_struct, start: number, size:
   const end = Math.min(start + size, vma.vm_end);
   const range = mmu_notifier_range_init(event, MMU_NOTIFIER_RANGE_BLOCKABLE, mm, start, end);
   yield* mmu_notifier_invalidate_range_start(range);
+  /*
+   * A huge PMD the range covers in part is split with its own 2 MiB
+   * invalidation (zap_pmd_range() -> __split_huge_pmd()): the split can
+   * change pfns outside [start, end) (the huge zero page becomes the small
+   * one), and a mirror must drop them too.
+   */
+  yield* vma_adjust_trans_huge(vma, start, end);
   const tlb = tlb_gather_mmu(mm);
   unmap_page_range(tlb, vma, start, end);
   tlb_finish_mmu(tlb, vma);

@@ -11,7 +11,7 @@ import { pmd_trans_huge, pmd_pfn, pmd_write, pte_present, pte_pfn, pte_write } f
 import { PageAnonExclusive, PageUptodate, folio_test_large } from '../../include/linux/page-flags.js';
 import { UserFault } from '../../mm/fault.js';
 import { pmd_off } from '../../mm/pgtable.js';
-import { pfn_to_page, nr_free_pages } from '../../mm/page_alloc.js';
+import { pfn_to_page, nr_free_pages, is_zero_pfn } from '../../mm/page_alloc.js';
 import {
   hpage_pmd_size, nr_anon_thps, thp_enabled_show, thp_enabled_store, is_huge_zero_pmd,
 } from '../../mm/huge_memory.js';
@@ -175,7 +175,8 @@ t('MADV_DONTNEED of part of a THP splits it; that part reads back as zeroes, the
   const a = thp_area(TWO_MB, 1);
   const seen = recordNotifier(p);
   assert.is(p.madvise(a + 4096, 8192, MADV_DONTNEED), 0);
-  assert.equal(starts(seen), [`CLEAR ${hex(a + 4096)}-${hex(a + 3 * 4096)}`]);
+  assert.equal(starts(seen), [`CLEAR ${hex(a + 4096)}-${hex(a + 3 * 4096)}`, `CLEAR ${hex(a)}-${hex(a + TWO_MB)}`],
+    'the advised range, then __split_huge_pmd() over the whole PMD');
   assert.is(p.read32(a + 4096), 0);
   assert.is(p.read32(a + 8192 + 4092), 0);
   assert.is(p.read32(a), 1);
@@ -249,6 +250,29 @@ t('the THP fault, MADV_COLLAPSE and fork\'s copy of a pinned page each make an u
   const nf = pfn_to_page(pmd_pfn(pmd_at(p.mm, b)));
   assert.ok(nf.order === 9 && PageUptodate(nf), 'collapse_huge_page');
   assert.is(p.check32(b, TWO_MB, 9), -1);
+});
+
+/*
+ * Fuzz seed 21191: a device mirrored the huge zero page (pfn 512 + i);
+ * MADV_DONTNEED of the top of its 2 MiB split the PMD into PTEs of the
+ * small zero page (pfn 0) with no invalidation outside the advised range,
+ * so the mirror kept the old pfn. Linux's zap_pmd_range() splits through
+ * __split_huge_pmd(), which invalidates the whole 2 MiB (CLEAR).
+ */
+t('MADV_DONTNEED of part of a huge zero PMD splits it with a CLEAR over the whole 2 MiB', () => {
+  const a = p.mmap(0, TWO_MB, RW, ANON);
+  assert.is(p.madvise(a, TWO_MB, MADV_HUGEPAGE), 0);
+  assert.is(p.read32(a), 0);
+  assert.ok(is_huge_zero_pmd(pmd_at(p.mm, a)), 'a read maps the huge zero page');
+  const seen = recordNotifier(p);
+  const cut = a + 441 * 4096;
+  assert.is(p.madvise(cut, a + TWO_MB - cut, MADV_DONTNEED), 0);
+  assert.equal(starts(seen), [`CLEAR ${hex(cut)}-${hex(a + TWO_MB)}`, `CLEAR ${hex(a)}-${hex(a + TWO_MB)}`],
+    'the advised range, then the split of the PMD it covers in part');
+  const pte = pte_at(p.mm, a);
+  assert.ok(pte_present(pte) && is_zero_pfn(pte_pfn(pte)), 'below the cut: the small zero page');
+  assert.is(pte_at(p.mm, cut), 0, 'the advised part is empty');
+  assert.is(p.read32(a + 4096 * 440), 0);
 });
 
 t('MADV_COLLAPSE builds a THP from small pages, holes as zeroes, with a CLEAR over the 2 MiB', () => {
