@@ -107,6 +107,31 @@ function hmm_alloc_hole_page(vma: vm_area_struct): page | null {
 }
 
 /*
+ * Give each hole the pass locked a new page, as patch 21 does after
+ * dropping the PTE lock (the allocation may reclaim or run the OOM
+ * killer; the locked entries keep everyone else out). A hole left without
+ * a page (-ENOMEM) gets its old entry back.
+ */
+function hmm_fill_holes(vma: vm_area_struct, save_pte: Float64Array, start: number, holes: { i: number; pte: pte_t }[],
+                        out: { ret: number }): void {
+  const mm = vma.vm_mm;
+  for (const { i, pte } of holes) {
+    const addr = start + i * PAGE_SIZE;
+    const p = out.ret === -ENOMEM ? null : hmm_alloc_hole_page(vma);
+    if (p === null) {
+      out.ret = -ENOMEM;
+      restore_pte(vma, addr, pte);
+      continue;
+    }
+    folio_add_new_anon_rmap(p, vma, addr);
+    inc_mm_counter(mm, MM_ANONPAGES);
+    folio_add_lru_vma(p, vma);
+    save_pte[i] = maybe_mkwrite(pte_mkdirty(mk_pte(p, vma.vm_page_prot)), vma);
+    count_event('hmm_v8_migrate_hole');
+  }
+}
+
+/*
  * One pass over [addr, end): lock entries, save PTEs. Return: the address
  * where it stopped with -ENOENT (a swap entry), or end; ret in ctx.
  */
@@ -122,18 +147,13 @@ function mm_hmm_migrate_pass(vma: vm_area_struct, save_pte: Float64Array, start:
     let ptep = pte_alloc_map(mm, addr);
     if (ptep < 0) { out.ret = -ENOMEM; return addr; }
     const ptl = pte_lockptr(mm, ptep);
+    const holes: { i: number; pte: pte_t }[] = [];
     spin_lock(ptl);
     for (; addr < next; addr += PAGE_SIZE, ptep++) {
       const i = (addr - start) / PAGE_SIZE;
       const pte = ptep_get(mm, ptep);
       if (pte_none(pte) || (pte_present(pte) && pte_special(pte) && is_zero_pfn(pte_pfn(pte)))) {
-        const p = hmm_alloc_hole_page(vma);
-        if (p === null) { out.ret = -ENOMEM; break; }
-        folio_add_new_anon_rmap(p, vma, addr);
-        inc_mm_counter(mm, MM_ANONPAGES);
-        folio_add_lru_vma(p, vma);
-        save_pte[i] = maybe_mkwrite(pte_mkdirty(mk_pte(p, vma.vm_page_prot)), vma);
-        count_event('hmm_v8_migrate_hole');
+        holes.push({ i, pte });                                     /* a page for it once the lock is dropped */
       } else if (pte_present(pte)) {
         if (vm_normal_page(vma, addr, pte) === null) continue;      /* no struct page: stays */
         save_pte[i] = pte;
@@ -146,6 +166,7 @@ function mm_hmm_migrate_pass(vma: vm_area_struct, save_pte: Float64Array, start:
       charge(PTE_UPDATE_NS);
     }
     spin_unlock(ptl);
+    hmm_fill_holes(vma, save_pte, start, holes, out);
     if (out.ret) return addr;
   }
   return addr;

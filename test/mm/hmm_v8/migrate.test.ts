@@ -28,6 +28,8 @@ import { Process } from '../../../tools/include/nolibc/nolibc.js';
 import { reclaim_all } from '../swap_helpers.js';
 import { Scheduler } from '../../../lib/sim/sched.js';
 import { get_counter } from '../../../lib/sim/trace.js';
+import { nr_free_pages } from '../../../mm/page_alloc.js';
+import { oom_kills } from '../../../mm/oom_kill.js';
 import { tdev } from './tdev.js';
 
 const t = suite('mm/hmm_v8/migrate');
@@ -229,6 +231,33 @@ t('a swapped-out page in the range is swapped in first (-ENOENT, fault, go on), 
   assert.ok(get_counter('hmm_v8_migrate_swapin') >= 1);
   assert.is(d.mem.size, 8);
   assert.is(p.check32(a, 8 * PAGE_SIZE, 77), -1);
+});
+
+/*
+ * Fuzz seed 22937: the pages for holes were allocated under the PTE lock.
+ * With RAM exhausted the allocation runs the OOM killer, whose reaper
+ * invalidates the victim's mm; a v8 mirror there takes hmm.rwsem (may
+ * sleep): BUG, sleeping under a spinlock. Patch 21 allocates them after
+ * pte_unmap_unlock(), the locked SWP_HMM entries keeping others out.
+ */
+t('MIGRATE_TO over holes with RAM exhausted allocates outside the PTE lock: the OOM killer reaps a mirrored victim', () => {
+  start_kernel({ ram_bytes: 4 << 20 });
+  const victim = Process.spawn('victim');
+  const dv = new tdev('victim');
+  assert.is(runAs(victim.task, dv.register(victim.mm)), 0);
+  const nv = 700, v = victim.mmap(0, nv * PAGE_SIZE, RW, ANON);
+  victim.fill32(v, nv * PAGE_SIZE, 1);
+  p = Process.spawn('migrator');
+  const { d, a } = setup(64);
+  const rest = p.mmap(0, 1024 * PAGE_SIZE, RW, ANON);
+  for (let i = 0; nr_free_pages() > 40; i++) p.write32(rest + i * PAGE_SIZE, i);
+  assert.is(oom_kills().length, 0, 'RAM is nearly full, nobody killed yet');
+  assert.is(mig(d, a, 64), 0);
+  assert.is(oom_kills().length, 1);
+  assert.is(oom_kills()[0].pid, victim.pid, 'the largest task was killed and reaped');
+  assert.is(get_counter('hmm_v8_migrate_hole'), 64);
+  assert.is(d.mem.size, 64, 'every hole moved to the device');
+  assert.is(p.read32(a + 63 * PAGE_SIZE), 0);
 });
 
 t.run();
