@@ -15,8 +15,9 @@ import { page_backing, pfn_to_page } from '../../mm/page_alloc.js';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { PROT_READ, PROT_WRITE, MADV_HUGEPAGE } from '../../include/uapi/asm-generic/mman.js';
-import { EFAULT } from '../../include/uapi/asm-generic/errno.js';
-import { HMM_DUMMY_READ, HMM_DUMMY_STRUCT_SIZE, hmm_dummy_rw_encode } from '../../include/uapi/linux/hmm_dummy.js';
+import { EFAULT, EACCES } from '../../include/uapi/asm-generic/errno.js';
+import { HMM_DUMMY_READ, HMM_DUMMY_WRITE, HMM_DUMMY_STRUCT_SIZE, hmm_dummy_rw_encode } from '../../include/uapi/linux/hmm_dummy.js';
+import { v8WritableMigratedBack } from '../../tools/testing/fuzz/v8_view.js';
 import { SCRATCH_CMD, SCRATCH_BOUNCE } from '../../tools/testing/fuzz/model.js';
 import { pte_offset_map, ptep_get } from '../../mm/pgtable.js';
 import { is_swap_pte, is_hmm_entry_poisonous, pte_to_swp_entry } from '../../include/linux/swapops.js';
@@ -186,6 +187,76 @@ test('a device READ of a page whose v8 device copy a THP split dropped: -EFAULT,
   /* the parent's byte is intact */
   w.exec({ k: 'load', s: 0, a: [499874, 1] });
   assert.is(w.slots[0]!.model.bytes(ARENA + 499874, 1)[0], 702663855 % 256);
+});
+
+/* issue one hmm_dummy READ/WRITE of @len bytes at @addr from slot @sl, as the fuzzer does; Return: the ioctl result */
+function dummy_rw(w: FuzzWorld, sl: number, request: number, addr: number, len: number): number {
+  const slot = w.slots[sl]!;
+  const raw = new Uint8Array(HMM_DUMMY_STRUCT_SIZE);
+  hmm_dummy_rw_encode(raw, { address: addr, size: len, ptr: SCRATCH_BOUNCE, nsys_pages: 0, nfaulted_sys_pages: 0, ndev_pages: 0, nfaulted_dev_pages: 0 });
+  slot.p.write(SCRATCH_CMD, raw);
+  return slot.p.ioctl(slot.du!.fd, request, SCRATCH_CMD);
+}
+
+/*
+ * Seed 21268, shrunk: the child's device copies of [0, 63) are dropped by
+ * an HMM_MIGRATE its forked relative's THP split sends over the shared
+ * anon_vma (the seed 5551 loss). Its WRITE over [28, 52) meets the lost
+ * page 28 first and returns -EFAULT, before page 46, which is read-only and
+ * would give -EACCES. The model accepted the v8 loss only where the whole
+ * operation had to succeed.
+ */
+test('a device WRITE that meets a page v8 lost before a read-only page: -EFAULT, the model forgets the pages', () => {
+  bootFuzzMachine();
+  const w = new FuzzWorld();
+  const seq: Op[] = [
+    { k: 'spawn', s: 0, a: [] }, { k: 'mmap', s: 0, a: [0, 778, 3] }, { k: 'wbulk', s: 0, a: [3005435, 7080, 628361119] }, { k: 'fork', s: 0, a: [1] },
+    { k: 'mmap', s: 1, a: [46, 7, 1] }, { k: 'fork', s: 1, a: [3] }, { k: 'fork', s: 3, a: [2] },
+    { k: 'du_open', s: 2, a: [1] }, { k: 'du_open', s: 3, a: [1] }, { k: 'du_migrate', s: 2, a: [0, 63] },
+    { k: 'mmap', s: 3, a: [0, 512, 3] }, { k: 'wbulk', s: 3, a: [1332086, 4447, 1960049199] },
+    { k: 'du_migrate', s: 3, a: [334, 6] },
+  ];
+  for (const op of seq) w.exec(op);
+  const child = w.slots[2]!, addr = ARENA + 115769, len = 93975, first = Math.floor(addr / 4096);
+  assert.is(first, ARENA / 4096 + 28);
+  assert.is(child.model.firstDenied(first, 24, true), first + 18, 'page 46 is the first the model denies');
+  /* the WRITE itself, with the bytes already there (a write the model denies writes those) */
+  child.p.write(SCRATCH_BOUNCE, child.model.bytes(addr, len));
+  assert.is(dummy_rw(w, 2, HMM_DUMMY_WRITE, addr, len), -EFAULT);
+  const pte = ptep_get(child.p.mm, pte_offset_map(child.p.mm, first * 4096));
+  assert.ok(is_swap_pte(pte) && is_hmm_entry_poisonous(pte_to_swp_entry(pte)), 'page 28 is poisonous');
+  /* the fuzzer's WRITE: accepted as a v8 loss, the 24 pages touched forgotten */
+  w.exec({ k: 'du_write', s: 2, a: [115769, 93975, 158412975] });
+  assert.is(w.v8LostPages, 24);
+  for (let i = 0; i < 24; i++) assert.not.ok(child.model.pages.has(first + i));
+});
+
+/*
+ * Seed 20251, shrunk: a read-only mapping, migrated to the device, then
+ * read by the device (a fault migrates pages back). HMM v8 patch 25
+ * (hmm_mirror_migrate_back) gives the destination entries HMM_PTE_WRITE
+ * unconditionally, so the device maps the pages of a read-only VMA
+ * writable and its WRITE succeeds where the model said -EACCES. The model
+ * now accepts that (v8_view.ts); the write is really done.
+ */
+test('a device WRITE to a read-only page v8 migrated back succeeds (patch 25 maps it writable): accepted', () => {
+  bootFuzzMachine();
+  const w = new FuzzWorld();
+  const seq: Op[] = [
+    { k: 'spawn', s: 0, a: [] }, { k: 'spawn', s: 3, a: [] }, { k: 'du_open', s: 3, a: [1] }, { k: 'mmap', s: 3, a: [63, 512, 1] },
+    { k: 'du_migrate', s: 3, a: [109, 72] }, { k: 'du_read', s: 3, a: [420505, 112372, 1090515409] },
+  ];
+  for (const op of seq) w.exec(op);
+  const sl = w.slots[3]!, first = Math.floor((ARENA + 507925) / 4096), n = 6;
+  assert.is(sl.model.firstDenied(first, n, true), first, 'the model denies the write: PROT_READ');
+  assert.ok(v8WritableMigratedBack(sl.p.mm, first * 4096, n));
+  assert.not.ok(v8WritableMigratedBack(sl.p.mm, ARENA + 63 * 4096, 1), 'a page v8 never migrated has no writable entry');
+  w.exec({ k: 'du_write', s: 3, a: [507925, 21722, 1064269660] });
+  /* the v8 behaviour itself: new bytes land in the read-only page */
+  sl.p.write(SCRATCH_BOUNCE, new Uint8Array(4096).fill(0xa7));
+  assert.is(dummy_rw(w, 3, HMM_DUMMY_WRITE, first * 4096, 4096), 0);
+  assert.equal(sl.p.read(first * 4096, 4096), new Uint8Array(4096).fill(0xa7));
+  assert.is(dummy_rw(w, 3, HMM_DUMMY_WRITE, ARENA + 63 * 4096, 4096), -EACCES, 'elsewhere the VMA still refuses');
 });
 
 test.run();

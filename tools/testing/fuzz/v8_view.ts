@@ -1,0 +1,39 @@
+/*
+ * tools/testing/fuzz/v8_view.ts - what the HMM v8 (2015) mirror page
+ * tables of a process say about a range, for the fuzzer's checks of
+ * behaviour the v8 design itself has and the shadow model cannot predict.
+ */
+import { PAGE_SIZE, VM_WRITE } from '../../../include/linux/mm.js';
+import type { mm_struct } from '../../../include/linux/mm_types.js';
+import { HMM_PTE_WRITE } from '../../../include/linux/gpt.js';
+import { hmm_pte_valid, hmm_pte_test_valid_dev } from '../../../include/linux/hmm_v8.js';
+import { vma_lookup } from '../../../mm/vma.js';
+import { hmm_of, mirror_pt } from '../../../mm/hmm_v8/hmm.js';
+import { hmm_pt_lookup, hmm_pt_load } from '../../../mm/hmm_v8/hmm_pt.js';
+
+/**
+ * v8WritableMigratedBack() - does some mirror of @mm hold a writable
+ * system-memory entry for each of the @n pages from @addr although their
+ * VMA has no VM_WRITE? Only the migration back to system memory makes
+ * one: hmm_mirror_migrate_back() (2015 patch 25) gives every destination
+ * entry HMM_PTE_WRITE whatever the VMA allows, and the device keeps
+ * mapping the new page through it, so a device write there succeeds.
+ * (A device fault fills a system entry writable only from a writable CPU
+ * PTE; mprotect write-protects mirrors.)
+ */
+export function v8WritableMigratedBack(mm: mm_struct, addr: number, n: number): boolean {
+  const h = hmm_of(mm);
+  if (h === null) return false;
+  for (let i = 0; i < n; i++) {
+    const a = addr + i * PAGE_SIZE;
+    const vma = vma_lookup(mm, a);
+    if (vma === null || (vma.vm_flags & VM_WRITE)) return false;
+    const writable = h.mirrors.some((m) => {
+      const ptr = hmm_pt_lookup(mirror_pt(m), a);
+      const e = ptr < 0 ? 0 : hmm_pt_load(mirror_pt(m), ptr);
+      return hmm_pte_valid(e) && !hmm_pte_test_valid_dev(e) && (e & HMM_PTE_WRITE) !== 0;
+    });
+    if (!writable) return false;
+  }
+  return true;
+}
