@@ -55,7 +55,8 @@ import type { Sleepable } from './sim/sched.js';
 import { mutex, mutex_lock, mutex_unlock } from './locking/mutex.js';
 import { spinlock_t, spin_lock, spin_unlock } from './locking/spinlock.js';
 import { trace_event, count_event } from './sim/trace.js';
-import { charge } from './sim/clock.js';
+import { charge, msleep } from './sim/clock.js';
+import { race_mutations } from './sim/mutations.js';
 import { copy_cost_ns, PCIE_BW } from './sim/costs.js';
 import { folio_alloc, alloc_page, __free_pages, pfn_to_page, copy_highpage } from '../mm/page_alloc.js';
 import {
@@ -212,6 +213,13 @@ function pop_free(mdevice: dmirror_device, large: boolean): page | null {
   else mdevice.free_pages = p.zone_device_data as page | null;
   p.zone_device_data = null;
   mdevice.calloc += large ? HPAGE_PMD_NR : 1;
+  /*
+   * Take the pgmap reference before the lock is dropped: a RELEASE that
+   * sets remove under this lock then either finds the page on the free
+   * list or counted in pgmap.ref, never in between (where memunmap_pages()
+   * would finish with the page about to be used).
+   */
+  zone_device_folio_init(p, large ? HPAGE_PMD_ORDER : 0);
   return p;
 }
 
@@ -327,7 +335,6 @@ export function* dmirror_devmem_alloc_page(d: dmirror, is_large: boolean): Sleep
     }
     dpage = want.page;
   }
-  zone_device_folio_init(dpage, order);
   dpage.zone_device_data = rpage;
   count_event('dmirror_devmem_alloc', 1 << order);
   return dpage;
@@ -454,6 +461,27 @@ function dmirror_remove_free_pages(devmem: dmirror_chunk): void {
   mdevice.free_pages = keep(mdevice.free_pages);
 }
 
+/** Eviction passes after the first before memunmap_pages() is left to wait. */
+export const DMIRROR_EVICT_RETRIES = 8;
+
+/*
+ * A migration to the device that took a page of the chunk off the free
+ * list before remove was set holds it locked until migrate_vma_finalize(),
+ * so the eviction pass skips it (migrate_device_range() only trylocks)
+ * and the process maps it afterwards; memunmap_pages() would then wait
+ * until the process lets go of the page (Linux's lib/test_hmm.c evicts
+ * once and has this window). Sleep and evict again while pages of the
+ * chunk are in use, a bounded number of times.
+ */
+function* dmirror_evict_stragglers(devmem: dmirror_chunk): Sleepable {
+  if (race_mutations.single_evict_pass) return;
+  for (let pass = 0; pass < DMIRROR_EVICT_RETRIES && (devmem.pagemap.ref ?? 0) !== 0; pass++) {
+    count_event('dmirror_evict_retry');
+    yield* msleep(1);
+    yield* dmirror_device_evict_chunk(devmem);
+  }
+}
+
 /**
  * dmirror_device_remove_chunks() - HMM_DMIRROR_RELEASE and module unload:
  * evict every chunk, unmap its struct pages and forget it. Later
@@ -470,6 +498,7 @@ export function* dmirror_device_remove_chunks(mdevice: dmirror_device): Sleepabl
       dmirror_remove_free_pages(devmem);
       spin_unlock(mdevice.lock);
       yield* dmirror_device_evict_chunk(devmem);
+      yield* dmirror_evict_stragglers(devmem);
       yield* memunmap_pages(devmem.pagemap);
       if (devmem.pagemap.type === MEMORY_DEVICE_PRIVATE) release_mem_region(devmem.pagemap.range.start, DEVMEM_CHUNK_SIZE);
     }

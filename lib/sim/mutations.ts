@@ -21,6 +21,8 @@ export const race_mutations = {
   skip_pte_fault_recheck: false,
   /* remove_device_exclusive_entry(): restore without rechecking the entry under the PTE lock (mm/memory.ts) */
   skip_exclusive_restore_recheck: false,
+  /* dmirror_device_remove_chunks(): one eviction pass, as Linux's lib/test_hmm.c (lib/test_hmm_devmem.ts) */
+  single_evict_pass: false,
 };
 
 /** resetRaceMutations() - every knob back to false. */
@@ -29,4 +31,5 @@ export function resetRaceMutations(): void {
   race_mutations.skip_device_private_recheck = false;
   race_mutations.skip_pte_fault_recheck = false;
   race_mutations.skip_exclusive_restore_recheck = false;
+  race_mutations.single_evict_pass = false;
 }
