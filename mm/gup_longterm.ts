@@ -92,10 +92,10 @@ function* migrate_folio_longterm(f: page): Sleepable<number> {
   if (rc === MIGRATEPAGE_SUCCESS) {
     copy_highpage(dst, f);
     folio_migrate_flags(dst, f);
-    remove_migration_ptes(f, dst);
+    yield* remove_migration_ptes(f, dst);
     count_event('pgmigrate_success');
   } else {
-    remove_migration_ptes(f, f);
+    yield* remove_migration_ptes(f, f);
     rc = -EAGAIN;
     count_event('pgmigrate_fail');
   }

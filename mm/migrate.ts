@@ -160,13 +160,22 @@ function pmd_span(f: page, base: number, start: number, end: number): boolean {
  * entries, anything else with present PTEs; a PMD migration entry (a
  * PMD-sized @src migrated as a whole) becomes one PMD mapping of @dst
  * (remove_migration_pmd), PTE migration entries one PTE each.
+ * The walk holds the anon_vma rwsem for read (rmap_walk_anon ->
+ * anon_vma_lock_read): fork links a child's VMA under it for write and
+ * only then copies the PTEs, so a child either joins before the walk
+ * (and its copied migration entries are restored too) or copies PTEs the
+ * walk has already restored.
  * Context: @src and @dst locked; mmap_lock of the mm(s) held or the VMAs
- * otherwise stable; takes PMD and PTE locks. Return: mappings restored.
+ * otherwise stable; may sleep (the anon_vma rwsem); takes PMD and PTE
+ * locks. Return: mappings restored.
  */
-export function remove_migration_ptes(src: page, dst: page): number {
+export function* remove_migration_ptes(src: page, dst: page): Sleepable<number> {
   let n = 0;
   /* dst took src's mapping and index in folio_migrate_mapping(), so either rmap finds the VMAs */
-  for (const { vma, base, start, end } of folio_vma_ranges(src.mapping !== null ? src : dst)) {
+  const f = src.mapping !== null ? src : dst;
+  const sem = f.mapping !== null && f.mapping.kind === 'anon' ? f.mapping.rwsem : null;
+  if (sem !== null) yield* down_read(sem);
+  for (const { vma, base, start, end } of folio_vma_ranges(f)) {
     if (pmd_span(src, base, start, end) && dst.order === HPAGE_PMD_ORDER &&
         remove_migration_pmd(dst, src.pfn, vma, base)) {
       n++;
@@ -177,6 +186,7 @@ export function remove_migration_ptes(src: page, dst: page): number {
       if (remove_migration_pte(dst, j === 0 ? dst : pfn_to_page(dst.pfn + j), src.pfn + j, vma, addr)) n++;
     }
   }
+  if (sem !== null) up_read(sem);
   count_event('remove_migration_ptes', n);
   return n;
 }

@@ -140,7 +140,7 @@ function* migrate_device_unmap(src: Float64Array | number[], npages: number, fau
     const p = migrate_pfn_to_page(src[i]);
     if (p === null || (src[i] & MIGRATE_PFN_MIGRATE)) continue;
     const f = p.compound_head;
-    remove_migration_ptes(f, f);
+    yield* remove_migration_ptes(f, f);
     src[i] = 0;
     if (fault_folio !== f) folio_unlock(f);
     put_page(f);
@@ -355,8 +355,8 @@ function release_dst(d: page, fault_folio: page | null): void {
 }
 
 /* __migrate_device_finalize() - the body of both finalize calls */
-function __migrate_device_finalize(src: Float64Array | number[], dst: Float64Array | number[], npages: number,
-                                   fault_page: page | null): void {
+function* __migrate_device_finalize(src: Float64Array | number[], dst: Float64Array | number[], npages: number,
+                                    fault_page: page | null): Sleepable {
   const fault_folio = fault_page !== null ? fault_page.compound_head : null;
   for (let i = 0; i < npages; i++) {
     const newp = migrate_pfn_to_page(dst[i]);
@@ -372,7 +372,7 @@ function __migrate_device_finalize(src: Float64Array | number[], dst: Float64Arr
       d = s;
     }
     if (!is_zone_device_page(d)) folio_add_lru(d);
-    remove_migration_ptes(s, d);
+    yield* remove_migration_ptes(s, d);
     if (fault_folio !== s) folio_unlock(s);
     put_page(s);
     if (d !== s) release_dst(d, fault_folio);
@@ -388,14 +388,14 @@ function __migrate_device_finalize(src: Float64Array | number[], dst: Float64Arr
  * Context: mmap_lock held for read.
  */
 export function* migrate_vma_finalize(m: migrate_vma): Sleepable {
-  __migrate_device_finalize(m.src, m.dst, m.npages, m.fault_page);
+  yield* __migrate_device_finalize(m.src, m.dst, m.npages, m.fault_page);
   trace_event('migrate_vma_finalize', { mm: m.vma.vm_mm.id, start: m.start, npages: m.npages });
 }
 
 /** migrate_device_finalize() - migrate_vma_finalize() for migrate_device_range(). Context: may sleep. */
 export function* migrate_device_finalize(src: Float64Array | number[], dst: Float64Array | number[],
                                          npages: number): Sleepable {
-  __migrate_device_finalize(src, dst, npages, null);
+  yield* __migrate_device_finalize(src, dst, npages, null);
 }
 
 /* ---------------------------------------------------------- device eviction */

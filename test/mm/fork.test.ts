@@ -9,7 +9,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { boot, RW, ANON, pte_at } from '../helpers.js';
 import { Process, runAs } from '../../tools/include/nolibc/nolibc.js';
-import { Scheduler, sched_yield } from '../../lib/sim/sched.js';
+import { Scheduler, sched_yield, explore } from '../../lib/sim/sched.js';
 import { mmu_notifier_register } from '../../mm/mmu_notifier.js';
 import type { mmu_notifier } from '../../include/linux/mmu_notifier.js';
 import { pfn_to_page, get_page, put_page } from '../../mm/page_alloc.js';
@@ -97,7 +97,7 @@ t('fork during a sleeping rmap walk (try_to_migrate whose notifier sleeps) waits
     get_page(f);
     yield* try_to_migrate(f);
     mappedAfterWalk = folio_mapped(f);
-    remove_migration_ptes(f, f);
+    yield* remove_migration_ptes(f, f);
     folio_unlock(f);
     put_page(f);
   });
@@ -109,6 +109,44 @@ t('fork during a sleeping rmap walk (try_to_migrate whose notifier sleeps) waits
   assert.is(c.read32(a), 0x1234);
   c.write32(a, 7);
   assert.is(p.read32(a), 0x1234, 'COW kept the two apart');
+});
+
+/*
+ * remove_migration_ptes() walks the anon_vma with its rwsem held for read
+ * (rmap_walk_anon). Without it, a process that shares the page forks
+ * at a preemption point of the walk (a PTE lock release): the grandchild's
+ * VMA joins after the walk took its list of VMAs, fork copies a migration
+ * entry the walk has not restored yet, and the grandchild keeps it.
+ */
+t('fork during remove_migration_ptes waits on the anon_vma lock: no migration entry survives in the new child (every interleaving)', () => {
+  let q = p, c = p, a = 0, g = 0;
+  const res = explore((s) => {
+    q = boot();
+    a = q.mmap(0, PAGE_SIZE, RW, ANON);
+    q.write32(a, 0x1234);
+    c = q.fork();                                /* the page is mapped by two VMAs of one anon_vma */
+    const f = pfn_to_page(pte_pfn(pte_at(q.mm, a)));
+    g = 0;
+    s.spawn('migrate', function* () {
+      yield* folio_lock(f);
+      get_page(f);
+      yield* try_to_migrate(f);
+      yield* remove_migration_ptes(f, f);
+      folio_unlock(f);
+      put_page(f);
+    });
+    s.spawn('fork', function* () { g = yield* sys_fork(c.task); }, 'user', c.task);
+  }, {
+    preemptionBound: 1, maxRuns: 500, preemptPoints: true,
+    check: () => {
+      for (const [who, x] of [['parent', q], ['child', c], ['grandchild', Process.of(g)]] as const) {
+        if (!pte_present(pte_at(x.mm, a))) throw new Error(`${who}: 0x${pte_at(x.mm, a).toString(16)} after the migration`);
+        if (x.read32(a) !== 0x1234) throw new Error(`${who}: data lost`);
+      }
+    },
+  });
+  assert.is(res.failure, null, res.failure ? String(res.failure.error) : '');
+  assert.ok(res.complete && res.runs > 1, `every interleaving explored (${res.runs} runs)`);
 });
 
 t.run();
