@@ -201,6 +201,20 @@ test('--fail: seed 2 with dev_copy failing 20% of copies runs clean; an injected
   assert.is(plain.fired, 0, 'without --fail nothing is injected');
 });
 
+/*
+ * Seed 14, shrunk: a child inherits device-private pages of dmirror
+ * device 1 and READs them through device 0; hmm_range_fault() faults them
+ * through device 1's migrate_to_ram, whose copy fails: VM_FAULT_SIGBUS,
+ * which hmm_vma_fault() turns into -EFAULT (the rule first knew only -EIO).
+ */
+test('--fail: a device READ whose fault of another device\'s page hits a failed copy returns -EFAULT, and the model accepts it', () => {
+  const o = { fails: [{ site: 'dev_copy', attr: '1,50,0,-1' }] };
+  const full = runSeed(14, 297, o);
+  const r = runRecorded([10, 16, 28, 57, 68, 192, 206, 296].map((j) => full.ops[j]!), o);
+  assert.is(r.failure, null);
+  assert.is(r.injected, 1);
+});
+
 test('--fail: the model accepts exactly the errno Linux returns for the site that fired, and SIGBUS only for a failed copy on a CPU access', () => {
   const read: Op = { k: 'dm_read', s: 0, a: [0, 4] }, load: Op = { k: 'load', s: 0, a: [0, 4] };
   assert.ok(injectAccepts(read, ['fail_dev_copy'], -EIO));
@@ -213,6 +227,10 @@ test('--fail: the model accepts exactly the errno Linux returns for the site tha
   assert.not.ok(injectAccepts(load, ['fail_hmm_retry'], undefined, SIGBUS));
   assert.not.ok(injectAccepts(load, ['fail_dev_copy'], undefined, SIGSEGV));
   assert.not.ok(injectAccepts(read, ['fail_dev_copy'], undefined, SIGBUS), 'an ioctl does not take a signal');
+  const fork: Op = { k: 'fork', s: 0, a: [1] };
+  assert.ok(injectAccepts(fork, ['fail_page_alloc'], -ENOMEM), 'copy_page_range() out of memory');
+  assert.not.ok(injectAccepts(fork, ['fail_page_alloc'], -EFAULT), 'fork never says -EFAULT for it');
+  assert.ok(injectAccepts(fork, ['fail_folio_trylock'], -EBUSY), 'a device-exclusive entry whose folio is locked');
 });
 
 test('--fail: a failed write must leave each page old or new; a mix is a divergence, a new page is taken by the model', () => {

@@ -15,7 +15,7 @@
  * copy out of device memory failed (a driver's migrate_to_ram returns
  * VM_FAULT_SIGBUS, as nouveau and lib/test_hmm.c do). Only operations
  * whose failure the model can account for are accepted: the device calls
- * (DEVICE_OPS) and the CPU accesses (CPU_OPS). A failed device WRITE or CPU store
+ * (DEVICE_OPS), fork (FORK_ERRNO: no child) and the CPU accesses (CPU_OPS). A failed device WRITE or CPU store
  * may have written part of its range: each page it touched must then hold
  * either its old or its new bytes, never a mix, and the model takes what
  * is there. Every other byte stays demanded exactly as before. Anything
@@ -29,7 +29,7 @@ import {
 } from '../../../lib/fault-inject.js';
 import { count_event } from '../../../lib/sim/trace.js';
 import type { Process } from '../../include/nolibc/nolibc.js';
-import { fillBytes, ARENA, type ShadowProc } from './model.js';
+import { fillBytes, ARENA, ARENA_PAGES, type ShadowProc } from './model.js';
 import type { Op, OpKind } from './ops.js';
 
 const SIGBUS = 7;
@@ -39,12 +39,22 @@ export const INJECTED_ERRNO: Readonly<Record<string, readonly number[]>> = {
   fail_page_alloc: [-ENOMEM, -EFAULT],       /* hmm_vma_fault(): any VM_FAULT_ERROR is -EFAULT */
   fail_devmem_alloc: [-ENOMEM, -ENOENT],     /* dmirror: the page stays, its read-back says -ENOENT */
   fail_dma_map: [-ENOMEM, -EFAULT],
-  fail_dev_copy: [-EIO],
+  fail_dev_copy: [-EIO, -EFAULT],            /* -EFAULT: hmm_range_fault() met VM_FAULT_SIGBUS from migrate_to_ram */
   fail_hmm_retry: [-EBUSY],
   fail_folio_trylock: [-EBUSY],
 };
 
-/** The operations whose injected failure the model accounts for: device calls (errno) and CPU accesses (SIGBUS). */
+/*
+ * fork(): copy_page_range() fails with -ENOMEM when a page-table or
+ * anon_vma allocation fails, and with -EBUSY when it cannot lock the folio
+ * of a device-exclusive entry to restore it; the child never runs
+ */
+const FORK_ERRNO: Readonly<Record<string, readonly number[]>> = {
+  fail_page_alloc: [-ENOMEM],
+  fail_folio_trylock: [-EBUSY],
+};
+
+/** The operations whose injected failure the model accounts for: device calls and fork (errno), CPU accesses (SIGBUS). */
 const DEVICE_OPS: ReadonlySet<OpKind> = new Set<OpKind>([
   'dm_read', 'dm_write', 'dm_to_dev', 'dm_to_sys', 'dm_excl', 'dm_snapshot', 'dm_check_excl',
   'du_read', 'du_write', 'du_migrate',
@@ -105,7 +115,9 @@ export function firedSince(win: readonly number[]): string[] {
 export function injectAccepts(op: Op, fired: readonly string[], got?: number, sig?: number): boolean {
   if (fired.length === 0) return false;
   if (sig !== undefined) return CPU_OPS.has(op.k) && sig === SIGBUS && fired.includes('fail_dev_copy');
-  return got !== undefined && DEVICE_OPS.has(op.k) && fired.some((s) => (INJECTED_ERRNO[s] ?? []).includes(got));
+  if (got === undefined) return false;
+  const table = op.k === 'fork' ? FORK_ERRNO : DEVICE_OPS.has(op.k) ? INJECTED_ERRNO : {};
+  return fired.some((s) => (table[s] ?? []).includes(got));
 }
 
 /*
@@ -115,8 +127,9 @@ export function injectAccepts(op: Op, fired: readonly string[], got?: number, si
 function intended(m: ShadowProc, op: Op): { addr: number; bytes: Uint8Array } | null {
   const [a, b, c] = op.a;
   switch (op.k) {
-    case 'dm_write': case 'du_write': return { addr: ARENA + a * PAGE_SIZE, bytes: fillBytes(b * PAGE_SIZE, c) };
-    case 'wbulk': return { addr: ARENA + a, bytes: fillBytes(b, c) };
+    case 'dm_write': return { addr: ARENA + a * PAGE_SIZE, bytes: fillBytes(b * PAGE_SIZE, c) };
+    case 'du_write': return { addr: ARENA + a, bytes: fillBytes(Math.min(b, ARENA_PAGES * PAGE_SIZE - a), c) };
+    case 'wbulk': return { addr: ARENA + a, bytes: fillBytes(Math.min(b, ARENA_PAGES * PAGE_SIZE - a), c) };
     case 'store': {
       const v = c % 2 ** (b * 8), out = new Uint8Array(b);
       for (let i = 0, x = v; i < b; i++, x = Math.floor(x / 256)) out[i] = x % 256;

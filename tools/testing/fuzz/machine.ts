@@ -204,8 +204,9 @@ export class FuzzWorld implements GenView {
 
   private fork(sl: Slot, t: number): boolean {
     if (this.slots[t] !== null) return false;
-    const child = sl.p.fork();
-    this.attach(t, child, sl.model.clone(true), false, sl.era, sl.fam);
+    const pid = runAs(sl.p.task, sl.p.sys.fork());
+    if (pid < 0) throw new Divergence(`fork: got ${show(pid)}, model says a child`, pid);
+    this.attach(t, Process.of(pid), sl.model.clone(true), false, sl.era, sl.fam);
     return true;
   }
 
