@@ -42,16 +42,17 @@ import { fail_dev_copy, should_fail } from './fault-inject.js';
 import { count_event, trace_event } from './sim/trace.js';
 import { charge } from './sim/clock.js';
 import { copy_cost_ns, PCIE_BW } from './sim/costs.js';
-import { alloc_page, folio_alloc, pfn_to_page, copy_highpage, clear_highpage, put_page } from '../mm/page_alloc.js';
-import { folio_lock, folio_unlock } from '../mm/filemap.js';
+import { alloc_page, folio_alloc, pfn_to_page, copy_highpages, clear_highpages, put_page } from '../mm/page_alloc.js';
+import { __folio_set_locked, folio_unlock } from '../mm/filemap.js';
 import { vma_lookup } from '../mm/vma.js';
 import { mmap_read_lock, mmap_read_unlock } from '../mm/mmap_lock.js';
 import { mmget_not_zero, mmput } from '../mm/task.js';
 import { migrate_vma_setup, migrate_vma_pages, migrate_vma_finalize } from '../mm/migrate_device.js';
 import {
   type dmirror, DPT_XA_TAG_READ, DPT_XA_TAG_WRITE, BACKING_PAGE, dmirror_devmem_alloc_page,
+  dmirror_devmem_alloc_page_nowait,
 } from './test_hmm_devmem.js';
-import { dpt_store, dpt_erase, dmirror_read_back, dmirror_cmd_range } from './test_hmm_dpt.js';
+import { dpt_erase, dmirror_read_back, dmirror_cmd_range } from './test_hmm_dpt.js';
 import { WARN, WARN_ON } from '../include/asm-generic/bug.js';
 
 /** dmirror_select_device() - the MIGRATE_VMA_SELECT_* flag for this mirror's kind of device memory. */
@@ -79,11 +80,11 @@ function charge_copy(nr: number): void {
  */
 function copy_or_clear(to: page, from: page | null, nr: number): boolean {
   if (from !== null && should_fail(fail_dev_copy, nr * PAGE_SIZE)) return false;
-  if (from !== null) charge_copy(nr);
-  for (let i = 0; i < nr; i++) {
-    const d = pfn_to_page(to.pfn + i);
-    if (from !== null) copy_highpage(d, pfn_to_page(from.pfn + i));
-    else clear_highpage(d);
+  if (from !== null) {
+    charge_copy(nr);
+    copy_highpages(to, from, nr);
+  } else {
+    clear_highpages(to, nr);
   }
   return true;
 }
@@ -105,7 +106,8 @@ function* dmirror_migrate_fallback(args: migrate_vma, d: dmirror, i: number, nr:
   const has_src = (args.src[i] & MIGRATE_PFN_VALID) !== 0;
   const last = (args.end - args.start) / PAGE_SIZE;
   for (let k = 0; k < nr && i < last; k++, i++) {
-    const dpage = yield* dmirror_devmem_alloc_page(d, false);
+    let dpage = dmirror_devmem_alloc_page_nowait(d, false);
+    if (dpage === undefined) dpage = yield* dmirror_devmem_alloc_page(d, false);
     if (dpage === null) continue;
     const rpage = BACKING_PAGE(dpage);
     rpage.zone_device_data = d;
@@ -141,7 +143,8 @@ export function* dmirror_migrate_alloc_and_copy(args: migrate_vma, d: dmirror): 
       i++;
       continue;
     }
-    const dpage = dmirror_take_fail_alloc(d) ? null : yield* dmirror_devmem_alloc_page(d, is_large);
+    let dpage = dmirror_take_fail_alloc(d) ? null : dmirror_devmem_alloc_page_nowait(d, is_large);
+    if (dpage === undefined) dpage = yield* dmirror_devmem_alloc_page(d, is_large);
     if (dpage === null) {
       if (!is_large) { i++; continue; }
       const nr = spage === null ? HPAGE_PMD_NR : 1 << folio_order(spage.compound_head);
@@ -180,7 +183,8 @@ export function* dmirror_migrate_finalize_and_map(args: migrate_vma, d: dmirror)
     WARN_ON(end_pfn < pfn + nr, 'dmirror_migrate_finalize_and_map: folio runs past the range');
     const rpage = BACKING_PAGE(dpage);
     const tag = (args.dst[i] & MIGRATE_PFN_WRITE) ? DPT_XA_TAG_WRITE : DPT_XA_TAG_READ;
-    for (let k = 0; k < nr; k++) dpt_store(d, pfn + k, pfn_to_page(rpage.compound_head.pfn + k), tag);
+    const first = rpage.compound_head.pfn;
+    for (let k = 0; k < nr; k++) d.pt.store(pfn + k, first + k, tag);
   }
   mutex_unlock(d.mutex);
   return 0;
@@ -213,6 +217,25 @@ function new_args(vma: migrate_vma['vma'], d: dmirror, start: number, end: numbe
  */
 export function* dmirror_migrate_to_device(d: dmirror, cmd: hmm_dmirror_cmd): Sleepable<number> {
   const { start, end } = dmirror_cmd_range(cmd);
+  let ret = yield* dmirror_migrate_range_to_device(d, start, end);
+  if (ret) return ret;
+
+  /* read back what the device now holds, for the test to check */
+  ret = yield* dmirror_read_back(d, start, end, cmd);
+  trace_event('dmirror_migrate_to_device', { dev: d.mdevice.minor, start, end, cpages: Number(cmd.cpages), ret });
+  return ret;
+}
+
+/**
+ * dmirror_migrate_range_to_device() - the migration half of
+ * MIGRATE_TO_DEV (no read-back): one migrate_vma_setup/pages/finalize
+ * round per window of [start, end), each page copied once into device
+ * memory. Benchmarks time this alone.
+ * Context: may sleep; takes mmap_lock for read and dmirror.mutex.
+ * Return: 0, -EINVAL (no VMA, unreadable, or the mm is gone), or the
+ * migrate_vma_setup() error.
+ */
+export function* dmirror_migrate_range_to_device(d: dmirror, start: number, end: number): Sleepable<number> {
   const mm = d.notifier.mm;
   if (!mmget_not_zero(mm)) return -EINVAL;
   const src = new Float64Array(PTRS_PER_PTE), dst = new Float64Array(PTRS_PER_PTE);
@@ -233,18 +256,16 @@ export function* dmirror_migrate_to_device(d: dmirror, cmd: hmm_dmirror_cmd): Sl
   }
   mmap_read_unlock(mm);
   yield* mmput(mm);
-  if (ret) return ret;
-
-  /* read back what the device now holds, for the test to check */
-  ret = yield* dmirror_read_back(d, start, end, cmd);
-  trace_event('dmirror_migrate_to_device', { dev: d.mdevice.minor, start, end, cpages: Number(cmd.cpages), ret });
   return ret;
 }
 
-/* allocate one locked RAM page, or a folio of @order */
-function* alloc_locked_ram(order: number): Sleepable<page | null> {
+/*
+ * allocate one locked RAM page, or a folio of @order (Linux: alloc, then
+ * lock_page(), which cannot wait on a page nobody else has seen yet)
+ */
+function alloc_locked_ram(order: number): page | null {
   const p = order > 0 ? folio_alloc(GFP_HIGHUSER_MOVABLE, order) : alloc_page(GFP_HIGHUSER_MOVABLE);
-  if (p !== null) yield* folio_lock(p);
+  if (p !== null) __folio_set_locked(p);
   return p;
 }
 
@@ -285,7 +306,7 @@ export function* dmirror_devmem_fault_alloc_and_copy(args: migrate_vma, d: dmirr
       flags &= ~MIGRATE_PFN_COMPOUND;
       dpage = null;
     } else {
-      dpage = yield* alloc_locked_ram(order);
+      dpage = alloc_locked_ram(order);
     }
     if (dpage === null && !order) return dmirror_fault_abort(args, VM_FAULT_OOM);
     if (dpage === null) flags &= ~MIGRATE_PFN_COMPOUND;     /* small pages, whichever way the folio failed */
@@ -296,7 +317,7 @@ export function* dmirror_devmem_fault_alloc_and_copy(args: migrate_vma, d: dmirr
     } else {
       /* the huge allocation failed: one small page per subpage */
       for (let k = 0; k < 1 << order; k++, addr += PAGE_SIZE) {
-        const small = yield* alloc_locked_ram(0);
+        const small = alloc_locked_ram(0);
         if (small === null) return dmirror_fault_abort(args, VM_FAULT_OOM);
         dst[i + k] = migrate_pfn(small.pfn) + flags;
         if (!copy_from_device(small, pfn_to_page(spage.pfn + k), 1)) return dmirror_fault_abort(args, VM_FAULT_SIGBUS);
@@ -311,7 +332,7 @@ export function* dmirror_devmem_fault_alloc_and_copy(args: migrate_vma, d: dmirr
 /* copy @nr pages of device memory at @from to RAM at @to; false when the copy engine failed (fail_dev_copy) */
 function copy_from_device(to: page, from: page, nr: number): boolean {
   if (should_fail(fail_dev_copy, nr * PAGE_SIZE)) return false;
-  for (let k = 0; k < nr; k++) copy_highpage(pfn_to_page(to.pfn + k), pfn_to_page(from.pfn + k));
+  copy_highpages(to, from, nr);
   charge_copy(nr);
   return true;
 }

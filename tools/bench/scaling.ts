@@ -75,7 +75,7 @@ function migrationCost(pages: number, reps: number): Stats | string {
   if (err !== null) return `cannot boot ${(4 * bytes / GiB).toFixed(1)} GiB of RAM: ${err}`;
   const rig = migrateRig(bytes, false);
   let ret = 0;
-  const t = measure(() => { ret = rig.toDev() || rig.toSys() || ret; }, { warmup: 1, reps });
+  const t = measure(() => { ret = rig.toDev() || rig.toSys() || ret; }, { warmup: 2, reps });
   if (ret !== 0) return `round trip failed: ${ret}`;
   if (!rig.check()) throw new Error('bench: data lost in the migration round trip');
   return perPage(t.cpu, pages);
