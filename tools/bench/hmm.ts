@@ -118,7 +118,9 @@ export function rateOf(s: Stats, amount: number): Stats {
  * buffer, and the dmirror round trip (MIGRATE_TO_DEV then MIGRATE_TO_SYS)
  * over it. The machine must be booted with room for it.
  */
-export function migrateRig(bytes: number, huge: boolean): { toDev: () => number; toSys: () => number; check: () => boolean } {
+export function migrateRig(bytes: number, huge: boolean): {
+  toDev: () => number; toSys: () => number; check: () => boolean; mirror: dmirror; addr: number;
+} {
   hmm_dmirror_init();
   tracing_off();
   const p = Process.spawn('bench');
@@ -135,6 +137,8 @@ export function migrateRig(bytes: number, huge: boolean): { toDev: () => number;
     toDev: () => runAs(p.task, dmirror_migrate_range_to_device(d, a, a + bytes)),
     toSys: () => runAs(p.task, dmirror_migrate_to_system(d, cmd)),
     check: () => p.check32(a, bytes, 0x51) === -1 && cmd.cpages > 0n,
+    mirror: d,
+    addr: a,
   };
 }
 
