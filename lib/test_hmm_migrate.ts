@@ -75,17 +75,46 @@ function charge_copy(nr: number): void {
 }
 
 /*
- * copy @nr pages starting at @from into @to, or zero @to when there is no
- * source; false when the copy engine failed (fail_dev_copy): @to is untouched
+ * struct copy_run - page copies of one window between consecutive frames,
+ * done as one bulk copy when the run breaks or the window's copy loop
+ * ends: the simulator's memcpy, the same bytes in the same places, with
+ * the host's per-call cost of a typed-array copy paid once per run instead
+ * of once per page. Nothing reads a queued destination before the flush
+ * (it is a page this loop allocated, seen by nobody until
+ * migrate_vma_pages()) and nothing writes a queued source (locked, unmapped
+ * behind migration entries, or device memory the driver owns). The loops
+ * flush before anything that may sleep and drop the run when they release
+ * the destinations.
  */
-function copy_or_clear(to: page, from: page | null, nr: number): boolean {
-  if (from !== null && should_fail(fail_dev_copy, nr * PAGE_SIZE)) return false;
-  if (from !== null) {
-    charge_copy(nr);
-    copy_highpages(to, from, nr);
-  } else {
-    clear_highpages(to, nr);
+interface copy_run { to: number; from: number; n: number }
+
+function copy_run_add(r: copy_run, to_pfn: number, from_pfn: number, nr: number): void {
+  if (r.n > 0 && to_pfn === r.to + r.n && from_pfn === r.from + r.n) {
+    r.n += nr;
+    return;
   }
+  copy_run_flush(r);
+  r.to = to_pfn;
+  r.from = from_pfn;
+  r.n = nr;
+}
+
+function copy_run_flush(r: copy_run): void {
+  if (r.n > 0) copy_highpages(pfn_to_page(r.to), pfn_to_page(r.from), r.n);
+  r.n = 0;
+}
+
+/*
+ * copy @nr pages starting at @from into @to (queued on @run, or at once
+ * when @run is null), or zero @to when there is no source; false when the
+ * copy engine failed (fail_dev_copy): @to is untouched
+ */
+function copy_or_clear(to: page, from: page | null, nr: number, run: copy_run | null): boolean {
+  if (from !== null && should_fail(fail_dev_copy, nr * PAGE_SIZE)) return false;
+  if (from === null) clear_highpages(to, nr);
+  else if (run !== null) copy_run_add(run, to.pfn, from.pfn, nr);
+  else copy_highpages(to, from, nr);
+  if (from !== null) charge_copy(nr);
   return true;
 }
 
@@ -112,7 +141,7 @@ function* dmirror_migrate_fallback(args: migrate_vma, d: dmirror, i: number, nr:
     const rpage = BACKING_PAGE(dpage);
     rpage.zone_device_data = d;
     args.dst[i] = migrate_pfn(dpage.pfn) + write;
-    if (!copy_or_clear(rpage, has_src ? pfn_to_page(spfn + k) : null, 1)) dmirror_release_dpage(args, i, dpage);
+    if (!copy_or_clear(rpage, has_src ? pfn_to_page(spfn + k) : null, 1, null)) dmirror_release_dpage(args, i, dpage);
   }
   return i;
 }
@@ -134,20 +163,26 @@ function* dmirror_migrate_fallback(args: migrate_vma, d: dmirror, i: number, nr:
 export function* dmirror_migrate_alloc_and_copy(args: migrate_vma, d: dmirror): Sleepable {
   const src = args.src, dst = args.dst;
   const n = (args.end - args.start) / PAGE_SIZE;
+  const run: copy_run = { to: -1, from: -1, n: 0 };
   for (let i = 0; i < n;) {
     const is_large = (src[i] & MIGRATE_PFN_COMPOUND) !== 0;
     const write = (src[i] & MIGRATE_PFN_WRITE) !== 0 ? MIGRATE_PFN_WRITE : 0;
     if (!(src[i] & MIGRATE_PFN_MIGRATE)) { i++; continue; }
     const spage = migrate_pfn_to_page(src[i]);
-    if (WARN(spage !== null && is_zone_device_page(spage), `page already in device spage pfn: 0x${spage?.pfn.toString(16)}`)) {
+    if (spage !== null && is_zone_device_page(spage)) {
+      WARN(true, `page already in device spage pfn: 0x${spage.pfn.toString(16)}`);
       i++;
       continue;
     }
     let dpage = dmirror_take_fail_alloc(d) ? null : dmirror_devmem_alloc_page_nowait(d, is_large);
-    if (dpage === undefined) dpage = yield* dmirror_devmem_alloc_page(d, is_large);
+    if (dpage === undefined) {
+      copy_run_flush(run);                              /* a new chunk may sleep */
+      dpage = yield* dmirror_devmem_alloc_page(d, is_large);
+    }
     if (dpage === null) {
       if (!is_large) { i++; continue; }
       const nr = spage === null ? HPAGE_PMD_NR : 1 << folio_order(spage.compound_head);
+      copy_run_flush(run);
       i = yield* dmirror_migrate_fallback(args, d, i, nr, write);
       continue;
     }
@@ -156,13 +191,14 @@ export function* dmirror_migrate_alloc_and_copy(args: migrate_vma, d: dmirror): 
     dst[i] = migrate_pfn(dpage.pfn) + write;
     if (is_large && dpage.order > 0) {
       dst[i] += MIGRATE_PFN_COMPOUND;
-      if (!copy_or_clear(rpage, spage, 1 << dpage.order)) dmirror_release_dpage(args, i, dpage);
+      if (!copy_or_clear(rpage, spage, 1 << dpage.order, run)) dmirror_release_dpage(args, i, dpage);
       i += 1 << dpage.order;
       continue;
     }
-    if (!copy_or_clear(rpage, spage, 1)) dmirror_release_dpage(args, i, dpage);
+    if (!copy_or_clear(rpage, spage, 1, run)) dmirror_release_dpage(args, i, dpage);
     i++;
   }
+  copy_run_flush(run);
 }
 
 /**
@@ -289,6 +325,7 @@ function alloc_locked_ram(order: number): page | null {
 export function* dmirror_devmem_fault_alloc_and_copy(args: migrate_vma, d: dmirror): Sleepable<number> {
   const src = args.src, dst = args.dst;
   const n = (args.end - args.start) / PAGE_SIZE;
+  const run: copy_run = { to: -1, from: -1, n: 0 };
   let addr = args.start;
   for (let i = 0; i < n;) {
     const sp = migrate_pfn_to_page(src[i]);
@@ -312,7 +349,7 @@ export function* dmirror_devmem_fault_alloc_and_copy(args: migrate_vma, d: dmirr
     if (dpage === null) flags &= ~MIGRATE_PFN_COMPOUND;     /* small pages, whichever way the folio failed */
     if (dpage !== null) {
       dst[i] = migrate_pfn(dpage.pfn) + flags;
-      if (!copy_from_device(dpage, spage, 1 << order)) return dmirror_fault_abort(args, VM_FAULT_SIGBUS);
+      if (!copy_from_device(dpage, spage, 1 << order, run)) return dmirror_fault_abort(args, VM_FAULT_SIGBUS);
       for (let k = 0; k < 1 << order; k++, addr += PAGE_SIZE) dpt_erase(d, addr / PAGE_SIZE);
     } else {
       /* the huge allocation failed: one small page per subpage */
@@ -320,19 +357,25 @@ export function* dmirror_devmem_fault_alloc_and_copy(args: migrate_vma, d: dmirr
         const small = alloc_locked_ram(0);
         if (small === null) return dmirror_fault_abort(args, VM_FAULT_OOM);
         dst[i + k] = migrate_pfn(small.pfn) + flags;
-        if (!copy_from_device(small, pfn_to_page(spage.pfn + k), 1)) return dmirror_fault_abort(args, VM_FAULT_SIGBUS);
+        if (!copy_from_device(small, pfn_to_page(spage.pfn + k), 1, run)) return dmirror_fault_abort(args, VM_FAULT_SIGBUS);
         dpt_erase(d, addr / PAGE_SIZE);
       }
     }
     i += 1 << order;
   }
+  copy_run_flush(run);
   return 0;
 }
 
-/* copy @nr pages of device memory at @from to RAM at @to; false when the copy engine failed (fail_dev_copy) */
-function copy_from_device(to: page, from: page, nr: number): boolean {
+/*
+ * copy @nr pages of device memory at @from to RAM at @to, queued on @run;
+ * false when the copy engine failed (fail_dev_copy). A failure makes the
+ * caller release every destination (dmirror_fault_abort), which drops the
+ * queued copies with them.
+ */
+function copy_from_device(to: page, from: page, nr: number, run: copy_run): boolean {
   if (should_fail(fail_dev_copy, nr * PAGE_SIZE)) return false;
-  copy_highpages(to, from, nr);
+  copy_run_add(run, to.pfn, from.pfn, nr);
   charge_copy(nr);
   return true;
 }
