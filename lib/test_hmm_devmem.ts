@@ -59,7 +59,9 @@ import { spinlock_t, spin_lock, spin_unlock } from './locking/spinlock.js';
 import { trace_event, count_event } from './sim/trace.js';
 import { charge } from './sim/clock.js';
 import { copy_cost_ns, PCIE_BW } from './sim/costs.js';
-import { folio_alloc, alloc_page, __free_pages, pfn_to_page, copy_highpages } from '../mm/page_alloc.js';
+import {
+  alloc_pages_sleepable, alloc_page_sleepable, folio_alloc_sleepable, __free_pages, pfn_to_page, copy_highpages,
+} from '../mm/page_alloc.js';
 import {
   memremap_pages, memunmap_pages, request_free_mem_region, release_mem_region, zone_device_folio_init,
 } from '../mm/memremap.js';
@@ -321,14 +323,12 @@ export function* dmirror_allocate_chunk(mdevice: dmirror_device, want: { page: p
  * (or the fail_devmem_alloc site, lib/fault-inject.ts, failed it).
  */
 export function* dmirror_devmem_alloc_page(d: dmirror, is_large: boolean): Sleepable<page | null> {
-  const fast = dmirror_devmem_alloc_page_nowait(d, is_large);
-  if (fast !== undefined) return fast;
   const mdevice = d.mdevice;
   const order = is_large ? HPAGE_PMD_ORDER : 0;
   if (should_fail(fail_devmem_alloc, PAGE_SIZE << order)) return null;
   let rpage: page | null = null;
   if (dmirror_is_private_zone(mdevice)) {
-    rpage = folio_alloc(GFP_HIGHUSER, order);
+    rpage = yield* alloc_pages_sleepable(GFP_HIGHUSER, order);
     if (rpage === null) return null;
   }
   spin_lock(mdevice.lock);
@@ -343,35 +343,6 @@ export function* dmirror_devmem_alloc_page(d: dmirror, is_large: boolean): Sleep
     }
     dpage = want.page;
   }
-  zone_device_folio_init(dpage, order);
-  dpage.zone_device_data = rpage;
-  count_event('dmirror_devmem_alloc', 1 << order);
-  return dpage;
-}
-
-/**
- * dmirror_devmem_alloc_page_nowait() - dmirror_devmem_alloc_page() when
- * the device's free list has a page (or folio) ready, without the cost of
- * a sleepable call: the same steps in the same order.
- * Context: does not sleep.
- * Return: the device page, null as dmirror_devmem_alloc_page(), or
- * undefined when the free list is empty (nothing was done: call
- * dmirror_devmem_alloc_page(), which adds a chunk).
- */
-export function dmirror_devmem_alloc_page_nowait(d: dmirror, is_large: boolean): page | null | undefined {
-  const mdevice = d.mdevice;
-  if ((is_large ? mdevice.free_folios : mdevice.free_pages) === null) return undefined;
-  const order = is_large ? HPAGE_PMD_ORDER : 0;
-  if (should_fail(fail_devmem_alloc, PAGE_SIZE << order)) return null;
-  let rpage: page | null = null;
-  if (dmirror_is_private_zone(mdevice)) {
-    rpage = folio_alloc(GFP_HIGHUSER, order);
-    if (rpage === null) return null;
-  }
-  spin_lock(mdevice.lock);
-  const dpage = pop_free(mdevice, is_large);
-  spin_unlock(mdevice.lock);
-  if (dpage === null) BUG('dmirror free list emptied without a sleep');
   zone_device_folio_init(dpage, order);
   dpage.zone_device_data = rpage;
   count_event('dmirror_devmem_alloc', 1 << order);
@@ -470,9 +441,9 @@ export function* dmirror_device_evict_chunk(chunk: dmirror_chunk): Sleepable {
     const spage = BACKING_PAGE(sp);
     let dpage: page;
     if (src[i] & MIGRATE_PFN_COMPOUND) {
-      dpage = folio_alloc(GFP_HIGHUSER_MOVABLE | __GFP_NOFAIL, order)!;
+      dpage = (yield* folio_alloc_sleepable(GFP_HIGHUSER_MOVABLE | __GFP_NOFAIL, order))!;
     } else {
-      dpage = alloc_page(GFP_HIGHUSER_MOVABLE | __GFP_NOFAIL)!;
+      dpage = (yield* alloc_page_sleepable(GFP_HIGHUSER_MOVABLE | __GFP_NOFAIL))!;
       order = 0;
     }
     yield* folio_lock(dpage);

@@ -42,15 +42,14 @@ import { fail_dev_copy, should_fail } from './fault-inject.js';
 import { count_event, trace_event } from './sim/trace.js';
 import { charge } from './sim/clock.js';
 import { copy_cost_ns, PCIE_BW } from './sim/costs.js';
-import { alloc_page, folio_alloc, pfn_to_page, copy_highpages, clear_highpages, put_page } from '../mm/page_alloc.js';
-import { __folio_set_locked, folio_unlock } from '../mm/filemap.js';
+import { alloc_pages_sleepable, pfn_to_page, copy_highpages, clear_highpages, put_page } from '../mm/page_alloc.js';
+import { folio_lock, folio_unlock } from '../mm/filemap.js';
 import { vma_lookup } from '../mm/vma.js';
 import { mmap_read_lock, mmap_read_unlock } from '../mm/mmap_lock.js';
 import { mmget_not_zero, mmput } from '../mm/task.js';
 import { migrate_vma_setup, migrate_vma_pages, migrate_vma_finalize } from '../mm/migrate_device.js';
 import {
   type dmirror, DPT_XA_TAG_READ, DPT_XA_TAG_WRITE, BACKING_PAGE, dmirror_devmem_alloc_page,
-  dmirror_devmem_alloc_page_nowait,
 } from './test_hmm_devmem.js';
 import { dpt_erase, dmirror_read_back, dmirror_cmd_range } from './test_hmm_dpt.js';
 import { WARN, WARN_ON } from '../include/asm-generic/bug.js';
@@ -82,9 +81,10 @@ function charge_copy(nr: number): void {
  * of once per page. Nothing reads a queued destination before the flush
  * (it is a page this loop allocated, seen by nobody until
  * migrate_vma_pages()) and nothing writes a queued source (locked, unmapped
- * behind migration entries, or device memory the driver owns). The loops
- * flush before anything that may sleep and drop the run when they release
- * the destinations.
+ * behind migration entries, or device memory the driver owns); both stay
+ * so across a sleep in an allocation (locked, on no LRU list, in no page
+ * table reclaim could walk). The loops flush before the core's next step
+ * and drop the run when they release the destinations.
  */
 interface copy_run { to: number; from: number; n: number }
 
@@ -135,8 +135,7 @@ function* dmirror_migrate_fallback(args: migrate_vma, d: dmirror, i: number, nr:
   const has_src = (args.src[i] & MIGRATE_PFN_VALID) !== 0;
   const last = (args.end - args.start) / PAGE_SIZE;
   for (let k = 0; k < nr && i < last; k++, i++) {
-    let dpage = dmirror_devmem_alloc_page_nowait(d, false);
-    if (dpage === undefined) dpage = yield* dmirror_devmem_alloc_page(d, false);
+    const dpage = yield* dmirror_devmem_alloc_page(d, false);
     if (dpage === null) continue;
     const rpage = BACKING_PAGE(dpage);
     rpage.zone_device_data = d;
@@ -174,11 +173,7 @@ export function* dmirror_migrate_alloc_and_copy(args: migrate_vma, d: dmirror): 
       i++;
       continue;
     }
-    let dpage = dmirror_take_fail_alloc(d) ? null : dmirror_devmem_alloc_page_nowait(d, is_large);
-    if (dpage === undefined) {
-      copy_run_flush(run);                              /* a new chunk may sleep */
-      dpage = yield* dmirror_devmem_alloc_page(d, is_large);
-    }
+    const dpage = dmirror_take_fail_alloc(d) ? null : yield* dmirror_devmem_alloc_page(d, is_large);
     if (dpage === null) {
       if (!is_large) { i++; continue; }
       const nr = spage === null ? HPAGE_PMD_NR : 1 << folio_order(spage.compound_head);
@@ -295,13 +290,10 @@ export function* dmirror_migrate_range_to_device(d: dmirror, start: number, end:
   return ret;
 }
 
-/*
- * allocate one locked RAM page, or a folio of @order (Linux: alloc, then
- * lock_page(), which cannot wait on a page nobody else has seen yet)
- */
-function alloc_locked_ram(order: number): page | null {
-  const p = order > 0 ? folio_alloc(GFP_HIGHUSER_MOVABLE, order) : alloc_page(GFP_HIGHUSER_MOVABLE);
-  if (p !== null) __folio_set_locked(p);
+/* allocate one locked RAM page, or a folio of @order */
+function* alloc_locked_ram(order: number): Sleepable<page | null> {
+  const p = yield* alloc_pages_sleepable(GFP_HIGHUSER_MOVABLE, order);
+  if (p !== null) yield* folio_lock(p);
   return p;
 }
 
@@ -343,7 +335,7 @@ export function* dmirror_devmem_fault_alloc_and_copy(args: migrate_vma, d: dmirr
       flags &= ~MIGRATE_PFN_COMPOUND;
       dpage = null;
     } else {
-      dpage = alloc_locked_ram(order);
+      dpage = yield* alloc_locked_ram(order);
     }
     if (dpage === null && !order) return dmirror_fault_abort(args, VM_FAULT_OOM);
     if (dpage === null) flags &= ~MIGRATE_PFN_COMPOUND;     /* small pages, whichever way the folio failed */
@@ -354,7 +346,7 @@ export function* dmirror_devmem_fault_alloc_and_copy(args: migrate_vma, d: dmirr
     } else {
       /* the huge allocation failed: one small page per subpage */
       for (let k = 0; k < 1 << order; k++, addr += PAGE_SIZE) {
-        const small = alloc_locked_ram(0);
+        const small = yield* alloc_locked_ram(0);
         if (small === null) return dmirror_fault_abort(args, VM_FAULT_OOM);
         dst[i + k] = migrate_pfn(small.pfn) + flags;
         if (!copy_from_device(small, pfn_to_page(spage.pfn + k), 1, run)) return dmirror_fault_abort(args, VM_FAULT_SIGBUS);
