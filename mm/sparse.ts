@@ -11,8 +11,10 @@
  *
  *   pfn:  | section 0          | section 1          | section 2   ...
  *         | 1024 frames, 4 MiB | 1024 frames, 4 MiB |
- *   mem_section[s]    the section's 1024 struct pages, created the first
- *                     time pfn_to_page() asks for one of them, then kept
+ *   mem_section[s]    the section's 1024 struct pages: typed arrays of
+ *                     their fields (include/linux/mm_types.ts), created
+ *                     the first time pfn_to_page() asks for one of them,
+ *                     and a page handle per frame asked for, then kept
  *                     (a struct page's identity never changes);
  *   section_bytes[s]  the section's 4 MiB of page contents, allocated the
  *                     first time a page of it is read or written (zeroed,
