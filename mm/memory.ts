@@ -50,6 +50,7 @@ import { MINOR_FAULT_NS } from '../lib/sim/costs.js';
 import { trace_event, trace_event_begin, count_event } from '../lib/sim/trace.js';
 import {
   alloc_page, pfn_to_page, pfn_valid, put_page, get_page, get_page_unless_zero, copy_highpage, is_zero_pfn, ZERO_PAGE,
+  alloc_page_sleepable,
 } from './page_alloc.js';
 import {
   pmd_alloc, pmd_lockptr, pte_offset_map, pte_alloc_map, pte_lockptr, ptep_get, set_pte_at, flush_tlb_page,
@@ -95,15 +96,29 @@ export function mk_pte(p: page, prot: number): pte_t {
   return pfn_pte(p.pfn, prot);
 }
 
-/** new_anon_page() - a zeroed page charged to @vma's mm, or null. */
-export function new_anon_page(vma: vm_area_struct): page | null {
-  const p = alloc_page(GFP_HIGHUSER_MOVABLE | __GFP_ZERO);
+/* charge a new anonymous page to @vma's mm; on failure it is freed. Return: @p, or null. */
+function anon_page_charge(p: page | null, vma: vm_area_struct): page | null {
   if (p === null) return null;
   if (mem_cgroup_charge(p, vma.vm_mm, GFP_KERNEL) !== 0) {
     put_page(p);
     return null;
   }
   return p;
+}
+
+/** new_anon_page() - a zeroed page charged to @vma's mm, or null; for callers that cannot sleep. */
+export function new_anon_page(vma: vm_area_struct): page | null {
+  return anon_page_charge(alloc_page(GFP_HIGHUSER_MOVABLE | __GFP_ZERO), vma);
+}
+
+/**
+ * alloc_anon_folio() - a zeroed page charged to @vma's mm, for the fault
+ * paths: the allocation may sleep (blockable direct reclaim, waiting for
+ * OOM victims: alloc_pages_sleepable()).
+ * Context: may sleep; mmap_lock held for read. Return: the page, or null.
+ */
+export function* alloc_anon_folio(vma: vm_area_struct): Sleepable<page | null> {
+  return anon_page_charge(yield* alloc_page_sleepable(GFP_HIGHUSER_MOVABLE | __GFP_ZERO), vma);
 }
 
 function lru_add(p: page, vma: vm_area_struct): void {
@@ -136,7 +151,7 @@ function* do_anonymous_page(vmf: vm_fault): Sleepable<number> {
   }
 
   if (anon_vma_prepare(vma) !== 0) return VM_FAULT_OOM;
-  const p = new_anon_page(vma);
+  const p = yield* alloc_anon_folio(vma);
   if (p === null) return VM_FAULT_OOM;
   yield* cond_resched();        /* the allocation may sleep in Linux: another thread can fault here */
   const entry = maybe_mkwrite(pte_mkdirty(mk_pte(p, vma.vm_page_prot)), vma);
@@ -178,7 +193,7 @@ function wp_page_reuse(vmf: vm_fault): number {
 function* wp_page_copy(vmf: vm_fault, old: page | null): Sleepable<number> {
   const vma = vmf.vma, mm = vma.vm_mm;
   if (anon_vma_prepare(vma) !== 0) return VM_FAULT_OOM;
-  const np = new_anon_page(vma);
+  const np = yield* alloc_anon_folio(vma);
   if (np === null) return VM_FAULT_OOM;
   if (old !== null) copy_highpage(np, old);
   yield* cond_resched();
@@ -464,7 +479,7 @@ function* do_fault(vmf: vm_fault): Sleepable<number> {
   const cow = (vmf.flags & FAULT_FLAG_WRITE) !== 0 && (vma.vm_flags & VM_SHARED) === 0;
   if (cow) {
     if (anon_vma_prepare(vma) !== 0) return VM_FAULT_OOM;
-    vmf.cow_page = new_anon_page(vma);
+    vmf.cow_page = yield* alloc_anon_folio(vma);
     if (vmf.cow_page === null) return VM_FAULT_OOM;
   }
   let ret = vma.vm_ops.fault(vmf);
