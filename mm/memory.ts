@@ -64,7 +64,7 @@ import { folio_lock, folio_trylock, folio_unlock, folio_wait_locked, migration_e
 import { mmap_assert_locked } from './mmap_lock.js';
 import { BUG } from '../include/asm-generic/bug.js';
 import { GFP_KERNEL } from '../include/linux/gfp.js';
-import { mem_cgroup_charge } from './memcontrol.js';
+import { mem_cgroup_charge, mem_cgroup_charge_sleepable } from './memcontrol.js';
 import { folio_add_lru_vma } from './swap.js';
 import { folio_free_swap } from './swapfile.js';
 import { doSwapPageSwapin } from './swap_state.js';
@@ -96,8 +96,9 @@ export function mk_pte(p: page, prot: number): pte_t {
   return pfn_pte(p.pfn, prot);
 }
 
-/* charge a new anonymous page to @vma's mm; on failure it is freed. Return: @p, or null. */
-function anon_page_charge(p: page | null, vma: vm_area_struct): page | null {
+/** new_anon_page() - a zeroed page charged to @vma's mm, or null; for callers that cannot sleep. */
+export function new_anon_page(vma: vm_area_struct): page | null {
+  const p = alloc_page(GFP_HIGHUSER_MOVABLE | __GFP_ZERO);
   if (p === null) return null;
   if (mem_cgroup_charge(p, vma.vm_mm, GFP_KERNEL) !== 0) {
     put_page(p);
@@ -106,19 +107,20 @@ function anon_page_charge(p: page | null, vma: vm_area_struct): page | null {
   return p;
 }
 
-/** new_anon_page() - a zeroed page charged to @vma's mm, or null; for callers that cannot sleep. */
-export function new_anon_page(vma: vm_area_struct): page | null {
-  return anon_page_charge(alloc_page(GFP_HIGHUSER_MOVABLE | __GFP_ZERO), vma);
-}
-
 /**
  * alloc_anon_folio() - a zeroed page charged to @vma's mm, for the fault
- * paths: the allocation may sleep (blockable direct reclaim, waiting for
- * OOM victims: alloc_pages_sleepable()).
+ * paths: the allocation and the charge may sleep (blockable direct and
+ * memcg reclaim, waiting for OOM victims: alloc_pages_sleepable()).
  * Context: may sleep; mmap_lock held for read. Return: the page, or null.
  */
 export function* alloc_anon_folio(vma: vm_area_struct): Sleepable<page | null> {
-  return anon_page_charge(yield* alloc_page_sleepable(GFP_HIGHUSER_MOVABLE | __GFP_ZERO), vma);
+  const p = yield* alloc_page_sleepable(GFP_HIGHUSER_MOVABLE | __GFP_ZERO);
+  if (p === null) return null;
+  if ((yield* mem_cgroup_charge_sleepable(p, vma.vm_mm, GFP_KERNEL)) !== 0) {
+    put_page(p);
+    return null;
+  }
+  return p;
 }
 
 function lru_add(p: page, vma: vm_area_struct): void {

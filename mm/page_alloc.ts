@@ -34,9 +34,10 @@
  * is bounded here: Linux loops forever, and panics ("System is
  * deadlocked on memory") only when out_of_memory() finds nothing to
  * kill. This model sleeps one jiffy per round while some OOM victim is
- * still exiting, for at most NOFAIL_WAIT_NS of simulated time, then
- * BUGs with a message saying which of the two Linux outcomes it stands
- * for (see __alloc_pages_nofail_stall()).
+ * still exiting, for at most NOFAIL_WAIT_NS of simulated time after the
+ * last kill, then BUGs; with nothing to kill and no victim to wait for it
+ * BUGs at once. The message says which of the two Linux outcomes it
+ * stands for (see __alloc_pages_nofail_stall()).
  *
  * Simplified: one node, one zone, no per-cpu lists, no watermarks here
  * (direct reclaim and kswapd are mm/vmscan.ts), no compaction. The buddy
@@ -376,11 +377,14 @@ function __alloc_pages_nofail_stall(order: number, waited_ns: number, last: 'exi
  * __alloc_pages_slowpath() for a gfp with __GFP_DIRECT_RECLAIM): wake
  * kswapd; retry blockable direct reclaim while it makes progress (up to
  * MAX_RECLAIM_RETRIES rounds); then the OOM killer, retrying after every
- * kill. A dying caller (an OOM victim) may use the reserves once and
- * then fails, unless __GFP_NOFAIL. __GFP_NOFAIL never returns null: with
- * nobody left to kill it sleeps a jiffy per round (the victims' threads
- * run meanwhile and free their memory at exit), takes half of the min
- * reserve (ALLOC_HARDER), and retries; bounded by NOFAIL_WAIT_NS.
+ * kill. While an earlier victim has not exited yet (nothing new to kill)
+ * it sleeps a jiffy per round, so the victims' threads run and free their
+ * memory at exit, and retries: for at most NOFAIL_WAIT_NS after the last
+ * kill, then an ordinary allocation fails. A dying caller (an OOM victim)
+ * may use the reserves once and then fails, unless __GFP_NOFAIL.
+ * __GFP_NOFAIL never returns null: it also takes half of the min reserve
+ * (ALLOC_HARDER); with nothing left to kill and no victim to wait for, or
+ * after NOFAIL_WAIT_NS, it BUGs (__alloc_pages_nofail_stall()).
  */
 function* __alloc_pages_slowpath_sleepable(gfp: gfp_t, order: number): Sleepable<page | null> {
   const nofail = (gfp & __GFP_NOFAIL) !== 0;

@@ -20,9 +20,11 @@ import { Process, runAs } from '../../tools/include/nolibc/nolibc.js';
 import { PAGE_SIZE, get_mm_rss } from '../../include/linux/mm.js';
 import { MMF_OOM_SKIP, type page } from '../../include/linux/mm_types.js';
 import { fatal_signal_pending } from '../../include/linux/sched.js';
-import { GFP_KERNEL, __GFP_NOFAIL } from '../../include/linux/gfp.js';
+import { GFP_KERNEL, GFP_NOWAIT, GFP_ATOMIC, __GFP_NOFAIL } from '../../include/linux/gfp.js';
 import type { mmu_notifier } from '../../include/linux/mmu_notifier.js';
-import { Scheduler, runSync, KernelBugError, type Sleepable } from '../../lib/sim/sched.js';
+import {
+  Scheduler, runSync, preempt_disable, preempt_enable, KernelBugError, type Sleepable,
+} from '../../lib/sim/sched.js';
 import { msleep, now, NSEC_PER_MSEC } from '../../lib/sim/clock.js';
 import { get_counter } from '../../lib/sim/trace.js';
 import {
@@ -145,6 +147,36 @@ t('a victim that never exits: the reaper gives up after OOM_REAP_WAIT_NS and the
   assert.ok(waited < OOM_REAP_WAIT_NS + NOFAIL_WAIT_NS + 10 * NOFAIL_RETRY_NS, 'bounded');
   assert.is(get_counter('nofail_stall'), 1);
   assert.ok(held.length > 100, 'the second task\'s memory was used');
+});
+
+t('without __GFP_DIRECT_RECLAIM (GFP_NOWAIT, GFP_ATOMIC) nothing reclaims, sleeps or kills; a reclaiming gfp in atomic context is a BUG', () => {
+  kmemleak_exempt('it allocates RAM down to nothing by hand and keeps it');
+  start_kernel({ ram_bytes: RAM_PAGES * PAGE_SIZE, swap_bytes: 16 << 20 });
+  const p = Process.spawn('user');
+  const a = p.mmap(0, 600 * PAGE_SIZE, RW, ANON);
+  for (let i = 0; i < 600; i++) p.write32(a + i * PAGE_SIZE, i);     /* reclaimable: swap has room */
+  const held: page[] = [];
+  const t0 = now(), stalls = get_counter('allocstall');
+  for (const gfp of [GFP_NOWAIT, GFP_ATOMIC]) {
+    for (;;) {
+      const f = runSync(alloc_page_sleepable(gfp));
+      if (f === null) break;
+      held.push(f);
+    }
+  }
+  assert.is(get_counter('allocstall'), stalls, 'no direct reclaim');
+  assert.is(get_counter('oom_kill'), 0);
+  assert.is(now(), t0, 'no sleep');
+  assert.ok(held.length > 300 && nr_free_pages() === 0);
+  assert.is(get_mm_rss(p.mm), 600, 'the user pages stayed in RAM');
+  preempt_disable();
+  try {
+    assert.throws(() => runSync(alloc_page_sleepable(GFP_KERNEL)),
+      (e: unknown) => e instanceof KernelBugError && /sleeping function called from invalid context/.test(e.message));
+  } finally {
+    preempt_enable();
+  }
+  for (const f of held) put_page(f);
 });
 
 t.run();
