@@ -18,7 +18,7 @@ import { PAGE_SIZE } from '../../include/linux/mm.js';
 import { user_store } from '../../mm/fault.js';
 import type { Sleepable } from '../../lib/sim/sched.js';
 import type { task_struct } from '../../include/linux/sched.js';
-import { cpuNs, hostNs, stats, type Stats, type Timing } from './harness.js';
+import { cpuNs, hostNs, stats, heapAllocated, type Stats, type Timing } from './harness.js';
 
 /** The phases of one round, in order. */
 export const PHASES = ['anon', 'fork', 'cow', 'munmap'] as const;
@@ -58,6 +58,26 @@ export function simulatedRound(p: Process, pages: number): Round {
   if (p.munmap(a, len) !== 0) throw new Error('bench: munmap failed');
   stop('munmap');
   return r;
+}
+
+/**
+ * heapRound() - JS heap bytes allocated (garbage included, harness
+ * heapAllocated()) per page by one round's first-touch faults and COW
+ * faults, and per store to a page already mapped writable (no fault:
+ * what user_store() itself costs, the floor of the two).
+ */
+export function heapRound(p: Process, pages: number): { anon: number; cow: number; store: number } {
+  const len = pages * PAGE_SIZE;
+  const a = p.mmap(0, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
+  p.madvise(a, len, MADV_NOHUGEPAGE);
+  const anon = heapAllocated(() => runAs(p.task, touch_all(p.task, a, pages, 0))).bytes;
+  const store = heapAllocated(() => runAs(p.task, touch_all(p.task, a, pages, 2))).bytes;
+  const c = p.fork();
+  const cow = heapAllocated(() => runAs(c.task, touch_all(c.task, a, pages, 1))).bytes;
+  c.exit(0);
+  p.wait(c.pid);
+  if (p.munmap(a, len) !== 0) throw new Error('bench: munmap failed');
+  return { anon: anon / pages, cow: cow / pages, store: store / pages };
 }
 
 /** roundStats() - per-phase Timing over @rounds. */
