@@ -23,8 +23,8 @@
  * (harness heapAllocated(): heap growth plus what the GCs freed meanwhile)
  * in one more round, beside a store to a mapped page (no fault) as the
  * floor of a user_store() call.
- * Targets (issue 17): anon and COW fault, fork and munmap per page at
- * most 1.0x the real kernel.
+ * Targets (issue 17): anon and COW fault, fork, exit and munmap per page
+ * at most 1.0x the real kernel.
  */
 import { start_kernel } from '../../mm/init.js';
 import { Process } from '../include/nolibc/nolibc.js';
@@ -54,6 +54,7 @@ export async function bench_fault(pages = 262144): Promise<void> {
    */
   const have_real = realRound(Math.min(pages, 4096)) !== null;
   const sim: Round[] = [], real: Round[] = [];
+  if (have_real) realRound(pages);              /* warm-up, as the simulated side has */
   if (have_real) for (let r = 0; r < REPS; r++) real.push(realRound(pages)!);
   simulatedRound(p, pages);
   for (let r = 0; r < REPS; r++) sim.push(simulatedRound(p, pages));
