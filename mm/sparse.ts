@@ -36,17 +36,17 @@
  * MAX_ORDER in mm/page_alloc.ts) instead of x86-64's 128 MiB; no memory
  * hotplug; sections of struct pages are never freed.
  */
-import { page } from '../include/linux/mm_types.js';
+import {
+  type page, mem_section, __nr_to_section, set_mem_section, clear_mem_sections,
+  PFN_SECTION_SHIFT, PAGES_PER_SECTION, SECTION_MASK,
+} from '../include/linux/mm_types.js';
 import type { dev_pagemap } from '../include/linux/memremap.js';
 import { PAGE_SIZE } from '../include/linux/mm.js';
 import { BUG } from '../include/asm-generic/bug.js';
 
-/** PFN_SECTION_SHIFT - log2 of the frames in a section (equals MAX_ORDER of mm/page_alloc.ts). */
-export const PFN_SECTION_SHIFT = 10;
-export const PAGES_PER_SECTION = 1 << PFN_SECTION_SHIFT;
+export { PFN_SECTION_SHIFT, PAGES_PER_SECTION };
 /** SECTION_BYTES - bytes of contents of one section (4 MiB). */
 export const SECTION_BYTES = PAGES_PER_SECTION * PAGE_SIZE;
-const SECTION_MASK = PAGES_PER_SECTION - 1;
 
 /** A pfn range with its own struct pages and bytes (RAM, or a ZONE_DEVICE range). */
 export interface pfn_range {
@@ -54,7 +54,7 @@ export interface pfn_range {
   nr_pages: number;
   owner: string;                      /* 'ram' or the pagemap name */
   pgmap: dev_pagemap | null;          /* set in every struct page of a ZONE_DEVICE range */
-  mem_section: (page[] | undefined)[];        /* struct pages per section, created on first use */
+  mem_section: (mem_section | undefined)[];   /* struct pages per section, created on first use */
   section_bytes: (Uint8Array | undefined)[];  /* contents per section, allocated on first use */
 }
 
@@ -96,21 +96,18 @@ function new_range(start_pfn: number, nr_pages: number, owner: string, pgmap: de
  */
 export function sparse_init(nr_pages: number): void {
   const ram = new_range(0, nr_pages, 'ram', null);
+  clear_mem_sections();
   sp = { ram, ranges: [ram], next_device_pfn: nr_pages + PAGES_PER_SECTION * 16, content_bytes: 0, sections_freed: 0, pool: [] };
 }
 
-/* sparse_init_section() - the struct pages of section @s of @r, created now */
-function sparse_init_section(r: pfn_range, s: number): page[] {
+/* sparse_init_section() - the struct pages of section @s of @r, created now (all fields at their defaults) */
+function sparse_init_section(r: pfn_range, s: number): mem_section {
   const first = r.start_pfn + s * PAGES_PER_SECTION;
   const n = Math.min(PAGES_PER_SECTION, r.nr_pages - s * PAGES_PER_SECTION);
-  const sec = new Array<page>(n);
-  for (let i = 0; i < n; i++) {
-    const p = new page(first + i);
-    if (r.pgmap !== null) p.pgmap = r.pgmap;
-    sec[i] = p;
-  }
-  r.mem_section[s] = sec;
-  return sec;
+  const ms = new mem_section(first, n, r.pgmap);
+  r.mem_section[s] = ms;
+  set_mem_section(first >>> PFN_SECTION_SHIFT, ms);
+  return ms;
 }
 
 /* The bytes of section @s of @r, allocated (zeroed) now if they are not there. */
@@ -157,10 +154,11 @@ export function for_each_pfn_range(): readonly pfn_range[] { return sp.ranges; }
 
 /**
  * for_each_present_page() - call @fn on every struct page of @r that
- * exists (a frame whose struct page was never asked for was never used).
+ * code has asked for (a frame whose page was never asked for by
+ * pfn_to_page() was never allocated: every allocation goes through it).
  */
 export function for_each_present_page(r: pfn_range, fn: (p: page) => void): void {
-  for (const sec of r.mem_section) if (sec !== undefined) for (const p of sec) fn(p);
+  for (const ms of r.mem_section) if (ms !== undefined) for (const p of ms.pages) if (p !== undefined) fn(p);
 }
 
 /**
@@ -181,6 +179,7 @@ export function register_pfn_range(nr_pages: number, owner: string, pgmap: dev_p
 /** unregister_pfn_range() - remove a ZONE_DEVICE range (memunmap_pages). */
 export function unregister_pfn_range(r: pfn_range): void {
   sp.ranges = sp.ranges.filter((x) => x !== r);
+  for (const ms of r.mem_section) if (ms !== undefined) set_mem_section(ms.start_pfn >>> PFN_SECTION_SHIFT, undefined);
   for (const b of r.section_bytes) if (b !== undefined) sp.content_bytes -= SECTION_BYTES;
   r.section_bytes.length = 0;
 }
@@ -204,11 +203,20 @@ export function pfn_valid(pfn: number): boolean { return pfn >= 0 && find_range(
 
 /** pfn_to_page() - the struct page of a pfn; a BUG if there is none. */
 export function pfn_to_page(pfn: number): page {
+  const ms = __nr_to_section(pfn >>> PFN_SECTION_SHIFT);
+  if (ms !== undefined) {
+    const p = ms.pages[pfn & SECTION_MASK];
+    if (p !== undefined) return p;
+  }
+  return pfn_to_page_slow(pfn);
+}
+
+/* pfn_to_page() of a frame without a handle yet: its section may not exist yet either */
+function pfn_to_page_slow(pfn: number): page {
   const r = pfn < sp.ram.nr_pages ? sp.ram : find_range(pfn);
-  if (r === null) BUG(`pfn_to_page of invalid pfn ${pfn}`);
-  const i = pfn - r.start_pfn, s = i >>> PFN_SECTION_SHIFT;
-  const sec = r.mem_section[s] ?? sparse_init_section(r, s);
-  return sec[i & SECTION_MASK];
+  if (r === null || !Number.isInteger(pfn)) BUG(`pfn_to_page of invalid pfn ${pfn}`);
+  const s = (pfn - r.start_pfn) >>> PFN_SECTION_SHIFT;
+  return (r.mem_section[s] ?? sparse_init_section(r, s)).page_of(pfn);
 }
 
 /** page_to_pfn() - the frame number of a page. */

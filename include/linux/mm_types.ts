@@ -3,9 +3,10 @@
  * struct mm_struct.
  *
  * Models include/linux/mm_types.h. What is simplified:
- *  - struct page is a JS object per frame (created at boot), not a 64-byte
- *    C struct in a vmemmap. A folio is its head page: folio helpers take a
- *    `page` whose `order` says how large it is.
+ *  - struct page is a struct of typed arrays per memory section with a
+ *    small handle object per frame (layout below), not a 64-byte C struct
+ *    in a vmemmap. A folio is its head page: folio helpers take a `page`
+ *    whose `order` says how large it is.
  *  - page->mapping is an object reference with a `kind` tag instead of a
  *    pointer with PAGE_MAPPING_ANON in its low bit.
  *  - VMAs live in a sorted array (mm.mmap) searched by bisection instead of
@@ -27,6 +28,7 @@ import type { spinlock_t } from './spinlock_types.js';
 import type { wait_queue_head } from './wait.js';
 import type { gpt } from './gpt.js';
 import type { dev_pagemap } from './memremap.js';
+import { BUG } from '../asm-generic/bug.js';
 
 /** An address_space: the page cache of a file (or of shmem). */
 export interface address_space {
@@ -55,8 +57,155 @@ export class anon_vma {
 }
 
 
+/*
+ * The memory map: struct page as a struct of arrays.
+ *
+ * Linux keeps one 64-byte struct page per frame in the vmemmap. Here the
+ * frames of one memory section (PAGES_PER_SECTION frames, mm/sparse.ts)
+ * share one mem_section whose fields are typed arrays indexed by
+ * pfn & SECTION_MASK; a `page` is a small handle {pfn, section} whose
+ * fields are accessors into those arrays, so kernel code still reads
+ * page->_refcount as p._refcount. Bytes per frame:
+ *
+ *   always, from the section's first use:
+ *     flags              Int32Array    4  PG_* bits 0..28 (include/linux/page-flags.ts)
+ *     _refcount          Int32Array    4
+ *     _mapcount          Int32Array    4  -1 = no PTE maps the page
+ *     index              Float64Array  8  page offset; anon indexes pass 2^32
+ *     mapping            Array         8  anon_vma | address_space | null
+ *     lru_prev, lru_next Int32Array  2x4  pfn of the LRU neighbours, -1 = none
+ *     order              Uint8Array    1  folio order of a head page
+ *     pages              Array         8  the page handle, made on first pfn_to_page()
+ *                                    ---
+ *                                     45
+ *   only once a frame of the section stores a value other than the default
+ *   (the field reads its default until then):
+ *     _entire_mapcount   Int32Array    4  heads of PMD/PUD-mapped folios (default -1)
+ *     _pincount          Int32Array    4  pinned pages (0)
+ *     private            Float64Array  8  swap entries, driver words (0)
+ *     compound_head      Int32Array    4  tails: pfn distance to the head (0 = itself)
+ *     memcg              Uint16Array   2  slot in a table of the cgroups charged (0 = none)
+ *     zone_device_data, waitq, pgmap (when not the section's)
+ *                        Array       8 each
+ *   the handle of a frame that code asked for: a JS object of 2 fields
+ *   (about 40 B with V8's object header), kept so that a page keeps its
+ *   identity (=== and Map keys) for the life of the machine.
+ *
+ * Object fields stay references in plain arrays (8 B, like a pointer)
+ * rather than handles into a table: they need no table that outlives the
+ * objects. Every handle has the same two fields from its constructor on,
+ * and every field is a typed-array element or an array slot, so no store
+ * on the fault path changes a hidden class (a large page index used to
+ * turn a Smi field of every page object into a double).
+ */
+
+/** PFN_SECTION_SHIFT - log2 of the frames in a memory section (equals MAX_ORDER of mm/page_alloc.ts). */
+export const PFN_SECTION_SHIFT = 10;
+export const PAGES_PER_SECTION = 1 << PFN_SECTION_SHIFT;
+/** SECTION_MASK - a frame's index in its section: pfn & SECTION_MASK. */
+export const SECTION_MASK = PAGES_PER_SECTION - 1;
+
 /**
- * struct page - one physical page frame (RAM or ZONE_DEVICE).
+ * struct mem_section - the struct pages of PAGES_PER_SECTION frames from
+ * @start_pfn (section aligned), @nr of them (fewer in a range's last
+ * section). Created by mm/sparse.ts on the section's first use.
+ */
+export class mem_section {
+  readonly flags: Int32Array;
+  readonly _refcount: Int32Array;
+  readonly _mapcount: Int32Array;
+  readonly index: Float64Array;
+  readonly mapping: (anon_vma | address_space | null)[];
+  readonly lru_prev: Int32Array;
+  readonly lru_next: Int32Array;
+  readonly order: Uint8Array;
+  /* the page handles, created by page_of() */
+  readonly pages: (page | undefined)[];
+  /* allocated on the first store of a value other than the default */
+  _entire_mapcount: Int32Array | null = null;
+  _pincount: Int32Array | null = null;
+  private: Float64Array | null = null;
+  compound_head: Int32Array | null = null;
+  memcg: Uint16Array | null = null;
+  zone_device_data: unknown[] | null = null;
+  waitq: (wait_queue_head | null)[] | null = null;
+  pgmap_of: (dev_pagemap | null)[] | null = null;
+
+  constructor(readonly start_pfn: number, readonly nr: number, readonly pgmap: dev_pagemap | null) {
+    this.flags = new Int32Array(nr);
+    this._refcount = new Int32Array(nr);
+    this._mapcount = new Int32Array(nr).fill(-1);
+    this.index = new Float64Array(nr);
+    this.mapping = new Array<anon_vma | address_space | null>(nr).fill(null);
+    this.lru_prev = new Int32Array(nr).fill(-1);
+    this.lru_next = new Int32Array(nr).fill(-1);
+    this.order = new Uint8Array(nr);
+    this.pages = new Array<page | undefined>(nr);
+  }
+
+  /** page_of() - the handle of frame @pfn of this section, created now if needed. */
+  page_of(pfn: number): page {
+    const i = pfn & SECTION_MASK;
+    let p = this.pages[i];
+    if (p === undefined) {
+      p = new page(pfn, this);
+      this.pages[i] = p;
+    }
+    return p;
+  }
+}
+
+/*
+ * Every section with struct pages, indexed by pfn >> PFN_SECTION_SHIFT
+ * (RAM and ZONE_DEVICE ranges alike). mm/sparse.ts owns it.
+ */
+const sections: (mem_section | undefined)[] = [];
+
+/** __nr_to_section() - the section of number @nr, or undefined if it has no struct pages yet. */
+export function __nr_to_section(nr: number): mem_section | undefined { return sections[nr]; }
+/** set_mem_section() - install (or with undefined remove) section @nr (mm/sparse.ts only). */
+export function set_mem_section(nr: number, ms: mem_section | undefined): void { sections[nr] = ms; }
+/** clear_mem_sections() - forget every section (a new machine boots; mm/sparse.ts only). */
+export function clear_mem_sections(): void {
+  sections.length = 0;
+  memcg_by_slot.length = 1;
+  memcg_slot_of.clear();
+  last_memcg = null;
+  last_slot = 0;
+}
+
+/*
+ * page->memcg is a 16-bit slot (Linux's mem_cgroup ids are 16 bits too)
+ * into this table of the memory cgroups pages were charged to since boot;
+ * slot 0 is null. A removed cgroup keeps its slot until the next boot.
+ */
+const memcg_by_slot: unknown[] = [null];
+const memcg_slot_of = new Map<unknown, number>();
+let last_memcg: unknown = null, last_slot = 0;
+
+function memcg_slot(v: unknown): number {
+  if (v === last_memcg) return last_slot;
+  let id = v === null ? 0 : memcg_slot_of.get(v);
+  if (id === undefined) {
+    id = memcg_by_slot.length;
+    if (id > 0xffff) BUG('page->memcg: more than 65535 memory cgroups charged since boot');
+    memcg_by_slot.push(v);
+    memcg_slot_of.set(v, id);
+  }
+  last_memcg = v;
+  last_slot = id;
+  return id;
+}
+
+/* the page of @pfn, whose section exists (a link read from another page's fields) */
+function linked_page(pfn: number): page {
+  return sections[pfn >>> PFN_SECTION_SHIFT]!.page_of(pfn);
+}
+
+/**
+ * struct page - one physical page frame (RAM or ZONE_DEVICE): a handle
+ * whose fields live in its mem_section (see the layout above). Obtain
+ * one with pfn_to_page(); never construct one elsewhere.
  *
  * _refcount counts references (page tables count one each, plus GUP,
  * page cache, swap cache, temporary gets); the page is freed when it
@@ -64,40 +213,142 @@ export class anon_vma {
  * Linux (page_mapcount() returns _mapcount + 1).
  */
 export class page {
-  /* PG_* bits, see include/linux/page-flags.ts; protected by the folio lock for most bits */
-  flags = 0;
-  /* references; 0 means free (or a ZONE_DEVICE page not in use) */
-  _refcount = 0;
-  /* number of PTEs mapping this page, minus one */
-  _mapcount = -1;
-  /* head of a large folio only: PMD/PUD mappings of the whole folio, minus one (mm/huge_memory.ts) */
-  _entire_mapcount = -1;
-  /* anon_vma for anonymous pages, address_space for page cache, null otherwise */
-  mapping: anon_vma | address_space | null = null;
-  /* page offset: in the file, or the linear index for anon (vm_pgoff units) */
-  index = 0;
-  /* owner-private word: swap entry value for swap cache pages, driver data */
-  private = 0;
-  /* ZONE_DEVICE: the pagemap this page belongs to */
-  pgmap: dev_pagemap | null = null;
-  /* driver data attached to a device page (zone_device_data) */
-  zone_device_data: unknown = null;
-  /* the memory cgroup charged for this page, or null */
-  memcg: unknown = null;
-  /* compound pages: the head page of the folio (self for head and order-0 pages) */
-  compound_head: page;
-  /* compound order of a head page (0 for a single page); tail pages keep 0 */
-  order = 0;
-  /* LRU list linkage; protected by the lruvec lock */
-  lru_prev: page | null = null;
-  lru_next: page | null = null;
-  /* pins taken by pin_user_pages (GUP_PIN_COUNTING_BIAS in Linux) */
-  _pincount = 0;
-  /* waiters on PG_locked (folio_wait_table in Linux), created on demand */
-  waitq: wait_queue_head | null = null;
+  constructor(readonly pfn: number, readonly section: mem_section) {}
 
-  constructor(readonly pfn: number) {
-    this.compound_head = this;
+  /* PG_* bits, see include/linux/page-flags.ts; protected by the folio lock for most bits */
+  get flags(): number { return this.section.flags[this.pfn & SECTION_MASK]; }
+  set flags(v: number) { this.section.flags[this.pfn & SECTION_MASK] = v; }
+  /* references; 0 means free (or a ZONE_DEVICE page not in use) */
+  get _refcount(): number { return this.section._refcount[this.pfn & SECTION_MASK]; }
+  set _refcount(v: number) { this.section._refcount[this.pfn & SECTION_MASK] = v; }
+  /* number of PTEs mapping this page, minus one */
+  get _mapcount(): number { return this.section._mapcount[this.pfn & SECTION_MASK]; }
+  set _mapcount(v: number) { this.section._mapcount[this.pfn & SECTION_MASK] = v; }
+  /* head of a large folio only: PMD/PUD mappings of the whole folio, minus one (mm/huge_memory.ts) */
+  get _entire_mapcount(): number {
+    const a = this.section._entire_mapcount;
+    return a === null ? -1 : a[this.pfn & SECTION_MASK];
+  }
+  set _entire_mapcount(v: number) {
+    const ms = this.section;
+    if (ms._entire_mapcount === null) {
+      if (v === -1) return;
+      ms._entire_mapcount = new Int32Array(ms.nr).fill(-1);
+    }
+    ms._entire_mapcount[this.pfn & SECTION_MASK] = v;
+  }
+  /* anon_vma for anonymous pages, address_space for page cache, null otherwise */
+  get mapping(): anon_vma | address_space | null { return this.section.mapping[this.pfn & SECTION_MASK]; }
+  set mapping(v: anon_vma | address_space | null) { this.section.mapping[this.pfn & SECTION_MASK] = v; }
+  /* page offset: in the file, or the linear index for anon (vm_pgoff units) */
+  get index(): number { return this.section.index[this.pfn & SECTION_MASK]; }
+  set index(v: number) { this.section.index[this.pfn & SECTION_MASK] = v; }
+  /* owner-private word: swap entry value for swap cache pages, driver data */
+  get private(): number {
+    const a = this.section.private;
+    return a === null ? 0 : a[this.pfn & SECTION_MASK];
+  }
+  set private(v: number) {
+    const ms = this.section;
+    if (ms.private === null) {
+      if (v === 0) return;
+      ms.private = new Float64Array(ms.nr);
+    }
+    ms.private[this.pfn & SECTION_MASK] = v;
+  }
+  /* ZONE_DEVICE: the pagemap this page belongs to (its range's, unless set otherwise) */
+  get pgmap(): dev_pagemap | null {
+    const a = this.section.pgmap_of;
+    return a === null ? this.section.pgmap : a[this.pfn & SECTION_MASK];
+  }
+  set pgmap(v: dev_pagemap | null) {
+    const ms = this.section;
+    if (ms.pgmap_of === null) {
+      if (v === ms.pgmap) return;
+      ms.pgmap_of = new Array<dev_pagemap | null>(ms.nr).fill(ms.pgmap);
+    }
+    ms.pgmap_of[this.pfn & SECTION_MASK] = v;
+  }
+  /* driver data attached to a device page (zone_device_data) */
+  get zone_device_data(): unknown {
+    const a = this.section.zone_device_data;
+    return a === null ? null : a[this.pfn & SECTION_MASK];
+  }
+  set zone_device_data(v: unknown) {
+    const ms = this.section;
+    if (ms.zone_device_data === null) {
+      if (v === null) return;
+      ms.zone_device_data = new Array<unknown>(ms.nr).fill(null);
+    }
+    ms.zone_device_data[this.pfn & SECTION_MASK] = v;
+  }
+  /* the memory cgroup charged for this page, or null */
+  get memcg(): unknown {
+    const a = this.section.memcg;
+    return a === null ? null : memcg_by_slot[a[this.pfn & SECTION_MASK]];
+  }
+  set memcg(v: unknown) {
+    const ms = this.section;
+    if (ms.memcg === null) {
+      if (v === null) return;
+      ms.memcg = new Uint16Array(ms.nr);
+    }
+    ms.memcg[this.pfn & SECTION_MASK] = memcg_slot(v);
+  }
+  /* compound pages: the head page of the folio (itself for head and order-0 pages) */
+  get compound_head(): page {
+    const a = this.section.compound_head;
+    if (a === null) return this;
+    const d = a[this.pfn & SECTION_MASK];
+    return d === 0 ? this : linked_page(this.pfn - d);
+  }
+  set compound_head(v: page) {
+    const ms = this.section, d = this.pfn - v.pfn;
+    if (ms.compound_head === null) {
+      if (d === 0) return;
+      ms.compound_head = new Int32Array(ms.nr);
+    }
+    ms.compound_head[this.pfn & SECTION_MASK] = d;
+  }
+  /* compound order of a head page (0 for a single page); tail pages keep 0 */
+  get order(): number { return this.section.order[this.pfn & SECTION_MASK]; }
+  set order(v: number) { this.section.order[this.pfn & SECTION_MASK] = v; }
+  /* LRU list linkage; protected by the lruvec lock */
+  get lru_prev(): page | null {
+    const n = this.section.lru_prev[this.pfn & SECTION_MASK];
+    return n < 0 ? null : linked_page(n);
+  }
+  set lru_prev(v: page | null) { this.section.lru_prev[this.pfn & SECTION_MASK] = v === null ? -1 : v.pfn; }
+  get lru_next(): page | null {
+    const n = this.section.lru_next[this.pfn & SECTION_MASK];
+    return n < 0 ? null : linked_page(n);
+  }
+  set lru_next(v: page | null) { this.section.lru_next[this.pfn & SECTION_MASK] = v === null ? -1 : v.pfn; }
+  /* pins taken by pin_user_pages (GUP_PIN_COUNTING_BIAS in Linux) */
+  get _pincount(): number {
+    const a = this.section._pincount;
+    return a === null ? 0 : a[this.pfn & SECTION_MASK];
+  }
+  set _pincount(v: number) {
+    const ms = this.section;
+    if (ms._pincount === null) {
+      if (v === 0) return;
+      ms._pincount = new Int32Array(ms.nr);
+    }
+    ms._pincount[this.pfn & SECTION_MASK] = v;
+  }
+  /* waiters on PG_locked (folio_wait_table in Linux), created on demand */
+  get waitq(): wait_queue_head | null {
+    const a = this.section.waitq;
+    return a === null ? null : a[this.pfn & SECTION_MASK];
+  }
+  set waitq(v: wait_queue_head | null) {
+    const ms = this.section;
+    if (ms.waitq === null) {
+      if (v === null) return;
+      ms.waitq = new Array<wait_queue_head | null>(ms.nr).fill(null);
+    }
+    ms.waitq[this.pfn & SECTION_MASK] = v;
   }
 }
 

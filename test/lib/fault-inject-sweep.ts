@@ -21,7 +21,7 @@ import { Process, runAs } from '../../tools/include/nolibc/nolibc.js';
 import { PAGE_SIZE, HPAGE_PMD_NR } from '../../include/linux/mm.js';
 import { MAP_FIXED, MADV_HUGEPAGE } from '../../include/uapi/asm-generic/mman.js';
 import { SIGBUS, SIGKILL } from '../../include/uapi/asm-generic/signal.js';
-import { ENOMEM, EBUSY, EIO, ENOENT } from '../../include/uapi/asm-generic/errno.js';
+import { ENOMEM, EBUSY, EIO, ENOENT, EFAULT } from '../../include/uapi/asm-generic/errno.js';
 import {
   HMM_DMIRROR_READ, HMM_DMIRROR_WRITE, HMM_DMIRROR_MIGRATE_TO_DEV, HMM_DMIRROR_MIGRATE_TO_SYS, HMM_DMIRROR_EXCLUSIVE,
 } from '../../include/uapi/linux/test_hmm.js';
@@ -36,7 +36,7 @@ export type site_name = 'page_alloc' | 'devmem_alloc' | 'dma_map' | 'dev_copy' |
 const ALLOWED: Record<site_name, { errno: number[]; sig: number[] }> = {
   page_alloc: { errno: [-ENOMEM], sig: [] },            /* a CPU fault retries (pagefault_out_of_memory), as Linux >= 5.16 */
   devmem_alloc: { errno: [-ENOMEM], sig: [] },
-  dma_map: { errno: [-ENOMEM], sig: [] },
+  dma_map: { errno: [-ENOMEM, -EFAULT], sig: [] },     /* ODP: ib_umem_odp_map_dma_single_page() says -EFAULT */
   dev_copy: { errno: [-EIO], sig: [SIGBUS] },
   hmm_retry: { errno: [-EBUSY], sig: [] },
   folio_trylock: { errno: [-EBUSY], sig: [] },
@@ -79,14 +79,14 @@ export class sweep_ctx {
 }
 
 /* a page of pattern @tag: word i holds tag * 0x10000 + i */
-function pattern(tag: number): Uint8Array {
+export function pattern(tag: number): Uint8Array {
   const b = new Uint8Array(PAGE_SIZE);
   const v = new DataView(b.buffer);
   for (let i = 0; i < PAGE_SIZE / 4; i++) v.setUint32(i * 4, (tag * 0x10000 + i) >>> 0, true);
   return b;
 }
 
-function same(a: Uint8Array, b: Uint8Array): boolean {
+export function same(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
@@ -97,7 +97,7 @@ function same(a: Uint8Array, b: Uint8Array): boolean {
  * hold. check() reads them through the CPU (retrying a page once after an
  * allowed signal: the injection fires at most once per run).
  */
-class user_pages {
+export class user_pages {
   readonly want: Uint8Array[];
   constructor(readonly p: Process, readonly base: number, n: number, tag: number) {
     this.want = Array.from({ length: n }, (_, i) => pattern(tag + i));
@@ -139,6 +139,8 @@ export interface workload {
   name: string;
   /* the sites the workload's run() reaches */
   sites: site_name[];
+  /* boot the machine (default: 16 MiB of RAM and dmirror's two devices) */
+  boot?(): void;
   setup(): { run(c: sweep_ctx): void };
 }
 
@@ -270,8 +272,11 @@ function arm(site: site_name, n: number): void {
 export function sweep_site(site: site_name, w: workload, max = 400): { runs: number; fired: number; hits: number } {
   let fired = 0;
   for (let n = 1; n <= max; n++) {
-    start_kernel({ ram_bytes: 16 << 20 });
-    hmm_dmirror_init();
+    if (w.boot !== undefined) w.boot();
+    else {
+      start_kernel({ ram_bytes: 16 << 20 });
+      hmm_dmirror_init();
+    }
     const job = w.setup();
     const a = fault_attr_lookup(site)!;
     arm(site, n);

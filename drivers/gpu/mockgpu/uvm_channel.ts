@@ -33,6 +33,8 @@ import {
 import { mockgpu_pte_decode } from '../../../include/linux/mockgpu.js';
 import type { gpt } from '../../../lib/gpt/gpt.js';
 import { uvm_pte_write, uvm_pte_clear_range, type uvm_tlb, uvm_tlb_invalidate } from './uvm_mmu.js';
+import { fail_dev_copy, should_fail } from '../../../lib/fault-inject.js';
+import { EIO } from '../../../include/uapi/asm-generic/errno.js';
 
 /** One method of a push (a discriminated union; see uvm_channel_execute). */
 export type uvm_cmd =
@@ -40,7 +42,7 @@ export type uvm_cmd =
   | { kind: 'pte_clear'; pt: gpt; vs_id: number; start: number; end: number }
   | { kind: 'tlb_invalidate'; tlb: uvm_tlb; vs_id: number; start: number; end: number }
   | { kind: 'replay'; fn: () => void }
-  | { kind: 'copy'; dst: Uint8Array; src: Uint8Array | null; bw: number };
+  | { kind: 'copy'; dst: Uint8Array; src: Uint8Array | null; bw: number; status?: number };
 
 /** struct uvm_push - methods to be submitted together, then one fence. */
 export interface uvm_push {
@@ -49,6 +51,26 @@ export interface uvm_push {
   readonly cmds: uvm_cmd[];
   submitted: number;          /* ns: the submitter's clock at uvm_push_end() */
   fence: number;              /* the channel's value once this push completes */
+}
+
+/** A copy-engine method whose completion status the pusher reads (uvm_push_copy()). */
+export type uvm_copy_cmd = Extract<uvm_cmd, { kind: 'copy' }> & { status: number };
+
+/**
+ * uvm_push_copy() - append a copy of @src (null: zero-fill) into @dst at
+ * bandwidth @bw to @p, with a status the pusher reads once the push's
+ * fence has completed: 0, or -EIO when the copy engine failed it
+ * (fail_dev_copy, lib/fault-inject.ts): @dst is then left untouched.
+ * UVM learns of a copy-engine error from the channel when it waits for
+ * the tracker; here the error is per copy, so the caller can abandon just
+ * that page (a real channel error is fatal to the whole channel: not
+ * modelled). Copies pushed with a bare { kind: 'copy' } never fail.
+ * Return: the method, to read its status after uvm_channel_wait().
+ */
+export function uvm_push_copy(p: uvm_push, dst: Uint8Array, src: Uint8Array | null, bw: number): uvm_copy_cmd {
+  const c: uvm_copy_cmd = { kind: 'copy', dst, src, bw, status: 0 };
+  p.cmds.push(c);
+  return c;
 }
 
 /** Pushes a ring holds before uvm_push_end() waits for room. */
@@ -116,6 +138,7 @@ function uvm_channel_execute(ch: uvm_channel, c: uvm_cmd): void {
       c.fn();
       return;
     case 'copy':
+      if (c.status !== undefined && should_fail(fail_dev_copy, c.dst.length)) { c.status = -EIO; return; }
       if (c.src === null) c.dst.fill(0);
       else c.dst.set(c.src);
       return;

@@ -75,8 +75,10 @@ import {
 import {
   uvm_pmm_gpu_page_alloc, uvm_pmm_gpu_page_to_vpfn, uvm_pmm_gpu_owns, uvm_pmm_gpu_free_page, uvm_pmm_gpu_unpin,
 } from './uvm_pmm_gpu.js';
-import { uvm_hmm_alloc_evict } from './uvm_hmm_evict.js';
-import { uvm_push_begin, uvm_push_end, uvm_channel_wait, uvm_channel_idle } from './uvm_channel.js';
+import { uvm_hmm_alloc_evict, uvm_release_dst_page } from './uvm_hmm_evict.js';
+import {
+  uvm_push_begin, uvm_push_end, uvm_push_copy, uvm_channel_wait, uvm_channel_idle, type uvm_copy_cmd,
+} from './uvm_channel.js';
 import { MOCKGPU_VA_BITS, uvm_pt_for_each_valid } from './uvm_mmu.js';
 import {
   uvm_va_block_service_policy, uvm_va_block_migrate_ranges, uvm_va_block_migrated, uvm_va_block_invalidate,
@@ -201,7 +203,9 @@ function uvm_hmm_chunks_set_owner(vs: uvm_va_space, args: migrate_vma): void {
  * evicted (uvm_hmm_evict.ts), except for an access-counter migration
  * (@cause access_counters), which only uses free VRAM; pages no eviction
  * makes room for, or that core mm would not isolate, stay where they are
- * (mapped remotely).
+ * (mapped remotely). A page whose copy the copy engine failed (-EIO)
+ * stays in system memory too: its destination is released before
+ * migrate_vma_pages(), so core mm restores the source entry untouched.
  * Destination chunks stay temp-pinned (not evictable) until finalize.
  */
 export function* uvm_hmm_migrate_run(vs: uvm_va_space, vma: vm_area_struct, start: number, end: number,
@@ -211,6 +215,7 @@ export function* uvm_hmm_migrate_run(vs: uvm_va_space, vma: vm_area_struct, star
     pgmap_owner: gpu, flags: MIGRATE_VMA_SELECT_SYSTEM, fault_page: null };
   if ((yield* migrate_vma_setup(args)) !== 0 || args.cpages === 0) return 0;
   const pinned: page[] = [];
+  const copies: { i: number; dpage: page; c: uvm_copy_cmd }[] = [];
   const p = uvm_push_begin(gpu.ce, 'migrate_to_vram');
   for (let i = 0; i < n; i++) {
     if (!(args.src[i]! & MIGRATE_PFN_MIGRATE)) continue;
@@ -223,10 +228,11 @@ export function* uvm_hmm_migrate_run(vs: uvm_va_space, vma: vm_area_struct, star
     if (dpage === null) continue;
     pinned.push(dpage);
     args.dst[i] = migrate_pfn(dpage.pfn) + (args.src[i]! & MIGRATE_PFN_WRITE);
-    p.cmds.push({ kind: 'copy', dst: gpu.pmm.vram(uvm_pmm_gpu_page_to_vpfn(gpu.pmm, dpage)),
-      src: spage === null ? null : kmap_local_page(spage), bw: PCIE_BW });
+    copies.push({ i, dpage, c: uvm_push_copy(p, gpu.pmm.vram(uvm_pmm_gpu_page_to_vpfn(gpu.pmm, dpage)),
+      spage === null ? null : kmap_local_page(spage), PCIE_BW) });
   }
   if (p.cmds.length > 0) yield* uvm_channel_wait(gpu.ce, yield* uvm_push_end(p));
+  for (const { i, dpage, c } of copies) if (c.status) uvm_release_dst_page(args.dst, i, dpage);
   yield* migrate_vma_pages(args);
   let moved = 0;
   for (let i = 0; i < n; i++) if ((args.src[i]! & MIGRATE_PFN_MIGRATE) && args.dst[i]) moved++;
@@ -397,7 +403,9 @@ export const uvm_hmm_ops: mockgpu_hmm_ops = Object.freeze({
  * invalidation clears the GPU PTE and TLB and waits for it), copy on the
  * copy engine, migrate_vma_pages(), migrate_vma_finalize().
  * Context: mmap_lock held for read; may sleep.
- * Return: 0, VM_FAULT_SIGBUS if the page cannot be collected, VM_FAULT_OOM.
+ * Return: 0, VM_FAULT_SIGBUS if the page cannot be collected or the copy
+ * engine failed the copy (the data stays in VRAM, as nouveau's
+ * nouveau_dmem_migrate_to_ram does), VM_FAULT_OOM.
  */
 export function* uvm_hmm_devmem_fault(vmf: vm_fault): Sleepable<number> {
   const gpu = vmf.page!.pgmap!.owner as uvm_gpu;
@@ -414,9 +422,14 @@ export function* uvm_hmm_devmem_fault(vmf: vm_fault): Sleepable<number> {
     if (dpage === null) { yield* migrate_vma_finalize(args); return VM_FAULT_OOM; }
     yield* folio_lock(dpage);
     const p = uvm_push_begin(gpu.ce, 'migrate_to_sysmem');
-    p.cmds.push({ kind: 'copy', dst: kmap_local_page(dpage), src: gpu.pmm.vram(uvm_pmm_gpu_page_to_vpfn(gpu.pmm, spage)), bw: PCIE_BW });
+    const c = uvm_push_copy(p, kmap_local_page(dpage), gpu.pmm.vram(uvm_pmm_gpu_page_to_vpfn(gpu.pmm, spage)), PCIE_BW);
     yield* uvm_channel_wait(gpu.ce, yield* uvm_push_end(p));
     args.dst[0] = migrate_pfn(dpage.pfn) + (args.src[0]! & MIGRATE_PFN_WRITE);
+    if (c.status) {
+      uvm_release_dst_page(args.dst, 0, dpage);
+      yield* migrate_vma_finalize(args);
+      return VM_FAULT_SIGBUS;
+    }
   }
   yield* migrate_vma_pages(args);
   const moved = args.dst[0] !== 0 && (args.src[0]! & MIGRATE_PFN_MIGRATE) !== 0;

@@ -54,10 +54,10 @@ import { GFP_HIGHUSER_MOVABLE } from '../../../include/linux/gfp.js';
 import { schedulerActive, type Sleepable } from '../../../lib/sim/sched.js';
 import { mutex_lock, mutex_unlock } from '../../../lib/locking/mutex.js';
 import { schedule_timeout } from '../../../lib/sim/clock.js';
-import { trace_event } from '../../../lib/sim/trace.js';
+import { count_event, trace_event } from '../../../lib/sim/trace.js';
 import { PCIE_BW } from '../../../lib/sim/costs.js';
-import { alloc_page, kmap_local_page } from '../../../mm/page_alloc.js';
-import { folio_lock } from '../../../mm/filemap.js';
+import { alloc_page, kmap_local_page, put_page } from '../../../mm/page_alloc.js';
+import { folio_lock, folio_unlock } from '../../../mm/filemap.js';
 import { mmap_read_trylock, mmap_read_unlock } from '../../../mm/mmap_lock.js';
 import { mmget_not_zero, mmput } from '../../../mm/task.js';
 import { migrate_device_range, migrate_device_pages, migrate_device_finalize } from '../../../mm/migrate_device.js';
@@ -66,13 +66,27 @@ import {
   pick_root_chunk_to_evict, uvm_pmm_gpu_evict_begin, uvm_pmm_gpu_evict_end, uvm_pmm_gpu_page_alloc,
   uvm_pmm_gpu_root_pages_used,
 } from './uvm_pmm_gpu.js';
-import { uvm_push_begin, uvm_push_end, uvm_channel_wait } from './uvm_channel.js';
+import { uvm_push_begin, uvm_push_end, uvm_push_copy, uvm_channel_wait, type uvm_copy_cmd } from './uvm_channel.js';
 
 const PAGES_PER_ROOT = UVM_CHUNK_SIZE_2M / PAGE_SIZE;
 /** Passes over a root before giving up on it (pages held by others). */
 export const UVM_EVICT_MAX_TRIES = 4;
 /** How long the evictor sleeps before a pass retries pages someone else held (ns). */
 export const UVM_EVICT_RETRY_NS = 20_000;
+
+/**
+ * uvm_release_dst_page() - the copy engine failed the copy into
+ * destination @dpage of migration entry @i: give the page back (locked,
+ * one reference, as allocated) and clear @dst[i], so that
+ * migrate_*_pages() skips the entry and finalize restores the source:
+ * the data stays where it was.
+ */
+export function uvm_release_dst_page(dst: Float64Array | number[], i: number, dpage: page): void {
+  dst[i] = 0;
+  folio_unlock(dpage);
+  put_page(dpage);
+  count_event('mockgpu_copy_failed');
+}
 
 /** The remapping work an eviction leaves: per address space, the VAs whose pages moved to RAM. */
 type evicted_map = Map<uvm_va_space, number[]>;
@@ -125,6 +139,7 @@ function* evict_pass(gpu: uvm_gpu, r: number, moved_vas: evicted_map): Sleepable
   yield* migrate_device_range(src, base, n);
   const push = uvm_push_begin(gpu.ce, 'evict_to_sysmem');
   const owners: { vs: uvm_va_space; va: number; i: number }[] = [];
+  const copies: { i: number; dpage: page; c: uvm_copy_cmd }[] = [];
   for (let i = 0; i < n; i++) {
     const spage = migrate_pfn_to_page(src[i]!);
     if (!(src[i]! & MIGRATE_PFN_MIGRATE) || spage === null) continue;
@@ -132,11 +147,12 @@ function* evict_pass(gpu: uvm_gpu, r: number, moved_vas: evicted_map): Sleepable
     if (dpage === null) continue;                 /* RAM full: the page stays, the root is not emptied */
     yield* folio_lock(dpage);
     dst[i] = migrate_pfn(dpage.pfn);
-    push.cmds.push({ kind: 'copy', dst: kmap_local_page(dpage), src: pmm.vram(r * n + i), bw: PCIE_BW });
+    copies.push({ i, dpage, c: uvm_push_copy(push, kmap_local_page(dpage), pmm.vram(r * n + i), PCIE_BW) });
     const vs = pmm.rmap_owner[r * n + i] as uvm_va_space | null;
     if (vs !== null) owners.push({ vs, va: pmm.rmap_va[r * n + i]!, i });
   }
   if (push.cmds.length > 0) yield* uvm_channel_wait(gpu.ce, yield* uvm_push_end(push));
+  for (const { i, dpage, c } of copies) if (c.status) uvm_release_dst_page(dst, i, dpage);   /* the next pass retries it */
   yield* migrate_device_pages(src, dst, n);
   let moved = 0;
   for (let i = 0; i < n; i++) if ((src[i]! & MIGRATE_PFN_MIGRATE) && dst[i]) moved++;

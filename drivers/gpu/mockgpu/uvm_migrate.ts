@@ -14,7 +14,7 @@
  * Simplified: synchronous (UVM can return a tracker to wait on); no CPU
  * pre-unmap optimisation (uvm_perf_migrate_cpu_preunmap_enable).
  */
-import type { vm_area_struct } from '../../../include/linux/mm_types.js';
+import type { page, vm_area_struct } from '../../../include/linux/mm_types.js';
 import { PAGE_SIZE } from '../../../include/linux/mm.js';
 import {
   MIGRATE_PFN_MIGRATE, MIGRATE_PFN_WRITE, MIGRATE_VMA_SELECT_DEVICE_PRIVATE, migrate_pfn, migrate_pfn_to_page,
@@ -32,8 +32,9 @@ import { vma_lookup } from '../../../mm/vma.js';
 import { migrate_vma_setup, migrate_vma_pages, migrate_vma_finalize } from '../../../mm/migrate_device.js';
 import { gpu_context, uvm_gpu_stat_add, uvm_tools_record_event, type uvm_service_fault, type uvm_va_space } from './uvm_gpu.js';
 import { uvm_pmm_gpu_page_to_vpfn } from './uvm_pmm_gpu.js';
-import { uvm_push_begin, uvm_push_end, uvm_channel_wait } from './uvm_channel.js';
+import { uvm_push_begin, uvm_push_end, uvm_push_copy, uvm_channel_wait, type uvm_copy_cmd } from './uvm_channel.js';
 import { uvm_hmm_migrate_run, uvm_hmm_map_run, uvm_hmm_must_use_sysmem } from './uvm_hmm.js';
+import { uvm_release_dst_page } from './uvm_hmm_evict.js';
 
 /**
  * uvm_migrate_to_sysmem() - move this GPU's VRAM pages of [start, end)
@@ -47,16 +48,18 @@ export function* uvm_migrate_to_sysmem(vs: uvm_va_space, vma: vm_area_struct, st
     pgmap_owner: gpu, flags: MIGRATE_VMA_SELECT_DEVICE_PRIVATE, fault_page: null };
   if ((yield* migrate_vma_setup(args)) !== 0 || args.cpages === 0) return 0;
   const p = uvm_push_begin(gpu.ce, 'migrate_to_sysmem');
+  const copies: { i: number; dpage: page; c: uvm_copy_cmd }[] = [];
   for (let i = 0; i < n; i++) {
     const spage = migrate_pfn_to_page(args.src[i]!);
     if (!(args.src[i]! & MIGRATE_PFN_MIGRATE) || spage === null) continue;
     const dpage = alloc_page(GFP_HIGHUSER_MOVABLE);
     if (dpage === null) continue;           /* stays in VRAM */
     yield* folio_lock(dpage);
-    p.cmds.push({ kind: 'copy', dst: kmap_local_page(dpage), src: gpu.pmm.vram(uvm_pmm_gpu_page_to_vpfn(gpu.pmm, spage)), bw: PCIE_BW });
+    copies.push({ i, dpage, c: uvm_push_copy(p, kmap_local_page(dpage), gpu.pmm.vram(uvm_pmm_gpu_page_to_vpfn(gpu.pmm, spage)), PCIE_BW) });
     args.dst[i] = migrate_pfn(dpage.pfn) + (args.src[i]! & MIGRATE_PFN_WRITE);
   }
   if (p.cmds.length > 0) yield* uvm_channel_wait(gpu.ce, yield* uvm_push_end(p));
+  for (const { i, dpage, c } of copies) if (c.status) uvm_release_dst_page(args.dst, i, dpage);   /* stays in VRAM */
   yield* migrate_vma_pages(args);
   let moved = 0;
   for (let i = 0; i < n; i++) if ((args.src[i]! & MIGRATE_PFN_MIGRATE) && args.dst[i]) moved++;

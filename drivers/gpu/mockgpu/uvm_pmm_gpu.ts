@@ -42,6 +42,7 @@ import { EINVAL } from '../../../include/uapi/asm-generic/errno.js';
 import { memremap_pages, request_free_mem_region, zone_device_page_init } from '../../../mm/memremap.js';
 import { pfn_to_page } from '../../../mm/page_alloc.js';
 import { trace_event } from '../../../lib/sim/trace.js';
+import { fail_devmem_alloc, should_fail } from '../../../lib/fault-inject.js';
 import { BUG } from '../../../include/asm-generic/bug.js';
 import { mockgpu_params } from './uvm_gpu.js';
 
@@ -149,10 +150,16 @@ function first<T>(s: Set<T>): T | undefined {
  * @pin: temp-pin it (a migration destination): its root cannot be evicted
  *       until uvm_pmm_gpu_unpin(). Unpinned allocations (the v8 glue)
  *       never put their root on the LRU, so they are never evicted.
- * Return: the VRAM page number (offset >> 12), or -1 when VRAM is full.
+ * Every caller (HMM migration and eviction, read duplication, the v8
+ * glue, GEM BOs, the gmem MMU) already copes with VRAM being full, so the
+ * fail_devmem_alloc site (lib/fault-inject.ts) fails here, as PMA
+ * running out of memory would.
+ * Return: the VRAM page number (offset >> 12), or -1 when VRAM is full
+ * (or the injected failure fired).
  * Context: any; does not sleep (callers hold no lock: single CPU model).
  */
 export function uvm_pmm_gpu_alloc_page(pmm: uvm_pmm_gpu, pin = false): number {
+  if (should_fail(fail_devmem_alloc, PAGE_SIZE)) return -1;
   let p = first(pmm.free_4k);
   if (p === undefined) {
     let b = first(pmm.free_big);

@@ -279,7 +279,8 @@ export function* ib_umem_odp_map_dma_and_lock(odp: ib_umem_odp, user_virt: numbe
  * write, so a later write fault is an in-place upgrade); NO_FAULT maps with
  * what the CPU PTE allows and skips holes.
  * Return: pages mapped contiguously from the first (NO_FAULT: pages mapped
- * anywhere in the range), or -errno.
+ * anywhere in the range), or -errno: -EFAULT when a DMA mapping failed
+ * (Linux v5.10 returns the error, not the pages mapped before it).
  */
 function odp_publish_pfns(odp: ib_umem_odp, range: hmm_range, fault: boolean, access_mask: number): number {
   const base = (range.start - ib_umem_start(odp)) / PAGE_SIZE;
@@ -293,7 +294,7 @@ function odp_publish_pfns(odp: ib_umem_odp, range: hmm_range, fault: boolean, ac
     }
     if (!fault) access = ODP_READ_ALLOWED_BIT | (f & HMM_PFN_WRITE ? ODP_WRITE_ALLOWED_BIT : 0);
     const ret = ib_umem_odp_map_dma_single_page(odp, base + i, hmm_pfn_to_page(range.hmm_pfns[i]), access);
-    if (ret) return k > 0 ? k : ret;
+    if (ret) return ret;      /* a DMA mapping failure fails the whole call (-EFAULT), pages mapped so far stay mapped */
     if (k === i || !fault) k++;
   }
   return k;

@@ -86,6 +86,7 @@ function main(): number {
   }
   let total = 0, seeds = 0, diverged = 0;
   const kinds = new Map<string, number>();
+  const seedsOf = new Map<string, number[]>();   /* every diverging seed of a kind, for the summary */
   const first = a.seed;
   for (let s = first; s < first + a.seeds && (Date.now() - t0) / 1000 < a.budget; s++) {
     const r = runSeed(s, a.ops, o);
@@ -95,6 +96,7 @@ function main(): number {
     const sig = signature(r.failure);
     const seen = kinds.get(sig) ?? 0;
     kinds.set(sig, seen + 1);
+    seedsOf.set(sig, [...(seedsOf.get(sig) ?? []), s]);
     if (seen > 0) continue;
     console.log(`seed ${s}: DIVERGENCE after ${r.failedAt} operations: ${r.failure}`);
     if (a.shrink) {
@@ -110,7 +112,10 @@ function main(): number {
       return 1;
     }
   }
-  for (const [sig, n] of kinds) console.log(`  ${n} seed(s): ${sig}`);
+  for (const [sig, n] of kinds) {
+    const list = seedsOf.get(sig) ?? [];
+    console.log(`  ${n} seed(s): ${sig}  [seeds ${list.slice(0, 12).join(' ')}${list.length > 12 ? ' ...' : ''}]`);
+  }
   const secs = ((Date.now() - t0) / 1000).toFixed(1);
   if (diverged > 0) {
     console.log(`fuzz: ${total} operations in ${seeds - diverged} clean seeds of ${seeds} (${first}..${first + seeds - 1}), ${secs} s, ${diverged} divergences of ${kinds.size} kinds`);

@@ -22,14 +22,14 @@ import {
   mlx5_mtt_make, mlx5_mtt_dma, mlx5_mtt_perm,
 } from '../../../../include/linux/mlx5/odp.js';
 import { PAGE_SIZE } from '../../../../include/linux/mm.js';
-import { EINVAL, EOPNOTSUPP } from '../../../../include/uapi/asm-generic/errno.js';
+import { EINVAL, ENOMEM, EOPNOTSUPP } from '../../../../include/uapi/asm-generic/errno.js';
 import type { Sleepable } from '../../../../lib/sim/sched.js';
 import { charge } from '../../../../lib/sim/clock.js';
 import { MLX5_UMR_NS, MLX5_CREATE_MKEY_NS } from '../../../../lib/sim/costs.js';
 import { trace_event, count_event } from '../../../../lib/sim/trace.js';
 import { gpt } from '../../../../lib/gpt/gpt.js';
 import { gpt_format_define, gpt_format_register } from '../../../../lib/gpt/formats.js';
-import { dma_map_page, dma_unmap_page, dma_to_pfn, DMA_BIDIRECTIONAL } from '../../../../lib/dma/mapping.js';
+import { dma_map_page, dma_mapping_error, dma_unmap_page, dma_to_pfn, DMA_BIDIRECTIONAL } from '../../../../lib/dma/mapping.js';
 import { kmap_local_page, pfn_to_page } from '../../../../mm/page_alloc.js';
 import { ib_umem_get, ib_umem_release } from '../../core/umem.js';
 import { ib_umem_odp_get, ib_umem_odp_alloc_implicit, ib_umem_odp_release } from '../../core/umem_odp.js';
@@ -92,19 +92,31 @@ export function mlx5_ib_zap_mtt(mr: mlx5_ib_mr, start: number, end: number): num
   return n;
 }
 
-/* A pinned MR: pin, map, fill the whole MTT now. */
+/*
+ * A pinned MR: pin, map, fill the whole MTT now. A DMA mapping failure
+ * (fail_dma_map) undoes the mappings made so far and unpins: -ENOMEM, as
+ * ib_umem_get() returns when ib_dma_map_sgtable_attrs() fails; nothing
+ * of the failed mapping reaches the MTT.
+ */
 function* reg_pinned(mr: mlx5_ib_mr, start: number, length: number): Sleepable<number> {
   const uctx = to_mucontext(mr.ibmr.pd);
   const writable = ib_access_writable(mr.ibmr.access);
   const umem = yield* ib_umem_get(uctx.mm, start, length, writable);
   if (typeof umem === 'number') return umem;
+  const perm = MLX5_IB_MTT_READ | (writable ? MLX5_IB_MTT_WRITE : 0);
+  const dmas: number[] = [];
+  for (const p of umem.pages) {
+    const dma = dma_map_page(mr.dev.dma, p, 0, PAGE_SIZE, DMA_BIDIRECTIONAL);
+    if (dma_mapping_error(mr.dev.dma, dma)) {
+      for (const d of dmas) dma_unmap_page(mr.dev.dma, d, PAGE_SIZE, DMA_BIDIRECTIONAL);
+      ib_umem_release(umem);
+      return -ENOMEM;
+    }
+    dmas.push(dma);
+  }
   mr.umem = umem;
   mr.mtt = mlx5_mtt_alloc();
-  const perm = MLX5_IB_MTT_READ | (writable ? MLX5_IB_MTT_WRITE : 0);
-  umem.pages.forEach((p, i) => {
-    const dma = dma_map_page(mr.dev.dma, p, 0, PAGE_SIZE, DMA_BIDIRECTIONAL);
-    mr.mtt!.set(mr.mtt!.populate(umem.address + i * PAGE_SIZE), mlx5_mtt_make(dma, perm));
-  });
+  dmas.forEach((dma, i) => mr.mtt!.set(mr.mtt!.populate(umem.address + i * PAGE_SIZE), mlx5_mtt_make(dma, perm)));
   charge(MLX5_UMR_NS * Math.ceil(umem.pages.length / MLX5_MAX_UMR_PAGES));
   return 0;
 }
