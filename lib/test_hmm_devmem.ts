@@ -57,7 +57,9 @@ import { spinlock_t, spin_lock, spin_unlock } from './locking/spinlock.js';
 import { trace_event, count_event } from './sim/trace.js';
 import { charge } from './sim/clock.js';
 import { copy_cost_ns, PCIE_BW } from './sim/costs.js';
-import { folio_alloc, alloc_page, __free_pages, pfn_to_page, copy_highpage } from '../mm/page_alloc.js';
+import {
+  alloc_pages_sleepable, alloc_page_sleepable, folio_alloc_sleepable, __free_pages, pfn_to_page, copy_highpage,
+} from '../mm/page_alloc.js';
 import {
   memremap_pages, memunmap_pages, request_free_mem_region, release_mem_region, zone_device_folio_init,
 } from '../mm/memremap.js';
@@ -312,7 +314,7 @@ export function* dmirror_devmem_alloc_page(d: dmirror, is_large: boolean): Sleep
   if (should_fail(fail_devmem_alloc, PAGE_SIZE << order)) return null;
   let rpage: page | null = null;
   if (dmirror_is_private_zone(mdevice)) {
-    rpage = folio_alloc(GFP_HIGHUSER, order);
+    rpage = yield* alloc_pages_sleepable(GFP_HIGHUSER, order);
     if (rpage === null) return null;
   }
   spin_lock(mdevice.lock);
@@ -425,9 +427,9 @@ export function* dmirror_device_evict_chunk(chunk: dmirror_chunk): Sleepable {
     const spage = BACKING_PAGE(sp);
     let dpage: page;
     if (src[i] & MIGRATE_PFN_COMPOUND) {
-      dpage = folio_alloc(GFP_HIGHUSER_MOVABLE | __GFP_NOFAIL, order)!;
+      dpage = (yield* folio_alloc_sleepable(GFP_HIGHUSER_MOVABLE | __GFP_NOFAIL, order))!;
     } else {
-      dpage = alloc_page(GFP_HIGHUSER_MOVABLE | __GFP_NOFAIL)!;
+      dpage = (yield* alloc_page_sleepable(GFP_HIGHUSER_MOVABLE | __GFP_NOFAIL))!;
       order = 0;
     }
     yield* folio_lock(dpage);

@@ -42,7 +42,7 @@ import { fail_dev_copy, should_fail } from './fault-inject.js';
 import { count_event, trace_event } from './sim/trace.js';
 import { charge } from './sim/clock.js';
 import { copy_cost_ns, PCIE_BW } from './sim/costs.js';
-import { alloc_page, folio_alloc, pfn_to_page, copy_highpage, clear_highpage, put_page } from '../mm/page_alloc.js';
+import { alloc_pages_sleepable, pfn_to_page, copy_highpage, clear_highpage, put_page } from '../mm/page_alloc.js';
 import { folio_lock, folio_unlock } from '../mm/filemap.js';
 import { vma_lookup } from '../mm/vma.js';
 import { mmap_read_lock, mmap_read_unlock } from '../mm/mmap_lock.js';
@@ -243,7 +243,7 @@ export function* dmirror_migrate_to_device(d: dmirror, cmd: hmm_dmirror_cmd): Sl
 
 /* allocate one locked RAM page, or a folio of @order */
 function* alloc_locked_ram(order: number): Sleepable<page | null> {
-  const p = order > 0 ? folio_alloc(GFP_HIGHUSER_MOVABLE, order) : alloc_page(GFP_HIGHUSER_MOVABLE);
+  const p = yield* alloc_pages_sleepable(GFP_HIGHUSER_MOVABLE, order);
   if (p !== null) yield* folio_lock(p);
   return p;
 }

@@ -50,7 +50,9 @@ import { MINOR_FAULT_NS } from '../lib/sim/costs.js';
 import { trace_event, trace_event_begin, count_event, tracing_is_on } from '../lib/sim/trace.js';
 import {
   alloc_page, pfn_to_page, pfn_valid, put_page, get_page, get_page_unless_zero, copy_highpage, is_zero_pfn, ZERO_PAGE,
+  alloc_page_sleepable, zone_watermark_ok, wmark_pages,
 } from './page_alloc.js';
+import { WMARK_LOW } from '../include/linux/mmzone.js';
 import {
   pmd_alloc, pmd_lockptr, pte_offset_map, pte_alloc_map, pte_lockptr, ptep_get, set_pte_at, flush_tlb_page,
 } from './pgtable.js';
@@ -97,13 +99,8 @@ export function mk_pte(p: page, prot: number): pte_t {
   return pfn_pte(p.pfn, prot);
 }
 
-/**
- * new_anon_page() - a page charged to @vma's mm, or null.
- * @zero: zero it (false for a page about to be overwritten by a copy, as
- *   Linux's wp_page_copy allocates without __GFP_ZERO).
- */
-export function new_anon_page(vma: vm_area_struct, zero = true): page | null {
-  const p = alloc_page(zero ? GFP_HIGHUSER_MOVABLE | __GFP_ZERO : GFP_HIGHUSER_MOVABLE);
+/* charge a new anonymous page to @vma's mm; on failure it is freed. Return: @p, or null. */
+function anon_page_charge(p: page | null, vma: vm_area_struct): page | null {
   if (p === null) return null;
   if (mem_cgroup_charge(p, vma.vm_mm, GFP_KERNEL) !== 0) {
     put_page(p);
@@ -112,17 +109,44 @@ export function new_anon_page(vma: vm_area_struct, zero = true): page | null {
   return p;
 }
 
+/* The gfp of a new anonymous page: zeroed unless a copy is about to overwrite it (Linux's wp_page_copy). */
+const anon_gfp = (zero: boolean) => (zero ? GFP_HIGHUSER_MOVABLE | __GFP_ZERO : GFP_HIGHUSER_MOVABLE);
+
+/**
+ * new_anon_page() - a page charged to @vma's mm, or null; for callers
+ * that cannot sleep (and for handle_mm_fault_nosleep(), which checked
+ * that the allocation takes no slow path).
+ * @zero: zero it (false for a page a copy overwrites).
+ */
+export function new_anon_page(vma: vm_area_struct, zero = true): page | null {
+  return anon_page_charge(alloc_page(anon_gfp(zero)), vma);
+}
+
+/**
+ * alloc_anon_folio() - a page charged to @vma's mm, for the fault paths:
+ * the allocation may sleep (blockable direct reclaim, waiting for OOM
+ * victims: alloc_pages_sleepable()).
+ * @zero: zero it (false for a page a copy overwrites).
+ * Context: may sleep; mmap_lock held for read. Return: the page, or null.
+ */
+export function* alloc_anon_folio(vma: vm_area_struct, zero = true): Sleepable<page | null> {
+  return anon_page_charge(yield* alloc_page_sleepable(anon_gfp(zero)), vma);
+}
+
 function lru_add(p: page, vma: vm_area_struct): void {
   folio_add_lru_vma(p, vma);
 }
 
+const ANON_NEED_PAGE = -3;     /* anon_fault_prepare(): a write, the page is to be allocated */
+
 /*
- * do_anonymous_page() first half: map the zero page for a read (done:
- * vmf.page stays null), or allocate the zeroed page a write maps
- * (vmf.page). Return: 0 or VM_FAULT_OOM.
+ * do_anonymous_page() first half: map the zero page for a read (done), or
+ * get the PTE and the anon_vma ready for the page a write maps.
+ * Return: 0, VM_FAULT_OOM, or ANON_NEED_PAGE.
  */
-function anon_fault_alloc(vmf: vm_fault): number {
+function anon_fault_prepare(vmf: vm_fault): number {
   const vma = vmf.vma, mm = vma.vm_mm;
+  if (vma.vm_flags & VM_SHARED) BUG('shared anonymous VMA without shmem vm_ops');
   const ptep = vmf.pte >= 0 ? vmf.pte : pte_alloc_map(mm, vmf.address);
   if (ptep < 0) return VM_FAULT_OOM;
   vmf.pte = ptep;
@@ -135,14 +159,12 @@ function anon_fault_alloc(vmf: vm_fault): number {
     count_event('fault_anon_zero');
     return 0;
   }
-  if (anon_vma_prepare(vma) !== 0) return VM_FAULT_OOM;
-  vmf.page = new_anon_page(vma);
-  return vmf.page === null ? VM_FAULT_OOM : 0;
+  return anon_vma_prepare(vma) !== 0 ? VM_FAULT_OOM : ANON_NEED_PAGE;
 }
 
-/* do_anonymous_page() second half: map vmf.page writable and dirty unless someone else faulted it in. Return: 0. */
-function anon_fault_map(vmf: vm_fault): number {
-  const vma = vmf.vma, mm = vma.vm_mm, p = vmf.page!, ptep = vmf.pte;
+/* do_anonymous_page() second half: map @p writable and dirty unless someone else faulted it in. Return: 0. */
+function anon_fault_map(vmf: vm_fault, p: page): number {
+  const vma = vmf.vma, mm = vma.vm_mm, ptep = vmf.pte;
   const entry = maybe_mkwrite(pte_mkdirty(mk_pte(p, vma.vm_page_prot)), vma);
   const ptl = pte_lockptr(mm, ptep);
   spin_lock(ptl);
@@ -171,17 +193,20 @@ function* do_anonymous_page(vmf: vm_fault): Sleepable<number> {
   const vma = vmf.vma;
   if (vma.vm_flags & VM_SHARED) BUG('shared anonymous VMA without shmem vm_ops');
   if (vma_is_peer_shared(vma)) return yield* do_peer_shared_anonymous_page(vmf);   /* GMEM place 2 */
-  const ret = anon_fault_alloc(vmf);
-  if (vmf.page === null) return ret;
+  const ret = anon_fault_prepare(vmf);
+  if (ret !== ANON_NEED_PAGE) return ret;
+  const p = yield* alloc_anon_folio(vma);
+  if (p === null) return VM_FAULT_OOM;
   yield* cond_resched();        /* the allocation may sleep in Linux: another thread can fault here */
-  return anon_fault_map(vmf);
+  return anon_fault_map(vmf, p);
 }
 
-/* do_anonymous_page() where no preemption point can switch threads (handle_mm_fault_nosleep()). */
+/* do_anonymous_page() where nothing can sleep (handle_mm_fault_nosleep()). */
 function do_anonymous_page_nosleep(vmf: vm_fault): number {
-  if (vmf.vma.vm_flags & VM_SHARED) BUG('shared anonymous VMA without shmem vm_ops');
-  const ret = anon_fault_alloc(vmf);
-  return vmf.page === null ? ret : anon_fault_map(vmf);
+  const ret = anon_fault_prepare(vmf);
+  if (ret !== ANON_NEED_PAGE) return ret;
+  const p = new_anon_page(vmf.vma);
+  return p === null ? VM_FAULT_OOM : anon_fault_map(vmf, p);
 }
 
 /*
@@ -202,13 +227,16 @@ function wp_page_reuse(vmf: vm_fault): number {
  * wp_page_copy() - break COW: copy the old page (or allocate a zeroed one
  * for the zero page) and map the copy writable. Secondary MMUs are told
  * with MMU_NOTIFY_CLEAR because the old page is replaced under them.
- * Called without the PTE lock. In three steps around the sleeps:
- * wp_page_copy_alloc(), wp_page_copy_install() under the PTE lock,
+ * Called without the PTE lock. The new page is allocated without
+ * __GFP_ZERO when a copy overwrites it (as Linux does); then, around the
+ * sleeps, wp_page_copy_install() under the PTE lock and
  * wp_page_copy_done().
  */
 function* wp_page_copy(vmf: vm_fault, old: page | null): Sleepable<number> {
-  const np = wp_page_copy_alloc(vmf, old);
+  if (anon_vma_prepare(vmf.vma) !== 0) return VM_FAULT_OOM;
+  const np = yield* alloc_anon_folio(vmf.vma, old === null);
   if (np === null) return VM_FAULT_OOM;
+  if (old !== null) copy_highpage(np, old);
   yield* cond_resched();
   const range = mmu_notifier_range_init(MMU_NOTIFY_CLEAR, MMU_NOTIFIER_RANGE_BLOCKABLE, vmf.vma.vm_mm,
     vmf.address, vmf.address + PAGE_SIZE);
@@ -223,23 +251,16 @@ function* wp_page_copy(vmf: vm_fault, old: page | null): Sleepable<number> {
  * preemption point can switch threads (handle_mm_fault_nosleep()).
  */
 function wp_page_copy_nosleep(vmf: vm_fault, old: page | null): number {
-  const np = wp_page_copy_alloc(vmf, old);
+  if (anon_vma_prepare(vmf.vma) !== 0) return VM_FAULT_OOM;
+  const np = new_anon_page(vmf.vma, old === null);
   if (np === null) return VM_FAULT_OOM;
+  if (old !== null) copy_highpage(np, old);
   const range = mmu_notifier_range_init(MMU_NOTIFY_CLEAR, MMU_NOTIFIER_RANGE_BLOCKABLE, vmf.vma.vm_mm,
     vmf.address, vmf.address + PAGE_SIZE);
   if (!mmu_notifier_invalidate_range_start_nosubs(range)) BUG('wp_page_copy_nosleep: the mm has MMU notifiers');
   const installed = wp_page_copy_install(vmf, old, np);
   mmu_notifier_invalidate_range_end_nosubs(range);
   return wp_page_copy_done(vmf, old, np, installed);
-}
-
-/* The new page of a COW, a copy of @old (zeroed for the zero page), or null (out of memory). */
-function wp_page_copy_alloc(vmf: vm_fault, old: page | null): page | null {
-  const vma = vmf.vma;
-  if (anon_vma_prepare(vma) !== 0) return null;
-  const np = new_anon_page(vma, old === null);
-  if (np !== null && old !== null) copy_highpage(np, old);
-  return np;
 }
 
 /* Map @np in place of @old if the PTE did not change meanwhile. Return: true if it did not. */
@@ -549,7 +570,7 @@ function* do_fault(vmf: vm_fault): Sleepable<number> {
   const cow = (vmf.flags & FAULT_FLAG_WRITE) !== 0 && (vma.vm_flags & VM_SHARED) === 0;
   if (cow) {
     if (anon_vma_prepare(vma) !== 0) return VM_FAULT_OOM;
-    vmf.cow_page = new_anon_page(vma);
+    vmf.cow_page = yield* alloc_anon_folio(vma);
     if (vmf.cow_page === null) return VM_FAULT_OOM;
   }
   let ret = vma.vm_ops.fault(vmf);
@@ -721,7 +742,10 @@ const nosleep_vmf: vm_fault = {
  * Return: as handle_mm_fault(), or FAULT_WOULD_SLEEP.
  */
 export function handle_mm_fault_nosleep(vma: vm_area_struct, address: number, flags: number): number {
-  if ((vma.vm_flags & VM_HUGETLB) || !preemption_points_free()) return FAULT_WOULD_SLEEP;
+  /* a page allocation must not need the sleeping slow path (alloc_pages_sleepable()) */
+  if ((vma.vm_flags & VM_HUGETLB) || !preemption_points_free() || !zone_watermark_ok(0, wmark_pages(WMARK_LOW))) {
+    return FAULT_WOULD_SLEEP;
+  }
   const mm = vma.vm_mm, pgt = mm.pgd;
   const addr = address - (address % PAGE_SIZE);
   const pmdp = pgt.lookup(addr, PMD_LEVEL);

@@ -24,8 +24,13 @@
  * kill-and-retry loop ends after at most one round per task.
  *
  * Simplified: the reaper runs inline in the allocating thread (Linux: the
- * oom_reaper kthread, woken by queue_oom_reaper()) and tries once (Linux
- * retries MAX_OOM_REAP_RETRIES times, sleeping in between); the allocating
+ * oom_reaper kthread, woken by queue_oom_reaper()). When it could not
+ * reap everything, an allocation that may sleep (alloc_pages_sleepable()
+ * sets oc.may_wait) keeps waiting for that victim and kills nobody else
+ * for OOM_REAP_WAIT_NS (Linux's reaper retries MAX_OOM_REAP_RETRIES times,
+ * HZ/10 apart, before MMF_OOM_SKIP); then the reaper tries once more and
+ * gives up on the mm. An allocation that cannot sleep gives up on it at
+ * once (the model's plain alloc_pages() has no way to wait). The allocating
  * task itself, when chosen, is not reaped (it may be in the middle of a
  * fault on that mm): it gets the memory reserves (ALLOC_OOM) and dies on
  * its way back to user space. No oom_score_adj, no cpusets or mempolicy
@@ -41,6 +46,7 @@ import { MMU_NOTIFY_UNMAP } from '../include/linux/mmu_notifier.js';
 import { SIGKILL } from '../include/uapi/asm-generic/signal.js';
 import type { gfp_t } from '../include/linux/gfp.js';
 import { current, runSync } from '../lib/sim/sched.js';
+import { now, NSEC_PER_SEC } from '../lib/sim/clock.js';
 import { count_event, trace_event } from '../lib/sim/trace.js';
 import { for_each_process } from './task.js';
 import { mmap_read_trylock, mmap_read_unlock } from './mmap_lock.js';
@@ -55,16 +61,27 @@ export interface oom_control {
   order: number;
   chosen: task_struct | null;
   chosen_points: number;
+  /*
+   * the allocation may sleep (alloc_pages_sleepable()), so the reaper may
+   * keep a victim it could not reap fully for OOM_REAP_WAIT_NS before
+   * giving up on it; false: give up at once (no Linux twin, see the header)
+   */
+  may_wait?: boolean;
 }
+
+/* How long the reaper keeps trying a victim's mm before MMF_OOM_SKIP (MAX_OOM_REAP_RETRIES x HZ/10). */
+export const OOM_REAP_WAIT_NS = NSEC_PER_SEC;
 
 /* every kill of this boot, in order: for tests and the fuzzer */
 let kills: { pid: number; points: number }[] = [];
+/* victims' mms the reaper could not reap fully, and until when (simulated ns) it keeps trying */
+let reap_pending = new WeakMap<mm_struct, number>();
 
 /** oom_kills() - the pids killed by the OOM killer since boot, with their badness. */
 export function oom_kills(): readonly { pid: number; points: number }[] { return kills; }
 
 /** resetOomKill() - a fresh machine (start_kernel()). */
-export function resetOomKill(): void { kills = []; }
+export function resetOomKill(): void { kills = []; reap_pending = new WeakMap(); }
 
 /** current_task() - the task of the running thread, null for a kernel thread. */
 function current_task(): task_struct | null {
@@ -73,6 +90,20 @@ function current_task(): task_struct | null {
 
 /** tsk_is_oom_victim() - the OOM killer already chose @t. */
 export function tsk_is_oom_victim(t: task_struct): boolean { return t.oom_mm !== null; }
+
+/**
+ * oom_victims_exiting() - victims chosen earlier that have not exited yet
+ * (other than the running task): the memory the reaper could not take
+ * comes back when they do, so an allocation may wait for them
+ * (mm/page_alloc.ts, alloc_pages_sleepable()).
+ * Context: any. Return: how many.
+ */
+export function oom_victims_exiting(): number {
+  const self = current_task();
+  let n = 0;
+  for (const t of for_each_process()) if (t !== self && t.oom_mm !== null && t.exit_state === 0) n++;
+  return n;
+}
 
 /**
  * oom_badness() - how much memory killing @t would give back: resident
@@ -95,7 +126,11 @@ export function oom_badness(t: task_struct): number {
 function select_bad_process(oc: oom_control): boolean {
   for (const t of for_each_process()) {
     if (t.mm === null || t.exit_state !== 0) continue;
-    if (tsk_is_oom_victim(t) && !(t.oom_mm!.flags & MMF_OOM_SKIP)) return false;
+    if (tsk_is_oom_victim(t) && !(t.oom_mm!.flags & MMF_OOM_SKIP)) {
+      const until = reap_pending.get(t.oom_mm!);
+      if (until === undefined || (oc.may_wait === true && now() < until)) return false;
+      oom_reap_task_mm(t, t.oom_mm!, false);         /* the reaper's last try: then it gives up on this mm */
+    }
     const points = oom_badness(t);
     if (points === -Infinity || points < oc.chosen_points) continue;
     if (points === oc.chosen_points && oc.chosen !== null) continue;
@@ -130,16 +165,28 @@ export function __oom_reap_task_mm(mm: mm_struct): boolean {
   return ret;
 }
 
-/* oom_reap_task_mm() - reap if the victim's mmap_lock is free; the mm is done for the OOM killer either way */
-function oom_reap_task_mm(t: task_struct, mm: mm_struct): void {
+/*
+ * oom_reap_task_mm() - reap if the victim's mmap_lock is free. When
+ * something was left (a subscriber refused, the lock was busy) and the
+ * allocation may wait, the reaper keeps the mm for OOM_REAP_WAIT_NS (the
+ * victim may exit meanwhile; no other task is killed); otherwise the mm
+ * is done for the OOM killer (MMF_OOM_SKIP).
+ */
+function oom_reap_task_mm(t: task_struct, mm: mm_struct, may_wait: boolean): void {
+  let freed_all = false;
   if (mmap_read_trylock(mm)) {
-    const freed_all = __oom_reap_task_mm(mm);
+    freed_all = __oom_reap_task_mm(mm);
     mmap_read_unlock(mm);
     count_event('oom_reaped');
     trace_event('oom_reaped', { pid: t.pid, complete: freed_all, rss: get_mm_rss(mm) });
   } else {
     count_event('oom_reap_lock_busy');
   }
+  if (!freed_all && may_wait && !reap_pending.has(mm)) {
+    reap_pending.set(mm, now() + OOM_REAP_WAIT_NS);
+    return;
+  }
+  reap_pending.delete(mm);
   mm.flags |= MMF_OOM_SKIP;
 }
 
@@ -161,7 +208,7 @@ function oom_kill_process(oc: oom_control): void {
   }
   const self = current_task();
   if (self !== null && self.mm === mm) return;      /* the allocating task: it dies on its way out */
-  oom_reap_task_mm(victim, mm);
+  oom_reap_task_mm(victim, mm, oc.may_wait === true);
 }
 
 /**

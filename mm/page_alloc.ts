@@ -13,10 +13,36 @@
  * block the allocator merges back to MAX_ORDER (a whole free section)
  * gives its bytes back to the host.
  *
+ * Two entry points, because a function that sleeps is a generator here.
+ * Linux has one alloc_pages(); it may sleep exactly when the gfp has
+ * __GFP_DIRECT_RECLAIM (direct reclaim, waiting for OOM victims). The
+ * model splits it by the caller's context:
+ *
+ *   alloc_pages_sleepable()  the Sleepable twin (yield*), for callers that
+ *     may sleep (faults, swap-in, migration targets, exit and RELEASE
+ *     paths): direct reclaim with blockable notifier ranges, then the OOM
+ *     killer; __GFP_NOFAIL sleeps and retries while OOM victims exit.
+ *   alloc_pages()  plain, for callers that cannot yield (under a
+ *     spinlock, or not converted yet): without __GFP_DIRECT_RECLAIM
+ *     (GFP_NOWAIT, GFP_ATOMIC) no direct reclaim at all, as in Linux;
+ *     with it, a model fallback: reclaim runs inline with non-blockable
+ *     ranges (a subscriber that must sleep keeps its page) and the OOM
+ *     killer may run, but nothing waits; a __GFP_NOFAIL that fails here
+ *     is a BUG (it needs the sleepable path).
+ *
+ * The __GFP_NOFAIL loop (Linux's __alloc_pages_slowpath "nopage" retry)
+ * is bounded here: Linux loops forever, and panics ("System is
+ * deadlocked on memory") only when out_of_memory() finds nothing to
+ * kill. This model sleeps one jiffy per round while some OOM victim is
+ * still exiting, for at most NOFAIL_WAIT_NS of simulated time after the
+ * last kill, then BUGs; with nothing to kill and no victim to wait for it
+ * BUGs at once. The message says which of the two Linux outcomes it
+ * stands for (see __alloc_pages_nofail_stall()).
+ *
  * Simplified: one node, one zone, no per-cpu lists, no watermarks here
- * (direct reclaim and kswapd are mm/vmscan.ts). The buddy lists
- * are doubly linked through two Int32Arrays indexed by pfn, so allocation
- * and freeing of any order are O(order).
+ * (direct reclaim and kswapd are mm/vmscan.ts), no compaction. The buddy
+ * lists are doubly linked through two Int32Arrays indexed by pfn, so
+ * allocation and freeing of any order are O(order).
  */
 import { page } from '../include/linux/mm_types.js';
 import { memory_model } from '../include/asm-generic/memory_model.js';
@@ -24,7 +50,7 @@ import { PAGE_SHIFT, PAGE_SIZE } from '../include/linux/mm.js';
 import { PG_head, PG_reserved, PageLRU } from '../include/linux/page-flags.js';
 import {
   __GFP_ZERO, __GFP_NOFAIL, __GFP_NORETRY, __GFP_DIRECT_RECLAIM, __GFP_KSWAPD_RECLAIM, __GFP_HIGHMEM, __GFP_NOWARN,
-  type gfp_t,
+  __GFP_RETRY_MAYFAIL, type gfp_t,
 } from '../include/linux/gfp.js';
 import { FAULT_NOWARN } from '../include/linux/fault-inject.js';
 import { fail_page_alloc, should_fail_ex } from '../lib/fault-inject.js';
@@ -33,10 +59,11 @@ import { MAX_RECLAIM_RETRIES } from '../include/linux/swap.js';
 import { charge } from '../lib/sim/clock.js';
 import { PAGE_ZERO_NS } from '../lib/sim/costs.js';
 import { count_event } from '../lib/sim/trace.js';
-import { preempt_point, current } from '../lib/sim/sched.js';
-import { out_of_memory, oom_kills } from './oom_kill.js';
+import { preempt_point, current, might_sleep, type Sleepable } from '../lib/sim/sched.js';
+import { schedule_timeout, now, NSEC_PER_MSEC, NSEC_PER_SEC } from '../lib/sim/clock.js';
+import { out_of_memory, oom_kills, oom_victims_exiting } from './oom_kill.js';
 import { BUG } from '../include/asm-generic/bug.js';
-import { try_to_free_pages, wakeup_kswapd } from './vmscan.js';
+import { try_to_free_pages, try_to_free_pages_sleepable, wakeup_kswapd } from './vmscan.js';
 import { free_zone_device_folio } from './memremap.js';
 import { free_huge_folio } from './hugetlb.js';
 import { __page_cache_release } from './swap.js';
@@ -253,8 +280,21 @@ export function should_fail_alloc_page(gfp: gfp_t, order: number): boolean {
   return should_fail_ex(fail_page_alloc.attr, 1 << order, (gfp & __GFP_NOWARN) ? FAULT_NOWARN : 0);
 }
 
+/* the common end of both entry points: count, make the folio, clear it; or count the failure */
+function alloc_pages_done(p: page | null, gfp: gfp_t, order: number): page | null {
+  if (p === null) {
+    mem.stats.alloc_fail++;
+    count_event('alloc_fail');
+    return null;
+  }
+  mem.stats.pgalloc += 1 << order;
+  if (order > 0) prep_compound_page(p, order);
+  if (gfp & __GFP_ZERO) clear_pages(p, 1 << order);
+  return p;
+}
+
 /**
- * alloc_pages() - allocate 2^order contiguous frames.
+ * alloc_pages() - allocate 2^order contiguous frames, without sleeping.
  * @gfp: GFP_* flags; __GFP_ZERO clears the bytes, __GFP_COMP makes a folio.
  * @order: 0 for one page, HPAGE_PMD_ORDER for a PMD-sized folio.
  *
@@ -263,13 +303,17 @@ export function should_fail_alloc_page(gfp: gfp_t, order: number): boolean {
  *
  * The fast path allocates while free memory stays above the low
  * watermark; below it, __alloc_pages_slowpath() wakes kswapd and, under
- * the min watermark, reclaims directly (include/linux/mmzone.ts draws
- * the watermarks; they are all 0 unless booted with min_free_kbytes).
+ * the min watermark, reclaims directly when @gfp allows it
+ * (include/linux/mmzone.ts draws the watermarks; they are all 0 unless
+ * booted with min_free_kbytes).
  *
- * Context: does not sleep in this model (direct reclaim runs inline).
+ * Context: any; never sleeps (see the file header: reclaim runs inline
+ * with non-blockable ranges). Callers that may sleep use
+ * alloc_pages_sleepable().
  * Return: the first page, or null when memory is exhausted and reclaim
  * could not free enough, or fail_page_alloc failed it (the caller turns
- * that into -ENOMEM/VM_FAULT_OOM).
+ * that into -ENOMEM/VM_FAULT_OOM). A __GFP_NOFAIL allocation that fails
+ * here is a BUG.
  */
 export function alloc_pages(gfp: gfp_t, order = 0): page | null {
   let p: page | null = null;
@@ -277,16 +321,141 @@ export function alloc_pages(gfp: gfp_t, order = 0): page | null {
     p = get_page_from_freelist(order, mem.watermark[WMARK_LOW]);
     if (p === null) p = __alloc_pages_slowpath(gfp, order);
   }
-  if (p === null) {
-    mem.stats.alloc_fail++;
-    count_event('alloc_fail');
-    if (gfp & __GFP_NOFAIL) BUG('__GFP_NOFAIL allocation failed: out of memory, the OOM killer found no victim');
-    return null;
+  if (p === null && (gfp & __GFP_NOFAIL)) {
+    BUG('__GFP_NOFAIL allocation failed in a caller that cannot sleep (alloc_pages): out of memory, the OOM killer found no victim');
   }
-  mem.stats.pgalloc += 1 << order;
-  if (order > 0) prep_compound_page(p, order);
-  if (gfp & __GFP_ZERO) clear_pages(p, 1 << order);
-  return p;
+  return alloc_pages_done(p, gfp, order);
+}
+
+/* One jiffy at HZ=250: how long an allocation sleeps between rounds while OOM victims exit. */
+export const NOFAIL_RETRY_NS = 4 * NSEC_PER_MSEC;
+/*
+ * How long an allocation waits in all for OOM victims to exit: then an
+ * ordinary one fails and a __GFP_NOFAIL one BUGs (no Linux twin: Linux
+ * retries for as long as the victim takes; this is the OOM reaper's own
+ * patience, MAX_OOM_REAP_RETRIES x HZ/10).
+ */
+export const NOFAIL_WAIT_NS = NSEC_PER_SEC;
+
+/*
+ * __alloc_pages_may_oom_sleepable() - reclaim made no progress: run the
+ * OOM killer. Return: 'killed' (a new victim: retry at once), 'exiting'
+ * (no new victim, but some victim has not exited yet, or the caller is
+ * dying itself: worth waiting for), or 'none' (nothing left to kill).
+ */
+function* __alloc_pages_may_oom_sleepable(gfp: gfp_t, order: number): Sleepable<'killed' | 'exiting' | 'none'> {
+  const before = oom_kills().length;
+  const ret = out_of_memory({ gfp_mask: gfp, order, chosen: null, chosen_points: -Infinity, may_wait: true });
+  if (oom_kills().length > before) {
+    yield* try_to_free_pages_sleepable(gfp, order);     /* the reaped victim's swap cache and LRU */
+    return 'killed';
+  }
+  if (oom_victims_exiting() > 0) return 'exiting';
+  return ret && oom_victim_current() ? 'exiting' : 'none';
+}
+
+/*
+ * __alloc_pages_nofail_stall() - a __GFP_NOFAIL allocation has waited
+ * NOFAIL_WAIT_NS and nothing freed memory. Linux keeps looping while a
+ * victim is on its way out (or the caller is a dying victim itself), and
+ * panics from out_of_memory() when nothing is killable at all; the model
+ * stops here with a BUG naming which of the two it stands for.
+ */
+function __alloc_pages_nofail_stall(order: number, waited_ns: number, last: 'exiting' | 'none'): never {
+  count_event('nofail_stall');
+  const ms = Math.round(waited_ns / NSEC_PER_MSEC);
+  if (last === 'none') {
+    BUG(`__GFP_NOFAIL order-${order} allocation: out of memory and no killable processes after waiting ${ms} ms ` +
+        '(Linux panics: System is deadlocked on memory)');
+  }
+  BUG(`__GFP_NOFAIL order-${order} allocation: no memory came back in ${ms} ms of waiting for OOM victims to exit ` +
+      '(Linux keeps retrying for as long as they take: a livelock if they never free enough)');
+}
+
+/*
+ * __alloc_pages_slowpath_sleepable() - the Sleepable slow path (Linux's
+ * __alloc_pages_slowpath() for a gfp with __GFP_DIRECT_RECLAIM): wake
+ * kswapd; retry blockable direct reclaim while it makes progress (up to
+ * MAX_RECLAIM_RETRIES rounds); then the OOM killer, retrying after every
+ * kill. While an earlier victim has not exited yet (nothing new to kill)
+ * it sleeps a jiffy per round, so the victims' threads run and free their
+ * memory at exit, and retries: for at most NOFAIL_WAIT_NS after the last
+ * kill, then an ordinary allocation fails. A dying caller (an OOM victim)
+ * may use the reserves once and then fails, unless __GFP_NOFAIL.
+ * __GFP_NOFAIL never returns null: it also takes half of the min reserve
+ * (ALLOC_HARDER); with nothing left to kill and no victim to wait for, or
+ * after NOFAIL_WAIT_NS, it BUGs (__alloc_pages_nofail_stall()).
+ */
+function* __alloc_pages_slowpath_sleepable(gfp: gfp_t, order: number): Sleepable<page | null> {
+  const nofail = (gfp & __GFP_NOFAIL) !== 0;
+  const min = mem.watermark[WMARK_MIN];
+  let reclaim_retries = 0, waited = 0;
+  for (;;) {
+    if (gfp & __GFP_KSWAPD_RECLAIM) wakeup_kswapd(order);
+    let p = get_page_from_freelist(order, min);
+    if (p !== null) return p;
+    if (oom_victim_current()) {
+      p = get_page_from_freelist(order, 0);              /* ALLOC_OOM: the reserves */
+      if (p !== null || !nofail) return p;               /* the caller is dying: let it fail and exit */
+    }
+    const progress = yield* try_to_free_pages_sleepable(gfp, order);     /* __alloc_pages_direct_reclaim */
+    p = get_page_from_freelist(order, min);
+    if (p !== null) return p;
+    if (!nofail && (gfp & __GFP_NORETRY)) return null;
+    if (!nofail && order > PAGE_ALLOC_COSTLY_ORDER && !(gfp & __GFP_RETRY_MAYFAIL)) return null;
+    if (progress > 0 && ++reclaim_retries < MAX_RECLAIM_RETRIES) continue;
+    const oom = yield* __alloc_pages_may_oom_sleepable(gfp, order);
+    if (oom === 'killed') { reclaim_retries = 0; waited = 0; continue; }
+    if (nofail) {
+      p = get_page_from_freelist(order, min - (min >> 1));  /* ALLOC_HARDER for non-failing allocations */
+      if (p !== null) return p;
+      if (oom === 'none' || waited >= NOFAIL_WAIT_NS) __alloc_pages_nofail_stall(order, waited, oom);
+    } else if (oom === 'none' || oom_victim_current() || waited >= NOFAIL_WAIT_NS) {
+      return oom_victim_current() ? get_page_from_freelist(order, 0) : null;
+    }
+    count_event('oom_victim_wait');
+    const t0 = now();
+    yield* schedule_timeout(NOFAIL_RETRY_NS);            /* schedule_timeout_uninterruptible(1) */
+    waited += Math.max(now() - t0, NOFAIL_RETRY_NS);
+    reclaim_retries = 0;
+  }
+}
+
+/**
+ * alloc_pages_sleepable() - alloc_pages() for a caller that may sleep:
+ * Linux's alloc_pages() with a gfp that has __GFP_DIRECT_RECLAIM.
+ * @gfp: GFP_* flags (see alloc_pages()); __GFP_NOFAIL never returns null.
+ * @order: as alloc_pages().
+ *
+ * Direct reclaim sends blockable notifier ranges (a subscriber may sleep
+ * and its page is reclaimed); when it cannot free enough the OOM killer
+ * runs and the allocation is retried; __GFP_NOFAIL waits for OOM victims
+ * to exit (see the file header for the bound). Without
+ * __GFP_DIRECT_RECLAIM it is alloc_pages() and does not sleep.
+ * Context: may sleep (might_sleep(): a BUG in atomic context when @gfp
+ * may reclaim); not under a lock a notifier subscriber takes.
+ * Return: the first page, or null (only without __GFP_NOFAIL) when memory
+ * is exhausted, the caller is an OOM victim, or fail_page_alloc failed it.
+ */
+export function* alloc_pages_sleepable(gfp: gfp_t, order = 0): Sleepable<page | null> {
+  if (!(gfp & __GFP_DIRECT_RECLAIM)) return alloc_pages(gfp, order);
+  might_sleep();
+  let p: page | null = null;
+  if (!should_fail_alloc_page(gfp, order)) {
+    p = get_page_from_freelist(order, mem.watermark[WMARK_LOW]);
+    if (p === null) p = yield* __alloc_pages_slowpath_sleepable(gfp, order);
+  }
+  return alloc_pages_done(p, gfp, order);
+}
+
+/** alloc_page_sleepable() - alloc_pages_sleepable() of one page. Context: may sleep. */
+export function* alloc_page_sleepable(gfp: gfp_t): Sleepable<page | null> {
+  return yield* alloc_pages_sleepable(gfp, 0);
+}
+
+/** folio_alloc_sleepable() - a folio of 2^order pages from alloc_pages_sleepable(). Context: may sleep. */
+export function* folio_alloc_sleepable(gfp: gfp_t, order: number): Sleepable<page | null> {
+  return yield* alloc_pages_sleepable(gfp, order);
 }
 
 /** alloc_page() - allocate one page. */

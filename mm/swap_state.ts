@@ -36,7 +36,7 @@ import type { Sleepable } from '../lib/sim/sched.js';
 import { BUG } from '../include/asm-generic/bug.js';
 import { spin_lock, spin_unlock } from '../lib/locking/spinlock.js';
 import { count_event, trace_event } from '../lib/sim/trace.js';
-import { alloc_page, get_page, put_page } from './page_alloc.js';
+import { alloc_page_sleepable, get_page, put_page } from './page_alloc.js';
 import { pte_lockptr, ptep_get, set_pte_at } from './pgtable.js';
 import { mk_pte, maybe_mkwrite, do_wp_page } from './memory.js';
 import { folio_add_new_anon_rmap, folio_add_anon_rmap_pte } from './rmap.js';
@@ -133,14 +133,14 @@ export function add_to_swap(f: page): boolean {
  * cache and on the LRU, and read from the slot.
  * Return: the folio with a reference, unlocked and uptodate; or null when
  * memory (or the memcg) is exhausted or the slot was freed meanwhile.
- * Context: may reclaim (inside the allocation); does not sleep otherwise.
+ * Context: may sleep (the allocation: alloc_pages_sleepable()).
  */
-export function read_swap_cache_async(entry: swp_entry_t, gfp: gfp_t, mm: mm_struct): page | null {
+export function* read_swap_cache_async(entry: swp_entry_t, gfp: gfp_t, mm: mm_struct): Sleepable<page | null> {
   for (let tries = 0; tries < 4; tries++) {
     const cached = swap_cache_get_folio(entry);
     if (cached !== null) return cached;
     if (__swap_count(entry) === 0) return null;
-    const f = alloc_page(gfp);
+    const f = yield* alloc_page_sleepable(gfp);
     if (f === null) return null;
     const err = swapcache_prepare(entry);
     if (err === -EEXIST) { put_page(f); continue; }
@@ -216,7 +216,7 @@ export function* doSwapPageSwapin(vmf: vm_fault, entry: swp_entry_t): Sleepable<
   let ret = 0;
   let f = swap_cache_get_folio(entry);
   if (f === null) {
-    f = read_swap_cache_async(entry, GFP_HIGHUSER_MOVABLE, mm);
+    f = yield* read_swap_cache_async(entry, GFP_HIGHUSER_MOVABLE, mm);
     if (f === null) return ptep_get(mm, vmf.pte) === vmf.orig_pte ? VM_FAULT_OOM : 0;
     ret = VM_FAULT_MAJOR;
     count_event('pgmajfault');

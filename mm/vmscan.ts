@@ -5,7 +5,7 @@
  * Models mm/vmscan.c (the classic two-list LRU, not MGLRU):
  *
  *   kswapd ------------------> balance_pgdat --+
- *   alloc_pages slowpath ----> try_to_free_pages --> do_try_to_free_pages
+ *   alloc_pages slowpath ----> try_to_free_pages[_sleepable] --> do_try_to_free_pages
  *   memcg charge over max ---> try_to_free_mem_cgroup_pages --+
  *                                                             |
  *     shrink_node: for each memcg of the target subtree       v
@@ -26,12 +26,14 @@
  * (mm/rmap_reclaim.ts).
  *
  * Sleeping: shrink_* are Sleepable and kswapd runs them as a kernel
- * thread, so notifier callbacks may sleep there. Direct and memcg reclaim
- * are called from alloc_pages() and the memcg charge, which cannot yield
- * in this model: they run the same code inline (runSync) with
- * non-blockable notifier ranges; a subscriber that would have to sleep
- * answers -EAGAIN and the folio stays mapped (the OOM reaper's rule in
- * Linux). In atomic context (a spinlock held) no direct reclaim runs.
+ * thread, so notifier callbacks may sleep there. Direct reclaim from
+ * alloc_pages_sleepable() (try_to_free_pages_sleepable()) is blockable
+ * too, as in Linux. Direct reclaim from the plain alloc_pages() and memcg
+ * reclaim from the charge cannot yield in this model: they run the same
+ * code inline (runSync) with non-blockable notifier ranges; a subscriber
+ * that would have to sleep answers -EAGAIN and the folio stays mapped
+ * (the OOM reaper's rule in Linux). In atomic context (a spinlock held)
+ * no direct reclaim runs.
  *
  * Simplified: no MGLRU, no shrinkers, no writeback throttling, no
  * compaction, no memory.low protection, no swappiness (anon and file are
@@ -393,8 +395,9 @@ function reclaim_inline(sc: scan_control): number {
 }
 
 /**
- * try_to_free_pages() - direct reclaim: an allocation found free memory
- * below the min watermark (__alloc_pages_slowpath()).
+ * try_to_free_pages() - direct reclaim for the plain alloc_pages(): an
+ * allocation found free memory below the min watermark and cannot sleep
+ * (see try_to_free_pages_sleepable() for the Linux behaviour).
  * Context: inline (non-blockable notifiers); nothing in atomic context.
  * Return: pages freed.
  */
@@ -404,6 +407,31 @@ export function try_to_free_pages(gfp: gfp_t, order: number): number {
   sc.order = order;
   const nr = reclaim_inline(sc);
   trace_event('mm_vmscan_direct_reclaim', { order, nr_reclaimed: nr });
+  return nr;
+}
+
+/**
+ * try_to_free_pages_sleepable() - direct reclaim for an allocation that
+ * may sleep (alloc_pages_sleepable()): Linux's try_to_free_pages(). The
+ * notifier ranges are blockable, so a subscriber may sleep in its
+ * invalidate callback and the page is reclaimed. A thread already in
+ * reclaim (PF_MEMALLOC) does not recurse.
+ * Context: may sleep; not in atomic context. Return: pages freed.
+ */
+export function* try_to_free_pages_sleepable(gfp: gfp_t, order: number): Sleepable<number> {
+  const t = current();
+  if (in_reclaim.has(t)) return 0;
+  count_event('allocstall');
+  const sc = new_scan_control(Math.max(SWAP_CLUSTER_MAX, 1 << order), gfp, null, true);
+  sc.order = order;
+  in_reclaim.add(t);
+  let nr: number;
+  try {
+    nr = yield* do_try_to_free_pages(sc);
+  } finally {
+    in_reclaim.delete(t);
+  }
+  trace_event('mm_vmscan_direct_reclaim', { order, nr_reclaimed: nr, blockable: true });
   return nr;
 }
 

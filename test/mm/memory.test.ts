@@ -7,7 +7,8 @@ import { MM_ANONPAGES } from '../../include/linux/mm_types.js';
 import { get_mm_counter, page_mapcount } from '../../include/linux/mm.js';
 import { pte_present, pte_write, pte_dirty, pte_special, pte_pfn, pte_young } from '../../include/linux/pgtable.js';
 import { PageAnonExclusive } from '../../include/linux/page-flags.js';
-import { pfn_to_page, nr_free_pages } from '../../mm/page_alloc.js';
+import { pfn_to_page, nr_free_pages, wmark_pages } from '../../mm/page_alloc.js';
+import { WMARK_LOW } from '../../include/linux/mmzone.js';
 import { get_counter } from '../../lib/sim/trace.js';
 import { machineTime } from '../../lib/sim/clock.js';
 import { UserFault } from '../../mm/fault.js';
@@ -188,7 +189,8 @@ t('the plain-call fault path and the sleeping one leave the same PTEs, bytes and
   assert.ok(plain.includes('fault_cow=2') && plain.includes('fault_cow_zero=1') && plain.includes('fault_anon=3'), plain.join(' '));
 });
 
-t('handle_mm_fault_nosleep leaves THP, MMU notifiers and preemptible threads to the sleeping path, changing nothing', () => {
+t('handle_mm_fault_nosleep leaves THP, MMU notifiers, preemptible threads and a low watermark to the sleeping path, changing nothing', () => {
+  p = boot({ ram_bytes: 32 << 20, min_free_kbytes: 1024 });
   const snapshot = () => JSON.stringify([...trace_counters]);
   const nosleep = (addr: number) => {
     assert.ok(mmap_read_trylock(p.mm));
@@ -219,6 +221,15 @@ t('handle_mm_fault_nosleep leaves THP, MMU notifiers and preemptible threads to 
   s.run();
   assert.is(ret, FAULT_WOULD_SLEEP);
   assert.ok(pte_at(p.mm, b) <= 0, 'no PTE installed');
+  /* below the low watermark the allocation may reclaim and sleep (alloc_pages_sleepable) */
+  const low = wmark_pages(WMARK_LOW);
+  const hog = p.mmap(0, 64 << 20, RW, ANON);
+  let i = 0;
+  while (nr_free_pages() > low) p.write8(hog + 4096 * i++, 1);
+  before = snapshot();
+  assert.is(nosleep(b), FAULT_WOULD_SLEEP);
+  assert.is(snapshot(), before);
+  p.munmap(hog, 64 << 20);
   /* and the plain case is handled in place */
   assert.is(nosleep(b), 0);
   assert.ok(pte_write(pte_at(p.mm, b)));

@@ -2,7 +2,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { boot, RW, ANON, recordNotifier, starts } from '../helpers.js';
 import { boot_swap, reclaim_all, pte_of, check_invariants, pagemap, proc_text, smaps_field, MiB } from './swap_helpers.js';
-import { runAs, type Process } from '../../tools/include/nolibc/nolibc.js';
+import { runAs, Process } from '../../tools/include/nolibc/nolibc.js';
 import { MM_ANONPAGES, MM_SWAPENTS, type page } from '../../include/linux/mm_types.js';
 import { PAGE_SIZE, FOLL_WRITE } from '../../include/linux/mm.js';
 import { pte_present, pte_pfn, pte_young } from '../../include/linux/pgtable.js';
@@ -11,12 +11,15 @@ import { WMARK_MIN, WMARK_LOW, WMARK_HIGH, LRU_INACTIVE_ANON } from '../../inclu
 import { GFP_KERNEL, GFP_ATOMIC } from '../../include/linux/gfp.js';
 import { MADV_PAGEOUT, MADV_HUGEPAGE } from '../../include/uapi/asm-generic/mman.js';
 import {
-  MMU_NOTIFIER_RANGE_BLOCKABLE, type mmu_notifier, type mmu_interval_notifier,
+  MMU_NOTIFIER_RANGE_BLOCKABLE, type mmu_notifier, type mmu_interval_notifier, type mmu_notifier_range,
 } from '../../include/linux/mmu_notifier.js';
 import { Scheduler, sched_yield, type Sleepable } from '../../lib/sim/sched.js';
 import { get_counter } from '../../lib/sim/trace.js';
-import { mmu_notifier_register, mmu_interval_notifier_insert, mmu_interval_set_seq } from '../../mm/mmu_notifier.js';
-import { alloc_page, nr_free_pages, wmark_pages, pfn_to_page } from '../../mm/page_alloc.js';
+import {
+  mmu_notifier_register, mmu_interval_notifier_insert, mmu_interval_set_seq, mmu_notifier_range_blockable,
+} from '../../mm/mmu_notifier.js';
+import { msleep, now, NSEC_PER_MSEC } from '../../lib/sim/clock.js';
+import { alloc_page, nr_free_pages, wmark_pages, pfn_to_page, put_page } from '../../mm/page_alloc.js';
 import { pin_user_pages_unlocked, unpin_user_pages } from '../../mm/gup.js';
 import { kswapd_run, kswapd_stop, shrink_all_memory } from '../../mm/vmscan.js';
 import { deferredSplitCount } from '../../mm/huge_memory_split.js';
@@ -56,32 +59,80 @@ t('reclaim sends MMU_NOTIFY_CLEAR over exactly each page it unmaps, before the P
   assert.is(p.check32(a, 8 * P, 1), -1);
 });
 
-t('an interval notifier that cannot sleep keeps its pages mapped under direct reclaim; no byte is lost', () => {
+/*
+ * Direct reclaim from a fault runs in a context that may sleep (Linux's
+ * try_to_unmap -> mmu_notifier_invalidate_range_start with a blockable
+ * range): a subscriber that must sleep to invalidate is waited for and
+ * its pages are reclaimed. Before the sleepable allocator, direct reclaim
+ * sent non-blockable ranges, the subscriber refused (unmap_notifier_busy)
+ * and every one of its pages stayed in RAM.
+ */
+t('direct reclaim from a fault sends blockable ranges: a subscriber that sleeps is waited for and its pages are reclaimed', () => {
   const p = boot_swap(8 * MiB, 32 * MiB);
   const n = 64, a = p.mmap(0, n * P, RW, ANON);
   p.fill32(a, n * P, 9);
-  let blockable = 0, refused = 0;
+  let blockable = 0, refused = 0, slept = 0;
   const sub = { start: 0, last: 0, invalidate_seq: 0 } as unknown as mmu_interval_notifier;
   const ops = {
-    *invalidate(s: mmu_interval_notifier, r: { flags: number }, seq: number): Sleepable<boolean> {
-      if (!(r.flags & MMU_NOTIFIER_RANGE_BLOCKABLE)) { refused++; return false; }
+    *invalidate(s: mmu_interval_notifier, r: mmu_notifier_range, seq: number): Sleepable<boolean> {
+      if (!mmu_notifier_range_blockable(r)) { refused++; return false; }
       blockable++;
+      const t0 = now();
+      yield* msleep(1);                            /* the device must wait for its TLB shootdown */
+      if (now() - t0 >= NSEC_PER_MSEC) slept++;
       mmu_interval_set_seq(s, seq);
       return true;
     },
   };
   assert.is(runAs(p.task, mmu_interval_notifier_insert(sub, p.mm, a, n * P, ops as never)), 0);
   const b = p.mmap(0, 16 * MiB, RW, ANON);
-  p.fill32(b, 16 * MiB, 77);                      /* twice the RAM: direct reclaim on every fault */
+  p.fill32(b, 16 * MiB, 77);                      /* twice the RAM: direct reclaim on the faults */
   assert.ok(get_counter('allocstall') > 0);
-  assert.ok(refused > 0 && get_counter('unmap_notifier_busy') === refused);
-  for (let i = 0; i < n; i++) assert.ok(pte_present(pte_of(p.mm, a + i * P)), `page ${i} stayed mapped`);
+  assert.ok(get_counter('pgsteal_direct') > 0);
+  assert.is(refused, 0, 'no non-blockable range reached the subscriber');
+  assert.is(get_counter('unmap_notifier_busy'), 0);
+  assert.ok(blockable > 0 && slept === blockable, 'every invalidation was blockable and the subscriber slept in each');
+  let swapped = 0;
+  for (let i = 0; i < n; i++) if (pte_kind(pte_of(p.mm, a + i * P)).kind === 'swap') swapped++;
+  assert.ok(swapped > 0, 'pages of the mirrored range were reclaimed');
   assert.is(p.check32(b, 16 * MiB, 77), -1);
-  assert.is(p.check32(a, n * P, 9), -1);
-  assert.is(p.madvise(a, n * P, MADV_PAGEOUT), 0, 'MADV_PAGEOUT may sleep: blockable ranges');
-  assert.is(blockable, n);
-  assert.is(pte_kind(pte_of(p.mm, a)).kind, 'swap');
+  assert.is(p.check32(a, n * P, 9), -1, 'every byte of the mirrored range reads back');
   check_invariants([p.mm]);
+});
+
+t('a caller that cannot sleep (plain alloc_pages) reclaims with non-blockable ranges: the sleeping subscriber keeps its page', () => {
+  const p = boot_swap(4 * MiB, 32 * MiB);
+  const n = 64, a = p.mmap(0, n * P, RW, ANON);
+  p.fill32(a, n * P, 5);
+  let blockable = 0, refused = 0;
+  const sub = { start: 0, last: 0, invalidate_seq: 0 } as unknown as mmu_interval_notifier;
+  const ops = {
+    *invalidate(s: mmu_interval_notifier, r: mmu_notifier_range, seq: number): Sleepable<boolean> {
+      if (!mmu_notifier_range_blockable(r)) { refused++; return false; }
+      blockable++;
+      mmu_interval_set_seq(s, seq);
+      return true;
+    },
+  };
+  assert.is(runAs(p.task, mmu_interval_notifier_insert(sub, p.mm, a, n * P, ops as never)), 0);
+  const q = Process.spawn('filler');               /* memory reclaim can take, so nobody is OOM-killed */
+  const qa = q.mmap(0, 512 * P, RW, ANON);
+  q.fill32(qa, 512 * P, 6);
+  const held: page[] = [];
+  while (refused === 0 && held.length < 2048) {     /* kernel pages until reclaim reaches the mirrored range */
+    const f = alloc_page(GFP_KERNEL);
+    if (f === null) break;
+    held.push(f);
+  }
+  assert.ok(get_counter('allocstall') > 0, 'the plain allocator reclaimed directly');
+  assert.ok(refused > 0 && get_counter('unmap_notifier_busy') === refused, 'the subscriber refused the non-blockable ranges');
+  assert.is(get_counter('oom_kill'), 0);
+  assert.is(blockable, 0);
+  for (let i = 0; i < n; i++) assert.ok(pte_present(pte_of(p.mm, a + i * P)), `page ${i} stayed mapped`);
+  for (const f of held) put_page(f);
+  assert.is(p.check32(a, n * P, 5), -1);
+  assert.is(q.check32(qa, 512 * P, 6), -1);
+  check_invariants([p.mm, q.mm]);
 });
 
 t('accessed bits age the LRU: a secondary MMU reporting young keeps a page, idle ones are swapped', () => {

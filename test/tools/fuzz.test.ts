@@ -11,11 +11,13 @@ import { checkCoherence, checkTeardown, baseline } from '../../tools/testing/fuz
 import { cpuView } from '../../tools/testing/fuzz/cpu_view.js';
 import { ARENA, ShadowProc, fillBytes } from '../../tools/testing/fuzz/model.js';
 import { type Op } from '../../tools/testing/fuzz/ops.js';
+import { injectAccepts, injectSettle } from '../../tools/testing/fuzz/inject.js';
+import { SIGBUS, SIGSEGV } from '../../include/uapi/asm-generic/signal.js';
 import { page_backing, pfn_to_page } from '../../mm/page_alloc.js';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { PROT_READ, PROT_WRITE, MADV_HUGEPAGE } from '../../include/uapi/asm-generic/mman.js';
-import { EFAULT } from '../../include/uapi/asm-generic/errno.js';
+import { EFAULT, EIO, EBUSY, ENOMEM } from '../../include/uapi/asm-generic/errno.js';
 import { HMM_DUMMY_READ, HMM_DUMMY_STRUCT_SIZE, hmm_dummy_rw_encode } from '../../include/uapi/linux/hmm_dummy.js';
 import { SCRATCH_CMD, SCRATCH_BOUNCE } from '../../tools/testing/fuzz/model.js';
 import { pte_offset_map, ptep_get } from '../../mm/pgtable.js';
@@ -186,6 +188,90 @@ test('a device READ of a page whose v8 device copy a THP split dropped: -EFAULT,
   /* the parent's byte is intact */
   w.exec({ k: 'load', s: 0, a: [499874, 1] });
   assert.is(w.slots[0]!.model.bytes(ARENA + 499874, 1)[0], 702663855 % 256);
+});
+
+/* ---- --fail: fault injection during a fuzz run (tools/testing/fuzz/inject.ts) ---- */
+
+test('--fail: seed 2 with dev_copy failing 20% of copies runs clean; an injected failure reached the model and was accepted', () => {
+  const r = runSeed(2, 400, { fails: [{ site: 'dev_copy', attr: '1,20,0,-1' }] });
+  assert.is(r.failure, null);
+  assert.ok(r.fired >= 1, `injected failures: ${r.fired}`);
+  assert.ok(r.injected >= 1, `accepted: ${r.injected}`);
+  const plain = runSeed(2, 400);
+  assert.is(plain.fired, 0, 'without --fail nothing is injected');
+});
+
+/*
+ * Seed 14, shrunk: a child inherits device-private pages of dmirror
+ * device 1 and READs them through device 0; hmm_range_fault() faults them
+ * through device 1's migrate_to_ram, whose copy fails: VM_FAULT_SIGBUS,
+ * which hmm_vma_fault() turns into -EFAULT (the rule first knew only -EIO).
+ */
+test('--fail: a device READ whose fault of another device\'s page hits a failed copy returns -EFAULT, and the model accepts it', () => {
+  const o = { fails: [{ site: 'dev_copy', attr: '1,50,0,-1' }] };
+  const full = runSeed(14, 297, o);
+  const r = runRecorded([10, 16, 28, 57, 68, 192, 206, 296].map((j) => full.ops[j]!), o);
+  assert.is(r.failure, null);
+  assert.is(r.injected, 1);
+});
+
+test('--fail: the model accepts exactly the errno Linux returns for the site that fired, and SIGBUS only for a failed copy on a CPU access', () => {
+  const read: Op = { k: 'dm_read', s: 0, a: [0, 4] }, load: Op = { k: 'load', s: 0, a: [0, 4] };
+  assert.ok(injectAccepts(read, ['fail_dev_copy'], -EIO));
+  assert.not.ok(injectAccepts(read, ['fail_dev_copy'], -EBUSY), '-EBUSY is not what a failed copy returns');
+  assert.not.ok(injectAccepts(read, [], -EIO), 'nothing fired: the model\'s answer stands');
+  assert.ok(injectAccepts(read, ['fail_hmm_retry'], -EBUSY));
+  assert.ok(injectAccepts(read, ['fail_page_alloc'], -EFAULT), 'hmm_vma_fault(): VM_FAULT_OOM is -EFAULT');
+  assert.not.ok(injectAccepts({ k: 'mmap', s: 0, a: [0, 4, 3] }, ['fail_page_alloc'], -ENOMEM), 'an mmap failure is not accounted for');
+  assert.ok(injectAccepts(load, ['fail_dev_copy'], undefined, SIGBUS));
+  assert.not.ok(injectAccepts(load, ['fail_hmm_retry'], undefined, SIGBUS));
+  assert.not.ok(injectAccepts(load, ['fail_dev_copy'], undefined, SIGSEGV));
+  assert.not.ok(injectAccepts(read, ['fail_dev_copy'], undefined, SIGBUS), 'an ioctl does not take a signal');
+  const fork: Op = { k: 'fork', s: 0, a: [1] };
+  assert.ok(injectAccepts(fork, ['fail_page_alloc'], -ENOMEM), 'copy_page_range() out of memory');
+  assert.not.ok(injectAccepts(fork, ['fail_page_alloc'], -EFAULT), 'fork never says -EFAULT for it');
+  assert.ok(injectAccepts(fork, ['fail_folio_trylock'], -EBUSY), 'a device-exclusive entry whose folio is locked');
+});
+
+test('--fail: a failed write must leave each page old or new; a mix is a divergence, a new page is taken by the model', () => {
+  bootFuzzMachine();
+  const w = new FuzzWorld();
+  w.exec({ k: 'spawn', s: 0, a: [] });
+  w.exec({ k: 'mmap', s: 0, a: [0, 2, PROT_READ | PROT_WRITE] });
+  const sl = w.slots[0]!;
+  const op: Op = { k: 'dm_write', s: 0, a: [0, 2, 77] };
+  const nu = fillBytes(2 * 4096, 77);
+  sl.p.write(ARENA + 4096, nu.subarray(4096));                 /* page 1 got the new bytes, page 0 kept the old */
+  assert.is(injectSettle(sl.p, sl.model, op), null);
+  assert.equal(sl.model.bytes(ARENA + 4096, 4096), nu.subarray(4096), 'the model took page 1');
+  assert.equal(sl.model.bytes(ARENA, 4096), new Uint8Array(4096));
+  sl.p.write(ARENA, nu.subarray(0, 100));                      /* page 0: a prefix of the new bytes */
+  assert.match(injectSettle(sl.p, sl.model, op) ?? '', /neither its old nor its new bytes/);
+});
+
+test('--fail: with injection armed a byte changed behind the model\'s back is still a divergence', () => {
+  bootFuzzMachine({ fails: [{ site: 'dev_copy', attr: '1,100,0,-1' }, { site: 'hmm_retry', attr: '1,50,0,-1' }] });
+  const w = new FuzzWorld();
+  w.exec({ k: 'spawn', s: 0, a: [] });
+  w.exec({ k: 'mmap', s: 0, a: [0, 4, PROT_READ | PROT_WRITE] });
+  w.exec({ k: 'store', s: 0, a: [8, 4, 0x11223344] });
+  const cpu = cpuView(w.slots[0]!.p.mm, ARENA);
+  const { bytes, offset } = page_backing(pfn_to_page(cpu.pfn));
+  bytes[offset + 9] ^= 0xff;
+  assert.throws(() => w.exec({ k: 'load', s: 0, a: [8, 4] }), (e: unknown) => e instanceof Divergence && /load32/.test(e.message));
+});
+
+test('--fail: the command takes SITE=interval,probability,space,times, counts the injected failures in its figure, and refuses bad ones', () => {
+  const main = fileURLToPath(new URL('../../tools/testing/fuzz/main.js', import.meta.url));
+  const run = (...args: string[]) => spawnSync(process.execPath, [main, ...args], { encoding: 'utf8' });
+  const ok = run('--seed', '2', '--ops', '60', '--fail', 'hmm_retry=1,50,0,-1');
+  assert.is(ok.status, 0, ok.stderr);
+  assert.match(ok.stdout, /fuzz: \d+ operations, 1 seeds .* 0 divergences, [1-9]\d* injected failures/);
+  for (const bad of ['nosuch=1,100,0,1', 'dev_copy=1,101,0,1', 'dev_copy', 'dev_copy=1,2']) {
+    const r = run('--fail', bad);
+    assert.is(r.status, 2, bad);
+    assert.match(r.stderr, /--fail/);
+  }
 });
 
 test.run();

@@ -54,10 +54,13 @@ import {
 } from './model.js';
 import { type Op, type GenView, MAX_SLOTS, fmtOp } from './ops.js';
 import { cpuView } from './cpu_view.js';
+import { injectWindow, firedSince, injectAccepts, injectSettle } from './inject.js';
 
 /** A difference between the machine and the model. */
 export class Divergence extends Error {
   override name = 'Divergence';
+  /* what the machine returned (an errno) or the signal it raised, for the --fail acceptance rule (inject.ts) */
+  constructor(msg: string, readonly got?: number, readonly sig?: number) { super(msg); }
 }
 
 /** One process slot. */
@@ -75,10 +78,10 @@ const vpnOf = (off: number) => ShadowProc.vpn(off);
 const show = (v: unknown) => (typeof v === 'number' && v < 0 && v > -4096 ? `-${-v}` : String(v));
 
 function expect(what: string, got: unknown, want: unknown): void {
-  if (got !== want) throw new Divergence(`${what}: got ${show(got)}, model says ${show(want)}`);
+  if (got !== want) throw new Divergence(`${what}: got ${show(got)}, model says ${show(want)}`, typeof got === 'number' ? got : undefined);
 }
 function expectIn(what: string, got: number, allowed: number[]): void {
-  if (!allowed.includes(got)) throw new Divergence(`${what}: got ${show(got)}, model allows ${allowed.map(show).join(' or ')}`);
+  if (!allowed.includes(got)) throw new Divergence(`${what}: got ${show(got)}, model allows ${allowed.map(show).join(' or ')}`, got);
 }
 function sameBytes(what: string, got: Uint8Array, want: Uint8Array, base: number): void {
   for (let i = 0; i < want.length; i++)
@@ -92,6 +95,7 @@ export class FuzzWorld implements GenView {
   executed = 0;
   skipped = 0;
   oomKilled = 0;                    /* processes the OOM killer ended */
+  injected = 0;                     /* operations whose injected failure was accepted (--fail) */
   v8LostPages = 0;
   private families = 0;                  /* pages the v8 design dropped from a device (see v8Lost) */
 
@@ -131,6 +135,7 @@ export class FuzzWorld implements GenView {
       return this.done();
     }
     if (sl === null) return this.skip();
+    const win = injectWindow();
     try {
       const ran = this.dispatch(sl, op);
       this.endOomVictims();
@@ -140,6 +145,7 @@ export class FuzzWorld implements GenView {
         this.endOomVictims();          /* the process itself was chosen: its call never returned */
         return this.done();
       }
+      if (e instanceof Divergence && this.injectAccepted(sl, op, e, win)) return this.done();
       if (e instanceof Divergence) throw new Divergence(`${fmtOp(op)}: ${e.message}`);
       if (e instanceof UserFault) throw new Divergence(`${fmtOp(op)}: unexpected ${e.message}`);
       throw new Divergence(`${fmtOp(op)}: ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`);
@@ -147,6 +153,20 @@ export class FuzzWorld implements GenView {
   }
 
   private done(): boolean { this.executed++; return true; }
+
+  /*
+   * --fail: a result or signal only an injected failure explains is
+   * accepted by inject.ts's rule (the bytes a failed write touched are
+   * settled there); kept apart from the model proper.
+   */
+  private injectAccepted(sl: Slot, op: Op, e: Divergence, win: number[]): boolean {
+    if (!injectAccepts(op, firedSince(win), e.got, e.sig)) return false;
+    const bad = injectSettle(sl.p, sl.model, op);
+    if (bad !== null) throw new Divergence(`${fmtOp(op)}: ${bad}`);
+    this.injected++;
+    this.endOomVictims();
+    return true;
+  }
   private skip(): boolean { this.skipped++; return false; }
 
   private dispatch(sl: Slot, op: Op): boolean {
@@ -184,8 +204,9 @@ export class FuzzWorld implements GenView {
 
   private fork(sl: Slot, t: number): boolean {
     if (this.slots[t] !== null) return false;
-    const child = sl.p.fork();
-    this.attach(t, child, sl.model.clone(true), false, sl.era, sl.fam);
+    const pid = runAs(sl.p.task, sl.p.sys.fork());
+    if (pid < 0) throw new Divergence(`fork: got ${show(pid)}, model says a child`, pid);
+    this.attach(t, Process.of(pid), sl.model.clone(true), false, sl.era, sl.fam);
     return true;
   }
 
@@ -279,7 +300,7 @@ export class FuzzWorld implements GenView {
     } catch (e) {
       if (!(e instanceof UserFault)) throw e;
       if (!mustFail && sl !== null && this.v8Lost(sl, e, addr, len)) return false;
-      if (!mustFail) throw new Divergence(`${what} at 0x${addr.toString(16)}: ${e.message}, model allows it`);
+      if (!mustFail) throw new Divergence(`${what} at 0x${addr.toString(16)}: ${e.message}, model allows it`, undefined, e.sig);
       expect(`${what} signal`, e.sig, 11);
       return false;
     }

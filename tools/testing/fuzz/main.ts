@@ -4,7 +4,7 @@
  *
  *   npm run fuzz -- [--seed S] [--seeds N] [--ops N] [--budget-seconds T]
  *                   [--keep i,j,k] [--no-shrink] [--fail-alloc W] [--continue]
- *                   [--without kind,kind]
+ *                   [--without kind,kind] [--fail SITE=interval,probability,space,times]...
  *
  * Runs seeds S, S+1, ... (N of them, or until T seconds have passed), each
  * a sequence of --ops operations (default 500) on a freshly booted machine
@@ -15,18 +15,26 @@
  * bug; the replay command repeats it). --continue goes on after a divergence (a long run while known bugs are
  * open): each new kind of divergence (run.ts signature()) is shrunk once
  * and printed with its replay command, then only counted.
+ * --fail arms a fault-injection site (lib/fault-inject.ts; the string of
+ * Linux's boot parameters, as `hmm-sim run --fail`) on every machine; it
+ * may be repeated. The model then accepts exactly the errno Linux returns
+ * for an injected failure, or SIGBUS for a failed copy out of device
+ * memory, and still demands every byte (inject.ts); the figure counts the
+ * operations whose injected failure was accepted.
  * The last line is the figure: operations, seeds, seconds, divergences.
  */
 import { runSeed, runRecorded, shrink, describe, signature, type FuzzOptions } from './run.js';
 import { fmtOp, type OpKind } from './ops.js';
+import { parseFail, type FailSpec } from './inject.js';
 
 interface Args {
   seed: number; seeds: number; ops: number; budget: number; keep: number[] | null; shrink: boolean; failAlloc: number;
-  cont: boolean; without: OpKind[];
+  cont: boolean; without: OpKind[]; fails: FailSpec[];
 }
 
 const USAGE = `usage: npm run fuzz -- [--seed S] [--seeds N] [--ops N] [--budget-seconds T]
-                     [--keep i,j,k] [--no-shrink] [--fail-alloc W] [--continue] [--without kind,kind]`;
+                     [--keep i,j,k] [--no-shrink] [--fail-alloc W] [--continue] [--without kind,kind]
+                     [--fail SITE=interval,probability,space,times]...`;
 
 /* A bad command line: the message and the usage go to stderr, exit 2. */
 class UsageError extends Error {}
@@ -39,7 +47,7 @@ function value(argv: string[], i: number, numeric: boolean): string {
 }
 
 function parse(argv: string[]): Args {
-  const a: Args = { seed: 1, seeds: 1, ops: 500, budget: Infinity, keep: null, shrink: true, failAlloc: 0, cont: false, without: [] };
+  const a: Args = { seed: 1, seeds: 1, ops: 500, budget: Infinity, keep: null, shrink: true, failAlloc: 0, cont: false, without: [], fails: [] };
   let seedsGiven = false;
   for (let i = 0; i < argv.length; i++) {
     switch (argv[i]) {
@@ -52,6 +60,12 @@ function parse(argv: string[]): Args {
       case '--continue': a.cont = true; break;
       case '--without': a.without = value(argv, i++, false).split(',') as OpKind[]; break;
       case '--fail-alloc': a.failAlloc = Number(value(argv, i++, true)); break;
+      case '--fail': {
+        const f = parseFail(value(argv, i++, false));
+        if (typeof f === 'string') throw new UsageError(f);
+        a.fails.push(f);
+        break;
+      }
       default: throw new UsageError(`unknown argument '${argv[i]}'`);
     }
   }
@@ -60,7 +74,8 @@ function parse(argv: string[]): Args {
 }
 
 function replayCommand(a: Args, keep: number[] | null): string {
-  const fa = (a.failAlloc ? ` --fail-alloc ${a.failAlloc}` : '') + (a.without.length ? ` --without ${a.without.join(',')}` : '');
+  const fa = (a.failAlloc ? ` --fail-alloc ${a.failAlloc}` : '') + (a.without.length ? ` --without ${a.without.join(',')}` : '') +
+    a.fails.map((f) => ` --fail ${f.site}=${f.attr}`).join('');
   return `npm run fuzz -- --seed ${a.seed} --ops ${a.ops}${fa}${keep ? ` --keep ${keep.join(',')}` : ''}`;
 }
 
@@ -75,7 +90,7 @@ function main(): number {
     console.error(`fuzz: ${e.message}\n${USAGE}`);
     return 2;
   }
-  const o: FuzzOptions = { failAlloc: a.failAlloc, without: a.without };
+  const o: FuzzOptions = { failAlloc: a.failAlloc, without: a.without, fails: a.fails };
   const t0 = Date.now();
   if (a.keep !== null) {
     const full = runSeed(a.seed, a.ops, o);
@@ -84,13 +99,15 @@ function main(): number {
     console.log(r.failure === null ? 'replay: no divergence' : `replay: DIVERGENCE ${r.failure}`);
     return r.failure === null ? 0 : 1;
   }
-  let total = 0, seeds = 0, diverged = 0;
+  let total = 0, seeds = 0, diverged = 0, injected = 0, fired = 0;
   const kinds = new Map<string, number>();
   const seedsOf = new Map<string, number[]>();   /* every diverging seed of a kind, for the summary */
   const first = a.seed;
   for (let s = first; s < first + a.seeds && (Date.now() - t0) / 1000 < a.budget; s++) {
     const r = runSeed(s, a.ops, o);
     seeds++;
+    injected += r.injected;
+    fired += r.fired;
     if (r.failure === null) { total += r.executed; continue; }
     diverged++;
     const sig = signature(r.failure);
@@ -121,7 +138,8 @@ function main(): number {
     console.log(`fuzz: ${total} operations in ${seeds - diverged} clean seeds of ${seeds} (${first}..${first + seeds - 1}), ${secs} s, ${diverged} divergences of ${kinds.size} kinds`);
     return 1;
   }
-  console.log(`fuzz: ${total} operations, ${seeds} seeds (${first}..${first + seeds - 1}), ${secs} s, 0 divergences`);
+  const inj = a.fails.length > 0 ? `, ${fired} injected failures (${injected} returned to the caller and accepted)` : '';
+  console.log(`fuzz: ${total} operations, ${seeds} seeds (${first}..${first + seeds - 1}), ${secs} s, 0 divergences${inj}`);
   return 0;
 }
 

@@ -25,6 +25,7 @@ import { runSync } from '../../../lib/sim/sched.js';
 import { OpGen, type Op, type GenOptions, fmtOp } from './ops.js';
 import { FuzzWorld, Divergence } from './machine.js';
 import { checkCoherence, checkDevicePages, checkTeardown, baseline } from './invariants.js';
+import { armFails, injectFired, type FailSpec } from './inject.js';
 
 /** How a sequence runs. */
 export interface FuzzOptions extends GenOptions {
@@ -32,6 +33,7 @@ export interface FuzzOptions extends GenOptions {
   swap_bytes?: number;           /* default 32 MiB */
   checkEvery?: number;           /* invariant checks every N operations (default 16) */
   afterOp?: (w: FuzzWorld, op: Op) => void;   /* tests only: tamper with the machine after an operation */
+  fails?: FailSpec[];            /* --fail: sites armed at every boot (inject.ts) */
 }
 
 /** The result of one sequence. */
@@ -40,6 +42,8 @@ export interface SeqResult {
   executed: number;              /* operations that ran (not skipped) */
   failure: string | null;        /* the divergence, or null */
   failedAt: number;              /* index in ops of the failing operation (ops.length: teardown) */
+  injected: number;              /* --fail: operations whose injected failure the model accepted */
+  fired: number;                 /* --fail: injected failures, accepted or absorbed (a retry loop, a fallback) */
 }
 
 /** bootFuzzMachine() - the fuzzer's machine: small RAM, swap, THP always, both test drivers loaded. */
@@ -47,6 +51,7 @@ export function bootFuzzMachine(o: FuzzOptions = {}): void {
   start_kernel({ ram_bytes: o.ram_bytes ?? 4 << 20, swap_bytes: o.swap_bytes ?? 32 << 20, transparent_hugepage: 'always' });
   hmm_dmirror_init();
   insmodHmmDummy();
+  armFails(o.fails ?? []);
 }
 
 /* run ops (drawn from gen when given, else the list) and the teardown */
@@ -77,10 +82,10 @@ function execute(o: FuzzOptions, list: Op[] | null, gen: OpGen | null, count: nu
      */
     for (let pass = 0; pass < 8 && runSync(shrink_all_memory(1 << 20)) > 0; pass++);
     checkTeardown(base);
-    return { ops, executed: w.executed, failure: null, failedAt: -1 };
+    return { ops, executed: w.executed, failure: null, failedAt: -1, injected: w.injected, fired: injectFired() };
   } catch (e) {
     const msg = e instanceof Divergence ? e.message : `${e instanceof Error ? e.stack ?? e.message : String(e)}`;
-    return { ops, executed: w.executed, failure: msg, failedAt: i };
+    return { ops, executed: w.executed, failure: msg, failedAt: i, injected: w.injected, fired: injectFired() };
   }
 }
 
