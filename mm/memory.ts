@@ -735,9 +735,10 @@ const nosleep_vmf: vm_fault = {
  * steps and their order are those of handle_mm_fault(); what differs is
  * only that no generator frame is built for a sleep that cannot happen.
  * Anything else (hugetlb, THP, swap and migration entries, device
- * entries, ->fault, peer-shared VMAs, MMU notifiers) returns
- * FAULT_WOULD_SLEEP before any change, and the caller takes
- * handle_mm_fault().
+ * entries, ->fault, peer-shared VMAs, MMU notifiers, and free memory
+ * below the low watermark, where alloc_pages_sleepable() would take its
+ * sleeping slow path) returns FAULT_WOULD_SLEEP before any change, and
+ * the caller takes handle_mm_fault().
  * Context: mmap_lock held for read; never sleeps.
  * Return: as handle_mm_fault(), or FAULT_WOULD_SLEEP.
  */
