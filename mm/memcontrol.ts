@@ -38,8 +38,8 @@ import { BUG } from '../include/asm-generic/bug.js';
 import { spinlock_t } from '../lib/locking/spinlock.js';
 import { count_event, trace_event } from '../lib/sim/trace.js';
 import { swap_type_to_swap_info, vm_swap_full } from './swapfile.js';
-import { try_to_free_mem_cgroup_pages } from './vmscan.js';
-import { current } from '../lib/sim/sched.js';
+import { try_to_free_mem_cgroup_pages, try_to_free_mem_cgroup_pages_sleepable } from './vmscan.js';
+import { current, runSync, type Sleepable } from '../lib/sim/sched.js';
 
 /* charges larger than 2^this pages do not loop on partial reclaim progress (include/linux/mmzone.h) */
 const PAGE_ALLOC_COSTLY_ORDER = 3;
@@ -170,9 +170,12 @@ function mem_cgroup_oom(memcg: mem_cgroup, nr: number): boolean {
 
 /*
  * try_charge_memcg() - charge nr pages to memcg, reclaiming inside the
- * subtree that is over its limit when needed. Return: 0 or -ENOMEM.
+ * subtree that is over its limit when needed. With @blockable (a caller
+ * that may sleep) that reclaim sends blockable notifier ranges, as in
+ * Linux; without, it runs inline and never yields (see mm/vmscan.ts).
+ * Return: 0 or -ENOMEM.
  */
-function try_charge_memcg(memcg: mem_cgroup, gfp: gfp_t, nr: number): number {
+function* try_charge_memcg(memcg: mem_cgroup, gfp: gfp_t, nr: number, blockable: boolean): Sleepable<number> {
   let retries = MAX_RECLAIM_RETRIES;
   for (let rounds = 0; ; rounds++) {
     if (rounds > 64 * MAX_RECLAIM_RETRIES) BUG(`memcg ${memcg.name}: charge retried ${rounds} times (reclaim livelock)`);
@@ -181,7 +184,8 @@ function try_charge_memcg(memcg: mem_cgroup, gfp: gfp_t, nr: number): number {
     const over = memcg_of_counter(refused);
     memcg_memory_event(over, MEMCG_MAX);
     if (!(gfp & __GFP_DIRECT_RECLAIM)) return -ENOMEM;
-    const reclaimed = try_to_free_mem_cgroup_pages(over, nr, gfp, true);
+    const reclaimed = blockable ? yield* try_to_free_mem_cgroup_pages_sleepable(over, nr, gfp, true)
+      : try_to_free_mem_cgroup_pages(over, nr, gfp, true);
     if (mem_cgroup_margin(over) >= nr) continue;
     if (gfp & __GFP_NORETRY) return -ENOMEM;
     if (reclaimed > 0 && nr <= 1 << PAGE_ALLOC_COSTLY_ORDER) continue;
@@ -198,8 +202,8 @@ function commit_charge(f: page, memcg: mem_cgroup): void {
   f.memcg = memcg;
 }
 
-function charge_memcg(f: page, memcg: mem_cgroup, gfp: gfp_t): number {
-  const ret = try_charge_memcg(memcg, gfp, 1 << f.order);
+function* charge_memcg(f: page, memcg: mem_cgroup, gfp: gfp_t, blockable: boolean): Sleepable<number> {
+  const ret = yield* try_charge_memcg(memcg, gfp, 1 << f.order, blockable);
   if (ret === 0) commit_charge(f, memcg);
   return ret;
 }
@@ -211,18 +215,28 @@ function charge_memcg(f: page, memcg: mem_cgroup, gfp: gfp_t): number {
  * Return: 0, or -ENOMEM when the memcg is out of memory after reclaim.
  */
 export function mem_cgroup_charge(f: page, mm: mm_struct | null, gfp: gfp_t): number {
-  return charge_memcg(f, get_mem_cgroup_from_mm(mm), gfp);
+  return runSync(charge_memcg(f, get_mem_cgroup_from_mm(mm), gfp, false));      /* never yields: not blockable */
+}
+
+/**
+ * mem_cgroup_charge_sleepable() - mem_cgroup_charge() for a caller that
+ * may sleep (the fault paths): the memcg's reclaim sends blockable ranges.
+ * Context: may sleep. Return: 0, or -ENOMEM.
+ */
+export function* mem_cgroup_charge_sleepable(f: page, mm: mm_struct | null, gfp: gfp_t): Sleepable<number> {
+  return yield* charge_memcg(f, get_mem_cgroup_from_mm(mm), gfp, true);
 }
 
 /**
  * mem_cgroup_swapin_charge_folio() - charge a folio being read from swap:
  * to the memcg that owned the slot if it still exists, else to mm's.
- * Return: 0 or -ENOMEM.
+ * Context: may sleep (blockable memcg reclaim). Return: 0 or -ENOMEM.
  */
-export function mem_cgroup_swapin_charge_folio(f: page, mm: mm_struct | null, gfp: gfp_t, entry: swp_entry_t): number {
+export function* mem_cgroup_swapin_charge_folio(f: page, mm: mm_struct | null, gfp: gfp_t,
+                                                entry: swp_entry_t): Sleepable<number> {
   const owner = mem_cgroup_from_id(lookup_swap_cgroup_id(entry));
   const memcg = owner ?? get_mem_cgroup_from_mm(mm);
-  return charge_memcg(f, memcg, gfp);
+  return yield* charge_memcg(f, memcg, gfp, true);
 }
 
 /** mem_cgroup_uncharge() - the folio is being freed: give its pages back to its memcg. */

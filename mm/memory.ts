@@ -66,7 +66,7 @@ import { folio_lock, folio_trylock, folio_unlock, folio_wait_locked, migration_e
 import { mmap_assert_locked } from './mmap_lock.js';
 import { BUG } from '../include/asm-generic/bug.js';
 import { GFP_KERNEL } from '../include/linux/gfp.js';
-import { mem_cgroup_charge } from './memcontrol.js';
+import { mem_cgroup_charge, mem_cgroup_charge_sleepable, mem_cgroup_margin, get_mem_cgroup_from_mm } from './memcontrol.js';
 import { folio_add_lru_vma } from './swap.js';
 import { folio_free_swap } from './swapfile.js';
 import { doSwapPageSwapin } from './swap_state.js';
@@ -99,8 +99,17 @@ export function mk_pte(p: page, prot: number): pte_t {
   return pfn_pte(p.pfn, prot);
 }
 
-/* charge a new anonymous page to @vma's mm; on failure it is freed. Return: @p, or null. */
-function anon_page_charge(p: page | null, vma: vm_area_struct): page | null {
+/* The gfp of a new anonymous page: zeroed unless a copy is about to overwrite it (Linux's wp_page_copy). */
+const anon_gfp = (zero: boolean) => (zero ? GFP_HIGHUSER_MOVABLE | __GFP_ZERO : GFP_HIGHUSER_MOVABLE);
+
+/**
+ * new_anon_page() - a page charged to @vma's mm, or null; for callers
+ * that cannot sleep (and for handle_mm_fault_nosleep(), which checked
+ * that neither the allocation nor the charge needs reclaim).
+ * @zero: zero it (false for a page a copy overwrites).
+ */
+export function new_anon_page(vma: vm_area_struct, zero = true): page | null {
+  const p = alloc_page(anon_gfp(zero));
   if (p === null) return null;
   if (mem_cgroup_charge(p, vma.vm_mm, GFP_KERNEL) !== 0) {
     put_page(p);
@@ -109,28 +118,21 @@ function anon_page_charge(p: page | null, vma: vm_area_struct): page | null {
   return p;
 }
 
-/* The gfp of a new anonymous page: zeroed unless a copy is about to overwrite it (Linux's wp_page_copy). */
-const anon_gfp = (zero: boolean) => (zero ? GFP_HIGHUSER_MOVABLE | __GFP_ZERO : GFP_HIGHUSER_MOVABLE);
-
-/**
- * new_anon_page() - a page charged to @vma's mm, or null; for callers
- * that cannot sleep (and for handle_mm_fault_nosleep(), which checked
- * that the allocation takes no slow path).
- * @zero: zero it (false for a page a copy overwrites).
- */
-export function new_anon_page(vma: vm_area_struct, zero = true): page | null {
-  return anon_page_charge(alloc_page(anon_gfp(zero)), vma);
-}
-
 /**
  * alloc_anon_folio() - a page charged to @vma's mm, for the fault paths:
- * the allocation may sleep (blockable direct reclaim, waiting for OOM
- * victims: alloc_pages_sleepable()).
+ * the allocation and the charge may sleep (blockable direct and memcg
+ * reclaim, waiting for OOM victims: alloc_pages_sleepable()).
  * @zero: zero it (false for a page a copy overwrites).
  * Context: may sleep; mmap_lock held for read. Return: the page, or null.
  */
 export function* alloc_anon_folio(vma: vm_area_struct, zero = true): Sleepable<page | null> {
-  return anon_page_charge(yield* alloc_page_sleepable(anon_gfp(zero)), vma);
+  const p = yield* alloc_page_sleepable(anon_gfp(zero));
+  if (p === null) return null;
+  if ((yield* mem_cgroup_charge_sleepable(p, vma.vm_mm, GFP_KERNEL)) !== 0) {
+    put_page(p);
+    return null;
+  }
+  return p;
 }
 
 function lru_add(p: page, vma: vm_area_struct): void {
@@ -735,19 +737,20 @@ const nosleep_vmf: vm_fault = {
  * steps and their order are those of handle_mm_fault(); what differs is
  * only that no generator frame is built for a sleep that cannot happen.
  * Anything else (hugetlb, THP, swap and migration entries, device
- * entries, ->fault, peer-shared VMAs, MMU notifiers, and free memory
- * below the low watermark, where alloc_pages_sleepable() would take its
- * sleeping slow path) returns FAULT_WOULD_SLEEP before any change, and
+ * entries, ->fault, peer-shared VMAs, MMU notifiers, free memory below
+ * the low watermark or a memcg at its limit, where the fault's allocation
+ * or charge would reclaim and may sleep) returns FAULT_WOULD_SLEEP before any change, and
  * the caller takes handle_mm_fault().
  * Context: mmap_lock held for read; never sleeps.
  * Return: as handle_mm_fault(), or FAULT_WOULD_SLEEP.
  */
 export function handle_mm_fault_nosleep(vma: vm_area_struct, address: number, flags: number): number {
-  /* a page allocation must not need the sleeping slow path (alloc_pages_sleepable()) */
-  if ((vma.vm_flags & VM_HUGETLB) || !preemption_points_free() || !zone_watermark_ok(0, wmark_pages(WMARK_LOW))) {
+  /* a page allocation and its charge must not need reclaim (alloc_anon_folio() would sleep there) */
+  const mm = vma.vm_mm, pgt = mm.pgd;
+  if ((vma.vm_flags & VM_HUGETLB) || !preemption_points_free() || !zone_watermark_ok(0, wmark_pages(WMARK_LOW)) ||
+      mem_cgroup_margin(get_mem_cgroup_from_mm(mm)) < 1) {
     return FAULT_WOULD_SLEEP;
   }
-  const mm = vma.vm_mm, pgt = mm.pgd;
   const addr = address - (address % PAGE_SIZE);
   const pmdp = pgt.lookup(addr, PMD_LEVEL);
   const pmdval = pmdp >= 0 ? pgt.load(pmdp) : 0;

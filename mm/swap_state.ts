@@ -147,7 +147,7 @@ export function* read_swap_cache_async(entry: swp_entry_t, gfp: gfp_t, mm: mm_st
     if (err !== 0) { put_page(f); return null; }
     f.flags |= 1 << PG_locked;
     SetPageSwapBacked(f);
-    if (mem_cgroup_swapin_charge_folio(f, mm, gfp, entry) !== 0) {
+    if ((yield* mem_cgroup_swapin_charge_folio(f, mm, gfp, entry)) !== 0) {
       put_swap_folio(f, entry);
       folio_unlock(f);
       put_page(f);

@@ -27,10 +27,11 @@
  *
  * Sleeping: shrink_* are Sleepable and kswapd runs them as a kernel
  * thread, so notifier callbacks may sleep there. Direct reclaim from
- * alloc_pages_sleepable() (try_to_free_pages_sleepable()) is blockable
- * too, as in Linux. Direct reclaim from the plain alloc_pages() and memcg
- * reclaim from the charge cannot yield in this model: they run the same
- * code inline (runSync) with non-blockable notifier ranges; a subscriber
+ * alloc_pages_sleepable() (try_to_free_pages_sleepable()) and memcg
+ * reclaim from mem_cgroup_charge_sleepable() are blockable too, as in
+ * Linux. Reclaim for the plain alloc_pages() and mem_cgroup_charge()
+ * cannot yield in this model: it runs the same code inline (runSync) with
+ * non-blockable notifier ranges; a subscriber
  * that would have to sleep answers -EAGAIN and the folio stays mapped
  * (the OOM reaper's rule in Linux). In atomic context (a spinlock held)
  * no direct reclaim runs.
@@ -419,19 +420,38 @@ export function try_to_free_pages(gfp: gfp_t, order: number): number {
  * Context: may sleep; not in atomic context. Return: pages freed.
  */
 export function* try_to_free_pages_sleepable(gfp: gfp_t, order: number): Sleepable<number> {
-  const t = current();
-  if (in_reclaim.has(t)) return 0;
+  if (in_reclaim.has(current())) return 0;
   count_event('allocstall');
   const sc = new_scan_control(Math.max(SWAP_CLUSTER_MAX, 1 << order), gfp, null, true);
   sc.order = order;
+  const nr = yield* reclaim_sleepable(sc);
+  trace_event('mm_vmscan_direct_reclaim', { order, nr_reclaimed: nr, blockable: true });
+  return nr;
+}
+
+/* Run reclaim for a caller that may sleep, marked as in reclaim (PF_MEMALLOC) meanwhile. */
+function* reclaim_sleepable(sc: scan_control): Sleepable<number> {
+  const t = current();
+  if (in_reclaim.has(t)) return 0;
   in_reclaim.add(t);
-  let nr: number;
   try {
-    nr = yield* do_try_to_free_pages(sc);
+    return yield* do_try_to_free_pages(sc);
   } finally {
     in_reclaim.delete(t);
   }
-  trace_event('mm_vmscan_direct_reclaim', { order, nr_reclaimed: nr, blockable: true });
+}
+
+/**
+ * try_to_free_mem_cgroup_pages_sleepable() - memcg limit reclaim for a
+ * charge that may sleep (mem_cgroup_charge_sleepable()): Linux's
+ * try_to_free_mem_cgroup_pages(), blockable notifier ranges.
+ * Context: may sleep. Return: pages freed.
+ */
+export function* try_to_free_mem_cgroup_pages_sleepable(memcg: mem_cgroup, nr_pages: number, gfp: gfp_t,
+                                                        may_swap: boolean): Sleepable<number> {
+  const sc = new_scan_control(Math.max(nr_pages, SWAP_CLUSTER_MAX), gfp, memcg, true, may_swap);
+  const nr = yield* reclaim_sleepable(sc);
+  trace_event('mm_vmscan_memcg_reclaim', { memcg: memcg.name, nr_reclaimed: nr, blockable: true });
   return nr;
 }
 

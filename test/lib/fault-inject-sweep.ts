@@ -263,6 +263,31 @@ function arm(site: site_name, n: number): void {
 }
 
 /**
+ * sweep_run() - one run of @w on a fresh machine with @site failing at its
+ * @n-th hit (after setup), checked as the header says (throws on a broken
+ * rule). Return: whether the site fired, and its hits in the run.
+ */
+export function sweep_run(site: site_name, w: workload, n: number): { fired: boolean; hits: number } {
+  if (w.boot !== undefined) w.boot();
+  else {
+    start_kernel({ ram_bytes: 16 << 20 });
+    hmm_dmirror_init();
+  }
+  const job = w.setup();
+  const a = fault_attr_lookup(site)!;
+  arm(site, n);
+  const c = new sweep_ctx(site, n);
+  job.run(c);
+  if (process.env.HMM_SWEEP_VERBOSE === '1') console.log(`${site} hit ${n}: ${c.log.join(', ')}`);
+  const failed = a.failures, hits = a.hits;
+  a.probability = 0;
+  if (warnings().length > 0) c.fail(`warnings: ${warnings().join(' | ')}`);
+  const leaks = machine_teardown();
+  if (leaks.length > 0) c.fail(`leaks: ${leaks.join(' | ')}`);
+  return { fired: failed > 0, hits };
+}
+
+/**
  * sweep_site() - run @w with @site failing at hit 1, 2, ... until a run
  * ends without the injection firing (at most @max runs). Throws on the
  * first run that breaks a rule (see the header).
@@ -272,23 +297,8 @@ function arm(site: site_name, n: number): void {
 export function sweep_site(site: site_name, w: workload, max = 400): { runs: number; fired: number; hits: number } {
   let fired = 0;
   for (let n = 1; n <= max; n++) {
-    if (w.boot !== undefined) w.boot();
-    else {
-      start_kernel({ ram_bytes: 16 << 20 });
-      hmm_dmirror_init();
-    }
-    const job = w.setup();
-    const a = fault_attr_lookup(site)!;
-    arm(site, n);
-    const c = new sweep_ctx(site, n);
-    job.run(c);
-    if (process.env.HMM_SWEEP_VERBOSE === '1') console.log(`${site} hit ${n}: ${c.log.join(', ')}`);
-    const failed = a.failures;
-    a.probability = 0;
-    if (warnings().length > 0) c.fail(`warnings: ${warnings().join(' | ')}`);
-    const leaks = machine_teardown();
-    if (leaks.length > 0) c.fail(`leaks: ${leaks.join(' | ')}`);
-    if (failed === 0) return { runs: n, fired, hits: a.hits };
+    const r = sweep_run(site, w, n);
+    if (!r.fired) return { runs: n, fired, hits: r.hits };
     fired++;
   }
   throw new Error(`${site}: still firing after ${max} runs`);

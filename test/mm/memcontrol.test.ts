@@ -22,6 +22,10 @@ import {
   get_mem_cgroup_from_mm, lookup_swap_cgroup_id,
 } from '../../mm/memcontrol.js';
 import { Process } from '../../tools/include/nolibc/nolibc.js';
+import type { mmu_interval_notifier, mmu_notifier_range } from '../../include/linux/mmu_notifier.js';
+import { mmu_interval_notifier_insert, mmu_interval_set_seq, mmu_notifier_range_blockable } from '../../mm/mmu_notifier.js';
+import { msleep, now, NSEC_PER_MSEC } from '../../lib/sim/clock.js';
+import type { Sleepable } from '../../lib/sim/sched.js';
 
 const t = suite('mm/memcontrol');
 const P = PAGE_SIZE;
@@ -73,6 +77,51 @@ t('over memory.max, reclaim inside the memcg swaps its own pages out; the data s
   check_invariants([p.mm, other.mm]);
   const e = pte_to_swp_entry(pte_of(p.mm, a + 255 * P));
   assert.ok(pte_kind(pte_of(p.mm, a + 255 * P)).kind !== 'swap' || lookup_swap_cgroup_id(e) === M.id);
+  p.exit(0);
+  assert.equal([M.memory.usage, M.swap.usage], [0, 0]);
+});
+
+/*
+ * The charge of a fault may sleep in Linux (try_charge_memcg ->
+ * try_to_free_mem_cgroup_pages, blockable): a subscriber that must sleep
+ * to invalidate is waited for and the memcg's mirrored pages are
+ * reclaimed. Before, memcg reclaim ran inline with non-blockable ranges:
+ * the subscriber refused and its pages were never reclaimed.
+ */
+t('memcg limit reclaim from a fault sends blockable ranges: a subscriber that sleeps is waited for', () => {
+  const p = boot_swap(16 * MiB, 16 * MiB);
+  const M = mem_cgroup_create('M');
+  assert.is(memory_max_write(M, 64 * P), 0);
+  mem_cgroup_attach_task(M, p.task);
+  const n = 48, a = p.mmap(0, n * P, RW, ANON);
+  p.fill32(a, n * P, 7);
+  let blockable = 0, refused = 0, slept = 0;
+  const sub = { start: 0, last: 0, invalidate_seq: 0 } as unknown as mmu_interval_notifier;
+  const ops = {
+    *invalidate(s: mmu_interval_notifier, r: mmu_notifier_range, seq: number): Sleepable<boolean> {
+      if (!mmu_notifier_range_blockable(r)) { refused++; return false; }
+      blockable++;
+      const t0 = now();
+      yield* msleep(1);
+      if (now() - t0 >= NSEC_PER_MSEC) slept++;
+      mmu_interval_set_seq(s, seq);
+      return true;
+    },
+  };
+  assert.is(runAs(p.task, mmu_interval_notifier_insert(sub, p.mm, a, n * P, ops as never)), 0);
+  const b = p.mmap(0, 128 * P, RW, ANON);
+  p.fill32(b, 128 * P, 8);                       /* over memory.max: memcg reclaim on the faults */
+  assert.ok(M.memory.usage <= 64, `usage ${M.memory.usage}`);
+  assert.ok(M.events[MEMCG_MAX] > 0);
+  assert.is(M.events[MEMCG_OOM], 0);
+  assert.is(refused, 0, 'no non-blockable range reached the subscriber');
+  assert.ok(blockable > 0 && slept === blockable);
+  let swapped = 0;
+  for (let i = 0; i < n; i++) if (pte_kind(pte_of(p.mm, a + i * P)).kind === 'swap') swapped++;
+  assert.ok(swapped > 0, 'mirrored pages of the memcg were reclaimed');
+  assert.is(p.check32(a, n * P, 7), -1);
+  assert.is(p.check32(b, 128 * P, 8), -1);
+  check_invariants([p.mm]);
   p.exit(0);
   assert.equal([M.memory.usage, M.swap.usage], [0, 0]);
 });

@@ -9,6 +9,8 @@ import { pte_present, pte_write, pte_dirty, pte_special, pte_pfn, pte_young } fr
 import { PageAnonExclusive } from '../../include/linux/page-flags.js';
 import { pfn_to_page, nr_free_pages, wmark_pages } from '../../mm/page_alloc.js';
 import { WMARK_LOW } from '../../include/linux/mmzone.js';
+import { mem_cgroup_create, mem_cgroup_attach_task, memory_max_write } from '../../mm/memcontrol.js';
+import { PAGE_SIZE } from '../../include/linux/mm.js';
 import { get_counter } from '../../lib/sim/trace.js';
 import { machineTime } from '../../lib/sim/clock.js';
 import { UserFault } from '../../mm/fault.js';
@@ -230,6 +232,14 @@ t('handle_mm_fault_nosleep leaves THP, MMU notifiers, preemptible threads and a 
   assert.is(nosleep(b), FAULT_WOULD_SLEEP);
   assert.is(snapshot(), before);
   p.munmap(hog, 64 << 20);
+  /* a memcg at its limit: the charge would reclaim (blockable: mem_cgroup_charge_sleepable) */
+  const cg = mem_cgroup_create('full');
+  mem_cgroup_attach_task(cg, p.task);
+  assert.is(memory_max_write(cg, cg.memory.usage * PAGE_SIZE), 0);
+  before = snapshot();
+  assert.is(nosleep(b), FAULT_WOULD_SLEEP);
+  assert.is(snapshot(), before);
+  assert.is(memory_max_write(cg, Infinity), 0);
   /* and the plain case is handled in place */
   assert.is(nosleep(b), 0);
   assert.ok(pte_write(pte_at(p.mm, b)));

@@ -41,7 +41,7 @@ import { UserFault } from '../../../mm/fault.js';
 import { SIGBUS } from '../../../include/uapi/asm-generic/signal.js';
 import { mockgpu_get, uvm_gpu_init } from '../../../drivers/gpu/mockgpu/uvm.js';
 import { RW, ANON } from '../../helpers.js';
-import { sweep_site, user_pages, type sweep_ctx, type workload } from '../../lib/fault-inject-sweep.js';
+import { sweep_run, sweep_site, user_pages, type sweep_ctx, type workload } from '../../lib/fault-inject-sweep.js';
 
 test.before.each(() => mockgpuParamsReset());
 test.after.each(() => mockgpuParamsReset());
@@ -113,6 +113,58 @@ for (const site of gpu_workload.sites) {
     assert.ok(r.fired >= 1, `${site} never fired (${r.hits} hits)`);
     assert.is(r.runs, r.fired + 1, 'the last run is the first without a failure');
     assert.is(r.hits, r.fired, 'the clean run has one hit fewer than its index');
+  });
+}
+
+/*
+ * Oversubscription: 600 pages through a 2 MiB VRAM (one root chunk of 512
+ * pages), so the INC kernel's faults evict the root chunk (copies VRAM ->
+ * RAM on the copy engine, remote mapping of the evicted pages). Every hit
+ * would be over a thousand runs: the sweep samples SAMPLES hits spread
+ * evenly over a clean run's, each on a fresh machine, with the same checks.
+ */
+const EVICT_PAGES = 600;
+const SAMPLES = 8;
+
+const evict_workload: workload = {
+  name: 'GPU faults over 1.2x VRAM with eviction, then CPU loads',
+  sites: ['devmem_alloc', 'dev_copy'],
+  boot() {
+    mockgpu_params.vram_bytes = 2 * MiB;
+    start_kernel({ ram_bytes: 32 * MiB });
+    uvm_gpu_init();
+  },
+  setup() {
+    const p = Process.spawn('sweep');
+    if (p.mmap(BASE, EVICT_PAGES * PAGE_SIZE, RW, ANON | MAP_FIXED) !== BASE) throw new Error('setup: mmap');
+    const u = new user_pages(p, BASE, EVICT_PAGES, 1);
+    u.want.forEach((b, i) => p.write(u.addr(i), b));
+    return {
+      run(c) {
+        gpuSession(p, function* () {
+          const g = (yield* gpuOpen(p)) as GpuHandle;
+          const ctx = c.ret('ctxCreate', yield* g.ctxCreate());
+          yield* inc_kernel(c, g, ctx, u, 'INC (evicting)');
+          yield* g.close();
+        });
+        u.check(c, 'after INC');
+      },
+    };
+  },
+};
+
+for (const site of evict_workload.sites) {
+  test(`sampled sweep: ${evict_workload.name}, ${site} failing at ${SAMPLES} hits spread over the run: bytes intact, no WARN, no leak`, () => {
+    const clean = sweep_run(site, evict_workload, Number.MAX_SAFE_INTEGER);
+    assert.not.ok(clean.fired);
+    assert.ok(clean.hits > EVICT_PAGES, `${site}: ${clean.hits} hits`);
+    assert.ok(get_counter('mockgpu_evictions') >= 1, 'the workload evicts a root chunk');
+    let fired = 0;
+    for (let k = 0; k < SAMPLES; k++) {
+      const n = 1 + Math.floor((k * (clean.hits - 1)) / (SAMPLES - 1));
+      if (sweep_run(site, evict_workload, n).fired) fired++;
+    }
+    assert.is(fired, SAMPLES, 'every sampled hit fired');
   });
 }
 
