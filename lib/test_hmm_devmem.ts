@@ -16,10 +16,12 @@
  *  - A chunk is DEVMEM_CHUNK_SIZE = 16 MiB (4096 pages) instead of Linux's
  *    256 MiB, so that four devices fit a simulated machine cheaply; chunks
  *    are still added on demand, so nothing else changes.
- *  - The device page table is a Map from virtual page number to
- *    { page, tag } instead of an xarray of tagged pointers; the tags keep
- *    Linux's values (0 read, 1 atomic, 3 write).
- *  - container_of(pgmap, struct dmirror_chunk, pagemap) is a WeakMap.
+ *  - The device page table is a gpt (lib/test_hmm_pt.ts) where Linux has
+ *    an xarray of tagged page pointers: entries tag a pfn with Linux's
+ *    values (0 read, 1 atomic, 3 write).
+ *  - struct dmirror_chunk embeds its dev_pagemap at offset 0 as in Linux;
+ *    here the chunk object is the pagemap object itself (chunk.pagemap ===
+ *    chunk), so container_of(page->pgmap) is a type cast, no lookup.
  *  - Device-coherent memory is "special purpose memory" the simulated
  *    machine always provides (Linux needs the spm_addr_dev0/1 module
  *    parameters); dmirror_params.spm can turn it off to see the skip path.
@@ -58,7 +60,7 @@ import { trace_event, count_event } from './sim/trace.js';
 import { charge } from './sim/clock.js';
 import { copy_cost_ns, PCIE_BW } from './sim/costs.js';
 import {
-  alloc_pages_sleepable, alloc_page_sleepable, folio_alloc_sleepable, __free_pages, pfn_to_page, copy_highpage,
+  alloc_pages_sleepable, alloc_page_sleepable, folio_alloc_sleepable, __free_pages, pfn_to_page, copy_highpages,
 } from '../mm/page_alloc.js';
 import {
   memremap_pages, memunmap_pages, request_free_mem_region, release_mem_region, zone_device_folio_init,
@@ -71,6 +73,7 @@ import { migrate_device_range, migrate_device_pages, migrate_device_finalize } f
 import { dmirror_devmem_fault } from './test_hmm_migrate.js';
 import { BUG } from '../include/asm-generic/bug.js';
 import { WARN_ON } from '../include/asm-generic/bug.js';
+import { dmirror_pt } from './test_hmm_pt.js';
 export const DMIRROR_NDEVICES = 4;
 export const DMIRROR_RANGE_FAULT_TIMEOUT = 1000;                 /* ms */
 /** Bytes per chunk of device memory: 16 MiB here, 256 MiB in Linux (scaled, see header). */
@@ -96,18 +99,16 @@ export const DPT_XA_TAG_WRITE = 3;
  */
 export const dmirror_params = { spm: true, broken_skip_read_retry: false };
 
-/** One entry of a mirror's device page table: the page holding the data and its tag. */
-export interface dpt_entry {
-  page: page;
-  tag: number;                    /* DPT_XA_TAG_READ, _ATOMIC or _WRITE */
-}
+export type { dpt_entry } from './test_hmm_pt.js';
 
 /**
- * struct dmirror_chunk - one memremap_pages() range of a device.
+ * struct dmirror_chunk - one memremap_pages() range of a device. The
+ * dev_pagemap comes first, as in Linux: the chunk is its own pagemap
+ * (@pagemap points back at the object), so page->pgmap leads to the chunk.
  */
-export interface dmirror_chunk {
-  pagemap: dev_pagemap;
-  mdevice: dmirror_device;
+export interface dmirror_chunk extends dev_pagemap {
+  readonly pagemap: dmirror_chunk;
+  readonly mdevice: dmirror_device;
   remove: boolean;                /* being torn down: freed pages are not recycled */
 }
 
@@ -148,8 +149,8 @@ export class dmirror_device {
  */
 export class dmirror {
   readonly mdevice: dmirror_device;
-  /* the device page table: virtual page number -> entry; protected by mutex */
-  readonly pt = new Map<number, dpt_entry>();
+  /* the device page table: virtual page number -> tagged pfn; protected by mutex */
+  readonly pt = new dmirror_pt();
   /* the interval notifier over the whole address space (filled by open) */
   notifier!: mmu_interval_notifier;
   readonly mutex: mutex;
@@ -164,24 +165,30 @@ export class dmirror {
 
 /* ---- chunks and pages ---- */
 
-/* container_of(page->pgmap, struct dmirror_chunk, pagemap) */
-const chunk_of_pgmap = new WeakMap<dev_pagemap, dmirror_chunk>();
+/*
+ * container_of(page->pgmap, struct dmirror_chunk, pagemap): the pagemap is
+ * the chunk. A pagemap of another driver has other ops (Linux's
+ * container_of would give a pointer that compares unequal to every dmirror
+ * device); null for those.
+ */
+function pgmap_to_chunk(pgmap: dev_pagemap | null): dmirror_chunk | null {
+  return pgmap !== null && pgmap.ops === dmirror_devmem_ops ? pgmap as dmirror_chunk : null;
+}
 
 /** dmirror_page_to_chunk() - the chunk a device page belongs to. */
 export function dmirror_page_to_chunk(p: page): dmirror_chunk {
-  const c = p.pgmap === null ? undefined : chunk_of_pgmap.get(p.pgmap);
-  if (c === undefined) BUG(`pfn ${p.pfn} is not dmirror device memory`);
+  const c = pgmap_to_chunk(p.pgmap);
+  if (c === null) BUG(`pfn ${p.pfn} is not dmirror device memory`);
   return c;
 }
 
 /**
  * dmirror_page_to_device() - the dmirror device a device page belongs to,
- * or null for device memory of another driver (Linux's container_of would
- * give a pointer that simply compares unequal to every dmirror device).
+ * or null for device memory of another driver.
  */
 export function dmirror_page_to_device(p: page): dmirror_device | null {
-  const c = p.pgmap === null ? undefined : chunk_of_pgmap.get(p.pgmap);
-  return c === undefined ? null : c.mdevice;
+  const c = pgmap_to_chunk(p.pgmap);
+  return c === null ? null : c.mdevice;
 }
 
 /** dmirror_is_private_zone() - does this device have device-private memory? */
@@ -218,24 +225,32 @@ function pop_free(mdevice: dmirror_device, large: boolean): page | null {
 }
 
 /*
- * Describe a new chunk: a reserved physical region for device-private
- * memory, the SPM range for coherent memory.
+ * A new chunk and its pagemap (one object, see struct dmirror_chunk): a
+ * reserved physical region for device-private memory, the SPM range for
+ * coherent memory.
  */
-function dmirror_chunk_pagemap(mdevice: dmirror_device): dev_pagemap | null {
-  const owner_name = `hmm_dmirror${mdevice.minor}`;
+function dmirror_chunk_new(mdevice: dmirror_device): dmirror_chunk | null {
+  const name = `hmm_dmirror${mdevice.minor}`;
+  let type: dev_pagemap['type'], range: { start: number; end: number };
   switch (mdevice.zone_device_type) {
     case HMM_DMIRROR_MEMORY_DEVICE_PRIVATE: {
       const res = request_free_mem_region(DEVMEM_CHUNK_SIZE, 'hmm_dmirror');
       if (res === null) return null;
-      return { type: MEMORY_DEVICE_PRIVATE, range: { start: res.start, end: res.end }, nr_range: 1,
-        ops: dmirror_devmem_ops, owner: mdevice, name: owner_name };
+      type = MEMORY_DEVICE_PRIVATE;
+      range = { start: res.start, end: res.end };
+      break;
     }
     case HMM_DMIRROR_MEMORY_DEVICE_COHERENT:
-      return { type: MEMORY_DEVICE_COHERENT, range: { start: 0, end: DEVMEM_CHUNK_SIZE - 1 }, nr_range: 1,
-        ops: dmirror_devmem_ops, owner: mdevice, name: owner_name };
+      type = MEMORY_DEVICE_COHERENT;
+      range = { start: 0, end: DEVMEM_CHUNK_SIZE - 1 };
+      break;
     default:
       return null;
   }
+  const c = { type, range, nr_range: 1, ops: dmirror_devmem_ops, owner: mdevice, name,
+    pagemap: null as unknown as dmirror_chunk, mdevice, remove: false };
+  c.pagemap = c;
+  return c;
 }
 
 /**
@@ -252,9 +267,9 @@ function dmirror_chunk_pagemap(mdevice: dmirror_device): dev_pagemap | null {
  */
 export function* dmirror_allocate_chunk(mdevice: dmirror_device, want: { page: page | null } | null,
                                         is_large: boolean): Sleepable<number> {
-  const pagemap = dmirror_chunk_pagemap(mdevice);
-  if (pagemap === null) return mdevice.zone_device_type === HMM_DMIRROR_MEMORY_DEVICE_PRIVATE ? -ENOMEM : -EINVAL;
-  const devmem: dmirror_chunk = { pagemap, mdevice, remove: false };
+  const devmem = dmirror_chunk_new(mdevice);
+  if (devmem === null) return mdevice.zone_device_type === HMM_DMIRROR_MEMORY_DEVICE_PRIVATE ? -ENOMEM : -EINVAL;
+  const pagemap = devmem.pagemap;
 
   yield* mutex_lock(mdevice.devmem_lock);
   if (mdevice.devmem_count === mdevice.devmem_capacity) {
@@ -267,7 +282,6 @@ export function* dmirror_allocate_chunk(mdevice: dmirror_device, want: { page: p
     if (pagemap.type === MEMORY_DEVICE_PRIVATE) release_mem_region(pagemap.range.start, DEVMEM_CHUNK_SIZE);
     return ret;
   }
-  chunk_of_pgmap.set(pagemap, devmem);
   mdevice.devmem_chunks![mdevice.devmem_count++] = devmem;
   mutex_unlock(mdevice.devmem_lock);
 
@@ -434,7 +448,7 @@ export function* dmirror_device_evict_chunk(chunk: dmirror_chunk): Sleepable {
     }
     yield* folio_lock(dpage);
     dst[i] = migrate_pfn(dpage.pfn) + (src[i] & MIGRATE_PFN_WRITE) + (order ? MIGRATE_PFN_COMPOUND : 0);
-    for (let k = 0; k < 1 << order; k++) copy_highpage(pfn_to_page(dpage.pfn + k), pfn_to_page(spage.pfn + k));
+    copy_highpages(dpage, spage, 1 << order);
     charge(copy_cost_ns(PAGE_SIZE << order, PCIE_BW));
   }
   yield* migrate_device_pages(src, dst, npages);

@@ -4,8 +4,8 @@
  *
  * Follows lib/test_hmm.c of Linux: the device page table is the dmirror's
  * xarray (xa_load/xa_store/xa_erase, tags 0 read, 1 atomic, 3 write), here
- * a Map from virtual page number to { page, tag } (struct dmirror,
- * lib/test_hmm_devmem.ts); struct dmirror_bounce is Linux's vmalloc()ed
+ * a gpt of tagged pfns (struct dmirror_pt, lib/test_hmm_pt.ts); struct
+ * dmirror_bounce is Linux's vmalloc()ed
  * bounce buffer, and dmirror_do_read() / dmirror_read_back() the read side
  * that READ, EXCLUSIVE and MIGRATE_TO_DEV share. The table holds no page
  * references: the interval notifier (lib/test_hmm_mirror.ts) drops entries
@@ -20,10 +20,11 @@ import { ENOMEM, EFAULT, ENOENT } from '../include/uapi/asm-generic/errno.js';
 import type { Sleepable } from './sim/sched.js';
 import { mutex_lock, mutex_unlock } from './locking/mutex.js';
 import type { hmm_dmirror_cmd } from '../include/uapi/linux/test_hmm.js';
-import { kmap_local_page, totalram_pages } from '../mm/page_alloc.js';
+import { kmap_local_page, totalram_pages, pfn_to_page } from '../mm/page_alloc.js';
 import { copy_to_user } from '../mm/fault.js';
 import { current } from './sim/sched.js';
-import { BACKING_PAGE, type dmirror, type dpt_entry } from './test_hmm_devmem.js';
+import { BACKING_PAGE, type dmirror } from './test_hmm_devmem.js';
+import { dpt_entry_pfn, type dpt_entry } from './test_hmm_pt.js';
 
 /* ---- the device page table (xa_load / xa_store / xa_erase) ---- */
 
@@ -32,27 +33,25 @@ export function dpt_load(d: dmirror, pfn: number): dpt_entry | undefined {
   return d.pt.get(pfn);
 }
 
-/** dpt_store() - map virtual page @pfn to @p with @tag. Caller holds dmirror.mutex. */
-export function dpt_store(d: dmirror, pfn: number, p: page, tag: number): void {
-  d.pt.set(pfn, { page: p, tag });
+/**
+ * dpt_store() - map virtual page @pfn to @p with @tag. Caller holds
+ * dmirror.mutex. Return: 0 or -ENOMEM (xa_store's error).
+ */
+export function dpt_store(d: dmirror, pfn: number, p: page, tag: number): number {
+  return d.pt.store(pfn, p.pfn, tag);
 }
 
 /** dpt_erase() - unmap virtual page @pfn. */
 export function dpt_erase(d: dmirror, pfn: number): void {
-  d.pt.delete(pfn);
+  d.pt.erase(pfn);
 }
 
 /**
  * dpt_erase_range() - unmap virtual pages first..last (inclusive), walking
- * whichever is smaller: the range or the table (xa_for_each_range).
+ * only the table's directories that cover them (xa_for_each_range).
  */
 export function dpt_erase_range(d: dmirror, first: number, last: number): void {
-  if (d.pt.size === 0) return;
-  if (last - first + 1 <= d.pt.size) {
-    for (let pfn = first; pfn <= last; pfn++) d.pt.delete(pfn);
-    return;
-  }
-  for (const pfn of [...d.pt.keys()]) if (pfn >= first && pfn <= last) d.pt.delete(pfn);
+  d.pt.erase_range(first, last + 1);
 }
 
 /* ---- bounce buffers: the device's view of a range, copied to or from user space ---- */
@@ -157,15 +156,15 @@ export function* dmirror_bounce_copy_out(bounce: dmirror_bounce, uptr: bigint): 
 export function dmirror_do_read(d: dmirror, start: number, end: number, bounce: dmirror_bounce): number {
   let off = start - bounce.addr - ((start - bounce.addr) % PAGE_SIZE);
   for (let pfn = start / PAGE_SIZE; pfn < end / PAGE_SIZE; pfn++, off += PAGE_SIZE) {
-    const e = d.pt.get(pfn);
-    if (e === undefined) return -ENOENT;
+    const e = d.pt.load(pfn);
+    if (e === 0) return -ENOENT;
     /*
      * A device-private entry lands here when hmm_range_fault() reported
      * one of this device's own pages (dev_private_owner). The device reads
      * its own memory, which the simulator keeps in BACKING_PAGE(); Linux's
      * memcpy_from_page() would touch the page's unbacked physical range.
      */
-    bounce.ptr.set(kmap_local_page(BACKING_PAGE(e.page)), off);
+    bounce.ptr.set(kmap_local_page(BACKING_PAGE(pfn_to_page(dpt_entry_pfn(e)))), off);
     bounce.cpages++;
   }
   return 0;

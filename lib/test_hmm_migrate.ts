@@ -42,7 +42,7 @@ import { fail_dev_copy, should_fail } from './fault-inject.js';
 import { count_event, trace_event } from './sim/trace.js';
 import { charge } from './sim/clock.js';
 import { copy_cost_ns, PCIE_BW } from './sim/costs.js';
-import { alloc_pages_sleepable, pfn_to_page, copy_highpage, clear_highpage, put_page } from '../mm/page_alloc.js';
+import { alloc_pages_sleepable, pfn_to_page, copy_highpages, clear_highpages, put_page } from '../mm/page_alloc.js';
 import { folio_lock, folio_unlock } from '../mm/filemap.js';
 import { vma_lookup } from '../mm/vma.js';
 import { mmap_read_lock, mmap_read_unlock } from '../mm/mmap_lock.js';
@@ -51,7 +51,7 @@ import { migrate_vma_setup, migrate_vma_pages, migrate_vma_finalize } from '../m
 import {
   type dmirror, DPT_XA_TAG_READ, DPT_XA_TAG_WRITE, BACKING_PAGE, dmirror_devmem_alloc_page,
 } from './test_hmm_devmem.js';
-import { dpt_store, dpt_erase, dmirror_read_back, dmirror_cmd_range } from './test_hmm_dpt.js';
+import { dpt_erase, dmirror_read_back, dmirror_cmd_range } from './test_hmm_dpt.js';
 import { WARN, WARN_ON } from '../include/asm-generic/bug.js';
 
 /** dmirror_select_device() - the MIGRATE_VMA_SELECT_* flag for this mirror's kind of device memory. */
@@ -74,17 +74,47 @@ function charge_copy(nr: number): void {
 }
 
 /*
- * copy @nr pages starting at @from into @to, or zero @to when there is no
- * source; false when the copy engine failed (fail_dev_copy): @to is untouched
+ * struct copy_run - page copies of one window between consecutive frames,
+ * done as one bulk copy when the run breaks or the window's copy loop
+ * ends: the simulator's memcpy, the same bytes in the same places, with
+ * the host's per-call cost of a typed-array copy paid once per run instead
+ * of once per page. Nothing reads a queued destination before the flush
+ * (it is a page this loop allocated, seen by nobody until
+ * migrate_vma_pages()) and nothing writes a queued source (locked, unmapped
+ * behind migration entries, or device memory the driver owns); both stay
+ * so across a sleep in an allocation (locked, on no LRU list, in no page
+ * table reclaim could walk). The loops flush before the core's next step
+ * and drop the run when they release the destinations.
  */
-function copy_or_clear(to: page, from: page | null, nr: number): boolean {
-  if (from !== null && should_fail(fail_dev_copy, nr * PAGE_SIZE)) return false;
-  if (from !== null) charge_copy(nr);
-  for (let i = 0; i < nr; i++) {
-    const d = pfn_to_page(to.pfn + i);
-    if (from !== null) copy_highpage(d, pfn_to_page(from.pfn + i));
-    else clear_highpage(d);
+interface copy_run { to: number; from: number; n: number }
+
+function copy_run_add(r: copy_run, to_pfn: number, from_pfn: number, nr: number): void {
+  if (r.n > 0 && to_pfn === r.to + r.n && from_pfn === r.from + r.n) {
+    r.n += nr;
+    return;
   }
+  copy_run_flush(r);
+  r.to = to_pfn;
+  r.from = from_pfn;
+  r.n = nr;
+}
+
+function copy_run_flush(r: copy_run): void {
+  if (r.n > 0) copy_highpages(pfn_to_page(r.to), pfn_to_page(r.from), r.n);
+  r.n = 0;
+}
+
+/*
+ * copy @nr pages starting at @from into @to (queued on @run, or at once
+ * when @run is null), or zero @to when there is no source; false when the
+ * copy engine failed (fail_dev_copy): @to is untouched
+ */
+function copy_or_clear(to: page, from: page | null, nr: number, run: copy_run | null): boolean {
+  if (from !== null && should_fail(fail_dev_copy, nr * PAGE_SIZE)) return false;
+  if (from === null) clear_highpages(to, nr);
+  else if (run !== null) copy_run_add(run, to.pfn, from.pfn, nr);
+  else copy_highpages(to, from, nr);
+  if (from !== null) charge_copy(nr);
   return true;
 }
 
@@ -110,7 +140,7 @@ function* dmirror_migrate_fallback(args: migrate_vma, d: dmirror, i: number, nr:
     const rpage = BACKING_PAGE(dpage);
     rpage.zone_device_data = d;
     args.dst[i] = migrate_pfn(dpage.pfn) + write;
-    if (!copy_or_clear(rpage, has_src ? pfn_to_page(spfn + k) : null, 1)) dmirror_release_dpage(args, i, dpage);
+    if (!copy_or_clear(rpage, has_src ? pfn_to_page(spfn + k) : null, 1, null)) dmirror_release_dpage(args, i, dpage);
   }
   return i;
 }
@@ -132,12 +162,14 @@ function* dmirror_migrate_fallback(args: migrate_vma, d: dmirror, i: number, nr:
 export function* dmirror_migrate_alloc_and_copy(args: migrate_vma, d: dmirror): Sleepable {
   const src = args.src, dst = args.dst;
   const n = (args.end - args.start) / PAGE_SIZE;
+  const run: copy_run = { to: -1, from: -1, n: 0 };
   for (let i = 0; i < n;) {
     const is_large = (src[i] & MIGRATE_PFN_COMPOUND) !== 0;
     const write = (src[i] & MIGRATE_PFN_WRITE) !== 0 ? MIGRATE_PFN_WRITE : 0;
     if (!(src[i] & MIGRATE_PFN_MIGRATE)) { i++; continue; }
     const spage = migrate_pfn_to_page(src[i]);
-    if (WARN(spage !== null && is_zone_device_page(spage), `page already in device spage pfn: 0x${spage?.pfn.toString(16)}`)) {
+    if (spage !== null && is_zone_device_page(spage)) {
+      WARN(true, `page already in device spage pfn: 0x${spage.pfn.toString(16)}`);
       i++;
       continue;
     }
@@ -145,6 +177,7 @@ export function* dmirror_migrate_alloc_and_copy(args: migrate_vma, d: dmirror): 
     if (dpage === null) {
       if (!is_large) { i++; continue; }
       const nr = spage === null ? HPAGE_PMD_NR : 1 << folio_order(spage.compound_head);
+      copy_run_flush(run);
       i = yield* dmirror_migrate_fallback(args, d, i, nr, write);
       continue;
     }
@@ -153,13 +186,14 @@ export function* dmirror_migrate_alloc_and_copy(args: migrate_vma, d: dmirror): 
     dst[i] = migrate_pfn(dpage.pfn) + write;
     if (is_large && dpage.order > 0) {
       dst[i] += MIGRATE_PFN_COMPOUND;
-      if (!copy_or_clear(rpage, spage, 1 << dpage.order)) dmirror_release_dpage(args, i, dpage);
+      if (!copy_or_clear(rpage, spage, 1 << dpage.order, run)) dmirror_release_dpage(args, i, dpage);
       i += 1 << dpage.order;
       continue;
     }
-    if (!copy_or_clear(rpage, spage, 1)) dmirror_release_dpage(args, i, dpage);
+    if (!copy_or_clear(rpage, spage, 1, run)) dmirror_release_dpage(args, i, dpage);
     i++;
   }
+  copy_run_flush(run);
 }
 
 /**
@@ -180,7 +214,8 @@ export function* dmirror_migrate_finalize_and_map(args: migrate_vma, d: dmirror)
     WARN_ON(end_pfn < pfn + nr, 'dmirror_migrate_finalize_and_map: folio runs past the range');
     const rpage = BACKING_PAGE(dpage);
     const tag = (args.dst[i] & MIGRATE_PFN_WRITE) ? DPT_XA_TAG_WRITE : DPT_XA_TAG_READ;
-    for (let k = 0; k < nr; k++) dpt_store(d, pfn + k, pfn_to_page(rpage.compound_head.pfn + k), tag);
+    const first = rpage.compound_head.pfn;
+    for (let k = 0; k < nr; k++) d.pt.store(pfn + k, first + k, tag);
   }
   mutex_unlock(d.mutex);
   return 0;
@@ -213,6 +248,25 @@ function new_args(vma: migrate_vma['vma'], d: dmirror, start: number, end: numbe
  */
 export function* dmirror_migrate_to_device(d: dmirror, cmd: hmm_dmirror_cmd): Sleepable<number> {
   const { start, end } = dmirror_cmd_range(cmd);
+  let ret = yield* dmirror_migrate_range_to_device(d, start, end);
+  if (ret) return ret;
+
+  /* read back what the device now holds, for the test to check */
+  ret = yield* dmirror_read_back(d, start, end, cmd);
+  trace_event('dmirror_migrate_to_device', { dev: d.mdevice.minor, start, end, cpages: Number(cmd.cpages), ret });
+  return ret;
+}
+
+/**
+ * dmirror_migrate_range_to_device() - the migration half of
+ * MIGRATE_TO_DEV (no read-back): one migrate_vma_setup/pages/finalize
+ * round per window of [start, end), each page copied once into device
+ * memory. Benchmarks time this alone.
+ * Context: may sleep; takes mmap_lock for read and dmirror.mutex.
+ * Return: 0, -EINVAL (no VMA, unreadable, or the mm is gone), or the
+ * migrate_vma_setup() error.
+ */
+export function* dmirror_migrate_range_to_device(d: dmirror, start: number, end: number): Sleepable<number> {
   const mm = d.notifier.mm;
   if (!mmget_not_zero(mm)) return -EINVAL;
   const src = new Float64Array(PTRS_PER_PTE), dst = new Float64Array(PTRS_PER_PTE);
@@ -233,11 +287,6 @@ export function* dmirror_migrate_to_device(d: dmirror, cmd: hmm_dmirror_cmd): Sl
   }
   mmap_read_unlock(mm);
   yield* mmput(mm);
-  if (ret) return ret;
-
-  /* read back what the device now holds, for the test to check */
-  ret = yield* dmirror_read_back(d, start, end, cmd);
-  trace_event('dmirror_migrate_to_device', { dev: d.mdevice.minor, start, end, cpages: Number(cmd.cpages), ret });
   return ret;
 }
 
@@ -268,6 +317,7 @@ function* alloc_locked_ram(order: number): Sleepable<page | null> {
 export function* dmirror_devmem_fault_alloc_and_copy(args: migrate_vma, d: dmirror): Sleepable<number> {
   const src = args.src, dst = args.dst;
   const n = (args.end - args.start) / PAGE_SIZE;
+  const run: copy_run = { to: -1, from: -1, n: 0 };
   let addr = args.start;
   for (let i = 0; i < n;) {
     const sp = migrate_pfn_to_page(src[i]);
@@ -291,7 +341,7 @@ export function* dmirror_devmem_fault_alloc_and_copy(args: migrate_vma, d: dmirr
     if (dpage === null) flags &= ~MIGRATE_PFN_COMPOUND;     /* small pages, whichever way the folio failed */
     if (dpage !== null) {
       dst[i] = migrate_pfn(dpage.pfn) + flags;
-      if (!copy_from_device(dpage, spage, 1 << order)) return dmirror_fault_abort(args, VM_FAULT_SIGBUS);
+      if (!copy_from_device(dpage, spage, 1 << order, run)) return dmirror_fault_abort(args, VM_FAULT_SIGBUS);
       for (let k = 0; k < 1 << order; k++, addr += PAGE_SIZE) dpt_erase(d, addr / PAGE_SIZE);
     } else {
       /* the huge allocation failed: one small page per subpage */
@@ -299,19 +349,25 @@ export function* dmirror_devmem_fault_alloc_and_copy(args: migrate_vma, d: dmirr
         const small = yield* alloc_locked_ram(0);
         if (small === null) return dmirror_fault_abort(args, VM_FAULT_OOM);
         dst[i + k] = migrate_pfn(small.pfn) + flags;
-        if (!copy_from_device(small, pfn_to_page(spage.pfn + k), 1)) return dmirror_fault_abort(args, VM_FAULT_SIGBUS);
+        if (!copy_from_device(small, pfn_to_page(spage.pfn + k), 1, run)) return dmirror_fault_abort(args, VM_FAULT_SIGBUS);
         dpt_erase(d, addr / PAGE_SIZE);
       }
     }
     i += 1 << order;
   }
+  copy_run_flush(run);
   return 0;
 }
 
-/* copy @nr pages of device memory at @from to RAM at @to; false when the copy engine failed (fail_dev_copy) */
-function copy_from_device(to: page, from: page, nr: number): boolean {
+/*
+ * copy @nr pages of device memory at @from to RAM at @to, queued on @run;
+ * false when the copy engine failed (fail_dev_copy). A failure makes the
+ * caller release every destination (dmirror_fault_abort), which drops the
+ * queued copies with them.
+ */
+function copy_from_device(to: page, from: page, nr: number, run: copy_run): boolean {
   if (should_fail(fail_dev_copy, nr * PAGE_SIZE)) return false;
-  for (let k = 0; k < nr; k++) copy_highpage(pfn_to_page(to.pfn + k), pfn_to_page(from.pfn + k));
+  copy_run_add(run, to.pfn, from.pfn, nr);
   charge_copy(nr);
   return true;
 }

@@ -44,7 +44,8 @@ import { now, charge } from './sim/clock.js';
 import { copy_cost_ns, PCIE_BW, PTE_UPDATE_NS } from './sim/costs.js';
 import { mutex_lock, mutex_trylock, mutex_unlock } from './locking/mutex.js';
 import { trace_event, count_event } from './sim/trace.js';
-import { put_page, is_zero_pfn, kmap_local_page } from '../mm/page_alloc.js';
+import { put_page, is_zero_pfn, kmap_local_page, pfn_to_page } from '../mm/page_alloc.js';
+import { dpt_entry_pfn, dpt_entry_tag } from './test_hmm_pt.js';
 import {
   mmu_interval_notifier_insert, mmu_interval_notifier_remove, mmu_interval_read_begin, mmu_interval_read_retry,
   mmu_interval_set_seq, mmu_notifier_range_blockable,
@@ -104,8 +105,8 @@ export const dmirror_min_ops: mmu_interval_notifier_ops = Object.freeze({ invali
 /*
  * dmirror_do_fault() - publish what hmm_range_fault() returned into the
  * device page table. Caller holds dmirror.mutex and has checked
- * mmu_interval_read_retry(). Return: 0 or -EFAULT when a write fault came
- * back read-only.
+ * mmu_interval_read_retry(). Return: 0, -EFAULT when a write fault came
+ * back read-only, -ENOMEM when the table could not grow (xa_store).
  */
 function dmirror_do_fault(d: dmirror, range: hmm_range): number {
   const pfns = range.hmm_pfns;
@@ -117,7 +118,8 @@ function dmirror_do_fault(d: dmirror, range: hmm_range): number {
     let tag = DPT_XA_TAG_READ;
     if (flags & HMM_PFN_WRITE) tag = DPT_XA_TAG_WRITE;
     else if (WARN_ON((range.default_flags & HMM_PFN_WRITE) !== 0, 'write fault returned read-only')) return -EFAULT;
-    dpt_store(d, pfn, p, tag);
+    const err = dpt_store(d, pfn, p, tag);
+    if (err) return err;
   }
   charge(PTE_UPDATE_NS * (range.end - range.start) / PAGE_SIZE);    /* programming the device PTEs */
   return 0;
@@ -203,10 +205,10 @@ export function* dmirror_fault(d: dmirror, start: number, end: number, write: bo
 function dmirror_do_write(d: dmirror, start: number, end: number, bounce: dmirror_bounce): number {
   let off = start - bounce.addr - ((start - bounce.addr) % PAGE_SIZE);
   for (let pfn = start / PAGE_SIZE; pfn < end / PAGE_SIZE; pfn++, off += PAGE_SIZE) {
-    const e = d.pt.get(pfn);
-    if (e === undefined || e.tag !== DPT_XA_TAG_WRITE) return -ENOENT;
+    const e = d.pt.load(pfn);
+    if (e === 0 || dpt_entry_tag(e) !== DPT_XA_TAG_WRITE) return -ENOENT;
     /* own device-private pages: the device writes its own memory (see dmirror_do_read) */
-    kmap_local_page(BACKING_PAGE(e.page)).set(bounce.ptr.subarray(off, off + PAGE_SIZE));
+    kmap_local_page(BACKING_PAGE(pfn_to_page(dpt_entry_pfn(e)))).set(bounce.ptr.subarray(off, off + PAGE_SIZE));
     bounce.cpages++;
   }
   return 0;
@@ -277,13 +279,8 @@ export function* dmirror_write(d: dmirror, cmd: hmm_dmirror_cmd): Sleepable<numb
 
 /* dmirror_check_atomic() - -EPERM if any entry of [start, end) still has the ATOMIC tag. */
 export function dmirror_check_atomic(d: dmirror, start: number, end: number): number {
-  const first = start / PAGE_SIZE, last = end / PAGE_SIZE;
-  if (last - first <= d.pt.size) {
-    for (let pfn = first; pfn < last; pfn++) if (d.pt.get(pfn)?.tag === DPT_XA_TAG_ATOMIC) return -EPERM;
-    return 0;
-  }
-  for (const [pfn, e] of d.pt) if (pfn >= first && pfn < last && e.tag === DPT_XA_TAG_ATOMIC) return -EPERM;
-  return 0;
+  return d.pt.for_each(start / PAGE_SIZE, end / PAGE_SIZE,
+    (_vpn, e) => dpt_entry_tag(e) === DPT_XA_TAG_ATOMIC ? -EPERM : 0);
 }
 
 /* dmirror_atomic_map() - record an exclusive page in the device page table. */

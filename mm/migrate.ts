@@ -166,7 +166,18 @@ function pmd_span(f: page, base: number, start: number, end: number): boolean {
 export function remove_migration_ptes(src: page, dst: page): number {
   let n = 0;
   /* dst took src's mapping and index in folio_migrate_mapping(), so either rmap finds the VMAs */
-  for (const { vma, base, start, end } of folio_vma_ranges(src.mapping !== null ? src : dst)) {
+  const f = src.mapping !== null ? src : dst;
+  const m = f.mapping;
+  if (m === null) {
+    count_event('remove_migration_ptes', 0);
+    return 0;
+  }
+  const span = (1 << f.order) * PAGE_SIZE;
+  /* the ranges of folio_vma_ranges(), without building them: this runs once per migrated folio */
+  for (const vma of m.kind === 'anon' ? m.vmas : m.i_mmap) {
+    const base = vma.vm_start + (f.index - vma.vm_pgoff) * PAGE_SIZE;
+    const start = Math.max(base, vma.vm_start), end = Math.min(base + span, vma.vm_end);
+    if (start >= end) continue;
     if (pmd_span(src, base, start, end) && dst.order === HPAGE_PMD_ORDER &&
         remove_migration_pmd(dst, src.pfn, vma, base)) {
       n++;
@@ -315,10 +326,11 @@ export function folio_migrate_mapping(mapping: address_space | null, newf: page,
  * hints, mlock) and the memcg charge from @f to @newf.
  * Context: both folios locked.
  */
+const MIGRATE_FLAGS = (1 << PG_uptodate) | (1 << PG_referenced) | (1 << PG_active) | (1 << PG_workingset) |
+  (1 << PG_mlocked);
+
 export function folio_migrate_flags(newf: page, f: page): void {
-  for (const bit of [PG_uptodate, PG_referenced, PG_active, PG_workingset, PG_mlocked]) {
-    if (f.flags & (1 << bit)) newf.flags |= 1 << bit;
-  }
+  if (f.flags & MIGRATE_FLAGS) newf.flags |= f.flags & MIGRATE_FLAGS;
   if (PageDirty(f)) { ClearPageDirty(f); SetPageDirty(newf); }
   newf.memcg = f.memcg;       /* mem_cgroup_migrate(): the charge follows the data */
   f.memcg = null;

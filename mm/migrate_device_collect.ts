@@ -78,48 +78,58 @@ function collect_hole(m: migrate_vma, start: number, end: number): void {
   }
 }
 
+/* select_pte()'s page, read right after the call (no object per PTE on this path) */
+let selected_page: page | null = null;
+
 /*
  * select_pte() - is the entry a candidate? Returns the mpfn to record
- * (0 to skip, MIGRATE alone for the zero page) and the page, if any.
+ * (0 to skip, MIGRATE alone for the zero page); the page, if any, is
+ * left in selected_page.
  */
-function select_pte(m: migrate_vma, addr: number, pte: pte_t): { mpfn: number; p: page | null } {
+function select_pte(m: migrate_vma, addr: number, pte: pte_t): number {
+  selected_page = null;
   if (!pte_present(pte)) {
     const entry = pte_to_swp_entry(pte);
-    if (!is_device_private_entry(entry)) return { mpfn: 0, p: null };
+    if (!is_device_private_entry(entry)) return 0;
     const p = pfn_to_page(swp_offset_pfn(entry));
-    if (!(m.flags & MIGRATE_VMA_SELECT_DEVICE_PRIVATE) || p.pgmap!.owner !== m.pgmap_owner) return { mpfn: 0, p: null };
+    if (!(m.flags & MIGRATE_VMA_SELECT_DEVICE_PRIVATE) || p.pgmap!.owner !== m.pgmap_owner) return 0;
     let mpfn = migrate_pfn(p.pfn) | MIGRATE_PFN_MIGRATE;
     if (is_writable_device_private_entry(entry)) mpfn |= MIGRATE_PFN_WRITE;
-    return { mpfn, p };
+    selected_page = p;
+    return mpfn;
   }
   const pfn = pte_pfn(pte);
-  if (is_zero_pfn(pfn) && (m.flags & MIGRATE_VMA_SELECT_SYSTEM)) return { mpfn: MIGRATE_PFN_MIGRATE, p: null };
+  if (is_zero_pfn(pfn) && (m.flags & MIGRATE_VMA_SELECT_SYSTEM)) return MIGRATE_PFN_MIGRATE;
   const p = vm_normal_page(m.vma, addr, pte);
   /* no struct page behind it (the zero page without SELECT_SYSTEM, a raw pfn): not migratable */
-  if (p === null) return { mpfn: 0, p: null };
-  if (!is_zone_device_page(p) && !(m.flags & MIGRATE_VMA_SELECT_SYSTEM)) return { mpfn: 0, p: null };
+  if (p === null) return 0;
+  if (!is_zone_device_page(p) && !(m.flags & MIGRATE_VMA_SELECT_SYSTEM)) return 0;
   if (is_device_coherent_page(p) &&
       (!(m.flags & MIGRATE_VMA_SELECT_DEVICE_COHERENT) || p.pgmap!.owner !== m.pgmap_owner)) {
-    return { mpfn: 0, p: null };
+    return 0;
   }
   let mpfn = migrate_pfn(pfn) | MIGRATE_PFN_MIGRATE;
   if (pte_write(pte)) mpfn |= MIGRATE_PFN_WRITE;
-  return { mpfn, p };
+  selected_page = p;
+  return mpfn;
 }
+
+/* collect_one()'s second result: a present PTE was cleared (the caller flushes the TLB once) */
+let collect_unmapped = false;
 
 /*
  * collect_one() - lock the selected page and replace its entry by a
  * migration entry. Called with the PTE lock held. Return: the mpfn to
- * record (0 if the page could not be taken) and whether a present PTE
- * was cleared (the caller flushes the TLB once).
+ * record (0 if the page could not be taken); collect_unmapped tells
+ * whether a present PTE was cleared.
  */
-function collect_one(m: migrate_vma, addr: number, ptep: number, pte: pte_t, p: page, mpfn: number):
-    { mpfn: number; unmapped: boolean } {
+function collect_one(m: migrate_vma, addr: number, ptep: number, pte: pte_t, p: page, mpfn: number): number {
+  collect_unmapped = false;
   const mm = m.vma.vm_mm;
   const f = p.compound_head;
   const fault_folio = m.fault_page !== null ? m.fault_page.compound_head : null;
   get_page(f);          /* holds the page, and so the entry, until unmap/restore */
-  if (fault_folio !== f && !folio_trylock(f)) { put_page(f); return { mpfn: 0, unmapped: false }; }
+  if (fault_folio !== f && !folio_trylock(f)) { put_page(f); return 0; }
   const anon_exclusive = folio_test_anon(f) && PageAnonExclusive(p);
   const old = ptep_get_and_clear(mm, addr, ptep);
   if (anon_exclusive) {
@@ -130,7 +140,7 @@ function collect_one(m: migrate_vma, addr: number, ptep: number, pte: pte_t, p: 
       if (fault_folio !== f) folio_unlock(f);
       put_page(f);
       count_event('migrate_collect_pinned');
-      return { mpfn: 0, unmapped: false };
+      return 0;
     }
     ClearPageAnonExclusive(p);
   }
@@ -145,7 +155,8 @@ function collect_one(m: migrate_vma, addr: number, ptep: number, pte: pte_t, p: 
   set_pte_at(mm, addr, ptep, swp);
   folio_remove_rmap_pte(f, m.vma);
   put_page(f);          /* the reference of the mapping just removed */
-  return { mpfn, unmapped: pte_present(old) };
+  collect_unmapped = pte_present(old);
+  return mpfn;
 }
 
 /* migrate_vma_collect_pmd() for a PMD that points to a PTE page */
@@ -162,18 +173,17 @@ function collect_pte_range(m: migrate_vma, start: number, end: number): void {
     if (pte_none(pte)) {
       if (vma_is_anonymous(m.vma)) { mpfn = MIGRATE_PFN_MIGRATE; m.cpages++; }
     } else {
-      const sel = select_pte(m, addr, pte);
-      mpfn = sel.mpfn;
-      if (mpfn !== 0 && sel.p === null) {
+      mpfn = select_pte(m, addr, pte);
+      const sp = selected_page;
+      if (mpfn !== 0 && sp === null) {
         m.cpages++;                     /* the zero page: migrate as if it were a hole */
       } else if (mpfn !== 0) {
-        const p = sel.p!;
+        const p = sp!;
         /* only mapped, small pages here; large folios were split before (or are skipped) */
         if (p.mapping === null || folio_test_large(p.compound_head)) mpfn = 0;
         else {
-          const r = collect_one(m, addr, ptep, pte, p, mpfn);
-          mpfn = r.mpfn;
-          if (r.unmapped) unmapped++;
+          mpfn = collect_one(m, addr, ptep, pte, p, mpfn);
+          if (collect_unmapped) unmapped++;
         }
       }
     }

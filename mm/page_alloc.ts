@@ -585,6 +585,18 @@ export function copy_highpage(to: page, from: page): void {
   copy_pages(to, from, 1);
 }
 
+/**
+ * copy_highpages() - copy @nr pages of consecutive frames from @from to
+ * @to: what a loop of copy_highpage() over a folio does (folio_copy()),
+ * done section by section in bulk.
+ */
+export function copy_highpages(to: page, from: page, nr: number): void {
+  copy_pages(to, from, nr);
+}
+
+/** clear_highpages() - fill @nr pages of consecutive frames from @p with zeroes. */
+export function clear_highpages(p: page, nr: number): void { clear_pages(p, nr); }
+
 /** pages_identical() - compare two pages' bytes (KSM-style; used by tests and checks). */
 export function pages_identical(a: page, b: page): boolean {
   const x = kmap_local_page(a), y = kmap_local_page(b);

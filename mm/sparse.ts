@@ -11,8 +11,10 @@
  *
  *   pfn:  | section 0          | section 1          | section 2   ...
  *         | 1024 frames, 4 MiB | 1024 frames, 4 MiB |
- *   mem_section[s]    the section's 1024 struct pages, created the first
- *                     time pfn_to_page() asks for one of them, then kept
+ *   mem_section[s]    the section's 1024 struct pages: typed arrays of
+ *                     their fields (include/linux/mm_types.ts), created
+ *                     the first time pfn_to_page() asks for one of them,
+ *                     and a page handle per frame asked for, then kept
  *                     (a struct page's identity never changes);
  *   section_bytes[s]  the section's 4 MiB of page contents, allocated the
  *                     first time a page of it is read or written (zeroed,
@@ -147,6 +149,24 @@ export function sparse_stats(): { memmap_sections: number; byte_sections: number
   for (const x of sp.ram.mem_section) if (x !== undefined) m++;
   for (const x of sp.ram.section_bytes) if (x !== undefined) b++;
   return { memmap_sections: m, byte_sections: b, sections_freed: sp.sections_freed, pooled: sp.pool.length };
+}
+
+/**
+ * memmap_bytes() - host bytes of the struct page arrays of every section
+ * with struct pages (typed arrays by their length, arrays of references
+ * at 8 bytes a slot), without the page handle objects themselves.
+ */
+export function memmap_bytes(): number {
+  let n = 0;
+  for (const r of sp.ranges) {
+    for (const ms of r.mem_section) {
+      if (ms === undefined) continue;
+      for (const a of [ms.flags, ms._refcount, ms._mapcount, ms.index, ms.lru_prev, ms.lru_next, ms.order,
+        ms._entire_mapcount, ms._pincount, ms.private, ms.compound_head, ms.memcg]) n += a?.byteLength ?? 0;
+      for (const a of [ms.mapping, ms.pages, ms.zone_device_data, ms.waitq, ms.pgmap_of]) n += 8 * (a?.length ?? 0);
+    }
+  }
+  return n;
 }
 
 /** for_each_pfn_range() - RAM (first) and every registered ZONE_DEVICE range (kmemleak, tests). */

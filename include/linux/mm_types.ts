@@ -215,6 +215,9 @@ function linked_page(pfn: number): page {
 export class page {
   constructor(readonly pfn: number, readonly section: mem_section) {}
 
+  /* what assertion diffs and JSON dumps print: the frame, not its whole section */
+  toJSON(): { pfn: number } { return { pfn: this.pfn }; }
+
   /* PG_* bits, see include/linux/page-flags.ts; protected by the folio lock for most bits */
   get flags(): number { return this.section.flags[this.pfn & SECTION_MASK]; }
   set flags(v: number) { this.section.flags[this.pfn & SECTION_MASK] = v; }

@@ -22,9 +22,18 @@
  * that file) let this layer link and unlink each range around all of its
  * callbacks and tag it with the 2015 event from the table below, unless
  * the caller set range.v8_event itself. The 2015 listeners of an mm are
- * served by one mainline whole-mm subscription, the "hub", which calls
+ * served by a mainline whole-mm subscription, the "hub", which calls
  * their v8 ops. The hub also counts callbacks in flight, standing for the
  * notifier SRCU that the v9 lifetime fix synchronizes with.
+ *
+ * Non-blockable ranges (the OOM reaper, mainline since 4.19): every 2015
+ * callback may sleep (hmm.rwsem, waiting out device faults), and the 2015
+ * API has no way to say "do not sleep", so the hub refuses such a range
+ * with -EAGAIN and the reaper skips the VMA; the victim's memory comes
+ * back when it exits. Mainline requires a start that can fail to have no
+ * end (every end is called after any start failed), so the ends of the
+ * 2015 listeners are sent by a second, end-only subscription ("hub_end"),
+ * which forwards only the ranges the hub accepted.
  *
  * Mainline event -> 2015 event (patch 01's callers, seen from mainline):
  *
@@ -56,7 +65,8 @@ import { spinlock_t, spin_lock, spin_unlock } from '../../lib/locking/spinlock.j
 import { wait_queue_head, wait_event, wake_up_all } from '../../lib/locking/wait.js';
 import { count_event, trace_event } from '../../lib/sim/trace.js';
 import { __mmu_notifier_register, mmu_notifier_invalidate_range_start,
-  mmu_notifier_invalidate_range_end } from '../mmu_notifier.js';
+  mmu_notifier_invalidate_range_end, mmu_notifier_range_blockable } from '../mmu_notifier.js';
+import { EAGAIN } from '../../include/uapi/asm-generic/errno.js';
 import { mmap_write_lock, mmap_write_unlock } from '../mmap_lock.js';
 import { hmm_v8_hooks } from './hooks.js';
 
@@ -82,7 +92,8 @@ for (const [m, v] of TABLE_CHECK) if (mmu_event_from_mainline[m] !== v) throw ne
  * @nranges: the list length; waiters sleep until it changes
  * @wait_queue: woken when a range is unlinked
  * @list: the 2015 listeners; changed with mmap_lock held for write
- * @hub: the mainline subscription that calls them
+ * @hub: the mainline subscription that calls their start and release
+ * @hub_end: the end-only mainline subscription that calls their end
  * @srcu_readers, @srcu_wq: callbacks in flight (the SRCU read side)
  */
 export class mmu_notifier_mm_v8 {
@@ -92,6 +103,7 @@ export class mmu_notifier_mm_v8 {
   readonly wait_queue = new wait_queue_head('mmu_notifier_mm.wait_queue');
   list: mmu_notifier_v8[] = [];
   hub: mmu_notifier | null = null;
+  hub_end: mmu_notifier | null = null;
   srcu_readers = 0;
   readonly srcu_wq = new wait_queue_head('mmu_notifier_mm.srcu');
   released = false;
@@ -100,6 +112,8 @@ export class mmu_notifier_mm_v8 {
 const state = new WeakMap<mm_struct, mmu_notifier_mm_v8>();
 /* the listener a *_excluding() invalidation skips, per range */
 const excluded = new WeakMap<mmu_notifier_range, mmu_notifier_v8>();
+/* the non-blockable ranges the hub refused: no 2015 listener saw their start, none may see their end */
+const refused = new WeakSet<mmu_notifier_range>();
 
 /** mmuNotifierMmV8Of() - the 2015 per-mm state, or null (tests, dumps). */
 export function mmuNotifierMmV8Of(mm: mm_struct): mmu_notifier_mm_v8 | null {
@@ -190,6 +204,12 @@ function make_hub(s: mmu_notifier_mm_v8): mmu_notifier {
     mm: null,
     ops: {
       *invalidate_range_start(_sub, range) {
+        if (!mmu_notifier_range_blockable(range)) {
+          refused.add(range);
+          count_event('mmu_notifier_v8_nonblock_refused');
+          trace_event('mmu_notifier_v8_nonblock_refused', { mm: range.mm.id, start: range.start, end: range.end });
+          return -EAGAIN;
+        }
         trace_event('mmu_notifier_v8_range_start', { mm: range.mm.id, start: range.start, end: range.end,
           event: mmu_event_names[range.v8_event ?? MMU_MIGRATE] });
         yield* hub_each(s, excluded.get(range), function* (mn) {
@@ -197,14 +217,23 @@ function make_hub(s: mmu_notifier_mm_v8): mmu_notifier {
         });
         return 0;
       },
-      *invalidate_range_end(_sub, range) {
-        yield* hub_each(s, excluded.get(range), function* (mn) {
-          if (mn.ops.invalidate_range_end) yield* mn.ops.invalidate_range_end(mn, range.mm, range);
-        });
-      },
       *release(_sub, mm) {
         s.released = true;
         yield* hub_each(s, undefined, function* (mn) { if (mn.ops.release) yield* mn.ops.release(mn, mm); });
+      },
+    },
+  };
+}
+
+function make_hub_end(s: mmu_notifier_mm_v8): mmu_notifier {
+  return {
+    mm: null,
+    ops: {
+      *invalidate_range_end(_sub, range) {
+        if (refused.has(range)) return;
+        yield* hub_each(s, excluded.get(range), function* (mn) {
+          if (mn.ops.invalidate_range_end) yield* mn.ops.invalidate_range_end(mn, range.mm, range);
+        });
       },
     },
   };
@@ -220,7 +249,9 @@ export function __mmu_notifier_register_v8(mn: mmu_notifier_v8, mm: mm_struct): 
   if (s === undefined) { s = new mmu_notifier_mm_v8(); state.set(mm, s); }
   if (s.hub === null) {
     s.hub = make_hub(s);
+    s.hub_end = make_hub_end(s);
     __mmu_notifier_register(s.hub, mm);
+    __mmu_notifier_register(s.hub_end, mm);
   }
   mn.mm = mm;
   s.list.push(mn);

@@ -14,7 +14,9 @@
  *    their full size even where the host has not touched them;
  *  - per frame in use: the same after every struct page of the machine
  *    exists (pfn_to_page() of each frame: what a machine whose RAM has all
- *    been used carries; mm/sparse.ts creates them on first use);
+ *    been used carries; mm/sparse.ts creates them on first use), and
+ *    of that the struct page arrays alone (memmap_bytes(): the rest is
+ *    the page handle objects and the buddy allocator's free-list arrays);
  *  - per mapped page: a process writes MEMORY_BENCH_PAGES / 4 pages of
  *    that machine (anonymous faults), the growth over the pages (page
  *    tables, rmap, LRU; the struct pages exist already);
@@ -24,6 +26,7 @@
  */
 import { start_kernel } from '../../mm/init.js';
 import { totalram_pages, ram_content_bytes, pfn_to_page } from '../../mm/page_alloc.js';
+import { memmap_bytes } from '../../mm/sparse.js';
 import { Process, runAs } from '../include/nolibc/nolibc.js';
 import { PROT_READ, PROT_WRITE, MAP_PRIVATE, MAP_ANONYMOUS, MADV_NOHUGEPAGE } from '../../include/uapi/asm-generic/mman.js';
 import { PAGE_SIZE } from '../../include/linux/mm.js';
@@ -55,6 +58,7 @@ export async function bench_memory(): Promise<void> {
   const big = metadata(), frames = totalram_pages();
   for (let pfn = 0; pfn < frames; pfn++) pfn_to_page(pfn);
   const all = metadata();
+  const arrays = memmap_bytes() / frames;
   const p = Process.spawn('bench');
   const n = PAGES >> 2;
   const a = p.mmap(0, n * PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
@@ -67,6 +71,7 @@ export async function bench_memory(): Promise<void> {
     `${big.gc ? 'after a forced GC' : 'NO forced GC (run node with --expose-gc)'}`);
   row('metadata bytes per frame at boot', (big.bytes - small.bytes) / (frames - small_frames), 'B', 'Linux struct page', 64);
   row('metadata bytes per frame in use', (all.bytes - small.bytes) / (frames - small_frames), 'B', 'Linux struct page', 64, { ratio_max: 1.0 });
+  row('struct page arrays per frame in use', arrays, 'B', 'Linux struct page', 64);
   row('metadata bytes per mapped page', (after.bytes - before.bytes) / n, 'B', 'Linux PTE', 8);
   row('host RSS per touched page', (after.rss - before.rss) / n, 'B', 'page contents', PAGE_SIZE);
 }

@@ -5,7 +5,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { boot, RW, ANON } from '../../helpers.js';
-import { runAs, type Process } from '../../../tools/include/nolibc/nolibc.js';
+import { runAs, Process } from '../../../tools/include/nolibc/nolibc.js';
 import { MADV_DONTNEED, PROT_READ } from '../../../include/uapi/asm-generic/mman.js';
 import { PAGE_SIZE } from '../../../include/linux/mm.js';
 import {
@@ -26,6 +26,15 @@ import { Scheduler, sched_yield, type Sleepable } from '../../../lib/sim/sched.j
 import { pfn_to_page } from '../../../mm/page_alloc.js';
 import { pte_pfn } from '../../../include/linux/pgtable.js';
 import { pte_at } from '../../helpers.js';
+
+import { start_kernel } from '../../../mm/init.js';
+import { get_mm_rss } from '../../../include/linux/mm.js';
+import { get_counter } from '../../../lib/sim/trace.js';
+import { oom_kills } from '../../../mm/oom_kill.js';
+import { UserFault } from '../../../mm/fault.js';
+import { SIGKILL } from '../../../include/uapi/asm-generic/signal.js';
+import { warnings } from '../../../include/asm-generic/bug.js';
+import { EAGAIN } from '../../../include/uapi/asm-generic/errno.js';
 
 const t = suite('mm/hmm_v8/mmu_notifier');
 let p: Process;
@@ -152,6 +161,60 @@ t('exit calls release of every 2015 listener', () => {
   listener(p, log, { *release() { log.push('release'); } });
   p.exit(0);
   assert.ok(log.includes('release'));
+});
+
+/*
+ * Fuzz seed 22937: a hmm_dummy device fault ran out of RAM, the OOM killer
+ * reaped a process mirrored by the 2015 HMM, and the reaper's non-blockable
+ * range reached hmm_update(), which sleeps on hmm.rwsem: "sleeping function
+ * called from invalid context". The hub now refuses such a range.
+ */
+t('the OOM reaper\'s non-blockable range (seed 22937): the hub refuses it with -EAGAIN; no 2015 callback runs', () => {
+  const RAM = 1024;
+  start_kernel({ ram_bytes: RAM * PAGE_SIZE });
+  const big = Process.spawn('big');
+  const a = big.mmap(0, 600 * PAGE_SIZE, RW, ANON);
+  for (let i = 0; i < 600; i++) big.write32(a + i * PAGE_SIZE, i + 1);
+  const log: string[] = [];
+  listener(big, log, {
+    *invalidate_range_start(_mn, _mm, r) { log.push(`start ${hex(r.start)}`); yield* sched_yield(); },
+  });
+  const w0 = warnings().length;
+  const hog = Process.spawn('hog');
+  const h = hog.mmap(0, RAM * PAGE_SIZE, RW, ANON);
+  let wrote = 0;
+  try {
+    for (; wrote < 500; wrote++) hog.write32(h + wrote * PAGE_SIZE, wrote + 1);   /* runs out: big is the victim */
+  } catch (e) {
+    /* big's memory comes back only when it exits: the hog may be the next victim (not asserted either way) */
+    assert.ok(e instanceof UserFault && e.sig === SIGKILL, String(e));
+  }
+  assert.is(oom_kills()[0].pid, big.pid, 'the task with the most memory was chosen first');
+  const refusedRanges = get_counter('mmu_notifier_v8_nonblock_refused');
+  assert.ok(refusedRanges >= 1, 'the reaper\'s range was refused (once per reap attempt)');
+  assert.is(get_counter('oom_reap_notifier_busy'), refusedRanges, 'each refusal made the reaper skip the VMA');
+  assert.equal(log, [], 'no 2015 listener saw the start or the end of the refused range');
+  assert.is(warnings().length, w0, 'no WARN (mainline: a start that can fail has no end)');
+  assert.is(get_mm_rss(big.mm), 600, 'the refused VMA stays mapped until the victim exits');
+  if (hog.task.exit_state === 0) {
+    for (let i = 0; i < wrote; i++) assert.is(hog.read32(h + i * PAGE_SIZE), i + 1, `hog page ${i}`);
+  }
+  /* on a live mm: a blockable range still reaches the listener, start and end */
+  const q = Process.spawn('q');
+  const x = q.mmap(0, 4 * PAGE_SIZE, RW, ANON);
+  q.write32(x, 7);
+  const log2: string[] = [];
+  listener(q, log2);
+  const r = mmu_notifier_range_init(MMU_NOTIFY_CLEAR, MMU_NOTIFIER_RANGE_BLOCKABLE, q.mm, x, x + PAGE_SIZE);
+  assert.is(runAs(q.task, mmu_notifier_invalidate_range_start(r)), 0);
+  runAs(q.task, mmu_notifier_invalidate_range_end(r));
+  assert.equal(log2.map((l) => l.split(' ')[0]), ['start', 'end'], log2.join('; '));
+  /* a non-blockable one on the same mm: -EAGAIN, nothing logged, the end sends nothing either */
+  const nb = mmu_notifier_range_init(MMU_NOTIFY_CLEAR, 0, q.mm, x, x + PAGE_SIZE);
+  assert.is(runAs(q.task, mmu_notifier_invalidate_range_start(nb)), -EAGAIN);
+  runAs(q.task, mmu_notifier_invalidate_range_end(nb));
+  assert.is(log2.length, 2);
+  assert.is(q.read32(x), 7);
 });
 
 t.run();

@@ -147,6 +147,8 @@ export class FuzzWorld implements GenView {
       }
       if (e instanceof Divergence && this.injectAccepted(sl, op, e, win)) return this.done();
       if (e instanceof Divergence) throw new Divergence(`${fmtOp(op)}: ${e.message}`);
+      /* FUZZ_STACK=1: the kernel's stack on stderr, to find where a BUG or a signal came from */
+      if (process.env.FUZZ_STACK === '1' && e instanceof Error) console.error(e.stack);
       if (e instanceof UserFault) throw new Divergence(`${fmtOp(op)}: unexpected ${e.message}`);
       throw new Divergence(`${fmtOp(op)}: ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`);
     }

@@ -1,0 +1,154 @@
+/*
+ * test/lib/test_hmm_pt.test.ts - dmirror's device page table on lib/gpt
+ * (lib/test_hmm_pt.ts) and the device page -> chunk lookup through the
+ * pagemap (lib/test_hmm_devmem.ts): entries keep Linux's tags, the count
+ * follows stores and erases, range erases stop at the range, directories
+ * are freed when the table empties, and migrations fill and empty it.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { start_kernel } from '../../mm/init.js';
+import { Process, runAs } from '../../tools/include/nolibc/nolibc.js';
+import { PAGE_SIZE, PMD_SIZE } from '../../include/linux/mm.js';
+import type { page } from '../../include/linux/mm_types.js';
+import { PROT_READ, PROT_WRITE, MAP_PRIVATE, MAP_ANONYMOUS, MADV_HUGEPAGE } from '../../include/uapi/asm-generic/mman.js';
+import { ENOMEM } from '../../include/uapi/asm-generic/errno.js';
+import { HMM_DMIRROR_MIGRATE_TO_DEV, HMM_DMIRROR_MIGRATE_TO_SYS } from '../../include/uapi/linux/test_hmm.js';
+import { pfn_to_page } from '../../mm/page_alloc.js';
+import { hmm_dmirror_init } from '../../lib/test_hmm.js';
+import {
+  dmirror_pt, dpt_mkentry, dpt_entry_pfn, dpt_entry_tag, DPT_ENTRY_PRESENT,
+} from '../../lib/test_hmm_pt.js';
+import {
+  type dmirror, type dmirror_chunk, DPT_XA_TAG_READ, DPT_XA_TAG_ATOMIC, DPT_XA_TAG_WRITE, BACKING_PAGE,
+  dmirror_page_to_chunk, dmirror_page_to_device,
+} from '../../lib/test_hmm_devmem.js';
+import { dmirror_migrate_range_to_device } from '../../lib/test_hmm_migrate.js';
+import { Dmirror } from '../../tools/lib/dmirror.js';
+
+const RW = PROT_READ | PROT_WRITE, ANON = MAP_PRIVATE | MAP_ANONYMOUS;
+
+test('entries carry the pfn and Linux\'s tag; a read-only entry of pfn 0 is not "none"', () => {
+  start_kernel({});
+  const pt = new dmirror_pt();
+  assert.is(pt.store(0x1000, 0, DPT_XA_TAG_READ), 0);
+  assert.is(pt.load(0x1000), DPT_ENTRY_PRESENT, 'pfn 0, tag 0: only the present bit');
+  assert.is(pt.store(0x1001, 77, DPT_XA_TAG_WRITE), 0);
+  assert.is(pt.store(0x1002, 78, DPT_XA_TAG_ATOMIC), 0);
+  assert.is(dpt_entry_pfn(pt.load(0x1001)), 77);
+  assert.is(dpt_entry_tag(pt.load(0x1001)), DPT_XA_TAG_WRITE);
+  assert.is(dpt_entry_tag(pt.load(0x1002)), DPT_XA_TAG_ATOMIC);
+  assert.is(pt.load(0x1003), 0, 'never stored: none');
+  assert.is(pt.size, 3);
+  assert.is(pt.store(0x1001, 79, DPT_XA_TAG_READ), 0, 'overwrite');
+  assert.is(pt.size, 3, 'an overwrite does not count twice');
+  assert.equal(pt.get(0x1001), { page: pfn_to_page(79), tag: DPT_XA_TAG_READ });
+  assert.is(dpt_mkentry(79, DPT_XA_TAG_READ), pt.load(0x1001));
+  assert.is(pt.store(2 ** 40, 5, DPT_XA_TAG_READ), -ENOMEM, 'beyond the 48-bit address space');
+  assert.is(pt.load(2 ** 40), 0);
+  assert.is(pt.erase(0x1002), dpt_mkentry(78, DPT_XA_TAG_ATOMIC));
+  assert.is(pt.erase(0x1002), 0, 'second erase finds nothing');
+  assert.is(pt.size, 2);
+});
+
+test('erase_range() clears exactly [first, end) across directories; the emptied table frees its directories', () => {
+  start_kernel({});
+  const pt = new dmirror_pt();
+  const per_dir = PMD_SIZE / PAGE_SIZE;                 /* 512 entries per leaf directory */
+  const base = 7 * per_dir;
+  for (let i = 0; i < 3 * per_dir; i++) assert.is(pt.store(base + i, 1000 + i, DPT_XA_TAG_WRITE), 0);
+  const dirs = pt.dir_count();
+  assert.is(dirs, 1 + 2 + 3, "root, one directory on each of the two middle levels, three leaf directories");
+  assert.is(pt.erase_range(base + 100, base + 2 * per_dir + 5), 2 * per_dir - 95);
+  assert.is(pt.size, 3 * per_dir - (2 * per_dir - 95));
+  assert.ok(pt.has(base + 99) && !pt.has(base + 100), 'first kept, first erased');
+  assert.ok(!pt.has(base + 2 * per_dir + 4) && pt.has(base + 2 * per_dir + 5), 'last erased, end kept');
+  const seen: number[] = [];
+  pt.for_each(0, 2 ** 36, (vpn, e) => { seen.push(vpn); assert.is(dpt_entry_pfn(e), 1000 + vpn - base); return 0; });
+  assert.is(seen.length, pt.size);
+  assert.ok(seen.every((v, i) => i === 0 || v > seen[i - 1]), 'address order');
+  assert.is(pt.for_each(0, 2 ** 36, (vpn) => (vpn === base + 50 ? 42 : 0)), 42, 'a non-zero return stops the walk');
+  assert.equal([...pt.keys()], seen);
+  pt.erase_range(0, 2 ** 36);
+  assert.is(pt.size, 0);
+  assert.is(pt.dir_count(), 1, 'only the root is left');
+  pt.store(5, 5, DPT_XA_TAG_READ);
+  pt.clear();
+  assert.is(pt.size, 0);
+  assert.is(pt.load(5), 0);
+  assert.is(pt.dir_count(), 1);
+});
+
+/* the mirror behind a Dmirror handle */
+function mirror_of(p: Process, dev: Dmirror): dmirror {
+  return p.task.files.get(dev.fd)!.private_data as dmirror;
+}
+
+test('MIGRATE_TO_DEV maps each page WRITE to its backing page; MIGRATE_TO_SYS and munmap empty the table', () => {
+  start_kernel({});
+  hmm_dmirror_init();
+  const p = Process.spawn('t');
+  const dev = new Dmirror(p, 0);
+  const d = mirror_of(p, dev);
+  const n = 600;                                        /* spans two leaf directories */
+  const a = p.mmap(0, n * PAGE_SIZE, RW, ANON), out = p.mmap(0, n * PAGE_SIZE, RW, ANON);
+  p.fill32(a, n * PAGE_SIZE, 3);
+  assert.is(dev.ioctl(HMM_DMIRROR_MIGRATE_TO_DEV, a, n, out), 0);
+  assert.is(d.pt.size, n);
+  for (let i = 0; i < n; i += 97) {
+    const e = d.pt.get(a / PAGE_SIZE + i)!;
+    assert.is(e.tag, DPT_XA_TAG_WRITE);
+    assert.is(e.page.zone_device_data, d, 'the entry is the backing RAM page, which points back at the mirror');
+  }
+  assert.is(dev.ioctl(HMM_DMIRROR_MIGRATE_TO_SYS, a, n, out), 0);
+  assert.is(dev.cpages, n);
+  assert.is(d.pt.size, 0, 'every entry erased on the way back');
+  assert.is(p.check32(a, n * PAGE_SIZE, 3), -1);
+  assert.is(runAs(p.task, dmirror_migrate_range_to_device(d, a, a + n * PAGE_SIZE)), 0, 'migration without the read-back');
+  assert.is(d.pt.size, n);
+  p.munmap(a, n * PAGE_SIZE);
+  assert.is(d.pt.size, 0, 'the munmap invalidation erased the range');
+  assert.is(d.pt.dir_count(), 1, 'and freed the directories');
+});
+
+test('a device page finds its chunk through page->pgmap: the chunk is its pagemap', () => {
+  start_kernel({});
+  hmm_dmirror_init();
+  const p = Process.spawn('t');
+  const dev = new Dmirror(p, 0), dev1 = new Dmirror(p, 1);
+  const a = p.mmap(0, 2 * PMD_SIZE, RW, ANON);
+  const h = Math.ceil(a / PMD_SIZE) * PMD_SIZE;
+  p.madvise(h, PMD_SIZE, MADV_HUGEPAGE);
+  p.fill32(h, PMD_SIZE, 9);
+  const b = p.mmap(0, 4 * PAGE_SIZE, RW, ANON);
+  p.fill32(b, 4 * PAGE_SIZE, 10);
+  assert.is(runAs(p.task, dmirror_migrate_range_to_device(mirror_of(p, dev), h, h + PMD_SIZE)), 0);
+  assert.is(runAs(p.task, dmirror_migrate_range_to_device(mirror_of(p, dev1), b, b + 4 * PAGE_SIZE)), 0);
+  const backing = mirror_of(p, dev).pt.get(h / PAGE_SIZE + 3)!.page;
+  const rhead = backing.compound_head;
+  /* the device folio whose backing folio the table maps */
+  let dpage: page | null = null, c0 = null as dmirror_chunk | null;
+  const md = mirror_of(p, dev).mdevice;
+  for (let c = 0; c < md.devmem_count && dpage === null; c++) {
+    const ch = md.devmem_chunks![c];
+    for (let pfn = ch.start_pfn!; pfn < ch.start_pfn! + ch.nr_pages! && dpage === null; pfn++) {
+      if (pfn_to_page(pfn).zone_device_data === rhead) { dpage = pfn_to_page(pfn); c0 = ch; }
+    }
+  }
+  assert.ok(dpage !== null && c0 !== null, 'the device folio backed by the RAM folio');
+  assert.is(rhead.order, 9, 'migrated as one THP');
+  assert.is(BACKING_PAGE(dpage!), rhead);
+  assert.is(dmirror_page_to_chunk(dpage!), c0);
+  assert.is(dpage!.pgmap, c0, 'page->pgmap is the chunk itself');
+  assert.is(c0!.pagemap, c0);
+  assert.is(dmirror_page_to_device(dpage!), md);
+  const c1 = (mirror_of(p, dev1).mdevice.devmem_chunks ?? [])[0];
+  assert.is(dmirror_page_to_device(pfn_to_page(c1.start_pfn!)), mirror_of(p, dev1).mdevice);
+  assert.is(dmirror_page_to_device(pfn_to_page(0)), null, 'RAM: no chunk');
+  const foreign = { ...pfn_to_page(c1.start_pfn!), pgmap: { ...c1, ops: { folio_free() {} } } } as unknown as page;
+  assert.is(dmirror_page_to_device(foreign), null, 'a pagemap with other ops is another driver\'s');
+  assert.is(p.check32(h, PMD_SIZE, 9), -1, 'the CPU faults the THP back intact');
+  assert.is(p.check32(b, 4 * PAGE_SIZE, 10), -1);
+});
+
+test.run();
