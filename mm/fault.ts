@@ -14,7 +14,7 @@
  * (force_sig_fault) and throws UserFault into the JS code that made the
  * access, standing for the synchronous signal a real program receives.
  */
-import type { mm_struct } from '../include/linux/mm_types.js';
+import type { mm_struct, vm_area_struct } from '../include/linux/mm_types.js';
 import type { task_struct } from '../include/linux/sched.js';
 import {
   PAGE_SIZE, PMD_SIZE, PUD_SIZE, VM_WRITE, VM_ACCESS_FLAGS, FAULT_FLAG_DEFAULT, FAULT_FLAG_USER, FAULT_FLAG_WRITE,
@@ -29,9 +29,9 @@ import {
 import { yieldWaiting, type Sleepable } from '../lib/sim/sched.js';
 import { trace_event, count_event } from '../lib/sim/trace.js';
 import { phys_to_bytes, SECTION_BYTES } from './sparse.js';
-import { handle_mm_fault } from './memory.js';
+import { handle_mm_fault, handle_mm_fault_nosleep, FAULT_WOULD_SLEEP } from './memory.js';
 import { vma_lookup } from './vma.js';
-import { mmap_read_lock, mmap_read_unlock } from './mmap_lock.js';
+import { mmap_read_lock, mmap_read_trylock, mmap_read_unlock } from './mmap_lock.js';
 import { force_sig_fault } from './task.js';
 import { pagefault_out_of_memory } from './oom_kill.js';
 import { BUG } from '../include/asm-generic/bug.js';
@@ -45,6 +45,8 @@ export class UserFault extends Error {
 }
 
 const NEED_FAULT = -1;
+const NEED_SLEEP = -2;      /* translate_nosleep(): not faulted; NEED_FAULT: faulted once, still missing */
+const NEED_SPLIT = -3;      /* an access across a page boundary: done page by page */
 
 /* The PMD or PUD entry pointer of a present huge leaf covering addr, or -1. */
 function huge_leaf(pgt: mm_struct['pgd'], addr: number): number {
@@ -96,6 +98,25 @@ function access_error(write: boolean, vm_flags: number): boolean {
   return (vm_flags & VM_ACCESS_FLAGS) === 0;
 }
 
+/*
+ * The VMA that may take a user access at @addr (mmap_lock held for read),
+ * or null after dropping mmap_lock and signalling SIGSEGV (bad_area).
+ */
+function vma_for_user_access(task: task_struct, mm: mm_struct, addr: number, write: boolean): vm_area_struct | null {
+  const vma = vma_lookup(mm, addr);
+  if (vma === null) {
+    mmap_read_unlock(mm);
+    force_sig_fault(task, SIGSEGV, SEGV_MAPERR, addr);
+    return null;
+  }
+  if (access_error(write, vma.vm_flags)) {
+    mmap_read_unlock(mm);
+    force_sig_fault(task, SIGSEGV, SEGV_ACCERR, addr);
+    return null;
+  }
+  return vma;
+}
+
 /**
  * do_user_addr_fault() - a user access at addr missed in the MMU.
  * Return: 0 when the access can be retried, or the signal to deliver
@@ -109,23 +130,33 @@ export function* do_user_addr_fault(task: task_struct, addr: number, write: bool
   task.memcg_in_oom = null;           /* mem_cgroup_enter_user_fault() */
   for (;;) {
     yield* mmap_read_lock(mm);
-    const vma = vma_lookup(mm, addr);
-    if (vma === null) {
-      mmap_read_unlock(mm);
-      force_sig_fault(task, SIGSEGV, SEGV_MAPERR, addr);
-      return SIGSEGV;
-    }
-    if (access_error(write, vma.vm_flags)) {
-      mmap_read_unlock(mm);
-      force_sig_fault(task, SIGSEGV, SEGV_ACCERR, addr);
-      return SIGSEGV;
-    }
+    const vma = vma_for_user_access(task, mm, addr, write);
+    if (vma === null) return SIGSEGV;
     const fault = yield* handle_mm_fault(vma, addr, flags);
     mmap_read_unlock(mm);
     if (fault & VM_FAULT_RETRY) { flags |= FAULT_FLAG_TRIED; continue; }
     if (!(fault & VM_FAULT_ERROR)) return 0;
     return mm_fault_error(task, addr, fault);
   }
+}
+
+/*
+ * do_user_addr_fault() without sleeping: mmap_lock by trylock (Linux tries
+ * that first too, lock_mm_and_find_vma) and handle_mm_fault_nosleep().
+ * Return: as do_user_addr_fault(), or FAULT_WOULD_SLEEP, having changed
+ * nothing, when the fault needs the sleeping path.
+ */
+function do_user_addr_fault_nosleep(task: task_struct, mm: mm_struct, addr: number, write: boolean): number {
+  if (!mmap_read_trylock(mm)) return FAULT_WOULD_SLEEP;
+  const vma = vma_lookup(mm, addr);
+  if (vma === null || access_error(write, vma.vm_flags)) { mmap_read_unlock(mm); return FAULT_WOULD_SLEEP; }
+  task.memcg_in_oom = null;           /* mem_cgroup_enter_user_fault() */
+  const fault = handle_mm_fault_nosleep(vma, addr, FAULT_FLAG_DEFAULT | FAULT_FLAG_USER | (write ? FAULT_FLAG_WRITE : 0));
+  mmap_read_unlock(mm);
+  if (fault === FAULT_WOULD_SLEEP) return FAULT_WOULD_SLEEP;
+  if (fault & VM_FAULT_RETRY) return FAULT_WOULD_SLEEP;    /* handle_mm_fault_nosleep() never asks for one */
+  if (!(fault & VM_FAULT_ERROR)) return 0;
+  return mm_fault_error(task, addr, fault);
 }
 
 /* mm_fault_error() - turn VM_FAULT_* into the signal Linux sends (0: retry the fault). */
@@ -148,9 +179,19 @@ function mm_fault_error(task: task_struct, addr: number, fault: number): number 
   return SIGSEGV;
 }
 
-/* Translate, faulting as often as needed; throws UserFault on a signal. */
-function* translate_or_fault(task: task_struct, addr: number, write: boolean): Sleepable<number> {
-  for (let tries = 0; ; tries++) {
+/* The task got a signal for its access at addr: throw it into the user code. */
+function user_signal(task: task_struct, sig: number, addr: number): never {
+  trace_event('user_signal', { pid: task.pid, sig, addr });
+  throw new UserFault(sig, task.last_fault_code, addr);
+}
+
+/*
+ * Translate, faulting as often as needed, after translate_nosleep()
+ * returned @nosleep (NEED_SLEEP or NEED_FAULT); throws UserFault on a
+ * signal.
+ */
+function* translate_or_fault(task: task_struct, addr: number, write: boolean, nosleep: number): Sleepable<number> {
+  for (let tries = nosleep === NEED_FAULT ? 1 : 0; ; tries++) {
     const mm = task.mm;
     if (mm === null) throw new UserFault(SIGKILL, 0, addr);
     const phys = mmu_translate(mm, addr, write);
@@ -158,16 +199,28 @@ function* translate_or_fault(task: task_struct, addr: number, write: boolean): S
     if (tries > 16) BUG(`fault livelock at 0x${addr.toString(16)} write=${write}`);
     if (tries > 0) yield* yieldWaiting();      /* the retry goes back through user space: a preemption point */
     const sig = yield* do_user_addr_fault(task, addr, write);
-    if (sig !== 0) {
-      trace_event('user_signal', { pid: task.pid, sig, addr });
-      throw new UserFault(sig, task.last_fault_code, addr);
-    }
+    if (sig !== 0) user_signal(task, sig, addr);
   }
 }
 
-/* The bytes and offset of a physical address (its memory section's bytes: mm/sparse.ts). */
-function phys_bytes(phys: number): { bytes: Uint8Array; off: number } {
-  return { bytes: phys_to_bytes(phys), off: phys % SECTION_BYTES };
+
+/*
+ * translate_nosleep() - the access as the MMU does it, and the first
+ * fault of a miss as plain calls when it needs no sleep
+ * (handle_mm_fault_nosleep()). Return: the physical address, NEED_SLEEP
+ * (no fault taken) or NEED_FAULT (one fault taken, the access still
+ * misses): then translate_or_fault() goes on. Throws UserFault on a
+ * signal.
+ */
+function translate_nosleep(task: task_struct, addr: number, write: boolean): number {
+  const mm = task.mm;
+  if (mm === null) return NEED_SLEEP;
+  const phys = mmu_translate(mm, addr, write);
+  if (phys >= 0) return phys;
+  const sig = do_user_addr_fault_nosleep(task, mm, addr, write);
+  if (sig === FAULT_WOULD_SLEEP) return NEED_SLEEP;
+  if (sig !== 0) user_signal(task, sig, addr);
+  return mmu_translate(mm, addr, write);
 }
 
 /**
@@ -179,8 +232,9 @@ export function* user_read(task: task_struct, addr: number, buf: Uint8Array): Sl
   while (done < buf.length) {
     const a = addr + done;
     const n = Math.min(buf.length - done, PAGE_SIZE - (a % PAGE_SIZE));
-    const phys = yield* translate_or_fault(task, a, false);
-    const { bytes, off } = phys_bytes(phys);
+    let phys = translate_nosleep(task, a, false);
+    if (phys < 0) phys = yield* translate_or_fault(task, a, false, phys);
+    const bytes = phys_to_bytes(phys), off = phys % SECTION_BYTES;
     buf.set(bytes.subarray(off, off + n), done);
     done += n;
   }
@@ -195,8 +249,9 @@ export function* user_write(task: task_struct, addr: number, buf: Uint8Array): S
   while (done < buf.length) {
     const a = addr + done;
     const n = Math.min(buf.length - done, PAGE_SIZE - (a % PAGE_SIZE));
-    const phys = yield* translate_or_fault(task, a, true);
-    const { bytes, off } = phys_bytes(phys);
+    let phys = translate_nosleep(task, a, true);
+    if (phys < 0) phys = yield* translate_or_fault(task, a, true, phys);
+    const bytes = phys_to_bytes(phys), off = phys % SECTION_BYTES;
     bytes.set(buf.subarray(done, done + n), off);
     done += n;
   }
@@ -223,22 +278,44 @@ export function* user_load(task: task_struct, addr: number, size: 1 | 2 | 4 | 8)
     yield* user_read(task, addr, b);
     return read_scalar(b, 0, size);
   }
-  const phys = yield* translate_or_fault(task, addr, false);
-  const { bytes, off } = phys_bytes(phys);
+  let phys = translate_nosleep(task, addr, false);
+  if (phys < 0) phys = yield* translate_or_fault(task, addr, false, phys);
+  const bytes = phys_to_bytes(phys), off = phys % SECTION_BYTES;
   return read_scalar(bytes, off, size);
 }
 
-/** user_store() - store an unsigned little-endian value of size 1, 2, 4 or 8 bytes. */
-export function* user_store(task: task_struct, addr: number, size: 1 | 2 | 4 | 8, value: number): Sleepable {
-  if ((addr % PAGE_SIZE) + size > PAGE_SIZE) {
+/*
+ * user_store() without sleeping: the store done (0), or why not: a
+ * translate_nosleep() result (NEED_SLEEP, NEED_FAULT) or NEED_SPLIT.
+ */
+function user_store_nosleep(task: task_struct, addr: number, size: number, value: number): number {
+  if ((addr % PAGE_SIZE) + size > PAGE_SIZE) return NEED_SPLIT;
+  const phys = translate_nosleep(task, addr, true);
+  if (phys < 0) return phys;
+  write_scalar(phys_to_bytes(phys), phys % SECTION_BYTES, size, value);
+  return 0;
+}
+
+/* user_store() when it may sleep; @why: user_store_nosleep()'s answer */
+function* user_store_slow(task: task_struct, addr: number, size: number, value: number, why: number): Sleepable {
+  if (why === NEED_SPLIT) {
     const b = new Uint8Array(size);
     write_scalar(b, 0, size, value);
     yield* user_write(task, addr, b);
     return;
   }
-  const phys = yield* translate_or_fault(task, addr, true);
-  const { bytes, off } = phys_bytes(phys);
-  write_scalar(bytes, off, size, value);
+  const phys = yield* translate_or_fault(task, addr, true, why);
+  write_scalar(phys_to_bytes(phys), phys % SECTION_BYTES, size, value);
+}
+
+/**
+ * user_store() - store an unsigned little-endian value of size 1, 2, 4 or
+ * 8 bytes. A store that needs no sleep (no fault, or a fault
+ * handle_mm_fault_nosleep() resolves) runs as plain calls.
+ */
+export function* user_store(task: task_struct, addr: number, size: 1 | 2 | 4 | 8, value: number): Sleepable {
+  const why = user_store_nosleep(task, addr, size, value);
+  if (why !== 0) yield* user_store_slow(task, addr, size, value, why);
 }
 
 /**
@@ -250,8 +327,9 @@ export function* user_store(task: task_struct, addr: number, size: 1 | 2 | 4 | 8
 export function* user_atomic_rmw(task: task_struct, addr: number, size: 1 | 2 | 4 | 8,
                                  op: (old: number) => number): Sleepable<number> {
   if (addr % size !== 0) throw new UserFault(SIGBUS, BUS_ADRERR, addr);
-  const phys = yield* translate_or_fault(task, addr, true);
-  const { bytes, off } = phys_bytes(phys);
+  let phys = translate_nosleep(task, addr, true);
+  if (phys < 0) phys = yield* translate_or_fault(task, addr, true, phys);
+  const bytes = phys_to_bytes(phys), off = phys % SECTION_BYTES;
   const old = read_scalar(bytes, off, size);
   write_scalar(bytes, off, size, op(old) % 2 ** (size * 8));
   return old;
@@ -297,7 +375,7 @@ function* kernel_user_copy(mm: mm_struct, addr: number, buf: Uint8Array, write: 
       if (!ok) return -EFAULT;
       phys = mmu_translate(mm, a, write);
     }
-    const { bytes, off } = phys_bytes(phys);
+    const bytes = phys_to_bytes(phys), off = phys % SECTION_BYTES;
     if (write) bytes.set(buf.subarray(done, done + n), off);
     else buf.set(bytes.subarray(off, off + n), done);
     done += n;

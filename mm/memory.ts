@@ -30,7 +30,7 @@ import {
 } from '../include/linux/mm.js';
 import {
   pte_none, pte_present, pte_write, pte_protnone, pte_special, pte_pfn, pfn_pte, pte_mkwrite,
-  pte_mkdirty, pte_mkyoung, pte_mkold, pte_mkspecial, pte_modify, pmd_is_table, pte_dirty, _PAGE_SOFT_DIRTY, type pte_t,
+  pte_mkdirty, pte_mkyoung, pte_mkold, pte_mkspecial, pte_modify, pmd_is_table, pte_dirty, _PAGE_SOFT_DIRTY, PMD_LEVEL, type pte_t,
 } from '../include/linux/pgtable.js';
 import {
   pte_to_swp_entry, non_swap_entry, is_migration_entry, is_device_private_entry, is_device_exclusive_entry,
@@ -44,33 +44,36 @@ import { is_device_private_page } from '../include/linux/memremap.js';
 import { GFP_HIGHUSER_MOVABLE, __GFP_ZERO } from '../include/linux/gfp.js';
 import { MMU_NOTIFY_CLEAR, MMU_NOTIFY_EXCLUSIVE, MMU_NOTIFIER_RANGE_BLOCKABLE } from '../include/linux/mmu_notifier.js';
 import { ENOMEM, EBUSY } from '../include/uapi/asm-generic/errno.js';
-import { cond_resched, preempt_point, type Sleepable } from '../lib/sim/sched.js';
+import { cond_resched, preempt_point, preemption_points_free, type Sleepable } from '../lib/sim/sched.js';
 import { race_mutations } from '../lib/sim/mutations.js';
 import { spin_lock, spin_unlock } from '../lib/locking/spinlock.js';
 import { charge } from '../lib/sim/clock.js';
 import { MINOR_FAULT_NS } from '../lib/sim/costs.js';
-import { trace_event, trace_event_begin, count_event } from '../lib/sim/trace.js';
+import { trace_event, trace_event_begin, count_event, tracing_is_on } from '../lib/sim/trace.js';
 import {
   alloc_page, pfn_to_page, pfn_valid, put_page, get_page, get_page_unless_zero, copy_highpage, is_zero_pfn, ZERO_PAGE,
-  alloc_page_sleepable,
+  alloc_page_sleepable, zone_watermark_ok, wmark_pages,
 } from './page_alloc.js';
+import { WMARK_LOW } from '../include/linux/mmzone.js';
 import {
   pmd_alloc, pmd_lockptr, pte_offset_map, pte_alloc_map, pte_lockptr, ptep_get, set_pte_at, flush_tlb_page,
 } from './pgtable.js';
 import { anon_vma_prepare, folio_add_new_anon_rmap, folio_add_file_rmap_pte, folio_remove_rmap_pte } from './rmap.js';
 import {
   mmu_notifier_range_init, mmu_notifier_range_init_owner, mmu_notifier_invalidate_range_start,
-  mmu_notifier_invalidate_range_end,
+  mmu_notifier_invalidate_range_end, mmu_notifier_invalidate_range_start_nosubs, mmu_notifier_invalidate_range_end_nosubs,
+  mm_has_notifiers,
 } from './mmu_notifier.js';
 import { folio_lock, folio_trylock, folio_unlock, folio_wait_locked, migration_entry_wait_on_locked } from './filemap.js';
 import { mmap_assert_locked } from './mmap_lock.js';
 import { BUG } from '../include/asm-generic/bug.js';
 import { GFP_KERNEL } from '../include/linux/gfp.js';
-import { mem_cgroup_charge, mem_cgroup_charge_sleepable } from './memcontrol.js';
+import { mem_cgroup_charge, mem_cgroup_charge_sleepable, mem_cgroup_margin, get_mem_cgroup_from_mm } from './memcontrol.js';
 import { folio_add_lru_vma } from './swap.js';
 import { folio_free_swap } from './swapfile.js';
 import { doSwapPageSwapin } from './swap_state.js';
-import { create_huge_pmd, huge_pmd_fault } from './huge_memory.js';
+import { create_huge_pmd, huge_pmd_fault, thp_vma_allowable } from './huge_memory.js';
+import { TVA_IN_PF, TVA_ENFORCE_SYSFS } from '../include/linux/huge_mm.js';
 import { hugetlb_fault } from './hugetlb.js';
 import { hmm_v8_hooks } from './hmm_v8/hooks.js';
 import { vma_is_peer_shared, do_peer_shared_anonymous_page } from './gmem.js';
@@ -98,15 +101,20 @@ export function mk_pte(p: page, prot: number): pte_t {
   return pfn_pte(p.pfn, prot);
 }
 
+/* The gfp of a new anonymous page: zeroed unless a copy is about to overwrite it (Linux's wp_page_copy). */
+const anon_gfp = (zero: boolean) => (zero ? GFP_HIGHUSER_MOVABLE | __GFP_ZERO : GFP_HIGHUSER_MOVABLE);
+
 /**
- * new_anon_page() - a zeroed, uptodate page charged to @vma's mm, or null;
- * for callers that cannot sleep. Every anonymous folio is uptodate
- * (do_anonymous_page, wp_page_copy and do_cow_fault mark it once filled;
- * nobody can see it before it is mapped, so here): a swap-cache hit on
- * one that is not is SIGBUS.
+ * new_anon_page() - an uptodate page charged to @vma's mm, or null; for
+ * callers that cannot sleep (and for handle_mm_fault_nosleep(), which
+ * checked that neither the allocation nor the charge needs reclaim).
+ * Every anonymous folio is uptodate (do_anonymous_page, wp_page_copy and
+ * do_cow_fault mark it once filled; nobody can see it before it is
+ * mapped, so here): a swap-cache hit on one that is not is SIGBUS.
+ * @zero: zero it (false for a page a copy overwrites).
  */
-export function new_anon_page(vma: vm_area_struct): page | null {
-  const p = alloc_page(GFP_HIGHUSER_MOVABLE | __GFP_ZERO);
+export function new_anon_page(vma: vm_area_struct, zero = true): page | null {
+  const p = alloc_page(anon_gfp(zero));
   if (p === null) return null;
   if (mem_cgroup_charge(p, vma.vm_mm, GFP_KERNEL) !== 0) {
     put_page(p);
@@ -117,13 +125,14 @@ export function new_anon_page(vma: vm_area_struct): page | null {
 }
 
 /**
- * alloc_anon_folio() - a zeroed, uptodate page charged to @vma's mm, for
- * the fault paths: the allocation and the charge may sleep (blockable
- * direct and memcg reclaim, waiting for OOM victims: alloc_pages_sleepable()).
+ * alloc_anon_folio() - an uptodate page charged to @vma's mm, for the
+ * fault paths: the allocation and the charge may sleep (blockable direct
+ * and memcg reclaim, waiting for OOM victims: alloc_pages_sleepable()).
+ * @zero: zero it (false for a page a copy overwrites).
  * Context: may sleep; mmap_lock held for read. Return: the page, or null.
  */
-export function* alloc_anon_folio(vma: vm_area_struct): Sleepable<page | null> {
-  const p = yield* alloc_page_sleepable(GFP_HIGHUSER_MOVABLE | __GFP_ZERO);
+export function* alloc_anon_folio(vma: vm_area_struct, zero = true): Sleepable<page | null> {
+  const p = yield* alloc_page_sleepable(anon_gfp(zero));
   if (p === null) return null;
   if ((yield* mem_cgroup_charge_sleepable(p, vma.vm_mm, GFP_KERNEL)) !== 0) {
     put_page(p);
@@ -137,36 +146,36 @@ function lru_add(p: page, vma: vm_area_struct): void {
   folio_add_lru_vma(p, vma);
 }
 
-/**
- * do_anonymous_page() - first touch of an anonymous page.
- *
- * A read maps the shared zero page read-only (a later write copies it); a
- * write allocates a zeroed page and maps it writable and dirty.
- * Context: mmap_lock held for read. Return: 0 or VM_FAULT_OOM.
+const ANON_NEED_PAGE = -3;     /* anon_fault_prepare(): a write, the page is to be allocated */
+
+/*
+ * do_anonymous_page() first half: map the zero page for a read (done), or
+ * get the PTE and the anon_vma ready for the page a write maps.
+ * Return: 0, VM_FAULT_OOM, or ANON_NEED_PAGE.
  */
-function* do_anonymous_page(vmf: vm_fault): Sleepable<number> {
+function anon_fault_prepare(vmf: vm_fault): number {
   const vma = vmf.vma, mm = vma.vm_mm;
   if (vma.vm_flags & VM_SHARED) BUG('shared anonymous VMA without shmem vm_ops');
-  if (vma_is_peer_shared(vma)) return yield* do_peer_shared_anonymous_page(vmf);   /* GMEM place 2 */
   const ptep = vmf.pte >= 0 ? vmf.pte : pte_alloc_map(mm, vmf.address);
   if (ptep < 0) return VM_FAULT_OOM;
   vmf.pte = ptep;
-  const ptl = pte_lockptr(mm, ptep);
-
   if (!(vmf.flags & FAULT_FLAG_WRITE)) {
     const entry = pte_mkspecial(pfn_pte(ZERO_PAGE(vmf.address).pfn, vma.vm_page_prot));
+    const ptl = pte_lockptr(mm, ptep);
     spin_lock(ptl);
     if (pte_none(ptep_get(mm, ptep))) set_pte_at(mm, vmf.address, ptep, entry);
     spin_unlock(ptl);
     count_event('fault_anon_zero');
     return 0;
   }
+  return anon_vma_prepare(vma) !== 0 ? VM_FAULT_OOM : ANON_NEED_PAGE;
+}
 
-  if (anon_vma_prepare(vma) !== 0) return VM_FAULT_OOM;
-  const p = yield* alloc_anon_folio(vma);
-  if (p === null) return VM_FAULT_OOM;
-  yield* cond_resched();        /* the allocation may sleep in Linux: another thread can fault here */
+/* do_anonymous_page() second half: map @p writable and dirty unless someone else faulted it in. Return: 0. */
+function anon_fault_map(vmf: vm_fault, p: page): number {
+  const vma = vmf.vma, mm = vma.vm_mm, ptep = vmf.pte;
   const entry = maybe_mkwrite(pte_mkdirty(mk_pte(p, vma.vm_page_prot)), vma);
+  const ptl = pte_lockptr(mm, ptep);
   spin_lock(ptl);
   if (!pte_none(ptep_get(mm, ptep))) {     /* someone else faulted it in */
     spin_unlock(ptl);
@@ -180,6 +189,33 @@ function* do_anonymous_page(vmf: vm_fault): Sleepable<number> {
   spin_unlock(ptl);
   count_event('fault_anon');
   return 0;
+}
+
+/**
+ * do_anonymous_page() - first touch of an anonymous page.
+ *
+ * A read maps the shared zero page read-only (a later write copies it); a
+ * write allocates a zeroed page and maps it writable and dirty.
+ * Context: mmap_lock held for read. Return: 0 or VM_FAULT_OOM.
+ */
+function* do_anonymous_page(vmf: vm_fault): Sleepable<number> {
+  const vma = vmf.vma;
+  if (vma.vm_flags & VM_SHARED) BUG('shared anonymous VMA without shmem vm_ops');
+  if (vma_is_peer_shared(vma)) return yield* do_peer_shared_anonymous_page(vmf);   /* GMEM place 2 */
+  const ret = anon_fault_prepare(vmf);
+  if (ret !== ANON_NEED_PAGE) return ret;
+  const p = yield* alloc_anon_folio(vma);
+  if (p === null) return VM_FAULT_OOM;
+  yield* cond_resched();        /* the allocation may sleep in Linux: another thread can fault here */
+  return anon_fault_map(vmf, p);
+}
+
+/* do_anonymous_page() where nothing can sleep (handle_mm_fault_nosleep()). */
+function do_anonymous_page_nosleep(vmf: vm_fault): number {
+  const ret = anon_fault_prepare(vmf);
+  if (ret !== ANON_NEED_PAGE) return ret;
+  const p = new_anon_page(vmf.vma);
+  return p === null ? VM_FAULT_OOM : anon_fault_map(vmf, p);
 }
 
 /*
@@ -200,19 +236,45 @@ function wp_page_reuse(vmf: vm_fault): number {
  * wp_page_copy() - break COW: copy the old page (or allocate a zeroed one
  * for the zero page) and map the copy writable. Secondary MMUs are told
  * with MMU_NOTIFY_CLEAR because the old page is replaced under them.
- * Called without the PTE lock.
+ * Called without the PTE lock. The new page is allocated without
+ * __GFP_ZERO when a copy overwrites it (as Linux does); then, around the
+ * sleeps, wp_page_copy_install() under the PTE lock and
+ * wp_page_copy_done().
  */
 function* wp_page_copy(vmf: vm_fault, old: page | null): Sleepable<number> {
-  const vma = vmf.vma, mm = vma.vm_mm;
-  if (anon_vma_prepare(vma) !== 0) return VM_FAULT_OOM;
-  const np = yield* alloc_anon_folio(vma);
+  if (anon_vma_prepare(vmf.vma) !== 0) return VM_FAULT_OOM;
+  const np = yield* alloc_anon_folio(vmf.vma, old === null);
   if (np === null) return VM_FAULT_OOM;
   if (old !== null) copy_highpage(np, old);
   yield* cond_resched();
-
-  const range = mmu_notifier_range_init(MMU_NOTIFY_CLEAR, MMU_NOTIFIER_RANGE_BLOCKABLE, mm,
+  const range = mmu_notifier_range_init(MMU_NOTIFY_CLEAR, MMU_NOTIFIER_RANGE_BLOCKABLE, vmf.vma.vm_mm,
     vmf.address, vmf.address + PAGE_SIZE);
   yield* mmu_notifier_invalidate_range_start(range);
+  const installed = wp_page_copy_install(vmf, old, np);
+  yield* mmu_notifier_invalidate_range_end(range);
+  return wp_page_copy_done(vmf, old, np, installed);
+}
+
+/*
+ * wp_page_copy() of an mm without MMU notifier subscribers where no
+ * preemption point can switch threads (handle_mm_fault_nosleep()).
+ */
+function wp_page_copy_nosleep(vmf: vm_fault, old: page | null): number {
+  if (anon_vma_prepare(vmf.vma) !== 0) return VM_FAULT_OOM;
+  const np = new_anon_page(vmf.vma, old === null);
+  if (np === null) return VM_FAULT_OOM;
+  if (old !== null) copy_highpage(np, old);
+  const range = mmu_notifier_range_init(MMU_NOTIFY_CLEAR, MMU_NOTIFIER_RANGE_BLOCKABLE, vmf.vma.vm_mm,
+    vmf.address, vmf.address + PAGE_SIZE);
+  if (!mmu_notifier_invalidate_range_start_nosubs(range)) BUG('wp_page_copy_nosleep: the mm has MMU notifiers');
+  const installed = wp_page_copy_install(vmf, old, np);
+  mmu_notifier_invalidate_range_end_nosubs(range);
+  return wp_page_copy_done(vmf, old, np, installed);
+}
+
+/* Map @np in place of @old if the PTE did not change meanwhile. Return: true if it did not. */
+function wp_page_copy_install(vmf: vm_fault, old: page | null, np: page): boolean {
+  const vma = vmf.vma, mm = vma.vm_mm;
   const ptl = pte_lockptr(mm, vmf.pte);
   spin_lock(ptl);
   let installed = false;
@@ -231,11 +293,15 @@ function* wp_page_copy(vmf: vm_fault, old: page | null): Sleepable<number> {
     installed = true;
   }
   spin_unlock(ptl);
-  yield* mmu_notifier_invalidate_range_end(range);
+  return installed;
+}
+
+/* After the invalidation: drop the copy that lost the race, or the old PTE's reference. Return: 0. */
+function wp_page_copy_done(vmf: vm_fault, old: page | null, np: page, installed: boolean): number {
   if (!installed) { put_page(np); return 0; }
   if (old !== null) put_page(old);      /* the reference the old PTE held */
   count_event(old === null ? 'fault_cow_zero' : 'fault_cow');
-  trace_event('wp_page_copy', { addr: vmf.address, old_pfn: old === null ? 0 : old.pfn, new_pfn: np.pfn });
+  if (tracing_is_on()) trace_event('wp_page_copy', { addr: vmf.address, old_pfn: old === null ? 0 : old.pfn, new_pfn: np.pfn });
   return 0;
 }
 
@@ -257,6 +323,30 @@ function wp_can_reuse_anon_folio(p: page): boolean {
   return ok;
 }
 
+/*
+ * do_wp_page() up to the copy: reuse the page when the faulting mm is its
+ * only user, or reference it for the copy. Called with the PTE lock held;
+ * drops it. Return: false when the entry was reused (done); otherwise the
+ * page to copy (referenced), or null for the zero page.
+ */
+function wp_page_reuse_or_get(vmf: vm_fault): page | null | false {
+  const vma = vmf.vma;
+  const p = vm_normal_page(vma, vmf.address, vmf.orig_pte);
+  if ((vma.vm_flags & (VM_SHARED | VM_WRITE)) === (VM_SHARED | VM_WRITE)) {
+    /* shared writable mapping: no copy, the page gets dirty */
+    if (p !== null) SetPageDirty(p);
+    wp_page_reuse(vmf);
+    return false;
+  }
+  if (p !== null && folio_test_anon(p) && wp_can_reuse_anon_folio(p)) {
+    wp_page_reuse(vmf);
+    return false;
+  }
+  if (p !== null) get_page(p);          /* keep the old page while we copy it */
+  spin_unlock(pte_lockptr(vma.vm_mm, vmf.pte));
+  return p;
+}
+
 /**
  * do_wp_page() - write fault on a present, write-protected entry.
  * Called with the PTE lock held (it is dropped on every path); also by
@@ -264,20 +354,18 @@ function wp_can_reuse_anon_folio(p: page): boolean {
  * Context: mmap_lock held for read. Return: 0 or VM_FAULT_*.
  */
 export function* do_wp_page(vmf: vm_fault): Sleepable<number> {
-  const vma = vmf.vma, mm = vma.vm_mm;
-  const p = vm_normal_page(vma, vmf.address, vmf.orig_pte);
-
-  if ((vma.vm_flags & (VM_SHARED | VM_WRITE)) === (VM_SHARED | VM_WRITE)) {
-    /* shared writable mapping: no copy, the page gets dirty */
-    if (p !== null) SetPageDirty(p);
-    return wp_page_reuse(vmf);
-  }
-  if (p !== null && folio_test_anon(p) && wp_can_reuse_anon_folio(p)) {
-    return wp_page_reuse(vmf);
-  }
-  if (p !== null) get_page(p);          /* keep the old page while we copy it */
-  spin_unlock(pte_lockptr(mm, vmf.pte));
+  const p = wp_page_reuse_or_get(vmf);
+  if (p === false) return 0;
   const ret = yield* wp_page_copy(vmf, p);
+  if (p !== null) put_page(p);
+  return ret;
+}
+
+/* do_wp_page() for handle_mm_fault_nosleep(): the same without a sleep. */
+function do_wp_page_nosleep(vmf: vm_fault): number {
+  const p = wp_page_reuse_or_get(vmf);
+  if (p === false) return 0;
+  const ret = wp_page_copy_nosleep(vmf, p);
   if (p !== null) put_page(p);
   return ret;
 }
@@ -508,19 +596,17 @@ function* do_fault(vmf: vm_fault): Sleepable<number> {
   return ret & ~VM_FAULT_NOPAGE;
 }
 
+/* handle_pte_fault() found a present entry whose write needs do_wp_page() (the PTE lock is held). */
+const NEED_WP_PAGE = -2;
+
 /*
- * handle_pte_fault() - dispatch on the PTE for the faulting address.
+ * handle_pte_fault() for a present entry: under the PTE lock, recheck it,
+ * make a NUMA hinting entry present again, or mark it young (and dirty
+ * for a write). Return: 0, or NEED_WP_PAGE with the PTE lock still held
+ * for a write to a write-protected entry.
  */
-function* handle_pte_fault(vmf: vm_fault): Sleepable<number> {
+function handle_pte_present(vmf: vm_fault): number {
   const vma = vmf.vma, mm = vma.vm_mm;
-  vmf.pte = pte_offset_map(mm, vmf.address);
-  vmf.orig_pte = vmf.pte >= 0 ? ptep_get(mm, vmf.pte) : 0;
-  preempt_point('handle_pte_fault: lockless read of the PTE');  /* another CPU may change it until the PTE lock */
-  if (pte_none(vmf.orig_pte)) {
-    return vma_is_anonymous(vma) ? yield* do_anonymous_page(vmf) : yield* do_fault(vmf);
-  }
-  vmf.flags |= FAULT_FLAG_ORIG_PTE_VALID;
-  if (!pte_present(vmf.orig_pte)) return yield* do_swap_page(vmf);
   const ptl = pte_lockptr(mm, vmf.pte);
   spin_lock(ptl);
   let entry = ptep_get(mm, vmf.pte);
@@ -533,7 +619,7 @@ function* handle_pte_fault(vmf: vm_fault): Sleepable<number> {
     return 0;
   }
   if (vmf.flags & (FAULT_FLAG_WRITE | FAULT_FLAG_UNSHARE)) {
-    if (!pte_write(entry)) return yield* do_wp_page(vmf);
+    if (!pte_write(entry)) return NEED_WP_PAGE;
     entry = pte_mkdirty(entry);
   }
   set_pte_at(mm, vmf.address, vmf.pte, pte_mkyoung(entry));
@@ -542,28 +628,79 @@ function* handle_pte_fault(vmf: vm_fault): Sleepable<number> {
   return 0;
 }
 
+/* Read the PTE of the faulting address without its lock. */
+function handle_pte_fault_read(vmf: vm_fault): void {
+  const mm = vmf.vma.vm_mm;
+  vmf.pte = pte_offset_map(mm, vmf.address);
+  vmf.orig_pte = vmf.pte >= 0 ? ptep_get(mm, vmf.pte) : 0;
+  preempt_point('handle_pte_fault: lockless read of the PTE');  /* another CPU may change it until the PTE lock */
+}
+
+/*
+ * handle_pte_fault() - dispatch on the PTE for the faulting address.
+ */
+function* handle_pte_fault(vmf: vm_fault): Sleepable<number> {
+  const vma = vmf.vma;
+  handle_pte_fault_read(vmf);
+  if (pte_none(vmf.orig_pte)) {
+    return vma_is_anonymous(vma) ? yield* do_anonymous_page(vmf) : yield* do_fault(vmf);
+  }
+  vmf.flags |= FAULT_FLAG_ORIG_PTE_VALID;
+  if (!pte_present(vmf.orig_pte)) return yield* do_swap_page(vmf);
+  const ret = handle_pte_present(vmf);
+  return ret === NEED_WP_PAGE ? yield* do_wp_page(vmf) : ret;
+}
+
+/* A vm_fault for @address in @vma (the PMD entry pointer @pmd). */
+function vmf_init(vmf: vm_fault, vma: vm_area_struct, address: number, flags: number, pmd: number): vm_fault {
+  const addr = address - (address % PAGE_SIZE);
+  vmf.vma = vma;
+  vmf.address = addr;
+  vmf.real_address = address;
+  vmf.flags = flags;
+  vmf.pgoff = linear_page_index(vma, addr);
+  vmf.pmd = pmd;
+  vmf.pte = -1;
+  vmf.orig_pte = 0;
+  vmf.page = null;
+  vmf.cow_page = null;
+  return vmf;
+}
+
 /*
  * __handle_mm_fault() - walk (and build) the upper levels, then handle the
  * PMD level (THP) or go down to the PTE.
  */
 function* __handle_mm_fault(vma: vm_area_struct, address: number, flags: number): Sleepable<number> {
   const mm = vma.vm_mm;
-  const addr = address - (address % PAGE_SIZE);
-  const pmd = pmd_alloc(mm, addr);
+  const pmd = pmd_alloc(mm, address - (address % PAGE_SIZE));
   if (pmd < 0) return VM_FAULT_OOM;
-  const vmf: vm_fault = {
-    vma, address: addr, real_address: address, flags, pgoff: linear_page_index(vma, addr),
-    pmd, pte: -1, orig_pte: 0, page: null, cow_page: null,
-  };
+  const vmf = vmf_init({} as vm_fault, vma, address, flags, pmd);
   const pmdval = mm.pgd.load(pmd);
   if (pmdval === 0) {
-    const ret = yield* create_huge_pmd(vmf);
-    if (!(ret & VM_FAULT_FALLBACK)) return ret;
+    if (thp_vma_allowable(vma, TVA_IN_PF | TVA_ENFORCE_SYSFS)) {
+      const ret = yield* create_huge_pmd(vmf);
+      if (!(ret & VM_FAULT_FALLBACK)) return ret;
+    }
   } else if (!pmd_is_table(pmdval)) {
     const ret = yield* huge_pmd_fault(vmf, pmd);
     if (!(ret & VM_FAULT_FALLBACK)) return ret;
   }
   return yield* handle_pte_fault(vmf);
+}
+
+/* handle_mm_fault()'s accounting at entry: the fault is counted and charged once, whichever path takes it. */
+function handle_mm_fault_enter(mm: mm_struct, address: number, flags: number): void {
+  mmap_assert_locked(mm);
+  if (tracing_is_on()) trace_event_begin('handle_mm_fault', { mm: mm.id, addr: address, flags });
+  charge(MINOR_FAULT_NS);
+  count_event('pgfault');
+  if (flags & FAULT_FLAG_REMOTE) count_event('pgfault_remote');
+}
+
+function handle_mm_fault_exit(mm: mm_struct, address: number, flags: number, ret: number): number {
+  if (tracing_is_on()) trace_event('handle_mm_fault', { mm: mm.id, addr: address, write: (flags & FAULT_FLAG_WRITE) !== 0, ret });
+  return ret;
 }
 
 /**
@@ -578,16 +715,76 @@ function* __handle_mm_fault(vma: vm_area_struct, address: number, flags: number)
  */
 export function* handle_mm_fault(vma: vm_area_struct, address: number, flags: number): Sleepable<number> {
   const mm = vma.vm_mm;
-  mmap_assert_locked(mm);
-  trace_event_begin('handle_mm_fault', { mm: mm.id, addr: address, flags });
-  charge(MINOR_FAULT_NS);
-  count_event('pgfault');
-  if (flags & FAULT_FLAG_REMOTE) count_event('pgfault_remote');
+  handle_mm_fault_enter(mm, address, flags);
   let ret: number;
   if (vma.vm_flags & VM_HUGETLB) ret = yield* hugetlb_fault(vma, address, flags);
   else ret = yield* __handle_mm_fault(vma, address, flags);
-  trace_event('handle_mm_fault', { mm: mm.id, addr: address, write: (flags & FAULT_FLAG_WRITE) !== 0, ret });
-  return ret;
+  return handle_mm_fault_exit(mm, address, flags, ret);
+}
+
+/**
+ * FAULT_WOULD_SLEEP - handle_mm_fault_nosleep() left the fault to the
+ * sleeping path, having changed nothing. Not a VM_FAULT_* bit: a model
+ * value, compared with ===.
+ */
+export const FAULT_WOULD_SLEEP = -1;
+
+/* The fast path's vm_fault: it never sleeps, so one (like a per-CPU one) is enough and no fault allocates one. */
+const nosleep_vmf: vm_fault = {
+  vma: null as unknown as vm_area_struct, address: 0, real_address: 0, flags: 0, pgoff: 0,
+  pmd: -1, pte: -1, orig_pte: 0, page: null, cow_page: null,
+};
+
+/**
+ * handle_mm_fault_nosleep() - handle_mm_fault() as plain calls, for the
+ * common faults that cannot sleep: a first touch of a private anonymous
+ * page and a write to a present entry (spurious, NUMA hinting, reuse or
+ * COW of a page of an mm without MMU notifier subscribers), when no
+ * preemption point can switch threads (preemption_points_free()). The
+ * steps and their order are those of handle_mm_fault(); what differs is
+ * only that no generator frame is built for a sleep that cannot happen.
+ * Anything else (hugetlb, THP, swap and migration entries, device
+ * entries, ->fault, peer-shared VMAs, MMU notifiers, free memory below
+ * the low watermark or a memcg at its limit, where the fault's allocation
+ * or charge would reclaim and may sleep) returns FAULT_WOULD_SLEEP before any change, and
+ * the caller takes handle_mm_fault().
+ * Context: mmap_lock held for read; never sleeps.
+ * Return: as handle_mm_fault(), or FAULT_WOULD_SLEEP.
+ */
+export function handle_mm_fault_nosleep(vma: vm_area_struct, address: number, flags: number): number {
+  /* a page allocation and its charge must not need reclaim (alloc_anon_folio() would sleep there) */
+  const mm = vma.vm_mm, pgt = mm.pgd;
+  if ((vma.vm_flags & VM_HUGETLB) || !preemption_points_free() || !zone_watermark_ok(0, wmark_pages(WMARK_LOW)) ||
+      mem_cgroup_margin(get_mem_cgroup_from_mm(mm)) < 1) {
+    return FAULT_WOULD_SLEEP;
+  }
+  const addr = address - (address % PAGE_SIZE);
+  const pmdp = pgt.lookup(addr, PMD_LEVEL);
+  const pmdval = pmdp >= 0 ? pgt.load(pmdp) : 0;
+  if (pmdval === 0 ? thp_vma_allowable(vma, TVA_IN_PF | TVA_ENFORCE_SYSFS) : !pmd_is_table(pmdval)) return FAULT_WOULD_SLEEP;
+  const ptep = pte_offset_map(mm, addr);
+  const orig = ptep >= 0 ? ptep_get(mm, ptep) : 0;
+  if (pte_none(orig)) {
+    if (!vma_is_anonymous(vma) || vma_is_peer_shared(vma)) return FAULT_WOULD_SLEEP;
+  } else if (!pte_present(orig) || ((flags & (FAULT_FLAG_WRITE | FAULT_FLAG_UNSHARE)) && mm_has_notifiers(mm))) {
+    return FAULT_WOULD_SLEEP;
+  }
+  handle_mm_fault_enter(mm, address, flags);
+  const pmd = pmdp >= 0 ? pmdp : pmd_alloc(mm, addr);
+  if (pmd < 0) return handle_mm_fault_exit(mm, address, flags, VM_FAULT_OOM);
+  const vmf = vmf_init(nosleep_vmf, vma, address, flags, pmd);
+  handle_pte_fault_read(vmf);
+  let ret: number;
+  if (pte_none(vmf.orig_pte)) {
+    ret = do_anonymous_page_nosleep(vmf);
+  } else {
+    vmf.flags |= FAULT_FLAG_ORIG_PTE_VALID;
+    ret = handle_pte_present(vmf);
+    if (ret === NEED_WP_PAGE) ret = do_wp_page_nosleep(vmf);
+  }
+  vmf.vma = null as unknown as vm_area_struct;     /* keep no mm alive through the static vm_fault */
+  vmf.page = null;
+  return handle_mm_fault_exit(mm, address, flags, ret);
 }
 
 /**

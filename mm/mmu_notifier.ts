@@ -140,10 +140,10 @@ function trace_range(name: string, range: mmu_notifier_range): void {
  * cannot fail).
  */
 export function* mmu_notifier_invalidate_range_start(range: mmu_notifier_range): Sleepable<number> {
+  if (mmu_notifier_invalidate_range_start_nosubs(range)) return 0;
   count_event('mmu_notifier_invalidate');
   trace_range('mmu_notifier_invalidate_range_start', range);
-  const s = subs_of(range.mm);
-  if (s === null) return 0;
+  const s = subs_of(range.mm)!;
   hmm_v8_hooks.range_start?.(range);
   if (s.has_itree) {
     const ret = yield* mn_itree_invalidate(s, range);
@@ -155,6 +155,34 @@ export function* mmu_notifier_invalidate_range_start(range: mmu_notifier_range):
     hmm_v8_hooks.range_end?.(range);
   }
   return ret;
+}
+
+/**
+ * mmu_notifier_invalidate_range_start_nosubs() - the start of an
+ * invalidation of an mm that has no subscriber (what Linux's inline
+ * wrapper tests before calling in): counted and traced, nothing to call.
+ * Return: true if done; false, having done nothing, when the mm has
+ * subscribers (use mmu_notifier_invalidate_range_start()).
+ * Context: any; never sleeps.
+ */
+export function mmu_notifier_invalidate_range_start_nosubs(range: mmu_notifier_range): boolean {
+  if (subs_of(range.mm) !== null) return false;
+  count_event('mmu_notifier_invalidate');
+  trace_range('mmu_notifier_invalidate_range_start', range);
+  return true;
+}
+
+/**
+ * mmu_notifier_invalidate_range_end_nosubs() - the end of an invalidation
+ * of an mm that has no subscriber: traced only.
+ * Return: true if done; false, having done nothing, when the mm has
+ * subscribers (use mmu_notifier_invalidate_range_end()).
+ * Context: any; never sleeps.
+ */
+export function mmu_notifier_invalidate_range_end_nosubs(range: mmu_notifier_range): boolean {
+  if (subs_of(range.mm) !== null) return false;
+  trace_range('mmu_notifier_invalidate_range_end', range);
+  return true;
 }
 
 /*
@@ -198,14 +226,13 @@ export function* mmu_notifier_invalidate_range_start_nonblock(range: mmu_notifie
  * range is done. Context: may sleep.
  */
 export function* mmu_notifier_invalidate_range_end(range: mmu_notifier_range): Sleepable {
-  const s = subs_of(range.mm);
-  if (s !== null) {
-    if (s.has_itree) mn_itree_inv_end(s);
-    for (const sub of s.list.slice()) {
-      if (sub.ops.invalidate_range_end) yield* sub.ops.invalidate_range_end(sub, range);
-    }
-    hmm_v8_hooks.range_end?.(range);
+  if (mmu_notifier_invalidate_range_end_nosubs(range)) return;
+  const s = subs_of(range.mm)!;
+  if (s.has_itree) mn_itree_inv_end(s);
+  for (const sub of s.list.slice()) {
+    if (sub.ops.invalidate_range_end) yield* sub.ops.invalidate_range_end(sub, range);
   }
+  hmm_v8_hooks.range_end?.(range);
   trace_range('mmu_notifier_invalidate_range_end', range);
 }
 

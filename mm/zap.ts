@@ -51,23 +51,41 @@ export function tlb_gather_mmu(mm: mm_struct): mmu_gather {
   return { mm, pages: [], start: Infinity, end: 0 };
 }
 
+/**
+ * MMU_GATHER_MAX_PAGES - pages a gather holds before the zap flushes the
+ * TLB and frees them (tlb_flush_mmu()) at the end of a PTE page, as
+ * Linux does when its batches (MAX_GATHER_BATCH_COUNT pages of about 510
+ * pointers) are full: about 10,000 pages.
+ */
+export const MMU_GATHER_MAX_PAGES = 10000;
+
 /** tlb_remove_page() - the page will be released once the TLB is flushed. */
 export function tlb_remove_page(tlb: mmu_gather, p: page): void {
   tlb.pages.push(p);
 }
 
 /**
- * tlb_finish_mmu() - flush the TLB for the range touched, then release the
- * pages (free_pages_and_swap_cache: a swap-cache folio mapped nowhere any
- * more also leaves the swap cache, free_swap_cache()).
+ * tlb_flush_mmu() - flush the TLB for the range touched so far, then
+ * release the gathered pages (free_pages_and_swap_cache: a swap-cache
+ * folio mapped nowhere any more also leaves the swap cache,
+ * free_swap_cache()). The gather stays usable.
+ * Context: no PTE lock held.
  */
-export function tlb_finish_mmu(tlb: mmu_gather, vma: vm_area_struct | null): void {
+export function tlb_flush_mmu(tlb: mmu_gather, vma: vm_area_struct | null): void {
   if (tlb.end > tlb.start && vma !== null) flush_tlb_range(vma, tlb.start, tlb.end);
-  for (const p of tlb.pages) {
-    free_swap_cache(p);
-    put_page(p);
+  tlb.start = Infinity;
+  tlb.end = 0;
+  const pages = tlb.pages;
+  for (let i = 0; i < pages.length; i++) {
+    free_swap_cache(pages[i]);
+    put_page(pages[i]);
   }
-  tlb.pages = [];
+  pages.length = 0;
+}
+
+/** tlb_finish_mmu() - the end of a batch: tlb_flush_mmu() of what is left. */
+export function tlb_finish_mmu(tlb: mmu_gather, vma: vm_area_struct | null): void {
+  tlb_flush_mmu(tlb, vma);
 }
 
 /* Tear down one non-present entry (its PTE is cleared by the caller). */
@@ -118,6 +136,7 @@ function zap_pte_range(tlb: mmu_gather, vma: vm_area_struct, ptep: number, addr:
     count_event('zap_page');
   }
   spin_unlock(ptl);
+  if (tlb.pages.length >= MMU_GATHER_MAX_PAGES) tlb_flush_mmu(tlb, vma);   /* the batches are full: free them now */
 }
 
 /**

@@ -36,13 +36,16 @@ export class rw_semaphore {
   readonly waitKind = 'rwsem';
   readers = 0;                        /* read holds, counting recursion */
   writer: Thread | null = null;       /* write holder, or null */
-  readonly reader_owners = new Map<Thread, number>();  /* who holds it for read, how many times */
+  readonly reader_owners = new Map<Thread, number>();  /* who holds it for read, how many times (0: not now) */
   readonly wait_list: rwsem_waiter[] = [];             /* FIFO */
 
   constructor(readonly name: string) {}
 
   holders(): readonly Thread[] {
-    return this.writer !== null ? [this.writer] : [...this.reader_owners.keys()];
+    if (this.writer !== null) return [this.writer];
+    const out: Thread[] = [];
+    for (const [t, n] of this.reader_owners) if (n > 0) out.push(t);
+    return out;
   }
 }
 
@@ -50,6 +53,11 @@ export class rw_semaphore {
 type rw_semaphore_class = rw_semaphore;
 declare module '../../include/linux/rwsem.js' {
   interface rw_semaphore extends rw_semaphore_class {}
+}
+
+/* Does @t hold @s for read? (An entry stays, at 0, after its last up_read: no Map delete per fault.) */
+function holds_read(s: rw_semaphore, t: Thread): boolean {
+  return (s.reader_owners.get(t) ?? 0) > 0;
 }
 
 function grant_read(s: rw_semaphore, t: Thread): void {
@@ -137,10 +145,9 @@ export function down_read_trylock(s: rw_semaphore): boolean {
 export function up_read(s: rw_semaphore): void {
   const t = current();
   const n = s.reader_owners.get(t);
-  if (n === undefined)
+  if (n === undefined || n === 0)
     throw new KernelBugError(`up_read: thread "${t.name}" does not hold rwsem ${s.name} for read`);
-  if (n === 1) s.reader_owners.delete(t);
-  else s.reader_owners.set(t, n - 1);
+  s.reader_owners.set(t, n - 1);
   s.readers--;
   lock_release(s, t);
   if (s.readers === 0) rwsem_wake(s);
@@ -159,7 +166,7 @@ export function* down_write(s: rw_semaphore): Sleepable {
     grant_write(s, t);
     return;
   }
-  if (s.writer === t || s.reader_owners.has(t))
+  if (s.writer === t || holds_read(s, t))
     throw new DeadlockError([t], `self-deadlock: thread "${t.name}" takes rwsem ${s.name} for write while holding it`, s);
   yield* rwsem_wait(s, t, 'write');
 }
@@ -233,7 +240,7 @@ export function rwsem_is_locked(s: rw_semaphore): boolean {
  */
 export function rwsem_assert_held(s: rw_semaphore): void {
   const t = current();
-  if (s.writer !== t && !s.reader_owners.has(t))
+  if (s.writer !== t && !holds_read(s, t))
     throw new KernelBugError(`rwsem_assert_held: thread "${t.name}" does not hold rwsem ${s.name}`);
 }
 

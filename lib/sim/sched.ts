@@ -441,6 +441,19 @@ export function preempt_point(site: string, what = ''): void {
 }
 
 /**
+ * preemption_points_free() - do cond_resched() and preempt_point() do
+ * nothing here (no scheduler running, run-to-completion mode, or inside
+ * runSync())? A code path that would otherwise only sleep at such points
+ * and at uncontended locks may then run as plain calls: no other thread
+ * can run in between (the fault fast path, mm/fault.ts).
+ * Context: any. Return: true if no preemption point can switch threads.
+ */
+export function preemption_points_free(): boolean {
+  const s = active;
+  return s === null || s.mode === 'run-to-completion' || syncDepth !== 0;
+}
+
+/**
  * sched_yield() - give the CPU to another runnable thread, in every mode.
  *
  * For polling loops: in run-to-completion mode the thread goes to the tail

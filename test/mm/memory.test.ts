@@ -7,11 +7,21 @@ import { MM_ANONPAGES } from '../../include/linux/mm_types.js';
 import { get_mm_counter, page_mapcount } from '../../include/linux/mm.js';
 import { pte_present, pte_write, pte_dirty, pte_special, pte_pfn, pte_young } from '../../include/linux/pgtable.js';
 import { PageAnonExclusive } from '../../include/linux/page-flags.js';
-import { pfn_to_page, nr_free_pages } from '../../mm/page_alloc.js';
+import { pfn_to_page, nr_free_pages, wmark_pages } from '../../mm/page_alloc.js';
+import { WMARK_LOW } from '../../include/linux/mmzone.js';
+import { mem_cgroup_create, mem_cgroup_attach_task, memory_max_write } from '../../mm/memcontrol.js';
+import { PAGE_SIZE } from '../../include/linux/mm.js';
 import { get_counter } from '../../lib/sim/trace.js';
 import { machineTime } from '../../lib/sim/clock.js';
 import { UserFault } from '../../mm/fault.js';
-import { explore } from '../../lib/sim/sched.js';
+import { explore, Scheduler, type Sleepable } from '../../lib/sim/sched.js';
+import { MADV_HUGEPAGE } from '../../include/uapi/asm-generic/mman.js';
+import { FAULT_FLAG_WRITE } from '../../include/linux/mm.js';
+import { handle_mm_fault_nosleep, FAULT_WOULD_SLEEP } from '../../mm/memory.js';
+import { vma_lookup } from '../../mm/vma.js';
+import { mmap_read_trylock, mmap_read_unlock } from '../../mm/mmap_lock.js';
+import { runAs } from '../../tools/include/nolibc/nolibc.js';
+import { trace_counters } from '../../lib/sim/trace.js';
 import { SIGSEGV, SEGV_ACCERR, SEGV_MAPERR } from '../../include/uapi/asm-generic/signal.js';
 
 const t = suite('mm/memory');
@@ -137,6 +147,104 @@ t('two threads faulting one page race safely under every interleaving', () => {
   assert.is(res.failure, null);
   assert.ok(res.complete);
   assert.ok(res.runs >= 2, `explored ${res.runs} interleavings`);
+});
+
+/*
+ * The fault path runs as plain calls when no preemption point can switch
+ * threads (handle_mm_fault_nosleep) and as generators otherwise: the same
+ * script in both ways must leave the same machine.
+ */
+function faultScript(sleeping: boolean): string[] {
+  const q = boot();
+  const run = (task: Process['task'], body: () => Sleepable) => {
+    if (!sleeping) { runAs(task, body()); return; }
+    const s = new Scheduler({ mode: 'random', seed: 7 });
+    s.spawn('script', body, 'user', task);
+    s.run();
+  };
+  const a = q.mmap(0, 4 * 4096, RW, ANON);
+  run(q.task, function* () {
+    yield* q.sys.load(a, 4);              /* zero page */
+    yield* q.sys.store(a, 4, 1);          /* COW of the zero page */
+    yield* q.sys.store(a + 4096, 4, 2);   /* first touch */
+    yield* q.sys.store(a + 4096, 4, 3);   /* no fault */
+    yield* q.sys.store(a + 8192, 4, 4);
+  });
+  const c = q.fork();
+  run(c.task, function* () {
+    yield* c.sys.store(a + 4096, 4, 5);   /* COW of an anonymous page */
+    yield* c.sys.load(a + 8192, 4);       /* present: no fault */
+    yield* c.sys.store(a + 12288, 4, 6);
+  });
+  run(q.task, function* () { yield* q.sys.store(a + 8192, 4, 7); });   /* COW: the child still maps it */
+  const out = [...trace_counters].filter(([k]) => /fault|mmu_notifier|tlb|zap/.test(k)).map(([k, v]) => `${k}=${v}`).sort();
+  for (const m of [q, c]) {
+    for (let i = 0; i < 4; i++) out.push(`${m === q ? 'p' : 'c'}${i} pte=${pte_at(m.mm, a + i * 4096).toString(16)} word=${m.read32(a + i * 4096)}`);
+    out.push(`rss=${get_mm_counter(m.mm, MM_ANONPAGES)}`);
+  }
+  return out;
+}
+
+t('the plain-call fault path and the sleeping one leave the same PTEs, bytes and counters', () => {
+  const plain = faultScript(false), sleeping = faultScript(true);
+  assert.equal(plain, sleeping);
+  assert.ok(plain.includes('fault_cow=2') && plain.includes('fault_cow_zero=1') && plain.includes('fault_anon=3'), plain.join(' '));
+});
+
+t('handle_mm_fault_nosleep leaves THP, MMU notifiers, preemptible threads and a low watermark to the sleeping path, changing nothing', () => {
+  p = boot({ ram_bytes: 32 << 20, min_free_kbytes: 1024 });
+  const snapshot = () => JSON.stringify([...trace_counters]);
+  const nosleep = (addr: number) => {
+    assert.ok(mmap_read_trylock(p.mm));
+    try { return handle_mm_fault_nosleep(vma_lookup(p.mm, addr)!, addr, FAULT_FLAG_WRITE); } finally { mmap_read_unlock(p.mm); }
+  };
+  /* a THP-eligible range with an empty PMD: create_huge_pmd may sleep */
+  const h = p.mmap(0, 2 << 20, RW, ANON);
+  assert.is(p.madvise(h, 2 << 20, MADV_HUGEPAGE), 0);
+  let before = snapshot();
+  assert.is(nosleep(h), FAULT_WOULD_SLEEP);
+  assert.is(snapshot(), before);
+  assert.is(pte_at(p.mm, h), -1);
+  /* a write to a read-only shared page of an mm with a subscriber: the COW calls it */
+  const a = p.mmap(0, 4096, RW, ANON);
+  p.write32(a, 1);
+  const c = p.fork();
+  recordNotifier(p);
+  const pte = pte_at(p.mm, a);
+  before = snapshot();
+  assert.is(nosleep(a), FAULT_WOULD_SLEEP);
+  assert.is(snapshot(), before);
+  assert.is(pte_at(p.mm, a), pte);
+  /* a thread under a preempting scheduler: cond_resched() may switch */
+  const b = p.mmap(0, 4096, RW, ANON);
+  let ret = 0;
+  const s = new Scheduler({ mode: 'random', seed: 1 });
+  s.spawn('t', function* () { ret = nosleep(b); }, 'user', p.task);
+  s.run();
+  assert.is(ret, FAULT_WOULD_SLEEP);
+  assert.ok(pte_at(p.mm, b) <= 0, 'no PTE installed');
+  /* below the low watermark the allocation may reclaim and sleep (alloc_pages_sleepable) */
+  const low = wmark_pages(WMARK_LOW);
+  const hog = p.mmap(0, 64 << 20, RW, ANON);
+  let i = 0;
+  while (nr_free_pages() > low) p.write8(hog + 4096 * i++, 1);
+  before = snapshot();
+  assert.is(nosleep(b), FAULT_WOULD_SLEEP);
+  assert.is(snapshot(), before);
+  p.munmap(hog, 64 << 20);
+  /* a memcg at its limit: the charge would reclaim (blockable: mem_cgroup_charge_sleepable) */
+  const cg = mem_cgroup_create('full');
+  mem_cgroup_attach_task(cg, p.task);
+  assert.is(memory_max_write(cg, cg.memory.usage * PAGE_SIZE), 0);
+  before = snapshot();
+  assert.is(nosleep(b), FAULT_WOULD_SLEEP);
+  assert.is(snapshot(), before);
+  assert.is(memory_max_write(cg, Infinity), 0);
+  /* and the plain case is handled in place */
+  assert.is(nosleep(b), 0);
+  assert.ok(pte_write(pte_at(p.mm, b)));
+  c.exit(0);
+  p.wait(c.pid);
 });
 
 t.run();

@@ -19,8 +19,12 @@
  * simulated rounds (see bench_fault() for why not interleaved); medians of
  * CPU ns per page with the spread. Wall time
  * is printed for the anonymous fault only, as a check on the CPU figure.
- * Targets (issue 17): anon and COW fault, fork and munmap per page at
- * most 1.0x the real kernel.
+ * Garbage: JS heap bytes allocated per anonymous and per COW fault
+ * (harness heapAllocated(): heap growth plus what the GCs freed meanwhile)
+ * in one more round, beside a store to a mapped page (no fault) as the
+ * floor of a user_store() call.
+ * Targets (issue 17): anon and COW fault, fork, exit and munmap per page
+ * at most 1.0x the real kernel.
  */
 import { start_kernel } from '../../mm/init.js';
 import { Process } from '../include/nolibc/nolibc.js';
@@ -28,7 +32,7 @@ import { PAGE_SIZE } from '../../include/linux/mm.js';
 import { tracing_off } from '../../lib/sim/trace.js';
 import { sparse_pool_limit } from '../../mm/sparse.js';
 import { row } from './harness.js';
-import { PHASES, simulatedRound, realRound, roundStats, perPage, type Round } from './workload.js';
+import { PHASES, simulatedRound, realRound, roundStats, perPage, heapRound, type Round } from './workload.js';
 
 const REPS = Number(process.env.FAULT_BENCH_REPS ?? 5);
 
@@ -50,6 +54,7 @@ export async function bench_fault(pages = 262144): Promise<void> {
    */
   const have_real = realRound(Math.min(pages, 4096)) !== null;
   const sim: Round[] = [], real: Round[] = [];
+  if (have_real) realRound(pages);              /* warm-up, as the simulated side has */
   if (have_real) for (let r = 0; r < REPS; r++) real.push(realRound(pages)!);
   simulatedRound(p, pages);
   for (let r = 0; r < REPS; r++) sim.push(simulatedRound(p, pages));
@@ -62,4 +67,8 @@ export async function bench_fault(pages = 262144): Promise<void> {
     row(`${name}, CPU ns per page`, perPage(s[ph].cpu, pages), 'ns', 'Linux', r ? perPage(r[ph].cpu, pages) : NaN, { ratio_max: 1.0 });
   }
   row('anon fault, wall ns per page', perPage(s.anon.wall, pages), 'ns', 'Linux', r ? perPage(r.anon.wall, pages) : NaN);
+  /* garbage per fault: one more round after the timed ones (the JIT warm), baseline a store that does not fault */
+  const heap = heapRound(p, Math.min(pages, 65536));
+  row('anon fault, heap bytes allocated', heap.anon, 'B', 'store, no fault', heap.store);
+  row('COW fault, heap bytes allocated', heap.cow, 'B', 'store, no fault', heap.store);
 }

@@ -13,6 +13,8 @@
  * Every row() lands in one table that tools/bench/main.ts prints at the
  * end: bench, figure, baseline, ratio, target and verdict.
  */
+import { GCProfiler, getHeapStatistics } from 'node:v8';
+
 export function hostNs(): number {
   return Number(process.hrtime.bigint());
 }
@@ -101,6 +103,29 @@ export function hostMemory(): { heap: number; buffers: number; rss: number; gc: 
   const m = process.memoryUsage();
   return { heap: m.heapUsed, buffers: m.arrayBuffers, rss: m.rss, gc };
 }
+
+/**
+ * heapAllocated() - bytes of JS heap that @fn allocates, garbage
+ * included: the heap's growth over the call plus what every GC during it
+ * (major and minor) freed, from v8.GCProfiler's per-GC heap statistics.
+ * A forced GC first (when --expose-gc) starts it from a settled heap.
+ */
+export function heapAllocated(fn: () => void): { bytes: number; gcs: number; gc_ms: number } {
+  forceGc();
+  const prof = new GCProfiler();
+  prof.start();
+  const u0 = getHeapStatistics().used_heap_size;
+  fn();
+  const u1 = getHeapStatistics().used_heap_size;
+  const r = prof.stop() as { statistics: { cost: number; beforeGC: GcHeap; afterGC: GcHeap }[] } | undefined;
+  let freed = 0, cost = 0;
+  for (const g of r?.statistics ?? []) {
+    freed += g.beforeGC.heapStatistics.usedHeapSize - g.afterGC.heapStatistics.usedHeapSize;
+    cost += g.cost;
+  }
+  return { bytes: u1 - u0 + freed, gcs: r?.statistics.length ?? 0, gc_ms: cost / 1000 };
+}
+interface GcHeap { heapStatistics: { usedHeapSize: number } }
 
 /** A target a benchmark states: met or missed in this run. */
 export interface bench_target { name: string; ok: boolean; detail: string }

@@ -8,7 +8,9 @@
  * again (COW fault) and exit, then unmaps the range in the parent. Prints
  * one line per phase: "<phase> <pages> <wall ns> <cpu ns>", CPU time from
  * CLOCK_PROCESS_CPUTIME_ID of the process doing the work (the child's
- * for cow). THP is disabled on the range with MADV_NOHUGEPAGE so that
+ * for cow). exit is the child's: from its last report to the parent's
+ * return from waitpid (wall), and its CPU time from getrusage
+ * (RUSAGE_CHILDREN, microseconds) minus what it had used at that report. THP is disabled on the range with MADV_NOHUGEPAGE so that
  * every page faults separately, as in the simulator's 4 KiB path.
  */
 #define _GNU_SOURCE
@@ -16,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -70,17 +73,34 @@ int main(int argc, char **argv)
 		struct stamp c0 = now();
 		for (long i = 0; i < pages; i++)
 			buf[i * psz] = (char)(i + 1);
-		report(pipefd[1], "cow", pages, c0, now());
+		struct stamp c1 = now();
+		report(pipefd[1], "cow", pages, c0, c1);
+		dprintf(pipefd[1], "cowend %lld %lld\n", c1.wall, c1.cpu);
 		_exit(0);
 	}
 	t1 = now();
 	report(1, "fork", pages, t0, t1);
 	waitpid(pid, NULL, 0);
-	char line[128];
+	long long exited = clock_ns(CLOCK_MONOTONIC);
+	struct rusage ru;
+	getrusage(RUSAGE_CHILDREN, &ru);
+	long long child_cpu = (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000000LL +
+			      (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1000LL;
+	char line[256];
 	ssize_t n = read(pipefd[0], line, sizeof(line) - 1);
 	if (n > 0) {
+		long long end_wall = 0, end_cpu = 0;
+		char *e;
+
 		line[n] = 0;
+		e = strstr(line, "cowend ");
+		if (e != NULL) {
+			sscanf(e, "cowend %lld %lld", &end_wall, &end_cpu);
+			*e = 0;
+		}
 		fputs(line, stdout);
+		printf("exit %ld %lld %lld\n", pages, exited - end_wall, child_cpu - end_cpu);
+		fflush(stdout);
 	}
 	t0 = now();
 	munmap(buf, len);

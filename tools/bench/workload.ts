@@ -5,7 +5,8 @@
  *
  * One round on a booted machine: mmap N anonymous pages, write one byte
  * per page (first-touch faults), fork, the child writes every page again
- * (COW faults) and exits, the parent munmaps the range. Each phase is
+ * (COW faults) and exits (timed until the parent's wait returns), the
+ * parent munmaps the range. Each phase is
  * timed in CPU and wall time; the data written is checked.
  */
 import { execFileSync } from 'node:child_process';
@@ -18,10 +19,10 @@ import { PAGE_SIZE } from '../../include/linux/mm.js';
 import { user_store } from '../../mm/fault.js';
 import type { Sleepable } from '../../lib/sim/sched.js';
 import type { task_struct } from '../../include/linux/sched.js';
-import { cpuNs, hostNs, stats, type Stats, type Timing } from './harness.js';
+import { cpuNs, hostNs, stats, heapAllocated, type Stats, type Timing } from './harness.js';
 
 /** The phases of one round, in order. */
-export const PHASES = ['anon', 'fork', 'cow', 'munmap'] as const;
+export const PHASES = ['anon', 'fork', 'cow', 'exit', 'munmap'] as const;
 export type Phase = typeof PHASES[number];
 /** CPU and wall ns of each phase of one round. */
 export type Round = Record<Phase, { cpu: number; wall: number }>;
@@ -30,15 +31,19 @@ function* touch_all(t: task_struct, base: number, pages: number, v: number): Sle
   for (let i = 0; i < pages; i++) yield* user_store(t, base + i * PAGE_SIZE, 1, (i + v) & 0xff);
 }
 
-/** simulatedRound() - one round of @pages pages by process @p on the booted machine. */
-export function simulatedRound(p: Process, pages: number): Round {
+/**
+ * simulatedRound() - one round of @pages pages by process @p on the
+ * booted machine; @after(phase), if given, is called after each phase,
+ * outside its measurement.
+ */
+export function simulatedRound(p: Process, pages: number, after?: (ph: Phase) => void): Round {
   const len = pages * PAGE_SIZE;
   const a = p.mmap(0, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
   p.madvise(a, len, MADV_NOHUGEPAGE);
   const r = {} as Round;
   let c0 = 0, w0 = 0;
   const start = () => { c0 = cpuNs(); w0 = hostNs(); };
-  const stop = (ph: Phase) => { r[ph] = { wall: hostNs() - w0, cpu: cpuNs() - c0 }; };
+  const stop = (ph: Phase) => { r[ph] = { wall: hostNs() - w0, cpu: cpuNs() - c0 }; after?.(ph); };
   start();
   runAs(p.task, touch_all(p.task, a, pages, 0));
   stop('anon');
@@ -52,12 +57,34 @@ export function simulatedRound(p: Process, pages: number): Round {
   if (c.read8(a + probe) !== ((probe / PAGE_SIZE + 1) & 0xff) || p.read8(a + probe) !== ((probe / PAGE_SIZE) & 0xff)) {
     throw new Error('bench: data check failed after COW');
   }
+  start();
   c.exit(0);
   p.wait(c.pid);
+  stop('exit');
   start();
   if (p.munmap(a, len) !== 0) throw new Error('bench: munmap failed');
   stop('munmap');
   return r;
+}
+
+/**
+ * heapRound() - JS heap bytes allocated (garbage included, harness
+ * heapAllocated()) per page by one round's first-touch faults and COW
+ * faults, and per store to a page already mapped writable (no fault:
+ * what user_store() itself costs, the floor of the two).
+ */
+export function heapRound(p: Process, pages: number): { anon: number; cow: number; store: number } {
+  const len = pages * PAGE_SIZE;
+  const a = p.mmap(0, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
+  p.madvise(a, len, MADV_NOHUGEPAGE);
+  const anon = heapAllocated(() => runAs(p.task, touch_all(p.task, a, pages, 0))).bytes;
+  const store = heapAllocated(() => runAs(p.task, touch_all(p.task, a, pages, 2))).bytes;
+  const c = p.fork();
+  const cow = heapAllocated(() => runAs(c.task, touch_all(c.task, a, pages, 1))).bytes;
+  c.exit(0);
+  p.wait(c.pid);
+  if (p.munmap(a, len) !== 0) throw new Error('bench: munmap failed');
+  return { anon: anon / pages, cow: cow / pages, store: store / pages };
 }
 
 /** roundStats() - per-phase Timing over @rounds. */

@@ -62,6 +62,31 @@ test('readers share, a writer excludes readers and writers', () => {
   assert.equal(log, ['R1+', 'R2+', 'R1-', 'R2-', 'W+ readers=0', 'W-', 'R3+', 'R3-']);
 });
 
+test('a released read hold is no hold: holders, asserts and a later down_write of the same thread', () => {
+  const sched = new Scheduler();
+  const s = new rw_semaphore('mmap_lock');
+  const log: string[] = [];
+  sched.spawn('W', function* () {
+    yield* down_read(s);
+    up_read(s);                 /* W read and released: it no longer holds the lock */
+    assert.throws(() => rwsem_assert_held(s), /does not hold rwsem mmap_lock/);
+    assert.throws(() => up_read(s), /does not hold rwsem mmap_lock for read/);
+    yield* sched_yield();       /* R takes it for read */
+    yield* down_write(s);       /* contended: W must queue, not be taken for a reader of itself */
+    log.push(`W+ readers=${s.readers}`);
+    up_write(s);
+  });
+  sched.spawn('R', function* () {
+    yield* down_read(s);
+    log.push(`R+ holders=${s.holders().map((t) => t.name).join(',')}`);
+    yield* sched_yield();
+    up_read(s);
+  });
+  sched.run();
+  assert.equal(log, ['R+ holders=R', 'W+ readers=0']);
+  assert.equal(s.holders(), []);
+});
+
 test('writer preference: a queued writer blocks new readers, who get in after it', () => {
   const sched = new Scheduler();
   const s = new rw_semaphore('mmap_lock');

@@ -7,7 +7,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
-import { row, check_target, bench_targets, bench_summary, bench_rows, bench_table, setCurrentBench, skipped, stats, spreadPct, measure, forceGc } from '../../../tools/bench/harness.js';
+import { row, check_target, bench_targets, bench_summary, bench_rows, bench_table, setCurrentBench, skipped, stats, spreadPct, measure, forceGc, heapAllocated } from '../../../tools/bench/harness.js';
 import { lockdepAtBoot, lockdep_enabled, resetLockdep } from '../../../lib/locking/lockdep.js';
 
 test.before.each(() => { bench_targets.length = 0; bench_rows.length = 0; });
@@ -88,6 +88,20 @@ test('lockdepAtBoot(false) keeps the order checker off across boots; true (the t
   lockdepAtBoot(true);
   resetLockdep();
   assert.is(lockdep_enabled(), true);
+});
+
+test('heapAllocated counts what the call allocated, the garbage the GCs freed during it included', () => {
+  let keep: number[][] = [];
+  const r = heapAllocated(() => {
+    for (let i = 0; i < 4000; i++) {
+      keep.push(new Array<number>(1000).fill(i + 0.5));     /* ~8 KB each, 32 MB in all */
+      if (keep.length > 10) keep = [];                      /* most of it garbage at once */
+    }
+  });
+  assert.ok(r.bytes >= 30e6, `counted ${r.bytes} bytes`);
+  assert.ok(r.bytes < 80e6, `counted ${r.bytes} bytes`);
+  assert.ok(r.gcs >= 1, 'young-generation GCs ran during the call');
+  assert.ok(heapAllocated(() => { keep.length = 0; }).bytes < 1e6, 'a call that allocates nothing counts ~0');
 });
 
 test('forceGc: false without --expose-gc, and the bench runner restarts node with it', () => {
