@@ -61,7 +61,7 @@ import { charge, msleep } from './sim/clock.js';
 import { race_mutations } from './sim/mutations.js';
 import { copy_cost_ns, PCIE_BW } from './sim/costs.js';
 import {
-  alloc_pages_sleepable, alloc_page_sleepable, folio_alloc_sleepable, __free_pages, pfn_to_page, copy_highpages,
+  alloc_pages_sleepable, alloc_pages_fastpath, alloc_page_sleepable, folio_alloc_sleepable, __free_pages, pfn_to_page, copy_highpages,
 } from '../mm/page_alloc.js';
 import {
   memremap_pages, memunmap_pages, request_free_mem_region, release_mem_region, zone_device_folio_init,
@@ -351,6 +351,36 @@ export function* dmirror_devmem_alloc_page(d: dmirror, is_large: boolean): Sleep
     }
     dpage = want.page;
   }
+  dpage.zone_device_data = rpage;
+  count_event('dmirror_devmem_alloc', 1 << order);
+  return dpage;
+}
+
+/**
+ * dmirror_devmem_alloc_page_fast() - dmirror_devmem_alloc_page() as a
+ * plain call when nothing in it needs to sleep: a free device page (or
+ * folio) is on the list and the backing RAM comes from the allocator's
+ * fast path (alloc_pages_fastpath()). Migration loops call it first and
+ * the Sleepable one only when it returns null.
+ * Context: may sleep (the caller's context; this call itself does not).
+ * Return: the device page, refcounted and locked; or null, having changed
+ * and counted nothing, when the full call is needed (no free device page,
+ * RAM below the low watermark, or fail_devmem_alloc armed).
+ */
+export function dmirror_devmem_alloc_page_fast(d: dmirror, is_large: boolean): page | null {
+  const mdevice = d.mdevice;
+  if (fail_devmem_alloc.probability !== 0) return null;
+  if ((is_large ? mdevice.free_folios : mdevice.free_pages) === null) return null;
+  const order = is_large ? HPAGE_PMD_ORDER : 0;
+  let rpage: page | null = null;
+  if (dmirror_is_private_zone(mdevice)) {
+    rpage = alloc_pages_fastpath(GFP_HIGHUSER, order);
+    if (rpage === null) return null;
+  }
+  should_fail(fail_devmem_alloc, PAGE_SIZE << order);   /* counts the hit; cannot fire unarmed */
+  spin_lock(mdevice.lock);
+  const dpage = pop_free(mdevice, is_large)!;           /* nothing ran since the check: no sleep, no preemption */
+  spin_unlock(mdevice.lock);
   dpage.zone_device_data = rpage;
   count_event('dmirror_devmem_alloc', 1 << order);
   return dpage;

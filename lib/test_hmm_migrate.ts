@@ -42,14 +42,14 @@ import { fail_dev_copy, should_fail } from './fault-inject.js';
 import { count_event, trace_event } from './sim/trace.js';
 import { charge } from './sim/clock.js';
 import { copy_cost_ns, PCIE_BW } from './sim/costs.js';
-import { alloc_pages_sleepable, pfn_to_page, copy_highpages, clear_highpages, put_page } from '../mm/page_alloc.js';
-import { folio_lock, folio_unlock } from '../mm/filemap.js';
+import { alloc_pages_sleepable, alloc_pages_fastpath, pfn_to_page, copy_highpages, clear_highpages, put_page } from '../mm/page_alloc.js';
+import { folio_lock, folio_unlock, __folio_set_locked } from '../mm/filemap.js';
 import { vma_lookup } from '../mm/vma.js';
 import { mmap_read_lock, mmap_read_unlock } from '../mm/mmap_lock.js';
 import { mmget_not_zero, mmput } from '../mm/task.js';
 import { migrate_vma_setup, migrate_vma_pages, migrate_vma_finalize } from '../mm/migrate_device.js';
 import {
-  type dmirror, DPT_XA_TAG_READ, DPT_XA_TAG_WRITE, BACKING_PAGE, dmirror_devmem_alloc_page,
+  type dmirror, DPT_XA_TAG_READ, DPT_XA_TAG_WRITE, BACKING_PAGE, dmirror_devmem_alloc_page, dmirror_devmem_alloc_page_fast,
 } from './test_hmm_devmem.js';
 import { dpt_erase, dmirror_read_back, dmirror_cmd_range } from './test_hmm_dpt.js';
 import { WARN, WARN_ON } from '../include/asm-generic/bug.js';
@@ -173,7 +173,8 @@ export function* dmirror_migrate_alloc_and_copy(args: migrate_vma, d: dmirror): 
       i++;
       continue;
     }
-    const dpage = dmirror_take_fail_alloc(d) ? null : yield* dmirror_devmem_alloc_page(d, is_large);
+    const dpage = dmirror_take_fail_alloc(d) ? null
+      : dmirror_devmem_alloc_page_fast(d, is_large) ?? (yield* dmirror_devmem_alloc_page(d, is_large));
     if (dpage === null) {
       if (!is_large) { i++; continue; }
       const nr = spage === null ? HPAGE_PMD_NR : 1 << folio_order(spage.compound_head);
@@ -297,6 +298,17 @@ function* alloc_locked_ram(order: number): Sleepable<page | null> {
   return p;
 }
 
+/*
+ * alloc_locked_ram() as a plain call when the allocator's fast path is
+ * enough, else null (nothing done); folio_lock() of a page nobody else can
+ * see yet takes the free lock at once
+ */
+function alloc_locked_ram_fast(order: number): page | null {
+  const p = alloc_pages_fastpath(GFP_HIGHUSER_MOVABLE, order);
+  if (p !== null) __folio_set_locked(p);
+  return p;
+}
+
 /**
  * dmirror_devmem_fault_alloc_and_copy() - allocate system memory for each
  * selected device page of a window, drop its device page table entry
@@ -335,7 +347,7 @@ export function* dmirror_devmem_fault_alloc_and_copy(args: migrate_vma, d: dmirr
       flags &= ~MIGRATE_PFN_COMPOUND;
       dpage = null;
     } else {
-      dpage = yield* alloc_locked_ram(order);
+      dpage = alloc_locked_ram_fast(order) ?? (yield* alloc_locked_ram(order));
     }
     if (dpage === null && !order) return dmirror_fault_abort(args, VM_FAULT_OOM);
     if (dpage === null) flags &= ~MIGRATE_PFN_COMPOUND;     /* small pages, whichever way the folio failed */

@@ -25,7 +25,7 @@
  * (Linux keeps them in spare offset bits); the restored PTE is young, and
  * dirty when it is writable and the folio is dirty.
  */
-import type { page, vm_area_struct, address_space } from '../include/linux/mm_types.js';
+import type { page, vm_area_struct, address_space, anon_vma } from '../include/linux/mm_types.js';
 import { PAGE_SIZE, PMD_SIZE, HPAGE_PMD_ORDER } from '../include/linux/mm.js';
 import {
   pte_present, pte_write, pte_dirty, pte_soft_dirty, pte_mkwrite, pte_mkdirty, pte_mkyoung, pte_pfn,
@@ -45,9 +45,9 @@ import {
 import { is_device_private_page } from '../include/linux/memremap.js';
 import { MMU_NOTIFY_CLEAR, MMU_NOTIFIER_RANGE_BLOCKABLE } from '../include/linux/mmu_notifier.js';
 import { EAGAIN } from '../include/uapi/asm-generic/errno.js';
-import type { Sleepable } from '../lib/sim/sched.js';
+import { might_sleep, type Sleepable } from '../lib/sim/sched.js';
 import { spin_lock, spin_unlock } from '../lib/locking/spinlock.js';
-import { down_read, up_read } from '../lib/locking/rwsem.js';
+import { down_read, down_read_trylock, up_read } from '../lib/locking/rwsem.js';
 import { count_event } from '../lib/sim/trace.js';
 import { get_page, put_page, pfn_to_page } from './page_alloc.js';
 import {
@@ -170,16 +170,42 @@ function pmd_span(f: page, base: number, start: number, end: number): boolean {
  * locks. Return: mappings restored.
  */
 export function* remove_migration_ptes(src: page, dst: page): Sleepable<number> {
-  let n = 0;
+  const n = remove_migration_ptes_trylock(src, dst);
+  if (n >= 0) return n;
+  const sem = ((src.mapping !== null ? src : dst).mapping as anon_vma).rwsem;
+  if (sem !== null) yield* down_read(sem);
+  return remove_migration_ptes_locked(src, dst);
+}
+
+/**
+ * remove_migration_ptes_trylock() - remove_migration_ptes() as a plain
+ * call when the anon_vma rwsem is free: down_read()'s own fast path
+ * (rwsem_read_trylock), which also lets a caller looping over many folios
+ * avoid a Sleepable frame per folio.
+ * Context: as remove_migration_ptes(). Return: mappings restored, or -1
+ * (nothing done, nothing taken) when the rwsem is contended: call
+ * remove_migration_ptes().
+ */
+export function remove_migration_ptes_trylock(src: page, dst: page): number {
   /* dst took src's mapping and index in folio_migrate_mapping(), so either rmap finds the VMAs */
-  const f = src.mapping !== null ? src : dst;
-  const m = f.mapping;
+  const m = (src.mapping !== null ? src : dst).mapping;
   if (m === null) {
     count_event('remove_migration_ptes', 0);
     return 0;
   }
   const sem = m.kind === 'anon' ? m.rwsem : null;
-  if (sem !== null) yield* down_read(sem);
+  if (sem !== null) {
+    might_sleep();
+    if (!down_read_trylock(sem)) return -1;
+  }
+  return remove_migration_ptes_locked(src, dst);
+}
+
+/* the rmap walk of remove_migration_ptes(), the anon_vma rwsem taken (dropped here) */
+function remove_migration_ptes_locked(src: page, dst: page): number {
+  let n = 0;
+  const f = src.mapping !== null ? src : dst;
+  const m = f.mapping!;
   const span = (1 << f.order) * PAGE_SIZE;
   /* the ranges of folio_vma_ranges(), without building them: this runs once per migrated folio */
   for (const vma of m.kind === 'anon' ? m.vmas : m.i_mmap) {
@@ -196,6 +222,7 @@ export function* remove_migration_ptes(src: page, dst: page): Sleepable<number> 
       if (remove_migration_pte(dst, j === 0 ? dst : pfn_to_page(dst.pfn + j), src.pfn + j, vma, addr)) n++;
     }
   }
+  const sem = m.kind === 'anon' ? m.rwsem : null;
   if (sem !== null) up_read(sem);
   count_event('remove_migration_ptes', n);
   return n;

@@ -65,7 +65,8 @@ import { mk_pte } from './memory.js';
 import { anon_vma_prepare, folio_add_new_anon_rmap } from './rmap.js';
 import { folio_trylock, folio_lock, folio_unlock, __folio_set_locked } from './filemap.js';
 import {
-  folio_mapped, folio_mapping, folio_total_mapcount, try_to_migrate, remove_migration_ptes, folio_migrate_mapping,
+  folio_mapped, folio_mapping, folio_total_mapcount, try_to_migrate, remove_migration_ptes, remove_migration_ptes_trylock,
+  folio_migrate_mapping,
   folio_migrate_flags, MIGRATEPAGE_SUCCESS,
 } from './migrate.js';
 import {
@@ -372,7 +373,7 @@ function* __migrate_device_finalize(src: Float64Array | number[], dst: Float64Ar
       d = s;
     }
     if (!is_zone_device_page(d)) folio_add_lru(d);
-    yield* remove_migration_ptes(s, d);
+    if (remove_migration_ptes_trylock(s, d) < 0) yield* remove_migration_ptes(s, d);
     if (fault_folio !== s) folio_unlock(s);
     put_page(s);
     if (d !== s) release_dst(d, fault_folio);

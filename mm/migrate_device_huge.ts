@@ -256,9 +256,10 @@ export function migrate_device_split_folio(h: page, fault_page: page | null, own
 export function* split_large_folios(m: migrate_vma, start: number, end: number): Sleepable {
   const mm = m.vma.vm_mm;
   const fault_folio = m.fault_page !== null ? m.fault_page.compound_head : null;
-  for (let addr = start; addr < end; addr += PAGE_SIZE) {
-    const ptep = pte_offset_map(mm, addr);
-    if (ptep < 0) return;
+  /* one lookup per PTE page, as the walk itself does; again after each folio handled */
+  let ptep = pte_offset_map(mm, start);
+  if (ptep < 0) return;
+  for (let addr = start; addr < end; addr += PAGE_SIZE, ptep++) {
     const pte = ptep_get(mm, ptep);
     let p: page | null = null;
     if (pte_present(pte)) p = vm_normal_page(m.vma, addr, pte);
@@ -273,14 +274,14 @@ export function* split_large_folios(m: migrate_vma, start: number, end: number):
         migrate_device_split_folio(f, null, 1);
         folio_unlock(f);
       }
-      put_page(f);
-      continue;
-    }
-    if (folio_trylock(f)) {
+    } else if (folio_trylock(f)) {
       yield* split_folio(f);
       folio_unlock(f);
     }
     put_page(f);
+    /* a split may sleep and put_page() is a preemption point: the PTE page may be gone */
+    ptep = pte_offset_map(mm, addr);
+    if (ptep < 0) return;
   }
 }
 

@@ -448,6 +448,28 @@ export function* alloc_pages_sleepable(gfp: gfp_t, order = 0): Sleepable<page | 
   return alloc_pages_done(p, gfp, order);
 }
 
+/**
+ * alloc_pages_fastpath() - the first get_page_from_freelist() of
+ * alloc_pages_sleepable() (Linux's __alloc_pages() fast path, above the
+ * low watermark) as a plain call, for callers that allocate in a loop and
+ * would otherwise pay a Sleepable frame per page:
+ * `alloc_pages_fastpath(gfp, order) ?? (yield* alloc_pages_sleepable(gfp, order))`.
+ * @gfp, @order: as alloc_pages_sleepable().
+ * Context: as alloc_pages_sleepable() (might_sleep() when @gfp may reclaim).
+ * Return: the page, counted and prepared as alloc_pages_sleepable() would;
+ * or null, having changed and counted nothing, when the fast path is not
+ * enough (below the low watermark, no block of @order) or fail_page_alloc
+ * is armed (its decision belongs to the full call).
+ */
+export function alloc_pages_fastpath(gfp: gfp_t, order = 0): page | null {
+  if (fail_page_alloc.attr.probability !== 0 || !zone_watermark_ok(order, mem.watermark[WMARK_LOW])) return null;
+  if (gfp & __GFP_DIRECT_RECLAIM) might_sleep();
+  const p = __alloc_pages_nocharge(order);
+  if (p === null) return null;
+  should_fail_alloc_page(gfp, order);       /* counts the hit, as the full call would; cannot fire unarmed */
+  return alloc_pages_done(p, gfp, order);
+}
+
 /** alloc_page_sleepable() - alloc_pages_sleepable() of one page. Context: may sleep. */
 export function* alloc_page_sleepable(gfp: gfp_t): Sleepable<page | null> {
   return yield* alloc_pages_sleepable(gfp, 0);

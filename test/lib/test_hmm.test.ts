@@ -7,7 +7,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { start_kernel } from '../../mm/init.js';
-import { Process } from '../../tools/include/nolibc/nolibc.js';
+import { Process, runAs } from '../../tools/include/nolibc/nolibc.js';
 import { PAGE_SIZE } from '../../include/linux/mm.js';
 import { PROT_NONE, PROT_READ, PROT_WRITE, MAP_PRIVATE, MAP_ANONYMOUS } from '../../include/uapi/asm-generic/mman.js';
 import { EINVAL, EFAULT, ENOENT, ENOMEM, EPERM } from '../../include/uapi/asm-generic/errno.js';
@@ -18,12 +18,18 @@ import {
   hmm_dmirror_cmd_decode, HMM_DMIRROR_PROT_ERROR, type hmm_dmirror_cmd,
 } from '../../include/uapi/linux/test_hmm.js';
 import { dmirror_device_get, hmm_dmirror_init } from '../../lib/test_hmm.js';
-import { DEVMEM_CHUNK_PAGES } from '../../lib/test_hmm_devmem.js';
+import {
+  DEVMEM_CHUNK_PAGES, dmirror_devmem_alloc_page, dmirror_devmem_alloc_page_fast, type dmirror,
+} from '../../lib/test_hmm_devmem.js';
+import { is_device_private_page } from '../../include/linux/memremap.js';
+import { PageLocked } from '../../include/linux/page-flags.js';
+import { folio_unlock } from '../../mm/filemap.js';
+import type { page } from '../../include/linux/mm_types.js';
 import { hmm_test_runs, hmm_test_boot_params } from '../../tools/testing/selftests/mm/hmm-tests.js';
 import { runTest } from '../../tools/testing/selftests/mm/hmm-tests-helpers.js';
 import { pte_at } from '../helpers.js';
 import { pte_present, pte_pfn } from '../../include/linux/pgtable.js';
-import { totalram_pages } from '../../mm/page_alloc.js';
+import { totalram_pages, nr_free_pages, put_page } from '../../mm/page_alloc.js';
 
 const RW = PROT_READ | PROT_WRITE;
 const ANON = MAP_PRIVATE | MAP_ANONYMOUS;
@@ -143,6 +149,27 @@ test('closing the file evicts every device page of the device back to RAM', () =
   assert.is(ret, 0);
   assert.equal([...r.p.read(r.mirror, 16)], new Array(16).fill(0x02), 'plain writable system pages');
   assert.is(r.p.check32(r.buf, 16 * PAGE_SIZE, 0), -1);
+});
+
+test('dmirror_devmem_alloc_page_fast: null with nothing taken when a chunk must be added; then a locked page with RAM behind it', () => {
+  const r = setup(0);
+  const dev = dmirror_device_get(0)!;
+  const d = r.p.task.files.get(r.fd)!.private_data as dmirror;
+  assert.is(ioctl(r, HMM_DMIRROR_RELEASE, {}).ret, 0);
+  const free = nr_free_pages(), calloc = dev.calloc;
+  assert.is(dmirror_devmem_alloc_page_fast(d, false), null, 'no free device page: the sleeping call adds a chunk');
+  assert.is(nr_free_pages(), free, 'no backing page taken');
+  assert.is(dev.calloc, calloc);
+  const first = runAs(r.p.task, dmirror_devmem_alloc_page(d, false))!;
+  const dp = dmirror_devmem_alloc_page_fast(d, false)!;
+  assert.ok(dp !== null && is_device_private_page(dp));
+  assert.ok(PageLocked(dp) && dp._refcount === 1);
+  const rpage = dp.zone_device_data as page;
+  assert.ok(rpage.pfn < totalram_pages(), 'backed by a RAM page');
+  assert.is(dev.calloc, calloc + 2);
+  assert.is(nr_free_pages(), free - 2);
+  for (const x of [first, dp]) { folio_unlock(x); put_page(x); }
+  assert.is(nr_free_pages(), free, 'freeing the device pages gave their RAM back');
 });
 
 test('RELEASE removes every chunk; the next migration adds one on demand', () => {

@@ -20,7 +20,7 @@ import { EINVAL } from '../../include/uapi/asm-generic/errno.js';
 import { pte_present, pte_write, pte_pfn, pmd_trans_huge, pmd_write, pmd_pfn } from '../../include/linux/pgtable.js';
 import {
   pte_to_swp_entry, swp_type, swp_offset_pfn, SWP_DEVICE_WRITE, SWP_DEVICE_READ, pmd_to_swp_entry,
-  is_pmd_device_private_entry,
+  is_pmd_device_private_entry, SWP_MIGRATION_WRITE,
 } from '../../include/linux/swapops.js';
 import { is_device_private_page, is_device_coherent_page } from '../../include/linux/memremap.js';
 import {
@@ -32,7 +32,10 @@ import { PageLocked } from '../../include/linux/page-flags.js';
 import { get_counter } from '../../lib/sim/trace.js';
 import { pfn_to_page, get_page, put_page, nr_free_pages, kmap_local_page } from '../../mm/page_alloc.js';
 import { pin_user_pages, get_user_pages, unpin_user_pages } from '../../mm/gup.js';
-import { migrate_vma_setup, migrate_vma_finalize } from '../../mm/migrate_device.js';
+import { migrate_vma_setup, migrate_vma_pages, migrate_vma_finalize } from '../../mm/migrate_device.js';
+import { remove_migration_ptes_trylock } from '../../mm/migrate.js';
+import { down_write, up_write } from '../../lib/locking/rwsem.js';
+import type { anon_vma } from '../../include/linux/mm_types.js';
 import { vma_lookup } from '../../mm/vma.js';
 import { pmd_off } from '../../mm/pgtable.js';
 import { TinyDev, watch, locked } from './hmm_devmem.js';
@@ -518,6 +521,36 @@ t('a CPU fault on a device-private page whose folio is locked waits without a re
   assert.is(dev.migrate_to_ram_calls, 0, 'the fault returned to be retried, it did not migrate');
   assert.is(p.read32(a), 31, 'the retry migrates it back');
   assert.is(dev.migrate_to_ram_calls, 1);
+});
+
+t('finalize meets a write-held anon_vma rwsem: the trylock walk backs off untouched, the sleeping one maps the new pages', () => {
+  const dev = new TinyDev('dev0');
+  const a = p.mmap(0, 2 * PAGE_SIZE, RW, ANON);
+  p.fill32(a, 2 * PAGE_SIZE, 9);
+  const sem = (page_at(p, a).mapping as anon_vma).rwsem!;
+  const log: string[] = [];
+  const s = new Scheduler();
+  s.spawn('rmap writer', function* () {
+    yield* down_write(sem);                 /* fork linking a child's VMA, say */
+    yield* sched_yield();                   /* the migration runs into it */
+    const f = page_at(p, a);
+    log.push(`held: ${kinds(p, a, 2).join(', ')}; trylock walk ${remove_migration_ptes_trylock(f, f)}`);
+    up_write(sem);
+  }, 'kthread', p.task);
+  s.spawn('migrate', function* () {
+    yield* mmap_read_lock(p.mm);
+    const m = dev.args(p.mm, a, a + 2 * PAGE_SIZE, MIGRATE_VMA_SELECT_SYSTEM);
+    assert.is(yield* migrate_vma_setup(m), 0);
+    dev.fillDst(m, () => dev.alloc(), () => dev.allocHuge());
+    yield* migrate_vma_pages(m);
+    yield* migrate_vma_finalize(m);
+    log.push(`finalized: ${kinds(p, a, 2).join(', ')}`);
+    mmap_read_unlock(p.mm);
+  }, 'kthread', p.task);
+  s.run();
+  const mig = `swap type ${SWP_MIGRATION_WRITE}`;
+  assert.equal(log, [`held: ${mig}, ${mig}; trylock walk -1`, 'finalized: device rw, device rw']);
+  assert.is(p.check32(a, 2 * PAGE_SIZE, 9), -1, 'the data came back from the device pages');
 });
 
 t.run();

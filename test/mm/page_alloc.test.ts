@@ -3,9 +3,11 @@ import * as assert from 'uvu/assert';
 import { start_kernel } from '../../mm/init.js';
 import {
   alloc_pages, alloc_page, put_page, get_page, nr_free_pages, totalram_pages, ZERO_PAGE, kmap_local_page,
-  pageAllocStats, copy_highpage, pfn_to_page, __free_pages,
+  pageAllocStats, copy_highpage, pfn_to_page, __free_pages, alloc_pages_fastpath, wmark_pages, setup_per_zone_wmarks,
 } from '../../mm/page_alloc.js';
-import { GFP_KERNEL, __GFP_ZERO } from '../../include/linux/gfp.js';
+import { WMARK_LOW } from '../../include/linux/mmzone.js';
+import { fail_page_alloc, setup_fault_attr } from '../../lib/fault-inject.js';
+import { GFP_KERNEL, GFP_HIGHUSER_MOVABLE, __GFP_ZERO } from '../../include/linux/gfp.js';
 import { PageReserved } from '../../include/linux/page-flags.js';
 import { kmemleak_exempt } from '../leakcheck/uvu.js';
 
@@ -75,6 +77,44 @@ t('copy_highpage copies every byte; freeing a mapped page is a BUG', () => {
   assert.equal(kmap_local_page(b), kmap_local_page(a));
   b._mapcount = 0;
   assert.throws(() => __free_pages(b), /mapped/);
+});
+
+t('alloc_pages_fastpath: a page above the low watermark; else null with nothing taken or counted', () => {
+  kmemleak_exempt('tests the allocator itself: it keeps the frames it allocates');
+  setup_per_zone_wmarks(1024);                    /* min 256 pages, low 320 on this 2048-page machine */
+  const low = wmark_pages(WMARK_LOW);
+  const h = alloc_pages_fastpath(GFP_HIGHUSER_MOVABLE, 9)!;
+  assert.is(h.order, 9, 'prepared as a folio, as alloc_pages_sleepable() would');
+  assert.is(pfn_to_page(h.pfn + 1).compound_head, h);
+  const got = [h];
+  while (nr_free_pages() - 1 >= low) got.push(alloc_pages_fastpath(GFP_HIGHUSER_MOVABLE)!);
+  assert.ok(got.every((p) => p !== null && p._refcount === 1));
+  const before = { ...pageAllocStats() }, free = nr_free_pages();
+  assert.is(alloc_pages_fastpath(GFP_HIGHUSER_MOVABLE), null, 'below the low watermark: the slow path decides');
+  assert.equal({ ...pageAllocStats() }, before, 'no pgalloc, no alloc_fail');
+  assert.is(nr_free_pages(), free);
+  assert.ok(alloc_page(GFP_KERNEL) !== null, 'the full allocator still has pages (down to min)');
+  for (const p of got) put_page(p);
+});
+
+t('alloc_pages_fastpath leaves an armed fail_page_alloc to the full call: no hit counted', () => {
+  setup_fault_attr(fail_page_alloc.attr, '1,100,0,1');
+  fail_page_alloc.ignore_gfp_reclaim = false;       /* ignore-gfp-wait=0: GFP_KERNEL may be failed too */
+  const hits = fail_page_alloc.attr.hits;
+  try {
+    assert.is(alloc_pages_fastpath(GFP_KERNEL, 1), null);
+    assert.is(fail_page_alloc.attr.hits, hits);
+    assert.is(alloc_pages(GFP_KERNEL, 1), null, 'the full call fails it');
+    assert.is(fail_page_alloc.attr.hits, hits + 1);
+  } finally {
+    setup_fault_attr(fail_page_alloc.attr, '1,0,0,0');
+    fail_page_alloc.ignore_gfp_reclaim = true;
+  }
+  fail_page_alloc.ignore_gfp_reclaim = false;
+  const p = alloc_pages_fastpath(GFP_KERNEL, 1)!;
+  assert.is(fail_page_alloc.attr.hits, hits + 2, 'unarmed: the hit is counted as the full call counts it');
+  fail_page_alloc.ignore_gfp_reclaim = true;
+  put_page(p);
 });
 
 t.run();
