@@ -54,7 +54,7 @@ import {
 } from './mmu_notifier.js';
 import { __split_huge_pmd, is_huge_zero_pmd } from './huge_memory.js';
 import {
-  compound_chunk, collect_compound_hole, migrate_vma_collect_huge_pmd, split_large_folios,
+  compound_chunk, collect_compound_hole, migrate_vma_collect_huge_pmd, split_large_folio_at,
 } from './migrate_device_huge.js';
 
 /* ------------------------------------------------------------------ collect */
@@ -159,15 +159,22 @@ function collect_one(m: migrate_vma, addr: number, ptep: number, pte: pte_t, p: 
   return mpfn;
 }
 
-/* migrate_vma_collect_pmd() for a PMD that points to a PTE page */
-function collect_pte_range(m: migrate_vma, start: number, end: number): void {
+/*
+ * migrate_vma_collect_pmd() for a PMD that points to a PTE page: collect
+ * [start, end) until a page of a large folio that is not migrated as a
+ * unit, which the caller splits with the PTE lock dropped (Linux's walk
+ * unlocks, splits and starts over there). At @skip_large, a large folio
+ * the split could not break is skipped instead. Return: @end when the
+ * range is done, else the address it stopped at (not recorded yet).
+ */
+function collect_pte_range(m: migrate_vma, start: number, end: number, skip_large: number): number {
   const mm = m.vma.vm_mm;
   let ptep = pte_offset_map(mm, start);
-  if (ptep < 0) { collect_hole(m, start, end); return; }
+  if (ptep < 0) { collect_hole(m, start, end); return end; }
   const ptl = pte_lockptr(mm, ptep);
-  let unmapped = 0;
+  let unmapped = 0, addr = start;
   spin_lock(ptl);
-  for (let addr = start; addr < end; addr += PAGE_SIZE, ptep++) {
+  for (; addr < end; addr += PAGE_SIZE, ptep++) {
     const pte = ptep_get(mm, ptep);
     let mpfn = 0;
     if (pte_none(pte)) {
@@ -179,7 +186,8 @@ function collect_pte_range(m: migrate_vma, start: number, end: number): void {
         m.cpages++;                     /* the zero page: migrate as if it were a hole */
       } else if (mpfn !== 0) {
         const p = sp!;
-        /* only mapped, small pages here; large folios were split before (or are skipped) */
+        if (folio_test_large(p.compound_head) && addr !== skip_large) break;     /* split it first */
+        /* only mapped, small pages here; a large folio left is one that could not be split */
         if (p.mapping === null || folio_test_large(p.compound_head)) mpfn = 0;
         else {
           mpfn = collect_one(m, addr, ptep, pte, p, mpfn);
@@ -190,8 +198,9 @@ function collect_pte_range(m: migrate_vma, start: number, end: number): void {
     m.dst[m.npages] = 0;
     m.src[m.npages++] = mpfn;
   }
-  if (unmapped > 0) flush_tlb_range(m.vma, start, end);
+  if (unmapped > 0) flush_tlb_range(m.vma, start, addr);
   spin_unlock(ptl);
+  return addr;
 }
 
 /* a hole over [start, end): one compound entry for a whole PMD when asked, else small ones */
@@ -231,9 +240,11 @@ function* migrate_vma_collect_pmd(pmdp: number, start: number, end: number, walk
   }
   if (pmd === 0) { collect_hole_chunk(m, start, end); return 0; }
   if (!pmd_is_table(pmd)) { collect_skip(m, start, end); return 0; }
-  yield* split_large_folios(m, start, end);
-  collect_pte_range(m, start, end);
-  return 0;
+  for (let addr = start, skip = -1; ; skip = addr) {
+    addr = collect_pte_range(m, addr, end, skip);
+    if (addr >= end) return 0;
+    yield* split_large_folio_at(m, addr);
+  }
 }
 
 /* migrate_vma_walk_ops - how migrate_vma_collect() walks the range (mmap_lock held for read) */

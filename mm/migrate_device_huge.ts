@@ -246,43 +246,35 @@ export function migrate_device_split_folio(h: page, fault_page: page | null, own
 }
 
 /**
- * split_large_folios() - before the PTE walk of [start, end), split every
- * large folio mapped there that is not migrated as a unit: system THPs
- * with split_folio() (mm/huge_memory_split.ts), device folios in place
- * with migrate_device_split_folio(). A folio that cannot be split now
- * stays large and the walk skips its pages.
- * Context: mmap_lock held; may sleep.
+ * split_large_folio_at() - the PTE walk of migrate_vma_collect_pmd()
+ * stopped at @addr, where a large folio is mapped that is not migrated as
+ * a unit: split it (system THPs with split_folio(), mm/huge_memory_split.ts;
+ * device folios in place with migrate_device_split_folio()), as Linux's
+ * walk does with the PTE lock dropped, then goes on from @addr. A folio
+ * that cannot be split now stays large and the walk skips that page.
+ * Context: mmap_lock held; no PTE lock; may sleep.
  */
-export function* split_large_folios(m: migrate_vma, start: number, end: number): Sleepable {
+export function* split_large_folio_at(m: migrate_vma, addr: number): Sleepable {
   const mm = m.vma.vm_mm;
-  const fault_folio = m.fault_page !== null ? m.fault_page.compound_head : null;
-  /* one lookup per PTE page, as the walk itself does; again after each folio handled */
-  let ptep = pte_offset_map(mm, start);
+  const ptep = pte_offset_map(mm, addr);
   if (ptep < 0) return;
-  for (let addr = start; addr < end; addr += PAGE_SIZE, ptep++) {
-    const pte = ptep_get(mm, ptep);
-    let p: page | null = null;
-    if (pte_present(pte)) p = vm_normal_page(m.vma, addr, pte);
-    else if (is_swap_pte(pte) && is_device_private_entry(pte_to_swp_entry(pte))) p = pfn_to_page(swp_offset_pfn(pte_to_swp_entry(pte)));
-    if (p === null || p.compound_head.order === 0) continue;
-    const f = p.compound_head;
-    if (selectable(m, addr, pte) === null) continue;
-    get_page(f);
-    if (is_zone_device_page(f)) {
-      if (fault_folio === f) migrate_device_split_folio(f, m.fault_page, 1);
-      else if (folio_trylock(f)) {
-        migrate_device_split_folio(f, null, 1);
-        folio_unlock(f);
-      }
-    } else if (folio_trylock(f)) {
-      yield* split_folio(f);
+  const pte = ptep_get(mm, ptep);
+  const p = selectable(m, addr, pte);
+  if (p === null || p.compound_head.order === 0) return;
+  const f = p.compound_head;
+  const fault_folio = m.fault_page !== null ? m.fault_page.compound_head : null;
+  get_page(f);
+  if (is_zone_device_page(f)) {
+    if (fault_folio === f) migrate_device_split_folio(f, m.fault_page, 1);
+    else if (folio_trylock(f)) {
+      migrate_device_split_folio(f, null, 1);
       folio_unlock(f);
     }
-    put_page(f);
-    /* a split may sleep and put_page() is a preemption point: the PTE page may be gone */
-    ptep = pte_offset_map(mm, addr);
-    if (ptep < 0) return;
+  } else if (folio_trylock(f)) {
+    yield* split_folio(f);
+    folio_unlock(f);
   }
+  put_page(f);
 }
 
 /**

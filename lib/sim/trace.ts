@@ -74,9 +74,30 @@ let open_entries = new WeakMap<Thread, string[]>();
 const listeners: ((r: TraceRecord) => void)[] = [];
 let in_listener = false;
 
-/** Counters by name; read with get_counter() or iterate. */
-export const trace_counters: ReadonlyMap<string, number> = new Map<string, number>();
-const counters = trace_counters as Map<string, number>;
+/*
+ * Counters by name. Each value sits in a cell of its own, so that
+ * count_event() (several calls per migrated page) bumps it with one Map
+ * lookup instead of a get and a set.
+ */
+interface counter_cell { n: number }
+const counters = new Map<string, counter_cell>();
+
+/* the read-only Map view of the counters that trace_counters exports */
+class counter_view implements ReadonlyMap<string, number> {
+  get size(): number { return counters.size; }
+  get(name: string): number | undefined { return counters.get(name)?.n; }
+  has(name: string): boolean { return counters.has(name); }
+  forEach(fn: (value: number, name: string, map: ReadonlyMap<string, number>) => void, self?: unknown): void {
+    for (const [k, c] of counters) fn.call(self, c.n, k, this);
+  }
+  entries(): MapIterator<[string, number]> { return new Map([...counters].map(([k, c]) => [k, c.n])).entries(); }
+  keys(): MapIterator<string> { return counters.keys(); }
+  values(): MapIterator<number> { return new Map([...counters].map(([k, c]) => [k, c.n])).values(); }
+  [Symbol.iterator](): MapIterator<[string, number]> { return this.entries(); }
+}
+
+/** Counters by name (a read-only Map view); read with get_counter() or iterate. */
+export const trace_counters: ReadonlyMap<string, number> = new counter_view();
 
 /** tracing_on() - start recording events. */
 export function tracing_on(): void {
@@ -243,12 +264,14 @@ export function trace_clear(): void {
  * Context: any; never yields.
  */
 export function count_event(name: string, n = 1): void {
-  counters.set(name, (counters.get(name) ?? 0) + n);
+  const c = counters.get(name);
+  if (c !== undefined) c.n += n;
+  else counters.set(name, { n });
 }
 
 /** get_counter() - value of counter @name (0 if never counted). */
 export function get_counter(name: string): number {
-  return counters.get(name) ?? 0;
+  return counters.get(name)?.n ?? 0;
 }
 
 /** reset_counters() - zero every counter. */
