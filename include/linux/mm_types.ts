@@ -73,8 +73,10 @@ export class anon_vma {
  *     _mapcount          Int32Array    4  -1 = no PTE maps the page
  *     index              Float64Array  8  page offset; anon indexes pass 2^32
  *     mapping            Array         8  anon_vma | address_space | null
- *     lru_prev, lru_next Int32Array  2x4  pfn of the LRU neighbours, -1 = none
- *     order              Uint8Array    1  folio order of a head page
+ *     lru_prev, lru_next Int32Array  2x4  pfn of the LRU neighbours, -1 = none; of a free
+ *                                         block's first frame (PG_buddy): its buddy free list
+ *     order              Uint8Array    1  folio order of a head page; of a PG_buddy frame:
+ *                                         its free block's order (buddy_order())
  *     pages              Array         8  the page handle, made on first pfn_to_page()
  *                                    ---
  *                                     45

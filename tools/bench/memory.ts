@@ -16,7 +16,8 @@
  *    exists (pfn_to_page() of each frame: what a machine whose RAM has all
  *    been used carries; mm/sparse.ts creates them on first use), and
  *    of that the struct page arrays alone (memmap_bytes(): the rest is
- *    the page handle objects and the buddy allocator's free-list arrays);
+ *    the page handle objects; the buddy free lists run through the
+ *    struct page arrays and cost nothing of their own);
  *  - per mapped page: a process writes MEMORY_BENCH_PAGES / 4 pages of
  *    that machine (anonymous faults), the growth over the pages (page
  *    tables, rmap, LRU; the struct pages exist already);
