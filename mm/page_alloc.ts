@@ -136,7 +136,7 @@ export function pageAllocStats(): Readonly<mem_state['stats']> { return mem.stat
 export function ZERO_PAGE(_addr = 0): page { return mem.zero_page; }
 /** is_zero_pfn() - true for the zero page's pfn. */
 export function is_zero_pfn(pfn: number): boolean { return pfn === 0; }
-export function is_zero_page(p: page): boolean { return p === mem.zero_page; }
+export function is_zero_page(p: page): boolean { return is_zero_pfn(p.pfn); }
 
 /*
  * The struct page arrays of a frame in a free block: its section exists
@@ -518,7 +518,7 @@ function reset_page(p: page): void {
  */
 export function __free_pages(p: page, order = 0): void {
   if (p.pfn >= mem.nr_pages) BUG(`__free_pages of non-RAM pfn ${p.pfn}`);
-  if (p === mem.zero_page) BUG('freeing the zero page');
+  if (is_zero_pfn(p.pfn)) BUG('freeing the zero page');
   if (PageBuddy(p)) BUG(`freeing free page pfn ${p.pfn}`);
   if (p._mapcount !== -1) BUG(`freeing mapped page pfn ${p.pfn} mapcount ${p._mapcount + 1}`);
   if (PageLRU(p)) BUG(`freeing page on LRU pfn ${p.pfn}`);
@@ -581,7 +581,7 @@ export function put_page(p: page): void {
   const h = p.compound_head;
   if (h._refcount <= 0) BUG(`put_page underflow pfn ${p.pfn}`);
   if (--h._refcount > 0) { preempt_point('put_page'); return; }
-  if (h === mem.zero_page) BUG('zero page refcount dropped to 0');
+  if (is_zero_pfn(h.pfn)) BUG('zero page refcount dropped to 0');
   __folio_put(h);
 }
 

@@ -13,9 +13,9 @@
  *         | 1024 frames, 4 MiB | 1024 frames, 4 MiB |
  *   mem_section[s]    the section's 1024 struct pages: typed arrays of
  *                     their fields (include/linux/mm_types.ts), created
- *                     the first time pfn_to_page() asks for one of them,
- *                     and a page handle per frame asked for, then kept
- *                     (a struct page's identity never changes);
+ *                     the first time pfn_to_page() asks for one of them
+ *                     (or the buddy allocator takes the section's block);
+ *                     page handles are made on demand, none is kept;
  *   section_bytes[s]  the section's 4 MiB of page contents, a slot of a
  *                     slab (below) taken the first time a page of it is
  *                     read or written, and handed back when the buddy
@@ -276,7 +276,8 @@ export function sparse_stats(): {
 /**
  * memmap_bytes() - host bytes of the struct page arrays of every section
  * with struct pages (typed arrays by their length, arrays of references
- * at 8 bytes a slot), without the page handle objects themselves.
+ * at 8 bytes a slot). Page handles are made on demand and kept by no
+ * section.
  */
 export function memmap_bytes(): number {
   let n = 0;
@@ -285,7 +286,7 @@ export function memmap_bytes(): number {
       if (ms === undefined) continue;
       for (const a of [ms.flags, ms._refcount, ms._mapcount, ms.index, ms.lru_prev, ms.lru_next, ms.order,
         ms._entire_mapcount, ms._pincount, ms.private, ms.compound_head, ms.memcg]) n += a?.byteLength ?? 0;
-      for (const a of [ms.mapping, ms.pages, ms.zone_device_data, ms.waitq, ms.pgmap_of]) n += 8 * (a?.length ?? 0);
+      for (const a of [ms.mapping, ms.zone_device_data, ms.waitq, ms.pgmap_of]) n += 8 * (a?.length ?? 0);
     }
   }
   return n;
@@ -295,12 +296,15 @@ export function memmap_bytes(): number {
 export function for_each_pfn_range(): readonly pfn_range[] { return sp.ranges; }
 
 /**
- * for_each_present_page() - call @fn on every struct page of @r that
- * code has asked for (a frame whose page was never asked for by
- * pfn_to_page() was never allocated: every allocation goes through it).
+ * for_each_present_page() - call @fn on every struct page of the
+ * sections of @r that have struct pages (a frame of a section without
+ * them was never allocated: every allocation creates its section).
  */
 export function for_each_present_page(r: pfn_range, fn: (p: page) => void): void {
-  for (const ms of r.mem_section) if (ms !== undefined) for (const p of ms.pages) if (p !== undefined) fn(p);
+  for (const ms of r.mem_section) {
+    if (ms === undefined) continue;
+    for (let i = 0; i < ms.nr; i++) fn(ms.page_of(ms.start_pfn + i));
+  }
 }
 
 /**
@@ -343,12 +347,15 @@ function find_range(pfn: number): pfn_range | null {
 /** pfn_valid() - a struct page exists (or can be created) for this pfn. */
 export function pfn_valid(pfn: number): boolean { return pfn >= 0 && find_range(pfn) !== null; }
 
-/** pfn_to_page() - the struct page of a pfn; a BUG if there is none. */
+/**
+ * pfn_to_page() - a handle of the struct page of a pfn (a new object:
+ * compare pages by pfn); a BUG if there is none.
+ */
 export function pfn_to_page(pfn: number): page {
   const ms = __nr_to_section(pfn >>> PFN_SECTION_SHIFT);
   if (ms !== undefined) {
-    const p = ms.pages[pfn & SECTION_MASK];
-    if (p !== undefined) return p;
+    const i = pfn - ms.start_pfn;
+    if ((i >>> 0) === i && i < ms.nr) return ms.page_of(pfn);
   }
   return pfn_to_page_slow(pfn);
 }
@@ -366,7 +373,7 @@ export function sparse_section(pfn: number): mem_section {
   return sparse_init_section(r, (pfn - r.start_pfn) >>> PFN_SECTION_SHIFT);
 }
 
-/* pfn_to_page() of a frame without a handle yet: its section may not exist yet either */
+/* pfn_to_page() of a frame whose section does not exist yet (or of a pfn that is no memory: a BUG) */
 function pfn_to_page_slow(pfn: number): page {
   const r = pfn < sp.ram.nr_pages ? sp.ram : find_range(pfn);
   if (r === null || !Number.isInteger(pfn)) BUG(`pfn_to_page of invalid pfn ${pfn}`);

@@ -51,14 +51,17 @@ t('a process writing pages 100 GiB apart on a 256 GiB machine reads them back an
   assert.equal(kmemleak_scan([]), [], 'kmemleak walks the present sections and finds every frame freed');
 });
 
-t('pfn_to_page gives the same struct page every time, created on first use', () => {
+t('pfn_to_page gives a handle of the same struct page every time, its section created on first use', () => {
   boot({ ram_bytes: 64 * GiB });
   const pfn = totalram_pages() - 7;
   const before = sparse_stats().memmap_sections;
   const pg = pfn_to_page(pfn);
   assert.is(pg.pfn, pfn);
-  assert.is(pfn_to_page(pfn), pg);
+  assert.is(pfn_to_page(pfn).pfn, pg.pfn);
+  assert.is(pfn_to_page(pfn).section, pg.section, 'both handles read the same arrays');
   assert.is(sparse_stats().memmap_sections, before + 1);
+  assert.throws(() => pfn_to_page(pfn + 7), /invalid pfn/, 'past the end of RAM');
+  assert.throws(() => pfn_to_page(pfn + 0.5), /invalid pfn/, 'not a frame number');
 });
 
 t('a section freed whole gives its bytes back (none pooled), and its pages read zero when used again', () => {
@@ -129,7 +132,7 @@ t('an 80 GiB device range costs nothing until a page is used, and its struct pag
   assert.is(ram_content_bytes(), 0);
   const mid = pfn_to_page(pg.start_pfn! + 10_000_000);
   assert.is(mid.pgmap, pg);
-  assert.is(pfn_to_page(pg.start_pfn! + 10_000_000), mid);
+  assert.is(pfn_to_page(pg.start_pfn! + 10_000_000).section, mid.section);
   kmap_local_page(mid)[5] = 9;
   assert.is(ram_content_bytes(), SECTION_BYTES);
   assert.is(kmap_local_page(pfn_to_page(pg.start_pfn! + 10_000_000))[5], 9);
