@@ -24,8 +24,7 @@ import { dmirror_device_get, type dmirror } from '../../../lib/test_hmm.js';
 import { DPT_XA_TAG_WRITE, dmirror_page_to_device, BACKING_PAGE } from '../../../lib/test_hmm_devmem.js';
 import { hmmDummyDeviceOf } from '../../../drivers/char/hmm_dummy.js';
 import { is_device_private_page, is_device_coherent_page } from '../../../include/linux/memremap.js';
-import { get_counter } from '../../../lib/sim/trace.js';
-import { THP_ZERO_PAGE_ALLOC } from '../../../include/linux/huge_mm.js';
+import { huge_zero_folio_allocated } from '../../../mm/huge_memory.js';
 import { Divergence, type FuzzWorld } from './machine.js';
 import { ARENA, ARENA_PAGES } from './model.js';
 
@@ -122,7 +121,7 @@ export function checkTeardown(b: Baseline): void {
   for (let d = 0; d < 2; d++)
     if (hmmDummyDeviceOf(d).rmem_used !== 0)
       throw new Divergence(`teardown: hmm_dummy device ${d} has ${hmmDummyDeviceOf(d).rmem_used} device pages in use`);
-  /* the huge zero page stays until the next boot (mm/huge_memory.ts), as Linux keeps it until its shrinker runs */
-  const kept = get_counter(THP_ZERO_PAGE_ALLOC) > 0 ? 512 : 0;
+  /* the huge zero page stays until reclaim's shrinker frees it (mm/huge_memory.ts), as in Linux */
+  const kept = huge_zero_folio_allocated() ? 512 : 0;
   if (nr_free_pages() + kept !== b.free) throw new Divergence(`teardown: ${b.free - nr_free_pages() - kept} RAM frames not freed`);
 }
