@@ -171,10 +171,11 @@ const dmirror_migrating = new WeakMap<Thread, dmirror | null>();
 
 /**
  * dmirror_migrate_begin() - the current thread starts a migration for
- * mirror @d (null: for no live mirror, as the CPU fault on a page whose
- * mirror was closed). Until dmirror_migrate_end(), @d's interval notifier
- * skips the MMU_NOTIFY_MIGRATE invalidations of its device; every other
- * mirror of the device handles them like any other invalidation
+ * mirror @d (a closed mirror, for the CPU fault on a page it left behind,
+ * has no notifier left to skip anything). Until dmirror_migrate_end(),
+ * @d's interval notifier skips the MMU_NOTIFY_MIGRATE invalidations of
+ * its device; every other mirror of the device handles them like any other
+ * invalidation
  * (dmirror_interval_invalidate(), and the model note in lib/test_hmm.ts).
  * Context: any; does not sleep. Return: the previous mirror, to restore
  * (migrations nest: a fault inside a migration may migrate another page).
