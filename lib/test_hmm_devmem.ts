@@ -32,7 +32,7 @@
  *     .zone_device_data -> backing RAM page (holds the data)
  *                            .zone_device_data -> the dmirror that migrated it
  *
- * A device-coherent page holds its data itself (BACKING_PAGE(p) === p).
+ * A device-coherent page holds its data itself (BACKING_PAGE(p) is p: the same pfn).
  * A free device page is linked into its device's free list through
  * .zone_device_data instead.
  *
@@ -398,7 +398,7 @@ export function* dmirror_devmem_alloc_page(d: dmirror, is_large: boolean): Sleep
 export function dmirror_devmem_free(f: page): void {
   let rpage: page | null = BACKING_PAGE(f);
   const order = rpage !== null ? folio_order(rpage) : folio_order(f);
-  if (rpage !== f) {
+  if (rpage?.pfn !== f.pfn) {
     if (rpage !== null) {
       rpage.zone_device_data = null;
       rpage._refcount = 0;
@@ -430,7 +430,7 @@ export function dmirror_devmem_folio_split(head: page, tail: page | null): void 
   if (tail !== null && rpage === null) { tail.zone_device_data = null; return; }
   if (rpage === null) return;
   if (tail === null) {
-    if (rpage !== head) {
+    if (rpage.pfn !== head.pfn) {
       rpage.order = 0;
       rpage.flags &= ~(1 << PG_head);
       rpage.mapping = null;
@@ -438,7 +438,7 @@ export function dmirror_devmem_folio_split(head: page, tail: page | null): void 
     }
     return;
   }
-  if (rpage === head) return;            /* coherent: the device page holds its data */
+  if (rpage.pfn === head.pfn) return;    /* coherent: the device page holds its data */
   const rpage_tail = pfn_to_page(rpage.pfn + (tail.pfn - head.pfn));
   tail.zone_device_data = rpage_tail;
   rpage_tail.zone_device_data = rpage.zone_device_data;

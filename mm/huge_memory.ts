@@ -166,7 +166,7 @@ export function thp_vma_allowable(vma: vm_area_struct, tva_flags: number): boole
 
 /** is_huge_zero_folio() - the folio is the huge zero page. */
 export function is_huge_zero_folio(f: page): boolean {
-  return thp.huge_zero_folio !== null && f.compound_head === thp.huge_zero_folio;
+  return thp.huge_zero_folio !== null && f.compound_head.pfn === thp.huge_zero_folio.pfn;
 }
 
 /** is_huge_zero_pmd() - the PMD leaf maps the huge zero page. */
