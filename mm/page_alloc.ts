@@ -508,7 +508,7 @@ export function* alloc_pages_sleepable(gfp: gfp_t, order = 0): Sleepable<page | 
  * would otherwise pay a Sleepable frame per page:
  * `alloc_pages_fastpath(gfp, order) ?? (yield* alloc_pages_sleepable(gfp, order))`.
  * @gfp, @order: as alloc_pages_sleepable().
- * Context: as alloc_pages_sleepable() (might_sleep() when @gfp may reclaim).
+ * Context: as alloc_pages_sleepable() (might_alloc() when @gfp may reclaim).
  * Return: the page, counted and prepared as alloc_pages_sleepable() would;
  * or null, having changed and counted nothing, when the fast path is not
  * enough (below the low watermark, no block of @order) or fail_page_alloc
@@ -516,7 +516,7 @@ export function* alloc_pages_sleepable(gfp: gfp_t, order = 0): Sleepable<page | 
  */
 export function alloc_pages_fastpath(gfp: gfp_t, order = 0): page | null {
   if (fail_page_alloc.attr.probability !== 0 || !zone_watermark_ok(order, mem.watermark[WMARK_LOW])) return null;
-  if (gfp & __GFP_DIRECT_RECLAIM) might_sleep();
+  might_alloc(gfp);                /* as the full call: might_sleep() and the fs_reclaim lock order */
   const p = __alloc_pages_nocharge(order);
   if (p === null) return null;
   should_fail_alloc_page(gfp, order);       /* counts the hit, as the full call would; cannot fire unarmed */
