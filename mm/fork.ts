@@ -146,6 +146,7 @@ function copy_present_ptes(dst: vm_area_struct, src: vm_area_struct, dst_ptep: n
     const flags = src.vm_flags & VM_SHARED ? FPB_IGNORE_DIRTY : 0;
     nr = folio_pte_batch(folio, src.vm_mm, src_ptep, pte, max_nr, flags, fork_any_writable);
     if (fork_any_writable.value) pte = pte_mkwrite(pte);
+    if (nr > 1) count_event('fork_pte_batch');
   }
   if (folio_test_anon(folio)) {
     const maybe_pinned = !fork_params.share_dma_pinned && folio_maybe_dma_pinned(folio);

@@ -185,6 +185,7 @@ function zap_present_ptes(tlb: mmu_gather, vma: vm_area_struct, ptep: number, pt
   const folio = p.compound_head;
   if (folio.order > 0 && max_nr !== 1) {
     const nr = folio_pte_batch(folio, vma.vm_mm, ptep, pte, max_nr, FPB_IGNORE_DIRTY | FPB_IGNORE_SOFT_DIRTY);
+    if (nr > 1) count_event('zap_pte_batch');
     zap_present_folio_ptes(tlb, vma, folio, p, ptep, pte, nr, rss);
     return nr;
   }
