@@ -19,7 +19,15 @@
  *    entries: the page is shared from now on), device-exclusive entries
  *    are restored in the parent first under a folio trylock; when the
  *    folio is locked by someone else the fork fails with -EBUSY, as
- *    copy_pte_range() does in Linux.
+ *    copy_pte_range() does in Linux;
+ *  - a DMA-pinned page the child must get a copy of is allocated with
+ *    both PTE locks dropped (folio_prealloc(), GFP_HIGHUSER_MOVABLE: it
+ *    may sleep in direct reclaim), then the PTE page is walked again from
+ *    that entry, as copy_pte_range() does;
+ *  - runs of PTEs that map consecutive pages of one large folio are
+ *    copied together (folio_pte_batch(), Linux 6.8's batched fork), and
+ *    the child's rss is counted in a local vector applied once per PTE
+ *    page (add_mm_rss_vec()).
  */
 import type { page, vm_area_struct, mm_struct } from '../include/linux/mm_types.js';
 import { MM_ANONPAGES, MM_SWAPENTS } from '../include/linux/mm_types.js';
@@ -37,19 +45,18 @@ import {
   make_readable_device_private_entry, is_device_exclusive_entry, is_migration_entry, is_hmm_entry,
   swp_offset_pfn, pte_swp_clear_exclusive,
 } from '../include/linux/swapops.js';
-import { ClearPageAnonExclusive, folio_test_anon, folio_mark_uptodate } from '../include/linux/page-flags.js';
-import { GFP_HIGHUSER_MOVABLE, GFP_KERNEL } from '../include/linux/gfp.js';
+import { ClearPageAnonExclusive, folio_test_anon } from '../include/linux/page-flags.js';
 import { MMU_NOTIFY_PROTECTION_PAGE, MMU_NOTIFIER_RANGE_BLOCKABLE } from '../include/linux/mmu_notifier.js';
 import { ENOMEM, EAGAIN, EBUSY, ENOENT } from '../include/uapi/asm-generic/errno.js';
 import type { Sleepable } from '../lib/sim/sched.js';
 import { spin_lock, spin_unlock } from '../lib/locking/spinlock.js';
 import { count_event, trace_event } from '../lib/sim/trace.js';
-import { alloc_page, get_page, put_page, pfn_to_page, copy_highpage, folio_ref_add } from './page_alloc.js';
+import { get_page, put_page, pfn_to_page, copy_highpage, folio_ref_add } from './page_alloc.js';
 import {
   pte_offset_map, pte_alloc_map, pte_lockptr, ptep_get, set_pte_at, set_ptes, wrprotect_ptes, flush_tlb_range, pmd_off,
   folio_pte_batch, FPB_IGNORE_DIRTY,
 } from './pgtable.js';
-import { vm_normal_page, mk_pte, maybe_mkwrite, try_restore_exclusive_pte } from './memory.js';
+import { vm_normal_page, mk_pte, maybe_mkwrite, try_restore_exclusive_pte, alloc_anon_folio } from './memory.js';
 import {
   anon_vma_fork_locked, folio_add_new_anon_rmap, folio_add_anon_rmap_pte, folio_try_dup_anon_rmap_ptes,
   folio_dup_file_rmap_ptes,
@@ -60,7 +67,6 @@ import {
   mmu_notifier_range_init, mmu_notifier_invalidate_range_start, mmu_notifier_invalidate_range_end,
 } from './mmu_notifier.js';
 import { mmap_write_lock, mmap_write_unlock } from './mmap_lock.js';
-import { mem_cgroup_charge } from './memcontrol.js';
 import { folio_add_lru_vma } from './swap.js';
 import { swap_duplicate } from './swapfile.js';
 import { copy_huge_pmd } from './huge_memory_pmd.js';
@@ -77,17 +83,18 @@ function vma_needs_copy(src: vm_area_struct): boolean {
 /*
  * copy_present_page() - a DMA-pinned exclusive anon page cannot be shared
  * with the child (the device would write under the child's COW): give the
- * child its own copy now. The parent's PTE stays as it is.
+ * child its own copy now, in @prealloc's page (allocated and charged by
+ * folio_prealloc() with the PTE locks dropped). The parent's PTE stays as
+ * it is.
+ * Context: both PTE locks held. Return: 0, or -EAGAIN when there is no
+ * preallocated page yet (the caller drops the locks, allocates, retries).
  */
-function copy_present_page(dst: vm_area_struct, addr: number, dst_ptep: number, src_page: page, rss: number[]): number {
-  const np = alloc_page(GFP_HIGHUSER_MOVABLE);
-  if (np === null) return -ENOMEM;
-  if (mem_cgroup_charge(np, dst.vm_mm, GFP_KERNEL) !== 0) {
-    put_page(np);
-    return -ENOMEM;
-  }
+function copy_present_page(dst: vm_area_struct, addr: number, dst_ptep: number, src_page: page,
+                           prealloc: { p: page | null }, rss: number[]): number {
+  const np = prealloc.p;
+  if (np === null) return -EAGAIN;
+  prealloc.p = null;
   copy_highpage(np, src_page);
-  folio_mark_uptodate(np);
   folio_add_new_anon_rmap(np, dst, addr);
   folio_add_lru_vma(np, dst);
   rss[MM_ANONPAGES]++;
@@ -131,10 +138,10 @@ const fork_any_writable = { value: false };
  * the same folio (folio_pte_batch(), Linux 6.8's batched fork) with the
  * child: one reference, rmap and rss update for the run. An exclusive
  * anonymous page that may be DMA-pinned is copied for the child instead.
- * Return: the number of PTEs copied (>= 1), or -ENOMEM.
+ * Return: the number of PTEs copied (>= 1), or -EAGAIN (copy_present_page()).
  */
 function copy_present_ptes(dst: vm_area_struct, src: vm_area_struct, dst_ptep: number, src_ptep: number,
-                           pte: pte_t, addr: number, max_nr: number, rss: number[]): number {
+                           pte: pte_t, addr: number, max_nr: number, rss: number[], prealloc: { p: page | null }): number {
   const p = vm_normal_page(src, addr, pte);
   if (p === null) {                                   /* zero page, special or PFNMAP entry: no page to share */
     __copy_present_ptes(dst, src, dst_ptep, src_ptep, pte, addr, 1);
@@ -151,8 +158,8 @@ function copy_present_ptes(dst: vm_area_struct, src: vm_area_struct, dst_ptep: n
   if (folio_test_anon(folio)) {
     const maybe_pinned = !fork_params.share_dma_pinned && folio_maybe_dma_pinned(folio);
     if (folio_try_dup_anon_rmap_ptes(folio, p, nr, maybe_pinned) !== 0) {
-      if (nr > 1) return copy_present_ptes(dst, src, dst_ptep, src_ptep, ptep_get(src.vm_mm, src_ptep), addr, 1, rss);
-      const ret = copy_present_page(dst, addr, dst_ptep, p, rss);
+      if (nr > 1) return copy_present_ptes(dst, src, dst_ptep, src_ptep, ptep_get(src.vm_mm, src_ptep), addr, 1, rss, prealloc);
+      const ret = copy_present_page(dst, addr, dst_ptep, p, prealloc, rss);
       return ret < 0 ? ret : 1;
     }
     rss[MM_ANONPAGES] += nr;
@@ -222,18 +229,22 @@ function copy_nonpresent_pte(dst: vm_area_struct, src: vm_area_struct, dst_ptep:
 }
 
 /*
- * copy_pte_range() - copy the entries of one PTE page. The child's rss
- * changes are collected in a local vector and applied once
- * (add_mm_rss_vec()). Return: ret 0, -ENOMEM or -EBUSY, and the addresses
- * of HMM v8 entries met.
+ * copy_pte_range() - copy the entries of one PTE page from @addr. The
+ * child's rss changes are collected in a local vector and applied once
+ * (add_mm_rss_vec()).
+ * Context: takes and drops both PTE locks; does not sleep.
+ * Return: ret 0, -ENOMEM, -EBUSY, or -EAGAIN with @addr where a pinned
+ * page needs @prealloc (the caller allocates it and calls again from
+ * there); hmm: the v8 entries seen.
  */
-function copy_pte_range(dst: vm_area_struct, src: vm_area_struct, addr: number, end: number): { ret: number; hmm: number[] } {
+function copy_pte_range(dst: vm_area_struct, src: vm_area_struct, addr: number, end: number,
+                        prealloc: { p: page | null }): { ret: number; hmm: number[]; addr: number } {
   const src_mm = src.vm_mm, dst_mm = dst.vm_mm;
   const hmm: number[] = [];
   let src_ptep = pte_offset_map(src_mm, addr);
-  if (src_ptep < 0) return { ret: 0, hmm };
+  if (src_ptep < 0) return { ret: 0, hmm, addr: end };
   let dst_ptep = pte_alloc_map(dst_mm, addr);
-  if (dst_ptep < 0) return { ret: -ENOMEM, hmm };
+  if (dst_ptep < 0) return { ret: -ENOMEM, hmm, addr };
   const src_ptl = pte_lockptr(src_mm, src_ptep), dst_ptl = pte_lockptr(dst_mm, dst_ptep);
   const rss = [0, 0, 0, 0];
   spin_lock(dst_ptl);
@@ -250,13 +261,37 @@ function copy_pte_range(dst: vm_area_struct, src: vm_area_struct, addr: number, 
       if (is_hmm_entry(pte_to_swp_entry(pte))) hmm.push(addr);
       continue;
     }
-    nr = copy_present_ptes(dst, src, dst_ptep, src_ptep, pte, addr, (end - addr) / PAGE_SIZE, rss);
+    nr = copy_present_ptes(dst, src, dst_ptep, src_ptep, pte, addr, (end - addr) / PAGE_SIZE, rss, prealloc);
     if (nr < 0) { ret = nr; break; }
   }
   spin_unlock(src_ptl);
   spin_unlock(dst_ptl);
   add_mm_rss_vec(dst_mm, rss);
-  return { ret, hmm };
+  return { ret, hmm, addr };
+}
+
+/*
+ * copy_pte_range_prealloc() - copy_pte_range() over [addr, end), dropping
+ * the PTE locks to allocate a page for each pinned page the child must
+ * get a copy of (folio_prealloc(): alloc_anon_folio() charges the
+ * parent's memcg, as Linux charges src_mm). A page left unused (the entry
+ * changed meanwhile) is freed. Context: may sleep. Return: as copy_pte_range().
+ */
+function* copy_pte_range_prealloc(dst: vm_area_struct, src: vm_area_struct, addr: number, end: number,
+                                  hmm_addrs: number[]): Sleepable<number> {
+  const prealloc: { p: page | null } = { p: null };
+  let ret = 0;
+  for (;;) {
+    const r = copy_pte_range(dst, src, addr, end, prealloc);
+    if (r.hmm.length > 0) hmm_addrs.push(...r.hmm);
+    ret = r.ret;
+    if (ret !== -EAGAIN) break;
+    addr = r.addr;
+    prealloc.p = yield* alloc_anon_folio(src, false);
+    if (prealloc.p === null) { ret = -ENOMEM; break; }
+  }
+  if (prealloc.p !== null) put_page(prealloc.p);
+  return ret;
 }
 
 /**
@@ -286,11 +321,7 @@ export function* copy_page_range(dst: vm_area_struct, src: vm_area_struct): Slee
         ret = copy_huge_pmd(dst, src, -1, pmdp, addr);
         if (ret === -EAGAIN) ret = 0;            /* split: its PTEs are copied below */
       }
-      if (ret === 0 && pmd_is_table(src.vm_mm.pgd.load(pmdp))) {
-        const r = copy_pte_range(dst, src, addr, next);
-        ret = r.ret;
-        hmm_addrs.push(...r.hmm);
-      }
+      if (ret === 0 && pmd_is_table(src.vm_mm.pgd.load(pmdp))) ret = yield* copy_pte_range_prealloc(dst, src, addr, next, hmm_addrs);
     }
     addr = next;
   }

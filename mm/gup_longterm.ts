@@ -38,7 +38,7 @@ import { EAGAIN, EBUSY, ENOMEM } from '../include/uapi/asm-generic/errno.js';
 import { migrate_device_coherent_folio } from './migrate_device.js';
 import type { Sleepable } from '../lib/sim/sched.js';
 import { count_event, trace_event } from '../lib/sim/trace.js';
-import { alloc_page, get_page, put_page, copy_highpage, is_zero_page } from './page_alloc.js';
+import { alloc_page_sleepable, get_page, put_page, copy_highpage, is_zero_page } from './page_alloc.js';
 import { unpin_user_page } from './gup.js';
 import { folio_lock, folio_unlock, __folio_set_locked } from './filemap.js';
 import {
@@ -64,11 +64,11 @@ export function folio_is_longterm_pinnable(f: page): boolean {
  * alloc_migration_target() - a page of ZONE_NORMAL for the copy (the
  * MR_LONGTERM_PIN target has no __GFP_MOVABLE), or null.
  */
-function alloc_migration_target(): page | null {
+function* alloc_migration_target(): Sleepable<page | null> {
   const stash: page[] = [];
   let p: page | null;
   for (;;) {
-    p = alloc_page(GFP_USER | __GFP_NORETRY | __GFP_NOWARN);
+    p = yield* alloc_page_sleepable(GFP_USER | __GFP_NORETRY | __GFP_NOWARN);   /* may sleep in direct reclaim */
     if (p === null || !folio_is_zone_movable(p)) break;
     stash.push(p);
   }
@@ -82,7 +82,7 @@ function alloc_migration_target(): page | null {
  * which this drops. Return: 0, -ENOMEM (no target), -EAGAIN (busy).
  */
 function* migrate_folio_longterm(f: page): Sleepable<number> {
-  const dst = alloc_migration_target();
+  const dst = yield* alloc_migration_target();
   if (dst === null) { put_page(f); return -ENOMEM; }
   yield* folio_lock(f);
   __folio_set_locked(dst);

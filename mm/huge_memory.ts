@@ -77,7 +77,6 @@ import { do_huge_pmd_device_private } from './huge_memory_nonpresent.js';
 import { BUG } from '../include/asm-generic/bug.js';
 import { mem_cgroup_charge } from './memcontrol.js';
 import { folio_add_lru_vma } from './swap.js';
-import { GFP_KERNEL } from '../include/linux/gfp.js';
 
 /* ------------------------------------------------------------ global state */
 
@@ -233,11 +232,17 @@ export function map_anon_folio_pmd(f: page, pmdp: number, vma: vm_area_struct, h
   add_mm_counter(mm, MM_ANONPAGES, HPAGE_PMD_NR);
 }
 
-/* vma_alloc_anon_folio_pmd() - a zeroed, uptodate, charged 2 MiB folio, or null (counted as a fallback) */
+/*
+ * vma_alloc_anon_folio_pmd() - a zeroed, uptodate, charged 2 MiB folio, or
+ * null (counted as a fallback). The charge uses the allocation's THP gfp,
+ * as Linux does: without __GFP_DIRECT_RECLAIM a memcg at its limit is not
+ * reclaimed for a THP, the fault falls back to small pages.
+ */
 function vma_alloc_anon_folio_pmd(vma: vm_area_struct): page | null {
-  const f = alloc_pages(GFP_TRANSHUGE_LIGHT | __GFP_NORETRY | __GFP_ZERO, HPAGE_PMD_ORDER);
+  const gfp = GFP_TRANSHUGE_LIGHT | __GFP_NORETRY | __GFP_ZERO;
+  const f = alloc_pages(gfp, HPAGE_PMD_ORDER);
   if (f === null) { count_event(THP_FAULT_FALLBACK); return null; }
-  if (mem_cgroup_charge(f, vma.vm_mm, GFP_KERNEL) !== 0) {
+  if (mem_cgroup_charge(f, vma.vm_mm, gfp) !== 0) {
     put_page(f);
     count_event(THP_FAULT_FALLBACK);
     count_event(THP_FAULT_FALLBACK_CHARGE);

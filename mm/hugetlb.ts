@@ -282,7 +282,7 @@ function hugetlb_vm_op_close(vma: vm_area_struct): void {
 
 /* ->fault is never called: handle_mm_fault() sends hugetlb VMAs to hugetlb_fault() */
 export const hugetlb_vm_ops: vm_operations_struct = Object.freeze({
-  fault: () => VM_FAULT_SIGBUS,
+  fault: function* () { return VM_FAULT_SIGBUS; },
   open: hugetlb_vm_op_open,
   close: hugetlb_vm_op_close,
   name: () => 'anon_hugepage (deleted)',

@@ -51,7 +51,6 @@ import { thp_vma_allowable, map_anon_folio_pmd } from './huge_memory.js';
 import { folio_large_mapcount } from './huge_memory_split.js';
 import { BUG } from '../include/asm-generic/bug.js';
 import { mem_cgroup_charge } from './memcontrol.js';
-import { GFP_KERNEL } from '../include/linux/gfp.js';
 
 /* enum scan_result (the ones this model can produce) */
 export const SCAN_FAIL = 0;
@@ -170,10 +169,11 @@ function __collapse_huge_page_copy(vma: vm_area_struct, address: number, nf: pag
  */
 function* collapse_huge_page(vma: vm_area_struct, address: number, unmapped: number): Sleepable<number> {
   const mm = vma.vm_mm;
-  const nf = alloc_pages(GFP_TRANSHUGE_LIGHT | __GFP_NORETRY, HPAGE_PMD_ORDER);
+  const gfp = GFP_TRANSHUGE_LIGHT | __GFP_NORETRY;
+  const nf = alloc_pages(gfp, HPAGE_PMD_ORDER);
   if (nf === null) { count_event(THP_COLLAPSE_ALLOC_FAILED); return SCAN_ALLOC_HUGE_PAGE_FAIL; }
   nf._entire_mapcount = -1;
-  if (mem_cgroup_charge(nf, mm, GFP_KERNEL) !== 0) { put_page(nf); return SCAN_CGROUP_CHARGE_FAIL; }
+  if (mem_cgroup_charge(nf, mm, gfp) !== 0) { put_page(nf); return SCAN_CGROUP_CHARGE_FAIL; }   /* alloc_charge_folio: the same gfp */
   count_event(THP_COLLAPSE_ALLOC);
   if (unmapped > 0 && (yield* __collapse_huge_page_swapin(vma, address)) !== SCAN_SUCCEED) { put_page(nf); return SCAN_FAIL; }
   const rescan = hpage_collapse_scan_pmd(mm, vma, address);

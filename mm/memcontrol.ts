@@ -329,7 +329,8 @@ export function mem_cgroup_swap_full(f: page): boolean {
 function reclaim_to_max(memcg: mem_cgroup): number {
   for (let tries = MAX_RECLAIM_RETRIES; memcg.memory.usage > memcg.memory.max; tries--) {
     if (tries === 0) { mem_cgroup_oom(memcg, memcg.memory.usage - memcg.memory.max); return -EBUSY; }
-    try_to_free_mem_cgroup_pages(memcg, memcg.memory.usage - memcg.memory.max, GFP_KERNEL, true);
+    /* the writer may sleep (blockable ranges, as Linux): driven here, as the write is plain code */
+    runSync(try_to_free_mem_cgroup_pages_sleepable(memcg, memcg.memory.usage - memcg.memory.max, GFP_KERNEL, true));
   }
   return 0;
 }

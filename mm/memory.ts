@@ -416,7 +416,7 @@ function* do_fault(vmf: vm_fault): Sleepable<number> {
     vmf.cow_page = yield* alloc_anon_folio(vma);
     if (vmf.cow_page === null) return VM_FAULT_OOM;
   }
-  let ret = vma.vm_ops.fault(vmf);
+  let ret = yield* vma.vm_ops.fault(vmf);
   if (ret & (VM_FAULT_ERROR | VM_FAULT_NOPAGE | VM_FAULT_RETRY)) {
     if (vmf.cow_page !== null) put_page(vmf.cow_page);
     return ret;

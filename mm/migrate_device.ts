@@ -56,7 +56,7 @@ import { cond_resched, type Sleepable } from '../lib/sim/sched.js';
 import { spin_lock, spin_unlock } from '../lib/locking/spinlock.js';
 import { count_event, trace_event, trace_event_begin } from '../lib/sim/trace.js';
 import {
-  pfn_to_page, pfn_valid, put_page, get_page, get_page_unless_zero, is_zero_pfn, alloc_pages, copy_highpage,
+  pfn_to_page, pfn_valid, put_page, get_page, get_page_unless_zero, is_zero_pfn, alloc_pages_sleepable, copy_highpage,
 } from './page_alloc.js';
 import {
   pmd_alloc, pte_alloc_map, pte_lockptr, ptep_get, ptep_get_and_clear, set_pte_at, flush_tlb_page,
@@ -75,7 +75,7 @@ import { mmap_assert_locked } from './mmap_lock.js';
 import { __split_huge_pmd, is_huge_zero_pmd } from './huge_memory.js';
 import { expand_compound_entry, migrate_vma_insert_huge_pmd_page } from './migrate_device_huge.js';
 import { BUG } from '../include/asm-generic/bug.js';
-import { mem_cgroup_charge } from './memcontrol.js';
+import { mem_cgroup_charge_sleepable } from './memcontrol.js';
 import { folio_add_lru, folio_isolate_lru, folio_putback_lru } from './swap.js';
 import { GFP_KERNEL } from '../include/linux/gfp.js';
 import { migrate_vma_collect } from './migrate_device_collect.js';
@@ -223,7 +223,7 @@ function* migrate_vma_insert_page(m: migrate_vma, addr: number, p: page, src: Fl
   const ptep = pte_alloc_map(mm, addr);
   if (ptep < 0) return abort();
   if (anon_vma_prepare(vma) !== 0) return abort();
-  if (mem_cgroup_charge(p, mm, GFP_KERNEL) !== 0) return abort();
+  if ((yield* mem_cgroup_charge_sleepable(p, mm, GFP_KERNEL)) !== 0) return abort();   /* may sleep, as Linux's charge */
   SetPageUptodate(p);
 
   let entry: pte_t;
@@ -295,7 +295,7 @@ function* __migrate_device_pages(src: Float64Array | number[], dst: Float64Array
           addr, m.end, m.pgmap_owner);
         yield* mmu_notifier_invalidate_range_start(range);
       }
-      if (dst[i] & MIGRATE_PFN_COMPOUND) migrate_vma_insert_huge_pmd_page(m, addr, newp.compound_head, src, i);
+      if (dst[i] & MIGRATE_PFN_COMPOUND) yield* migrate_vma_insert_huge_pmd_page(m, addr, newp.compound_head, src, i);
       else yield* migrate_vma_insert_page(m, addr, newp, src, i);
       continue;
     }
@@ -459,7 +459,7 @@ export function* migrate_device_coherent_folio(f: page): Sleepable<number> {
   const dst = [0];
   yield* migrate_device_unmap(src, 1, null);
   if (!(src[0] & MIGRATE_PFN_MIGRATE)) return -EBUSY;
-  const d = alloc_pages(GFP_USER | __GFP_NOWARN, 0);
+  const d = yield* alloc_pages_sleepable(GFP_USER | __GFP_NOWARN, 0);
   if (d !== null) {
     __folio_set_locked(d);
     dst[0] = migrate_pfn(d.pfn);

@@ -77,7 +77,7 @@ import { split_folio, __split_huge_pmd } from './huge_memory_split.js';
 import { is_huge_zero_pmd, folio_add_new_anon_rmap_pmd } from './huge_memory.js';
 import { set_pmd_migration_entry } from './huge_memory_nonpresent.js';
 import { folio_total_mapcount, folio_vma_ranges } from './migrate.js';
-import { mem_cgroup_charge } from './memcontrol.js';
+import { mem_cgroup_charge_sleepable } from './memcontrol.js';
 import { folio_add_lru_vma } from './swap.js';
 import { GFP_KERNEL } from '../include/linux/gfp.js';
 
@@ -382,16 +382,17 @@ function pmd_for_huge_leaf(mm: vm_area_struct['vm_mm'], addr: number): { pmdp: n
  * __do_huge_pmd_anonymous_page(). Clears MIGRATE in src[i] on any
  * failure (not anonymous, not a whole aligned 2 MiB inside the VMA,
  * charge, something mapped meanwhile).
- * Context: mmap_lock held; inside the caller's invalidation; takes the PMD lock.
+ * Context: mmap_lock held; inside the caller's invalidation; may sleep (the
+ * memcg charge); takes the PMD lock.
  */
-export function migrate_vma_insert_huge_pmd_page(m: migrate_vma, addr: number, f: page, src: Float64Array | number[],
-                                                 i: number): void {
+export function* migrate_vma_insert_huge_pmd_page(m: migrate_vma, addr: number, f: page, src: Float64Array | number[],
+                                                  i: number): Sleepable {
   const vma: vm_area_struct = m.vma, mm = vma.vm_mm;
   const abort = () => { src[i] -= src[i] & MIGRATE_PFN_MIGRATE; count_event('migrate_insert_abort'); };
   if (f.order !== HPAGE_PMD_ORDER || !vma_is_anonymous(vma) || addr % PMD_SIZE !== 0 || addr < vma.vm_start ||
       addr + PMD_SIZE > vma.vm_end) return abort();
   if (anon_vma_prepare(vma) !== 0) return abort();
-  if (mem_cgroup_charge(f, mm, GFP_KERNEL) !== 0) return abort();
+  if ((yield* mem_cgroup_charge_sleepable(f, mm, GFP_KERNEL)) !== 0) return abort();   /* may sleep, as Linux's charge */
   SetPageUptodate(f);
   const writable = (vma.vm_flags & VM_WRITE) !== 0;
   let entry: pmd_t;

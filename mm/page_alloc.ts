@@ -22,13 +22,17 @@
  *     may sleep (faults, swap-in, migration targets, exit and RELEASE
  *     paths): direct reclaim with blockable notifier ranges, then the OOM
  *     killer; __GFP_NOFAIL sleeps and retries while OOM victims exit.
- *   alloc_pages()  plain, for callers that cannot yield (under a
- *     spinlock, or not converted yet): without __GFP_DIRECT_RECLAIM
- *     (GFP_NOWAIT, GFP_ATOMIC) no direct reclaim at all, as in Linux;
- *     with it, a model fallback: reclaim runs inline with non-blockable
- *     ranges (a subscriber that must sleep keeps its page) and the OOM
- *     killer may run, but nothing waits; a __GFP_NOFAIL that fails here
- *     is a BUG (it needs the sleepable path).
+ *   alloc_pages()  plain, for callers that cannot yield: without
+ *     __GFP_DIRECT_RECLAIM (GFP_NOWAIT, GFP_ATOMIC: what a caller under a
+ *     spinlock uses) no direct reclaim at all, as in Linux. With it,
+ *     might_alloc(): in atomic context that is a might_sleep() BUG at
+ *     once, as in Linux; otherwise it may be used while no reclaim is
+ *     needed, and when it is, the reclaim (mm/vmscan.ts) is a might_sleep()
+ *     BUG with lockdep on (tests, fuzzing): Linux's direct reclaim sleeps
+ *     and sends blockable ranges, which a caller that cannot yield cannot
+ *     do. With lockdep off (benchmarks) a model fallback runs reclaim
+ *     inline with non-blockable ranges and the OOM killer, nothing waits;
+ *     a __GFP_NOFAIL that fails here is a BUG (it needs the sleepable path).
  *
  * The __GFP_NOFAIL loop (Linux's __alloc_pages_slowpath "nopage" retry)
  * is bounded here: Linux loops forever, and panics ("System is
@@ -308,15 +312,16 @@ function alloc_pages_done(p: page | null, gfp: gfp_t, order: number): page | nul
  * (include/linux/mmzone.ts draws the watermarks; they are all 0 unless
  * booted with min_free_kbytes).
  *
- * Context: any; never sleeps (see the file header: reclaim runs inline
- * with non-blockable ranges). Callers that may sleep use
- * alloc_pages_sleepable().
+ * Context: never sleeps; with __GFP_DIRECT_RECLAIM not in atomic context
+ * (might_sleep() BUG), and a BUG under lockdep if it needs direct reclaim
+ * (see the file header). Callers that may sleep use alloc_pages_sleepable().
  * Return: the first page, or null when memory is exhausted and reclaim
  * could not free enough, or fail_page_alloc failed it (the caller turns
  * that into -ENOMEM/VM_FAULT_OOM). A __GFP_NOFAIL allocation that fails
  * here is a BUG.
  */
 export function alloc_pages(gfp: gfp_t, order = 0): page | null {
+  if (gfp & __GFP_DIRECT_RECLAIM) might_sleep();     /* might_alloc(): a blocking gfp in atomic context */
   let p: page | null = null;
   if (!should_fail_alloc_page(gfp, order)) {
     p = get_page_from_freelist(order, mem.watermark[WMARK_LOW]);

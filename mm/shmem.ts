@@ -30,17 +30,17 @@
  */
 import type { address_space, vm_area_struct, vm_fault, page, vm_operations_struct } from '../include/linux/mm_types.js';
 import type { file, file_operations, inode, inode_operations, task_struct } from '../include/linux/sched.js';
-import { GFP_HIGHUSER_MOVABLE, GFP_KERNEL, __GFP_ZERO } from '../include/linux/gfp.js';
+import { GFP_HIGHUSER_MOVABLE, __GFP_ZERO } from '../include/linux/gfp.js';
 import { PAGE_SIZE, VM_FAULT_OOM, VM_FAULT_SIGBUS, VM_SHARED } from '../include/linux/mm.js';
 import { SetPageSwapBacked, SetPageUptodate, SetPageDirty } from '../include/linux/page-flags.js';
 import { EEXIST, EINVAL, ENOMEM, EFBIG } from '../include/uapi/asm-generic/errno.js';
 import type { Sleepable } from '../lib/sim/sched.js';
 import { current } from '../lib/sim/sched.js';
 import { count_event, trace_event } from '../lib/sim/trace.js';
-import { alloc_page, get_page, put_page, kmap_local_page } from './page_alloc.js';
+import { alloc_page_sleepable, get_page, put_page, kmap_local_page } from './page_alloc.js';
 import { alloc_file, alloc_ino, register_path, lookup_path } from './file.js';
 import { filemap_get_folio, filemap_add_folio, filemap_remove_folio, unmap_mapping_range } from './filemap.js';
-import { mem_cgroup_charge } from './memcontrol.js';
+import { mem_cgroup_charge_sleepable } from './memcontrol.js';
 import { folio_add_lru } from './swap.js';
 
 /** The largest tmpfs file: what a page index in a double can address (Linux: MAX_LFS_FILESIZE). */
@@ -58,15 +58,26 @@ function SHMEM_I(ino: inode): shmem_inode_info { return ino.i_private as shmem_i
 /*
  * shmem_alloc_and_add_folio() - a new zeroed page at index of the file,
  * charged to the current task's memcg and added to the page cache (which
- * keeps the allocation's reference). Return: the page, or null on OOM.
+ * keeps the allocation's reference). The allocation and the charge may
+ * sleep (GFP_HIGHUSER_MOVABLE, the mapping's gfp: blockable direct and
+ * memcg reclaim, as Linux's shmem_alloc_folio()/mem_cgroup_charge()); a
+ * page another thread added meanwhile wins (filemap_add_folio's -EEXIST).
+ * Context: may sleep. Return: the page in the cache, or null on OOM.
  */
-function shmem_alloc_and_add_folio(mapping: address_space, index: number): page | null {
-  const p = alloc_page(GFP_HIGHUSER_MOVABLE | __GFP_ZERO);
+function* shmem_alloc_and_add_folio(mapping: address_space, index: number): Sleepable<page | null> {
+  const p = yield* alloc_page_sleepable(GFP_HIGHUSER_MOVABLE | __GFP_ZERO);
   if (p === null) return null;
   const mm = (current().task as task_struct | null)?.mm ?? null;
-  if (mm !== null && mem_cgroup_charge(p, mm, GFP_KERNEL) !== 0) {
+  if (mm !== null && (yield* mem_cgroup_charge_sleepable(p, mm, GFP_HIGHUSER_MOVABLE)) !== 0) {
     put_page(p);
     return null;
+  }
+  const raced = filemap_get_folio(mapping, index);
+  if (raced !== null) {              /* added while this thread slept: use that one */
+    put_page(p);
+    put_page(raced);
+    count_event('shmem_alloc_raced');
+    return raced;
   }
   SetPageSwapBacked(p);
   SetPageUptodate(p);
@@ -79,12 +90,13 @@ function shmem_alloc_and_add_folio(mapping: address_space, index: number): page 
 /**
  * shmem_get_folio() - the page at index of the file, allocated (zeroed)
  * if absent (SGP_CACHE / SGP_WRITE).
- * Return: the page with a reference for the caller, or null on OOM.
+ * Context: may sleep (the allocation). Return: the page with a reference
+ * for the caller, or null on OOM.
  */
-export function shmem_get_folio(mapping: address_space, index: number): page | null {
+export function* shmem_get_folio(mapping: address_space, index: number): Sleepable<page | null> {
   const p = filemap_get_folio(mapping, index);
   if (p !== null) return p;
-  const np = shmem_alloc_and_add_folio(mapping, index);
+  const np = yield* shmem_alloc_and_add_folio(mapping, index);
   if (np === null) return null;
   get_page(np);
   return np;
@@ -98,13 +110,18 @@ function size_pages(ino: inode): number { return Math.ceil(ino.i_size / PAGE_SIZ
 /*
  * shmem_fault() - vm_ops->fault of shmem mappings: the cache page at
  * vmf.pgoff, referenced for the PTE (or for do_fault's private copy).
+ * Context: mmap_lock held for read; may sleep (the allocation).
  * Return: 0, VM_FAULT_SIGBUS beyond i_size, or VM_FAULT_OOM.
  */
-function shmem_fault(vmf: vm_fault): number {
+function* shmem_fault(vmf: vm_fault): Sleepable<number> {
   const ino = (vmf.vma.vm_file as file).f_inode;
   if (vmf.pgoff >= size_pages(ino)) return VM_FAULT_SIGBUS;
-  const p = shmem_get_folio(ino.i_mapping!, vmf.pgoff);
+  const p = yield* shmem_get_folio(ino.i_mapping!, vmf.pgoff);
   if (p === null) return VM_FAULT_OOM;
+  if (vmf.pgoff >= size_pages(ino)) {          /* truncated while the allocation slept */
+    put_page(p);
+    return VM_FAULT_SIGBUS;
+  }
   vmf.page = p;
   count_event('shmem_fault');
   return 0;
@@ -170,7 +187,7 @@ function* shmem_file_write(f: file, buf: Uint8Array, pos: number): Sleepable<num
   while (done < buf.length) {
     const off = (pos + done) % PAGE_SIZE, index = Math.floor((pos + done) / PAGE_SIZE);
     const n = Math.min(PAGE_SIZE - off, buf.length - done);
-    const p = shmem_get_folio(mapping, index);
+    const p = yield* shmem_get_folio(mapping, index);
     if (p === null) break;
     kmap_local_page(p).set(buf.subarray(done, done + n), off);
     SetPageDirty(p);

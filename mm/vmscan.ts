@@ -30,11 +30,16 @@
  * alloc_pages_sleepable() (try_to_free_pages_sleepable()) and memcg
  * reclaim from mem_cgroup_charge_sleepable() are blockable too, as in
  * Linux. Reclaim for the plain alloc_pages() and mem_cgroup_charge()
- * cannot yield in this model: it runs the same code inline (runSync) with
- * non-blockable notifier ranges; a subscriber
- * that would have to sleep answers -EAGAIN and the folio stays mapped
- * (the OOM reaper's rule in Linux). In atomic context (a spinlock held)
- * no direct reclaim runs.
+ * cannot yield in this model. In Linux every direct reclaim may sleep
+ * (only the OOM reaper sends non-blockable ranges), so a blocking gfp
+ * that needs reclaim in a caller that cannot sleep is a might_sleep()
+ * BUG whenever lockdep is on, as in every test and fuzz run
+ * (reclaim_nosleep_check()); such callers must use the _sleepable
+ * allocator and charge, or a gfp without __GFP_DIRECT_RECLAIM. With
+ * lockdep off (benchmarks) the model's fallback stays: the same code runs
+ * inline (runSync) with non-blockable notifier ranges; a subscriber that
+ * would have to sleep answers -EAGAIN and the folio stays mapped; in
+ * atomic context (a spinlock held) no direct reclaim runs.
  *
  * Simplified: no MGLRU, no shrinkers, no writeback throttling, no
  * compaction, no memory.low protection, no swappiness (anon and file are
@@ -52,7 +57,8 @@ import {
   SetPageLRU, TestClearPageLRU, SetPageActive, ClearPageActive, SetPageReferenced, TestClearPageReferenced, PageSwapBacked, PageSwapCache, PageDirty, ClearPageDirty,
   SetPageWriteback, ClearPageWriteback, PageWriteback, PageUnevictable, folio_test_anon,
 } from '../include/linux/page-flags.js';
-import { GFP_KERNEL, __GFP_IO, type gfp_t } from '../include/linux/gfp.js';
+import { GFP_KERNEL, __GFP_IO, __GFP_DIRECT_RECLAIM, type gfp_t } from '../include/linux/gfp.js';
+import { lockdep_enabled } from '../lib/locking/lockdep.js';
 import { runSync, in_atomic, current, cond_resched, kthread_run, type Sleepable, type Thread } from '../lib/sim/sched.js';
 import { BUG } from '../include/asm-generic/bug.js';
 import { spin_lock, spin_unlock } from '../lib/locking/spinlock.js';
@@ -383,9 +389,28 @@ function* do_try_to_free_pages(sc: scan_control): Sleepable<number> {
   return sc.nr_reclaimed;
 }
 
+/*
+ * reclaim_nosleep_check() - the might_sleep() of direct reclaim: a gfp with
+ * __GFP_DIRECT_RECLAIM asked for reclaim from a caller that cannot sleep
+ * (atomic context, or a plain, non-generator caller). Linux's reclaim
+ * always may sleep, and sends blockable ranges; this model would have to
+ * send non-blockable ones (the OOM reaper's rule), so with lockdep on
+ * (tests, fuzzing) it is a BUG naming the fix. Counted as reclaim_nosleep.
+ */
+function reclaim_nosleep_check(sc: scan_control): void {
+  if (!(sc.gfp_mask & __GFP_DIRECT_RECLAIM) || in_reclaim.has(current())) return;
+  count_event('reclaim_nosleep');
+  if (!lockdep_enabled()) return;
+  const what = sc.target_mem_cgroup === null ? 'direct reclaim' : `memcg ${sc.target_mem_cgroup.name} limit reclaim`;
+  BUG(`sleeping function called from invalid context: ${what} for a blocking gfp (0x${sc.gfp_mask.toString(16)}) ` +
+      `in a caller that cannot sleep${in_atomic() ? ' (atomic context)' : ''}: ` +
+      'use alloc_pages_sleepable()/mem_cgroup_charge_sleepable(), or GFP_NOWAIT/GFP_ATOMIC under a spinlock');
+}
+
 /* Run reclaim inline for a caller that cannot yield (see the header). */
 function reclaim_inline(sc: scan_control): number {
   const t = current();
+  reclaim_nosleep_check(sc);
   if (in_atomic() || in_reclaim.has(t)) return 0;
   in_reclaim.add(t);
   try {

@@ -139,6 +139,7 @@ export interface hmm_event {
   etype: hmm_etype;
   pte_mask: number;
   backoff: boolean;
+  owner?: unknown;        /* model only: the thread that registered it as a device fault (hmm_device_fault_start) */
 }
 
 /* ---- patches 05, 07, 22: the device, its ops, the mirror ---- */

@@ -28,6 +28,7 @@ import type { spinlock_t } from './spinlock_types.js';
 import type { wait_queue_head } from './wait.js';
 import type { gpt } from './gpt.js';
 import type { dev_pagemap } from './memremap.js';
+import type { Sleepable } from './sched.js';
 import { BUG } from '../asm-generic/bug.js';
 
 /** An address_space: the page cache of a file (or of shmem). */
@@ -360,8 +361,8 @@ export type folio = page;
 
 /** struct vm_operations_struct - what a driver or filesystem mapping does on fault. */
 export interface vm_operations_struct {
-  /* called with mmap_lock held for read; returns VM_FAULT_* bits and sets vmf.page */
-  fault?(vmf: vm_fault): number;
+  /* called with mmap_lock held for read; may sleep; returns VM_FAULT_* bits and sets vmf.page */
+  fault?(vmf: vm_fault): Sleepable<number>;
   /* called when the VMA is duplicated (fork) or split */
   open?(vma: vm_area_struct): void;
   /* called when the VMA is unmapped */

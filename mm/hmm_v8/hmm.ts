@@ -44,7 +44,7 @@ import {
   type hmm_device, type hmm_mirror,
 } from '../../include/linux/hmm_v8.js';
 import { EINVAL, EAGAIN, EBUSY } from '../../include/uapi/asm-generic/errno.js';
-import { cond_resched, type Sleepable } from '../../lib/sim/sched.js';
+import { cond_resched, current, type Sleepable } from '../../lib/sim/sched.js';
 import { KernelBugError } from '../../include/asm-generic/bug.js';
 import { rw_semaphore, down_read, up_read, down_write, up_write } from '../../lib/locking/rwsem.js';
 import { mutex, mutex_lock, mutex_unlock } from '../../lib/locking/mutex.js';
@@ -205,6 +205,7 @@ export function* hmm_device_fault_start(h: hmm, event: hmm_event): Sleepable<num
   let ret = 0;
   if (mmu_notifier_range_is_valid(h.mm, event.start, event.end)) {
     event.backoff = false;
+    event.owner = current();
     h.device_faults.push(event);
     h.ndevice_faults++;
   } else {
@@ -228,7 +229,11 @@ export function hmm_device_fault_end(h: hmm, event: hmm_event): void {
  * backoff on every device fault overlapping @event and sleep until they
  * have all left. This is where an invalidation, even from reclaim, waits
  * for a device (the cost the v9 documentation lists as a known problem);
- * the wait is traced with its length.
+ * the wait is traced with its length. A device fault of the invalidating
+ * thread itself (its own direct reclaim, from a hole allocation or a
+ * swap-in of mm_hmm_migrate()) is told to back off but not waited for:
+ * v8 would wait for itself forever there (a model deviation, counted as
+ * hmm_v8_invalidate_own_fault).
  * Context: may sleep; called from a notifier callback.
  */
 export function* hmm_wait_device_fault(h: hmm, event: hmm_event): Sleepable {
@@ -238,7 +243,12 @@ export function* hmm_wait_device_fault(h: hmm, event: hmm_event): Sleepable {
   for (;;) {
     spin_lock(h.lock);
     let busy = false;
-    for (const f of h.device_faults) if (overlaps(f, event.start, event.end)) { f.backoff = true; busy = true; }
+    for (const f of h.device_faults) {
+      if (!overlaps(f, event.start, event.end)) continue;
+      f.backoff = true;
+      if (f.owner === current()) count_event('hmm_v8_invalidate_own_fault');
+      else busy = true;
+    }
     const n = h.ndevice_faults;
     spin_unlock(h.lock);
     if (!busy) break;

@@ -30,7 +30,8 @@
 import type { mm_struct, page } from '../../include/linux/mm_types.js';
 import { ENOMEM } from '../../include/uapi/asm-generic/errno.js';
 import { count_event } from '../../lib/sim/trace.js';
-import { mem_cgroup_charge } from '../memcontrol.js';
+import { mem_cgroup_charge_sleepable } from '../memcontrol.js';
+import type { Sleepable } from '../../lib/sim/sched.js';
 import { GFP_KERNEL } from '../../include/linux/gfp.js';
 import { get_mem_cgroup_from_mm } from '../memcontrol.js';
 
@@ -38,13 +39,14 @@ import { get_mem_cgroup_from_mm } from '../memcontrol.js';
 export { get_mem_cgroup_from_mm };
 
 /**
- * mem_cgroup_try_charge() - charge @p to @mm's memcg before it is mapped.
- * Context: does not sleep (reclaim inside the memcg runs inline).
+ * mem_cgroup_try_charge() - charge @p to @mm's memcg before it is mapped
+ * (GFP_KERNEL, as patches 20 and 21 charge).
+ * Context: may sleep (blockable reclaim inside the memcg).
  * Return: 0, or -ENOMEM when the memcg is at its limit and reclaim could
  * not make room.
  */
-export function mem_cgroup_try_charge(p: page, mm: mm_struct): number {
-  if (mem_cgroup_charge(p, mm, GFP_KERNEL) !== 0) {
+export function* mem_cgroup_try_charge(p: page, mm: mm_struct): Sleepable<number> {
+  if ((yield* mem_cgroup_charge_sleepable(p, mm, GFP_KERNEL)) !== 0) {
     count_event('hmm_v8_memcg_charge_fail');
     return -ENOMEM;
   }

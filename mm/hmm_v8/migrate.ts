@@ -72,7 +72,7 @@ import { dma_unmap_page, DMA_BIDIRECTIONAL } from '../../lib/dma/mapping.js';
 import { charge } from '../../lib/sim/clock.js';
 import { PTE_UPDATE_NS } from '../../lib/sim/costs.js';
 import { count_event, trace_event } from '../../lib/sim/trace.js';
-import { alloc_page, put_page, get_page, pfn_to_page, is_zero_pfn } from '../page_alloc.js';
+import { alloc_page_sleepable, put_page, get_page, pfn_to_page, is_zero_pfn } from '../page_alloc.js';
 import { pmd_alloc, pte_alloc_map, pte_offset_map, pte_lockptr, ptep_get, set_pte_at, flush_tlb_range } from '../pgtable.js';
 import { anon_vma_prepare, folio_add_new_anon_rmap, folio_remove_rmap_pte } from '../rmap.js';
 import { handle_mm_fault, vm_normal_page, mk_pte, maybe_mkwrite } from '../memory.js';
@@ -96,11 +96,15 @@ import { mem_cgroup_try_charge, mem_cgroup_commit_charge } from './memcg.js';
 /** One migration moves at most this many pages: PAGE_SIZE / sizeof(dma_addr_t). */
 export const HMM_MIGRATE_MAX_PAGES = PAGE_SIZE / 8;
 
-/* a new zeroed, charged anon page to stand in for an empty PTE */
-function hmm_alloc_hole_page(vma: vm_area_struct): page | null {
-  const p = alloc_page(GFP_HIGHUSER_MOVABLE | __GFP_ZERO);
+/*
+ * a new zeroed, charged anon page to stand in for an empty PTE: patch 21's
+ * alloc_zeroed_user_highpage_movable() and GFP_KERNEL charge, which may
+ * sleep in direct and memcg reclaim (Context: may sleep)
+ */
+function* hmm_alloc_hole_page(vma: vm_area_struct): Sleepable<page | null> {
+  const p = yield* alloc_page_sleepable(GFP_HIGHUSER_MOVABLE | __GFP_ZERO);
   if (p === null) return null;
-  if (mem_cgroup_try_charge(p, vma.vm_mm) !== 0) { put_page(p); return null; }
+  if ((yield* mem_cgroup_try_charge(p, vma.vm_mm)) !== 0) { put_page(p); return null; }
   mem_cgroup_commit_charge(p);
   folio_mark_uptodate(p);
   return p;
@@ -112,12 +116,12 @@ function hmm_alloc_hole_page(vma: vm_area_struct): page | null {
  * killer; the locked entries keep everyone else out). A hole left without
  * a page (-ENOMEM) gets its old entry back.
  */
-function hmm_fill_holes(vma: vm_area_struct, save_pte: Float64Array, start: number, holes: { i: number; pte: pte_t }[],
-                        out: { ret: number }): void {
+function* hmm_fill_holes(vma: vm_area_struct, save_pte: Float64Array, start: number, holes: { i: number; pte: pte_t }[],
+                         out: { ret: number }): Sleepable {
   const mm = vma.vm_mm;
   for (const { i, pte } of holes) {
     const addr = start + i * PAGE_SIZE;
-    const p = out.ret === -ENOMEM ? null : hmm_alloc_hole_page(vma);
+    const p = out.ret === -ENOMEM ? null : yield* hmm_alloc_hole_page(vma);
     if (p === null) {
       out.ret = -ENOMEM;
       restore_pte(vma, addr, pte);
@@ -135,8 +139,8 @@ function hmm_fill_holes(vma: vm_area_struct, save_pte: Float64Array, start: numb
  * One pass over [addr, end): lock entries, save PTEs. Return: the address
  * where it stopped with -ENOENT (a swap entry), or end; ret in ctx.
  */
-function mm_hmm_migrate_pass(vma: vm_area_struct, save_pte: Float64Array, start: number, addr: number,
-                             end: number, out: { ret: number }): number {
+function* mm_hmm_migrate_pass(vma: vm_area_struct, save_pte: Float64Array, start: number, addr: number,
+                              end: number, out: { ret: number }): Sleepable<number> {
   const mm = vma.vm_mm;
   while (addr < end) {
     const next = pmd_addr_end(addr, end);
@@ -166,7 +170,7 @@ function mm_hmm_migrate_pass(vma: vm_area_struct, save_pte: Float64Array, start:
       charge(PTE_UPDATE_NS);
     }
     spin_unlock(ptl);
-    hmm_fill_holes(vma, save_pte, start, holes, out);
+    yield* hmm_fill_holes(vma, save_pte, start, holes, out);
     if (out.ret) return addr;
   }
   return addr;
@@ -193,7 +197,7 @@ export function* mm_hmm_migrate(mm: mm_struct, vma: vm_area_struct, save_pte: Fl
     yield* mmu_notifier_invalidate_range_start_excluding(range, exclude);
     yield* cond_resched();                     /* the walk takes time: others run meanwhile */
     const out = { ret: 0 };
-    const stop = mm_hmm_migrate_pass(vma, save_pte, start, addr, end, out);
+    const stop = yield* mm_hmm_migrate_pass(vma, save_pte, start, addr, end, out);
     flush_tlb_range(vma, addr, stop);
     yield* mmu_notifier_invalidate_range_end_excluding(range, exclude);
     ret = out.ret;

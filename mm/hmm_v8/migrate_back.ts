@@ -60,7 +60,7 @@ import { down_read, up_read } from '../../lib/locking/rwsem.js';
 import { wait_event, wake_up_all } from '../../lib/locking/wait.js';
 import { dma_map_page, dma_unmap_page, dma_mapping_error, DMA_BIDIRECTIONAL } from '../../lib/dma/mapping.js';
 import { count_event, trace_event } from '../../lib/sim/trace.js';
-import { alloc_page, put_page } from '../page_alloc.js';
+import { alloc_page_sleepable, put_page } from '../page_alloc.js';
 import { pte_offset_map, pte_alloc_map, pte_lockptr, ptep_get, set_pte_at } from '../pgtable.js';
 import { anon_vma_prepare, folio_add_new_anon_rmap } from '../rmap.js';
 import { mk_pte, maybe_mkwrite } from '../memory.js';
@@ -105,11 +105,15 @@ const HMM_PTE_LOCKED = () => swp_entry_to_pte(make_hmm_entry_locked());
 
 /**
  * mm_hmm_migrate_back() - lock the device entries of [c.start, end) of
- * @vma and give each a new page (patch 20).
- * Context: mmap_lock held (read, or write at fork); PTE locks; no sleep.
+ * @vma and give each a new page (patch 20). The pages are allocated and
+ * charged with the entries locked and no PTE lock held
+ * (GFP_HIGHUSER_MOVABLE | __GFP_ZERO, charged GFP_KERNEL): that may sleep
+ * in direct and memcg reclaim, whose invalidations do not wait for this
+ * thread (it is no device fault).
+ * Context: mmap_lock held (read, or write at fork); may sleep.
  * Return: 0, or -ENOMEM (the entries without a page were unlocked again).
  */
-export function mm_hmm_migrate_back(mm: mm_struct, vma: vm_area_struct, c: hmm_migrate_back_ctx): number {
+export function* mm_hmm_migrate_back(mm: mm_struct, vma: vm_area_struct, c: hmm_migrate_back_ctx): Sleepable<number> {
   const locked: number[] = [];
   for (let i = 0; i < c.pages.length; i++) {
     if (pte_swap(mm, c.start + i * PAGE_SIZE, HMM_PTE(), HMM_PTE_LOCKED())) locked.push(i);
@@ -120,8 +124,8 @@ export function mm_hmm_migrate_back(mm: mm_struct, vma: vm_area_struct, c: hmm_m
   }
   for (let k = 0; k < locked.length; k++) {
     const i = locked[k];
-    let p = alloc_page(GFP_HIGHUSER_MOVABLE | __GFP_ZERO);
-    if (p !== null && mem_cgroup_try_charge(p, mm) !== 0) { put_page(p); p = null; }
+    let p = yield* alloc_page_sleepable(GFP_HIGHUSER_MOVABLE | __GFP_ZERO);
+    if (p !== null && (yield* mem_cgroup_try_charge(p, mm)) !== 0) { put_page(p); p = null; }
     if (p === null) {
       for (let j = k; j < locked.length; j++) pte_swap(mm, c.start + locked[j] * PAGE_SIZE, HMM_PTE_LOCKED(), HMM_PTE());
       count_event('hmm_v8_migrate_back_nomem');
@@ -222,7 +226,7 @@ export function mm_hmm_migrate_back_cleanup(mm: mm_struct, vma: vm_area_struct, 
 export function* hmm_migrate_back(h: hmm, event: hmm_event, mm: mm_struct, vma: vm_area_struct,
                                   start: number, end: number): Sleepable<number> {
   const c = ctx_new(start, end);
-  const ret = mm_hmm_migrate_back(mm, vma, c);
+  const ret = yield* mm_hmm_migrate_back(mm, vma, c);
   if (ret) return ret;
   const failed: hmm_mirror[] = [];
   yield* down_read(h.rwsem);

@@ -25,13 +25,13 @@ t.before.each(() => {
   closed = 0;
   dev_pages = [0, 1].map((i) => { const pg = alloc_page(GFP_KERNEL | __GFP_ZERO)!; kmap_local_page(pg).fill(0x10 + i); return pg; });
   const mixed = {
-    fault(vmf: { vma: vm_area_struct; pgoff: number; address: number }) {
+    *fault(vmf: { vma: vm_area_struct; pgoff: number; address: number }) {
       if (vmf.pgoff >= dev_pages.length) return VM_FAULT_SIGBUS;
       return vm_insert_page(vmf.vma, vmf.address, dev_pages[vmf.pgoff]) === 0 ? VM_FAULT_NOPAGE : VM_FAULT_SIGBUS;
     },
     close() { closed++; },
   };
-  const raw = { fault(vmf: { vma: vm_area_struct; address: number }) { return vmf_insert_pfn(vmf.vma, vmf.address, 0x3000); } };
+  const raw = { *fault(vmf: { vma: vm_area_struct; address: number }) { return vmf_insert_pfn(vmf.vma, vmf.address, 0x3000); } };
   misc_register('mixed', 1, { mmap(_f, vma) { vma.vm_flags |= VM_MIXEDMAP | VM_DONTEXPAND; vma.vm_ops = mixed; return 0; } }, null);
   misc_register('raw', 2, { mmap(_f, vma) { vma.vm_flags |= VM_PFNMAP; vma.vm_ops = raw; return 0; } }, null);
 });
@@ -83,7 +83,7 @@ t('a kernel copy (copy_to_user) faults again when a fault returned without mappi
   kmemleak_exempt('the test driver owns the pages it maps and is never unloaded');
   let calls = 0;
   const lazy = {
-    fault(vmf: { vma: vm_area_struct; address: number }) {
+    *fault(vmf: { vma: vm_area_struct; address: number }) {
       if (calls++ === 0) return VM_FAULT_NOPAGE;          /* nothing mapped yet: the access must retry */
       return vm_insert_page(vmf.vma, vmf.address, dev_pages[0]) === 0 ? VM_FAULT_NOPAGE : VM_FAULT_SIGBUS;
     },

@@ -12,11 +12,11 @@ import { Process, runAs } from '../../tools/include/nolibc/nolibc.js';
 import { Scheduler, sched_yield, explore } from '../../lib/sim/sched.js';
 import { mmu_notifier_register } from '../../mm/mmu_notifier.js';
 import type { mmu_notifier } from '../../include/linux/mmu_notifier.js';
-import { pfn_to_page, get_page, put_page } from '../../mm/page_alloc.js';
+import { pfn_to_page, get_page, put_page, nr_free_pages } from '../../mm/page_alloc.js';
 import { folio_lock, folio_unlock } from '../../mm/filemap.js';
 import { try_to_migrate, folio_mapped, remove_migration_ptes } from '../../mm/migrate.js';
 import { sys_fork } from '../../mm/syscalls.js';
-import { PAGE_SIZE, get_mm_counter, page_mapcount } from '../../include/linux/mm.js';
+import { PAGE_SIZE, FOLL_WRITE, get_mm_counter, page_mapcount } from '../../include/linux/mm.js';
 import { MM_ANONPAGES } from '../../include/linux/mm_types.js';
 import { PageAnonExclusive } from '../../include/linux/page-flags.js';
 import { get_counter } from '../../lib/sim/trace.js';
@@ -28,6 +28,9 @@ import {
 import { migrate_vma_setup, migrate_vma_finalize } from '../../mm/migrate_device.js';
 import type { migrate_vma } from '../../include/linux/migrate.js';
 import { TinyDev, locked, MIGRATE_VMA_SELECT_SYSTEM } from './hmm_devmem.js';
+import { boot_swap, sleeping_subscriber, check_invariants, MiB } from './swap_helpers.js';
+import { pin_user_pages_unlocked, unpin_user_pages } from '../../mm/gup.js';
+import type { page } from '../../include/linux/mm_types.js';
 
 const t = suite('mm/fork');
 let p: Process;
@@ -180,6 +183,48 @@ t('fork of a PTE-mapped THP shares it run by run (folio_pte_batch): each page ma
   p.wait(c.pid);
   assert.is(head._refcount, ref0, 'the child\'s references went with its exit');
   assert.is(p.check32(a, TWO_MB, 3), -1);
+});
+
+/*
+ * copy_pte_range(): the child's copy of a DMA-pinned page is allocated with
+ * both PTE locks dropped (folio_prealloc(), GFP_HIGHUSER_MOVABLE), so its
+ * direct reclaim may sleep and sends blockable ranges. Before, fork
+ * allocated under the PTE locks: no reclaim could run there (the copy
+ * failed or the OOM killer ran), and with might_sleep() it is a BUG.
+ */
+t('fork copies DMA-pinned pages under memory pressure: the copy\'s direct reclaim sends blockable ranges, a sleeping subscriber is waited for', () => {
+  const q = boot_swap(8 * MiB, 32 * MiB);
+  const n = 64, m = 128;
+  const a = q.mmap(0, n * PAGE_SIZE, RW, ANON);
+  q.fill32(a, n * PAGE_SIZE, 3);                  /* the oldest pages: reclaim takes them first */
+  const sub = sleeping_subscriber(q, a, n * PAGE_SIZE);
+  const b = q.mmap(0, m * PAGE_SIZE, RW, ANON);
+  q.fill32(b, m * PAGE_SIZE, 4);
+  const pages: page[] = [];
+  assert.is(runAs(q.task, pin_user_pages_unlocked(q.mm, b, m, FOLL_WRITE, pages)), m);
+  const filler = Process.spawn('filler');          /* RAM full: the copies need reclaim */
+  const fill = nr_free_pages() - 8;
+  const f = filler.mmap(0, fill * PAGE_SIZE, RW, ANON);
+  filler.fill32(f, fill * PAGE_SIZE, 5);
+  assert.ok(nr_free_pages() < m, `free ${nr_free_pages()}`);
+  assert.equal([sub.blockable, sub.refused], [0, 0]);
+  const stalls = get_counter('allocstall');
+  const c = q.fork();
+  assert.ok(get_counter('allocstall') > stalls, 'the copies reclaimed directly');
+  assert.is(get_counter('fork_copy_pinned'), m, 'every pinned page was copied for the child');
+  assert.is(sub.refused, 0, 'no non-blockable range reached the subscriber');
+  assert.ok(sub.blockable > 0 && sub.slept === sub.blockable, 'every invalidation was blockable and slept');
+  assert.is(get_counter('reclaim_nosleep'), 0);
+  for (let i = 0; i < m; i++) {
+    assert.ok(pte_pfn(pte_at(c.mm, b + i * PAGE_SIZE)) !== pages[i].pfn, `page ${i}: the child has its own copy`);
+  }
+  assert.is(c.check32(b, m * PAGE_SIZE, 4), -1, 'the child\'s copies hold the parent\'s bytes');
+  assert.is(c.check32(a, n * PAGE_SIZE, 3), -1);
+  assert.is(q.check32(a, n * PAGE_SIZE, 3), -1);
+  assert.is(filler.check32(f, fill * PAGE_SIZE, 5), -1);
+  unpin_user_pages(pages);
+  assert.is(q.check32(b, m * PAGE_SIZE, 4), -1);
+  check_invariants([q.mm, c.mm, filler.mm]);
 });
 
 t.run();

@@ -1,7 +1,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { RW, ANON } from '../helpers.js';
-import { boot_swap, pte_of, check_invariants, MiB } from './swap_helpers.js';
+import { boot_swap, pte_of, check_invariants, sleeping_subscriber, MiB } from './swap_helpers.js';
 import { UserFault } from '../../mm/fault.js';
 import { MM_SWAPENTS } from '../../include/linux/mm_types.js';
 import { PAGE_SIZE, FAULT_FLAG_WRITE, FAULT_FLAG_USER, VM_FAULT_OOM } from '../../include/linux/mm.js';
@@ -22,10 +22,6 @@ import {
   get_mem_cgroup_from_mm, lookup_swap_cgroup_id,
 } from '../../mm/memcontrol.js';
 import { Process } from '../../tools/include/nolibc/nolibc.js';
-import type { mmu_interval_notifier, mmu_notifier_range } from '../../include/linux/mmu_notifier.js';
-import { mmu_interval_notifier_insert, mmu_interval_set_seq, mmu_notifier_range_blockable } from '../../mm/mmu_notifier.js';
-import { msleep, now, NSEC_PER_MSEC } from '../../lib/sim/clock.js';
-import type { Sleepable } from '../../lib/sim/sched.js';
 
 const t = suite('mm/memcontrol');
 const P = PAGE_SIZE;
@@ -95,27 +91,14 @@ t('memcg limit reclaim from a fault sends blockable ranges: a subscriber that sl
   mem_cgroup_attach_task(M, p.task);
   const n = 48, a = p.mmap(0, n * P, RW, ANON);
   p.fill32(a, n * P, 7);
-  let blockable = 0, refused = 0, slept = 0;
-  const sub = { start: 0, last: 0, invalidate_seq: 0 } as unknown as mmu_interval_notifier;
-  const ops = {
-    *invalidate(s: mmu_interval_notifier, r: mmu_notifier_range, seq: number): Sleepable<boolean> {
-      if (!mmu_notifier_range_blockable(r)) { refused++; return false; }
-      blockable++;
-      const t0 = now();
-      yield* msleep(1);
-      if (now() - t0 >= NSEC_PER_MSEC) slept++;
-      mmu_interval_set_seq(s, seq);
-      return true;
-    },
-  };
-  assert.is(runAs(p.task, mmu_interval_notifier_insert(sub, p.mm, a, n * P, ops as never)), 0);
+  const sub = sleeping_subscriber(p, a, n * P);
   const b = p.mmap(0, 128 * P, RW, ANON);
   p.fill32(b, 128 * P, 8);                       /* over memory.max: memcg reclaim on the faults */
   assert.ok(M.memory.usage <= 64, `usage ${M.memory.usage}`);
   assert.ok(M.events[MEMCG_MAX] > 0);
   assert.is(M.events[MEMCG_OOM], 0);
-  assert.is(refused, 0, 'no non-blockable range reached the subscriber');
-  assert.ok(blockable > 0 && slept === blockable);
+  assert.is(sub.refused, 0, 'no non-blockable range reached the subscriber');
+  assert.ok(sub.blockable > 0 && sub.slept === sub.blockable);
   let swapped = 0;
   for (let i = 0; i < n; i++) if (pte_kind(pte_of(p.mm, a + i * P)).kind === 'swap') swapped++;
   assert.ok(swapped > 0, 'mirrored pages of the memcg were reclaimed');

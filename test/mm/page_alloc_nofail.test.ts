@@ -32,6 +32,7 @@ import {
 } from '../../mm/page_alloc.js';
 import { oom_kills, OOM_REAP_WAIT_NS } from '../../mm/oom_kill.js';
 import { mmu_notifier_register, mmu_notifier_range_blockable } from '../../mm/mmu_notifier.js';
+import { lockdep_off, lockdep_on } from '../../lib/locking/lockdep.js';
 import { kmemleak_exempt } from '../leakcheck/uvu.js';
 
 const t = suite('mm/page_alloc_nofail');
@@ -104,13 +105,26 @@ t('__GFP_NOFAIL waits for the OOM victim to exit, then gets its memory; nobody e
   for (const f of got) put_page(f);
 });
 
-t('before the sleepable path: the same __GFP_NOFAIL from a caller that cannot sleep BUGs', () => {
+t('before the sleepable path: the same __GFP_NOFAIL from a caller that cannot sleep BUGs at its first direct reclaim (lockdep on)', () => {
   kmemleak_exempt('the BUG leaves the pages taken so far allocated');
   unreapable('victim', 700);
   const held: page[] = [];
   assert.throws(() => { for (;;) held.push(alloc_page(NOFAIL)!); },
-    (e: unknown) => e instanceof KernelBugError && /cannot sleep/.test(e.message));
+    (e: unknown) => e instanceof KernelBugError && /sleeping function called from invalid context: direct reclaim/.test(e.message));
+  assert.is(get_counter('reclaim_nosleep'), 1);
+  assert.is(get_counter('oom_kill'), 0, 'the BUG comes before any kill');
+});
+
+t('with lockdep off (benchmarks), the plain fallback reclaims inline, kills, and its __GFP_NOFAIL BUGs', () => {
+  kmemleak_exempt('the BUG leaves the pages taken so far allocated');
+  lockdep_off();                                /* the next boot's resetLockdep() turns it back on */
+  unreapable('victim', 700);
+  const held: page[] = [];
+  assert.throws(() => { for (;;) held.push(alloc_page(NOFAIL)!); },
+    (e: unknown) => e instanceof KernelBugError && /cannot sleep \(alloc_pages\)/.test(e.message));
+  assert.ok(get_counter('reclaim_nosleep') > 0);
   assert.is(get_counter('oom_kill'), 1);
+  lockdep_on();
 });
 
 t('nothing to kill and no victim to wait for: BUG at once, as Linux panics (System is deadlocked on memory)', () => {

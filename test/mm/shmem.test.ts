@@ -1,7 +1,8 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { boot, RW, ANON, recordNotifier, starts, pte_at } from '../helpers.js';
-import { runAs, type Process } from '../../tools/include/nolibc/nolibc.js';
+import { runAs, Process } from '../../tools/include/nolibc/nolibc.js';
+import { boot_swap, sleeping_subscriber, MiB } from './swap_helpers.js';
 import { PROT_READ, PROT_WRITE, MAP_SHARED, MAP_PRIVATE, MAP_ANONYMOUS } from '../../include/uapi/asm-generic/mman.js';
 import { EBADF, EINVAL, ENOENT, EEXIST, ENOTDIR, EISDIR, EACCES, EFAULT } from '../../include/uapi/asm-generic/errno.js';
 import { SIGBUS } from '../../include/uapi/asm-generic/signal.js';
@@ -203,6 +204,46 @@ t('writeback write-protects mapped file pages (PROTECTION_PAGE); the next store 
   p.write32(a, 6);
   assert.ok(PageDirty(f) && pte_write(pte_at(p.mm, a)), 'the write fault made it writable and dirty again');
   assert.is(pread(p, fd, 4, 0).data[0], 6);
+});
+
+/*
+ * shmem_alloc_and_add_folio() allocates with the mapping's gfp
+ * (GFP_HIGHUSER_MOVABLE) and charges in a context that may sleep, as
+ * Linux's shmem_get_folio_gfp(): its direct reclaim sends blockable
+ * ranges. Before, shmem allocated with the plain allocator (reclaim inline
+ * with non-blockable ranges, now a might_sleep BUG).
+ */
+t('shmem faults and writes under memory pressure: direct reclaim sends blockable ranges, a sleeping subscriber is waited for', () => {
+  const q = boot_swap(8 * MiB, 32 * MiB);
+  const n = 64, a = q.mmap(0, n * PG, RW, ANON);
+  q.fill32(a, n * PG, 3);                          /* the oldest pages: reclaim takes them first */
+  const sub = sleeping_subscriber(q, a, n * PG);
+  const filler = Process.spawn('filler');
+  const fill = nr_free_pages() - 8;
+  const f = filler.mmap(0, fill * PG, RW, ANON);
+  filler.fill32(f, fill * PG, 5);
+  const stalls = get_counter('allocstall');
+  const m = 96, s = q.mmap(0, m * PG, RW, MAP_SHARED | MAP_ANONYMOUS);
+  q.fill32(s, m * PG, 9);                          /* shmem_fault allocates each page */
+  assert.ok(get_counter('allocstall') > stalls, 'the shmem allocations reclaimed directly');
+  assert.ok(get_counter('shmem_alloc') >= m);
+  assert.is(sub.refused, 0, 'no non-blockable range reached the subscriber');
+  assert.ok(sub.blockable > 0 && sub.slept === sub.blockable, 'every invalidation was blockable and slept');
+  assert.is(get_counter('reclaim_nosleep'), 0);
+  const blockable = sub.blockable;
+  const fd = q.open('/tmp/rf', O_RDWR | O_CREAT);  /* write(2) to a tmpfs file: shmem_file_write allocates too */
+  assert.ok(fd >= 0);
+  const buf = q.mmap(0, 32 * PG, RW, ANON);
+  q.fill32(buf, 32 * PG, 11);
+  assert.is(runAs(q.task, sys_pwrite64(q.task, fd, buf, 32 * PG, 0)), 32 * PG);
+  assert.is(sub.refused, 0);
+  assert.ok(sub.blockable >= blockable);
+  assert.is(q.check32(s, m * PG, 9), -1);
+  assert.is(q.check32(a, n * PG, 3), -1);
+  assert.is(filler.check32(f, fill * PG, 5), -1);
+  q.fill32(buf, 32 * PG, 0);
+  assert.is(runAs(q.task, sys_pread64(q.task, fd, buf, 32 * PG, 0)), 32 * PG);
+  assert.is(q.check32(buf, 32 * PG, 11), -1, 'the file holds the bytes written');
 });
 
 t.run();

@@ -1,9 +1,10 @@
 /*
  * test/mm/swap_helpers.ts - helpers shared by the swap, reclaim, memcg,
  * pagemap and MADV_FREE suites: boot with swap, force reclaim, read
- * pagemap through /proc/self/pagemap, and an invariant checker that
+ * pagemap through /proc/self/pagemap, an invariant checker that
  * recounts swap slots, rss, the LRU lists and memcg charges from the page
- * tables.
+ * tables, and a sleeping interval subscriber that records whether the
+ * ranges reclaim sends it are blockable.
  */
 import * as assert from 'uvu/assert';
 import { boot } from '../helpers.js';
@@ -16,7 +17,10 @@ import { pte_to_swp_entry, non_swap_entry, swp_entry } from '../../include/linux
 import { SWAP_HAS_CACHE, SWAP_COUNT_MASK } from '../../include/linux/swap.js';
 import { PageLRU, PageSwapCache, folio_test_anon } from '../../include/linux/page-flags.js';
 import { NR_LRU_LISTS } from '../../include/linux/mmzone.js';
-import { runSync } from '../../lib/sim/sched.js';
+import { runSync, type Sleepable } from '../../lib/sim/sched.js';
+import type { mmu_interval_notifier, mmu_notifier_range } from '../../include/linux/mmu_notifier.js';
+import { mmu_interval_notifier_insert, mmu_interval_set_seq, mmu_notifier_range_blockable } from '../../mm/mmu_notifier.js';
+import { msleep, now, NSEC_PER_MSEC } from '../../lib/sim/clock.js';
 import { pte_offset_map, ptep_get } from '../../mm/pgtable.js';
 import { pfn_to_page, is_zero_pfn } from '../../mm/page_alloc.js';
 import { swap_devices, __swap_count } from '../../mm/swapfile.js';
@@ -39,6 +43,35 @@ export function reclaim_all(): number {
     if (n === 0) return total;
     total += n;
   }
+}
+
+/** What a sleeping_subscriber() saw: blockable ranges, the non-blockable ones it refused, and the sleeps that lasted. */
+export interface sleeping_sub_stats { blockable: number; refused: number; slept: number }
+
+/**
+ * sleeping_subscriber() - insert an interval notifier over [start, start +
+ * length) of @p's mm that behaves like a device which must wait for its
+ * TLB shootdown: a non-blockable range is refused (counted in refused:
+ * reclaim then keeps the page), a blockable one sleeps @sleep_ms (counted
+ * in blockable, and in slept when the sleep really lasted).
+ * Return: the live counters.
+ */
+export function sleeping_subscriber(p: Process, start: number, length: number, sleep_ms = 1): sleeping_sub_stats {
+  const st: sleeping_sub_stats = { blockable: 0, refused: 0, slept: 0 };
+  const sub = { start: 0, last: 0, invalidate_seq: 0 } as unknown as mmu_interval_notifier;
+  const ops = {
+    *invalidate(s: mmu_interval_notifier, r: mmu_notifier_range, seq: number): Sleepable<boolean> {
+      if (!mmu_notifier_range_blockable(r)) { st.refused++; return false; }
+      st.blockable++;
+      const t0 = now();
+      if (sleep_ms > 0) yield* msleep(sleep_ms);
+      if (now() - t0 >= sleep_ms * NSEC_PER_MSEC) st.slept++;
+      mmu_interval_set_seq(s, seq);
+      return true;
+    },
+  };
+  assert.is(runAs(p.task, mmu_interval_notifier_insert(sub, p.mm, start, length, ops as never)), 0);
+  return st;
 }
 
 /** The raw PTE for addr (0 when there is no PTE page). */

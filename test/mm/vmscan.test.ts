@@ -1,25 +1,27 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { boot, RW, ANON, recordNotifier, starts } from '../helpers.js';
-import { boot_swap, reclaim_all, pte_of, check_invariants, pagemap, proc_text, smaps_field, MiB } from './swap_helpers.js';
+import { boot_swap, reclaim_all, pte_of, check_invariants, pagemap, proc_text, smaps_field, sleeping_subscriber, MiB } from './swap_helpers.js';
 import { runAs, Process } from '../../tools/include/nolibc/nolibc.js';
 import { MM_ANONPAGES, MM_SWAPENTS, type page } from '../../include/linux/mm_types.js';
 import { PAGE_SIZE, FOLL_WRITE } from '../../include/linux/mm.js';
 import { pte_present, pte_pfn, pte_young } from '../../include/linux/pgtable.js';
 import { pte_kind } from '../../include/linux/swapops.js';
 import { WMARK_MIN, WMARK_LOW, WMARK_HIGH, LRU_INACTIVE_ANON } from '../../include/linux/mmzone.js';
-import { GFP_KERNEL, GFP_ATOMIC } from '../../include/linux/gfp.js';
+import { GFP_KERNEL, GFP_ATOMIC, GFP_NOWAIT } from '../../include/linux/gfp.js';
 import { MADV_PAGEOUT, MADV_HUGEPAGE } from '../../include/uapi/asm-generic/mman.js';
 import {
   MMU_NOTIFIER_RANGE_BLOCKABLE, type mmu_notifier, type mmu_interval_notifier, type mmu_notifier_range,
 } from '../../include/linux/mmu_notifier.js';
-import { Scheduler, sched_yield, type Sleepable } from '../../lib/sim/sched.js';
+import { Scheduler, sched_yield, runSync, KernelBugError, type Sleepable } from '../../lib/sim/sched.js';
+import { spinlock_t, spin_lock, spin_unlock } from '../../lib/locking/spinlock.js';
+import { lockdep_off, lockdep_on } from '../../lib/locking/lockdep.js';
 import { get_counter } from '../../lib/sim/trace.js';
 import {
   mmu_notifier_register, mmu_interval_notifier_insert, mmu_interval_set_seq, mmu_notifier_range_blockable,
 } from '../../mm/mmu_notifier.js';
-import { msleep, now, NSEC_PER_MSEC } from '../../lib/sim/clock.js';
-import { alloc_page, nr_free_pages, wmark_pages, pfn_to_page, put_page } from '../../mm/page_alloc.js';
+import { now } from '../../lib/sim/clock.js';
+import { alloc_page, alloc_page_sleepable, nr_free_pages, wmark_pages, pfn_to_page, put_page } from '../../mm/page_alloc.js';
 import { pin_user_pages_unlocked, unpin_user_pages } from '../../mm/gup.js';
 import { kswapd_run, kswapd_stop, shrink_all_memory } from '../../mm/vmscan.js';
 import { deferredSplitCount } from '../../mm/huge_memory_split.js';
@@ -71,27 +73,14 @@ t('direct reclaim from a fault sends blockable ranges: a subscriber that sleeps 
   const p = boot_swap(8 * MiB, 32 * MiB);
   const n = 64, a = p.mmap(0, n * P, RW, ANON);
   p.fill32(a, n * P, 9);
-  let blockable = 0, refused = 0, slept = 0;
-  const sub = { start: 0, last: 0, invalidate_seq: 0 } as unknown as mmu_interval_notifier;
-  const ops = {
-    *invalidate(s: mmu_interval_notifier, r: mmu_notifier_range, seq: number): Sleepable<boolean> {
-      if (!mmu_notifier_range_blockable(r)) { refused++; return false; }
-      blockable++;
-      const t0 = now();
-      yield* msleep(1);                            /* the device must wait for its TLB shootdown */
-      if (now() - t0 >= NSEC_PER_MSEC) slept++;
-      mmu_interval_set_seq(s, seq);
-      return true;
-    },
-  };
-  assert.is(runAs(p.task, mmu_interval_notifier_insert(sub, p.mm, a, n * P, ops as never)), 0);
+  const sub = sleeping_subscriber(p, a, n * P);
   const b = p.mmap(0, 16 * MiB, RW, ANON);
   p.fill32(b, 16 * MiB, 77);                      /* twice the RAM: direct reclaim on the faults */
   assert.ok(get_counter('allocstall') > 0);
   assert.ok(get_counter('pgsteal_direct') > 0);
-  assert.is(refused, 0, 'no non-blockable range reached the subscriber');
+  assert.is(sub.refused, 0, 'no non-blockable range reached the subscriber');
   assert.is(get_counter('unmap_notifier_busy'), 0);
-  assert.ok(blockable > 0 && slept === blockable, 'every invalidation was blockable and the subscriber slept in each');
+  assert.ok(sub.blockable > 0 && sub.slept === sub.blockable, 'every invalidation was blockable and the subscriber slept in each');
   let swapped = 0;
   for (let i = 0; i < n; i++) if (pte_kind(pte_of(p.mm, a + i * P)).kind === 'swap') swapped++;
   assert.ok(swapped > 0, 'pages of the mirrored range were reclaimed');
@@ -100,34 +89,64 @@ t('direct reclaim from a fault sends blockable ranges: a subscriber that sleeps 
   check_invariants([p.mm]);
 });
 
-t('a caller that cannot sleep (plain alloc_pages) reclaims with non-blockable ranges: the sleeping subscriber keeps its page', () => {
+/*
+ * might_sleep() for reclaim: in Linux every direct reclaim may sleep and
+ * sends blockable ranges, so a blocking gfp from a caller that cannot
+ * sleep is a BUG with lockdep on (tests), never a silent non-blockable
+ * reclaim; GFP_NOWAIT/GFP_ATOMIC never reclaim; in atomic context a
+ * blocking gfp BUGs at once, whether or not memory is short.
+ */
+t('a caller that cannot sleep: a blocking gfp that needs direct reclaim is a might_sleep BUG (lockdep on); GFP_NOWAIT fails without reclaim; a spinlock BUGs at once', () => {
+  kmemleak_exempt('the BUG leaves the kernel pages taken so far allocated');
   const p = boot_swap(4 * MiB, 32 * MiB);
   const n = 64, a = p.mmap(0, n * P, RW, ANON);
   p.fill32(a, n * P, 5);
-  let blockable = 0, refused = 0;
-  const sub = { start: 0, last: 0, invalidate_seq: 0 } as unknown as mmu_interval_notifier;
-  const ops = {
-    *invalidate(s: mmu_interval_notifier, r: mmu_notifier_range, seq: number): Sleepable<boolean> {
-      if (!mmu_notifier_range_blockable(r)) { refused++; return false; }
-      blockable++;
-      mmu_interval_set_seq(s, seq);
-      return true;
-    },
-  };
-  assert.is(runAs(p.task, mmu_interval_notifier_insert(sub, p.mm, a, n * P, ops as never)), 0);
+  const sub = sleeping_subscriber(p, a, n * P, 0);
+  const lock = new spinlock_t('test_lock');
+  spin_lock(lock);
+  assert.throws(() => alloc_page(GFP_KERNEL),
+    (e: unknown) => e instanceof KernelBugError && /sleeping function called from invalid context/.test(e.message),
+    'GFP_KERNEL under a spinlock: BUG with plenty of free memory');
+  const nowait = alloc_page(GFP_NOWAIT);
+  assert.ok(nowait !== null, 'GFP_NOWAIT under a spinlock is fine');
+  spin_unlock(lock);
+  put_page(nowait!);
+  const held: page[] = [];
+  for (;;) {                                     /* GFP_NOWAIT: the free pages, then null, never reclaim */
+    const f = alloc_page(GFP_NOWAIT);
+    if (f === null) break;
+    held.push(f);
+  }
+  assert.is(get_counter('allocstall'), 0);
+  assert.ok(held.length > 0);
+  assert.throws(() => alloc_page(GFP_KERNEL),
+    (e: unknown) => e instanceof KernelBugError && /direct reclaim for a blocking gfp .* in a caller that cannot sleep/.test(e.message));
+  assert.is(get_counter('reclaim_nosleep'), 1);
+  assert.equal([sub.blockable, sub.refused], [0, 0], 'no range of either kind was sent');
+  for (const f of held) put_page(f);
+  assert.is(p.check32(a, n * P, 5), -1);
+});
+
+t('with lockdep off (benchmarks), the plain fallback reclaims inline with non-blockable ranges: the sleeping subscriber keeps its page', () => {
+  const p = boot_swap(4 * MiB, 32 * MiB);
+  lockdep_off();                                 /* the next boot turns it back on */
+  const n = 64, a = p.mmap(0, n * P, RW, ANON);
+  p.fill32(a, n * P, 5);
+  const sub = sleeping_subscriber(p, a, n * P);
   const q = Process.spawn('filler');               /* memory reclaim can take, so nobody is OOM-killed */
   const qa = q.mmap(0, 512 * P, RW, ANON);
   q.fill32(qa, 512 * P, 6);
   const held: page[] = [];
-  while (refused === 0 && held.length < 2048) {     /* kernel pages until reclaim reaches the mirrored range */
+  while (sub.refused === 0 && held.length < 2048) {     /* kernel pages until reclaim reaches the mirrored range */
     const f = alloc_page(GFP_KERNEL);
     if (f === null) break;
     held.push(f);
   }
-  assert.ok(get_counter('allocstall') > 0, 'the plain allocator reclaimed directly');
-  assert.ok(refused > 0 && get_counter('unmap_notifier_busy') === refused, 'the subscriber refused the non-blockable ranges');
+  lockdep_on();
+  assert.ok(get_counter('allocstall') > 0 && get_counter('reclaim_nosleep') > 0, 'the plain allocator reclaimed directly');
+  assert.ok(sub.refused > 0 && get_counter('unmap_notifier_busy') === sub.refused, 'the subscriber refused the non-blockable ranges');
   assert.is(get_counter('oom_kill'), 0);
-  assert.is(blockable, 0);
+  assert.is(sub.blockable, 0);
   for (let i = 0; i < n; i++) assert.ok(pte_present(pte_of(p.mm, a + i * P)), `page ${i} stayed mapped`);
   for (const f of held) put_page(f);
   assert.is(p.check32(a, n * P, 5), -1);
@@ -215,7 +234,7 @@ t('watermarks: GFP_KERNEL stops at min without reclaimable memory, GFP_ATOMIC ma
   boot_swap(16 * MiB, 0, 512);
   const [min, low, high] = [wmark_pages(WMARK_MIN), wmark_pages(WMARK_LOW), wmark_pages(WMARK_HIGH)];
   assert.equal([min, low, high], [128, 160, 192], 'min = 512 kB; low/high + max(min/4, 0.1% of RAM)');
-  while (alloc_page(GFP_KERNEL) !== null);
+  while (runSync(alloc_page_sleepable(GFP_KERNEL)) !== null);   /* may reclaim: the sleepable entry */
   assert.is(nr_free_pages(), min);
   while (alloc_page(GFP_ATOMIC) !== null);
   assert.is(nr_free_pages(), min - min / 2);

@@ -57,7 +57,7 @@ import { mutex_lock, mutex_trylock, mutex_unlock } from '../../../lib/locking/mu
 import { now } from '../../../lib/sim/clock.js';
 import { count_event, trace_event } from '../../../lib/sim/trace.js';
 import { PCIE_BW } from '../../../lib/sim/costs.js';
-import { alloc_page, kmap_local_page } from '../../../mm/page_alloc.js';
+import { alloc_page_sleepable, kmap_local_page } from '../../../mm/page_alloc.js';
 import { folio_lock } from '../../../mm/filemap.js';
 import { vma_lookup } from '../../../mm/vma.js';
 import { mmap_read_lock, mmap_read_unlock } from '../../../mm/mmap_lock.js';
@@ -418,7 +418,7 @@ export function* uvm_hmm_devmem_fault(vmf: vm_fault): Sleepable<number> {
   if ((yield* migrate_vma_setup(args)) !== 0) return VM_FAULT_SIGBUS;
   const spage = migrate_pfn_to_page(args.src[0]!);
   if ((args.src[0]! & MIGRATE_PFN_MIGRATE) && spage !== null) {
-    const dpage = alloc_page(GFP_HIGHUSER_MOVABLE);
+    const dpage = yield* alloc_page_sleepable(GFP_HIGHUSER_MOVABLE);   /* may sleep in direct reclaim */
     if (dpage === null) { yield* migrate_vma_finalize(args); return VM_FAULT_OOM; }
     yield* folio_lock(dpage);
     const p = uvm_push_begin(gpu.ce, 'migrate_to_sysmem');

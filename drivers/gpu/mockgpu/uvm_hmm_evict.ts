@@ -56,7 +56,7 @@ import { mutex_lock, mutex_unlock } from '../../../lib/locking/mutex.js';
 import { schedule_timeout } from '../../../lib/sim/clock.js';
 import { count_event, trace_event } from '../../../lib/sim/trace.js';
 import { PCIE_BW } from '../../../lib/sim/costs.js';
-import { alloc_page, kmap_local_page, put_page } from '../../../mm/page_alloc.js';
+import { alloc_page_sleepable, kmap_local_page, put_page } from '../../../mm/page_alloc.js';
 import { folio_lock, folio_unlock } from '../../../mm/filemap.js';
 import { mmap_read_trylock, mmap_read_unlock } from '../../../mm/mmap_lock.js';
 import { mmget_not_zero, mmput } from '../../../mm/task.js';
@@ -143,7 +143,7 @@ function* evict_pass(gpu: uvm_gpu, r: number, moved_vas: evicted_map): Sleepable
   for (let i = 0; i < n; i++) {
     const spage = migrate_pfn_to_page(src[i]!);
     if (!(src[i]! & MIGRATE_PFN_MIGRATE) || spage === null) continue;
-    const dpage: page | null = alloc_page(GFP_HIGHUSER_MOVABLE);
+    const dpage: page | null = yield* alloc_page_sleepable(GFP_HIGHUSER_MOVABLE);   /* may sleep in direct reclaim */
     if (dpage === null) continue;                 /* RAM full: the page stays, the root is not emptied */
     yield* folio_lock(dpage);
     dst[i] = migrate_pfn(dpage.pfn);

@@ -26,7 +26,7 @@ import { GFP_HIGHUSER_MOVABLE } from '../../../include/linux/gfp.js';
 import { EFAULT } from '../../../include/uapi/asm-generic/errno.js';
 import type { Sleepable } from '../../../lib/sim/sched.js';
 import { PCIE_BW } from '../../../lib/sim/costs.js';
-import { alloc_page, kmap_local_page } from '../../../mm/page_alloc.js';
+import { alloc_page_sleepable, kmap_local_page } from '../../../mm/page_alloc.js';
 import { folio_lock } from '../../../mm/filemap.js';
 import { vma_lookup } from '../../../mm/vma.js';
 import { migrate_vma_setup, migrate_vma_pages, migrate_vma_finalize } from '../../../mm/migrate_device.js';
@@ -52,7 +52,7 @@ export function* uvm_migrate_to_sysmem(vs: uvm_va_space, vma: vm_area_struct, st
   for (let i = 0; i < n; i++) {
     const spage = migrate_pfn_to_page(args.src[i]!);
     if (!(args.src[i]! & MIGRATE_PFN_MIGRATE) || spage === null) continue;
-    const dpage = alloc_page(GFP_HIGHUSER_MOVABLE);
+    const dpage = yield* alloc_page_sleepable(GFP_HIGHUSER_MOVABLE);   /* may sleep in direct reclaim */
     if (dpage === null) continue;           /* stays in VRAM */
     yield* folio_lock(dpage);
     copies.push({ i, dpage, c: uvm_push_copy(p, kmap_local_page(dpage), gpu.pmm.vram(uvm_pmm_gpu_page_to_vpfn(gpu.pmm, spage)), PCIE_BW) });

@@ -10,7 +10,7 @@ import { boot, RW, ANON } from '../../helpers.js';
 import { PAGE_SIZE } from '../../../include/linux/mm.js';
 import { PROT_READ, MAP_SHARED, MAP_ANONYMOUS } from '../../../include/uapi/asm-generic/mman.js';
 import { EFAULT, EPERM } from '../../../include/uapi/asm-generic/errno.js';
-import { MOCKGPU_OP_INC, MOCKGPU_OP_READ, MOCKGPU_OP_WRITE } from '../../../include/uapi/linux/mockgpu.js';
+import { MOCKGPU_OP_INC, MOCKGPU_OP_READ, MOCKGPU_OP_WRITE, MOCKGPU_PROCESSOR_CPU } from '../../../include/uapi/linux/mockgpu.js';
 import { UVM_APERTURE_SYS, UVM_APERTURE_VID, mockgpu_pte_aperture } from '../../../include/linux/mockgpu.js';
 import { MMU_NOTIFY_CLEAR, type mmu_notifier_range } from '../../../include/linux/mmu_notifier.js';
 import { runSync, sched_yield } from '../../../lib/sim/sched.js';
@@ -21,7 +21,10 @@ import { mockgpu_params, mockgpuParamsReset, type uvm_va_space } from '../../../
 import { uvm_hmm_invalidate } from '../../../drivers/gpu/mockgpu/uvm_hmm.js';
 import { uvm_perf_params, uvmPerfParamsReset } from '../../../drivers/gpu/mockgpu/uvm_perf_module.js';
 import { uvm_pt_for_each_valid } from '../../../drivers/gpu/mockgpu/uvm_mmu.js';
-import type { Process } from '../../../tools/include/nolibc/nolibc.js';
+import { Process } from '../../../tools/include/nolibc/nolibc.js';
+import { sleeping_subscriber } from '../../mm/swap_helpers.js';
+import { nr_free_pages } from '../../../mm/page_alloc.js';
+import { get_counter } from '../../../lib/sim/trace.js';
 
 test.before.each(() => { mockgpuParamsReset(); uvmPerfParamsReset(); });
 
@@ -212,6 +215,46 @@ test('exit with VRAM pages and faults pending: no hang, no VRAM leaked, the faul
   assert.not.ok(gpu.fault_buffer.bh_running);
   assert.is(gpu.va_spaces.size, 0);
   assert.is(gpu.sms_running, 0);
+});
+
+/*
+ * The RAM targets of the VRAM -> system copies (uvm_hmm_devmem_fault on a
+ * CPU fault, uvm_migrate_to_sysmem for MIGRATE to the CPU) are allocated
+ * in process context with GFP_HIGHUSER_MOVABLE, as nouveau's
+ * migrate_to_ram: direct reclaim may sleep and sends blockable ranges.
+ * Before, they used the plain allocator (reclaim inline with
+ * non-blockable ranges, now a might_sleep BUG).
+ */
+test('CPU faults and MIGRATE to the CPU under memory pressure: the RAM targets\' direct reclaim sends blockable ranges, a sleeping subscriber is waited for', () => {
+  const p = boot({ ram_bytes: 8 << 20, swap_bytes: 32 << 20 });
+  uvm_gpu_init();
+  const filler = Process.spawn('filler');
+  const fa = filler.mmap(0, 4096 * PAGE_SIZE, RW, ANON);
+  const sub = sleeping_subscriber(filler, fa, 4096 * PAGE_SIZE);
+  const buf = p.mmap(0, 2 * N * PAGE_SIZE, RW, ANON);
+  p.fill32(buf, 2 * N * PAGE_SIZE, 1000);
+  const r = gpuRunKernel(p, { base: buf, size: 2 * N * PAGE_SIZE, op: MOCKGPU_OP_INC, elem: 64 });
+  assert.is(r.status, 0);
+  assert.is(r.stats.migrated_to_vram, 2 * N);
+  const used = nr_free_pages() - 8;
+  filler.fill32(fa, used * PAGE_SIZE, 5);          /* RAM full of the filler's pages, the oldest on the LRU */
+  let stalls = get_counter('allocstall');
+  assert.is(p.check32(buf, N * PAGE_SIZE, 1001), -1, 'CPU faults bring the first half back');
+  assert.ok(get_counter('allocstall') > stalls, 'the CPU faults\' RAM targets reclaimed directly');
+  assert.ok(sub.blockable > 0 && sub.refused === 0, 'blockable ranges only');
+  const more = nr_free_pages() - 4;
+  filler.fill32(fa + used * PAGE_SIZE, more * PAGE_SIZE, 6);
+  const blockable = sub.blockable;
+  stalls = get_counter('allocstall');
+  const moved = session(p, function* (g) { return yield* g.migrate(buf + N * PAGE_SIZE, N * PAGE_SIZE, MOCKGPU_PROCESSOR_CPU); });
+  assert.is(moved, N, 'MIGRATE to the CPU moved the second half');
+  assert.ok(get_counter('allocstall') > stalls, 'the migration\'s RAM targets reclaimed directly');
+  assert.ok(sub.blockable > blockable && sub.refused === 0 && sub.slept > blockable, 'blockable ranges again, the subscriber slept');
+  assert.is(get_counter('reclaim_nosleep'), 0);
+  assert.is(mockgpu_get()!.pmm.pages_used, 0, 'no VRAM left in use');
+  assert.is(p.check32(buf + N * PAGE_SIZE, N * PAGE_SIZE, 1001 + N * PAGE_SIZE / 4), -1);
+  assert.is(filler.check32(fa, used * PAGE_SIZE, 5), -1);
+  assert.is(filler.check32(fa + used * PAGE_SIZE, more * PAGE_SIZE, 6), -1);
 });
 
 test.run();

@@ -17,7 +17,7 @@ import { pte_kind, pte_to_swp_entry, is_hmm_entry_locked, is_hmm_entry_poisonous
 import {
   HMM_COPY_TO_DEVICE, hmm_pte_test_valid_dev, hmm_pte_test_valid_pfn, type hmm_event,
 } from '../../../include/linux/hmm_v8.js';
-import { EINVAL, ENOMEM } from '../../../include/uapi/asm-generic/errno.js';
+import { EINVAL, ENOMEM, EAGAIN } from '../../../include/uapi/asm-generic/errno.js';
 import { hmm_mirror_fault } from '../../../mm/hmm_v8/fault.js';
 import { HMM_MIGRATE_MAX_PAGES } from '../../../mm/hmm_v8/migrate.js';
 import { pin_user_pages, unpin_user_pages } from '../../../mm/gup.js';
@@ -25,7 +25,7 @@ import { mmap_read_lock, mmap_read_unlock } from '../../../mm/mmap_lock.js';
 import { mem_cgroup_create, mem_cgroup_attach_task, memory_max_write } from '../../../mm/memcontrol.js';
 import { start_kernel } from '../../../mm/init.js';
 import { Process } from '../../../tools/include/nolibc/nolibc.js';
-import { reclaim_all } from '../swap_helpers.js';
+import { reclaim_all, sleeping_subscriber } from '../swap_helpers.js';
 import { Scheduler } from '../../../lib/sim/sched.js';
 import { get_counter } from '../../../lib/sim/trace.js';
 import { nr_free_pages } from '../../../mm/page_alloc.js';
@@ -257,6 +257,66 @@ t('MIGRATE_TO over holes with RAM exhausted allocates outside the PTE lock: the 
   assert.ok(oom_kills().length >= 1, 'the OOM killer ran inside the hole allocation');
   assert.is(oom_kills()[0].pid, victim.pid, 'the largest task was killed (the v8 hub refuses the reaper\'s non-blockable range)');
   assert.is(d.mem.size, r === 0 ? 64 : 0, 'all the holes moved, or none (the range is restored)');
+});
+
+/*
+ * Patch 21 allocates the hole pages (alloc_zeroed_user_highpage_movable,
+ * GFP_KERNEL charge) and patch 20 the migrate-back pages after the PTE
+ * lock is dropped: both may sleep, so their direct reclaim sends blockable
+ * ranges. Before, both used the plain allocator (reclaim inline with
+ * non-blockable ranges, now a might_sleep BUG).
+ */
+t('hole and migrate-back allocations under memory pressure: direct reclaim sends blockable ranges, a sleeping subscriber is waited for', () => {
+  start_kernel({ ram_bytes: 8 << 20, swap_bytes: 32 << 20 });
+  const filler = Process.spawn('filler');
+  const fa = filler.mmap(0, 4096 * PAGE_SIZE, RW, ANON);
+  const sub = sleeping_subscriber(filler, fa, 4096 * PAGE_SIZE);
+  p = Process.spawn('migrator');
+  const { d, a } = setup(64);
+  const used = nr_free_pages() - 8;
+  filler.fill32(fa, used * PAGE_SIZE, 5);         /* RAM full of the filler's pages, the oldest on the LRU */
+  let stalls = get_counter('allocstall');
+  assert.is(mig(d, a, 64), 0);
+  assert.is(get_counter('hmm_v8_migrate_hole'), 64);
+  assert.ok(get_counter('allocstall') > stalls, 'the hole allocations reclaimed directly');
+  assert.is(sub.refused, 0, 'no non-blockable range reached the subscriber');
+  assert.ok(sub.blockable > 0 && sub.slept === sub.blockable);
+  const more = nr_free_pages() - 4;                /* the holes' system pages went back: fill again */
+  filler.fill32(fa + used * PAGE_SIZE, more * PAGE_SIZE, 6);
+  const blockable = sub.blockable;
+  stalls = get_counter('allocstall');
+  assert.ok(p.read(a, 64 * PAGE_SIZE).every((x) => x === 0), 'CPU reads bring every page back, zeroed');
+  assert.is(get_counter('hmm_v8_migrate_back'), 64);
+  assert.ok(get_counter('allocstall') > stalls, 'the migrate-back allocations reclaimed directly');
+  assert.ok(sub.blockable > blockable && sub.refused === 0, 'blockable ranges again');
+  assert.is(get_counter('reclaim_nosleep'), 0);
+  assert.is(filler.check32(fa, used * PAGE_SIZE, 5), -1);
+  assert.is(filler.check32(fa + used * PAGE_SIZE, more * PAGE_SIZE, 6), -1);
+});
+
+/*
+ * The migrating thread is a registered device fault over its range: an
+ * invalidation from its own direct reclaim that overlaps the range (a page
+ * of the next PMD, not locked yet) would wait for the thread itself. The
+ * hub tells the migration to back off instead of waiting (model deviation,
+ * documented in mm/hmm_v8/hmm.ts): no deadlock, the range is restored.
+ */
+t('a hole allocation whose reclaim invalidates the migrating range itself backs off instead of waiting for itself', () => {
+  start_kernel({ ram_bytes: 8 << 20, swap_bytes: 32 << 20 });
+  p = Process.spawn('migrator');
+  const { d, a } = setup(2048);
+  const b = Math.ceil((a + PAGE_SIZE) / (2 << 20)) * (2 << 20);   /* a PMD boundary inside the mapping */
+  const start = b - 32 * PAGE_SIZE;
+  p.fill32(b, 32 * PAGE_SIZE, 21);                /* the next PMD's pages: the oldest on the LRU */
+  const filler = Process.spawn('filler');
+  const n = nr_free_pages() - 8, fa = filler.mmap(0, n * PAGE_SIZE, RW, ANON);
+  filler.fill32(fa, n * PAGE_SIZE, 5);
+  const r = mig(d, start, 64);                     /* 32 holes in the first PMD, then 32 present pages */
+  assert.ok(get_counter('hmm_v8_invalidate_own_fault') > 0, 'reclaim invalidated a page of the migrating range');
+  assert.ok(r === 0 || r === -EAGAIN, `MIGRATE_TO: ${r}`);
+  assert.is(p.check32(b, 32 * PAGE_SIZE, 21), -1, 'the pages reclaimed or moved read back intact');
+  assert.ok(p.read(start, 32 * PAGE_SIZE).every((x) => x === 0));
+  assert.is(filler.check32(fa, n * PAGE_SIZE, 5), -1);
 });
 
 t.run();
