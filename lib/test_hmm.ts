@@ -40,7 +40,7 @@ import { GFP_KERNEL, __GFP_ZERO } from '../include/linux/gfp.js';
 import { EINVAL, EFAULT, ENOMEM } from '../include/uapi/asm-generic/errno.js';
 import { runSync, type Sleepable } from './sim/sched.js';
 import { trace_event, trace_event_begin, count_event } from './sim/trace.js';
-import { alloc_page, put_page, __free_pages } from '../mm/page_alloc.js';
+import { alloc_page_sleepable, put_page, __free_pages } from '../mm/page_alloc.js';
 import { vm_insert_page } from '../mm/memory.js';
 import { mmu_interval_notifier_insert, mmu_interval_notifier_remove } from '../mm/mmu_notifier.js';
 import { copy_from_user, copy_to_user } from '../mm/fault.js';
@@ -192,12 +192,12 @@ function* dmirror_dispatch(d: dmirror, command: number, cmd: hmm_dmirror_cmd): S
  * map (VM_MIXEDMAP is set here, as Linux's vm_insert_page() does). The
  * mapping holds the only reference. A private mapping gets read-only
  * entries (its vm_page_prot is the COW protection).
- * Context: mmap_lock held for write. Return: 0, -ENOMEM, -EBUSY.
+ * Context: mmap_lock held for write; may sleep. Return: 0, -ENOMEM, -EBUSY.
  */
-export function dmirror_fops_mmap(_filp: file, vma: vm_area_struct): number {
+export function* dmirror_fops_mmap(_filp: file, vma: vm_area_struct): Sleepable<number> {
   vma.vm_flags |= VM_MIXEDMAP;
   for (let addr = vma.vm_start; addr < vma.vm_end; addr += PAGE_SIZE) {
-    const p = alloc_page(GFP_KERNEL | __GFP_ZERO);
+    const p = yield* alloc_page_sleepable(GFP_KERNEL | __GFP_ZERO);      /* may sleep in reclaim, as Linux's */
     if (p === null) return -ENOMEM;
     const ret = vm_insert_page(vma, addr, p);
     if (ret) { __free_pages(p, 0); return ret; }

@@ -63,7 +63,7 @@ import { pte_offset_map, ptep_get } from './pgtable.js';
 import { vma_lookup } from './vma.js';
 import { mmap_read_lock, mmap_read_unlock } from './mmap_lock.js';
 import { zap_page_range_single } from './zap.js';
-import { handle_mm_fault, new_anon_page, vm_normal_page } from './memory.js';
+import { handle_mm_fault, alloc_anon_folio, vm_normal_page } from './memory.js';
 import { gm_entry, gm_entry_dev, gm_entry_flags, vm_object, vm_object_for_each, vm_object_lookup, vm_object_set } from './vm_object.js';
 import {
   gm_alloc_page, gm_ctx_of, gm_map_cpu_page, gm_peer_unmap_locked, gmf_make, hnode_activelist_add, mark_gm_page_active,
@@ -133,7 +133,7 @@ export function* do_peer_shared_anonymous_page(vmf: vm_fault): Sleepable<number>
   const vma = vmf.vma, mm = vma.vm_mm, addr = vmf.address - (vmf.address % PAGE_SIZE);
   const obj = mm.vm_obj as vm_object | null;
   if (obj === null) return VM_FAULT_SIGBUS;
-  const p = new_anon_page(vma);
+  const p = yield* alloc_anon_folio(vma);        /* as do_anonymous_page: may sleep in reclaim */
   if (p === null) return VM_FAULT_OOM;
   yield* mutex_lock(obj.lock);
   const e = vm_object_lookup(obj, addr);
@@ -213,7 +213,7 @@ function* gm_dev_fault_locked(mm: mm_struct, addr: number, dev: gm_dev, hint: nu
     if (ret === GM_RET_MIGRATING) ret = GM_RET_SUCCESS;
     if (ret !== GM_RET_SUCCESS) {
       dev.mmu.free_page(dev, gmf.pfn);
-      if (p !== null) gm_cpu_restore(vma, addr, p);
+      if (p !== null) yield* gm_cpu_restore(vma, addr, p);
       return GM_RET_FAILURE_UNKNOWN;
     }
     if (p !== null) put_page(p);
@@ -226,9 +226,9 @@ function* gm_dev_fault_locked(mm: mm_struct, addr: number, dev: gm_dev, hint: nu
   }
 }
 
-/* peer_map failed after the CPU lost @old: map a copy of it again (never lose user data) */
-function gm_cpu_restore(vma: vm_area_struct, addr: number, old: page): void {
-  const p = new_anon_page(vma);
+/* peer_map failed after the CPU lost @old: map a copy of it again (never lose user data); may sleep */
+function* gm_cpu_restore(vma: vm_area_struct, addr: number, old: page): Sleepable {
+  const p = yield* alloc_anon_folio(vma, false);
   if (p !== null) {
     kmap_local_page(p).set(kmap_local_page(old));
     gm_map_cpu_page(vma, addr, p);
@@ -275,7 +275,7 @@ export function* gm_as_detach(ctx: gm_context, mm: mm_struct): Sleepable<number>
     });
     for (const [va, e] of found) {
       const vma = vma_lookup(mm, va);
-      const p = vma === null ? null : new_anon_page(vma);
+      const p = vma === null ? null : yield* alloc_anon_folio(vma);
       if (vma !== null && p === null) { ret = -ENOMEM; continue; }
       if ((yield* gm_peer_unmap_locked(obj, va, e, p)) === GM_RET_SUCCESS && p !== null) gm_map_cpu_page(vma!, va, p);
     }

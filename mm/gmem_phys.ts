@@ -45,7 +45,7 @@ import { anon_vma_prepare, folio_add_new_anon_rmap } from './rmap.js';
 import { folio_add_lru_vma } from './swap.js';
 import { vma_lookup } from './vma.js';
 import { mmap_read_trylock, mmap_read_unlock } from './mmap_lock.js';
-import { maybe_mkwrite, mk_pte, new_anon_page } from './memory.js';
+import { maybe_mkwrite, mk_pte, alloc_anon_folio } from './memory.js';
 import { gm_entry, gm_entry_dev, gm_entry_flags, gm_entry_pfn, vm_object_lookup, vm_object_set, type vm_object } from './vm_object.js';
 
 export const NUM_SWAP_PAGES = 16;
@@ -186,7 +186,7 @@ function* gm_evict_page_locked(dev: gm_dev, obj: vm_object, va: number): Sleepab
   const e = vm_object_lookup(obj, va);
   if (gm_entry_flags(e) !== GM_PAGE_DEVICE || gm_entry_dev(e) !== dev.id) return false;   /* raced with unmap */
   const vma = vma_lookup(obj.mm, va);
-  const p = vma === null ? null : new_anon_page(vma);
+  const p = vma === null ? null : yield* alloc_anon_folio(vma);   /* may sleep in reclaim */
   if (p === null) return false;
   if ((yield* gm_peer_unmap_locked(obj, va, e, p)) !== GM_RET_SUCCESS) { put_page(p); return false; }
   gm_map_cpu_page(vma!, va, p);

@@ -41,7 +41,7 @@ export function hugetlb_info(ino: inode): hugetlbfs_inode_info { return ino.i_pr
  * hugetlbfs_file_mmap() - f_op->mmap: aligned, VM_HUGETLB, and the pages
  * reserved (unless MAP_NORESERVE). Return: 0, -EINVAL, or -ENOMEM.
  */
-function hugetlbfs_file_mmap(f: file, vma: vm_area_struct): number {
+function* hugetlbfs_file_mmap(f: file, vma: vm_area_struct): Sleepable<number> {
   const info = hugetlb_info(f.f_inode), h = info.hstate, size = huge_page_size(h);
   if (vma.vm_start % size !== 0 || vma.vm_end % size !== 0 || vma.vm_pgoff % pages_per_huge_page(h) !== 0) return -EINVAL;
   vma.vm_flags |= VM_HUGETLB | VM_DONTEXPAND;

@@ -211,8 +211,11 @@ function* charge_memcg(f: page, memcg: mem_cgroup, gfp: gfp_t, blockable: boolea
 
 /**
  * mem_cgroup_charge() - charge a new folio for a mapping of mm to mm's
- * memcg.
- * Context: may reclaim (not when called in atomic context).
+ * memcg, from a caller that cannot sleep.
+ * Context: never yields; with a blocking @gfp, limit reclaim here is a
+ * might_sleep() BUG under lockdep (mm/vmscan.ts): callers that may sleep
+ * use mem_cgroup_charge_sleepable(), the others a gfp without
+ * __GFP_DIRECT_RECLAIM (then a memcg at its limit fails the charge).
  * Return: 0, or -ENOMEM when the memcg is out of memory after reclaim.
  */
 export function mem_cgroup_charge(f: page, mm: mm_struct | null, gfp: gfp_t): number {

@@ -73,7 +73,7 @@ function* mmap_region(mm: mm_struct, f: file | null, addr: number, len: number, 
   if (f !== null) {
     vma.vm_file = f;
     fget_ref(f);
-    const ret = f.f_op.mmap ? f.f_op.mmap(f, vma) : -ENODEV;
+    const ret = f.f_op.mmap ? yield* f.f_op.mmap(f, vma) : -ENODEV;
     if (ret < 0) { fput_ref(f); yield* flush_delayed_fput(); return ret; }
     vma.vm_page_prot = vm_get_page_prot(vma.vm_flags);
   } else if (vm_flags & VM_SHARED) {

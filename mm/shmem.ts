@@ -145,7 +145,7 @@ export const shmem_anon_vm_ops: vm_operations_struct = Object.freeze({
 });
 
 /* f_op->mmap: the VMA faults through shmem_fault() and is in the rmap */
-function shmem_mmap(_f: file, vma: vm_area_struct): number {
+function* shmem_mmap(_f: file, vma: vm_area_struct): Sleepable<number> {
   vma.vm_ops = shmem_vm_ops;
   shmem_vma_open(vma);
   return 0;

@@ -424,8 +424,9 @@ function reclaim_inline(sc: scan_control): number {
  * try_to_free_pages() - direct reclaim for the plain alloc_pages(): an
  * allocation found free memory below the min watermark and cannot sleep
  * (see try_to_free_pages_sleepable() for the Linux behaviour).
- * Context: inline (non-blockable notifiers); nothing in atomic context.
- * Return: pages freed.
+ * Context: cannot sleep: a might_sleep() BUG with lockdep on
+ * (reclaim_nosleep_check()); otherwise inline with non-blockable
+ * notifiers, nothing in atomic context. Return: pages freed.
  */
 export function try_to_free_pages(gfp: gfp_t, order: number): number {
   count_event('allocstall');

@@ -534,7 +534,7 @@ const dummy_fops = Object.freeze({
   open: dummy_fops_open,
   release: dummy_fops_release,
   unlocked_ioctl: dummy_fops_unlocked_ioctl,
-  mmap: (): number => -EINVAL,
+  mmap: function* (): Sleepable<number> { return -EINVAL; },
   *read(): Sleepable<number> { return -EINVAL; },
   *write(): Sleepable<number> { return -EINVAL; },
 });

@@ -30,8 +30,8 @@ export interface file_operations {
   release?(inode: inode, file: file): Sleepable<number>;
   /* unlocked_ioctl(): cmd and a user pointer argument; return >= 0 or -errno */
   unlocked_ioctl?(file: file, cmd: number, arg: number): Sleepable<number>;
-  /* mmap(): set vma->vm_ops and flags for a mapping of this file */
-  mmap?(file: file, vma: import('./mm_types.js').vm_area_struct): number;
+  /* mmap(): set vma->vm_ops and flags for a mapping of this file; Context: mmap_lock held for write, may sleep */
+  mmap?(file: file, vma: import('./mm_types.js').vm_area_struct): Sleepable<number>;
   /* read()/write() at a position, for regular files */
   read?(file: file, buf: Uint8Array, pos: number): Sleepable<number>;
   write?(file: file, buf: Uint8Array, pos: number): Sleepable<number>;

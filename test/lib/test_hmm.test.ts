@@ -9,7 +9,7 @@ import * as assert from 'uvu/assert';
 import { start_kernel } from '../../mm/init.js';
 import { Process } from '../../tools/include/nolibc/nolibc.js';
 import { PAGE_SIZE } from '../../include/linux/mm.js';
-import { PROT_NONE, PROT_READ, PROT_WRITE, MAP_PRIVATE, MAP_ANONYMOUS } from '../../include/uapi/asm-generic/mman.js';
+import { PROT_NONE, PROT_READ, PROT_WRITE, MAP_PRIVATE, MAP_SHARED, MAP_ANONYMOUS } from '../../include/uapi/asm-generic/mman.js';
 import { EINVAL, EFAULT, ENOENT, ENOMEM, EPERM } from '../../include/uapi/asm-generic/errno.js';
 import {
   HMM_DMIRROR_READ, HMM_DMIRROR_WRITE, HMM_DMIRROR_MIGRATE_TO_DEV, HMM_DMIRROR_MIGRATE_TO_SYS, HMM_DMIRROR_SNAPSHOT,
@@ -23,7 +23,9 @@ import { hmm_test_runs, hmm_test_boot_params } from '../../tools/testing/selftes
 import { runTest } from '../../tools/testing/selftests/mm/hmm-tests-helpers.js';
 import { pte_at } from '../helpers.js';
 import { pte_present, pte_pfn } from '../../include/linux/pgtable.js';
-import { totalram_pages } from '../../mm/page_alloc.js';
+import { totalram_pages, nr_free_pages } from '../../mm/page_alloc.js';
+import { sleeping_subscriber } from '../mm/swap_helpers.js';
+import { get_counter } from '../../lib/sim/trace.js';
 
 const RW = PROT_READ | PROT_WRITE;
 const ANON = MAP_PRIVATE | MAP_ANONYMOUS;
@@ -295,6 +297,34 @@ test('pages migrated from a read-only mapping stay read-only in the device: a WR
   r.p.fill32(r.mirror, 4 * PAGE_SIZE, 0x1000);
   assert.ok(ioctl(r, HMM_DMIRROR_WRITE, { npages: 4n }).ret < 0, 'the device may not write a read-only page');
   assert.is(r.p.check32(r.buf, 4 * PAGE_SIZE, 0), -1);
+});
+
+/*
+ * dmirror_fops_mmap() backs the VMA with GFP_KERNEL | __GFP_ZERO pages, as
+ * Linux's test driver; f_op->mmap may sleep, so that allocation's direct
+ * reclaim sends blockable ranges. Before, f_op->mmap was plain (reclaim
+ * inline with non-blockable ranges, now a might_sleep BUG).
+ */
+test('mmap of the device file under memory pressure: the backing pages\' direct reclaim sends blockable ranges', () => {
+  start_kernel({ ram_bytes: 8 << 20, swap_bytes: 32 << 20 });
+  hmm_dmirror_init();
+  const filler = Process.spawn('filler');
+  const fa = filler.mmap(0, 4096 * PAGE_SIZE, RW, ANON);
+  const sub = sleeping_subscriber(filler, fa, 4096 * PAGE_SIZE);
+  const used = nr_free_pages() - 8;
+  filler.fill32(fa, used * PAGE_SIZE, 5);
+  const p = Process.spawn('t');
+  const fd = p.open('/dev/hmm_dmirror0', 2);
+  const stalls = get_counter('allocstall');
+  const n = 64, a = p.mmap(0, n * PAGE_SIZE, RW, MAP_SHARED, fd, 0);
+  assert.ok(a > 0, `mmap: ${a}`);
+  assert.ok(get_counter('allocstall') > stalls, 'the backing pages reclaimed directly');
+  assert.ok(sub.blockable > 0 && sub.refused === 0, 'blockable ranges only');
+  assert.is(get_counter('reclaim_nosleep'), 0);
+  assert.ok(p.read(a, n * PAGE_SIZE).every((x) => x === 0), 'the device pages read as zeroes');
+  p.fill32(a, n * PAGE_SIZE, 9);
+  assert.is(p.check32(a, n * PAGE_SIZE, 9), -1);
+  assert.is(filler.check32(fa, used * PAGE_SIZE, 5), -1);
 });
 
 test.run();

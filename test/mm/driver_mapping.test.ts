@@ -32,8 +32,8 @@ t.before.each(() => {
     close() { closed++; },
   };
   const raw = { *fault(vmf: { vma: vm_area_struct; address: number }) { return vmf_insert_pfn(vmf.vma, vmf.address, 0x3000); } };
-  misc_register('mixed', 1, { mmap(_f, vma) { vma.vm_flags |= VM_MIXEDMAP | VM_DONTEXPAND; vma.vm_ops = mixed; return 0; } }, null);
-  misc_register('raw', 2, { mmap(_f, vma) { vma.vm_flags |= VM_PFNMAP; vma.vm_ops = raw; return 0; } }, null);
+  misc_register('mixed', 1, { *mmap(_f, vma) { vma.vm_flags |= VM_MIXEDMAP | VM_DONTEXPAND; vma.vm_ops = mixed; return 0; } }, null);
+  misc_register('raw', 2, { *mmap(_f, vma) { vma.vm_flags |= VM_PFNMAP; vma.vm_ops = raw; return 0; } }, null);
 });
 
 t('a VM_MIXEDMAP driver maps its own pages; they are shared, counted and released on munmap', () => {
@@ -88,7 +88,7 @@ t('a kernel copy (copy_to_user) faults again when a fault returned without mappi
       return vm_insert_page(vmf.vma, vmf.address, dev_pages[0]) === 0 ? VM_FAULT_NOPAGE : VM_FAULT_SIGBUS;
     },
   };
-  misc_register('lazy', 3, { mmap(_f, vma) { vma.vm_flags |= VM_MIXEDMAP | VM_DONTEXPAND; vma.vm_ops = lazy; return 0; } }, null);
+  misc_register('lazy', 3, { *mmap(_f, vma) { vma.vm_flags |= VM_MIXEDMAP | VM_DONTEXPAND; vma.vm_ops = lazy; return 0; } }, null);
   const fd = p.open('/dev/lazy', O_RDWR);
   const a = p.mmap(0, PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
   assert.is(runAs(p.task, copy_to_user(p.mm, a + 8, new Uint8Array([1, 2, 3]))), 0, 'not -EFAULT');

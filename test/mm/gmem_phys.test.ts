@@ -19,7 +19,9 @@ import { mockgpu_params, mockgpuParamsReset } from '../../drivers/gpu/mockgpu/uv
 import { uvm_gmem_ops } from '../../drivers/gpu/mockgpu/uvm_gmem.js';
 import { vm_object_lookup, gm_entry_flags, type vm_object } from '../../mm/vm_object.js';
 import { NUM_SWAP_PAGES } from '../../mm/gmem_phys.js';
-import type { Process } from '../../tools/include/nolibc/nolibc.js';
+import { Process } from '../../tools/include/nolibc/nolibc.js';
+import { sleeping_subscriber } from './swap_helpers.js';
+import { nr_free_pages } from '../../mm/page_alloc.js';
 import type { Sleepable } from '../../lib/sim/sched.js';
 
 const PS = MAP_PEER_SHARED | ANON;
@@ -111,6 +113,38 @@ test('eviction order: oldest first, NUM_SWAP_PAGES at a time; MADV_PREFETCH of a
   assert.is(r.v, (5 * PAGE_SIZE + 40) / 4 + 100);
   assert.is(r.back, 0, 'reading an evicted page is a plain CPU access');
   assert.is(p.check32(r.buf, len, 100), -1);
+});
+
+/*
+ * The host fault of a VM_PEER_SHARED page (do_peer_shared_anonymous_page)
+ * and the pages eviction brings back are allocated like
+ * do_anonymous_page's (alloc_anon_folio): direct reclaim may sleep and
+ * sends blockable ranges. Before, they used the plain allocator (reclaim
+ * inline with non-blockable ranges, now a might_sleep BUG).
+ */
+test('host faults of a peer-shared VMA under memory pressure: direct reclaim sends blockable ranges, a sleeping subscriber is waited for', () => {
+  mockgpu_params.vram_bytes = VRAM_PAGES * PAGE_SIZE;
+  const p = boot({ ram_bytes: 8 << 20, swap_bytes: 32 << 20 });
+  uvm_gpu_init();
+  mockgpu_set_era(uvm_gmem_ops);
+  const filler = Process.spawn('filler');
+  const fa = filler.mmap(0, 4096 * PAGE_SIZE, RW, ANON);
+  const sub = sleeping_subscriber(filler, fa, 4096 * PAGE_SIZE);
+  const used = nr_free_pages() - 8;
+  filler.fill32(fa, used * PAGE_SIZE, 5);
+  const stalls = get_counter('allocstall');
+  const n = 64;
+  const buf = session(p, function* () {            /* a GMEM context makes the address space peer-shared */
+    const b = yield* p.sys.mmap(0, n * PAGE_SIZE, RW, PS);
+    p.fill32(b, n * PAGE_SIZE, 7);
+    return b;
+  });
+  assert.is(get_counter('gmem_host_fault'), n);
+  assert.ok(get_counter('allocstall') > stalls, 'the host faults reclaimed directly');
+  assert.ok(sub.blockable > 0 && sub.refused === 0, 'blockable ranges only');
+  assert.is(get_counter('reclaim_nosleep'), 0);
+  assert.is(p.check32(buf, n * PAGE_SIZE, 7), -1);
+  assert.is(filler.check32(fa, used * PAGE_SIZE, 5), -1);
 });
 
 test.run();

@@ -12,13 +12,15 @@ import { boot, RW, ANON } from '../../helpers.js';
 import { PAGE_SIZE } from '../../../include/linux/mm.js';
 import { MOCKGPU_OP_INC, MOCKGPU_OP_READ } from '../../../include/uapi/linux/mockgpu.js';
 import { UVM_APERTURE_SYS, UVM_APERTURE_VID, mockgpu_pte_aperture } from '../../../include/linux/mockgpu.js';
-import { tracing_on, trace_records, trace_set_buffer_size } from '../../../lib/sim/trace.js';
+import { tracing_on, trace_records, trace_set_buffer_size, get_counter } from '../../../lib/sim/trace.js';
 import { gpuOpen, gpuSession, type GpuHandle, type GpuStats } from '../../../tools/include/mockgpu.js';
 import { mockgpu_get, uvm_gpu_init } from '../../../drivers/gpu/mockgpu/uvm.js';
 import { mockgpu_params, mockgpuParamsReset, type uvm_va_space } from '../../../drivers/gpu/mockgpu/uvm_gpu.js';
 import { uvm_pt_for_each_valid } from '../../../drivers/gpu/mockgpu/uvm_mmu.js';
 import { pick_root_chunk_to_evict } from '../../../drivers/gpu/mockgpu/uvm_pmm_gpu.js';
-import type { Process } from '../../../tools/include/nolibc/nolibc.js';
+import { Process } from '../../../tools/include/nolibc/nolibc.js';
+import { sleeping_subscriber } from '../../mm/swap_helpers.js';
+import { nr_free_pages } from '../../../mm/page_alloc.js';
 import { kmemleak_exempt } from '../../leakcheck/uvu.js';
 
 test.before.each(() => mockgpuParamsReset());
@@ -171,6 +173,39 @@ test('with the pinned-root rule broken the evictor spins on its own pages: the s
   mockgpu_params.broken_evict_pinned = true;
   const w = one_root_world();
   assert.throws(() => w.run({ maxSteps: 300_000 }), /livelock/);
+});
+
+/*
+ * evict_pass() allocates the RAM targets of the VRAM -> system copies with
+ * GFP_HIGHUSER_MOVABLE from the fault bottom half, which may sleep (no
+ * uvm_va_space.mutex held): its direct reclaim sends blockable ranges.
+ * Before, it used the plain allocator (reclaim inline with non-blockable
+ * ranges, now a might_sleep BUG).
+ */
+test('eviction under system memory pressure: the RAM targets\' direct reclaim sends blockable ranges, every byte intact', () => {
+  mockgpu_params.vram_bytes = VRAM;
+  const p = boot({ ram_bytes: 8 * MiB, swap_bytes: 32 * MiB });
+  uvm_gpu_init();
+  const len = VRAM + VRAM / 2;
+  const buf = p.mmap(0, len, RW, ANON);
+  p.fill32(buf, len, 7);
+  const sp = sleeping_subscriber(p, buf, len);
+  const r1 = inc_passes(p, buf, VRAM, 1);          /* VRAM full */
+  assert.equal(r1.status, [0]);
+  const filler = Process.spawn('filler');
+  const n = nr_free_pages() - 8, fa = filler.mmap(0, n * PAGE_SIZE, RW, ANON);
+  const sf = sleeping_subscriber(filler, fa, n * PAGE_SIZE);
+  filler.fill32(fa, n * PAGE_SIZE, 5);             /* RAM full too */
+  const stalls = get_counter('allocstall');
+  const r2 = inc_passes(p, buf + VRAM, VRAM / 2, 1);
+  assert.equal(r2.status, [0]);
+  assert.ok(r2.stats[0]!.evictions >= 1, 'a root chunk was evicted');
+  assert.ok(get_counter('allocstall') > stalls, 'the eviction\'s RAM targets reclaimed directly');
+  assert.is(sp.refused + sf.refused, 0, 'no non-blockable range reached a subscriber');
+  assert.ok(sp.blockable + sf.blockable > 0);
+  assert.is(get_counter('reclaim_nosleep'), 0);
+  assert.is(p.check32(buf, len, 8), -1, 'every word incremented once, evicted or not');
+  assert.is(filler.check32(fa, n * PAGE_SIZE, 5), -1);
 });
 
 test.run();
