@@ -140,7 +140,7 @@ export function filemap_add_folio(mapping: address_space, f: page, index: number
  */
 export function filemap_remove_folio(f: page): void {
   const m = f.mapping;
-  if (m === null || m.kind !== 'file' || m.i_pages.get(f.index) !== f) return;
+  if (m === null || m.kind !== 'file' || m.i_pages.get(f.index)?.pfn !== f.pfn) return;
   m.i_pages.delete(f.index);
   f.mapping = null;
   ClearPageDirty(f);

@@ -120,7 +120,7 @@ export function* check_and_migrate_movable_pages(mm: mm_struct, pages: page[], _
   const movable: page[] = [];
   for (const p of pages) {
     const f = p.compound_head;
-    if (!is_device_coherent_page(f) && !folio_is_longterm_pinnable(f) && !movable.includes(f)) movable.push(f);
+    if (!is_device_coherent_page(f) && !folio_is_longterm_pinnable(f) && !movable.some((m) => m.pfn === f.pfn)) movable.push(f);
   }
   if (movable.length === 0) return yield* unpinAndMigrateCoherent(pages);
   for (const f of movable) get_page(f);          /* folio_isolate_lru()'s reference */

@@ -78,18 +78,18 @@ import { __split_huge_swap_pmd_locked } from './huge_memory_nonpresent.js';
 import { BUG } from '../include/asm-generic/bug.js';
 import { lru_add_split_folio } from './swap.js';
 
-/* folios whose PMD mapping was split, waiting for the shrinker; reset at boot */
-let deferred_split_queue = new Set<page>();
+/* folios whose PMD mapping was split, waiting for the shrinker, by head pfn (page handles are not unique); reset at boot */
+let deferred_split_queue = new Map<number, page>();
 
 /** resetDeferredSplitQueue() - a fresh machine: empty queue (called by hugepage_init). */
 export function resetDeferredSplitQueue(): void {
-  deferred_split_queue = new Set();
+  deferred_split_queue = new Map();
 }
 
 /** folio_unqueue_deferred_split() - a folio being freed leaves the queue (__folio_put()). */
 export function folio_unqueue_deferred_split(f: page): void {
   if (f.order === 0) return;        /* only large folios are ever queued (deferred_split_folio) */
-  deferred_split_queue.delete(f);
+  deferred_split_queue.delete(f.pfn);
 }
 
 /* ------------------------------------------------------------ splitting a PMD */
@@ -380,7 +380,7 @@ export function* split_folio(f: page): Sleepable<number> {
   if (folio_test_hugetlb(h) || !folio_test_anon(h)) return -EBUSY;
   if (!can_split_folio(h)) { count_event(THP_SPLIT_PAGE_FAILED); return -EAGAIN; }
   const nr = 1 << h.order;
-  deferred_split_queue.delete(h);
+  deferred_split_queue.delete(h.pfn);
   yield* unmap_folio(h);
   if (h._refcount !== 1) {
     /* someone took a reference meanwhile: put the mappings back, unsplit */
@@ -407,8 +407,8 @@ export function* split_folio(f: page): Sleepable<number> {
  */
 export function deferred_split_folio(f: page): void {
   const h = f.compound_head;
-  if (h.order === 0 || deferred_split_queue.has(h)) return;
-  deferred_split_queue.add(h);
+  if (h.order === 0 || deferred_split_queue.has(h.pfn)) return;
+  deferred_split_queue.set(h.pfn, h);
   count_event(THP_DEFERRED_SPLIT_PAGE);
 }
 
@@ -434,9 +434,9 @@ function folio_partially_mapped(h: page): boolean {
  */
 export function* deferred_split_scan(nr_to_scan = Infinity): Sleepable<number> {
   let split = 0, scanned = 0;
-  for (const h of [...deferred_split_queue]) {
+  for (const h of [...deferred_split_queue.values()]) {
     if (scanned++ >= nr_to_scan) break;
-    deferred_split_queue.delete(h);
+    deferred_split_queue.delete(h.pfn);
     if (h.order === 0 || h._refcount === 0 || !folio_partially_mapped(h)) continue;
     get_page(h);
     if (!folio_trylock(h)) { put_page(h); continue; }

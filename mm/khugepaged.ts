@@ -125,7 +125,7 @@ function __collapse_huge_page_isolate(vma: vm_area_struct, address: number): pag
     const pte = ptep < 0 ? 0 : ptep_get(mm, ptep);
     if (!pte_present(pte) || is_zero_pfn(pte_pfn(pte))) continue;
     const f = vm_normal_page(vma, addr, pte)!.compound_head;
-    if (locked.includes(f)) continue;
+    if (locked.some((l) => l.pfn === f.pfn)) continue;
     const busy = !folio_trylock(f);
     if (busy || f._refcount !== folio_expected_ref_count(f)) {
       if (!busy) folio_unlock(f);

@@ -87,7 +87,7 @@ import { migrate_vma_collect } from './migrate_device_collect.js';
  */
 function migrate_vma_check_page(p: page, fault_page: page | null): boolean {
   const f = p.compound_head;
-  let extra = 1 + (p === fault_page ? 1 : 0);   /* collect's (or isolation's) reference, do_swap_page's */
+  let extra = 1 + (p.pfn === fault_page?.pfn ? 1 : 0);   /* collect's (or isolation's) reference, do_swap_page's */
   if (is_zone_device_page(f)) extra++;
   if (folio_mapping(f) !== null) extra += 1;    /* the page cache */
   return f._refcount - extra <= folio_total_mapcount(f);
@@ -142,7 +142,7 @@ function* migrate_device_unmap(src: Float64Array | number[], npages: number, fau
     const f = p.compound_head;
     yield* remove_migration_ptes(f, f);
     src[i] = 0;
-    if (fault_folio !== f) folio_unlock(f);
+    if (fault_folio?.pfn !== f.pfn) folio_unlock(f);
     put_page(f);
     restore--;
   }
@@ -309,7 +309,7 @@ function* __migrate_device_pages(src: Float64Array | number[], dst: Float64Array
       continue;
     }
     if (PageWriteback(f)) BUG(`migrating a folio under writeback pfn ${f.pfn}`);
-    const extra = m !== null && m.fault_page === p ? 1 : 0;
+    const extra = m !== null && m.fault_page?.pfn === p.pfn ? 1 : 0;
     const r = folio_migrate_mapping(mapping, newf, f, extra);
     if (r !== MIGRATEPAGE_SUCCESS) src[i] -= src[i] & MIGRATE_PFN_MIGRATE;
     else folio_migrate_flags(newf, f);
@@ -349,7 +349,7 @@ export function* migrate_device_pages(src: Float64Array | number[], dst: Float64
 /* ----------------------------------------------------------------- finalize */
 
 function release_dst(d: page, fault_folio: page | null): void {
-  if (fault_folio === d) BUG('the faulting page used as a destination');
+  if (fault_folio?.pfn === d.pfn) BUG('the faulting page used as a destination');
   folio_unlock(d);
   put_page(d);
 }
@@ -373,9 +373,9 @@ function* __migrate_device_finalize(src: Float64Array | number[], dst: Float64Ar
     }
     if (!is_zone_device_page(d)) folio_add_lru(d);
     yield* remove_migration_ptes(s, d);
-    if (fault_folio !== s) folio_unlock(s);
+    if (fault_folio?.pfn !== s.pfn) folio_unlock(s);
     put_page(s);
-    if (d !== s) release_dst(d, fault_folio);
+    if (d.pfn !== s.pfn) release_dst(d, fault_folio);
   }
 }
 
@@ -404,7 +404,7 @@ export function* migrate_device_finalize(src: Float64Array | number[], dst: Floa
 function migrate_device_pfn_lock(pfn: number): number {
   if (!pfn_valid(pfn)) return 0;
   const p = pfn_to_page(pfn);
-  if (p.compound_head !== p) return 0;              /* folio_get_nontail_page() */
+  if (p.compound_head.pfn !== p.pfn) return 0;              /* folio_get_nontail_page() */
   if (!get_page_unless_zero(p)) return 0;
   if (!folio_trylock(p)) { put_page(p); return 0; }
   return migrate_pfn(pfn) | MIGRATE_PFN_MIGRATE | (p.order > 0 ? MIGRATE_PFN_COMPOUND : 0);

@@ -129,7 +129,7 @@ function collect_one(m: migrate_vma, addr: number, ptep: number, pte: pte_t, p: 
   const f = p.compound_head;
   const fault_folio = m.fault_page !== null ? m.fault_page.compound_head : null;
   get_page(f);          /* holds the page, and so the entry, until unmap/restore */
-  if (fault_folio !== f && !folio_trylock(f)) { put_page(f); return 0; }
+  if (fault_folio?.pfn !== f.pfn && !folio_trylock(f)) { put_page(f); return 0; }
   const anon_exclusive = folio_test_anon(f) && PageAnonExclusive(p);
   const old = ptep_get_and_clear(mm, addr, ptep);
   if (anon_exclusive) {
@@ -137,7 +137,7 @@ function collect_one(m: migrate_vma, addr: number, ptep: number, pte: pte_t, p: 
     /* folio_try_share_anon_rmap_pte(): a pinned exclusive page cannot become shared */
     if (!is_device_private_page(f) && folio_maybe_dma_pinned(f)) {
       set_pte_at(mm, addr, ptep, old);
-      if (fault_folio !== f) folio_unlock(f);
+      if (fault_folio?.pfn !== f.pfn) folio_unlock(f);
       put_page(f);
       count_event('migrate_collect_pinned');
       return 0;

@@ -150,7 +150,7 @@ export function* migrate_vma_collect_huge_pmd(m: migrate_vma, pmdp: number, star
   if (f === null) { spin_unlock(ptl); collect_skip_range(m, start, end); return 0; }
   const write = pmd_trans_huge(pmd) ? pmd_write(pmd) : is_writable_device_private_entry(pmd_to_swp_entry(pmd));
   get_page(f);
-  if (fault_folio !== f && !folio_trylock(f)) {
+  if (fault_folio?.pfn !== f.pfn && !folio_trylock(f)) {
     spin_unlock(ptl);
     put_page(f);
     collect_skip_range(m, start, end);
@@ -167,7 +167,7 @@ export function* migrate_vma_collect_huge_pmd(m: migrate_vma, pmdp: number, star
   }
   /* fallback: split the PMD; the PTE walk splits the folio (or skips it if it cannot be split) */
   spin_unlock(ptl);
-  if (fault_folio !== f) folio_unlock(f);
+  if (fault_folio?.pfn !== f.pfn) folio_unlock(f);
   put_page(f);
   yield* __split_huge_pmd(vma, pmdp, start);
   count_event('migrate_collect_huge_pmd_split');
@@ -206,7 +206,7 @@ function selectable(m: migrate_vma, addr: number, pte: pte_t): page | null {
  */
 export function migrate_device_split_folio(h: page, fault_page: page | null, own: number): number {
   const nr = 1 << h.order;
-  const fault_in = fault_page !== null && fault_page.compound_head === h ? 1 : 0;
+  const fault_in = fault_page !== null && fault_page.compound_head.pfn === h.pfn ? 1 : 0;
   if (h._refcount !== folio_total_mapcount(h) + fault_in + own || h._entire_mapcount >= 0) return -EAGAIN;
   const pgmap = h.pgmap!;
   const keep = h.flags & ~((1 << PG_head) | (1 << PG_locked) | (1 << PG_anon_exclusive) | (1 << PG_hwpoison));
@@ -236,7 +236,7 @@ export function migrate_device_split_folio(h: page, fault_page: page | null, own
     if (t._refcount === 0) { t._refcount = 1; put_page(t); }      /* unmapped: free it */
   }
   /* the folio lock stays with the faulting page (do_swap_page unlocks it); otherwise on the head */
-  if (fault_in && fault_page !== h) {
+  if (fault_in && fault_page!.pfn !== h.pfn) {
     fault_page!.flags |= 1 << PG_locked;
     folio_unlock(h);
   }
@@ -268,7 +268,7 @@ export function* split_large_folios(m: migrate_vma, start: number, end: number):
     if (selectable(m, addr, pte) === null) continue;
     get_page(f);
     if (is_zone_device_page(f)) {
-      if (fault_folio === f) migrate_device_split_folio(f, m.fault_page, 1);
+      if (fault_folio?.pfn === f.pfn) migrate_device_split_folio(f, m.fault_page, 1);
       else if (folio_trylock(f)) {
         migrate_device_split_folio(f, null, 1);
         folio_unlock(f);
@@ -297,7 +297,7 @@ export function* split_large_folios(m: migrate_vma, start: number, end: number):
  */
 export function split_unmapped_folio(h: page, fault_page: page | null = null): void {
   const nr = 1 << h.order;
-  const tail_ref = h._refcount - (fault_page === h ? 1 : 0);
+  const tail_ref = h._refcount - (fault_page?.pfn === h.pfn ? 1 : 0);
   const keep = h.flags & ~((1 << PG_head) | (1 << PG_anon_exclusive) | (1 << PG_hwpoison));
   for (let j = 1; j < nr; j++) {
     const t = pfn_to_page(h.pfn + j);

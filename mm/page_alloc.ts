@@ -44,15 +44,23 @@
  * stands for (see __alloc_pages_nofail_stall()).
  *
  * Simplified: one node, one zone, no per-cpu lists, no watermarks here
- * (direct reclaim and kswapd are mm/vmscan.ts), no compaction. The buddy
- * lists are doubly linked through two Int32Arrays indexed by pfn, so
- * allocation and freeing of any order are O(order).
+ * (direct reclaim and kswapd are mm/vmscan.ts), no compaction. As in
+ * Linux, the buddy lists cost no memory of their own: a free block's
+ * first struct page is PageBuddy, its LRU links (unused while it is free)
+ * thread the doubly linked list of its order and page->order holds
+ * buddy_order(), so allocation and freeing of any order are O(order):
+ *
+ *   free_head[order] -> pfn A            pfn B              pfn C
+ *                       flags PG_buddy   flags PG_buddy     ...
+ *                       order  o         order  o
+ *                       lru_next B  ->   lru_next C  ->
+ *                 -1 <- lru_prev     <-  lru_prev A
  */
-import { page } from '../include/linux/mm_types.js';
+import { page, type mem_section, SECTION_MASK } from '../include/linux/mm_types.js';
 import type { folio_batch } from '../include/linux/pagevec.js';
 import { memory_model } from '../include/asm-generic/memory_model.js';
 import { PAGE_SHIFT, PAGE_SIZE } from '../include/linux/mm.js';
-import { PG_head, PG_reserved, PageLRU } from '../include/linux/page-flags.js';
+import { PG_head, PG_reserved, PG_buddy, PageLRU, PageBuddy } from '../include/linux/page-flags.js';
 import {
   __GFP_ZERO, __GFP_NOFAIL, __GFP_NORETRY, __GFP_DIRECT_RECLAIM, __GFP_KSWAPD_RECLAIM, __GFP_HIGHMEM, __GFP_NOWARN,
   __GFP_RETRY_MAYFAIL, type gfp_t,
@@ -68,6 +76,7 @@ import { preempt_point, current, might_sleep, type Sleepable } from '../lib/sim/
 import { schedule_timeout, now, NSEC_PER_MSEC, NSEC_PER_SEC } from '../lib/sim/clock.js';
 import { out_of_memory, oom_kills, oom_victims_exiting } from './oom_kill.js';
 import { BUG } from '../include/asm-generic/bug.js';
+import { lockdep_map, lock_map_acquire, lock_map_release, lockdep_enabled } from '../lib/locking/lockdep.js';
 import { try_to_free_pages, try_to_free_pages_sleepable, wakeup_kswapd } from './vmscan.js';
 import { free_zone_device_folio } from './memremap.js';
 import { free_huge_folio } from './hugetlb.js';
@@ -77,7 +86,7 @@ import { mem_cgroup_uncharge } from './memcontrol.js';
 import { folio_test_hugetlb } from '../include/linux/page-flags.js';
 import { is_zone_device_page } from '../include/linux/memremap.js';
 import {
-  sparse_init, sparse_free_section_bytes, pfn_to_page, kmap_local_page, zero_pages, copy_pages,
+  sparse_init, sparse_free_section_bytes, sparse_section, pfn_to_page, kmap_local_page, zero_pages, copy_pages,
 } from './sparse.js';
 
 export const MAX_ORDER = 10;          /* largest block: 2^10 pages = 4 MiB */
@@ -85,10 +94,7 @@ export const MAX_ORDER = 10;          /* largest block: 2^10 pages = 4 MiB */
 interface mem_state {
   nr_pages: number;
   fresh_pfn: number;                  /* MAX_ORDER blocks from here up were never used: free, on no list */
-  free_head: Int32Array;              /* per order: first free block pfn or -1 */
-  free_next: Int32Array;              /* per pfn: next free block of the same order (valid on a list) */
-  free_prev: Int32Array;
-  free_order: Int8Array;              /* per pfn: order + 1 if it heads a listed free block, else 0 */
+  free_head: Int32Array;              /* per order: first free block pfn or -1 (free_area[order].free_list) */
   nr_free: number;
   zero_page: page;
   watermark: number[];                /* [WMARK_MIN, WMARK_LOW, WMARK_HIGH] in pages (include/linux/mmzone.ts) */
@@ -107,13 +113,9 @@ export function mem_init(nr_pages: number): void {
   const block = 1 << MAX_ORDER;
   nr_pages = Math.ceil(nr_pages / block) * block;
   sparse_init(nr_pages);
-  /* typed arrays come zeroed from the host, and pages of them never touched cost nothing */
   mem = {
     nr_pages, fresh_pfn: 0,
     free_head: new Int32Array(MAX_ORDER + 1).fill(-1),
-    free_next: new Int32Array(nr_pages),
-    free_prev: new Int32Array(nr_pages),
-    free_order: new Int8Array(nr_pages),
     nr_free: nr_pages, zero_page: null as unknown as page, watermark: [0, 0, 0],
     stats: { pgalloc: 0, pgfree: 0, alloc_fail: 0 },
   };
@@ -140,22 +142,44 @@ export function pageAllocStats(): Readonly<mem_state['stats']> { return mem.stat
 export function ZERO_PAGE(_addr = 0): page { return mem.zero_page; }
 /** is_zero_pfn() - true for the zero page's pfn. */
 export function is_zero_pfn(pfn: number): boolean { return pfn === 0; }
-export function is_zero_page(p: page): boolean { return p === mem.zero_page; }
+export function is_zero_page(p: page): boolean { return is_zero_pfn(p.pfn); }
 
-function list_add(pfn: number, order: number): void {
-  const head = mem.free_head[order];
-  mem.free_next[pfn] = head;
-  mem.free_prev[pfn] = -1;
-  if (head >= 0) mem.free_prev[head] = pfn;
-  mem.free_head[order] = pfn;
-  mem.free_order[pfn] = order + 1;
+/*
+ * The struct page arrays of a frame in a free block: its section exists
+ * (take_fresh_block() created it before the block went on a list).
+ */
+function buddy_section(pfn: number): mem_section {
+  return sparse_section(pfn);
 }
 
+/* list_add() - put the free block at @pfn on the list of @order (__add_to_free_list): set_buddy_order, __SetPageBuddy */
+function list_add(pfn: number, order: number): void {
+  const head = mem.free_head[order];
+  const ms = buddy_section(pfn), i = pfn & SECTION_MASK;
+  ms.lru_next[i] = head;
+  ms.lru_prev[i] = -1;
+  ms.order[i] = order;
+  ms.flags[i] |= 1 << PG_buddy;
+  if (head >= 0) buddy_section(head).lru_prev[head & SECTION_MASK] = pfn;
+  mem.free_head[order] = pfn;
+}
+
+/* list_del() - take the free block at @pfn off the list of @order (del_page_from_free_list): its links, order and PG_buddy cleared */
 function list_del(pfn: number, order: number): void {
-  const next = mem.free_next[pfn], prev = mem.free_prev[pfn];
-  if (prev >= 0) mem.free_next[prev] = next; else mem.free_head[order] = next;
-  if (next >= 0) mem.free_prev[next] = prev;
-  mem.free_order[pfn] = 0;
+  const ms = buddy_section(pfn), i = pfn & SECTION_MASK;
+  const next = ms.lru_next[i], prev = ms.lru_prev[i];
+  if (prev >= 0) buddy_section(prev).lru_next[prev & SECTION_MASK] = next; else mem.free_head[order] = next;
+  if (next >= 0) buddy_section(next).lru_prev[next & SECTION_MASK] = prev;
+  ms.lru_next[i] = -1;
+  ms.lru_prev[i] = -1;
+  ms.order[i] = 0;
+  ms.flags[i] &= ~(1 << PG_buddy);
+}
+
+/* page_is_buddy() - the frame at @pfn heads a free block of @order (PageBuddy and buddy_order() == order) */
+function page_is_buddy(pfn: number, order: number): boolean {
+  const ms = buddy_section(pfn), i = pfn & SECTION_MASK;
+  return (ms.flags[i] & (1 << PG_buddy)) !== 0 && ms.order[i] === order;
 }
 
 /* Return a block to the free lists, merging with free buddies. */
@@ -163,7 +187,7 @@ function free_block(pfn: number, order: number): void {
   mem.nr_free += 1 << order;
   while (order < MAX_ORDER) {
     const buddy = pfn ^ (1 << order);
-    if (buddy >= mem.nr_pages || mem.free_order[buddy] !== order + 1) break;
+    if (buddy >= mem.nr_pages || !page_is_buddy(buddy, order)) break;
     list_del(buddy, order);
     pfn = Math.min(pfn, buddy);
     order++;
@@ -321,7 +345,7 @@ function alloc_pages_done(p: page | null, gfp: gfp_t, order: number): page | nul
  * here is a BUG.
  */
 export function alloc_pages(gfp: gfp_t, order = 0): page | null {
-  if (gfp & __GFP_DIRECT_RECLAIM) might_sleep();     /* might_alloc(): a blocking gfp in atomic context */
+  might_alloc(gfp);                /* a blocking gfp: not in atomic context; the fs_reclaim lock order */
   let p: page | null = null;
   if (!should_fail_alloc_page(gfp, order)) {
     p = get_page_from_freelist(order, mem.watermark[WMARK_LOW]);
@@ -331,6 +355,30 @@ export function alloc_pages(gfp: gfp_t, order = 0): page | null {
     BUG('__GFP_NOFAIL allocation failed in a caller that cannot sleep (alloc_pages): out of memory, the OOM killer found no victim');
   }
   return alloc_pages_done(p, gfp, order);
+}
+
+/*
+ * fs_reclaim - the lockdep class of "may enter direct reclaim" (Linux's
+ * fs_reclaim map, mm/page_alloc.c). might_alloc() touches it for every
+ * blocking gfp, recording "held lock -> fs_reclaim"; a blockable
+ * notifier invalidation holds it around its subscribers' callbacks
+ * (mm/mmu_notifier.ts), recording "fs_reclaim -> the subscriber's lock".
+ * So a driver that allocates with a blocking gfp while holding a lock its
+ * invalidate callback takes (reclaim would deadlock on it) is a lockdep
+ * warning even if this run never reclaimed. Simplified: Linux keeps a
+ * separate __mmu_notifier_invalidate_range_start_map and primes the order
+ * fs_reclaim -> that map at registration; one class here gives the same
+ * inversion, which the model's pairwise lockdep can see.
+ */
+export const fs_reclaim_map = new lockdep_map('fs_reclaim');
+
+/* might_alloc() - the debug checks of an allocation with @gfp: might_sleep() and the fs_reclaim order */
+function might_alloc(gfp: gfp_t): void {
+  if (!(gfp & __GFP_DIRECT_RECLAIM)) return;
+  might_sleep();
+  if (!lockdep_enabled()) return;
+  lock_map_acquire(fs_reclaim_map);
+  lock_map_release(fs_reclaim_map);
 }
 
 /* One jiffy at HZ=250: how long an allocation sleeps between rounds while OOM victims exit. */
@@ -445,7 +493,7 @@ function* __alloc_pages_slowpath_sleepable(gfp: gfp_t, order: number): Sleepable
  */
 export function* alloc_pages_sleepable(gfp: gfp_t, order = 0): Sleepable<page | null> {
   if (!(gfp & __GFP_DIRECT_RECLAIM)) return alloc_pages(gfp, order);
-  might_sleep();
+  might_alloc(gfp);
   let p: page | null = null;
   if (!should_fail_alloc_page(gfp, order)) {
     p = get_page_from_freelist(order, mem.watermark[WMARK_LOW]);
@@ -501,7 +549,8 @@ function reset_page(p: page): void {
  */
 export function __free_pages(p: page, order = 0): void {
   if (p.pfn >= mem.nr_pages) BUG(`__free_pages of non-RAM pfn ${p.pfn}`);
-  if (p === mem.zero_page) BUG('freeing the zero page');
+  if (is_zero_pfn(p.pfn)) BUG('freeing the zero page');
+  if (PageBuddy(p)) BUG(`freeing free page pfn ${p.pfn}`);
   if (p._mapcount !== -1) BUG(`freeing mapped page pfn ${p.pfn} mapcount ${p._mapcount + 1}`);
   if (PageLRU(p)) BUG(`freeing page on LRU pfn ${p.pfn}`);
   for (let i = 0; i < 1 << order; i++) reset_page(pfn_to_page(p.pfn + i));
@@ -577,7 +626,7 @@ export function put_page(p: page): void {
   const h = p.compound_head;
   if (h._refcount <= 0) BUG(`put_page underflow pfn ${p.pfn}`);
   if (--h._refcount > 0) { preempt_point('put_page'); return; }
-  if (h === mem.zero_page) BUG('zero page refcount dropped to 0');
+  if (is_zero_pfn(h.pfn)) BUG('zero page refcount dropped to 0');
   __folio_put(h);
 }
 

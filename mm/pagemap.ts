@@ -66,7 +66,7 @@ export function make_pme(frame: number, flags: bigint): bigint {
 /* How many mappings a page of a folio has: PTEs of this page plus PMD/PUD maps of the whole folio. */
 function precise_page_mapcount(p: page): number {
   const f = page_folio(p);
-  return p._mapcount + 1 + (f !== p || f.order > 0 ? f._entire_mapcount + 1 : 0);
+  return p._mapcount + 1 + (f.pfn !== p.pfn || f.order > 0 ? f._entire_mapcount + 1 : 0);
 }
 
 /*

@@ -75,7 +75,7 @@ export function add_to_swap_cache(f: page, entry: swp_entry_t): number {
  */
 export function __delete_from_swap_cache(f: page, entry: swp_entry_t): void {
   const si = get_swap_device(entry);
-  if (si === null || si.swap_cache.get(swp_offset(entry)) !== f) BUG(`swap cache does not hold pfn ${f.pfn}`);
+  if (si === null || si.swap_cache.get(swp_offset(entry))?.pfn !== f.pfn) BUG(`swap cache does not hold pfn ${f.pfn}`);
   si.swap_cache.delete(swp_offset(entry));
   ClearPageSwapCache(f);
   f.private = 0;

@@ -3,10 +3,10 @@
  * struct mm_struct.
  *
  * Models include/linux/mm_types.h. What is simplified:
- *  - struct page is a struct of typed arrays per memory section with a
- *    small handle object per frame (layout below), not a 64-byte C struct
- *    in a vmemmap. A folio is its head page: folio helpers take a `page`
- *    whose `order` says how large it is.
+ *  - struct page is a struct of typed arrays per memory section, read
+ *    through small handle objects made on demand (layout below), not a
+ *    64-byte C struct in a vmemmap. A folio is its head page: folio
+ *    helpers take a `page` whose `order` says how large it is.
  *  - page->mapping is an object reference with a `kind` tag instead of a
  *    pointer with PAGE_MAPPING_ANON in its low bit.
  *  - VMAs live in a sorted array (mm.mmap) searched by bisection instead of
@@ -74,11 +74,12 @@ export class anon_vma {
  *     _mapcount          Int32Array    4  -1 = no PTE maps the page
  *     index              Float64Array  8  page offset; anon indexes pass 2^32
  *     mapping            Array         8  anon_vma | address_space | null
- *     lru_prev, lru_next Int32Array  2x4  pfn of the LRU neighbours, -1 = none
- *     order              Uint8Array    1  folio order of a head page
- *     pages              Array         8  the page handle, made on first pfn_to_page()
+ *     lru_prev, lru_next Int32Array  2x4  pfn of the LRU neighbours, -1 = none; of a free
+ *                                         block's first frame (PG_buddy): its buddy free list
+ *     order              Uint8Array    1  folio order of a head page; of a PG_buddy frame:
+ *                                         its free block's order (buddy_order())
  *                                    ---
- *                                     45
+ *                                     37
  *   only once a frame of the section stores a value other than the default
  *   (the field reads its default until then):
  *     _entire_mapcount   Int32Array    4  heads of PMD/PUD-mapped folios (default -1)
@@ -88,9 +89,14 @@ export class anon_vma {
  *     memcg              Uint16Array   2  slot in a table of the cgroups charged (0 = none)
  *     zone_device_data, waitq, pgmap (when not the section's)
  *                        Array       8 each
- *   the handle of a frame that code asked for: a JS object of 2 fields
- *   (about 40 B with V8's object header), kept so that a page keeps its
- *   identity (=== and Map keys) for the life of the machine.
+ *   no handle per frame: pfn_to_page() (and a tail's compound_head, an
+ *   LRU link) makes a new handle, a JS object of 2 fields that lives as
+ *   long as the code holding it, like a pointer in a local variable.
+ *
+ * So two handles of one frame are two objects: the same struct page is
+ * the same pfn, never the same object. Code compares pages by pfn
+ * (page_to_pfn(a) == page_to_pfn(b), or a.pfn === b.pfn), keys maps and
+ * sets by pfn, and keeps no state of its own on a handle.
  *
  * Object fields stay references in plain arrays (8 B, like a pointer)
  * rather than handles into a table: they need no table that outlives the
@@ -120,8 +126,6 @@ export class mem_section {
   readonly lru_prev: Int32Array;
   readonly lru_next: Int32Array;
   readonly order: Uint8Array;
-  /* the page handles, created by page_of() */
-  readonly pages: (page | undefined)[];
   /* allocated on the first store of a value other than the default */
   _entire_mapcount: Int32Array | null = null;
   _pincount: Int32Array | null = null;
@@ -141,19 +145,10 @@ export class mem_section {
     this.lru_prev = new Int32Array(nr).fill(-1);
     this.lru_next = new Int32Array(nr).fill(-1);
     this.order = new Uint8Array(nr);
-    this.pages = new Array<page | undefined>(nr);
   }
 
-  /** page_of() - the handle of frame @pfn of this section, created now if needed. */
-  page_of(pfn: number): page {
-    const i = pfn & SECTION_MASK;
-    let p = this.pages[i];
-    if (p === undefined) {
-      p = new page(pfn, this);
-      this.pages[i] = p;
-    }
-    return p;
-  }
+  /** page_of() - a handle of frame @pfn of this section. */
+  page_of(pfn: number): page { return new page(pfn, this); }
 }
 
 /*
@@ -198,15 +193,16 @@ function memcg_slot(v: unknown): number {
   return id;
 }
 
-/* the page of @pfn, whose section exists (a link read from another page's fields) */
+/* a handle of the page of @pfn, whose section exists (a link read from another page's fields) */
 function linked_page(pfn: number): page {
-  return sections[pfn >>> PFN_SECTION_SHIFT]!.page_of(pfn);
+  return new page(pfn, sections[pfn >>> PFN_SECTION_SHIFT]!);
 }
 
 /**
  * struct page - one physical page frame (RAM or ZONE_DEVICE): a handle
  * whose fields live in its mem_section (see the layout above). Obtain
- * one with pfn_to_page(); never construct one elsewhere.
+ * one with pfn_to_page(); never construct one elsewhere. Two handles of
+ * one frame are different objects: compare pages by pfn.
  *
  * _refcount counts references (page tables count one each, plus GUP,
  * page cache, swap cache, temporary gets); the page is freed when it
@@ -299,7 +295,7 @@ export class page {
     }
     ms.memcg[this.pfn & SECTION_MASK] = memcg_slot(v);
   }
-  /* compound pages: the head page of the folio (itself for head and order-0 pages) */
+  /* compound pages: the head page of the folio (this handle for head and order-0 pages) */
   get compound_head(): page {
     const a = this.section.compound_head;
     if (a === null) return this;
@@ -417,6 +413,8 @@ export const NR_MM_COUNTERS = 4;
 
 /* mm->flags bits (Linux's MMF_*): the OOM killer is done with this mm (reaped, or not worth it) */
 export const MMF_OOM_SKIP = 1 << 21;
+/* the mm holds a reference on the huge zero folio (mm/huge_memory.ts mm_get_huge_zero_folio) */
+export const MMF_HUGE_ZERO_FOLIO = 1 << 23;
 
 /**
  * struct mm_struct - an address space.

@@ -32,6 +32,13 @@ export const PG_swapcache = PG_owner_priv_1;
  * of the bits above that other subsystems may still take.
  */
 export const PG_hugetlb = 28;
+/*
+ * A free block's first frame, on a buddy free list (mm/page_alloc.ts):
+ * Linux's PageBuddy, also a page type (PGTY_buddy) there. While it is
+ * set, page->lru links the block into its free list and page->order is
+ * the block's order (buddy_order(), page_private in Linux).
+ */
+export const PG_buddy = 27;
 
 function test(p: page, bit: number): boolean { return (p.flags & (1 << bit)) !== 0; }
 function set(p: page, bit: number): void { p.flags |= 1 << bit; }
@@ -80,6 +87,7 @@ export const ClearPageAnonExclusive = (p: page) => clear(p, PG_anon_exclusive);
 export const PageMlocked = (p: page) => test(p, PG_mlocked);
 export const PageUnevictable = (p: page) => test(p, PG_unevictable);
 export const folio_test_hugetlb = (p: page) => test(p, PG_hugetlb);
+export const PageBuddy = (p: page) => test(p, PG_buddy);
 export const __folio_set_hugetlb = (p: page) => set(p, PG_hugetlb);
 export const __folio_clear_hugetlb = (p: page) => clear(p, PG_hugetlb);
 

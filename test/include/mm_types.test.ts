@@ -2,8 +2,9 @@
  * test/include/mm_types.test.ts - struct page as a struct of arrays
  * (include/linux/mm_types.ts): a page handle reads and writes its
  * section's typed arrays, values past int32 round-trip, rarely used
- * fields cost nothing until used, handles keep their identity, and the
- * fault path changes no hidden class (checked in a node with
+ * fields cost nothing until used, handles are views made on demand
+ * (compared by pfn; none kept per frame: 37 B of arrays per frame), and
+ * the fault path changes no hidden class (checked in a node with
  * --allow-natives-syntax).
  */
 import { suite } from 'uvu';
@@ -17,7 +18,8 @@ import { SECTION_MASK, PAGES_PER_SECTION, type page } from '../../include/linux/
 import { pte_pfn, pmd_pfn } from '../../include/linux/pgtable.js';
 import { swp_entry } from '../../include/linux/swapops.js';
 import { pmd_off } from '../../mm/pgtable.js';
-import { alloc_page, alloc_pages, __free_pages, pfn_to_page } from '../../mm/page_alloc.js';
+import { alloc_page, alloc_pages, __free_pages, pfn_to_page, totalram_pages } from '../../mm/page_alloc.js';
+import { memmap_bytes, sparse_stats } from '../../mm/sparse.js';
 import { GFP_KERNEL } from '../../include/linux/gfp.js';
 import { root_mem_cgroup, mem_cgroup_create, mem_cgroup_attach_task } from '../../mm/memcontrol.js';
 import type { Process } from '../../tools/include/nolibc/nolibc.js';
@@ -85,35 +87,50 @@ t('rarely used fields allocate no array until a frame stores a value other than 
   assert.is(pg.memcg, root_mem_cgroup());
   assert.is(ms.memcg![pg.pfn & SECTION_MASK], ms.memcg![page_at(p, a + PAGE_SIZE).pfn & SECTION_MASK], 'one slot per cgroup');
   assert.is.not(q.section.memcg![q.pfn & SECTION_MASK], ms.memcg![pg.pfn & SECTION_MASK]);
-  assert.is(pg.compound_head, pg);
+  assert.is(pg.compound_head, pg, 'an order-0 page is its own head: the same handle back');
   pg._pincount = 0;
   pg.private = 0;
   pg.compound_head = pg;
   assert.equal([ms._pincount, ms.private, ms.compound_head], [null, null, null], 'storing a default allocates nothing');
 });
 
-t('handles keep their identity: pfn_to_page, compound_head of a tail, LRU links', () => {
+t('handles are views made on demand: two handles of one frame are two objects that read the same struct page', () => {
   const p = boot({ ram_bytes: 64 << 20 });
   const a = p.mmap(0, TWO_MB, RW, ANON);
   assert.is(p.madvise(a, TWO_MB, MADV_HUGEPAGE), 0);
   p.fill32(a, TWO_MB, 9);
   const head = pfn_to_page(pmd_pfn(p.mm.pgd.load(pmd_off(p.mm, a))));
   assert.is(head.order, 9);
+  const again = pfn_to_page(head.pfn);
+  assert.ok(again !== head && again.pfn === head.pfn, 'a new handle of the same frame: compare pages by pfn');
+  again._refcount += 5;
+  assert.is(head._refcount, again._refcount, 'a store through one handle is read through the other');
+  again._refcount -= 5;
   const tail = pfn_to_page(head.pfn + 300);
-  assert.is(tail.compound_head, head, 'a tail names its head handle');
-  assert.is(pfn_to_page(head.pfn), head);
-  assert.is(head.compound_head, head);
+  assert.is(tail.compound_head.pfn, head.pfn, 'a tail names its head');
+  assert.is(tail.compound_head.order, 9);
   assert.ok(head.section.compound_head !== null, 'the section holds the tails\' head distances');
   assert.is(head.section.compound_head![(head.pfn + 300) & SECTION_MASK], 300);
-  /* two pages on one LRU list link to each other's handles */
+  /* two pages on one LRU list link to each other's frames */
   const b = p.mmap(0, 2 * PAGE_SIZE, RW, ANON);
   p.madvise(b, 2 * PAGE_SIZE, MADV_NOHUGEPAGE);
   p.write32(b, 1);
   p.write32(b + PAGE_SIZE, 2);
   const x = page_at(p, b), y = page_at(p, b + PAGE_SIZE);
-  assert.ok(x.lru_next === y || y.lru_next === x || x.lru_prev === y || y.lru_prev === x,
+  assert.ok(x.lru_next?.pfn === y.pfn || y.lru_next?.pfn === x.pfn,
     'pages faulted one after the other are neighbours on the LRU list');
-  if (x.lru_next === y) assert.is(y.lru_prev, x);
+  if (x.lru_next?.pfn === y.pfn) assert.is(y.lru_prev!.pfn, x.pfn);
+  else assert.is(x.lru_prev!.pfn, y.pfn);
+});
+
+t('no handle is kept per frame: the struct page arrays are all there is, 37 B per frame', () => {
+  boot({ ram_bytes: 64 << 20 });
+  for (let pfn = 0; pfn < totalram_pages(); pfn++) pfn_to_page(pfn);
+  const ms = pfn_to_page(5).section;
+  assert.not.ok('pages' in ms, 'a section has no array of handles');
+  assert.is(sparse_stats().memmap_sections, totalram_pages() / PAGES_PER_SECTION);
+  /* flags, _refcount, _mapcount 4 each, index 8, mapping 8, lru_prev and lru_next 4 each, order 1 */
+  assert.is(memmap_bytes() / totalram_pages(), 37);
 });
 
 t('a folio spanning sections (order 10 block at a section boundary) finds its head across them', () => {
@@ -121,9 +138,9 @@ t('a folio spanning sections (order 10 block at a section boundary) finds its he
   const f = alloc_pages(GFP_KERNEL, 10)!;
   assert.is(f.pfn % PAGES_PER_SECTION, 0);
   const last = pfn_to_page(f.pfn + PAGES_PER_SECTION - 1);
-  assert.is(last.compound_head, f);
+  assert.is(last.compound_head.pfn, f.pfn);
   __free_pages(f, 10);
-  assert.is(last.compound_head, last, 'freeing resets the tails');
+  assert.is(last.compound_head, last, 'freeing resets the tails: a page is its own head again');
 });
 
 const HIDDEN_CLASS_SCRIPT = `

@@ -132,12 +132,12 @@ test('a device page finds its chunk through page->pgmap: the chunk is its pagema
   for (let c = 0; c < md.devmem_count && dpage === null; c++) {
     const ch = md.devmem_chunks![c];
     for (let pfn = ch.start_pfn!; pfn < ch.start_pfn! + ch.nr_pages! && dpage === null; pfn++) {
-      if (pfn_to_page(pfn).zone_device_data === rhead) { dpage = pfn_to_page(pfn); c0 = ch; }
+      if ((pfn_to_page(pfn).zone_device_data as page | null)?.pfn === rhead.pfn) { dpage = pfn_to_page(pfn); c0 = ch; }
     }
   }
   assert.ok(dpage !== null && c0 !== null, 'the device folio backed by the RAM folio');
   assert.is(rhead.order, 9, 'migrated as one THP');
-  assert.is(BACKING_PAGE(dpage!), rhead);
+  assert.is(BACKING_PAGE(dpage!)!.pfn, rhead.pfn);
   assert.is(dmirror_page_to_chunk(dpage!), c0);
   assert.is(dpage!.pgmap, c0, 'page->pgmap is the chunk itself');
   assert.is(c0!.pagemap, c0);

@@ -88,7 +88,7 @@ test('a migrated page agrees as its device page or its backing page, writable li
   assert.equal(c.kind === 'device_private' && c.write, true, 'a writable device-private entry');
   const dev = pfn_to_page((c as { pfn: number }).pfn);
   const [d] = mirrorsOf(m.p.mm);
-  assert.is(d!.pt.get(m.addr / PAGE_SIZE)!.page, BACKING_PAGE(dev), 'the mirror maps the backing page');
+  assert.is(d!.pt.get(m.addr / PAGE_SIZE)!.page.pfn, BACKING_PAGE(dev).pfn, 'the mirror maps the backing page');
   checkMirrors(m.p.mm, 'test');
   assert.ok(entryAgrees(c, dev, DPT_XA_TAG_WRITE), 'the device page itself, as hmm_range_fault() reports it');
   assert.not.ok(entryAgrees({ kind: 'none' }, dev, DPT_XA_TAG_READ));

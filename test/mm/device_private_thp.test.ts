@@ -251,7 +251,7 @@ t('fork makes both device PMDs read-only; a CPU write migrates the THP back, the
     const pmd = pmd_at(proc, a);
     assert.ok(is_pmd_device_private_entry(pmd));
     assert.is(swp_type(pmd_to_swp_entry(pmd)), SWP_DEVICE_READ, 'read-only in both');
-    assert.is(head_of(pmd), head);
+    assert.is(head_of(pmd).pfn, head.pfn);
   }
   assert.is(head._refcount, 2);
   assert.is(head._entire_mapcount, 1, 'two entire mappings');
@@ -314,7 +314,7 @@ t('munmap zaps the device-private PMD and the driver gets its folio back', () =>
   assert.is(pmd_at(p, a), 0);
   assert.is(head._refcount, 0);
   assert.is(dev.huge_free.length, 1, 'back on the free list, whole');
-  assert.is(dev.huge_free[0], head);
+  assert.is(dev.huge_free[0].pfn, head.pfn);
   assert.is(dev.freed, HPAGE_PMD_NR);
   assert.is(get_mm_counter(p.mm, MM_ANONPAGES), rss - HPAGE_PMD_NR);
 });
@@ -341,7 +341,7 @@ t('mremap moves a device PMD whole to an aligned address, and splits it for an u
   const raw = p.mmap(0, 4 * H, RW, ANON);
   const to = Math.ceil(raw / H) * H;
   assert.is(p.mremap(a, H, H, MREMAP_MAYMOVE | MREMAP_FIXED, to), to);
-  assert.is(head_of(pmd_at(p, to)), head, 'the same device-private PMD at the new place');
+  assert.is(head_of(pmd_at(p, to)).pfn, head.pfn, 'the same device-private PMD at the new place');
   assert.is(pmd_at(p, a), 0);
   const odd = to + H + 16 * PAGE_SIZE;
   assert.is(p.mremap(to, H, H, MREMAP_MAYMOVE | MREMAP_FIXED, odd), odd);

@@ -89,7 +89,7 @@ t('a pure snapshot reports resident pages, leaves holes 0 and marks the gap past
   assert.is(ret, 0);
   assert.is(F(pfns[0]), HMM_PFN_VALID | HMM_PFN_WRITE);
   assert.is(hmm_pfn_to_pfn(pfns[0]), pfn_at(a));
-  assert.is(hmm_pfn_to_page(pfns[0]), pfn_to_page(pfn_at(a)));
+  assert.is(hmm_pfn_to_page(pfns[0]).pfn, pfn_to_page(pfn_at(a)).pfn);
   assert.is(F(pfns[1]), HMM_PFN_VALID, 'the zero page is reported as a read-only page');
   assert.is(hmm_pfn_to_pfn(pfns[1]), 0);
   assert.is(pfns[2], 0, 'hole, no fault asked');
@@ -285,7 +285,7 @@ t('a device-exclusive entry is 0 in a snapshot and restored by a fault request',
   assert.is(f.ret, -EBUSY, 'the restore sent MMU_NOTIFY_EXCLUSIVE');
   const g = fault(a, 1, { default_flags: HMM_PFN_REQ_FAULT | HMM_PFN_REQ_WRITE });
   assert.is(F(g.pfns[0]), HMM_PFN_VALID | HMM_PFN_WRITE);
-  assert.is(hmm_pfn_to_page(g.pfns[0]), r.page);
+  assert.is(hmm_pfn_to_page(g.pfns[0]).pfn, r.page!.pfn);
   assert.is(p.read32(a), 42);
 });
 

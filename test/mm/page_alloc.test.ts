@@ -6,7 +6,8 @@ import {
   pageAllocStats, copy_highpage, pfn_to_page, __free_pages, alloc_page_sleepable,
 } from '../../mm/page_alloc.js';
 import { GFP_KERNEL, __GFP_ZERO } from '../../include/linux/gfp.js';
-import { PageReserved } from '../../include/linux/page-flags.js';
+import { PageReserved, PageBuddy } from '../../include/linux/page-flags.js';
+import { __nr_to_section, PFN_SECTION_SHIFT } from '../../include/linux/mm_types.js';
 import { runSync } from '../../lib/sim/sched.js';
 import { kmemleak_exempt } from '../leakcheck/uvu.js';
 
@@ -50,7 +51,7 @@ t('a compound allocation is contiguous, aligned and links tails to the head', ()
   const h = alloc_pages(GFP_KERNEL, 9)!;
   assert.is(h.pfn % 512, 0);
   assert.is(h.order, 9);
-  assert.is(pfn_to_page(h.pfn + 511).compound_head, h);
+  assert.is(pfn_to_page(h.pfn + 511).compound_head.pfn, h.pfn);
   assert.is(nr_free_pages(), 2047 - 512);
   put_page(pfn_to_page(h.pfn + 3));      /* a put through a tail drops the folio */
   assert.is(nr_free_pages(), 2047);
@@ -76,6 +77,45 @@ t('copy_highpage copies every byte; freeing a mapped page is a BUG', () => {
   assert.equal(kmap_local_page(b), kmap_local_page(a));
   b._mapcount = 0;
   assert.throws(() => __free_pages(b), /mapped/);
+});
+
+/* the free-list links of frame @pfn, read from its section's arrays: [prev, next], -1 = none */
+function links(pfn: number): [number, number] {
+  const ms = __nr_to_section(pfn >>> PFN_SECTION_SHIFT)!;
+  return [ms.lru_prev[pfn - ms.start_pfn], ms.lru_next[pfn - ms.start_pfn]];
+}
+
+t('the buddy free lists run through the struct pages: PageBuddy heads, order, LRU links', () => {
+  /* boot split block 0 for the zero page: free blocks 1 (order 0), 2 (1), 4 (2) ... 512 (9) */
+  for (let o = 0; o <= 9; o++) {
+    const p = pfn_to_page(1 << o);
+    assert.ok(PageBuddy(p), `pfn ${1 << o} heads a free block`);
+    assert.is(p.order, o);
+    assert.equal(links(1 << o), [-1, -1], `alone on the order-${o} list`);
+  }
+  assert.not.ok(PageBuddy(pfn_to_page(3)), 'a frame inside a free block is no buddy head');
+  const a = alloc_page(GFP_KERNEL)!, b = alloc_page(GFP_KERNEL)!;
+  assert.equal([a.pfn, b.pfn], [1, 2], 'order 0 first, then the order-1 block split: 3 goes on the order-0 list');
+  for (const p of [a, b]) {
+    assert.not.ok(PageBuddy(p));
+    assert.is(p.order, 0);
+    assert.equal(links(p.pfn), [-1, -1], 'an allocated frame has no links');
+  }
+  put_page(a);
+  assert.equal([links(1), links(3)], [[-1, 3], [1, -1]], 'order-0 list: 1 (the latest) then 3');
+  put_page(b);                                   /* 2 merges with 3 into an order-1 block; 1 cannot merge with 0 */
+  assert.not.ok(PageBuddy(pfn_to_page(3)), 'a merged buddy leaves its list');
+  assert.ok(PageBuddy(pfn_to_page(2)));
+  assert.is(pfn_to_page(2).order, 1);
+  assert.equal([links(1), links(2)], [[-1, -1], [-1, -1]]);
+  assert.is(nr_free_pages(), 2047);
+  const c = alloc_pages(GFP_KERNEL, 9)!;
+  assert.is(c.pfn, 512);
+  assert.not.ok(PageBuddy(c));
+  put_page(c);
+  assert.ok(PageBuddy(pfn_to_page(512)));
+  assert.throws(() => __free_pages(pfn_to_page(512), 9), /freeing free page pfn 512/, 'a double free is caught');
+  assert.is(nr_free_pages(), 2047);
 });
 
 t.run();

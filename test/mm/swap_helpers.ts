@@ -186,13 +186,13 @@ export function check_invariants(mms: mm_struct[]): void {
     for (let lru = 0; lru < NR_LRU_LISTS; lru++) {
       let n = 0, prev: page | null = null;
       for (let f = lv.lists[lru].head; f !== null; f = f.lru_next) {
-        assert.is(f.lru_prev, prev, 'lru links');
+        assert.is(f.lru_prev?.pfn, prev?.pfn, 'lru links');
         assert.ok(PageLRU(f) && f._refcount > 0, `pfn ${f.pfn} on the LRU but not live`);
         charged.set(f.memcg, (charged.get(f.memcg) ?? 0) + 1);
         n += 1 << f.order;
         prev = f;
       }
-      assert.is(lv.lists[lru].tail, prev, 'lru tail');
+      assert.is(lv.lists[lru].tail?.pfn, prev?.pfn, 'lru tail');
       assert.is(lv.nr_pages[lru], n, `lru ${lru} size`);
     }
   }

@@ -12,11 +12,16 @@
  *    against a machine of 1024 frames (the difference over the difference
  *    in frames, so fixed boot state cancels out); typed arrays count with
  *    their full size even where the host has not touched them;
- *  - per frame in use: the same after every struct page of the machine
- *    exists (pfn_to_page() of each frame: what a machine whose RAM has all
- *    been used carries; mm/sparse.ts creates them on first use), and
- *    of that the struct page arrays alone (memmap_bytes(): the rest is
- *    the page handle objects and the buddy allocator's free-list arrays);
+ *  - per frame in use: the same while every frame of the machine is
+ *    allocated (alloc_page() of each frame, held: what a machine whose
+ *    RAM is all in use carries; mm/sparse.ts creates the struct pages of
+ *    a section on first use), and of that the struct page arrays alone
+ *    (memmap_bytes()). The bench holds the frames by pfn in an Int32Array,
+ *    and its 4 B per frame count as metadata too (stricter than session
+ *    4's figure, which only looked each struct page up with pfn_to_page()
+ *    and held nothing). Page handles are made on demand and kept by
+ *    nothing in the kernel, and the buddy free lists run through the
+ *    struct page arrays: neither has bytes of its own per frame;
  *  - per mapped page: a process writes MEMORY_BENCH_PAGES / 4 pages of
  *    that machine (anonymous faults), the growth over the pages (page
  *    tables, rmap, LRU; the struct pages exist already);
@@ -25,7 +30,8 @@
  * Target (issue 17): metadata per frame in use at most 64 B (ratio <= 1.0).
  */
 import { start_kernel } from '../../mm/init.js';
-import { totalram_pages, ram_content_bytes, pfn_to_page } from '../../mm/page_alloc.js';
+import { totalram_pages, ram_content_bytes, alloc_page, put_page, pfn_to_page, nr_free_pages } from '../../mm/page_alloc.js';
+import { GFP_KERNEL } from '../../include/linux/gfp.js';
 import { memmap_bytes } from '../../mm/sparse.js';
 import { Process, runAs } from '../include/nolibc/nolibc.js';
 import { PROT_READ, PROT_WRITE, MAP_PRIVATE, MAP_ANONYMOUS, MADV_NOHUGEPAGE } from '../../include/uapi/asm-generic/mman.js';
@@ -56,9 +62,12 @@ export async function bench_memory(): Promise<void> {
   start_kernel({ ram_bytes: PAGES * PAGE_SIZE });
   tracing_off();
   const big = metadata(), frames = totalram_pages();
-  for (let pfn = 0; pfn < frames; pfn++) pfn_to_page(pfn);
+  const held = new Int32Array(nr_free_pages());
+  for (let i = 0; i < held.length; i++) held[i] = alloc_page(GFP_KERNEL)!.pfn;
+  if (nr_free_pages() !== 0) throw new Error('bench: frames left free');
   const all = metadata();
   const arrays = memmap_bytes() / frames;
+  for (const pfn of held) put_page(pfn_to_page(pfn));
   const p = Process.spawn('bench');
   const n = PAGES >> 2;
   const a = p.mmap(0, n * PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);

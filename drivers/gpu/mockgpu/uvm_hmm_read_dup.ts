@@ -132,7 +132,7 @@ function* uvm_hmm_read_dup_page(vs: uvm_va_space, vma: vm_area_struct, va: numbe
     if (!(hmm_pfn_flags(pfns[0]!) & HMM_PFN_VALID)) { drop_ref(); return 'normal'; }
     const pg = hmm_pfn_to_page(pfns[0]!);
     if (uvm_pmm_gpu_owns(gpu.pmm, pg) || !folio_test_anon(pg)) { drop_ref(); return 'normal'; }
-    if (ref !== pg || (hmm_pfn_flags(pfns[0]!) & HMM_PFN_WRITE) || PageAnonExclusive(pg)) {
+    if (ref?.pfn !== pg.pfn || (hmm_pfn_flags(pfns[0]!) & HMM_PFN_WRITE) || PageAnonExclusive(pg)) {
       /* hold the page first: from here a CPU store must copy (and notify) instead of reusing it */
       drop_ref();
       get_page(pg);

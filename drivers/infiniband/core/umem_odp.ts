@@ -159,7 +159,7 @@ export function* ib_umem_odp_release(odp: ib_umem_odp): Sleepable {
 export function ib_umem_odp_map_dma_single_page(odp: ib_umem_odp, idx: number, p: page, access_mask: number): number {
   const cur = odp.dma_list[idx];
   const dev = odp.uctx.dma_device as device;
-  if (cur !== 0 && odp.page_list[idx] === p) {
+  if (cur !== 0 && odp.page_list[idx]?.pfn === p.pfn) {
     const bits = (cur % 4) | access_mask;
     if (bits !== cur % 4) { count_event('ib_umem_odp_perm_upgrade'); trace_event('ib_umem_odp_perm_upgrade', { idx, bits }); }
     odp.dma_list[idx] = odp_dma_addr(cur) + bits;

@@ -134,7 +134,7 @@ function pageOf(pfn: number): page | null {
 function samePage(c: { pfn: number }, p: page): boolean {
   if (c.pfn === p.pfn) return true;
   const cp = pageOf(c.pfn);
-  return cp !== null && is_device_private_page(cp) && BACKING_PAGE(cp) === p;
+  return cp !== null && is_device_private_page(cp) && BACKING_PAGE(cp)?.pfn === p.pfn;
 }
 
 /**
