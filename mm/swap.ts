@@ -77,8 +77,9 @@ export function lruvec_add_folio_tail(lv: lruvec, f: page): void { list_add(lv, 
 export function lruvec_del_folio(lv: lruvec, f: page): void {
   const lru = folio_lru_list(f);
   const l = lv.lists[lru];
-  if (f.lru_prev !== null) f.lru_prev.lru_next = f.lru_next; else l.head = f.lru_next;
-  if (f.lru_next !== null) f.lru_next.lru_prev = f.lru_prev; else l.tail = f.lru_prev;
+  const prev = f.lru_prev, next = f.lru_next;     /* each read makes a handle: read once */
+  if (prev !== null) prev.lru_next = next; else l.head = next;
+  if (next !== null) next.lru_prev = prev; else l.tail = prev;
   f.lru_prev = f.lru_next = null;
   lv.nr_pages[lru] -= 1 << f.order;
   if (lv.nr_pages[lru] < 0) BUG(`lru list ${lru} size underflow removing pfn ${f.pfn}`);
