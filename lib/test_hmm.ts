@@ -24,6 +24,15 @@
  * lib/test_hmm_mirror.ts, which also has the retry protocol every HMM
  * driver follows).
  *
+ * Close (dmirror_fops_release) does not evict, as in Linux: a closed
+ * mirror's pages stay on the device. Deviation from Linux: a mirror skips
+ * only the MMU_NOTIFY_MIGRATE invalidations of migrations done for it
+ * (dmirror_migrate_begin(), lib/test_hmm_devmem.ts), not every one of its
+ * device, so that a mirror opened after the close, or a second mirror of
+ * the same mm, never keeps an entry for a page another mirror moved; and
+ * a closed dmirror stays an empty shell for the CPU fault on its pages to
+ * find, where Linux frees it (a use-after-free there).
+ *
  * Lock order: mmap_lock -> dmirror.mutex (never the other way: the mutex
  * is taken inside notifier callbacks, which run under mmap_lock).
  */
@@ -47,7 +56,6 @@ import { copy_from_user, copy_to_user } from '../mm/fault.js';
 import { misc_register } from '../mm/file.js';
 import {
   DMIRROR_NDEVICES, dmirror, dmirror_device, dmirror_params, dmirror_allocate_chunk, dmirror_device_remove_chunks,
-  dmirror_device_evict_all,
 } from './test_hmm_devmem.js';
 import { current_mm, dmirror_cmd_range } from './test_hmm_dpt.js';
 import { dmirror_migrate_to_device, dmirror_migrate_to_system } from './test_hmm_migrate.js';
@@ -90,14 +98,19 @@ function* dmirror_fops_open(ino: inode, filp: file): Sleepable<number> {
 }
 
 /*
- * dmirror_fops_release() - last close: unsubscribe, then evict all of the
- * device's memory back to RAM (every user of the device is affected).
+ * dmirror_fops_release() - last close: unsubscribe and drop the device
+ * page table, as Linux does. Device memory stays where it is: pages this
+ * mirror migrated stay device pages of the process until the CPU faults
+ * them back, HMM_DMIRROR_RELEASE evicts them or the process unmaps them.
+ * Their backing pages still name this mirror, which Linux frees here;
+ * the model keeps it as an empty shell (no notifier, no entries, no
+ * flags) for dmirror_devmem_fault() to find.
  */
 function* dmirror_fops_release(_ino: inode, filp: file): Sleepable<number> {
   const d = filp.private_data as dmirror;
   yield* mmu_interval_notifier_remove(d.notifier);
-  yield* dmirror_device_evict_all(d.mdevice);
   d.pt.clear();
+  d.flags = 0n;
   filp.private_data = null;
   trace_event('dmirror_release', { dev: d.mdevice.minor });
   return 0;

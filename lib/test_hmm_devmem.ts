@@ -53,7 +53,7 @@ import {
 import { GFP_HIGHUSER, GFP_HIGHUSER_MOVABLE, __GFP_NOFAIL } from '../include/linux/gfp.js';
 import { ENOMEM, EINVAL } from '../include/uapi/asm-generic/errno.js';
 import { fail_devmem_alloc, should_fail } from './fault-inject.js';
-import type { Sleepable } from './sim/sched.js';
+import { current, type Sleepable, type Thread } from './sim/sched.js';
 import { mutex, mutex_lock, mutex_unlock } from './locking/mutex.js';
 import { spinlock_t, spin_lock, spin_unlock } from './locking/spinlock.js';
 import { trace_event, count_event } from './sim/trace.js';
@@ -162,6 +162,39 @@ export class dmirror {
     this.mdevice = mdevice;
     this.mutex = new mutex(`dmirror${mdevice.minor}.${id}.mutex`);
   }
+}
+
+/* ---- whose migration is this? ---- */
+
+/* the mirror each thread is migrating for right now (dmirror_migrate_begin) */
+const dmirror_migrating = new WeakMap<Thread, dmirror | null>();
+
+/**
+ * dmirror_migrate_begin() - the current thread starts a migration for
+ * mirror @d (a closed mirror, for the CPU fault on a page it left behind,
+ * has no notifier left to skip anything). Until dmirror_migrate_end(),
+ * @d's interval notifier skips the MMU_NOTIFY_MIGRATE invalidations of
+ * its device; every other mirror of the device handles them like any other
+ * invalidation
+ * (dmirror_interval_invalidate(), and the model note in lib/test_hmm.ts).
+ * Context: any; does not sleep. Return: the previous mirror, to restore
+ * (migrations nest: a fault inside a migration may migrate another page).
+ */
+export function dmirror_migrate_begin(d: dmirror | null): dmirror | null {
+  const t = current();
+  const prev = dmirror_migrating.get(t) ?? null;
+  dmirror_migrating.set(t, d);
+  return prev;
+}
+
+/** dmirror_migrate_end() - the migration of dmirror_migrate_begin() is over; @prev is what it returned. */
+export function dmirror_migrate_end(prev: dmirror | null): void {
+  dmirror_migrating.set(current(), prev);
+}
+
+/** dmirror_migrating_for() - is the current thread migrating for mirror @d? */
+export function dmirror_migrating_for(d: dmirror): boolean {
+  return dmirror_migrating.get(current()) === d;
 }
 
 /* ---- chunks and pages ---- */
@@ -526,14 +559,4 @@ export function* dmirror_device_remove_chunks(mdevice: dmirror_device): Sleepabl
   }
   mutex_unlock(mdevice.devmem_lock);
   trace_event('dmirror_remove_chunks', { dev: mdevice.minor });
-}
-
-/**
- * dmirror_device_evict_all() - what closing a file of the device does:
- * evict every chunk back to RAM, keeping the chunks.
- * Context: may sleep.
- */
-export function* dmirror_device_evict_all(mdevice: dmirror_device): Sleepable {
-  if (mdevice.devmem_chunks === null) return;
-  for (let i = 0; i < mdevice.devmem_count; i++) yield* dmirror_device_evict_chunk(mdevice.devmem_chunks[i]);
 }

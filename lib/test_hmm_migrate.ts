@@ -49,7 +49,8 @@ import { mmap_read_lock, mmap_read_unlock } from '../mm/mmap_lock.js';
 import { mmget_not_zero, mmput } from '../mm/task.js';
 import { migrate_vma_setup, migrate_vma_pages, migrate_vma_finalize } from '../mm/migrate_device.js';
 import {
-  type dmirror, DPT_XA_TAG_READ, DPT_XA_TAG_WRITE, BACKING_PAGE, dmirror_devmem_alloc_page,
+  type dmirror, DPT_XA_TAG_READ, DPT_XA_TAG_WRITE, BACKING_PAGE, dmirror_devmem_alloc_page, dmirror_migrate_begin,
+  dmirror_migrate_end,
 } from './test_hmm_devmem.js';
 import { dpt_erase, dmirror_read_back, dmirror_cmd_range } from './test_hmm_dpt.js';
 import { WARN, WARN_ON } from '../include/asm-generic/bug.js';
@@ -271,6 +272,7 @@ export function* dmirror_migrate_range_to_device(d: dmirror, start: number, end:
   if (!mmget_not_zero(mm)) return -EINVAL;
   const src = new Float64Array(PTRS_PER_PTE), dst = new Float64Array(PTRS_PER_PTE);
   yield* mmap_read_lock(mm);
+  const prev = dmirror_migrate_begin(d);
   let ret = 0;
   for (let addr = start; addr < end;) {
     const vma = vma_lookup(mm, addr);
@@ -285,6 +287,7 @@ export function* dmirror_migrate_range_to_device(d: dmirror, start: number, end:
     yield* migrate_vma_finalize(args);
     addr = next;
   }
+  dmirror_migrate_end(prev);
   mmap_read_unlock(mm);
   yield* mmput(mm);
   return ret;
@@ -415,6 +418,7 @@ export function* dmirror_migrate_to_system(d: dmirror, cmd: hmm_dmirror_cmd): Sl
   const src = new Float64Array(PTRS_PER_PTE), dst = new Float64Array(PTRS_PER_PTE);
   let cpages = 0, ret = 0;
   yield* mmap_read_lock(mm);
+  const prev = dmirror_migrate_begin(d);
   for (let addr = start; addr < end;) {
     const vma = vma_lookup(mm, addr);
     if (vma === null || !(vma.vm_flags & VM_READ)) { ret = -EINVAL; break; }
@@ -433,10 +437,20 @@ export function* dmirror_migrate_to_system(d: dmirror, cmd: hmm_dmirror_cmd): Sl
     yield* migrate_vma_finalize(args);
     addr = next;
   }
+  dmirror_migrate_end(prev);
   mmap_read_unlock(mm);
   yield* mmput(mm);
   cmd.cpages = BigInt(cpages);
   trace_event('dmirror_migrate_to_system', { dev: d.mdevice.minor, start, end, cpages, ret });
+  return ret;
+}
+
+/* the three migration steps of dmirror_devmem_fault(); 0 or its VM_FAULT_* code */
+function* dmirror_devmem_fault_migrate(args: migrate_vma, d: dmirror): Sleepable<number> {
+  if ((yield* migrate_vma_setup(args)) !== 0) return VM_FAULT_SIGBUS;
+  const ret = yield* dmirror_devmem_fault_alloc_and_copy(args, d);
+  if (ret === 0) yield* migrate_vma_pages(args);
+  yield* migrate_vma_finalize(args);
   return ret;
 }
 
@@ -448,8 +462,13 @@ export function* dmirror_migrate_to_system(d: dmirror, cmd: hmm_dmirror_cmd): Sl
  *       do_swap_page.
  *
  * The mirror is found through the ownership chain: device page -> backing
- * page -> dmirror. No device finalize step is needed: the copy already
- * erased the device page table entries.
+ * page -> dmirror that migrated the page. That mirror may have been closed
+ * since (close leaves device memory where it is, as in Linux): it is then
+ * an empty shell (no notifier, no entries, no flags; Linux would read the
+ * freed dmirror). Only the mirror that migrated the page skips the
+ * MMU_NOTIFY_MIGRATE invalidation (dmirror_migrate_begin()): every other
+ * live mirror of the mm on this device drops its entry there. No device
+ * finalize step is needed: the copy already erased the owner's entries.
  * Context: mmap_lock held for read; may sleep.
  * Return: 0, VM_FAULT_SIGBUS when migrate_vma_setup() refuses the window,
  * VM_FAULT_OOM.
@@ -470,14 +489,10 @@ export function* dmirror_devmem_fault(vmf: vm_fault): Sleepable<number> {
     start, end: start + span, pgmap_owner: d.mdevice,
     flags: dmirror_select_device(d) | (order ? MIGRATE_VMA_SELECT_COMPOUND : 0), fault_page: fpage,
   };
-  if ((yield* migrate_vma_setup(args)) !== 0) return VM_FAULT_SIGBUS;
-  const ret = yield* dmirror_devmem_fault_alloc_and_copy(args, d);
-  if (ret) {
-    yield* migrate_vma_finalize(args);
-    return ret;
-  }
-  yield* migrate_vma_pages(args);
-  yield* migrate_vma_finalize(args);
+  const prev = dmirror_migrate_begin(d);
+  const ret = yield* dmirror_devmem_fault_migrate(args, d);
+  dmirror_migrate_end(prev);
+  if (ret) return ret;
   count_event('dmirror_devmem_fault');
   trace_event('dmirror_devmem_fault', { dev: d.mdevice.minor, addr: vmf.address, order });
   return 0;

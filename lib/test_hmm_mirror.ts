@@ -58,7 +58,7 @@ import { hmm_range_fault } from '../mm/hmm.js';
 import { make_device_exclusive } from '../mm/device_exclusive.js';
 import {
   DPT_XA_TAG_READ, DPT_XA_TAG_WRITE, DPT_XA_TAG_ATOMIC, dmirror, dmirror_params, dmirror_page_to_device,
-  BACKING_PAGE,
+  BACKING_PAGE, dmirror_migrating_for,
 } from './test_hmm_devmem.js';
 import {
   dpt_store, dpt_erase_range, dmirror_bounce_init, dmirror_bounce_fini, dmirror_bounce_copy_out, dmirror_do_read, dmirror_read_back,
@@ -80,15 +80,20 @@ export interface dmirror_interval extends mmu_interval_notifier {
  * dmirror_interval_invalidate() - mmu_interval_notifier_ops.invalidate of
  * a mirror: drop the device page table entries of the range (and the page
  * after it: the bound is inclusive, which is harmless), after publishing
- * the new sequence number under the mutex. Migrations this device started
- * are skipped: the migration code updates the table itself.
+ * the new sequence number under the mutex. A migration this mirror is
+ * doing itself is skipped: the migration code updates the table itself.
+ * Linux skips every MMU_NOTIFY_MIGRATE whose owner is the mirror's device;
+ * the model also checks that the running thread migrates for this mirror
+ * (dmirror_migrate_begin()), so that a second mirror of the same mm on the
+ * device, or one opened after the page's mirror was closed, drops its
+ * entries (the model note in lib/test_hmm.ts).
  * Context: may sleep if the range is blockable; otherwise only trylock.
  * Return: false only when a non-blockable range finds the mutex taken.
  */
 export function* dmirror_interval_invalidate(mni: mmu_interval_notifier, range: mmu_notifier_range,
                                              cur_seq: number): Sleepable<boolean> {
   const d = (mni as dmirror_interval).dmirror;
-  if (range.event === MMU_NOTIFY_MIGRATE && range.owner === d.mdevice) return true;
+  if (range.event === MMU_NOTIFY_MIGRATE && range.owner === d.mdevice && dmirror_migrating_for(d)) return true;
   if (mmu_notifier_range_blockable(range)) yield* mutex_lock(d.mutex);
   else if (!mutex_trylock(d.mutex)) return false;
   mmu_interval_set_seq(mni, cur_seq);

@@ -36,8 +36,8 @@
  * thread, and a THP fault never reclaims to find 2 MiB (it falls back to
  * 4 KiB pages instead).
  */
-import type { page, vm_area_struct, vm_fault } from '../include/linux/mm_types.js';
-import { MM_ANONPAGES } from '../include/linux/mm_types.js';
+import type { page, vm_area_struct, vm_fault, mm_struct } from '../include/linux/mm_types.js';
+import { MM_ANONPAGES, MMF_HUGE_ZERO_FOLIO } from '../include/linux/mm_types.js';
 import {
   PAGE_SIZE, VM_NOHUGEPAGE, VM_HUGEPAGE, VM_HUGETLB, VM_PFNMAP, VM_MIXEDMAP, VM_IO, VM_WRITE,
   FAULT_FLAG_WRITE, FAULT_FLAG_UNSHARE, VM_FAULT_FALLBACK, VM_FAULT_OOM, VM_FAULT_SIGBUS, vma_is_anonymous,
@@ -88,9 +88,10 @@ interface thp_state {
   mode: thp_mode;                 /* transparent_hugepage/enabled */
   use_zero_page: boolean;         /* transparent_hugepage/use_zero_page */
   huge_zero_folio: page | null;   /* allocated on the first read fault that wants it */
+  huge_zero_refcount: number;     /* mms with MMF_HUGE_ZERO_FOLIO, + 1 for the shrinker; 0: no folio */
   nr_anon_thps: number;           /* NR_ANON_THPS: pages of anon THPs mapped by a PMD (meminfo AnonHugePages) */
 }
-let thp: thp_state = { mode: 'madvise', use_zero_page: true, huge_zero_folio: null, nr_anon_thps: 0 };
+let thp: thp_state = { mode: 'madvise', use_zero_page: true, huge_zero_folio: null, huge_zero_refcount: 0, nr_anon_thps: 0 };
 
 /**
  * hugepage_init() - boot THP: the mode from the transparent_hugepage=
@@ -100,7 +101,7 @@ let thp: thp_state = { mode: 'madvise', use_zero_page: true, huge_zero_folio: nu
  *   'always'), so a mapping gets THPs when it asks with MADV_HUGEPAGE.
  */
 export function hugepage_init(mode: thp_mode = 'madvise'): void {
-  thp = { mode, use_zero_page: true, huge_zero_folio: null, nr_anon_thps: 0 };
+  thp = { mode, use_zero_page: true, huge_zero_folio: null, huge_zero_refcount: 0, nr_anon_thps: 0 };
   resetDeferredSplitQueue();
 }
 
@@ -173,18 +174,65 @@ export function is_huge_zero_pmd(pmd: pmd_t): boolean {
   return thp.huge_zero_folio !== null && pmd_pfn(pmd) === thp.huge_zero_folio.pfn;
 }
 
-/**
- * mm_get_huge_zero_folio() - the huge zero page, allocated on first use
- * (never movable, never freed until the next boot).
- * Return: the folio, or null when 2 MiB cannot be found.
+/*
+ * get_huge_zero_folio() - take a reference on the huge zero folio,
+ * allocating it when there is none. A new folio starts with two: the
+ * caller's and the one the shrinker drops (Linux's get_huge_zero_page()).
  */
-export function mm_get_huge_zero_folio(): page | null {
-  if (thp.huge_zero_folio !== null) return thp.huge_zero_folio;
+function get_huge_zero_folio(): boolean {
+  if (thp.huge_zero_refcount > 0) { thp.huge_zero_refcount++; return true; }
   const f = alloc_pages((GFP_TRANSHUGE_LIGHT | __GFP_ZERO | __GFP_NORETRY) & ~__GFP_MOVABLE, HPAGE_PMD_ORDER);
-  if (f === null) return null;
+  if (f === null) return false;
   count_event(THP_ZERO_PAGE_ALLOC);
   thp.huge_zero_folio = f;
-  return f;
+  thp.huge_zero_refcount = 2;
+  return true;
+}
+
+/**
+ * mm_get_huge_zero_folio() - the huge zero page for @mm, allocated on
+ * first use (never movable). The first call for an mm takes a reference
+ * and marks it MMF_HUGE_ZERO_FOLIO; mm_put_huge_zero_folio() drops it
+ * when the mm is torn down. A PMD mapping takes no page reference.
+ * Return: the folio, or null when 2 MiB cannot be found.
+ */
+export function mm_get_huge_zero_folio(mm: mm_struct): page | null {
+  if (mm.flags & MMF_HUGE_ZERO_FOLIO) return thp.huge_zero_folio;
+  if (!get_huge_zero_folio()) return null;
+  mm.flags |= MMF_HUGE_ZERO_FOLIO;
+  return thp.huge_zero_folio;
+}
+
+/**
+ * mm_put_huge_zero_folio() - __mmput(): drop @mm's reference on the huge
+ * zero folio, if it took one. The last reference is the shrinker's.
+ */
+export function mm_put_huge_zero_folio(mm: mm_struct): void {
+  if (!(mm.flags & MMF_HUGE_ZERO_FOLIO)) return;
+  mm.flags &= ~MMF_HUGE_ZERO_FOLIO;
+  if (--thp.huge_zero_refcount <= 0) BUG('huge zero folio: an mm dropped the shrinker\'s reference');
+}
+
+/**
+ * shrink_huge_zero_folio_scan() - the huge zero folio shrinker (Linux's
+ * huge_zero_page_shrinker, run by global reclaim from shrink_slab()):
+ * free the folio once no mm holds it, only the shrinker's reference left.
+ * The next read fault that wants it allocates a new one.
+ * Context: any; does not sleep. Return: pages freed (HPAGE_PMD_NR or 0).
+ */
+export function shrink_huge_zero_folio_scan(): number {
+  if (thp.huge_zero_refcount !== 1) return 0;
+  const f = thp.huge_zero_folio!;
+  thp.huge_zero_refcount = 0;
+  thp.huge_zero_folio = null;
+  put_page(f);
+  count_event('thp_zero_page_free');
+  return HPAGE_PMD_NR;
+}
+
+/** huge_zero_folio_allocated() - is there a huge zero folio now (for leak checks)? */
+export function huge_zero_folio_allocated(): boolean {
+  return thp.huge_zero_folio !== null;
 }
 
 /**
@@ -267,7 +315,7 @@ export function* do_huge_pmd_anonymous_page(vmf: vm_fault): Sleepable<number> {
   if (anon_vma_prepare(vma) !== 0) return VM_FAULT_OOM;
   const ptl = pmd_lockptr(mm, vmf.pmd);
   if (!(vmf.flags & FAULT_FLAG_WRITE) && thp.use_zero_page) {
-    const zero = mm_get_huge_zero_folio();
+    const zero = mm_get_huge_zero_folio(mm);
     if (zero === null) { count_event(THP_FAULT_FALLBACK); return VM_FAULT_FALLBACK; }
     spin_lock(ptl);
     if (mm.pgd.load(vmf.pmd) === 0) mm.pgd.set(vmf.pmd, pmd_wrprotect(pfn_pmd(zero.pfn, vma.vm_page_prot)));

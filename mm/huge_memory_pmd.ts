@@ -41,7 +41,9 @@ export { __split_huge_pmd, __split_huge_pmd_locked, split_huge_pmd_address, vma_
 import {
   zap_huge_non_present_pmd, copy_huge_non_present_pmd, change_non_present_huge_pmd,
 } from './huge_memory_nonpresent.js';
-import { is_huge_zero_pmd, folio_add_anon_rmap_pmd, folio_remove_rmap_pmd } from './huge_memory.js';
+import {
+  is_huge_zero_pmd, folio_add_anon_rmap_pmd, folio_remove_rmap_pmd, mm_get_huge_zero_folio,
+} from './huge_memory.js';
 
 /* ------------------------------------------------------------ zap, fork, mprotect */
 
@@ -102,7 +104,8 @@ export function copy_huge_pmd(dst: vm_area_struct, src: vm_area_struct, _dst_pmd
     return 0;
   }
   if (!pmd_trans_huge(pmd)) { spin_unlock(src_ptl); spin_unlock(dst_ptl); return -EAGAIN; }
-  if (!is_huge_zero_pmd(pmd)) {
+  if (is_huge_zero_pmd(pmd)) mm_get_huge_zero_folio(dst_mm);   /* a reference for the child, never a new folio */
+  else {
     const f = pfn_to_page(pmd_pfn(pmd));
     if (PageAnonExclusive(f) && folio_maybe_dma_pinned(f)) {
       /* folio_try_dup_anon_rmap_pmd() failed: split, and let the PTE copy handle the pinned pages */

@@ -25,6 +25,8 @@ import { mmap_write_lock, mmap_write_unlock, mmap_assert_write_locked } from './
 import { BUG, WARN_ON } from '../include/asm-generic/bug.js';
 import { hmm_v8_hooks } from './hmm_v8/hooks.js';   /* HMM v8 places 1 and 2 */
 import { fail_hmm_retry, should_fail } from '../lib/fault-inject.js';
+import { lock_map_acquire, lock_map_release, lockdep_enabled } from '../lib/locking/lockdep.js';
+import { fs_reclaim_map } from './page_alloc.js';
 
 /** struct mmu_notifier_subscriptions - per-mm notifier state. */
 export class mmu_notifier_subscriptions {
@@ -143,6 +145,17 @@ export function* mmu_notifier_invalidate_range_start(range: mmu_notifier_range):
   if (mmu_notifier_invalidate_range_start_nosubs(range)) return 0;
   count_event('mmu_notifier_invalidate');
   trace_range('mmu_notifier_invalidate_range_start', range);
+  if (!mmu_notifier_range_blockable(range) || !lockdep_enabled()) return yield* __mmu_notifier_invalidate_range_start(range);
+  lock_map_acquire(fs_reclaim_map);      /* reclaim may be why we are here: the locks taken below nest in it */
+  try {
+    return yield* __mmu_notifier_invalidate_range_start(range);
+  } finally {
+    lock_map_release(fs_reclaim_map);
+  }
+}
+
+/* the subscribers' starts of mmu_notifier_invalidate_range_start() */
+function* __mmu_notifier_invalidate_range_start(range: mmu_notifier_range): Sleepable<number> {
   const s = subs_of(range.mm)!;
   hmm_v8_hooks.range_start?.(range);
   if (s.has_itree) {

@@ -75,6 +75,7 @@ import { preempt_point, current, might_sleep, type Sleepable } from '../lib/sim/
 import { schedule_timeout, now, NSEC_PER_MSEC, NSEC_PER_SEC } from '../lib/sim/clock.js';
 import { out_of_memory, oom_kills, oom_victims_exiting } from './oom_kill.js';
 import { BUG } from '../include/asm-generic/bug.js';
+import { lockdep_map, lock_map_acquire, lock_map_release, lockdep_enabled } from '../lib/locking/lockdep.js';
 import { try_to_free_pages, try_to_free_pages_sleepable, wakeup_kswapd } from './vmscan.js';
 import { free_zone_device_folio } from './memremap.js';
 import { free_huge_folio } from './hugetlb.js';
@@ -343,7 +344,7 @@ function alloc_pages_done(p: page | null, gfp: gfp_t, order: number): page | nul
  * here is a BUG.
  */
 export function alloc_pages(gfp: gfp_t, order = 0): page | null {
-  if (gfp & __GFP_DIRECT_RECLAIM) might_sleep();     /* might_alloc(): a blocking gfp in atomic context */
+  might_alloc(gfp);                /* a blocking gfp: not in atomic context; the fs_reclaim lock order */
   let p: page | null = null;
   if (!should_fail_alloc_page(gfp, order)) {
     p = get_page_from_freelist(order, mem.watermark[WMARK_LOW]);
@@ -353,6 +354,30 @@ export function alloc_pages(gfp: gfp_t, order = 0): page | null {
     BUG('__GFP_NOFAIL allocation failed in a caller that cannot sleep (alloc_pages): out of memory, the OOM killer found no victim');
   }
   return alloc_pages_done(p, gfp, order);
+}
+
+/*
+ * fs_reclaim - the lockdep class of "may enter direct reclaim" (Linux's
+ * fs_reclaim map, mm/page_alloc.c). might_alloc() touches it for every
+ * blocking gfp, recording "held lock -> fs_reclaim"; a blockable
+ * notifier invalidation holds it around its subscribers' callbacks
+ * (mm/mmu_notifier.ts), recording "fs_reclaim -> the subscriber's lock".
+ * So a driver that allocates with a blocking gfp while holding a lock its
+ * invalidate callback takes (reclaim would deadlock on it) is a lockdep
+ * warning even if this run never reclaimed. Simplified: Linux keeps a
+ * separate __mmu_notifier_invalidate_range_start_map and primes the order
+ * fs_reclaim -> that map at registration; one class here gives the same
+ * inversion, which the model's pairwise lockdep can see.
+ */
+export const fs_reclaim_map = new lockdep_map('fs_reclaim');
+
+/* might_alloc() - the debug checks of an allocation with @gfp: might_sleep() and the fs_reclaim order */
+function might_alloc(gfp: gfp_t): void {
+  if (!(gfp & __GFP_DIRECT_RECLAIM)) return;
+  might_sleep();
+  if (!lockdep_enabled()) return;
+  lock_map_acquire(fs_reclaim_map);
+  lock_map_release(fs_reclaim_map);
 }
 
 /* One jiffy at HZ=250: how long an allocation sleeps between rounds while OOM victims exit. */
@@ -467,7 +492,7 @@ function* __alloc_pages_slowpath_sleepable(gfp: gfp_t, order: number): Sleepable
  */
 export function* alloc_pages_sleepable(gfp: gfp_t, order = 0): Sleepable<page | null> {
   if (!(gfp & __GFP_DIRECT_RECLAIM)) return alloc_pages(gfp, order);
-  might_sleep();
+  might_alloc(gfp);
   let p: page | null = null;
   if (!should_fail_alloc_page(gfp, order)) {
     p = get_page_from_freelist(order, mem.watermark[WMARK_LOW]);

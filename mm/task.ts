@@ -24,6 +24,7 @@ import { trace_event } from '../lib/sim/trace.js';
 import { pgd_alloc } from './pgtable.js';
 import { dup_mmap } from './fork.js';
 import { exit_mmap } from './mmap.js';
+import { mm_put_huge_zero_folio } from './huge_memory.js';
 import { mmu_notifier_release } from './mmu_notifier.js';
 import { exit_files, dup_fd } from './file.js';
 import { BUG } from '../include/asm-generic/bug.js';
@@ -77,6 +78,7 @@ export function* mmput(mm: mm_struct): Sleepable {
   if (--mm.mm_users > 0) return;
   yield* mmu_notifier_release(mm);
   yield* exit_mmap(mm);
+  mm_put_huge_zero_folio(mm);
   trace_event('mmput_last', { mm: mm.id });
   mmdrop(mm);
 }

@@ -77,6 +77,7 @@ import { add_to_swap, __delete_from_swap_cache } from './swap_state.js';
 import { swap_writepage, put_swap_folio, folio_free_swap, get_nr_swap_pages } from './swapfile.js';
 import { mem_cgroup_subtree, root_mem_cgroup, mem_cgroup_swap_full, folio_lruvec } from './memcontrol.js';
 import { split_folio, deferred_split_scan } from './huge_memory_split.js';
+import { shrink_huge_zero_folio_scan } from './huge_memory.js';
 
 /** struct scan_control - one reclaim pass: what to reclaim and what it did. */
 export interface scan_control {
@@ -363,16 +364,18 @@ function* shrink_lruvec(lv: lruvec, sc: scan_control): Sleepable {
 
 /*
  * shrink_node() - shrink the lruvec of every memcg under the target (all,
- * for global reclaim), then the shrinkers (shrink_slab). The one shrinker
- * modelled is the THP deferred-split queue: partly unmapped THPs are split
- * so their unmapped tails can be freed. It may sleep (notifiers), so only
- * reclaim that may block runs it.
+ * for global reclaim), then the shrinkers (shrink_slab). Two are
+ * modelled: the huge zero folio (freed once no mm holds it; global reclaim
+ * only, as it is not memcg-aware), and the THP deferred-split queue:
+ * partly unmapped THPs are split so their unmapped tails can be freed. The
+ * split may sleep (notifiers), so only reclaim that may block runs it.
  */
 function* shrink_node(sc: scan_control): Sleepable {
   for (const memcg of mem_cgroup_subtree(sc.target_mem_cgroup ?? root_mem_cgroup())) {
     yield* shrink_lruvec(memcg.lruvec, sc);
     if (!current_is_kswapd() && sc.nr_reclaimed >= sc.nr_to_reclaim) break;
   }
+  if (sc.target_mem_cgroup === null) shrink_huge_zero_folio_scan();
   if (sc.blockable && sc.target_mem_cgroup === null) yield* deferred_split_scan(SWAP_CLUSTER_MAX);
 }
 

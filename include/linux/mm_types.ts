@@ -413,6 +413,8 @@ export const NR_MM_COUNTERS = 4;
 
 /* mm->flags bits (Linux's MMF_*): the OOM killer is done with this mm (reaped, or not worth it) */
 export const MMF_OOM_SKIP = 1 << 21;
+/* the mm holds a reference on the huge zero folio (mm/huge_memory.ts mm_get_huge_zero_folio) */
+export const MMF_HUGE_ZERO_FOLIO = 1 << 23;
 
 /**
  * struct mm_struct - an address space.

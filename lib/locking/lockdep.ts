@@ -104,6 +104,26 @@ export function lockdep_assert_not_held(l: HeldLock): void {
     throw new KernelBugError(`lockdep_assert_not_held: thread "${t.name}" holds ${l.waitKind} ${l.name}`);
 }
 
+/**
+ * struct lockdep_map - a lock class with no lock behind it (Linux's
+ * lock_map_acquire() maps, e.g. fs_reclaim): "acquiring" it only records
+ * the nesting order against the locks held, so an inversion with a real
+ * lock is reported like any other.
+ */
+export class lockdep_map implements Waitable {
+  readonly waitKind = 'lockdep_map';
+  dep_map = 0;
+  constructor(readonly name: string) {}
+}
+
+/** lock_map_acquire()/lock_map_release() - enter/leave @m's class (never blocks). Context: any. */
+export function lock_map_acquire(m: lockdep_map): void {
+  lock_acquire(m);
+}
+export function lock_map_release(m: lockdep_map): void {
+  lock_release(m);
+}
+
 /** lockdep_warnings() - lock-order inversions seen so far, one line each. */
 export function lockdep_warnings(): readonly string[] {
   return warnings;

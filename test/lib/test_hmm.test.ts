@@ -15,7 +15,8 @@ import {
   HMM_DMIRROR_READ, HMM_DMIRROR_WRITE, HMM_DMIRROR_MIGRATE_TO_DEV, HMM_DMIRROR_MIGRATE_TO_SYS, HMM_DMIRROR_SNAPSHOT,
   HMM_DMIRROR_EXCLUSIVE, HMM_DMIRROR_CHECK_EXCLUSIVE, HMM_DMIRROR_RELEASE, HMM_DMIRROR_FLAGS,
   HMM_DMIRROR_READ_UNLOCKABLE, HMM_DMIRROR_FLAG_FAIL_ALLOC, HMM_DMIRROR_CMD_SIZE, hmm_dmirror_cmd_encode,
-  hmm_dmirror_cmd_decode, HMM_DMIRROR_PROT_ERROR, type hmm_dmirror_cmd,
+  hmm_dmirror_cmd_decode, HMM_DMIRROR_PROT_ERROR, HMM_DMIRROR_PROT_DEV_PRIVATE_LOCAL, HMM_DMIRROR_PROT_WRITE,
+  type hmm_dmirror_cmd,
 } from '../../include/uapi/linux/test_hmm.js';
 import { dmirror_device_get, hmm_dmirror_init } from '../../lib/test_hmm.js';
 import { DEVMEM_CHUNK_PAGES } from '../../lib/test_hmm_devmem.js';
@@ -135,16 +136,18 @@ test('FAIL_ALLOC fails exactly one device allocation: that page stays in RAM and
   assert.is(again.out.cpages, 16n);
 });
 
-test('closing the file evicts every device page of the device back to RAM', () => {
+test('closing the file leaves the device pages where they are, as Linux does; a new mirror sees them as its device\'s', () => {
   const r = setup(0);
   assert.is(ioctl(r, HMM_DMIRROR_MIGRATE_TO_DEV, {}).ret, 0);
   assert.is(r.p.close(r.fd), 0);
-  assert.is(dmirror_device_get(0)!.cfree, 16);
+  assert.is(dmirror_device_get(0)!.cfree, 0, 'nothing evicted');
   r.fd = r.p.open('/dev/hmm_dmirror0', 2);
   const { ret } = ioctl(r, HMM_DMIRROR_SNAPSHOT, { npages: 16n });
   assert.is(ret, 0);
-  assert.equal([...r.p.read(r.mirror, 16)], new Array(16).fill(0x02), 'plain writable system pages');
-  assert.is(r.p.check32(r.buf, 16 * PAGE_SIZE, 0), -1);
+  assert.equal([...r.p.read(r.mirror, 16)], new Array(16).fill(HMM_DMIRROR_PROT_DEV_PRIVATE_LOCAL | HMM_DMIRROR_PROT_WRITE),
+    'writable device-private pages of this device');
+  assert.is(r.p.check32(r.buf, 16 * PAGE_SIZE, 0), -1, 'the CPU faults them back with their bytes');
+  assert.is(dmirror_device_get(0)!.cfree, 16);
 });
 
 test('RELEASE removes every chunk; the next migration adds one on demand', () => {

@@ -1,10 +1,10 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { boot, RW, ANON, recordNotifier, starts, pte_at } from '../helpers.js';
-import { runAs, type Process } from '../../tools/include/nolibc/nolibc.js';
+import { runAs, Process } from '../../tools/include/nolibc/nolibc.js';
 import { PROT_READ, MADV_HUGEPAGE, MADV_NOHUGEPAGE, MADV_DONTNEED, MADV_COLLAPSE } from '../../include/uapi/asm-generic/mman.js';
 import { EINVAL, EAGAIN } from '../../include/uapi/asm-generic/errno.js';
-import { MM_ANONPAGES } from '../../include/linux/mm_types.js';
+import { MM_ANONPAGES, MMF_HUGE_ZERO_FOLIO } from '../../include/linux/mm_types.js';
 import type { page, mm_struct } from '../../include/linux/mm_types.js';
 import { FOLL_WRITE, FOLL_LONGTERM, get_mm_counter, page_mapcount } from '../../include/linux/mm.js';
 import { pmd_trans_huge, pmd_pfn, pmd_write, pte_present, pte_pfn, pte_write } from '../../include/linux/pgtable.js';
@@ -13,8 +13,10 @@ import { UserFault } from '../../mm/fault.js';
 import { pmd_off } from '../../mm/pgtable.js';
 import { pfn_to_page, nr_free_pages, is_zero_pfn } from '../../mm/page_alloc.js';
 import {
-  hpage_pmd_size, nr_anon_thps, thp_enabled_show, thp_enabled_store, is_huge_zero_pmd,
+  hpage_pmd_size, nr_anon_thps, thp_enabled_show, thp_enabled_store, is_huge_zero_pmd, huge_zero_folio_allocated,
 } from '../../mm/huge_memory.js';
+import { THP_ZERO_PAGE_ALLOC } from '../../include/linux/huge_mm.js';
+import { shrink_all_memory } from '../../mm/vmscan.js';
 import { split_folio, deferred_split_scan, folio_large_mapcount } from '../../mm/huge_memory_split.js';
 import { pin_user_pages_unlocked, unpin_user_pages, folio_maybe_dma_pinned } from '../../mm/gup.js';
 import { folio_lock, folio_unlock } from '../../mm/filemap.js';
@@ -169,6 +171,46 @@ t('fork shares the THP read-only; a write splits only the writer\'s PMD and copi
   c.exit(0);
   p.wait();
   assert.is(p.check32(a + 4096, MB - 4096, 9 + 1024), -1);
+});
+
+/*
+ * The huge zero folio is shared by reference count: each mm that maps it
+ * holds one until it is torn down (MMF_HUGE_ZERO_FOLIO), and reclaim's
+ * shrinker frees the 512 frames once only the shrinker's own is left.
+ * Without the shrinker a 4 MiB machine keeps half its RAM in a page no one
+ * maps (fuzz seeds 40869 and 41011: HMM_DMIRROR_RELEASE's __GFP_NOFAIL
+ * eviction BUGged with 512 frames there).
+ */
+t('the huge zero folio is freed by reclaim once every mm that used it is gone, not before', () => {
+  const read_zero = (q: Process, a: number) => assert.is(q.read32(a + 777 * 4), 0);
+  const a = p.mmap(0, TWO_MB, RW, ANON);
+  p.madvise(a, TWO_MB, MADV_HUGEPAGE);
+  const alloc0 = get_counter(THP_ZERO_PAGE_ALLOC);
+  read_zero(p, a);
+  assert.is(get_counter(THP_ZERO_PAGE_ALLOC), alloc0 + 1);
+  assert.ok(p.mm.flags & MMF_HUGE_ZERO_FOLIO, 'the mm holds a reference');
+  const child = p.fork();
+  assert.ok(child.mm.flags & MMF_HUGE_ZERO_FOLIO, 'fork copied the PMD and took a reference for the child');
+  p.madvise(a, TWO_MB, MADV_DONTNEED);
+  assert.is(pmd_at(p.mm, a), 0, 'no mm maps it in the parent any more');
+  runAs(p.task, shrink_all_memory(1024));
+  assert.ok(huge_zero_folio_allocated(), 'still held: by the parent\'s mm (until exit) and the child\'s');
+  p.exit(0);
+  runAs(child.task, shrink_all_memory(1024));
+  assert.ok(huge_zero_folio_allocated(), 'the child still holds it');
+  read_zero(child, a);
+  const free0 = nr_free_pages();
+  child.exit(0);
+  const q = Process.spawn('q');
+  runAs(q.task, shrink_all_memory(1024));
+  assert.ok(!huge_zero_folio_allocated(), 'the shrinker freed it');
+  assert.ok(nr_free_pages() - free0 >= 512, `its 512 frames are free (${nr_free_pages() - free0})`);
+  const b = q.mmap(0, TWO_MB, RW, ANON);
+  q.madvise(b, TWO_MB, MADV_HUGEPAGE);
+  read_zero(q, b);
+  assert.is(get_counter(THP_ZERO_PAGE_ALLOC), alloc0 + 2, 'the next read fault allocates a new one');
+  assert.ok(is_huge_zero_pmd(pmd_at(q.mm, b)));
+  assert.ok(q.read(b, TWO_MB).every((x) => x === 0), 'it reads as zeroes');
 });
 
 t('MADV_DONTNEED of part of a THP splits it; that part reads back as zeroes, the rest is kept', () => {

@@ -16,6 +16,11 @@ import {
 import { Scheduler, cond_resched } from '../../lib/sim/sched.js';
 import { completion, init_completion, complete, wait_for_completion } from '../../lib/locking/completion.js';
 import { kmemleak_exempt } from '../leakcheck/uvu.js';
+import { mutex, mutex_lock, mutex_unlock } from '../../lib/locking/mutex.js';
+import { lockdep_warnings } from '../../lib/locking/lockdep.js';
+import { alloc_page, alloc_page_sleepable, put_page } from '../../mm/page_alloc.js';
+import { GFP_KERNEL, GFP_NOWAIT } from '../../include/linux/gfp.js';
+import type { page } from '../../include/linux/mm_types.js';
 
 const t = suite('mm/mmu_notifier');
 let p: Process;
@@ -148,6 +153,40 @@ t('a failing non-blockable start still calls every other start, then every end (
   const range = mmu_notifier_range_init(MMU_NOTIFY_UNMAP, 0, p.mm, 0x10000, 0x20000);
   assert.is(runAs(p.task, mmu_notifier_invalidate_range_start_nonblock(range)), -EAGAIN);
   assert.equal(calls, ['A start', 'B start', 'C start', 'B end', 'C end']);
+});
+
+/*
+ * The fs_reclaim lockdep class (mm/page_alloc.ts): a blockable
+ * invalidation holds it around the callbacks, every allocation that may
+ * reclaim touches it. A driver that allocates with GFP_KERNEL while
+ * holding the mutex its invalidate callback takes would deadlock the day
+ * reclaim picks one of its pages: lockdep reports it at once, as Linux's
+ * fs_reclaim map does; GFP_NOWAIT under the mutex (test_hmm.c's
+ * GFP_ATOMIC) is not reported.
+ */
+t('lockdep: a GFP_KERNEL allocation under a lock the invalidate callback takes is a possible deadlock with reclaim', () => {
+  const drv = new mutex('drv->mutex');
+  const a = p.mmap(0, 4 * 4096, RW, ANON);
+  p.fill32(a, 4 * 4096, 1);
+  interval(p, a, 4 * 4096, {
+    *invalidate(s, _r, seq) { yield* mutex_lock(drv); mmu_interval_set_seq(s, seq); mutex_unlock(drv); return true; },
+  });
+  assert.is(p.madvise(a, 4096, MADV_DONTNEED), 0);        /* a blockable invalidation: fs_reclaim -> drv->mutex */
+  const held: page[] = [];
+  runAs(p.task, (function* () {
+    yield* mutex_lock(drv);
+    held.push(alloc_page(GFP_NOWAIT)!);                  /* cannot reclaim: no order with fs_reclaim */
+    mutex_unlock(drv);
+  })());
+  assert.equal(lockdep_warnings(), [], 'GFP_NOWAIT under the lock is fine');
+  runAs(p.task, (function* () {
+    yield* mutex_lock(drv);
+    held.push((yield* alloc_page_sleepable(GFP_KERNEL))!);   /* may reclaim, and reclaim may need drv->mutex */
+    mutex_unlock(drv);
+  })());
+  assert.is(lockdep_warnings().length, 1);
+  assert.match(lockdep_warnings()[0]!, /takes fs_reclaim while holding drv->mutex; the order fs_reclaim -> drv->mutex was seen before/);
+  for (const f of held) put_page(f);
 });
 
 t.run();

@@ -7,16 +7,18 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { runSeed, runRecorded, shrink, signature, bootFuzzMachine } from '../../tools/testing/fuzz/run.js';
 import { FuzzWorld, Divergence } from '../../tools/testing/fuzz/machine.js';
-import { checkCoherence, checkTeardown, baseline } from '../../tools/testing/fuzz/invariants.js';
+import {
+  checkCoherence, checkTeardown, baseline, releaseFits, devicePagesInUse,
+} from '../../tools/testing/fuzz/invariants.js';
 import { cpuView } from '../../tools/testing/fuzz/cpu_view.js';
 import { ARENA, ShadowProc, fillBytes } from '../../tools/testing/fuzz/model.js';
 import { type Op } from '../../tools/testing/fuzz/ops.js';
 import { injectAccepts, injectSettle } from '../../tools/testing/fuzz/inject.js';
 import { SIGBUS, SIGSEGV } from '../../include/uapi/asm-generic/signal.js';
-import { page_backing, pfn_to_page } from '../../mm/page_alloc.js';
+import { page_backing, pfn_to_page, nr_free_pages } from '../../mm/page_alloc.js';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { PROT_READ, PROT_WRITE, MADV_HUGEPAGE } from '../../include/uapi/asm-generic/mman.js';
+import { PROT_READ, PROT_WRITE, MADV_HUGEPAGE, MADV_NOHUGEPAGE } from '../../include/uapi/asm-generic/mman.js';
 import { EFAULT, EACCES, EIO, EBUSY, ENOMEM } from '../../include/uapi/asm-generic/errno.js';
 import { HMM_DUMMY_READ, HMM_DUMMY_WRITE, HMM_DUMMY_STRUCT_SIZE, hmm_dummy_rw_encode } from '../../include/uapi/linux/hmm_dummy.js';
 import { v8WritableMigratedBack } from '../../tools/testing/fuzz/v8_view.js';
@@ -100,6 +102,33 @@ test('teardown finds a frame that was not freed', () => {
   assert.throws(() => checkTeardown(b), (x: unknown) => x instanceof Divergence && /RAM frames not freed/.test(x.message));
   w.exit(0);
   checkTeardown(b);
+});
+
+test('RELEASE is issued only when reclaim can supply the eviction\'s RAM (releaseFits), else skipped and counted', () => {
+  bootFuzzMachine({ swap_bytes: 0 });           /* no swap: anonymous memory is not reclaimable */
+  const w = new FuzzWorld();
+  const RWP = PROT_READ | PROT_WRITE, N = 64;
+  w.exec({ k: 'spawn', s: 0, a: [] });
+  w.exec({ k: 'mmap', s: 0, a: [0, N, RWP] });
+  for (let i = 0; i < N; i++) w.exec({ k: 'store', s: 0, a: [i * 4096, 4, 1000 + i] });
+  assert.ok(w.exec({ k: 'dm_open', s: 0, a: [0] }));
+  assert.ok(w.exec({ k: 'dm_to_dev', s: 0, a: [0, N, 0] }));
+  assert.is(devicePagesInUse(0), N);
+  assert.ok(releaseFits(w, 0), 'plenty of free RAM');
+  w.exec({ k: 'mmap', s: 0, a: [N, 1024 - N, RWP] });
+  w.exec({ k: 'madvise', s: 0, a: [N, 1024 - N, MADV_NOHUGEPAGE] });
+  for (let i = N; i < 1024 && nr_free_pages() > N / 2; i++) w.exec({ k: 'store', s: 0, a: [i * 4096, 4, i] });
+  assert.ok(nr_free_pages() <= N / 2, `RAM filled (${nr_free_pages()} free)`);
+  assert.ok(!releaseFits(w, 0), 'free RAM and reclaim cannot hold the evicted pages');
+  assert.is(w.exec({ k: 'dm_release', s: 0, a: [0, 1, 0] }), false, 'not issued');
+  assert.is(w.releaseSkipped, 1);
+  assert.is(devicePagesInUse(0), N, 'nothing was evicted');
+  w.exec({ k: 'munmap', s: 0, a: [N, 1024 - N] });
+  assert.ok(releaseFits(w, 0));
+  assert.ok(w.exec({ k: 'dm_release', s: 0, a: [0, 1, 0] }), 'issued');
+  assert.is(devicePagesInUse(0), 0, 'evicted');
+  for (let i = 0; i < N; i++) w.exec({ k: 'load', s: 0, a: [i * 4096, 4] });   /* the model checks the bytes */
+  w.exit(0);
 });
 
 test('the shrinker cuts a failing sequence to the operations the failure needs', () => {

@@ -56,6 +56,7 @@ import { type Op, type GenView, MAX_SLOTS, fmtOp } from './ops.js';
 import { cpuView } from './cpu_view.js';
 import { v8WritableMigratedBack } from './v8_view.js';
 import { injectWindow, firedSince, injectAccepts, injectSettle } from './inject.js';
+import { releaseFits } from './invariants.js';
 
 /** A difference between the machine and the model. */
 export class Divergence extends Error {
@@ -95,6 +96,7 @@ export class FuzzWorld implements GenView {
   readonly slots: (Slot | null)[] = new Array(MAX_SLOTS).fill(null);
   executed = 0;
   skipped = 0;
+  releaseSkipped = 0;               /* dm_release skipped by the releaseFits() rule (invariants.ts) */
   oomKilled = 0;                    /* processes the OOM killer ended */
   injected = 0;                     /* operations whose injected failure was accepted (--fail) */
   v8LostPages = 0;
@@ -476,7 +478,11 @@ export class FuzzWorld implements GenView {
         return true;
       }
       case 'dm_check_excl': expectIn('dmirror CHECK_EXCLUSIVE', this.dmCmd(sl, HMM_DMIRROR_CHECK_EXCLUSIVE, addr, n, 0), [0, -EPERM]); return true;
-      case 'dm_release': expect('dmirror RELEASE', this.dmCmd(sl, HMM_DMIRROR_RELEASE, addr, n, 0), 0); return true;
+      case 'dm_release':
+        /* only when reclaim can supply the eviction's RAM: otherwise Linux may livelock (releaseFits) */
+        if (!releaseFits(this, sl.dm.dev)) { this.releaseSkipped++; return false; }
+        expect('dmirror RELEASE', this.dmCmd(sl, HMM_DMIRROR_RELEASE, addr, n, 0), 0);
+        return true;
       case 'dm_flags':
         expect('dmirror FLAGS', this.dmCmd(sl, HMM_DMIRROR_FLAGS, addr, HMM_DMIRROR_FLAG_FAIL_ALLOC, 0), 0);
         sl.dm.failAlloc = true;

@@ -99,7 +99,7 @@ function main(): number {
     console.log(r.failure === null ? 'replay: no divergence' : `replay: DIVERGENCE ${r.failure}`);
     return r.failure === null ? 0 : 1;
   }
-  let total = 0, seeds = 0, diverged = 0, injected = 0, fired = 0;
+  let total = 0, seeds = 0, diverged = 0, injected = 0, fired = 0, relSkipped = 0;
   const kinds = new Map<string, number>();
   const seedsOf = new Map<string, number[]>();   /* every diverging seed of a kind, for the summary */
   const first = a.seed;
@@ -108,6 +108,7 @@ function main(): number {
     seeds++;
     injected += r.injected;
     fired += r.fired;
+    relSkipped += r.releaseSkipped;
     if (r.failure === null) { total += r.executed; continue; }
     diverged++;
     const sig = signature(r.failure);
@@ -139,7 +140,8 @@ function main(): number {
     return 1;
   }
   const inj = a.fails.length > 0 ? `, ${fired} injected failures (${injected} returned to the caller and accepted)` : '';
-  console.log(`fuzz: ${total} operations, ${seeds} seeds (${first}..${first + seeds - 1}), ${secs} s, 0 divergences${inj}`);
+  const rel = relSkipped > 0 ? `, ${relSkipped} RELEASEs not issued (eviction would not fit in RAM)` : '';
+  console.log(`fuzz: ${total} operations, ${seeds} seeds (${first}..${first + seeds - 1}), ${secs} s, 0 divergences${inj}${rel}`);
   return 0;
 }
 

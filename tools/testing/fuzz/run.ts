@@ -44,6 +44,7 @@ export interface SeqResult {
   failedAt: number;              /* index in ops of the failing operation (ops.length: teardown) */
   injected: number;              /* --fail: operations whose injected failure the model accepted */
   fired: number;                 /* --fail: injected failures, accepted or absorbed (a retry loop, a fallback) */
+  releaseSkipped: number;        /* dm_release not issued: the eviction would not fit in RAM (releaseFits) */
 }
 
 /** bootFuzzMachine() - the fuzzer's machine: small RAM, swap, THP always, both test drivers loaded. */
@@ -82,10 +83,12 @@ function execute(o: FuzzOptions, list: Op[] | null, gen: OpGen | null, count: nu
      */
     for (let pass = 0; pass < 8 && runSync(shrink_all_memory(1 << 20)) > 0; pass++);
     checkTeardown(base);
-    return { ops, executed: w.executed, failure: null, failedAt: -1, injected: w.injected, fired: injectFired() };
+    return { ops, executed: w.executed, failure: null, failedAt: -1, injected: w.injected, fired: injectFired(),
+      releaseSkipped: w.releaseSkipped };
   } catch (e) {
     const msg = e instanceof Divergence ? e.message : `${e instanceof Error ? e.stack ?? e.message : String(e)}`;
-    return { ops, executed: w.executed, failure: msg, failedAt: i, injected: w.injected, fired: injectFired() };
+    return { ops, executed: w.executed, failure: msg, failedAt: i, injected: w.injected, fired: injectFired(),
+      releaseSkipped: w.releaseSkipped };
   }
 }
 
