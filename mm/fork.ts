@@ -23,31 +23,44 @@
  *  - a DMA-pinned page the child must get a copy of is allocated with
  *    both PTE locks dropped (folio_prealloc(), GFP_HIGHUSER_MOVABLE: it
  *    may sleep in direct reclaim), then the PTE page is walked again from
- *    that entry, as copy_pte_range() does.
+ *    that entry, as copy_pte_range() does;
+ *  - runs of PTEs that map consecutive pages of one large folio are
+ *    copied together (folio_pte_batch(), Linux 6.8's batched fork), and
+ *    the child's rss is counted in a local vector applied once per PTE
+ *    page (add_mm_rss_vec()).
  */
 import type { page, vm_area_struct, mm_struct } from '../include/linux/mm_types.js';
 import { MM_ANONPAGES, MM_SWAPENTS } from '../include/linux/mm_types.js';
 import {
   PAGE_SIZE, VM_DONTCOPY, VM_WIPEONFORK, VM_PFNMAP, VM_MIXEDMAP, VM_SHARED, VM_HUGETLB,
-  is_cow_mapping, inc_mm_counter, mm_counter,
+  is_cow_mapping, mm_counter, mm_counter_file, add_mm_rss_vec,
 } from '../include/linux/mm.js';
-import { pte_none, pte_present, pte_write, pte_wrprotect, pte_mkclean, pte_mkold, pte_mkdirty, pmd_is_table, pmd_addr_end, type pte_t } from '../include/linux/pgtable.js';
+import {
+  pte_none, pte_present, pte_write, pte_wrprotect, pte_mkclean, pte_mkold, pte_mkdirty, pte_mkwrite, pmd_is_table,
+  pmd_addr_end, type pte_t,
+} from '../include/linux/pgtable.js';
 import {
   pte_to_swp_entry, swp_entry_to_pte, non_swap_entry, is_readable_migration_entry, _PAGE_SWP_SOFT_DIRTY,
   make_readable_migration_entry, is_device_private_entry, is_writable_device_private_entry,
   make_readable_device_private_entry, is_device_exclusive_entry, is_migration_entry, is_hmm_entry,
   swp_offset_pfn, pte_swp_clear_exclusive,
 } from '../include/linux/swapops.js';
-import { PageAnonExclusive, ClearPageAnonExclusive, folio_test_anon } from '../include/linux/page-flags.js';
+import { ClearPageAnonExclusive, folio_test_anon } from '../include/linux/page-flags.js';
 import { MMU_NOTIFY_PROTECTION_PAGE, MMU_NOTIFIER_RANGE_BLOCKABLE } from '../include/linux/mmu_notifier.js';
 import { ENOMEM, EAGAIN, EBUSY, ENOENT } from '../include/uapi/asm-generic/errno.js';
 import type { Sleepable } from '../lib/sim/sched.js';
 import { spin_lock, spin_unlock } from '../lib/locking/spinlock.js';
 import { count_event, trace_event } from '../lib/sim/trace.js';
-import { get_page, put_page, pfn_to_page, copy_highpage } from './page_alloc.js';
-import { pte_offset_map, pte_alloc_map, pte_lockptr, ptep_get, set_pte_at, flush_tlb_range, pmd_off } from './pgtable.js';
+import { get_page, put_page, pfn_to_page, copy_highpage, folio_ref_add } from './page_alloc.js';
+import {
+  pte_offset_map, pte_alloc_map, pte_lockptr, ptep_get, set_pte_at, set_ptes, wrprotect_ptes, flush_tlb_range, pmd_off,
+  folio_pte_batch, FPB_IGNORE_DIRTY,
+} from './pgtable.js';
 import { vm_normal_page, mk_pte, maybe_mkwrite, try_restore_exclusive_pte, alloc_anon_folio } from './memory.js';
-import { anon_vma_fork_locked, folio_add_new_anon_rmap, folio_add_anon_rmap_pte, folio_add_file_rmap_pte } from './rmap.js';
+import {
+  anon_vma_fork_locked, folio_add_new_anon_rmap, folio_add_anon_rmap_pte, folio_try_dup_anon_rmap_ptes,
+  folio_dup_file_rmap_ptes,
+} from './rmap.js';
 import { folio_maybe_dma_pinned } from './gup.js';
 import { vm_area_dup, vma_link } from './vma.js';
 import {
@@ -59,6 +72,7 @@ import { swap_duplicate } from './swapfile.js';
 import { copy_huge_pmd } from './huge_memory_pmd.js';
 import { copy_hugetlb_page_range } from './hugetlb.js';
 import { hmm_v8_hooks } from './hmm_v8/hooks.js';
+import { BUG } from '../include/asm-generic/bug.js';
 
 /* vma_needs_copy() - must fork copy the page tables of this VMA? */
 function vma_needs_copy(src: vm_area_struct): boolean {
@@ -70,19 +84,20 @@ function vma_needs_copy(src: vm_area_struct): boolean {
  * copy_present_page() - a DMA-pinned exclusive anon page cannot be shared
  * with the child (the device would write under the child's COW): give the
  * child its own copy now, in @prealloc's page (allocated and charged by
- * folio_prealloc() with the PTE locks dropped).
+ * folio_prealloc() with the PTE locks dropped). The parent's PTE stays as
+ * it is.
  * Context: both PTE locks held. Return: 0, or -EAGAIN when there is no
  * preallocated page yet (the caller drops the locks, allocates, retries).
  */
 function copy_present_page(dst: vm_area_struct, addr: number, dst_ptep: number, src_page: page,
-                           prealloc: { p: page | null }): number {
+                           prealloc: { p: page | null }, rss: number[]): number {
   const np = prealloc.p;
   if (np === null) return -EAGAIN;
   prealloc.p = null;
   copy_highpage(np, src_page);
   folio_add_new_anon_rmap(np, dst, addr);
   folio_add_lru_vma(np, dst);
-  inc_mm_counter(dst.vm_mm, MM_ANONPAGES);
+  rss[MM_ANONPAGES]++;
   set_pte_at(dst.vm_mm, addr, dst_ptep, maybe_mkwrite(pte_mkdirty(mk_pte(np, dst.vm_page_prot)), dst));
   count_event('fork_copy_pinned');
   return 0;
@@ -99,30 +114,63 @@ function copy_present_page(dst: vm_area_struct, addr: number, dst_ptep: number, 
  */
 export const fork_params = { share_dma_pinned: false };
 
-/* copy_present_pte() - share one present entry with the child. Return 0 or -EAGAIN (copy_present_page()). */
-function copy_present_pte(dst: vm_area_struct, src: vm_area_struct, dst_ptep: number, src_ptep: number,
-                          addr: number, pte: pte_t, prealloc: { p: page | null }): number {
-  const src_mm = src.vm_mm;
-  const p = vm_normal_page(src, addr, pte);
-  if (p !== null) {
-    if (folio_test_anon(p)) {
-      if (PageAnonExclusive(p) && folio_maybe_dma_pinned(p) && !fork_params.share_dma_pinned) return copy_present_page(dst, addr, dst_ptep, p, prealloc);
-      get_page(p);
-      ClearPageAnonExclusive(p);
-      folio_add_anon_rmap_pte(p, dst, addr, false);
-    } else {
-      get_page(p);
-      folio_add_file_rmap_pte(p, dst);
-    }
-    inc_mm_counter(dst.vm_mm, mm_counter(p));
-  }
+/*
+ * __copy_present_ptes() - install @nr PTEs in the child from @pte (the
+ * first of a run mapping consecutive pages): write-protected in both for
+ * a COW mapping, clean in the child of a shared one, old in the child.
+ */
+function __copy_present_ptes(dst: vm_area_struct, src: vm_area_struct, dst_ptep: number, src_ptep: number,
+                             pte: pte_t, addr: number, nr: number): void {
   if (is_cow_mapping(src.vm_flags) && pte_write(pte)) {
-    set_pte_at(src_mm, addr, src_ptep, pte_wrprotect(pte));
+    wrprotect_ptes(src.vm_mm, addr, src_ptep, nr);
     pte = pte_wrprotect(pte);
   }
   if (src.vm_flags & VM_SHARED) pte = pte_mkclean(pte);
-  set_pte_at(dst.vm_mm, addr, dst_ptep, pte_mkold(pte));
-  return 0;
+  set_ptes(dst.vm_mm, addr, dst_ptep, pte_mkold(pte), nr);
+}
+
+/* the any_writable output of folio_pte_batch() (fork never nests: one is enough) */
+const fork_any_writable = { value: false };
+
+/*
+ * copy_present_ptes() - share the present PTE at @src_ptep and, when it
+ * maps a large folio, the run of following PTEs that map the next pages of
+ * the same folio (folio_pte_batch(), Linux 6.8's batched fork) with the
+ * child: one reference, rmap and rss update for the run. An exclusive
+ * anonymous page that may be DMA-pinned is copied for the child instead.
+ * Return: the number of PTEs copied (>= 1), or -EAGAIN (copy_present_page()).
+ */
+function copy_present_ptes(dst: vm_area_struct, src: vm_area_struct, dst_ptep: number, src_ptep: number,
+                           pte: pte_t, addr: number, max_nr: number, rss: number[], prealloc: { p: page | null }): number {
+  const p = vm_normal_page(src, addr, pte);
+  if (p === null) {                                   /* zero page, special or PFNMAP entry: no page to share */
+    __copy_present_ptes(dst, src, dst_ptep, src_ptep, pte, addr, 1);
+    return 1;
+  }
+  const folio = p.compound_head;
+  let nr = 1;
+  if (folio.order > 0 && max_nr !== 1) {
+    const flags = src.vm_flags & VM_SHARED ? FPB_IGNORE_DIRTY : 0;
+    nr = folio_pte_batch(folio, src.vm_mm, src_ptep, pte, max_nr, flags, fork_any_writable);
+    if (fork_any_writable.value) pte = pte_mkwrite(pte);
+    if (nr > 1) count_event('fork_pte_batch');
+  }
+  if (folio_test_anon(folio)) {
+    const maybe_pinned = !fork_params.share_dma_pinned && folio_maybe_dma_pinned(folio);
+    if (folio_try_dup_anon_rmap_ptes(folio, p, nr, maybe_pinned) !== 0) {
+      if (nr > 1) return copy_present_ptes(dst, src, dst_ptep, src_ptep, ptep_get(src.vm_mm, src_ptep), addr, 1, rss, prealloc);
+      const ret = copy_present_page(dst, addr, dst_ptep, p, prealloc, rss);
+      return ret < 0 ? ret : 1;
+    }
+    rss[MM_ANONPAGES] += nr;
+  } else {
+    folio_dup_file_rmap_ptes(folio, p, nr);
+    rss[mm_counter_file(folio)] += nr;
+  }
+  if (folio._refcount <= 0) BUG(`fork: get_page on free page pfn ${folio.pfn}`);
+  folio_ref_add(folio, nr);
+  __copy_present_ptes(dst, src, dst_ptep, src_ptep, pte, addr, nr);
+  return nr;
 }
 
 /*
@@ -132,18 +180,18 @@ function copy_present_pte(dst: vm_area_struct, src: vm_area_struct, dst_ptep: nu
  * was locked (the fork fails).
  */
 function copy_nonpresent_pte(dst: vm_area_struct, src: vm_area_struct, dst_ptep: number, src_ptep: number,
-                             addr: number, pte: pte_t): number {
+                             addr: number, pte: pte_t, rss: number[]): number {
   const entry = pte_to_swp_entry(pte);
   const cow = is_cow_mapping(src.vm_flags);
   if (!non_swap_entry(entry)) {
     swap_duplicate(entry);
-    inc_mm_counter(dst.vm_mm, MM_SWAPENTS);
+    rss[MM_SWAPENTS]++;
     set_pte_at(dst.vm_mm, addr, dst_ptep, pte_swp_clear_exclusive(pte));
     if (cow) set_pte_at(src.vm_mm, addr, src_ptep, pte_swp_clear_exclusive(pte));
     return 0;
   }
   if (is_migration_entry(entry)) {
-    inc_mm_counter(dst.vm_mm, mm_counter(pfn_to_page(swp_offset_pfn(entry))));
+    rss[mm_counter(pfn_to_page(swp_offset_pfn(entry)))]++;
     /* writable and readable-exclusive entries alike: the page is now shared, read-only in both */
     if (!is_readable_migration_entry(entry) && cow) {
       const sd = pte & _PAGE_SWP_SOFT_DIRTY;
@@ -158,7 +206,7 @@ function copy_nonpresent_pte(dst: vm_area_struct, src: vm_area_struct, dst_ptep:
     get_page(p);
     ClearPageAnonExclusive(p);
     folio_add_anon_rmap_pte(p, dst, addr, false);
-    inc_mm_counter(dst.vm_mm, mm_counter(p));
+    rss[mm_counter(p)]++;
     if (is_writable_device_private_entry(entry) && cow) {
       pte = swp_entry_to_pte(make_readable_device_private_entry(swp_offset_pfn(entry)));
       set_pte_at(src.vm_mm, addr, src_ptep, pte);
@@ -181,7 +229,9 @@ function copy_nonpresent_pte(dst: vm_area_struct, src: vm_area_struct, dst_ptep:
 }
 
 /*
- * copy_pte_range() - copy the entries of one PTE page from @addr.
+ * copy_pte_range() - copy the entries of one PTE page from @addr. The
+ * child's rss changes are collected in a local vector and applied once
+ * (add_mm_rss_vec()).
  * Context: takes and drops both PTE locks; does not sleep.
  * Return: ret 0, -ENOMEM, -EBUSY, or -EAGAIN with @addr where a pinned
  * page needs @prealloc (the caller allocates it and calls again from
@@ -196,24 +246,27 @@ function copy_pte_range(dst: vm_area_struct, src: vm_area_struct, addr: number, 
   let dst_ptep = pte_alloc_map(dst_mm, addr);
   if (dst_ptep < 0) return { ret: -ENOMEM, hmm, addr };
   const src_ptl = pte_lockptr(src_mm, src_ptep), dst_ptl = pte_lockptr(dst_mm, dst_ptep);
+  const rss = [0, 0, 0, 0];
   spin_lock(dst_ptl);
   spin_lock(src_ptl);
   let ret = 0;
-  for (; addr < end; addr += PAGE_SIZE, src_ptep++, dst_ptep++) {
+  for (let nr = 1; addr < end; addr += nr * PAGE_SIZE, src_ptep += nr, dst_ptep += nr) {
     const pte = ptep_get(src_mm, src_ptep);
+    nr = 1;
     if (pte_none(pte)) continue;
     if (!pte_present(pte)) {
-      const r = copy_nonpresent_pte(dst, src, dst_ptep, src_ptep, addr, pte);
-      if (r === -ENOENT) { addr -= PAGE_SIZE; src_ptep--; dst_ptep--; continue; }   /* restored: copy as present */
+      const r = copy_nonpresent_pte(dst, src, dst_ptep, src_ptep, addr, pte, rss);
+      if (r === -ENOENT) { nr = 0; continue; }   /* restored: copy it again, as present */
       if (r === -EBUSY) { ret = r; break; }      /* the fork fails with -EBUSY, as in Linux */
       if (is_hmm_entry(pte_to_swp_entry(pte))) hmm.push(addr);
       continue;
     }
-    ret = copy_present_pte(dst, src, dst_ptep, src_ptep, addr, pte, prealloc);
-    if (ret < 0) break;
+    nr = copy_present_ptes(dst, src, dst_ptep, src_ptep, pte, addr, (end - addr) / PAGE_SIZE, rss, prealloc);
+    if (nr < 0) { ret = nr; break; }
   }
   spin_unlock(src_ptl);
   spin_unlock(dst_ptl);
+  add_mm_rss_vec(dst_mm, rss);
   return { ret, hmm, addr };
 }
 
@@ -230,7 +283,7 @@ function* copy_pte_range_prealloc(dst: vm_area_struct, src: vm_area_struct, addr
   let ret = 0;
   for (;;) {
     const r = copy_pte_range(dst, src, addr, end, prealloc);
-    hmm_addrs.push(...r.hmm);
+    if (r.hmm.length > 0) hmm_addrs.push(...r.hmm);
     ret = r.ret;
     if (ret !== -EAGAIN) break;
     addr = r.addr;

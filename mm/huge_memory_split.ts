@@ -88,6 +88,7 @@ export function resetDeferredSplitQueue(): void {
 
 /** folio_unqueue_deferred_split() - a folio being freed leaves the queue (__folio_put()). */
 export function folio_unqueue_deferred_split(f: page): void {
+  if (f.order === 0) return;        /* only large folios are ever queued (deferred_split_folio) */
   deferred_split_queue.delete(f.pfn);
 }
 

@@ -25,6 +25,7 @@
 import type { page, mm_struct } from '../include/linux/mm_types.js';
 import type { task_struct } from '../include/linux/sched.js';
 import type { lruvec } from '../include/linux/mmzone.js';
+import type { folio_batch } from '../include/linux/pagevec.js';
 import {
   mem_cgroup, page_counter, folio_memcg, PAGE_COUNTER_MAX, MEMCG_MAX, MEMCG_OOM, MEMCG_OOM_KILL,
   MEMCG_SWAP_MAX, MEMCG_SWAP_FAIL,
@@ -248,6 +249,28 @@ export function mem_cgroup_uncharge(f: page): void {
   if (memcg === null) return;
   page_counter_uncharge(memcg.memory, 1 << f.order);
   f.memcg = null;
+}
+
+/**
+ * mem_cgroup_uncharge_folios() - mem_cgroup_uncharge() of every folio of
+ * a batch being freed, one page_counter update per run of folios of the
+ * same memcg (uncharge_batch() in Linux).
+ */
+export function mem_cgroup_uncharge_folios(fb: folio_batch): void {
+  let memcg: mem_cgroup | null = null, nr = 0;
+  for (let i = 0; i < fb.nr; i++) {
+    const f = fb.folios[i];
+    const m = folio_memcg(f);
+    if (m === null) continue;
+    if (m !== memcg) {
+      if (memcg !== null) page_counter_uncharge(memcg.memory, nr);
+      memcg = m;
+      nr = 0;
+    }
+    nr += 1 << f.order;
+    f.memcg = null;
+  }
+  if (memcg !== null) page_counter_uncharge(memcg.memory, nr);
 }
 
 /* mm/swap_cgroup.c: the memcg id recorded for a slot. */

@@ -57,6 +57,7 @@
  *                 -1 <- lru_prev     <-  lru_prev A
  */
 import { page, type mem_section, SECTION_MASK } from '../include/linux/mm_types.js';
+import type { folio_batch } from '../include/linux/pagevec.js';
 import { memory_model } from '../include/asm-generic/memory_model.js';
 import { PAGE_SHIFT, PAGE_SIZE } from '../include/linux/mm.js';
 import { PG_head, PG_reserved, PG_buddy, PageLRU, PageBuddy } from '../include/linux/page-flags.js';
@@ -584,6 +585,20 @@ function __folio_put(f: page): void {
   mem_cgroup_uncharge(f);
   for (const fn of free_hooks) if (fn(f)) return;
   __free_pages(f, f.order);
+}
+
+/**
+ * free_unref_folios() - give the folios of a batch back to the allocator:
+ * the end of folios_put_refs() (mm/swap.ts), after the LRU and memcg were
+ * left. The free observers see each folio as in __folio_put().
+ */
+export function free_unref_folios(fb: folio_batch): void {
+  for (let i = 0; i < fb.nr; i++) {
+    const f = fb.folios[i];
+    let taken = false;
+    for (const fn of free_hooks) if (fn(f)) { taken = true; break; }
+    if (!taken) __free_pages(f, f.order);
+  }
 }
 
 /** get_page() - take a reference on the page's folio. */

@@ -16,9 +16,12 @@
  * under mm->page_table_lock. The hardware-side updates of the accessed
  * and dirty bits happen without a lock (atomic bit set), as on x86.
  */
-import type { mm_struct, vm_area_struct } from '../include/linux/mm_types.js';
+import type { mm_struct, vm_area_struct, page } from '../include/linux/mm_types.js';
 import { PAGE_SIZE } from '../include/linux/mm.js';
-import { PMD_LEVEL, PTE_LEVEL, type pte_t } from '../include/linux/pgtable.js';
+import {
+  PMD_LEVEL, PTE_LEVEL, _PAGE_RW, _PAGE_DIRTY, _PAGE_ACCESSED, _PAGE_SOFT_DIRTY, pte_set_flags, pte_clear_flags,
+  pte_write, pte_pfn, type pte_t,
+} from '../include/linux/pgtable.js';
 import { ENOMEM } from '../include/uapi/asm-generic/errno.js';
 import { gpt } from '../lib/gpt/gpt.js';
 import { GPT_NO_DIR } from '../include/linux/gpt.js';
@@ -130,6 +133,81 @@ export function ptep_get_and_clear(mm: mm_struct, _addr: number, ptep: number): 
 /** pte_clear() - empty a PTE. */
 export function pte_clear(mm: mm_struct, _addr: number, ptep: number): void {
   mm.pgd.set(ptep, 0);
+}
+
+/*
+ * PTE batches: runs of PTEs that map consecutive pages of one large folio
+ * (include/linux/pgtable.h and mm/internal.h, Linux 6.8-6.10). fork and
+ * the zap handle such a run with one rmap, refcount and rss update; an
+ * order-0 folio is a run of one.
+ */
+
+/** set_ptes() - map @nr consecutive pages: @pte at @ptep, the next pfn at ptep + 1 ... Caller holds the PTE lock. */
+export function set_ptes(mm: mm_struct, addr: number, ptep: number, pte: pte_t, nr: number): void {
+  for (let i = 0; i < nr; i++) mm.pgd.set(ptep + i, pte + i * PAGE_SIZE);
+  preempt_point('set_pte_at');
+}
+
+/** wrprotect_ptes() - clear the write bit of @nr present PTEs from @ptep. Caller holds the PTE lock. */
+export function wrprotect_ptes(mm: mm_struct, _addr: number, ptep: number, nr: number): void {
+  const g = mm.pgd;
+  for (let i = 0; i < nr; i++) {
+    const pte = g.load(ptep + i);
+    if ((pte & _PAGE_RW) !== 0) g.set(ptep + i, pte - _PAGE_RW);
+  }
+}
+
+/**
+ * get_and_clear_full_ptes() - clear @nr present PTEs from @ptep, whose
+ * first value the caller read as @pte. Return: @pte with the dirty and
+ * accessed bits of all of them (the folio's state is per folio).
+ * Context: PTE lock held.
+ */
+export function get_and_clear_full_ptes(mm: mm_struct, ptep: number, pte: pte_t, nr: number): pte_t {
+  const g = mm.pgd;
+  g.set(ptep, 0);
+  for (let i = 1; i < nr; i++) {
+    const o = g.set(ptep + i, 0);
+    pte = pte_set_flags(pte, o & (_PAGE_DIRTY | _PAGE_ACCESSED));
+  }
+  return pte;
+}
+
+/** folio_pte_batch() flags: differences in these bits do not end a batch. */
+export const FPB_IGNORE_DIRTY = 1 << 0;
+export const FPB_IGNORE_SOFT_DIRTY = 1 << 1;
+
+/* the bits a batch compares: pfn and protection, not the ignored ones, accessed or write */
+function pte_batch_clear_ignored(pte: pte_t, flags: number): pte_t {
+  let bits = _PAGE_ACCESSED | _PAGE_RW;
+  if (flags & FPB_IGNORE_DIRTY) bits |= _PAGE_DIRTY;
+  if (flags & FPB_IGNORE_SOFT_DIRTY) bits |= _PAGE_SOFT_DIRTY;
+  return pte_clear_flags(pte, bits);
+}
+
+/**
+ * folio_pte_batch() - how many PTEs from @ptep (whose value is @pte, a
+ * present entry mapping a page of the large @folio) map consecutive pages
+ * of @folio with the same protection, at most @max_nr.
+ * @flags: FPB_IGNORE_DIRTY, FPB_IGNORE_SOFT_DIRTY
+ * @any_writable: if given, any_writable.value is set when one of them is writable
+ * Context: PTE lock held. Return: 1 .. @max_nr.
+ */
+export function folio_pte_batch(folio: page, mm: mm_struct, ptep: number, pte: pte_t, max_nr: number,
+                                flags: number, any_writable?: { value: boolean }): number {
+  const g = mm.pgd;
+  const folio_end_pfn = folio.pfn + (1 << folio.order);
+  let writable = pte_write(pte);
+  let expected = pte_batch_clear_ignored(pte, flags) + PAGE_SIZE;
+  let nr = 1;
+  for (; nr < max_nr; nr++) {
+    const e = g.load(ptep + nr);
+    if (pte_batch_clear_ignored(e, flags) !== expected || pte_pfn(e) >= folio_end_pfn) break;
+    writable ||= pte_write(e);
+    expected += PAGE_SIZE;
+  }
+  if (any_writable !== undefined) any_writable.value = writable;
+  return nr;
 }
 
 /** pte_addr() - the first virtual address an entry pointer covers. */

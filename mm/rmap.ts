@@ -13,11 +13,12 @@
 import type { page, vm_area_struct, mm_struct } from '../include/linux/mm_types.js';
 import { anon_vma } from '../include/linux/mm_types.js';
 import { PAGE_SIZE, linear_page_index } from '../include/linux/mm.js';
-import { SetPageAnonExclusive, ClearPageAnonExclusive, SetPageSwapBacked } from '../include/linux/page-flags.js';
+import { PageAnonExclusive, SetPageAnonExclusive, ClearPageAnonExclusive, SetPageSwapBacked } from '../include/linux/page-flags.js';
 import { pte_present, pte_pfn, type pte_t } from '../include/linux/pgtable.js';
 import { is_swap_pte, pte_to_swp_entry, is_pfn_swap_entry, swp_offset_pfn } from '../include/linux/swapops.js';
-import { ENOMEM } from '../include/uapi/asm-generic/errno.js';
+import { ENOMEM, EBUSY } from '../include/uapi/asm-generic/errno.js';
 import { pte_offset_map, ptep_get } from './pgtable.js';
+import { pfn_to_page } from './sparse.js';
 import { BUG } from '../include/asm-generic/bug.js';
 import { rw_semaphore, down_write, up_write } from '../lib/locking/rwsem.js';
 import type { Sleepable } from '../lib/sim/sched.js';
@@ -109,6 +110,49 @@ export function folio_remove_rmap_pte(f: page, _vma: vm_area_struct): void {
   if (f._mapcount < 0) BUG(`mapcount underflow pfn ${f.pfn}`);
   f._mapcount--;
   if (f._mapcount < 0) ClearPageAnonExclusive(f);
+}
+
+/**
+ * folio_remove_rmap_ptes() - @nr PTEs no longer map the consecutive pages
+ * of @folio from @p (a batch of folio_pte_batch()). The caller drops the
+ * @nr references afterwards.
+ */
+export function folio_remove_rmap_ptes(_folio: page, p: page, nr: number, vma: vm_area_struct): void {
+  for (let i = 0; i < nr; i++) folio_remove_rmap_pte(i === 0 ? p : pfn_to_page(p.pfn + i), vma);
+}
+
+/**
+ * folio_try_dup_anon_rmap_ptes() - fork: the child's @nr PTEs will map the
+ * consecutive pages of the anonymous @folio from @p as well. Each page
+ * gains a mapcount and is no longer exclusive to the parent.
+ * @maybe_pinned: folio_maybe_dma_pinned() of the folio, as the caller
+ *   decided it (mm/fork.ts keeps a teaching switch that ignores pins)
+ * Return: 0, or -EBUSY with nothing changed when a page is exclusive and
+ * may be DMA-pinned: the child must get a copy instead (a pinned page
+ * must stay the parent's, or a write fault would replace it under the
+ * device).
+ */
+export function folio_try_dup_anon_rmap_ptes(_folio: page, p: page, nr: number, maybe_pinned: boolean): number {
+  if (nr === 1) {
+    if (maybe_pinned && PageAnonExclusive(p)) return -EBUSY;
+    p._mapcount++;
+    ClearPageAnonExclusive(p);
+    return 0;
+  }
+  if (maybe_pinned) {
+    for (let i = 0; i < nr; i++) if (PageAnonExclusive(pfn_to_page(p.pfn + i))) return -EBUSY;
+  }
+  for (let i = 0; i < nr; i++) {
+    const sp = i === 0 ? p : pfn_to_page(p.pfn + i);
+    sp._mapcount++;
+    ClearPageAnonExclusive(sp);
+  }
+  return 0;
+}
+
+/** folio_dup_file_rmap_ptes() - fork: @nr more PTEs map the pages of a page-cache folio from @p. */
+export function folio_dup_file_rmap_ptes(_folio: page, p: page, nr: number): void {
+  for (let i = 0; i < nr; i++) (i === 0 ? p : pfn_to_page(p.pfn + i))._mapcount++;
 }
 
 /**

@@ -35,8 +35,14 @@ import {
 import { BUG } from '../include/asm-generic/bug.js';
 import { spin_lock, spin_unlock } from '../lib/locking/spinlock.js';
 import { count_event } from '../lib/sim/trace.js';
-import { put_page } from './page_alloc.js';
-import { folio_lruvec } from './memcontrol.js';
+import { put_page, free_unref_folios, is_zero_page } from './page_alloc.js';
+import { folio_lruvec, mem_cgroup_uncharge_folios } from './memcontrol.js';
+import { folio_batch_reinit, type folio_batch } from '../include/linux/pagevec.js';
+import { is_zone_device_page } from '../include/linux/memremap.js';
+import { folio_test_hugetlb } from '../include/linux/page-flags.js';
+import { free_zone_device_folio } from './memremap.js';
+import { free_huge_folio } from './hugetlb.js';
+import { folio_unqueue_deferred_split } from './huge_memory_split.js';
 
 /** folio_lru_list() - the list a folio belongs on, from its flags. */
 export function folio_lru_list(f: page): lru_list {
@@ -77,7 +83,7 @@ export function lruvec_add_folio_tail(lv: lruvec, f: page): void { list_add(lv, 
 export function lruvec_del_folio(lv: lruvec, f: page): void {
   const lru = folio_lru_list(f);
   const l = lv.lists[lru];
-  const prev = f.lru_prev, next = f.lru_next;     /* each read makes a handle: read once */
+  const prev = f.lru_prev, next = f.lru_next;     /* each read resolves a pfn link: once */
   if (prev !== null) prev.lru_next = next; else l.head = next;
   if (next !== null) next.lru_prev = prev; else l.tail = prev;
   f.lru_prev = f.lru_next = null;
@@ -213,6 +219,68 @@ export function __page_cache_release(f: page): void {
   lruvec_del_folio(lv, f);
   ClearPageLRU(f);
   spin_unlock(lv.lru_lock);
+}
+
+/*
+ * __page_cache_release_relock() - __page_cache_release() inside a batch:
+ * the lru_lock of @locked (or none) is held and kept while the next folio
+ * is on the same lruvec (folio_lruvec_relock_irqsave() in Linux).
+ * Return: the lruvec whose lock is held now, or null.
+ */
+function __page_cache_release_relock(f: page, locked: lruvec | null): lruvec | null {
+  if (!PageLRU(f)) return locked;
+  const lv = folio_lruvec(f);
+  if (lv !== locked) {
+    if (locked !== null) spin_unlock(locked.lru_lock);
+    spin_lock(lv.lru_lock);
+  }
+  lruvec_del_folio(lv, f);
+  ClearPageLRU(f);
+  return lv;
+}
+
+/**
+ * folios_put_refs() - drop @refs[i] references (1 each without @refs) on
+ * each folio of the batch; the folios whose last reference went are
+ * freed together: off the deferred split queue and their LRU lists under
+ * one lru_lock hold, uncharged from their memcgs in one step
+ * (mem_cgroup_uncharge_folios()), then handed to the allocator
+ * (free_unref_folios()). ZONE_DEVICE folios go back to their driver and
+ * hugetlb folios to their pool, as __folio_put() does. The batch is
+ * empty afterwards.
+ * Context: takes the lru_lock; no PTE lock held.
+ */
+export function folios_put_refs(fb: folio_batch, refs: readonly number[] | null): void {
+  let locked: lruvec | null = null, j = 0;
+  for (let i = 0; i < fb.nr; i++) {
+    const f = fb.folios[i];
+    const nr = refs === null ? 1 : refs[i];
+    if (f._refcount < nr) BUG(`put_page underflow pfn ${f.pfn}`);
+    if (is_zone_device_page(f)) {
+      if (locked !== null) { spin_unlock(locked.lru_lock); locked = null; }
+      f._refcount -= nr;
+      if (f._refcount === 0) free_zone_device_folio(f);
+      continue;
+    }
+    f._refcount -= nr;
+    if (f._refcount > 0) continue;
+    if (is_zero_page(f)) BUG('zero page refcount dropped to 0');
+    if (folio_test_hugetlb(f)) {
+      if (locked !== null) { spin_unlock(locked.lru_lock); locked = null; }
+      free_huge_folio(f);
+      continue;
+    }
+    folio_unqueue_deferred_split(f);
+    locked = __page_cache_release_relock(f, locked);
+    fb.folios[j++] = f;
+  }
+  if (locked !== null) spin_unlock(locked.lru_lock);
+  fb.nr = j;
+  if (j > 0) {
+    mem_cgroup_uncharge_folios(fb);
+    free_unref_folios(fb);
+  }
+  folio_batch_reinit(fb);
 }
 
 /**

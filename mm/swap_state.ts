@@ -32,7 +32,7 @@ import {
 } from '../include/linux/page-flags.js';
 import { GFP_HIGHUSER_MOVABLE, type gfp_t } from '../include/linux/gfp.js';
 import { EEXIST } from '../include/uapi/asm-generic/errno.js';
-import type { Sleepable } from '../lib/sim/sched.js';
+import { preempt_point, type Sleepable } from '../lib/sim/sched.js';
 import { BUG } from '../include/asm-generic/bug.js';
 import { spin_lock, spin_unlock } from '../lib/locking/spinlock.js';
 import { count_event, trace_event } from '../lib/sim/trace.js';
@@ -43,9 +43,10 @@ import { folio_add_new_anon_rmap, folio_add_anon_rmap_pte } from './rmap.js';
 import { folio_lock, folio_unlock } from './filemap.js';
 import {
   get_swap_device, folio_alloc_swap, swapcache_prepare, put_swap_folio, swap_free, folio_free_swap,
-  swap_read_folio, __swap_count, swap_devices,
+  swap_read_folio, __swap_count, swap_devices, free_swap_cache,
 } from './swapfile.js';
-import { folio_add_lru } from './swap.js';
+import { folio_add_lru, folios_put_refs } from './swap.js';
+import { folio_batch_init, folio_batch_add, PAGEVEC_SIZE } from '../include/linux/pagevec.js';
 import { mem_cgroup_swapin_charge_folio, mem_cgroup_swap_full } from './memcontrol.js';
 
 /**
@@ -106,6 +107,30 @@ export function total_swapcache_pages(): number {
   let n = 0;
   for (const si of swap_devices()) n += si.swap_cache.size;
   return n;
+}
+
+/**
+ * free_pages_and_swap_cache() - release the references an mmu_gather
+ * collected: @pages[0 .. nr), each standing for @refs[i] PTE references
+ * of its folio. A folio that is in the swap cache and mapped nowhere any
+ * more leaves it first (free_swap_cache()); the references then go in
+ * folio batches (folios_put_refs()), with a preemption point after each
+ * batch as the cond_resched() of tlb_batch_pages_flush().
+ * Context: no PTE lock held.
+ */
+export function free_pages_and_swap_cache(pages: readonly page[], refs: readonly number[], nr: number): void {
+  const fb = folio_batch_init();
+  const r = new Array<number>(PAGEVEC_SIZE);
+  for (let i = 0; i < nr; i++) {
+    const f = pages[i].compound_head;
+    free_swap_cache(f);
+    r[fb.nr] = refs[i];
+    if (folio_batch_add(fb, f) === 0) {
+      folios_put_refs(fb, r);
+      preempt_point('free_pages_and_swap_cache');
+    }
+  }
+  if (fb.nr > 0) folios_put_refs(fb, r);
 }
 
 /**

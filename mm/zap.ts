@@ -12,9 +12,9 @@
  * MMU_NOTIFY_UNMAP (munmap, exit) or MMU_NOTIFY_CLEAR (madvise).
  */
 import type { page, vm_area_struct, mm_struct } from '../include/linux/mm_types.js';
-import { MM_SWAPENTS } from '../include/linux/mm_types.js';
-import { PAGE_SIZE, PMD_SIZE, VM_HUGETLB, dec_mm_counter, mm_counter } from '../include/linux/mm.js';
-import { pte_none, pte_present, pte_dirty, pmd_is_table, pmd_addr_end } from '../include/linux/pgtable.js';
+import { MM_SWAPENTS, MM_ANONPAGES } from '../include/linux/mm_types.js';
+import { PAGE_SIZE, PMD_SIZE, VM_HUGETLB, mm_counter, mm_counter_file, add_mm_rss_vec } from '../include/linux/mm.js';
+import { pte_none, pte_present, pte_dirty, pmd_is_table, pmd_addr_end, type pte_t } from '../include/linux/pgtable.js';
 import {
   pte_to_swp_entry, non_swap_entry, is_device_private_entry, is_device_exclusive_entry, is_migration_entry,
   is_hmm_entry, swp_offset_pfn, type swp_entry_t,
@@ -27,28 +27,43 @@ import { cond_resched, type Sleepable } from '../lib/sim/sched.js';
 import { spin_lock, spin_unlock } from '../lib/locking/spinlock.js';
 import { count_event } from '../lib/sim/trace.js';
 import { pfn_to_page, put_page } from './page_alloc.js';
-import { pte_offset_map, pte_lockptr, ptep_get, pte_clear, flush_tlb_range, pmd_off } from './pgtable.js';
+import {
+  pte_offset_map, pte_lockptr, ptep_get, pte_clear, flush_tlb_range, pmd_off, get_and_clear_full_ptes,
+  folio_pte_batch, FPB_IGNORE_DIRTY, FPB_IGNORE_SOFT_DIRTY,
+} from './pgtable.js';
 import { vm_normal_page } from './memory.js';
-import { folio_remove_rmap_pte } from './rmap.js';
+import { folio_remove_rmap_pte, folio_remove_rmap_ptes } from './rmap.js';
 import {
   mmu_notifier_range_init, mmu_notifier_invalidate_range_start, mmu_notifier_invalidate_range_end,
 } from './mmu_notifier.js';
-import { free_swap_and_cache, free_swap_cache } from './swapfile.js';
+import { free_swap_and_cache } from './swapfile.js';
+import { free_pages_and_swap_cache } from './swap_state.js';
 import { zap_huge_pmd } from './huge_memory_pmd.js';
 import { splitHugePmdInZap, vma_adjust_trans_huge } from './huge_memory_split.js';
 import { unmap_hugepage_range } from './hugetlb.js';
 
-/** struct mmu_gather - pages whose last mapping went away, freed after the TLB flush. */
+/**
+ * struct mmu_gather - pages whose mapping went away, released after the
+ * TLB flush. Linux's encoded_page array with ENCODED_PAGE_BIT_NR_PAGES_NEXT
+ * is two parallel arrays here: @pages[i] is a page (a folio's first zapped
+ * page) and @refs[i] how many PTE references of its folio it stands for
+ * (1, or the length of a batch of PTEs mapping one large folio), for
+ * i < @nr. The arrays keep their size across flushes, like Linux's batch
+ * pages, so a long zap allocates them once.
+ * @start/@end: the virtual range to flush (__tlb_adjust_range()).
+ */
 export interface mmu_gather {
   mm: mm_struct;
+  nr: number;
   pages: page[];
+  refs: number[];
   start: number;
   end: number;
 }
 
 /** tlb_gather_mmu() - start a batch. */
 export function tlb_gather_mmu(mm: mm_struct): mmu_gather {
-  return { mm, pages: [], start: Infinity, end: 0 };
+  return { mm, nr: 0, pages: [], refs: [], start: Infinity, end: 0 };
 }
 
 /**
@@ -59,28 +74,44 @@ export function tlb_gather_mmu(mm: mm_struct): mmu_gather {
  */
 export const MMU_GATHER_MAX_PAGES = 10000;
 
+/** __tlb_adjust_range() - the gather must flush [addr, addr + size) too. */
+export function __tlb_adjust_range(tlb: mmu_gather, addr: number, size: number): void {
+  if (addr < tlb.start) tlb.start = addr;
+  if (addr + size > tlb.end) tlb.end = addr + size;
+}
+
 /** tlb_remove_page() - the page will be released once the TLB is flushed. */
 export function tlb_remove_page(tlb: mmu_gather, p: page): void {
-  tlb.pages.push(p);
+  tlb.pages[tlb.nr] = p;
+  tlb.refs[tlb.nr++] = 1;
+}
+
+/**
+ * __tlb_remove_folio_pages() - @nr consecutive pages of one folio, from
+ * @p, lose their PTE references after the flush: one gather entry that
+ * carries the count (Linux encodes it in the next slot).
+ */
+export function __tlb_remove_folio_pages(tlb: mmu_gather, p: page, nr: number): void {
+  tlb.pages[tlb.nr] = p;
+  tlb.refs[tlb.nr++] = nr;
 }
 
 /**
  * tlb_flush_mmu() - flush the TLB for the range touched so far, then
- * release the gathered pages (free_pages_and_swap_cache: a swap-cache
- * folio mapped nowhere any more also leaves the swap cache,
- * free_swap_cache()). The gather stays usable.
+ * release the gathered pages (tlb_batch_pages_flush() ->
+ * free_pages_and_swap_cache(): a swap-cache folio mapped nowhere any more
+ * leaves the swap cache, and the references go in folio batches). The
+ * gather stays usable.
  * Context: no PTE lock held.
  */
 export function tlb_flush_mmu(tlb: mmu_gather, vma: vm_area_struct | null): void {
   if (tlb.end > tlb.start && vma !== null) flush_tlb_range(vma, tlb.start, tlb.end);
   tlb.start = Infinity;
   tlb.end = 0;
-  const pages = tlb.pages;
-  for (let i = 0; i < pages.length; i++) {
-    free_swap_cache(pages[i]);
-    put_page(pages[i]);
-  }
-  pages.length = 0;
+  const nr = tlb.nr;
+  if (nr === 0) return;
+  tlb.nr = 0;
+  free_pages_and_swap_cache(tlb.pages, tlb.refs, nr);
 }
 
 /** tlb_finish_mmu() - the end of a batch: tlb_flush_mmu() of what is left. */
@@ -88,25 +119,24 @@ export function tlb_finish_mmu(tlb: mmu_gather, vma: vm_area_struct | null): voi
   tlb_flush_mmu(tlb, vma);
 }
 
-/* Tear down one non-present entry (its PTE is cleared by the caller). */
-function zap_nonpresent(vma: vm_area_struct, entry: swp_entry_t): void {
-  const mm = vma.vm_mm;
+/* Tear down one non-present entry (its PTE is cleared by the caller); rss is the caller's rss vector. */
+function zap_nonpresent(vma: vm_area_struct, entry: swp_entry_t, rss: number[]): void {
   if (!non_swap_entry(entry)) {
-    dec_mm_counter(mm, MM_SWAPENTS);
+    rss[MM_SWAPENTS]--;
     free_swap_and_cache(entry);
     return;
   }
   if (is_device_private_entry(entry) || is_device_exclusive_entry(entry)) {
     /* the entry maps a page: drop its rmap and reference like a present PTE */
     const p = pfn_to_page(swp_offset_pfn(entry));
-    dec_mm_counter(mm, mm_counter(p));
+    rss[mm_counter(p)]--;
     folio_remove_rmap_pte(p, vma);
     put_page(p);
     return;
   }
   if (is_migration_entry(entry)) {
     /* migration holds the page; only the rss accounting goes with the entry */
-    dec_mm_counter(mm, mm_counter(pfn_to_page(swp_offset_pfn(entry))));
+    rss[mm_counter(pfn_to_page(swp_offset_pfn(entry)))]--;
     return;
   }
   if (is_hmm_entry(entry)) count_event('zap_hmm_entry');
@@ -114,29 +144,87 @@ function zap_nonpresent(vma: vm_area_struct, entry: swp_entry_t): void {
 }
 
 /*
- * zap_pte_range() - clear the PTEs of [addr, end) in one PTE page.
+ * zap_present_folio_ptes() - clear @nr present PTEs from @ptep that map
+ * consecutive pages of @folio from @p: one rss update, one rmap update of
+ * the run and one gather entry for the run (mm/memory.c, Linux 6.10).
+ * Context: PTE lock held.
+ */
+function zap_present_folio_ptes(tlb: mmu_gather, vma: vm_area_struct, folio: page, p: page, ptep: number,
+                                pte: pte_t, nr: number, rss: number[]): void {
+  const mm = vma.vm_mm;
+  pte = get_and_clear_full_ptes(mm, ptep, pte, nr);
+  if (folio_test_anon(folio)) {
+    rss[MM_ANONPAGES] -= nr;
+  } else {
+    if (pte_dirty(pte)) SetPageDirty(folio);
+    rss[mm_counter_file(folio)] -= nr;
+  }
+  if (nr === 1) {
+    folio_remove_rmap_pte(p, vma);
+    tlb_remove_page(tlb, p);
+  } else {
+    folio_remove_rmap_ptes(folio, p, nr, vma);
+    __tlb_remove_folio_pages(tlb, p, nr);
+  }
+}
+
+/*
+ * zap_present_ptes() - zap the present PTE at @ptep and, when it maps a
+ * large folio, the run of following PTEs that map the next pages of the
+ * same folio (folio_pte_batch()). Special and zero-page PTEs are only
+ * cleared. Return: the number of PTEs zapped (at least 1).
+ * Context: PTE lock held.
+ */
+function zap_present_ptes(tlb: mmu_gather, vma: vm_area_struct, ptep: number, pte: pte_t, addr: number,
+                          max_nr: number, rss: number[]): number {
+  const p = vm_normal_page(vma, addr, pte);
+  if (p === null) {
+    pte_clear(vma.vm_mm, addr, ptep);
+    return 1;
+  }
+  const folio = p.compound_head;
+  if (folio.order > 0 && max_nr !== 1) {
+    const nr = folio_pte_batch(folio, vma.vm_mm, ptep, pte, max_nr, FPB_IGNORE_DIRTY | FPB_IGNORE_SOFT_DIRTY);
+    if (nr > 1) count_event('zap_pte_batch');
+    zap_present_folio_ptes(tlb, vma, folio, p, ptep, pte, nr, rss);
+    return nr;
+  }
+  zap_present_folio_ptes(tlb, vma, folio, p, ptep, pte, 1, rss);
+  return 1;
+}
+
+/*
+ * zap_pte_range() - clear the PTEs of [addr, end) in one PTE page. The
+ * rss changes are collected in a local vector and applied once
+ * (add_mm_rss_vec()), the flush range once, as Linux does.
  */
 function zap_pte_range(tlb: mmu_gather, vma: vm_area_struct, ptep: number, addr: number, end: number): void {
   const mm = vma.vm_mm;
   const ptl = pte_lockptr(mm, ptep);
+  const rss = [0, 0, 0, 0];
+  const g0 = tlb.nr;
+  let first = -1, last = 0;
   spin_lock(ptl);
-  for (; addr < end; addr += PAGE_SIZE, ptep++) {
+  for (let nr = 1; addr < end; addr += nr * PAGE_SIZE, ptep += nr) {
     const pte = ptep_get(mm, ptep);
+    nr = 1;
     if (pte_none(pte)) continue;
-    pte_clear(mm, addr, ptep);
-    tlb.start = Math.min(tlb.start, addr);
-    tlb.end = Math.max(tlb.end, addr + PAGE_SIZE);
-    if (!pte_present(pte)) { zap_nonpresent(vma, pte_to_swp_entry(pte)); continue; }
-    const p = vm_normal_page(vma, addr, pte);
-    if (p === null) continue;
-    if (pte_dirty(pte) && !folio_test_anon(p)) SetPageDirty(p);
-    dec_mm_counter(mm, mm_counter(p));
-    folio_remove_rmap_pte(p, vma);
-    tlb_remove_page(tlb, p);
-    count_event('zap_page');
+    if (first < 0) first = addr;
+    if (pte_present(pte)) {
+      nr = zap_present_ptes(tlb, vma, ptep, pte, addr, (end - addr) / PAGE_SIZE, rss);
+    } else {
+      pte_clear(mm, addr, ptep);
+      zap_nonpresent(vma, pte_to_swp_entry(pte), rss);
+    }
+    last = addr + nr * PAGE_SIZE;
   }
+  add_mm_rss_vec(mm, rss);
+  if (first >= 0) __tlb_adjust_range(tlb, first, last - first);
   spin_unlock(ptl);
-  if (tlb.pages.length >= MMU_GATHER_MAX_PAGES) tlb_flush_mmu(tlb, vma);   /* the batches are full: free them now */
+  let zapped = 0;
+  for (let i = g0; i < tlb.nr; i++) zapped += tlb.refs[i];
+  if (zapped > 0) count_event('zap_page', zapped);
+  if (tlb.nr >= MMU_GATHER_MAX_PAGES) tlb_flush_mmu(tlb, vma);   /* the batches are full: free them now */
 }
 
 /**

@@ -192,11 +192,23 @@ export function dec_mm_counter(mm: mm_struct, member: number): void { mm.rss_sta
 export function get_mm_rss(mm: mm_struct): number {
   return mm.rss_stat[MM_FILEPAGES] + mm.rss_stat[MM_ANONPAGES] + mm.rss_stat[MM_SHMEMPAGES];
 }
+/** mm_counter_file() - the rss counter of a mapped non-anonymous folio: shmem or file. */
+export function mm_counter_file(f: page): number {
+  return PageSwapBacked(f) ? MM_SHMEMPAGES : MM_FILEPAGES;
+}
 /** mm_counter() - which rss counter a mapped folio is accounted in. */
 export function mm_counter(p: page): number {
   const f = p.compound_head;
   if (f.mapping !== null && f.mapping.kind === 'anon') return MM_ANONPAGES;
-  return PageSwapBacked(f) ? MM_SHMEMPAGES : MM_FILEPAGES;
+  return mm_counter_file(f);
+}
+/**
+ * add_mm_rss_vec() - apply a page-table walk's rss changes, collected in
+ * a local vector indexed by MM_* (fork's copy and the zap of one PTE page),
+ * in one go.
+ */
+export function add_mm_rss_vec(mm: mm_struct, rss: readonly number[]): void {
+  for (let i = 0; i < rss.length; i++) if (rss[i] !== 0) mm.rss_stat[i] += rss[i];
 }
 
 /*

@@ -16,9 +16,12 @@ import { pfn_to_page, get_page, put_page, nr_free_pages } from '../../mm/page_al
 import { folio_lock, folio_unlock } from '../../mm/filemap.js';
 import { try_to_migrate, folio_mapped, remove_migration_ptes } from '../../mm/migrate.js';
 import { sys_fork } from '../../mm/syscalls.js';
-import { PAGE_SIZE } from '../../include/linux/mm.js';
-import { PROT_READ } from '../../include/uapi/asm-generic/mman.js';
-import { pte_present, pte_pfn } from '../../include/linux/pgtable.js';
+import { PAGE_SIZE, FOLL_WRITE, get_mm_counter, page_mapcount } from '../../include/linux/mm.js';
+import { MM_ANONPAGES } from '../../include/linux/mm_types.js';
+import { PageAnonExclusive } from '../../include/linux/page-flags.js';
+import { get_counter } from '../../lib/sim/trace.js';
+import { PROT_READ, MADV_HUGEPAGE } from '../../include/uapi/asm-generic/mman.js';
+import { pte_present, pte_pfn, pte_write } from '../../include/linux/pgtable.js';
 import {
   pte_to_swp_entry, swp_type, SWP_MIGRATION_READ, SWP_MIGRATION_READ_EXCLUSIVE, SWP_MIGRATION_WRITE,
 } from '../../include/linux/swapops.js';
@@ -27,9 +30,7 @@ import type { migrate_vma } from '../../include/linux/migrate.js';
 import { TinyDev, locked, MIGRATE_VMA_SELECT_SYSTEM } from './hmm_devmem.js';
 import { boot_swap, sleeping_subscriber, check_invariants, MiB } from './swap_helpers.js';
 import { pin_user_pages_unlocked, unpin_user_pages } from '../../mm/gup.js';
-import { FOLL_WRITE } from '../../include/linux/mm.js';
 import type { page } from '../../include/linux/mm_types.js';
-import { get_counter } from '../../lib/sim/trace.js';
 
 const t = suite('mm/fork');
 let p: Process;
@@ -152,6 +153,36 @@ t('fork during remove_migration_ptes waits on the anon_vma lock: no migration en
   });
   assert.is(res.failure, null, res.failure ? String(res.failure.error) : '');
   assert.ok(res.complete && res.runs > 1, `every interleaving explored (${res.runs} runs)`);
+});
+
+t('fork of a PTE-mapped THP shares it run by run (folio_pte_batch): each page mapped twice, one reference per PTE, write-protected, the data right', () => {
+  const MB = 1 << 20, TWO_MB = 2 * MB;
+  const a = p.mmap(0, TWO_MB, RW, ANON);
+  assert.is(p.madvise(a, TWO_MB, MADV_HUGEPAGE), 0);
+  p.fill32(a, TWO_MB, 3);
+  assert.is(p.mprotect(a + MB, MB, PROT_READ), 0);     /* two VMAs over one folio, now mapped by 512 PTEs */
+  const head = pfn_to_page(pte_pfn(pte_at(p.mm, a)));
+  assert.is(head.order, 9);
+  const ref0 = head._refcount, batches = get_counter('fork_pte_batch');
+  const c = p.fork();
+  assert.is(get_counter('fork_pte_batch') - batches, 2, 'one batch per VMA: a batch never crosses the VMA\'s end');
+  assert.is(head._refcount, ref0 + 512, 'one reference per child PTE');
+  assert.is(get_mm_counter(c.mm, MM_ANONPAGES), 512);
+  for (let i = 0; i < 512; i++) {
+    const pp = pte_at(p.mm, a + i * PAGE_SIZE), cp = pte_at(c.mm, a + i * PAGE_SIZE);
+    if (pte_pfn(pp) !== head.pfn + i || pte_pfn(cp) !== head.pfn + i) assert.unreachable(`page ${i}: pfn`);
+    if (pte_write(pp) || pte_write(cp)) assert.unreachable(`page ${i}: writable after fork`);
+    const pg = pfn_to_page(head.pfn + i);
+    if (page_mapcount(pg) !== 2 || PageAnonExclusive(pg)) assert.unreachable(`page ${i}: mapcount ${page_mapcount(pg)}`);
+  }
+  assert.is(c.check32(a, TWO_MB, 3), -1, 'the child reads every byte');
+  c.write32(a + 4, 77);
+  assert.is(p.read32(a + 4), 4, 'the child\'s write broke COW for one page');
+  assert.is(c.check32(a + PAGE_SIZE, TWO_MB - PAGE_SIZE, 3 + 1024), -1);
+  c.exit(0);
+  p.wait(c.pid);
+  assert.is(head._refcount, ref0, 'the child\'s references went with its exit');
+  assert.is(p.check32(a, TWO_MB, 3), -1);
 });
 
 /*

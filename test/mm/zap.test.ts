@@ -5,10 +5,11 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { boot, RW, ANON, pte_at } from '../helpers.js';
-import { PAGE_SIZE, get_mm_counter } from '../../include/linux/mm.js';
+import { PAGE_SIZE, get_mm_counter, page_mapcount } from '../../include/linux/mm.js';
 import { MM_ANONPAGES } from '../../include/linux/mm_types.js';
-import { MADV_NOHUGEPAGE } from '../../include/uapi/asm-generic/mman.js';
-import { nr_free_pages } from '../../mm/page_alloc.js';
+import { MADV_NOHUGEPAGE, MADV_HUGEPAGE, MADV_DONTNEED, PROT_READ } from '../../include/uapi/asm-generic/mman.js';
+import { pte_pfn } from '../../include/linux/pgtable.js';
+import { nr_free_pages, pfn_to_page } from '../../mm/page_alloc.js';
 import { get_counter } from '../../lib/sim/trace.js';
 import { MMU_GATHER_MAX_PAGES } from '../../mm/zap.js';
 
@@ -31,6 +32,36 @@ t('munmap of more pages than a gather holds flushes and frees them batch by batc
   assert.is(get_mm_counter(p.mm, MM_ANONPAGES), 0);
   assert.ok(nr_free_pages() >= free - 8, 'every page came back (page tables aside)');
   assert.is(pte_at(p.mm, a), -1);
+});
+
+t('the zap of a PTE-mapped THP drops each run of it with one gather entry: rss, mapcounts and references right, the folio freed once', () => {
+  const p = boot({ ram_bytes: 64 << 20 });
+  const MB = 1 << 20, TWO_MB = 2 * MB;
+  const a = p.mmap(0, TWO_MB, RW, ANON);
+  assert.is(p.madvise(a, TWO_MB, MADV_HUGEPAGE), 0);
+  p.fill32(a, TWO_MB, 9);
+  assert.is(p.mprotect(a + MB, MB, PROT_READ), 0);     /* split: 512 PTEs map the large folio */
+  const head = pfn_to_page(pte_pfn(pte_at(p.mm, a)));
+  assert.is(head.order, 9);
+  const ref0 = head._refcount, batches = get_counter('zap_pte_batch'), zapped = get_counter('zap_page');
+  /* MADV_DONTNEED of 100 pages in the middle of the first VMA: one run */
+  assert.is(p.madvise(a + 10 * PAGE_SIZE, 100 * PAGE_SIZE, MADV_DONTNEED), 0);
+  assert.is(get_counter('zap_pte_batch') - batches, 1);
+  assert.is(get_counter('zap_page') - zapped, 100, 'zap_page counts pages, not gather entries');
+  assert.is(head._refcount, ref0 - 100);
+  assert.is(get_mm_counter(p.mm, MM_ANONPAGES), 412);
+  for (let i = 0; i < 512; i++) {
+    const want = i >= 10 && i < 110 ? 0 : 1;
+    if (page_mapcount(pfn_to_page(head.pfn + i)) !== want) assert.unreachable(`page ${i}: mapcount`);
+  }
+  assert.is(head.order, 9, 'still one folio, still allocated');
+  assert.is(p.check32(a + 110 * PAGE_SIZE, TWO_MB - 110 * PAGE_SIZE, 9 + 110 * 1024), -1);
+  const free = nr_free_pages();
+  assert.is(p.munmap(a, TWO_MB), 0);
+  assert.is(get_counter('zap_pte_batch') - batches, 4, 'then one run per piece left: [0, 10), [110, 256), [256, 512)');
+  assert.is(get_counter('zap_page') - zapped, 512);
+  assert.is(get_mm_counter(p.mm, MM_ANONPAGES), 0);
+  assert.ok(nr_free_pages() >= free + 512, 'the folio was freed, once');
 });
 
 t.run();
