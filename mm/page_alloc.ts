@@ -575,7 +575,8 @@ export function __free_pages(p: page, order = 0): void {
   if (PageBuddy(p)) BUG(`freeing free page pfn ${p.pfn}`);
   if (p._mapcount !== -1) BUG(`freeing mapped page pfn ${p.pfn} mapcount ${p._mapcount + 1}`);
   if (PageLRU(p)) BUG(`freeing page on LRU pfn ${p.pfn}`);
-  for (let i = 0; i < 1 << order; i++) reset_page(pfn_to_page(p.pfn + i));
+  reset_page(p);
+  for (let i = 1; i < 1 << order; i++) reset_page(pfn_to_page(p.pfn + i));
   p._refcount = 0;
   mem.stats.pgfree += 1 << order;
   free_block(p.pfn, order);

@@ -409,7 +409,7 @@ export function phys_to_bytes(phys: number): Uint8Array {
  */
 export function page_backing(p: page): { bytes: Uint8Array; offset: number } {
   const i = p.pfn & SECTION_MASK, bytes = phys_to_bytes(p.pfn * PAGE_SIZE);
-  each_piece(p.pfn, PAGES_PER_SECTION - i, true, () => {});     /* the following pages: no longer stale */
+  piece_bytes(p.pfn, PAGES_PER_SECTION - i, true, false);       /* the following pages: no longer stale */
   return { bytes, offset: i * PAGE_SIZE };
 }
 
@@ -420,25 +420,23 @@ export function kmap_local_page(p: page): Uint8Array {
 }
 
 /*
- * Call fn(bytes or undefined, offset, length) for each section piece of
- * [pfn, pfn + nr); @alloc gives sections without bytes theirs first. The
- * stale pages of the piece are zeroed first, or only unmarked if
- * @overwrite (the caller writes every byte of the piece).
+ * piece_bytes() - the bytes of the section holding @pfn, whose pages
+ * [pfn, pfn + nr) the caller is about to use (all in that section):
+ * @alloc gives a section without bytes its bytes first (else undefined
+ * comes back for it: it reads zero); stale pages among them are zeroed,
+ * or only unmarked if @overwrite (the caller writes every byte of them).
  */
-function each_piece(pfn: number, nr: number, alloc: boolean, fn: (b: Uint8Array | undefined, off: number, len: number) => void,
-                    overwrite = false): void {
-  while (nr > 0) {
-    const r = find_range(pfn);
-    if (r === null) BUG(`pfn ${pfn} is not memory`);
-    const i = pfn - r.start_pfn, s = i >>> PFN_SECTION_SHIFT, first = i & SECTION_MASK;
-    const n = Math.min(nr, PAGES_PER_SECTION - first);
-    const b = alloc ? section_bytes(r, s) : r.section_bytes[s];
-    if (r.section_stale[s]) settle(r, s, first, n, overwrite);
-    fn(b, first * PAGE_SIZE, n * PAGE_SIZE);
-    pfn += n;
-    nr -= n;
-  }
+function piece_bytes(pfn: number, nr: number, alloc: boolean, overwrite: boolean): Uint8Array | undefined {
+  const r = find_range(pfn);
+  if (r === null) BUG(`pfn ${pfn} is not memory`);
+  const i = pfn - r.start_pfn, s = i >>> PFN_SECTION_SHIFT;
+  const b = alloc ? section_bytes(r, s) : r.section_bytes[s];
+  if (r.section_stale[s]) settle(r, s, i & SECTION_MASK, nr, overwrite);
+  return b;
 }
+
+/* pages of [pfn, pfn + nr) in the section of @pfn */
+const in_section = (pfn: number, nr: number) => Math.min(nr, PAGES_PER_SECTION - (pfn & SECTION_MASK));
 
 /**
  * zero_pages() - fill @nr pages from @p with zeroes. Sections without
@@ -446,19 +444,23 @@ function each_piece(pfn: number, nr: number, alloc: boolean, fn: (b: Uint8Array 
  * once.
  */
 export function zero_pages(p: page, nr: number): void {
-  each_piece(p.pfn, nr, false, (b, off, len) => { b?.fill(0, off, off + len); }, true);
+  for (let pfn = p.pfn; nr > 0;) {
+    const n = in_section(pfn, nr), off = (pfn & SECTION_MASK) * PAGE_SIZE;
+    piece_bytes(pfn, n, false, true)?.fill(0, off, off + n * PAGE_SIZE);
+    pfn += n;
+    nr -= n;
+  }
 }
 
 /** copy_pages() - copy the bytes of @nr pages from @src to @dst (each range contiguous in pfns). */
 export function copy_pages(dst: page, src: page, nr: number): void {
-  let d = dst.pfn;
-  each_piece(src.pfn, nr, true, (b, off, len) => {
-    let done = 0;
-    while (done < len) {
-      const doff = (d & SECTION_MASK) * PAGE_SIZE, m = Math.min(len - done, SECTION_BYTES - doff);
-      each_piece(d, m / PAGE_SIZE, true, (dbytes) => { dbytes!.set(b!.subarray(off + done, off + done + m), doff); }, true);
-      done += m;
-      d += m / PAGE_SIZE;
-    }
-  });
+  for (let s = src.pfn, d = dst.pfn; nr > 0;) {
+    const n = in_section(d, in_section(s, nr));
+    const from = piece_bytes(s, n, true, false)!, to = piece_bytes(d, n, true, true)!;
+    const soff = (s & SECTION_MASK) * PAGE_SIZE;
+    to.set(from.subarray(soff, soff + n * PAGE_SIZE), (d & SECTION_MASK) * PAGE_SIZE);
+    s += n;
+    d += n;
+    nr -= n;
+  }
 }

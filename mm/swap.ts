@@ -35,7 +35,7 @@ import {
 import { BUG } from '../include/asm-generic/bug.js';
 import { spin_lock, spin_unlock } from '../lib/locking/spinlock.js';
 import { count_event } from '../lib/sim/trace.js';
-import { put_page, free_unref_folios, ZERO_PAGE } from './page_alloc.js';
+import { put_page, free_unref_folios, is_zero_page } from './page_alloc.js';
 import { folio_lruvec, mem_cgroup_uncharge_folios } from './memcontrol.js';
 import { folio_batch_reinit, type folio_batch } from '../include/linux/pagevec.js';
 import { is_zone_device_page } from '../include/linux/memremap.js';
@@ -264,7 +264,7 @@ export function folios_put_refs(fb: folio_batch, refs: readonly number[] | null)
     }
     f._refcount -= nr;
     if (f._refcount > 0) continue;
-    if (f === ZERO_PAGE()) BUG('zero page refcount dropped to 0');
+    if (is_zero_page(f)) BUG('zero page refcount dropped to 0');
     if (folio_test_hugetlb(f)) {
       if (locked !== null) { spin_unlock(locked.lru_lock); locked = null; }
       free_huge_folio(f);
