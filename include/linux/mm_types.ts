@@ -147,9 +147,33 @@ export class mem_section {
     this.order = new Uint8Array(nr);
   }
 
-  /** page_of() - a handle of frame @pfn of this section. */
-  page_of(pfn: number): page { return new page(pfn, this); }
+  /**
+   * page_of() - a handle of frame @pfn of this section: the one in the
+   * handle cache when it is for this frame of this section, else a new
+   * one that takes the cache slot.
+   */
+  page_of(pfn: number): page {
+    const slot = pfn & HANDLE_CACHE_MASK;
+    const c = handle_cache[slot];
+    if (c !== null && c.pfn === pfn && c.section === this) return c;
+    const pg = new page(pfn, this);
+    handle_cache[slot] = pg;
+    return pg;
+  }
 }
+
+/*
+ * The handle cache: a direct-mapped table of recently made handles,
+ * indexed by pfn & HANDLE_CACHE_MASK, so that the hot loops (zap, fork,
+ * the LRU, the buddy allocator) do not make a new object for every frame
+ * they touch. A handle is immutable (pfn and section), so a cached one
+ * and a new one read the same struct page; nothing compares handles by
+ * identity (compare pfns). Fixed size: 4096 handles, about 0.2 MiB, not
+ * per frame. A removed section's handles are dropped (set_mem_section).
+ */
+const HANDLE_CACHE_MASK = 4095;
+const handle_cache: (page | null)[] = new Array<page | null>(HANDLE_CACHE_MASK + 1).fill(null);
+
 
 /*
  * Every section with struct pages, indexed by pfn >> PFN_SECTION_SHIFT
@@ -160,7 +184,12 @@ const sections: (mem_section | undefined)[] = [];
 /** __nr_to_section() - the section of number @nr, or undefined if it has no struct pages yet. */
 export function __nr_to_section(nr: number): mem_section | undefined { return sections[nr]; }
 /** set_mem_section() - install (or with undefined remove) section @nr (mm/sparse.ts only). */
-export function set_mem_section(nr: number, ms: mem_section | undefined): void { sections[nr] = ms; }
+export function set_mem_section(nr: number, ms: mem_section | undefined): void {
+  const old = sections[nr];
+  if (old !== undefined && old !== ms)
+    for (let i = 0; i < handle_cache.length; i++) if (handle_cache[i]?.section === old) handle_cache[i] = null;
+  sections[nr] = ms;
+}
 /** clear_mem_sections() - forget every section (a new machine boots; mm/sparse.ts only). */
 export function clear_mem_sections(): void {
   sections.length = 0;
