@@ -62,20 +62,30 @@ export interface MeasureOpts {
   warmup?: number;                 /* unmeasured runs first (default 1) */
   reps?: number;                   /* measured runs (default 5) */
   setup?: () => void;              /* before each run, not measured */
+  settle?: boolean;                /* young-generation GC around each run (default true), see measure() */
 }
 
 /**
  * measure() - run @fn warmup times, then reps times measuring CPU and
  * wall time of each run (setup() before each, outside the measurement).
+ *
+ * With --expose-gc and @opts.settle (the default) each run starts on a
+ * collected heap (a full GC, not measured) and ends with a minor GC that
+ * is measured: every run pays for collecting the short-lived garbage it
+ * made, and none pays for another's (a scavenge costs 1-5 ms of CPU even
+ * when nearly empty, 15-25 ms of wall time at load 15: one more or less
+ * in a short run was most of its spread).
  */
 export function measure(fn: () => void, opts: MeasureOpts = {}): Timing {
-  const warmup = opts.warmup ?? 1, reps = opts.reps ?? 5;
+  const warmup = opts.warmup ?? 1, reps = opts.reps ?? 5, settle = opts.settle ?? true;
   for (let i = 0; i < warmup; i++) { opts.setup?.(); fn(); }
   const cpu: number[] = [], wall: number[] = [];
   for (let i = 0; i < reps; i++) {
     opts.setup?.();
+    if (settle) forceGc();
     const c0 = cpuNs(), w0 = hostNs();
     fn();
+    if (settle) minorGc();
     wall.push(hostNs() - w0);
     cpu.push(cpuNs() - c0);
   }
@@ -95,6 +105,17 @@ export function forceGc(): boolean {
   gc();
   gc();
   return true;
+}
+
+/**
+ * minorGc() - a scavenge of the young generation now (--expose-gc; no-op
+ * without it): the measured end of a repetition, so that it pays for
+ * collecting the short-lived garbage it made instead of leaving it to
+ * the next one.
+ */
+export function minorGc(): void {
+  const gc = (globalThis as { gc?: (o?: { type: 'minor' | 'major' }) => void }).gc;
+  gc?.({ type: 'minor' });
 }
 
 /** hostMemory() - after a forced GC: JS heap used and ArrayBuffer bytes (typed arrays), in bytes. */
