@@ -69,12 +69,16 @@ export interface MeasureOpts {
  * measure() - run @fn warmup times, then reps times measuring CPU and
  * wall time of each run (setup() before each, outside the measurement).
  *
- * With --expose-gc and @opts.settle (the default) each run starts on a
- * collected heap (a full GC, not measured) and ends with a minor GC that
- * is measured: every run pays for collecting the short-lived garbage it
- * made, and none pays for another's (a scavenge costs 1-5 ms of CPU even
- * when nearly empty, 15-25 ms of wall time at load 15: one more or less
- * in a short run was most of its spread).
+ * With --expose-gc and @opts.settle (the default) each run starts with
+ * an empty young generation (a minor GC, not measured): a run pays for
+ * the scavenges its own allocation triggers, the same number each time,
+ * and not for the garbage an earlier run left (a scavenge costs 1-5 ms
+ * of CPU even when nearly empty, 25 ms of wall time at load 15: one more
+ * or less in a short run was most of its spread). What a run leaves
+ * behind, less than one scavenge's worth, is collected outside the
+ * measurement. No full GC between runs: its sweeping continues on V8's
+ * background threads, whose CPU time process.cpuUsage() would count in
+ * the run.
  */
 export function measure(fn: () => void, opts: MeasureOpts = {}): Timing {
   const warmup = opts.warmup ?? 1, reps = opts.reps ?? 5, settle = opts.settle ?? true;
@@ -82,10 +86,9 @@ export function measure(fn: () => void, opts: MeasureOpts = {}): Timing {
   const cpu: number[] = [], wall: number[] = [];
   for (let i = 0; i < reps; i++) {
     opts.setup?.();
-    if (settle) forceGc();
+    if (settle) minorGc();
     const c0 = cpuNs(), w0 = hostNs();
     fn();
-    if (settle) minorGc();
     wall.push(hostNs() - w0);
     cpu.push(cpuNs() - c0);
   }
@@ -109,9 +112,8 @@ export function forceGc(): boolean {
 
 /**
  * minorGc() - a scavenge of the young generation now (--expose-gc; no-op
- * without it): the measured end of a repetition, so that it pays for
- * collecting the short-lived garbage it made instead of leaving it to
- * the next one.
+ * without it): before a measured run, so that it starts with an empty
+ * young generation.
  */
 export function minorGc(): void {
   const gc = (globalThis as { gc?: (o?: { type: 'minor' | 'major' }) => void }).gc;
