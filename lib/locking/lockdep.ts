@@ -5,9 +5,10 @@
  * Models a small part of kernel/locking/lockdep.c. Every simulated lock
  * calls lock_acquire()/lock_release(), which keep Thread.held (the locks a
  * thread holds, oldest first: deadlock reports and the exit check read it)
- * and record the order in which lock CLASSES were nested: a class is a
- * lock's name, so every mm's "mmap_lock" is one class, as in Linux where a
- * class is the lock's init site. When a thread takes B while holding A
+ * and record the order in which lock CLASSES were nested: a class is the
+ * lock's init site, as in Linux (lockdep_set_class() names it for locks
+ * made per object, e.g. every PTE page's lock is class "ptlock"); a lock
+ * with no class set is its own class by name. When a thread takes B while holding A
  * and the order B -> A was seen before, that is a possible ABBA deadlock
  * even if this run did not deadlock: it is recorded as a warning that
  * tests can read with lockdep_warnings(). Simplified: no irq-state
