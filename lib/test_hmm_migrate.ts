@@ -52,7 +52,8 @@ import {
   type dmirror, DPT_XA_TAG_READ, DPT_XA_TAG_WRITE, BACKING_PAGE, dmirror_devmem_alloc_page, dmirror_devmem_alloc_page_fast,
   dmirror_migrate_begin, dmirror_migrate_end,
 } from './test_hmm_devmem.js';
-import { dpt_erase, dmirror_read_back, dmirror_cmd_range } from './test_hmm_dpt.js';
+import { dmirror_read_back, dmirror_cmd_range } from './test_hmm_dpt.js';
+import { dpt_mkentry } from './test_hmm_pt.js';
 import { WARN, WARN_ON } from '../include/asm-generic/bug.js';
 
 /** dmirror_select_device() - the MIGRATE_VMA_SELECT_* flag for this mirror's kind of device memory. */
@@ -207,21 +208,35 @@ export function* dmirror_migrate_alloc_and_copy(args: migrate_vma, d: dmirror): 
  */
 export function* dmirror_migrate_finalize_and_map(args: migrate_vma, d: dmirror): Sleepable<number> {
   const start_pfn = args.start / PAGE_SIZE, end_pfn = args.end / PAGE_SIZE;
+  const n = end_pfn - start_pfn;
+  /* the entries of the window, stored in one pass over the table below (0: leave the entry alone) */
+  const entries = n <= dpt_window.length ? dpt_window : new Float64Array(n);
+  entries.fill(0, 0, n);
   yield* mutex_lock(d.mutex);
   for (let i = 0, pfn = start_pfn; pfn < end_pfn; pfn++, i++) {
     if (!(args.src[i] & MIGRATE_PFN_MIGRATE)) continue;
     const dpage = migrate_pfn_to_page(args.dst[i]);
     if (dpage === null) continue;
-    const nr = (args.dst[i] & MIGRATE_PFN_COMPOUND) ? 1 << folio_order(dpage.compound_head) : 1;
-    WARN_ON(end_pfn < pfn + nr, 'dmirror_migrate_finalize_and_map: folio runs past the range');
-    const rpage = BACKING_PAGE(dpage);
     const tag = (args.dst[i] & MIGRATE_PFN_WRITE) ? DPT_XA_TAG_WRITE : DPT_XA_TAG_READ;
+    const rpage = BACKING_PAGE(dpage);
+    if (!(args.dst[i] & MIGRATE_PFN_COMPOUND)) {
+      entries[i] = dpt_mkentry(rpage.compound_head.pfn, tag);
+      continue;
+    }
+    const nr = 1 << folio_order(dpage.compound_head);
     const first = rpage.compound_head.pfn;
-    for (let k = 0; k < nr; k++) d.pt.store(pfn + k, first + k, tag);
+    if (WARN_ON(end_pfn < pfn + nr, 'dmirror_migrate_finalize_and_map: folio runs past the range')) {
+      for (let k = n - i; k < nr; k++) d.pt.store(pfn + k, first + k, tag);
+    }
+    for (let k = 0; k < nr && i + k < n; k++) entries[i + k] = dpt_mkentry(first + k, tag);
   }
+  d.pt.store_run(start_pfn, entries, n);
   mutex_unlock(d.mutex);
   return 0;
 }
+
+/* scratch entries of dmirror_migrate_finalize_and_map() for a window of up to PTRS_PER_PTE pages */
+const dpt_window = new Float64Array(PTRS_PER_PTE);
 
 /* One window of a migration: [addr, next) inside one readable VMA, or -EINVAL. */
 function window_end(vma: { vm_end: number }, addr: number, end: number): number {
@@ -333,6 +348,7 @@ export function* dmirror_devmem_fault_alloc_and_copy(args: migrate_vma, d: dmirr
   const src = args.src, dst = args.dst;
   const n = (args.end - args.start) / PAGE_SIZE;
   const run: copy_run = { to: -1, from: -1, n: 0 };
+  const er: erase_run = { vpn: 0, n: 0 };
   let addr = args.start;
   for (let i = 0; i < n;) {
     const sp = migrate_pfn_to_page(src[i]);
@@ -350,28 +366,59 @@ export function* dmirror_devmem_fault_alloc_and_copy(args: migrate_vma, d: dmirr
       flags &= ~MIGRATE_PFN_COMPOUND;
       dpage = null;
     } else {
-      dpage = alloc_locked_ram_fast(order) ?? (yield* alloc_locked_ram(order));
+      dpage = alloc_locked_ram_fast(order);
+      if (dpage === null) {
+        erase_run_flush(d, er);
+        dpage = yield* alloc_locked_ram(order);
+      }
     }
-    if (dpage === null && !order) return dmirror_fault_abort(args, VM_FAULT_OOM);
+    if (dpage === null && !order) return dmirror_fault_abort(args, d, er, VM_FAULT_OOM);
     if (dpage === null) flags &= ~MIGRATE_PFN_COMPOUND;     /* small pages, whichever way the folio failed */
     if (dpage !== null) {
       dst[i] = migrate_pfn(dpage.pfn) + flags;
-      if (!copy_from_device(dpage, spage, 1 << order, run)) return dmirror_fault_abort(args, VM_FAULT_SIGBUS);
-      for (let k = 0; k < 1 << order; k++, addr += PAGE_SIZE) dpt_erase(d, addr / PAGE_SIZE);
+      if (!copy_from_device(dpage, spage, 1 << order, run)) return dmirror_fault_abort(args, d, er, VM_FAULT_SIGBUS);
+      erase_run_add(d, er, addr / PAGE_SIZE, 1 << order);
+      addr += PAGE_SIZE << order;
     } else {
       /* the huge allocation failed: one small page per subpage */
       for (let k = 0; k < 1 << order; k++, addr += PAGE_SIZE) {
+        erase_run_flush(d, er);
         const small = yield* alloc_locked_ram(0);
-        if (small === null) return dmirror_fault_abort(args, VM_FAULT_OOM);
+        if (small === null) return dmirror_fault_abort(args, d, er, VM_FAULT_OOM);
         dst[i + k] = migrate_pfn(small.pfn) + flags;
-        if (!copy_from_device(small, pfn_to_page(spage.pfn + k), 1, run)) return dmirror_fault_abort(args, VM_FAULT_SIGBUS);
-        dpt_erase(d, addr / PAGE_SIZE);
+        if (!copy_from_device(small, pfn_to_page(spage.pfn + k), 1, run)) return dmirror_fault_abort(args, d, er, VM_FAULT_SIGBUS);
+        erase_run_add(d, er, addr / PAGE_SIZE, 1);
       }
     }
     i += 1 << order;
   }
+  erase_run_flush(d, er);
   copy_run_flush(run);
   return 0;
+}
+
+/*
+ * struct erase_run - device page table entries of consecutive virtual
+ * pages whose data was copied back, erased in one dmirror_pt.erase_run()
+ * (Linux erases them one xa_erase() at a time as the loop goes). The run
+ * is flushed before anything that may sleep and before the loop returns,
+ * so no other thread can see an entry the per-page loop would have erased.
+ */
+interface erase_run { vpn: number; n: number }
+
+function erase_run_add(d: dmirror, r: erase_run, vpn: number, nr: number): void {
+  if (r.n > 0 && vpn === r.vpn + r.n) {
+    r.n += nr;
+    return;
+  }
+  erase_run_flush(d, r);
+  r.vpn = vpn;
+  r.n = nr;
+}
+
+function erase_run_flush(d: dmirror, r: erase_run): void {
+  if (r.n > 0) d.pt.erase_run(r.vpn, r.n);
+  r.n = 0;
 }
 
 /*
@@ -388,11 +435,14 @@ function copy_from_device(to: page, from: page, nr: number, run: copy_run): bool
 }
 
 /*
- * The window cannot be migrated (no RAM, or a copy failed): release every
- * destination taken so far and clear dst, so that migrate_vma_finalize()
- * restores every source; the data stays in device memory. Returns @ret.
+ * The window cannot be migrated (no RAM, or a copy failed): erase the
+ * device page table entries of the pages copied so far (@er, as the
+ * per-page loop would have), release every destination taken so far and
+ * clear dst, so that migrate_vma_finalize() restores every source; the
+ * data stays in device memory. Returns @ret.
  */
-function dmirror_fault_abort(args: migrate_vma, ret: number): number {
+function dmirror_fault_abort(args: migrate_vma, d: dmirror, er: erase_run, ret: number): number {
+  erase_run_flush(d, er);
   const n = (args.end - args.start) / PAGE_SIZE;
   for (let j = 0; j < n; j++) {
     const f = migrate_pfn_to_page(args.dst[j]);
