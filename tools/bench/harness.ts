@@ -62,18 +62,31 @@ export interface MeasureOpts {
   warmup?: number;                 /* unmeasured runs first (default 1) */
   reps?: number;                   /* measured runs (default 5) */
   setup?: () => void;              /* before each run, not measured */
+  settle?: boolean;                /* young-generation GC around each run (default true), see measure() */
 }
 
 /**
  * measure() - run @fn warmup times, then reps times measuring CPU and
  * wall time of each run (setup() before each, outside the measurement).
+ *
+ * With --expose-gc and @opts.settle (the default) each run starts with
+ * an empty young generation (a minor GC, not measured): a run pays for
+ * the scavenges its own allocation triggers, the same number each time,
+ * and not for the garbage an earlier run left (a scavenge costs 1-5 ms
+ * of CPU even when nearly empty, 25 ms of wall time at load 15: one more
+ * or less in a short run was most of its spread). What a run leaves
+ * behind, less than one scavenge's worth, is collected outside the
+ * measurement. No full GC between runs: its sweeping continues on V8's
+ * background threads, whose CPU time process.cpuUsage() would count in
+ * the run.
  */
 export function measure(fn: () => void, opts: MeasureOpts = {}): Timing {
-  const warmup = opts.warmup ?? 1, reps = opts.reps ?? 5;
+  const warmup = opts.warmup ?? 1, reps = opts.reps ?? 5, settle = opts.settle ?? true;
   for (let i = 0; i < warmup; i++) { opts.setup?.(); fn(); }
   const cpu: number[] = [], wall: number[] = [];
   for (let i = 0; i < reps; i++) {
     opts.setup?.();
+    if (settle) minorGc();
     const c0 = cpuNs(), w0 = hostNs();
     fn();
     wall.push(hostNs() - w0);
@@ -95,6 +108,16 @@ export function forceGc(): boolean {
   gc();
   gc();
   return true;
+}
+
+/**
+ * minorGc() - a scavenge of the young generation now (--expose-gc; no-op
+ * without it): before a measured run, so that it starts with an empty
+ * young generation.
+ */
+export function minorGc(): void {
+  const gc = (globalThis as { gc?: (o?: { type: 'minor' | 'major' }) => void }).gc;
+  gc?.({ type: 'minor' });
 }
 
 /** hostMemory() - after a forced GC: JS heap used and ArrayBuffer bytes (typed arrays), in bytes. */

@@ -19,7 +19,7 @@ import { PAGE_SIZE } from '../../include/linux/mm.js';
 import { user_store } from '../../mm/fault.js';
 import type { Sleepable } from '../../lib/sim/sched.js';
 import type { task_struct } from '../../include/linux/sched.js';
-import { cpuNs, hostNs, stats, heapAllocated, type Stats, type Timing } from './harness.js';
+import { cpuNs, hostNs, stats, heapAllocated, minorGc, type Stats, type Timing } from './harness.js';
 
 /** The phases of one round, in order. */
 export const PHASES = ['anon', 'fork', 'cow', 'exit', 'munmap'] as const;
@@ -35,14 +35,27 @@ function* touch_all(t: task_struct, base: number, pages: number, v: number): Sle
  * simulatedRound() - one round of @pages pages by process @p on the
  * booted machine; @after(phase), if given, is called after each phase,
  * outside its measurement.
+ *
+ * GC discipline (@settle, default true; needs --expose-gc): each phase
+ * starts with an empty young generation (a minor GC just before it, not
+ * measured). A phase then pays for the scavenges its own allocation
+ * triggers, the same number in every round, instead of one more or less
+ * depending on what the previous phase left (a scavenge is 1-5 ms of CPU,
+ * up to 25 ms wall at load 15: in a 35 ms fork phase of a 256k-page round
+ * that was most of its spread). The young garbage a phase leaves at its
+ * end, less than one scavenge's worth, is collected outside the
+ * measurement: at most one scavenge per phase not charged, the same in
+ * every round. No full GC here: its sweeping runs on V8's background
+ * threads, whose CPU time process.cpuUsage() counts in the next phase,
+ * and each full GC ages the bytecode of code it does not see running.
  */
-export function simulatedRound(p: Process, pages: number, after?: (ph: Phase) => void): Round {
+export function simulatedRound(p: Process, pages: number, after?: (ph: Phase) => void, settle = true): Round {
   const len = pages * PAGE_SIZE;
   const a = p.mmap(0, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
   p.madvise(a, len, MADV_NOHUGEPAGE);
   const r = {} as Round;
   let c0 = 0, w0 = 0;
-  const start = () => { c0 = cpuNs(); w0 = hostNs(); };
+  const start = () => { if (settle) minorGc(); c0 = cpuNs(); w0 = hostNs(); };
   const stop = (ph: Phase) => { r[ph] = { wall: hostNs() - w0, cpu: cpuNs() - c0 }; after?.(ph); };
   start();
   runAs(p.task, touch_all(p.task, a, pages, 0));

@@ -63,6 +63,25 @@ test('measure: runs setup and fn warmup + reps times and times only the reps', (
   assert.ok(t.wall.min >= 0 && t.wall.min <= t.wall.median && t.wall.median <= t.wall.max);
 });
 
+test('measure starts each rep with an empty young generation: one minor GC before it, no full GC (with --expose-gc)', () => {
+  /* a child with --expose-gc counts the GCs each way; fn allocates nothing, so every GC seen is the harness's */
+  const probe = `
+    import { GCProfiler } from 'node:v8';
+    import { measure } from './dist/tools/bench/harness.js';
+    const count = (settle) => {
+      const p = new GCProfiler(); p.start();
+      measure(() => {}, { warmup: 1, reps: 4, settle });
+      const k = {}; for (const g of p.stop().statistics) k[g.gcType] = (k[g.gcType] ?? 0) + 1;
+      return k;
+    };
+    console.log(JSON.stringify([count(true), count(false)]));`;
+  const r = spawnSync(process.execPath, ['--expose-gc', '--input-type=module', '-e', probe], { encoding: 'utf8' });
+  assert.is(r.status, 0, r.stderr);
+  const [on, off] = JSON.parse(r.stdout) as Record<string, number>[];
+  assert.equal(on, { Scavenge: 4 }, 'a minor GC before each of the 4 reps, not before the warm-up, and nothing else');
+  assert.equal(off, {}, 'settle: false adds no GC');
+});
+
 test('the closing table has every row with its bench, spread, baseline, ratio, target and verdict, and skipped rows with their reason', () => {
   const log = console.log;
   console.log = () => {};
