@@ -39,7 +39,7 @@
  * Lock order: dmirror_device.devmem_lock (mutex) -> dmirror_device.lock
  * (spinlock). dmirror.mutex is never held while allocating device memory.
  */
-import type { page, vm_fault } from '../include/linux/mm_types.js';
+import { type page, type vm_fault, __nr_to_section, PFN_SECTION_SHIFT, SECTION_MASK } from '../include/linux/mm_types.js';
 import { PG_head } from '../include/linux/page-flags.js';
 import { PAGE_SIZE, HPAGE_PMD_NR, HPAGE_PMD_ORDER, folio_order } from '../include/linux/mm.js';
 import {
@@ -300,6 +300,37 @@ export function dmirror_page_data(p: page): page {
   return (BACKING_PAGE(p) as page | null) ?? p;
 }
 
+/*
+ * Fields of the struct page of frame @pfn read straight from its
+ * section's arrays (the memory map, include/linux/mm_types.ts), without
+ * a page handle: what one load from the struct page is in Linux. For the
+ * per-page loops of the migrations, which often need one field of a page
+ * and nothing else. The frame's section must exist (a page the core put
+ * in src[] or dst[]).
+ */
+
+/** pfn_pgmap() - page->pgmap of frame @pfn (null for RAM). */
+export function pfn_pgmap(pfn: number): dev_pagemap | null {
+  const ms = __nr_to_section(pfn >>> PFN_SECTION_SHIFT)!;
+  return ms.pgmap_of === null ? ms.pgmap : ms.pgmap_of[pfn & SECTION_MASK];
+}
+
+/** pfn_zone_device_data() - page->zone_device_data of frame @pfn. */
+export function pfn_zone_device_data(pfn: number): unknown {
+  const a = __nr_to_section(pfn >>> PFN_SECTION_SHIFT)!.zone_device_data;
+  return a === null ? null : a[pfn & SECTION_MASK];
+}
+
+/**
+ * BACKING_PAGE_PFN() - BACKING_PAGE(pfn_to_page(@pfn)) without a handle of
+ * the device page itself: its zone_device_data (private; null, as from
+ * BACKING_PAGE(), for a free page), or the page (coherent, or not device
+ * memory).
+ */
+export function BACKING_PAGE_PFN(pfn: number): page {
+  return pfn_pgmap(pfn)?.type === MEMORY_DEVICE_PRIVATE ? pfn_zone_device_data(pfn) as page : pfn_to_page(pfn);
+}
+
 function push_free(mdevice: dmirror_device, p: page, large: boolean): void {
   (large ? mdevice.free_folios : mdevice.free_pages).push(p.pfn);
 }
@@ -480,7 +511,9 @@ export function dmirror_devmem_alloc_page_fast(d: dmirror, is_large: boolean): p
  * Context: any; does not sleep.
  */
 export function dmirror_devmem_free(f: page): void {
-  let rpage: page | null = BACKING_PAGE(f);
+  const chunk = dmirror_page_to_chunk(f), mdevice = chunk.mdevice;
+  /* BACKING_PAGE(f), the chunk being f's pagemap */
+  let rpage: page | null = chunk.type === MEMORY_DEVICE_PRIVATE ? f.zone_device_data as page | null : f;
   const order = rpage !== null ? folio_order(rpage) : folio_order(f);
   if (rpage?.pfn !== f.pfn) {
     if (rpage !== null) {
@@ -490,7 +523,6 @@ export function dmirror_devmem_free(f: page): void {
     }
     rpage = null;
   }
-  const chunk = dmirror_page_to_chunk(f), mdevice = chunk.mdevice;
   f.zone_device_data = null;
   spin_lock(mdevice.lock);
   if (!chunk.remove) {

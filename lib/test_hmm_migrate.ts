@@ -27,7 +27,7 @@ import type { page, vm_fault } from '../include/linux/mm_types.js';
 import {
   PAGE_SIZE, PTRS_PER_PTE, HPAGE_PMD_NR, VM_READ, VM_FAULT_OOM, VM_FAULT_SIGBUS, folio_order,
 } from '../include/linux/mm.js';
-import { is_device_private_page, is_device_coherent_page, is_zone_device_page } from '../include/linux/memremap.js';
+import { MEMORY_DEVICE_PRIVATE, MEMORY_DEVICE_COHERENT } from '../include/linux/memremap.js';
 import {
   MIGRATE_PFN_VALID, MIGRATE_PFN_MIGRATE, MIGRATE_PFN_WRITE, MIGRATE_PFN_COMPOUND, MIGRATE_VMA_SELECT_SYSTEM,
   MIGRATE_VMA_SELECT_DEVICE_PRIVATE, MIGRATE_VMA_SELECT_DEVICE_COHERENT, MIGRATE_VMA_SELECT_COMPOUND,
@@ -49,7 +49,8 @@ import { mmap_read_lock, mmap_read_unlock } from '../mm/mmap_lock.js';
 import { mmget_not_zero, mmput } from '../mm/task.js';
 import { migrate_vma_setup, migrate_vma_pages, migrate_vma_finalize } from '../mm/migrate_device.js';
 import {
-  type dmirror, DPT_XA_TAG_READ, DPT_XA_TAG_WRITE, BACKING_PAGE, dmirror_devmem_alloc_page, dmirror_devmem_alloc_page_fast,
+  type dmirror, DPT_XA_TAG_READ, DPT_XA_TAG_WRITE, BACKING_PAGE, BACKING_PAGE_PFN, pfn_pgmap, dmirror_devmem_alloc_page,
+  dmirror_devmem_alloc_page_fast,
   dmirror_migrate_begin, dmirror_migrate_end,
 } from './test_hmm_devmem.js';
 import { dmirror_read_back, dmirror_cmd_range } from './test_hmm_dpt.js';
@@ -107,16 +108,17 @@ function copy_run_flush(r: copy_run): void {
 }
 
 /*
- * copy @nr pages starting at @from into @to (queued on @run, or at once
- * when @run is null), or zero @to when there is no source; false when the
- * copy engine failed (fail_dev_copy): @to is untouched
+ * copy @nr pages starting at frame @from_pfn into @to (queued on @run, or
+ * at once when @run is null), or zero @to when there is no source
+ * (@from_pfn -1); false when the copy engine failed (fail_dev_copy): @to
+ * is untouched
  */
-function copy_or_clear(to: page, from: page | null, nr: number, run: copy_run | null): boolean {
-  if (from !== null && should_fail(fail_dev_copy, nr * PAGE_SIZE)) return false;
-  if (from === null) clear_highpages(to, nr);
-  else if (run !== null) copy_run_add(run, to.pfn, from.pfn, nr);
-  else copy_highpages(to, from, nr);
-  if (from !== null) charge_copy(nr);
+function copy_or_clear(to: page, from_pfn: number, nr: number, run: copy_run | null): boolean {
+  if (from_pfn >= 0 && should_fail(fail_dev_copy, nr * PAGE_SIZE)) return false;
+  if (from_pfn < 0) clear_highpages(to, nr);
+  else if (run !== null) copy_run_add(run, to.pfn, from_pfn, nr);
+  else copy_highpages(to, pfn_to_page(from_pfn), nr);
+  if (from_pfn >= 0) charge_copy(nr);
   return true;
 }
 
@@ -142,7 +144,7 @@ function* dmirror_migrate_fallback(args: migrate_vma, d: dmirror, i: number, nr:
     const rpage = BACKING_PAGE(dpage);
     rpage.zone_device_data = d;
     args.dst[i] = migrate_pfn(dpage.pfn) + write;
-    if (!copy_or_clear(rpage, has_src ? pfn_to_page(spfn + k) : null, 1, null)) dmirror_release_dpage(args, i, dpage);
+    if (!copy_or_clear(rpage, has_src ? spfn + k : -1, 1, null)) dmirror_release_dpage(args, i, dpage);
   }
   return i;
 }
@@ -169,9 +171,10 @@ export function* dmirror_migrate_alloc_and_copy(args: migrate_vma, d: dmirror): 
     const is_large = (src[i] & MIGRATE_PFN_COMPOUND) !== 0;
     const write = (src[i] & MIGRATE_PFN_WRITE) !== 0 ? MIGRATE_PFN_WRITE : 0;
     if (!(src[i] & MIGRATE_PFN_MIGRATE)) { i++; continue; }
-    const spage = migrate_pfn_to_page(src[i]);
-    if (spage !== null && is_zone_device_page(spage)) {
-      WARN(true, `page already in device spage pfn: 0x${spage.pfn.toString(16)}`);
+    /* the source's pfn (-1: none, a hole or the zero page); is_zone_device_page() read by pfn, no page handle */
+    const spfn = (src[i] & MIGRATE_PFN_VALID) ? migrate_pfn_to_pfn(src[i]) : -1;
+    if (spfn >= 0 && pfn_pgmap(spfn) !== null) {
+      WARN(true, `page already in device spage pfn: 0x${spfn.toString(16)}`);
       i++;
       continue;
     }
@@ -179,7 +182,7 @@ export function* dmirror_migrate_alloc_and_copy(args: migrate_vma, d: dmirror): 
       : dmirror_devmem_alloc_page_fast(d, is_large) ?? (yield* dmirror_devmem_alloc_page(d, is_large));
     if (dpage === null) {
       if (!is_large) { i++; continue; }
-      const nr = spage === null ? HPAGE_PMD_NR : 1 << folio_order(spage.compound_head);
+      const nr = spfn < 0 ? HPAGE_PMD_NR : 1 << folio_order(pfn_to_page(spfn).compound_head);
       copy_run_flush(run);
       i = yield* dmirror_migrate_fallback(args, d, i, nr, write);
       continue;
@@ -189,11 +192,11 @@ export function* dmirror_migrate_alloc_and_copy(args: migrate_vma, d: dmirror): 
     dst[i] = migrate_pfn(dpage.pfn) + write;
     if (is_large && dpage.order > 0) {
       dst[i] += MIGRATE_PFN_COMPOUND;
-      if (!copy_or_clear(rpage, spage, 1 << dpage.order, run)) dmirror_release_dpage(args, i, dpage);
+      if (!copy_or_clear(rpage, spfn, 1 << dpage.order, run)) dmirror_release_dpage(args, i, dpage);
       i += 1 << dpage.order;
       continue;
     }
-    if (!copy_or_clear(rpage, spage, 1, run)) dmirror_release_dpage(args, i, dpage);
+    if (!copy_or_clear(rpage, spfn, 1, run)) dmirror_release_dpage(args, i, dpage);
     i++;
   }
   copy_run_flush(run);
@@ -215,15 +218,15 @@ export function* dmirror_migrate_finalize_and_map(args: migrate_vma, d: dmirror)
   yield* mutex_lock(d.mutex);
   for (let i = 0, pfn = start_pfn; pfn < end_pfn; pfn++, i++) {
     if (!(args.src[i] & MIGRATE_PFN_MIGRATE)) continue;
-    const dpage = migrate_pfn_to_page(args.dst[i]);
-    if (dpage === null) continue;
+    if (!(args.dst[i] & MIGRATE_PFN_VALID)) continue;
+    const dpfn = migrate_pfn_to_pfn(args.dst[i]);
     const tag = (args.dst[i] & MIGRATE_PFN_WRITE) ? DPT_XA_TAG_WRITE : DPT_XA_TAG_READ;
-    const rpage = BACKING_PAGE(dpage);
+    const rpage = BACKING_PAGE_PFN(dpfn);
     if (!(args.dst[i] & MIGRATE_PFN_COMPOUND)) {
       entries[i] = dpt_mkentry(rpage.compound_head.pfn, tag);
       continue;
     }
-    const nr = 1 << folio_order(dpage.compound_head);
+    const nr = 1 << folio_order(pfn_to_page(dpfn).compound_head);
     const first = rpage.compound_head.pfn;
     if (WARN_ON(end_pfn < pfn + nr, 'dmirror_migrate_finalize_and_map: folio runs past the range')) {
       for (let k = n - i; k < nr; k++) d.pt.store(pfn + k, first + k, tag);
@@ -351,14 +354,17 @@ export function* dmirror_devmem_fault_alloc_and_copy(args: migrate_vma, d: dmirr
   const er: erase_run = { vpn: 0, n: 0 };
   let addr = args.start;
   for (let i = 0; i < n;) {
-    const sp = migrate_pfn_to_page(src[i]);
-    if (sp === null || !(src[i] & MIGRATE_PFN_MIGRATE) || (!is_device_private_page(sp) && !is_device_coherent_page(sp))) {
-      WARN_ON(sp !== null && (src[i] & MIGRATE_PFN_MIGRATE) !== 0, 'dmirror_devmem_fault_alloc_and_copy: source is not device memory');
+    /* the source's pagemap read by pfn (no page handle): device-private or coherent memory, or skip it */
+    const valid = (src[i] & MIGRATE_PFN_VALID) !== 0;
+    const spfn = valid ? migrate_pfn_to_pfn(src[i]) : -1;
+    const type = valid ? pfn_pgmap(spfn)?.type : undefined;
+    if (!valid || !(src[i] & MIGRATE_PFN_MIGRATE) || (type !== MEMORY_DEVICE_PRIVATE && type !== MEMORY_DEVICE_COHERENT)) {
+      WARN_ON(valid && (src[i] & MIGRATE_PFN_MIGRATE) !== 0, 'dmirror_devmem_fault_alloc_and_copy: source is not device memory');
       addr += PAGE_SIZE;
       i++;
       continue;
     }
-    const spage = BACKING_PAGE(sp);
+    const spage = BACKING_PAGE_PFN(spfn);
     const order = (src[i] & MIGRATE_PFN_COMPOUND) ? folio_order(spage.compound_head) : 0;
     let flags = (order ? MIGRATE_PFN_COMPOUND : 0) + ((src[i] & MIGRATE_PFN_WRITE) ? MIGRATE_PFN_WRITE : 0);
     let dpage: page | null;

@@ -16,13 +16,17 @@ import { HMM_DMIRROR_MIGRATE_TO_SYS, HMM_DMIRROR_RELEASE, HMM_DMIRROR_SNAPSHOT }
 import { WMARK_MIN } from '../../include/linux/mmzone.js';
 import type { mmu_interval_notifier, mmu_notifier_range } from '../../include/linux/mmu_notifier.js';
 import { hmm_dmirror_init, dmirror_device_get } from '../../lib/test_hmm.js';
-import { type dmirror, dmirror_devmem_alloc_page, dmirror_devmem_alloc_page_fast, DEVMEM_CHUNK_PAGES } from '../../lib/test_hmm_devmem.js';
+import {
+  type dmirror, dmirror_devmem_alloc_page, dmirror_devmem_alloc_page_fast, DEVMEM_CHUNK_PAGES, BACKING_PAGE, BACKING_PAGE_PFN,
+  pfn_pgmap, pfn_zone_device_data,
+} from '../../lib/test_hmm_devmem.js';
+import type { page } from '../../include/linux/mm_types.js';
 import { dmirror_migrate_range_to_device } from '../../lib/test_hmm_migrate.js';
 import { dpt_entry_tag } from '../../lib/test_hmm_pt.js';
 import { fail_devmem_alloc, fail_page_alloc, setup_fault_attr } from '../../lib/fault-inject.js';
 import { get_counter } from '../../lib/sim/trace.js';
 import type { Sleepable } from '../../lib/sim/sched.js';
-import { nr_free_pages, pageAllocStats, put_page, wmark_pages } from '../../mm/page_alloc.js';
+import { nr_free_pages, pageAllocStats, put_page, wmark_pages, pfn_to_page } from '../../mm/page_alloc.js';
 import { folio_unlock } from '../../mm/filemap.js';
 import { mmu_interval_notifier_insert, mmu_interval_set_seq, mmu_notifier_range_blockable } from '../../mm/mmu_notifier.js';
 import { Dmirror } from '../../tools/lib/dmirror.js';
@@ -177,6 +181,40 @@ test('copying back to RAM erases the entries of the pages already copied before 
   assert.is(d.pt.size, 0);
   assert.is(p.check32(a, n * PAGE_SIZE, 77), -1);
   assert.is(filler.check32(fa, spare * PAGE_SIZE, 5), -1);
+});
+
+test('the pfn-level reads give what the page handles give: pgmap, zone_device_data, BACKING_PAGE', () => {
+  start_kernel({});
+  hmm_dmirror_init();
+  const p = Process.spawn('t');
+  const n = 8;
+  for (const unit of [0, 2]) {                         /* device-private, device-coherent */
+    const dev = new Dmirror(p, unit);
+    const a = p.mmap(0, n * PAGE_SIZE, RW, ANON);
+    p.fill32(a, n * PAGE_SIZE, unit);
+    const ram = pte_pfn(pte_at(p.mm, a));
+    assert.is(pfn_pgmap(ram), null, 'RAM has no pagemap');
+    assert.is(pfn_zone_device_data(ram), pfn_to_page(ram).zone_device_data);
+    assert.is(BACKING_PAGE_PFN(ram).pfn, ram);
+    assert.is(runAs(p.task, dmirror_migrate_range_to_device(mirror_of(p, dev), a, a + n * PAGE_SIZE)), 0);
+    const mdev = dmirror_device_get(unit)!;
+    const c = mdev.devmem_chunks![0];
+    let checked = 0;
+    for (let pfn = c.start_pfn!; pfn < c.start_pfn! + c.nr_pages!; pfn += 97) {
+      const pg = pfn_to_page(pfn);
+      assert.ok(pfn_pgmap(pfn) === pg.pgmap && pg.pgmap !== null);
+      assert.is(pfn_zone_device_data(pfn), pg.zone_device_data);
+      assert.is((BACKING_PAGE_PFN(pfn) as page | null)?.pfn, (BACKING_PAGE(pg) as page | null)?.pfn, 'null for a free private page');
+      checked++;
+    }
+    /* the pages in use: backed by RAM (private) or holding the data themselves (coherent) */
+    for (let pfn = c.start_pfn! + DEVMEM_CHUNK_PAGES - n; pfn < c.start_pfn! + DEVMEM_CHUNK_PAGES; pfn++) {
+      const pg = pfn_to_page(pfn);
+      assert.is(BACKING_PAGE_PFN(pfn).pfn, BACKING_PAGE(pg).pfn);
+      assert.is(unit === 0, BACKING_PAGE_PFN(pfn).pfn !== pfn, 'private: a RAM page; coherent: itself');
+    }
+    assert.ok(checked > 40);
+  }
 });
 
 test.run();
