@@ -55,6 +55,7 @@ import { ENOMEM, EINVAL } from '../include/uapi/asm-generic/errno.js';
 import { fail_devmem_alloc, should_fail } from './fault-inject.js';
 import { current, type Sleepable, type Thread } from './sim/sched.js';
 import { mutex, mutex_lock, mutex_unlock } from './locking/mutex.js';
+import { lockdep_set_class } from './locking/lockdep.js';
 import { spinlock_t, spin_lock, spin_unlock } from './locking/spinlock.js';
 import { trace_event, count_event } from './sim/trace.js';
 import { charge, msleep } from './sim/clock.js';
@@ -188,8 +189,8 @@ export class dmirror_device {
   constructor(minor: number, type: number) {
     this.minor = minor;
     this.zone_device_type = type;
-    this.devmem_lock = new mutex(`hmm_dmirror${minor}.devmem_lock`);
-    this.lock = new spinlock_t(`hmm_dmirror${minor}.lock`);
+    this.devmem_lock = lockdep_set_class(new mutex(`hmm_dmirror${minor}.devmem_lock`), '&mdevice->devmem_lock');
+    this.lock = lockdep_set_class(new spinlock_t(`hmm_dmirror${minor}.lock`), '&mdevice->lock');
   }
 }
 
@@ -210,7 +211,7 @@ export class dmirror {
 
   constructor(mdevice: dmirror_device, id: number) {
     this.mdevice = mdevice;
-    this.mutex = new mutex(`dmirror${mdevice.minor}.${id}.mutex`);
+    this.mutex = lockdep_set_class(new mutex(`dmirror${mdevice.minor}.${id}.mutex`), '&dmirror->mutex');
   }
 }
 

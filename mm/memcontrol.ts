@@ -37,6 +37,7 @@ import { GFP_KERNEL, __GFP_DIRECT_RECLAIM, __GFP_NORETRY, __GFP_NOFAIL, type gfp
 import { ENOMEM, EINVAL, EBUSY } from '../include/uapi/asm-generic/errno.js';
 import { BUG } from '../include/asm-generic/bug.js';
 import { spinlock_t } from '../lib/locking/spinlock.js';
+import { lockdep_set_class } from '../lib/locking/lockdep.js';
 import { count_event, trace_event } from '../lib/sim/trace.js';
 import { swap_type_to_swap_info, vm_swap_full } from './swapfile.js';
 import { try_to_free_mem_cgroup_pages, try_to_free_mem_cgroup_pages_sleepable } from './vmscan.js';
@@ -53,7 +54,7 @@ interface memcg_state {
 let ms: memcg_state = fresh();
 
 function new_memcg(name: string, parent: mem_cgroup | null, id: number): mem_cgroup {
-  return new mem_cgroup(id, name, parent, new spinlock_t(`lru_lock[memcg ${name}]`));
+  return new mem_cgroup(id, name, parent, lockdep_set_class(new spinlock_t(`lru_lock[memcg ${name}]`), '&lruvec->lru_lock'));
 }
 
 function fresh(): memcg_state {

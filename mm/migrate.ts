@@ -203,12 +203,27 @@ export function remove_migration_ptes_trylock(src: page, dst: page): number {
 
 /* the rmap walk of remove_migration_ptes(), the anon_vma rwsem taken (dropped here) */
 function remove_migration_ptes_locked(src: page, dst: page): number {
+  const m = (src.mapping !== null ? src : dst).mapping!;
+  const n = remove_migration_ptes_walk(src, dst, m.kind === 'anon' ? m.vmas : m.i_mmap);
+  const sem = m.kind === 'anon' ? m.rwsem : null;
+  if (sem !== null) up_read(sem);
+  count_event('remove_migration_ptes', n);
+  return n;
+}
+
+/**
+ * remove_migration_ptes_walk() - the rmap walk of remove_migration_ptes()
+ * over @vmas (the VMAs of the folio's anon_vma or file), with the lock
+ * that keeps them stable already held by the caller; counts nothing.
+ * Context: as remove_migration_ptes(), anon_vma rwsem (or i_mmap) held.
+ * Return: mappings restored.
+ */
+export function remove_migration_ptes_walk(src: page, dst: page, vmas: Iterable<vm_area_struct>): number {
   let n = 0;
   const f = src.mapping !== null ? src : dst;
-  const m = f.mapping!;
   const span = (1 << f.order) * PAGE_SIZE;
   /* the ranges of folio_vma_ranges(), without building them: this runs once per migrated folio */
-  for (const vma of m.kind === 'anon' ? m.vmas : m.i_mmap) {
+  for (const vma of vmas) {
     const base = vma.vm_start + (f.index - vma.vm_pgoff) * PAGE_SIZE;
     const start = Math.max(base, vma.vm_start), end = Math.min(base + span, vma.vm_end);
     if (start >= end) continue;
@@ -222,9 +237,6 @@ function remove_migration_ptes_locked(src: page, dst: page): number {
       if (remove_migration_pte(dst, j === 0 ? dst : pfn_to_page(dst.pfn + j), src.pfn + j, vma, addr)) n++;
     }
   }
-  const sem = m.kind === 'anon' ? m.rwsem : null;
-  if (sem !== null) up_read(sem);
-  count_event('remove_migration_ptes', n);
   return n;
 }
 

@@ -26,8 +26,9 @@
  *                       (the destination if still MIGRATE, else the
  *                       source); unlock and release both
  *
- * Large folios (MIGRATE_VMA_SELECT_COMPOUND: a
- * THP collected into one PMD migration entry and mapped on the device
+ * The collect walk is in mm/migrate_device_collect.ts, finalize (and its
+ * batch) in mm/migrate_device_finalize.ts. Large folios
+ * (MIGRATE_VMA_SELECT_COMPOUND: a THP collected into one PMD migration entry and mapped on the device
  * side by one device-private PMD; the split fallback) are in
  * mm/migrate_device_huge.ts.
  */
@@ -65,7 +66,7 @@ import { mk_pte } from './memory.js';
 import { anon_vma_prepare, folio_add_new_anon_rmap } from './rmap.js';
 import { folio_trylock, folio_lock, folio_unlock, __folio_set_locked } from './filemap.js';
 import {
-  folio_mapped, folio_mapping, folio_total_mapcount, try_to_migrate, remove_migration_ptes, remove_migration_ptes_trylock,
+  folio_mapped, folio_mapping, folio_total_mapcount, try_to_migrate, remove_migration_ptes,
   folio_migrate_mapping,
   folio_migrate_flags, MIGRATEPAGE_SUCCESS,
 } from './migrate.js';
@@ -80,6 +81,7 @@ import { mem_cgroup_charge_sleepable } from './memcontrol.js';
 import { folio_add_lru, folio_isolate_lru, folio_putback_lru } from './swap.js';
 import { GFP_KERNEL } from '../include/linux/gfp.js';
 import { migrate_vma_collect } from './migrate_device_collect.js';
+import { __migrate_device_finalize } from './migrate_device_finalize.js';
 /* -------------------------------------------------------------------- unmap */
 
 /*
@@ -348,37 +350,6 @@ export function* migrate_device_pages(src: Float64Array | number[], dst: Float64
 }
 
 /* ----------------------------------------------------------------- finalize */
-
-function release_dst(d: page, fault_folio: page | null): void {
-  if (fault_folio?.pfn === d.pfn) BUG('the faulting page used as a destination');
-  folio_unlock(d);
-  put_page(d);
-}
-
-/* __migrate_device_finalize() - the body of both finalize calls */
-function* __migrate_device_finalize(src: Float64Array | number[], dst: Float64Array | number[], npages: number,
-                                    fault_page: page | null): Sleepable {
-  const fault_folio = fault_page !== null ? fault_page.compound_head : null;
-  for (let i = 0; i < npages; i++) {
-    const newp = migrate_pfn_to_page(dst[i]);
-    const p = migrate_pfn_to_page(src[i]);
-    let d = newp !== null ? newp.compound_head : null;
-    if (p === null) {
-      if (d !== null) release_dst(d, fault_folio);
-      continue;
-    }
-    const s = p.compound_head;
-    if (!(src[i] & MIGRATE_PFN_MIGRATE) || d === null) {
-      if (d !== null) release_dst(d, fault_folio);
-      d = s;
-    }
-    if (!is_zone_device_page(d)) folio_add_lru(d);
-    if (remove_migration_ptes_trylock(s, d) < 0) yield* remove_migration_ptes(s, d);
-    if (fault_folio?.pfn !== s.pfn) folio_unlock(s);
-    put_page(s);
-    if (d.pfn !== s.pfn) release_dst(d, fault_folio);
-  }
-}
 
 /**
  * migrate_vma_finalize() - replace the migration entries by mappings of

@@ -34,14 +34,8 @@
  *     inline with non-blockable ranges and the OOM killer, nothing waits;
  *     a __GFP_NOFAIL that fails here is a BUG (it needs the sleepable path).
  *
- * The __GFP_NOFAIL loop (Linux's __alloc_pages_slowpath "nopage" retry)
- * is bounded here: Linux loops forever, and panics ("System is
- * deadlocked on memory") only when out_of_memory() finds nothing to
- * kill. This model sleeps one jiffy per round while some OOM victim is
- * still exiting, for at most NOFAIL_WAIT_NS of simulated time after the
- * last kill, then BUGs; with nothing to kill and no victim to wait for it
- * BUGs at once. The message says which of the two Linux outcomes it
- * stands for (see __alloc_pages_nofail_stall()).
+ * The slow path (direct reclaim, the OOM killer, the bounded __GFP_NOFAIL
+ * retry) is mm/page_alloc_slowpath.ts.
  *
  * Simplified: one node, one zone, no per-cpu lists, no watermarks here
  * (direct reclaim and kswapd are mm/vmscan.ts), no compaction. As in
@@ -62,22 +56,18 @@ import { memory_model } from '../include/asm-generic/memory_model.js';
 import { PAGE_SHIFT, PAGE_SIZE } from '../include/linux/mm.js';
 import { PG_head, PG_reserved, PG_buddy, PageLRU, PageBuddy } from '../include/linux/page-flags.js';
 import {
-  __GFP_ZERO, __GFP_NOFAIL, __GFP_NORETRY, __GFP_DIRECT_RECLAIM, __GFP_KSWAPD_RECLAIM, __GFP_HIGHMEM, __GFP_NOWARN,
-  __GFP_RETRY_MAYFAIL, type gfp_t,
+  __GFP_ZERO, __GFP_NOFAIL, __GFP_DIRECT_RECLAIM, __GFP_HIGHMEM, __GFP_NOWARN, type gfp_t,
 } from '../include/linux/gfp.js';
 import { FAULT_NOWARN } from '../include/linux/fault-inject.js';
 import { fail_page_alloc, should_fail_ex } from '../lib/fault-inject.js';
-import { WMARK_MIN, WMARK_LOW, PAGE_ALLOC_COSTLY_ORDER } from '../include/linux/mmzone.js';
-import { MAX_RECLAIM_RETRIES } from '../include/linux/swap.js';
+import { WMARK_LOW } from '../include/linux/mmzone.js';
 import { charge } from '../lib/sim/clock.js';
 import { PAGE_ZERO_NS } from '../lib/sim/costs.js';
 import { count_event } from '../lib/sim/trace.js';
-import { preempt_point, current, might_sleep, type Sleepable } from '../lib/sim/sched.js';
-import { schedule_timeout, now, NSEC_PER_MSEC, NSEC_PER_SEC } from '../lib/sim/clock.js';
-import { out_of_memory, oom_kills, oom_victims_exiting } from './oom_kill.js';
+import { preempt_point, might_sleep, type Sleepable } from '../lib/sim/sched.js';
 import { BUG } from '../include/asm-generic/bug.js';
 import { lockdep_map, lock_map_acquire, lock_map_release, lockdep_enabled } from '../lib/locking/lockdep.js';
-import { try_to_free_pages, try_to_free_pages_sleepable, wakeup_kswapd } from './vmscan.js';
+import { __alloc_pages_slowpath, __alloc_pages_slowpath_sleepable } from './page_alloc_slowpath.js';
 import { free_zone_device_folio } from './memremap.js';
 import { free_huge_folio } from './hugetlb.js';
 import { __page_cache_release } from './swap.js';
@@ -246,52 +236,9 @@ export function zone_watermark_ok(order: number, mark: number): boolean {
   return mem.nr_free - (1 << order) >= mark;
 }
 
-/* get_page_from_freelist() - allocate unless it takes free memory below mark. */
-function get_page_from_freelist(order: number, mark: number): page | null {
+/** get_page_from_freelist() - allocate unless it takes free memory below mark. Return: the page or null. */
+export function get_page_from_freelist(order: number, mark: number): page | null {
   return zone_watermark_ok(order, mark) ? __alloc_pages_nocharge(order) : null;
-}
-
-/*
- * __alloc_pages_slowpath() - free memory is below the low watermark: wake
- * kswapd, allow down to min (half of min for callers that cannot
- * reclaim: ALLOC_NON_BLOCK), then reclaim directly while it makes
- * progress.
- */
-function __alloc_pages_slowpath(gfp: gfp_t, order: number): page | null {
-  if (gfp & __GFP_KSWAPD_RECLAIM) wakeup_kswapd(order);
-  const can_reclaim = (gfp & __GFP_DIRECT_RECLAIM) !== 0;
-  const min = mem.watermark[WMARK_MIN];
-  const mark = can_reclaim ? min : min - (min >> 1);
-  let p = get_page_from_freelist(order, mark);
-  if (p !== null || !can_reclaim || (gfp & __GFP_NORETRY)) return p;
-  for (let retries = 0; p === null && retries < MAX_RECLAIM_RETRIES; retries++) {
-    const progress = try_to_free_pages(gfp, order);
-    p = get_page_from_freelist(order, mark);
-    if (progress === 0) break;
-  }
-  /* costly orders fail without killing anyone, unless they must not fail */
-  if (p !== null || (order > PAGE_ALLOC_COSTLY_ORDER && !(gfp & __GFP_NOFAIL))) return p;
-  /* each round kills a new task (a victim's mm is MMF_OOM_SKIP afterwards): bounded by the tasks */
-  while (p === null && __alloc_pages_may_oom(gfp, order)) {
-    p = get_page_from_freelist(order, mark);
-    if (p === null && oom_victim_current()) p = get_page_from_freelist(order, 0);   /* ALLOC_OOM: the reserves */
-    if (p === null && oom_victim_current()) break;   /* the caller is dying: let it fail and exit */
-  }
-  return p;
-}
-
-/* __alloc_pages_may_oom() - run the OOM killer for a failed allocation. Return: true to retry. */
-function __alloc_pages_may_oom(gfp: gfp_t, order: number): boolean {
-  const before = oom_kills().length;
-  if (!out_of_memory({ gfp_mask: gfp, order, chosen: null, chosen_points: -Infinity })) return false;
-  if (oom_kills().length > before) try_to_free_pages(gfp, order);   /* the reaped victim's swap cache and LRU */
-  return oom_kills().length > before || oom_victim_current();
-}
-
-/* the allocating task is an OOM victim (tsk_is_oom_victim(current)) */
-function oom_victim_current(): boolean {
-  const t = current().task as { oom_mm: unknown } | null;
-  return t !== null && t !== undefined && t.oom_mm !== null && t.oom_mm !== undefined;
 }
 
 /**
@@ -379,100 +326,6 @@ function might_alloc(gfp: gfp_t): void {
   if (!lockdep_enabled()) return;
   lock_map_acquire(fs_reclaim_map);
   lock_map_release(fs_reclaim_map);
-}
-
-/* One jiffy at HZ=250: how long an allocation sleeps between rounds while OOM victims exit. */
-export const NOFAIL_RETRY_NS = 4 * NSEC_PER_MSEC;
-/*
- * How long an allocation waits in all for OOM victims to exit: then an
- * ordinary one fails and a __GFP_NOFAIL one BUGs (no Linux twin: Linux
- * retries for as long as the victim takes; this is the OOM reaper's own
- * patience, MAX_OOM_REAP_RETRIES x HZ/10).
- */
-export const NOFAIL_WAIT_NS = NSEC_PER_SEC;
-
-/*
- * __alloc_pages_may_oom_sleepable() - reclaim made no progress: run the
- * OOM killer. Return: 'killed' (a new victim: retry at once), 'exiting'
- * (no new victim, but some victim has not exited yet, or the caller is
- * dying itself: worth waiting for), or 'none' (nothing left to kill).
- */
-function* __alloc_pages_may_oom_sleepable(gfp: gfp_t, order: number): Sleepable<'killed' | 'exiting' | 'none'> {
-  const before = oom_kills().length;
-  const ret = out_of_memory({ gfp_mask: gfp, order, chosen: null, chosen_points: -Infinity, may_wait: true });
-  if (oom_kills().length > before) {
-    yield* try_to_free_pages_sleepable(gfp, order);     /* the reaped victim's swap cache and LRU */
-    return 'killed';
-  }
-  if (oom_victims_exiting() > 0) return 'exiting';
-  return ret && oom_victim_current() ? 'exiting' : 'none';
-}
-
-/*
- * __alloc_pages_nofail_stall() - a __GFP_NOFAIL allocation has waited
- * NOFAIL_WAIT_NS and nothing freed memory. Linux keeps looping while a
- * victim is on its way out (or the caller is a dying victim itself), and
- * panics from out_of_memory() when nothing is killable at all; the model
- * stops here with a BUG naming which of the two it stands for.
- */
-function __alloc_pages_nofail_stall(order: number, waited_ns: number, last: 'exiting' | 'none'): never {
-  count_event('nofail_stall');
-  const ms = Math.round(waited_ns / NSEC_PER_MSEC);
-  if (last === 'none') {
-    BUG(`__GFP_NOFAIL order-${order} allocation: out of memory and no killable processes after waiting ${ms} ms ` +
-        '(Linux panics: System is deadlocked on memory)');
-  }
-  BUG(`__GFP_NOFAIL order-${order} allocation: no memory came back in ${ms} ms of waiting for OOM victims to exit ` +
-      '(Linux keeps retrying for as long as they take: a livelock if they never free enough)');
-}
-
-/*
- * __alloc_pages_slowpath_sleepable() - the Sleepable slow path (Linux's
- * __alloc_pages_slowpath() for a gfp with __GFP_DIRECT_RECLAIM): wake
- * kswapd; retry blockable direct reclaim while it makes progress (up to
- * MAX_RECLAIM_RETRIES rounds); then the OOM killer, retrying after every
- * kill. While an earlier victim has not exited yet (nothing new to kill)
- * it sleeps a jiffy per round, so the victims' threads run and free their
- * memory at exit, and retries: for at most NOFAIL_WAIT_NS after the last
- * kill, then an ordinary allocation fails. A dying caller (an OOM victim)
- * may use the reserves once and then fails, unless __GFP_NOFAIL.
- * __GFP_NOFAIL never returns null: it also takes half of the min reserve
- * (ALLOC_HARDER); with nothing left to kill and no victim to wait for, or
- * after NOFAIL_WAIT_NS, it BUGs (__alloc_pages_nofail_stall()).
- */
-function* __alloc_pages_slowpath_sleepable(gfp: gfp_t, order: number): Sleepable<page | null> {
-  const nofail = (gfp & __GFP_NOFAIL) !== 0;
-  const min = mem.watermark[WMARK_MIN];
-  let reclaim_retries = 0, waited = 0;
-  for (;;) {
-    if (gfp & __GFP_KSWAPD_RECLAIM) wakeup_kswapd(order);
-    let p = get_page_from_freelist(order, min);
-    if (p !== null) return p;
-    if (oom_victim_current()) {
-      p = get_page_from_freelist(order, 0);              /* ALLOC_OOM: the reserves */
-      if (p !== null || !nofail) return p;               /* the caller is dying: let it fail and exit */
-    }
-    const progress = yield* try_to_free_pages_sleepable(gfp, order);     /* __alloc_pages_direct_reclaim */
-    p = get_page_from_freelist(order, min);
-    if (p !== null) return p;
-    if (!nofail && (gfp & __GFP_NORETRY)) return null;
-    if (!nofail && order > PAGE_ALLOC_COSTLY_ORDER && !(gfp & __GFP_RETRY_MAYFAIL)) return null;
-    if (progress > 0 && ++reclaim_retries < MAX_RECLAIM_RETRIES) continue;
-    const oom = yield* __alloc_pages_may_oom_sleepable(gfp, order);
-    if (oom === 'killed') { reclaim_retries = 0; waited = 0; continue; }
-    if (nofail) {
-      p = get_page_from_freelist(order, min - (min >> 1));  /* ALLOC_HARDER for non-failing allocations */
-      if (p !== null) return p;
-      if (oom === 'none' || waited >= NOFAIL_WAIT_NS) __alloc_pages_nofail_stall(order, waited, oom);
-    } else if (oom === 'none' || oom_victim_current() || waited >= NOFAIL_WAIT_NS) {
-      return oom_victim_current() ? get_page_from_freelist(order, 0) : null;
-    }
-    count_event('oom_victim_wait');
-    const t0 = now();
-    yield* schedule_timeout(NOFAIL_RETRY_NS);            /* schedule_timeout_uninterruptible(1) */
-    waited += Math.max(now() - t0, NOFAIL_RETRY_NS);
-    reclaim_retries = 0;
-  }
 }
 
 /**
@@ -659,6 +512,7 @@ export const folio_put = put_page;
 /** folio_ref_add() / folio_ref_sub(): bulk reference changes that must not free. */
 export function folio_ref_add(f: page, nr: number): void { f._refcount += nr; }
 
+export { NOFAIL_RETRY_NS, NOFAIL_WAIT_NS } from './page_alloc_slowpath.js';
 export {
   type pfn_range, register_pfn_range, unregister_pfn_range, for_each_pfn_range, pfn_valid, pfn_to_page, page_to_pfn,
   is_ram_page, page_backing, kmap_local_page, ram_content_bytes,

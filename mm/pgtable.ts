@@ -27,6 +27,7 @@ import { gpt } from '../lib/gpt/gpt.js';
 import { GPT_NO_DIR } from '../include/linux/gpt.js';
 import { x86_64_pgtable_format } from '../lib/gpt/formats.js';
 import { spinlock_t, spin_lock, spin_unlock } from '../lib/locking/spinlock.js';
+import { lockdep_set_class } from '../lib/locking/lockdep.js';
 import { charge } from '../lib/sim/clock.js';
 import { preempt_point } from '../lib/sim/sched.js';
 import { TLB_FLUSH_PAGE_NS } from '../lib/sim/costs.js';
@@ -52,7 +53,7 @@ export function pte_lockptr(mm: mm_struct, ptep: number): spinlock_t {
   if (m === undefined) { m = new Map(); ptlocks.set(mm.pgd, m); }
   const slot = mm.pgd.dir_of(ptep);
   let l = m.get(slot);
-  if (l === undefined) { l = new spinlock_t(`ptl[mm${mm.id}:${slot}]`); m.set(slot, l); }
+  if (l === undefined) { l = lockdep_set_class(new spinlock_t(`ptl[mm${mm.id}:${slot}]`), 'ptlock'); m.set(slot, l); }
   return l;
 }
 

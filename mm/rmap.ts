@@ -21,6 +21,7 @@ import { pte_offset_map, ptep_get } from './pgtable.js';
 import { pfn_to_page } from './sparse.js';
 import { BUG } from '../include/asm-generic/bug.js';
 import { rw_semaphore, down_write, up_write } from '../lib/locking/rwsem.js';
+import { lockdep_set_class } from '../lib/locking/lockdep.js';
 import type { Sleepable } from '../lib/sim/sched.js';
 
 /**
@@ -31,7 +32,7 @@ import type { Sleepable } from '../lib/sim/sched.js';
 export function anon_vma_prepare(vma: vm_area_struct): number {
   if (vma.anon_vma !== null) return 0;
   const av = new anon_vma();
-  av.rwsem = new rw_semaphore(`anon_vma${++anon_vma_ids}`);
+  av.rwsem = lockdep_set_class(new rw_semaphore(`anon_vma${++anon_vma_ids}`), '&anon_vma->rwsem');
   av.vmas.add(vma);
   vma.anon_vma = av;
   return av ? 0 : -ENOMEM;

@@ -18,6 +18,7 @@ import { ECHILD, ESRCH, EINVAL, ENOMEM } from '../include/uapi/asm-generic/errno
 import { SIGKILL, SIGCHLD } from '../include/uapi/asm-generic/signal.js';
 import type { Sleepable } from '../lib/sim/sched.js';
 import { spinlock_t } from '../lib/locking/spinlock.js';
+import { lockdep_set_class } from '../lib/locking/lockdep.js';
 import { rw_semaphore } from '../lib/locking/rwsem.js';
 import { wait_queue_head, wait_event, wake_up_all } from '../lib/locking/wait.js';
 import { trace_event } from '../lib/sim/trace.js';
@@ -48,8 +49,8 @@ export function for_each_process(): task_struct[] { return [...ts.tasks.values()
 /** mm_alloc() - a new, empty address space. */
 export function mm_alloc(): mm_struct {
   const id = ts.next_mm++;
-  return new mm_struct(id, pgd_alloc(), new spinlock_t(`mm${id}.page_table_lock`),
-    new rw_semaphore(`mm${id}.mmap_lock`), MMAP_BASE, TASK_SIZE);
+  return new mm_struct(id, pgd_alloc(), lockdep_set_class(new spinlock_t(`mm${id}.page_table_lock`), '&mm->page_table_lock'),
+    lockdep_set_class(new rw_semaphore(`mm${id}.mmap_lock`), '&mm->mmap_lock'), MMAP_BASE, TASK_SIZE);
 }
 
 /** mmget() - one more user of the address space (a thread, a driver doing work on it). */

@@ -64,6 +64,7 @@ import {
 import { EBUSY, EINVAL, ENOMEM, EFAULT, ENOENT, EACCES, EIO } from '../../include/uapi/asm-generic/errno.js';
 import { current, cond_resched, type Sleepable } from '../../lib/sim/sched.js';
 import { mutex, mutex_lock, mutex_unlock } from '../../lib/locking/mutex.js';
+import { lockdep_set_class } from '../../lib/locking/lockdep.js';
 import { spinlock_t, spin_lock, spin_unlock } from '../../lib/locking/spinlock.js';
 import { wait_queue_head, wait_event, wake_up_all } from '../../lib/locking/wait.js';
 import { device, dma_to_pfn } from '../../lib/dma/mapping.js';
@@ -102,7 +103,7 @@ export class dummy_device {
   readonly rmem_bitmap: Uint8Array;
   rmem_used = 0;
   constructor(readonly id: number, rmem_pages: number, dma: boolean) {
-    this.mutex = new mutex(`hmm_dummy_device${id}.mutex`);
+    this.mutex = lockdep_set_class(new mutex(`hmm_dummy_device${id}.mutex`), '&ddevice->mutex');
     this.rmem_pages = new Array(rmem_pages).fill(null);
     this.rmem_bitmap = new Uint8Array(rmem_pages);
     this.device = hmm_device_new(`hmm_dummy_device${id}`, dummy_ops, dma ? new device(`hmm_dummy_device${id}`) : null);
@@ -128,7 +129,7 @@ export class dummy_mirror {
   dead = false;
   freed = false;
   constructor(readonly ddevice: dummy_device, readonly minor: number, readonly pid: number) {
-    this.lock = new spinlock_t(`dummy_mirror${ddevice.id}${minor}.lock`);
+    this.lock = lockdep_set_class(new spinlock_t(`dummy_mirror${ddevice.id}${minor}.lock`), '&dmirror->lock');
     this.wait_queue = new wait_queue_head(`dummy_mirror${ddevice.id}${minor}.wq`);
     this.mirror = { device: ddevice.device, hmm: null, kref: 0, pt: null, dead: false, driver_data: this };
   }

@@ -5,9 +5,10 @@
  * Models a small part of kernel/locking/lockdep.c. Every simulated lock
  * calls lock_acquire()/lock_release(), which keep Thread.held (the locks a
  * thread holds, oldest first: deadlock reports and the exit check read it)
- * and record the order in which lock CLASSES were nested: a class is a
- * lock's name, so every mm's "mmap_lock" is one class, as in Linux where a
- * class is the lock's init site. When a thread takes B while holding A
+ * and record the order in which lock CLASSES were nested: a class is the
+ * lock's init site, as in Linux (lockdep_set_class() names it for locks
+ * made per object, e.g. every PTE page's lock is class "ptlock"); a lock
+ * with no class set is its own class by name. When a thread takes B while holding A
  * and the order B -> A was seen before, that is a possible ABBA deadlock
  * even if this run did not deadlock: it is recorded as a warning that
  * tests can read with lockdep_warnings(). Simplified: no irq-state
@@ -30,17 +31,37 @@ const warned = new Set<number>();
 const warnings: string[] = [];
 const CLASS_SHIFT = 1_048_576;
 
-/* The lock's class id, cached in its dep_map field (struct lockdep_map). */
-function classOf(l: Waitable & { dep_map?: number }): number {
-  let k = l.dep_map;
-  if (k !== undefined && k !== 0) return k;
-  k = classIds.get(l.name);
+/* The id of the class called @key (1..), made on first use. */
+function classId(key: string): number {
+  let k = classIds.get(key);
   if (k === undefined) {
     k = classIds.size + 1;
-    classIds.set(l.name, k);
+    classIds.set(key, k);
   }
-  if (l.dep_map !== undefined) l.dep_map = k;
   return k;
+}
+
+/* The lock's class id, cached in its dep_map field (struct lockdep_map). */
+function classOf(l: Waitable & { dep_map?: number }): number {
+  const k = l.dep_map;
+  if (k !== undefined && k !== 0) return k;
+  const c = classId(l.name);
+  if (l.dep_map !== undefined) l.dep_map = c;
+  return c;
+}
+
+/**
+ * lockdep_set_class() - put @l in the class called @key. A lock made per
+ * instance (every mm's page_table_lock, every PTE page's lock, every
+ * anon_vma's rwsem) is named after its instance for reports, but its class
+ * is the site that initialises it, as in Linux, where a class is the
+ * static key of spin_lock_init()/init_rwsem()/mutex_init(): an order seen
+ * between two instances holds for all of them.
+ * Context: any; call before the lock is first taken.
+ */
+export function lockdep_set_class<L extends { dep_map: number }>(l: L, key: string): L {
+  l.dep_map = classId(key);
+  return l;
 }
 
 /**
@@ -124,9 +145,31 @@ export function lock_map_release(m: lockdep_map): void {
   lock_release(m);
 }
 
-/** lockdep_warnings() - lock-order inversions seen so far, one line each. */
+let seen = 0;                                 /* warnings[0..seen) were read by someone */
+const unseen_before_reset: string[] = [];     /* unread when a boot reset the log: still reported */
+
+/**
+ * lockdep_warnings() - lock-order inversions seen so far, one line each.
+ * Reading them marks them seen: a test that provokes an inversion on
+ * purpose reads it here, and the teardown check (lockdep_unseen_warnings)
+ * does not report it again.
+ */
 export function lockdep_warnings(): readonly string[] {
+  seen = warnings.length;
   return warnings;
+}
+
+/**
+ * lockdep_unseen_warnings() - the inversions recorded since the last read,
+ * and mark them seen. The test harness calls it after every test: an
+ * inversion nobody expected fails the test, as a lockdep splat fails a
+ * kernel CI run.
+ */
+export function lockdep_unseen_warnings(): string[] {
+  const fresh = unseen_before_reset.concat(warnings.slice(seen));
+  unseen_before_reset.length = 0;
+  seen = warnings.length;
+  return fresh;
 }
 
 /** lockdep_on()/lockdep_off() - enable or disable the order checker. */
@@ -155,6 +198,8 @@ export function lockdep_enabled(): boolean {
 
 /** resetLockdep() - forget recorded orders and warnings (tests). */
 export function resetLockdep(): void {
+  for (let i = seen; i < warnings.length; i++) unseen_before_reset.push(warnings[i]!);
+  seen = 0;
   order.clear();
   warned.clear();
   warnings.length = 0;

@@ -47,6 +47,7 @@ import { EINVAL, EAGAIN, EBUSY } from '../../include/uapi/asm-generic/errno.js';
 import { cond_resched, current, type Sleepable } from '../../lib/sim/sched.js';
 import { KernelBugError } from '../../include/asm-generic/bug.js';
 import { rw_semaphore, down_read, up_read, down_write, up_write } from '../../lib/locking/rwsem.js';
+import { lockdep_set_class } from '../../lib/locking/lockdep.js';
 import { mutex, mutex_lock, mutex_unlock } from '../../lib/locking/mutex.js';
 import { spinlock_t, spin_lock, spin_unlock } from '../../lib/locking/spinlock.js';
 import { wait_queue_head, wait_event, wake_up_all } from '../../lib/locking/wait.js';
@@ -108,8 +109,8 @@ export class hmm {
   ndevice_faults = 0;
   readonly wait_queue: wait_queue_head;
   constructor(readonly mm: mm_struct) {
-    this.rwsem = new rw_semaphore(`hmm[mm${mm.id}].rwsem`);
-    this.lock = new spinlock_t(`hmm[mm${mm.id}].lock`);
+    this.rwsem = lockdep_set_class(new rw_semaphore(`hmm[mm${mm.id}].rwsem`), '&hmm->rwsem');
+    this.lock = lockdep_set_class(new spinlock_t(`hmm[mm${mm.id}].lock`), '&hmm->lock');
     this.wait_queue = new wait_queue_head(`hmm[mm${mm.id}].wait_queue`);
     this.mmu_notifier = { ops: hmm_notifier_ops, mm: null, hmm: this };
   }
@@ -315,7 +316,7 @@ const hmm_notifier_ops: mmu_notifier_ops_v8 = Object.freeze({
  * @dev: the DMA device, or null for raw pfns.
  */
 export function hmm_device_new(name: string, ops: hmm_device['ops'], dev: hmm_device['dev'] = null): hmm_device {
-  return { name, dev, ops, mirrors: [], mutex: new mutex(`hmm_device[${name}].mutex`) };
+  return { name, dev, ops, mirrors: [], mutex: lockdep_set_class(new mutex(`hmm_device[${name}].mutex`), '&device->mutex') };
 }
 
 /** hmm_device_register() - make @device usable. Return: 0, -EINVAL without ops. */

@@ -15,8 +15,10 @@
  * kmemleak_exempt(reason) (below) in its body; the reason is printed.
  */
 import * as uvu from 'uvu';
+import { appendFileSync } from 'node:fs';
 import { machine_teardown } from '../helpers.js';
 import { machine_booted } from '../../mm/page_alloc.js';
+import { lockdep_unseen_warnings } from '../../lib/locking/lockdep.js';
 
 type Context = Record<string, any>;   // eslint-disable-line @typescript-eslint/no-explicit-any
 type Handler = uvu.Callback<Context>;
@@ -29,7 +31,13 @@ export function kmemleak_exempt(reason: string): void { exempt = reason; }
 
 async function checked(fn: Handler, ctx: Parameters<Handler>[0]): Promise<void> {
   exempt = null;
+  lockdep_unseen_warnings();                  /* an earlier test's or the suite's own set-up: not this test's */
   await fn(ctx);
+  const splats = lockdep_unseen_warnings();
+  if (splats.length > 0) {
+    if (process.env.LOCKDEP_REPORT_ONLY) appendFileSync(process.env.LOCKDEP_REPORT_ONLY, `${process.argv[1]}: ${splats.join(' | ')}\n`);
+    else throw new Error(`lockdep at teardown: ${splats.join(' | ')}`);
+  }
   if (exempt !== null || !machine_booted()) return;
   const leaks = machine_teardown();
   if (leaks.length > 0) throw new Error(`kmemleak at teardown: ${leaks.join(' | ')}`);

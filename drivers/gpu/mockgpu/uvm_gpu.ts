@@ -20,6 +20,7 @@ import { UVM_PERF_FAULT_REPLAY_POLICY_BATCH_FLUSH } from '../../../include/linux
 import { MOCKGPU_NR_STATS, mockgpu_stat_names, type mockgpu_stat_name, type mockgpu_launch } from '../../../include/uapi/linux/mockgpu.js';
 import type { Sleepable } from '../../../lib/sim/sched.js';
 import { mutex } from '../../../lib/locking/mutex.js';
+import { lockdep_set_class } from '../../../lib/locking/lockdep.js';
 import { wait_queue_head } from '../../../lib/locking/wait.js';
 import { count_event, trace_event, type TraceField } from '../../../lib/sim/trace.js';
 import { GPU_FAULT_BATCH } from '../../../lib/sim/costs.js';
@@ -154,7 +155,7 @@ export class uvm_va_space {
   closed = false;
   constructor(readonly id: number, readonly gpu: uvm_gpu, readonly mm: mm_struct, readonly pt: gpt,
               readonly glue: mockgpu_hmm_ops) {
-    this.mutex = new mutex(`mockgpu va_space${id}.mutex`);
+    this.mutex = lockdep_set_class(new mutex(`mockgpu va_space${id}.mutex`), '&va_space->mutex');
   }
 }
 

@@ -40,6 +40,7 @@ import { cond_resched, type Sleepable } from '../../../lib/sim/sched.js';
 import { now, charge } from '../../../lib/sim/clock.js';
 import { PAGE_TABLE_WALK_NS, PTE_UPDATE_NS } from '../../../lib/sim/costs.js';
 import { mutex, mutex_lock, mutex_unlock, mutex_trylock } from '../../../lib/locking/mutex.js';
+import { lockdep_set_class } from '../../../lib/locking/lockdep.js';
 import { completion, complete_all } from '../../../lib/locking/completion.js';
 import { count_event, trace_event } from '../../../lib/sim/trace.js';
 import { device, dma_map_page, dma_mapping_error, dma_unmap_page, DMA_BIDIRECTIONAL } from '../../../lib/dma/mapping.js';
@@ -69,7 +70,7 @@ function odp_new(uctx: ib_ucontext_odp, addr: number, length: number, writable: 
   const npages = implicit ? 0 : length / PAGE_SIZE;
   return {
     umem: { mm: uctx.mm, address: addr, length, writable, is_odp: true, pages: [] },
-    design: uctx.design, uctx, page_shift: PAGE_SHIFT, umem_mutex: new mutex(`ib_umem_odp@${addr.toString(16)}.umem_mutex`),
+    design: uctx.design, uctx, page_shift: PAGE_SHIFT, umem_mutex: lockdep_set_class(new mutex(`ib_umem_odp@${addr.toString(16)}.umem_mutex`), '&umem_odp->umem_mutex'),
     dma_list: new Float64Array(npages), page_list: new Array<page | null>(npages).fill(null), npages: 0,
     notifiers_seq: 0, notifiers_count: 0, mn_counters_active: false,
     notifier_completion: new completion('ib_umem_odp.notifier_completion'), notifier: null,

@@ -6,7 +6,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Scheduler, cond_resched, explore, resetScheduler, DeadlockError, type Sleepable } from '../../../lib/sim/sched.js';
 import { countPreemptions } from '../../../lib/sim/explore.js';
-import { resetLockdep } from '../../../lib/locking/lockdep.js';
+import { resetLockdep, lockdep_warnings } from '../../../lib/locking/lockdep.js';
 import { mutex, mutex_lock, mutex_unlock } from '../../../lib/locking/mutex.js';
 
 test.before.each(() => {
@@ -129,6 +129,8 @@ test('explore finds an ABBA deadlock and reports both locks and the cycle', () =
   assert.match(e.message, /cycle: thread "A" holds mmap_lock waits for ptl; thread "B" holds ptl waits for mmap_lock/);
   assert.equal(e.cycle!.map((t) => t.name), ['A', 'B']);
   assert.is(r.runs, 2, 'found on the first preemption tried');
+  /* lockdep saw the inversion too, in the run that did not deadlock */
+  assert.ok(lockdep_warnings().some((w) => /takes mmap_lock while holding ptl; the order mmap_lock -> ptl was seen before/.test(w)));
   /* replay deadlocks the same way */
   const s = new Scheduler({ mode: 'enumerate', choices: r.failure!.choices });
   abba(s);
