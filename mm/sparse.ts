@@ -253,6 +253,21 @@ export function sparse_free_section_bytes(pfn: number): void {
   sp.sections_freed++;
 }
 
+/**
+ * sparse_free_slots() - views of the section slots that live slabs hold
+ * but no section uses now, and whose bytes a section used before (handed
+ * back: the next section to take one treats every page of it as stale
+ * and zeroes a page before anyone reads it). Never-used slots are left
+ * out: those must stay zero. So writing into these views changes nothing
+ * a simulated reader can see: benchmarks use them for host-memory
+ * baselines over the simulator's own, already resident, memory.
+ */
+export function sparse_free_slots(): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  for (const sl of sp.slabs) for (const slot of sl.free) out.push(new Uint8Array(sl.buf, slot * SECTION_BYTES, SECTION_BYTES));
+  return out;
+}
+
 /** ram_content_bytes() - host bytes holding page contents now: every live slab (sections in use, free slots, kept empty slabs). */
 export function ram_content_bytes(): number { return sp.slab_bytes; }
 /**

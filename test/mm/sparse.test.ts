@@ -18,7 +18,7 @@ import {
 } from '../../mm/page_alloc.js';
 import { GFP_KERNEL, __GFP_ZERO } from '../../include/linux/gfp.js';
 import {
-  ram_content_bytes, sparse_stats, sparse_pool_limit, page_backing, SECTION_BYTES, PAGES_PER_SECTION,
+  ram_content_bytes, sparse_stats, sparse_pool_limit, page_backing, sparse_free_slots, SECTION_BYTES, PAGES_PER_SECTION,
 } from '../../mm/sparse.js';
 import { kmemleak_scan } from '../../mm/kmemleak.js';
 
@@ -190,6 +190,30 @@ t('a reused slot is not zeroed whole: its pages are stale and each is zeroed onc
   assert.is(sparse_stats().stale_pages, PAGES_PER_SECTION - 5 - 24);
   __free_pages(b, 10);
   assert.is(sparse_stats().stale_pages, 0, 'a freed section has no stale pages left to track');
+  sparse_pool_limit(old);
+});
+
+t('sparse_free_slots: only slots handed back; scribbling on them is never seen by a section that takes one again', () => {
+  const old = sparse_pool_limit(Infinity);
+  boot({ ram_bytes: 64 << 20 });
+  const a = alloc_pages(GFP_KERNEL, 10)!;
+  const b = alloc_pages(GFP_KERNEL, 10)!;
+  kmap_local_page(a)[0] = 1;
+  kmap_local_page(b)[0] = 2;                    /* two sections with bytes: slabs of 1 and 1 */
+  assert.equal(sparse_free_slots(), [], 'no slot handed back yet (fresh slots are not offered: they must stay zero)');
+  const at = page_backing(a).bytes;
+  __free_pages(a, 10);
+  const free = sparse_free_slots();
+  assert.is(free.length, 1);
+  assert.equal([free[0].buffer, free[0].byteOffset, free[0].length], [at.buffer, at.byteOffset, SECTION_BYTES], 'the slot a used');
+  free[0].fill(0xee);                           /* a host baseline writes over it */
+  assert.is(kmap_local_page(b)[0], 2, 'the section in use is untouched');
+  const c = alloc_pages(GFP_KERNEL, 10)!;
+  assert.is(page_backing(c).bytes.byteOffset, at.byteOffset, 'the scribbled slot is taken again');
+  for (const i of [0, 1, 511, 1023]) assert.ok(kmap_local_page(pfn_to_page(c.pfn + i)).every((x) => x === 0), `page ${i} reads zero`);
+  assert.equal(sparse_free_slots(), []);
+  __free_pages(b, 10);
+  __free_pages(c, 10);
   sparse_pool_limit(old);
 });
 

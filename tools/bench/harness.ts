@@ -13,7 +13,7 @@
  * Every row() lands in one table that tools/bench/main.ts prints at the
  * end: bench, figure, baseline, ratio, target and verdict.
  */
-import { GCProfiler, getHeapStatistics } from 'node:v8';
+import { GCProfiler, getHeapStatistics, getHeapSpaceStatistics } from 'node:v8';
 
 export function hostNs(): number {
   return Number(process.hrtime.bigint());
@@ -69,16 +69,14 @@ export interface MeasureOpts {
  * measure() - run @fn warmup times, then reps times measuring CPU and
  * wall time of each run (setup() before each, outside the measurement).
  *
- * With --expose-gc and @opts.settle (the default) each run starts with
- * an empty young generation (a minor GC, not measured): a run pays for
- * the scavenges its own allocation triggers, the same number each time,
- * and not for the garbage an earlier run left (a scavenge costs 1-5 ms
- * of CPU even when nearly empty, 25 ms of wall time at load 15: one more
- * or less in a short run was most of its spread). What a run leaves
- * behind, less than one scavenge's worth, is collected outside the
- * measurement. No full GC between runs: its sweeping continues on V8's
- * background threads, whose CPU time process.cpuUsage() would count in
- * the run.
+ * With @opts.settle (the default) each run is a settledRun(): it starts
+ * on an empty young generation and pays for its own garbage at the
+ * average rate, instead of paying for a whole scavenge or none depending
+ * on what an earlier run left (a scavenge costs 1-5 ms of CPU even when
+ * nearly empty, 25 ms of wall time at load 15: in a short run that was
+ * most of its spread). No full GC between runs: its sweeping continues
+ * on V8's background threads, whose CPU time process.cpuUsage() would
+ * count in the run.
  */
 export function measure(fn: () => void, opts: MeasureOpts = {}): Timing {
   const warmup = opts.warmup ?? 1, reps = opts.reps ?? 5, settle = opts.settle ?? true;
@@ -86,7 +84,12 @@ export function measure(fn: () => void, opts: MeasureOpts = {}): Timing {
   const cpu: number[] = [], wall: number[] = [];
   for (let i = 0; i < reps; i++) {
     opts.setup?.();
-    if (settle) minorGc();
+    if (settle) {
+      const t = settledRun(fn);
+      wall.push(t.wall);
+      cpu.push(t.cpu);
+      continue;
+    }
     const c0 = cpuNs(), w0 = hostNs();
     fn();
     wall.push(hostNs() - w0);
@@ -118,6 +121,42 @@ export function forceGc(): boolean {
 export function minorGc(): void {
   const gc = (globalThis as { gc?: (o?: { type: 'minor' | 'major' }) => void }).gc;
   gc?.({ type: 'minor' });
+}
+
+/** youngSpace() - bytes in use and capacity of the young generation now. */
+export function youngSpace(): { used: number; capacity: number } {
+  const s = getHeapSpaceStatistics().find((x) => x.space_name === 'new_space');
+  return s === undefined ? { used: 0, capacity: 0 } : { used: s.space_used_size, capacity: s.space_used_size + s.space_available_size };
+}
+
+/**
+ * settledRun() - run @fn on an empty young generation and return its CPU
+ * and wall ns, garbage collection paid at its average rate.
+ *
+ * Before @fn: a minor GC, not measured, so @fn does not pay for garbage an
+ * earlier run left. During @fn: the scavenges its own allocation
+ * triggers, measured as they happen. After it: the young garbage it left
+ * is collected by one more minor GC, of which @fn is charged the share of
+ * the young generation's capacity that this GC freed (a run that left it
+ * half full of garbage pays half a scavenge), which is what that garbage
+ * costs on average when runs follow each other. So every run pays for its own garbage, no more and
+ * no less, and the figure does not jump by a whole scavenge (1-5 ms of
+ * CPU) with where the previous run left the young generation. Without
+ * --expose-gc: @fn timed as it is.
+ */
+export function settledRun(fn: () => void): { cpu: number; wall: number } {
+  const gc = typeof (globalThis as { gc?: unknown }).gc === 'function';
+  if (gc) minorGc();
+  const c0 = cpuNs(), w0 = hostNs();
+  fn();
+  const c1 = cpuNs(), w1 = hostNs();
+  if (!gc) return { cpu: c1 - c0, wall: w1 - w0 };
+  const y0 = youngSpace();
+  const g0 = cpuNs(), v0 = hostNs();
+  minorGc();
+  const g1 = cpuNs(), v1 = hostNs();
+  const share = y0.capacity > 0 ? Math.max(0, y0.used - youngSpace().used) / y0.capacity : 0;
+  return { cpu: c1 - c0 + share * (g1 - g0), wall: w1 - w0 + share * (v1 - v0) };
 }
 
 /** hostMemory() - after a forced GC: JS heap used and ArrayBuffer bytes (typed arrays), in bytes. */

@@ -14,6 +14,12 @@
  * operation's per-page cost at 1k pages: a flat table has ratios near 1.
  * Targets (issue 17): fault, fork, COW, exit, munmap and migration per page flat
  * (ratio <= 1.5) up to 1M.
+ * Two rows explain growth where there is some, measured at each size in
+ * the same run: "host: 4 KiB copy at random" (hostCopy(): plain typed-
+ * array copies over the memory the round used, no simulator: the host's
+ * TLB and cache misses at this footprint) and "heap bytes allocated per
+ * page in a round" (garbage included: the model's own allocation, which
+ * sets how many scavenges a page costs).
  *
  * Fresh host memory: the first round at a size runs on page bytes the
  * host has never given the simulator (mm/sparse.ts allocates a section's
@@ -29,7 +35,10 @@
  *
  * The JIT is warmed on every path first (16k-page workload, 4k-page
  * migration); then small sizes are repeated (median of 9 at 1k, 5 at
- * 10k, 3 at 100k); 1M and 4M run one round after the fresh one. A size
+ * 10k, 3 at 100k), each repetition a batch of at least 64k pages (64
+ * rounds of 1k pages, 7 of 10k: batch()); 1M and 4M run one round after
+ * the fresh one. Every phase and repetition is a harness settledRun():
+ * it pays for its own garbage at the average rate. A size
  * the machine cannot hold prints "skipped: reason": the simulator's RAM
  * limit, or the host memory it would need against what is free now.
  * SCALING_BENCH_MAX caps the largest size (tests run it small).
@@ -40,14 +49,14 @@ import { Process } from '../include/nolibc/nolibc.js';
 import { PROT_READ, PROT_WRITE, MAP_PRIVATE, MAP_ANONYMOUS, MAP_POPULATE } from '../../include/uapi/asm-generic/mman.js';
 import { PAGE_SIZE } from '../../include/linux/mm.js';
 import { tracing_off } from '../../lib/sim/trace.js';
-import { sparse_pool_limit, SECTION_BYTES } from '../../mm/sparse.js';
-import { measure, row, skipped, stats, cpuNs, type Stats } from './harness.js';
+import { sparse_pool_limit, sparse_free_slots, SECTION_BYTES } from '../../mm/sparse.js';
+import { measure, row, skipped, stats, cpuNs, heapAllocated, type Stats } from './harness.js';
 import { simulatedRound, PHASES, roundStats, perPage, type Phase, type Round } from './workload.js';
 import { migrateRig, snapshotRig } from './hmm.js';
 
 export const SCALING_SIZES = [1 << 10, 10 << 10, 100 << 10, 1 << 20, 4 << 20];
 const OPS = ['anon fault', 'fork', 'COW fault', 'exit', 'munmap', 'hmm_range_fault', 'migration',
-  'anon fault, fresh memory', 'COW fault, fresh memory'] as const;
+  'anon fault, fresh memory', 'COW fault, fresh memory', 'host: 4 KiB copy at random', 'heap bytes allocated per page in a round'] as const;
 const FLAT = new Set<Op>(['anon fault', 'fork', 'COW fault', 'exit', 'munmap', 'migration']);
 type Op = typeof OPS[number];
 const PHASE_OP: Record<Phase, Op> = { anon: 'anon fault', fork: 'fork', cow: 'COW fault', exit: 'exit', munmap: 'munmap' };
@@ -99,6 +108,52 @@ function freshRound(p: Process, pages: number): { round: Round; minflt: { anon: 
   return { round, minflt: { anon: (marks[0] - f0) / pages, cow: (marks[1] - marks[0]) / pages } };
 }
 
+/*
+ * hostCopy() - the host's own cost, at this size, of the memory traffic
+ * the rows above make, without the simulator: @pages copies of 4 KiB
+ * between pages picked at random in the section slots the round used
+ * (sparse_free_slots(): the same host memory, resident, free again after
+ * the round, so writing it changes nothing simulated). CPU ns per copy,
+ * median of @reps. A row whose growth from 1k follows this one's is
+ * growing with the host's TLB and caches (4 KiB host pages, no THP), not
+ * with the model.
+ */
+function hostCopy(pages: number, reps: number): Stats | string {
+  const slots = sparse_free_slots();
+  const per = SECTION_BYTES / PAGE_SIZE, total = slots.length * per;
+  if (total < 2) return 'no free section slots after the round';
+  let x = 12345;
+  const next = () => { x = (Math.imul(x, 1103515245) + 12345) >>> 0; return x % total; };
+  const n = batch(pages) * pages;
+  const t = measure(() => {
+    for (let i = 0; i < n; i++) {
+      const s = next(), d = next();
+      const so = (s % per) * PAGE_SIZE;
+      slots[(d / per) | 0].set(slots[(s / per) | 0].subarray(so, so + PAGE_SIZE), (d % per) * PAGE_SIZE);
+    }
+  }, { warmup: 1, reps });
+  return perPage(t.cpu, n);
+}
+
+/*
+ * Small sizes run in batches: a measured repetition is batch(@pages)
+ * rounds (or snapshots, round trips, copies) back to back, at least
+ * BATCH_PAGES pages in all, so that it lasts long enough (tens of ms) for
+ * CPU time and the GC to average out; per page is over the whole batch.
+ */
+const BATCH_PAGES = 64 << 10;
+const batch = (pages: number, min = BATCH_PAGES) => Math.max(1, Math.ceil(min / pages));
+
+/* One repetition of @k rounds of @pages pages: each phase's CPU and wall time summed over the rounds. */
+function batchedRound(p: Process, pages: number, k: number): Round {
+  const sum = simulatedRound(p, pages);
+  for (let i = 1; i < k; i++) {
+    const r = simulatedRound(p, pages);
+    for (const ph of PHASES) { sum[ph].cpu += r[ph].cpu; sum[ph].wall += r[ph].wall; }
+  }
+  return sum;
+}
+
 function workloadCosts(pages: number, reps: number): Record<Op, Stats | string> | string {
   const err = boot(pages * PAGE_SIZE * 2 + (64 << 20));
   if (err !== null) return `cannot boot ${(pages * PAGE_SIZE * 2 / GiB).toFixed(1)} GiB of RAM: ${err}`;
@@ -107,21 +162,26 @@ function workloadCosts(pages: number, reps: number): Record<Op, Stats | string> 
     const p = Process.spawn('bench');
     const host = hostFaultNs();
     const fresh = freshRound(p, pages);
+    const k = batch(pages);
     const rounds: Round[] = [];
-    for (let r = 0; r < reps; r++) rounds.push(simulatedRound(p, pages));
+    for (let r = 0; r < reps; r++) rounds.push(batchedRound(p, pages, k));
     const s = roundStats(rounds);
+    const garbage = heapAllocated(() => { for (let i = 0; i < k; i++) simulatedRound(p, pages, undefined, false); }).bytes / (k * pages);
     const out = {} as Record<Op, Stats | string>;
-    for (const ph of PHASES) out[PHASE_OP[ph]] = perPage(s[ph].cpu, pages);
+    for (const ph of PHASES) out[PHASE_OP[ph]] = perPage(s[ph].cpu, k * pages);
     for (const ph of ['anon', 'cow'] as const) {
       const name = `${PHASE_OP[ph]}, fresh memory` as Op;
       const warm = out[PHASE_OP[ph]] as Stats, extra = fresh.minflt[ph] * host.median;
       const expect = { median: warm.median + extra, min: warm.min + extra, max: warm.max + extra, n: warm.n };
       out[name] = { ...perPage(stats([fresh.round[ph].cpu]), pages), expect, host, minflt: fresh.minflt[ph] } as FreshStats;
     }
+    out['heap bytes allocated per page in a round'] = stats([garbage]);
+    out['host: 4 KiB copy at random'] = hostCopy(pages, reps);
     const len = pages * PAGE_SIZE;
     const a = p.mmap(0, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE);
     const { snap } = snapshotRig(p, a, len);
-    out['hmm_range_fault'] = perPage(measure(snap, { warmup: 1, reps }).cpu, pages);
+    const ks = batch(pages, 16 * BATCH_PAGES);       /* a snapshot costs ~1/50 of a fault: batches 16x longer */
+    out['hmm_range_fault'] = perPage(measure(() => { for (let i = 0; i < ks; i++) snap(); }, { warmup: 1, reps }).cpu, ks * pages);
     p.munmap(a, len);
     return out;
   } finally {
@@ -151,10 +211,11 @@ function migrationCost(pages: number, reps: number): Stats | string {
   try {
     const rig = migrateRig(bytes, false);
     let ret = 0;
-    const t = measure(() => { ret = rig.toDev() || rig.toSys() || ret; }, { warmup: 2, reps });
+    const k = batch(pages);
+    const t = measure(() => { for (let i = 0; i < k; i++) ret = rig.toDev() || rig.toSys() || ret; }, { warmup: 2, reps });
     if (ret !== 0) return `round trip failed: ${ret}`;
     if (!rig.check()) throw new Error('bench: data lost in the migration round trip');
-    return perPage(t.cpu, pages);
+    return perPage(t.cpu, k * pages);
   } finally {
     sparse_pool_limit(pool);
   }
@@ -167,7 +228,9 @@ const MIGRATION_RAM = (pages: number) => 3 * pages * PAGE_SIZE + (128 << 20);
 export async function bench_scaling(): Promise<void> {
   const max = Number(process.env.SCALING_BENCH_MAX ?? Infinity);
   const sizes = SCALING_SIZES.filter((n) => n <= max);
-  console.log(`scaling: CPU ns per page at ${sizes.map(label).join(', ')} pages; baseline: the same operation at ${label(sizes[0])}`);
+  console.log(`scaling: CPU ns per page at ${sizes.map(label).join(', ')} pages; baseline: the same operation at ${label(sizes[0])}; ` +
+    `target: fault, fork, COW, exit, munmap, migration at most 1.5x their ${label(sizes[0])} cost up to 1M; ` +
+    `beside them the host's own 4 KiB copy at random places over the same memory, and the heap bytes a round allocates per page`);
   /* warm the JIT on every path first, so that the smallest size is not measured cold */
   workloadCosts(16384, 2);
   migrationCost(4096, 2);
@@ -201,7 +264,7 @@ export async function bench_scaling(): Promise<void> {
         continue;
       }
       const target = FLAT.has(op) && n > sizes[0] && n <= 1 << 20 ? { ratio_max: 1.5 } : '';
-      row(name, v, 'ns/page', `@${label(sizes[0])}`, typeof b === 'string' ? NaN : b, target);
+      row(name, v, op.startsWith('heap') ? 'B/page' : 'ns/page', `@${label(sizes[0])}`, typeof b === 'string' ? NaN : b, target);
     }
   }
 }

@@ -19,7 +19,7 @@ import { PAGE_SIZE } from '../../include/linux/mm.js';
 import { user_store } from '../../mm/fault.js';
 import type { Sleepable } from '../../lib/sim/sched.js';
 import type { task_struct } from '../../include/linux/sched.js';
-import { cpuNs, hostNs, stats, heapAllocated, minorGc, type Stats, type Timing } from './harness.js';
+import { cpuNs, hostNs, stats, heapAllocated, settledRun, type Stats, type Timing } from './harness.js';
 
 /** The phases of one round, in order. */
 export const PHASES = ['anon', 'fork', 'cow', 'exit', 'munmap'] as const;
@@ -36,47 +36,40 @@ function* touch_all(t: task_struct, base: number, pages: number, v: number): Sle
  * booted machine; @after(phase), if given, is called after each phase,
  * outside its measurement.
  *
- * GC discipline (@settle, default true; needs --expose-gc): each phase
- * starts with an empty young generation (a minor GC just before it, not
- * measured). A phase then pays for the scavenges its own allocation
- * triggers, the same number in every round, instead of one more or less
- * depending on what the previous phase left (a scavenge is 1-5 ms of CPU,
- * up to 25 ms wall at load 15: in a 35 ms fork phase of a 256k-page round
- * that was most of its spread). The young garbage a phase leaves at its
- * end, less than one scavenge's worth, is collected outside the
- * measurement: at most one scavenge per phase not charged, the same in
- * every round. No full GC here: its sweeping runs on V8's background
- * threads, whose CPU time process.cpuUsage() counts in the next phase,
- * and each full GC ages the bytecode of code it does not see running.
+ * GC (@settle, default true; needs --expose-gc): each phase is timed as
+ * a harness settledRun(): it starts on an empty young generation and
+ * pays for its own garbage at the average rate (the scavenges it
+ * triggers, plus the share of one more scavenge equal to the share of
+ * the young generation it left full), instead of one whole scavenge more
+ * or less depending on what the previous phase left: in a 35 ms fork
+ * phase of a 256k-page round that was most of its spread.
  */
 export function simulatedRound(p: Process, pages: number, after?: (ph: Phase) => void, settle = true): Round {
   const len = pages * PAGE_SIZE;
   const a = p.mmap(0, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
   p.madvise(a, len, MADV_NOHUGEPAGE);
   const r = {} as Round;
-  let c0 = 0, w0 = 0;
-  const start = () => { if (settle) minorGc(); c0 = cpuNs(); w0 = hostNs(); };
-  const stop = (ph: Phase) => { r[ph] = { wall: hostNs() - w0, cpu: cpuNs() - c0 }; after?.(ph); };
-  start();
-  runAs(p.task, touch_all(p.task, a, pages, 0));
-  stop('anon');
-  start();
-  const c = p.fork();
-  stop('fork');
-  start();
-  runAs(c.task, touch_all(c.task, a, pages, 1));
-  stop('cow');
+  const phase = (ph: Phase, fn: () => void) => {
+    if (settle) {
+      r[ph] = settledRun(fn);
+    } else {
+      const c0 = cpuNs(), w0 = hostNs();
+      fn();
+      r[ph] = { wall: hostNs() - w0, cpu: cpuNs() - c0 };
+    }
+    after?.(ph);
+  };
+  phase('anon', () => runAs(p.task, touch_all(p.task, a, pages, 0)));
+  let c: Process | undefined;
+  phase('fork', () => { c = p.fork(); });
+  const child = c!;
+  phase('cow', () => runAs(child.task, touch_all(child.task, a, pages, 1)));
   const probe = Math.min(5, pages - 1) * PAGE_SIZE;
-  if (c.read8(a + probe) !== ((probe / PAGE_SIZE + 1) & 0xff) || p.read8(a + probe) !== ((probe / PAGE_SIZE) & 0xff)) {
+  if (child.read8(a + probe) !== ((probe / PAGE_SIZE + 1) & 0xff) || p.read8(a + probe) !== ((probe / PAGE_SIZE) & 0xff)) {
     throw new Error('bench: data check failed after COW');
   }
-  start();
-  c.exit(0);
-  p.wait(c.pid);
-  stop('exit');
-  start();
-  if (p.munmap(a, len) !== 0) throw new Error('bench: munmap failed');
-  stop('munmap');
+  phase('exit', () => { child.exit(0); p.wait(child.pid); });
+  phase('munmap', () => { if (p.munmap(a, len) !== 0) throw new Error('bench: munmap failed'); });
   return r;
 }
 

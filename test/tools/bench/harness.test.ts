@@ -63,23 +63,31 @@ test('measure: runs setup and fn warmup + reps times and times only the reps', (
   assert.ok(t.wall.min >= 0 && t.wall.min <= t.wall.median && t.wall.median <= t.wall.max);
 });
 
-test('measure starts each rep with an empty young generation: one minor GC before it, no full GC (with --expose-gc)', () => {
+test('measure times each rep as a settledRun: a minor GC before it and one after it, no full GC (with --expose-gc)', () => {
   /* a child with --expose-gc counts the GCs each way; fn allocates nothing, so every GC seen is the harness's */
   const probe = `
     import { GCProfiler } from 'node:v8';
-    import { measure } from './dist/tools/bench/harness.js';
+    import { measure, youngSpace, minorGc } from './dist/tools/bench/harness.js';
     const count = (settle) => {
       const p = new GCProfiler(); p.start();
       measure(() => {}, { warmup: 1, reps: 4, settle });
       const k = {}; for (const g of p.stop().statistics) k[g.gcType] = (k[g.gcType] ?? 0) + 1;
       return k;
     };
-    console.log(JSON.stringify([count(true), count(false)]));`;
+    minorGc();
+    const y0 = youngSpace();
+    let keep = [];
+    for (let i = 0; i < 300; i++) keep = new Array(64).fill(i);    /* ~160 KB of garbage (less than the young generation holds), one array live */
+    const y1 = youngSpace();
+    minorGc();
+    const y2 = youngSpace();
+    console.log(JSON.stringify([count(true), count(false), y1.used - y0.used, y1.used - y2.used, keep.length]));`;
   const r = spawnSync(process.execPath, ['--expose-gc', '--input-type=module', '-e', probe], { encoding: 'utf8' });
   assert.is(r.status, 0, r.stderr);
-  const [on, off] = JSON.parse(r.stdout) as Record<string, number>[];
-  assert.equal(on, { Scavenge: 4 }, 'a minor GC before each of the 4 reps, not before the warm-up, and nothing else');
+  const [on, off, grew, freed] = JSON.parse(r.stdout) as [Record<string, number>, Record<string, number>, number, number];
+  assert.equal(on, { Scavenge: 8 }, 'two minor GCs per measured rep (before it; after it, charged by share), none for the warm-up');
   assert.equal(off, {}, 'settle: false adds no GC');
+  assert.ok(grew > 100e3 && freed > 100e3, `young generation: ${grew} B more after allocating, ${freed} B freed by the minor GC (what settledRun charges by)`);
 });
 
 test('the closing table has every row with its bench, spread, baseline, ratio, target and verdict, and skipped rows with their reason', () => {
