@@ -50,11 +50,11 @@
  *                       lru_next B  ->   lru_next C  ->
  *                 -1 <- lru_prev     <-  lru_prev A
  */
-import { page, type mem_section, SECTION_MASK } from '../include/linux/mm_types.js';
+import { page, type mem_section, SECTION_MASK, PFN_SECTION_SHIFT, __nr_to_section } from '../include/linux/mm_types.js';
 import type { folio_batch } from '../include/linux/pagevec.js';
 import { memory_model } from '../include/asm-generic/memory_model.js';
 import { PAGE_SHIFT, PAGE_SIZE } from '../include/linux/mm.js';
-import { PG_head, PG_reserved, PG_buddy, PageLRU, PageBuddy } from '../include/linux/page-flags.js';
+import { PG_head, PG_reserved, PG_buddy, PG_lru } from '../include/linux/page-flags.js';
 import {
   __GFP_ZERO, __GFP_NOFAIL, __GFP_DIRECT_RECLAIM, __GFP_HIGHMEM, __GFP_NOWARN, type gfp_t,
 } from '../include/linux/gfp.js';
@@ -139,13 +139,12 @@ export function is_zero_page(p: page): boolean { return is_zero_pfn(p.pfn); }
  * (take_fresh_block() created it before the block went on a list).
  */
 function buddy_section(pfn: number): mem_section {
-  return sparse_section(pfn);
+  return __nr_to_section(pfn >>> PFN_SECTION_SHIFT) ?? sparse_section(pfn);
 }
 
-/* list_add() - put the free block at @pfn on the list of @order (__add_to_free_list): set_buddy_order, __SetPageBuddy */
-function list_add(pfn: number, order: number): void {
+/* list_add() - put the free block at @pfn (frame @i of @ms) on the list of @order (__add_to_free_list): set_buddy_order, __SetPageBuddy */
+function list_add(ms: mem_section, i: number, pfn: number, order: number): void {
   const head = mem.free_head[order];
-  const ms = buddy_section(pfn), i = pfn & SECTION_MASK;
   ms.lru_next[i] = head;
   ms.lru_prev[i] = -1;
   ms.order[i] = order;
@@ -154,9 +153,8 @@ function list_add(pfn: number, order: number): void {
   mem.free_head[order] = pfn;
 }
 
-/* list_del() - take the free block at @pfn off the list of @order (del_page_from_free_list): its links, order and PG_buddy cleared */
-function list_del(pfn: number, order: number): void {
-  const ms = buddy_section(pfn), i = pfn & SECTION_MASK;
+/* list_del() - take the free block at frame @i of @ms off the list of @order (del_page_from_free_list): its links, order and PG_buddy cleared */
+function list_del(ms: mem_section, i: number, order: number): void {
   const next = ms.lru_next[i], prev = ms.lru_prev[i];
   if (prev >= 0) buddy_section(prev).lru_next[prev & SECTION_MASK] = next; else mem.free_head[order] = next;
   if (next >= 0) buddy_section(next).lru_prev[next & SECTION_MASK] = prev;
@@ -166,30 +164,35 @@ function list_del(pfn: number, order: number): void {
   ms.flags[i] &= ~(1 << PG_buddy);
 }
 
-/* page_is_buddy() - the frame at @pfn heads a free block of @order (PageBuddy and buddy_order() == order) */
-function page_is_buddy(pfn: number, order: number): boolean {
-  const ms = buddy_section(pfn), i = pfn & SECTION_MASK;
+/* page_is_buddy() - frame @i of @ms heads a free block of @order (PageBuddy and buddy_order() == order) */
+function page_is_buddy(ms: mem_section, i: number, order: number): boolean {
   return (ms.flags[i] & (1 << PG_buddy)) !== 0 && ms.order[i] === order;
 }
 
-/* Return a block to the free lists, merging with free buddies. */
+/*
+ * free_block() - return a block to the free lists, merging with free
+ * buddies (__free_one_page()). A block and its buddies below MAX_ORDER
+ * lie in one section (MAX_ORDER = PFN_SECTION_SHIFT, blocks are aligned),
+ * so the section is looked up once.
+ */
 function free_block(pfn: number, order: number): void {
+  const ms = buddy_section(pfn);
   mem.nr_free += 1 << order;
   while (order < MAX_ORDER) {
     const buddy = pfn ^ (1 << order);
-    if (buddy >= mem.nr_pages || !page_is_buddy(buddy, order)) break;
-    list_del(buddy, order);
-    pfn = Math.min(pfn, buddy);
+    if (buddy >= mem.nr_pages || !page_is_buddy(ms, buddy & SECTION_MASK, order)) break;
+    list_del(ms, buddy & SECTION_MASK, order);
+    pfn &= ~(1 << order);
     order++;
   }
-  list_add(pfn, order);
+  list_add(ms, pfn & SECTION_MASK, pfn, order);
   if (order === MAX_ORDER) sparse_free_section_bytes(pfn);
 }
 
 /* Put the next never-used MAX_ORDER block on its free list; false when there is none. */
 function take_fresh_block(): boolean {
   if (mem.fresh_pfn >= mem.nr_pages) return false;
-  list_add(mem.fresh_pfn, MAX_ORDER);
+  list_add(sparse_section(mem.fresh_pfn), 0, mem.fresh_pfn, MAX_ORDER);
   mem.fresh_pfn += 1 << MAX_ORDER;
   return true;
 }
@@ -201,11 +204,11 @@ function __alloc_pages_nocharge(order: number): page | null {
     if (!take_fresh_block()) return null;
     o = MAX_ORDER;
   }
-  const pfn = mem.free_head[o];
-  list_del(pfn, o);
+  const pfn = mem.free_head[o], ms = buddy_section(pfn), i = pfn & SECTION_MASK;
+  list_del(ms, i, o);
   while (o > order) {          /* split: keep the low half, free the high half */
     o--;
-    list_add(pfn + (1 << o), o);
+    list_add(ms, i + (1 << o), pfn + (1 << o), o);
   }
   mem.nr_free -= 1 << order;
   const p = pfn_to_page(pfn);
@@ -404,17 +407,23 @@ export function prep_compound_page(head: page, order: number): void {
   }
 }
 
-function reset_page(p: page): void {
-  p.flags = 0;
-  p.mapping = null;
-  p.index = 0;
-  p.private = 0;
-  p.memcg = null;
-  p._mapcount = -1;
-  p._entire_mapcount = -1;
-  p._pincount = 0;
-  p.compound_head = p;
-  p.order = 0;
+/*
+ * reset_page() - the struct page of a frame being freed back to its free
+ * state (free_pages_prepare(): flags, mapping, memcg, counts), written
+ * straight into its section's arrays: a free block's frames are one
+ * section (blocks are aligned and at most MAX_ORDER = PFN_SECTION_SHIFT).
+ */
+function reset_page(ms: mem_section, i: number): void {
+  ms.flags[i] = 0;
+  ms.mapping[i] = null;
+  ms.index[i] = 0;
+  ms._mapcount[i] = -1;
+  ms.order[i] = 0;
+  if (ms.private !== null) ms.private[i] = 0;
+  if (ms.memcg !== null) ms.memcg[i] = 0;
+  if (ms._entire_mapcount !== null) ms._entire_mapcount[i] = -1;
+  if (ms._pincount !== null) ms._pincount[i] = 0;
+  if (ms.compound_head !== null) ms.compound_head[i] = 0;
 }
 
 /**
@@ -423,16 +432,17 @@ function reset_page(p: page): void {
  * the LRU or the zero page is a simulator bug and throws.
  */
 export function __free_pages(p: page, order = 0): void {
-  if (p.pfn >= mem.nr_pages) BUG(`__free_pages of non-RAM pfn ${p.pfn}`);
-  if (is_zero_pfn(p.pfn)) BUG('freeing the zero page');
-  if (PageBuddy(p)) BUG(`freeing free page pfn ${p.pfn}`);
-  if (p._mapcount !== -1) BUG(`freeing mapped page pfn ${p.pfn} mapcount ${p._mapcount + 1}`);
-  if (PageLRU(p)) BUG(`freeing page on LRU pfn ${p.pfn}`);
-  reset_page(p);
-  for (let i = 1; i < 1 << order; i++) reset_page(pfn_to_page(p.pfn + i));
-  p._refcount = 0;
+  const pfn = p.pfn, ms = p.section, i = pfn & SECTION_MASK;
+  if (pfn >= mem.nr_pages) BUG(`__free_pages of non-RAM pfn ${pfn}`);
+  if (is_zero_pfn(pfn)) BUG('freeing the zero page');
+  const flags = ms.flags[i];
+  if (flags & (1 << PG_buddy)) BUG(`freeing free page pfn ${pfn}`);
+  if (ms._mapcount[i] !== -1) BUG(`freeing mapped page pfn ${pfn} mapcount ${ms._mapcount[i] + 1}`);
+  if (flags & (1 << PG_lru)) BUG(`freeing page on LRU pfn ${pfn}`);
+  for (let j = 0; j < 1 << order; j++) reset_page(ms, i + j);
+  ms._refcount[i] = 0;
   mem.stats.pgfree += 1 << order;
-  free_block(p.pfn, order);
+  free_block(pfn, order);
 }
 
 /*
@@ -447,6 +457,12 @@ const free_hooks: free_hook[] = [];
 /** register_free_hook() - add an observer of page frees (tools; never reset). */
 export function register_free_hook(fn: free_hook): void { free_hooks.push(fn); }
 
+/* free_hook_took() - show @f to the observers; true if one took it */
+function free_hook_took(f: page): boolean {
+  for (const fn of free_hooks) if (fn(f)) return true;
+  return false;
+}
+
 /*
  * __folio_put() - the last reference to @f went away: a ZONE_DEVICE folio
  * goes back to its driver, a hugetlb folio to its pool; any other leaves
@@ -458,7 +474,7 @@ function __folio_put(f: page): void {
   if (folio_test_hugetlb(f)) { free_huge_folio(f); return; }
   __page_cache_release(f);
   mem_cgroup_uncharge(f);
-  for (const fn of free_hooks) if (fn(f)) return;
+  if (free_hooks.length !== 0 && free_hook_took(f)) return;
   __free_pages(f, f.order);
 }
 
@@ -468,11 +484,11 @@ function __folio_put(f: page): void {
  * left. The free observers see each folio as in __folio_put().
  */
 export function free_unref_folios(fb: folio_batch): void {
+  const hooks = free_hooks.length !== 0;
   for (let i = 0; i < fb.nr; i++) {
     const f = fb.folios[i];
-    let taken = false;
-    for (const fn of free_hooks) if (fn(f)) { taken = true; break; }
-    if (!taken) __free_pages(f, f.order);
+    if (hooks && free_hook_took(f)) continue;
+    __free_pages(f, f.order);
   }
 }
 

@@ -23,7 +23,8 @@
  * its list as soon as folio_add_lru() returns, so refcounts never carry
  * a batch reference.
  */
-import type { page, vm_area_struct } from '../include/linux/mm_types.js';
+import type { page, vm_area_struct, mem_section } from '../include/linux/mm_types.js';
+import { SECTION_MASK, PFN_SECTION_SHIFT, __nr_to_section } from '../include/linux/mm_types.js';
 import {
   LRU_INACTIVE_ANON, LRU_ACTIVE, LRU_FILE, LRU_UNEVICTABLE, type lru_list, type lruvec,
 } from '../include/linux/mmzone.js';
@@ -79,16 +80,28 @@ export function lruvec_add_folio(lv: lruvec, f: page): void { list_add(lv, f, fa
 /** lruvec_add_folio_tail() - put f at the tail: the next one reclaim looks at. */
 export function lruvec_add_folio_tail(lv: lruvec, f: page): void { list_add(lv, f, true); }
 
-/** lruvec_del_folio() - unlink f from its list. Caller holds lv.lru_lock. */
+/**
+ * lruvec_del_folio() - unlink f from its list. The links are pfns in the
+ * struct pages (include/linux/mm_types.ts): the neighbours are relinked
+ * through their sections' arrays and the list's ends are pfns too, so no
+ * page handle is made. Caller holds lv.lru_lock.
+ */
 export function lruvec_del_folio(lv: lruvec, f: page): void {
   const lru = folio_lru_list(f);
   const l = lv.lists[lru];
-  const prev = f.lru_prev, next = f.lru_next;     /* each read resolves a pfn link: once */
-  if (prev !== null) prev.lru_next = next; else l.head = next;
-  if (next !== null) next.lru_prev = prev; else l.tail = prev;
-  f.lru_prev = f.lru_next = null;
-  lv.nr_pages[lru] -= 1 << f.order;
+  const ms = f.section, i = f.pfn & SECTION_MASK;
+  const prev = ms.lru_prev[i], next = ms.lru_next[i];
+  if (prev >= 0) lru_link_section(prev).lru_next[prev & SECTION_MASK] = next; else l.head_pfn = next;
+  if (next >= 0) lru_link_section(next).lru_prev[next & SECTION_MASK] = prev; else l.tail_pfn = prev;
+  ms.lru_prev[i] = -1;
+  ms.lru_next[i] = -1;
+  lv.nr_pages[lru] -= 1 << ms.order[i];
   if (lv.nr_pages[lru] < 0) BUG(`lru list ${lru} size underflow removing pfn ${f.pfn}`);
+}
+
+/* the struct pages of a folio on an LRU list, by its pfn (its section exists: the folio is in use) */
+function lru_link_section(pfn: number): mem_section {
+  return __nr_to_section(pfn >>> PFN_SECTION_SHIFT)!;
 }
 
 /** lruvec_lru_size() - pages on one list. */

@@ -37,6 +37,7 @@
  *     0
  */
 import type { page } from './mm_types.js';
+import { pfn_to_page } from '../asm-generic/memory_model.js';
 import type { spinlock_t } from './spinlock_types.js';
 
 /* enum lru_list */
@@ -64,10 +65,20 @@ export const WMARK_LOW = 1;
 export const WMARK_HIGH = 2;
 export const NR_WMARK = 3;
 
-/** One LRU list: both ends, for O(1) add at the head and isolation at the tail. */
-export interface lru_list_head {
-  head: page | null;
-  tail: page | null;
+/**
+ * struct lru_list_head - one LRU list: both ends, for O(1) add at the
+ * head and isolation at the tail. The ends are pfns (-1: empty), like the
+ * links in the struct pages (include/linux/mm_types.ts lru_prev/lru_next),
+ * so the hot paths that relink a list (mm/swap.ts) make no page handle;
+ * @head and @tail read them as pages.
+ */
+export class lru_list_head {
+  head_pfn = -1;
+  tail_pfn = -1;
+  get head(): page | null { return this.head_pfn < 0 ? null : pfn_to_page(this.head_pfn); }
+  set head(v: page | null) { this.head_pfn = v === null ? -1 : v.pfn; }
+  get tail(): page | null { return this.tail_pfn < 0 ? null : pfn_to_page(this.tail_pfn); }
+  set tail(v: page | null) { this.tail_pfn = v === null ? -1 : v.pfn; }
 }
 
 /**
@@ -81,7 +92,7 @@ export class lruvec {
   readonly nr_pages = new Array<number>(NR_LRU_LISTS).fill(0);
 
   constructor(readonly owner: unknown, readonly lru_lock: spinlock_t) {
-    for (let i = 0; i < NR_LRU_LISTS; i++) this.lists.push({ head: null, tail: null });
+    for (let i = 0; i < NR_LRU_LISTS; i++) this.lists.push(new lru_list_head());
   }
 }
 

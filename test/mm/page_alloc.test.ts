@@ -8,8 +8,8 @@ import {
 } from '../../mm/page_alloc.js';
 import { WMARK_LOW } from '../../include/linux/mmzone.js';
 import { fail_page_alloc, setup_fault_attr } from '../../lib/fault-inject.js';
-import { GFP_KERNEL, GFP_HIGHUSER_MOVABLE, __GFP_ZERO } from '../../include/linux/gfp.js';
-import { PageReserved, PageBuddy } from '../../include/linux/page-flags.js';
+import { GFP_KERNEL, GFP_HIGHUSER_MOVABLE, __GFP_ZERO, __GFP_COMP } from '../../include/linux/gfp.js';
+import { PageReserved, PageBuddy, PG_dirty, PG_buddy } from '../../include/linux/page-flags.js';
 import { __nr_to_section, PFN_SECTION_SHIFT } from '../../include/linux/mm_types.js';
 import { runSync } from '../../lib/sim/sched.js';
 import { kmemleak_exempt } from '../leakcheck/uvu.js';
@@ -157,6 +157,44 @@ t('the buddy free lists run through the struct pages: PageBuddy heads, order, LR
   assert.ok(PageBuddy(pfn_to_page(512)));
   assert.throws(() => __free_pages(pfn_to_page(512), 9), /freeing free page pfn 512/, 'a double free is caught');
   assert.is(nr_free_pages(), 2047);
+});
+
+t('freeing resets every struct page field of the block, lazily made ones too; the block comes back clean', () => {
+  const h = alloc_pages(GFP_KERNEL | __GFP_COMP, 2)!;
+  for (let i = 0; i < 4; i++) {
+    const q = pfn_to_page(h.pfn + i);
+    q.flags |= 1 << PG_dirty;
+    q.mapping = null;
+    q.index = 1000 + i;
+    q.private = 77 + i;
+    q._pincount = i;
+  }
+  h._entire_mapcount = 0;
+  h._entire_mapcount = -1;
+  h._pincount = 0;
+  put_page(h);
+  assert.is(nr_free_pages(), 2047);
+  for (let i = 0; i < 4; i++) {
+    const q = pfn_to_page(h.pfn + i);
+    assert.is(q.flags & ~(1 << PG_buddy), 0, `flags of +${i}`);
+    assert.is(q.mapping, null);
+    assert.is(q.index, 0);
+    assert.is(q.private, 0);
+    assert.is(q._pincount, 0);
+    assert.is(q.memcg, null);
+    assert.is(q._entire_mapcount, -1);
+    assert.is(q._mapcount, -1);
+    assert.is(q.compound_head.pfn, q.pfn, 'no tail of a folio any more');
+    assert.is(q._refcount, 0);
+  }
+  const again = alloc_pages(GFP_KERNEL | __GFP_COMP, 2)!;
+  assert.is(again.pfn, h.pfn, 'the same block');
+  assert.is(again.order, 2);
+  for (let i = 1; i < 4; i++) {
+    const q = pfn_to_page(h.pfn + i);
+    assert.equal([q.index, q.private, q.flags, q.compound_head.pfn], [0, 0, 0, h.pfn], `tail +${i} clean`);
+  }
+  put_page(again);
 });
 
 t.run();

@@ -12,6 +12,11 @@ import { pte_pfn } from '../../include/linux/pgtable.js';
 import { nr_free_pages, pfn_to_page } from '../../mm/page_alloc.js';
 import { get_counter } from '../../lib/sim/trace.js';
 import { MMU_GATHER_MAX_PAGES } from '../../mm/zap.js';
+import { folio_lruvec } from '../../mm/memcontrol.js';
+import { folio_lru_list } from '../../mm/swap.js';
+import { PageLRU } from '../../include/linux/page-flags.js';
+import type { page } from '../../include/linux/mm_types.js';
+import type { lruvec } from '../../include/linux/mmzone.js';
 
 const t = suite('mm/zap');
 
@@ -62,6 +67,50 @@ t('the zap of a PTE-mapped THP drops each run of it with one gather entry: rss, 
   assert.is(get_counter('zap_page') - zapped, 512);
   assert.is(get_mm_counter(p.mm, MM_ANONPAGES), 0);
   assert.ok(nr_free_pages() >= free + 512, 'the folio was freed, once');
+});
+
+/* the pfns of one LRU list from head to tail, checking each back link, the tail and the size */
+function lru_pfns(lv: lruvec, lru: number): number[] {
+  const l = lv.lists[lru], out: number[] = [];
+  let prev: page | null = null;
+  for (let f = l.head; f !== null; f = f.lru_next) {
+    assert.is(f.lru_prev?.pfn ?? -1, prev?.pfn ?? -1, `back link of pfn ${f.pfn}`);
+    assert.ok(PageLRU(f));
+    out.push(f.pfn);
+    prev = f;
+  }
+  assert.is(l.tail_pfn, prev?.pfn ?? -1, 'tail');
+  assert.is(l.head_pfn, out.length ? out[0] : -1, 'head');
+  assert.is(lv.nr_pages[lru], out.length, 'list size');
+  return out;
+}
+
+t('teardown unlinks folios from the LRU by pfn at the tail, the head and the middle: links, ends and sizes stay right', () => {
+  const p = boot({ ram_bytes: 64 << 20 });
+  const n = 12, len = n * PAGE_SIZE;
+  const a = p.mmap(0, len, RW, ANON);
+  assert.is(p.madvise(a, len, MADV_NOHUGEPAGE), 0);
+  for (let i = 0; i < n; i++) p.write8(a + i * PAGE_SIZE, i + 1);
+  const pfn = (i: number) => pte_pfn(pte_at(p.mm, a + i * PAGE_SIZE));
+  const first = pfn_to_page(pfn(0)), lv = folio_lruvec(first), lru = folio_lru_list(first);
+  const order = lru_pfns(lv, lru);
+  const mine = Array.from({ length: n }, (_, i) => pfn(n - 1 - i));    /* newest first: the last fault is the head */
+  assert.equal(order.filter((x) => mine.includes(x)), mine);
+  const others = order.filter((x) => !mine.includes(x));
+  const gone = new Set<number>();
+  const check = (): void => assert.equal(lru_pfns(lv, lru), [...mine.filter((x) => !gone.has(x)), ...others]);
+  /* page 0 is the oldest (the tail end of ours), page n-1 the head; 5 and 6 are in the middle */
+  for (const i of [0, n - 1, 5, 6, 1, n - 2]) {
+    const f = pfn(i);
+    assert.is(p.madvise(a + i * PAGE_SIZE, PAGE_SIZE, MADV_DONTNEED), 0);
+    gone.add(f);
+    assert.not.ok(PageLRU(pfn_to_page(f)), `pfn ${f} off the LRU`);
+    check();
+  }
+  assert.is(p.munmap(a, len), 0);
+  for (const f of mine) gone.add(f);
+  check();
+  assert.equal(lru_pfns(lv, lru), others, 'only the folios of others are left');
 });
 
 t.run();
