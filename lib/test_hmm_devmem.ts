@@ -39,7 +39,7 @@
  * Lock order: dmirror_device.devmem_lock (mutex) -> dmirror_device.lock
  * (spinlock). dmirror.mutex is never held while allocating device memory.
  */
-import type { page, vm_fault } from '../include/linux/mm_types.js';
+import { type page, type vm_fault, __nr_to_section, PFN_SECTION_SHIFT, SECTION_MASK } from '../include/linux/mm_types.js';
 import { PG_head } from '../include/linux/page-flags.js';
 import { PAGE_SIZE, HPAGE_PMD_NR, HPAGE_PMD_ORDER, folio_order } from '../include/linux/mm.js';
 import {
@@ -115,6 +115,56 @@ export interface dmirror_chunk extends dev_pagemap {
 }
 
 /**
+ * struct dmirror_free_list - a device's free pages (or free PMD-sized
+ * folio heads), the last one freed handed out first.
+ *
+ * Linux threads the list through page->zone_device_data of the free pages
+ * (page->zone_device_data = mdevice->free_pages; mdevice->free_pages =
+ * page). Here it is a stack of pfns: a model split standing for that
+ * list, with the same pages in the same order, that does not store into
+ * the struct page of every free page nor load the next one's on every
+ * allocation. A free device page's zone_device_data is null.
+ * Protected by dmirror_device.lock.
+ */
+export class dmirror_free_list {
+  private pfns = new Float64Array(64);
+  /* pages (or folio heads) on the list */
+  nr = 0;
+
+  /** push() - put frame @pfn on the list (it becomes the next one handed out). */
+  push(pfn: number): void {
+    if (this.nr === this.pfns.length) {
+      const grown = new Float64Array(this.pfns.length * 2);
+      grown.set(this.pfns);
+      this.pfns = grown;
+    }
+    this.pfns[this.nr++] = pfn;
+  }
+
+  /** pop() - take the most recently freed frame off the list; -1 when empty. */
+  pop(): number {
+    return this.nr === 0 ? -1 : this.pfns[--this.nr];
+  }
+
+  /** peek() - the frame pop() would return, without taking it; -1 when empty. */
+  peek(): number {
+    return this.nr === 0 ? -1 : this.pfns[this.nr - 1];
+  }
+
+  /** filter() - keep only the frames @keep accepts, in their order. */
+  filter(keep: (pfn: number) => boolean): void {
+    let n = 0;
+    for (let i = 0; i < this.nr; i++) if (keep(this.pfns[i])) this.pfns[n++] = this.pfns[i];
+    this.nr = n;
+  }
+
+  /** clear() - empty the list. */
+  clear(): void {
+    this.nr = 0;
+  }
+}
+
+/**
  * struct dmirror_device - one /dev/hmm_dmirror<N>.
  */
 export class dmirror_device {
@@ -132,8 +182,8 @@ export class dmirror_device {
   /* protected by lock */
   calloc = 0;                     /* device pages handed out (512 per THP) */
   cfree = 0;                      /* device pages returned */
-  free_pages: page | null = null; /* single pages, linked through zone_device_data */
-  free_folios: page | null = null;/* PMD-sized folio heads, linked the same way */
+  readonly free_pages = new dmirror_free_list();   /* single pages */
+  readonly free_folios = new dmirror_free_list();  /* PMD-sized folio heads */
   readonly lock: spinlock_t;
 
   constructor(minor: number, type: number) {
@@ -239,22 +289,57 @@ export function BACKING_PAGE(p: page): page {
   return is_device_private_page(p) ? (p.zone_device_data as page) : p;
 }
 
+/**
+ * dmirror_page_data() - the page whose bytes the device reads or writes
+ * through a device page table entry for @p: BACKING_PAGE(@p), or, for a
+ * device-private page without one (a free page that a racing device
+ * fault published: a driver bug the race checkers provoke), the device
+ * page's own frame, which is what Linux's memcpy_from_page() of that
+ * entry would touch.
+ */
+export function dmirror_page_data(p: page): page {
+  return (BACKING_PAGE(p) as page | null) ?? p;
+}
+
+/*
+ * Fields of the struct page of frame @pfn read straight from its
+ * section's arrays (the memory map, include/linux/mm_types.ts), without
+ * a page handle: what one load from the struct page is in Linux. For the
+ * per-page loops of the migrations, which often need one field of a page
+ * and nothing else. The frame's section must exist (a page the core put
+ * in src[] or dst[]).
+ */
+
+/** pfn_pgmap() - page->pgmap of frame @pfn (null for RAM). */
+export function pfn_pgmap(pfn: number): dev_pagemap | null {
+  const ms = __nr_to_section(pfn >>> PFN_SECTION_SHIFT)!;
+  return ms.pgmap_of === null ? ms.pgmap : ms.pgmap_of[pfn & SECTION_MASK];
+}
+
+/** pfn_zone_device_data() - page->zone_device_data of frame @pfn. */
+export function pfn_zone_device_data(pfn: number): unknown {
+  const a = __nr_to_section(pfn >>> PFN_SECTION_SHIFT)!.zone_device_data;
+  return a === null ? null : a[pfn & SECTION_MASK];
+}
+
+/**
+ * BACKING_PAGE_PFN() - BACKING_PAGE(pfn_to_page(@pfn)) without a handle of
+ * the device page itself: its zone_device_data (private; null, as from
+ * BACKING_PAGE(), for a free page), or the page (coherent, or not device
+ * memory).
+ */
+export function BACKING_PAGE_PFN(pfn: number): page {
+  return pfn_pgmap(pfn)?.type === MEMORY_DEVICE_PRIVATE ? pfn_zone_device_data(pfn) as page : pfn_to_page(pfn);
+}
+
 function push_free(mdevice: dmirror_device, p: page, large: boolean): void {
-  if (large) {
-    p.zone_device_data = mdevice.free_folios;
-    mdevice.free_folios = p;
-  } else {
-    p.zone_device_data = mdevice.free_pages;
-    mdevice.free_pages = p;
-  }
+  (large ? mdevice.free_folios : mdevice.free_pages).push(p.pfn);
 }
 
 function pop_free(mdevice: dmirror_device, large: boolean): page | null {
-  const p = large ? mdevice.free_folios : mdevice.free_pages;
-  if (p === null) return null;
-  if (large) mdevice.free_folios = p.zone_device_data as page | null;
-  else mdevice.free_pages = p.zone_device_data as page | null;
-  p.zone_device_data = null;
+  const pfn = (large ? mdevice.free_folios : mdevice.free_pages).pop();
+  if (pfn < 0) return null;
+  const p = pfn_to_page(pfn);
   mdevice.calloc += large ? HPAGE_PMD_NR : 1;
   /*
    * Take the pgmap reference before the lock is dropped: a RELEASE that
@@ -404,7 +489,7 @@ export function* dmirror_devmem_alloc_page(d: dmirror, is_large: boolean): Sleep
 export function dmirror_devmem_alloc_page_fast(d: dmirror, is_large: boolean): page | null {
   const mdevice = d.mdevice;
   if (fail_devmem_alloc.probability !== 0) return null;
-  if ((is_large ? mdevice.free_folios : mdevice.free_pages) === null) return null;
+  if ((is_large ? mdevice.free_folios : mdevice.free_pages).nr === 0) return null;
   const order = is_large ? HPAGE_PMD_ORDER : 0;
   let rpage: page | null = null;
   if (dmirror_is_private_zone(mdevice)) {
@@ -427,7 +512,9 @@ export function dmirror_devmem_alloc_page_fast(d: dmirror, is_large: boolean): p
  * Context: any; does not sleep.
  */
 export function dmirror_devmem_free(f: page): void {
-  let rpage: page | null = BACKING_PAGE(f);
+  const chunk = dmirror_page_to_chunk(f), mdevice = chunk.mdevice;
+  /* BACKING_PAGE(f), the chunk being f's pagemap */
+  let rpage: page | null = chunk.type === MEMORY_DEVICE_PRIVATE ? f.zone_device_data as page | null : f;
   const order = rpage !== null ? folio_order(rpage) : folio_order(f);
   if (rpage?.pfn !== f.pfn) {
     if (rpage !== null) {
@@ -437,13 +524,11 @@ export function dmirror_devmem_free(f: page): void {
     }
     rpage = null;
   }
-  const mdevice = dmirror_page_to_chunk(f).mdevice;
+  f.zone_device_data = null;
   spin_lock(mdevice.lock);
-  if (!dmirror_page_to_chunk(f).remove) {
+  if (!chunk.remove) {
     mdevice.cfree += 1 << order;
     push_free(mdevice, f, order > 0);
-  } else {
-    f.zone_device_data = null;
   }
   spin_unlock(mdevice.lock);
 }
@@ -529,16 +614,10 @@ export function* dmirror_device_evict_chunk(chunk: dmirror_chunk): Sleepable {
 /* Take a chunk's free pages off both free lists so they are not handed out again. */
 function dmirror_remove_free_pages(devmem: dmirror_chunk): void {
   const mdevice = devmem.mdevice;
-  const keep = (head: page | null): page | null => {
-    const kept: page[] = [];
-    for (let p = head; p !== null; p = p.zone_device_data as page | null) {
-      if (dmirror_page_to_chunk(p) !== devmem) kept.push(p);
-    }
-    for (let i = 0; i < kept.length; i++) kept[i].zone_device_data = i + 1 < kept.length ? kept[i + 1] : null;
-    return kept.length > 0 ? kept[0] : null;
-  };
-  mdevice.free_folios = keep(mdevice.free_folios);
-  mdevice.free_pages = keep(mdevice.free_pages);
+  const first = devmem.pagemap.start_pfn!, end = first + devmem.pagemap.nr_pages!;
+  const keep = (pfn: number): boolean => pfn < first || pfn >= end;
+  mdevice.free_folios.filter(keep);
+  mdevice.free_pages.filter(keep);
 }
 
 /** Eviction passes after the first before memunmap_pages() is left to wait. */
@@ -584,8 +663,8 @@ export function* dmirror_device_remove_chunks(mdevice: dmirror_device): Sleepabl
     }
     mdevice.devmem_count = 0;
     mdevice.devmem_capacity = 0;
-    mdevice.free_pages = null;
-    mdevice.free_folios = null;
+    mdevice.free_pages.clear();
+    mdevice.free_folios.clear();
     mdevice.devmem_chunks = null;
   }
   mutex_unlock(mdevice.devmem_lock);

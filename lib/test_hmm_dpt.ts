@@ -23,7 +23,7 @@ import type { hmm_dmirror_cmd } from '../include/uapi/linux/test_hmm.js';
 import { kmap_local_page, totalram_pages, pfn_to_page } from '../mm/page_alloc.js';
 import { copy_to_user } from '../mm/fault.js';
 import { current } from './sim/sched.js';
-import { BACKING_PAGE, type dmirror } from './test_hmm_devmem.js';
+import { dmirror_page_data, type dmirror } from './test_hmm_devmem.js';
 import { dpt_entry_pfn, type dpt_entry } from './test_hmm_pt.js';
 
 /* ---- the device page table (xa_load / xa_store / xa_erase) ---- */
@@ -164,7 +164,7 @@ export function dmirror_do_read(d: dmirror, start: number, end: number, bounce: 
      * its own memory, which the simulator keeps in BACKING_PAGE(); Linux's
      * memcpy_from_page() would touch the page's unbacked physical range.
      */
-    bounce.ptr.set(kmap_local_page(BACKING_PAGE(pfn_to_page(dpt_entry_pfn(e)))), off);
+    bounce.ptr.set(kmap_local_page(dmirror_page_data(pfn_to_page(dpt_entry_pfn(e)))), off);
     bounce.cpages++;
   }
   return 0;

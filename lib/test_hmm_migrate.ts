@@ -27,7 +27,7 @@ import type { page, vm_fault } from '../include/linux/mm_types.js';
 import {
   PAGE_SIZE, PTRS_PER_PTE, HPAGE_PMD_NR, VM_READ, VM_FAULT_OOM, VM_FAULT_SIGBUS, folio_order,
 } from '../include/linux/mm.js';
-import { is_device_private_page, is_device_coherent_page, is_zone_device_page } from '../include/linux/memremap.js';
+import { MEMORY_DEVICE_PRIVATE, MEMORY_DEVICE_COHERENT } from '../include/linux/memremap.js';
 import {
   MIGRATE_PFN_VALID, MIGRATE_PFN_MIGRATE, MIGRATE_PFN_WRITE, MIGRATE_PFN_COMPOUND, MIGRATE_VMA_SELECT_SYSTEM,
   MIGRATE_VMA_SELECT_DEVICE_PRIVATE, MIGRATE_VMA_SELECT_DEVICE_COHERENT, MIGRATE_VMA_SELECT_COMPOUND,
@@ -49,10 +49,12 @@ import { mmap_read_lock, mmap_read_unlock } from '../mm/mmap_lock.js';
 import { mmget_not_zero, mmput } from '../mm/task.js';
 import { migrate_vma_setup, migrate_vma_pages, migrate_vma_finalize } from '../mm/migrate_device.js';
 import {
-  type dmirror, DPT_XA_TAG_READ, DPT_XA_TAG_WRITE, BACKING_PAGE, dmirror_devmem_alloc_page, dmirror_devmem_alloc_page_fast,
+  type dmirror, DPT_XA_TAG_READ, DPT_XA_TAG_WRITE, BACKING_PAGE, BACKING_PAGE_PFN, pfn_pgmap, dmirror_devmem_alloc_page,
+  dmirror_devmem_alloc_page_fast,
   dmirror_migrate_begin, dmirror_migrate_end,
 } from './test_hmm_devmem.js';
-import { dpt_erase, dmirror_read_back, dmirror_cmd_range } from './test_hmm_dpt.js';
+import { dmirror_read_back, dmirror_cmd_range } from './test_hmm_dpt.js';
+import { dpt_mkentry } from './test_hmm_pt.js';
 import { WARN, WARN_ON } from '../include/asm-generic/bug.js';
 
 /** dmirror_select_device() - the MIGRATE_VMA_SELECT_* flag for this mirror's kind of device memory. */
@@ -106,16 +108,17 @@ function copy_run_flush(r: copy_run): void {
 }
 
 /*
- * copy @nr pages starting at @from into @to (queued on @run, or at once
- * when @run is null), or zero @to when there is no source; false when the
- * copy engine failed (fail_dev_copy): @to is untouched
+ * copy @nr pages starting at frame @from_pfn into @to (queued on @run, or
+ * at once when @run is null), or zero @to when there is no source
+ * (@from_pfn -1); false when the copy engine failed (fail_dev_copy): @to
+ * is untouched
  */
-function copy_or_clear(to: page, from: page | null, nr: number, run: copy_run | null): boolean {
-  if (from !== null && should_fail(fail_dev_copy, nr * PAGE_SIZE)) return false;
-  if (from === null) clear_highpages(to, nr);
-  else if (run !== null) copy_run_add(run, to.pfn, from.pfn, nr);
-  else copy_highpages(to, from, nr);
-  if (from !== null) charge_copy(nr);
+function copy_or_clear(to: page, from_pfn: number, nr: number, run: copy_run | null): boolean {
+  if (from_pfn >= 0 && should_fail(fail_dev_copy, nr * PAGE_SIZE)) return false;
+  if (from_pfn < 0) clear_highpages(to, nr);
+  else if (run !== null) copy_run_add(run, to.pfn, from_pfn, nr);
+  else copy_highpages(to, pfn_to_page(from_pfn), nr);
+  if (from_pfn >= 0) charge_copy(nr);
   return true;
 }
 
@@ -141,7 +144,7 @@ function* dmirror_migrate_fallback(args: migrate_vma, d: dmirror, i: number, nr:
     const rpage = BACKING_PAGE(dpage);
     rpage.zone_device_data = d;
     args.dst[i] = migrate_pfn(dpage.pfn) + write;
-    if (!copy_or_clear(rpage, has_src ? pfn_to_page(spfn + k) : null, 1, null)) dmirror_release_dpage(args, i, dpage);
+    if (!copy_or_clear(rpage, has_src ? spfn + k : -1, 1, null)) dmirror_release_dpage(args, i, dpage);
   }
   return i;
 }
@@ -168,9 +171,10 @@ export function* dmirror_migrate_alloc_and_copy(args: migrate_vma, d: dmirror): 
     const is_large = (src[i] & MIGRATE_PFN_COMPOUND) !== 0;
     const write = (src[i] & MIGRATE_PFN_WRITE) !== 0 ? MIGRATE_PFN_WRITE : 0;
     if (!(src[i] & MIGRATE_PFN_MIGRATE)) { i++; continue; }
-    const spage = migrate_pfn_to_page(src[i]);
-    if (spage !== null && is_zone_device_page(spage)) {
-      WARN(true, `page already in device spage pfn: 0x${spage.pfn.toString(16)}`);
+    /* the source's pfn (-1: none, a hole or the zero page); is_zone_device_page() read by pfn, no page handle */
+    const spfn = (src[i] & MIGRATE_PFN_VALID) ? migrate_pfn_to_pfn(src[i]) : -1;
+    if (spfn >= 0 && pfn_pgmap(spfn) !== null) {
+      WARN(true, `page already in device spage pfn: 0x${spfn.toString(16)}`);
       i++;
       continue;
     }
@@ -178,7 +182,7 @@ export function* dmirror_migrate_alloc_and_copy(args: migrate_vma, d: dmirror): 
       : dmirror_devmem_alloc_page_fast(d, is_large) ?? (yield* dmirror_devmem_alloc_page(d, is_large));
     if (dpage === null) {
       if (!is_large) { i++; continue; }
-      const nr = spage === null ? HPAGE_PMD_NR : 1 << folio_order(spage.compound_head);
+      const nr = spfn < 0 ? HPAGE_PMD_NR : 1 << folio_order(pfn_to_page(spfn).compound_head);
       copy_run_flush(run);
       i = yield* dmirror_migrate_fallback(args, d, i, nr, write);
       continue;
@@ -188,11 +192,11 @@ export function* dmirror_migrate_alloc_and_copy(args: migrate_vma, d: dmirror): 
     dst[i] = migrate_pfn(dpage.pfn) + write;
     if (is_large && dpage.order > 0) {
       dst[i] += MIGRATE_PFN_COMPOUND;
-      if (!copy_or_clear(rpage, spage, 1 << dpage.order, run)) dmirror_release_dpage(args, i, dpage);
+      if (!copy_or_clear(rpage, spfn, 1 << dpage.order, run)) dmirror_release_dpage(args, i, dpage);
       i += 1 << dpage.order;
       continue;
     }
-    if (!copy_or_clear(rpage, spage, 1, run)) dmirror_release_dpage(args, i, dpage);
+    if (!copy_or_clear(rpage, spfn, 1, run)) dmirror_release_dpage(args, i, dpage);
     i++;
   }
   copy_run_flush(run);
@@ -207,21 +211,35 @@ export function* dmirror_migrate_alloc_and_copy(args: migrate_vma, d: dmirror): 
  */
 export function* dmirror_migrate_finalize_and_map(args: migrate_vma, d: dmirror): Sleepable<number> {
   const start_pfn = args.start / PAGE_SIZE, end_pfn = args.end / PAGE_SIZE;
+  const n = end_pfn - start_pfn;
+  /* the entries of the window, stored in one pass over the table below (0: leave the entry alone) */
+  const entries = n <= dpt_window.length ? dpt_window : new Float64Array(n);
+  entries.fill(0, 0, n);
   yield* mutex_lock(d.mutex);
   for (let i = 0, pfn = start_pfn; pfn < end_pfn; pfn++, i++) {
     if (!(args.src[i] & MIGRATE_PFN_MIGRATE)) continue;
-    const dpage = migrate_pfn_to_page(args.dst[i]);
-    if (dpage === null) continue;
-    const nr = (args.dst[i] & MIGRATE_PFN_COMPOUND) ? 1 << folio_order(dpage.compound_head) : 1;
-    WARN_ON(end_pfn < pfn + nr, 'dmirror_migrate_finalize_and_map: folio runs past the range');
-    const rpage = BACKING_PAGE(dpage);
+    if (!(args.dst[i] & MIGRATE_PFN_VALID)) continue;
+    const dpfn = migrate_pfn_to_pfn(args.dst[i]);
     const tag = (args.dst[i] & MIGRATE_PFN_WRITE) ? DPT_XA_TAG_WRITE : DPT_XA_TAG_READ;
+    const rpage = BACKING_PAGE_PFN(dpfn);
+    if (!(args.dst[i] & MIGRATE_PFN_COMPOUND)) {
+      entries[i] = dpt_mkentry(rpage.compound_head.pfn, tag);
+      continue;
+    }
+    const nr = 1 << folio_order(pfn_to_page(dpfn).compound_head);
     const first = rpage.compound_head.pfn;
-    for (let k = 0; k < nr; k++) d.pt.store(pfn + k, first + k, tag);
+    if (WARN_ON(end_pfn < pfn + nr, 'dmirror_migrate_finalize_and_map: folio runs past the range')) {
+      for (let k = n - i; k < nr; k++) d.pt.store(pfn + k, first + k, tag);
+    }
+    for (let k = 0; k < nr && i + k < n; k++) entries[i + k] = dpt_mkentry(first + k, tag);
   }
+  d.pt.store_run(start_pfn, entries, n);
   mutex_unlock(d.mutex);
   return 0;
 }
+
+/* scratch entries of dmirror_migrate_finalize_and_map() for a window of up to PTRS_PER_PTE pages */
+const dpt_window = new Float64Array(PTRS_PER_PTE);
 
 /* One window of a migration: [addr, next) inside one readable VMA, or -EINVAL. */
 function window_end(vma: { vm_end: number }, addr: number, end: number): number {
@@ -333,16 +351,20 @@ export function* dmirror_devmem_fault_alloc_and_copy(args: migrate_vma, d: dmirr
   const src = args.src, dst = args.dst;
   const n = (args.end - args.start) / PAGE_SIZE;
   const run: copy_run = { to: -1, from: -1, n: 0 };
+  const er: erase_run = { vpn: 0, n: 0 };
   let addr = args.start;
   for (let i = 0; i < n;) {
-    const sp = migrate_pfn_to_page(src[i]);
-    if (sp === null || !(src[i] & MIGRATE_PFN_MIGRATE) || (!is_device_private_page(sp) && !is_device_coherent_page(sp))) {
-      WARN_ON(sp !== null && (src[i] & MIGRATE_PFN_MIGRATE) !== 0, 'dmirror_devmem_fault_alloc_and_copy: source is not device memory');
+    /* the source's pagemap read by pfn (no page handle): device-private or coherent memory, or skip it */
+    const valid = (src[i] & MIGRATE_PFN_VALID) !== 0;
+    const spfn = valid ? migrate_pfn_to_pfn(src[i]) : -1;
+    const type = valid ? pfn_pgmap(spfn)?.type : undefined;
+    if (!valid || !(src[i] & MIGRATE_PFN_MIGRATE) || (type !== MEMORY_DEVICE_PRIVATE && type !== MEMORY_DEVICE_COHERENT)) {
+      WARN_ON(valid && (src[i] & MIGRATE_PFN_MIGRATE) !== 0, 'dmirror_devmem_fault_alloc_and_copy: source is not device memory');
       addr += PAGE_SIZE;
       i++;
       continue;
     }
-    const spage = BACKING_PAGE(sp);
+    const spage = BACKING_PAGE_PFN(spfn);
     const order = (src[i] & MIGRATE_PFN_COMPOUND) ? folio_order(spage.compound_head) : 0;
     let flags = (order ? MIGRATE_PFN_COMPOUND : 0) + ((src[i] & MIGRATE_PFN_WRITE) ? MIGRATE_PFN_WRITE : 0);
     let dpage: page | null;
@@ -350,28 +372,59 @@ export function* dmirror_devmem_fault_alloc_and_copy(args: migrate_vma, d: dmirr
       flags &= ~MIGRATE_PFN_COMPOUND;
       dpage = null;
     } else {
-      dpage = alloc_locked_ram_fast(order) ?? (yield* alloc_locked_ram(order));
+      dpage = alloc_locked_ram_fast(order);
+      if (dpage === null) {
+        erase_run_flush(d, er);
+        dpage = yield* alloc_locked_ram(order);
+      }
     }
-    if (dpage === null && !order) return dmirror_fault_abort(args, VM_FAULT_OOM);
+    if (dpage === null && !order) return dmirror_fault_abort(args, d, er, VM_FAULT_OOM);
     if (dpage === null) flags &= ~MIGRATE_PFN_COMPOUND;     /* small pages, whichever way the folio failed */
     if (dpage !== null) {
       dst[i] = migrate_pfn(dpage.pfn) + flags;
-      if (!copy_from_device(dpage, spage, 1 << order, run)) return dmirror_fault_abort(args, VM_FAULT_SIGBUS);
-      for (let k = 0; k < 1 << order; k++, addr += PAGE_SIZE) dpt_erase(d, addr / PAGE_SIZE);
+      if (!copy_from_device(dpage, spage, 1 << order, run)) return dmirror_fault_abort(args, d, er, VM_FAULT_SIGBUS);
+      erase_run_add(d, er, addr / PAGE_SIZE, 1 << order);
+      addr += PAGE_SIZE << order;
     } else {
       /* the huge allocation failed: one small page per subpage */
       for (let k = 0; k < 1 << order; k++, addr += PAGE_SIZE) {
+        erase_run_flush(d, er);
         const small = yield* alloc_locked_ram(0);
-        if (small === null) return dmirror_fault_abort(args, VM_FAULT_OOM);
+        if (small === null) return dmirror_fault_abort(args, d, er, VM_FAULT_OOM);
         dst[i + k] = migrate_pfn(small.pfn) + flags;
-        if (!copy_from_device(small, pfn_to_page(spage.pfn + k), 1, run)) return dmirror_fault_abort(args, VM_FAULT_SIGBUS);
-        dpt_erase(d, addr / PAGE_SIZE);
+        if (!copy_from_device(small, pfn_to_page(spage.pfn + k), 1, run)) return dmirror_fault_abort(args, d, er, VM_FAULT_SIGBUS);
+        erase_run_add(d, er, addr / PAGE_SIZE, 1);
       }
     }
     i += 1 << order;
   }
+  erase_run_flush(d, er);
   copy_run_flush(run);
   return 0;
+}
+
+/*
+ * struct erase_run - device page table entries of consecutive virtual
+ * pages whose data was copied back, erased in one dmirror_pt.erase_run()
+ * (Linux erases them one xa_erase() at a time as the loop goes). The run
+ * is flushed before anything that may sleep and before the loop returns,
+ * so no other thread can see an entry the per-page loop would have erased.
+ */
+interface erase_run { vpn: number; n: number }
+
+function erase_run_add(d: dmirror, r: erase_run, vpn: number, nr: number): void {
+  if (r.n > 0 && vpn === r.vpn + r.n) {
+    r.n += nr;
+    return;
+  }
+  erase_run_flush(d, r);
+  r.vpn = vpn;
+  r.n = nr;
+}
+
+function erase_run_flush(d: dmirror, r: erase_run): void {
+  if (r.n > 0) d.pt.erase_run(r.vpn, r.n);
+  r.n = 0;
 }
 
 /*
@@ -388,11 +441,14 @@ function copy_from_device(to: page, from: page, nr: number, run: copy_run): bool
 }
 
 /*
- * The window cannot be migrated (no RAM, or a copy failed): release every
- * destination taken so far and clear dst, so that migrate_vma_finalize()
- * restores every source; the data stays in device memory. Returns @ret.
+ * The window cannot be migrated (no RAM, or a copy failed): erase the
+ * device page table entries of the pages copied so far (@er, as the
+ * per-page loop would have), release every destination taken so far and
+ * clear dst, so that migrate_vma_finalize() restores every source; the
+ * data stays in device memory. Returns @ret.
  */
-function dmirror_fault_abort(args: migrate_vma, ret: number): number {
+function dmirror_fault_abort(args: migrate_vma, d: dmirror, er: erase_run, ret: number): number {
+  erase_run_flush(d, er);
   const n = (args.end - args.start) / PAGE_SIZE;
   for (let j = 0; j < n; j++) {
     const f = migrate_pfn_to_page(args.dst[j]);

@@ -58,7 +58,7 @@ import { hmm_range_fault } from '../mm/hmm.js';
 import { make_device_exclusive } from '../mm/device_exclusive.js';
 import {
   DPT_XA_TAG_READ, DPT_XA_TAG_WRITE, DPT_XA_TAG_ATOMIC, dmirror, dmirror_params, dmirror_page_to_device,
-  BACKING_PAGE, dmirror_migrating_for,
+  dmirror_page_data, dmirror_migrating_for,
 } from './test_hmm_devmem.js';
 import {
   dpt_store, dpt_erase_range, dmirror_bounce_init, dmirror_bounce_fini, dmirror_bounce_copy_out, dmirror_do_read, dmirror_read_back,
@@ -213,7 +213,7 @@ function dmirror_do_write(d: dmirror, start: number, end: number, bounce: dmirro
     const e = d.pt.load(pfn);
     if (e === 0 || dpt_entry_tag(e) !== DPT_XA_TAG_WRITE) return -ENOENT;
     /* own device-private pages: the device writes its own memory (see dmirror_do_read) */
-    kmap_local_page(BACKING_PAGE(pfn_to_page(dpt_entry_pfn(e)))).set(bounce.ptr.subarray(off, off + PAGE_SIZE));
+    kmap_local_page(dmirror_page_data(pfn_to_page(dpt_entry_pfn(e)))).set(bounce.ptr.subarray(off, off + PAGE_SIZE));
     bounce.cpages++;
   }
   return 0;

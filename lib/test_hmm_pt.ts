@@ -43,6 +43,8 @@ const DPT_TAG_MASK = 3;
 const DPT_PFN_MUL = 8;
 const DPT_ADDRESS_BITS = 48;
 const DPT_LIMIT = 2 ** DPT_ADDRESS_BITS;
+/* virtual pages per leaf directory (9 bits per level) */
+const DPT_LEAF_PAGES = 512;
 
 /* directories link with bit 0 and the slot from bit 12; leaves only at the last level */
 export const dmirror_pt_format = gpt_format_define({
@@ -106,6 +108,53 @@ export class dmirror_pt {
     const old = this.t.set(ptr, 0);
     if (old !== 0) this.size--;
     return old;
+  }
+
+  /**
+   * store_run() - store() of @n consecutive virtual pages from @vpn:
+   * @entries[k] is the raw entry (dpt_mkentry()) for vpn + k, or 0 to
+   * leave that page's entry as it is. The same entries as a store() per
+   * page (Linux's xa_store() per page), with one directory lookup per leaf
+   * directory (512 pages) instead of one per page.
+   * Return: 0, or -ENOMEM when a directory could not be added (as store():
+   * the pages under it are left as they were, the others are stored).
+   */
+  store_run(vpn: number, entries: Float64Array, n: number): number {
+    let ret = 0;
+    for (let k = 0; k < n;) {
+      const m = Math.min(DPT_LEAF_PAGES - ((vpn + k) % DPT_LEAF_PAGES), n - k);
+      let base = -1;                      /* entry pointer of vpn + k, once populated */
+      for (let j = 0; j < m; j++) {
+        const e = entries[k + j];
+        if (e === 0) continue;
+        if (base < 0) {
+          const ptr = this.t.populate((vpn + k + j) * PAGE_SIZE);
+          if (ptr < 0) { ret = -ENOMEM; break; }
+          base = ptr - j;
+        }
+        if (this.t.set(base + j, e) === 0) this.size++;
+      }
+      k += m;
+    }
+    return ret;
+  }
+
+  /**
+   * erase_run() - erase() of @n consecutive virtual pages from @vpn (xa_erase
+   * per page), one directory lookup per leaf directory.
+   * Return: the entries removed.
+   */
+  erase_run(vpn: number, n: number): number {
+    if (this.size === 0) return 0;
+    let removed = 0;
+    for (let k = 0; k < n;) {
+      const m = Math.min(DPT_LEAF_PAGES - ((vpn + k) % DPT_LEAF_PAGES), n - k);
+      const ptr = this.t.lookup((vpn + k) * PAGE_SIZE);
+      if (ptr >= 0) for (let j = 0; j < m; j++) if (this.t.set(ptr + j, 0) !== 0) removed++;
+      k += m;
+    }
+    this.size -= removed;
+    return removed;
   }
 
   /**

@@ -218,24 +218,30 @@ function remove_migration_ptes_locked(src: page, dst: page): number {
  * Context: as remove_migration_ptes(), anon_vma rwsem (or i_mmap) held.
  * Return: mappings restored.
  */
-export function remove_migration_ptes_walk(src: page, dst: page, vmas: Iterable<vm_area_struct>): number {
+export function remove_migration_ptes_walk(src: page, dst: page,
+                                           vmas: readonly vm_area_struct[] | Set<vm_area_struct>): number {
   let n = 0;
   const f = src.mapping !== null ? src : dst;
-  const span = (1 << f.order) * PAGE_SIZE;
-  /* the ranges of folio_vma_ranges(), without building them: this runs once per migrated folio */
-  for (const vma of vmas) {
-    const base = vma.vm_start + (f.index - vma.vm_pgoff) * PAGE_SIZE;
-    const start = Math.max(base, vma.vm_start), end = Math.min(base + span, vma.vm_end);
-    if (start >= end) continue;
-    if (pmd_span(src, base, start, end) && dst.order === HPAGE_PMD_ORDER &&
-        remove_migration_pmd(dst, src.pfn, vma, base)) {
-      n++;
-      continue;
-    }
-    for (let addr = start; addr < end; addr += PAGE_SIZE) {
-      const j = (addr - base) / PAGE_SIZE;
-      if (remove_migration_pte(dst, j === 0 ? dst : pfn_to_page(dst.pfn + j), src.pfn + j, vma, addr)) n++;
-    }
+  if (vmas instanceof Set) {
+    for (const vma of vmas) n += remove_migration_ptes_vma(src, dst, f, vma);
+  } else {
+    for (let k = 0; k < vmas.length; k++) n += remove_migration_ptes_vma(src, dst, f, vmas[k]);   /* no iterator per folio */
+  }
+  return n;
+}
+
+/* remove_migration_ptes_walk() in one VMA: the folio's range there (folio_vma_ranges(), without building it) */
+function remove_migration_ptes_vma(src: page, dst: page, f: page, vma: vm_area_struct): number {
+  const base = vma.vm_start + (f.index - vma.vm_pgoff) * PAGE_SIZE;
+  const start = Math.max(base, vma.vm_start), end = Math.min(base + (1 << f.order) * PAGE_SIZE, vma.vm_end);
+  if (start >= end) return 0;
+  if (pmd_span(src, base, start, end) && dst.order === HPAGE_PMD_ORDER && remove_migration_pmd(dst, src.pfn, vma, base)) {
+    return 1;
+  }
+  let n = 0;
+  for (let addr = start; addr < end; addr += PAGE_SIZE) {
+    const j = (addr - base) / PAGE_SIZE;
+    if (remove_migration_pte(dst, j === 0 ? dst : pfn_to_page(dst.pfn + j), src.pfn + j, vma, addr)) n++;
   }
   return n;
 }

@@ -66,7 +66,7 @@ import { mk_pte } from './memory.js';
 import { anon_vma_prepare, folio_add_new_anon_rmap } from './rmap.js';
 import { folio_trylock, folio_lock, folio_unlock, __folio_set_locked } from './filemap.js';
 import {
-  folio_mapped, folio_mapping, folio_total_mapcount, try_to_migrate, remove_migration_ptes,
+  folio_mapping, folio_total_mapcount, try_to_migrate, remove_migration_ptes,
   folio_migrate_mapping,
   folio_migrate_flags, MIGRATEPAGE_SUCCESS,
 } from './migrate.js';
@@ -87,13 +87,13 @@ import { __migrate_device_finalize } from './migrate_device_finalize.js';
 /*
  * migrate_vma_check_page() - no reference beyond what the migration
  * itself holds may remain (a GUP pin, a racing lookup).
+ * @mapcount: folio_mapcount() of @f, which the caller has just read.
  */
-function migrate_vma_check_page(p: page, fault_page: page | null): boolean {
-  const f = p.compound_head;
-  let extra = 1 + (p.pfn === fault_page?.pfn ? 1 : 0);   /* collect's (or isolation's) reference, do_swap_page's */
-  if (is_zone_device_page(f)) extra++;
+function migrate_vma_check_page(p: page, f: page, zone_device: boolean, fault_pfn: number, mapcount: number): boolean {
+  let extra = 1 + (p.pfn === fault_pfn ? 1 : 0);   /* collect's (or isolation's) reference, do_swap_page's */
+  if (zone_device) extra++;
   if (folio_mapping(f) !== null) extra += 1;    /* the page cache */
-  return f._refcount - extra <= folio_total_mapcount(f);
+  return f._refcount - extra <= mapcount;
 }
 
 /* folio_isolate_lru(), whose reference replaces collect's */
@@ -115,6 +115,7 @@ function putback(f: page): void {
  */
 function* migrate_device_unmap(src: Float64Array | number[], npages: number, fault_page: page | null): Sleepable<number> {
   const fault_folio = fault_page !== null ? fault_page.compound_head : null;
+  const fault_pfn = fault_page !== null ? fault_page.pfn : -1;
   let restore = 0, unmapped = 0;
   yield* cond_resched();        /* lru_add_drain() may sleep: the sources are locked, their entries in place */
   for (let i = 0; i < npages; i++) {
@@ -124,14 +125,20 @@ function* migrate_device_unmap(src: Float64Array | number[], npages: number, fau
       continue;
     }
     const f = p.compound_head;
-    if (!is_zone_device_page(f) && !isolate(f)) {
+    const zone_device = is_zone_device_page(f);
+    if (!zone_device && !isolate(f)) {
       src[i] -= src[i] & MIGRATE_PFN_MIGRATE;
       restore++;
       continue;
     }
-    if (folio_mapped(f)) yield* try_to_migrate(f);
-    if (folio_mapped(f) || !migrate_vma_check_page(p, fault_page)) {
-      if (!is_zone_device_page(f)) { get_page(f); putback(f); }
+    /* one mapcount read per step: a large folio's sums every page */
+    let mapcount = folio_total_mapcount(f);
+    if (mapcount > 0) {
+      yield* try_to_migrate(f);
+      mapcount = folio_total_mapcount(f);
+    }
+    if (mapcount > 0 || !migrate_vma_check_page(p, f, zone_device, fault_pfn, mapcount)) {
+      if (!zone_device) { get_page(f); putback(f); }
       src[i] -= src[i] & MIGRATE_PFN_MIGRATE;
       restore++;
       count_event('migrate_unmap_busy');
@@ -271,6 +278,7 @@ function any_dst(dst: Float64Array | number[], i: number, npages: number): boole
 function* __migrate_device_pages(src: Float64Array | number[], dst: Float64Array | number[], npages: number,
                                  m: migrate_vma | null): Sleepable {
   let range: mmu_notifier_range | null = null;
+  const fault_pfn = m !== null && m.fault_page !== null ? m.fault_page.pfn : -1;
   for (let i = 0; i < npages; i++) {
     if ((src[i] & MIGRATE_PFN_COMPOUND) && (src[i] & MIGRATE_PFN_MIGRATE) && !(dst[i] & MIGRATE_PFN_COMPOUND) &&
         any_dst(dst, i, npages)) {
@@ -283,12 +291,12 @@ function* __migrate_device_pages(src: Float64Array | number[], dst: Float64Array
       yield* expand_compound_entry(src, i, npages, migrate_pfn_to_page(src[i]), m?.fault_page ?? null);
     }
     const newp = migrate_pfn_to_page(dst[i]);
-    const p = migrate_pfn_to_page(src[i]);
     if (newp === null) { src[i] -= src[i] & MIGRATE_PFN_MIGRATE; continue; }
     if ((dst[i] & MIGRATE_PFN_COMPOUND) && !(src[i] & MIGRATE_PFN_COMPOUND)) {
       src[i] -= src[i] & MIGRATE_PFN_MIGRATE;   /* a large destination needs a compound source */
       continue;
     }
+    const p = migrate_pfn_to_page(src[i]);
     if (p === null) {
       if (!(src[i] & MIGRATE_PFN_MIGRATE)) continue;
       if (m === null) BUG('hole to populate without a VMA (migrate_device_pages)');
@@ -304,15 +312,16 @@ function* __migrate_device_pages(src: Float64Array | number[], dst: Float64Array
     }
     const newf = newp.compound_head, f = p.compound_head;
     const mapping = folio_mapping(f);
-    if (is_device_private_page(newf) || is_device_coherent_page(newf)) {
+    if (is_zone_device_page(newf)) {
+      if (!is_device_private_page(newf) && !is_device_coherent_page(newf)) {
+        src[i] -= src[i] & MIGRATE_PFN_MIGRATE;
+        continue;
+      }
       /* only anonymous memory may move to a device (a swap-cache copy would be dropped first) */
       if (mapping !== null) { src[i] -= src[i] & MIGRATE_PFN_MIGRATE; count_event('migrate_refuse_file'); continue; }
-    } else if (is_zone_device_page(newf)) {
-      src[i] -= src[i] & MIGRATE_PFN_MIGRATE;
-      continue;
     }
     if (PageWriteback(f)) BUG(`migrating a folio under writeback pfn ${f.pfn}`);
-    const extra = m !== null && m.fault_page?.pfn === p.pfn ? 1 : 0;
+    const extra = p.pfn === fault_pfn ? 1 : 0;
     const r = folio_migrate_mapping(mapping, newf, f, extra);
     if (r !== MIGRATEPAGE_SUCCESS) src[i] -= src[i] & MIGRATE_PFN_MIGRATE;
     else folio_migrate_flags(newf, f);

@@ -123,13 +123,12 @@ let collect_unmapped = false;
  * record (0 if the page could not be taken); collect_unmapped tells
  * whether a present PTE was cleared.
  */
-function collect_one(m: migrate_vma, addr: number, ptep: number, pte: pte_t, p: page, mpfn: number): number {
+function collect_one(m: migrate_vma, addr: number, ptep: number, pte: pte_t, p: page, f: page, mpfn: number,
+                     fault_folio_pfn: number): number {
   collect_unmapped = false;
   const mm = m.vma.vm_mm;
-  const f = p.compound_head;
-  const fault_folio = m.fault_page !== null ? m.fault_page.compound_head : null;
   get_page(f);          /* holds the page, and so the entry, until unmap/restore */
-  if (fault_folio?.pfn !== f.pfn && !folio_trylock(f)) { put_page(f); return 0; }
+  if (fault_folio_pfn !== f.pfn && !folio_trylock(f)) { put_page(f); return 0; }
   const anon_exclusive = folio_test_anon(f) && PageAnonExclusive(p);
   const old = ptep_get_and_clear(mm, addr, ptep);
   if (anon_exclusive) {
@@ -137,7 +136,7 @@ function collect_one(m: migrate_vma, addr: number, ptep: number, pte: pte_t, p: 
     /* folio_try_share_anon_rmap_pte(): a pinned exclusive page cannot become shared */
     if (!is_device_private_page(f) && folio_maybe_dma_pinned(f)) {
       set_pte_at(mm, addr, ptep, old);
-      if (fault_folio?.pfn !== f.pfn) folio_unlock(f);
+      if (fault_folio_pfn !== f.pfn) folio_unlock(f);
       put_page(f);
       count_event('migrate_collect_pinned');
       return 0;
@@ -172,6 +171,7 @@ function collect_pte_range(m: migrate_vma, start: number, end: number, skip_larg
   let ptep = pte_offset_map(mm, start);
   if (ptep < 0) { collect_hole(m, start, end); return end; }
   const ptl = pte_lockptr(mm, ptep);
+  const fault_folio_pfn = m.fault_page !== null ? m.fault_page.compound_head.pfn : -1;
   let unmapped = 0, addr = start;
   spin_lock(ptl);
   for (; addr < end; addr += PAGE_SIZE, ptep++) {
@@ -185,12 +185,12 @@ function collect_pte_range(m: migrate_vma, start: number, end: number, skip_larg
       if (mpfn !== 0 && sp === null) {
         m.cpages++;                     /* the zero page: migrate as if it were a hole */
       } else if (mpfn !== 0) {
-        const p = sp!;
-        if (folio_test_large(p.compound_head) && addr !== skip_large) break;     /* split it first */
+        const p = sp!, f = p.compound_head;
+        if (folio_test_large(f) && addr !== skip_large) break;     /* split it first */
         /* only mapped, small pages here; a large folio left is one that could not be split */
-        if (p.mapping === null || folio_test_large(p.compound_head)) mpfn = 0;
+        if (p.mapping === null || folio_test_large(f)) mpfn = 0;
         else {
-          mpfn = collect_one(m, addr, ptep, pte, p, mpfn);
+          mpfn = collect_one(m, addr, ptep, pte, p, f, mpfn, fault_folio_pfn);
           if (collect_unmapped) unmapped++;
         }
       }

@@ -69,6 +69,8 @@ interface mmu_notifier_mm_2008 {
 }
 
 const state = new WeakMap<mm_struct, mmu_notifier_mm_2008>();
+/* mms that ever had 2008 state: 0 lets the per-page hook return at once (2.6.27's mm_has_notifiers() test) */
+let nr_state = 0;
 /* subscribers ->release was called for (by exit or unregister) */
 const released = new WeakSet<mmu_notifier_2008>();
 
@@ -124,6 +126,7 @@ function make_hub(s: mmu_notifier_mm_2008): mmu_notifier {
  * Context: usually the page-table lock held; never sleeps.
  */
 export function mmu_notifier_invalidate_page(mm: mm_struct, address: number): void {
+  if (nr_state === 0) return;
   const s = state.get(mm);
   if (s === undefined || s.list.length === 0) return;
   trace_2008('mmu_notifier_2008_invalidate_page', mm, address, address + PAGE_SIZE);
@@ -145,6 +148,7 @@ export function* mmu_notifier_register_2008(mn: mmu_notifier_2008, mm: mm_struct
     fresh.hub = make_hub(fresh);
     __mmu_notifier_register(fresh.hub, mm);
     state.set(mm, fresh);
+    nr_state++;
     s = fresh;
   }
   mn.mm = mm;

@@ -62,12 +62,14 @@ export interface dev_pagemap {
 
 /** is_device_private_page() - the page is CPU-inaccessible device memory. */
 export function is_device_private_page(p: page): boolean {
-  return p.pgmap !== null && p.pgmap.type === MEMORY_DEVICE_PRIVATE;
+  const pgmap = p.pgmap;
+  return pgmap !== null && pgmap.type === MEMORY_DEVICE_PRIVATE;
 }
 
 /** is_device_coherent_page() - the page is CPU-coherent device memory. */
 export function is_device_coherent_page(p: page): boolean {
-  return p.pgmap !== null && p.pgmap.type === MEMORY_DEVICE_COHERENT;
+  const pgmap = p.pgmap;
+  return pgmap !== null && pgmap.type === MEMORY_DEVICE_COHERENT;
 }
 
 /** is_zone_device_page() - the page belongs to a dev_pagemap. */

@@ -79,6 +79,52 @@ test('erase_range() clears exactly [first, end) across directories; the emptied 
   assert.is(pt.dir_count(), 1);
 });
 
+/* every raw entry of [first, end) of @pt, and its count */
+function table_state(pt: dmirror_pt, first: number, end: number): { entries: number[]; size: number; dirs: number } {
+  const entries: number[] = [];
+  for (let v = first; v < end; v++) entries.push(pt.load(v));
+  return { entries, size: pt.size, dirs: pt.dir_count() };
+}
+
+test('store_run() and erase_run() leave the table exactly as store() and erase() per page', () => {
+  start_kernel({});
+  const per_dir = PMD_SIZE / PAGE_SIZE;
+  const first = 2 ** 35 - per_dir - 37;               /* vpns above 2^31, a run starting mid-directory */
+  const n = 2 * per_dir + 80;                          /* over three leaf directories */
+  const runs = new dmirror_pt(), pages = new dmirror_pt();
+  for (const pt of [runs, pages]) for (const k of [4, 5]) pt.store(first + k, 11, DPT_XA_TAG_ATOMIC);   /* stored before */
+  const entries = new Float64Array(n);
+  for (let k = 0; k < n; k++) {
+    /* a hole every 3rd page (left alone); no entry at all for the leaf directory in the middle */
+    if (k % 3 === 1 || (k >= per_dir + 37 && k < 2 * per_dir + 37)) continue;
+    entries[k] = dpt_mkentry(5000 + k, k % 2 ? DPT_XA_TAG_WRITE : DPT_XA_TAG_READ);
+  }
+  assert.is(runs.store_run(first, entries, n), 0);
+  for (let k = 0; k < n; k++) {
+    if (entries[k] !== 0) assert.is(pages.store(first + k, dpt_entry_pfn(entries[k]), dpt_entry_tag(entries[k])), 0);
+  }
+  assert.equal(table_state(runs, first - 1, first + n + 1), table_state(pages, first - 1, first + n + 1));
+  assert.is(dpt_entry_tag(runs.load(first + 5)), DPT_XA_TAG_WRITE, 'a stored entry overwrites');
+  assert.is(runs.load(first + 4), dpt_mkentry(11, DPT_XA_TAG_ATOMIC), 'a hole keeps its entry');
+  assert.is(runs.load(first + 6), dpt_mkentry(5006, DPT_XA_TAG_READ));
+  assert.is(runs.load(first + 1), 0, 'a hole stays none');
+
+  /* erase a range that starts before the table's entries and covers a directory never populated */
+  const e0 = first - 700, en = n + 700 + 10;
+  const removed = runs.erase_run(e0, en);
+  let removed_pages = 0;
+  for (let k = 0; k < en; k++) if (pages.erase(e0 + k) !== 0) removed_pages++;
+  assert.is(removed, removed_pages);
+  assert.equal(table_state(runs, e0 - 1, e0 + en + 1), table_state(pages, e0 - 1, e0 + en + 1));
+
+  /* a run that crosses the end of the 48-bit space: the pages beyond fail as store() fails there */
+  const top = 2 ** 36 - 3, over = new Float64Array(6).fill(dpt_mkentry(9, DPT_XA_TAG_READ));
+  assert.is(runs.store_run(top, over, 6), -ENOMEM);
+  for (let k = 0; k < 6; k++) assert.is(pages.store(top + k, 9, DPT_XA_TAG_READ), k < 3 ? 0 : -ENOMEM);
+  assert.equal(table_state(runs, top - 1, top + 3), table_state(pages, top - 1, top + 3));
+  assert.is(runs.size, pages.size);
+});
+
 /* the mirror behind a Dmirror handle */
 function mirror_of(p: Process, dev: Dmirror): dmirror {
   return p.task.files.get(dev.fd)!.private_data as dmirror;
