@@ -108,9 +108,10 @@ export function folio_add_file_rmap_pte(f: page, _vma: vm_area_struct): void {
  * drops the PTE's reference afterwards (put_page).
  */
 export function folio_remove_rmap_pte(f: page, _vma: vm_area_struct): void {
-  if (f._mapcount < 0) BUG(`mapcount underflow pfn ${f.pfn}`);
-  f._mapcount--;
-  if (f._mapcount < 0) ClearPageAnonExclusive(f);
+  const mapcount = f._mapcount - 1;           /* atomic_add_negative(-1, &page->_mapcount): one read, one write */
+  if (mapcount < -1) BUG(`mapcount underflow pfn ${f.pfn}`);
+  f._mapcount = mapcount;
+  if (mapcount < 0) ClearPageAnonExclusive(f);
 }
 
 /**

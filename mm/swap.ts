@@ -268,15 +268,16 @@ export function folios_put_refs(fb: folio_batch, refs: readonly number[] | null)
   for (let i = 0; i < fb.nr; i++) {
     const f = fb.folios[i];
     const nr = refs === null ? 1 : refs[i];
-    if (f._refcount < nr) BUG(`put_page underflow pfn ${f.pfn}`);
+    const ref = f._refcount - nr;               /* folio_ref_sub_and_test(): one read, one write */
+    if (ref < 0) BUG(`put_page underflow pfn ${f.pfn}`);
     if (is_zone_device_page(f)) {
       if (locked !== null) { spin_unlock(locked.lru_lock); locked = null; }
-      f._refcount -= nr;
-      if (f._refcount === 0) free_zone_device_folio(f);
+      f._refcount = ref;
+      if (ref === 0) free_zone_device_folio(f);
       continue;
     }
-    f._refcount -= nr;
-    if (f._refcount > 0) continue;
+    f._refcount = ref;
+    if (ref > 0) continue;
     if (is_zero_page(f)) BUG('zero page refcount dropped to 0');
     if (folio_test_hugetlb(f)) {
       if (locked !== null) { spin_unlock(locked.lru_lock); locked = null; }

@@ -202,8 +202,7 @@ function zap_pte_range(tlb: mmu_gather, vma: vm_area_struct, ptep: number, addr:
   const mm = vma.vm_mm;
   const ptl = pte_lockptr(mm, ptep);
   const rss = [0, 0, 0, 0];
-  const g0 = tlb.nr;
-  let first = -1, last = 0;
+  let first = -1, last = 0, zapped = 0;
   spin_lock(ptl);
   for (let nr = 1; addr < end; addr += nr * PAGE_SIZE, ptep += nr) {
     const pte = ptep_get(mm, ptep);
@@ -211,7 +210,9 @@ function zap_pte_range(tlb: mmu_gather, vma: vm_area_struct, ptep: number, addr:
     if (pte_none(pte)) continue;
     if (first < 0) first = addr;
     if (pte_present(pte)) {
+      const g = tlb.nr;
       nr = zap_present_ptes(tlb, vma, ptep, pte, addr, (end - addr) / PAGE_SIZE, rss);
+      if (tlb.nr !== g) zapped += nr;            /* a page went to the gather (not a special or zero-page PTE) */
     } else {
       pte_clear(mm, addr, ptep);
       zap_nonpresent(vma, pte_to_swp_entry(pte), rss);
@@ -221,8 +222,6 @@ function zap_pte_range(tlb: mmu_gather, vma: vm_area_struct, ptep: number, addr:
   add_mm_rss_vec(mm, rss);
   if (first >= 0) __tlb_adjust_range(tlb, first, last - first);
   spin_unlock(ptl);
-  let zapped = 0;
-  for (let i = g0; i < tlb.nr; i++) zapped += tlb.refs[i];
   if (zapped > 0) count_event('zap_page', zapped);
   if (tlb.nr >= MMU_GATHER_MAX_PAGES) tlb_flush_mmu(tlb, vma);   /* the batches are full: free them now */
 }

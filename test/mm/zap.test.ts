@@ -69,6 +69,22 @@ t('the zap of a PTE-mapped THP drops each run of it with one gather entry: rss, 
   assert.ok(nr_free_pages() >= free + 512, 'the folio was freed, once');
 });
 
+t('zap_page counts the PTEs whose page went to the gather: not the zero page\'s', () => {
+  const p = boot({ ram_bytes: 64 << 20 });
+  const n = 8, len = n * PAGE_SIZE;
+  const a = p.mmap(0, len, RW, ANON);
+  assert.is(p.madvise(a, len, MADV_NOHUGEPAGE), 0);
+  for (let i = 0; i < n; i++) {
+    if (i % 3 === 0) p.write8(a + i * PAGE_SIZE, 1); else p.read8(a + i * PAGE_SIZE);   /* reads map the zero page */
+  }
+  assert.is(get_mm_counter(p.mm, MM_ANONPAGES), 3);
+  const z = get_counter('zap_page'), free = nr_free_pages();
+  assert.is(p.munmap(a, len), 0);
+  assert.is(get_counter('zap_page') - z, 3, 'pages 0, 3 and 6');
+  assert.ok(nr_free_pages() >= free + 3, 'their frames are free again');
+  assert.is(pte_at(p.mm, a + PAGE_SIZE), -1, 'the zero-page PTEs are gone too');
+});
+
 /* the pfns of one LRU list from head to tail, checking each back link, the tail and the size */
 function lru_pfns(lv: lruvec, lru: number): number[] {
   const l = lv.lists[lru], out: number[] = [];

@@ -22,7 +22,8 @@
  * Garbage: JS heap bytes allocated per anonymous and per COW fault
  * (harness heapAllocated(): heap growth plus what the GCs freed meanwhile)
  * in one more round, beside a store to a mapped page (no fault) as the
- * floor of a user_store() call.
+ * floor of a user_store() call; and per page of that round's fork, exit
+ * and munmap (the teardown's garbage: page handles, boxed numbers).
  * Targets (issue 17): anon and COW fault, fork, exit and munmap per page
  * at most 1.0x the real kernel.
  */
@@ -71,4 +72,8 @@ export async function bench_fault(pages = 262144): Promise<void> {
   const heap = heapRound(p, Math.min(pages, 65536));
   row('anon fault, heap bytes allocated', heap.anon, 'B', 'store, no fault', heap.store);
   row('COW fault, heap bytes allocated', heap.cow, 'B', 'store, no fault', heap.store);
+  /* teardown garbage per page, beside a first-touch fault's (Linux allocates nothing to free a page) */
+  row('fork, heap bytes per page', heap.fork, 'B', 'anon fault', heap.anon);
+  row('exit, heap bytes per page', heap.exit, 'B', 'anon fault', heap.anon);
+  row('munmap, heap bytes per page', heap.munmap, 'B', 'anon fault', heap.anon);
 }

@@ -77,20 +77,26 @@ export function simulatedRound(p: Process, pages: number, after?: (ph: Phase) =>
  * heapRound() - JS heap bytes allocated (garbage included, harness
  * heapAllocated()) per page by one round's first-touch faults and COW
  * faults, and per store to a page already mapped writable (no fault:
- * what user_store() itself costs, the floor of the two).
+ * what user_store() itself costs, the floor of the two); and per page
+ * by the round's fork, exit (the child's teardown) and munmap.
  */
-export function heapRound(p: Process, pages: number): { anon: number; cow: number; store: number } {
+export function heapRound(p: Process, pages: number): {
+  anon: number; cow: number; store: number; fork: number; exit: number; munmap: number;
+} {
   const len = pages * PAGE_SIZE;
   const a = p.mmap(0, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
   p.madvise(a, len, MADV_NOHUGEPAGE);
   const anon = heapAllocated(() => runAs(p.task, touch_all(p.task, a, pages, 0))).bytes;
   const store = heapAllocated(() => runAs(p.task, touch_all(p.task, a, pages, 2))).bytes;
-  const c = p.fork();
-  const cow = heapAllocated(() => runAs(c.task, touch_all(c.task, a, pages, 1))).bytes;
-  c.exit(0);
-  p.wait(c.pid);
-  if (p.munmap(a, len) !== 0) throw new Error('bench: munmap failed');
-  return { anon: anon / pages, cow: cow / pages, store: store / pages };
+  let c: Process | null = null;
+  const fork = heapAllocated(() => { c = p.fork(); }).bytes;
+  const child = c as unknown as Process;
+  const cow = heapAllocated(() => runAs(child.task, touch_all(child.task, a, pages, 1))).bytes;
+  const exit = heapAllocated(() => { child.exit(0); p.wait(child.pid); }).bytes;
+  const munmap = heapAllocated(() => { if (p.munmap(a, len) !== 0) throw new Error('bench: munmap failed'); }).bytes;
+  return {
+    anon: anon / pages, cow: cow / pages, store: store / pages, fork: fork / pages, exit: exit / pages, munmap: munmap / pages,
+  };
 }
 
 /** roundStats() - per-phase Timing over @rounds. */
