@@ -25,7 +25,7 @@
  * (Linux keeps them in spare offset bits); the restored PTE is young, and
  * dirty when it is writable and the folio is dirty.
  */
-import type { page, vm_area_struct, address_space, anon_vma } from '../include/linux/mm_types.js';
+import { SECTION_MASK, type page, type vm_area_struct, type address_space, type anon_vma } from '../include/linux/mm_types.js';
 import { PAGE_SIZE, PMD_SIZE, HPAGE_PMD_ORDER } from '../include/linux/mm.js';
 import {
   pte_present, pte_write, pte_dirty, pte_soft_dirty, pte_mkwrite, pte_mkdirty, pte_mkyoung, pte_pfn,
@@ -70,8 +70,22 @@ export const MIGRATEPAGE_SUCCESS = 0;
 export function folio_total_mapcount(f: page): number {
   const h = f.compound_head;
   if (h.order === 0) return h._mapcount + 1;
-  let n = h._entire_mapcount + 1 + h._mapcount + 1;
-  for (let i = 1; i < 1 << h.order; i++) n += pfn_to_page(h.pfn + i)._mapcount + 1;
+  const nr = 1 << h.order;
+  let n = h._entire_mapcount + 1 + nr;
+  /*
+   * Linux reads one counter (folio->_large_mapcount); the model sums the
+   * pages' _mapcount, straight from the section's array (a folio never
+   * crosses a section: both are aligned and a section is the larger), not
+   * through a handle per page.
+   */
+  const ms = h.section, first = h.pfn & SECTION_MASK;
+  if (first + nr <= ms.nr) {
+    const a = ms._mapcount;
+    for (let i = 0; i < nr; i++) n += a[first + i];
+    return n;
+  }
+  n += h._mapcount;
+  for (let i = 1; i < nr; i++) n += pfn_to_page(h.pfn + i)._mapcount;
   return n;
 }
 
