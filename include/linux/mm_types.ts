@@ -209,8 +209,9 @@ const memcg_slot_of = new Map<unknown, number>();
 let last_memcg: unknown = null, last_slot = 0;
 
 function memcg_slot(v: unknown): number {
+  if (v === null) return 0;                  /* uncharged: no lookup, and the one-entry cache keeps its cgroup */
   if (v === last_memcg) return last_slot;
-  let id = v === null ? 0 : memcg_slot_of.get(v);
+  let id = memcg_slot_of.get(v);
   if (id === undefined) {
     id = memcg_by_slot.length;
     if (id > 0xffff) BUG('page->memcg: more than 65535 memory cgroups charged since boot');
