@@ -35,7 +35,7 @@ import { sparse_pool_limit } from '../../mm/sparse.js';
 import { row } from './harness.js';
 import { PHASES, simulatedRound, realRound, roundStats, perPage, heapRound, type Round } from './workload.js';
 
-const REPS = Number(process.env.FAULT_BENCH_REPS ?? 5);
+const REPS = Number(process.env.FAULT_BENCH_REPS ?? 9);
 
 /** bench_fault() - run and print the fault benchmark. */
 export async function bench_fault(pages = 262144): Promise<void> {
