@@ -8,8 +8,9 @@
  * front door: the devices, open/release/mmap and the ioctl dispatcher with
  * its checks. The device's mirror of the process (its page table, device
  * faults through hmm_range_fault(), SNAPSHOT and device-exclusive access)
- * lives in lib/test_hmm_mirror.ts, device memory in lib/test_hmm_devmem.ts,
- * the migrations in lib/test_hmm_migrate.ts; the ABI is
+ * lives in lib/test_hmm_mirror.ts, device memory in lib/test_hmm_devmem.ts
+ * (its eviction in lib/test_hmm_evict.ts), the migrations in
+ * lib/test_hmm_migrate.ts; the ABI is
  * include/uapi/linux/test_hmm.ts and the walk-through
  * Documentation/vm/hmm.txt, Part 7.
  *
@@ -55,8 +56,9 @@ import { mmu_interval_notifier_insert, mmu_interval_notifier_remove } from '../m
 import { copy_from_user, copy_to_user } from '../mm/fault.js';
 import { misc_register } from '../mm/file.js';
 import {
-  DMIRROR_NDEVICES, dmirror, dmirror_device, dmirror_params, dmirror_allocate_chunk, dmirror_device_remove_chunks,
+  DMIRROR_NDEVICES, dmirror, dmirror_device, dmirror_params, dmirror_allocate_chunk,
 } from './test_hmm_devmem.js';
+import { dmirror_device_remove_chunks } from './test_hmm_evict.js';
 import { current_mm, dmirror_cmd_range } from './test_hmm_dpt.js';
 import { dmirror_migrate_to_device, dmirror_migrate_to_system } from './test_hmm_migrate.js';
 export { dmirror, dmirror_device, dmirror_params } from './test_hmm_devmem.js';

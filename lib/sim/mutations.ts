@@ -21,7 +21,7 @@ export const race_mutations = {
   skip_pte_fault_recheck: false,
   /* remove_device_exclusive_entry(): restore without rechecking the entry under the PTE lock (mm/memory.ts) */
   skip_exclusive_restore_recheck: false,
-  /* dmirror_device_remove_chunks(): one eviction pass, as Linux's lib/test_hmm.c (lib/test_hmm_devmem.ts) */
+  /* dmirror_device_remove_chunks(): one eviction pass, as Linux's lib/test_hmm.c (lib/test_hmm_evict.ts) */
   single_evict_pass: false,
 };
 

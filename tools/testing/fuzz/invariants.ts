@@ -117,7 +117,7 @@ export function devicePagesInUse(minor: number): number {
  * device @minor (machine.ts): issue it only when reclaim alone can supply
  * the RAM its eviction needs.
  *
- * dmirror_device_evict_chunk() (lib/test_hmm.c, lib/test_hmm_devmem.ts)
+ * dmirror_device_evict_chunk() (lib/test_hmm.c, lib/test_hmm_evict.ts)
  * allocates one RAM page per device page in use, with __GFP_NOFAIL,
  * before any device page (and its RAM backing page) is freed by
  * migrate_device_finalize(). Reclaim can give the free pages above the
