@@ -40,7 +40,7 @@
  * Lock order: dmirror_device.devmem_lock (mutex) -> dmirror_device.lock
  * (spinlock). dmirror.mutex is never held while allocating device memory.
  */
-import { type page, type vm_fault, __nr_to_section, PFN_SECTION_SHIFT, SECTION_MASK } from '../include/linux/mm_types.js';
+import { type page, type vm_fault, __pfn_to_section, SECTION_MASK } from '../include/linux/mm_types.js';
 import { PG_head } from '../include/linux/page-flags.js';
 import { PAGE_SIZE, HPAGE_PMD_NR, HPAGE_PMD_ORDER, folio_order } from '../include/linux/mm.js';
 import {
@@ -301,13 +301,13 @@ export function dmirror_page_data(p: page): page {
 
 /** pfn_pgmap() - page->pgmap of frame @pfn (null for RAM). */
 export function pfn_pgmap(pfn: number): dev_pagemap | null {
-  const ms = __nr_to_section(pfn >>> PFN_SECTION_SHIFT)!;
+  const ms = __pfn_to_section(pfn)!;
   return ms.pgmap_of === null ? ms.pgmap : ms.pgmap_of[pfn & SECTION_MASK];
 }
 
 /** pfn_zone_device_data() - page->zone_device_data of frame @pfn. */
 export function pfn_zone_device_data(pfn: number): unknown {
-  const a = __nr_to_section(pfn >>> PFN_SECTION_SHIFT)!.zone_device_data;
+  const a = __pfn_to_section(pfn)!.zone_device_data;
   return a === null ? null : a[pfn & SECTION_MASK];
 }
 

@@ -50,7 +50,7 @@
  *                       lru_next B  ->   lru_next C  ->
  *                 -1 <- lru_prev     <-  lru_prev A
  */
-import { page, type mem_section, SECTION_MASK, PFN_SECTION_SHIFT, __nr_to_section } from '../include/linux/mm_types.js';
+import { page, type mem_section, SECTION_MASK, __pfn_to_section } from '../include/linux/mm_types.js';
 import type { folio_batch } from '../include/linux/pagevec.js';
 import { memory_model } from '../include/asm-generic/memory_model.js';
 import { PAGE_SHIFT, PAGE_SIZE } from '../include/linux/mm.js';
@@ -139,7 +139,7 @@ export function is_zero_page(p: page): boolean { return is_zero_pfn(p.pfn); }
  * (take_fresh_block() created it before the block went on a list).
  */
 function buddy_section(pfn: number): mem_section {
-  return __nr_to_section(pfn >>> PFN_SECTION_SHIFT) ?? sparse_section(pfn);
+  return __pfn_to_section(pfn) ?? sparse_section(pfn);
 }
 
 /* list_add() - put the free block at @pfn (frame @i of @ms) on the list of @order (__add_to_free_list): set_buddy_order, __SetPageBuddy */

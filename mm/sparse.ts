@@ -61,7 +61,7 @@
  * model's host-memory management: Linux's page contents are the RAM.
  */
 import {
-  type page, mem_section, __nr_to_section, set_mem_section, clear_mem_sections,
+  type page, mem_section, __pfn_to_section, set_mem_section, clear_mem_sections,
   PFN_SECTION_SHIFT, PAGES_PER_SECTION, SECTION_MASK,
 } from '../include/linux/mm_types.js';
 import type { dev_pagemap } from '../include/linux/memremap.js';
@@ -367,7 +367,7 @@ export function pfn_valid(pfn: number): boolean { return pfn >= 0 && find_range(
  * compare pages by pfn); a BUG if there is none.
  */
 export function pfn_to_page(pfn: number): page {
-  const ms = __nr_to_section(pfn >>> PFN_SECTION_SHIFT);
+  const ms = __pfn_to_section(pfn);
   if (ms !== undefined) {
     const i = pfn - ms.start_pfn;
     if ((i >>> 0) === i && i < ms.nr) return ms.page_of(pfn);
@@ -381,7 +381,7 @@ export function pfn_to_page(pfn: number): page {
  * threads its free lists through them); a BUG if @pfn is not memory.
  */
 export function sparse_section(pfn: number): mem_section {
-  const ms = __nr_to_section(pfn >>> PFN_SECTION_SHIFT);
+  const ms = __pfn_to_section(pfn);
   if (ms !== undefined) return ms;
   const r = pfn < sp.ram.nr_pages ? sp.ram : find_range(pfn);
   if (r === null || !Number.isInteger(pfn)) BUG(`no memory section for pfn ${pfn}`);

@@ -23,8 +23,8 @@
  * its list as soon as folio_add_lru() returns, so refcounts never carry
  * a batch reference.
  */
-import type { page, vm_area_struct, mem_section } from '../include/linux/mm_types.js';
-import { SECTION_MASK, PFN_SECTION_SHIFT, __nr_to_section } from '../include/linux/mm_types.js';
+import type { page, vm_area_struct } from '../include/linux/mm_types.js';
+import { SECTION_MASK, __pfn_to_section } from '../include/linux/mm_types.js';
 import {
   LRU_INACTIVE_ANON, LRU_ACTIVE, LRU_FILE, LRU_UNEVICTABLE, type lru_list, type lruvec,
 } from '../include/linux/mmzone.js';
@@ -91,17 +91,12 @@ export function lruvec_del_folio(lv: lruvec, f: page): void {
   const l = lv.lists[lru];
   const ms = f.section, i = f.pfn & SECTION_MASK;
   const prev = ms.lru_prev[i], next = ms.lru_next[i];
-  if (prev >= 0) lru_link_section(prev).lru_next[prev & SECTION_MASK] = next; else l.head_pfn = next;
-  if (next >= 0) lru_link_section(next).lru_prev[next & SECTION_MASK] = prev; else l.tail_pfn = prev;
+  if (prev >= 0) __pfn_to_section(prev)!.lru_next[prev & SECTION_MASK] = next; else l.head_pfn = next;
+  if (next >= 0) __pfn_to_section(next)!.lru_prev[next & SECTION_MASK] = prev; else l.tail_pfn = prev;
   ms.lru_prev[i] = -1;
   ms.lru_next[i] = -1;
   lv.nr_pages[lru] -= 1 << ms.order[i];
   if (lv.nr_pages[lru] < 0) BUG(`lru list ${lru} size underflow removing pfn ${f.pfn}`);
-}
-
-/* the struct pages of a folio on an LRU list, by its pfn (its section exists: the folio is in use) */
-function lru_link_section(pfn: number): mem_section {
-  return __nr_to_section(pfn >>> PFN_SECTION_SHIFT)!;
 }
 
 /** lruvec_lru_size() - pages on one list. */

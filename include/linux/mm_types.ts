@@ -183,6 +183,11 @@ const sections: (mem_section | undefined)[] = [];
 
 /** __nr_to_section() - the section of number @nr, or undefined if it has no struct pages yet. */
 export function __nr_to_section(nr: number): mem_section | undefined { return sections[nr]; }
+/**
+ * __pfn_to_section() - the section holding frame @pfn, or undefined if it
+ * has no struct pages yet (Linux's __pfn_to_section(), include/linux/mmzone.h).
+ */
+export function __pfn_to_section(pfn: number): mem_section | undefined { return sections[pfn >>> PFN_SECTION_SHIFT]; }
 /** set_mem_section() - install (or with undefined remove) section @nr (mm/sparse.ts only). */
 export function set_mem_section(nr: number, ms: mem_section | undefined): void {
   const old = sections[nr];

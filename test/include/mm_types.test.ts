@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { boot, RW, ANON, pte_at } from '../helpers.js';
 import { PAGE_SIZE, PAGE_SHIFT } from '../../include/linux/mm.js';
 import { MADV_HUGEPAGE, MADV_NOHUGEPAGE } from '../../include/uapi/asm-generic/mman.js';
-import { SECTION_MASK, PAGES_PER_SECTION, type page } from '../../include/linux/mm_types.js';
+import { SECTION_MASK, PAGES_PER_SECTION, PFN_SECTION_SHIFT, __nr_to_section, __pfn_to_section, type page } from '../../include/linux/mm_types.js';
 import { pte_pfn, pmd_pfn } from '../../include/linux/pgtable.js';
 import { swp_entry } from '../../include/linux/swapops.js';
 import { pmd_off } from '../../mm/pgtable.js';
@@ -45,6 +45,18 @@ t('a page handle reads and writes its section arrays at pfn & SECTION_MASK', () 
   pg.flags = 0; pg._mapcount = -1; pg.order = 0;
   __free_pages(pg);
   assert.is(ms._refcount[i], 0);
+});
+
+t('__pfn_to_section() finds the section of a frame, and none where no struct pages exist', () => {
+  boot({ ram_bytes: 64 << 20 });
+  const p = alloc_page(GFP_KERNEL)!;
+  const pfn = p.pfn;
+  const ms = __pfn_to_section(pfn)!;
+  assert.is(ms, __nr_to_section(pfn >>> PFN_SECTION_SHIFT));
+  assert.ok(pfn - ms.start_pfn >= 0 && pfn - ms.start_pfn < ms.nr, 'the frame lies in the section');
+  assert.is(ms, p.section, 'the handle reads the same section');
+  assert.is(__pfn_to_section(totalram_pages() + 64 * PAGES_PER_SECTION), undefined, 'far past RAM: no section');
+  __free_pages(p);
 });
 
 t('an anon index past 2^32 and a swap entry in private round-trip exactly', () => {
