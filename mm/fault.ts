@@ -18,7 +18,7 @@ import type { mm_struct, vm_area_struct } from '../include/linux/mm_types.js';
 import type { task_struct } from '../include/linux/sched.js';
 import {
   PAGE_SIZE, PMD_SIZE, PUD_SIZE, VM_WRITE, VM_ACCESS_FLAGS, FAULT_FLAG_DEFAULT, FAULT_FLAG_USER, FAULT_FLAG_WRITE,
-  FAULT_FLAG_REMOTE, FAULT_FLAG_TRIED, VM_FAULT_OOM, VM_FAULT_SIGBUS, VM_FAULT_SIGSEGV, VM_FAULT_HWPOISON,
+  FAULT_FLAG_REMOTE, FAULT_FLAG_TRIED, VM_FAULT_OOM, VM_FAULT_SIGBUS, VM_FAULT_HWPOISON,
   VM_FAULT_HWPOISON_LARGE, VM_FAULT_RETRY, VM_FAULT_ERROR,
 } from '../include/linux/mm.js';
 import { _PAGE_PRESENT, _PAGE_RW, _PAGE_USER, _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PSE, PTE_LEVEL, PMD_LEVEL, PUD_LEVEL } from '../include/linux/pgtable.js';
@@ -27,7 +27,7 @@ import {
   SIGSEGV, SIGBUS, SIGKILL, SEGV_MAPERR, SEGV_ACCERR, BUS_ADRERR, BUS_MCEERR_AR, signal_name,
 } from '../include/uapi/asm-generic/signal.js';
 import { yieldWaiting, type Sleepable } from '../lib/sim/sched.js';
-import { trace_event, count_event } from '../lib/sim/trace.js';
+import { trace_event } from '../lib/sim/trace.js';
 import { phys_to_bytes, SECTION_BYTES } from './sparse.js';
 import { handle_mm_fault, handle_mm_fault_nosleep, FAULT_WOULD_SLEEP } from './memory.js';
 import { vma_lookup } from './vma.js';

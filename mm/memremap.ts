@@ -107,6 +107,7 @@ export function memremap_pages(pgmap: dev_pagemap, nr_pages: number): number {
   pgmap.range = { start: r.start_pfn * PAGE_SIZE, end: (r.start_pfn + nr_pages) * PAGE_SIZE - 1 };
   pgmap.nr_range = 1;
   pgmap.ref = 0;
+  pgmap.ref_live = true;
   ms.ranges.set(pgmap, r);
   trace_event('memremap_pages', { type: pgmap.type, start_pfn: r.start_pfn, nr_pages });
   return 0;
@@ -131,6 +132,7 @@ export function* memunmap_pages(pgmap: dev_pagemap): Sleepable {
   }
   const done = new wait_queue_head(`pgmap ${r.owner} done`);
   ms.dying.set(pgmap, done);
+  pgmap.ref_live = false;                       /* percpu_ref_kill() */
   if ((pgmap.ref ?? 0) !== 0) count_event('memunmap_pages_wait');
   yield* wait_event(done, () => (pgmap.ref ?? 0) === 0);
   ms.dying.delete(pgmap);
@@ -173,7 +175,8 @@ export function zone_device_page_init(p: page, order = 0): void {
   const pgmap = p.pgmap;
   if (pgmap === null) BUG(`zone_device_page_init of non-device pfn ${p.pfn}`);
   if (p._refcount !== 0) BUG(`zone_device_page_init of busy device pfn ${p.pfn}`);
-  WARN_ON_ONCE(!ms.ranges.has(pgmap) || ms.dying.has(pgmap), 'zone_device_page_init after memunmap_pages');
+  /* WARN_ON_ONCE(!percpu_ref_tryget_live(&pgmap->ref)): mapped and not being torn down */
+  WARN_ON_ONCE(pgmap.ref_live !== true, 'zone_device_page_init after memunmap_pages');
   pgmap.ref = (pgmap.ref ?? 0) + (1 << order);
   p._refcount = 1;
   __folio_set_locked(p);

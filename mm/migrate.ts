@@ -25,7 +25,8 @@
  * (Linux keeps them in spare offset bits); the restored PTE is young, and
  * dirty when it is writable and the folio is dirty.
  */
-import { SECTION_MASK, type page, type vm_area_struct, type address_space, type anon_vma } from '../include/linux/mm_types.js';
+import { SECTION_MASK, type page, type vm_area_struct, type address_space, type anon_vma, type mm_struct } from '../include/linux/mm_types.js';
+import type { gpt } from '../lib/gpt/gpt.js';
 import { PAGE_SIZE, PMD_SIZE, HPAGE_PMD_ORDER } from '../include/linux/mm.js';
 import {
   pte_present, pte_write, pte_dirty, pte_soft_dirty, pte_mkwrite, pte_mkdirty, pte_mkyoung, pte_pfn,
@@ -46,7 +47,7 @@ import { is_device_private_page } from '../include/linux/memremap.js';
 import { MMU_NOTIFY_CLEAR, MMU_NOTIFIER_RANGE_BLOCKABLE } from '../include/linux/mmu_notifier.js';
 import { EAGAIN } from '../include/uapi/asm-generic/errno.js';
 import { might_sleep, type Sleepable } from '../lib/sim/sched.js';
-import { spin_lock, spin_unlock } from '../lib/locking/spinlock.js';
+import { spin_lock, spin_unlock, type spinlock_t } from '../lib/locking/spinlock.js';
 import { down_read, down_read_trylock, up_read } from '../lib/locking/rwsem.js';
 import { count_event } from '../lib/sim/trace.js';
 import { get_page, put_page, pfn_to_page } from './page_alloc.js';
@@ -122,6 +123,27 @@ export function folio_vma_ranges(f: page): { vma: vm_area_struct; base: number; 
 }
 
 /*
+ * The split PTE lock of the PTE page remove_migration_pte() used last.
+ * pte_lockptr() (mm/pgtable.ts) gives one spinlock per PTE page slot of a
+ * table for the table's whole life, so a run of pages in one PTE page
+ * (the finalize of a migration window) looks it up once; each page still
+ * takes and drops it, as Linux's page_vma_mapped_walk() does per folio.
+ * Holds the last table's gpt until another table's PTE is restored.
+ */
+let ptl_pgd: gpt | null = null, ptl_dir = -1, ptl_last: spinlock_t | null = null;
+
+/* migration_pte_lockptr() - pte_lockptr(@mm, @ptep) through the one-entry cache above */
+function migration_pte_lockptr(mm: mm_struct, ptep: number): spinlock_t {
+  const dir = mm.pgd.dir_of(ptep);
+  if (mm.pgd !== ptl_pgd || dir !== ptl_dir || ptl_last === null) {
+    ptl_last = pte_lockptr(mm, ptep);
+    ptl_pgd = mm.pgd;
+    ptl_dir = dir;
+  }
+  return ptl_last;
+}
+
+/*
  * remove_migration_pte() - at one address, turn a migration entry for
  * @src_pfn into a mapping of page @d (a page of the destination folio
  * @dst). Return true if it did.
@@ -130,7 +152,7 @@ function remove_migration_pte(dst: page, d: page, src_pfn: number, vma: vm_area_
   const mm = vma.vm_mm;
   const ptep = pte_offset_map(mm, addr);
   if (ptep < 0) return false;
-  const ptl = pte_lockptr(mm, ptep);
+  const ptl = migration_pte_lockptr(mm, ptep);
   spin_lock(ptl);
   const old = ptep_get(mm, ptep);
   if (!is_swap_pte(old)) { spin_unlock(ptl); return false; }

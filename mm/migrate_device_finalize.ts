@@ -17,7 +17,11 @@
  * release. A run of up to FINALIZE_BATCH consecutive entries whose
  * folios are order-0 and share one anon_vma is finalized in three passes
  * that keep Linux's per-entry steps and their order inside each entry:
- *   1. release unused destinations, folio_add_lru() each winner;
+ *   1. release unused destinations, folio_add_lru() each winner (the
+ *      winners queued in a folio_batch and moved to the LRU with
+ *      folio_batch_move_lru(fb, lru_add): one lru_lock hold per lruvec
+ *      run, what Linux's folio_add_lru() does through its per-CPU
+ *      lru_add batch; the batch takes no reference, see mm/swap.ts);
  *   2. the anon_vma rwsem for read ONCE (down_read_trylock(), or the
  *      sleeping down_read() where Linux's remove_migration_ptes() would
  *      sleep), then remove_migration_ptes()'s rmap walk for each entry
@@ -42,7 +46,8 @@ import { count_event } from '../lib/sim/trace.js';
 import { BUG } from '../include/asm-generic/bug.js';
 import { put_page } from './page_alloc.js';
 import { folio_unlock } from './filemap.js';
-import { folio_add_lru } from './swap.js';
+import { folio_add_lru, folio_batch_move_lru, lru_add } from './swap.js';
+import { folio_batch_init, folio_batch_add, type folio_batch } from '../include/linux/pagevec.js';
 import { remove_migration_ptes, remove_migration_ptes_trylock, remove_migration_ptes_walk } from './migrate.js';
 
 /* entries finalized under one take of the anon_vma rwsem (the model split above) */
@@ -99,13 +104,14 @@ interface finalize_batch {
   readonly win: (page | null)[];
   readonly lost: (page | null)[];
   anon_vma: anon_vma | null;            /* the run's anon_vma; null when it holds only holes */
+  readonly lru: folio_batch;            /* winners for folio_add_lru(), moved to the LRU together */
 }
 
 function finalize_batch_alloc(npages: number): finalize_batch {
   const n = Math.min(npages, FINALIZE_BATCH);
   return {
     src: new Array<page | null>(n).fill(null), win: new Array<page | null>(n).fill(null),
-    lost: new Array<page | null>(n).fill(null), anon_vma: null,
+    lost: new Array<page | null>(n).fill(null), anon_vma: null, lru: folio_batch_init(),
   };
 }
 
@@ -142,12 +148,15 @@ function finalize_batch_prepare(b: finalize_batch, src: Float64Array | number[],
     b.lost[n] = w === s ? d : null;
   }
   b.anon_vma = av;
+  const lru = b.lru;
   for (let k = 0; k < n; k++) {
     const lost = b.lost[k], w = b.win[k];
     b.lost[k] = null;
     if (lost !== null) release_dst(lost, fault_folio);
-    if (w !== null && !is_zone_device_page(w)) folio_add_lru(w);
+    /* folio_add_lru(w): queued, and moved under one lru_lock hold per lruvec (Linux's lru_add batch) */
+    if (w !== null && !is_zone_device_page(w) && folio_batch_add(lru, w) === 0) folio_batch_move_lru(lru, lru_add);
   }
+  if (lru.nr !== 0) folio_batch_move_lru(lru, lru_add);
   return n;
 }
 

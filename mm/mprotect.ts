@@ -17,7 +17,7 @@
  */
 import type { vm_area_struct, mm_struct } from '../include/linux/mm_types.js';
 import {
-  PAGE_SIZE, PAGE_ALIGN, VM_READ, VM_WRITE, VM_EXEC, VM_SHARED, VM_ACCESS_FLAGS, VM_HUGETLB,
+  PAGE_SIZE, PAGE_ALIGN, VM_READ, VM_WRITE, VM_EXEC, VM_ACCESS_FLAGS, VM_HUGETLB,
 } from '../include/linux/mm.js';
 import { pte_none, pte_present, pte_modify, pte_mkwrite, pte_dirty, pmd_is_table, pmd_addr_end } from '../include/linux/pgtable.js';
 import {

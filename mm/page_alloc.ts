@@ -211,9 +211,8 @@ function __alloc_pages_nocharge(order: number): page | null {
     list_add(ms, i + (1 << o), pfn + (1 << o), o);
   }
   mem.nr_free -= 1 << order;
-  const p = pfn_to_page(pfn);
-  p._refcount = 1;
-  return p;
+  ms._refcount[i] = 1;                  /* set_page_refcounted(), into the section found above */
+  return ms.page_of(pfn);
 }
 
 /**

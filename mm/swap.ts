@@ -21,7 +21,10 @@
  * activations in cpu_fbatches (holding a reference) and moves them under
  * one lru_lock round, lru_add_drain() flushing them; here a folio is on
  * its list as soon as folio_add_lru() returns, so refcounts never carry
- * a batch reference.
+ * a batch reference. A caller that adds many folios in a row may fill a
+ * folio_batch itself and move it with folio_batch_move_lru(fb, lru_add)
+ * (device migration's finalize does): one lru_lock hold per lruvec run,
+ * as Linux's drain of its lru_add batch.
  */
 import type { page, vm_area_struct } from '../include/linux/mm_types.js';
 import { SECTION_MASK, __pfn_to_section } from '../include/linux/mm_types.js';
@@ -58,20 +61,29 @@ export function folio_is_file_lru(f: page): boolean {
   return !PageSwapBacked(f);
 }
 
-/* Link f at the head (or tail) of its list. Caller holds lv.lru_lock. */
+/*
+ * Link f at the head (or tail) of its list. Caller holds lv.lru_lock. The
+ * links are pfns in the struct pages, relinked through the sections'
+ * arrays as lruvec_del_folio() does: no page handle is made.
+ */
 function list_add(lv: lruvec, f: page, tail: boolean): void {
   const lru = folio_lru_list(f);
   const l = lv.lists[lru];
+  const ms = f.section, pfn = f.pfn, i = pfn & SECTION_MASK;
   if (tail) {
-    f.lru_prev = l.tail; f.lru_next = null;
-    if (l.tail !== null) l.tail.lru_next = f; else l.head = f;
-    l.tail = f;
+    const t = l.tail_pfn;
+    ms.lru_prev[i] = t;
+    ms.lru_next[i] = -1;
+    if (t >= 0) __pfn_to_section(t)!.lru_next[t & SECTION_MASK] = pfn; else l.head_pfn = pfn;
+    l.tail_pfn = pfn;
   } else {
-    f.lru_next = l.head; f.lru_prev = null;
-    if (l.head !== null) l.head.lru_prev = f; else l.tail = f;
-    l.head = f;
+    const h = l.head_pfn;
+    ms.lru_next[i] = h;
+    ms.lru_prev[i] = -1;
+    if (h >= 0) __pfn_to_section(h)!.lru_prev[h & SECTION_MASK] = pfn; else l.tail_pfn = pfn;
+    l.head_pfn = pfn;
   }
-  lv.nr_pages[lru] += 1 << f.order;
+  lv.nr_pages[lru] += 1 << ms.order[i];
 }
 
 /** lruvec_add_folio() - put f at the head of its list. Caller holds lv.lru_lock. */
@@ -110,9 +122,47 @@ export function folio_add_lru(f: page): void {
   if (PageLRU(f)) BUG(`folio_add_lru: pfn ${f.pfn} already on the LRU`);
   const lv = folio_lruvec(f);
   spin_lock(lv.lru_lock);
+  lru_add(lv, f);
+  spin_unlock(lv.lru_lock);
+}
+
+/**
+ * lru_add() - the move function of folio_add_lru() (for
+ * folio_batch_move_lru()): PG_lru set, the folio on the head of its list.
+ * Context: lv.lru_lock held; the folio on no LRU.
+ */
+export function lru_add(lv: lruvec, f: page): void {
   SetPageLRU(f);
   lruvec_add_folio(lv, f);
-  spin_unlock(lv.lru_lock);
+}
+
+/**
+ * folio_batch_move_lru() - @move_fn on every folio of @fb under the
+ * lru_lock: the lock of the first folio's lruvec, kept while the next
+ * folio is on the same lruvec (folio_lruvec_relock_irqsave()), as Linux
+ * drains its per-CPU batches. With lru_add() it is folio_add_lru() of
+ * each folio (Linux's cpu_fbatches.lru_add). The batch is empty afterwards.
+ * Simplified: the caller fills @fb itself (Linux's cpu_fbatches.lru_add,
+ * filled by folio_add_lru(), holds a reference per folio that
+ * folios_put() drops after the move; here the caller's own references
+ * keep the folios alive, so the batch takes none).
+ * Context: any; takes the lru_lock. With lru_add(), no folio may be on an LRU.
+ */
+export function folio_batch_move_lru(fb: folio_batch, move_fn: (lv: lruvec, f: page) => void): void {
+  let locked: lruvec | null = null;
+  for (let i = 0; i < fb.nr; i++) {
+    const f = fb.folios[i];
+    if (move_fn === lru_add && PageLRU(f)) BUG(`folio_add_lru: pfn ${f.pfn} already on the LRU`);
+    const lv = folio_lruvec(f);
+    if (lv !== locked) {
+      if (locked !== null) spin_unlock(locked.lru_lock);
+      spin_lock(lv.lru_lock);
+      locked = lv;
+    }
+    move_fn(lv, f);
+  }
+  if (locked !== null) spin_unlock(locked.lru_lock);
+  folio_batch_reinit(fb);
 }
 
 /**

@@ -57,6 +57,8 @@ export interface dev_pagemap {
   nr_pages?: number;
   /* references held by device pages in use (percpu_ref in Linux) */
   ref?: number;
+  /* percpu_ref_tryget_live(&ref) would succeed: set by memremap_pages(), cleared when memunmap_pages() kills the ref */
+  ref_live?: boolean;
   name?: string;
 }
 

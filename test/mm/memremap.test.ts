@@ -162,6 +162,30 @@ t('memunmap_pages waits for the last page in use before the struct pages go (per
   assert.equal(warnings(), []);
 });
 
+t('zone_device_page_init while memunmap_pages drains the pagemap warns (percpu_ref_tryget_live fails once the ref is killed)', () => {
+  const busy = pgmap(MEMORY_DEVICE_PRIVATE);
+  memremap_pages(busy, 4);
+  assert.is(busy.ref_live, true, 'live once mapped');
+  const [p0, p1] = pgmap_pages(busy);
+  zone_device_page_init(p0);
+  assert.equal(warnings(), [], 'a live pagemap hands out pages quietly');
+  const seen: string[] = [];
+  const s = new Scheduler();
+  s.spawn('unmap', function* () { yield* memunmap_pages(busy); seen.push('unmapped'); });
+  s.spawn('user', function* () {
+    yield* sched_yield();
+    seen.push(`live ${busy.ref_live}`);
+    zone_device_page_init(p1);                 /* a driver racing with its own teardown */
+    seen.push(`ref ${busy.ref}`);
+    for (const p of [p0, p1]) { folio_unlock(p); put_page(p); }
+  });
+  s.run();
+  assert.equal(seen, ['live false', 'ref 2', 'unmapped'], 'the late page is counted and waited for too');
+  assert.ok(warnings().some((w) => w.includes('zone_device_page_init after memunmap_pages')));
+  assert.is(memremap_pages(busy, 4), 0);
+  assert.is(busy.ref_live, true, 'live again once mapped again');
+});
+
 t('memunmap_pages with a reference nobody drops never completes (Linux hangs; the scheduler names the wait)', () => {
   kmemleak_exempt('it holds a device page reference nobody drops, on purpose');
   const busy = pgmap(MEMORY_DEVICE_PRIVATE);

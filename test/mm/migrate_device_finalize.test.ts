@@ -3,7 +3,7 @@
  * mm/migrate_device_finalize.ts (a model split of Linux's per-entry
  * __migrate_device_finalize loop): the same migrations run with batches
  * and with the per-entry path only must leave the same page tables,
- * struct pages, bytes, free memory and counters; entries that do not fit
+ * struct pages, LRU lists, bytes, free memory and counters; entries that do not fit
  * a batch and a contended anon_vma rwsem take their fallbacks.
  */
 import { suite } from 'uvu';
@@ -24,6 +24,8 @@ import { down_write, up_write } from '../../lib/locking/rwsem.js';
 import { Scheduler, sched_yield } from '../../lib/sim/sched.js';
 import { mmap_read_lock, mmap_read_unlock } from '../../mm/mmap_lock.js';
 import { TinyDev } from './hmm_devmem.js';
+import { mem_cgroup_lruvec, root_mem_cgroup } from '../../mm/memcontrol.js';
+import { NR_LRU_LISTS } from '../../include/linux/mmzone.js';
 
 const t = suite('mm/migrate_device_finalize');
 let limit = FINALIZE_BATCH;
@@ -48,10 +50,21 @@ function pages_state(p: Process, a: number, n: number): string[] {
   return out;
 }
 
-function machine_state(procs: Process[], a: number, n: number): { pages: string[]; free: number; counters: string[] } {
+/* the LRU lists of the root memcg: pfns head to tail, and each list's size */
+function lru_state(): string[] {
+  const lv = mem_cgroup_lruvec(root_mem_cgroup()), out: string[] = [];
+  for (let lru = 0; lru < NR_LRU_LISTS; lru++) {
+    const pfns: number[] = [];
+    for (let f = lv.lists[lru].head; f !== null; f = f.lru_next) pfns.push(f.pfn);
+    out.push(`${lru}: ${pfns.join(' ')} (${lv.nr_pages[lru]})`);
+  }
+  return out;
+}
+
+function machine_state(procs: Process[], a: number, n: number): { pages: string[]; free: number; counters: string[]; lru: string[] } {
   const pages = procs.flatMap((p, k) => pages_state(p, a, n).map((s) => `p${k} ${s}`));
   const counters = [...trace_counters.entries()].filter(([k]) => !OWN.has(k)).map(([k, v]) => `${k}=${v}`).sort();
-  return { pages, free: nr_free_pages(), counters };
+  return { pages, free: nr_free_pages(), counters, lru: lru_state() };
 }
 
 /*
@@ -86,7 +99,7 @@ function mixed_round_trip(): { states: ReturnType<typeof machine_state>[]; data:
   return { states, data, batches: get_counter('migrate_finalize_batch') };
 }
 
-t('batched and per-entry finalize leave the same page tables, struct pages, bytes, free memory and counters', () => {
+t('batched and per-entry finalize leave the same page tables, struct pages, LRU lists, bytes, free memory and counters', () => {
   finalize_batch_max(FINALIZE_BATCH);
   const batched = mixed_round_trip();
   finalize_batch_max(0);

@@ -21,6 +21,16 @@ import {
 import { total_swapcache_pages } from '../../mm/swap_state.js';
 import type { Process } from '../../tools/include/nolibc/nolibc.js';
 import { kmemleak_exempt } from '../leakcheck/uvu.js';
+import { folio_add_lru, folio_batch_move_lru, lru_add, lruvec_add_folio_tail } from '../../mm/swap.js';
+import { folio_batch_init, folio_batch_add } from '../../include/linux/pagevec.js';
+import { mem_cgroup_create, mem_cgroup_attach_task, mem_cgroup_charge, mem_cgroup_lruvec, root_mem_cgroup, folio_lruvec } from '../../mm/memcontrol.js';
+import { alloc_page } from '../../mm/page_alloc.js';
+import { GFP_HIGHUSER_MOVABLE } from '../../include/linux/gfp.js';
+import { NR_LRU_LISTS, type lruvec } from '../../include/linux/mmzone.js';
+import { SetPageActive, SetPageSwapBacked } from '../../include/linux/page-flags.js';
+import { spin_lock, spin_unlock } from '../../lib/locking/spinlock.js';
+import { boot } from '../helpers.js';
+import type { page } from '../../include/linux/mm_types.js';
 
 const t = suite('mm/swap');
 const P = PAGE_SIZE;
@@ -247,6 +257,87 @@ t('swapon and swap counts: errno as Linux, priorities, count continuation past S
   for (let i = 0; i < 100; i++) assert.is(swap_duplicate(e), 0);
   assert.is(__swap_count(e), 101);
   assert.ok(swapMapOf(e) & 0x80, 'COUNT_CONTINUED');
+});
+
+/* every list of @lv: the pfns head to tail, checked against the tail links, and the list's size */
+function lru_dump(lv: lruvec): string[] {
+  const out: string[] = [];
+  for (let lru = 0; lru < NR_LRU_LISTS; lru++) {
+    const fwd: number[] = [], back: number[] = [];
+    for (let f = lv.lists[lru].head; f !== null; f = f.lru_next) fwd.push(f.pfn);
+    for (let f = lv.lists[lru].tail; f !== null; f = f.lru_prev) back.push(f.pfn);
+    assert.equal(back.reverse(), fwd, `list ${lru}: prev links mirror next links`);
+    out.push(`${lru}: [${fwd.join(' ')}] nr ${lv.nr_pages[lru]}`);
+  }
+  return out;
+}
+
+/* count the acquisitions of @lock from now on (a setter on its owner field) */
+function count_takes(lock: { owner: unknown }): () => number {
+  let owner = lock.owner, n = 0;
+  Object.defineProperty(lock, 'owner', {
+    get: () => owner,
+    set: (v) => { if (v !== null) n++; owner = v; },
+    configurable: true,
+  });
+  return () => n;
+}
+
+t('folio_batch_move_lru(fb, lru_add) puts folios on the same lists, in the same order, as folio_add_lru one by one; one lock hold per lruvec run', () => {
+  /* 12 folios on a fresh machine: runs of the root memcg and of A, one active, two file (not swap-backed) */
+  const run = (batched: boolean) => {
+    const p = boot();
+    const A = mem_cgroup_create('A');
+    const q = p.fork();
+    mem_cgroup_attach_task(A, q.task);
+    const memcg_of = [0, 0, 0, 1, 1, 0, 1, 1, 1, 0, 0, 0];
+    const fs: page[] = [];
+    for (let k = 0; k < memcg_of.length; k++) {
+      const f = alloc_page(GFP_HIGHUSER_MOVABLE)!;
+      assert.is(mem_cgroup_charge(f, memcg_of[k] ? q.mm : p.mm, GFP_HIGHUSER_MOVABLE), 0);
+      if (k !== 4 && k !== 10) SetPageSwapBacked(f);
+      if (k === 7) SetPageActive(f);
+      fs.push(f);
+    }
+    const root_lv = mem_cgroup_lruvec(root_mem_cgroup()), a_lv = mem_cgroup_lruvec(A);
+    assert.ok(root_lv !== a_lv && folio_lruvec(fs[3]) === a_lv && folio_lruvec(fs[0]) === root_lv);
+    lruvec_add_folio_tail(root_lv, fs[11]);             /* lists not empty to begin with: a folio added at the tail */
+    const takes_root = count_takes(root_lv.lru_lock), takes_a = count_takes(a_lv.lru_lock);
+    if (batched) {
+      const fb = folio_batch_init();
+      for (let k = 0; k < 11; k++) folio_batch_add(fb, fs[k]);
+      folio_batch_move_lru(fb, lru_add);
+      assert.is(fb.nr, 0, 'the batch is empty afterwards');
+    } else {
+      for (let k = 0; k < 11; k++) folio_add_lru(fs[k]);
+    }
+    const out = { lists: [lru_dump(root_lv), lru_dump(a_lv)], flags: fs.map((f) => f.flags), takes: [takes_root(), takes_a()],
+      held: root_lv.lru_lock.owner !== null || a_lv.lru_lock.owner !== null };
+    for (const f of fs) put_page(f);                 /* off the LRU, uncharged and freed */
+    return out;
+  };
+  const one = run(false), batch = run(true);
+  assert.equal(batch.lists, one.lists, 'same lists, same order, same sizes');
+  assert.equal(batch.flags, one.flags, 'same flags (PG_lru set on each)');
+  assert.equal(one.takes, [6, 5], 'one lock hold per folio');
+  assert.equal(batch.takes, [3, 2], 'one hold per run of folios of one lruvec: root 0-2, A 3-4, root 5, A 6-8, root 9-10');
+  assert.ok(!batch.held && !one.held, 'no lru_lock left held');
+  assert.ok(one.lists[0].some((l) => /^0: \[(\d+ ){5}\d+\] nr 6$/.test(l)), 'the root memcg\'s inactive anon list: folios 0-2, 5, 9 and the tail one');
+});
+
+t('folio_batch_move_lru(fb, lru_add) of a folio already on the LRU is a BUG, as folio_add_lru()', () => {
+  boot();
+  const f = alloc_page(GFP_HIGHUSER_MOVABLE)!;
+  SetPageSwapBacked(f);
+  folio_add_lru(f);
+  const fb = folio_batch_init();
+  folio_batch_add(fb, f);
+  assert.throws(() => folio_batch_move_lru(fb, lru_add), /already on the LRU/);
+  const lv = folio_lruvec(f);
+  assert.is(lv.lru_lock.owner, null, 'the BUG left no lock held');
+  spin_lock(lv.lru_lock);
+  spin_unlock(lv.lru_lock);
+  put_page(f);
 });
 
 t.run();

@@ -10,17 +10,12 @@ import { pte_kind } from '../../include/linux/swapops.js';
 import { WMARK_MIN, WMARK_LOW, WMARK_HIGH, LRU_INACTIVE_ANON } from '../../include/linux/mmzone.js';
 import { GFP_KERNEL, GFP_ATOMIC, GFP_NOWAIT } from '../../include/linux/gfp.js';
 import { MADV_PAGEOUT, MADV_HUGEPAGE } from '../../include/uapi/asm-generic/mman.js';
-import {
-  MMU_NOTIFIER_RANGE_BLOCKABLE, type mmu_notifier, type mmu_interval_notifier, type mmu_notifier_range,
-} from '../../include/linux/mmu_notifier.js';
+import type { mmu_notifier } from '../../include/linux/mmu_notifier.js';
 import { Scheduler, sched_yield, runSync, KernelBugError, type Sleepable } from '../../lib/sim/sched.js';
 import { spinlock_t, spin_lock, spin_unlock } from '../../lib/locking/spinlock.js';
 import { lockdep_off, lockdep_on } from '../../lib/locking/lockdep.js';
 import { get_counter } from '../../lib/sim/trace.js';
-import {
-  mmu_notifier_register, mmu_interval_notifier_insert, mmu_interval_set_seq, mmu_notifier_range_blockable,
-} from '../../mm/mmu_notifier.js';
-import { now } from '../../lib/sim/clock.js';
+import { mmu_notifier_register } from '../../mm/mmu_notifier.js';
 import { alloc_page, alloc_page_sleepable, nr_free_pages, wmark_pages, pfn_to_page, put_page } from '../../mm/page_alloc.js';
 import { pin_user_pages_unlocked, unpin_user_pages } from '../../mm/gup.js';
 import { kswapd_run, kswapd_stop, shrink_all_memory } from '../../mm/vmscan.js';

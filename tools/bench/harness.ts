@@ -98,6 +98,30 @@ export function measure(fn: () => void, opts: MeasureOpts = {}): Timing {
   return { cpu: stats(cpu), wall: stats(wall) };
 }
 
+/**
+ * measureInterleaved() - measure several functions whose figures are
+ * compared with each other, their repetitions interleaved: repetition r
+ * runs each once, starting with fns[r % n], each as a settledRun(). A
+ * slow stretch of a shared host (another process on the sibling core
+ * halves the speed here for seconds at a time) then falls on all of them
+ * alike instead of on whichever ran during it. @opts.warmup rounds first.
+ * Return: the CPU and wall Stats of each function, in @fns' order.
+ */
+export function measureInterleaved(fns: readonly (() => void)[], opts: { warmup?: number; reps?: number } = {}): Timing[] {
+  const warmup = opts.warmup ?? 1, reps = opts.reps ?? 5, n = fns.length;
+  for (let i = 0; i < warmup; i++) for (const fn of fns) fn();
+  const cpu: number[][] = fns.map(() => []), wall: number[][] = fns.map(() => []);
+  for (let r = 0; r < reps; r++) {
+    for (let j = 0; j < n; j++) {
+      const i = (r + j) % n;
+      const t = settledRun(fns[i]);
+      cpu[i].push(t.cpu);
+      wall[i].push(t.wall);
+    }
+  }
+  return fns.map((_, i) => ({ cpu: stats(cpu[i]), wall: stats(wall[i]) }));
+}
+
 /** perUnit() - a timing divided by @n (ns per page, per op). */
 export function perUnit(t: Timing, n: number): Timing {
   const d = (s: Stats): Stats => ({ median: s.median / n, min: s.min / n, max: s.max / n, n: s.n });

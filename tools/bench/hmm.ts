@@ -117,15 +117,19 @@ export function rateOf(s: Stats, amount: number): Stats {
  * migrateRig() - a process with @bytes of anonymous memory filled with a
  * pattern (PMD-aligned, MADV_HUGEPAGE when @huge) and a populated mirror
  * buffer, and the dmirror round trip (MIGRATE_TO_DEV then MIGRATE_TO_SYS)
- * over it. The machine must be booted with room for it.
+ * over it. The machine must be booted with room for it. A @second rig on
+ * the same machine (a process of its own, on dmirror device 1, the
+ * drivers already loaded) runs beside the first one.
  */
-export function migrateRig(bytes: number, huge: boolean): {
+export function migrateRig(bytes: number, huge: boolean, second = false): {
   toDev: () => number; toSys: () => number; check: () => boolean; mirror: dmirror; addr: number;
 } {
-  hmm_dmirror_init();
-  tracing_off();
-  const p = Process.spawn('bench');
-  const dev = new Dmirror(p, 0);
+  if (!second) {
+    hmm_dmirror_init();
+    tracing_off();
+  }
+  const p = Process.spawn(second ? 'bench-2' : 'bench');
+  const dev = new Dmirror(p, second ? 1 : 0);
   const d = p.task.files.get(dev.fd)!.private_data as dmirror;
   /* over-map by one PMD so a 2 MiB aligned window exists for THP */
   const raw = p.mmap(0, bytes + PMD_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);

@@ -15,7 +15,7 @@ import type { Process } from './nolibc/nolibc.js';
 import { Scheduler, current, type Sleepable } from '../../lib/sim/sched.js';
 import { machineTime } from '../../lib/sim/clock.js';
 import { PAGE_SIZE } from '../../include/linux/mm.js';
-import { PROT_READ, PROT_WRITE, MAP_PRIVATE, MAP_SHARED, MAP_ANONYMOUS } from '../../include/uapi/asm-generic/mman.js';
+import { PROT_READ, PROT_WRITE, MAP_SHARED, MAP_ANONYMOUS } from '../../include/uapi/asm-generic/mman.js';
 import {
   MOCKGPU_IOCTL_ADVISE, MOCKGPU_IOCTL_MIGRATE, MOCKGPU_IOCTL_GET_ATTR, MOCKGPU_MIGRATE_SIZE, MOCKGPU_ATTR_SIZE,
   MOCKGPU_IOCTL_CTX_CREATE, MOCKGPU_IOCTL_LAUNCH, MOCKGPU_IOCTL_WAIT, MOCKGPU_IOCTL_STATS, MOCKGPU_LAUNCH_SIZE,

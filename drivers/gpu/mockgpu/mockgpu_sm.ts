@@ -29,7 +29,7 @@ import {
 } from '../../../include/linux/mockgpu.js';
 import {
   MOCKGPU_PATTERN_SEQUENTIAL, MOCKGPU_PATTERN_STRIDED, MOCKGPU_PATTERN_RANDOM, MOCKGPU_PATTERN_GATHER,
-  MOCKGPU_OP_READ, MOCKGPU_OP_WRITE, MOCKGPU_OP_INC, MOCKGPU_OP_ATOMIC_INC, MOCKGPU_OP_MIX, type mockgpu_launch,
+  MOCKGPU_OP_READ, MOCKGPU_OP_INC, MOCKGPU_OP_ATOMIC_INC, MOCKGPU_OP_MIX, type mockgpu_launch,
 } from '../../../include/uapi/linux/mockgpu.js';
 import { PAGE_SIZE } from '../../../include/linux/mm.js';
 import { EINVAL } from '../../../include/uapi/asm-generic/errno.js';

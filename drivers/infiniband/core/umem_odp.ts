@@ -41,7 +41,7 @@ import { now, charge } from '../../../lib/sim/clock.js';
 import { PAGE_TABLE_WALK_NS, PTE_UPDATE_NS } from '../../../lib/sim/costs.js';
 import { mutex, mutex_lock, mutex_unlock, mutex_trylock } from '../../../lib/locking/mutex.js';
 import { lockdep_set_class } from '../../../lib/locking/lockdep.js';
-import { completion, complete_all } from '../../../lib/locking/completion.js';
+import { completion } from '../../../lib/locking/completion.js';
 import { count_event, trace_event } from '../../../lib/sim/trace.js';
 import { device, dma_map_page, dma_mapping_error, dma_unmap_page, DMA_BIDIRECTIONAL } from '../../../lib/dma/mapping.js';
 import {

@@ -11,7 +11,7 @@ import { PAGE_SIZE } from '../../../include/linux/mm.js';
 import { PROT_READ, MAP_SHARED, MAP_ANONYMOUS } from '../../../include/uapi/asm-generic/mman.js';
 import { EFAULT, EPERM } from '../../../include/uapi/asm-generic/errno.js';
 import { MOCKGPU_OP_INC, MOCKGPU_OP_READ, MOCKGPU_OP_WRITE, MOCKGPU_PROCESSOR_CPU } from '../../../include/uapi/linux/mockgpu.js';
-import { UVM_APERTURE_SYS, UVM_APERTURE_VID, mockgpu_pte_aperture } from '../../../include/linux/mockgpu.js';
+import { UVM_APERTURE_VID, mockgpu_pte_aperture } from '../../../include/linux/mockgpu.js';
 import { MMU_NOTIFY_CLEAR, type mmu_notifier_range } from '../../../include/linux/mmu_notifier.js';
 import { runSync, sched_yield } from '../../../lib/sim/sched.js';
 import { tracing_on, trace_records } from '../../../lib/sim/trace.js';

@@ -16,7 +16,7 @@ import {
 } from '../../../include/linux/pgtable_types.js';
 
 const X86 = { address_bits: 48, level_bits: 9, page_shift: 12 };
-const PGD = 0, PUD = 1, PMD = 2, PTE = 3;
+const PGD = 0, PUD = 1, PMD = 2;
 const MB2 = 2 ** 21, GB1 = 2 ** 30;
 const pte = (pfn: number, f = _PAGE_PRESENT | _PAGE_RW | _PAGE_USER) => pfn * 4096 + f;
 

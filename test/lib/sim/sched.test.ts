@@ -10,7 +10,7 @@ import {
 } from '../../../lib/sim/sched.js';
 import { resetLockdep } from '../../../lib/locking/lockdep.js';
 import { spinlock_t, spin_lock, spin_unlock } from '../../../lib/locking/spinlock.js';
-import { mutex, mutex_lock, mutex_unlock } from '../../../lib/locking/mutex.js';
+import { mutex, mutex_lock } from '../../../lib/locking/mutex.js';
 import { wait_queue_head, wait_event } from '../../../lib/locking/wait.js';
 
 test.before.each(() => {

@@ -42,8 +42,6 @@ t.before.each(() => { p = boot(); });
 
 const hex = (n: number) => n.toString(16);
 
-interface seen { what: string; valid_inside: boolean }
-
 function listener(p: Process, log: string[], extra: Partial<mmu_notifier_v8['ops']> = {}): mmu_notifier_v8 {
   const mn: mmu_notifier_v8 = {
     mm: null,

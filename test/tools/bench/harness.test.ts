@@ -7,7 +7,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
-import { row, check_target, bench_targets, bench_summary, bench_rows, bench_table, setCurrentBench, skipped, stats, spreadPct, measure, forceGc, heapAllocated } from '../../../tools/bench/harness.js';
+import { row, check_target, bench_targets, bench_summary, bench_rows, bench_table, setCurrentBench, skipped, stats, spreadPct, measure, measureInterleaved, forceGc, heapAllocated } from '../../../tools/bench/harness.js';
 import { lockdepAtBoot, lockdep_enabled, resetLockdep } from '../../../lib/locking/lockdep.js';
 
 test.before.each(() => { bench_targets.length = 0; bench_rows.length = 0; });
@@ -61,6 +61,19 @@ test('measure: runs setup and fn warmup + reps times and times only the reps', (
   assert.is(t.cpu.n, 3);
   assert.is(t.wall.n, 3);
   assert.ok(t.wall.min >= 0 && t.wall.min <= t.wall.median && t.wall.median <= t.wall.max);
+});
+
+test('measureInterleaved: warm-ups first, then each repetition runs every function once, the first one rotating; Stats per function', () => {
+  const log: string[] = [];
+  const spin = (ms: number) => { const t0 = process.cpuUsage(); while ((process.cpuUsage(t0).user + process.cpuUsage(t0).system) / 1000 < ms) { /* burn */ } };
+  const [a, b, c] = measureInterleaved([
+    () => { log.push('a'); spin(4); }, () => { log.push('b'); }, () => { log.push('c'); },
+  ], { warmup: 1, reps: 4 });
+  assert.is(log.join(''), 'abc' + 'abc' + 'bca' + 'cab' + 'abc');
+  for (const t of [a, b, c]) { assert.is(t.cpu.n, 4); assert.is(t.wall.n, 4); }
+  /* each figure is its own function's: the 4 ms spinner is measured as such, the empty ones far below it */
+  assert.ok(a.cpu.median >= 3e6, `a: ${a.cpu.median} ns`);
+  assert.ok(b.cpu.median < a.cpu.median / 2 && c.cpu.median < a.cpu.median / 2, `b ${b.cpu.median}, c ${c.cpu.median}`);
 });
 
 test('measure times each rep as a settledRun: a minor GC before it and one after it, no full GC (with --expose-gc)', () => {

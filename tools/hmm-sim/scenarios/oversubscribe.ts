@@ -19,7 +19,6 @@
 import { defineScenario } from '../api.js';
 import { start_kernel } from '../../../mm/init.js';
 import { Process } from '../../include/nolibc/nolibc.js';
-import { PAGE_SIZE } from '../../../include/linux/mm.js';
 import { PROT_READ, PROT_WRITE, MAP_PRIVATE, MAP_ANONYMOUS } from '../../../include/uapi/asm-generic/mman.js';
 import { MOCKGPU_OP_INC } from '../../../include/uapi/linux/mockgpu.js';
 import { tracing_on, trace_records, trace_set_buffer_size } from '../../../lib/sim/trace.js';

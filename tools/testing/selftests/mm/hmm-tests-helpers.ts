@@ -352,6 +352,29 @@ export function hmm_migrate_dev_to_sys(self: hmm_self, fd: number, buffer: hmm_b
   return hmm_dmirror_cmd(self, fd, HMM_DMIRROR_MIGRATE_TO_SYS, buffer, npages);
 }
 
+/* std_size() - npages and size of the standard HMM_BUFFER_SIZE buffer */
+export function std_size(self: hmm_self): { npages: number; size: number } {
+  const npages = ALIGN(HMM_BUFFER_SIZE, self.page_size) >> self.page_shift;
+  ASSERT_NE(npages, 0, 'npages');
+  return { npages, size: npages << self.page_shift };
+}
+
+/* anon_buffer() - buffer = malloc; mirror = malloc(size); ptr = mmap(size, prot, flags) */
+export function anon_buffer(self: hmm_self, size: number, prot = RW, flags = PRIV_ANON, fd = -1): hmm_buffer {
+  const b = hmm_buffer_new(self.p, size, size);
+  b.fd = fd;
+  b.ptr = self.p.mmap(0, size, prot, flags, fd, 0);
+  ASSERT_MAPPED(b.ptr);
+  return b;
+}
+
+/* expect_cmd() - the "ret, cpages[, faults]" the tests check most commands against */
+export function expect_cmd(ret: number, b: hmm_buffer, cpages: number, faults?: number): void {
+  ASSERT_EQ(ret, 0, 'ret');
+  ASSERT_EQ(b.cpages, cpages, 'buffer->cpages');
+  if (faults !== undefined) ASSERT_EQ(b.faults, faults, 'buffer->faults');
+}
+
 /* ------------------------------------------------------------ fork and wait */
 
 export const WIFEXITED = (s: number): boolean => (s & 0x7f) === 0;

@@ -11,7 +11,7 @@
  * kselftest numbering is that of the C file.
  */
 import { now } from '../../../../lib/sim/clock.js';
-import { PROT_READ, MAP_PRIVATE, MAP_ANONYMOUS, MADV_HUGEPAGE, MADV_NOHUGEPAGE, MADV_FREE, MADV_COLLAPSE,
+import { PROT_READ, MADV_HUGEPAGE, MADV_NOHUGEPAGE, MADV_FREE, MADV_COLLAPSE,
   MREMAP_MAYMOVE, MREMAP_FIXED, MREMAP_DONTUNMAP,
 } from '../../../../include/uapi/asm-generic/mman.js';
 import {
@@ -24,18 +24,11 @@ import {
   type hmm_self, type TestCase, type FixtureName, type hmm_buffer, ONEKB, ONEMEG, TWOMEG, RW,
   ASSERT_EQ, ASSERT_INTS, ASSERT_MAPPED, missing, ALIGN, hmm_is_coherent_type, hmm_buffer_new, hmm_buffer_free,
   hmm_dmirror_cmd, hmm_migrate_sys_to_dev, hmm_migrate_dev_to_sys, fill_ints, memset, read_pmd_pagesize, pread,
-  mremap, malloc, free, ksft_print,
+  mremap, malloc, free, ksft_print, expect_cmd, PRIV_ANON,
 } from './hmm-tests-helpers.js';
 
-const PRIV_ANON = MAP_PRIVATE | MAP_ANONYMOUS;
 const I = (i: number) => i;
 const ZERO = () => 0;
-
-/* the "ret, cpages" pair most commands are checked against */
-function expect_cmd(ret: number, b: hmm_buffer, cpages: number): void {
-  ASSERT_EQ(ret, 0, 'ret');
-  ASSERT_EQ(b.cpages, cpages, 'buffer->cpages');
-}
 
 type Registrar = (fixture: FixtureName, name: string, fn: TestCase['fn'], timeout_s?: number) => void;
 const pending: Parameters<Registrar>[] = [];

@@ -1,0 +1,40 @@
+/*
+ * test/tools/bench/scaling.test.ts - `npm run bench -- scaling` run small
+ * (SCALING_BENCH_SIZES=1024,2048 in batches of 8k pages, tools/bench/scaling.ts): every flat
+ * operation above 1k is printed beside its same-run 1k reference, with the
+ * ratio of the two figures printed and the target checked against it; a
+ * size list that does not start at 1k is refused.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { spawnSync } from 'node:child_process';
+
+const bench = (env: Record<string, string>) => spawnSync(process.execPath,
+  ['--expose-gc', 'dist/tools/bench/main.js', 'scaling'], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 300e3 });
+
+test('the 2k rows stand beside the 1k reference of the same run, and their ratio is the ratio of the two figures', () => {
+  const r = bench({ SCALING_BENCH_SIZES: '1024,2048', SCALING_BENCH_BATCH: '8192' });
+  assert.is(r.status, 0, r.stderr);
+  const rows = r.stdout.split('\n').filter((l) => l.startsWith('  scaling '));
+  for (const op of ['anon fault', 'fork', 'COW fault', 'exit', 'munmap', 'migration']) {
+    const line = rows.find((l) => l.includes(`${op} @2k`));
+    assert.ok(line !== undefined, `no "${op} @2k" row in:\n${rows.join('\n')}`);
+    const m = line!.match(/([\d.]+) ±\d+% ns\/page +@1k, same run +([\d.]+) ±\d+% +([\d.]+) +<= 1\.5 (met|MISSED)$/);
+    assert.ok(m !== null, `row format: ${line}`);
+    const [v, b, ratio] = [Number(m![1]), Number(m![2]), Number(m![3])];
+    assert.ok(v > 0 && b > 0, line);
+    assert.ok(Math.abs(ratio - v / b) <= 0.01 + 0.01 * ratio, `ratio ${ratio} vs ${v}/${b}: ${line}`);
+    assert.is(m![4], ratio <= 1.5 ? 'met' : 'MISSED', line);
+    /* the 1k row itself is the 1k machine's, ratio 1 */
+    assert.match(rows.find((l) => l.includes(`${op} @1k`))!, / 1\.00 +-$/);
+  }
+  assert.match(r.stdout, /baseline: the same operation at 1k pages on the same machine/);
+});
+
+test('sizes that do not start at 1k are refused before anything runs', () => {
+  const r = bench({ SCALING_BENCH_SIZES: '2048,4096' });
+  assert.is.not(r.status, 0);
+  assert.match(r.stderr, /the first must be 1024/);
+});
+
+test.run();
