@@ -44,7 +44,9 @@ import {
   swp_entry_to_pte, make_writable_device_private_entry, make_readable_device_private_entry,
 } from '../include/linux/swapops.js';
 import { PageLocked, PageWriteback, SetPageUptodate, folio_test_large } from '../include/linux/page-flags.js';
-import { is_device_private_page, is_device_coherent_page, is_zone_device_page } from '../include/linux/memremap.js';
+import {
+  is_device_private_page, is_device_coherent_page, is_zone_device_page, MEMORY_DEVICE_PRIVATE, MEMORY_DEVICE_COHERENT,
+} from '../include/linux/memremap.js';
 import {
   MIGRATE_PFN_MIGRATE, MIGRATE_PFN_COMPOUND, migrate_pfn, migrate_pfn_to_page, type migrate_vma,
 } from '../include/linux/migrate.js';
@@ -312,8 +314,9 @@ function* __migrate_device_pages(src: Float64Array | number[], dst: Float64Array
     }
     const newf = newp.compound_head, f = p.compound_head;
     const mapping = folio_mapping(f);
-    if (is_zone_device_page(newf)) {
-      if (!is_device_private_page(newf) && !is_device_coherent_page(newf)) {
+    const pgmap = newf.pgmap;   /* is_zone_device_page(), is_device_private/coherent_page(): one read */
+    if (pgmap !== null) {
+      if (pgmap.type !== MEMORY_DEVICE_PRIVATE && pgmap.type !== MEMORY_DEVICE_COHERENT) {
         src[i] -= src[i] & MIGRATE_PFN_MIGRATE;
         continue;
       }

@@ -13,6 +13,23 @@
  * (include/linux/migrate.ts has the encoding). PMD-sized folios and the
  * compound holes are in mm/migrate_device_huge.ts; the steps after
  * collect (unmap, pages, finalize) in mm/migrate_device.ts.
+ *
+ * Per PTE, the steps and their order are migrate_vma_collect_pmd()'s:
+ * select (swap entry: device-private of the owner; present: the zero
+ * page, vm_normal_page(), the SELECT flags), folio_get(), folio_trylock()
+ * (the fault folio is already locked), ptep_clear_flush() for an
+ * anon-exclusive page (ptep_get_and_clear() else), the pin check of
+ * folio_try_share_anon_rmap_pte(), the dirty bit to the folio, the
+ * migration entry with the soft-dirty bit, folio_remove_rmap_pte(),
+ * folio_put(); one flush_tlb_range() per PTE page when a present entry
+ * was cleared. What the model does differently, for host cost only
+ * (session 7): what does not change from one PTE to the next (the VMA's
+ * kind, the fault folio, src[]/dst[] and the entry count) is read once
+ * per PTE page; select_pte() returns the page (no module-level result
+ * slots); a device-private entry's page comes from
+ * pfn_swap_entry_to_page(), a new handle from the section rather than
+ * the handle cache (include/linux/swapops.ts). Documentation/vm/hmm.txt
+ * Part 17.5, "session 7, mcollect".
  */
 import type { page } from '../include/linux/mm_types.js';
 import { PAGE_SIZE, vma_is_anonymous } from '../include/linux/mm.js';
@@ -23,12 +40,12 @@ import {
 import {
   pte_to_swp_entry, swp_entry_to_pte, is_device_private_entry, is_writable_device_private_entry,
   make_writable_migration_entry, make_readable_exclusive_migration_entry, make_readable_migration_entry,
-  swp_offset_pfn, _PAGE_SWP_SOFT_DIRTY, pmd_is_huge,
+  pfn_swap_entry_to_page, _PAGE_SWP_SOFT_DIRTY, pmd_is_huge,
 } from '../include/linux/swapops.js';
 import {
   PageAnonExclusive, ClearPageAnonExclusive, SetPageDirty, folio_test_anon, folio_test_large,
 } from '../include/linux/page-flags.js';
-import { is_device_private_page, is_device_coherent_page, is_zone_device_page } from '../include/linux/memremap.js';
+import { is_device_private_page, MEMORY_DEVICE_COHERENT } from '../include/linux/memremap.js';
 import {
   MIGRATE_PFN_MIGRATE, MIGRATE_PFN_WRITE, MIGRATE_VMA_SELECT_SYSTEM, MIGRATE_VMA_SELECT_DEVICE_PRIVATE,
   MIGRATE_VMA_SELECT_DEVICE_COHERENT, migrate_pfn, type migrate_vma,
@@ -40,9 +57,9 @@ import { type Sleepable } from '../lib/sim/sched.js';
 import { race_mutations } from '../lib/sim/mutations.js';
 import { spin_lock, spin_unlock } from '../lib/locking/spinlock.js';
 import { count_event } from '../lib/sim/trace.js';
-import { pfn_to_page, put_page, get_page, is_zero_pfn } from './page_alloc.js';
+import { pfn_to_page, folio_put, folio_get, is_zero_pfn } from './page_alloc.js';
 import {
-  pte_offset_map, pte_lockptr, ptep_get, ptep_get_and_clear, set_pte_at, flush_tlb_range, flush_tlb_page,
+  pte_offset_map, pte_lockptr, ptep_get, ptep_get_and_clear, ptep_clear_flush, set_pte_at, flush_tlb_range,
 } from './pgtable.js';
 import { vm_normal_page } from './memory.js';
 import { folio_remove_rmap_pte } from './rmap.js';
@@ -78,83 +95,84 @@ function collect_hole(m: migrate_vma, start: number, end: number): void {
   }
 }
 
-/* select_pte()'s page, read right after the call (no object per PTE on this path) */
-let selected_page: page | null = null;
-
 /*
- * select_pte() - is the entry a candidate? Returns the mpfn to record
- * (0 to skip, MIGRATE alone for the zero page); the page, if any, is
- * left in selected_page.
+ * select_pte() - the page behind a non-none entry if the SELECT flags and
+ * the owner make it a candidate, ZERO_SELECTED for the zero page under
+ * SELECT_SYSTEM (migrated as if it were a hole), else null. The tests
+ * and their order are migrate_vma_collect_pmd()'s.
  */
-function select_pte(m: migrate_vma, addr: number, pte: pte_t): number {
-  selected_page = null;
+const ZERO_SELECTED = undefined;
+function select_pte(m: migrate_vma, addr: number, pte: pte_t): page | null | undefined {
   if (!pte_present(pte)) {
     const entry = pte_to_swp_entry(pte);
-    if (!is_device_private_entry(entry)) return 0;
-    const p = pfn_to_page(swp_offset_pfn(entry));
-    if (!(m.flags & MIGRATE_VMA_SELECT_DEVICE_PRIVATE) || p.pgmap!.owner !== m.pgmap_owner) return 0;
-    let mpfn = migrate_pfn(p.pfn) | MIGRATE_PFN_MIGRATE;
-    if (is_writable_device_private_entry(entry)) mpfn |= MIGRATE_PFN_WRITE;
-    selected_page = p;
-    return mpfn;
+    if (!is_device_private_entry(entry)) return null;
+    const p = pfn_swap_entry_to_page(entry);
+    if (!(m.flags & MIGRATE_VMA_SELECT_DEVICE_PRIVATE) || p.pgmap!.owner !== m.pgmap_owner) return null;
+    return p;
   }
-  const pfn = pte_pfn(pte);
-  if (is_zero_pfn(pfn) && (m.flags & MIGRATE_VMA_SELECT_SYSTEM)) return MIGRATE_PFN_MIGRATE;
+  if (is_zero_pfn(pte_pfn(pte)) && (m.flags & MIGRATE_VMA_SELECT_SYSTEM)) return ZERO_SELECTED;
   const p = vm_normal_page(m.vma, addr, pte);
   /* no struct page behind it (the zero page without SELECT_SYSTEM, a raw pfn): not migratable */
-  if (p === null) return 0;
-  if (!is_zone_device_page(p) && !(m.flags & MIGRATE_VMA_SELECT_SYSTEM)) return 0;
-  if (is_device_coherent_page(p) &&
-      (!(m.flags & MIGRATE_VMA_SELECT_DEVICE_COHERENT) || p.pgmap!.owner !== m.pgmap_owner)) {
-    return 0;
+  if (p === null) return null;
+  const pgmap = p.pgmap;         /* is_zone_device_page(), is_device_coherent_page(): one read */
+  if (pgmap === null) return (m.flags & MIGRATE_VMA_SELECT_SYSTEM) ? p : null;
+  if (pgmap.type === MEMORY_DEVICE_COHERENT &&
+      (!(m.flags & MIGRATE_VMA_SELECT_DEVICE_COHERENT) || pgmap.owner !== m.pgmap_owner)) {
+    return null;
   }
-  let mpfn = migrate_pfn(pfn) | MIGRATE_PFN_MIGRATE;
-  if (pte_write(pte)) mpfn |= MIGRATE_PFN_WRITE;
-  selected_page = p;
-  return mpfn;
+  return p;
 }
 
-/* collect_one()'s second result: a present PTE was cleared (the caller flushes the TLB once) */
-let collect_unmapped = false;
+/*
+ * pte_mpfn_write() - MIGRATE_PFN_WRITE for a selected entry: a writable
+ * present PTE, or a writable device-private entry.
+ */
+function pte_mpfn_write(pte: pte_t): number {
+  if (pte_present(pte)) return pte_write(pte) ? MIGRATE_PFN_WRITE : 0;
+  return is_writable_device_private_entry(pte_to_swp_entry(pte)) ? MIGRATE_PFN_WRITE : 0;
+}
 
 /*
- * collect_one() - lock the selected page and replace its entry by a
- * migration entry. Called with the PTE lock held. Return: the mpfn to
- * record (0 if the page could not be taken); collect_unmapped tells
- * whether a present PTE was cleared.
+ * collect_one() - lock the selected page @p of folio @f (order 0, mapped)
+ * and replace its entry @pte by a migration entry. Called with the PTE
+ * lock held. Return: the mpfn to record, 0 if the page could not be
+ * taken (locked by someone else, or an exclusive page that may be pinned).
+ * A present entry was cleared exactly when the return is not 0 and
+ * @pte is present (the caller flushes the TLB once for those).
  */
 function collect_one(m: migrate_vma, addr: number, ptep: number, pte: pte_t, p: page, f: page, mpfn: number,
                      fault_folio_pfn: number): number {
-  collect_unmapped = false;
-  const mm = m.vma.vm_mm;
-  get_page(f);          /* holds the page, and so the entry, until unmap/restore */
-  if (fault_folio_pfn !== f.pfn && !folio_trylock(f)) { put_page(f); return 0; }
+  const vma = m.vma, mm = vma.vm_mm;
+  folio_get(f);         /* holds the page, and so the entry, until unmap/restore */
+  if (fault_folio_pfn !== f.pfn && !folio_trylock(f)) { folio_put(f); return 0; }
   const anon_exclusive = folio_test_anon(f) && PageAnonExclusive(p);
-  const old = ptep_get_and_clear(mm, addr, ptep);
+  const present = pte_present(pte);
+  let old: pte_t;
   if (anon_exclusive) {
-    if (pte_present(old)) flush_tlb_page(m.vma, addr);
+    old = ptep_clear_flush(vma, addr, ptep);
     /* folio_try_share_anon_rmap_pte(): a pinned exclusive page cannot become shared */
     if (!is_device_private_page(f) && folio_maybe_dma_pinned(f)) {
       set_pte_at(mm, addr, ptep, old);
       if (fault_folio_pfn !== f.pfn) folio_unlock(f);
-      put_page(f);
+      folio_put(f);
       count_event('migrate_collect_pinned');
       return 0;
     }
     ClearPageAnonExclusive(p);
+  } else {
+    old = ptep_get_and_clear(mm, addr, ptep);
   }
   m.cpages++;
-  if (pte_present(old) && pte_dirty(old)) SetPageDirty(f);
+  if (present && pte_dirty(old)) SetPageDirty(f);       /* folio_mark_dirty(): the PTE's dirty bit is gone */
   const e = (mpfn & MIGRATE_PFN_WRITE) ? make_writable_migration_entry(p.pfn)
     : anon_exclusive ? make_readable_exclusive_migration_entry(p.pfn)
       : make_readable_migration_entry(p.pfn);
   let swp = swp_entry_to_pte(e);
-  const sd = pte_present(old) ? pte_soft_dirty(old) : (old & _PAGE_SWP_SOFT_DIRTY) !== 0;
+  const sd = present ? pte_soft_dirty(old) : (old & _PAGE_SWP_SOFT_DIRTY) !== 0;
   if (sd) swp += _PAGE_SWP_SOFT_DIRTY;
   set_pte_at(mm, addr, ptep, swp);
-  folio_remove_rmap_pte(f, m.vma);
-  put_page(f);          /* the reference of the mapping just removed */
-  collect_unmapped = pte_present(old);
+  folio_remove_rmap_pte(f, vma);
+  folio_put(f);         /* the reference of the mapping just removed */
   return mpfn;
 }
 
@@ -165,40 +183,48 @@ function collect_one(m: migrate_vma, addr: number, ptep: number, pte: pte_t, p: 
  * unlocks, splits and starts over there). At @skip_large, a large folio
  * the split could not break is skipped instead. Return: @end when the
  * range is done, else the address it stopped at (not recorded yet).
+ *
+ * What does not change from one PTE to the next is read once before the
+ * loop (the VMA's kind, the fault folio, the arrays and the count of
+ * entries, stored back at the end); each PTE is read once and its page
+ * handle made once.
  */
 function collect_pte_range(m: migrate_vma, start: number, end: number, skip_large: number): number {
-  const mm = m.vma.vm_mm;
+  const vma = m.vma, mm = vma.vm_mm;
   let ptep = pte_offset_map(mm, start);
   if (ptep < 0) { collect_hole(m, start, end); return end; }
   const ptl = pte_lockptr(mm, ptep);
   const fault_folio_pfn = m.fault_page !== null ? m.fault_page.compound_head.pfn : -1;
-  let unmapped = 0, addr = start;
+  const anon = vma_is_anonymous(vma);
+  const src = m.src, dst = m.dst;
+  let npages = m.npages, unmapped = 0, addr = start;
   spin_lock(ptl);
   for (; addr < end; addr += PAGE_SIZE, ptep++) {
     const pte = ptep_get(mm, ptep);
     let mpfn = 0;
     if (pte_none(pte)) {
-      if (vma_is_anonymous(m.vma)) { mpfn = MIGRATE_PFN_MIGRATE; m.cpages++; }
+      if (anon) { mpfn = MIGRATE_PFN_MIGRATE; m.cpages++; }
     } else {
-      mpfn = select_pte(m, addr, pte);
-      const sp = selected_page;
-      if (mpfn !== 0 && sp === null) {
-        m.cpages++;                     /* the zero page: migrate as if it were a hole */
-      } else if (mpfn !== 0) {
-        const p = sp!, f = p.compound_head;
+      const p = select_pte(m, addr, pte);
+      if (p === ZERO_SELECTED) {
+        mpfn = MIGRATE_PFN_MIGRATE;     /* the zero page: migrate as if it were a hole */
+        m.cpages++;
+      } else if (p !== null) {
+        const f = p.compound_head;
         if (folio_test_large(f) && addr !== skip_large) break;     /* split it first */
         /* only mapped, small pages here; a large folio left is one that could not be split */
-        if (p.mapping === null || folio_test_large(f)) mpfn = 0;
-        else {
-          mpfn = collect_one(m, addr, ptep, pte, p, f, mpfn, fault_folio_pfn);
-          if (collect_unmapped) unmapped++;
+        if (p.mapping !== null && !folio_test_large(f)) {
+          mpfn = collect_one(m, addr, ptep, pte, p, f,
+            migrate_pfn(p.pfn) | MIGRATE_PFN_MIGRATE | pte_mpfn_write(pte), fault_folio_pfn);
+          if (mpfn !== 0 && pte_present(pte)) unmapped++;
         }
       }
     }
-    m.dst[m.npages] = 0;
-    m.src[m.npages++] = mpfn;
+    dst[npages] = 0;
+    src[npages++] = mpfn;
   }
-  if (unmapped > 0) flush_tlb_range(m.vma, start, addr);
+  m.npages = npages;
+  if (unmapped > 0) flush_tlb_range(vma, start, addr);
   spin_unlock(ptl);
   return addr;
 }

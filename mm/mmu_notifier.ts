@@ -276,7 +276,8 @@ export function mmu_notifier_clear_young(mm: mm_struct, start: number, end: numb
  */
 export function mmu_notifier_arch_invalidate_secondary_tlbs(mm: mm_struct, start: number, end: number): void {
   const s = subs_of(mm);
-  if (s === null) return;
+  /* no whole-mm subscriber (interval notifiers have no such op): nothing to walk, as Linux's empty hlist */
+  if (s === null || s.list.length === 0) return;
   preempt_disable();
   try {
     for (const sub of s.list) {

@@ -20,7 +20,7 @@ import type { mm_struct, vm_area_struct, page } from '../include/linux/mm_types.
 import { PAGE_SIZE } from '../include/linux/mm.js';
 import {
   PMD_LEVEL, PTE_LEVEL, _PAGE_RW, _PAGE_DIRTY, _PAGE_ACCESSED, _PAGE_SOFT_DIRTY, pte_set_flags, pte_clear_flags,
-  pte_write, pte_pfn, type pte_t,
+  pte_write, pte_pfn, pte_present, type pte_t,
 } from '../include/linux/pgtable.js';
 import { ENOMEM } from '../include/uapi/asm-generic/errno.js';
 import { gpt } from '../lib/gpt/gpt.js';
@@ -128,6 +128,18 @@ export function set_pte_at(mm: mm_struct, _addr: number, ptep: number, pte: pte_
 export function ptep_get_and_clear(mm: mm_struct, _addr: number, ptep: number): pte_t {
   const old = mm.pgd.load(ptep);
   if (old !== 0) mm.pgd.set(ptep, 0);
+  return old;
+}
+
+/**
+ * ptep_clear_flush() - clear a PTE and flush its translation if it was
+ * present (mm/pgtable-generic.c; x86 flushes when the entry was
+ * accessible, which a present entry is here).
+ * Context: PTE lock held. Return: the old entry.
+ */
+export function ptep_clear_flush(vma: vm_area_struct, addr: number, ptep: number): pte_t {
+  const old = ptep_get_and_clear(vma.vm_mm, addr, ptep);
+  if (pte_present(old)) flush_tlb_page(vma, addr);
   return old;
 }
 

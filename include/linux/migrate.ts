@@ -34,6 +34,7 @@
  * the driver) -> PTE lock.
  */
 import type { page, vm_area_struct } from './mm_types.js';
+import { __pfn_to_section } from './mm_types.js';
 import { pfn_to_page } from '../asm-generic/memory_model.js';
 import { BUG } from '../asm-generic/bug.js';
 
@@ -85,8 +86,20 @@ export function migrate_pfn_to_pfn(x: number): number {
   return Math.floor(x / MIGRATE_PFN_BASE);
 }
 
-/** migrate_pfn_to_page() - the page of a VALID element, or null. */
+/**
+ * migrate_pfn_to_page() - the page of a VALID element, or null.
+ *
+ * The element's frame has struct pages (it was looked up to make the
+ * element), so the handle comes straight from its section and bypasses
+ * the handle cache: the migration loops ask for each frame once per pass
+ * and drop the handle with the iteration, so a cache store would only
+ * cost a write barrier and keep the handle alive across GCs
+ * (mem_section.page_new(), include/linux/mm_types.ts).
+ */
 export function migrate_pfn_to_page(x: number): page | null {
   if (!(x & MIGRATE_PFN_VALID)) return null;
-  return pfn_to_page(migrate_pfn_to_pfn(x));
+  const pfn = migrate_pfn_to_pfn(x);
+  const ms = __pfn_to_section(pfn);
+  if (ms !== undefined && pfn - ms.start_pfn < ms.nr) return ms.page_new(pfn);
+  return pfn_to_page(pfn);
 }

@@ -160,6 +160,20 @@ export class mem_section {
     handle_cache[slot] = pg;
     return pg;
   }
+
+  /**
+   * page_new() - a new handle of frame @pfn of this section, not put in
+   * the handle cache: for loops that use a frame's handle within one
+   * iteration and meet each frame once per pass (the migration passes
+   * over src[]/dst[], include/linux/migrate.ts). There the cache would
+   * only cost a store with its write barrier and keep 4096 handles alive
+   * through every minor GC; a handle that does not escape the iteration
+   * may even be optimized away. A cached and a new handle read the same
+   * struct page (compare pfns).
+   */
+  page_new(pfn: number): page {
+    return new page(pfn, this);
+  }
 }
 
 /*

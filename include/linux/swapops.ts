@@ -30,6 +30,9 @@
  *     E = _PAGE_SWP_EXCLUSIVE (anon page exclusive to this mm),
  *     S = _PAGE_SWP_SOFT_DIRTY.
  */
+import type { page } from './mm_types.js';
+import { __pfn_to_section } from './mm_types.js';
+import { pfn_to_page } from '../asm-generic/memory_model.js';
 import { PAGE_SIZE } from './mm.js';
 import { pte_none, pte_present, pmd_present, pmd_trans_huge, type pte_t, type pmd_t } from './pgtable.js';
 
@@ -70,7 +73,8 @@ export const HMM_ENTRY_POISONOUS = 2;
 
 export function swp_entry(type: number, offset: number): swp_entry_t { return type * SWP_TYPE_BASE + offset; }
 export function swp_type(e: swp_entry_t): number { return Math.floor(e / SWP_TYPE_BASE); }
-export function swp_offset(e: swp_entry_t): number { return e % SWP_TYPE_BASE; }
+/* e - type * 2^41 is exact below 2^53, as e % 2^41 is, without the double modulo (a call into the runtime) */
+export function swp_offset(e: swp_entry_t): number { return e - swp_type(e) * SWP_TYPE_BASE; }
 
 /** is_swap_pte() - a non-empty entry that is not present: a swap or special entry. */
 export function is_swap_pte(pte: pte_t): boolean { return !pte_none(pte) && !pte_present(pte); }
@@ -140,6 +144,21 @@ export function is_pfn_swap_entry(e: swp_entry_t): boolean {
 
 /** swp_offset_pfn() - the pfn carried by a pfn swap entry. */
 export function swp_offset_pfn(e: swp_entry_t): number { return swp_offset(e); }
+
+/**
+ * pfn_swap_entry_to_page() - the page a pfn swap entry (migration,
+ * device-private, device-exclusive) points to. Its frame has struct pages
+ * (the entry was made from its page), so the handle comes from the
+ * section without the handle cache, as migrate_pfn_to_page()'s
+ * (include/linux/migrate.ts explains why); a pfn with no section yet
+ * goes through pfn_to_page(), which BUGs on one that is no memory.
+ */
+export function pfn_swap_entry_to_page(e: swp_entry_t): page {
+  const pfn = swp_offset_pfn(e);
+  const ms = __pfn_to_section(pfn);
+  if (ms !== undefined && pfn - ms.start_pfn < ms.nr) return ms.page_new(pfn);
+  return pfn_to_page(pfn);
+}
 
 /**
  * The kinds of CPU PTE, as a discriminated union for the fault path and the

@@ -33,6 +33,19 @@ t('swap entries survive the trip through a PTE, for every type and large offsets
   }
 });
 
+t('swp_offset() (e - type * 2^41, no double modulo) equals e % 2^41 for every type up to 2^46', () => {
+  const B = 2 ** 41;
+  let x = 12345;
+  for (let k = 0; k < 2000; k++) {
+    x = (x * 1103515245 + 12345) % 2 ** 31;
+    const type = k % 32, off = k < 64 ? [0, 1, B - 1, B - 2][k % 4] : (x * 1024 + (k & 1023)) % B;
+    const e = swp_entry(type, off);
+    assert.is(swp_offset(e), e % B);
+    assert.is(swp_offset(e), off);
+    assert.is(swp_type(e), type);
+  }
+});
+
 t('constructors and predicates agree; the exclusive bit rides in the PTE', () => {
   const d = make_writable_device_private_entry(0x4242);
   assert.ok(is_device_private_entry(d) && is_writable_device_private_entry(d));
