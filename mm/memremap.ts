@@ -173,8 +173,7 @@ function prep_device_compound(head: page, order: number): void {
  */
 export function zone_device_page_init(p: page, order = 0): void {
   const pgmap = p.pgmap;
-  if (pgmap === null) BUG(`zone_device_page_init of non-device pfn ${p.pfn}`);
-  if (p._refcount !== 0) BUG(`zone_device_page_init of busy device pfn ${p.pfn}`);
+  if (pgmap === null || p._refcount !== 0) zone_device_page_init_bug(p);
   /* WARN_ON_ONCE(!percpu_ref_tryget_live(&pgmap->ref)): mapped and not being torn down */
   WARN_ON_ONCE(pgmap.ref_live !== true, 'zone_device_page_init after memunmap_pages');
   pgmap.ref = (pgmap.ref ?? 0) + (1 << order);
@@ -183,8 +182,25 @@ export function zone_device_page_init(p: page, order = 0): void {
   if (order > 0) prep_device_compound(p, order);
 }
 
+/* the BUG of zone_device_page_init() on a page that is not device memory or not free (out of line) */
+function zone_device_page_init_bug(p: page): never {
+  if (p.pgmap === null) BUG(`zone_device_page_init of non-device pfn ${p.pfn}`);
+  BUG(`zone_device_page_init of busy device pfn ${p.pfn}`);
+}
+
 /** zone_device_folio_init() - the folio spelling of zone_device_page_init(). */
 export const zone_device_folio_init = zone_device_page_init;
+
+/* dev_pagemap_percpu_release() - the pagemap's last page came back: once memunmap_pages() killed the ref, complete(&pgmap->done) */
+function dev_pagemap_percpu_release(pgmap: dev_pagemap): void {
+  const done = ms.dying.get(pgmap);
+  if (done !== undefined) wake_up(done);
+}
+
+/* the tail pages of a freed device folio point at themselves again */
+function free_zone_device_tails(f: page, nr: number): void {
+  for (let i = 1; i < nr; i++) pfn_to_page(f.pfn + i).compound_head = pfn_to_page(f.pfn + i);
+}
 
 /**
  * free_zone_device_folio() - the last reference to a device folio went
@@ -205,12 +221,12 @@ export function free_zone_device_folio(f: page): void {
     case MEMORY_DEVICE_COHERENT:
       pgmap.ops.folio_free(f);          /* the driver still sees the folio's order */
       pgmap.ref = (pgmap.ref ?? 0) - nr;
-      if (pgmap.ref === 0 && ms.dying.has(pgmap)) wake_up(ms.dying.get(pgmap)!);   /* complete(&pgmap->done) */
+      if (pgmap.ref === 0) dev_pagemap_percpu_release(pgmap);
       break;
     default:
       WARN_ON_ONCE(true, `free of a device page of unsupported type ${pgmap.type}`);
   }
-  for (let i = 1; i < nr; i++) pfn_to_page(f.pfn + i).compound_head = pfn_to_page(f.pfn + i);
+  if (nr > 1) free_zone_device_tails(f, nr);
   f.order = 0;
   f.flags = 0;
   count_event('zone_device_free', nr);

@@ -425,6 +425,28 @@ function reset_page(ms: mem_section, i: number): void {
   if (ms.compound_head !== null) ms.compound_head[i] = 0;
 }
 
+/*
+ * free_page_is_bad() - the frame being freed (@i of @ms) is not RAM, is
+ * the zero page, or is still free, mapped or on an LRU list; bad_page()
+ * then names the first such fault. As in Linux, the check is one test on
+ * the fast path and the report is out of line (which also keeps
+ * __free_pages() small enough for the JIT to inline into its callers).
+ */
+function free_page_is_bad(ms: mem_section, i: number, pfn: number): boolean {
+  return pfn >= mem.nr_pages || is_zero_pfn(pfn) || (ms.flags[i] & (1 << PG_buddy | 1 << PG_lru)) !== 0 ||
+    ms._mapcount[i] !== -1;
+}
+
+/* bad_page() - the BUG of a bad free, naming what free_page_is_bad() found (checked in this order) */
+function bad_page(ms: mem_section, i: number, pfn: number): never {
+  if (pfn >= mem.nr_pages) BUG(`__free_pages of non-RAM pfn ${pfn}`);
+  if (is_zero_pfn(pfn)) BUG('freeing the zero page');
+  const flags = ms.flags[i];
+  if (flags & (1 << PG_buddy)) BUG(`freeing free page pfn ${pfn}`);
+  if (ms._mapcount[i] !== -1) BUG(`freeing mapped page pfn ${pfn} mapcount ${ms._mapcount[i] + 1}`);
+  BUG(`freeing page on LRU pfn ${pfn}`);
+}
+
 /**
  * __free_pages() - return a block of 2^order frames to the allocator.
  * The caller dropped the last reference. Freeing a mapped page, a page on
@@ -432,12 +454,7 @@ function reset_page(ms: mem_section, i: number): void {
  */
 export function __free_pages(p: page, order = 0): void {
   const pfn = p.pfn, ms = p.section, i = pfn & SECTION_MASK;
-  if (pfn >= mem.nr_pages) BUG(`__free_pages of non-RAM pfn ${pfn}`);
-  if (is_zero_pfn(pfn)) BUG('freeing the zero page');
-  const flags = ms.flags[i];
-  if (flags & (1 << PG_buddy)) BUG(`freeing free page pfn ${pfn}`);
-  if (ms._mapcount[i] !== -1) BUG(`freeing mapped page pfn ${pfn} mapcount ${ms._mapcount[i] + 1}`);
-  if (flags & (1 << PG_lru)) BUG(`freeing page on LRU pfn ${pfn}`);
+  if (free_page_is_bad(ms, i, pfn)) bad_page(ms, i, pfn);
   for (let j = 0; j < 1 << order; j++) reset_page(ms, i + j);
   ms._refcount[i] = 0;
   mem.stats.pgfree += 1 << order;
@@ -494,8 +511,13 @@ export function free_unref_folios(fb: folio_batch): void {
 /** get_page() - take a reference on the page's folio. */
 export function get_page(p: page): void {
   const h = p.compound_head;
-  if (h._refcount <= 0) BUG(`get_page on free page pfn ${p.pfn}`);
+  if (h._refcount <= 0) page_ref_bug('get_page on free page', p);
   h._refcount++;
+}
+
+/* the BUG of a reference taken on a free page or dropped below zero (out of line: keeps the callers small) */
+function page_ref_bug(what: string, p: page): never {
+  BUG(`${what} pfn ${p.pfn}`);
 }
 
 /** folio_get() - take a reference on a folio. */
@@ -515,7 +537,7 @@ export function get_page_unless_zero(p: page): boolean {
  */
 export function put_page(p: page): void {
   const h = p.compound_head;
-  if (h._refcount <= 0) BUG(`put_page underflow pfn ${p.pfn}`);
+  if (h._refcount <= 0) page_ref_bug('put_page underflow', p);
   if (--h._refcount > 0) { preempt_point('put_page'); return; }
   if (is_zero_pfn(h.pfn)) BUG('zero page refcount dropped to 0');
   __folio_put(h);

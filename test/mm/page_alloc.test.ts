@@ -4,12 +4,12 @@ import { start_kernel } from '../../mm/init.js';
 import {
   alloc_pages, alloc_page, put_page, get_page, nr_free_pages, totalram_pages, ZERO_PAGE, kmap_local_page,
   pageAllocStats, copy_highpage, pfn_to_page, __free_pages, alloc_page_sleepable, alloc_pages_fastpath, wmark_pages,
-  setup_per_zone_wmarks,
+  setup_per_zone_wmarks, register_pfn_range,
 } from '../../mm/page_alloc.js';
 import { WMARK_LOW } from '../../include/linux/mmzone.js';
 import { fail_page_alloc, setup_fault_attr } from '../../lib/fault-inject.js';
 import { GFP_KERNEL, GFP_HIGHUSER_MOVABLE, __GFP_ZERO, __GFP_COMP } from '../../include/linux/gfp.js';
-import { PageReserved, PageBuddy, PG_dirty, PG_buddy } from '../../include/linux/page-flags.js';
+import { PageReserved, PageBuddy, PG_dirty, PG_buddy, PG_lru } from '../../include/linux/page-flags.js';
 import { __nr_to_section, PFN_SECTION_SHIFT } from '../../include/linux/mm_types.js';
 import { runSync } from '../../lib/sim/sched.js';
 import { kmemleak_exempt } from '../leakcheck/uvu.js';
@@ -157,6 +157,33 @@ t('the buddy free lists run through the struct pages: PageBuddy heads, order, LR
   assert.ok(PageBuddy(pfn_to_page(512)));
   assert.throws(() => __free_pages(pfn_to_page(512), 9), /freeing free page pfn 512/, 'a double free is caught');
   assert.is(nr_free_pages(), 2047);
+});
+
+t('a bad free is a BUG naming the first fault (free_page_is_bad, bad_page); a bad reference too; nothing changes', () => {
+  kmemleak_exempt('tests the allocator itself: it keeps the frames it allocates');
+  const p = alloc_page(GFP_KERNEL)!;
+  const free0 = nr_free_pages(), stats0 = { ...pageAllocStats() };
+  const bug = (f: () => void, re: RegExp, what: string) => assert.throws(f, (e: Error) => re.test(e.message), what);
+  const dev = register_pfn_range(4, 'test device');
+  bug(() => __free_pages(pfn_to_page(dev.start_pfn + 1)), new RegExp(`__free_pages of non-RAM pfn ${dev.start_pfn + 1}`), 'not RAM');
+  bug(() => __free_pages(ZERO_PAGE()), /freeing the zero page/, 'the zero page');
+  p.flags |= 1 << PG_buddy;
+  p._mapcount = 0;
+  bug(() => __free_pages(p), new RegExp(`freeing free page pfn ${p.pfn}`), 'free first, though mapped too');
+  p.flags &= ~(1 << PG_buddy);
+  bug(() => __free_pages(p), new RegExp(`freeing mapped page pfn ${p.pfn} mapcount 1`), 'mapped, though on the LRU too');
+  p._mapcount = -1;
+  p.flags |= 1 << PG_lru;
+  bug(() => __free_pages(p), new RegExp(`freeing page on LRU pfn ${p.pfn}`), 'on an LRU');
+  p.flags &= ~(1 << PG_lru);
+  assert.is(nr_free_pages(), free0, 'nothing was freed');
+  assert.equal(pageAllocStats(), stats0);
+  const q = alloc_page(GFP_KERNEL)!;
+  put_page(q);
+  bug(() => put_page(q), new RegExp(`put_page underflow pfn ${q.pfn}`), 'a put on a free page');
+  bug(() => get_page(q), new RegExp(`get_page on free page pfn ${q.pfn}`), 'a get on a free page');
+  put_page(p);
+  assert.is(nr_free_pages(), free0 + 1);
 });
 
 t('freeing resets every struct page field of the block, lazily made ones too; the block comes back clean', () => {
