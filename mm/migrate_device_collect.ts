@@ -28,8 +28,14 @@
  * per PTE page; select_pte() returns the page (no module-level result
  * slots); a device-private entry's page comes from
  * pfn_swap_entry_to_page(), a new handle from the section rather than
- * the handle cache (include/linux/swapops.ts). Documentation/vm/hmm.txt
- * Part 17.5, "session 7, mcollect".
+ * the handle cache (include/linux/swapops.ts); the flush of each
+ * anon-exclusive page is ptep_clear_flush_batched() (mm/pgtable.ts): it
+ * reaches the secondary MMUs and the 2008 notifier per page, in order,
+ * while its simulated cost and counters are added once per PTE lock
+ * hold, before the range flush (a model split; the totals are those of
+ * ptep_clear_flush() per page, and test/mm/migrate_device_collect.test.ts
+ * compares both ways). Documentation/vm/hmm.txt Part 17.5, "session 7,
+ * mcollect".
  */
 import type { page } from '../include/linux/mm_types.js';
 import { PAGE_SIZE, vma_is_anonymous } from '../include/linux/mm.js';
@@ -59,7 +65,8 @@ import { spin_lock, spin_unlock } from '../lib/locking/spinlock.js';
 import { count_event } from '../lib/sim/trace.js';
 import { pfn_to_page, folio_put, folio_get, is_zero_pfn } from './page_alloc.js';
 import {
-  pte_offset_map, pte_lockptr, ptep_get, ptep_get_and_clear, ptep_clear_flush, set_pte_at, flush_tlb_range,
+  pte_offset_map, pte_lockptr, ptep_get, ptep_get_and_clear, set_pte_at, flush_tlb_range,
+  ptep_clear_flush_batched, tlb_flush_batch_init, tlb_flush_batch_account, type tlb_flush_batch,
 } from './pgtable.js';
 import { vm_normal_page } from './memory.js';
 import { folio_remove_rmap_pte } from './rmap.js';
@@ -133,6 +140,18 @@ function pte_mpfn_write(pte: pte_t): number {
 }
 
 /*
+ * collect_pinned() - collect_one() found an exclusive page that may be
+ * DMA-pinned after clearing its PTE: put the entry back, unlock and drop
+ * the reference (out of line: rare, and it keeps collect_one() small).
+ */
+function collect_pinned(m: migrate_vma, addr: number, ptep: number, old: pte_t, f: page, fault_folio_pfn: number): void {
+  set_pte_at(m.vma.vm_mm, addr, ptep, old);
+  if (fault_folio_pfn !== f.pfn) folio_unlock(f);
+  folio_put(f);
+  count_event('migrate_collect_pinned');
+}
+
+/*
  * collect_one() - lock the selected page @p of folio @f (order 0, mapped)
  * and replace its entry @pte by a migration entry. Called with the PTE
  * lock held. Return: the mpfn to record, 0 if the page could not be
@@ -140,8 +159,8 @@ function pte_mpfn_write(pte: pte_t): number {
  * A present entry was cleared exactly when the return is not 0 and
  * @pte is present (the caller flushes the TLB once for those).
  */
-function collect_one(m: migrate_vma, addr: number, ptep: number, pte: pte_t, p: page, f: page, mpfn: number,
-                     fault_folio_pfn: number): number {
+function collect_one(m: migrate_vma, tlb: tlb_flush_batch, addr: number, ptep: number, pte: pte_t, p: page, f: page,
+                     mpfn: number, fault_folio_pfn: number): number {
   const vma = m.vma, mm = vma.vm_mm;
   folio_get(f);         /* holds the page, and so the entry, until unmap/restore */
   if (fault_folio_pfn !== f.pfn && !folio_trylock(f)) { folio_put(f); return 0; }
@@ -149,13 +168,10 @@ function collect_one(m: migrate_vma, addr: number, ptep: number, pte: pte_t, p: 
   const present = pte_present(pte);
   let old: pte_t;
   if (anon_exclusive) {
-    old = ptep_clear_flush(vma, addr, ptep);
+    old = ptep_clear_flush_batched(tlb, addr, ptep);     /* ptep_clear_flush(), accounted per lock hold */
     /* folio_try_share_anon_rmap_pte(): a pinned exclusive page cannot become shared */
     if (!is_device_private_page(f) && folio_maybe_dma_pinned(f)) {
-      set_pte_at(mm, addr, ptep, old);
-      if (fault_folio_pfn !== f.pfn) folio_unlock(f);
-      folio_put(f);
-      count_event('migrate_collect_pinned');
+      collect_pinned(m, addr, ptep, old, f, fault_folio_pfn);
       return 0;
     }
     ClearPageAnonExclusive(p);
@@ -198,6 +214,7 @@ function collect_pte_range(m: migrate_vma, start: number, end: number, skip_larg
   const anon = vma_is_anonymous(vma);
   const src = m.src, dst = m.dst;
   let npages = m.npages, unmapped = 0, addr = start;
+  const tlb = tlb_flush_batch_init(vma);
   spin_lock(ptl);
   for (; addr < end; addr += PAGE_SIZE, ptep++) {
     const pte = ptep_get(mm, ptep);
@@ -214,7 +231,7 @@ function collect_pte_range(m: migrate_vma, start: number, end: number, skip_larg
         if (folio_test_large(f) && addr !== skip_large) break;     /* split it first */
         /* only mapped, small pages here; a large folio left is one that could not be split */
         if (p.mapping !== null && !folio_test_large(f)) {
-          mpfn = collect_one(m, addr, ptep, pte, p, f,
+          mpfn = collect_one(m, tlb, addr, ptep, pte, p, f,
             migrate_pfn(p.pfn) | MIGRATE_PFN_MIGRATE | pte_mpfn_write(pte), fault_folio_pfn);
           if (mpfn !== 0 && pte_present(pte)) unmapped++;
         }
@@ -224,6 +241,7 @@ function collect_pte_range(m: migrate_vma, start: number, end: number, skip_larg
     src[npages++] = mpfn;
   }
   m.npages = npages;
+  tlb_flush_batch_account(tlb);
   if (unmapped > 0) flush_tlb_range(vma, start, addr);
   spin_unlock(ptl);
   return addr;

@@ -255,6 +255,70 @@ export function flush_tlb_page(vma: vm_area_struct, addr: number): void {
   mmu_notifier_invalidate_page(vma.vm_mm, addr);
 }
 
+/*
+ * Per-page flushes accounted per PTE lock hold (a model split, for host
+ * cost only). A loop that clears many PTEs under one PTE lock with
+ * ptep_clear_flush(), as the migration's collect does for every
+ * anon-exclusive page (mm/migrate_device_collect.ts), can use
+ * ptep_clear_flush_batched() instead: each page's flush still reaches
+ * the secondary MMUs (IOMMU SVA) and the 2008 notifier at once, in
+ * Linux's order, but the simulated cost and the tlb_flush /
+ * tlb_flush_pages counters of the n flushes are added once, by
+ * tlb_flush_batch_account() before the lock is dropped: n charges of
+ * TLB_FLUSH_PAGE_NS and n one-page flushes, the same totals as n
+ * flush_tlb_page() calls. Nothing can read them in between: the PTE
+ * lock is held, so no other thread runs. The simulated MMU has no TLB,
+ * so nothing is left stale either way.
+ */
+
+/** struct tlb_flush_batch - the flushes of one PTE lock hold not accounted yet. */
+export interface tlb_flush_batch { vma: vm_area_struct; nr: number }
+
+/* TEST ONLY: false makes ptep_clear_flush_batched() plain ptep_clear_flush() (the slow path to compare with) */
+let tlb_flush_batching = true;
+/** tlb_flush_batch_enable() - TEST ONLY: turn the per-lock-hold accounting on or off; returns the old setting. */
+export function tlb_flush_batch_enable(on: boolean): boolean {
+  const old = tlb_flush_batching;
+  tlb_flush_batching = on;
+  return old;
+}
+
+/** tlb_flush_batch_init() - an empty batch for the PTE lock hold about to start in @vma. */
+export function tlb_flush_batch_init(vma: vm_area_struct): tlb_flush_batch {
+  return { vma, nr: 0 };
+}
+
+/**
+ * ptep_clear_flush_batched() - ptep_clear_flush() of @tlb's VMA whose
+ * flush is accounted in @tlb (see above).
+ * Context: PTE lock held until tlb_flush_batch_account(). Return: the old entry.
+ */
+export function ptep_clear_flush_batched(tlb: tlb_flush_batch, addr: number, ptep: number): pte_t {
+  const vma = tlb.vma;
+  if (!tlb_flush_batching) return ptep_clear_flush(vma, addr, ptep);
+  const old = ptep_get_and_clear(vma.vm_mm, addr, ptep);
+  if (pte_present(old)) {
+    tlb.nr++;
+    mmu_notifier_arch_invalidate_secondary_tlbs(vma.vm_mm, addr, addr + PAGE_SIZE);
+    mmu_notifier_invalidate_page(vma.vm_mm, addr);
+  }
+  return old;
+}
+
+/**
+ * tlb_flush_batch_account() - the cost and counters of @tlb's flushes,
+ * as flush_tlb_page() would have added them one by one; empties @tlb.
+ * Context: the PTE lock of the batch still held.
+ */
+export function tlb_flush_batch_account(tlb: tlb_flush_batch): void {
+  const n = tlb.nr;
+  if (n === 0) return;
+  tlb.nr = 0;
+  charge(n * TLB_FLUSH_PAGE_NS);
+  count_event('tlb_flush', n);
+  count_event('tlb_flush_pages', n);
+}
+
 /**
  * free_pgtables() - release the page-table pages no VMA needs any more in
  * [start, end). Called with mmap_lock held for write after the range was

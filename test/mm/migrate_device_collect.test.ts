@@ -29,6 +29,12 @@ import { get_counter } from '../../lib/sim/trace.js';
 import { pfn_to_page } from '../../mm/page_alloc.js';
 import { pin_user_pages, unpin_user_pages } from '../../mm/gup.js';
 import { TinyDev, locked } from './hmm_devmem.js';
+import { runAs } from '../../tools/include/nolibc/nolibc.js';
+import { trace_counters } from '../../lib/sim/trace.js';
+import { now } from '../../lib/sim/clock.js';
+import { tlb_flush_batch_enable } from '../../mm/pgtable.js';
+import { mmu_notifier_register } from '../../mm/mmu_notifier.js';
+import type { mmu_notifier } from '../../include/linux/mmu_notifier.js';
 
 const t = suite('mm/migrate_device_collect');
 let p: Process;
@@ -116,6 +122,67 @@ t('collect: a read-only exclusive page becomes a readable-exclusive migration en
   for (const x of src) assert.is(migrate_pfn_flags(x), MIGRATE_PFN_VALID | MIGRATE_PFN_MIGRATE, 'no WRITE');
   assert.is(flushes, 2 + 1);
   assert.is(p.check32(a, 2 * PAGE_SIZE, 5), -1);
+});
+
+/*
+ * One mixed migration to the device and back, stopped after setup to
+ * record what collect left; returns everything a difference in the
+ * flush accounting could change.
+ */
+function flush_scenario(batching: boolean): unknown {
+  const old = tlb_flush_batch_enable(batching);
+  try {
+    p = boot();
+    const dev = new TinyDev('dev0');
+    const N = 12;
+    const a = p.mmap(0, N * PAGE_SIZE, RW, ANON);
+    /* a whole-mm subscriber with a secondary TLB (as IOMMU SVA): each flush must still reach it, per page, in order */
+    const sva: string[] = [];
+    const sub = {
+      mm: null,
+      ops: { arch_invalidate_secondary_tlbs: (_s: mmu_notifier, _mm: unknown, s: number, e: number) => { sva.push(`${(s - a) / PAGE_SIZE}+${(e - s) / PAGE_SIZE}`); } },
+    } as unknown as mmu_notifier;
+    runAs(p.task, mmu_notifier_register(sub, p.mm));
+    p.read32(a + PAGE_SIZE);
+    for (let i = 2; i < N; i++) p.write32(a + i * PAGE_SIZE, 0x300 + i);
+    const child = p.fork();
+    for (const i of [2, 4, 5, 7, 8, 9, 10]) p.write32(a + i * PAGE_SIZE, 0x400 + i);
+    const pins: page[] = [];
+    locked(p, function* () { return yield* pin_user_pages(p.mm, a + 5 * PAGE_SIZE, 1, FOLL_WRITE, pins); });
+    sva.length = 0;
+    const pfns = Array.from({ length: N }, (_, i) => pfn_at(p, a + i * PAGE_SIZE));
+    let at_setup: unknown = null;
+    dev.toDevice(p, a, a + N * PAGE_SIZE, undefined, (mv: migrate_vma) => {
+      at_setup = {
+        vtime: now(), src: Array.from(mv.src), kinds: entries(p, a, N), child: entries(child, a, N),
+        pages: pfns.map((pfn) => { const pg = pfn_to_page(pfn); return [pg.flags, pg._refcount, pg._mapcount]; }),
+        counters: new Map(trace_counters), sva: [...sva],
+      };
+    });
+    unpin_user_pages(pins);
+    const back = dev.toSystem(p, a, a + N * PAGE_SIZE);
+    return {
+      at_setup, back_src: Array.from(back.src), counters: new Map(trace_counters),
+      data: Array.from({ length: N }, (_, i) => [p.read32(a + i * PAGE_SIZE), child.read32(a + i * PAGE_SIZE)]),
+    };
+  } finally {
+    tlb_flush_batch_enable(old);
+  }
+}
+
+t('collect: per-page flushes accounted per PTE lock hold end in the same state as flush_tlb_page() per page', () => {
+  const batched = flush_scenario(true) as { at_setup: { counters: Map<string, number>; sva: string[] } };
+  const slow = flush_scenario(false);
+  assert.equal(batched, slow, 'vtime, src[], both page tables, struct pages, every counter, SVA flushes, bytes');
+  const s = batched.at_setup;
+  assert.ok((s.counters.get('tlb_flush') ?? 0) >= 7, 'the exclusive pages were flushed');
+  /*
+   * the parent's secondary TLB saw each exclusive present page (2, 4,
+   * 5 pinned, 7..10) flushed on its own, in order, then the PTE page's
+   * range (the shared pages 3, 6 and 11 are cleared without a flush of
+   * their own; the child's PTEs are another mm's)
+   */
+  assert.equal(s.sva, ['2+1', '4+1', '5+1', '7+1', '8+1', '9+1', '10+1', '0+12']);
 });
 
 t('migrate_pfn_to_page() and pfn_swap_entry_to_page() read the same struct pages as pfn_to_page()', () => {
