@@ -10,10 +10,12 @@
 // machines. Coverage still adds up: c8 sets NODE_V8_COVERAGE, which the
 // child processes inherit. HMM_TEST_VERBOSE=1 prints every suite's output.
 // Every test ends with the teardown leak check (kmemleak in spirit,
-// test/leakcheck/uvu.ts); HMM_SIM_LEAKCHECK=0 runs without it.
+// test/leakcheck/uvu.ts); HMM_SIM_LEAKCHECK=0 runs without it. Suites run
+// with the JIT setting of every entry point (tools/include/v8_flags.ts).
 import { spawn } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { V8_FLAGS } from '../dist/tools/include/v8_flags.js';
 
 const root = 'dist/test';
 const filter = new RegExp(process.argv[2] ?? '\\.test\\.js$');
@@ -38,7 +40,7 @@ function runOne(file) {
     const t0 = Date.now();
     /* every test ends with the teardown leak check (test/leakcheck/uvu.ts); HMM_SIM_LEAKCHECK=0 turns it off */
     const leak = process.env.HMM_SIM_LEAKCHECK === '0' ? [] : ['--import', './dist/test/leakcheck/register.js'];
-    const child = spawn(process.execPath, ['--enable-source-maps', ...leak, file], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--enable-source-maps', ...(V8_FLAGS ? [V8_FLAGS] : []), ...leak, file], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     child.stdout.on('data', (d) => { out += d; });
     child.stderr.on('data', (d) => { out += d; });

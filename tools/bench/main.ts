@@ -12,6 +12,7 @@
  * forced GC. Lockdep's order checker is off in benchmarks (it is on in
  * tests); --lockdep turns it on. The first line of output says which.
  */
+import { V8_FLAGS } from '../include/v8_flags.js';   /* first: the JIT setting */
 import { spawnSync } from 'node:child_process';
 import { bench_targets, bench_summary, bench_rows, bench_table, setCurrentBench } from './harness.js';
 import { lockdepAtBoot } from '../../lib/locking/lockdep.js';
@@ -50,7 +51,7 @@ async function main(): Promise<void> {
   const check = args.includes('--check');
   const lockdep = args.includes('--lockdep');
   lockdepAtBoot(lockdep);
-  console.log(`bench: node ${process.version}, --expose-gc, lockdep ${lockdep ? 'on (--lockdep)' : 'off (tests run it on; --lockdep turns it on)'}`);
+  console.log(`bench: node ${process.version}, --expose-gc, V8 ${V8_FLAGS === '' ? "defaults (HMM_SIM_V8_DEFAULT=1)" : `${V8_FLAGS} (every entry point's JIT setting, tools/include/v8_flags.ts)`}, lockdep ${lockdep ? 'on (--lockdep)' : 'off (tests run it on; --lockdep turns it on)'}`);
   const names = args.filter((a) => !a.startsWith('-'));
   const run = names.length > 0 ? names : Object.keys(benches);
   for (const n of run) {

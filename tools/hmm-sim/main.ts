@@ -9,6 +9,7 @@
  * Exit status: 0 on success; 1 when a scenario failed (threw) or explore
  * found a violation; 2 on a usage error (with the usage on stderr).
  */
+import '../include/v8_flags.js';          /* first: the JIT setting (tools/include/v8_flags.ts) */
 import { readFileSync } from 'node:fs';
 import { fault_inject_boot_param } from '../../lib/fault-inject.js';
 import { parse_args, usage, usage_error, type cli_args } from './cli.js';

@@ -23,6 +23,7 @@
  * operations whose injected failure was accepted.
  * The last line is the figure: operations, seeds, seconds, divergences.
  */
+import '../../include/v8_flags.js';       /* first: the JIT setting (tools/include/v8_flags.ts) */
 import { runSeed, runRecorded, shrink, describe, signature, type FuzzOptions } from './run.js';
 import { fmtOp, type OpKind } from './ops.js';
 import { parseFail, type FailSpec } from './inject.js';

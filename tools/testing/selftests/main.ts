@@ -35,6 +35,7 @@
  *
  * Not kselftest: `-s hmm` or `-s hmm-dummy` selects one suite.
  */
+import '../../include/v8_flags.js';       /* first: the JIT setting (tools/include/v8_flags.ts) */
 import { start_kernel } from '../../../mm/init.js';
 import { hmm_test_runs, hmm_test_boot_params } from './mm/hmm-tests.js';
 import { runTest } from './mm/hmm-tests-helpers.js';
