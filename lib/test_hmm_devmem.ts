@@ -312,6 +312,16 @@ export function pfn_zone_device_data(pfn: number): unknown {
 }
 
 /**
+ * pfn_page_new() - a handle of frame @pfn made for one use (the section's
+ * page_new(), past the handle cache): for the per-page loops, which use
+ * the handle within one iteration and meet each frame once per pass, so a
+ * cache store would only cost a write barrier.
+ */
+export function pfn_page_new(pfn: number): page {
+  return __pfn_to_section(pfn)!.page_new(pfn);
+}
+
+/**
  * BACKING_PAGE_PFN() - BACKING_PAGE(pfn_to_page(@pfn)) without a handle of
  * the device page itself: its zone_device_data (private; null, as from
  * BACKING_PAGE(), for a free page), or the page (coherent, or not device
@@ -328,7 +338,7 @@ function push_free(mdevice: dmirror_device, p: page, large: boolean): void {
 function pop_free(mdevice: dmirror_device, large: boolean): page | null {
   const pfn = (large ? mdevice.free_folios : mdevice.free_pages).pop();
   if (pfn < 0) return null;
-  const p = pfn_to_page(pfn);
+  const p = pfn_page_new(pfn);                /* a free page's section exists: its chunk was mapped */
   mdevice.calloc += large ? HPAGE_PMD_NR : 1;
   /*
    * Take the pgmap reference before the lock is dropped: a RELEASE that

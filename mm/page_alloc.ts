@@ -212,7 +212,13 @@ function __alloc_pages_nocharge(order: number): page | null {
   }
   mem.nr_free -= 1 << order;
   ms._refcount[i] = 1;                  /* set_page_refcounted(), into the section found above */
-  return ms.page_of(pfn);
+  /*
+   * A new handle, past the handle cache (mem_section.page_new()): the
+   * frame was free, so no cached handle of it is worth keeping, and a
+   * store into the cache costs a write barrier per allocation (the
+   * migration loops allocate one page per entry).
+   */
+  return ms.page_new(pfn);
 }
 
 /**
