@@ -12,7 +12,7 @@
  *       shrink_lruvec: get_scan_count, then in SWAP_CLUSTER_MAX batches
  *         shrink_active_list: deactivate (accessed bits cleared on the way)
  *         shrink_inactive_list: isolate from the tail, then
- *           shrink_folio_list: per folio
+ *           shrink_folio_list: per folio (mm/vmscan_folio.ts)
  *             folio_check_references   -> keep / activate / reclaim
  *             add_to_swap              (anon, not yet in the swap cache)
  *             try_to_unmap             (PTEs -> swap entries, MMU_NOTIFY_CLEAR)
@@ -53,10 +53,7 @@ import {
 } from '../include/linux/mmzone.js';
 import { SWAP_CLUSTER_MAX, DEF_PRIORITY } from '../include/linux/swap.js';
 import { VM_EXEC, PAGE_SHIFT } from '../include/linux/mm.js';
-import {
-  SetPageLRU, TestClearPageLRU, SetPageActive, ClearPageActive, SetPageReferenced, TestClearPageReferenced, PageSwapBacked, PageSwapCache, PageDirty, ClearPageDirty,
-  SetPageWriteback, ClearPageWriteback, PageWriteback, PageUnevictable, folio_test_anon,
-} from '../include/linux/page-flags.js';
+import { SetPageLRU, TestClearPageLRU, ClearPageActive } from '../include/linux/page-flags.js';
 import { GFP_KERNEL, __GFP_IO, __GFP_DIRECT_RECLAIM, type gfp_t } from '../include/linux/gfp.js';
 import { lockdep_enabled } from '../lib/locking/lockdep.js';
 import { runSync, in_atomic, current, cond_resched, kthread_run, type Sleepable, type Thread } from '../lib/sim/sched.js';
@@ -64,19 +61,14 @@ import { BUG } from '../include/asm-generic/bug.js';
 import { spin_lock, spin_unlock } from '../lib/locking/spinlock.js';
 import { wait_queue_head, wait_event, wake_up_interruptible, waitqueue_active } from '../lib/locking/wait.js';
 import { count_event, trace_event } from '../lib/sim/trace.js';
-import {
-  put_page, pfn_to_page, nr_free_pages, zone_watermark_ok, wmark_pages,
-} from './page_alloc.js';
-import { folio_trylock, folio_unlock } from './filemap.js';
-import { folio_maybe_dma_pinned } from './gup.js';
-import {
-  lruvec_add_folio, lruvec_del_folio, lruvec_lru_size, folio_is_file_lru, folio_putback_lru, folio_isolate_lru,
-} from './swap.js';
-import { folio_referenced, try_to_unmap } from './rmap_reclaim.js';
-import { add_to_swap, __delete_from_swap_cache } from './swap_state.js';
-import { swap_writepage, put_swap_folio, folio_free_swap, get_nr_swap_pages } from './swapfile.js';
-import { mem_cgroup_subtree, root_mem_cgroup, mem_cgroup_swap_full, folio_lruvec } from './memcontrol.js';
-import { split_folio, deferred_split_scan } from './huge_memory_split.js';
+import { put_page, nr_free_pages, zone_watermark_ok, wmark_pages } from './page_alloc.js';
+import { lruvec_add_folio, lruvec_del_folio, lruvec_lru_size, folio_is_file_lru, folio_putback_lru } from './swap.js';
+import { folio_referenced } from './rmap_reclaim.js';
+import { shrink_folio_list } from './vmscan_folio.js';
+import { __delete_from_swap_cache } from './swap_state.js';
+import { get_nr_swap_pages } from './swapfile.js';
+import { mem_cgroup_subtree, root_mem_cgroup } from './memcontrol.js';
+import { deferred_split_scan } from './huge_memory_split.js';
 import { shrink_huge_zero_folio_scan } from './huge_memory.js';
 
 /** struct scan_control - one reclaim pass: what to reclaim and what it did. */
@@ -116,133 +108,6 @@ let in_reclaim = new WeakSet<Thread>();
 
 /** current_is_kswapd() - is the running thread kswapd? */
 export function current_is_kswapd(): boolean { return ks.thread !== null && current() === ks.thread; }
-
-enum folio_references { FOLIOREF_RECLAIM, FOLIOREF_RECLAIM_CLEAN, FOLIOREF_KEEP, FOLIOREF_ACTIVATE }
-
-/*
- * folio_check_references() - mapped folios start with one young PTE from
- * the fault, so reclaim looks twice: young once -> keep (and remember it
- * in PG_referenced); young again, or young in several places -> activate.
- */
-function folio_check_references(f: page): folio_references {
-  const { referenced, vm_flags } = folio_referenced(f);
-  const referenced_folio = TestClearPageReferenced(f);
-  if (referenced > 0) {
-    SetPageReferenced(f);
-    if (referenced_folio || referenced > 1) return folio_references.FOLIOREF_ACTIVATE;
-    if ((vm_flags & VM_EXEC) && folio_is_file_lru(f)) return folio_references.FOLIOREF_ACTIVATE;
-    return folio_references.FOLIOREF_KEEP;
-  }
-  if (referenced_folio && folio_is_file_lru(f)) return folio_references.FOLIOREF_RECLAIM_CLEAN;
-  return folio_references.FOLIOREF_RECLAIM;
-}
-
-/* pageout() - write a dirty swap-cache folio to its slot. Return: false to keep the folio. */
-function pageout(f: page): boolean {
-  if (!PageSwapCache(f)) return false;          /* file writeback is not modelled */
-  ClearPageDirty(f);                             /* folio_clear_dirty_for_io */
-  SetPageWriteback(f);
-  swap_writepage(f);
-  ClearPageWriteback(f);                         /* synchronous device: writeback ends at once */
-  return true;
-}
-
-/*
- * __remove_mapping() - take an unmapped, clean folio out of the swap
- * cache, if nobody else holds a reference: only the isolation and the
- * cache's may remain (Linux freezes the refcount at that value; here no
- * one can take a reference between the check and the free).
- */
-function __remove_mapping(f: page): boolean {
-  if (f._refcount !== 2 || PageDirty(f)) return false;
-  const entry = f.private;
-  __delete_from_swap_cache(f, entry);
-  put_swap_folio(f, entry);
-  f._refcount--;                                 /* the cache's reference */
-  return true;
-}
-
-/* Outcome of one folio in shrink_folio_list. */
-type verdict = 'free' | 'keep' | 'activate';
-
-/* The decisions of shrink_folio_list for one locked folio. */
-function* shrink_folio(f: page, sc: scan_control, more: page[], ignore_references: boolean): Sleepable<verdict> {
-  if (PageUnevictable(f)) return 'activate';
-  if (!sc.may_unmap && f._mapcount >= 0) return 'keep';
-  if (!folio_test_anon(f) && !PageSwapCache(f)) { count_event('reclaim_skip_file'); return 'keep'; }
-  if (f.order > 0) {
-    /*
-     * Swap holds small pages: split the THP first (split_folio_to_list),
-     * only where the split's notifiers may sleep. The new small folios
-     * join this list, isolated like the head.
-     */
-    const nr = 1 << f.order;
-    if (!sc.blockable || !folio_test_anon(f) || (yield* split_folio(f)) !== 0) return 'keep';
-    for (let i = 1; i < nr; i++) {
-      const t = pfn_to_page(f.pfn + i);
-      if (folio_isolate_lru(t)) more.push(t);
-    }
-    count_event('thp_split_for_reclaim');
-  }
-  if (PageWriteback(f)) return 'keep';
-  const references = ignore_references ? folio_references.FOLIOREF_RECLAIM : folio_check_references(f);
-  if (references === folio_references.FOLIOREF_ACTIVATE) return 'activate';
-  if (references === folio_references.FOLIOREF_KEEP) return 'keep';
-  if (folio_test_anon(f) && PageSwapBacked(f) && !PageSwapCache(f)) {
-    if (!(sc.gfp_mask & __GFP_IO) || folio_maybe_dma_pinned(f)) return 'keep';
-    if (!add_to_swap(f)) return 'activate';
-  }
-  if (f._mapcount >= 0) {
-    const was_swapbacked = PageSwapBacked(f);
-    if (!(yield* try_to_unmap(f, sc.blockable))) {
-      count_event(!was_swapbacked && PageSwapBacked(f) ? 'pglazyfree_fail' : 'unmap_fail');
-      return 'activate';
-    }
-  }
-  if (PageDirty(f)) {
-    if (references === folio_references.FOLIOREF_RECLAIM_CLEAN || !pageout(f)) return 'keep';
-  }
-  if (PageSwapCache(f)) return __remove_mapping(f) ? 'free' : 'keep';
-  if (folio_test_anon(f) && !PageSwapBacked(f) && f._refcount === 1) {
-    count_event('pglazyfreed');
-    return 'free';
-  }
-  return 'keep';
-}
-
-/**
- * shrink_folio_list() - try to free each isolated folio of list.
- * @ignore_references: reclaim even recently used folios (MADV_PAGEOUT).
- * Return: pages freed; the folios that stay are left in list (with their
- * isolation reference), PG_active set on those to promote.
- * Context: may sleep (notifiers) when sc.blockable.
- */
-export function* shrink_folio_list(list: page[], sc: scan_control, ignore_references = false): Sleepable<number> {
-  const kept: page[] = [];
-  let nr_reclaimed = 0;
-  for (let i = 0; i < list.length; i++) {
-    const f = list[i];
-    if (!folio_trylock(f)) { kept.push(f); continue; }
-    sc.nr_scanned += 1 << f.order;
-    const v = yield* shrink_folio(f, sc, list, ignore_references);
-    if (v === 'activate') {
-      if (PageSwapCache(f) && mem_cgroup_swap_full(f)) folio_free_swap(f);
-      SetPageActive(f);
-      count_event('pgactivate', 1 << f.order);
-      (folio_lruvec(f).owner as mem_cgroup).stat.pgactivate += 1 << f.order;
-    }
-    folio_unlock(f);
-    if (v === 'free') {
-      nr_reclaimed += 1 << f.order;
-      put_page(f);                                /* the isolation reference: the folio is freed */
-    } else {
-      kept.push(f);
-    }
-  }
-  list.length = 0;
-  list.push(...kept);
-  return nr_reclaimed;
-}
 
 /* isolate_lru_folios() - take up to nr_to_scan pages from the tail of one list. */
 function isolate_lru_folios(nr_to_scan: number, lv: lruvec, lru: lru_list): page[] {
