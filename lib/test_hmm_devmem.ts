@@ -33,6 +33,15 @@
  *     .zone_device_data -> backing RAM page (holds the data)
  *                            .zone_device_data -> the dmirror that migrated it
  *
+ * Model split: a device-private page's zone_device_data holds the backing
+ * page's pfn where Linux keeps a struct page pointer; BACKING_PAGE() makes
+ * the handle when the driver follows it. A stored handle would be a new
+ * object written into the section's array on every migration to the
+ * device (a write barrier, and a handle kept alive through every minor GC
+ * until the page comes back); a pfn is a small integer. Same page, same
+ * lifetime: set when the device page is allocated, cleared when it is
+ * freed or split.
+ *
  * A device-coherent page holds its data itself (BACKING_PAGE(p) is p: the same pfn).
  * A free device page is linked into its device's free list through
  * .zone_device_data instead.
@@ -275,7 +284,12 @@ export function dmirror_is_private_zone(mdevice: dmirror_device): boolean {
  * RAM page of a device-private page, the page itself when coherent.
  */
 export function BACKING_PAGE(p: page): page {
-  return is_device_private_page(p) ? (p.zone_device_data as page) : p;
+  return is_device_private_page(p) ? backing_page(p.zone_device_data) as page : p;
+}
+
+/* the backing page a device-private page's zone_device_data names (a pfn, see the header), or null for none */
+function backing_page(zdd: unknown): page | null {
+  return zdd === null ? null : pfn_page_new(zdd as number);
 }
 
 /**
@@ -328,7 +342,7 @@ export function pfn_page_new(pfn: number): page {
  * memory).
  */
 export function BACKING_PAGE_PFN(pfn: number): page {
-  return pfn_pgmap(pfn)?.type === MEMORY_DEVICE_PRIVATE ? pfn_zone_device_data(pfn) as page : pfn_to_page(pfn);
+  return pfn_pgmap(pfn)?.type === MEMORY_DEVICE_PRIVATE ? backing_page(pfn_zone_device_data(pfn)) as page : pfn_to_page(pfn);
 }
 
 function push_free(mdevice: dmirror_device, p: page, large: boolean): void {
@@ -469,7 +483,7 @@ export function* dmirror_devmem_alloc_page(d: dmirror, is_large: boolean): Sleep
     }
     dpage = want.page;
   }
-  dpage.zone_device_data = rpage;
+  dpage.zone_device_data = rpage === null ? null : rpage.pfn;     /* the backing page, by pfn (see the header) */
   count_event('dmirror_devmem_alloc', 1 << order);
   return dpage;
 }
@@ -499,7 +513,7 @@ export function dmirror_devmem_alloc_page_fast(d: dmirror, is_large: boolean): p
   spin_lock(mdevice.lock);
   const dpage = pop_free(mdevice, is_large)!;           /* nothing ran since the check: no sleep, no preemption */
   spin_unlock(mdevice.lock);
-  dpage.zone_device_data = rpage;
+  dpage.zone_device_data = rpage === null ? null : rpage.pfn;     /* the backing page, by pfn (see the header) */
   count_event('dmirror_devmem_alloc', 1 << order);
   return dpage;
 }
@@ -513,7 +527,7 @@ export function dmirror_devmem_alloc_page_fast(d: dmirror, is_large: boolean): p
 export function dmirror_devmem_free(f: page): void {
   const chunk = dmirror_page_to_chunk(f), mdevice = chunk.mdevice;
   /* BACKING_PAGE(f), the chunk being f's pagemap */
-  let rpage: page | null = chunk.type === MEMORY_DEVICE_PRIVATE ? f.zone_device_data as page | null : f;
+  let rpage: page | null = chunk.type === MEMORY_DEVICE_PRIVATE ? backing_page(f.zone_device_data) : f;
   const order = rpage !== null ? folio_order(rpage) : folio_order(f);
   if (rpage?.pfn !== f.pfn) {
     if (rpage !== null) {
@@ -555,7 +569,7 @@ export function dmirror_devmem_folio_split(head: page, tail: page | null): void 
   }
   if (rpage.pfn === head.pfn) return;    /* coherent: the device page holds its data */
   const rpage_tail = pfn_to_page(rpage.pfn + (tail.pfn - head.pfn));
-  tail.zone_device_data = rpage_tail;
+  tail.zone_device_data = rpage_tail.pfn;
   rpage_tail.zone_device_data = rpage.zone_device_data;
   rpage_tail.compound_head = rpage_tail;
   rpage_tail.mapping = null;

@@ -544,7 +544,7 @@ function* dmirror_devmem_fault_migrate(args: migrate_vma, d: dmirror): Sleepable
 export function* dmirror_devmem_fault(vmf: vm_fault): Sleepable<number> {
   const fpage = vmf.page!;
   const folio = fpage.compound_head;
-  const rpage = folio.zone_device_data as page | null;
+  const rpage = BACKING_PAGE(folio) as page | null;
   const d = rpage === null ? null : rpage.zone_device_data as dmirror | null;
   if (d === null) return VM_FAULT_SIGBUS;       /* a device page with no mirror behind it: a driver bug */
   /* a fault through a PTE may hit a partly mapped folio: migrate one page */

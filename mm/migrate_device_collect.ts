@@ -103,20 +103,25 @@ function collect_hole(m: migrate_vma, start: number, end: number): void {
 }
 
 /*
- * select_pte() - the page behind a non-none entry if the SELECT flags and
+ * select_swap_entry() - the device-private page a swap entry points to,
+ * if the migration selects device-private pages of its owner; else null
+ * (other swap entries, and swapped pages, are not migrated).
+ */
+function select_swap_entry(m: migrate_vma, entry: number): page | null {
+  if (!is_device_private_entry(entry)) return null;
+  const p = pfn_swap_entry_to_page(entry);
+  if (!(m.flags & MIGRATE_VMA_SELECT_DEVICE_PRIVATE) || p.pgmap!.owner !== m.pgmap_owner) return null;
+  return p;
+}
+
+/*
+ * select_pte() - the page behind a present entry if the SELECT flags and
  * the owner make it a candidate, ZERO_SELECTED for the zero page under
  * SELECT_SYSTEM (migrated as if it were a hole), else null. The tests
  * and their order are migrate_vma_collect_pmd()'s.
  */
 const ZERO_SELECTED = undefined;
 function select_pte(m: migrate_vma, addr: number, pte: pte_t): page | null | undefined {
-  if (!pte_present(pte)) {
-    const entry = pte_to_swp_entry(pte);
-    if (!is_device_private_entry(entry)) return null;
-    const p = pfn_swap_entry_to_page(entry);
-    if (!(m.flags & MIGRATE_VMA_SELECT_DEVICE_PRIVATE) || p.pgmap!.owner !== m.pgmap_owner) return null;
-    return p;
-  }
   if (is_zero_pfn(pte_pfn(pte)) && (m.flags & MIGRATE_VMA_SELECT_SYSTEM)) return ZERO_SELECTED;
   const p = vm_normal_page(m.vma, addr, pte);
   /* no struct page behind it (the zero page without SELECT_SYSTEM, a raw pfn): not migratable */
@@ -128,15 +133,6 @@ function select_pte(m: migrate_vma, addr: number, pte: pte_t): page | null | und
     return null;
   }
   return p;
-}
-
-/*
- * pte_mpfn_write() - MIGRATE_PFN_WRITE for a selected entry: a writable
- * present PTE, or a writable device-private entry.
- */
-function pte_mpfn_write(pte: pte_t): number {
-  if (pte_present(pte)) return pte_write(pte) ? MIGRATE_PFN_WRITE : 0;
-  return is_writable_device_private_entry(pte_to_swp_entry(pte)) ? MIGRATE_PFN_WRITE : 0;
 }
 
 /*
@@ -222,7 +218,16 @@ function collect_pte_range(m: migrate_vma, start: number, end: number, skip_larg
     if (pte_none(pte)) {
       if (anon) { mpfn = MIGRATE_PFN_MIGRATE; m.cpages++; }
     } else {
-      const p = select_pte(m, addr, pte);
+      /* a swap entry is decoded once: its page and its write bit come from the same entry */
+      let p: page | null | undefined, write: boolean;
+      if (pte_present(pte)) {
+        p = select_pte(m, addr, pte);
+        write = pte_write(pte);
+      } else {
+        const entry = pte_to_swp_entry(pte);
+        p = select_swap_entry(m, entry);
+        write = p !== null && is_writable_device_private_entry(entry);
+      }
       if (p === ZERO_SELECTED) {
         mpfn = MIGRATE_PFN_MIGRATE;     /* the zero page: migrate as if it were a hole */
         m.cpages++;
@@ -232,7 +237,7 @@ function collect_pte_range(m: migrate_vma, start: number, end: number, skip_larg
         /* only mapped, small pages here; a large folio left is one that could not be split */
         if (p.mapping !== null && !folio_test_large(f)) {
           mpfn = collect_one(m, tlb, addr, ptep, pte, p, f,
-            migrate_pfn(p.pfn) | MIGRATE_PFN_MIGRATE | pte_mpfn_write(pte), fault_folio_pfn);
+            migrate_pfn(p.pfn) | MIGRATE_PFN_MIGRATE | (write ? MIGRATE_PFN_WRITE : 0), fault_folio_pfn);
           if (mpfn !== 0 && pte_present(pte)) unmapped++;
         }
       }

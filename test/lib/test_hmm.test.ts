@@ -20,7 +20,7 @@ import {
 } from '../../include/uapi/linux/test_hmm.js';
 import { dmirror_device_get, hmm_dmirror_init } from '../../lib/test_hmm.js';
 import {
-  DEVMEM_CHUNK_PAGES, dmirror_devmem_alloc_page, dmirror_devmem_alloc_page_fast, type dmirror,
+  DEVMEM_CHUNK_PAGES, dmirror_devmem_alloc_page, dmirror_devmem_alloc_page_fast, BACKING_PAGE, type dmirror,
 } from '../../lib/test_hmm_devmem.js';
 import { is_device_private_page } from '../../include/linux/memremap.js';
 import { PageLocked } from '../../include/linux/page-flags.js';
@@ -169,8 +169,9 @@ test('dmirror_devmem_alloc_page_fast: null with nothing taken when a chunk must 
   const dp = dmirror_devmem_alloc_page_fast(d, false)!;
   assert.ok(dp !== null && is_device_private_page(dp));
   assert.ok(PageLocked(dp) && dp._refcount === 1);
-  const rpage = dp.zone_device_data as page;
+  const rpage = BACKING_PAGE(dp);
   assert.ok(rpage.pfn < totalram_pages(), 'backed by a RAM page');
+  assert.is(dp.zone_device_data, rpage.pfn, 'zone_device_data names the backing page by pfn (the model split of lib/test_hmm_devmem.ts)');
   assert.is(dev.calloc, calloc + 2);
   assert.is(nr_free_pages(), free - 2);
   for (const x of [first, dp]) { folio_unlock(x); put_page(x); }

@@ -21,7 +21,7 @@ import {
 } from '../../lib/test_hmm_pt.js';
 import {
   type dmirror, type dmirror_chunk, DPT_XA_TAG_READ, DPT_XA_TAG_ATOMIC, DPT_XA_TAG_WRITE, BACKING_PAGE,
-  dmirror_page_to_chunk, dmirror_page_to_device,
+  dmirror_page_to_chunk, dmirror_page_to_device, pfn_zone_device_data,
 } from '../../lib/test_hmm_devmem.js';
 import { dmirror_migrate_range_to_device } from '../../lib/test_hmm_migrate.js';
 import { Dmirror } from '../../tools/lib/dmirror.js';
@@ -178,7 +178,7 @@ test('a device page finds its chunk through page->pgmap: the chunk is its pagema
   for (let c = 0; c < md.devmem_count && dpage === null; c++) {
     const ch = md.devmem_chunks![c];
     for (let pfn = ch.start_pfn!; pfn < ch.start_pfn! + ch.nr_pages! && dpage === null; pfn++) {
-      if ((pfn_to_page(pfn).zone_device_data as page | null)?.pfn === rhead.pfn) { dpage = pfn_to_page(pfn); c0 = ch; }
+      if (pfn_zone_device_data(pfn) === rhead.pfn) { dpage = pfn_to_page(pfn); c0 = ch; }     /* the backing page's pfn */
     }
   }
   assert.ok(dpage !== null && c0 !== null, 'the device folio backed by the RAM folio');
