@@ -69,7 +69,7 @@ import { spinlock_t, spin_lock, spin_unlock } from './locking/spinlock.js';
 import { trace_event, count_event } from './sim/trace.js';
 import { alloc_pages_sleepable, alloc_pages_fastpath, __free_pages, pfn_to_page } from '../mm/page_alloc.js';
 import {
-  memremap_pages, memunmap_pages, request_free_mem_region, release_mem_region, zone_device_folio_init,
+  memremap_pages, request_free_mem_region, release_mem_region, zone_device_folio_init,
 } from '../mm/memremap.js';
 import { dmirror_devmem_fault } from './test_hmm_migrate.js';
 import { BUG } from '../include/asm-generic/bug.js';

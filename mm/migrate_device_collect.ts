@@ -63,7 +63,7 @@ import { type Sleepable } from '../lib/sim/sched.js';
 import { race_mutations } from '../lib/sim/mutations.js';
 import { spin_lock, spin_unlock } from '../lib/locking/spinlock.js';
 import { count_event } from '../lib/sim/trace.js';
-import { pfn_to_page, folio_put, folio_get, is_zero_pfn } from './page_alloc.js';
+import { folio_put, folio_get, is_zero_pfn } from './page_alloc.js';
 import {
   pte_offset_map, pte_lockptr, ptep_get, ptep_get_and_clear, set_pte_at, flush_tlb_range,
   ptep_clear_flush_batched, tlb_flush_batch_init, tlb_flush_batch_account, type tlb_flush_batch,

@@ -25,7 +25,6 @@ import {
 import { is_device_private_page } from '../../include/linux/memremap.js';
 import { PageLocked } from '../../include/linux/page-flags.js';
 import { folio_unlock } from '../../mm/filemap.js';
-import type { page } from '../../include/linux/mm_types.js';
 import { hmm_test_runs, hmm_test_boot_params } from '../../tools/testing/selftests/mm/hmm-tests.js';
 import { runTest } from '../../tools/testing/selftests/mm/hmm-tests-helpers.js';
 import { pte_at } from '../helpers.js';
