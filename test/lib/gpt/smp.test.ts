@@ -71,10 +71,10 @@ test('readers, a faulter and a pruner at once: no torn or half entry, no use aft
   const ctl = new Int32Array(ctlbuf);
   ctl[C_FAULTER_ROUNDS] = FAULTER_ROUNDS;       /* readers and the pruner pace themselves on it */
   const jobs = [
-    start({ role: 'reader', shared, ctl: ctlbuf, seed: 11, rounds: READER_ROUNDS }),
-    start({ role: 'reader', shared, ctl: ctlbuf, seed: 22, rounds: READER_ROUNDS }),
-    start({ role: 'faulter', shared, ctl: ctlbuf, seed: 33, rounds: FAULTER_ROUNDS }),
-    start({ role: 'pruner', shared, ctl: ctlbuf, seed: 44, rounds: PRUNER_ROUNDS }),
+    start({ role: 'reader', shared, ctl: ctlbuf, seed: 11, rounds: READER_ROUNDS, party: 4 }),
+    start({ role: 'reader', shared, ctl: ctlbuf, seed: 22, rounds: READER_ROUNDS, party: 4 }),
+    start({ role: 'faulter', shared, ctl: ctlbuf, seed: 33, rounds: FAULTER_ROUNDS, party: 4 }),
+    start({ role: 'pruner', shared, ctl: ctlbuf, seed: 44, rounds: PRUNER_ROUNDS, party: 4 }),
   ];
   const [, , flog, plog] = await Promise.all(jobs);
   if (process.env.GPT_STRESS_VERBOSE) console.log(Array.from(ctl.slice(0, 11)).join(' '));
@@ -83,7 +83,7 @@ test('readers, a faulter and a pruner at once: no torn or half entry, no use aft
   assert.is(ctl[C_HALF], 0, 'half entries seen by readers under the serial rule');
   assert.is(ctl[C_OTHER], 0, 'populate failures');
   assert.is(pt.stats().uaf, 0, 'directories recycled under a reference');
-  assert.ok(ctl[C_READS] > 1000 && ctl[C_WALKED] > 0, `readers worked (${ctl[C_READS]} reads)`);
+  assert.ok(ctl[C_READS] > 1000 && ctl[C_WALKED] > 0, `readers worked (${ctl[C_READS]} reads, ${ctl[C_WALKED]} entries walked)`);
   assert.ok(ctl[C_FAULTS] > 10 && ctl[C_YOUNG_SEEN] > 0, `faulter worked (${ctl[C_FAULTS]} faults)`);
   assert.ok(ctl[C_PRUNED] > 0, 'pruner freed directories');
   assert.ok(pt.stats().reclaimed > 0, 'slots were recycled after grace periods');

@@ -30,7 +30,7 @@ export const REGION_PAGES = 2 ** 14;
 
 /* control words (shared counters; word 0 is unused) */
 export const C_TICKET = 1, C_TORN = 2, C_HALF = 3, C_OTHER = 4, C_READS = 5,
-  C_WALKED = 6, C_FAULTS = 7, C_PRUNED = 8, C_BITS = 9, C_YOUNG_SEEN = 10, C_FAULTER_ROUNDS = 11, C_WORDS = 16;
+  C_WALKED = 6, C_FAULTS = 7, C_PRUNED = 8, C_BITS = 9, C_YOUNG_SEEN = 10, C_FAULTER_ROUNDS = 11, C_READY = 12, C_WORDS = 16;
 
 export interface stress_args {
   role: 'reader' | 'faulter' | 'pruner' | 'bits';
@@ -40,6 +40,8 @@ export interface stress_args {
   /* rounds of work this worker does before it stops (see each role) */
   rounds: number;
   bit?: number;
+  /* workers that start together: each waits at a barrier until this many have started */
+  party?: number;
 }
 
 function mix(page: number, ver: number): number {
@@ -241,6 +243,17 @@ function worker_main(a: stress_args): void {
   const ctl = new Int32Array(a.ctl);
   const r = new Rng(a.seed);
   let log: number[] = [];
+  /*
+   * The start barrier: a worker that starts late (thread start-up under
+   * coverage or load) would otherwise find the others done and race with
+   * nothing (seen once: every reader walk ran after the pruner had emptied
+   * the table).
+   */
+  if (a.party !== undefined) {
+    Atomics.add(ctl, C_READY, 1);
+    Atomics.notify(ctl, C_READY);
+    for (let n = Atomics.load(ctl, C_READY); n < a.party; n = Atomics.load(ctl, C_READY)) Atomics.wait(ctl, C_READY, n, 100);
+  }
   if (a.role === 'reader') reader(pt, ctl, r, a.rounds);
   else if (a.role === 'faulter') log = faulter(pt, ctl, r, a.rounds);
   else if (a.role === 'pruner') log = pruner(pt, ctl, r, a.rounds);
