@@ -263,6 +263,29 @@ test('a device WRITE that meets a page v8 lost before a read-only page: -EFAULT,
 });
 
 /*
+ * Seed 99151, shrunk: a v8 device copy lost in s0 (its pages migrated,
+ * then fork and reclaim send invalidations over them), then a bulk write
+ * from s0 that starts on the lost page and runs on into a range the model
+ * denies. The kernel's SIGBUS at the lost page comes first (the VMA allows
+ * the access there, so only the poisonous entry can stop it); the model
+ * used to accept a v8 loss only where the whole access had to succeed,
+ * and expected the SIGSEGV further on.
+ */
+test('a CPU write that meets a page v8 lost before a denied page: SIGBUS, the model forgets the pages', () => {
+  bootFuzzMachine();
+  const w = new FuzzWorld();
+  const seq: Op[] = [
+    { k: 'spawn', s: 0, a: [] }, { k: 'du_open', s: 0, a: [0] }, { k: 'mmap', s: 0, a: [313, 638, 3] },
+    { k: 'du_migrate', s: 0, a: [694, 72] }, { k: 'fork', s: 0, a: [2] }, { k: 'mmap', s: 2, a: [428, 596, 3] },
+    { k: 'store', s: 2, a: [3178458, 4, 1274910640] }, { k: 'reclaim', s: 0, a: [271] }, { k: 'load', s: 0, a: [2939273, 2] },
+  ];
+  for (const op of seq) w.exec(op);
+  const lost = w.v8LostPages;
+  w.exec({ k: 'wbulk', s: 0, a: [2933085, 5444, 300584596] });
+  assert.ok(w.v8LostPages > lost, `the pages the write touched are forgotten (${w.v8LostPages - lost})`);
+});
+
+/*
  * Seed 20251, shrunk: a read-only mapping, migrated to the device, then
  * read by the device (a fault migrates pages back). HMM v8 patch 25
  * (hmm_mirror_migrate_back) gives the destination entries HMM_PTE_WRITE
