@@ -313,6 +313,33 @@ test('a device WRITE to a read-only page v8 migrated back succeeds (patch 25 map
   assert.is(dummy_rw(w, 3, HMM_DUMMY_WRITE, ARENA + 63 * 4096, 4096), -EACCES, 'elsewhere the VMA still refuses');
 });
 
+/*
+ * Seed 99142, shrunk: the same patch-25 entry, but the WRITE starts on
+ * the read-only page migrated back (page 13, made read-only by mprotect
+ * after its migration) and runs on into writable pages (14-33). The
+ * tolerance asked every page of the range to be read-only and writable
+ * in the mirror; pages whose VMA allows the write now need nothing.
+ */
+test('a device WRITE over a read-only migrated-back page and on into writable pages: accepted, bytes kept', () => {
+  bootFuzzMachine();
+  const w = new FuzzWorld();
+  const seq: Op[] = [
+    { k: 'spawn', s: 3, a: [] }, { k: 'du_open', s: 3, a: [0] }, { k: 'mmap', s: 3, a: [0, 691, 3] },
+    { k: 'du_migrate', s: 3, a: [0, 57] }, { k: 'mprotect', s: 3, a: [7, 7, 1] }, { k: 'mmap', s: 3, a: [3, 7, 1] },
+    { k: 'du_read', s: 3, a: [13673, 114207, 709412989] },
+  ];
+  for (const op of seq) w.exec(op);
+  const sl = w.slots[3]!, addr = ARENA + 56838, first = Math.floor(addr / 4096), n = 21;
+  assert.is(sl.model.firstDenied(first, n, true), first, 'the model denies the write at its first page');
+  assert.ok(v8WritableMigratedBack(sl.p.mm, first * 4096, n));
+  assert.not.ok(v8WritableMigratedBack(sl.p.mm, (first + 1) * 4096, n - 1), 'writable pages alone are not the v8 case');
+  const before = sl.p.read(addr, 82065);
+  w.exec({ k: 'du_write', s: 3, a: [56838, 82065, 1872193961] });
+  /* the model denied it, so the fuzzer wrote the bytes already there: nothing changed on either side */
+  assert.equal(sl.p.read(addr, 82065), before);
+  assert.equal(sl.model.bytes(addr, 82065), before);
+});
+
 /* ---- --fail: fault injection during a fuzz run (tools/testing/fuzz/inject.ts) ---- */
 
 test('--fail: seed 2 with dev_copy failing 20% of copies runs clean; an injected failure reached the model and was accepted', () => {

@@ -19,15 +19,21 @@ import { hmm_pt_lookup, hmm_pt_load } from '../../../mm/hmm_v8/hmm_pt.js';
  * entry HMM_PTE_WRITE whatever the VMA allows, and the device keeps
  * mapping the new page through it, so a device write there succeeds.
  * (A device fault fills a system entry writable only from a writable CPU
- * PTE; mprotect write-protects mirrors.)
+ * PTE; mprotect write-protects mirrors.) Pages of the range whose VMA
+ * has VM_WRITE need nothing (the write is allowed there); at least one
+ * page must be such a read-only one (seed 99142: a WRITE over a read-only
+ * migrated-back page and on into writable ones).
  */
 export function v8WritableMigratedBack(mm: mm_struct, addr: number, n: number): boolean {
   const h = hmm_of(mm);
   if (h === null) return false;
+  let readonly = 0;
   for (let i = 0; i < n; i++) {
     const a = addr + i * PAGE_SIZE;
     const vma = vma_lookup(mm, a);
-    if (vma === null || (vma.vm_flags & VM_WRITE)) return false;
+    if (vma === null) return false;
+    if (vma.vm_flags & VM_WRITE) continue;
+    readonly++;
     const writable = h.mirrors.some((m) => {
       const ptr = hmm_pt_lookup(mirror_pt(m), a);
       const e = ptr < 0 ? 0 : hmm_pt_load(mirror_pt(m), ptr);
@@ -35,5 +41,5 @@ export function v8WritableMigratedBack(mm: mm_struct, addr: number, n: number): 
     });
     if (!writable) return false;
   }
-  return true;
+  return readonly > 0;
 }
