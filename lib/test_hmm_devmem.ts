@@ -49,6 +49,7 @@
  * Lock order: dmirror_device.devmem_lock (mutex) -> dmirror_device.lock
  * (spinlock). dmirror.mutex is never held while allocating device memory.
  */
+import { pfn_to_page_new } from '../include/asm-generic/memory_model.js';
 import { type page, type vm_fault, __pfn_to_section, SECTION_MASK } from '../include/linux/mm_types.js';
 import { PG_head } from '../include/linux/page-flags.js';
 import { PAGE_SIZE, HPAGE_PMD_NR, HPAGE_PMD_ORDER, folio_order } from '../include/linux/mm.js';
@@ -289,7 +290,7 @@ export function BACKING_PAGE(p: page): page {
 
 /* the backing page a device-private page's zone_device_data names (a pfn, see the header), or null for none */
 function backing_page(zdd: unknown): page | null {
-  return zdd === null ? null : pfn_page_new(zdd as number);
+  return zdd === null ? null : pfn_to_page_new(zdd as number);
 }
 
 /**
@@ -326,16 +327,6 @@ export function pfn_zone_device_data(pfn: number): unknown {
 }
 
 /**
- * pfn_page_new() - a handle of frame @pfn made for one use (the section's
- * page_new(), past the handle cache): for the per-page loops, which use
- * the handle within one iteration and meet each frame once per pass, so a
- * cache store would only cost a write barrier.
- */
-export function pfn_page_new(pfn: number): page {
-  return __pfn_to_section(pfn)!.page_new(pfn);
-}
-
-/**
  * BACKING_PAGE_PFN() - BACKING_PAGE(pfn_to_page(@pfn)) without a handle of
  * the device page itself: its zone_device_data (private; null, as from
  * BACKING_PAGE(), for a free page), or the page (coherent, or not device
@@ -352,7 +343,7 @@ function push_free(mdevice: dmirror_device, p: page, large: boolean): void {
 function pop_free(mdevice: dmirror_device, large: boolean): page | null {
   const pfn = (large ? mdevice.free_folios : mdevice.free_pages).pop();
   if (pfn < 0) return null;
-  const p = pfn_page_new(pfn);                /* a free page's section exists: its chunk was mapped */
+  const p = pfn_to_page_new(pfn);                /* a free page's section exists: its chunk was mapped */
   mdevice.calloc += large ? HPAGE_PMD_NR : 1;
   /*
    * Take the pgmap reference before the lock is dropped: a RELEASE that

@@ -23,6 +23,7 @@
  * and the device-to-RAM copy takes the folio order only from entries the
  * core marked MIGRATE_PFN_COMPOUND.
  */
+import { pfn_to_page_new } from '../include/asm-generic/memory_model.js';
 import type { page, vm_fault } from '../include/linux/mm_types.js';
 import {
   PAGE_SIZE, PTRS_PER_PTE, HPAGE_PMD_NR, VM_READ, VM_FAULT_OOM, VM_FAULT_SIGBUS, folio_order,
@@ -49,7 +50,7 @@ import { mmap_read_lock, mmap_read_unlock } from '../mm/mmap_lock.js';
 import { mmget_not_zero, mmput } from '../mm/task.js';
 import { migrate_vma_setup, migrate_vma_pages, migrate_vma_finalize } from '../mm/migrate_device.js';
 import {
-  type dmirror, DPT_XA_TAG_READ, DPT_XA_TAG_WRITE, BACKING_PAGE, BACKING_PAGE_PFN, pfn_pgmap, pfn_page_new, dmirror_devmem_alloc_page,
+  type dmirror, DPT_XA_TAG_READ, DPT_XA_TAG_WRITE, BACKING_PAGE, BACKING_PAGE_PFN, pfn_pgmap, dmirror_devmem_alloc_page,
   dmirror_devmem_alloc_page_fast,
   dmirror_migrate_begin, dmirror_migrate_end,
 } from './test_hmm_devmem.js';
@@ -103,7 +104,7 @@ function copy_run_add(r: copy_run, to_pfn: number, from_pfn: number, nr: number)
 }
 
 function copy_run_flush(r: copy_run): void {
-  if (r.n > 0) copy_highpages(pfn_page_new(r.to), pfn_page_new(r.from), r.n);
+  if (r.n > 0) copy_highpages(pfn_to_page_new(r.to), pfn_to_page_new(r.from), r.n);
   r.n = 0;
 }
 

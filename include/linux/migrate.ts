@@ -35,7 +35,7 @@
  */
 import type { page, vm_area_struct } from './mm_types.js';
 import { __pfn_to_section } from './mm_types.js';
-import { pfn_to_page } from '../asm-generic/memory_model.js';
+import { pfn_to_page_new } from '../asm-generic/memory_model.js';
 import { BUG } from '../asm-generic/bug.js';
 
 export const MIGRATE_PFN_VALID = 1 << 0;
@@ -98,8 +98,5 @@ export function migrate_pfn_to_pfn(x: number): number {
  */
 export function migrate_pfn_to_page(x: number): page | null {
   if (!(x & MIGRATE_PFN_VALID)) return null;
-  const pfn = migrate_pfn_to_pfn(x);
-  const ms = __pfn_to_section(pfn);
-  if (ms !== undefined && pfn - ms.start_pfn < ms.nr) return ms.page_new(pfn);
-  return pfn_to_page(pfn);
+  return pfn_to_page_new(migrate_pfn_to_pfn(x));
 }

@@ -32,7 +32,7 @@
  */
 import type { page } from './mm_types.js';
 import { __pfn_to_section } from './mm_types.js';
-import { pfn_to_page } from '../asm-generic/memory_model.js';
+import { pfn_to_page_new } from '../asm-generic/memory_model.js';
 import { PAGE_SIZE } from './mm.js';
 import { pte_none, pte_present, pmd_present, pmd_trans_huge, type pte_t, type pmd_t } from './pgtable.js';
 
@@ -154,10 +154,7 @@ export function swp_offset_pfn(e: swp_entry_t): number { return swp_offset(e); }
  * goes through pfn_to_page(), which BUGs on one that is no memory.
  */
 export function pfn_swap_entry_to_page(e: swp_entry_t): page {
-  const pfn = swp_offset_pfn(e);
-  const ms = __pfn_to_section(pfn);
-  if (ms !== undefined && pfn - ms.start_pfn < ms.nr) return ms.page_new(pfn);
-  return pfn_to_page(pfn);
+  return pfn_to_page_new(swp_offset_pfn(e));
 }
 
 /**
