@@ -37,6 +37,7 @@ import {
 } from '../include/linux/pgtable.js';
 import { _PAGE_SWP_SOFT_DIRTY } from '../include/linux/swapops.js';
 import { SetPageDirty, folio_mark_uptodate } from '../include/linux/page-flags.js';
+import { pfn_to_page_new } from '../include/asm-generic/memory_model.js';
 import { GFP_HIGHUSER_MOVABLE, __GFP_ZERO } from '../include/linux/gfp.js';
 import { ENOMEM } from '../include/uapi/asm-generic/errno.js';
 import { cond_resched, preempt_point, preemption_points_free, type Sleepable } from '../lib/sim/sched.js';
@@ -46,7 +47,7 @@ import { charge } from '../lib/sim/clock.js';
 import { MINOR_FAULT_NS } from '../lib/sim/costs.js';
 import { trace_event, trace_event_begin, count_event, tracing_is_on } from '../lib/sim/trace.js';
 import {
-  alloc_page, pfn_to_page, pfn_valid, put_page, get_page, copy_highpage, is_zero_pfn, ZERO_PAGE,
+  alloc_page, pfn_valid, put_page, get_page, copy_highpage, is_zero_pfn, ZERO_PAGE,
   alloc_page_sleepable, zone_watermark_ok, wmark_pages,
 } from './page_alloc.js';
 import { WMARK_LOW } from '../include/linux/mmzone.js';
@@ -81,7 +82,7 @@ export function vm_normal_page(vma: vm_area_struct, _addr: number, pte: pte_t): 
   if (pte_special(pte)) return null;
   if (is_zero_pfn(pfn)) return null;
   if ((vma.vm_flags & (VM_PFNMAP | VM_MIXEDMAP)) !== 0 && !pfn_valid(pfn)) return null;
-  return pfn_to_page(pfn);
+  return pfn_to_page_new(pfn);
 }
 
 /** maybe_mkwrite() - make the entry writable if the VMA allows writes. */
