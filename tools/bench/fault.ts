@@ -12,17 +12,18 @@
  * compiler when there is one.
  *
  * Method: one booted machine that keeps the bytes of every freed section
- * for reuse (sparse_pool_limit(Infinity), mm/sparse.ts) and
- * FAULT_BENCH_WARMUPS (default 3) simulated warm-up rounds, so that the
- * host's own page faults on the simulator's fresh buffers and on the JS
- * heap while it grows (host cost, not simulated-fault cost) and the JIT's
- * background compiles (counted in process CPU time) are paid before the
- * measurement. Three, because that is what it takes on this kind of VM:
- * measured on 262,144 pages, the second and third rounds still took
- * 4,000-8,000 host page faults in a phase (exit 541-1,080 ns per page
- * against 145-165 from the fourth round on, fork 335-828 against
- * 105-119), every later round under 600 per phase. The real side gets
- * one warm-up round (no JIT, a fresh process each round).
+ * for reuse (sparse_pool_limit(Infinity), mm/sparse.ts) and simulated
+ * warm-up rounds (harness warmUp()): at least FAULT_BENCH_WARMUPS (3),
+ * then more while a round still takes more host page faults than 1% of
+ * its pages, at most 8. They pay, before the measurement, the host's own
+ * page faults on the simulator's fresh buffers and on the JS heap while it
+ * grows (host cost, not simulated-fault cost) and the JIT's background
+ * compiles (counted in process CPU time). Measured on 262,144 pages, the
+ * second and third rounds still took 4,000-8,000 host page faults in a
+ * phase (exit 541-1,080 ns per page against 145-165 from the fourth round
+ * on, fork 335-828 against 105-119), later rounds about 1,000-2,000 in a
+ * whole round. The real side gets one warm-up round (no JIT, a fresh
+ * process each round).
  * FAULT_BENCH_REPS real rounds first, then as many
  * simulated rounds (see bench_fault() for why not interleaved); medians of
  * CPU ns per page with the spread. Wall time
@@ -42,7 +43,7 @@ import { Process } from '../include/nolibc/nolibc.js';
 import { PAGE_SIZE } from '../../include/linux/mm.js';
 import { tracing_off } from '../../lib/sim/trace.js';
 import { sparse_pool_limit } from '../../mm/sparse.js';
-import { row, stats } from './harness.js';
+import { row, stats, hostFaults, warmUp } from './harness.js';
 import { PHASES, simulatedRound, realRound, roundStats, perPage, heapRound, type Round } from './workload.js';
 
 const REPS = Number(process.env.FAULT_BENCH_REPS ?? 9);
@@ -50,15 +51,11 @@ const WARMUPS = Number(process.env.FAULT_BENCH_WARMUPS ?? 3);
 /* the round's size; smaller only for the bench's own test (test/tools/bench/fault.test.ts) */
 const PAGES = Number(process.env.FAULT_BENCH_PAGES ?? 262144);
 
-/* host minor page faults taken by this process so far */
-function hostFaults(): number {
-  return process.resourceUsage().minorPageFault;
-}
-
 /** bench_fault() - run and print the fault benchmark. */
 export async function bench_fault(pages = PAGES): Promise<void> {
   console.log(`fault: ${pages} pages (${pages * PAGE_SIZE / 2 ** 20} MiB): first-touch and COW write faults, fork, munmap; ` +
-    `${WARMUPS} simulated warm-up rounds (1 real), median of ${REPS}, CPU ns per page; freed RAM sections kept for reuse`);
+    `1 real and ${WARMUPS}-8 simulated warm-up rounds (until a round takes at most ${pages / 100} host page faults), ` +
+    `median of ${REPS}, CPU ns per page; freed RAM sections kept for reuse`);
   const pool = sparse_pool_limit(Infinity);
   start_kernel({ ram_bytes: pages * PAGE_SIZE * 2 + (64 << 20) });
   tracing_off();
@@ -75,7 +72,8 @@ export async function bench_fault(pages = PAGES): Promise<void> {
   const sim: Round[] = [], real: Round[] = [];
   if (have_real) realRound(pages);              /* warm-up, as the simulated side has */
   if (have_real) for (let r = 0; r < REPS; r++) real.push(realRound(pages)!);
-  for (let w = 0; w < WARMUPS; w++) simulatedRound(p, pages);
+  const warm = warmUp(() => simulatedRound(p, pages), { min: WARMUPS, max: Math.max(WARMUPS, 8), faults: pages / 100 });
+  console.log(`  warm-up: ${warm.runs} simulated rounds, the last took ${warm.faults} host page faults`);
   const flt: number[] = [];
   for (let r = 0; r < REPS; r++) {
     const f0 = hostFaults();
