@@ -23,13 +23,19 @@
  * bytes are "device memory": the CPU never maps them, the driver may keep
  * the device's copy of the data there (or elsewhere, as lib/test_hmm does
  * with a backing RAM page).
+ *
+ * Model split (session 8, mig4k): free_zone_device_folio() clears the
+ * struct page on its section's arrays rather than through the page
+ * accessors (the same stores); zone_device_free_direct(false) (TEST
+ * ONLY) selects free_zone_device_folio_helpers(), and
+ * test/mm/migrate_device_collect.test.ts compares the two.
  */
-import type { page } from '../include/linux/mm_types.js';
+import { SECTION_MASK, type page } from '../include/linux/mm_types.js';
 import { PAGE_SIZE } from '../include/linux/mm.js';
 import {
   MEMORY_DEVICE_PRIVATE, MEMORY_DEVICE_COHERENT, type dev_pagemap,
 } from '../include/linux/memremap.js';
-import { ClearPageAnonExclusive, PG_head } from '../include/linux/page-flags.js';
+import { ClearPageAnonExclusive, PG_anon_exclusive, PG_head } from '../include/linux/page-flags.js';
 import { EINVAL, EBUSY } from '../include/uapi/asm-generic/errno.js';
 import { count_event, trace_event } from '../lib/sim/trace.js';
 import {
@@ -205,9 +211,31 @@ function free_zone_device_tails(f: page, nr: number): void {
 /**
  * free_zone_device_folio() - the last reference to a device folio went
  * away (__folio_put()): clear what core mm left in it and give it to the
- * driver. Context: any.
+ * driver. The struct page is cleared on its section's arrays (the model
+ * split of session 8 in the file header; free_zone_device_folio_helpers()
+ * is the same through the accessors). Context: any.
  */
 export function free_zone_device_folio(f: page): void {
+  if (!struct_page_direct) { free_zone_device_folio_helpers(f); return; }
+  const ms = f.section, i = f.pfn & SECTION_MASK;
+  const pgmap = (ms.pgmap_of === null ? ms.pgmap : ms.pgmap_of[i])!;      /* f->pgmap */
+  mem_cgroup_uncharge(f);
+  /* what core mm left in the struct page, cleared on its section's arrays (f->memcg, ->mapping, ->index, ->_mapcount) */
+  if (ms.memcg !== null) ms.memcg[i] = 0;
+  const mapping = ms.mapping[i];
+  if (mapping !== null && mapping.kind === 'anon') ms.flags[i] &= ~(1 << PG_anon_exclusive);   /* ClearPageAnonExclusive() */
+  ms.mapping[i] = null;
+  ms.index[i] = 0;
+  ms._mapcount[i] = -1;
+  const nr = 1 << ms.order[i];
+  zone_device_folio_free_ops(f, pgmap, nr);
+  ms.order[i] = 0;
+  ms.flags[i] = 0;
+  count_event('zone_device_free', nr);
+}
+
+/* free_zone_device_folio() through the page accessors: the path zone_device_free_direct(false) selects, for the tests */
+function free_zone_device_folio_helpers(f: page): void {
   const pgmap = f.pgmap!;
   mem_cgroup_uncharge(f);
   f.memcg = null;
@@ -216,6 +244,14 @@ export function free_zone_device_folio(f: page): void {
   f.index = 0;
   f._mapcount = -1;
   const nr = 1 << f.order;
+  zone_device_folio_free_ops(f, pgmap, nr);
+  f.order = 0;
+  f.flags = 0;
+  count_event('zone_device_free', nr);
+}
+
+/* the driver's folio_free() and the pagemap's reference, for free_zone_device_folio() */
+function zone_device_folio_free_ops(f: page, pgmap: dev_pagemap, nr: number): void {
   switch (pgmap.type) {
     case MEMORY_DEVICE_PRIVATE:
     case MEMORY_DEVICE_COHERENT:
@@ -227,9 +263,21 @@ export function free_zone_device_folio(f: page): void {
       WARN_ON_ONCE(true, `free of a device page of unsupported type ${pgmap.type}`);
   }
   if (nr > 1) free_zone_device_tails(f, nr);
-  f.order = 0;
-  f.flags = 0;
-  count_event('zone_device_free', nr);
+}
+
+/* free_zone_device_folio() on the struct page arrays (see its comment); TEST ONLY switch */
+let struct_page_direct = true;
+
+/**
+ * zone_device_free_direct() - TEST ONLY: free_zone_device_folio() clears
+ * the struct page on its section's arrays (true, the default) or through
+ * the page accessors (false), so that a test can compare both.
+ * Context: any. Return: the previous setting.
+ */
+export function zone_device_free_direct(on: boolean): boolean {
+  const old = struct_page_direct;
+  struct_page_direct = on;
+  return old;
 }
 
 

@@ -24,13 +24,23 @@
  * Simplified: migration entries do not carry the young and dirty bits
  * (Linux keeps them in spare offset bits); the restored PTE is young, and
  * dirty when it is writable and the folio is dirty.
+ *
+ * Model split (session 8, mig4k): for the head page of the destination
+ * (every page of an order-0 folio), remove_migration_pte() finishes in
+ * restore_one(), which does Linux's steps (the new entry, get_page(),
+ * folio_add_anon_rmap_pte() or folio_add_file_rmap_pte(), set_pte_at())
+ * on the folio's mem_section arrays at its index instead of through
+ * handle accessors; the PTE lock and the entry checks are unchanged.
+ * remove_migration_pte_direct(false) (TEST ONLY) keeps the helper path,
+ * and test/mm/migrate_device_collect.test.ts compares the two.
+ * Documentation/vm/hmm.txt Part 17.5, "session 8, mig4k".
  */
 import { SECTION_MASK, type page, type vm_area_struct, type address_space, type anon_vma, type mm_struct } from '../include/linux/mm_types.js';
 import type { gpt } from '../lib/gpt/gpt.js';
 import { PAGE_SIZE, PMD_SIZE, HPAGE_PMD_ORDER } from '../include/linux/mm.js';
 import {
   pte_present, pte_write, pte_dirty, pte_soft_dirty, pte_mkwrite, pte_mkdirty, pte_mkyoung, pte_pfn,
-  pmd_trans_huge, pmd_pfn, _PAGE_SOFT_DIRTY, type pte_t,
+  pmd_trans_huge, pmd_pfn, _PAGE_SOFT_DIRTY, pfn_pte, type pte_t,
 } from '../include/linux/pgtable.js';
 import {
   pte_to_swp_entry, swp_entry_to_pte, is_swap_pte, is_migration_entry, is_writable_migration_entry,
@@ -41,9 +51,9 @@ import {
 } from '../include/linux/swapops.js';
 import {
   PageAnonExclusive, ClearPageAnonExclusive, SetPageDirty, ClearPageDirty, PageDirty, PG_uptodate, PG_referenced,
-  PG_active, PG_swapbacked, PG_mlocked, PG_workingset, folio_test_anon,
+  PG_active, PG_swapbacked, PG_mlocked, PG_workingset, folio_test_anon, PG_dirty, PG_anon_exclusive,
 } from '../include/linux/page-flags.js';
-import { is_device_private_page } from '../include/linux/memremap.js';
+import { is_device_private_page, MEMORY_DEVICE_PRIVATE } from '../include/linux/memremap.js';
 import { MMU_NOTIFY_CLEAR, MMU_NOTIFIER_RANGE_BLOCKABLE } from '../include/linux/mmu_notifier.js';
 import { EAGAIN } from '../include/uapi/asm-generic/errno.js';
 import { might_sleep, type Sleepable } from '../lib/sim/sched.js';
@@ -143,6 +153,61 @@ function migration_pte_lockptr(mm: mm_struct, ptep: number): spinlock_t {
   return ptl_last;
 }
 
+/* remove_migration_pte() on the struct page arrays (the model split in the header); TEST ONLY switch below */
+let struct_page_direct = true;
+
+/**
+ * remove_migration_pte_direct() - TEST ONLY: remove_migration_pte() maps
+ * the head page of a folio with its struct page steps on the section
+ * arrays (true, the default) or through the page helpers on handles
+ * (false), so that a test can run the same migration both ways.
+ * Context: any. Return: the previous setting.
+ */
+export function remove_migration_pte_direct(on: boolean): boolean {
+  const old = struct_page_direct;
+  struct_page_direct = on;
+  return old;
+}
+
+/*
+ * restore_one() - the rest of remove_migration_pte() for the head page
+ * of @dst (an order-0 folio, or page 0 of a large one), PTE lock held:
+ * the new entry (a device-private entry, or a present PTE young, dirty
+ * when writable and PageDirty), get_page(), folio_add_anon_rmap_pte() or
+ * folio_add_file_rmap_pte(), set_pte_at(). Linux's steps in Linux's
+ * order, each named, on the folio's mem_section arrays at its index
+ * rather than through handle accessors; get_page() of a free page goes
+ * through the helper for its BUG.
+ */
+function restore_one(dst: page, vma: vm_area_struct, addr: number, ptep: number, writable: boolean, exclusive: boolean,
+                     soft_dirty: boolean): void {
+  const ms = dst.section, i = dst.pfn & SECTION_MASK, flags = ms.flags;
+  const pgmap = ms.pgmap_of === null ? ms.pgmap : ms.pgmap_of[i];
+  let pte: pte_t;
+  if (pgmap !== null && pgmap.type === MEMORY_DEVICE_PRIVATE) {         /* is_device_private_page(dst) */
+    const e = writable ? make_writable_device_private_entry(dst.pfn) : make_readable_device_private_entry(dst.pfn);
+    pte = swp_entry_to_pte(e);
+    if (soft_dirty) pte += _PAGE_SWP_SOFT_DIRTY;
+  } else {
+    pte = pte_mkyoung(pfn_pte(dst.pfn, vma.vm_page_prot));            /* mk_pte() */
+    pte -= pte & _PAGE_SOFT_DIRTY;
+    if (soft_dirty) pte += _PAGE_SOFT_DIRTY;
+    if (writable) {
+      pte = pte_mkwrite(pte);
+      if ((flags[i] & (1 << PG_dirty)) !== 0) pte = pte_mkdirty(pte);  /* PageDirty(dst) */
+    }
+  }
+  if (ms._refcount[i] <= 0) get_page(dst);                             /* get_page() of a free page: its BUG */
+  ms._refcount[i]++;                                                   /* get_page() */
+  const mapping = ms.mapping[i];
+  const mapcount = ++ms._mapcount[i];                                  /* folio_add_{anon,file}_rmap_pte() */
+  if (mapping !== null && mapping.kind === 'anon') {                   /* folio_test_anon(dst) */
+    if (exclusive) flags[i] |= 1 << PG_anon_exclusive;
+    else if (mapcount > 0) flags[i] &= ~(1 << PG_anon_exclusive);
+  }
+  set_pte_at(vma.vm_mm, addr, ptep, pte);
+}
+
 /*
  * remove_migration_pte() - at one address, turn a migration entry for
  * @src_pfn into a mapping of page @d (a page of the destination folio
@@ -161,6 +226,11 @@ function remove_migration_pte(dst: page, d: page, src_pfn: number, vma: vm_area_
   const writable = is_writable_migration_entry(entry);
   const exclusive = writable || is_readable_exclusive_migration_entry(entry);
   const soft_dirty = (old & _PAGE_SWP_SOFT_DIRTY) !== 0;
+  if (d.pfn === dst.pfn && struct_page_direct) {
+    restore_one(dst, vma, addr, ptep, writable, exclusive, soft_dirty);
+    spin_unlock(ptl);
+    return true;
+  }
   let pte: pte_t;
   if (is_device_private_page(dst)) {
     const e = writable ? make_writable_device_private_entry(d.pfn) : make_readable_device_private_entry(d.pfn);

@@ -36,8 +36,27 @@
  * ptep_clear_flush() per page, and test/mm/migrate_device_collect.test.ts
  * compares both ways). Documentation/vm/hmm.txt Part 17.5, "session 7,
  * mcollect".
+ *
+ * Model split (session 8, mig4k): collect_one() does its steps on the
+ * struct page (folio_get(), folio_trylock(), folio_test_anon(),
+ * PageAnonExclusive()/ClearPageAnonExclusive(), folio_mark_dirty(),
+ * folio_maybe_dma_pinned(), folio_remove_rmap_pte(), folio_put()) on the
+ * folio's mem_section arrays at its index, each step named where it is
+ * done, in Linux's order, instead of through the page helpers on handle
+ * accessors: the same loads and stores on the same frame (collect_one()
+ * only takes order-0 folios, so the page is the folio). The helpers'
+ * checks stay (fail_folio_trylock is asked as folio_trylock() asks it,
+ * put_page()'s preemption point is kept), and what is rare calls the
+ * helper itself (a BUG on a bad reference or mapcount, the failed
+ * trylock's put, the last put). About 7% of the 4 KiB migration round
+ * trip of `bench hmm`. collect_one_helpers() is the helper path;
+ * collect_struct_page_direct() (TEST ONLY) selects it, and
+ * test/mm/migrate_device_collect.test.ts compares the two (page tables
+ * of parent and forked child, src[], struct pages, counters, virtual
+ * time, bytes; with fail_folio_trylock firing too). Part 17.5, "session
+ * 8, mig4k".
  */
-import type { page } from '../include/linux/mm_types.js';
+import { SECTION_MASK, type page } from '../include/linux/mm_types.js';
 import { PAGE_SIZE, vma_is_anonymous } from '../include/linux/mm.js';
 import {
   pte_none, pte_present, pte_write, pte_dirty, pte_pfn, pte_soft_dirty, pmd_trans_huge, pmd_is_table, pmd_addr_end,
@@ -49,7 +68,8 @@ import {
   pfn_swap_entry_to_page, _PAGE_SWP_SOFT_DIRTY, pmd_is_huge,
 } from '../include/linux/swapops.js';
 import {
-  PageAnonExclusive, ClearPageAnonExclusive, SetPageDirty, folio_test_anon, folio_test_large,
+  PageAnonExclusive, ClearPageAnonExclusive, SetPageDirty, folio_test_anon, folio_test_large, PG_locked, PG_dirty,
+  PG_anon_exclusive,
 } from '../include/linux/page-flags.js';
 import { is_device_private_page, MEMORY_DEVICE_COHERENT } from '../include/linux/memremap.js';
 import {
@@ -59,7 +79,8 @@ import {
 import {
   MMU_NOTIFY_MIGRATE, MMU_NOTIFIER_RANGE_BLOCKABLE, type mmu_notifier_range,
 } from '../include/linux/mmu_notifier.js';
-import { type Sleepable } from '../lib/sim/sched.js';
+import { preempt_point, type Sleepable } from '../lib/sim/sched.js';
+import { fail_folio_trylock, should_fail } from '../lib/fault-inject.js';
 import { race_mutations } from '../lib/sim/mutations.js';
 import { spin_lock, spin_unlock } from '../lib/locking/spinlock.js';
 import { count_event } from '../lib/sim/trace.js';
@@ -70,7 +91,7 @@ import {
 } from './pgtable.js';
 import { vm_normal_page } from './memory.js';
 import { folio_remove_rmap_pte } from './rmap.js';
-import { folio_maybe_dma_pinned } from './gup.js';
+import { folio_maybe_dma_pinned, GUP_PIN_COUNTING_BIAS } from './gup.js';
 import { folio_trylock, folio_unlock } from './filemap.js';
 import { walk_page_range, PGWALK_RDLOCK, type mm_walk, type mm_walk_ops } from './pagewalk.js';
 import {
@@ -82,6 +103,22 @@ import {
 } from './migrate_device_huge.js';
 
 /* ------------------------------------------------------------------ collect */
+
+/* collect_one() on the struct page arrays (the model split in the header); TEST ONLY switch below */
+let struct_page_direct = true;
+
+/**
+ * collect_struct_page_direct() - TEST ONLY: collect_one() on the folio's
+ * section arrays (true, the default) or through the page helpers on
+ * handles (false), so that a test can run the same migration both ways
+ * and compare the results.
+ * Context: any. Return: the previous setting.
+ */
+export function collect_struct_page_direct(on: boolean): boolean {
+  const old = struct_page_direct;
+  struct_page_direct = on;
+  return old;
+}
 
 /* migrate_vma_collect_skip() - entries the migration must not touch */
 function collect_skip(m: migrate_vma, start: number, end: number): void {
@@ -154,8 +191,70 @@ function collect_pinned(m: migrate_vma, addr: number, ptep: number, old: pte_t, 
  * taken (locked by someone else, or an exclusive page that may be pinned).
  * A present entry was cleared exactly when the return is not 0 and
  * @pte is present (the caller flushes the TLB once for those).
+ *
+ * The steps on the struct page are Linux's, each named where it is done,
+ * on the folio's mem_section arrays at index @i rather than through page
+ * handle accessors (the model split in the file header; @p is @f, an
+ * order-0 folio). What is rare goes through the helper itself: the BUG
+ * of a reference or mapcount gone wrong, the failed trylock's put and
+ * the last put.
  */
 function collect_one(m: migrate_vma, tlb: tlb_flush_batch, addr: number, ptep: number, pte: pte_t, p: page, f: page,
+                     mpfn: number, fault_folio_pfn: number): number {
+  if (!struct_page_direct) return collect_one_helpers(m, tlb, addr, ptep, pte, p, f, mpfn, fault_folio_pfn);
+  const vma = m.vma, mm = vma.vm_mm;
+  const ms = f.section, i = f.pfn & SECTION_MASK, flags = ms.flags, ref = ms._refcount;
+  if (ref[i] <= 0) folio_get(f);        /* folio_get() of a free page: its BUG */
+  ref[i]++;                             /* folio_get(): holds the page, and so the entry, until unmap/restore */
+  if (fault_folio_pfn !== f.pfn) {
+    /* folio_trylock(): busy if locked, or if fail_folio_trylock fires (asked only of an unlocked folio) */
+    if ((flags[i] & (1 << PG_locked)) !== 0 || should_fail(fail_folio_trylock, 1)) { folio_put(f); return 0; }
+    flags[i] |= 1 << PG_locked;
+  }
+  /* folio_test_anon(f) && PageAnonExclusive(p) */
+  const mapping = ms.mapping[i];
+  const anon_exclusive = mapping !== null && mapping.kind === 'anon' && (flags[i] & (1 << PG_anon_exclusive)) !== 0;
+  const present = pte_present(pte);
+  let old: pte_t;
+  if (anon_exclusive) {
+    old = ptep_clear_flush_batched(tlb, addr, ptep);     /* ptep_clear_flush(), accounted per lock hold */
+    /* folio_try_share_anon_rmap_pte(): a pinned exclusive page cannot become shared (folio_maybe_dma_pinned(), order 0) */
+    if (!is_device_private_page(f) && ref[i] >= GUP_PIN_COUNTING_BIAS) {
+      collect_pinned(m, addr, ptep, old, f, fault_folio_pfn);
+      return 0;
+    }
+    flags[i] &= ~(1 << PG_anon_exclusive);              /* ClearPageAnonExclusive(p) */
+  } else {
+    old = ptep_get_and_clear(mm, addr, ptep);
+  }
+  m.cpages++;
+  if (present && pte_dirty(old)) flags[i] |= 1 << PG_dirty;    /* folio_mark_dirty(): the PTE's dirty bit is gone */
+  const e = (mpfn & MIGRATE_PFN_WRITE) ? make_writable_migration_entry(f.pfn)
+    : anon_exclusive ? make_readable_exclusive_migration_entry(f.pfn)
+      : make_readable_migration_entry(f.pfn);
+  let swp = swp_entry_to_pte(e);
+  const sd = present ? pte_soft_dirty(old) : (old & _PAGE_SWP_SOFT_DIRTY) !== 0;
+  if (sd) swp += _PAGE_SWP_SOFT_DIRTY;
+  set_pte_at(mm, addr, ptep, swp);
+  /* folio_remove_rmap_pte(): one PTE fewer; the last one takes PG_anon_exclusive (an underflow: its BUG) */
+  const mapcount = ms._mapcount[i] - 1;
+  if (mapcount < -1) folio_remove_rmap_pte(f, vma);
+  ms._mapcount[i] = mapcount;
+  if (mapcount < 0) flags[i] &= ~(1 << PG_anon_exclusive);
+  /* folio_put(): the reference of the mapping just removed; not the last (folio_get() above), with its preemption point */
+  if (ref[i] <= 1) folio_put(f);
+  else { ref[i]--; preempt_point('put_page'); }
+  return mpfn;
+}
+
+/*
+ * collect_one_helpers() - collect_one() through the page helpers on page
+ * handles (folio_get(), folio_trylock(), PageAnonExclusive(), ...): the
+ * path collect_one() takes when collect_struct_page_direct(false) (TEST
+ * ONLY) turned its direct path off, which the tests compare it with.
+ * Same arguments and return.
+ */
+function collect_one_helpers(m: migrate_vma, tlb: tlb_flush_batch, addr: number, ptep: number, pte: pte_t, p: page, f: page,
                      mpfn: number, fault_folio_pfn: number): number {
   const vma = m.vma, mm = vma.vm_mm;
   folio_get(f);         /* holds the page, and so the entry, until unmap/restore */

@@ -36,11 +36,21 @@
  * finds during Linux's own remove_migration_ptes(). Entries that do not
  * fit (large folios, file pages, a source without mapping) take the
  * per-entry path, finalize_entry(), which is Linux's loop body.
+ *
+ * Model split (session 8, mig4k): pass 3's folio_unlock() and put_page()
+ * of the batch's order-0 folios are done by unlock_put() on the folio's
+ * mem_section arrays (clear PG_locked, drop the reference, put_page()'s
+ * preemption point), the helpers themselves only where something is
+ * rare (waiters to wake, an unlocked folio's BUG, the last reference).
+ * finalize_struct_page_direct(false) (TEST ONLY) keeps the helpers, and
+ * test/mm/migrate_device_collect.test.ts compares the two.
+ * Documentation/vm/hmm.txt Part 17.5, "session 8, mig4k".
  */
-import type { page, anon_vma, vm_area_struct } from '../include/linux/mm_types.js';
+import { SECTION_MASK, type page, type anon_vma, type vm_area_struct } from '../include/linux/mm_types.js';
 import { MIGRATE_PFN_VALID, MIGRATE_PFN_MIGRATE, migrate_pfn_to_page } from '../include/linux/migrate.js';
 import { is_zone_device_page } from '../include/linux/memremap.js';
-import { might_sleep, type Sleepable } from '../lib/sim/sched.js';
+import { might_sleep, preempt_point, type Sleepable } from '../lib/sim/sched.js';
+import { PG_locked } from '../include/linux/page-flags.js';
 import { down_read, down_read_trylock, up_read } from '../lib/locking/rwsem.js';
 import { count_event } from '../lib/sim/trace.js';
 import { BUG } from '../include/asm-generic/bug.js';
@@ -49,6 +59,22 @@ import { folio_unlock } from './filemap.js';
 import { folio_add_lru, folio_batch_move_lru, lru_add } from './swap.js';
 import { folio_batch_init, folio_batch_add, type folio_batch } from '../include/linux/pagevec.js';
 import { remove_migration_ptes, remove_migration_ptes_trylock, remove_migration_ptes_walk } from './migrate.js';
+
+/* the batch's unlock and put on the struct page arrays (the model split above); TEST ONLY switch below */
+let struct_page_direct = true;
+
+/**
+ * finalize_struct_page_direct() - TEST ONLY: finalize_batch_release()
+ * unlocks and puts on the section arrays (true, the default) or through
+ * folio_unlock() and put_page() (false), so that a test can run the same
+ * migration both ways and compare the results.
+ * Context: any. Return: the previous setting.
+ */
+export function finalize_struct_page_direct(on: boolean): boolean {
+  const old = struct_page_direct;
+  struct_page_direct = on;
+  return old;
+}
 
 /* entries finalized under one take of the anon_vma rwsem (the model split above) */
 export const FINALIZE_BATCH = 64;
@@ -177,15 +203,40 @@ function finalize_batch_restore(b: finalize_batch, n: number, av: anon_vma): num
   return restored;
 }
 
-/* finalize_batch_release() - pass 3: unlock and release each source, then its destination */
+/*
+ * unlock_put() - folio_unlock() (unless @unlock is false) and put_page()
+ * of an order-0 folio of the batch, on its mem_section arrays: clear
+ * PG_locked, drop the reference with put_page()'s preemption point. What
+ * is rare goes through the helpers themselves: an unlock with waiters to
+ * wake (or of an unlocked folio: its BUG), the last reference.
+ */
+function unlock_put(f: page, unlock: boolean): void {
+  if (!struct_page_direct) {
+    if (unlock) folio_unlock(f);
+    put_page(f);
+    return;
+  }
+  const ms = f.section, i = f.pfn & SECTION_MASK, flags = ms.flags, ref = ms._refcount;
+  if (unlock) {
+    const waitq = ms.waitq === null ? null : ms.waitq[i];
+    if ((flags[i] & (1 << PG_locked)) === 0 || waitq !== null) folio_unlock(f);
+    else flags[i] &= ~(1 << PG_locked);                     /* folio_unlock(): nobody waits */
+  }
+  if (ref[i] <= 1) { put_page(f); return; }                 /* the last reference (or a bad one): put_page() */
+  ref[i]--;                                                 /* put_page() */
+  preempt_point('put_page');
+}
+
+/* finalize_batch_release() - pass 3: unlock and release each source, then its destination (release_dst()) */
 function finalize_batch_release(b: finalize_batch, n: number, fault_folio: page | null): void {
   for (let k = 0; k < n; k++) {
     const s = b.src[k], w = b.win[k];
     b.src[k] = b.win[k] = null;
     if (s === null) continue;                   /* a hole: pass 1 released its destination */
-    if (fault_folio?.pfn !== s.pfn) folio_unlock(s);
-    put_page(s);
-    if (w!.pfn !== s.pfn) release_dst(w!, fault_folio);
+    unlock_put(s, fault_folio?.pfn !== s.pfn);
+    if (w!.pfn === s.pfn) continue;
+    if (fault_folio?.pfn === w!.pfn) BUG('the faulting page used as a destination');
+    unlock_put(w!, true);
   }
 }
 

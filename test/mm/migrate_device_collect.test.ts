@@ -33,6 +33,12 @@ import { runAs } from '../../tools/include/nolibc/nolibc.js';
 import { trace_counters } from '../../lib/sim/trace.js';
 import { now } from '../../lib/sim/clock.js';
 import { tlb_flush_batch_enable } from '../../mm/pgtable.js';
+import { collect_struct_page_direct } from '../../mm/migrate_device_collect.js';
+import { remove_migration_pte_direct } from '../../mm/migrate.js';
+import { finalize_struct_page_direct } from '../../mm/migrate_device_finalize.js';
+import { zone_device_free_direct, pgmap_pages } from '../../mm/memremap.js';
+import { nr_free_pages } from '../../mm/page_alloc.js';
+import { fail_folio_trylock } from '../../lib/fault-inject.js';
 import { mmu_notifier_register } from '../../mm/mmu_notifier.js';
 import type { mmu_notifier } from '../../include/linux/mmu_notifier.js';
 
@@ -124,13 +130,27 @@ t('collect: a read-only exclusive page becomes a readable-exclusive migration en
   assert.is(p.check32(a, 2 * PAGE_SIZE, 5), -1);
 });
 
+/* the frames mapped at [a, a + n pages) of @proc, present or behind a swap entry */
+const pfns_of = (proc: Process, a: number, n: number) => Array.from({ length: n }, (_, i) => pfn_at(proc, a + i * PAGE_SIZE));
+
+/* every struct page field the migration touches, of each frame */
+function struct_pages(pfns: number[]): unknown[] {
+  return pfns.map((pfn) => {
+    const pg = pfn_to_page(pfn);
+    return [pfn, pg.flags, pg._refcount, pg._mapcount, pg.mapping === null ? null : pg.mapping.kind, pg.index,
+      pg.memcg === null ? null : 'memcg', pg.order, pg.zone_device_data === null ? null : 'data'];
+  });
+}
+
 /*
  * One mixed migration to the device and back, stopped after setup to
  * record what collect left; returns everything a difference in the
  * flush accounting could change.
  */
-function flush_scenario(batching: boolean): unknown {
+function flush_scenario(batching: boolean, direct = true, fail_trylock = 0): unknown {
   const old = tlb_flush_batch_enable(batching);
+  const old_direct = [collect_struct_page_direct(direct), remove_migration_pte_direct(direct),
+    finalize_struct_page_direct(direct), zone_device_free_direct(direct)];
   try {
     p = boot();
     const dev = new TinyDev('dev0');
@@ -152,7 +172,10 @@ function flush_scenario(batching: boolean): unknown {
     sva.length = 0;
     const pfns = Array.from({ length: N }, (_, i) => pfn_at(p, a + i * PAGE_SIZE));
     let at_setup: unknown = null;
+    /* during setup, every fail_trylock-th trylock of an unlocked folio fails (fail_folio_trylock), when not 0 */
+    if (fail_trylock !== 0) Object.assign(fail_folio_trylock, { probability: 100, interval: fail_trylock, times: -1 });
     dev.toDevice(p, a, a + N * PAGE_SIZE, undefined, (mv: migrate_vma) => {
+      fail_folio_trylock.probability = 0;
       at_setup = {
         vtime: now(), src: Array.from(mv.src), kinds: entries(p, a, N), child: entries(child, a, N),
         pages: pfns.map((pfn) => { const pg = pfn_to_page(pfn); return [pg.flags, pg._refcount, pg._mapcount]; }),
@@ -160,13 +183,19 @@ function flush_scenario(batching: boolean): unknown {
       };
     });
     unpin_user_pages(pins);
+    const on_device = struct_pages([...pfns_of(p, a, N), ...pgmap_pages(dev.pgmap).map((pg) => pg.pfn)]);
     const back = dev.toSystem(p, a, a + N * PAGE_SIZE);
     return {
-      at_setup, back_src: Array.from(back.src), counters: new Map(trace_counters),
+      at_setup, on_device, back_src: Array.from(back.src), counters: new Map(trace_counters), free: nr_free_pages(),
+      back_pages: struct_pages([...pfns_of(p, a, N), ...pfns_of(child, a, N), ...pgmap_pages(dev.pgmap).map((pg) => pg.pfn)]),
       data: Array.from({ length: N }, (_, i) => [p.read32(a + i * PAGE_SIZE), child.read32(a + i * PAGE_SIZE)]),
     };
   } finally {
     tlb_flush_batch_enable(old);
+    collect_struct_page_direct(old_direct[0]);
+    remove_migration_pte_direct(old_direct[1]);
+    finalize_struct_page_direct(old_direct[2]);
+    zone_device_free_direct(old_direct[3]);
   }
 }
 
@@ -183,6 +212,18 @@ t('collect: per-page flushes accounted per PTE lock hold end in the same state a
    * their own; the child's PTEs are another mm's)
    */
   assert.equal(s.sva, ['2+1', '4+1', '5+1', '7+1', '8+1', '9+1', '10+1', '0+12']);
+});
+
+t('the struct page steps on the section arrays (collect, restore, finalize, device page free) end as through the page helpers', () => {
+  for (const fail_trylock of [0, 3]) {
+    const direct = flush_scenario(true, true, fail_trylock) as { at_setup: { src: number[] }; back_src: number[] };
+    const helpers = flush_scenario(true, false, fail_trylock);
+    assert.equal(direct, helpers, `fail_trylock ${fail_trylock}: vtime, src[], both page tables, struct pages, every counter, bytes`);
+    /* the scenario reaches the paths: exclusive, shared (forked), pinned, clean and dirty pages; some not taken */
+    const taken = direct.at_setup.src.filter((x) => (x & MIGRATE_PFN_MIGRATE) !== 0).length;
+    if (fail_trylock === 0) assert.is(taken, 11, 'every page but the pinned one');
+    else assert.ok(taken < 11 && taken > 0, `some trylocks failed (${taken} taken)`);
+  }
 });
 
 t('migrate_pfn_to_page() and pfn_swap_entry_to_page() read the same struct pages as pfn_to_page()', () => {

@@ -340,6 +340,39 @@ test('a device WRITE over a read-only migrated-back page and on into writable pa
   assert.equal(sl.model.bytes(addr, 82065), before);
 });
 
+/*
+ * Seed 99579, shrunk: the patch-25 entry again, but the WRITE that starts
+ * on the read-only migrated-back pages (the last two of their VMA) runs on
+ * past the VMA's end. The device writes the two pages through their
+ * writable entries and faults on the hole: -EFAULT, where the model says
+ * -EACCES for the first page. Accepted only when every page before the
+ * hole is writable in the mirror; bytes unchanged on both sides.
+ */
+test('a device WRITE over read-only migrated-back pages and on past the VMA: -EFAULT accepted, bytes kept', () => {
+  bootFuzzMachine();
+  const w = new FuzzWorld();
+  const seq: Op[] = [
+    { k: 'spawn', s: 1, a: [] }, { k: 'fork', s: 1, a: [2] }, { k: 'du_open', s: 2, a: [1] }, { k: 'mmap', s: 2, a: [858, 8, 1] },
+    { k: 'du_migrate', s: 2, a: [864, 6] }, { k: 'du_read', s: 2, a: [3529250, 101141, 138356937] },
+  ];
+  for (const op of seq) w.exec(op);
+  const sl = w.slots[2]!, addr = ARENA + 3542358, len = 108497, first = Math.floor(addr / 4096);
+  assert.is(sl.model.firstDenied(first, 2, true), first, 'the model denies the write at its first page');
+  assert.ok(sl.model.pages.has(first + 1) && !sl.model.pages.has(first + 2), 'two mapped pages, then the hole');
+  assert.ok(v8WritableMigratedBack(sl.p.mm, first * 4096, 2), 'both pages are writable in the mirror (patch 25)');
+  const before = sl.p.read(addr, 2 * 4096 - (addr % 4096));
+  /* the raw ioctl: the device's answer is -EFAULT (the hole), not the model's -EACCES */
+  sl.p.write(SCRATCH_BOUNCE, before);
+  const raw = new Uint8Array(HMM_DUMMY_STRUCT_SIZE);
+  hmm_dummy_rw_encode(raw, { address: addr, size: len, ptr: SCRATCH_BOUNCE, nsys_pages: 0, nfaulted_sys_pages: 0, ndev_pages: 0, nfaulted_dev_pages: 0 });
+  sl.p.write(SCRATCH_CMD, raw);
+  assert.is(sl.p.ioctl(sl.du!.fd, HMM_DUMMY_WRITE, SCRATCH_CMD), -EFAULT);
+  /* and the fuzzer's own step accepts it, writing the bytes already there */
+  w.exec({ k: 'du_write', s: 2, a: [3542358, 108497, 831289117] });
+  assert.equal(sl.p.read(addr, before.length), before);
+  assert.equal(sl.model.bytes(addr, before.length), before);
+});
+
 /* ---- --fail: fault injection during a fuzz run (tools/testing/fuzz/inject.ts) ---- */
 
 test('--fail: seed 2 with dev_copy failing 20% of copies runs clean; an injected failure reached the model and was accepted', () => {

@@ -122,6 +122,33 @@ export function measureInterleaved(fns: readonly (() => void)[], opts: { warmup?
   return fns.map((_, i) => ({ cpu: stats(cpu[i]), wall: stats(wall[i]) }));
 }
 
+/** hostFaults() - the host minor page faults this process has taken so far. */
+export function hostFaults(): number {
+  return process.resourceUsage().minorPageFault;
+}
+
+/**
+ * warmUp() - run @fn as warm-up until the host is done growing under it:
+ * at least @opts.min times, then again while a run took more than
+ * @opts.faults host page faults (the host still mapping memory for the
+ * simulator's buffers or a JS heap that grows), at most @opts.max times.
+ * The criterion is the host's fault count, never a timing, so it cannot
+ * pick a fast run. CPU time is the whole process's, so a run during which
+ * the host faults in memory or the JIT compiles in the background is not
+ * the steady state a median should describe.
+ * Return: the number of warm-up runs and the host faults of the last.
+ */
+export function warmUp(fn: () => void, opts: { min: number; max: number; faults: number }): { runs: number; faults: number } {
+  let runs = 0, faults = Infinity;
+  while (runs < opts.max && (runs < opts.min || faults > opts.faults)) {
+    const f0 = hostFaults();
+    fn();
+    faults = hostFaults() - f0;
+    runs++;
+  }
+  return { runs, faults };
+}
+
 /** perUnit() - a timing divided by @n (ns per page, per op). */
 export function perUnit(t: Timing, n: number): Timing {
   const d = (s: Stats): Stats => ({ median: s.median / n, min: s.min / n, max: s.max / n, n: s.n });

@@ -35,7 +35,7 @@ import { dmirror_migrate_range_to_device, dmirror_migrate_to_system } from '../.
 import { Dmirror } from '../lib/dmirror.js';
 import { tracing_off } from '../../lib/sim/trace.js';
 import type { Sleepable } from '../../lib/sim/sched.js';
-import { cpuNs, hostNs, measure, row, stats, type Stats } from './harness.js';
+import { cpuNs, hostNs, measure, row, stats, warmUp, type Stats } from './harness.js';
 import { hmm_dmirror_init } from '../../lib/test_hmm.js';
 import { sparse_pool_limit } from '../../mm/sparse.js';
 
@@ -162,11 +162,16 @@ function bench_migrate_rig(huge: boolean, bytes: number): void {
   const rig = migrateRig(bytes, huge);
   const label = huge ? 'THP' : '4 KiB';
   /*
-   * Two untimed round trips first: they allocate the device chunks, let
-   * the host fault in the simulator's buffers and create the struct pages
-   * of the RAM sections the allocator cycles through (sparse memmap, made
-   * on first use here, present from boot in Linux): host cost, not
-   * migration cost. Then REPS timed round trips, each direction timed.
+   * Untimed round trips first (harness warmUp(): at least two, then more
+   * while one still takes more host page faults than 1% of its pages, at
+   * most ten): they allocate the device chunks, let the host fault in the
+   * simulator's buffers and the growing JS heap, and create the struct
+   * pages of the RAM sections the allocator cycles through (sparse memmap,
+   * made on first use here, present from boot in Linux): host cost, not
+   * migration cost. With a fixed two, the third to fifth round trips of a
+   * 64 MiB run still took 400-1,100 host page faults and 75-80 ms of CPU
+   * against 35-45 ms with under 70 faults afterwards. Then REPS timed round
+   * trips, each direction timed.
    */
   let err = 0;
   const step = (fn: () => number) => () => { const r = fn(); if (r !== 0) err = r; };
@@ -180,11 +185,8 @@ function bench_migrate_rig(huge: boolean, bytes: number): void {
    */
   const src = new Uint8Array(bytes).fill(7), dst = new Uint8Array(bytes).fill(1);
   const copy = () => { dst.set(src); src.set(dst); };
-  for (let w = 0; w < 2; w++) {
-    step(rig.toDev)();
-    step(rig.toSys)();
-    copy();
-  }
+  const warm = warmUp(() => { step(rig.toDev)(); step(rig.toSys)(); copy(); },
+    { min: 2, max: 10, faults: bytes / PAGE_SIZE / 100 });
   for (let r = 0; r < REPS && err === 0; r++) {
     const c0 = cpuNs(), w0 = hostNs();
     step(rig.toDev)();
@@ -205,7 +207,8 @@ function bench_migrate_rig(huge: boolean, bytes: number): void {
   if (!rig.check()) throw new Error('data lost in the round trip');
   const to = stats(tto), back = stats(tback), trip = stats(tto.map((x, i) => x + tback[i])), cp = stats(tcopy);
   console.log(`hmm: migration to device-private memory and back, ${bytes >> 20} MiB of ${label} pages; ` +
-    `2 warm-ups, median of ${REPS}, CPU time, the copy baseline interleaved (wall round trip ${(stats(twall).median / 1e6).toFixed(1)} ms)`);
+    `${warm.runs} warm-ups (the last took ${warm.faults} host page faults), median of ${REPS}, CPU time, ` +
+    `the copy baseline interleaved (wall round trip ${(stats(twall).median / 1e6).toFixed(1)} ms)`);
   const gb = (n: number) => n / 1e9;
   row(`to device (${label})`, rateOf(to, gb(bytes)), 'GB/s', 'copy', rateOf(cp, gb(2 * bytes)));
   row(`back to RAM (${label})`, rateOf(back, gb(bytes)), 'GB/s', 'copy', rateOf(cp, gb(2 * bytes)));

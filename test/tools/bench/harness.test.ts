@@ -7,7 +7,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
-import { row, check_target, bench_targets, bench_summary, bench_rows, bench_table, setCurrentBench, skipped, stats, spreadPct, measure, measureInterleaved, forceGc, heapAllocated } from '../../../tools/bench/harness.js';
+import { row, check_target, bench_targets, bench_summary, bench_rows, bench_table, setCurrentBench, skipped, stats, spreadPct, measure, measureInterleaved, forceGc, heapAllocated, warmUp, hostFaults } from '../../../tools/bench/harness.js';
 import { lockdepAtBoot, lockdep_enabled, resetLockdep } from '../../../lib/locking/lockdep.js';
 
 test.before.each(() => { bench_targets.length = 0; bench_rows.length = 0; });
@@ -150,6 +150,27 @@ test('forceGc: false without --expose-gc, and the bench runner restarts node wit
   assert.is(r.status, 2);
   assert.match(r.stdout, /--expose-gc, V8 .*, lockdep off/);
   assert.match(r.stderr, /unknown benchmark 'nosuchbench'/);
+});
+
+test('warmUp() runs at least min times, again while a run takes host page faults, at most max times', () => {
+  /* a run that faults in fresh host memory (kept, so the host cannot hand back pages it mapped before) */
+  const kept: Uint8Array[] = [];
+  const grow = () => { const b = new Uint8Array(8 << 20); for (let i = 0; i < b.length; i += 4096) b[i] = 1; kept.push(b); };
+  let n = 0;
+  const f0 = hostFaults();
+  grow();
+  assert.ok(hostFaults() - f0 >= 1000, `8 MiB touched page by page took ${hostFaults() - f0} host faults`);
+  /* three growing runs, then quiet ones: the warm-up ends on the first quiet run */
+  let w = warmUp(() => { if (n++ < 3) grow(); }, { min: 1, max: 10, faults: 500 });
+  assert.ok(w.runs >= 4 && w.runs <= 10 && (w.runs === 10 || w.faults <= 500), JSON.stringify(w));
+  /* never quiet: stops at max */
+  w = warmUp(grow, { min: 1, max: 3, faults: 500 });
+  assert.is(w.runs, 3);
+  assert.ok(w.faults > 500, JSON.stringify(w));
+  /* quiet from the start: exactly min */
+  w = warmUp(() => {}, { min: 2, max: 10, faults: 500 });
+  assert.is(w.runs, 2);
+  kept.length = 0;
 });
 
 test.run();
