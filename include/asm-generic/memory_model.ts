@@ -26,7 +26,8 @@ export function pfn_to_page(pfn: number): page {
 /**
  * pfn_to_page_new() - pfn_to_page() for a loop that uses the handle within
  * one iteration and meets each frame once per pass (the migration passes,
- * the driver's copy runs): a new handle from the frame's section
+ * the driver's copy runs, vm_normal_page() for the page-table walkers of
+ * fork, zap and the fault path): a new handle from the frame's section
  * (mem_section.page_new()), past the handle cache; a pfn with no section
  * yet goes through pfn_to_page(), which BUGs on one that is no memory.
  * No Linux twin: in Linux pfn_to_page() is pointer arithmetic on the

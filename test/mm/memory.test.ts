@@ -17,7 +17,7 @@ import { UserFault } from '../../mm/fault.js';
 import { explore, Scheduler, type Sleepable } from '../../lib/sim/sched.js';
 import { MADV_HUGEPAGE } from '../../include/uapi/asm-generic/mman.js';
 import { FAULT_FLAG_WRITE } from '../../include/linux/mm.js';
-import { handle_mm_fault_nosleep, FAULT_WOULD_SLEEP } from '../../mm/memory.js';
+import { handle_mm_fault_nosleep, FAULT_WOULD_SLEEP, vm_normal_page } from '../../mm/memory.js';
 import { vma_lookup } from '../../mm/vma.js';
 import { mmap_read_trylock, mmap_read_unlock } from '../../mm/mmap_lock.js';
 import { runAs } from '../../tools/include/nolibc/nolibc.js';
@@ -245,6 +245,25 @@ t('handle_mm_fault_nosleep leaves THP, MMU notifiers, preemptible threads and a 
   assert.ok(pte_write(pte_at(p.mm, b)));
   c.exit(0);
   p.wait(c.pid);
+});
+
+t('vm_normal_page() gives a handle of the PTE\'s frame past the handle cache: same struct page, the cached handle kept; none for the zero page', () => {
+  const a = p.mmap(0, 2 * PAGE_SIZE, RW, ANON);
+  p.write8(a, 7);
+  assert.is(p.read8(a + PAGE_SIZE), 0);                /* the second page maps the zero page */
+  const vma = vma_lookup(p.mm, a)!;
+  const pte = pte_at(p.mm, a), pfn = pte_pfn(pte);
+  const cached = pfn_to_page(pfn);
+  assert.is(pfn_to_page(pfn), cached, 'pfn_to_page() hands out the cached handle');
+  const h = vm_normal_page(vma, a, pte)!;
+  assert.is(h.pfn, pfn);
+  assert.is(h.section, cached.section);
+  assert.is(h._refcount, 1);
+  assert.is(page_mapcount(h), 1);
+  assert.ok(PageAnonExclusive(h));
+  assert.is.not(h, cached, 'a new handle, not the cached one');
+  assert.is(pfn_to_page(pfn), cached, 'the handle cache slot still holds the handle it had');
+  assert.is(vm_normal_page(vma, a + PAGE_SIZE, pte_at(p.mm, a + PAGE_SIZE)), null, 'the zero page has no normal page');
 });
 
 t.run();
