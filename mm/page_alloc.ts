@@ -49,6 +49,14 @@
  *                       order  o         order  o
  *                       lru_next B  ->   lru_next C  ->
  *                 -1 <- lru_prev     <-  lru_prev A
+ *
+ * Model split (session 8, migthp): prep_compound_page() stores the head's
+ * order and PG_head and each tail's compound_head and zero refcount
+ * straight into the section's arrays (a folio lies in one section), not
+ * through a page handle per tail: the same stores, in the same order of
+ * tails. compound_page_direct(false) (TEST ONLY) selects the accessor
+ * path; test/mm/device_private_thp.test.ts compares the two over a THP
+ * round trip to device-private memory and back.
  */
 import { page, type mem_section, SECTION_MASK, __pfn_to_section } from '../include/linux/mm_types.js';
 import type { folio_batch } from '../include/linux/pagevec.js';
@@ -401,8 +409,34 @@ export function alloc_page(gfp: gfp_t): page | null { return alloc_pages(gfp, 0)
 /** folio_alloc() - allocate a folio of 2^order pages. */
 export function folio_alloc(gfp: gfp_t, order: number): page | null { return alloc_pages(gfp, order); }
 
-/** prep_compound_page() - make pages [head, head + 2^order) one folio. */
+/**
+ * prep_compound_page() - make pages [head, head + 2^order) one folio: the
+ * head gets its order and PG_head, each tail (prep_compound_tail() in
+ * Linux) points at the head and holds no reference. The stores go
+ * straight into the section's arrays (the model split of session 8 in the
+ * file header); compound_page_direct(false) selects
+ * prep_compound_page_helpers(), the same stores through the page
+ * accessors. A folio that does not lie in one section (none does today:
+ * buddy blocks and device folios are aligned and at most MAX_ORDER) takes
+ * the accessor path too.
+ * Context: any; the pages are the caller's (just allocated, or free device pages).
+ */
 export function prep_compound_page(head: page, order: number): void {
+  const ms = head.section, i = head.pfn & SECTION_MASK, nr = 1 << order;
+  if (!compound_direct || i + nr > ms.nr) { prep_compound_page_helpers(head, order); return; }
+  ms.order[i] = order;
+  ms.flags[i] |= 1 << PG_head;
+  let ch = ms.compound_head;
+  if (ch === null) ch = ms.compound_head = new Int32Array(ms.nr);
+  const rc = ms._refcount;
+  for (let k = 1; k < nr; k++) {
+    ch[i + k] = k;                     /* prep_compound_tail(): tail->compound_head = head (its pfn distance) */
+    rc[i + k] = 0;                     /* set_page_count(tail, 0) */
+  }
+}
+
+/* prep_compound_page() through the page accessors: the path compound_page_direct(false) selects, for the tests */
+function prep_compound_page_helpers(head: page, order: number): void {
   head.order = order;
   head.flags |= 1 << PG_head;
   for (let i = 1; i < 1 << order; i++) {
@@ -411,6 +445,25 @@ export function prep_compound_page(head: page, order: number): void {
     t._refcount = 0;
   }
 }
+
+/* prep_compound_page() and the device folio's tails (mm/memremap.ts) on the section arrays; TEST ONLY switch */
+let compound_direct = true;
+
+/**
+ * compound_page_direct() - TEST ONLY: prep_compound_page() and
+ * free_zone_device_folio()'s tail reset (mm/memremap.ts) store into the
+ * section's arrays (true, the default) or go through the page accessors
+ * (false), so that a test can compare both.
+ * Context: any. Return: the previous setting.
+ */
+export function compound_page_direct(on: boolean): boolean {
+  const old = compound_direct;
+  compound_direct = on;
+  return old;
+}
+
+/** compound_page_is_direct() - the compound_page_direct() setting (mm/memremap.ts reads it). Return: it. */
+export function compound_page_is_direct(): boolean { return compound_direct; }
 
 /*
  * reset_page() - the struct page of a frame being freed back to its free
