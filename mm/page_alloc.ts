@@ -50,19 +50,27 @@
  *                       lru_next B  ->   lru_next C  ->
  *                 -1 <- lru_prev     <-  lru_prev A
  *
- * Model split (session 8, migthp): prep_compound_page() stores the head's
- * order and PG_head and each tail's compound_head and zero refcount
- * straight into the section's arrays (a folio lies in one section), not
- * through a page handle per tail: the same stores, in the same order of
- * tails. compound_page_direct(false) (TEST ONLY) selects the accessor
- * path; test/mm/device_private_thp.test.ts compares the two over a THP
- * round trip to device-private memory and back.
+ * Model split (session 8): free_unref_folios() gives a run of order-0
+ * folios of consecutive pfns in one section (an exit or munmap frees in
+ * address order, and pages faulted in address order have consecutive
+ * pfns) to __free_one_page() as the aligned blocks it merges into
+ * (free_pages_run()), each page still checked and reset as Linux's
+ * free_pages_prepare() does. Freeing a run page by page in ascending
+ * order ends in the same state: the pages of an aligned block have their
+ * buddies below the block's order inside the block, so they only merge
+ * with each other until the last one completes it, and every partial
+ * block put on a list meanwhile is the head of its list until it is
+ * taken off again (nothing else is freed at that order before). Tested
+ * against the per-page path: test/mm/page_alloc.test.ts.
+ *
+ * The making of a compound page (prep_compound_page()) is
+ * mm/page_alloc_compound.ts, re-exported here.
  */
-import { page, type mem_section, SECTION_MASK, __pfn_to_section } from '../include/linux/mm_types.js';
+import { page, type mem_section, SECTION_MASK, PAGES_PER_SECTION, __pfn_to_section } from '../include/linux/mm_types.js';
 import type { folio_batch } from '../include/linux/pagevec.js';
 import { memory_model } from '../include/asm-generic/memory_model.js';
 import { PAGE_SHIFT, PAGE_SIZE } from '../include/linux/mm.js';
-import { PG_head, PG_reserved, PG_buddy, PG_lru } from '../include/linux/page-flags.js';
+import { PG_reserved, PG_buddy, PG_lru } from '../include/linux/page-flags.js';
 import {
   __GFP_ZERO, __GFP_NOFAIL, __GFP_DIRECT_RECLAIM, __GFP_HIGHMEM, __GFP_NOWARN, type gfp_t,
 } from '../include/linux/gfp.js';
@@ -72,17 +80,11 @@ import { WMARK_LOW } from '../include/linux/mmzone.js';
 import { charge } from '../lib/sim/clock.js';
 import { PAGE_ZERO_NS } from '../lib/sim/costs.js';
 import { count_event } from '../lib/sim/trace.js';
-import { preempt_point, might_sleep, type Sleepable } from '../lib/sim/sched.js';
+import { might_sleep, type Sleepable } from '../lib/sim/sched.js';
 import { BUG } from '../include/asm-generic/bug.js';
 import { lockdep_map, lock_map_acquire, lock_map_release, lockdep_enabled } from '../lib/locking/lockdep.js';
 import { __alloc_pages_slowpath, __alloc_pages_slowpath_sleepable } from './page_alloc_slowpath.js';
-import { free_zone_device_folio } from './memremap.js';
-import { free_huge_folio } from './hugetlb.js';
-import { __page_cache_release } from './swap.js';
-import { folio_unqueue_deferred_split } from './huge_memory_split.js';
-import { mem_cgroup_uncharge } from './memcontrol.js';
-import { folio_test_hugetlb } from '../include/linux/page-flags.js';
-import { is_zone_device_page } from '../include/linux/memremap.js';
+import { prep_compound_page } from './page_alloc_compound.js';
 import {
   sparse_init, sparse_free_section_bytes, sparse_section, pfn_to_page, kmap_local_page, zero_pages, copy_pages,
 } from './sparse.js';
@@ -409,62 +411,6 @@ export function alloc_page(gfp: gfp_t): page | null { return alloc_pages(gfp, 0)
 /** folio_alloc() - allocate a folio of 2^order pages. */
 export function folio_alloc(gfp: gfp_t, order: number): page | null { return alloc_pages(gfp, order); }
 
-/**
- * prep_compound_page() - make pages [head, head + 2^order) one folio: the
- * head gets its order and PG_head, each tail (prep_compound_tail() in
- * Linux) points at the head and holds no reference. The stores go
- * straight into the section's arrays (the model split of session 8 in the
- * file header); compound_page_direct(false) selects
- * prep_compound_page_helpers(), the same stores through the page
- * accessors. A folio that does not lie in one section (none does today:
- * buddy blocks and device folios are aligned and at most MAX_ORDER) takes
- * the accessor path too.
- * Context: any; the pages are the caller's (just allocated, or free device pages).
- */
-export function prep_compound_page(head: page, order: number): void {
-  const ms = head.section, i = head.pfn & SECTION_MASK, nr = 1 << order;
-  if (!compound_direct || i + nr > ms.nr) { prep_compound_page_helpers(head, order); return; }
-  ms.order[i] = order;
-  ms.flags[i] |= 1 << PG_head;
-  let ch = ms.compound_head;
-  if (ch === null) ch = ms.compound_head = new Int32Array(ms.nr);
-  const rc = ms._refcount;
-  for (let k = 1; k < nr; k++) {
-    ch[i + k] = k;                     /* prep_compound_tail(): tail->compound_head = head (its pfn distance) */
-    rc[i + k] = 0;                     /* set_page_count(tail, 0) */
-  }
-}
-
-/* prep_compound_page() through the page accessors: the path compound_page_direct(false) selects, for the tests */
-function prep_compound_page_helpers(head: page, order: number): void {
-  head.order = order;
-  head.flags |= 1 << PG_head;
-  for (let i = 1; i < 1 << order; i++) {
-    const t = pfn_to_page(head.pfn + i);
-    t.compound_head = head;
-    t._refcount = 0;
-  }
-}
-
-/* prep_compound_page() and the device folio's tails (mm/memremap.ts) on the section arrays; TEST ONLY switch */
-let compound_direct = true;
-
-/**
- * compound_page_direct() - TEST ONLY: prep_compound_page() and
- * free_zone_device_folio()'s tail reset (mm/memremap.ts) store into the
- * section's arrays (true, the default) or go through the page accessors
- * (false), so that a test can compare both.
- * Context: any. Return: the previous setting.
- */
-export function compound_page_direct(on: boolean): boolean {
-  const old = compound_direct;
-  compound_direct = on;
-  return old;
-}
-
-/** compound_page_is_direct() - the compound_page_direct() setting (mm/memremap.ts reads it). Return: it. */
-export function compound_page_is_direct(): boolean { return compound_direct; }
-
 /*
  * reset_page() - the struct page of a frame being freed back to its free
  * state (free_pages_prepare(): flags, mapping, memcg, counts), written
@@ -532,83 +478,78 @@ const free_hooks: free_hook[] = [];
 /** register_free_hook() - add an observer of page frees (tools; never reset). */
 export function register_free_hook(fn: free_hook): void { free_hooks.push(fn); }
 
-/* free_hook_took() - show @f to the observers; true if one took it */
-function free_hook_took(f: page): boolean {
+/* free_hook_took() - show @f to the observers (if any); true if one took it (mm/page_ref.ts too) */
+export function free_hook_took(f: page): boolean {
+  if (free_hooks.length === 0) return false;
   for (const fn of free_hooks) if (fn(f)) return true;
   return false;
-}
-
-/*
- * __folio_put() - the last reference to @f went away: a ZONE_DEVICE folio
- * goes back to its driver, a hugetlb folio to its pool; any other leaves
- * the deferred split queue, its LRU list and its memcg, and is freed.
- */
-function __folio_put(f: page): void {
-  folio_unqueue_deferred_split(f);
-  if (is_zone_device_page(f)) { free_zone_device_folio(f); return; }
-  if (folio_test_hugetlb(f)) { free_huge_folio(f); return; }
-  __page_cache_release(f);
-  mem_cgroup_uncharge(f);
-  if (free_hooks.length !== 0 && free_hook_took(f)) return;
-  __free_pages(f, f.order);
 }
 
 /**
  * free_unref_folios() - give the folios of a batch back to the allocator:
  * the end of folios_put_refs() (mm/swap.ts), after the LRU and memcg were
- * left. The free observers see each folio as in __folio_put().
+ * left. The free observers see each folio as in __folio_put(). A run of
+ * order-0 folios of consecutive pfns in one section goes to
+ * free_pages_run() (the model split in the header).
+ * Context: any; no lock needed (one zone, the model's zone lock is implicit).
  */
 export function free_unref_folios(fb: folio_batch): void {
-  const hooks = free_hooks.length !== 0;
-  for (let i = 0; i < fb.nr; i++) {
+  const runs = free_hooks.length === 0 && free_unref_folios_params.runs;
+  for (let i = 0; i < fb.nr;) {
     const f = fb.folios[i];
-    if (hooks && free_hook_took(f)) continue;
-    __free_pages(f, f.order);
+    const ms = f.section, pfn = f.pfn, x = pfn & SECTION_MASK;
+    let n = 1;
+    if (runs && ms.order[x] === 0) {
+      while (i + n < fb.nr && x + n < PAGES_PER_SECTION && fb.folios[i + n].pfn === pfn + n && ms.order[x + n] === 0) n++;
+    }
+    if (n > 1) free_pages_run(ms, pfn, n);
+    else if (free_hooks.length === 0 || !free_hook_took(f)) __free_pages(f, ms.order[x]);
+    i += n;
   }
 }
 
-/** get_page() - take a reference on the page's folio. */
-export function get_page(p: page): void {
-  const h = p.compound_head;
-  if (h._refcount <= 0) page_ref_bug('get_page on free page', p);
-  h._refcount++;
-}
-
-/* the BUG of a reference taken on a free page or dropped below zero (out of line: keeps the callers small) */
-function page_ref_bug(what: string, p: page): never {
-  BUG(`${what} pfn ${p.pfn}`);
-}
-
-/** folio_get() - take a reference on a folio. */
-export const folio_get = get_page;
-
-/** get_page_unless_zero() - take a reference unless the page is being freed. */
-export function get_page_unless_zero(p: page): boolean {
-  const h = p.compound_head;
-  if (h._refcount <= 0) return false;
-  h._refcount++;
-  return true;
-}
-
 /**
- * put_page() - drop a reference; the last one frees the folio (or hands a
- * ZONE_DEVICE page back to its driver: __folio_put()).
+ * free_unref_folios_params - TEST ONLY: @runs false frees every folio
+ * with its own __free_pages(), the path free_pages_run() is tested against.
  */
-export function put_page(p: page): void {
-  const h = p.compound_head;
-  if (h._refcount <= 0) page_ref_bug('put_page underflow', p);
-  if (--h._refcount > 0) { preempt_point('put_page'); return; }
-  if (is_zero_pfn(h.pfn)) BUG('zero page refcount dropped to 0');
-  __folio_put(h);
+export const free_unref_folios_params = { runs: true };
+
+/*
+ * free_pages_run() - __free_pages() of the @n order-0 pages of
+ * consecutive pfns from @pfn, all in section @ms, in ascending order: each
+ * page checked and reset (free_pages_prepare()), then the run handed to
+ * __free_one_page() (free_block()) as its largest aligned blocks, lowest
+ * first. No Linux twin (the model split in the header). A bad page sends
+ * the whole run through __free_pages() page by page, which BUGs at it
+ * with the pages before it freed, as the per-page path would.
+ */
+function free_pages_run(ms: mem_section, pfn: number, n: number): void {
+  const x = pfn & SECTION_MASK, end = pfn + n;
+  for (let k = 0; k < n; k++) {
+    if (free_page_is_bad(ms, x + k, pfn + k)) {
+      for (let j = 0; j < n; j++) __free_pages(ms.page_new(pfn + j), 0);
+      return;
+    }
+  }
+  for (let k = 0; k < n; k++) {
+    reset_page(ms, x + k);
+    ms._refcount[x + k] = 0;
+  }
+  mem.stats.pgfree += n;
+  while (pfn < end) {
+    let order = 0;        /* the largest block at pfn that is aligned and inside the run */
+    while (order < MAX_ORDER && (pfn & ((2 << order) - 1)) === 0 && pfn + (2 << order) <= end) order++;
+    free_block(pfn, order);
+    pfn += 1 << order;
+  }
 }
 
-/** folio_put() - drop a reference on a folio. */
-export const folio_put = put_page;
-
-/** folio_ref_add() / folio_ref_sub(): bulk reference changes that must not free. */
-export function folio_ref_add(f: page, nr: number): void { f._refcount += nr; }
+export {
+  get_page, folio_get, get_page_unless_zero, put_page, folio_put, folio_ref_add,
+} from './page_ref.js';
 
 export { NOFAIL_RETRY_NS, NOFAIL_WAIT_NS } from './page_alloc_slowpath.js';
+export { prep_compound_page, compound_page_direct, compound_page_is_direct } from './page_alloc_compound.js';
 export {
   type pfn_range, register_pfn_range, unregister_pfn_range, for_each_pfn_range, pfn_valid, pfn_to_page, page_to_pfn,
   is_ram_page, page_backing, kmap_local_page, ram_content_bytes,

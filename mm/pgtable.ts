@@ -161,13 +161,17 @@ export function set_ptes(mm: mm_struct, addr: number, ptep: number, pte: pte_t, 
   preempt_point('set_pte_at');
 }
 
-/** wrprotect_ptes() - clear the write bit of @nr present PTEs from @ptep. Caller holds the PTE lock. */
+/**
+ * wrprotect_ptes() - clear the write bit of @nr present PTEs from @ptep:
+ * ptep_set_wrprotect() of each, an atomic bit clear of _PAGE_RW as on
+ * x86 (gpt clear_bits()), which keeps the accessed and dirty bits a
+ * hardware walker may set meanwhile and leaves the entry count of the PTE
+ * page alone (the entries stay present).
+ * Context: PTE lock held.
+ */
 export function wrprotect_ptes(mm: mm_struct, _addr: number, ptep: number, nr: number): void {
   const g = mm.pgd;
-  for (let i = 0; i < nr; i++) {
-    const pte = g.load(ptep + i);
-    if ((pte & _PAGE_RW) !== 0) g.set(ptep + i, pte - _PAGE_RW);
-  }
+  for (let i = 0; i < nr; i++) g.clear_bits(ptep + i, _PAGE_RW);
 }
 
 /**

@@ -196,31 +196,36 @@ function zap_present_ptes(tlb: mmu_gather, vma: vm_area_struct, ptep: number, pt
 /*
  * zap_pte_range() - clear the PTEs of [addr, end) in one PTE page. The
  * rss changes are collected in a local vector and applied once
- * (add_mm_rss_vec()), the flush range once, as Linux does.
+ * (add_mm_rss_vec()), the flush range once, as Linux does. The walk
+ * counts in PTE indexes and computes an entry's address where it is
+ * used: a user address is above 2^31, a double in V8, and a loop
+ * variable or running maximum of doubles was boxed per PTE (about 40 of
+ * the 111 bytes of JS heap an exit allocated per page).
  */
 function zap_pte_range(tlb: mmu_gather, vma: vm_area_struct, ptep: number, addr: number, end: number): void {
   const mm = vma.vm_mm;
   const ptl = pte_lockptr(mm, ptep);
   const rss = [0, 0, 0, 0];
+  const ptep0 = ptep, addr0 = addr, endp = ptep + (end - addr) / PAGE_SIZE;
   let first = -1, last = 0, zapped = 0;
   spin_lock(ptl);
-  for (let nr = 1; addr < end; addr += nr * PAGE_SIZE, ptep += nr) {
+  for (let nr = 1; ptep < endp; ptep += nr) {
     const pte = ptep_get(mm, ptep);
     nr = 1;
     if (pte_none(pte)) continue;
-    if (first < 0) first = addr;
+    if (first < 0) first = ptep;
     if (pte_present(pte)) {
       const g = tlb.nr;
-      nr = zap_present_ptes(tlb, vma, ptep, pte, addr, (end - addr) / PAGE_SIZE, rss);
+      nr = zap_present_ptes(tlb, vma, ptep, pte, addr0 + (ptep - ptep0) * PAGE_SIZE, endp - ptep, rss);
       if (tlb.nr !== g) zapped += nr;            /* a page went to the gather (not a special or zero-page PTE) */
     } else {
-      pte_clear(mm, addr, ptep);
+      pte_clear(mm, addr0 + (ptep - ptep0) * PAGE_SIZE, ptep);
       zap_nonpresent(vma, pte_to_swp_entry(pte), rss);
     }
-    last = addr + nr * PAGE_SIZE;
+    last = ptep + nr;
   }
   add_mm_rss_vec(mm, rss);
-  if (first >= 0) __tlb_adjust_range(tlb, first, last - first);
+  if (first >= 0) __tlb_adjust_range(tlb, addr0 + (first - ptep0) * PAGE_SIZE, (last - first) * PAGE_SIZE);
   spin_unlock(ptl);
   if (zapped > 0) count_event('zap_page', zapped);
   if (tlb.nr >= MMU_GATHER_MAX_PAGES) tlb_flush_mmu(tlb, vma);   /* the batches are full: free them now */

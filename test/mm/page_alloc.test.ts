@@ -4,8 +4,10 @@ import { start_kernel } from '../../mm/init.js';
 import {
   alloc_pages, alloc_page, put_page, get_page, nr_free_pages, totalram_pages, ZERO_PAGE, kmap_local_page,
   pageAllocStats, copy_highpage, pfn_to_page, __free_pages, alloc_page_sleepable, alloc_pages_fastpath, wmark_pages,
-  setup_per_zone_wmarks, register_pfn_range,
+  setup_per_zone_wmarks, register_pfn_range, free_unref_folios, free_unref_folios_params,
 } from '../../mm/page_alloc.js';
+import { folio_batch_init, folio_batch_add, folio_batch_reinit } from '../../include/linux/pagevec.js';
+import type { page } from '../../include/linux/mm_types.js';
 import { WMARK_LOW } from '../../include/linux/mmzone.js';
 import { fail_page_alloc, setup_fault_attr } from '../../lib/fault-inject.js';
 import { GFP_KERNEL, GFP_HIGHUSER_MOVABLE, __GFP_ZERO, __GFP_COMP } from '../../include/linux/gfp.js';
@@ -222,6 +224,82 @@ t('freeing resets every struct page field of the block, lazily made ones too; th
     assert.equal([q.index, q.private, q.flags, q.compound_head.pfn], [0, 0, 0, h.pfn], `tail +${i} clean`);
   }
   put_page(again);
+});
+
+/*
+ * The model split of free_unref_folios() (mm/page_alloc.ts header): a
+ * run of order-0 folios of consecutive pfns is freed as its aligned
+ * blocks. Both paths run the same frees on two machines booted alike;
+ * every struct page of every section (free-list links and orders
+ * included), nr_free, pgfree and the order pages are allocated in
+ * afterwards must be the same.
+ */
+t('free_unref_folios() frees runs of consecutive order-0 folios as aligned blocks and leaves the state freeing them one by one leaves', () => {
+  const run = (runs: boolean): unknown[] => {
+    start_kernel({ ram_bytes: 16 << 20 });
+    free_unref_folios_params.runs = runs;
+    const out: unknown[] = [];
+    const dump = (): void => {
+      for (let n = 0; n < 4; n++) {
+        const ms = __nr_to_section(n);
+        if (ms === undefined) { out.push(null); continue; }
+        out.push([ms.flags, ms._refcount, ms._mapcount, ms.order, ms.lru_prev, ms.lru_next, ms.compound_head ?? []].map((a) => Array.from(a)));
+      }
+      out.push(nr_free_pages(), pageAllocStats().pgfree);
+    };
+    const free = (list: page[]): void => {        /* as folios_put_refs() hands them over: batches of 31 */
+      const fb = folio_batch_init();
+      for (const f of list) {
+        f._refcount = 0;
+        if (folio_batch_add(fb, f) === 0) { free_unref_folios(fb); folio_batch_reinit(fb); }
+      }
+      if (fb.nr > 0) free_unref_folios(fb);
+    };
+    try {
+      const pages: page[] = [];
+      for (let i = 0; i < 3000; i++) pages.push(alloc_page(GFP_KERNEL)!);
+      const big = alloc_pages(GFP_KERNEL | __GFP_COMP, 2)!;
+      const more: page[] = [];
+      for (let i = 0; i < 40; i++) more.push(alloc_page(GFP_KERNEL)!);
+      assert.ok(pages.every((p, i) => p.pfn === pages[0].pfn + i), 'the allocator hands out ascending pfns');
+      const at = (a: number, b: number): page[] => pages.slice(a, b);
+      free([pages[100]]);
+      free([pages[103]]);                           /* free buddies outside the runs */
+      free(at(101, 103).concat(at(104, 140)));      /* a run from an odd pfn around a free page */
+      free(at(200, 212).reverse());                 /* descending: page by page */
+      free([pages[500], pages[502], pages[501]]);   /* not ascending */
+      free(at(1010, 1040));                         /* across a section boundary */
+      free(at(300, 310).concat([big], more.slice(0, 20), at(310, 330)));
+      dump();
+      const rest = pages.filter((p) => p._refcount > 0);
+      free(rest.concat(more.slice(20)));            /* everything else, in address order: whole sections merge */
+      dump();
+      const again: page[] = [];
+      for (let i = 0; i < 64; i++) again.push(alloc_page(GFP_KERNEL)!);
+      out.push(again.map((p) => p.pfn));
+      free(again);
+    } finally {
+      free_unref_folios_params.runs = true;
+    }
+    return out;
+  };
+  const per_page = run(false);
+  assert.equal(run(true), per_page);
+});
+
+t('a bad page in a run is a BUG at that page, with the pages before it freed, as page by page', () => {
+  kmemleak_exempt('the page the BUG refused stays allocated');
+  const pages: page[] = [];
+  for (let i = 0; i < 5; i++) pages.push(alloc_page(GFP_KERNEL)!);
+  const free0 = nr_free_pages();
+  pages[3]._mapcount = 0;                       /* still mapped */
+  const fb = folio_batch_init();
+  for (const f of pages) { f._refcount = 0; folio_batch_add(fb, f); }
+  assert.throws(() => free_unref_folios(fb), new RegExp(`freeing mapped page pfn ${pages[3].pfn} `));
+  assert.is(nr_free_pages(), free0 + 3);
+  assert.is(pages[3]._mapcount, 0, 'the bad page is left as it was');
+  pages[3]._mapcount = -1;
+  pages[3]._refcount = 1;
 });
 
 t.run();
