@@ -522,6 +522,8 @@ export const free_unref_folios_params = { runs: true };
  * first. No Linux twin (the model split in the header). A bad page sends
  * the whole run through __free_pages() page by page, which BUGs at it
  * with the pages before it freed, as the per-page path would.
+ * Context: any (one zone: the zone lock is implicit); the caller dropped
+ * the last reference of each page and took them off the LRU and memcg.
  */
 function free_pages_run(ms: mem_section, pfn: number, n: number): void {
   const x = pfn & SECTION_MASK, end = pfn + n;

@@ -58,7 +58,16 @@ const BLOCK: SchedEvent = Object.freeze({ kind: 'block' });
 
 /** A simulated thread: a process thread, a kernel thread or a device engine. */
 export class Thread {
-  vtime = 0;                 /* this thread's clock, simulated ns */
+  /*
+   * This thread's clock, simulated ns. It starts as -0, a number V8 stores
+   * as a double, so the field is a double from the first Thread on: a
+   * field that starts as a small integer changes representation when the
+   * clock passes 2^31 ns (about two simulated seconds, the third round of
+   * `bench fault`), and V8 then replaces the hidden class of every Thread
+   * and of the objects holding one and drops the code that relied on it,
+   * a pause in the middle of a measurement. -0 + ns is ns, and -0 === 0.
+   */
+  vtime = -0;
   preempt_count = 0;         /* spinlocks held + preempt_disable(); > 0 is atomic context */
   state: 'runnable' | 'blocked' | 'done' = 'runnable';
   result: unknown = undefined;   /* body's return value, once done */

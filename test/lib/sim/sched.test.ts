@@ -12,6 +12,8 @@ import { resetLockdep } from '../../../lib/locking/lockdep.js';
 import { spinlock_t, spin_lock, spin_unlock } from '../../../lib/locking/spinlock.js';
 import { mutex, mutex_lock } from '../../../lib/locking/mutex.js';
 import { wait_queue_head, wait_event } from '../../../lib/locking/wait.js';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 
 test.before.each(() => {
   resetScheduler();
@@ -220,6 +222,34 @@ test('maxSteps catches a livelock', () => {
   s.spawn('spinner', function* () { for (;;) yield* sched_yield(); });
   s.spawn('spinner2', function* () { for (;;) yield* sched_yield(); });
   assert.throws(() => s.run(), /more than 100 steps/);
+});
+
+/*
+ * A thread's clock passes 2^31 ns after about two simulated seconds. Were
+ * Thread.vtime a small-integer field, storing such a time would make V8
+ * give that thread a new hidden class and retire the old one under every
+ * other Thread (the third round of `bench fault` paid for it). Checked in
+ * a child node with V8's own test intrinsic %HaveSameMap; the check fails
+ * with `vtime = 0`.
+ */
+test('a thread clock past 2^31 ns keeps every Thread on one hidden class (vtime is a double field from the start)', () => {
+  const sched = fileURLToPath(new URL('../../../lib/sim/sched.js', import.meta.url));
+  const script = `
+    const { Thread } = await import(${JSON.stringify(sched)});
+    const a = new Thread(1, 'a', 'kthread', null, null), b = new Thread(2, 'b', 'kthread', null, null);
+    const same0 = %HaveSameMap(a, b);
+    b.vtime += 2 ** 31 + 5;             /* past the small-integer range */
+    const c = new Thread(3, 'c', 'kthread', null, null);
+    console.log(JSON.stringify({ same0, same1: %HaveSameMap(a, b), same2: %HaveSameMap(a, c), zero: Object.is(a.vtime + 1, 1), v: b.vtime }));
+  `;
+  const r = spawnSync(process.execPath, ['--allow-natives-syntax', '--input-type=module', '-e', script], { encoding: 'utf8' });
+  assert.is(r.status, 0, r.stderr);
+  const out = JSON.parse(r.stdout.trim()) as { same0: boolean; same1: boolean; same2: boolean; zero: boolean; v: number };
+  assert.ok(out.same0, 'two fresh threads share a hidden class');
+  assert.ok(out.same1, 'a clock past 2^31 ns did not change the thread\'s hidden class');
+  assert.ok(out.same2, 'threads made afterwards share it too');
+  assert.ok(out.zero, 'a fresh clock adds as 0');
+  assert.is(out.v, 2 ** 31 + 5);
 });
 
 test.run();
