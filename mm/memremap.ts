@@ -29,17 +29,25 @@
  * accessors (the same stores); zone_device_free_direct(false) (TEST
  * ONLY) selects free_zone_device_folio_helpers(), and
  * test/mm/migrate_device_collect.test.ts compares the two.
+ *
+ * Model split (session 8, migthp): a device folio is made with
+ * prep_compound_page() (mm/page_alloc.ts, which stores each tail on the
+ * section's arrays), as zone_device_folio_init() does in Linux 6.19, and
+ * free_zone_device_tails() points the tails back at themselves on the
+ * section's compound_head array, without a page handle per tail.
+ * compound_page_direct(false) (TEST ONLY, mm/page_alloc.ts) selects the
+ * accessor path for both; test/mm/device_private_thp.test.ts compares.
  */
 import { SECTION_MASK, type page } from '../include/linux/mm_types.js';
 import { PAGE_SIZE } from '../include/linux/mm.js';
 import {
   MEMORY_DEVICE_PRIVATE, MEMORY_DEVICE_COHERENT, type dev_pagemap,
 } from '../include/linux/memremap.js';
-import { ClearPageAnonExclusive, PG_anon_exclusive, PG_head } from '../include/linux/page-flags.js';
+import { ClearPageAnonExclusive, PG_anon_exclusive } from '../include/linux/page-flags.js';
 import { EINVAL, EBUSY } from '../include/uapi/asm-generic/errno.js';
 import { count_event, trace_event } from '../lib/sim/trace.js';
 import {
-  register_pfn_range, unregister_pfn_range, pfn_to_page, type pfn_range,
+  register_pfn_range, unregister_pfn_range, pfn_to_page, prep_compound_page, compound_page_is_direct, type pfn_range,
 } from './page_alloc.js';
 import { __folio_set_locked } from './filemap.js';
 import { BUG, WARN_ON_ONCE } from '../include/asm-generic/bug.js';
@@ -160,17 +168,6 @@ export function pgmap_pages(pgmap: dev_pagemap): readonly page[] {
   return pages;
 }
 
-/* make [head, head + 2^order) of a device range one folio */
-function prep_device_compound(head: page, order: number): void {
-  head.order = order;
-  head.flags |= 1 << PG_head;
-  for (let i = 1; i < 1 << order; i++) {
-    const t = pfn_to_page(head.pfn + i);
-    t.compound_head = head;
-    t._refcount = 0;
-  }
-}
-
 /**
  * zone_device_page_init() - hand a free device page (or, with @order, a
  * folio of 2^order pages) to its driver's user: refcount 1, locked, as
@@ -185,7 +182,7 @@ export function zone_device_page_init(p: page, order = 0): void {
   pgmap.ref = (pgmap.ref ?? 0) + (1 << order);
   p._refcount = 1;
   __folio_set_locked(p);
-  if (order > 0) prep_device_compound(p, order);
+  if (order > 0) prep_compound_page(p, order);     /* as zone_device_folio_init() in Linux 6.19 */
 }
 
 /* the BUG of zone_device_page_init() on a page that is not device memory or not free (out of line) */
@@ -203,9 +200,21 @@ function dev_pagemap_percpu_release(pgmap: dev_pagemap): void {
   if (done !== undefined) wake_up(done);
 }
 
-/* the tail pages of a freed device folio point at themselves again */
+/*
+ * free_zone_device_tails() - the tail pages of a freed device folio point
+ * at themselves again: compound_head cleared on the section's array (the
+ * model split of session 8, migthp, in the file header), or through the
+ * page accessors when compound_page_direct(false) (TEST ONLY) or when the
+ * folio does not lie in one section.
+ */
 function free_zone_device_tails(f: page, nr: number): void {
-  for (let i = 1; i < nr; i++) pfn_to_page(f.pfn + i).compound_head = pfn_to_page(f.pfn + i);
+  const ms = f.section, i = f.pfn & SECTION_MASK, ch = ms.compound_head;
+  if (!compound_page_is_direct() || i + nr > ms.nr) {
+    for (let k = 1; k < nr; k++) pfn_to_page(f.pfn + k).compound_head = pfn_to_page(f.pfn + k);
+    return;
+  }
+  if (ch === null) return;                     /* no tail of the section points anywhere */
+  for (let k = 1; k < nr; k++) ch[i + k] = 0;  /* tail->compound_head = tail (distance 0) */
 }
 
 /**

@@ -62,12 +62,15 @@
  * block put on a list meanwhile is the head of its list until it is
  * taken off again (nothing else is freed at that order before). Tested
  * against the per-page path: test/mm/page_alloc.test.ts.
+ *
+ * The making of a compound page (prep_compound_page()) is
+ * mm/page_alloc_compound.ts, re-exported here.
  */
 import { page, type mem_section, SECTION_MASK, PAGES_PER_SECTION, __pfn_to_section } from '../include/linux/mm_types.js';
 import type { folio_batch } from '../include/linux/pagevec.js';
 import { memory_model } from '../include/asm-generic/memory_model.js';
 import { PAGE_SHIFT, PAGE_SIZE } from '../include/linux/mm.js';
-import { PG_head, PG_reserved, PG_buddy, PG_lru } from '../include/linux/page-flags.js';
+import { PG_reserved, PG_buddy, PG_lru } from '../include/linux/page-flags.js';
 import {
   __GFP_ZERO, __GFP_NOFAIL, __GFP_DIRECT_RECLAIM, __GFP_HIGHMEM, __GFP_NOWARN, type gfp_t,
 } from '../include/linux/gfp.js';
@@ -81,6 +84,7 @@ import { might_sleep, type Sleepable } from '../lib/sim/sched.js';
 import { BUG } from '../include/asm-generic/bug.js';
 import { lockdep_map, lock_map_acquire, lock_map_release, lockdep_enabled } from '../lib/locking/lockdep.js';
 import { __alloc_pages_slowpath, __alloc_pages_slowpath_sleepable } from './page_alloc_slowpath.js';
+import { prep_compound_page } from './page_alloc_compound.js';
 import {
   sparse_init, sparse_free_section_bytes, sparse_section, pfn_to_page, kmap_local_page, zero_pages, copy_pages,
 } from './sparse.js';
@@ -407,17 +411,6 @@ export function alloc_page(gfp: gfp_t): page | null { return alloc_pages(gfp, 0)
 /** folio_alloc() - allocate a folio of 2^order pages. */
 export function folio_alloc(gfp: gfp_t, order: number): page | null { return alloc_pages(gfp, order); }
 
-/** prep_compound_page() - make pages [head, head + 2^order) one folio. */
-export function prep_compound_page(head: page, order: number): void {
-  head.order = order;
-  head.flags |= 1 << PG_head;
-  for (let i = 1; i < 1 << order; i++) {
-    const t = pfn_to_page(head.pfn + i);
-    t.compound_head = head;
-    t._refcount = 0;
-  }
-}
-
 /*
  * reset_page() - the struct page of a frame being freed back to its free
  * state (free_pages_prepare(): flags, mapping, memcg, counts), written
@@ -558,6 +551,7 @@ export {
 } from './page_ref.js';
 
 export { NOFAIL_RETRY_NS, NOFAIL_WAIT_NS } from './page_alloc_slowpath.js';
+export { prep_compound_page, compound_page_direct, compound_page_is_direct } from './page_alloc_compound.js';
 export {
   type pfn_range, register_pfn_range, unregister_pfn_range, for_each_pfn_range, pfn_valid, pfn_to_page, page_to_pfn,
   is_ram_page, page_backing, kmap_local_page, ram_content_bytes,

@@ -36,8 +36,9 @@ import {
   hmm_pfn_to_map_order, type hmm_range,
 } from '../../include/linux/hmm.js';
 import type { mmu_interval_notifier } from '../../include/linux/mmu_notifier.js';
-import { get_counter } from '../../lib/sim/trace.js';
-import { pfn_to_page } from '../../mm/page_alloc.js';
+import { get_counter, trace_counters } from '../../lib/sim/trace.js';
+import { pfn_to_page, compound_page_direct, nr_free_pages } from '../../mm/page_alloc.js';
+import { pgmap_pages } from '../../mm/memremap.js';
 import { pmd_off } from '../../mm/pgtable.js';
 import { hmm_range_fault } from '../../mm/hmm.js';
 import { mmu_interval_read_begin } from '../../mm/mmu_notifier.js';
@@ -398,6 +399,77 @@ t('a CPU write to a dmirror device THP whose RAM folio cannot be allocated bring
   assert.is(p.check32(a + 4 * PAGE_SIZE, H - 4 * PAGE_SIZE, BASE + 4 * 1024), -1, 'and the pages after it');
   const mdev = dmirror_device_get(0)!;
   assert.is(mdev.calloc, mdev.cfree, 'every device page went back to the driver');
+});
+
+/* every struct page field of each frame, tails included (compound_head as the head's pfn) */
+function struct_pages(pfns: Iterable<number>): unknown[] {
+  return [...pfns].sort((x, y) => x - y).map((pfn) => {
+    const pg = pfn_to_page(pfn);
+    return [pfn, pg.flags, pg._refcount, pg._mapcount, pg._entire_mapcount, pg._pincount, pg.private,
+      pg.mapping === null ? null : pg.mapping.kind, pg.index, pg.memcg === null ? null : 'memcg', pg.order,
+      pg.compound_head.pfn];
+  });
+}
+
+/*
+ * A THP to the device and back three ways (MIGRATE_TO_SYS as one
+ * compound entry, a CPU read, munmap of the device PMD), with
+ * prep_compound_page() and the device folio's tail reset on the section
+ * arrays (@direct) or through the page accessors; returns the struct
+ * pages of every RAM and device frame met, the PMDs, every counter, the
+ * free page count and the bytes after each step.
+ */
+function compound_scenario(direct: boolean): unknown {
+  const old = compound_page_direct(direct);
+  try {
+    p = boot();
+    dev = new TinyDev('dev0', false, HPAGE_PMD_NR * 2, 1);
+    dev.huge_fault = true;
+    const dev_pfns = pgmap_pages(dev.pgmap).map((pg) => pg.pfn);
+    const ram = new Set<number>();
+    const a = thp(p);
+    const ram_folio = (): void => { const f = pmd_pfn(pmd_at(p, a)); for (let i = 0; i < HPAGE_PMD_NR; i++) ram.add(f + i); };
+    const steps: unknown[] = [];
+    /* the bytes are read only where they are in RAM (a read of the device PMD would fault the THP back) */
+    const record = (what: string, in_ram: boolean): void => {
+      steps.push([what, pmd_at(p, a), new Map(trace_counters), nr_free_pages(), in_ram ? p.check32(a, H, BASE) : null,
+        struct_pages([...ram, ...dev_pfns])]);
+    };
+    ram_folio();
+    to_device(p, a);
+    record('to device', false);
+    assert.is(dev.toSystem(p, a, a + H, MIGRATE_VMA_SELECT_COMPOUND).ret, 0);
+    ram_folio();
+    record('MIGRATE_TO_SYS', true);
+    to_device(p, a);
+    assert.is(p.read32(a + 5 * PAGE_SIZE), 5 * 1024 + BASE);
+    ram_folio();
+    record('CPU read', true);
+    to_device(p, a);
+    assert.is(p.munmap(a, H), 0);
+    record('munmap', false);
+    return steps;
+  } finally {
+    compound_page_direct(old);
+  }
+}
+
+t('prep_compound_page() and the device folio tail reset on the section arrays end as through the page accessors', () => {
+  const direct = compound_scenario(true) as [string, number, Map<string, number>, number, number, unknown[][]][];
+  const helpers = compound_scenario(false);
+  assert.equal(direct, helpers, 'PMDs, every counter, free pages, bytes, every head and tail struct page, after each step');
+  /* the scenario reaches the paths: RAM and device folios made and freed whole, tails pointing at their heads */
+  const [dev_step] = direct;
+  const on_dev = new Map(dev_step[5].map((r) => [r[0] as number, r]));
+  const head = swp_offset_pfn(pmd_to_swp_entry(dev_step[1]));
+  assert.is(on_dev.get(head)![10], HPAGE_PMD_ORDER, 'the device head has order 9');
+  assert.is(on_dev.get(head + 300)![11], head, 'a device tail names its head');
+  assert.is(on_dev.get(head + 300)![2], 0, 'and holds no reference');
+  const last = new Map(direct[3][5].map((r) => [r[0] as number, r]));
+  assert.is(last.get(head + 300)![11], head + 300, 'the freed device folio\'s tails point at themselves');
+  assert.is(last.get(head)![10], 0);
+  assert.ok((direct[3][2].get('zone_device_free') ?? 0) >= 3 * HPAGE_PMD_NR, 'three device folios freed');
+  for (const [what, , , , bytes] of direct.slice(1, 3)) assert.is(bytes, -1, `${what}: data intact`);
 });
 
 t.run();
