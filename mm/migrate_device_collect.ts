@@ -104,6 +104,24 @@ import {
 
 /* ------------------------------------------------------------------ collect */
 
+/*
+ * migration_entry_pte() - the swap PTE migrate_vma_collect_pmd() installs
+ * for page @pfn after clearing @old: a writable migration entry when the
+ * source is writable (@mpfn has MIGRATE_PFN_WRITE), else a readable
+ * exclusive one for an exclusive anonymous page, else a readable one; it
+ * keeps the soft-dirty bit of the old entry (present or swap). Linux
+ * builds it inline there; both ways of collect_one() share it here.
+ * Context: PTE lock held. Return: the PTE value.
+ */
+function migration_entry_pte(pfn: number, mpfn: number, anon_exclusive: boolean, present: boolean, old: pte_t): pte_t {
+  const e = (mpfn & MIGRATE_PFN_WRITE) ? make_writable_migration_entry(pfn)
+    : anon_exclusive ? make_readable_exclusive_migration_entry(pfn)
+      : make_readable_migration_entry(pfn);
+  const swp = swp_entry_to_pte(e);
+  const sd = present ? pte_soft_dirty(old) : (old & _PAGE_SWP_SOFT_DIRTY) !== 0;
+  return sd ? swp + _PAGE_SWP_SOFT_DIRTY : swp;
+}
+
 /* collect_one() on the struct page arrays (the model split in the header); TEST ONLY switch below */
 let struct_page_direct = true;
 
@@ -229,13 +247,7 @@ function collect_one(m: migrate_vma, tlb: tlb_flush_batch, addr: number, ptep: n
   }
   m.cpages++;
   if (present && pte_dirty(old)) flags[i] |= 1 << PG_dirty;    /* folio_mark_dirty(): the PTE's dirty bit is gone */
-  const e = (mpfn & MIGRATE_PFN_WRITE) ? make_writable_migration_entry(f.pfn)
-    : anon_exclusive ? make_readable_exclusive_migration_entry(f.pfn)
-      : make_readable_migration_entry(f.pfn);
-  let swp = swp_entry_to_pte(e);
-  const sd = present ? pte_soft_dirty(old) : (old & _PAGE_SWP_SOFT_DIRTY) !== 0;
-  if (sd) swp += _PAGE_SWP_SOFT_DIRTY;
-  set_pte_at(mm, addr, ptep, swp);
+  set_pte_at(mm, addr, ptep, migration_entry_pte(f.pfn, mpfn, anon_exclusive, present, old));
   /* folio_remove_rmap_pte(): one PTE fewer; the last one takes PG_anon_exclusive (an underflow: its BUG) */
   const mapcount = ms._mapcount[i] - 1;
   if (mapcount < -1) folio_remove_rmap_pte(f, vma);
@@ -275,13 +287,7 @@ function collect_one_helpers(m: migrate_vma, tlb: tlb_flush_batch, addr: number,
   }
   m.cpages++;
   if (present && pte_dirty(old)) SetPageDirty(f);       /* folio_mark_dirty(): the PTE's dirty bit is gone */
-  const e = (mpfn & MIGRATE_PFN_WRITE) ? make_writable_migration_entry(p.pfn)
-    : anon_exclusive ? make_readable_exclusive_migration_entry(p.pfn)
-      : make_readable_migration_entry(p.pfn);
-  let swp = swp_entry_to_pte(e);
-  const sd = present ? pte_soft_dirty(old) : (old & _PAGE_SWP_SOFT_DIRTY) !== 0;
-  if (sd) swp += _PAGE_SWP_SOFT_DIRTY;
-  set_pte_at(mm, addr, ptep, swp);
+  set_pte_at(mm, addr, ptep, migration_entry_pte(p.pfn, mpfn, anon_exclusive, present, old));
   folio_remove_rmap_pte(f, vma);
   folio_put(f);         /* the reference of the mapping just removed */
   return mpfn;
