@@ -159,16 +159,19 @@ test('warmUp() runs at least min times, again while a run takes host page faults
   let n = 0;
   const f0 = hostFaults();
   grow();
-  assert.ok(hostFaults() - f0 >= 1000, `8 MiB touched page by page took ${hostFaults() - f0} host faults`);
+  /* a host with transparent huge pages always on faults 2 MiB at a time: the threshold follows what one run took */
+  const g = hostFaults() - f0;
+  assert.ok(g >= 2, `8 MiB touched page by page took ${g} host faults`);
+  const limit = g / 2;
   /* three growing runs, then quiet ones: the warm-up ends on the first quiet run */
-  let w = warmUp(() => { if (n++ < 3) grow(); }, { min: 1, max: 10, faults: 500 });
-  assert.ok(w.runs >= 4 && w.runs <= 10 && (w.runs === 10 || w.faults <= 500), JSON.stringify(w));
+  let w = warmUp(() => { if (n++ < 3) grow(); }, { min: 1, max: 10, faults: limit });
+  assert.ok(w.runs >= 4 && w.runs <= 10 && (w.runs === 10 || w.faults <= limit), JSON.stringify(w));
   /* never quiet: stops at max */
-  w = warmUp(grow, { min: 1, max: 3, faults: 500 });
+  w = warmUp(grow, { min: 1, max: 3, faults: limit });
   assert.is(w.runs, 3);
-  assert.ok(w.faults > 500, JSON.stringify(w));
+  assert.ok(w.faults > limit, JSON.stringify(w));
   /* quiet from the start: exactly min */
-  w = warmUp(() => {}, { min: 2, max: 10, faults: 500 });
+  w = warmUp(() => {}, { min: 2, max: 10, faults: limit });
   assert.is(w.runs, 2);
   kept.length = 0;
 });
