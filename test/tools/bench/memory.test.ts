@@ -1,8 +1,8 @@
 /*
  * test/tools/bench/memory.test.ts - `npm run bench -- memory` run small
  * (MEMORY_BENCH_PAGES=65536, tools/bench/memory.ts): the figures that
- * count real structures are checked for their size (the page tables cost
- * at least one 8-byte entry per mapped page and not much more, the struct
+ * count real structures are checked for their size (a mapped page costs
+ * its page-table entry, 8 bytes, and a share of the directories above, the struct
  * page arrays stay under Linux's 64 B, every frame in use costs
  * something), the boot figure only for being near zero (sparse memmap:
  * no struct page exists before its section is used; at this size the
@@ -27,7 +27,7 @@ test('the page tables cost 8 B per mapped page and a little more; struct pages e
   assert.ok(Math.abs(fig('metadata bytes per frame at boot')) < 16, 'no struct page per frame at boot');
   assert.ok(fig('metadata bytes per frame in use') > 8, 'a frame in use has a struct page');
   assert.ok(fig('struct page arrays per frame in use') > 8);
-  const pt = fig('page-table bytes per mapped page');
+  const pt = fig('metadata bytes per mapped page');
   assert.ok(pt >= 8 && pt <= 12, `page-table bytes per mapped page ${pt}`);
   assert.ok(fig('struct page arrays per frame in use') <= 64);
   assert.match(r.stdout, /metadata bytes per frame in use .*\(target ratio <= 1: (met|MISSED)\)/);
