@@ -54,7 +54,7 @@ import {
 } from './model.js';
 import { type Op, type GenView, MAX_SLOTS, fmtOp } from './ops.js';
 import { cpuView } from './cpu_view.js';
-import { v8WritableMigratedBack } from './v8_view.js';
+import { v8MigratedBackWriteTolerated } from './v8_view.js';
 import { injectWindow, firedSince, injectAccepts, injectSettle } from './inject.js';
 import { releaseFits } from './invariants.js';
 
@@ -583,27 +583,8 @@ export class FuzzWorld implements GenView {
       this.v8Forget(sl, first * PG, n * PG);
       return true;
     }
-    /*
-     * v8 maps a page migrated back from the device writable for the device
-     * even in a read-only VMA (v8_view.ts), so a device write there works
-     * (seed 20251). The bytes written are the model's own (a write the
-     * model denies writes what is there), so the model stays exact.
-     */
-    if (want === -EACCES && r === 0 && v8WritableMigratedBack(sl.p.mm, first * PG, n)) return true;
-    /*
-     * The same write running on past the VMA: the device writes the
-     * migrated-back pages through their writable entries, then faults on
-     * the hole and hmm_mirror_fault() finds no VMA there: -EFAULT (seed
-     * 99579: a MIGRATE_TO moved the last two pages of a read-only VMA to
-     * the device, a device READ over them faulted them back through
-     * hmm_mm_fault() and the CPU fault path, which left the mirror entries
-     * writable; the WRITE then started on them and ran past the VMA).
-     */
-    if (want === -EACCES && r === -EFAULT) {
-      let hole = first;
-      while (hole < first + n && m.pages.has(hole)) hole++;
-      if (hole > first && hole < first + n && v8WritableMigratedBack(sl.p.mm, first * PG, hole - first)) return true;
-    }
+    /* a device write through patch 25's writable entries of pages migrated back (seeds 20251, 99579) */
+    if (want === -EACCES && v8MigratedBackWriteTolerated(sl.p.mm, first, n, r, (vpn) => m.pages.has(vpn))) return true;
     expect(`hmm_dummy ${write ? 'WRITE' : 'READ'}`, r, want);
     if (r === 0 && data !== null) m.store(addr, data);
     if (r === 0 && data === null) sameBytes('hmm_dummy READ', sl.p.read(SCRATCH_BOUNCE, len), m.bytes(addr, len), addr);

@@ -4,6 +4,7 @@
  * behaviour the v8 design itself has and the shadow model cannot predict.
  */
 import { PAGE_SIZE, VM_WRITE } from '../../../include/linux/mm.js';
+import { EFAULT } from '../../../include/uapi/asm-generic/errno.js';
 import type { mm_struct } from '../../../include/linux/mm_types.js';
 import { HMM_PTE_WRITE } from '../../../include/linux/gpt.js';
 import { hmm_pte_valid, hmm_pte_test_valid_dev } from '../../../include/linux/hmm_v8.js';
@@ -42,4 +43,30 @@ export function v8WritableMigratedBack(mm: mm_struct, addr: number, n: number): 
     if (!writable) return false;
   }
   return readonly > 0;
+}
+
+/**
+ * v8MigratedBackWriteTolerated() - may a device WRITE of the @n pages from
+ * page @first that the model denies (-EACCES: a read-only page first)
+ * have ended with @r? v8 maps a page migrated back from the device
+ * writable for the device even in a read-only VMA (2015 patch 25, see
+ * v8WritableMigratedBack()), so:
+ *  - the write succeeds (r = 0) when every read-only page of the range has
+ *    such an entry (seed 20251);
+ *  - it ends with -EFAULT when it runs on past the VMA: the device writes
+ *    the migrated-back pages, faults on the hole and hmm_mirror_fault()
+ *    finds no VMA there (seed 99579: MIGRATE_TO moved the last two pages
+ *    of a read-only VMA, a device READ faulted them back through
+ *    hmm_mm_fault(), the WRITE started on them and ran past the VMA).
+ * @mapped(vpn) says whether the model maps page vpn. The bytes written
+ * are the model's own (a denied write writes what is there), so the model
+ * stays exact either way.
+ */
+export function v8MigratedBackWriteTolerated(mm: mm_struct, first: number, n: number, r: number,
+                                             mapped: (vpn: number) => boolean): boolean {
+  if (r === 0) return v8WritableMigratedBack(mm, first * PAGE_SIZE, n);
+  if (r !== -EFAULT) return false;
+  let hole = first;
+  while (hole < first + n && mapped(hole)) hole++;
+  return hole > first && hole < first + n && v8WritableMigratedBack(mm, first * PAGE_SIZE, hole - first);
 }
