@@ -53,9 +53,6 @@ const PAGES = Number(process.env.FAULT_BENCH_PAGES ?? 262144);
 
 /** bench_fault() - run and print the fault benchmark. */
 export async function bench_fault(pages = PAGES): Promise<void> {
-  console.log(`fault: ${pages} pages (${pages * PAGE_SIZE / 2 ** 20} MiB): first-touch and COW write faults, fork, munmap; ` +
-    `1 real and ${WARMUPS}-8 simulated warm-up rounds (until a round takes at most ${pages / 100} host page faults), ` +
-    `median of ${REPS}, CPU ns per page; freed RAM sections kept for reuse`);
   const pool = sparse_pool_limit(Infinity);
   start_kernel({ ram_bytes: pages * PAGE_SIZE * 2 + (64 << 20) });
   tracing_off();
@@ -69,6 +66,9 @@ export async function bench_fault(pages = PAGES): Promise<void> {
    * between), an artefact of the host, not of either fault path.
    */
   const have_real = realRound(Math.min(pages, 4096)) !== null;
+  console.log(`fault: ${pages} pages (${pages * PAGE_SIZE / 2 ** 20} MiB): first-touch and COW write faults, fork, munmap; ` +
+    `${have_real ? '1 real and ' : ''}${WARMUPS}-8 simulated warm-up rounds (until a round takes at most ${pages / 100} host page faults), ` +
+    `median of ${REPS}, CPU ns per page; freed RAM sections kept for reuse`);
   const sim: Round[] = [], real: Round[] = [];
   if (have_real) realRound(pages);              /* warm-up, as the simulated side has */
   if (have_real) for (let r = 0; r < REPS; r++) real.push(realRound(pages)!);
