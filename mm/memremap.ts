@@ -26,8 +26,8 @@
  *
  * Model split (session 8, mig4k): free_zone_device_folio() clears the
  * struct page on its section's arrays rather than through the page
- * accessors (the same stores); zone_device_free_direct(false) (TEST
- * ONLY) selects free_zone_device_folio_helpers(), and
+ * accessors (the same stores); struct_page_direct(false) (TEST ONLY,
+ * mm/internal.ts) selects free_zone_device_folio_helpers(), and
  * test/mm/migrate_device_collect.test.ts compares the two.
  *
  * Model split (session 8, migthp): a device folio is made with
@@ -35,7 +35,7 @@
  * section's arrays), as zone_device_folio_init() does in Linux 6.19, and
  * free_zone_device_tails() points the tails back at themselves on the
  * section's compound_head array, without a page handle per tail.
- * compound_page_direct(false) (TEST ONLY, mm/page_alloc.ts) selects the
+ * struct_page_direct(false) (TEST ONLY, mm/internal.ts) selects the
  * accessor path for both; test/mm/device_private_thp.test.ts compares.
  */
 import { SECTION_MASK, type page } from '../include/linux/mm_types.js';
@@ -47,9 +47,10 @@ import { ClearPageAnonExclusive, PG_anon_exclusive } from '../include/linux/page
 import { EINVAL, EBUSY } from '../include/uapi/asm-generic/errno.js';
 import { count_event, trace_event } from '../lib/sim/trace.js';
 import {
-  register_pfn_range, unregister_pfn_range, pfn_to_page, prep_compound_page, compound_page_is_direct, type pfn_range,
+  register_pfn_range, unregister_pfn_range, pfn_to_page, prep_compound_page, type pfn_range,
 } from './page_alloc.js';
 import { __folio_set_locked } from './filemap.js';
+import { struct_page_paths } from './internal.js';
 import { BUG, WARN_ON_ONCE } from '../include/asm-generic/bug.js';
 import { mem_cgroup_uncharge } from './memcontrol.js';
 import { wait_queue_head, wait_event, wake_up } from '../lib/locking/wait.js';
@@ -204,12 +205,12 @@ function dev_pagemap_percpu_release(pgmap: dev_pagemap): void {
  * free_zone_device_tails() - the tail pages of a freed device folio point
  * at themselves again: compound_head cleared on the section's array (the
  * model split of session 8, migthp, in the file header), or through the
- * page accessors when compound_page_direct(false) (TEST ONLY) or when the
+ * page accessors when struct_page_direct(false) (TEST ONLY) or when the
  * folio does not lie in one section.
  */
 function free_zone_device_tails(f: page, nr: number): void {
   const ms = f.section, i = f.pfn & SECTION_MASK, ch = ms.compound_head;
-  if (!compound_page_is_direct() || i + nr > ms.nr) {
+  if (!struct_page_paths.direct || i + nr > ms.nr) {
     for (let k = 1; k < nr; k++) pfn_to_page(f.pfn + k).compound_head = pfn_to_page(f.pfn + k);
     return;
   }
@@ -225,7 +226,7 @@ function free_zone_device_tails(f: page, nr: number): void {
  * is the same through the accessors). Context: any.
  */
 export function free_zone_device_folio(f: page): void {
-  if (!struct_page_direct) { free_zone_device_folio_helpers(f); return; }
+  if (!struct_page_paths.direct) { free_zone_device_folio_helpers(f); return; }
   const ms = f.section, i = f.pfn & SECTION_MASK;
   const pgmap = (ms.pgmap_of === null ? ms.pgmap : ms.pgmap_of[i])!;      /* f->pgmap */
   mem_cgroup_uncharge(f);
@@ -243,7 +244,7 @@ export function free_zone_device_folio(f: page): void {
   count_event('zone_device_free', nr);
 }
 
-/* free_zone_device_folio() through the page accessors: the path zone_device_free_direct(false) selects, for the tests */
+/* free_zone_device_folio() through the page accessors: the path struct_page_direct(false) selects, for the tests */
 function free_zone_device_folio_helpers(f: page): void {
   const pgmap = f.pgmap!;
   mem_cgroup_uncharge(f);
@@ -273,22 +274,6 @@ function zone_device_folio_free_ops(f: page, pgmap: dev_pagemap, nr: number): vo
   }
   if (nr > 1) free_zone_device_tails(f, nr);
 }
-
-/* free_zone_device_folio() on the struct page arrays (see its comment); TEST ONLY switch */
-let struct_page_direct = true;
-
-/**
- * zone_device_free_direct() - TEST ONLY: free_zone_device_folio() clears
- * the struct page on its section's arrays (true, the default) or through
- * the page accessors (false), so that a test can compare both.
- * Context: any. Return: the previous setting.
- */
-export function zone_device_free_direct(on: boolean): boolean {
-  const old = struct_page_direct;
-  struct_page_direct = on;
-  return old;
-}
-
 
 /** resetMemremap() - a fresh machine: no pagemap mapped (start_kernel()). */
 export function resetMemremap(): void {

@@ -31,7 +31,7 @@
  * folio_add_anon_rmap_pte() or folio_add_file_rmap_pte(), set_pte_at())
  * on the folio's mem_section arrays at its index instead of through
  * handle accessors; the PTE lock and the entry checks are unchanged.
- * remove_migration_pte_direct(false) (TEST ONLY) keeps the helper path,
+ * struct_page_direct(false) (TEST ONLY, mm/internal.ts) keeps the helper path,
  * and test/mm/migrate_device_collect.test.ts compares the two.
  * Documentation/vm/hmm.txt Part 17.5, "session 8, mig4k".
  */
@@ -61,6 +61,7 @@ import { spin_lock, spin_unlock, type spinlock_t } from '../lib/locking/spinlock
 import { down_read, down_read_trylock, up_read } from '../lib/locking/rwsem.js';
 import { count_event } from '../lib/sim/trace.js';
 import { get_page, put_page, pfn_to_page } from './page_alloc.js';
+import { struct_page_paths } from './internal.js';
 import {
   pmd_off, pmd_lockptr, pte_offset_map, pte_lockptr, ptep_get, ptep_get_and_clear, set_pte_at, flush_tlb_page,
 } from './pgtable.js';
@@ -153,22 +154,6 @@ function migration_pte_lockptr(mm: mm_struct, ptep: number): spinlock_t {
   return ptl_last;
 }
 
-/* remove_migration_pte() on the struct page arrays (the model split in the header); TEST ONLY switch below */
-let struct_page_direct = true;
-
-/**
- * remove_migration_pte_direct() - TEST ONLY: remove_migration_pte() maps
- * the head page of a folio with its struct page steps on the section
- * arrays (true, the default) or through the page helpers on handles
- * (false), so that a test can run the same migration both ways.
- * Context: any. Return: the previous setting.
- */
-export function remove_migration_pte_direct(on: boolean): boolean {
-  const old = struct_page_direct;
-  struct_page_direct = on;
-  return old;
-}
-
 /*
  * restore_one() - the rest of remove_migration_pte() for the head page
  * of @dst (an order-0 folio, or page 0 of a large one), PTE lock held:
@@ -226,7 +211,7 @@ function remove_migration_pte(dst: page, d: page, src_pfn: number, vma: vm_area_
   const writable = is_writable_migration_entry(entry);
   const exclusive = writable || is_readable_exclusive_migration_entry(entry);
   const soft_dirty = (old & _PAGE_SWP_SOFT_DIRTY) !== 0;
-  if (d.pfn === dst.pfn && struct_page_direct) {
+  if (d.pfn === dst.pfn && struct_page_paths.direct) {
     restore_one(dst, vma, addr, ptep, writable, exclusive, soft_dirty);
     spin_unlock(ptl);
     return true;

@@ -50,7 +50,7 @@
  * helper itself (a BUG on a bad reference or mapcount, the failed
  * trylock's put, the last put). About 7% of the 4 KiB migration round
  * trip of `bench hmm`. collect_one_helpers() is the helper path;
- * collect_struct_page_direct() (TEST ONLY) selects it, and
+ * struct_page_direct(false) (TEST ONLY, mm/internal.ts) selects it, and
  * test/mm/migrate_device_collect.test.ts compares the two (page tables
  * of parent and forked child, src[], struct pages, counters, virtual
  * time, bytes; with fail_folio_trylock firing too). Part 17.5, "session
@@ -90,6 +90,7 @@ import {
   ptep_clear_flush_batched, tlb_flush_batch_init, tlb_flush_batch_account, type tlb_flush_batch,
 } from './pgtable.js';
 import { vm_normal_page } from './memory.js';
+import { struct_page_paths } from './internal.js';
 import { folio_remove_rmap_pte } from './rmap.js';
 import { folio_maybe_dma_pinned, GUP_PIN_COUNTING_BIAS } from './gup.js';
 import { folio_trylock, folio_unlock } from './filemap.js';
@@ -120,22 +121,6 @@ function migration_entry_pte(pfn: number, mpfn: number, anon_exclusive: boolean,
   const swp = swp_entry_to_pte(e);
   const sd = present ? pte_soft_dirty(old) : (old & _PAGE_SWP_SOFT_DIRTY) !== 0;
   return sd ? swp + _PAGE_SWP_SOFT_DIRTY : swp;
-}
-
-/* collect_one() on the struct page arrays (the model split in the header); TEST ONLY switch below */
-let struct_page_direct = true;
-
-/**
- * collect_struct_page_direct() - TEST ONLY: collect_one() on the folio's
- * section arrays (true, the default) or through the page helpers on
- * handles (false), so that a test can run the same migration both ways
- * and compare the results.
- * Context: any. Return: the previous setting.
- */
-export function collect_struct_page_direct(on: boolean): boolean {
-  const old = struct_page_direct;
-  struct_page_direct = on;
-  return old;
 }
 
 /* migrate_vma_collect_skip() - entries the migration must not touch */
@@ -219,7 +204,7 @@ function collect_pinned(m: migrate_vma, addr: number, ptep: number, old: pte_t, 
  */
 function collect_one(m: migrate_vma, tlb: tlb_flush_batch, addr: number, ptep: number, pte: pte_t, p: page, f: page,
                      mpfn: number, fault_folio_pfn: number): number {
-  if (!struct_page_direct) return collect_one_helpers(m, tlb, addr, ptep, pte, p, f, mpfn, fault_folio_pfn);
+  if (!struct_page_paths.direct) return collect_one_helpers(m, tlb, addr, ptep, pte, p, f, mpfn, fault_folio_pfn);
   const vma = m.vma, mm = vma.vm_mm;
   const ms = f.section, i = f.pfn & SECTION_MASK, flags = ms.flags, ref = ms._refcount;
   if (ref[i] <= 0) folio_get(f);        /* folio_get() of a free page: its BUG */
@@ -262,8 +247,8 @@ function collect_one(m: migrate_vma, tlb: tlb_flush_batch, addr: number, ptep: n
 /*
  * collect_one_helpers() - collect_one() through the page helpers on page
  * handles (folio_get(), folio_trylock(), PageAnonExclusive(), ...): the
- * path collect_one() takes when collect_struct_page_direct(false) (TEST
- * ONLY) turned its direct path off, which the tests compare it with.
+ * path collect_one() takes when struct_page_direct(false) (TEST ONLY,
+ * mm/internal.ts) turned its direct path off, which the tests compare it with.
  * Same arguments and return.
  */
 function collect_one_helpers(m: migrate_vma, tlb: tlb_flush_batch, addr: number, ptep: number, pte: pte_t, p: page, f: page,

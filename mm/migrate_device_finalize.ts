@@ -42,7 +42,7 @@
  * mem_section arrays (clear PG_locked, drop the reference, put_page()'s
  * preemption point), the helpers themselves only where something is
  * rare (waiters to wake, an unlocked folio's BUG, the last reference).
- * finalize_struct_page_direct(false) (TEST ONLY) keeps the helpers, and
+ * struct_page_direct(false) (TEST ONLY, mm/internal.ts) keeps the helpers, and
  * test/mm/migrate_device_collect.test.ts compares the two.
  * Documentation/vm/hmm.txt Part 17.5, "session 8, mig4k".
  */
@@ -56,25 +56,10 @@ import { count_event } from '../lib/sim/trace.js';
 import { BUG } from '../include/asm-generic/bug.js';
 import { put_page } from './page_alloc.js';
 import { folio_unlock } from './filemap.js';
+import { struct_page_paths } from './internal.js';
 import { folio_add_lru, folio_batch_move_lru, lru_add } from './swap.js';
 import { folio_batch_init, folio_batch_add, type folio_batch } from '../include/linux/pagevec.js';
 import { remove_migration_ptes, remove_migration_ptes_trylock, remove_migration_ptes_walk } from './migrate.js';
-
-/* the batch's unlock and put on the struct page arrays (the model split above); TEST ONLY switch below */
-let struct_page_direct = true;
-
-/**
- * finalize_struct_page_direct() - TEST ONLY: finalize_batch_release()
- * unlocks and puts on the section arrays (true, the default) or through
- * folio_unlock() and put_page() (false), so that a test can run the same
- * migration both ways and compare the results.
- * Context: any. Return: the previous setting.
- */
-export function finalize_struct_page_direct(on: boolean): boolean {
-  const old = struct_page_direct;
-  struct_page_direct = on;
-  return old;
-}
 
 /* entries finalized under one take of the anon_vma rwsem (the model split above) */
 export const FINALIZE_BATCH = 64;
@@ -211,7 +196,7 @@ function finalize_batch_restore(b: finalize_batch, n: number, av: anon_vma): num
  * wake (or of an unlocked folio: its BUG), the last reference.
  */
 function unlock_put(f: page, unlock: boolean): void {
-  if (!struct_page_direct) {
+  if (!struct_page_paths.direct) {
     if (unlock) folio_unlock(f);
     put_page(f);
     return;

@@ -551,7 +551,7 @@ export {
 } from './page_ref.js';
 
 export { NOFAIL_RETRY_NS, NOFAIL_WAIT_NS } from './page_alloc_slowpath.js';
-export { prep_compound_page, compound_page_direct, compound_page_is_direct } from './page_alloc_compound.js';
+export { prep_compound_page } from './page_alloc_compound.js';
 export {
   type pfn_range, register_pfn_range, unregister_pfn_range, for_each_pfn_range, pfn_valid, pfn_to_page, page_to_pfn,
   is_ram_page, page_backing, kmap_local_page, ram_content_bytes,

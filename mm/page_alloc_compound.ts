@@ -14,7 +14,7 @@
  * order, as Linux's prep_compound_tail() does them. A folio lies in one
  * section (buddy blocks and device folios are aligned and at most
  * MAX_ORDER = PFN_SECTION_SHIFT); one that did not would take the
- * accessor path. compound_page_direct(false) (TEST ONLY) selects the
+ * accessor path. struct_page_direct(false) (TEST ONLY, mm/internal.ts) selects the
  * accessor path here and in free_zone_device_tails() (mm/memremap.ts);
  * test/mm/device_private_thp.test.ts compares the two over a THP round
  * trip to device-private memory and back. Simplified: no TAIL_MAPPING
@@ -25,13 +25,14 @@ import type { page } from '../include/linux/mm_types.js';
 import { SECTION_MASK } from '../include/linux/mm_types.js';
 import { PG_head } from '../include/linux/page-flags.js';
 import { pfn_to_page } from './sparse.js';
+import { struct_page_paths } from './internal.js';
 
 /**
  * prep_compound_page() - make pages [head, head + 2^order) one folio: the
  * head gets its order and PG_head, each tail (prep_compound_tail() in
  * Linux) points at the head and holds no reference. The stores go
  * straight into the section's arrays (the model split in the file
- * header); compound_page_direct(false) selects
+ * header); struct_page_direct(false) selects
  * prep_compound_page_helpers(), the same stores through the page
  * accessors. A folio that does not lie in one section (none does today:
  * buddy blocks and device folios are aligned and at most MAX_ORDER) takes
@@ -40,7 +41,7 @@ import { pfn_to_page } from './sparse.js';
  */
 export function prep_compound_page(head: page, order: number): void {
   const ms = head.section, i = head.pfn & SECTION_MASK, nr = 1 << order;
-  if (!compound_direct || i + nr > ms.nr) { prep_compound_page_helpers(head, order); return; }
+  if (!struct_page_paths.direct || i + nr > ms.nr) { prep_compound_page_helpers(head, order); return; }
   ms.order[i] = order;
   ms.flags[i] |= 1 << PG_head;
   let ch = ms.compound_head;
@@ -52,7 +53,7 @@ export function prep_compound_page(head: page, order: number): void {
   }
 }
 
-/* prep_compound_page() through the page accessors: the path compound_page_direct(false) selects, for the tests */
+/* prep_compound_page() through the page accessors: the path struct_page_direct(false) selects, for the tests */
 function prep_compound_page_helpers(head: page, order: number): void {
   head.order = order;
   head.flags |= 1 << PG_head;
@@ -62,22 +63,3 @@ function prep_compound_page_helpers(head: page, order: number): void {
     t._refcount = 0;
   }
 }
-
-/* prep_compound_page() and the device folio's tails (mm/memremap.ts) on the section arrays; TEST ONLY switch */
-let compound_direct = true;
-
-/**
- * compound_page_direct() - TEST ONLY: prep_compound_page() and
- * free_zone_device_folio()'s tail reset (mm/memremap.ts) store into the
- * section's arrays (true, the default) or go through the page accessors
- * (false), so that a test can compare both.
- * Context: any. Return: the previous setting.
- */
-export function compound_page_direct(on: boolean): boolean {
-  const old = compound_direct;
-  compound_direct = on;
-  return old;
-}
-
-/** compound_page_is_direct() - the compound_page_direct() setting (mm/memremap.ts reads it). Return: it. */
-export function compound_page_is_direct(): boolean { return compound_direct; }

@@ -37,7 +37,8 @@ import {
 } from '../../include/linux/hmm.js';
 import type { mmu_interval_notifier } from '../../include/linux/mmu_notifier.js';
 import { get_counter, trace_counters } from '../../lib/sim/trace.js';
-import { pfn_to_page, compound_page_direct, nr_free_pages } from '../../mm/page_alloc.js';
+import { pfn_to_page, nr_free_pages } from '../../mm/page_alloc.js';
+import { struct_page_direct } from '../../mm/internal.js';
 import { pgmap_pages } from '../../mm/memremap.js';
 import { pmd_off } from '../../mm/pgtable.js';
 import { hmm_range_fault } from '../../mm/hmm.js';
@@ -420,7 +421,7 @@ function struct_pages(pfns: Iterable<number>): unknown[] {
  * free page count and the bytes after each step.
  */
 function compound_scenario(direct: boolean): unknown {
-  const old = compound_page_direct(direct);
+  const old = struct_page_direct(direct);
   try {
     p = boot();
     dev = new TinyDev('dev0', false, HPAGE_PMD_NR * 2, 1);
@@ -450,7 +451,7 @@ function compound_scenario(direct: boolean): unknown {
     record('munmap', false);
     return steps;
   } finally {
-    compound_page_direct(old);
+    struct_page_direct(old);
   }
 }
 

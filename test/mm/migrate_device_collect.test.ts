@@ -33,10 +33,8 @@ import { runAs } from '../../tools/include/nolibc/nolibc.js';
 import { trace_counters } from '../../lib/sim/trace.js';
 import { now } from '../../lib/sim/clock.js';
 import { tlb_flush_batch_enable } from '../../mm/pgtable.js';
-import { collect_struct_page_direct } from '../../mm/migrate_device_collect.js';
-import { remove_migration_pte_direct } from '../../mm/migrate.js';
-import { finalize_struct_page_direct } from '../../mm/migrate_device_finalize.js';
-import { zone_device_free_direct, pgmap_pages } from '../../mm/memremap.js';
+import { struct_page_direct } from '../../mm/internal.js';
+import { pgmap_pages } from '../../mm/memremap.js';
 import { nr_free_pages } from '../../mm/page_alloc.js';
 import { fail_folio_trylock } from '../../lib/fault-inject.js';
 import { mmu_notifier_register } from '../../mm/mmu_notifier.js';
@@ -149,8 +147,7 @@ function struct_pages(pfns: number[]): unknown[] {
  */
 function flush_scenario(batching: boolean, direct = true, fail_trylock = 0): unknown {
   const old = tlb_flush_batch_enable(batching);
-  const old_direct = [collect_struct_page_direct(direct), remove_migration_pte_direct(direct),
-    finalize_struct_page_direct(direct), zone_device_free_direct(direct)];
+  const old_direct = struct_page_direct(direct);
   try {
     p = boot();
     const dev = new TinyDev('dev0');
@@ -192,10 +189,7 @@ function flush_scenario(batching: boolean, direct = true, fail_trylock = 0): unk
     };
   } finally {
     tlb_flush_batch_enable(old);
-    collect_struct_page_direct(old_direct[0]);
-    remove_migration_pte_direct(old_direct[1]);
-    finalize_struct_page_direct(old_direct[2]);
-    zone_device_free_direct(old_direct[3]);
+    struct_page_direct(old_direct);
   }
 }
 
