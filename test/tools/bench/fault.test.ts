@@ -36,7 +36,8 @@ test('every phase row stands beside the real kernel of the same run, after the s
     const [v, b, ratio] = [Number(m![1]), Number(m![2]), Number(m![3])];
     assert.ok(v > 0 && b > 0, line);
     assert.ok(Math.abs(ratio - v / b) <= 0.01 + 0.01 * ratio, `ratio ${ratio} vs ${v}/${b}: ${line}`);
-    assert.is(m![4], ratio <= 1 ? 'met' : 'MISSED', line);
+    /* the verdict is the unrounded ratio's: at the printed 1.00 (893 ns against 889) it can go either way */
+    if (Math.abs(v / b - 1) > 0.01) assert.is(m![4], v / b <= 1 ? 'met' : 'MISSED', line);
   }
 });
 

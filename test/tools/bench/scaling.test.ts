@@ -24,7 +24,8 @@ test('the 2k rows stand beside the 1k reference of the same run, and their ratio
     const [v, b, ratio] = [Number(m![1]), Number(m![2]), Number(m![3])];
     assert.ok(v > 0 && b > 0, line);
     assert.ok(Math.abs(ratio - v / b) <= 0.01 + 0.01 * ratio, `ratio ${ratio} vs ${v}/${b}: ${line}`);
-    assert.is(m![4], ratio <= 1.5 ? 'met' : 'MISSED', line);
+    /* the verdict is the unrounded ratio's: within rounding of the 1.5 line it can go either way */
+    if (Math.abs(v / b - 1.5) > 0.01 * 1.5 + 0.005) assert.is(m![4], v / b <= 1.5 ? 'met' : 'MISSED', line);
     /* the 1k row itself is the 1k machine's, ratio 1 */
     assert.match(rows.find((l) => l.includes(`${op} @1k`))!, / 1\.00 +-$/);
   }
