@@ -443,6 +443,22 @@ test('--fail-alloc: the same operations without the flag set are not excused (th
   }
 });
 
+/*
+ * Seed 1200019, shrunk: a v8 device WRITE over a range with a PROT_NONE
+ * page further on fails early when an allocation is made to fail; the
+ * settling step read every page of the range through the CPU, the
+ * PROT_NONE one too, and called it "unreadable after an injected
+ * failure". A page the process may not read is skipped (no write reaches
+ * it; its bytes stay demanded).
+ */
+test('--fail: a failed write settles only the pages the process may read (a PROT_NONE page further on is skipped)', () => {
+  const o = { fails: [{ site: 'page_alloc', attr: '1,5,0,-1' }] };
+  const full = runSeed(1200019, 382, o);
+  const r = runRecorded([4, 15, 24, 69, 195, 381].map((j) => full.ops[j]!), o);
+  assert.is(r.failure, null);
+  assert.is(r.injected, 1);
+});
+
 test('--fail: the model accepts exactly the errno Linux returns for the site that fired, and SIGBUS only for a failed copy on a CPU access', () => {
   const read: Op = { k: 'dm_read', s: 0, a: [0, 4] }, load: Op = { k: 'load', s: 0, a: [0, 4] };
   assert.ok(injectAccepts(read, ['fail_dev_copy'], -EIO));

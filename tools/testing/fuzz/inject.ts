@@ -171,13 +171,17 @@ function same(x: Uint8Array, y: Uint8Array): boolean {
  * injectSettle() - after an accepted failure of a writing @op: each page
  * it touched must hold its old bytes or its new ones; the model takes
  * what is there. Reads through the CPU (retrying a read an injected
- * failure refuses). Return: null, or what is wrong (a divergence).
+ * failure refuses); a page the model says may not be read is skipped (no
+ * write reaches it, and its bytes stay demanded as before). Return: null,
+ * or what is wrong (a divergence).
  */
 export function injectSettle(p: Process, m: ShadowProc, op: Op): string | null {
   const w = intended(m, op);
   if (w === null) return null;
   const first = Math.floor(w.addr / PAGE_SIZE), last = Math.floor((w.addr + w.bytes.length - 1) / PAGE_SIZE);
   for (let pg = first; pg <= last; pg++) {
+    /* a page the process may not read (PROT_NONE, a hole) no write can have reached: the model keeps its bytes */
+    if (m.denied(pg, false) !== null) continue;
     const start = Math.max(w.addr, pg * PAGE_SIZE), end = Math.min(w.addr + w.bytes.length, (pg + 1) * PAGE_SIZE);
     const old = m.bytes(start, end - start), nu = w.bytes.subarray(start - w.addr, end - w.addr);
     let now: Uint8Array | null = null;
