@@ -398,6 +398,67 @@ test('--fail: a device READ whose fault of another device\'s page hits a failed 
   assert.is(r.injected, 1);
 });
 
+/*
+ * HMM_DMIRROR_FLAG_FAIL_ALLOC (--fail-alloc): the flag is taken by
+ * whoever reaches its dmirror's next allocation, not by the next
+ * migration of the process that set it. Four sequences shrunk from seeds
+ * 1100010, 1100005, 1100003 and 1100034 (`--fail-alloc 50`), each of
+ * which diverged when the model allowed -ENOMEM/-ENOENT to the next
+ * MIGRATE_TO_DEV/TO_SYS/EXCLUSIVE only: a READ and a WRITE whose
+ * hmm_range_fault() faults the mirror's own device-private pages after
+ * a first RAM page (it faults to the end of the PMD it walks) and meets
+ * VM_FAULT_OOM (-EFAULT); a MIGRATE_TO_SYS whose first window fails
+ * (-ENOMEM) before the hole further on (-EINVAL); an EXCLUSIVE whose
+ * fault of a device-private page fails (-ENOMEM), one operation after a
+ * MIGRATE_TO_SYS that took nothing.
+ */
+const op = (k: string, s: number, ...a: number[]): Op => ({ k, s, a } as Op);
+const FAIL_ALLOC_CASES: [string, Op[], RegExp][] = [
+  ['READ -EFAULT', [op('spawn', 1), op('mmap', 1, 184, 702, 3), op('exit', 0), op('fork', 1, 0), op('dm_open', 0, 0),
+    op('dm_flags', 0, 624, 56, 765397098), op('dm_to_dev', 0, 512, 5, 425832140), op('dm_flags', 0, 512, 1, 1245969294),
+    op('dm_read', 0, 512, 57, 84668096)], /dmirror READ: got -14/],
+  ['WRITE -EFAULT', [op('spawn', 2), op('mmap', 2, 0, 718, 3), op('dm_open', 2, 1), op('dm_flags', 2, 785, 53, 537545199),
+    op('dm_to_dev', 2, 0, 5, 811629629), op('dm_flags', 2, 512, 8, 628024341), op('dm_write', 2, 0, 5, 786188579)], /dmirror WRITE: got -14/],
+  ['MIGRATE_TO_SYS -ENOMEM', [op('spawn', 1), op('dm_open', 1, 2), op('mmap', 1, 512, 5, 1), op('dm_to_dev', 1, 512, 4, 310160553),
+    op('dm_flags', 1, 512, 51, 488597744), op('dm_excl', 1, 293, 8, 1429856860), op('dm_to_sys', 1, 512, 72, 1318918725)],
+    /MIGRATE_TO_SYS: got -12/],
+  ['EXCLUSIVE -ENOMEM', [op('spawn', 3), op('fork', 3, 1), op('fork', 1, 2), op('dm_open', 2, 1), op('mmap', 2, 55, 850, 3),
+    op('dm_to_dev', 2, 504, 4, 408876450), op('dm_flags', 2, 927, 32, 1811318519), op('dm_to_sys', 2, 311, 3, 284892520),
+    op('dm_excl', 2, 442, 72, 1542006935)], /EXCLUSIVE: got -12/],
+];
+
+for (const [name, ops] of FAIL_ALLOC_CASES) {
+  test(`--fail-alloc: ${name} where the dmirror's FAIL_ALLOC flag was taken is accepted, bytes kept`, () => {
+    const r = runRecorded(ops);
+    assert.is(r.failure, null);
+    assert.is(r.injected, 1, 'the flag was taken once, by the last operation, and the model accepted its errno');
+  });
+}
+
+test('--fail-alloc: the same operations without the flag set are not excused (the last one succeeds, nothing injected)', () => {
+  for (const [name, ops] of FAIL_ALLOC_CASES) {
+    const r = runRecorded(ops.filter((o) => o.k !== 'dm_flags'));
+    assert.is(r.failure, null, name);
+    assert.is(r.injected, 0, name);
+  }
+});
+
+/*
+ * Seed 1200019, shrunk: a v8 device WRITE over a range with a PROT_NONE
+ * page further on fails early when an allocation is made to fail; the
+ * settling step read every page of the range through the CPU, the
+ * PROT_NONE one too, and called it "unreadable after an injected
+ * failure". A page the process may not read is skipped (no write reaches
+ * it; its bytes stay demanded).
+ */
+test('--fail: a failed write settles only the pages the process may read (a PROT_NONE page further on is skipped)', () => {
+  const o = { fails: [{ site: 'page_alloc', attr: '1,5,0,-1' }] };
+  const full = runSeed(1200019, 382, o);
+  const r = runRecorded([4, 15, 24, 69, 195, 381].map((j) => full.ops[j]!), o);
+  assert.is(r.failure, null);
+  assert.is(r.injected, 1);
+});
+
 test('--fail: the model accepts exactly the errno Linux returns for the site that fired, and SIGBUS only for a failed copy on a CPU access', () => {
   const read: Op = { k: 'dm_read', s: 0, a: [0, 4] }, load: Op = { k: 'load', s: 0, a: [0, 4] };
   assert.ok(injectAccepts(read, ['fail_dev_copy'], -EIO));
@@ -405,6 +466,8 @@ test('--fail: the model accepts exactly the errno Linux returns for the site tha
   assert.not.ok(injectAccepts(read, [], -EIO), 'nothing fired: the model\'s answer stands');
   assert.ok(injectAccepts(read, ['fail_hmm_retry'], -EBUSY));
   assert.ok(injectAccepts(read, ['fail_page_alloc'], -EFAULT), 'hmm_vma_fault(): VM_FAULT_OOM is -EFAULT');
+  assert.ok(injectAccepts(read, ['dmirror_fail_alloc'], -EFAULT), 'FAIL_ALLOC taken in a fault: VM_FAULT_OOM');
+  assert.not.ok(injectAccepts(read, ['dmirror_fail_alloc'], -EIO), 'FAIL_ALLOC is never a copy failure');
   assert.not.ok(injectAccepts({ k: 'mmap', s: 0, a: [0, 4, 3] }, ['fail_page_alloc'], -ENOMEM), 'an mmap failure is not accounted for');
   assert.ok(injectAccepts(load, ['fail_dev_copy'], undefined, SIGBUS));
   assert.not.ok(injectAccepts(load, ['fail_hmm_retry'], undefined, SIGBUS));

@@ -6,7 +6,9 @@
  *   fault, fork, COW, exit,    one round of the workload of
  *   munmap                     tools/bench/workload.ts (a process writes N
  *                              pages, forks, the child rewrites them, exits,
- *                              the parent unmaps);
+ *                              the parent unmaps); or, when the host has
+ *                              not the memory for two copies of N pages
+ *                              now, the sliced round (below);
  *   hmm_range_fault            one snapshot of the N resident pages;
  *   migration                  a dmirror round trip of the N pages (to
  *                              device-private memory and back).
@@ -40,15 +42,42 @@
  * migration); then each size is repeated after its fresh round (median
  * of 9 at 1k, 5 at 10k, 3 from 100k up: one disturbed round of a loaded
  * host does not make the 1M row), a repetition being a batch of at
- * least 64k pages (64 rounds of 1k pages, 7 of 10k: batch()). Every phase and repetition is a harness settledRun():
- * it pays for its own garbage at the average rate. A size
- * the machine cannot hold prints "skipped: reason": the simulator's RAM
- * limit, or the host memory it would need against what is free now.
+ * least 64k pages (64 rounds of 1k pages, 7 of 10k: batch()). Every
+ * phase and repetition is a harness settledRun(): it pays for its own
+ * garbage at the average rate.
+ *
+ * Host memory (tools/bench/scaling_host.ts, measured at 1M pages): a
+ * page the workload touches costs the host ~4,170 bytes (its contents
+ * and ~80 of metadata), and nothing else grows with the size. The
+ * ordinary round holds 2N pages at its peak (the parent's and the
+ * child's copies: 8.2 GiB at 1M, ~33 GiB at 4M), the migration round
+ * trip N (the device's backing pages reuse the frames the source pages
+ * free), the snapshot on the round's machine nothing more. Before each
+ * part the previous machine is released and the available memory read
+ * (MemAvailable); a part runs when its need is within 90% of it.
+ *
+ * The sliced round (tools/bench/workload.ts slicedRound()), for a size
+ * whose two copies do not fit: the parent writes all N pages, then S
+ * times a child forks, rewrites only its slice of N/S pages and exits;
+ * the parent unmaps at the end: N + N/S pages at the peak. S is the
+ * fewest (a power of 2, at most 64) that fits now; at 4M pages on this
+ * 24 GB host, 8 to 32. Its rows say "(S slices)", per page: anon and COW
+ * per page written, fork per PTE copied and exit per PTE zapped (S x N
+ * of each: every fork copies the whole N-page table, every child's exit
+ * zaps it, N/S of its pages its own), munmap per page. The 1k reference
+ * of a sliced size runs the same S (slices of 1024/S pages), so its
+ * ratio compares like with like; the fault bench and the sizes that fit
+ * keep the ordinary round. SCALING_BENCH_SLICES forces S at every size
+ * (the tests). A size the machine cannot hold even so prints
+ * "skipped: reason": the simulator's RAM limit, or the host memory it
+ * would need against what is available now.
+ *
  * SCALING_BENCH_MAX caps the largest size; SCALING_BENCH_SIZES replaces the
  * sizes and SCALING_BENCH_BATCH the pages of a batch (test/tools/bench/
- * scaling.test.ts runs 1k and 2k in batches of 8k pages).
+ * scaling.test.ts runs 1k and 2k in batches of 8k pages). Each size
+ * prints a line with the host memory available, the shape of its round,
+ * the RSS each part ended with, the peak RSS so far and its wall time.
  */
-import { freemem } from 'node:os';
 import { start_kernel } from '../../mm/init.js';
 import { Process } from '../include/nolibc/nolibc.js';
 import { PROT_READ, PROT_WRITE, MAP_PRIVATE, MAP_ANONYMOUS, MAP_POPULATE } from '../../include/uapi/asm-generic/mman.js';
@@ -56,8 +85,9 @@ import { PAGE_SIZE } from '../../include/linux/mm.js';
 import { tracing_off } from '../../lib/sim/trace.js';
 import { sparse_pool_limit, sparse_free_slots, SECTION_BYTES } from '../../mm/sparse.js';
 import { measure, measureInterleaved, row, skipped, stats, cpuNs, heapAllocated, type Stats } from './harness.js';
-import { simulatedRound, PHASES, roundStats, perPage, type Phase, type Round } from './workload.js';
+import { simulatedRound, slicedRound, roundUnits, PHASES, roundStats, perPage, type Phase, type Round } from './workload.js';
 import { migrateRig, snapshotRig } from './hmm.js';
+import { need_workload, need_migration, forced_slices, slices_for, releaseHost, peakRss, gib, HEADROOM, MAX_SLICES } from './scaling_host.js';
 
 export const SCALING_SIZES = [1 << 10, 10 << 10, 100 << 10, 1 << 20, 4 << 20];
 const OPS = ['anon fault', 'fork', 'COW fault', 'exit', 'munmap', 'hmm_range_fault', 'migration',
@@ -66,10 +96,8 @@ const FLAT = new Set<Op>(['anon fault', 'fork', 'COW fault', 'exit', 'munmap', '
 type Op = typeof OPS[number];
 const PHASE_OP: Record<Phase, Op> = { anon: 'anon fault', fork: 'fork', cow: 'COW fault', exit: 'exit', munmap: 'munmap' };
 
-/* Host bytes a run of @pages needs: content of RAM touched twice (COW) plus a generous 1 KiB of metadata per page. */
-const hostNeed = (pages: number) => pages * (2 * PAGE_SIZE + 1024);
 const GiB = 2 ** 30;
-const label = (n: number) => (n >= 1 << 20 ? `${n >> 20}M` : `${n >> 10}k`);
+const label = (n: number) => (n >= 1 << 20 ? `${n >> 20}M` : n >= 1 << 10 ? `${n >> 10}k` : `${n}`);
 
 /* Boot a machine of @ram_bytes; the error text when the simulator cannot. */
 function boot(ram_bytes: number): string | null {
@@ -105,12 +133,25 @@ function hostFaultNs(): Stats {
   return xs.length > 0 ? stats(xs) : stats([NaN]);
 }
 
-/* One round with the host's minor page faults per simulated page of each fault phase. */
-function freshRound(p: Process, pages: number): { round: Round; minflt: { anon: number; cow: number } } {
-  const f0 = process.resourceUsage().minorPageFault;
-  const marks: number[] = [];
-  const round = simulatedRound(p, pages, (ph) => { if (ph === 'anon' || ph === 'cow') marks.push(process.resourceUsage().minorPageFault); });
-  return { round, minflt: { anon: (marks[0] - f0) / pages, cow: (marks[1] - marks[0]) / pages } };
+/*
+ * One round in @slices slices with the host's minor page faults per
+ * simulated page of each fault phase (counted from the end of the phase
+ * before it: a fork's faults count in the COW phase after it).
+ */
+function freshRound(p: Process, pages: number, slices: number): { round: Round; minflt: { anon: number; cow: number } } {
+  let last = process.resourceUsage().minorPageFault;
+  const flt = { anon: 0, cow: 0 };
+  const round = round_of(p, pages, slices, (ph) => {
+    const now = process.resourceUsage().minorPageFault;
+    if (ph === 'anon' || ph === 'cow') flt[ph] += now - last;
+    if (ph !== 'fork') last = now;
+  });
+  return { round, minflt: { anon: flt.anon / pages, cow: flt.cow / pages } };
+}
+
+/* One round of @pages pages: the ordinary round of the fault bench when @slices is 1, else the sliced round (tools/bench/workload.ts). */
+function round_of(p: Process, pages: number, slices: number, after?: (ph: Phase) => void, settle = true): Round {
+  return slices === 1 ? simulatedRound(p, pages, after, settle) : slicedRound(p, pages, slices, after, settle);
 }
 
 /*
@@ -149,11 +190,11 @@ function hostCopy(pages: number, reps: number): Stats | string {
 const BATCH_PAGES = Number(process.env.SCALING_BENCH_BATCH ?? 64 << 10);     /* smaller in the tests only */
 const batch = (pages: number, min = BATCH_PAGES) => Math.max(1, Math.ceil(min / pages));
 
-/* One repetition of @k rounds of @pages pages: each phase's CPU and wall time summed over the rounds. */
-function batchedRound(p: Process, pages: number, k: number): Round {
-  const sum = simulatedRound(p, pages);
+/* One repetition of @k rounds of @pages pages in @slices slices: each phase's CPU and wall time summed over the rounds. */
+function batchedRound(p: Process, pages: number, k: number, slices: number): Round {
+  const sum = round_of(p, pages, slices);
   for (let i = 1; i < k; i++) {
-    const r = simulatedRound(p, pages);
+    const r = round_of(p, pages, slices);
     for (const ph of PHASES) { sum[ph].cpu += r[ph].cpu; sum[ph].wall += r[ph].wall; }
   }
   return sum;
@@ -175,32 +216,36 @@ interface SizeCosts { cost: Record<Op, Stats | string>; ref: Partial<Record<Op, 
  */
 const REF_PAGES = 1 << 10;
 
-function workloadCosts(pages: number, reps: number): SizeCosts | string {
+function workloadCosts(pages: number, reps: number, slices: number): SizeCosts | string {
   const err = boot(pages * PAGE_SIZE * 2 + (64 << 20));
   if (err !== null) return `cannot boot ${(pages * PAGE_SIZE * 2 / GiB).toFixed(1)} GiB of RAM: ${err}`;
   const pool = sparse_pool_limit(Infinity);
   try {
     const p = Process.spawn('bench');
     const host = hostFaultNs();
-    const fresh = freshRound(p, pages);
+    const fresh = freshRound(p, pages, slices);
     const k = batch(pages);
     const rounds: Round[] = [], refRounds: Round[] = [];
     const q = pages > REF_PAGES ? Process.spawn('bench-ref') : null;
-    if (q !== null) batchedRound(q, REF_PAGES, batch(REF_PAGES));      /* warm-up of the reference's process */
+    /* the reference runs the same shape: rounds of REF_PAGES pages in as many slices */
+    const kr = batch(REF_PAGES);
+    if (q !== null) batchedRound(q, REF_PAGES, kr, slices);      /* warm-up of the reference's process */
     for (let r = 0; r < reps; r++) {
-      if (q !== null && r % 2 === 1) refRounds.push(batchedRound(q, REF_PAGES, batch(REF_PAGES)));
-      rounds.push(batchedRound(p, pages, k));
-      if (q !== null && r % 2 === 0) refRounds.push(batchedRound(q, REF_PAGES, batch(REF_PAGES)));
+      if (q !== null && r % 2 === 1) refRounds.push(batchedRound(q, REF_PAGES, kr, slices));
+      rounds.push(batchedRound(p, pages, k, slices));
+      if (q !== null && r % 2 === 0) refRounds.push(batchedRound(q, REF_PAGES, kr, slices));
     }
-    const s = roundStats(rounds);
+    const s = roundStats(rounds), units = roundUnits(pages, slices), ref_units = roundUnits(REF_PAGES, slices);
     const ref: Partial<Record<Op, Stats>> = {};
     if (q !== null) {
       const rs = roundStats(refRounds);
-      for (const ph of PHASES) ref[PHASE_OP[ph]] = perPage(rs[ph].cpu, batch(REF_PAGES) * REF_PAGES);
+      for (const ph of PHASES) ref[PHASE_OP[ph]] = perPage(rs[ph].cpu, kr * ref_units[ph]);
+      const g = heapAllocated(() => { for (let i = 0; i < kr; i++) round_of(q, REF_PAGES, slices, undefined, false); }).bytes;
+      ref['heap bytes allocated per page in a round'] = stats([g / (kr * REF_PAGES)]);
     }
-    const garbage = heapAllocated(() => { for (let i = 0; i < k; i++) simulatedRound(p, pages, undefined, false); }).bytes / (k * pages);
+    const garbage = heapAllocated(() => { for (let i = 0; i < k; i++) round_of(p, pages, slices, undefined, false); }).bytes / (k * pages);
     const out = {} as Record<Op, Stats | string>;
-    for (const ph of PHASES) out[PHASE_OP[ph]] = perPage(s[ph].cpu, k * pages);
+    for (const ph of PHASES) out[PHASE_OP[ph]] = perPage(s[ph].cpu, k * units[ph]);
     for (const ph of ['anon', 'cow'] as const) {
       const name = `${PHASE_OP[ph]}, fresh memory` as Op;
       const warm = out[PHASE_OP[ph]] as Stats, extra = fresh.minflt[ph] * host.median;
@@ -266,6 +311,11 @@ function migrationCost(pages: number, reps: number): { cost: Stats; ref: Stats |
 /* RAM for a migration of @pages: the data, its device backing and room to come back */
 const MIGRATION_RAM = (pages: number) => 3 * (pages + REF_PAGES) * PAGE_SIZE + (128 << 20);
 
+/* the ops whose round has a shape (slices): their rows name it */
+const SHAPED = new Set<Op>(['anon fault', 'fork', 'COW fault', 'exit', 'munmap', 'anon fault, fresh memory', 'COW fault, fresh memory',
+  'heap bytes allocated per page in a round']);
+const shape = (slices: number) => (slices === 1 ? '' : ` (${slices} slices)`);
+
 /** bench_scaling() - run and print the scaling benchmark. */
 export async function bench_scaling(): Promise<void> {
   const max = Number(process.env.SCALING_BENCH_MAX ?? Infinity);
@@ -275,40 +325,56 @@ export async function bench_scaling(): Promise<void> {
   if (sizes[0] !== REF_PAGES || sizes.some((n) => !Number.isInteger(n) || n < REF_PAGES)) {
     throw new Error(`bench scaling: sizes ${sizes.join(',')}: the first must be ${REF_PAGES}, the others larger`);
   }
+  const forced = forced_slices();
   const ref = label(REF_PAGES);
   console.log(`scaling: CPU ns per page at ${sizes.map(label).join(', ')} pages; baseline: the same operation at ${ref} pages ` +
     `on the same machine, its repetitions interleaved with the size's (the ${ref} rows: on a machine of their own); ` +
     `target: fault, fork, COW, exit, munmap, migration at most 1.5x their ${ref} cost up to 1M; ` +
-    `beside them the host's own 4 KiB copy at random places over the same memory, and the heap bytes a round allocates per page`);
+    `beside them the host's own 4 KiB copy at random places over the same memory, and the heap bytes a round allocates per page. ` +
+    `A size whose round (2 copies of its pages) does not fit in the host memory available runs the sliced round: ` +
+    `the parent writes all N pages, then S times a child forks, rewrites its slice of N/S pages and exits; ` +
+    `its rows say "(S slices)" and its ${ref} reference runs the same S; per page: anon and COW per page written, ` +
+    `fork per PTE copied and exit per PTE zapped (S x N of each), munmap per page` +
+    (forced !== null ? `; SCALING_BENCH_SLICES=${forced}: every size in ${forced} slices` : ''));
   /* warm the JIT on every path first, so that the smallest size is not measured cold */
-  workloadCosts(16384, 2);
+  workloadCosts(16384, 2, forced ?? 1);
+  if (forced === null) workloadCosts(16384, 1, 4);
   migrationCost(4096, 2);
-  const res = new Map<number, SizeCosts>();
+  const res = new Map<number, SizeCosts & { slices: number }>();
   for (const n of sizes) {
     const reps = n <= 1 << 10 ? 9 : n <= 10 << 10 ? 5 : 3;
-    const free = freemem();
-    const costs: SizeCosts = { cost: {} as Record<Op, Stats | string>, ref: {} };
-    if (hostNeed(n) > free * 0.7) {
-      const why = `needs ~${(hostNeed(n) / GiB).toFixed(1)} GiB of host memory, ${(free / GiB).toFixed(1)} GiB free now`;
-      for (const op of OPS) costs.cost[op] = why;
+    const w0 = Date.now();
+    let free = await releaseHost(() => boot(64 << 20));
+    const slices = forced ?? slices_for(n, free, REF_PAGES);
+    const costs: SizeCosts & { slices: number } = { cost: {} as Record<Op, Stats | string>, ref: {}, slices: slices ?? 1 };
+    const lines = [`scaling @${label(n)}: ${gib(free)} GiB of host memory available`];
+    if (slices === null) {
+      const why = `needs ~${gib(need_workload(n, MAX_SLICES, REF_PAGES))} GiB of host memory even in ${MAX_SLICES} slices, ${gib(free)} GiB available now`;
+      for (const op of OPS) if (op !== 'migration') costs.cost[op] = why;
+      lines.push('workload and hmm_range_fault skipped');
     } else {
-      const w = workloadCosts(n, reps);
+      const w = workloadCosts(n, reps, slices);
       for (const op of OPS) if (op !== 'migration') costs.cost[op] = typeof w === 'string' ? w : w.cost[op];
       if (typeof w !== 'string') costs.ref = w.ref;
-      const m = 3 * n * PAGE_SIZE > free * 0.7
-        ? `needs ~${(3 * n * PAGE_SIZE / GiB).toFixed(1)} GiB of host memory, ${(free / GiB).toFixed(1)} GiB free now`
-        : migrationCost(n, reps);
-      costs.cost['migration'] = typeof m === 'string' ? m : m.cost;
-      if (typeof m !== 'string' && m.ref !== null) costs.ref['migration'] = m.ref;
+      lines.push(`workload ${slices === 1 ? 'round' : `round in ${slices} slices of ${label(n / slices)} pages`} ` +
+        `(needs ~${gib(need_workload(n, slices, REF_PAGES))} GiB) and hmm_range_fault: ${gib(process.memoryUsage().rss)} GiB RSS at the end`);
+      free = await releaseHost(() => boot(64 << 20));
     }
+    const mneed = need_migration(n, REF_PAGES);
+    const m = mneed > free * HEADROOM ? `needs ~${gib(mneed)} GiB of host memory, ${gib(free)} GiB available now` : migrationCost(n, reps);
+    costs.cost['migration'] = typeof m === 'string' ? m : m.cost;
+    if (typeof m !== 'string' && m.ref !== null) costs.ref['migration'] = m.ref;
+    if (typeof m !== 'string') lines.push(`migration (needs ~${gib(mneed)} GiB): ${gib(process.memoryUsage().rss)} GiB RSS at the end`);
+    console.log(`${lines.join('; ')}; peak RSS so far ${gib(peakRss())} GiB; ${((Date.now() - w0) / 1e3).toFixed(0)} s wall`);
     res.set(n, costs);
   }
-  const first = res.get(sizes[0])!.cost;
+  const first = res.get(sizes[0])!;
   for (const op of OPS) {
     for (const n of sizes) {
-      const { cost, ref: same } = res.get(n)!;
+      const { cost, ref: same, slices } = res.get(n)!;
       const v = cost[op];
-      const name = `${op} @${label(n)}`;
+      const sh = SHAPED.has(op) ? shape(slices) : '';
+      const name = `${op} @${label(n)}${sh}`;
       if (typeof v === 'string') { skipped(name, v); continue; }
       if ('host' in v) {
         const f = v as FreshStats;
@@ -319,10 +385,10 @@ export async function bench_scaling(): Promise<void> {
       const target = FLAT.has(op) && n > sizes[0] && n <= 1 << 20 ? { ratio_max: 1.5 } : '';
       const unit = op.startsWith('heap') ? 'B/page' : 'ns/page';
       const r = same[op];
-      if (r !== undefined) row(name, v, unit, `@${ref}, same run`, r, target);
+      if (r !== undefined) row(name, v, unit, `@${ref}${sh}, same run`, r, target);
       else {
-        const b = first[op];
-        row(name, v, unit, `@${label(sizes[0])}`, typeof b === 'string' ? NaN : b, target);
+        const b = first.cost[op];
+        row(name, v, unit, `@${label(sizes[0])}${SHAPED.has(op) ? shape(first.slices) : ''}`, typeof b === 'string' ? NaN : b, target);
       }
     }
   }

@@ -21,13 +21,25 @@
  * is there. Every other byte stays demanded exactly as before. Anything
  * else (another errno, an operation outside ACCEPTING such as a fork or an
  * mmap failing with -ENOMEM) stays a divergence.
+ *
+ * lib/test_hmm's one-shot HMM_DMIRROR_FLAG_FAIL_ALLOC (`--fail-alloc W`
+ * draws HMM_DMIRROR_FLAGS) is one more such site, "dmirror_fail_alloc":
+ * it fires when the driver takes the flag (the event counter of that
+ * name). The flag belongs to the dmirror that set it, but whoever reaches
+ * that dmirror's next allocation takes it: its own MIGRATE_TO_DEV (the
+ * page stays in RAM, the read-back says -ENOENT) or MIGRATE_TO_SYS
+ * (-ENOMEM), and any fault on a page it migrated, from a CPU access (the
+ * fault is retried), from another process's EXCLUSIVE, or from a READ or
+ * WRITE of the same mirror: hmm_range_fault() faults everything from the
+ * first page it must fault to the end of the PMD it walks, the device's
+ * own private pages included, and a VM_FAULT_OOM there is -EFAULT.
  */
 import { ENOMEM, EFAULT, EIO, EBUSY, ENOENT } from '../../../include/uapi/asm-generic/errno.js';
 import { PAGE_SIZE } from '../../../include/linux/mm.js';
 import {
   fault_attr_lookup, fault_attr_sites, fault_inject_check_param, setup_fault_attr, fail_page_alloc,
 } from '../../../lib/fault-inject.js';
-import { count_event } from '../../../lib/sim/trace.js';
+import { count_event, get_counter } from '../../../lib/sim/trace.js';
 import type { Process } from '../../include/nolibc/nolibc.js';
 import { fillBytes, ARENA, ARENA_PAGES, type ShadowProc } from './model.js';
 import type { Op, OpKind } from './ops.js';
@@ -42,7 +54,11 @@ export const INJECTED_ERRNO: Readonly<Record<string, readonly number[]>> = {
   fail_dev_copy: [-EIO, -EFAULT],            /* -EFAULT: hmm_range_fault() met VM_FAULT_SIGBUS from migrate_to_ram */
   fail_hmm_retry: [-EBUSY],
   fail_folio_trylock: [-EBUSY],
+  dmirror_fail_alloc: [-ENOMEM, -ENOENT, -EFAULT],
 };
+
+/* the event lib/test_hmm_migrate.ts counts when a dmirror takes its HMM_DMIRROR_FLAG_FAIL_ALLOC */
+const DMIRROR_FAIL_ALLOC = 'dmirror_fail_alloc';
 
 /*
  * fork(): copy_page_range() fails with -ENOMEM when a page-table or
@@ -92,19 +108,22 @@ export function armFails(fails: readonly FailSpec[]): void {
   }
 }
 
-/** injectFired() - injected failures on this machine so far, every site. */
+/** injectFired() - injected failures on this machine so far, every site, FAIL_ALLOC flags taken included. */
 export function injectFired(): number {
-  return fault_attr_sites().reduce((n, a) => n + a.failures, 0);
+  return fault_attr_sites().reduce((n, a) => n + a.failures, 0) + get_counter(DMIRROR_FAIL_ALLOC);
 }
 
-/** injectWindow() - the sites' failure counts now, to see which fired during an operation. */
+/** injectWindow() - the sites' failure counts now (and FAIL_ALLOC's, last), to see which fired during an operation. */
 export function injectWindow(): number[] {
-  return fault_attr_sites().map((a) => a.failures);
+  return [...fault_attr_sites().map((a) => a.failures), get_counter(DMIRROR_FAIL_ALLOC)];
 }
 
-/** firedSince() - debugfs names of the sites that failed since @win. */
+/** firedSince() - debugfs names of the sites that failed since @win ("dmirror_fail_alloc": the flag was taken). */
 export function firedSince(win: readonly number[]): string[] {
-  return fault_attr_sites().filter((a, i) => a.failures > win[i]!).map((a) => a.name);
+  const sites = fault_attr_sites();
+  const fired = sites.filter((a, i) => a.failures > win[i]!).map((a) => a.name);
+  if (get_counter(DMIRROR_FAIL_ALLOC) > win[sites.length]!) fired.push(DMIRROR_FAIL_ALLOC);
+  return fired;
 }
 
 /**
@@ -152,13 +171,17 @@ function same(x: Uint8Array, y: Uint8Array): boolean {
  * injectSettle() - after an accepted failure of a writing @op: each page
  * it touched must hold its old bytes or its new ones; the model takes
  * what is there. Reads through the CPU (retrying a read an injected
- * failure refuses). Return: null, or what is wrong (a divergence).
+ * failure refuses); a page the model says may not be read is skipped (no
+ * write reaches it, and its bytes stay demanded as before). Return: null,
+ * or what is wrong (a divergence).
  */
 export function injectSettle(p: Process, m: ShadowProc, op: Op): string | null {
   const w = intended(m, op);
   if (w === null) return null;
   const first = Math.floor(w.addr / PAGE_SIZE), last = Math.floor((w.addr + w.bytes.length - 1) / PAGE_SIZE);
   for (let pg = first; pg <= last; pg++) {
+    /* a page the process may not read (PROT_NONE, a hole) no write can have reached: the model keeps its bytes */
+    if (m.denied(pg, false) !== null) continue;
     const start = Math.max(w.addr, pg * PAGE_SIZE), end = Math.min(w.addr + w.bytes.length, (pg + 1) * PAGE_SIZE);
     const old = m.bytes(start, end - start), nu = w.bytes.subarray(start - w.addr, end - w.addr);
     let now: Uint8Array | null = null;

@@ -69,7 +69,7 @@ export class Divergence extends Error {
 export interface Slot {
   p: Process;
   model: ShadowProc;
-  dm: { fd: number; dev: number; failAlloc: boolean } | null;
+  dm: { fd: number; dev: number } | null;
   du: { fd: number } | null;
   era: 'dm' | 'du' | null;          /* see ops.ts: one era per fork family (setEra) */
   fam: number;                      /* fork family: processes that may share anonymous pages */
@@ -422,7 +422,7 @@ export class FuzzWorld implements GenView {
       if (sl.dm !== null) return false;
       const fd = sl.p.open(`/dev/hmm_dmirror${off}`, O_RDWR);
       if (fd < 0) throw new Divergence(`open(/dev/hmm_dmirror${off}) = ${show(fd)}`);
-      sl.dm = { fd, dev: off, failAlloc: false };
+      sl.dm = { fd, dev: off };
       this.setEra(sl, 'dm');
       return true;
     }
@@ -490,8 +490,8 @@ export class FuzzWorld implements GenView {
         expect('dmirror RELEASE', this.dmCmd(sl, HMM_DMIRROR_RELEASE, addr, n, 0), 0);
         return true;
       case 'dm_flags':
+        /* whoever takes the flag may fail for it: inject.ts's "dmirror_fail_alloc" */
         expect('dmirror FLAGS', this.dmCmd(sl, HMM_DMIRROR_FLAGS, addr, HMM_DMIRROR_FLAG_FAIL_ALLOC, 0), 0);
-        sl.dm.failAlloc = true;
         return true;
       default: throw new Error(`unknown op ${op.k}`);
     }
@@ -514,7 +514,6 @@ export class FuzzWorld implements GenView {
    */
   private dmMigrateResult(sl: Slot, what: string, r: number, bad: boolean): void {
     const allowed = bad ? [what === 'EXCLUSIVE' ? -EFAULT : -EINVAL] : [0, -ENOENT, -EBUSY];
-    if (sl.dm!.failAlloc) { allowed.push(-ENOMEM, -ENOENT); sl.dm!.failAlloc = false; }
     if (what === 'EXCLUSIVE' && bad) allowed.push(-EBUSY, -EPERM);
     expectIn(`dmirror ${what}`, r, allowed);
   }

@@ -20,7 +20,10 @@
  * may be repeated. The model then accepts exactly the errno Linux returns
  * for an injected failure, or SIGBUS for a failed copy out of device
  * memory, and still demands every byte (inject.ts); the figure counts the
- * operations whose injected failure was accepted.
+ * operations whose injected failure was accepted. --fail-alloc W draws
+ * lib/test_hmm's HMM_DMIRROR_FLAGS(FAIL_ALLOC) with weight W (0 by
+ * default: drawing it changes every seed's sequence); the flag taken is
+ * an injected failure of the same rule, counted the same way.
  * The last line is the figure: operations, seeds, seconds, divergences.
  */
 import '../../include/v8_flags.js';       /* first: the JIT setting (tools/include/v8_flags.ts) */
@@ -140,7 +143,7 @@ function main(): number {
     console.log(`fuzz: ${total} operations in ${seeds - diverged} clean seeds of ${seeds} (${first}..${first + seeds - 1}), ${secs} s, ${diverged} divergences of ${kinds.size} kinds`);
     return 1;
   }
-  const inj = a.fails.length > 0 ? `, ${fired} injected failures (${injected} returned to the caller and accepted)` : '';
+  const inj = a.fails.length > 0 || a.failAlloc > 0 ? `, ${fired} injected failures (${injected} returned to the caller and accepted)` : '';
   const rel = relSkipped > 0 ? `, ${relSkipped} RELEASEs not issued (eviction would not fit in RAM)` : '';
   console.log(`fuzz: ${total} operations, ${seeds} seeds (${first}..${first + seeds - 1}), ${secs} s, 0 divergences${inj}${rel}`);
   return 0;

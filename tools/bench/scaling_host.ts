@@ -1,0 +1,126 @@
+/*
+ * tools/bench/scaling_host.ts - the host memory each part of `bench
+ * scaling` (tools/bench/scaling.ts) needs at a size, and the shape of the
+ * workload round that fits in what is free now.
+ *
+ * Measured (session 9, big4m: /tmp/big4m/mem.mjs, one part per process,
+ * peak RSS from process.resourceUsage().maxRSS and `time -v`, at 1M pages
+ * on the main of 4198222):
+ *
+ *   part                               peak RSS at 1M pages    per page
+ *   workload round (write N, fork,     8.20 GiB                2 x 4,170 B
+ *     child rewrites N, exit, munmap)
+ *   sliced round, 4 slices             see the notes           (1 + 1/4) x 4,170 B
+ *   hmm_range_fault snapshot of N      0.16 GiB                ~100 B (MAP_POPULATE'd
+ *     populated pages, on its own                              pages are zero: no bytes)
+ *   migration round trip of N pages    4.22 GiB                4,170 B
+ *     (steady; the rig's fill and check
+ *     of the whole range at once: 8.14
+ *     GiB, now done in 64 MiB pieces)
+ *   node and a booted machine          0.06 GiB
+ *
+ * So a touched page costs the host its 4,096 bytes of contents and about
+ * 80 bytes of everything else (struct page arrays, page tables, slab
+ * rounding); nothing else grows with the size. The round holds the
+ * parent's N pages and the child's N copies (2N); the migration round
+ * trip only N: the device's backing pages are RAM pages
+ * (lib/test_hmm_devmem.ts) that reuse the frames the source pages free,
+ * chunk by chunk. The old check for migration, 3 x N x 4 KiB, was the
+ * simulated RAM booted for it, not host memory (sparse RAM). The
+ * snapshot runs on the workload's machine after the rounds, on pooled
+ * section bytes: within the round's need.
+ *
+ * Every need below is compared with HEADROOM of the memory the host says
+ * is available now (os.freemem(): MemAvailable), read right before the
+ * part runs, after the previous part's machine was released
+ * (releaseHost()).
+ */
+import { freemem } from 'node:os';
+import { PAGE_SIZE } from '../../include/linux/mm.js';
+import { forceGc } from './harness.js';
+
+/** HOST_BASE - node, the booted simulator, its JIT code and JS heap (0.06 GiB measured), with room to spare. */
+export const HOST_BASE = 256 << 20;
+/** HOST_PAGE - host bytes per simulated page touched: 4,096 of contents, ~80 of metadata measured (128 counted). */
+export const HOST_PAGE = PAGE_SIZE + 128;
+/** HEADROOM - the share of the available memory a part may plan to use (other processes come and go). */
+export const HEADROOM = 0.9;
+/** MAX_SLICES - the most slices a round is cut into (each slice forks and tears down the whole N-page table). */
+export const MAX_SLICES = 64;
+
+/**
+ * need_workload() - host bytes of the workload part at @pages pages in
+ * @slices slices: the parent's pages, one child's copies of its slice,
+ * the 1k reference process's round beside it.
+ *
+ * Context: any. Return: bytes. No Linux twin.
+ */
+export function need_workload(pages: number, slices: number, ref_pages: number): number {
+  return HOST_BASE + (pages + pages / slices + 2 * ref_pages) * HOST_PAGE;
+}
+
+/**
+ * need_migration() - host bytes of the migration part at @pages pages:
+ * the pages (their device backing reuses the frames they free), the 1k
+ * reference rig's, and one 64 MiB piece of the rig's fill or check.
+ *
+ * Context: any. Return: bytes. No Linux twin.
+ */
+export function need_migration(pages: number, ref_pages: number): number {
+  return HOST_BASE + (pages + ref_pages) * HOST_PAGE + (64 << 20);
+}
+
+/**
+ * forced_slices() - SCALING_BENCH_SLICES, the slices of every size's
+ * round (the tests force the sliced shape at small sizes), or null when
+ * it is not set (each size gets the fewest that fit: slices_for()).
+ *
+ * Context: any. Return: the count, or null; throws unless it is a power
+ * of 2 from 1 to MAX_SLICES.
+ */
+export function forced_slices(): number | null {
+  const v = process.env.SCALING_BENCH_SLICES;
+  if (v === undefined || v === '') return null;
+  const s = Number(v);
+  if (!Number.isInteger(s) || s < 1 || s > MAX_SLICES || (s & (s - 1)) !== 0) {
+    throw new Error(`bench scaling: SCALING_BENCH_SLICES=${v}: a power of 2 from 1 to ${MAX_SLICES}`);
+  }
+  return s;
+}
+
+/**
+ * slices_for() - the fewest slices (1, 2, 4 ... MAX_SLICES) whose round
+ * of @pages pages fits in HEADROOM of @free host bytes.
+ *
+ * Context: any. Return: the count, or null when even MAX_SLICES do not fit.
+ */
+export function slices_for(pages: number, free: number, ref_pages: number): number | null {
+  for (let s = 1; s <= MAX_SLICES; s *= 2) {
+    if (pages % s === 0 && need_workload(pages, s, ref_pages) <= free * HEADROOM) return s;
+  }
+  return null;
+}
+
+/**
+ * releaseHost() - let the host take back the memory of the machine
+ * @reboot replaced (a small boot: the old machine's section slabs become
+ * garbage), by forcing a GC, waiting for V8's background thread to free
+ * the ArrayBuffers' backing stores, and collecting once more.
+ *
+ * Context: between two parts of the bench. Return: bytes available now.
+ */
+export async function releaseHost(reboot: () => void): Promise<number> {
+  reboot();
+  forceGc();
+  await new Promise((r) => setTimeout(r, 200));
+  forceGc();
+  return freemem();
+}
+
+/** peakRss() - the most host memory this process has held so far (maxRSS), in bytes. */
+export function peakRss(): number {
+  return process.resourceUsage().maxRSS * 1024;
+}
+
+/** gib() - @bytes in GiB, one decimal. */
+export const gib = (bytes: number): string => (bytes / 2 ** 30).toFixed(1);
