@@ -64,10 +64,12 @@
  * times a child forks, rewrites only its slice of N/S pages and exits;
  * the parent unmaps at the end: N + N/S pages at the peak. S is the
  * fewest (a power of 2, at most 64) that fits now; at 4M pages on this
- * 24 GB host with ~22 GiB available, 16 or 32. Its rows say "(S slices)", per page: anon and COW
- * per page written, fork per PTE copied and exit per PTE zapped (S x N
- * of each: every fork copies the whole N-page table, every child's exit
- * zaps it, N/S of its pages its own), munmap per page. The 1k reference
+ * 24 GB host with ~22 GiB available, 16 (32 or 64 after the 1M size,
+ * whose memory the process partly keeps). Its rows say "(S slices)",
+ * per page: anon and COW per page written, fork per PTE copied and
+ * exit per PTE zapped (S x N of each: every fork copies the whole
+ * N-page table, every child's exit zaps it, N/S of its pages its own),
+ * munmap per page. The 1k reference
  * of a sliced size runs the same S (slices of 1024/S pages), so its
  * ratio compares like with like; the fault bench and the sizes that fit
  * keep the ordinary round. SCALING_BENCH_SLICES forces S at every size
