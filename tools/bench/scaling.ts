@@ -57,7 +57,7 @@
  * free), the snapshot on the round's machine nothing more. Before each
  * part the previous machine is released and the available memory read
  * (MemAvailable); a part runs when its need is within 90% of it and
- * leaves at least 4 GiB to the machine's other processes.
+ * leaves at least 3 GiB to the machine's other processes.
  *
  * The sliced round (tools/bench/workload.ts slicedRound()), for a size
  * whose two copies do not fit: the parent writes all N pages, then S
@@ -369,7 +369,7 @@ export async function bench_scaling(): Promise<void> {
     const m = too_big(mneed, free) ?? migrationCost(n, reps);
     costs.cost['migration'] = typeof m === 'string' ? m : m.cost;
     if (typeof m !== 'string' && m.ref !== null) costs.ref['migration'] = m.ref;
-    if (typeof m !== 'string') lines.push(`migration (needs ~${gib(mneed)} GiB): ${gib(process.memoryUsage().rss)} GiB RSS at the end`);
+    if (typeof m !== 'string') lines.push(`migration (needs ~${gib(mneed)} GiB, ${gib(rss)} GiB RSS before): ${gib(process.memoryUsage().rss)} GiB RSS at the end`);
     console.log(`${lines.join('; ')}; peak RSS so far ${gib(peakRss())} GiB; ${((Date.now() - w0) / 1e3).toFixed(0)} s wall`);
     res.set(n, costs);
   }
