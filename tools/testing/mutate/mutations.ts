@@ -159,7 +159,9 @@ export const MUTATIONS: readonly Mutation[] = [
     edits: [{ files: MEM, anchor: 'if (!race_mutations.skip_device_private_recheck && ptep_get(mm, vmf.pte) !== vmf.orig_pte) { spin_unlock(ptl); return 0; }', replace: '' }],
     suites: S_RACE },
   { id: 'mem-devpriv-late-ref', kind: 'late-ref', what: 'do_device_private_fault: the reference is taken after the PTE lock is dropped',
-    edits: [{ files: MEM, anchor: '  get_page(p);\n  spin_unlock(ptl);\n  vmf.page = p;', replace: '  spin_unlock(ptl);\n  get_page(p);\n  vmf.page = p;' }],
+    edits: [{ files: MEM, anchor: '  if (!race_mutations.late_device_private_ref) get_page(p);\n  spin_unlock(ptl);\n  if (race_mutations.late_device_private_ref) get_page(p);',
+      replace: '  spin_unlock(ptl);\n  get_page(p);' }],
+    /* survived the session 9 run; killed by test/lib/sim/preempt_point_cpu.test.ts (a device-private load vs MADV_DONTNEED) */
     suites: S_RACE },
   { id: 'mem-pte-fault-no-recheck', kind: 'drop-recheck', what: 'handle_pte_fault: no pte_same() check under the PTE lock',
     edits: [{ files: MEM, anchor: 'if (entry !== vmf.orig_pte && !race_mutations.skip_pte_fault_recheck) { spin_unlock(ptl); return 0; }   /* raced: retry from user space */', replace: '' }],
