@@ -97,8 +97,12 @@ export const DPT_XA_TAG_WRITE = 3;
  *       checking mmu_interval_read_retry(), the bug the retry protocol
  *       exists to prevent; race checkers use it to prove they would
  *       catch it. Never set outside such a check.
+ *  copy_queue: TEST ONLY - off, the migration loops copy each page at
+ *       once, as Linux's loop does, instead of queueing a window's copies
+ *       and doing them in source-frame order at its end (the model split
+ *       of lib/test_hmm_copy.ts); a test compares the two. On by default.
  */
-export const dmirror_params = { spm: true, broken_skip_read_retry: false };
+export const dmirror_params = { spm: true, broken_skip_read_retry: false, copy_queue: true };
 
 export type { dpt_entry } from './test_hmm_pt.js';
 

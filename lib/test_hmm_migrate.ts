@@ -23,7 +23,6 @@
  * and the device-to-RAM copy takes the folio order only from entries the
  * core marked MIGRATE_PFN_COMPOUND.
  */
-import { pfn_to_page_new } from '../include/asm-generic/memory_model.js';
 import type { page, vm_fault } from '../include/linux/mm_types.js';
 import {
   PAGE_SIZE, PTRS_PER_PTE, HPAGE_PMD_NR, VM_READ, VM_FAULT_OOM, VM_FAULT_SIGBUS, folio_order,
@@ -50,12 +49,13 @@ import { mmap_read_lock, mmap_read_unlock } from '../mm/mmap_lock.js';
 import { mmget_not_zero, mmput } from '../mm/task.js';
 import { migrate_vma_setup, migrate_vma_pages, migrate_vma_finalize } from '../mm/migrate_device.js';
 import {
-  type dmirror, DPT_XA_TAG_READ, DPT_XA_TAG_WRITE, BACKING_PAGE, BACKING_PAGE_PFN, pfn_pgmap, dmirror_devmem_alloc_page,
+  type dmirror, dmirror_params, DPT_XA_TAG_READ, DPT_XA_TAG_WRITE, BACKING_PAGE, BACKING_PAGE_PFN, pfn_pgmap, dmirror_devmem_alloc_page,
   dmirror_devmem_alloc_page_fast,
   dmirror_migrate_begin, dmirror_migrate_end,
 } from './test_hmm_devmem.js';
 import { dmirror_read_back, dmirror_cmd_range } from './test_hmm_dpt.js';
 import { dpt_mkentry } from './test_hmm_pt.js';
+import { type copy_queue, copy_queue_get, copy_queue_put, copy_queue_add, copy_queue_flush } from './test_hmm_copy.js';
 import { WARN, WARN_ON } from '../include/asm-generic/bug.js';
 
 /** dmirror_select_device() - the MIGRATE_VMA_SELECT_* flag for this mirror's kind of device memory. */
@@ -78,46 +78,16 @@ function charge_copy(nr: number): void {
 }
 
 /*
- * struct copy_run - page copies of one window between consecutive frames,
- * done as one bulk copy when the run breaks or the window's copy loop
- * ends: the simulator's memcpy, the same bytes in the same places, with
- * the host's per-call cost of a typed-array copy paid once per run instead
- * of once per page. Nothing reads a queued destination before the flush
- * (it is a page this loop allocated, seen by nobody until
- * migrate_vma_pages()) and nothing writes a queued source (locked, unmapped
- * behind migration entries, or device memory the driver owns); both stay
- * so across a sleep in an allocation (locked, on no LRU list, in no page
- * table reclaim could walk). The loops flush before the core's next step
- * and drop the run when they release the destinations.
- */
-interface copy_run { to: number; from: number; n: number }
-
-function copy_run_add(r: copy_run, to_pfn: number, from_pfn: number, nr: number): void {
-  if (r.n > 0 && to_pfn === r.to + r.n && from_pfn === r.from + r.n) {
-    r.n += nr;
-    return;
-  }
-  copy_run_flush(r);
-  r.to = to_pfn;
-  r.from = from_pfn;
-  r.n = nr;
-}
-
-function copy_run_flush(r: copy_run): void {
-  if (r.n > 0) copy_highpages(pfn_to_page_new(r.to), pfn_to_page_new(r.from), r.n);
-  r.n = 0;
-}
-
-/*
- * copy @nr pages starting at frame @from_pfn into @to (queued on @run, or
- * at once when @run is null), or zero @to when there is no source
+ * copy @nr pages starting at frame @from_pfn into @to (queued on @q,
+ * lib/test_hmm_copy.ts, or at once when @q is null or
+ * dmirror_params.copy_queue is off), or zero @to when there is no source
  * (@from_pfn -1); false when the copy engine failed (fail_dev_copy): @to
  * is untouched
  */
-function copy_or_clear(to: page, from_pfn: number, nr: number, run: copy_run | null): boolean {
+function copy_or_clear(to: page, from_pfn: number, nr: number, q: copy_queue | null): boolean {
   if (from_pfn >= 0 && should_fail(fail_dev_copy, nr * PAGE_SIZE)) return false;
   if (from_pfn < 0) clear_highpages(to, nr);
-  else if (run !== null) copy_run_add(run, to.pfn, from_pfn, nr);
+  else if (q !== null && dmirror_params.copy_queue) copy_queue_add(q, to.pfn, from_pfn, nr);
   else copy_highpages(to, pfn_to_page(from_pfn), nr);
   if (from_pfn >= 0) charge_copy(nr);
   return true;
@@ -167,7 +137,7 @@ function* dmirror_migrate_fallback(args: migrate_vma, d: dmirror, i: number, nr:
 export function* dmirror_migrate_alloc_and_copy(args: migrate_vma, d: dmirror): Sleepable {
   const src = args.src, dst = args.dst;
   const n = (args.end - args.start) / PAGE_SIZE;
-  const run: copy_run = { to: -1, from: -1, n: 0 };
+  const q = copy_queue_get();
   for (let i = 0; i < n;) {
     const is_large = (src[i] & MIGRATE_PFN_COMPOUND) !== 0;
     const write = (src[i] & MIGRATE_PFN_WRITE) !== 0 ? MIGRATE_PFN_WRITE : 0;
@@ -184,7 +154,7 @@ export function* dmirror_migrate_alloc_and_copy(args: migrate_vma, d: dmirror): 
     if (dpage === null) {
       if (!is_large) { i++; continue; }
       const nr = spfn < 0 ? HPAGE_PMD_NR : 1 << folio_order(pfn_to_page(spfn).compound_head);
-      copy_run_flush(run);
+      copy_queue_flush(q);
       i = yield* dmirror_migrate_fallback(args, d, i, nr, write);
       continue;
     }
@@ -193,14 +163,15 @@ export function* dmirror_migrate_alloc_and_copy(args: migrate_vma, d: dmirror): 
     dst[i] = migrate_pfn(dpage.pfn) + write;
     if (is_large && dpage.order > 0) {
       dst[i] += MIGRATE_PFN_COMPOUND;
-      if (!copy_or_clear(rpage, spfn, 1 << dpage.order, run)) dmirror_release_dpage(args, i, dpage);
+      if (!copy_or_clear(rpage, spfn, 1 << dpage.order, q)) dmirror_release_dpage(args, i, dpage);
       i += 1 << dpage.order;
       continue;
     }
-    if (!copy_or_clear(rpage, spfn, 1, run)) dmirror_release_dpage(args, i, dpage);
+    if (!copy_or_clear(rpage, spfn, 1, q)) dmirror_release_dpage(args, i, dpage);
     i++;
   }
-  copy_run_flush(run);
+  copy_queue_flush(q);
+  copy_queue_put(q);
 }
 
 /**
@@ -351,7 +322,7 @@ function alloc_locked_ram_fast(order: number): page | null {
 export function* dmirror_devmem_fault_alloc_and_copy(args: migrate_vma, d: dmirror): Sleepable<number> {
   const src = args.src, dst = args.dst;
   const n = (args.end - args.start) / PAGE_SIZE;
-  const run: copy_run = { to: -1, from: -1, n: 0 };
+  const q = copy_queue_get();
   const er: erase_run = { vpn: 0, n: 0 };
   let addr = args.start;
   for (let i = 0; i < n;) {
@@ -379,11 +350,11 @@ export function* dmirror_devmem_fault_alloc_and_copy(args: migrate_vma, d: dmirr
         dpage = yield* alloc_locked_ram(order);
       }
     }
-    if (dpage === null && !order) return dmirror_fault_abort(args, d, er, VM_FAULT_OOM);
+    if (dpage === null && !order) return dmirror_fault_abort(args, d, er, q, VM_FAULT_OOM);
     if (dpage === null) flags &= ~MIGRATE_PFN_COMPOUND;     /* small pages, whichever way the folio failed */
     if (dpage !== null) {
       dst[i] = migrate_pfn(dpage.pfn) + flags;
-      if (!copy_from_device(dpage, spage, 1 << order, run)) return dmirror_fault_abort(args, d, er, VM_FAULT_SIGBUS);
+      if (!copy_from_device(dpage, spage, 1 << order, q)) return dmirror_fault_abort(args, d, er, q, VM_FAULT_SIGBUS);
       erase_run_add(d, er, addr / PAGE_SIZE, 1 << order);
       addr += PAGE_SIZE << order;
     } else {
@@ -391,16 +362,17 @@ export function* dmirror_devmem_fault_alloc_and_copy(args: migrate_vma, d: dmirr
       for (let k = 0; k < 1 << order; k++, addr += PAGE_SIZE) {
         erase_run_flush(d, er);
         const small = yield* alloc_locked_ram(0);
-        if (small === null) return dmirror_fault_abort(args, d, er, VM_FAULT_OOM);
+        if (small === null) return dmirror_fault_abort(args, d, er, q, VM_FAULT_OOM);
         dst[i + k] = migrate_pfn(small.pfn) + flags;
-        if (!copy_from_device(small, pfn_to_page(spage.pfn + k), 1, run)) return dmirror_fault_abort(args, d, er, VM_FAULT_SIGBUS);
+        if (!copy_from_device(small, pfn_to_page(spage.pfn + k), 1, q)) return dmirror_fault_abort(args, d, er, q, VM_FAULT_SIGBUS);
         erase_run_add(d, er, addr / PAGE_SIZE, 1);
       }
     }
     i += 1 << order;
   }
   erase_run_flush(d, er);
-  copy_run_flush(run);
+  copy_queue_flush(q);
+  copy_queue_put(q);
   return 0;
 }
 
@@ -429,14 +401,16 @@ function erase_run_flush(d: dmirror, r: erase_run): void {
 }
 
 /*
- * copy @nr pages of device memory at @from to RAM at @to, queued on @run;
- * false when the copy engine failed (fail_dev_copy). A failure makes the
- * caller release every destination (dmirror_fault_abort), which drops the
- * queued copies with them.
+ * copy @nr pages of device memory at @from to RAM at @to, queued on @q
+ * (at once when dmirror_params.copy_queue is off); false when the copy
+ * engine failed (fail_dev_copy). A failure makes the caller release every
+ * destination (dmirror_fault_abort), which drops the queued copies with
+ * them.
  */
-function copy_from_device(to: page, from: page, nr: number, run: copy_run): boolean {
+function copy_from_device(to: page, from: page, nr: number, q: copy_queue): boolean {
   if (should_fail(fail_dev_copy, nr * PAGE_SIZE)) return false;
-  copy_run_add(run, to.pfn, from.pfn, nr);
+  if (dmirror_params.copy_queue) copy_queue_add(q, to.pfn, from.pfn, nr);
+  else copy_highpages(to, from, nr);
   charge_copy(nr);
   return true;
 }
@@ -446,10 +420,12 @@ function copy_from_device(to: page, from: page, nr: number, run: copy_run): bool
  * device page table entries of the pages copied so far (@er, as the
  * per-page loop would have), release every destination taken so far and
  * clear dst, so that migrate_vma_finalize() restores every source; the
- * data stays in device memory. Returns @ret.
+ * data stays in device memory. The copies queued on @q are dropped with
+ * their destinations. Returns @ret.
  */
-function dmirror_fault_abort(args: migrate_vma, d: dmirror, er: erase_run, ret: number): number {
+function dmirror_fault_abort(args: migrate_vma, d: dmirror, er: erase_run, q: copy_queue, ret: number): number {
   erase_run_flush(d, er);
+  copy_queue_put(q);
   const n = (args.end - args.start) / PAGE_SIZE;
   for (let j = 0; j < n; j++) {
     const f = migrate_pfn_to_page(args.dst[j]);

@@ -22,7 +22,17 @@ import {
 } from '../../lib/test_hmm_devmem.js';
 import type { page } from '../../include/linux/mm_types.js';
 import { dmirror_migrate_range_to_device } from '../../lib/test_hmm_migrate.js';
-import { dpt_entry_tag } from '../../lib/test_hmm_pt.js';
+import { dpt_entry_tag, dpt_entry_pfn } from '../../lib/test_hmm_pt.js';
+import { dmirror_params } from '../../lib/test_hmm_devmem.js';
+import { fail_dev_copy } from '../../lib/fault-inject.js';
+import { trace_counters } from '../../lib/sim/trace.js';
+import { now } from '../../lib/sim/clock.js';
+import { kmap_local_page } from '../../mm/page_alloc.js';
+import { HMM_DMIRROR_MIGRATE_TO_DEV } from '../../include/uapi/linux/test_hmm.js';
+import { PMD_SIZE } from '../../include/linux/mm.js';
+import { pmd_off } from '../../mm/pgtable.js';
+import { pmd_trans_huge, pmd_present, pmd_pfn } from '../../include/linux/pgtable.js';
+import { MADV_HUGEPAGE } from '../../include/uapi/asm-generic/mman.js';
 import { fail_devmem_alloc, fail_page_alloc, setup_fault_attr } from '../../lib/fault-inject.js';
 import { get_counter } from '../../lib/sim/trace.js';
 import type { Sleepable } from '../../lib/sim/sched.js';
@@ -215,6 +225,97 @@ test('the pfn-level reads give what the page handles give: pgmap, zone_device_da
     }
     assert.ok(checked > 40);
   }
+});
+
+/* a 32-bit FNV-1a of a page's bytes */
+function page_hash(pfn: number): number {
+  const b = kmap_local_page(pfn_to_page(pfn));
+  let h = 0x811c9dc5;
+  for (let i = 0; i < b.length; i++) h = Math.imul(h ^ b[i], 0x01000193);
+  return h >>> 0;
+}
+
+/* the RAM frame mapped at @x (a PTE or a huge PMD), or -1 (none, or a device entry) */
+function frame_at(p: Process, x: number): number {
+  const pmdp = pmd_off(p.mm, x);
+  const pmd = pmdp < 0 ? 0 : p.mm.pgd.load(pmdp);
+  if (pmd_present(pmd) && pmd_trans_huge(pmd)) return pmd_pfn(pmd) + (x % PMD_SIZE) / PAGE_SIZE;
+  const pte = pte_at(p.mm, x);
+  return pte > 0 && pte_present(pte) ? pte_pfn(pte) : -1;
+}
+
+/* every struct page field a migration touches, of frame @pfn */
+function struct_page_state(pfn: number): unknown[] {
+  const pg = pfn_to_page(pfn);
+  return [pfn, pg.flags, pg._refcount, pg._mapcount, pg.mapping === null ? null : pg.mapping.kind, pg.index,
+    pg.order, pg.zone_device_data === null ? null : typeof pg.zone_device_data === 'number' ? pg.zone_device_data : 'mirror'];
+}
+
+/*
+ * Round trips of 1100 small pages and one THP on a device-private and a
+ * device-coherent mirror in a fresh machine, new contents each time, so
+ * that the buddy allocator's free lists mix and the frames of a window
+ * come out of order; the window copies queued (dmirror_params.copy_queue,
+ * lib/test_hmm_copy.ts) or done page by page as Linux's loop does. The
+ * last trip back has fail_dev_copy failing every 300th copy (the window
+ * aborts, its queue dropped). Everything a misplaced or lost copy could
+ * change, after each step.
+ */
+function copy_queue_scenario(queue: boolean): { steps: unknown[]; descents: number } {
+  const old = dmirror_params.copy_queue;
+  dmirror_params.copy_queue = queue;
+  try {
+    start_kernel({});
+    hmm_dmirror_init();
+    const p = Process.spawn('t');
+    const steps: unknown[] = [];
+    let descents = 0;
+    for (const unit of [0, 2]) {
+      const dev = new Dmirror(p, unit);
+      const d = mirror_of(p, dev);
+      const n = 1100;
+      const a = p.mmap(0, n * PAGE_SIZE, RW, ANON);
+      const raw = p.mmap(0, 2 * PMD_SIZE, RW, ANON);
+      const h = Math.ceil(raw / PMD_SIZE) * PMD_SIZE;
+      p.madvise(h, PMD_SIZE, MADV_HUGEPAGE);
+      const ranges: [number, number][] = [[a, n], [h, PMD_SIZE / PAGE_SIZE]];
+      for (let round = 0; round < 4; round++) {
+        for (const [x, m] of ranges) p.fill32(x, m * PAGE_SIZE, (round + 1) * 0x100000 + unit);
+        const src = ranges.flatMap(([x, m]) => Array.from({ length: m }, (_, i) => frame_at(p, x + i * PAGE_SIZE)));
+        for (let i = 1; i < n; i++) if (i % 512 !== 0 && src[i] < src[i - 1]) descents++;
+        for (const [x, m] of ranges) assert.is(runAs(p.task, dmirror_migrate_range_to_device(d, x, x + m * PAGE_SIZE)), 0);
+        const ents = ranges.flatMap(([x, m]) => Array.from({ length: m }, (_, i) => d.pt.load(x / PAGE_SIZE + i)));
+        steps.push({ round, unit, ents, data: ents.map((e) => page_hash(dpt_entry_pfn(e))),
+          pages: ents.map((e) => struct_page_state(dpt_entry_pfn(e))), vtime: now(), free: nr_free_pages() });
+        if (round === 3) assert.is(setup_fault_attr(fail_dev_copy, '300,100,0,-1'), 1);
+        const errs = ranges.map(([x, m]) => dev.ioctl(HMM_DMIRROR_MIGRATE_TO_SYS, x, m));
+        fail_dev_copy.probability = 0;
+        const back = ranges.flatMap(([x, m]) => Array.from({ length: m }, (_, i) => {
+          const pfn = frame_at(p, x + i * PAGE_SIZE);
+          return pfn >= 0 ? [page_hash(pfn), struct_page_state(pfn)] : ['device', d.pt.load(x / PAGE_SIZE + i)];
+        }));
+        steps.push({ round, unit, errs, back, vtime: now(), free: nr_free_pages(), counters: new Map(trace_counters) });
+        if (round === 3) {
+          assert.ok(errs.includes(-5), 'a copy failed on the way back (-EIO)');
+          assert.is(dev.ioctl(HMM_DMIRROR_MIGRATE_TO_SYS, a, n), 0, 'the rest comes back');
+          assert.is(dev.ioctl(HMM_DMIRROR_MIGRATE_TO_SYS, h, PMD_SIZE / PAGE_SIZE), 0);
+        }
+        for (const [x, m] of ranges) assert.is(p.check32(x, m * PAGE_SIZE, (round + 1) * 0x100000 + unit), -1, `round ${round} unit ${unit}`);
+      }
+      assert.is(dev.ioctl(HMM_DMIRROR_MIGRATE_TO_DEV, a, 8, p.mmap(0, 8 * PAGE_SIZE, RW, ANON)), 0);
+    }
+    return { steps, descents };
+  } finally {
+    dmirror_params.copy_queue = old;
+    fail_dev_copy.probability = 0;
+  }
+}
+
+test('window copies queued and done in source-frame order leave the bytes, page tables, struct pages and counters of per-page copies', () => {
+  const queued = copy_queue_scenario(true);
+  const per_page = copy_queue_scenario(false);
+  assert.ok(queued.descents > 100, `the frames of a window came out of order (${queued.descents} descents): the sort reordered copies`);
+  assert.equal(queued, per_page, 'device table, device and RAM bytes, struct pages, vtime, nr_free, counters, errors');
 });
 
 test.run();
