@@ -10,10 +10,15 @@
  * in mm/migrate.ts, the finalize batch in mm/migrate_device_finalize.ts,
  * free_zone_device_folio() and the device folio's tails in
  * mm/memremap.ts, prep_compound_page() in mm/page_alloc_compound.ts);
+ * and, since session 9 (exit3, Part 17 "session 9, exit3"), the common
+ * PTE of a zap (zap_present_ptes() in mm/zap.ts) and the release of the
+ * gather (free_pages_and_swap_cache() in mm/swap_state.ts and
+ * mm/swap_release.ts);
  * each keeps the same steps through the page accessors, which
  * struct_page_direct(false) selects, so that a test can run one workload
  * both ways and compare every struct page, page table and counter
- * (test/mm/migrate_device_collect.test.ts, test/mm/device_private_thp.test.ts).
+ * (test/mm/migrate_device_collect.test.ts, test/mm/device_private_thp.test.ts,
+ * test/mm/zap_release.test.ts).
  * One switch for all of them: a test compares the two ways whole.
  */
 

@@ -22,10 +22,10 @@
  *    a fork child inherits its parent's (mm/fork.ts copies mm->memcg);
  *  - no memory.high/low/min, no per-CPU charge stock, no kmem accounting.
  */
-import type { page, mm_struct } from '../include/linux/mm_types.js';
+import { type page, type mm_struct, SECTION_MASK, __pfn_to_section, memcg_of_slot } from '../include/linux/mm_types.js';
 import type { task_struct } from '../include/linux/sched.js';
 import type { lruvec } from '../include/linux/mmzone.js';
-import type { folio_batch } from '../include/linux/pagevec.js';
+import type { folio_batch, folio_pfn_batch } from '../include/linux/pagevec.js';
 import {
   mem_cgroup, page_counter, folio_memcg, PAGE_COUNTER_MAX, MEMCG_MAX, MEMCG_OOM, MEMCG_OOM_KILL,
   MEMCG_SWAP_MAX, MEMCG_SWAP_FAIL,
@@ -270,6 +270,30 @@ export function mem_cgroup_uncharge_folios(fb: folio_batch): void {
     }
     nr += 1 << f.order;
     f.memcg = null;
+  }
+  if (memcg !== null) page_counter_uncharge(memcg.memory, nr);
+}
+
+/**
+ * mem_cgroup_uncharge_folios_pfn() - mem_cgroup_uncharge_folios() of a
+ * batch of pfns (struct folio_pfn_batch): the same page_counter updates
+ * and page->memcg stores, on the section arrays.
+ * Context: as mem_cgroup_uncharge_folios().
+ */
+export function mem_cgroup_uncharge_folios_pfn(fb: folio_pfn_batch): void {
+  let memcg: mem_cgroup | null = null, nr = 0;
+  for (let i = 0; i < fb.nr; i++) {
+    const pfn = fb.pfns[i], ms = __pfn_to_section(pfn)!, x = pfn & SECTION_MASK;
+    const slots = ms.memcg;
+    if (slots === null || slots[x] === 0) continue;
+    const m = memcg_of_slot(slots[x]) as mem_cgroup;
+    if (m !== memcg) {
+      if (memcg !== null) page_counter_uncharge(memcg.memory, nr);
+      memcg = m;
+      nr = 0;
+    }
+    nr += 1 << ms.order[x];
+    slots[x] = 0;
   }
   if (memcg !== null) page_counter_uncharge(memcg.memory, nr);
 }

@@ -478,6 +478,9 @@ const free_hooks: free_hook[] = [];
 /** register_free_hook() - add an observer of page frees (tools; never reset). */
 export function register_free_hook(fn: free_hook): void { free_hooks.push(fn); }
 
+/* free_hooks_registered() - some observer watches frees (mm/swap_release.ts frees runs only when none does) */
+export function free_hooks_registered(): boolean { return free_hooks.length !== 0; }
+
 /* free_hook_took() - show @f to the observers (if any); true if one took it (mm/page_ref.ts too) */
 export function free_hook_took(f: page): boolean {
   if (free_hooks.length === 0) return false;
@@ -514,7 +517,7 @@ export function free_unref_folios(fb: folio_batch): void {
  */
 export const free_unref_folios_params = { runs: true };
 
-/*
+/**
  * free_pages_run() - __free_pages() of the @n order-0 pages of
  * consecutive pfns from @pfn, all in section @ms, in ascending order: each
  * page checked and reset (free_pages_prepare()), then the run handed to
@@ -525,7 +528,7 @@ export const free_unref_folios_params = { runs: true };
  * Context: any (one zone: the zone lock is implicit); the caller dropped
  * the last reference of each page and took them off the LRU and memcg.
  */
-function free_pages_run(ms: mem_section, pfn: number, n: number): void {
+export function free_pages_run(ms: mem_section, pfn: number, n: number): void {
   const x = pfn & SECTION_MASK, end = pfn + n;
   for (let k = 0; k < n; k++) {
     if (free_page_is_bad(ms, x + k, pfn + k)) {

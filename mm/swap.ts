@@ -27,14 +27,14 @@
  * as Linux's drain of its lru_add batch.
  */
 import type { page, vm_area_struct } from '../include/linux/mm_types.js';
-import { SECTION_MASK, __pfn_to_section } from '../include/linux/mm_types.js';
+import { SECTION_MASK, __pfn_to_section, type mem_section } from '../include/linux/mm_types.js';
 import {
   LRU_INACTIVE_ANON, LRU_ACTIVE, LRU_FILE, LRU_UNEVICTABLE, type lru_list, type lruvec,
 } from '../include/linux/mmzone.js';
 import {
   PageLRU, SetPageLRU, ClearPageLRU, TestClearPageLRU, PageActive, SetPageActive, ClearPageActive,
   PageReferenced, SetPageReferenced, TestClearPageReferenced, PageSwapBacked, SetPageSwapBacked, ClearPageSwapBacked,
-  PageSwapCache, PageUnevictable, folio_test_anon,
+  PageSwapCache, PageUnevictable, folio_test_anon, PG_unevictable, PG_swapbacked, PG_active,
 } from '../include/linux/page-flags.js';
 import { BUG } from '../include/asm-generic/bug.js';
 import { spin_lock, spin_unlock } from '../lib/locking/spinlock.js';
@@ -50,9 +50,14 @@ import { folio_unqueue_deferred_split } from './huge_memory_split.js';
 
 /** folio_lru_list() - the list a folio belongs on, from its flags. */
 export function folio_lru_list(f: page): lru_list {
-  if (PageUnevictable(f)) return LRU_UNEVICTABLE;
-  let lru = PageSwapBacked(f) ? LRU_INACTIVE_ANON : LRU_INACTIVE_ANON + LRU_FILE;
-  if (PageActive(f)) lru += LRU_ACTIVE;
+  return flags_lru_list(f.flags);
+}
+
+/* flags_lru_list() - folio_lru_list() of a folio whose flags word is @flags (No Linux twin: the section-array paths) */
+function flags_lru_list(flags: number): lru_list {
+  if (flags & (1 << PG_unevictable)) return LRU_UNEVICTABLE;
+  let lru = flags & (1 << PG_swapbacked) ? LRU_INACTIVE_ANON : LRU_INACTIVE_ANON + LRU_FILE;
+  if (flags & (1 << PG_active)) lru += LRU_ACTIVE;
   return lru;
 }
 
@@ -99,16 +104,21 @@ export function lruvec_add_folio_tail(lv: lruvec, f: page): void { list_add(lv, 
  * page handle is made. Caller holds lv.lru_lock.
  */
 export function lruvec_del_folio(lv: lruvec, f: page): void {
-  const lru = folio_lru_list(f);
+  lruvec_del_pfn(lv, f.section, f.pfn);
+}
+
+/* lruvec_del_pfn() - lruvec_del_folio() of the folio at @pfn of section @ms (No Linux twin: its body, by pfn) */
+export function lruvec_del_pfn(lv: lruvec, ms: mem_section, pfn: number): void {
+  const i = pfn & SECTION_MASK;
+  const lru = flags_lru_list(ms.flags[i]);
   const l = lv.lists[lru];
-  const ms = f.section, i = f.pfn & SECTION_MASK;
   const prev = ms.lru_prev[i], next = ms.lru_next[i];
   if (prev >= 0) __pfn_to_section(prev)!.lru_next[prev & SECTION_MASK] = next; else l.head_pfn = next;
   if (next >= 0) __pfn_to_section(next)!.lru_prev[next & SECTION_MASK] = prev; else l.tail_pfn = prev;
   ms.lru_prev[i] = -1;
   ms.lru_next[i] = -1;
   lv.nr_pages[lru] -= 1 << ms.order[i];
-  if (lv.nr_pages[lru] < 0) BUG(`lru list ${lru} size underflow removing pfn ${f.pfn}`);
+  if (lv.nr_pages[lru] < 0) BUG(`lru list ${lru} size underflow removing pfn ${pfn}`);
 }
 
 /** lruvec_lru_size() - pages on one list. */

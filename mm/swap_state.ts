@@ -19,7 +19,7 @@
  * workingset shadow entries, no SWP_SYNCHRONOUS_IO bypass of the cache.
  */
 import type { page, vm_fault, mm_struct } from '../include/linux/mm_types.js';
-import { MM_ANONPAGES, MM_SWAPENTS } from '../include/linux/mm_types.js';
+import { MM_ANONPAGES, MM_SWAPENTS, SECTION_MASK, __pfn_to_section } from '../include/linux/mm_types.js';
 import {
   VM_LOCKED, FAULT_FLAG_WRITE, VM_FAULT_OOM, VM_FAULT_SIGBUS, VM_FAULT_MAJOR, VM_FAULT_ERROR,
   inc_mm_counter, dec_mm_counter,
@@ -28,7 +28,7 @@ import { pte_mkdirty, pte_set_flags, _PAGE_SOFT_DIRTY, type pte_t } from '../inc
 import { swp_offset, pte_swp_exclusive, _PAGE_SWP_SOFT_DIRTY, type swp_entry_t } from '../include/linux/swapops.js';
 import {
   PageLocked, PageSwapCache, PageUptodate, SetPageSwapCache, ClearPageSwapCache, SetPageSwapBacked,
-  SetPageDirty, ClearPageAnonExclusive, PG_locked, folio_test_anon,
+  SetPageDirty, ClearPageAnonExclusive, PG_locked, PG_swapcache, PG_swapbacked, folio_test_anon,
 } from '../include/linux/page-flags.js';
 import { GFP_HIGHUSER_MOVABLE, type gfp_t } from '../include/linux/gfp.js';
 import { EEXIST } from '../include/uapi/asm-generic/errno.js';
@@ -36,7 +36,7 @@ import { preempt_point, type Sleepable } from '../lib/sim/sched.js';
 import { BUG } from '../include/asm-generic/bug.js';
 import { spin_lock, spin_unlock } from '../lib/locking/spinlock.js';
 import { count_event, trace_event } from '../lib/sim/trace.js';
-import { alloc_page_sleepable, get_page, put_page } from './page_alloc.js';
+import { alloc_page_sleepable, get_page, put_page, pfn_to_page } from './page_alloc.js';
 import { pte_lockptr, ptep_get, set_pte_at } from './pgtable.js';
 import { mk_pte, maybe_mkwrite, do_wp_page } from './memory.js';
 import { folio_add_new_anon_rmap, folio_add_anon_rmap_pte } from './rmap.js';
@@ -46,7 +46,9 @@ import {
   swap_read_folio, __swap_count, swap_devices, free_swap_cache,
 } from './swapfile.js';
 import { folio_add_lru, folios_put_refs } from './swap.js';
-import { folio_batch_init, folio_batch_add, PAGEVEC_SIZE } from '../include/linux/pagevec.js';
+import { folio_batch_init, folio_batch_add, folio_pfn_batch_init, PAGEVEC_SIZE } from '../include/linux/pagevec.js';
+import { folios_put_refs_pfn } from './swap_release.js';
+import { struct_page_paths } from './internal.js';
 import { mem_cgroup_swapin_charge_folio, mem_cgroup_swap_full } from './memcontrol.js';
 
 /**
@@ -111,18 +113,47 @@ export function total_swapcache_pages(): number {
 
 /**
  * free_pages_and_swap_cache() - release the references an mmu_gather
- * collected: @pages[0 .. nr), each standing for @refs[i] PTE references
- * of its folio. A folio that is in the swap cache and mapped nowhere any
- * more leaves it first (free_swap_cache()); the references then go in
- * folio batches (folios_put_refs()), with a preemption point after each
- * batch as the cond_resched() of tlb_batch_pages_flush().
+ * collected: the folios of the pages @pfns[0 .. nr), each standing for
+ * @refs[i] PTE references. A folio that is in the swap cache and mapped
+ * nowhere any more leaves it first (free_swap_cache()); the references
+ * then go in folio batches (folios_put_refs()), with a preemption point
+ * after each batch as the cond_resched() of tlb_batch_pages_flush().
+ * The batches name folios by pfn (folios_put_refs_pfn(), the model split
+ * of mm/swap_release.ts); struct_page_direct(false) (TEST ONLY) takes
+ * the handle path instead.
  * Context: no PTE lock held.
  */
-export function free_pages_and_swap_cache(pages: readonly page[], refs: readonly number[], nr: number): void {
+export function free_pages_and_swap_cache(pfns: Int32Array, refs: Int32Array, nr: number): void {
+  if (!struct_page_paths.direct) { free_pages_and_swap_cache_helpers(pfns, refs, nr); return; }
+  const fb = folio_pfn_batch_init();
+  for (let i = 0; i < nr; i++) {
+    let pfn = pfns[i], ms = __pfn_to_section(pfn)!, x = pfn & SECTION_MASK;
+    const heads = ms.compound_head;
+    if (heads !== null && heads[x] !== 0) {          /* page_folio() */
+      pfn -= heads[x];
+      ms = __pfn_to_section(pfn)!;
+      x = pfn & SECTION_MASK;
+    }
+    if ((ms.flags[x] & SWAPCACHE_FLAGS) === SWAPCACHE_FLAGS) free_swap_cache(ms.page_new(pfn));
+    fb.pfns[fb.nr] = pfn;
+    fb.refs[fb.nr++] = refs[i];
+    if (fb.nr === PAGEVEC_SIZE) {
+      folios_put_refs_pfn(fb);
+      preempt_point('free_pages_and_swap_cache');
+    }
+  }
+  if (fb.nr > 0) folios_put_refs_pfn(fb);
+}
+
+/* PageSwapCache(): both bits */
+const SWAPCACHE_FLAGS = 1 << PG_swapcache | 1 << PG_swapbacked;
+
+/* free_pages_and_swap_cache() through page handles and folios_put_refs(): the path struct_page_direct(false) selects, for the tests */
+function free_pages_and_swap_cache_helpers(pfns: Int32Array, refs: Int32Array, nr: number): void {
   const fb = folio_batch_init();
   const r = new Array<number>(PAGEVEC_SIZE);
   for (let i = 0; i < nr; i++) {
-    const f = pages[i].compound_head;
+    const f = pfn_to_page(pfns[i]).compound_head;
     free_swap_cache(f);
     r[fb.nr] = refs[i];
     if (folio_batch_add(fb, f) === 0) {

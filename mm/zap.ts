@@ -10,23 +10,37 @@
  *
  * Every zap is bracketed by mmu_notifier_invalidate_range_start/end with
  * MMU_NOTIFY_UNMAP (munmap, exit) or MMU_NOTIFY_CLEAR (madvise).
+ *
+ * Model split (session 9, exit3; mm/swap_release.ts has the whole of it):
+ * the gather holds pfns in typed arrays, not page handles, and
+ * zap_present_ptes() zaps the common PTE, one mapping an order-0
+ * anonymous folio, on the section arrays (zap_present_pte_pfn(): the
+ * steps of vm_normal_page(), zap_present_folio_ptes() and
+ * folio_remove_rmap_pte(), no handle); every other PTE takes the handle
+ * path, as all do with struct_page_direct(false) (TEST ONLY).
  */
 import type { page, vm_area_struct, mm_struct } from '../include/linux/mm_types.js';
-import { MM_SWAPENTS, MM_ANONPAGES } from '../include/linux/mm_types.js';
-import { PAGE_SIZE, PMD_SIZE, VM_HUGETLB, mm_counter, mm_counter_file, add_mm_rss_vec } from '../include/linux/mm.js';
-import { pte_none, pte_present, pte_dirty, pmd_is_table, pmd_addr_end, type pte_t } from '../include/linux/pgtable.js';
+import { MM_SWAPENTS, MM_ANONPAGES, SECTION_MASK, __pfn_to_section } from '../include/linux/mm_types.js';
+import {
+  PAGE_SIZE, PMD_SIZE, VM_HUGETLB, VM_PFNMAP, VM_MIXEDMAP, mm_counter, mm_counter_file, add_mm_rss_vec,
+} from '../include/linux/mm.js';
+import {
+  pte_none, pte_present, pte_dirty, pte_special, pte_pfn, pmd_is_table, pmd_addr_end, type pte_t,
+} from '../include/linux/pgtable.js';
 import {
   pte_to_swp_entry, non_swap_entry, is_device_private_entry, is_device_exclusive_entry, is_migration_entry,
   is_hmm_entry, swp_offset_pfn, type swp_entry_t,
 } from '../include/linux/swapops.js';
-import { SetPageDirty, folio_test_anon } from '../include/linux/page-flags.js';
+import { SetPageDirty, folio_test_anon, PG_anon_exclusive } from '../include/linux/page-flags.js';
+import { BUG } from '../include/asm-generic/bug.js';
 import {
   MMU_NOTIFY_UNMAP, MMU_NOTIFY_CLEAR, MMU_NOTIFIER_RANGE_BLOCKABLE, type mmu_notifier_event,
 } from '../include/linux/mmu_notifier.js';
 import { cond_resched, type Sleepable } from '../lib/sim/sched.js';
 import { spin_lock, spin_unlock } from '../lib/locking/spinlock.js';
 import { count_event } from '../lib/sim/trace.js';
-import { pfn_to_page, put_page } from './page_alloc.js';
+import { pfn_to_page, put_page, is_zero_pfn } from './page_alloc.js';
+import { struct_page_paths } from './internal.js';
 import {
   pte_offset_map, pte_lockptr, ptep_get, pte_clear, flush_tlb_range, pmd_off, get_and_clear_full_ptes,
   folio_pte_batch, FPB_IGNORE_DIRTY, FPB_IGNORE_SOFT_DIRTY,
@@ -45,25 +59,29 @@ import { unmap_hugepage_range } from './hugetlb.js';
 /**
  * struct mmu_gather - pages whose mapping went away, released after the
  * TLB flush. Linux's encoded_page array with ENCODED_PAGE_BIT_NR_PAGES_NEXT
- * is two parallel arrays here: @pages[i] is a page (a folio's first zapped
- * page) and @refs[i] how many PTE references of its folio it stands for
- * (1, or the length of a batch of PTEs mapping one large folio), for
- * i < @nr. The arrays keep their size across flushes, like Linux's batch
- * pages, so a long zap allocates them once.
+ * is two parallel typed arrays here: @pfns[i] is a page (a folio's first
+ * zapped page) by its pfn, the model's page pointer, and @refs[i] how many
+ * PTE references of its folio it stands for (1, or the length of a batch
+ * of PTEs mapping one large folio), for i < @nr. The arrays grow by
+ * doubling and keep their size across flushes, like Linux's batch pages,
+ * so a long zap allocates them a few times and makes no object per page.
  * @start/@end: the virtual range to flush (__tlb_adjust_range()).
  */
 export interface mmu_gather {
   mm: mm_struct;
   nr: number;
-  pages: page[];
-  refs: number[];
+  pfns: Int32Array;
+  refs: Int32Array;
   start: number;
   end: number;
 }
 
-/** tlb_gather_mmu() - start a batch. */
+/* the gather's first arrays: one PTE page's worth (Linux starts with a local batch of 8 and allocates more) */
+const MMU_GATHER_FIRST = 512;
+
+/** tlb_gather_mmu() - start a batch. Context: any. Return: the gather. */
 export function tlb_gather_mmu(mm: mm_struct): mmu_gather {
-  return { mm, nr: 0, pages: [], refs: [], start: Infinity, end: 0 };
+  return { mm, nr: 0, pfns: new Int32Array(MMU_GATHER_FIRST), refs: new Int32Array(MMU_GATHER_FIRST), start: Infinity, end: 0 };
 }
 
 /**
@@ -80,20 +98,30 @@ export function __tlb_adjust_range(tlb: mmu_gather, addr: number, size: number):
   if (addr + size > tlb.end) tlb.end = addr + size;
 }
 
-/** tlb_remove_page() - the page will be released once the TLB is flushed. */
-export function tlb_remove_page(tlb: mmu_gather, p: page): void {
-  tlb.pages[tlb.nr] = p;
-  tlb.refs[tlb.nr++] = 1;
+/* tlb_next_batch() - room for one more entry: the arrays doubled when full (Linux allocates a next batch page) */
+function tlb_next_batch(tlb: mmu_gather): void {
+  const pfns = new Int32Array(tlb.pfns.length * 2), refs = new Int32Array(tlb.refs.length * 2);
+  pfns.set(tlb.pfns);
+  refs.set(tlb.refs);
+  tlb.pfns = pfns;
+  tlb.refs = refs;
 }
 
 /**
  * __tlb_remove_folio_pages() - @nr consecutive pages of one folio, from
- * @p, lose their PTE references after the flush: one gather entry that
- * carries the count (Linux encodes it in the next slot).
+ * the page of @pfn, lose their PTE references after the flush: one gather
+ * entry that carries the count (Linux encodes it in the next slot).
+ * Context: PTE lock held.
  */
-export function __tlb_remove_folio_pages(tlb: mmu_gather, p: page, nr: number): void {
-  tlb.pages[tlb.nr] = p;
+export function __tlb_remove_folio_pages(tlb: mmu_gather, pfn: number, nr: number): void {
+  if (tlb.nr === tlb.pfns.length) tlb_next_batch(tlb);
+  tlb.pfns[tlb.nr] = pfn;
   tlb.refs[tlb.nr++] = nr;
+}
+
+/** tlb_remove_page() - the page will be released once the TLB is flushed. Context: PTE lock held. */
+export function tlb_remove_page(tlb: mmu_gather, p: page): void {
+  __tlb_remove_folio_pages(tlb, p.pfn, 1);
 }
 
 /**
@@ -111,7 +139,7 @@ export function tlb_flush_mmu(tlb: mmu_gather, vma: vm_area_struct | null): void
   const nr = tlb.nr;
   if (nr === 0) return;
   tlb.nr = 0;
-  free_pages_and_swap_cache(tlb.pages, tlb.refs, nr);
+  free_pages_and_swap_cache(tlb.pfns, tlb.refs, nr);
 }
 
 /** tlb_finish_mmu() - the end of a batch: tlb_flush_mmu() of what is left. */
@@ -164,8 +192,36 @@ function zap_present_folio_ptes(tlb: mmu_gather, vma: vm_area_struct, folio: pag
     tlb_remove_page(tlb, p);
   } else {
     folio_remove_rmap_ptes(folio, p, nr, vma);
-    __tlb_remove_folio_pages(tlb, p, nr);
+    __tlb_remove_folio_pages(tlb, p.pfn, nr);
   }
+}
+
+/*
+ * zap_present_pte_pfn() - zap_present_ptes() of the common PTE, one that
+ * maps an order-0 anonymous folio, on the section arrays: the steps of
+ * vm_normal_page(), zap_present_folio_ptes() and folio_remove_rmap_pte()
+ * with no page handle (the model split of mm/swap_release.ts). No Linux
+ * twin: the body of zap_present_ptes() for that case.
+ * Context: PTE lock held. Return: true when it zapped the PTE, false
+ * (nothing changed) for any other PTE, which the handle path zaps.
+ */
+function zap_present_pte_pfn(tlb: mmu_gather, vma: vm_area_struct, ptep: number, pte: pte_t, rss: number[]): boolean {
+  const pfn = pte_pfn(pte);
+  if (pte_special(pte) || is_zero_pfn(pfn) || (vma.vm_flags & (VM_PFNMAP | VM_MIXEDMAP)) !== 0) return false;
+  const ms = __pfn_to_section(pfn);
+  if (ms === undefined) return false;
+  const x = pfn & SECTION_MASK;
+  if (ms.order[x] !== 0 || (ms.compound_head !== null && ms.compound_head[x] !== 0)) return false;   /* a large folio */
+  const m = ms.mapping[x];
+  if (m === null || m.kind !== 'anon') return false;                    /* !folio_test_anon() */
+  get_and_clear_full_ptes(vma.vm_mm, ptep, pte, 1);
+  rss[MM_ANONPAGES]--;
+  const mapcount = ms._mapcount[x] - 1;              /* folio_remove_rmap_pte() */
+  if (mapcount < -1) BUG(`mapcount underflow pfn ${pfn}`);
+  ms._mapcount[x] = mapcount;
+  if (mapcount < 0) ms.flags[x] &= ~(1 << PG_anon_exclusive);
+  __tlb_remove_folio_pages(tlb, pfn, 1);
+  return true;
 }
 
 /*
@@ -177,6 +233,7 @@ function zap_present_folio_ptes(tlb: mmu_gather, vma: vm_area_struct, folio: pag
  */
 function zap_present_ptes(tlb: mmu_gather, vma: vm_area_struct, ptep: number, pte: pte_t, addr: number,
                           max_nr: number, rss: number[]): number {
+  if (struct_page_paths.direct && zap_present_pte_pfn(tlb, vma, ptep, pte, rss)) return 1;
   const p = vm_normal_page(vma, addr, pte);
   if (p === null) {
     pte_clear(vma.vm_mm, addr, ptep);

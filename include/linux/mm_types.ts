@@ -242,6 +242,14 @@ function memcg_slot(v: unknown): number {
   return id;
 }
 
+/**
+ * memcg_of_slot() - the memory cgroup that page->memcg slot @slot names
+ * (0: none): page->memcg read straight from a section's memcg array, for
+ * the section-array paths (mm/swap.ts, mm/memcontrol.ts).
+ * Context: any. Return: the cgroup, or null for slot 0.
+ */
+export function memcg_of_slot(slot: number): unknown { return memcg_by_slot[slot]; }
+
 /* a handle of the page of @pfn, whose section exists (a link read from another page's fields) */
 function linked_page(pfn: number): page {
   return new page(pfn, sections[pfn >>> PFN_SECTION_SHIFT]!);

@@ -37,3 +37,22 @@ export function folio_batch_add(fb: folio_batch, f: folio): number {
   fb.folios[fb.nr++] = f;
   return PAGEVEC_SIZE - fb.nr;
 }
+
+/**
+ * struct folio_pfn_batch - a folio_batch whose @nr folios are named by
+ * their head pfns, @pfns[0 .. nr), with @refs[i] references to drop on
+ * each (folios_put_refs()'s refs array). No Linux twin as a type: a
+ * folio pointer and a pfn are one to one (page_to_pfn()), and the
+ * section-array release path (mm/swap_release.ts) names folios by pfn so
+ * that it makes no page handle per folio.
+ */
+export interface folio_pfn_batch {
+  nr: number;
+  pfns: Int32Array;
+  refs: Int32Array;
+}
+
+/** folio_pfn_batch_init() - an empty batch of PAGEVEC_SIZE pfns. Context: any. Return: the batch. */
+export function folio_pfn_batch_init(): folio_pfn_batch {
+  return { nr: 0, pfns: new Int32Array(PAGEVEC_SIZE), refs: new Int32Array(PAGEVEC_SIZE) };
+}

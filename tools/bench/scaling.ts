@@ -54,14 +54,15 @@
  * trip N (the device's backing pages reuse the frames the source pages
  * free), the snapshot on the round's machine nothing more. Before each
  * part the previous machine is released and the available memory read
- * (MemAvailable); a part runs when its need is within 90% of it.
+ * (MemAvailable); a part runs when its need is within 90% of it and
+ * leaves at least 4 GiB to the machine's other processes.
  *
  * The sliced round (tools/bench/workload.ts slicedRound()), for a size
  * whose two copies do not fit: the parent writes all N pages, then S
  * times a child forks, rewrites only its slice of N/S pages and exits;
  * the parent unmaps at the end: N + N/S pages at the peak. S is the
  * fewest (a power of 2, at most 64) that fits now; at 4M pages on this
- * 24 GB host, 8 to 32. Its rows say "(S slices)", per page: anon and COW
+ * 24 GB host with ~22 GiB available, 16 or 32. Its rows say "(S slices)", per page: anon and COW
  * per page written, fork per PTE copied and exit per PTE zapped (S x N
  * of each: every fork copies the whole N-page table, every child's exit
  * zaps it, N/S of its pages its own), munmap per page. The 1k reference
@@ -87,7 +88,7 @@ import { sparse_pool_limit, sparse_free_slots, SECTION_BYTES } from '../../mm/sp
 import { measure, measureInterleaved, row, skipped, stats, cpuNs, heapAllocated, type Stats } from './harness.js';
 import { simulatedRound, slicedRound, roundUnits, PHASES, roundStats, perPage, type Phase, type Round } from './workload.js';
 import { migrateRig, snapshotRig } from './hmm.js';
-import { need_workload, need_migration, forced_slices, slices_for, releaseHost, peakRss, gib, HEADROOM, MAX_SLICES } from './scaling_host.js';
+import { need_workload, need_migration, forced_slices, slices_for, releaseHost, peakRss, gib, budget, MAX_SLICES } from './scaling_host.js';
 
 export const SCALING_SIZES = [1 << 10, 10 << 10, 100 << 10, 1 << 20, 4 << 20];
 const OPS = ['anon fault', 'fork', 'COW fault', 'exit', 'munmap', 'hmm_range_fault', 'migration',
@@ -361,7 +362,7 @@ export async function bench_scaling(): Promise<void> {
       free = await releaseHost(() => boot(64 << 20));
     }
     const mneed = need_migration(n, REF_PAGES);
-    const m = mneed > free * HEADROOM ? `needs ~${gib(mneed)} GiB of host memory, ${gib(free)} GiB available now` : migrationCost(n, reps);
+    const m = mneed > budget(free) ? `needs ~${gib(mneed)} GiB of host memory, ${gib(free)} GiB available now` : migrationCost(n, reps);
     costs.cost['migration'] = typeof m === 'string' ? m : m.cost;
     if (typeof m !== 'string' && m.ref !== null) costs.ref['migration'] = m.ref;
     if (typeof m !== 'string') lines.push(`migration (needs ~${gib(mneed)} GiB): ${gib(process.memoryUsage().rss)} GiB RSS at the end`);

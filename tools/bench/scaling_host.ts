@@ -30,10 +30,13 @@
  * snapshot runs on the workload's machine after the rounds, on pooled
  * section bytes: within the round's need.
  *
- * Every need below is compared with HEADROOM of the memory the host says
- * is available now (os.freemem(): MemAvailable), read right before the
- * part runs, after the previous part's machine was released
- * (releaseHost()).
+ * Every need below is compared with the budget(): 90% of the memory the
+ * host says is available now (os.freemem(): MemAvailable), and at least
+ * 4 GiB left to the machine's other processes, read right before the part
+ * runs, after the previous part's machine was released (releaseHost()).
+ * A first 4M run with 90% alone (00:03 UTC, 22.6 GiB available) chose 8
+ * slices and held 18.2 GiB: 3 GiB left to the two other helpers, too
+ * little; it was stopped.
  */
 import { freemem } from 'node:os';
 import { PAGE_SIZE } from '../../include/linux/mm.js';
@@ -45,6 +48,18 @@ export const HOST_BASE = 256 << 20;
 export const HOST_PAGE = PAGE_SIZE + 128;
 /** HEADROOM - the share of the available memory a part may plan to use (other processes come and go). */
 export const HEADROOM = 0.9;
+/** RESERVE - host bytes left to the other processes of the machine in any case (two benches and a test run: 4 GiB). */
+export const RESERVE = 4 * 2 ** 30;
+
+/**
+ * budget() - host bytes a part may plan to use when @free bytes are
+ * available: HEADROOM of them, and at least RESERVE left over.
+ *
+ * Context: any. Return: bytes (negative when less than RESERVE is free).
+ */
+export function budget(free: number): number {
+  return Math.min(free * HEADROOM, free - RESERVE);
+}
 /** MAX_SLICES - the most slices a round is cut into (each slice forks and tears down the whole N-page table). */
 export const MAX_SLICES = 64;
 
@@ -90,13 +105,13 @@ export function forced_slices(): number | null {
 
 /**
  * slices_for() - the fewest slices (1, 2, 4 ... MAX_SLICES) whose round
- * of @pages pages fits in HEADROOM of @free host bytes.
+ * of @pages pages fits in the budget() of @free host bytes.
  *
  * Context: any. Return: the count, or null when even MAX_SLICES do not fit.
  */
 export function slices_for(pages: number, free: number, ref_pages: number): number | null {
   for (let s = 1; s <= MAX_SLICES; s *= 2) {
-    if (pages % s === 0 && need_workload(pages, s, ref_pages) <= free * HEADROOM) return s;
+    if (pages % s === 0 && need_workload(pages, s, ref_pages) <= budget(free)) return s;
   }
   return null;
 }

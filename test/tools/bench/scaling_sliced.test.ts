@@ -14,7 +14,7 @@ import * as assert from 'uvu/assert';
 import { boot, pte_at } from '../../helpers.js';
 import { Process } from '../../../tools/include/nolibc/nolibc.js';
 import { slicedRound, simulatedRound, roundUnits, PHASES, type Phase } from '../../../tools/bench/workload.js';
-import { need_workload, need_migration, slices_for, forced_slices, HEADROOM, HOST_PAGE, MAX_SLICES } from '../../../tools/bench/scaling_host.js';
+import { need_workload, need_migration, slices_for, forced_slices, budget, RESERVE, HOST_PAGE, MAX_SLICES } from '../../../tools/bench/scaling_host.js';
 import { nr_free_pages } from '../../../mm/page_alloc.js';
 import { sparse_stats, PAGES_PER_SECTION } from '../../../mm/sparse.js';
 import { pte_pfn } from '../../../include/linux/pgtable.js';
@@ -85,16 +85,19 @@ test('a slice count that does not divide the pages is refused', () => {
   assert.throws(() => slicedRound(p, 1024, 0), /do not cut into 0 slices/);
 });
 
-test('the budget: the fewest slices that fit in HEADROOM of what is available, null when none does', () => {
+test('the budget: the fewest slices that fit in 90% of what is available with 4 GiB left over, null when none does', () => {
+  assert.is(budget(10 * GiB), 6 * GiB);
+  assert.is(budget(50 * GiB), 45 * GiB);
+  assert.ok(budget(RESERVE / 2) < 0);
   const n = 4 << 20;
   /* 2 copies of 4M pages (32 GiB) never fit in 24 GB; 1 + 1/S copies do once S is large enough */
   assert.ok(need_workload(n, 1, 1024) > 32 * GiB);
-  const s = slices_for(n, 21 * GiB, 1024)!;
+  const s = slices_for(n, 22 * GiB, 1024)!;
   assert.ok(s !== null && s > 1 && s <= MAX_SLICES);
-  assert.ok(need_workload(n, s, 1024) <= 21 * GiB * HEADROOM);
-  assert.ok(need_workload(n, s / 2, 1024) > 21 * GiB * HEADROOM, `${s / 2} slices would fit too`);
+  assert.ok(need_workload(n, s, 1024) <= budget(22 * GiB));
+  assert.ok(need_workload(n, s / 2, 1024) > budget(22 * GiB), `${s / 2} slices would fit too`);
   assert.is(slices_for(n, 12 * GiB, 1024), null);
-  assert.is(slices_for(1 << 20, 21 * GiB, 1024), 1);
+  assert.is(slices_for(1 << 20, 22 * GiB, 1024), 1);
   /* the migration round trip holds the pages once: 4M pages need about 16.5 GiB, not 3 x 16 */
   assert.ok(need_migration(n, 1024) < 17 * GiB && need_migration(n, 1024) >= n * HOST_PAGE);
 });
