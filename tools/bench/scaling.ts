@@ -88,7 +88,7 @@ import { sparse_pool_limit, sparse_free_slots, SECTION_BYTES } from '../../mm/sp
 import { measure, measureInterleaved, row, skipped, stats, cpuNs, heapAllocated, type Stats } from './harness.js';
 import { simulatedRound, slicedRound, roundUnits, PHASES, roundStats, perPage, type Phase, type Round } from './workload.js';
 import { migrateRig, snapshotRig } from './hmm.js';
-import { need_workload, need_migration, forced_slices, slices_for, releaseHost, peakRss, gib, budget, MAX_SLICES } from './scaling_host.js';
+import { need_workload, need_migration, forced_slices, slices_for, releaseHost, peakRss, gib, too_big, MAX_SLICES } from './scaling_host.js';
 
 export const SCALING_SIZES = [1 << 10, 10 << 10, 100 << 10, 1 << 20, 4 << 20];
 const OPS = ['anon fault', 'fork', 'COW fault', 'exit', 'munmap', 'hmm_range_fault', 'migration',
@@ -350,7 +350,7 @@ export async function bench_scaling(): Promise<void> {
     const costs: SizeCosts & { slices: number } = { cost: {} as Record<Op, Stats | string>, ref: {}, slices: slices ?? 1 };
     const lines = [`scaling @${label(n)}: ${gib(free)} GiB of host memory available`];
     if (slices === null) {
-      const why = `needs ~${gib(need_workload(n, MAX_SLICES, REF_PAGES))} GiB of host memory even in ${MAX_SLICES} slices, ${gib(free)} GiB available now`;
+      const why = too_big(need_workload(n, MAX_SLICES, REF_PAGES), free, ` even in ${MAX_SLICES} slices`)!;
       for (const op of OPS) if (op !== 'migration') costs.cost[op] = why;
       lines.push('workload and hmm_range_fault skipped');
     } else {
@@ -362,7 +362,7 @@ export async function bench_scaling(): Promise<void> {
       free = await releaseHost(() => boot(64 << 20));
     }
     const mneed = need_migration(n, REF_PAGES);
-    const m = mneed > budget(free) ? `needs ~${gib(mneed)} GiB of host memory, ${gib(free)} GiB available now` : migrationCost(n, reps);
+    const m = too_big(mneed, free) ?? migrationCost(n, reps);
     costs.cost['migration'] = typeof m === 'string' ? m : m.cost;
     if (typeof m !== 'string' && m.ref !== null) costs.ref['migration'] = m.ref;
     if (typeof m !== 'string') lines.push(`migration (needs ~${gib(mneed)} GiB): ${gib(process.memoryUsage().rss)} GiB RSS at the end`);

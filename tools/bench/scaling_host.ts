@@ -132,6 +132,18 @@ export async function releaseHost(reboot: () => void): Promise<number> {
   return freemem();
 }
 
+/**
+ * too_big() - why a part that needs @need host bytes does not run with
+ * @free available (@what: how it was shaped), or null when it fits.
+ *
+ * Context: any. Return: the reason printed in its rows, or null.
+ */
+export function too_big(need: number, free: number, what = ''): string | null {
+  if (need <= budget(free)) return null;
+  return `needs ~${gib(need)} GiB of host memory${what}, ${gib(free)} GiB available now ` +
+    `(${gib(Math.max(0, budget(free)))} GiB usable: 90%, 4 GiB left to others)`;
+}
+
 /** peakRss() - the most host memory this process has held so far (maxRSS), in bytes. */
 export function peakRss(): number {
   return process.resourceUsage().maxRSS * 1024;
