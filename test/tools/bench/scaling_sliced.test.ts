@@ -99,6 +99,9 @@ test('the budget: the fewest slices that fit in 90% of what is available with 4 
   assert.is(slices_for(n, 12 * GiB, 1024), null);
   assert.is(slices_for(1 << 20, 22 * GiB, 1024), 1);
   assert.is(too_big(need_migration(n, 1024), 22 * GiB), null);
+  /* what the process holds already counts: with 0.5 GiB of RSS before the part it takes more slices than a fresh process */
+  assert.ok(need_workload(n, 16, 1024, GiB / 2) === need_workload(n, 16, 1024) + GiB / 2);
+  assert.ok(slices_for(n, 22 * GiB, 1024, GiB / 2)! > s);
   assert.match(too_big(need_workload(n, MAX_SLICES, 1024), 12 * GiB, ' even in 64 slices')!,
     /^needs ~17\.\d GiB of host memory even in 64 slices, 12\.0 GiB available now \(8\.0 GiB usable/);
   /* the migration round trip holds the pages once: 4M pages need about 16.5 GiB, not 3 x 16 */
