@@ -48,7 +48,9 @@
  *
  * Host memory (tools/bench/scaling_host.ts, measured at 1M pages): a
  * page the workload touches costs the host ~4,170 bytes (its contents
- * and ~80 of metadata), and nothing else grows with the size. The
+ * and ~80 of metadata), and nothing else grows with the size but what
+ * the process keeps from the sizes before (its RSS, read before each
+ * part, counts). The
  * ordinary round holds 2N pages at its peak (the parent's and the
  * child's copies: 8.2 GiB at 1M, ~33 GiB at 4M), the migration round
  * trip N (the device's backing pages reuse the frames the source pages
@@ -88,7 +90,7 @@ import { sparse_pool_limit, sparse_free_slots, SECTION_BYTES } from '../../mm/sp
 import { measure, measureInterleaved, row, skipped, stats, cpuNs, heapAllocated, type Stats } from './harness.js';
 import { simulatedRound, slicedRound, roundUnits, PHASES, roundStats, perPage, type Phase, type Round } from './workload.js';
 import { migrateRig, snapshotRig } from './hmm.js';
-import { need_workload, need_migration, forced_slices, slices_for, releaseHost, peakRss, gib, budget, MAX_SLICES } from './scaling_host.js';
+import { need_workload, need_migration, forced_slices, slices_for, releaseHost, peakRss, gib, too_big, MAX_SLICES } from './scaling_host.js';
 
 export const SCALING_SIZES = [1 << 10, 10 << 10, 100 << 10, 1 << 20, 4 << 20];
 const OPS = ['anon fault', 'fork', 'COW fault', 'exit', 'munmap', 'hmm_range_fault', 'migration',
@@ -345,12 +347,12 @@ export async function bench_scaling(): Promise<void> {
   for (const n of sizes) {
     const reps = n <= 1 << 10 ? 9 : n <= 10 << 10 ? 5 : 3;
     const w0 = Date.now();
-    let free = await releaseHost(() => boot(64 << 20));
-    const slices = forced ?? slices_for(n, free, REF_PAGES);
+    let { free, rss } = await releaseHost(() => boot(64 << 20));
+    const slices = forced ?? slices_for(n, free, REF_PAGES, rss);
     const costs: SizeCosts & { slices: number } = { cost: {} as Record<Op, Stats | string>, ref: {}, slices: slices ?? 1 };
-    const lines = [`scaling @${label(n)}: ${gib(free)} GiB of host memory available`];
+    const lines = [`scaling @${label(n)}: ${gib(free)} GiB of host memory available, ${gib(rss)} GiB RSS before`];
     if (slices === null) {
-      const why = `needs ~${gib(need_workload(n, MAX_SLICES, REF_PAGES))} GiB of host memory even in ${MAX_SLICES} slices, ${gib(free)} GiB available now`;
+      const why = too_big(need_workload(n, MAX_SLICES, REF_PAGES, rss), free, ` even in ${MAX_SLICES} slices`)!;
       for (const op of OPS) if (op !== 'migration') costs.cost[op] = why;
       lines.push('workload and hmm_range_fault skipped');
     } else {
@@ -358,11 +360,11 @@ export async function bench_scaling(): Promise<void> {
       for (const op of OPS) if (op !== 'migration') costs.cost[op] = typeof w === 'string' ? w : w.cost[op];
       if (typeof w !== 'string') costs.ref = w.ref;
       lines.push(`workload ${slices === 1 ? 'round' : `round in ${slices} slices of ${label(n / slices)} pages`} ` +
-        `(needs ~${gib(need_workload(n, slices, REF_PAGES))} GiB) and hmm_range_fault: ${gib(process.memoryUsage().rss)} GiB RSS at the end`);
-      free = await releaseHost(() => boot(64 << 20));
+        `(needs ~${gib(need_workload(n, slices, REF_PAGES, rss))} GiB) and hmm_range_fault: ${gib(process.memoryUsage().rss)} GiB RSS at the end`);
+      ({ free, rss } = await releaseHost(() => boot(64 << 20)));
     }
-    const mneed = need_migration(n, REF_PAGES);
-    const m = mneed > budget(free) ? `needs ~${gib(mneed)} GiB of host memory, ${gib(free)} GiB available now` : migrationCost(n, reps);
+    const mneed = need_migration(n, REF_PAGES, rss);
+    const m = too_big(mneed, free) ?? migrationCost(n, reps);
     costs.cost['migration'] = typeof m === 'string' ? m : m.cost;
     if (typeof m !== 'string' && m.ref !== null) costs.ref['migration'] = m.ref;
     if (typeof m !== 'string') lines.push(`migration (needs ~${gib(mneed)} GiB): ${gib(process.memoryUsage().rss)} GiB RSS at the end`);

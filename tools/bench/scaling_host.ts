@@ -44,6 +44,17 @@ import { forceGc } from './harness.js';
 
 /** HOST_BASE - node, the booted simulator, its JIT code and JS heap (0.06 GiB measured), with room to spare. */
 export const HOST_BASE = 256 << 20;
+/** HOST_SLACK - what a part adds to the process's RSS before it (JS heap, JIT code, buffers of the rig) beside its pages. */
+export const HOST_SLACK = 256 << 20;
+
+/*
+ * The process's own memory before a part: HOST_BASE, or the RSS it has
+ * now (@rss, read after releaseHost()) plus HOST_SLACK when more. After
+ * the 1M size the process keeps more than a fresh one (the JS heap's
+ * pages, the allocator's): the full run to 4M peaked at 18.5 GiB where
+ * HOST_BASE alone predicted 17.8.
+ */
+const base_of = (rss: number) => Math.max(HOST_BASE, rss + HOST_SLACK);
 /** HOST_PAGE - host bytes per simulated page touched: 4,096 of contents, ~80 of metadata measured (128 counted). */
 export const HOST_PAGE = PAGE_SIZE + 128;
 /** HEADROOM - the share of the available memory a part may plan to use (other processes come and go). */
@@ -65,24 +76,26 @@ export const MAX_SLICES = 64;
 
 /**
  * need_workload() - host bytes of the workload part at @pages pages in
- * @slices slices: the parent's pages, one child's copies of its slice,
- * the 1k reference process's round beside it.
+ * @slices slices: the process's own (@rss: its RSS now, 0 for a fresh
+ * one), the parent's pages, one child's copies of its slice, the 1k
+ * reference process's round beside it.
  *
  * Context: any. Return: bytes. No Linux twin.
  */
-export function need_workload(pages: number, slices: number, ref_pages: number): number {
-  return HOST_BASE + (pages + pages / slices + 2 * ref_pages) * HOST_PAGE;
+export function need_workload(pages: number, slices: number, ref_pages: number, rss = 0): number {
+  return base_of(rss) + (pages + pages / slices + 2 * ref_pages) * HOST_PAGE;
 }
 
 /**
  * need_migration() - host bytes of the migration part at @pages pages:
- * the pages (their device backing reuses the frames they free), the 1k
- * reference rig's, and one 64 MiB piece of the rig's fill or check.
+ * the process's own (@rss as need_workload()), the pages (their device
+ * backing reuses the frames they free), the 1k reference rig's, and one
+ * 64 MiB piece of the rig's fill or check.
  *
  * Context: any. Return: bytes. No Linux twin.
  */
-export function need_migration(pages: number, ref_pages: number): number {
-  return HOST_BASE + (pages + ref_pages) * HOST_PAGE + (64 << 20);
+export function need_migration(pages: number, ref_pages: number, rss = 0): number {
+  return base_of(rss) + (pages + ref_pages) * HOST_PAGE + (64 << 20);
 }
 
 /**
@@ -105,13 +118,14 @@ export function forced_slices(): number | null {
 
 /**
  * slices_for() - the fewest slices (1, 2, 4 ... MAX_SLICES) whose round
- * of @pages pages fits in the budget() of @free host bytes.
+ * of @pages pages fits in the budget() of @free host bytes (@rss: the
+ * process's RSS now, as need_workload()).
  *
  * Context: any. Return: the count, or null when even MAX_SLICES do not fit.
  */
-export function slices_for(pages: number, free: number, ref_pages: number): number | null {
+export function slices_for(pages: number, free: number, ref_pages: number, rss = 0): number | null {
   for (let s = 1; s <= MAX_SLICES; s *= 2) {
-    if (pages % s === 0 && need_workload(pages, s, ref_pages) <= budget(free)) return s;
+    if (pages % s === 0 && need_workload(pages, s, ref_pages, rss) <= budget(free)) return s;
   }
   return null;
 }
@@ -122,14 +136,27 @@ export function slices_for(pages: number, free: number, ref_pages: number): numb
  * garbage), by forcing a GC, waiting for V8's background thread to free
  * the ArrayBuffers' backing stores, and collecting once more.
  *
- * Context: between two parts of the bench. Return: bytes available now.
+ * Context: between two parts of the bench. Return: bytes available now
+ * and this process's RSS now.
  */
-export async function releaseHost(reboot: () => void): Promise<number> {
+export async function releaseHost(reboot: () => void): Promise<{ free: number; rss: number }> {
   reboot();
   forceGc();
   await new Promise((r) => setTimeout(r, 200));
   forceGc();
-  return freemem();
+  return { free: freemem(), rss: process.memoryUsage().rss };
+}
+
+/**
+ * too_big() - why a part that needs @need host bytes does not run with
+ * @free available (@what: how it was shaped), or null when it fits.
+ *
+ * Context: any. Return: the reason printed in its rows, or null.
+ */
+export function too_big(need: number, free: number, what = ''): string | null {
+  if (need <= budget(free)) return null;
+  return `needs ~${gib(need)} GiB of host memory${what}, ${gib(free)} GiB available now ` +
+    `(${gib(Math.max(0, budget(free)))} GiB usable: 90%, 4 GiB left to others)`;
 }
 
 /** peakRss() - the most host memory this process has held so far (maxRSS), in bytes. */

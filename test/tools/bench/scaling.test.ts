@@ -34,14 +34,14 @@ test('the 2k rows stand beside the 1k reference of the same run, and their ratio
   assert.match(r.stdout, /baseline: the same operation at 1k pages on the same machine/);
   /* small sizes fit: the ordinary round, no row names slices */
   assert.not.match(r.stdout, /\(\d+ slices\)/);
-  assert.match(r.stdout, /scaling @2k: [\d.]+ GiB of host memory available; workload round \(needs ~[\d.]+ GiB\)/);
+  assert.match(r.stdout, /scaling @2k: [\d.]+ GiB of host memory available, [\d.]+ GiB RSS before; workload round \(needs ~[\d.]+ GiB\)/);
 });
 
 test('SCALING_BENCH_SLICES=4: the shaped rows say so and stand beside a 1k reference of the same shape; migration and snapshot rows do not', () => {
   const r = bench({ SCALING_BENCH_SIZES: '1024,2048', SCALING_BENCH_BATCH: '8192', SCALING_BENCH_SLICES: '4' });
   assert.is(r.status, 0, r.stderr);
   assert.match(r.stdout, /SCALING_BENCH_SLICES=4: every size in 4 slices/);
-  assert.match(r.stdout, /scaling @2k: [\d.]+ GiB of host memory available; workload round in 4 slices of 512 pages \(needs ~[\d.]+ GiB\)/);
+  assert.match(r.stdout, /scaling @2k: [\d.]+ GiB of host memory available, [\d.]+ GiB RSS before; workload round in 4 slices of 512 pages \(needs ~[\d.]+ GiB\)/);
   assert.match(r.stdout, /scaling @1k: .*round in 4 slices of 256 pages/);
   const rows = r.stdout.split('\n').filter((l) => l.startsWith('  scaling '));
   for (const op of ['anon fault', 'fork', 'COW fault', 'exit', 'munmap']) {

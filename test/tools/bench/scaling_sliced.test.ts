@@ -14,7 +14,7 @@ import * as assert from 'uvu/assert';
 import { boot, pte_at } from '../../helpers.js';
 import { Process } from '../../../tools/include/nolibc/nolibc.js';
 import { slicedRound, simulatedRound, roundUnits, PHASES, type Phase } from '../../../tools/bench/workload.js';
-import { need_workload, need_migration, slices_for, forced_slices, budget, RESERVE, HOST_PAGE, MAX_SLICES } from '../../../tools/bench/scaling_host.js';
+import { need_workload, need_migration, slices_for, forced_slices, budget, too_big, RESERVE, HOST_PAGE, MAX_SLICES } from '../../../tools/bench/scaling_host.js';
 import { nr_free_pages } from '../../../mm/page_alloc.js';
 import { sparse_stats, PAGES_PER_SECTION } from '../../../mm/sparse.js';
 import { pte_pfn } from '../../../include/linux/pgtable.js';
@@ -98,6 +98,12 @@ test('the budget: the fewest slices that fit in 90% of what is available with 4 
   assert.ok(need_workload(n, s / 2, 1024) > budget(22 * GiB), `${s / 2} slices would fit too`);
   assert.is(slices_for(n, 12 * GiB, 1024), null);
   assert.is(slices_for(1 << 20, 22 * GiB, 1024), 1);
+  assert.is(too_big(need_migration(n, 1024), 22 * GiB), null);
+  /* what the process holds already counts: with 0.5 GiB of RSS before the part it takes more slices than a fresh process */
+  assert.ok(need_workload(n, 16, 1024, GiB / 2) === need_workload(n, 16, 1024) + GiB / 2);
+  assert.ok(slices_for(n, 22 * GiB, 1024, GiB / 2)! > s);
+  assert.match(too_big(need_workload(n, MAX_SLICES, 1024), 12 * GiB, ' even in 64 slices')!,
+    /^needs ~17\.\d GiB of host memory even in 64 slices, 12\.0 GiB available now \(8\.0 GiB usable/);
   /* the migration round trip holds the pages once: 4M pages need about 16.5 GiB, not 3 x 16 */
   assert.ok(need_migration(n, 1024) < 17 * GiB && need_migration(n, 1024) >= n * HOST_PAGE);
 });
