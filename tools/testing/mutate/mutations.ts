@@ -124,6 +124,18 @@ export const MUTATIONS: readonly Mutation[] = [
    * is indistinguishable from one taken just before it (both orders are
    * legal); Linux retries for a consistent view, no test can tell.
    */
+  /*
+   * Survives, equivalent in this model (session 9 analysis, a race test
+   * tried): a snapshot without the retry could only report a state that
+   * never existed if a zap and a fault ran between its look at one page
+   * and its look at the next. hmm_range_fault() reads PTEs without the
+   * PTE lock (as Linux's does) and the model preempts only at explicit
+   * points (lock releases, sleeps), none inside the walk, so a window's
+   * walk is atomic here; the one window left, between the walk and the
+   * driver's mutex, gives a snapshot of a state that did exist. Linux can
+   * be preempted inside the walk (CONFIG_PREEMPT), which is where the
+   * retry matters.
+   */
   { id: 'drv-snapshot-no-retry', kind: 'drop-recheck', what: 'dmirror snapshot: no mmu_interval_read_retry()',
     edits: [{ files: DRV, anchor: 'if (mmu_interval_read_retry(range.notifier, range.notifier_seq)) { mutex_unlock(d.mutex); continue; }', replace: '' }],
     suites: S_RACE + '|' + S_HMM },
