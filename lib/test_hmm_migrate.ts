@@ -188,7 +188,13 @@ export function* dmirror_migrate_finalize_and_map(args: migrate_vma, d: dmirror)
   const entries = n <= dpt_window.length ? dpt_window : new Float64Array(n);
   entries.fill(0, 0, n);
   yield* mutex_lock(d.mutex);
-  for (let i = 0, pfn = start_pfn; pfn < end_pfn; pfn++, i++) {
+  /*
+   * By index; the virtual page number (above 2^31: a double) only where an
+   * entry needs it. As a second induction variable V8 kept it boxed: a
+   * 16-byte heap number per entry: 8 KiB of garbage per window, a quarter
+   * of what a THP round trip allocates (session 9, mig4k2).
+   */
+  for (let i = 0; i < n; i++) {
     if (!(args.src[i] & MIGRATE_PFN_MIGRATE)) continue;
     if (!(args.dst[i] & MIGRATE_PFN_VALID)) continue;
     const dpfn = migrate_pfn_to_pfn(args.dst[i]);
@@ -199,7 +205,7 @@ export function* dmirror_migrate_finalize_and_map(args: migrate_vma, d: dmirror)
       continue;
     }
     const nr = 1 << folio_order(pfn_to_page(dpfn).compound_head);
-    const first = rpage.compound_head.pfn;
+    const first = rpage.compound_head.pfn, pfn = start_pfn + i;
     if (WARN_ON(end_pfn < pfn + nr, 'dmirror_migrate_finalize_and_map: folio runs past the range')) {
       for (let k = n - i; k < nr; k++) d.pt.store(pfn + k, first + k, tag);
     }

@@ -28,16 +28,23 @@
  *    copied together (folio_pte_batch(), Linux 6.8's batched fork), and
  *    the child's rss is counted in a local vector applied once per PTE
  *    page (add_mm_rss_vec()).
+ *
+ * Model split (session 9, exit3; mm/swap_release.ts describes the zap's
+ * half): copy_present_ptes() copies the common PTE, one mapping an
+ * order-0 anonymous folio that cannot be DMA-pinned, on the section
+ * arrays (copy_present_pte_pfn(): no page handle); every other PTE takes
+ * the handle path, as all do with struct_page_direct(false) (TEST ONLY,
+ * mm/internal.ts). test/mm/zap_release.test.ts compares the two.
  */
 import type { page, vm_area_struct, mm_struct } from '../include/linux/mm_types.js';
-import { MM_ANONPAGES, MM_SWAPENTS } from '../include/linux/mm_types.js';
+import { MM_ANONPAGES, MM_SWAPENTS, SECTION_MASK, __pfn_to_section } from '../include/linux/mm_types.js';
 import {
   PAGE_SIZE, VM_DONTCOPY, VM_WIPEONFORK, VM_PFNMAP, VM_MIXEDMAP, VM_SHARED, VM_HUGETLB,
   is_cow_mapping, mm_counter, mm_counter_file, add_mm_rss_vec,
 } from '../include/linux/mm.js';
 import {
   pte_none, pte_present, pte_write, pte_wrprotect, pte_mkclean, pte_mkold, pte_mkdirty, pte_mkwrite, pmd_is_table,
-  pmd_addr_end, type pte_t,
+  pmd_addr_end, pte_pfn, pte_special, type pte_t,
 } from '../include/linux/pgtable.js';
 import {
   pte_to_swp_entry, swp_entry_to_pte, non_swap_entry, is_readable_migration_entry, _PAGE_SWP_SOFT_DIRTY,
@@ -45,13 +52,14 @@ import {
   make_readable_device_private_entry, is_device_exclusive_entry, is_migration_entry, is_hmm_entry,
   swp_offset_pfn, pte_swp_clear_exclusive,
 } from '../include/linux/swapops.js';
-import { ClearPageAnonExclusive, folio_test_anon } from '../include/linux/page-flags.js';
+import { ClearPageAnonExclusive, folio_test_anon, PG_anon_exclusive } from '../include/linux/page-flags.js';
+import { struct_page_paths } from './internal.js';
 import { MMU_NOTIFY_PROTECTION_PAGE, MMU_NOTIFIER_RANGE_BLOCKABLE } from '../include/linux/mmu_notifier.js';
 import { ENOMEM, EAGAIN, EBUSY, ENOENT } from '../include/uapi/asm-generic/errno.js';
 import type { Sleepable } from '../lib/sim/sched.js';
 import { spin_lock, spin_unlock } from '../lib/locking/spinlock.js';
 import { count_event, trace_event } from '../lib/sim/trace.js';
-import { get_page, put_page, pfn_to_page, copy_highpage, folio_ref_add } from './page_alloc.js';
+import { get_page, put_page, pfn_to_page, copy_highpage, folio_ref_add, is_zero_pfn } from './page_alloc.js';
 import {
   pte_offset_map, pte_alloc_map, pte_lockptr, ptep_get, set_pte_at, set_ptes, wrprotect_ptes, flush_tlb_range, pmd_off,
   folio_pte_batch, FPB_IGNORE_DIRTY,
@@ -61,7 +69,7 @@ import {
   anon_vma_fork_locked, folio_add_new_anon_rmap, folio_add_anon_rmap_pte, folio_try_dup_anon_rmap_ptes,
   folio_dup_file_rmap_ptes,
 } from './rmap.js';
-import { folio_maybe_dma_pinned } from './gup.js';
+import { folio_maybe_dma_pinned, GUP_PIN_COUNTING_BIAS } from './gup.js';
 import { vm_area_dup, vma_link } from './vma.js';
 import {
   mmu_notifier_range_init, mmu_notifier_invalidate_range_start, mmu_notifier_invalidate_range_end,
@@ -133,6 +141,38 @@ function __copy_present_ptes(dst: vm_area_struct, src: vm_area_struct, dst_ptep:
 const fork_any_writable = { value: false };
 
 /*
+ * copy_present_pte_pfn() - copy_present_ptes() of the common PTE, one
+ * that maps an order-0 anonymous folio that cannot be DMA-pinned, on the
+ * section arrays: the steps of vm_normal_page(), folio_maybe_dma_pinned(),
+ * folio_try_dup_anon_rmap_ptes() (mapcount, PG_anon_exclusive),
+ * folio_ref_add() and __copy_present_ptes(), in that order, with no page
+ * handle (the model split in the file header). No Linux twin: the body of
+ * copy_present_ptes() for that case.
+ * Context: both PTE locks held. Return: true when it copied the PTE;
+ * false, nothing changed, for any other PTE (the handle path copies it).
+ */
+function copy_present_pte_pfn(dst: vm_area_struct, src: vm_area_struct, dst_ptep: number, src_ptep: number,
+                              pte: pte_t, addr: number, rss: number[]): boolean {
+  const pfn = pte_pfn(pte);
+  if (pte_special(pte) || is_zero_pfn(pfn) || (src.vm_flags & (VM_PFNMAP | VM_MIXEDMAP)) !== 0) return false;
+  const ms = __pfn_to_section(pfn);
+  if (ms === undefined) return false;
+  const x = pfn & SECTION_MASK;
+  if (ms.order[x] !== 0 || (ms.compound_head !== null && ms.compound_head[x] !== 0)) return false;   /* a large folio */
+  const m = ms.mapping[x];
+  if (m === null || m.kind !== 'anon') return false;                    /* !folio_test_anon() */
+  const ref = ms._refcount[x];
+  if (!fork_params.share_dma_pinned && ref >= GUP_PIN_COUNTING_BIAS) return false;     /* folio_maybe_dma_pinned() */
+  ms._mapcount[x]++;                                                     /* folio_try_dup_anon_rmap_ptes() */
+  ms.flags[x] &= ~(1 << PG_anon_exclusive);
+  rss[MM_ANONPAGES]++;
+  if (ref <= 0) BUG(`fork: get_page on free page pfn ${pfn}`);
+  ms._refcount[x] = ref + 1;                                             /* folio_ref_add() */
+  __copy_present_ptes(dst, src, dst_ptep, src_ptep, pte, addr, 1);
+  return true;
+}
+
+/*
  * copy_present_ptes() - share the present PTE at @src_ptep and, when it
  * maps a large folio, the run of following PTEs that map the next pages of
  * the same folio (folio_pte_batch(), Linux 6.8's batched fork) with the
@@ -142,6 +182,7 @@ const fork_any_writable = { value: false };
  */
 function copy_present_ptes(dst: vm_area_struct, src: vm_area_struct, dst_ptep: number, src_ptep: number,
                            pte: pte_t, addr: number, max_nr: number, rss: number[], prealloc: { p: page | null }): number {
+  if (struct_page_paths.direct && copy_present_pte_pfn(dst, src, dst_ptep, src_ptep, pte, addr, rss)) return 1;
   const p = vm_normal_page(src, addr, pte);
   if (p === null) {                                   /* zero page, special or PFNMAP entry: no page to share */
     __copy_present_ptes(dst, src, dst_ptep, src_ptep, pte, addr, 1);

@@ -133,8 +133,10 @@ function* do_device_private_fault(vmf: vm_fault, entry: swp_entry_t): Sleepable<
     yield* migration_entry_wait_on_locked(p, ptl);
     return 0;
   }
-  get_page(p);
+  /* the reference under the PTL: once it is dropped a zap may put the mapping's, the last one */
+  if (!race_mutations.late_device_private_ref) get_page(p);
   spin_unlock(ptl);
+  if (race_mutations.late_device_private_ref) get_page(p);
   vmf.page = p;
   const migrate_to_ram = p.pgmap.ops.migrate_to_ram;
   const ret = migrate_to_ram ? yield* migrate_to_ram.call(p.pgmap.ops, vmf) : VM_FAULT_SIGBUS;

@@ -478,7 +478,11 @@ const free_hooks: free_hook[] = [];
 /** register_free_hook() - add an observer of page frees (tools; never reset). */
 export function register_free_hook(fn: free_hook): void { free_hooks.push(fn); }
 
-/* free_hooks_registered() - some observer watches frees (mm/swap_release.ts frees runs only when none does) */
+/*
+ * free_hooks_registered() - does some observer watch frees? No Linux
+ * twin (mm/swap_release.ts frees runs only when none does).
+ * Context: any. Return: true if one is registered.
+ */
 export function free_hooks_registered(): boolean { return free_hooks.length !== 0; }
 
 /* free_hook_took() - show @f to the observers (if any); true if one took it (mm/page_ref.ts too) */

@@ -53,7 +53,11 @@ export function folio_lru_list(f: page): lru_list {
   return flags_lru_list(f.flags);
 }
 
-/* flags_lru_list() - folio_lru_list() of a folio whose flags word is @flags (No Linux twin: the section-array paths) */
+/*
+ * flags_lru_list() - folio_lru_list() of a folio whose flags word is
+ * @flags. No Linux twin: its body, for the section-array paths.
+ * Context: any. Return: the list.
+ */
 function flags_lru_list(flags: number): lru_list {
   if (flags & (1 << PG_unevictable)) return LRU_UNEVICTABLE;
   let lru = flags & (1 << PG_swapbacked) ? LRU_INACTIVE_ANON : LRU_INACTIVE_ANON + LRU_FILE;
@@ -107,7 +111,12 @@ export function lruvec_del_folio(lv: lruvec, f: page): void {
   lruvec_del_pfn(lv, f.section, f.pfn);
 }
 
-/* lruvec_del_pfn() - lruvec_del_folio() of the folio at @pfn of section @ms (No Linux twin: its body, by pfn) */
+/**
+ * lruvec_del_pfn() - lruvec_del_folio() of the folio at @pfn, whose
+ * struct page is in section @ms. No Linux twin: the body of
+ * lruvec_del_folio() by pfn, for mm/swap_release.ts.
+ * Context: lv.lru_lock held.
+ */
 export function lruvec_del_pfn(lv: lruvec, ms: mem_section, pfn: number): void {
   const i = pfn & SECTION_MASK;
   const lru = flags_lru_list(ms.flags[i]);

@@ -148,7 +148,12 @@ export function free_pages_and_swap_cache(pfns: Int32Array, refs: Int32Array, nr
 /* PageSwapCache(): both bits */
 const SWAPCACHE_FLAGS = 1 << PG_swapcache | 1 << PG_swapbacked;
 
-/* free_pages_and_swap_cache() through page handles and folios_put_refs(): the path struct_page_direct(false) selects, for the tests */
+/*
+ * free_pages_and_swap_cache_helpers() - free_pages_and_swap_cache()
+ * through page handles and folios_put_refs(): the path
+ * struct_page_direct(false) (TEST ONLY) selects. Context: as
+ * free_pages_and_swap_cache().
+ */
 function free_pages_and_swap_cache_helpers(pfns: Int32Array, refs: Int32Array, nr: number): void {
   const fb = folio_batch_init();
   const r = new Array<number>(PAGEVEC_SIZE);

@@ -98,7 +98,11 @@ export function __tlb_adjust_range(tlb: mmu_gather, addr: number, size: number):
   if (addr + size > tlb.end) tlb.end = addr + size;
 }
 
-/* tlb_next_batch() - room for one more entry: the arrays doubled when full (Linux allocates a next batch page) */
+/*
+ * tlb_next_batch() - room for more entries: both arrays doubled (Linux's
+ * tlb_next_batch() allocates one more batch page).
+ * Context: PTE lock held (the model allocates without sleeping).
+ */
 function tlb_next_batch(tlb: mmu_gather): void {
   const pfns = new Int32Array(tlb.pfns.length * 2), refs = new Int32Array(tlb.refs.length * 2);
   pfns.set(tlb.pfns);

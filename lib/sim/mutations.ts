@@ -17,6 +17,8 @@ export const race_mutations = {
   end_invalidation_before_walk: false,
   /* do_device_private_fault(): skip the recheck of the saved PTE under the PTE lock (mm/memory.ts) */
   skip_device_private_recheck: false,
+  /* do_device_private_fault(): take the page reference after dropping the PTE lock (mm/memory_nonpresent.ts) */
+  late_device_private_ref: false,
   /* handle_pte_fault(): skip the pte_same() recheck of a present PTE under the PTE lock (mm/memory.ts) */
   skip_pte_fault_recheck: false,
   /* remove_device_exclusive_entry(): restore without rechecking the entry under the PTE lock (mm/memory.ts) */
@@ -29,6 +31,7 @@ export const race_mutations = {
 export function resetRaceMutations(): void {
   race_mutations.end_invalidation_before_walk = false;
   race_mutations.skip_device_private_recheck = false;
+  race_mutations.late_device_private_ref = false;
   race_mutations.skip_pte_fault_recheck = false;
   race_mutations.skip_exclusive_restore_recheck = false;
   race_mutations.single_evict_pass = false;

@@ -1,16 +1,18 @@
 /*
- * test/mm/zap_release.test.ts - the section-array path of a zap
- * (mm/swap_release.ts, the model split of session 9): zap_present_ptes()
- * of an order-0 anonymous folio and the gather's release
- * (free_pages_and_swap_cache() -> folios_put_refs_pfn() ->
- * mem_cgroup_uncharge_folios_pfn() -> free_unref_folios_pfn()) must end
- * every zap (munmap, MADV_DONTNEED, exit) in the state the handle path
+ * test/mm/zap_release.test.ts - the section-array paths of fork and of a
+ * zap (the model split of session 9, mm/swap_release.ts):
+ * copy_present_ptes() and zap_present_ptes() of an order-0 anonymous
+ * folio, and the gather's release (free_pages_and_swap_cache() ->
+ * folios_put_refs_pfn() -> mem_cgroup_uncharge_folios_pfn() ->
+ * free_unref_folios_pfn()), must end the fork and every zap (munmap,
+ * MADV_DONTNEED, exit) in the state the handle path
  * (struct_page_direct(false), TEST ONLY) ends it in: every struct page of
- * every frame, nr_free, pgfree, every counter, memcg usage, the LRU lists,
- * page tables, virtual time and bytes. The workload has every kind of
- * entry a zap meets: exclusive, shared (fork), COW and zero-page PTEs,
- * swap-cache folios and swap entries, a pinned page, device-private
- * entries, a PMD-mapped and a PTE-mapped THP, hugetlb, shmem.
+ * every frame, rss, nr_free, pgfree, every counter, memcg usage, the LRU
+ * lists, the deferred split queue, page tables, virtual time and bytes.
+ * The workload has every kind of entry a fork or zap meets: exclusive,
+ * shared (fork), COW and zero-page PTEs, swap-cache folios and swap
+ * entries, pinned pages, device-private entries, a PMD-mapped and a
+ * PTE-mapped THP, hugetlb, shmem, under a memcg.
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -92,14 +94,15 @@ function scenario(direct: boolean): unknown[] {
     for (let i = 10; i < 20; i++) p.read32(a + i * PAGE_SIZE);
     const pins: page[] = [];
     assert.is(locked(p, function* () { return yield* pin_user_pages(p.mm, a + 50 * PAGE_SIZE, 2, FOLL_WRITE, pins); }), 2);
+    const ranges: [number, number][] = [[a, N], [bh, 1024], [h, 512], [s, 16]];
     const dev = new TinyDev('dev0');
     assert.is(dev.toDevice(p, a + 60 * PAGE_SIZE, a + 68 * PAGE_SIZE).ret, 0);
     const child = p.fork();
-    for (let i = 100; i < 1300; i++) child.write32(a + i * PAGE_SIZE, 0x2000 + i);          /* COW */
-    child.write32(bh + 8 * PAGE_SIZE, 1);                                                   /* COW of a THP page */
-    const ranges: [number, number][] = [[a, N], [bh, 1024], [h, 512], [s, 16]];
     let procs = [p, child];
     const snap = () => out.push(machine(procs, ranges));
+    snap();                                                                                 /* fork's copy */
+    for (let i = 100; i < 1300; i++) child.write32(a + i * PAGE_SIZE, 0x2000 + i);          /* COW */
+    child.write32(bh + 8 * PAGE_SIZE, 1);                                                   /* COW of a THP page */
     assert.is(child.madvise(a + 400 * PAGE_SIZE, 50 * PAGE_SIZE, MADV_DONTNEED), 0);
     assert.is(p.madvise(a + 5 * PAGE_SIZE, 40 * PAGE_SIZE, MADV_DONTNEED), 0);            /* hole, zero page, swap cache, swap entries */
     snap();
@@ -126,7 +129,7 @@ function scenario(direct: boolean): unknown[] {
   return out;
 }
 
-t('a zap on the section arrays ends every step in the state the page handles end it in', () => {
+t('fork and zaps on the section arrays end every step in the state the page handles end it in', () => {
   const direct = scenario(true);
   const helpers = scenario(false);
   assert.equal(direct, helpers, 'struct pages of every frame, nr_free, pgfree, counters, memcg and LRU, page tables, vtime, bytes');

@@ -3,7 +3,9 @@
  * only the preemption-point explorer (lib/sim/sched.ts, preempt_point())
  * reaches: a fault that read a PTE locklessly must recheck it under the
  * PTE lock, both in handle_pte_fault() (present PTE) and when it restores
- * a device-exclusive entry (remove_device_exclusive_entry()). In each
+ * a device-exclusive entry (remove_device_exclusive_entry()); and a
+ * device-private fault must take its page reference before it drops the
+ * PTE lock (do_device_private_fault()). In each
  * scenario a second thread of the process zaps the page with
  * MADV_DONTNEED (mmap_lock for read, like the fault) in the window between
  * the fault's lockless read and its PTE lock. The real code passes every
@@ -15,7 +17,8 @@ import * as assert from 'uvu/assert';
 import { resetScheduler, explore } from '../../../lib/sim/sched.js';
 import { PAGE_SIZE } from '../../../include/linux/mm.js';
 import { MADV_DONTNEED } from '../../../include/uapi/asm-generic/mman.js';
-import { HMM_DMIRROR_EXCLUSIVE } from '../../../include/uapi/linux/test_hmm.js';
+import { HMM_DMIRROR_EXCLUSIVE, HMM_DMIRROR_MIGRATE_TO_DEV } from '../../../include/uapi/linux/test_hmm.js';
+import { dmirror_device_get } from '../../../lib/test_hmm.js';
 import { race_mutations, resetRaceMutations } from '../../../lib/sim/mutations.js';
 import { runAs, type Process } from '../../../tools/include/nolibc/nolibc.js';
 import { hmm_dmirror_cmd_sys } from '../../../tools/testing/selftests/mm/hmm-tests-helpers.js';
@@ -129,6 +132,57 @@ test('device-exclusive restore without the recheck: caught with preemption point
   race_mutations.skip_exclusive_restore_recheck = true;
   const res = exploreWith(exclusiveLoadVsDontneed(), true);
   assert.ok(res.failure !== null, `caught with preemption points (${res.runs} runs)`);
+});
+
+/*
+ * A CPU load of a device-private page, racing MADV_DONTNEED of it. The
+ * fault locks the page under the PTE lock and takes a reference before
+ * dropping the lock, so the zap that may follow drops the mapping's
+ * reference only; the migration then finds the entry gone and the last
+ * put frees the device page. Whatever the order, the page ends zero, the
+ * load saw the data or zero, and no device page stays in use. With the
+ * reference taken after the unlock (race_mutations.late_device_private_ref,
+ * the mutation mem-devpriv-late-ref), the zap in that window frees the
+ * page under the fault, whose get_page() then finds it free.
+ */
+function devicePrivateLoadVsDontneed(): MainlineRace {
+  let r: RaceMachine | null = null;
+  let got = -1;
+  return {
+    name: 'a CPU load of a device-private page vs MADV_DONTNEED',
+    bound: RACE_BOUND,
+    run(s) {
+      r = bootRaceMachine([0]);
+      const m = r, x = m.users[0]!;
+      if (runAs(m.p.task, hmm_dmirror_cmd_sys(m.p, x.cmd, x.fd, HMM_DMIRROR_MIGRATE_TO_DEV, x.buf, 1)) !== 0) {
+        throw new Error('races: setup MIGRATE_TO_DEV failed');
+      }
+      got = -1;
+      s.spawn('load', function* () { got = yield* m.p.sys.load(m.addr + 4, 4); }, 'user', m.p.task);
+      s.spawn('dontneed', function* () { yield* m.p.sys.madvise(m.addr, PAGE_SIZE, MADV_DONTNEED); }, 'user', m.p.task);
+    },
+    check() {
+      checkMirrors(r!.p.mm, 'at the end of the run');
+      if (got !== PATTERN + 1 && got !== 0) throw new Error(`races: the load returned ${got.toString(16)}`);
+      if (word(r!.p, r!.addr, 1) !== 0 || word(r!.p, r!.addr, 2) !== 0) throw new Error('races: old data mapped again after MADV_DONTNEED');
+      const dev = dmirror_device_get(0)!;
+      if (dev.calloc !== dev.cfree) throw new Error(`races: ${dev.calloc - dev.cfree} device pages still in use`);
+    },
+  };
+}
+
+test('a load of a device-private page racing MADV_DONTNEED: the real code passes every interleaving with preemption points', () => {
+  const ok = exploreWith(devicePrivateLoadVsDontneed(), true);
+  assert.is(ok.failure, null, ok.failure ? `${describeError(ok.failure.error)}\n${ok.failure.trace}` : '');
+  assert.ok(ok.complete, `enumeration completes (${ok.runs} runs)`);
+});
+
+test('device-private fault taking its reference after the PTE lock: caught with preemption points', () => {
+  kmemleak_exempt('a deliberately broken variant leaves its machine corrupted');
+  race_mutations.late_device_private_ref = true;
+  const res = exploreWith(devicePrivateLoadVsDontneed(), true);
+  assert.ok(res.failure !== null, `caught with preemption points (${res.runs} runs)`);
+  assert.match(describeError(res.failure!.error), /free|BUG/i);
 });
 
 test.run();

@@ -11,7 +11,8 @@
  * is KILLED when a suite fails (or times out), SURVIVED when every suite
  * passes, and an ERROR when an anchor is missing or ambiguous or the
  * mutant does not compile (the list must follow the code: see
- * mutations.ts). First the unmutated tree is built and every suite used
+ * mutations.ts; noUnusedLocals is off in the scratch tree, relaxUnused()).
+ * First the unmutated tree is built and every suite used
  * is run once: a suite that fails without a mutation makes the run stop.
  *
  * --check only verifies that every anchor is found exactly once (in the
@@ -98,6 +99,21 @@ function suitesOf(root: string, pattern: string): string[] {
 
 interface Result { id: string; kind: string; what: string; status: 'killed' | 'survived' | 'error'; by: string }
 
+/*
+ * relaxUnused() - turn noUnusedLocals off in the scratch tree's shared
+ * compiler options: a mutant that drops a step usually leaves the
+ * step's helper or constant unread, and that lint must not turn it into
+ * an ERROR instead of a mutant (the 2026-12 run had 16 such). The tree the
+ * engineers build keeps the check.
+ */
+function relaxUnused(root: string): void {
+  const f = join(root, 'tsconfig.base.json');
+  const cfg = JSON.parse(readFileSync(f, 'utf8')) as { compilerOptions: Record<string, unknown> };
+  cfg.compilerOptions.noUnusedLocals = false;
+  cfg.compilerOptions.noUnusedParameters = false;
+  writeFileSync(f, JSON.stringify(cfg, null, 2));
+}
+
 function build(root: string): { ok: boolean; out: string } {
   return run(process.execPath, ['node_modules/typescript/bin/tsc', '-b'], root, 900);   /* as npm run build */
 }
@@ -145,6 +161,7 @@ function main(): number {
   console.log(`mutate: scratch worktree ${scratch} (HEAD of ${here})`);
   try {
     symlinkSync(join(here, 'node_modules'), join(scratch, 'node_modules'));
+    relaxUnused(scratch);
     const b = build(scratch);
     if (!b.ok) { console.error(`mutate: the unmutated tree does not build:\n${b.out}`); return 2; }
     const used = new Set(list.flatMap((m) => suitesOf(scratch, m.suites)));
