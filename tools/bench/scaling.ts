@@ -139,9 +139,11 @@ function hostFaultNs(): Stats {
 }
 
 /*
- * One round in @slices slices with the host's minor page faults per
- * simulated page of each fault phase (counted from the end of the phase
- * before it: a fork's faults count in the COW phase after it).
+ * freshRound() - one round of @pages pages in @slices slices by @p.
+ * Context: a booted machine. Return: its timings and the host's minor
+ * page faults per simulated page of each fault phase (counted from the
+ * end of the phase before it: a fork's faults count in the COW phase
+ * after it). No Linux twin.
  */
 function freshRound(p: Process, pages: number, slices: number): { round: Round; minflt: { anon: number; cow: number } } {
   let last = process.resourceUsage().minorPageFault;
@@ -154,7 +156,12 @@ function freshRound(p: Process, pages: number, slices: number): { round: Round; 
   return { round, minflt: { anon: flt.anon / pages, cow: flt.cow / pages } };
 }
 
-/* One round of @pages pages: the ordinary round of the fault bench when @slices is 1, else the sliced round (tools/bench/workload.ts). */
+/*
+ * round_of() - one round of @pages pages by @p: the ordinary round of the
+ * fault bench when @slices is 1, else the sliced round (tools/bench/
+ * workload.ts); @after and @settle as theirs. Context: a booted machine.
+ * Return: each phase's CPU and wall ns. No Linux twin.
+ */
 function round_of(p: Process, pages: number, slices: number, after?: (ph: Phase) => void, settle = true): Round {
   return slices === 1 ? simulatedRound(p, pages, after, settle) : slicedRound(p, pages, slices, after, settle);
 }

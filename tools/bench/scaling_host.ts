@@ -49,8 +49,9 @@ export const HOST_BASE = 256 << 20;
 export const HOST_SLACK = 2 ** 30;
 
 /*
- * The process's own memory before a part: HOST_BASE, or the RSS it has
- * now (@rss, read after releaseHost()) plus HOST_SLACK when more. After
+ * base_of() - the process's own memory during a part: HOST_BASE, or the
+ * RSS it has now (@rss, read after releaseHost()) plus HOST_SLACK when
+ * more. Context: any. Return: bytes. No Linux twin. After
  * the 1M size the process keeps a little more than a fresh one (0.3
  * GiB against 0.1-0.2 measured). HOST_SLACK is what the 4M runs showed
  * beyond the pages: the sizes-only run peaked at 17.7 GiB, the full run
@@ -173,10 +174,10 @@ export function too_big(need: number, free: number, what = ''): string | null {
     `(${gib(Math.max(0, budget(free)))} GiB usable: 90%, 3 GiB left to others)`;
 }
 
-/** peakRss() - the most host memory this process has held so far (maxRSS), in bytes. */
+/** peakRss() - Context: any. Return: the most host memory this process has held so far (maxRSS), in bytes. No Linux twin. */
 export function peakRss(): number {
   return process.resourceUsage().maxRSS * 1024;
 }
 
-/** gib() - @bytes in GiB, one decimal. */
+/** gib() - Context: any. Return: @bytes in GiB, one decimal. No Linux twin. */
 export const gib = (bytes: number): string => (bytes / 2 ** 30).toFixed(1);
