@@ -57,17 +57,19 @@
  * free), the snapshot on the round's machine nothing more. Before each
  * part the previous machine is released and the available memory read
  * (MemAvailable); a part runs when its need is within 90% of it and
- * leaves at least 4 GiB to the machine's other processes.
+ * leaves at least 3 GiB to the machine's other processes.
  *
  * The sliced round (tools/bench/workload.ts slicedRound()), for a size
  * whose two copies do not fit: the parent writes all N pages, then S
  * times a child forks, rewrites only its slice of N/S pages and exits;
  * the parent unmaps at the end: N + N/S pages at the peak. S is the
  * fewest (a power of 2, at most 64) that fits now; at 4M pages on this
- * 24 GB host with ~22 GiB available, 16 or 32. Its rows say "(S slices)", per page: anon and COW
- * per page written, fork per PTE copied and exit per PTE zapped (S x N
- * of each: every fork copies the whole N-page table, every child's exit
- * zaps it, N/S of its pages its own), munmap per page. The 1k reference
+ * 24 GB host with ~22 GiB available, 16 (32 or 64 after the 1M size,
+ * whose memory the process partly keeps). Its rows say "(S slices)",
+ * per page: anon and COW per page written, fork per PTE copied and
+ * exit per PTE zapped (S x N of each: every fork copies the whole
+ * N-page table, every child's exit zaps it, N/S of its pages its own),
+ * munmap per page. The 1k reference
  * of a sliced size runs the same S (slices of 1024/S pages), so its
  * ratio compares like with like; the fault bench and the sizes that fit
  * keep the ordinary round. SCALING_BENCH_SLICES forces S at every size
@@ -137,9 +139,11 @@ function hostFaultNs(): Stats {
 }
 
 /*
- * One round in @slices slices with the host's minor page faults per
- * simulated page of each fault phase (counted from the end of the phase
- * before it: a fork's faults count in the COW phase after it).
+ * freshRound() - one round of @pages pages in @slices slices by @p.
+ * Context: a booted machine. Return: its timings and the host's minor
+ * page faults per simulated page of each fault phase (counted from the
+ * end of the phase before it: a fork's faults count in the COW phase
+ * after it). No Linux twin.
  */
 function freshRound(p: Process, pages: number, slices: number): { round: Round; minflt: { anon: number; cow: number } } {
   let last = process.resourceUsage().minorPageFault;
@@ -152,7 +156,12 @@ function freshRound(p: Process, pages: number, slices: number): { round: Round; 
   return { round, minflt: { anon: flt.anon / pages, cow: flt.cow / pages } };
 }
 
-/* One round of @pages pages: the ordinary round of the fault bench when @slices is 1, else the sliced round (tools/bench/workload.ts). */
+/*
+ * round_of() - one round of @pages pages by @p: the ordinary round of the
+ * fault bench when @slices is 1, else the sliced round (tools/bench/
+ * workload.ts); @after and @settle as theirs. Context: a booted machine.
+ * Return: each phase's CPU and wall ns. No Linux twin.
+ */
 function round_of(p: Process, pages: number, slices: number, after?: (ph: Phase) => void, settle = true): Round {
   return slices === 1 ? simulatedRound(p, pages, after, settle) : slicedRound(p, pages, slices, after, settle);
 }
@@ -367,7 +376,7 @@ export async function bench_scaling(): Promise<void> {
     const m = too_big(mneed, free) ?? migrationCost(n, reps);
     costs.cost['migration'] = typeof m === 'string' ? m : m.cost;
     if (typeof m !== 'string' && m.ref !== null) costs.ref['migration'] = m.ref;
-    if (typeof m !== 'string') lines.push(`migration (needs ~${gib(mneed)} GiB): ${gib(process.memoryUsage().rss)} GiB RSS at the end`);
+    if (typeof m !== 'string') lines.push(`migration (needs ~${gib(mneed)} GiB, ${gib(rss)} GiB RSS before): ${gib(process.memoryUsage().rss)} GiB RSS at the end`);
     console.log(`${lines.join('; ')}; peak RSS so far ${gib(peakRss())} GiB; ${((Date.now() - w0) / 1e3).toFixed(0)} s wall`);
     res.set(n, costs);
   }

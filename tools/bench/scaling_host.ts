@@ -32,11 +32,12 @@
  *
  * Every need below is compared with the budget(): 90% of the memory the
  * host says is available now (os.freemem(): MemAvailable), and at least
- * 4 GiB left to the machine's other processes, read right before the part
+ * 3 GiB left to the machine's other processes, read right before the part
  * runs, after the previous part's machine was released (releaseHost()).
- * A first 4M run with 90% alone (00:03 UTC, 22.6 GiB available) chose 8
- * slices and held 18.2 GiB: 3 GiB left to the two other helpers, too
- * little; it was stopped.
+ * A first 4M run with 90% alone (00:03 UTC, 22.6 GiB available, the
+ * need then counting 256 MiB for the process) chose 8 slices and held
+ * 18.2 GiB after 4 minutes, on its way to ~19: too little left to the two
+ * other helpers; it was stopped.
  */
 import { freemem } from 'node:os';
 import { PAGE_SIZE } from '../../include/linux/mm.js';
@@ -45,22 +46,25 @@ import { forceGc } from './harness.js';
 /** HOST_BASE - node, the booted simulator, its JIT code and JS heap (0.06 GiB measured), with room to spare. */
 export const HOST_BASE = 256 << 20;
 /** HOST_SLACK - what a part adds to the process's RSS before it (JS heap, JIT code, buffers of the rig) beside its pages. */
-export const HOST_SLACK = 256 << 20;
+export const HOST_SLACK = 2 ** 30;
 
 /*
- * The process's own memory before a part: HOST_BASE, or the RSS it has
- * now (@rss, read after releaseHost()) plus HOST_SLACK when more. After
- * the 1M size the process keeps more than a fresh one (the JS heap's
- * pages, the allocator's): the full run to 4M peaked at 18.5 GiB where
- * HOST_BASE alone predicted 17.8.
+ * base_of() - the process's own memory during a part: HOST_BASE, or the
+ * RSS it has now (@rss, read after releaseHost()) plus HOST_SLACK when
+ * more. Context: any. Return: bytes. No Linux twin. After
+ * the 1M size the process keeps a little more than a fresh one (0.3
+ * GiB against 0.1-0.2 measured). HOST_SLACK is what the 4M runs showed
+ * beyond the pages: the sizes-only run peaked at 17.7 GiB, the full run
+ * at 18.5, 1.2 GiB over its 4M part's pages at 4,170 B (the JS heap
+ * between two major GCs, most likely; not pinned down).
  */
 const base_of = (rss: number) => Math.max(HOST_BASE, rss + HOST_SLACK);
 /** HOST_PAGE - host bytes per simulated page touched: 4,096 of contents, ~80 of metadata measured (128 counted). */
 export const HOST_PAGE = PAGE_SIZE + 128;
 /** HEADROOM - the share of the available memory a part may plan to use (other processes come and go). */
 export const HEADROOM = 0.9;
-/** RESERVE - host bytes left to the other processes of the machine in any case (two benches and a test run: 4 GiB). */
-export const RESERVE = 4 * 2 ** 30;
+/** RESERVE - host bytes left to the other processes of the machine in any case (a fault bench and a test run: 3 GiB). */
+export const RESERVE = 3 * 2 ** 30;
 
 /**
  * budget() - host bytes a part may plan to use when @free bytes are
@@ -133,8 +137,12 @@ export function slices_for(pages: number, free: number, ref_pages: number, rss =
 /**
  * releaseHost() - let the host take back the memory of the machine
  * @reboot replaced (a small boot: the old machine's section slabs become
- * garbage), by forcing a GC, waiting for V8's background thread to free
- * the ArrayBuffers' backing stores, and collecting once more.
+ * garbage), by forcing a GC and waiting for V8's background thread to
+ * free the ArrayBuffers' backing stores: 200 ms at a time, collecting
+ * again, until the RSS stops falling (by less than 64 MiB in a step; 10
+ * s at most), so that the next part does not start on top of the old
+ * machine (8 GiB of plain 256 MiB buffers were gone at the first step
+ * in a direct test; a machine is a larger graph).
  *
  * Context: between two parts of the bench. Return: bytes available now
  * and this process's RSS now.
@@ -142,9 +150,16 @@ export function slices_for(pages: number, free: number, ref_pages: number, rss =
 export async function releaseHost(reboot: () => void): Promise<{ free: number; rss: number }> {
   reboot();
   forceGc();
-  await new Promise((r) => setTimeout(r, 200));
-  forceGc();
-  return { free: freemem(), rss: process.memoryUsage().rss };
+  let rss = process.memoryUsage().rss;
+  for (let i = 0; i < 50; i++) {
+    await new Promise((r) => setTimeout(r, 200));
+    forceGc();
+    const now = process.memoryUsage().rss;
+    const fell = rss - now;
+    rss = now;
+    if (fell < 64 << 20) break;
+  }
+  return { free: freemem(), rss };
 }
 
 /**
@@ -156,13 +171,13 @@ export async function releaseHost(reboot: () => void): Promise<{ free: number; r
 export function too_big(need: number, free: number, what = ''): string | null {
   if (need <= budget(free)) return null;
   return `needs ~${gib(need)} GiB of host memory${what}, ${gib(free)} GiB available now ` +
-    `(${gib(Math.max(0, budget(free)))} GiB usable: 90%, 4 GiB left to others)`;
+    `(${gib(Math.max(0, budget(free)))} GiB usable: 90%, 3 GiB left to others)`;
 }
 
-/** peakRss() - the most host memory this process has held so far (maxRSS), in bytes. */
+/** peakRss() - Context: any. Return: the most host memory this process has held so far (maxRSS), in bytes. No Linux twin. */
 export function peakRss(): number {
   return process.resourceUsage().maxRSS * 1024;
 }
 
-/** gib() - @bytes in GiB, one decimal. */
+/** gib() - Context: any. Return: @bytes in GiB, one decimal. No Linux twin. */
 export const gib = (bytes: number): string => (bytes / 2 ** 30).toFixed(1);

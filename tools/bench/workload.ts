@@ -84,11 +84,21 @@ export function simulatedRound(p: Process, pages: number, after?: (ph: Phase) =>
 /** Where a sliced round is after a phase (slicedRound()'s @after): the child of the slice, if alive, and the slice's pages. */
 export interface SliceCtx { child: Process | null; addr: number; first: number; nr: number }
 
+/*
+ * touch_range() - task @t stores byte ((i + @v) & 0xff) to page i of the
+ * range at @base, for the @nr pages from @first (a user store each, which
+ * faults as the page's state asks). Context: runs as @t (runAs). Return:
+ * nothing. No Linux twin (the bench's user program).
+ */
 function* touch_range(t: task_struct, base: number, first: number, nr: number, v: number): Sleepable {
   for (let i = first; i < first + nr; i++) yield* user_store(t, base + i * PAGE_SIZE, 1, (i + v) & 0xff);
 }
 
-/* timedPhase() - @fn's CPU and wall ns: a harness settledRun() when @settle, else plain clocks. */
+/*
+ * timedPhase() - run @fn once. Context: outside any simulated task.
+ * Return: its CPU and wall ns, as a harness settledRun() when @settle,
+ * else from plain clocks. No Linux twin.
+ */
 function timedPhase(fn: () => void, settle: boolean): { cpu: number; wall: number } {
   if (settle) return settledRun(fn);
   const c0 = cpuNs(), w0 = hostNs();
