@@ -98,16 +98,26 @@ test('no pte_same() recheck in handle_pte_fault: sleep points miss it, preemptio
  * takes one only if the page is still in use (folio_try_get() in Linux).
  */
 function exclusiveLoadVsDontneed(): MainlineRace {
+  return deviceLoadVsDontneed('device-exclusive', HMM_DMIRROR_EXCLUSIVE);
+}
+
+/*
+ * deviceLoadVsDontneed() - a CPU load of the page under test after the
+ * device took it with @request (EXCLUSIVE or MIGRATE_TO_DEV), racing
+ * MADV_DONTNEED of it: the load sees the data or zero, the page ends
+ * zero, every mirror agrees with the CPU, and no device page stays in use.
+ */
+function deviceLoadVsDontneed(kind: string, request: number): MainlineRace {
   let r: RaceMachine | null = null;
   let got = -1;
   return {
-    name: 'a CPU load of a device-exclusive page vs MADV_DONTNEED',
+    name: `a CPU load of a ${kind} page vs MADV_DONTNEED`,
     bound: RACE_BOUND,
     run(s) {
       r = bootRaceMachine([0]);
       const m = r, x = m.users[0]!;
-      if (runAs(m.p.task, hmm_dmirror_cmd_sys(m.p, x.cmd, x.fd, HMM_DMIRROR_EXCLUSIVE, x.buf, 1)) !== 0) {
-        throw new Error('races: setup EXCLUSIVE failed');
+      if (runAs(m.p.task, hmm_dmirror_cmd_sys(m.p, x.cmd, x.fd, request, x.buf, 1)) !== 0) {
+        throw new Error(`races: setup of the ${kind} page failed`);
       }
       got = -1;
       s.spawn('load', function* () { got = yield* m.p.sys.load(m.addr + 4, 4); }, 'user', m.p.task);
@@ -117,6 +127,8 @@ function exclusiveLoadVsDontneed(): MainlineRace {
       checkMirrors(r!.p.mm, 'at the end of the run');
       if (got !== PATTERN + 1 && got !== 0) throw new Error(`races: the load returned ${got.toString(16)}`);
       if (word(r!.p, r!.addr, 1) !== 0 || word(r!.p, r!.addr, 2) !== 0) throw new Error('races: old data mapped again after MADV_DONTNEED');
+      const dev = dmirror_device_get(0)!;
+      if (dev.calloc !== dev.cfree) throw new Error(`races: ${dev.calloc - dev.cfree} device pages still in use`);
     },
   };
 }
@@ -146,29 +158,7 @@ test('device-exclusive restore without the recheck: caught with preemption point
  * page under the fault, whose get_page() then finds it free.
  */
 function devicePrivateLoadVsDontneed(): MainlineRace {
-  let r: RaceMachine | null = null;
-  let got = -1;
-  return {
-    name: 'a CPU load of a device-private page vs MADV_DONTNEED',
-    bound: RACE_BOUND,
-    run(s) {
-      r = bootRaceMachine([0]);
-      const m = r, x = m.users[0]!;
-      if (runAs(m.p.task, hmm_dmirror_cmd_sys(m.p, x.cmd, x.fd, HMM_DMIRROR_MIGRATE_TO_DEV, x.buf, 1)) !== 0) {
-        throw new Error('races: setup MIGRATE_TO_DEV failed');
-      }
-      got = -1;
-      s.spawn('load', function* () { got = yield* m.p.sys.load(m.addr + 4, 4); }, 'user', m.p.task);
-      s.spawn('dontneed', function* () { yield* m.p.sys.madvise(m.addr, PAGE_SIZE, MADV_DONTNEED); }, 'user', m.p.task);
-    },
-    check() {
-      checkMirrors(r!.p.mm, 'at the end of the run');
-      if (got !== PATTERN + 1 && got !== 0) throw new Error(`races: the load returned ${got.toString(16)}`);
-      if (word(r!.p, r!.addr, 1) !== 0 || word(r!.p, r!.addr, 2) !== 0) throw new Error('races: old data mapped again after MADV_DONTNEED');
-      const dev = dmirror_device_get(0)!;
-      if (dev.calloc !== dev.cfree) throw new Error(`races: ${dev.calloc - dev.cfree} device pages still in use`);
-    },
-  };
+  return deviceLoadVsDontneed('device-private', HMM_DMIRROR_MIGRATE_TO_DEV);
 }
 
 test('a load of a device-private page racing MADV_DONTNEED: the real code passes every interleaving with preemption points', () => {
