@@ -9,7 +9,13 @@
  *
  * The runner makes sure node runs with --expose-gc (it starts itself
  * again with the flag when it is missing), so memory figures follow a
- * forced GC. Lockdep's order checker is off in benchmarks (it is on in
+ * forced GC, and with V8's --single-threaded: CPU time
+ * (process.cpuUsage()) counts every thread of the process, and V8's
+ * concurrent GC and compiler threads added their own swings to both a
+ * figure and its baseline (session 9: the THP copy baseline's spread fell
+ * from +-23-45% to +-10-14%, exit's from +-13-20% to +-8%); on one thread
+ * the same work is counted, with less noise. HMM_SIM_BENCH_THREADS=1
+ * keeps V8's helper threads. Lockdep's order checker is off in benchmarks (it is on in
  * tests); --lockdep turns it on. The first line of output says which.
  */
 import { V8_FLAGS } from '../include/v8_flags.js';   /* first: the JIT setting */
@@ -43,15 +49,19 @@ async function main(): Promise<void> {
     process.exitCode = 2;
     return;
   }
-  if ((globalThis as { gc?: unknown }).gc === undefined) {
-    const r = spawnSync(process.execPath, ['--expose-gc', ...process.execArgv, process.argv[1], ...args], { stdio: 'inherit' });
+  const threads = process.env.HMM_SIM_BENCH_THREADS === '1';
+  const single = process.execArgv.includes('--single-threaded');
+  if ((globalThis as { gc?: unknown }).gc === undefined || (!threads && !single)) {
+    const flags = [...((globalThis as { gc?: unknown }).gc === undefined ? ['--expose-gc'] : []), ...(!threads && !single ? ['--single-threaded'] : [])];
+    const r = spawnSync(process.execPath, [...flags, ...process.execArgv, process.argv[1], ...args], { stdio: 'inherit' });
     process.exitCode = r.status ?? 1;
     return;
   }
   const check = args.includes('--check');
   const lockdep = args.includes('--lockdep');
   lockdepAtBoot(lockdep);
-  console.log(`bench: node ${process.version}, --expose-gc, V8 ${V8_FLAGS === '' ? "defaults (HMM_SIM_V8_DEFAULT=1)" : `${V8_FLAGS} (every entry point's JIT setting, tools/include/v8_flags.ts)`}, lockdep ${lockdep ? 'on (--lockdep)' : 'off (tests run it on; --lockdep turns it on)'}`);
+  console.log(`bench: node ${process.version}, --expose-gc, V8 ${V8_FLAGS === '' ? "defaults (HMM_SIM_V8_DEFAULT=1)" : `${V8_FLAGS} (every entry point's JIT setting, tools/include/v8_flags.ts)`}, lockdep ${lockdep ? 'on (--lockdep)' : 'off (tests run it on; --lockdep turns it on)'}, ` +
+    `${single ? 'V8 --single-threaded (CPU time is the one thread\'s; HMM_SIM_BENCH_THREADS=1 keeps V8\'s helper threads)' : 'V8 helper threads on (HMM_SIM_BENCH_THREADS=1)'}`);
   const names = args.filter((a) => !a.startsWith('-'));
   const run = names.length > 0 ? names : Object.keys(benches);
   for (const n of run) {

@@ -144,11 +144,13 @@ test('heapAllocated counts what the call allocated, the garbage the GCs freed du
   assert.ok(heapAllocated(() => { keep.length = 0; }).bytes < 1e6, 'a call that allocates nothing counts ~0');
 });
 
-test('forceGc: false without --expose-gc, and the bench runner restarts node with it', () => {
+test('forceGc: false without --expose-gc, and the bench runner restarts node with it (and with --single-threaded unless HMM_SIM_BENCH_THREADS=1)', () => {
   assert.is(forceGc(), typeof (globalThis as { gc?: unknown }).gc === 'function');
   const r = spawnSync(process.execPath, ['dist/tools/bench/main.js', 'nosuchbench'], { encoding: 'utf8' });
   assert.is(r.status, 2);
-  assert.match(r.stdout, /--expose-gc, V8 .*, lockdep off/);
+  assert.match(r.stdout, /--expose-gc, V8 .*, lockdep off.*, V8 --single-threaded/);
+  const t = spawnSync(process.execPath, ['dist/tools/bench/main.js', 'nosuchbench'], { encoding: 'utf8', env: { ...process.env, HMM_SIM_BENCH_THREADS: '1' } });
+  assert.match(t.stdout, /V8 helper threads on \(HMM_SIM_BENCH_THREADS=1\)/);
   assert.match(r.stderr, /unknown benchmark 'nosuchbench'/);
 });
 
