@@ -41,9 +41,6 @@ export type Phase = typeof PHASES[number];
 /** CPU and wall ns of each phase of one round. */
 export type Round = Record<Phase, { cpu: number; wall: number }>;
 
-function* touch_all(t: task_struct, base: number, pages: number, v: number): Sleepable {
-  for (let i = 0; i < pages; i++) yield* user_store(t, base + i * PAGE_SIZE, 1, (i + v) & 0xff);
-}
 
 /**
  * simulatedRound() - one round of @pages pages by process @p on the
@@ -67,11 +64,11 @@ export function simulatedRound(p: Process, pages: number, after?: (ph: Phase) =>
     r[ph] = timedPhase(fn, settle);
     after?.(ph);
   };
-  phase('anon', () => runAs(p.task, touch_all(p.task, a, pages, 0)));
+  phase('anon', () => runAs(p.task, touch_range(p.task, a, 0, pages, 0)));
   let c: Process | undefined;
   phase('fork', () => { c = p.fork(); });
   const child = c!;
-  phase('cow', () => runAs(child.task, touch_all(child.task, a, pages, 1)));
+  phase('cow', () => runAs(child.task, touch_range(child.task, a, 0, pages, 1)));
   const probe = Math.min(5, pages - 1) * PAGE_SIZE;
   if (child.read8(a + probe) !== ((probe / PAGE_SIZE + 1) & 0xff) || p.read8(a + probe) !== ((probe / PAGE_SIZE) & 0xff)) {
     throw new Error('bench: data check failed after COW');
@@ -141,7 +138,7 @@ export function slicedRound(p: Process, pages: number, slices: number,
     r[ph].wall += t.wall;
     after?.(ph, where);
   };
-  phase('anon', () => runAs(p.task, touch_all(p.task, a, pages, 0)));
+  phase('anon', () => runAs(p.task, touch_range(p.task, a, 0, pages, 0)));
   for (let s = 0; s < slices; s++) {
     where.first = s * nr;
     where.nr = nr;
@@ -185,12 +182,12 @@ export function heapRound(p: Process, pages: number): {
   const len = pages * PAGE_SIZE;
   const a = p.mmap(0, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
   p.madvise(a, len, MADV_NOHUGEPAGE);
-  const anon = heapAllocated(() => runAs(p.task, touch_all(p.task, a, pages, 0))).bytes;
-  const store = heapAllocated(() => runAs(p.task, touch_all(p.task, a, pages, 2))).bytes;
+  const anon = heapAllocated(() => runAs(p.task, touch_range(p.task, a, 0, pages, 0))).bytes;
+  const store = heapAllocated(() => runAs(p.task, touch_range(p.task, a, 0, pages, 2))).bytes;
   let c: Process | null = null;
   const fork = heapAllocated(() => { c = p.fork(); }).bytes;
   const child = c as unknown as Process;
-  const cow = heapAllocated(() => runAs(child.task, touch_all(child.task, a, pages, 1))).bytes;
+  const cow = heapAllocated(() => runAs(child.task, touch_range(child.task, a, 0, pages, 1))).bytes;
   const exit = heapAllocated(() => { child.exit(0); p.wait(child.pid); }).bytes;
   const munmap = heapAllocated(() => { if (p.munmap(a, len) !== 0) throw new Error('bench: munmap failed'); }).bytes;
   return {
